@@ -1,0 +1,135 @@
+"""Input checks shared by layers, losses, models and attacks.
+
+Bad input should fail at the door with a message that names the problem (which argument, what
+shape or dtype or range it had, what was expected), not three frames deep inside NumPy. Every
+public entry point calls one of these small functions on what it was given.
+
+Type problems (not an array, integer pixels, float labels) raise ``TypeError``; value problems
+(wrong rank or shape, NaN, out-of-range labels, negative eps, unknown norm) raise ``ValueError``.
+"""
+
+import numbers
+
+import numpy as np
+
+
+def check_array(x, name="x", *, ndim=None, min_ndim=None, finite=True):
+    """Return ``x`` as a floating NumPy array after checking its type, rank and values.
+
+    Parameters
+    ----------
+    x : array_like
+        Must already be a floating array (float32 or float64); lists are converted to float64.
+    name : str
+        The argument's name, used in error messages.
+    ndim : int or tuple of int, optional
+        Allowed number of dimensions.
+    min_ndim : int, optional
+        Smallest allowed number of dimensions.
+    finite : bool
+        Refuse NaN and infinite values (default).
+    """
+    if isinstance(x, (list, tuple)):
+        x = np.asarray(x, dtype=np.float64)
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"{name} must be a NumPy array, got {type(x).__name__}")
+    if not np.issubdtype(x.dtype, np.floating):
+        raise TypeError(
+            f"{name} must be a floating-point array (float32 or float64), got dtype {x.dtype}; "
+            f"convert images with x.astype(np.float32) / 255"
+        )
+    if ndim is not None:
+        allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
+        if x.ndim not in allowed:
+            want = " or ".join(str(d) for d in allowed)
+            raise ValueError(f"{name} must have {want} dimensions, got shape {x.shape}")
+    if min_ndim is not None and x.ndim < min_ndim:
+        raise ValueError(f"{name} must have at least {min_ndim} dimensions, got shape {x.shape}")
+    if finite and not np.all(np.isfinite(x)):
+        bad = "NaN" if np.isnan(x).any() else "infinite values"
+        raise ValueError(f"{name} contains {bad}")
+    return x
+
+
+def check_labels(y, n, num_classes, name="y"):
+    """Return ``y`` as an int64 vector of length ``n`` with values in ``[0, num_classes)``.
+
+    ``num_classes`` is the number of logits; a single-logit (binary) model has two classes.
+    """
+    if isinstance(y, (list, tuple)):
+        y = np.asarray(y)
+    if not isinstance(y, np.ndarray):
+        raise TypeError(f"{name} must be a NumPy array of integer labels, got {type(y).__name__}")
+    if not (np.issubdtype(y.dtype, np.integer) or y.dtype == np.bool_):
+        raise TypeError(f"{name} must hold integer class labels, got dtype {y.dtype}")
+    if y.ndim != 1 or y.shape[0] != n:
+        raise ValueError(f"{name} must have shape ({n},) to match the batch, got {y.shape}")
+    num_classes = max(int(num_classes), 2)
+    if y.size and (y.min() < 0 or y.max() >= num_classes):
+        raise ValueError(
+            f"{name} holds labels outside [0, {num_classes - 1}] "
+            f"(found min {y.min()}, max {y.max()})"
+        )
+    return y.astype(np.int64, copy=False)
+
+
+def check_nonnegative(value, name):
+    """Return ``value`` as a float after checking it is a finite number >= 0 (e.g. eps, alpha)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    value = float(value)
+    if not np.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a finite number >= 0, got {value}")
+    return value
+
+
+def check_positive_int(value, name, *, minimum=1):
+    """Return ``value`` as an int after checking it is an integer >= ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return int(value)
+
+
+def check_norm(norm):
+    """Return the norm as ``1``, ``2`` or ``np.inf``; accept the strings "1", "2", "inf", "linf"."""
+    if isinstance(norm, str):
+        key = norm.strip().lower()
+        table = {"1": 1, "l1": 1, "2": 2, "l2": 2, "inf": np.inf, "linf": np.inf}
+        if key in table:
+            return table[key]
+    elif isinstance(norm, numbers.Real) and not isinstance(norm, bool):
+        if norm == 1:
+            return 1
+        if norm == 2:
+            return 2
+        if norm == np.inf:
+            return np.inf
+    raise ValueError(f"unknown norm {norm!r}: use 1, 2 or np.inf")
+
+
+def check_clip(clip):
+    """Return ``clip`` as ``(low, high)`` floats with low < high, or None."""
+    if clip is None:
+        return None
+    try:
+        low, high = clip
+        low, high = float(low), float(high)
+    except (TypeError, ValueError):
+        raise TypeError(f"clip must be a pair (low, high) or None, got {clip!r}") from None
+    if not low < high:
+        raise ValueError(f"clip must satisfy low < high, got {clip!r}")
+    return low, high
+
+
+def make_rng(seed):
+    """Return a ``numpy.random.Generator`` from a seed, a Generator, or None (fresh entropy).
+
+    This is scikit-learn's ``random_state`` rule: randomness only ever comes from here.
+    """
+    if isinstance(seed, np.random.Generator):
+        return seed
+    if seed is None or (isinstance(seed, numbers.Integral) and not isinstance(seed, bool)):
+        return np.random.default_rng(seed)
+    raise TypeError(f"seed must be an int, a numpy.random.Generator or None, got {type(seed).__name__}")

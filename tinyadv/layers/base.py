@@ -1,0 +1,84 @@
+"""What every layer is: parameters with gradients, and a forward/backward pair with a cache.
+
+A layer does not remember its last input. ``forward`` returns the output *and* a cache (what the
+backward pass needs); ``backward`` takes the upstream gradient and that cache, returns the
+gradient with respect to the input, and adds (``+=``) the parameter gradients into each
+``Parameter.grad``. Keeping the cache outside the layer is the CS231n pattern
+(``affine_forward -> (out, cache)``): the same layer can run on several batches at once, and a
+model can call ``backward`` only for what it needs.
+
+Two flags let a model skip work it does not need:
+``need_input_grad=False`` (the first layer during training: nobody wants dL/dx) and
+``need_param_grads=False`` (attacks: they want dL/dx only).
+"""
+
+import numpy as np
+
+
+class Parameter:
+    """A trainable array and its accumulated gradient.
+
+    Attributes
+    ----------
+    data : ndarray
+        The value, updated in place by the optimizers.
+    grad : ndarray
+        dL/d(data), same shape and dtype; layers add into it, ``zero_grad`` clears it.
+    decay : bool
+        Whether weight decay and L1 penalties apply (True for weights, False for biases and
+        BatchNorm's scale and shift, as is usual).
+    """
+
+    def __init__(self, data, *, decay=True):
+        self.data = np.ascontiguousarray(data)
+        self.grad = np.zeros_like(self.data)
+        self.decay = decay
+
+    @property
+    def shape(self):
+        return self.data.shape
+
+    def __repr__(self):
+        return f"Parameter(shape={self.data.shape}, dtype={self.data.dtype})"
+
+
+class Layer:
+    """Base class: a layer has named parameters, named buffers, a mode, and forward/backward.
+
+    Subclasses set ``self.params`` (name -> Parameter) and ``self.buffers`` (name -> ndarray,
+    state that is saved but not trained, such as BatchNorm's running statistics), implement
+    ``forward(x) -> (out, cache)`` and ``backward(dout, cache, ...) -> dx``, and return their
+    constructor arguments from ``config()`` so that a saved model can be rebuilt.
+    """
+
+    def __init__(self):
+        self.params = {}
+        self.buffers = {}
+        self.training = True
+
+    def forward(self, x):
+        raise NotImplementedError
+
+    def backward(self, dout, cache, *, need_input_grad=True, need_param_grads=True):
+        raise NotImplementedError
+
+    def config(self):
+        """Constructor keyword arguments (JSON-serialisable) that rebuild this layer's architecture."""
+        return {}
+
+    def astype(self, dtype):
+        """Convert parameters and buffers to ``dtype`` in place; returns self."""
+        for p in self.params.values():
+            p.data = p.data.astype(dtype)
+            p.grad = np.zeros_like(p.data)
+        for name, value in self.buffers.items():
+            if np.issubdtype(value.dtype, np.floating):
+                self.buffers[name] = value.astype(dtype)
+        return self
+
+    def __call__(self, x):
+        return self.forward(x)[0]
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.config().items())
+        return f"{type(self).__name__}({args})"
