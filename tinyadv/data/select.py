@@ -1,0 +1,134 @@
+"""Turn a raw data set into what an experiment asks for: classes, labels, size and dtype.
+
+Every loader reads its official files into ``uint8`` images of shape (N, C, H, W) and integer
+labels, then calls :func:`finish` here, so the options mean the same thing for every data set:
+
+1. ``classes`` keeps only the listed classes, in the order they appear in the file. Labels stay
+   the original class ids (``classes=(3, 7)`` gives labels 3 and 7).
+2. ``binary=True`` (needs exactly two classes) relabels ``classes[0] -> 1`` and
+   ``classes[1] -> 0``: the first class you name is the positive one. The papers' MNIST 3-vs-7
+   (Goodfellow et al. 2015 §5; Galloway et al. 2018) is ``classes=(3, 7), binary=True``.
+3. ``limit`` keeps the first ``limit`` examples after filtering (no shuffling, so the result is
+   the same on every machine).
+4. ``dtype`` is ``np.float32`` (default) or ``np.float64`` for pixels in [0, 1] (pixel / 255),
+   or ``np.uint8`` for the raw pixels.
+"""
+
+import numbers
+
+import numpy as np
+
+from tinyadv.checks import check_positive_int
+
+SPLITS = ("train", "test")
+
+
+def check_split(split, splits=SPLITS):
+    """Return ``split`` after checking it is one of ``splits``."""
+    if not isinstance(split, str) or split not in splits:
+        raise ValueError(f"split must be one of {', '.join(repr(s) for s in splits)}, got {split!r}")
+    return split
+
+
+def check_dtype(dtype):
+    """Return ``dtype`` as a NumPy dtype after checking it is float32, float64 or uint8."""
+    try:
+        dtype = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"dtype must be np.float32, np.float64 or np.uint8, got {dtype!r}") from None
+    if dtype not in (np.float32, np.float64, np.uint8):
+        raise ValueError(f"dtype must be np.float32, np.float64 or np.uint8, got {dtype}")
+    return dtype
+
+
+def check_classes(classes, num_classes=None, *, binary=False):
+    """Return ``classes`` as a tuple of distinct ints in ``[0, num_classes)``, or None.
+
+    ``num_classes=None`` only asks for ids >= 0. With ``binary=True`` exactly two classes are
+    required (positive first).
+    """
+    if classes is None:
+        if binary:
+            raise ValueError("binary=True needs classes=(positive, negative), e.g. classes=(3, 7)")
+        return None
+    if isinstance(classes, (str, bytes)) or not hasattr(classes, "__iter__"):
+        raise TypeError(f"classes must be a sequence of class ids such as (3, 7), got {classes!r}")
+    classes = tuple(classes)
+    for c in classes:
+        if isinstance(c, bool) or not isinstance(c, numbers.Integral):
+            raise TypeError(f"classes must hold integer class ids, got {c!r} in {classes!r}")
+        if c < 0 or (num_classes is not None and c >= num_classes):
+            top = "" if num_classes is None else f", {num_classes - 1}"
+            raise ValueError(f"class id {c} is outside [0{top}] in classes={classes!r}")
+    classes = tuple(int(c) for c in classes)
+    if len(classes) == 0:
+        raise ValueError("classes must name at least one class, got an empty sequence")
+    if len(set(classes)) != len(classes):
+        raise ValueError(f"classes must be distinct, got {classes!r}")
+    if binary and len(classes) != 2:
+        raise ValueError(
+            f"binary=True needs exactly two classes (positive, negative), got classes={classes!r}"
+        )
+    return classes
+
+
+def select_classes(x, y, classes, *, binary=False):
+    """Keep the examples whose label is in ``classes``; optionally relabel two classes to 1/0.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, ...)
+        Images (any dtype).
+    y : ndarray of int, shape (N,)
+        Class ids.
+    classes : sequence of int
+        Classes to keep, in any order; the kept examples stay in file order.
+    binary : bool
+        If True, ``classes`` must be ``(positive, negative)`` and the labels become
+        ``y == positive -> 1``, ``y == negative -> 0`` (MNIST 3-vs-7: ``classes=(3, 7)``).
+
+    Returns
+    -------
+    x_sel : ndarray, shape (M, ...)
+    y_sel : ndarray of int64, shape (M,)
+    """
+    y = np.asarray(y)
+    if y.ndim != 1 or len(y) != len(x):
+        raise ValueError(f"y must have shape ({len(x)},) to match x, got {y.shape}")
+    classes = check_classes(classes, binary=binary)
+    keep = np.isin(y, classes)
+    x_sel, y_sel = x[keep], y[keep].astype(np.int64)
+    if binary:
+        y_sel = (y_sel == classes[0]).astype(np.int64)
+    return x_sel, y_sel
+
+
+def finish(x, y, *, num_classes, classes=None, binary=False, limit=None, dtype=np.float32):
+    """Apply the common loader options to raw ``uint8`` images and labels.
+
+    Parameters
+    ----------
+    x : ndarray of uint8, shape (N, C, H, W)
+    y : ndarray of int, shape (N,), values in [0, num_classes)
+    num_classes : int
+        Number of classes of the data set (10 for all of tinyadv's).
+    classes, binary, limit, dtype
+        See the module docstring.
+
+    Returns
+    -------
+    x : ndarray, shape (M, C, H, W), ``dtype`` (floats are ``x / 255`` in [0, 1])
+    y : ndarray of int64, shape (M,)
+    """
+    classes = check_classes(classes, num_classes, binary=binary)
+    dtype = check_dtype(dtype)
+    if limit is not None:
+        limit = check_positive_int(limit, "limit")
+    y = y.astype(np.int64)
+    if classes is not None:
+        x, y = select_classes(x, y, classes, binary=binary)
+    if limit is not None:
+        x, y = x[:limit], y[:limit]
+    if dtype == np.uint8:
+        return np.ascontiguousarray(x, dtype=np.uint8), y
+    return (x.astype(dtype) / dtype.type(255)), y
