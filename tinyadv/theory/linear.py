@@ -1,0 +1,281 @@
+"""The geometry of an affine classifier: distances to its boundary in every L_p norm.
+
+A binary linear model scores a sample with f(x) = w·x + b and predicts the class sign(f(x)).
+Its decision boundary is the hyperplane {x : w·x + b = 0}, so the smallest perturbation that
+changes the decision has a closed form. By Hölder's inequality |w·δ| ≤ ||w||_q ||δ||_p, with q
+the *dual* exponent of p (1/p + 1/q = 1: p = ∞ ↔ q = 1, p = 2 ↔ q = 2, p = 1 ↔ q = ∞), so a
+perturbation must have ||δ||_p ≥ |f(x)| / ||w||_q to move f(x) to 0, and the bound is reached
+by pushing along the direction u_p that attains Hölder's equality:
+
+    L2:  u = w / ||w||_2            (DeepFool's step on a linear model, Moosavi-Dezfooli 2016)
+    L∞:  u = sign(w)                (FGSM's direction, Goodfellow et al. 2015)
+    L1:  u = sign(w_i) e_i on the coordinate(s) i of largest |w_i| (split among ties).
+
+Every u has ||u||_p = 1 and w·u = ||w||_q. The same u gives the worst case inside an ε-ball,
+which is all that adversarial training of a linear model sees: the worst point x − ε·y·u moves
+the margin y·f(x) down by exactly ε·||w||_q, i.e. it *translates* the signed distance
+d(x) = f(x)/||w||_q by ε (Galloway, Tanay & Taylor 2018, REFERENCES.md §7), while weight decay
+only rescales ||w||.
+
+Shapes: x is a batch (N, ...) — (N, D) vectors or (N, C, H, W) images — and w holds one weight
+per feature of a sample, in any shape with D = prod(x.shape[1:]) elements (e.g. (D,), (1, D) as
+in a logistic regression's fc.weight, or (C, H, W)). Results keep x's dtype. None of these
+functions knows about the pixel box [0, 1]: they are the unconstrained optima.
+"""
+
+import numbers
+
+import numpy as np
+
+from ..checks import check_array, check_nonnegative, check_norm
+
+
+def dual_norm(norm):
+    """Return the dual exponent q of p: 1 -> np.inf, 2 -> 2, np.inf -> 1 (1/p + 1/q = 1)."""
+    norm = check_norm(norm)
+    return {1: np.inf, 2: 2, np.inf: 1}[norm]
+
+
+def _as_affine(w, b, x):
+    """Check and flatten (w, b, x) into w (D,), b scalar, x (N, D), all in x's dtype."""
+    x = check_array(x, "x", min_ndim=2)
+    w = check_array(w, "w")
+    n_features = int(np.prod(x.shape[1:]))
+    if w.size != n_features:
+        raise ValueError(
+            f"w must hold one weight per feature of a sample: x has {n_features} features per "
+            f"sample (shape {x.shape}), w has {w.size} (shape {w.shape})"
+        )
+    if isinstance(b, numbers.Real) and not isinstance(b, bool):
+        b = float(b)
+    else:
+        b = check_array(b, "b")
+        if b.size != 1:
+            raise ValueError(f"b must be a scalar or hold one value, got shape {b.shape}")
+        b = float(b.reshape(()))
+    if not np.isfinite(b):
+        raise ValueError(f"b must be finite, got {b}")
+    w = w.reshape(-1).astype(x.dtype, copy=False)
+    return w, x.dtype.type(b), x.reshape(x.shape[0], -1)
+
+
+def _check_nonzero(w):
+    if not np.any(w):
+        raise ValueError("w is all zeros: the classifier is constant and has no decision boundary")
+
+
+def linear_scores(w, b, x):
+    """Scores f(x_n) = w·x_n + b of an affine classifier.
+
+    Parameters
+    ----------
+    w : ndarray, D elements in any shape
+    b : float or ndarray with one element
+    x : ndarray, shape (N, ...), D = prod(x.shape[1:]) features per sample
+
+    Returns
+    -------
+    f : ndarray, shape (N,), x's dtype
+    """
+    w, b, x = _as_affine(w, b, x)
+    return x @ w + b
+
+
+def dual_direction(w, norm):
+    """The unit-L_p direction u that attains Hölder's equality w·u = ||w||_q.
+
+    Parameters
+    ----------
+    w : ndarray, shape (D,) or any shape
+    norm : 1, 2 or np.inf
+        p, the norm in which ||u||_p = 1.
+
+    Returns
+    -------
+    u : ndarray, shape of w, w's dtype
+
+    Notes
+    -----
+    L2: u = w / ||w||_2.  L∞: u = sign(w).  L1: u_i = sign(w_i)/k on the k coordinates where
+    |w_i| = max_j |w_j| (ties share the unit mass, as in CleverHans' ``optimize_linear``), else 0.
+    In each case ||u||_p = 1 and w·u = ||w||_q with q the dual exponent of p.
+    """
+    norm = check_norm(norm)
+    w = check_array(w, "w")
+    _check_nonzero(w)
+    if norm == 2:
+        return w / np.sqrt(np.sum(w * w))
+    if norm == np.inf:
+        return np.sign(w)
+    magnitude = np.abs(w)
+    top = magnitude == magnitude.max()
+    return np.where(top, np.sign(w), 0).astype(w.dtype) / np.count_nonzero(top)
+
+
+def minimal_linear_distance(w, b, x, norm):
+    """Exact smallest L_p distance from each x_n to the boundary w·x + b = 0.
+
+    Parameters
+    ----------
+    w : ndarray, D elements in any shape
+    b : float or ndarray with one element
+    x : ndarray, shape (N, ...), D = prod(x.shape[1:])
+    norm : 1, 2 or np.inf
+        p, the norm the distance is measured in.
+
+    Returns
+    -------
+    distance : ndarray, shape (N,), x's dtype
+
+    Notes
+    -----
+    distance_n = |w·x_n + b| / ||w||_q, q the dual exponent of p (p = ∞ → ||w||_1,
+    p = 2 → ||w||_2, p = 1 → ||w||_∞). Hölder's inequality makes it a lower bound on every
+    perturbation that reaches the boundary, and ``minimal_linear_perturbation`` attains it.
+    No pixel box: this is the unconstrained optimum, a lower bound for any box-constrained
+    attack on the same linear model.
+    """
+    norm = check_norm(norm)
+    w, b, x = _as_affine(w, b, x)
+    _check_nonzero(w)
+    return np.abs(x @ w + b) / np.linalg.norm(w, ord=dual_norm(norm))
+
+
+def minimal_linear_perturbation(w, b, x, norm, *, overshoot=0.0):
+    """Exact smallest L_p perturbation δ_n that moves each x_n onto the boundary w·x + b = 0.
+
+    Parameters
+    ----------
+    w : ndarray, D elements in any shape
+    b : float or ndarray with one element
+    x : ndarray, shape (N, ...), D = prod(x.shape[1:])
+    norm : 1, 2 or np.inf
+        p, the norm in which δ is smallest.
+    overshoot : float >= 0
+        Return (1 + overshoot)·δ, which crosses the boundary when overshoot > 0 (DeepFool's
+        convention, Moosavi-Dezfooli et al. 2016). With 0 the point lands on the boundary.
+
+    Returns
+    -------
+    delta : ndarray, same shape and dtype as x
+
+    Notes
+    -----
+    With f = w·x + b and q the dual exponent of p,
+
+        δ = −f·u_p / ||w||_q,   ||δ||_p = |f| / ||w||_q,   w·(x + δ) + b = 0,
+
+    that is  L2: δ = −f·w/||w||_2²;  L∞: δ = −f·sign(w)/||w||_1;  L1: δ = −f/w_i on the
+    coordinate i of largest |w_i| (split evenly among ties). For L2 this is one DeepFool step
+    on the linear model. Unconstrained: no pixel box is applied, so x + δ may leave [0, 1].
+    """
+    norm = check_norm(norm)
+    overshoot = check_nonnegative(overshoot, "overshoot")
+    w_flat, b, x_flat = _as_affine(w, b, x)
+    _check_nonzero(w_flat)
+    f = x_flat @ w_flat + b
+    scale = (1.0 + overshoot) * f / np.linalg.norm(w_flat, ord=dual_norm(norm))
+    delta = -scale[:, None] * dual_direction(w_flat, norm)[None, :]
+    return delta.astype(x_flat.dtype, copy=False).reshape(np.shape(x))
+
+
+def check_signed_labels(y, n, name="y"):
+    """Return ``y`` as a float vector of length ``n`` after checking every entry is −1 or +1.
+
+    The linear-model formulas of the papers (Goodfellow et al. 2015, Galloway et al. 2018) write
+    labels as y ∈ {−1, +1}; class id 1 ↔ y = +1, class id 0 ↔ y = −1 (convert with 2·y − 1).
+    """
+    if isinstance(y, (list, tuple)):
+        y = np.asarray(y)
+    if not isinstance(y, np.ndarray):
+        raise TypeError(f"{name} must be a NumPy array of labels in {{-1, +1}}, got {type(y).__name__}")
+    if y.ndim != 1 or y.shape[0] != n:
+        raise ValueError(f"{name} must have shape ({n},) to match the batch, got {y.shape}")
+    if not np.all((y == 1) | (y == -1)):
+        raise ValueError(f"{name} must hold labels -1 or +1 (convert class ids with 2*y - 1)")
+    return y.astype(np.float64)
+
+
+def worst_case_linear_perturbation(w, x, y, eps, norm):
+    """The perturbation η with ||η||_p ≤ ε that minimises the margin y·(w·(x + η) + b).
+
+    Parameters
+    ----------
+    w : ndarray, D elements in any shape
+    x : ndarray, shape (N, ...), D = prod(x.shape[1:])
+    y : ndarray, shape (N,), labels in {−1, +1}
+    eps : float >= 0
+    norm : 1, 2 or np.inf
+
+    Returns
+    -------
+    eta : ndarray, same shape and dtype as x
+
+    Notes
+    -----
+    η = −ε·y·u_p, with u_p the unit dual direction (``dual_direction``); the margin drops by
+    exactly ε·||w||_q. For L∞ this is η = −ε·y·sign(w), the worst case that Goodfellow et al.
+    2015 put inside the logistic loss; for L2 it is −ε·y·w/||w||_2 (Galloway et al. 2018). The
+    bias does not enter. No pixel box.
+    """
+    norm = check_norm(norm)
+    eps = check_nonnegative(eps, "eps")
+    w_flat, _, x_flat = _as_affine(w, 0.0, x)
+    y = check_signed_labels(y, x_flat.shape[0])
+    u = dual_direction(w_flat, norm)
+    eta = -eps * y[:, None] * u[None, :]
+    return eta.astype(x_flat.dtype, copy=False).reshape(np.shape(x))
+
+
+def signed_distance(w, b, x, norm=2):
+    """Signed distance d_p(x) = (w·x + b)/||w||_q of each x_n to the boundary.
+
+    Parameters
+    ----------
+    w, b, x : as in ``linear_scores``; x of shape (N, ...)
+    norm : 1, 2 or np.inf (default 2, the Euclidean distance)
+
+    Returns
+    -------
+    d : ndarray, shape (N,), x's dtype
+
+    Notes
+    -----
+    w·x + b = ||w||_q · d_p(x): the score factors into a scale that only depends on the
+    weights and a geometric distance. For p = 2 this is REFERENCES.md §7's
+    wᵀx + b = ||w||_2·d(x) (Galloway, Tanay & Taylor 2018). Scaling (w, b) by c > 0 leaves d
+    unchanged — which is all that L2 weight decay acts on.
+    """
+    norm = check_norm(norm)
+    w_flat, b, x_flat = _as_affine(w, b, x)
+    _check_nonzero(w_flat)
+    return (x_flat @ w_flat + b) / np.linalg.norm(w_flat, ord=dual_norm(norm))
+
+
+def worst_case_margin(w, b, x, y, eps, norm=2):
+    """Margin y·f(x + η) at the worst point of the ε-ball: ||w||_q·(y·d_p(x) − ε).
+
+    Parameters
+    ----------
+    w, b, x : as in ``linear_scores``; x of shape (N, ...)
+    y : ndarray, shape (N,), labels in {−1, +1}
+    eps : float >= 0
+    norm : 1, 2 or np.inf
+
+    Returns
+    -------
+    margin : ndarray, shape (N,), x's dtype
+
+    Notes
+    -----
+    min over ||η||_p ≤ ε of y·(w·(x + η) + b) = y·f(x) − ε·||w||_q = ||w||_q·(y·d_p(x) − ε).
+    For p = 2 and b = 0 this is REFERENCES.md §7's y·wᵀ(x − ε·y·w/||w||) = ||w||(y·d − ε):
+    adversarial training *translates* the distance by ε inside the loss softplus(−margin),
+    where weight decay only changes the scale ||w|| (Galloway, Tanay & Taylor 2018).
+    """
+    norm = check_norm(norm)
+    eps = check_nonnegative(eps, "eps")
+    d = signed_distance(w, b, x, norm)
+    y = check_signed_labels(y, d.shape[0])
+    w_norm = np.linalg.norm(np.ravel(w).astype(d.dtype), ord=dual_norm(norm))
+    return (w_norm * (y * d - eps)).astype(d.dtype, copy=False)
