@@ -1,0 +1,136 @@
+"""The per-norm building blocks: uniform random starts, steepest directions, exact projections."""
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+from scipy import optimize, stats
+
+from tinyadv.attacks.norms import lp_norm, normalize, project, project_l1_ball, random_start
+
+NORMS = [1, 2, np.inf]
+DUAL = {1: np.inf, 2: 2, np.inf: 1}
+
+vectors = arrays(np.float64, st.tuples(st.integers(1, 4), st.integers(1, 7)),
+                 elements=st.floats(-3, 3, allow_subnormal=False))
+radii = st.sampled_from([0.0, 1e-3, 0.3, 1.0, 5.0])
+
+
+@pytest.mark.parametrize("norm", NORMS)
+def test_lp_norm_matches_numpy(norm):
+    delta = np.random.default_rng(0).normal(size=(5, 2, 3))
+    expected = np.linalg.norm(delta.reshape(5, -1), ord=norm, axis=1)
+    np.testing.assert_allclose(lp_norm(delta, norm), expected)
+
+
+@given(delta=vectors, eps=radii, norm=st.sampled_from(NORMS))
+def test_projection_lands_in_ball_and_is_idempotent(delta, eps, norm):
+    p = project(delta, eps, norm)
+    assert np.all(lp_norm(p, norm) <= eps * (1 + 1e-12) + 1e-12)
+    np.testing.assert_allclose(project(p, eps, norm), p, atol=1e-12)
+    inside = lp_norm(delta, norm) <= eps
+    np.testing.assert_array_equal(p[inside], delta[inside])
+
+
+@given(delta=vectors, eps=radii, norm=st.sampled_from(NORMS))
+def test_projection_satisfies_the_variational_inequality(delta, eps, norm):
+    """P is the projection iff <delta - P, z - P> <= 0 for every z in the ball."""
+    p = project(delta, eps, norm)
+    z = random_start(np.random.default_rng(1), (200,) + delta.shape[1:], eps, norm)
+    for n in range(delta.shape[0]):
+        assert np.all((z - p[n]) @ (delta[n] - p[n]) <= 1e-9)
+
+
+def _scipy_l1_projection(v, eps):
+    """argmin ||a - b - v||^2 s.t. sum(a + b) <= eps, a, b >= 0 (a QP that SLSQP solves)."""
+    d = v.size
+    fun = lambda ab: np.sum((ab[:d] - ab[d:] - v) ** 2)
+    jac = lambda ab: np.concatenate([2 * (ab[:d] - ab[d:] - v), -2 * (ab[:d] - ab[d:] - v)])
+    cons = [{"type": "ineq", "fun": lambda ab: eps - ab.sum(), "jac": lambda ab: -np.ones(2 * d)}]
+    res = optimize.minimize(fun, np.zeros(2 * d), jac=jac, constraints=cons, method="SLSQP",
+                            bounds=[(0, None)] * (2 * d), options={"ftol": 1e-14, "maxiter": 500})
+    return res.x[:d] - res.x[d:]
+
+
+@given(delta=vectors, eps=st.sampled_from([0.1, 0.5, 1.0, 2.0]))
+def test_l1_projection_matches_scipy(delta, eps):
+    p = project_l1_ball(delta, eps)
+    for n in range(delta.shape[0]):
+        np.testing.assert_allclose(p[n], _scipy_l1_projection(delta[n], eps), atol=1e-5)
+
+
+def test_l1_projection_of_a_known_vector():
+    # v = (3, -1, 0.5), eps = 2: theta = 1 -> (2, 0, 0); eps = 3: theta = 0.5 -> (2.5, -0.5, 0).
+    v = np.array([[3.0, -1.0, 0.5]])
+    np.testing.assert_allclose(project_l1_ball(v, 2.0), [[2.0, 0.0, 0.0]])
+    np.testing.assert_allclose(project_l1_ball(v, 3.0), [[2.5, -0.5, 0.0]])
+    np.testing.assert_allclose(project_l1_ball(v, 0.0), [[0.0, 0.0, 0.0]])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("norm", NORMS)
+def test_projection_keeps_dtype(norm, dtype):
+    delta = np.random.default_rng(0).normal(size=(3, 4)).astype(dtype)
+    assert project(delta, 0.5, norm).dtype == dtype
+    assert normalize(delta, norm).dtype == dtype
+
+
+@given(g=vectors, norm=st.sampled_from(NORMS))
+def test_normalize_is_the_steepest_unit_direction(g, norm):
+    """<g, u> = ||g||_dual with ||u||_p = 1, or u = 0 when g = 0."""
+    g = np.where(np.abs(g) < 1e-3, 0.0, g)  # L2 divides by max(1e-6, ||g||): keep away from that floor
+    u = normalize(g, norm)
+    nonzero = lp_norm(g, np.inf) > 0
+    assert np.all(u[~nonzero] == 0)
+    np.testing.assert_allclose(lp_norm(u, norm)[nonzero], 1.0, rtol=1e-6)
+    np.testing.assert_allclose(np.sum(g * u, axis=1), lp_norm(g, DUAL[norm]), rtol=1e-6)
+
+
+@pytest.mark.parametrize("norm", [1, 2])
+@pytest.mark.parametrize("d", [1, 3, 20])
+def test_random_start_radius_is_uniform_in_the_ball(norm, d):
+    """For a uniform point of a d-ball, (||delta|| / eps)^d ~ U(0, 1); also stays inside."""
+    eps = 0.7
+    delta = random_start(np.random.default_rng(123), (4000, d), eps, norm)
+    r = lp_norm(delta, norm) / eps
+    assert r.max() <= 1 + 1e-12
+    assert stats.kstest(r ** d, "uniform").pvalue > 1e-3
+
+
+def test_l2_start_uniform_in_the_ball():
+    """Regression (CleverHans v4 torch, torchattacks #161): box sample then rescale is not uniform.
+
+    For a uniform point of the L2 ball, s = delta/||delta|| is uniform on the sphere, so
+    s_1^2 ~ Beta(1/2, (d - 1)/2), and the radius law is t^d. The buggy start fails both.
+    """
+    d, eps, n = 10, 0.5, 4000
+    delta = random_start(np.random.default_rng(7), (n, d), eps, 2)
+    r = lp_norm(delta, 2)
+    assert stats.kstest((r / eps) ** d, "uniform").pvalue > 1e-3
+    assert stats.kstest((delta[:, 0] / r) ** 2, stats.beta(0.5, (d - 1) / 2).cdf).pvalue > 1e-3
+
+    buggy = project(np.random.default_rng(7).uniform(-eps, eps, size=(n, d)), eps, 2)
+    rb = lp_norm(buggy, 2)
+    assert stats.kstest((rb / eps) ** d, "uniform").pvalue < 1e-6
+
+
+def test_l1_start_direction_is_uniform_on_the_simplex_faces():
+    """|delta|/||delta||_1 of a uniform L1-ball point is Dirichlet(1, ..., 1): first coordinate Beta(1, d-1)."""
+    d = 6
+    delta = random_start(np.random.default_rng(3), (4000, d), 1.0, 1)
+    s = np.abs(delta[:, 0]) / lp_norm(delta, 1)
+    assert stats.kstest(s, stats.beta(1, d - 1).cdf).pvalue > 1e-3
+
+
+def test_linf_start_is_uniform_per_coordinate():
+    delta = random_start(np.random.default_rng(5), (500, 8), 0.3, np.inf)
+    assert stats.kstest(delta.ravel(), stats.uniform(-0.3, 0.6).cdf).pvalue > 1e-3
+
+
+def test_random_start_is_seeded_and_zero_at_eps_zero():
+    a = random_start(np.random.default_rng(9), (3, 5), 0.5, 2, np.float32)
+    b = random_start(np.random.default_rng(9), (3, 5), 0.5, 2, np.float32)
+    assert a.dtype == np.float32
+    np.testing.assert_array_equal(a, b)
+    assert np.all(random_start(np.random.default_rng(9), (3, 5), 0.0, 1) == 0)

@@ -1,0 +1,132 @@
+"""The three things an attack needs to know about its norm: start, step direction, projection.
+
+Foolbox 3 (``gradient_descent_base.py``) showed that a gradient attack's norm-specific parts are
+three small functions; with them, FGM is one step of PGD without a random start, in every norm.
+All functions work per sample on a batch δ of shape (N, ...): the norm of sample n is taken over
+all its entries.
+
+* ``random_start``: δ uniform in the ε-ball {‖δ‖_p ≤ ε}.
+* ``normalize``: the steepest-ascent direction u = argmax_{‖u‖_p ≤ 1} ⟨g, u⟩ (the dual-norm
+  maximiser), so that x + α·u is the best first-order step of length α.
+* ``project``: the Euclidean projection onto the ε-ball, argmin_{‖v‖_p ≤ ε} ‖v − δ‖₂; exact in
+  every norm (L1 by sorting, Duchi et al. 2008).
+"""
+
+import numpy as np
+
+
+def _flat(a):
+    return a.reshape(a.shape[0], -1)
+
+
+def _per_sample(v, shape):
+    return v.reshape((shape[0],) + (1,) * (len(shape) - 1))
+
+
+def lp_norm(delta, norm):
+    """‖δ_n‖_p for each sample, shape (N,); norm is 1, 2 or np.inf."""
+    flat = _flat(delta)
+    if norm == np.inf:
+        return np.max(np.abs(flat), axis=1) if flat.shape[1] else np.zeros(flat.shape[0], flat.dtype)
+    if norm == 2:
+        return np.sqrt(np.sum(flat * flat, axis=1))
+    return np.sum(np.abs(flat), axis=1)
+
+
+def random_start(rng, shape, eps, norm, dtype=np.float64):
+    """Draw δ uniformly from the ε-ball of the norm, independently for each of N samples.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+    shape : tuple
+        (N, ...); each sample has d = prod(...) entries.
+    eps : float >= 0
+    norm : 1, 2 or np.inf
+
+    Returns
+    -------
+    delta : ndarray of ``shape`` and ``dtype``.
+
+    Notes
+    -----
+    L∞: δ_i ~ U(−ε, ε) independently. L2 and L1: δ = ε·r·s with s = g/‖g‖_p for g i.i.d.
+    Gaussian (L2) or Laplace (L1), which makes s uniform on the unit sphere in the cone measure,
+    and r = U^{1/d}, the radius law of a uniform point in a d-dimensional ball
+    (P(r ≤ t) = t^d). Barthe, Guédon, Mendelson & Naor 2005. Drawing from the L∞ box and
+    rescaling (CleverHans v4 torch, torchattacks #161) is *not* uniform in the ball.
+    """
+    n, d = shape[0], int(np.prod(shape[1:]))
+    if norm == np.inf:
+        delta = rng.uniform(-eps, eps, size=(n, d))
+    else:
+        g = rng.standard_normal((n, d)) if norm == 2 else rng.laplace(size=(n, d))
+        s = g / np.maximum(lp_norm(g, norm), 1e-300)[:, None]
+        r = rng.uniform(size=n) ** (1.0 / max(d, 1))
+        delta = eps * r[:, None] * s
+    return delta.reshape(shape).astype(dtype)
+
+
+def normalize(g, norm):
+    """Steepest-ascent unit direction u = argmax_{‖u‖_p ≤ 1} ⟨g, u⟩ for each sample.
+
+    Notes
+    -----
+    L∞: u = sign(g). L2: u = g / √max(1e-12, Σ g²) (CleverHans ``optimize_linear``).
+    L1: u = sign(g_i) on the coordinates where |g_i| is largest, split equally among ties
+    (u_i = sign(g_i)/#ties), 0 elsewhere. A zero gradient gives u = 0 in every norm.
+    """
+    if norm == np.inf:
+        return np.sign(g)
+    flat = _flat(g)
+    if norm == 2:
+        scale = 1.0 / np.sqrt(np.maximum(np.sum(flat * flat, axis=1), 1e-12))
+        return (flat * scale[:, None].astype(g.dtype)).reshape(g.shape)
+    abs_flat = np.abs(flat)
+    ties = abs_flat == np.max(abs_flat, axis=1, keepdims=True)
+    u = np.sign(flat) * ties / np.sum(ties, axis=1, keepdims=True)
+    return u.astype(g.dtype).reshape(g.shape)
+
+
+def project_l1_ball(delta, eps):
+    """Exact Euclidean projection of each sample onto the L1 ball of radius ε (Duchi et al. 2008).
+
+    Notes
+    -----
+    If ‖v‖₁ ≤ ε, v is returned. Otherwise the projection is soft-thresholding,
+    w_i = sign(v_i)·max(|v_i| − θ, 0), with the θ ≥ 0 that makes ‖w‖₁ = ε: sort μ = |v|
+    descending, ρ = max{j : μ_j − (Σ_{r≤j} μ_r − ε)/j > 0}, θ = (Σ_{r≤ρ} μ_r − ε)/ρ.
+    "Efficient projections onto the l1-ball for learning in high dimensions", ICML 2008, Fig. 1.
+    """
+    flat = _flat(delta).astype(np.float64)
+    n, d = flat.shape
+    out = flat.copy()
+    norms = np.sum(np.abs(flat), axis=1)
+    outside = norms > eps
+    if eps == 0.0:
+        out[:] = 0.0
+    elif outside.any():
+        v = flat[outside]
+        mu = -np.sort(-np.abs(v), axis=1)
+        cssv = np.cumsum(mu, axis=1) - eps
+        j = np.arange(1, d + 1)
+        rho = np.count_nonzero(mu - cssv / j > 0, axis=1)  # the condition holds exactly for j ≤ ρ
+        theta = cssv[np.arange(len(v)), rho - 1] / rho
+        out[outside] = np.sign(v) * np.maximum(np.abs(v) - theta[:, None], 0.0)
+    return out.astype(delta.dtype).reshape(delta.shape)
+
+
+def project(delta, eps, norm):
+    """Euclidean projection of each sample δ_n onto {‖δ‖_p ≤ ε}.
+
+    Notes
+    -----
+    L∞: clip(δ, −ε, ε). L2: δ·min(1, ε/‖δ‖₂). L1: ``project_l1_ball`` (sorting, exact).
+    """
+    if norm == np.inf:
+        return np.clip(delta, -eps, eps)
+    if norm == 2:
+        norms = lp_norm(delta, 2)
+        factor = np.where(norms > eps, eps / np.maximum(norms, 1e-300), 1.0)
+        return delta * _per_sample(factor, delta.shape).astype(delta.dtype)
+    return project_l1_ball(delta, eps)
