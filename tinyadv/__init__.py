@@ -5,6 +5,12 @@ attacks, evaluation, and the ``data``, ``theory`` and ``plots`` modules.
 """
 
 from .gradcheck import numerical_gradient, rel_error
+from .layers import (BatchNorm, BinaryConv2D, BinaryLinear, Conv2D, Flatten, Layer, Linear,
+                     Parameter, ReLU, Scale, ScaledReLU, Sign, StochasticBinaryConv2D)
 from .losses import cross_entropy, l1_penalty, l2_penalty, log_softmax, softmax
+from .metrics import accuracy, predict
+from .models import Sequential, cleverhans_cnn, load, logistic_regression, mlp
+from .optim import SGD, Adam
+from .train import fit, train_step
 
 __version__ = "0.1.0"

@@ -1,0 +1,26 @@
+"""Weight initialisations of the reference code, from an explicit generator.
+
+- ``truncated_normal``: TensorFlow's ``tf.truncated_normal``: N(0, std²) with every value beyond
+  two standard deviations redrawn.
+- ``unit_norm_filters``: each output filter (``w[f]``, all its input channels and taps together)
+  scaled to unit L2 norm, as the CleverHans basic CNN does for full-precision convolutions and
+  per output unit for its linear layer (REFERENCES.md §3, §4).
+"""
+
+import numpy as np
+
+
+def truncated_normal(rng, shape, std):
+    """Draw N(0, std²) values, redrawing those outside [-2 std, 2 std]."""
+    values = rng.normal(0.0, std, size=shape)
+    outside = np.abs(values) > 2 * std
+    while outside.any():
+        values[outside] = rng.normal(0.0, std, size=int(outside.sum()))
+        outside = np.abs(values) > 2 * std
+    return values
+
+
+def unit_norm_filters(w, tiny=1e-7):
+    """Scale each ``w[f]`` to unit L2 norm: w[f] / √(tiny + Σ w[f]²)."""
+    norms = np.sqrt(tiny + np.sum(w.reshape(w.shape[0], -1) ** 2, axis=1))
+    return w / norms.reshape((-1,) + (1,) * (w.ndim - 1))

@@ -1,0 +1,118 @@
+"""Elementwise activations: ReLU, ReLU times a learned scalar, and sign with a straight-through
+estimator (STE).
+
+ReLU:        out = max(x, 0)              dx = dout · 1{x > 0}
+ScaledReLU:  out = s · max(x, 0)          dx = dout · s · 1{x > 0},  ds = Σ dout · max(x, 0)
+             (the "scaled binary" networks of Galloway et al. 2018, variant C: s is one learned
+             scalar, initialised at 0.05 in the reference code)
+
+Sign:        out = sign(x), with sign(0) = +1 so that every output is ±1 (Hubara et al. 2016;
+             TensorFlow's tf.sign, used by the reference code, gives 0 at 0 — a set of measure
+             zero).
+
+The true derivative of sign is 0 almost everywhere, which would stop all learning and every
+gradient-based attack. The straight-through estimator replaces it in the backward pass by a
+stand-in. It is NOT the derivative of the forward pass (a finite-difference check of it fails,
+and a test shows that it does):
+
+    "hubara"    dx = dout · 1{|x| ≤ 1}        (Hubara et al. 2016, "Binarized Neural Networks":
+                                               the gradient of hardtanh)
+    "galloway"  dx = clip(dout, -1, 1)        (Galloway et al. 2018 reference code, which
+                                               overrides the gradient of tf.sign with
+                                               tf.clip_by_value(grad, -1, 1): it clips the
+                                               gradient *values*, whatever x is)
+"""
+
+import numpy as np
+
+from .base import Layer, Parameter
+
+STE_VARIANTS = ("hubara", "galloway")
+
+
+def check_ste(ste):
+    """Return ``ste`` if it names a known straight-through estimator, else raise ValueError."""
+    if ste not in STE_VARIANTS:
+        raise ValueError(f"unknown STE variant {ste!r}: use 'hubara' or 'galloway'")
+    return ste
+
+
+def straight_through(dout, x, ste):
+    """The stand-in gradient of sign at ``x`` for the upstream gradient ``dout``."""
+    if ste == "hubara":
+        return dout * (np.abs(x) <= 1)
+    return np.clip(dout, -1, 1)
+
+
+def sign(x):
+    """sign(x) with sign(0) = +1, in the dtype of ``x``."""
+    return np.where(x >= 0, 1, -1).astype(x.dtype)
+
+
+def relu_forward(x):
+    """Returns ``(max(x, 0), cache)``."""
+    mask = x > 0
+    return x * mask, mask
+
+
+def relu_backward(dout, mask):
+    """dx = dout · 1{x > 0}."""
+    return dout * mask
+
+
+class ReLU(Layer):
+    """max(x, 0), elementwise."""
+
+    def forward(self, x):
+        return relu_forward(x)
+
+    def backward(self, dout, cache, *, need_input_grad=True, need_param_grads=True):
+        return relu_backward(dout, cache) if need_input_grad else None
+
+
+class ScaledReLU(Layer):
+    """s · max(x, 0) with one learned scalar ``scale`` (variant C of Galloway et al. 2018)."""
+
+    def __init__(self, init=0.05, *, dtype=np.float32):
+        super().__init__()
+        self.init = float(init)
+        self.params["scale"] = Parameter(np.array([init], dtype=dtype), decay=False)
+
+    def config(self):
+        return dict(init=self.init)
+
+    def forward(self, x):
+        positive, mask = relu_forward(x)
+        return self.params["scale"].data[0] * positive, (positive, mask)
+
+    def backward(self, dout, cache, *, need_input_grad=True, need_param_grads=True):
+        positive, mask = cache
+        if need_param_grads:
+            self.params["scale"].grad += np.sum(dout * positive)
+        if need_input_grad:
+            return relu_backward(dout, mask) * self.params["scale"].data[0]
+        return None
+
+
+class Sign(Layer):
+    """sign(x) in the forward pass; a straight-through estimator in the backward pass.
+
+    Parameters
+    ----------
+    ste : {"hubara", "galloway"}
+        Which stand-in gradient to use (see the module docstring). Default "galloway", as in the
+        reference code of "Attacking Binarized Neural Networks".
+    """
+
+    def __init__(self, ste="galloway"):
+        super().__init__()
+        self.ste = check_ste(ste)
+
+    def config(self):
+        return dict(ste=self.ste)
+
+    def forward(self, x):
+        return sign(x), x
+
+    def backward(self, dout, cache, *, need_input_grad=True, need_param_grads=True):
+        return straight_through(dout, cache, self.ste) if need_input_grad else None

@@ -1,0 +1,125 @@
+"""Batch normalisation (Ioffe & Szegedy 2015), for vectors (N, D) and images (N, C, H, W).
+
+Each feature (each channel, for images) c is normalised over the batch axes — N for vectors,
+N, H, W for images; m is the number of values per feature:
+
+    training:   μ = mean(x),  σ² = mean((x − μ)²)             (biased, over the batch axes)
+                x̂ = (x − μ) / √(σ² + eps),   out = γ x̂ + β
+                running_mean ← (1 − momentum)·running_mean + momentum·μ
+                running_var  ← (1 − momentum)·running_var  + momentum·σ²·m/(m − 1)   (unbiased)
+    evaluation: x̂ = (x − running_mean) / √(running_var + eps),   out = γ x̂ + β
+
+Backward in training (μ and σ depend on every x of the batch):
+
+    dβ = Σ dout,   dγ = Σ dout·x̂,   dx̂ = dout·γ
+    dx = (dx̂ − mean(dx̂) − x̂·mean(dx̂·x̂)) / √(σ² + eps)
+
+and in evaluation, where the statistics are constants, dx = dout·γ / √(running_var + eps).
+
+Parameters and buffers follow PyTorch (``weight`` = γ, ``bias`` = β, ``running_mean``,
+``running_var``, ``num_batches_tracked``; momentum 0.1, eps 1e-5) so state dicts move unchanged.
+The BNN reference code uses TensorFlow's batch_norm with eps 1e-5, a shift β and no scale γ;
+here γ is learned too (it starts at 1).
+"""
+
+import numpy as np
+
+from .base import Layer, Parameter
+
+
+def _batch_axes(x):
+    if x.ndim == 2:
+        return (0,)
+    if x.ndim == 4:
+        return (0, 2, 3)
+    raise ValueError(f"BatchNorm expects (N, D) or (N, C, H, W) input, got shape {x.shape}")
+
+
+def _per_feature(v, ndim):
+    return v if ndim == 2 else v[None, :, None, None]
+
+
+def batchnorm_forward(x, gamma, beta, *, eps, training, running_mean, running_var, momentum=0.1):
+    """Normalise ``x`` per feature; returns ``(out, cache, batch_mean, batch_var_unbiased)``.
+
+    The running statistics are not modified here: the layer updates them from the returned batch
+    statistics (None in evaluation mode), which keeps this function pure.
+    """
+    axes = _batch_axes(x)
+    if x.shape[1] != gamma.shape[0]:
+        raise ValueError(f"BatchNorm has {gamma.shape[0]} features, input has {x.shape[1]} "
+                         f"(shape {x.shape})")
+    if training:
+        m = x.size // x.shape[1]
+        if m < 2:
+            raise ValueError(f"BatchNorm in training mode needs more than one value per feature, "
+                             f"got input of shape {x.shape}")
+        mean = x.mean(axis=axes)
+        var = x.var(axis=axes)
+        unbiased = var * m / (m - 1)
+    else:
+        mean, var, unbiased = running_mean, running_var, None
+    inv_std = 1.0 / np.sqrt(var + eps)
+    x_hat = (x - _per_feature(mean, x.ndim)) * _per_feature(inv_std, x.ndim)
+    out = _per_feature(gamma, x.ndim) * x_hat + _per_feature(beta, x.ndim)
+    cache = (x_hat, gamma, inv_std, training)
+    return out, cache, (mean if training else None), unbiased
+
+
+def batchnorm_backward(dout, cache, *, need_input_grad=True, need_param_grads=True):
+    """Returns ``(dx, dgamma, dbeta)`` (None where not needed); math in the module docstring."""
+    x_hat, gamma, inv_std, training = cache
+    axes = _batch_axes(dout)
+    dgamma = np.sum(dout * x_hat, axis=axes) if need_param_grads else None
+    dbeta = np.sum(dout, axis=axes) if need_param_grads else None
+    dx = None
+    if need_input_grad:
+        dx_hat = dout * _per_feature(gamma, dout.ndim)
+        if training:
+            dx_hat = (dx_hat - dx_hat.mean(axis=axes, keepdims=True)
+                      - x_hat * (dx_hat * x_hat).mean(axis=axes, keepdims=True))
+        dx = dx_hat * _per_feature(inv_std, dout.ndim)
+    return dx, dgamma, dbeta
+
+
+class BatchNorm(Layer):
+    """Batch normalisation over ``num_features`` features (channels for images).
+
+    Works on (N, D) and (N, C, H, W) input (PyTorch's BatchNorm1d and BatchNorm2d in one class).
+    """
+
+    def __init__(self, num_features, *, eps=1e-5, momentum=0.1, dtype=np.float32):
+        super().__init__()
+        self.num_features, self.eps, self.momentum = int(num_features), float(eps), float(momentum)
+        self.params["weight"] = Parameter(np.ones(num_features, dtype=dtype), decay=False)
+        self.params["bias"] = Parameter(np.zeros(num_features, dtype=dtype), decay=False)
+        self.buffers["running_mean"] = np.zeros(num_features, dtype=dtype)
+        self.buffers["running_var"] = np.ones(num_features, dtype=dtype)
+        self.buffers["num_batches_tracked"] = np.zeros((), dtype=np.int64)
+
+    def config(self):
+        return dict(num_features=self.num_features, eps=self.eps, momentum=self.momentum)
+
+    def forward(self, x):
+        out, cache, mean, unbiased_var = batchnorm_forward(
+            x, self.params["weight"].data, self.params["bias"].data, eps=self.eps,
+            training=self.training, running_mean=self.buffers["running_mean"],
+            running_var=self.buffers["running_var"], momentum=self.momentum,
+        )
+        if self.training:
+            b = self.buffers
+            b["running_mean"] = ((1 - self.momentum) * b["running_mean"]
+                                 + self.momentum * mean).astype(b["running_mean"].dtype)
+            b["running_var"] = ((1 - self.momentum) * b["running_var"]
+                                + self.momentum * unbiased_var).astype(b["running_var"].dtype)
+            b["num_batches_tracked"] = b["num_batches_tracked"] + 1
+        return out, cache
+
+    def backward(self, dout, cache, *, need_input_grad=True, need_param_grads=True):
+        dx, dgamma, dbeta = batchnorm_backward(
+            dout, cache, need_input_grad=need_input_grad, need_param_grads=need_param_grads
+        )
+        if need_param_grads:
+            self.params["weight"].grad += dgamma
+            self.params["bias"].grad += dbeta
+        return dx

@@ -1,0 +1,104 @@
+"""Binarized weights: convolution and linear layers whose forward pass uses sign(W).
+
+The layer keeps real-valued weights W (what the optimizer updates) and computes with
+
+    deterministic   W_b = sign(W)                      (Courbariaux et al. 2016; Galloway et al.
+                                                        2018, variants B and C)
+    scaled          W_b = α · sign(W),  α = mean|W|    (one scalar per layer, as in the
+                                                        binarized logistic regression of
+                                                        Galloway, Tanay & Taylor 2018; XNOR-Net
+                                                        uses one α per filter)
+    stochastic      W_b = 2 · Bernoulli(hardsigmoid(W)) − 1,  hardsigmoid(w) = clip((w+1)/2, 0, 1)
+                    resampled at every forward pass from the layer's own generator (Galloway et
+                    al. 2018, the stochastic conv3)
+
+The backward pass computes dL/dW_b exactly (the layer is an ordinary conv/linear in W_b) and
+passes it to W through a straight-through estimator (see ``activations.py``); this stand-in is
+NOT the derivative of the forward pass, which is zero almost everywhere:
+
+    deterministic   dW = STE(dW_b, W)
+    scaled          dW = STE(α · dW_b, W) + sign(W) · mean(dW_b ⊙ sign(W))
+                    (the second term is the true derivative through α = mean|W|, as in XNOR-Net,
+                    Rastegari et al. 2016)
+    stochastic      dW = STE(dW_b, W) · 1{|W| ≤ 1}
+                    (the reference code's chain: the clipped gradient flows through the Bernoulli
+                    sample, the factor 2 and hardsigmoid's slope ½ cancel, and hardsigmoid is flat
+                    outside [−1, 1])
+"""
+
+import numpy as np
+
+from .activations import check_ste, sign, straight_through
+from .conv import Conv2D
+from .linear import Linear
+
+
+class _Binarized:
+    """Mixin: replaces the weight used in the forward pass and the weight gradient's backward."""
+
+    def _init_binary(self, scale, ste):
+        self.scale = bool(scale)
+        self.ste = check_ste(ste)
+
+    def effective_weight(self):
+        w = self.params["weight"].data
+        if self.scale:
+            return np.mean(np.abs(w)).astype(w.dtype) * sign(w)
+        return sign(w)
+
+    def weight_gradient(self, dw_binary):
+        w = self.params["weight"].data
+        if not self.scale:
+            return straight_through(dw_binary, w, self.ste)
+        alpha = np.mean(np.abs(w))
+        return straight_through(alpha * dw_binary, w, self.ste) + sign(w) * np.mean(dw_binary * sign(w))
+
+
+class BinaryConv2D(_Binarized, Conv2D):
+    """Conv2D computing with sign(W) (optionally α·sign(W)); same arguments as Conv2D plus
+    ``scale`` (bool) and ``ste`` ("hubara" or "galloway")."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, *, scale=False, ste="galloway", **kwargs):
+        super().__init__(in_channels, out_channels, kernel_size, **kwargs)
+        self._init_binary(scale, ste)
+
+    def config(self):
+        return dict(super().config(), scale=self.scale, ste=self.ste)
+
+
+class BinaryLinear(_Binarized, Linear):
+    """Linear computing with sign(W) (optionally α·sign(W)); same arguments as Linear plus
+    ``scale`` (bool) and ``ste`` ("hubara" or "galloway")."""
+
+    def __init__(self, in_features, out_features, *, scale=False, ste="galloway", **kwargs):
+        super().__init__(in_features, out_features, **kwargs)
+        self._init_binary(scale, ste)
+
+    def config(self):
+        return dict(super().config(), scale=self.scale, ste=self.ste)
+
+
+class StochasticBinaryConv2D(Conv2D):
+    """Conv2D whose weights are resampled as ±1 at every forward pass:
+    W_b = 2·Bernoulli(hardsigmoid(W)) − 1, drawn from the layer's generator (``seed``).
+
+    The sampling happens in training and in evaluation mode alike, as in the reference code.
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size, *, ste="galloway", seed=None, **kwargs):
+        super().__init__(in_channels, out_channels, kernel_size, seed=seed, **kwargs)
+        self.ste = check_ste(ste)
+        self.seed = seed
+        self.rng = np.random.default_rng(None if seed is None else [seed, 1])
+
+    def config(self):
+        return dict(super().config(), ste=self.ste, seed=self.seed)
+
+    def effective_weight(self):
+        w = self.params["weight"].data
+        p = np.clip((w + 1) / 2, 0, 1)
+        return (2 * (self.rng.random(w.shape) < p) - 1).astype(w.dtype)
+
+    def weight_gradient(self, dw_binary):
+        w = self.params["weight"].data
+        return straight_through(dw_binary, w, self.ste) * (np.abs(w) <= 1)

@@ -1,0 +1,233 @@
+"""2-D convolution (cross-correlation, as in PyTorch and TensorFlow) with stride and padding.
+
+Shapes, in CS231n's letters:
+
+    x    (N, C, H, W)       input batch
+    w    (F, C, HH, WW)     F filters, PyTorch layout
+    b    (F,)               optional bias
+    out  (N, F, Ho, Wo)     Ho = (H + pad_top + pad_bottom - HH) // stride + 1, same for Wo
+
+Forward:   out[n, f, i, j] = b[f] + Σ_{c,p,q} w[f, c, p, q] · xpad[n, c, i·stride + p, j·stride + q]
+
+Backward, with dout = dL/dout:
+
+    dw[f, c, p, q]  = Σ_{n,i,j} dout[n, f, i, j] · xpad[n, c, i·stride + p, j·stride + q]
+    db[f]           = Σ_{n,i,j} dout[n, f, i, j]
+    dxpad[n, c, i·stride + p, j·stride + q]  += Σ_f dout[n, f, i, j] · w[f, c, p, q]
+
+and dx is dxpad with the padding cut off. With the receptive fields copied into the rows of a
+matrix (``im2col``, see ``tinyadv/kernels.py``) all three are matrix products:
+out = cols · Wᵀ, dW = doutᵀ · cols, dcols = dout · W, and dx = col2im(dcols).
+
+Padding is an int (the same on all four sides), a pair (rows, columns), ``"valid"`` (none), or
+``"same"``: TensorFlow's SAME, Ho = ceil(H / stride), the total padding split with the extra row
+at the bottom (and column at the right). For the talk's conv1 (8×8, stride 2, on 32×32 or 28×28)
+that is 3 on every side, which is what ``cleverhans_cnn`` uses.
+"""
+
+import numbers
+
+import numpy as np
+
+from ..checks import check_array
+from ..kernels import col2im, im2col, output_size
+from .base import Layer, Parameter
+
+
+def resolve_padding(padding, H, W, HH, WW, stride):
+    """Turn a padding spec into the four pads (top, bottom, left, right) for this input size."""
+    if isinstance(padding, str):
+        if padding == "valid":
+            return (0, 0, 0, 0)
+        if padding == "same":
+            pads = []
+            for size, kernel in ((H, HH), (W, WW)):
+                out = -(-size // stride)
+                total = max((out - 1) * stride + kernel - size, 0)
+                pads += [total // 2, total - total // 2]
+            return tuple(pads)
+        raise ValueError(f"padding must be an int, a pair, 'same' or 'valid', got {padding!r}")
+    if isinstance(padding, numbers.Integral) and not isinstance(padding, bool):
+        padding = (padding, padding)
+    try:
+        rows, columns = (int(p) for p in padding)
+    except (TypeError, ValueError):
+        raise TypeError(f"padding must be an int, a pair, 'same' or 'valid', got {padding!r}") from None
+    if rows < 0 or columns < 0:
+        raise ValueError(f"padding must be >= 0, got {padding!r}")
+    return (rows, rows, columns, columns)
+
+
+def _check_conv_args(x, w, b, stride):
+    if isinstance(stride, bool) or not isinstance(stride, numbers.Integral):
+        raise TypeError(f"stride must be an integer, got {stride!r}")
+    if stride < 1:
+        raise ValueError(f"stride must be >= 1, got {stride}")
+    if x.ndim != 4:
+        raise ValueError(f"conv2d expects input of shape (N, C, H, W), got shape {x.shape}")
+    if w.ndim != 4:
+        raise ValueError(f"conv2d expects weights of shape (F, C, HH, WW), got shape {w.shape}")
+    if x.shape[1] != w.shape[1]:
+        raise ValueError(
+            f"channel mismatch: input has {x.shape[1]} channels, weights expect {w.shape[1]}"
+        )
+    if b is not None and b.shape != (w.shape[0],):
+        raise ValueError(f"bias must have shape ({w.shape[0]},), got {b.shape}")
+
+
+def conv2d_forward(x, w, b=None, *, stride=1, padding=0):
+    """Convolve ``x`` with ``w`` (see the module docstring for the math).
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, C, H, W)
+    w : ndarray, shape (F, C, HH, WW)
+    b : ndarray, shape (F,), optional
+    stride : int >= 1
+    padding : int, pair, "same" or "valid"
+
+    Returns
+    -------
+    out : ndarray, shape (N, F, Ho, Wo)
+    cache : tuple for :func:`conv2d_backward`
+    """
+    _check_conv_args(x, w, b, stride)
+    N, C, H, W = x.shape
+    F, _, HH, WW = w.shape
+    pads = resolve_padding(padding, H, W, HH, WW, stride)
+    top, bottom, left, right = pads
+    if H + top + bottom < HH or W + left + right < WW:
+        raise ValueError(
+            f"kernel {HH}x{WW} is larger than the padded input "
+            f"{H + top + bottom}x{W + left + right}"
+        )
+    Ho = output_size(H, HH, stride, top, bottom)
+    Wo = output_size(W, WW, stride, left, right)
+    xpad = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right))) if any(pads) else x
+
+    cols = im2col(xpad, HH, WW, stride).reshape(N * Ho * Wo, C * HH * WW)
+    out = cols @ w.reshape(F, -1).T  # (N*Ho*Wo, F)
+    out = out.reshape(N, Ho, Wo, F).transpose(0, 3, 1, 2)
+    if b is not None:
+        out = out + b[None, :, None, None]
+    cache = (x.shape, xpad.shape, pads, stride, w, b is not None, cols)
+    return out, cache
+
+
+def conv2d_backward(dout, cache, *, need_input_grad=True, need_param_grads=True):
+    """Gradients of the convolution with respect to its input, weights and bias.
+
+    Parameters
+    ----------
+    dout : ndarray, shape (N, F, Ho, Wo)
+    cache : from :func:`conv2d_forward`
+    need_input_grad, need_param_grads : bool
+        Skip the work whose result nobody needs (returns None in its place).
+
+    Returns
+    -------
+    dx : ndarray, shape (N, C, H, W), or None
+    dw : ndarray, shape (F, C, HH, WW), or None
+    db : ndarray, shape (F,), or None (also None when the layer has no bias)
+    """
+    x_shape, xpad_shape, pads, stride, w, has_bias, cols = cache
+    N, C, H, W = x_shape
+    F, _, HH, WW = w.shape
+    dout_rows = dout.transpose(0, 2, 3, 1).reshape(-1, F)  # (N*Ho*Wo, F)
+
+    dx = dw = db = None
+    if need_param_grads:
+        dw = (dout_rows.T @ cols).reshape(w.shape)
+        if has_bias:
+            db = dout.sum(axis=(0, 2, 3))
+    if need_input_grad:
+        Ho, Wo = dout.shape[2], dout.shape[3]
+        dcols = (dout_rows @ w.reshape(F, -1)).reshape(N, Ho, Wo, C, HH, WW)
+        dxpad = col2im(dcols, xpad_shape[2], xpad_shape[3], stride)
+        top, _, left, _ = pads
+        dx = dxpad[:, :, top:top + H, left:left + W]
+    return dx, dw, db
+
+
+def conv2d_forward_naive(x, w, b=None, *, stride=1, padding=0):
+    """The definition, one output position at a time: slow and obviously right (for tests)."""
+    _check_conv_args(x, w, b, stride)
+    N, C, H, W = x.shape
+    F, _, HH, WW = w.shape
+    top, bottom, left, right = resolve_padding(padding, H, W, HH, WW, stride)
+    xpad = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)))
+    Ho = output_size(H, HH, stride, top, bottom)
+    Wo = output_size(W, WW, stride, left, right)
+    out = np.zeros((N, F, Ho, Wo), dtype=np.result_type(x, w))
+    for i in range(Ho):
+        for j in range(Wo):
+            field = xpad[:, :, i * stride:i * stride + HH, j * stride:j * stride + WW]
+            out[:, :, i, j] = np.tensordot(field, w, axes=([1, 2, 3], [1, 2, 3]))
+    if b is not None:
+        out += b[None, :, None, None]
+    return out
+
+
+def _pair(value, name):
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        value = (value, value)
+    value = tuple(value)
+    if len(value) != 2 or not all(isinstance(v, numbers.Integral) and v >= 1 for v in value):
+        raise ValueError(f"{name} must be a positive int or a pair of them, got {value!r}")
+    return tuple(int(v) for v in value)
+
+
+class Conv2D(Layer):
+    """A convolution layer: holds ``weight`` (F, C, HH, WW) and optionally ``bias`` (F,).
+
+    Initialisation is PyTorch's default, U(-1/√fan_in, 1/√fan_in) with fan_in = C·HH·WW, from
+    an explicit ``seed``; models that need another initialisation (``cleverhans_cnn``) set
+    ``layer.params["weight"].data`` themselves.
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size, *, stride=1, padding=0,
+                 bias=True, seed=None, dtype=np.float32):
+        super().__init__()
+        kh, kw = _pair(kernel_size, "kernel_size")
+        if isinstance(stride, bool) or not isinstance(stride, numbers.Integral) or stride < 1:
+            raise ValueError(f"stride must be a positive integer, got {stride!r}")
+        resolve_padding(padding, kh, kw, kh, kw, stride)  # validates the spec
+        self.in_channels, self.out_channels = int(in_channels), int(out_channels)
+        self.kernel_size, self.stride, self.padding = (kh, kw), int(stride), padding
+        rng = np.random.default_rng(seed)
+        bound = 1.0 / np.sqrt(in_channels * kh * kw)
+        shape = (out_channels, in_channels, kh, kw)
+        self.params["weight"] = Parameter(rng.uniform(-bound, bound, shape).astype(dtype))
+        if bias:
+            self.params["bias"] = Parameter(
+                rng.uniform(-bound, bound, out_channels).astype(dtype), decay=False
+            )
+
+    def config(self):
+        return dict(in_channels=self.in_channels, out_channels=self.out_channels,
+                    kernel_size=list(self.kernel_size), stride=self.stride,
+                    padding=self.padding if isinstance(self.padding, (str, int)) else list(self.padding),
+                    bias="bias" in self.params)
+
+    def effective_weight(self):
+        """The weight the convolution uses (binarized layers override this)."""
+        return self.params["weight"].data
+
+    def forward(self, x):
+        x = check_array(x, "input of Conv2D", ndim=4, finite=False)
+        b = self.params["bias"].data if "bias" in self.params else None
+        return conv2d_forward(x, self.effective_weight(), b, stride=self.stride, padding=self.padding)
+
+    def weight_gradient(self, dw_effective):
+        """Map dL/d(effective weight) to dL/d(weight): the identity here, an STE when binarized."""
+        return dw_effective
+
+    def backward(self, dout, cache, *, need_input_grad=True, need_param_grads=True):
+        dx, dw, db = conv2d_backward(
+            dout, cache, need_input_grad=need_input_grad, need_param_grads=need_param_grads
+        )
+        if need_param_grads:
+            self.params["weight"].grad += self.weight_gradient(dw)
+            if db is not None:
+                self.params["bias"].grad += db
+        return dx

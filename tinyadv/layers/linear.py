@@ -1,0 +1,120 @@
+"""The affine (fully connected) layer, and Flatten, which turns images into vectors for it.
+
+Linear, shapes:  x (N, D),  w (M, D) (PyTorch layout),  b (M,),  out (N, M)
+
+    forward:   out = x wᵀ + b
+    backward:  dx = dout w        (N, D)
+               dw = doutᵀ x       (M, D)
+               db = Σ_n dout[n]   (M,)
+
+Flatten: (N, C, H, W) -> (N, C·H·W), flattening C, H, W in that order (PyTorch's order, so a
+state dict moves between tinyadv and PyTorch unchanged); its backward reshapes back.
+"""
+
+import numpy as np
+
+from ..checks import check_array
+from .base import Layer, Parameter
+
+
+def linear_forward(x, w, b=None):
+    """Affine map ``x wᵀ + b``; returns ``(out, cache)``. Shapes in the module docstring."""
+    if x.ndim != 2:
+        raise ValueError(f"linear expects input of shape (N, D), got shape {x.shape}; "
+                         f"put a Flatten layer before it")
+    if w.ndim != 2 or x.shape[1] != w.shape[1]:
+        raise ValueError(f"linear input has {x.shape[1]} features, weights of shape {w.shape} "
+                         f"expect {w.shape[1] if w.ndim == 2 else '?'}")
+    out = x @ w.T
+    if b is not None:
+        out = out + b
+    return out, (x, w, b is not None)
+
+
+def linear_backward(dout, cache, *, need_input_grad=True, need_param_grads=True):
+    """Returns ``(dx, dw, db)``; entries not needed (or no bias) are None."""
+    x, w, has_bias = cache
+    dx = dout @ w if need_input_grad else None
+    dw = dout.T @ x if need_param_grads else None
+    db = dout.sum(axis=0) if (need_param_grads and has_bias) else None
+    return dx, dw, db
+
+
+class Linear(Layer):
+    """Fully connected layer with ``weight`` (M, D) and optional ``bias`` (M,).
+
+    Initialisation is PyTorch's default, U(-1/√D, 1/√D), from an explicit ``seed``.
+    """
+
+    def __init__(self, in_features, out_features, *, bias=True, seed=None, dtype=np.float32):
+        super().__init__()
+        self.in_features, self.out_features = int(in_features), int(out_features)
+        if self.in_features < 1 or self.out_features < 1:
+            raise ValueError(f"Linear needs positive sizes, got ({in_features}, {out_features})")
+        rng = np.random.default_rng(seed)
+        bound = 1.0 / np.sqrt(in_features)
+        self.params["weight"] = Parameter(
+            rng.uniform(-bound, bound, (out_features, in_features)).astype(dtype)
+        )
+        if bias:
+            self.params["bias"] = Parameter(
+                rng.uniform(-bound, bound, out_features).astype(dtype), decay=False
+            )
+
+    def config(self):
+        return dict(in_features=self.in_features, out_features=self.out_features,
+                    bias="bias" in self.params)
+
+    def effective_weight(self):
+        """The weight the product uses (binarized layers override this)."""
+        return self.params["weight"].data
+
+    def weight_gradient(self, dw_effective):
+        """Map dL/d(effective weight) to dL/d(weight): the identity here, an STE when binarized."""
+        return dw_effective
+
+    def forward(self, x):
+        x = check_array(x, "input of Linear", ndim=2, finite=False)
+        b = self.params["bias"].data if "bias" in self.params else None
+        return linear_forward(x, self.effective_weight(), b)
+
+    def backward(self, dout, cache, *, need_input_grad=True, need_param_grads=True):
+        dx, dw, db = linear_backward(
+            dout, cache, need_input_grad=need_input_grad, need_param_grads=need_param_grads
+        )
+        if need_param_grads:
+            self.params["weight"].grad += self.weight_gradient(dw)
+            if db is not None:
+                self.params["bias"].grad += db
+        return dx
+
+
+class Flatten(Layer):
+    """(N, C, H, W) -> (N, C·H·W) in C, H, W order; backward reshapes the gradient back."""
+
+    def forward(self, x):
+        return x.reshape(x.shape[0], -1), x.shape
+
+    def backward(self, dout, cache, *, need_input_grad=True, need_param_grads=True):
+        return dout.reshape(cache) if need_input_grad else None
+
+
+class Scale(Layer):
+    """Multiply by a fixed number: out = factor · x, dx = factor · dout.
+
+    The BNN reference code computes softmax(logits · T); appending ``Scale(T)`` to a model puts
+    that temperature into the logits an attack sees (REFERENCES.md §3 uses T = 0.25).
+    """
+
+    def __init__(self, factor):
+        super().__init__()
+        self.factor = float(factor)
+
+    def config(self):
+        return dict(factor=self.factor)
+
+    def forward(self, x):
+        return x * np.asarray(self.factor, dtype=x.dtype), None
+
+    def backward(self, dout, cache, *, need_input_grad=True, need_param_grads=True):
+        return dout * np.asarray(self.factor, dtype=dout.dtype) if need_input_grad else None

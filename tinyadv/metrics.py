@@ -1,0 +1,27 @@
+"""Predictions and accuracy for any model with ``logits`` (a student's own model included).
+
+A single logit z is a binary classifier: label 1 when z > 0 (DESIGN.md).
+"""
+
+import numpy as np
+
+from .checks import check_array, check_labels
+
+
+def predict(model, x, *, batch_size=1024):
+    """Predicted class ids (N,) of ``model`` on ``x``, computed ``batch_size`` images at a time."""
+    x = check_array(x, "x", min_ndim=2)
+    labels = []
+    for start in range(0, len(x), batch_size):
+        z = model.logits(x[start:start + batch_size])
+        labels.append((z[:, 0] > 0).astype(np.int64) if z.shape[1] == 1 else np.argmax(z, axis=1))
+    return np.concatenate(labels) if labels else np.zeros(0, dtype=np.int64)
+
+
+def accuracy(model, x, y, *, batch_size=1024):
+    """Fraction of ``x`` that ``model`` classifies as ``y``."""
+    x = check_array(x, "x", min_ndim=2)
+    if len(x) == 0:
+        raise ValueError("accuracy of an empty batch is undefined")
+    y = check_labels(y, len(x), model.logits(x[:1]).shape[1])
+    return float(np.mean(predict(model, x, batch_size=batch_size) == y))

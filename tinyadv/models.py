@@ -1,0 +1,396 @@
+"""Models: a ``Sequential`` stack of named layers, and the architectures of the talk.
+
+Everything an attack needs from a model is two methods (DESIGN.md):
+
+    logits(x)                     -> (N, K) scores, never probabilities
+    input_gradient(x, grad_logits) -> dL/dx for the upstream gradient dL/dlogits (a
+                                     vector-Jacobian product), shaped like x
+
+``Sequential`` also has what training needs: ``forward``/``backward`` with explicit caches,
+``parameters()`` with their gradients, ``train()``/``eval()``, ``state_dict()`` /
+``load_state_dict()`` with PyTorch's keys and layouts, and ``save``/``load`` to a ``.npz`` that
+rebuilds the architecture and is read with ``allow_pickle=False`` (nothing is unpickled).
+
+The architectures:
+
+- ``logistic_regression(n_features)``: one logit z = w·x + b, a binary classifier (label 1 when
+  z > 0). Keys ``fc.weight`` (1, n_features), ``fc.bias`` (1,).
+- ``mlp(sizes)``: Linear/ReLU layers, keys ``fc1``, ``fc2``, ...
+- ``cleverhans_cnn(...)``: the CleverHans basic CNN that the talk uses (REFERENCES.md §3, §8):
+  conv 8×8/2 SAME → conv 6×6/2 VALID → conv 5×5/1 VALID → linear, ReLU between, no biases;
+  184,832 weights on CIFAR-10 with nf = 32; and the binarized variants of "Attacking Binarized
+  Neural Networks".
+"""
+
+import json
+import os
+import tempfile
+
+import numpy as np
+
+from .checks import check_array
+from .init import truncated_normal, unit_norm_filters
+from .layers import (BatchNorm, BinaryConv2D, BinaryLinear, Conv2D, Flatten, Layer, Linear, ReLU,
+                     Scale, ScaledReLU, Sign, StochasticBinaryConv2D)
+
+#: The layer classes that ``load`` may rebuild from a file (nothing else is ever constructed).
+LAYER_CLASSES = {cls.__name__: cls for cls in (
+    BatchNorm, BinaryConv2D, BinaryLinear, Conv2D, Flatten, Linear, ReLU, Scale, ScaledReLU,
+    Sign, StochasticBinaryConv2D,
+)}
+
+FORMAT = "tinyadv-sequential-1"
+
+
+class Sequential:
+    """Layers applied one after the other, each with a name (its prefix in the state dict).
+
+    ``Sequential(Linear(4, 3), ReLU())`` names the layers "0", "1" as PyTorch does;
+    ``Sequential(("fc1", Linear(4, 3)), ("relu1", ReLU()))`` names them.
+
+    Parameters
+    ----------
+    *layers : Layer or (name, Layer)
+    chunk_size : int
+        ``logits`` and ``input_gradient`` process large batches in chunks of this many images
+        (results are identical; memory stays bounded). Batch-dependent layers (BatchNorm in
+        training mode) turn chunking off, so their statistics are those of the whole batch.
+    """
+
+    def __init__(self, *layers, chunk_size=256):
+        self.layers = []
+        for index, item in enumerate(layers):
+            name, layer = item if isinstance(item, tuple) else (str(index), item)
+            self.append(name, layer)
+        self.chunk_size = int(chunk_size)
+        self.training = True
+
+    def append(self, name, layer):
+        """Add ``layer`` at the end under ``name``; returns self."""
+        if not isinstance(layer, Layer):
+            raise TypeError(f"layer {name!r} must be a tinyadv Layer, got {type(layer).__name__}")
+        if name in dict(self.layers) or "." in name or not name:
+            raise ValueError(f"layer names must be unique, non-empty and without '.', got {name!r}")
+        self.layers.append((name, layer))
+        return self
+
+    def __getitem__(self, name):
+        return dict(self.layers)[name]
+
+    def __len__(self):
+        return len(self.layers)
+
+    def __repr__(self):
+        inner = "\n".join(f"  ({name}): {layer!r}" for name, layer in self.layers)
+        return f"Sequential(\n{inner}\n)"
+
+    # ---- the forward and backward passes ------------------------------------------------
+
+    def forward(self, x):
+        """Run every layer; returns ``(logits, caches)`` for :meth:`backward`."""
+        caches = []
+        for _, layer in self.layers:
+            x, cache = layer.forward(x)
+            caches.append(cache)
+        return x, caches
+
+    def backward(self, dout, caches, *, need_input_grad=True, need_param_grads=True):
+        """Backpropagate ``dout`` = dL/dlogits through the layers in reverse.
+
+        Parameter gradients are *added* into each ``Parameter.grad`` (call ``zero_grad`` first).
+        Returns dL/dx, or None when ``need_input_grad`` is False (then the first layer skips
+        computing it, which saves a whole col2im in training).
+        """
+        for index in range(len(self.layers) - 1, -1, -1):
+            _, layer = self.layers[index]
+            wants_dx = need_input_grad or index > 0
+            dout = layer.backward(dout, caches[index], need_input_grad=wants_dx,
+                                  need_param_grads=need_param_grads)
+        return dout
+
+    def _chunks(self, n):
+        batch_dependent = self.training and any(isinstance(l, BatchNorm) for _, l in self.layers)
+        size = n if batch_dependent else max(1, self.chunk_size)
+        return [slice(start, min(start + size, n)) for start in range(0, max(n, 1), size)]
+
+    def logits(self, x):
+        """Scores (N, K) for a batch ``x``, computed chunk by chunk."""
+        x = check_array(x, "x", min_ndim=2)
+        return np.concatenate([self.forward(x[part])[0] for part in self._chunks(len(x))])
+
+    __call__ = logits
+
+    def input_gradient(self, x, grad_logits):
+        """dL/dx for the upstream gradient ``grad_logits`` = dL/dlogits (shape (N, K)).
+
+        Parameter gradients are neither computed nor touched.
+        """
+        x = check_array(x, "x", min_ndim=2)
+        grad_logits = check_array(grad_logits, "grad_logits", ndim=2)
+        if grad_logits.shape[0] != x.shape[0]:
+            raise ValueError(f"grad_logits has {grad_logits.shape[0]} rows for a batch of {x.shape[0]}")
+        parts = []
+        for part in self._chunks(len(x)):
+            out, caches = self.forward(x[part])
+            if out.shape != grad_logits[part].shape:
+                raise ValueError(f"grad_logits must have shape {(x.shape[0],) + out.shape[1:]}, "
+                                 f"got {grad_logits.shape}")
+            dx = self.backward(grad_logits[part].astype(out.dtype, copy=False), caches,
+                               need_param_grads=False)
+            parts.append(dx.astype(x.dtype, copy=False))
+        return np.concatenate(parts)
+
+    def predict(self, x):
+        """Predicted class ids (N,): argmax of the logits, or z > 0 for a single logit."""
+        z = self.logits(x)
+        return (z[:, 0] > 0).astype(np.int64) if z.shape[1] == 1 else np.argmax(z, axis=1)
+
+    # ---- parameters, modes, dtype -------------------------------------------------------
+
+    def named_parameters(self):
+        """List of ``(key, Parameter)`` with PyTorch's keys, e.g. ``("conv1.weight", p)``."""
+        return [(f"{name}.{key}", p) for name, layer in self.layers for key, p in layer.params.items()]
+
+    def parameters(self):
+        """List of the trainable ``Parameter`` objects (each has ``.data`` and ``.grad``)."""
+        return [p for _, p in self.named_parameters()]
+
+    def num_parameters(self):
+        """Total number of trainable values."""
+        return sum(p.data.size for p in self.parameters())
+
+    def zero_grad(self):
+        for p in self.parameters():
+            p.grad[...] = 0
+
+    def train(self, mode=True):
+        """Training mode (BatchNorm uses batch statistics); returns self."""
+        self.training = bool(mode)
+        for _, layer in self.layers:
+            layer.training = self.training
+        return self
+
+    def eval(self):
+        """Evaluation mode (BatchNorm uses running statistics); returns self."""
+        return self.train(False)
+
+    def astype(self, dtype):
+        """Convert every parameter and buffer to ``dtype`` (e.g. np.float64 for gradient checks)."""
+        for _, layer in self.layers:
+            layer.astype(dtype)
+        return self
+
+    @property
+    def dtype(self):
+        params = self.parameters()
+        return params[0].data.dtype if params else np.dtype(np.float32)
+
+    # ---- state dict and files -----------------------------------------------------------
+
+    def state_dict(self):
+        """Copies of all parameters and buffers, keyed as in PyTorch (``conv1.weight``, ...)."""
+        state = {}
+        for name, layer in self.layers:
+            for key, p in layer.params.items():
+                state[f"{name}.{key}"] = p.data.copy()
+            for key, value in layer.buffers.items():
+                state[f"{name}.{key}"] = np.array(value, copy=True)
+        return state
+
+    def load_state_dict(self, state):
+        """Copy arrays from ``state`` into the model (keys and shapes must match exactly)."""
+        expected = self.state_dict()
+        missing = sorted(set(expected) - set(state))
+        unexpected = sorted(set(state) - set(expected))
+        if missing or unexpected:
+            raise ValueError(f"state dict does not match the model: missing keys {missing}, "
+                             f"unexpected keys {unexpected}")
+        for key, value in state.items():
+            value = np.asarray(value)
+            if value.shape != expected[key].shape:
+                raise ValueError(f"{key}: shape {value.shape} in the state dict, "
+                                 f"{expected[key].shape} in the model")
+        for name, layer in self.layers:
+            for key, p in layer.params.items():
+                p.data = np.array(state[f"{name}.{key}"], dtype=p.data.dtype, copy=True)
+                p.grad = np.zeros_like(p.data)
+            for key, value in layer.buffers.items():
+                layer.buffers[key] = np.array(state[f"{name}.{key}"], dtype=value.dtype, copy=True)
+        return self
+
+    def architecture(self):
+        """JSON-able description ``[[name, class name, config], ...]`` that rebuilds the layers."""
+        return [[name, type(layer).__name__, layer.config()] for name, layer in self.layers]
+
+    def save(self, path):
+        """Write the architecture and the state dict to ``path`` (``.npz``), atomically."""
+        arrays = dict(self.state_dict())
+        meta = {"format": FORMAT, "architecture": self.architecture(), "chunk_size": self.chunk_size}
+        arrays["__meta__"] = np.array(json.dumps(meta))
+        write_npz_atomically(path, arrays)
+
+    @classmethod
+    def load(cls, path):
+        """Rebuild a model saved with :meth:`save` (read with ``allow_pickle=False``)."""
+        with np.load(path, allow_pickle=False) as data:
+            if "__meta__" not in data.files:
+                raise ValueError(f"{path} is not a tinyadv model file (no __meta__ entry)")
+            meta = json.loads(str(data["__meta__"]))
+            state = {key: data[key] for key in data.files if key != "__meta__"}
+        if meta.get("format") != FORMAT:
+            raise ValueError(f"{path}: unknown model format {meta.get('format')!r}")
+        model = cls.from_architecture(meta["architecture"], chunk_size=meta.get("chunk_size", 256))
+        dtype = next((v.dtype for k, v in state.items() if k.endswith("weight")), np.float32)
+        model.astype(dtype)
+        return model.load_state_dict(state).eval()
+
+    @classmethod
+    def from_architecture(cls, architecture, chunk_size=256):
+        """Build the layers described by :meth:`architecture` (only tinyadv's own layer classes)."""
+        layers = []
+        for name, class_name, config in architecture:
+            if class_name not in LAYER_CLASSES:
+                raise ValueError(f"unknown layer class {class_name!r} in model file")
+            layers.append((name, LAYER_CLASSES[class_name](**config)))
+        return cls(*layers, chunk_size=chunk_size)
+
+
+def load(path):
+    """Load a model written by ``Sequential.save`` (``tinyadv.load``)."""
+    return Sequential.load(path)
+
+
+def write_npz_atomically(path, arrays):
+    """Write ``arrays`` to ``path`` through a temporary file in the same folder and ``os.replace``,
+    so that an interrupted write never leaves a file that looks complete."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".npz")
+    try:
+        with os.fdopen(handle, "wb") as f:
+            np.savez(f, **arrays)
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+        raise
+
+
+# ---- the architectures --------------------------------------------------------------------
+
+
+def logistic_regression(n_features, *, bias=True, seed=0, dtype=np.float32):
+    """Logistic regression on flattened inputs: one logit z = w·x + b (label 1 when z > 0).
+
+    Keys ``fc.weight`` (1, n_features) and ``fc.bias`` (1,). Initialisation: PyTorch's default
+    for a Linear layer; REFERENCES.md §7 uses a truncated normal 0.1 (set it with
+    ``model["fc"].params["weight"].data``).
+    """
+    return Sequential(("flatten", Flatten()),
+                      ("fc", Linear(n_features, 1, bias=bias, seed=seed, dtype=dtype)))
+
+
+def mlp(sizes, *, bias=True, seed=0, dtype=np.float32):
+    """A ReLU network on flattened inputs: ``mlp([784, 200, 200, 10])`` is 784 → 200 → 200 → 10.
+
+    Layers ``fc1``, ``relu1``, ``fc2``, ... (no ReLU after the last); PyTorch-default init, each
+    layer's generator derived from ``seed``.
+    """
+    sizes = [int(s) for s in sizes]
+    if len(sizes) < 2 or min(sizes) < 1:
+        raise ValueError(f"mlp needs at least two positive sizes, got {sizes}")
+    layers = [("flatten", Flatten())]
+    for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
+        layers.append((f"fc{i}", Linear(fan_in, fan_out, bias=bias, seed=[seed, i], dtype=dtype)))
+        if i < len(sizes) - 1:
+            layers.append((f"relu{i}", ReLU()))
+    return Sequential(*layers)
+
+
+BINARY_VARIANTS = (None, "binary", "scaled", "stochastic")
+
+
+def cleverhans_cnn(in_channels=3, nf=32, bias=False, binary=None, image_size=32, *,
+                   num_classes=10, ste="galloway", seed=0, dtype=np.float32):
+    """The CleverHans basic CNN of the talk and of "Attacking Binarized Neural Networks".
+
+    ::
+
+        conv1  8×8 stride 2, padding 3 (TensorFlow SAME)  in_channels → nf     ReLU
+        conv2  6×6 stride 2, no padding (VALID)           nf → 2nf             ReLU
+        conv3  5×5 stride 1, no padding (VALID)           2nf → 2nf            ReLU
+        flatten, fc (linear)                              2nf·s² → num_classes
+
+    Spatial sizes: 32 → 16 → 6 → 2 on CIFAR-10 (fc has 256 inputs with nf = 32, and the model
+    exactly 184,832 weights), 28 → 14 → 5 → 1 on MNIST.
+
+    Parameters
+    ----------
+    in_channels, nf, image_size, num_classes : int
+    bias : bool
+        Add biases (initialised at 0) to every layer; the talk's model has none.
+    binary : None, "binary", "scaled" or "stochastic"
+        The variants of Galloway et al. 2018 (REFERENCES.md §3). conv1 and fc stay full
+        precision; conv2 and conv3 get their input through BatchNorm → Sign and compute with
+        sign(W):
+
+        - None: variant A, full precision;
+        - "binary": variant B, binary weights and activations with ReLU;
+        - "scaled": variant C, as B with ReLU times a learned scalar (init 0.05);
+        - "stochastic": as C with conv3's weights resampled as 2·Bernoulli(hardsigmoid(W)) − 1
+          at every forward pass.
+    ste : "galloway" or "hubara"
+        Straight-through estimator of the binarized layers (see ``layers/activations.py``).
+    seed : int
+        Seed of the initialisation: truncated normal σ = 0.1 with each filter at unit L2 norm for
+        full-precision convolutions, truncated normal σ = 0.2 for binary ones, a normal matrix
+        with each output unit at unit norm for fc (the CleverHans reference code).
+    """
+    if binary not in BINARY_VARIANTS:
+        raise ValueError(f"binary must be one of {BINARY_VARIANTS}, got {binary!r}")
+    size1 = -(-image_size // 2)
+    size2 = (size1 - 6) // 2 + 1
+    size3 = size2 - 5 + 1
+    if size3 < 1:
+        raise ValueError(f"image_size {image_size} is too small for cleverhans_cnn (needs >= 24)")
+    rng = np.random.default_rng(seed)
+    options = dict(bias=bias, dtype=dtype)
+
+    def full_precision_conv(cin, cout, k, stride, padding):
+        layer = Conv2D(cin, cout, k, stride=stride, padding=padding, **options)
+        layer.params["weight"].data = unit_norm_filters(
+            truncated_normal(rng, layer.params["weight"].shape, 0.1)).astype(dtype)
+        return layer
+
+    def binary_conv(cin, cout, k, stride, stochastic):
+        if stochastic:
+            layer = StochasticBinaryConv2D(cin, cout, k, stride=stride, ste=ste,
+                                           seed=int(rng.integers(2**31)), **options)
+        else:
+            layer = BinaryConv2D(cin, cout, k, stride=stride, ste=ste, **options)
+        layer.params["weight"].data = truncated_normal(
+            rng, layer.params["weight"].shape, 0.2).astype(dtype)
+        return layer
+
+    layers = [("conv1", full_precision_conv(in_channels, nf, 8, 2, 3)), ("relu1", ReLU())]
+    if binary is None:
+        layers += [("conv2", full_precision_conv(nf, 2 * nf, 6, 2, 0)), ("relu2", ReLU()),
+                   ("conv3", full_precision_conv(2 * nf, 2 * nf, 5, 1, 0)), ("relu3", ReLU())]
+    else:
+        def activation():
+            return ScaledReLU(0.05, dtype=dtype) if binary in ("scaled", "stochastic") else ReLU()
+        layers += [("bn2", BatchNorm(nf, dtype=dtype)), ("sign2", Sign(ste)),
+                   ("conv2", binary_conv(nf, 2 * nf, 6, 2, False)), ("relu2", activation()),
+                   ("bn3", BatchNorm(2 * nf, dtype=dtype)), ("sign3", Sign(ste)),
+                   ("conv3", binary_conv(2 * nf, 2 * nf, 5, 1, binary == "stochastic")),
+                   ("relu3", activation())]
+    fc = Linear(2 * nf * size3 * size3, num_classes, **options)
+    fc.params["weight"].data = unit_norm_filters(
+        rng.normal(size=fc.params["weight"].shape)).astype(dtype)
+    if bias:
+        for _, layer in layers + [("fc", fc)]:
+            if "bias" in layer.params:
+                layer.params["bias"].data[...] = 0
+    layers += [("flatten", Flatten()), ("fc", fc)]
+    return Sequential(*layers)

@@ -1,0 +1,118 @@
+"""Optimizers: SGD (with momentum and Nesterov) and Adam, updating ``Parameter.data`` in place.
+
+With g = p.grad, learning rate η:
+
+SGD (PyTorch's formulation):
+    v ← μ v + g
+    step = g + μ v   (Nesterov)   or   v   (plain momentum; v = g when μ = 0)
+    p ← p − η · step
+
+Adam (Kingma & Ba 2015), t counting steps from 1:
+    m ← β₁ m + (1 − β₁) g,        v ← β₂ v + (1 − β₂) g²
+    m̂ = m / (1 − β₁ᵗ),            v̂ = v / (1 − β₂ᵗ)
+    p ← p − η · m̂ / (√v̂ + ε)
+
+Weight decay comes in two forms (Loshchilov & Hutter 2019 explain why they differ for Adam):
+
+- as a loss term ½ λ ‖W‖², which adds λ W to the gradient: ``fit(..., weight_decay=λ)``
+  (this is what the talk's "CNN-L2" and the papers' λ₂ mean);
+- decoupled, shrinking the weights directly, p ← p − η λ p, before the update:
+  ``SGD(..., decoupled_weight_decay=λ)`` / ``Adam(...)`` (AdamW).
+
+Both apply only to parameters with ``decay=True`` (weights, not biases or BatchNorm).
+"""
+
+import numpy as np
+
+from .checks import check_nonnegative
+
+
+class Optimizer:
+    """Holds the parameters and per-parameter state; ``step()`` applies one update."""
+
+    def __init__(self, parameters, lr, decoupled_weight_decay):
+        self.parameters = list(parameters)
+        if not self.parameters:
+            raise ValueError("the optimizer got an empty list of parameters")
+        self.lr = check_nonnegative(lr, "lr")
+        self.decoupled_weight_decay = check_nonnegative(decoupled_weight_decay, "decoupled_weight_decay")
+
+    def zero_grad(self):
+        for p in self.parameters:
+            p.grad[...] = 0
+
+    def _decay(self, p):
+        if self.decoupled_weight_decay and p.decay:
+            p.data -= self.lr * self.decoupled_weight_decay * p.data
+
+    def state_dict(self):
+        """Arrays and numbers that let training resume exactly (for checkpoints)."""
+        raise NotImplementedError
+
+    def load_state_dict(self, state):
+        raise NotImplementedError
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent with optional (Nesterov) momentum μ."""
+
+    def __init__(self, parameters, lr=0.01, *, momentum=0.0, nesterov=False, decoupled_weight_decay=0.0):
+        super().__init__(parameters, lr, decoupled_weight_decay)
+        self.momentum = check_nonnegative(momentum, "momentum")
+        if nesterov and self.momentum == 0:
+            raise ValueError("nesterov=True needs momentum > 0")
+        self.nesterov = bool(nesterov)
+        self.velocity = [np.zeros_like(p.data) for p in self.parameters]
+
+    def step(self):
+        for p, v in zip(self.parameters, self.velocity):
+            self._decay(p)
+            if self.momentum == 0:
+                p.data -= self.lr * p.grad
+                continue
+            v *= self.momentum
+            v += p.grad
+            p.data -= self.lr * (p.grad + self.momentum * v if self.nesterov else v)
+
+    def state_dict(self):
+        return {f"velocity.{i}": v for i, v in enumerate(self.velocity)}
+
+    def load_state_dict(self, state):
+        self.velocity = [np.array(state[f"velocity.{i}"]) for i in range(len(self.parameters))]
+
+
+class Adam(Optimizer):
+    """Adam with bias correction; ``decoupled_weight_decay`` > 0 makes it AdamW."""
+
+    def __init__(self, parameters, lr=1e-3, *, betas=(0.9, 0.999), eps=1e-8, decoupled_weight_decay=0.0):
+        super().__init__(parameters, lr, decoupled_weight_decay)
+        self.beta1, self.beta2 = (float(b) for b in betas)
+        if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
+            raise ValueError(f"betas must be in [0, 1), got {betas}")
+        self.eps = check_nonnegative(eps, "eps")
+        self.t = 0
+        self.m = [np.zeros_like(p.data) for p in self.parameters]
+        self.v = [np.zeros_like(p.data) for p in self.parameters]
+
+    def step(self):
+        self.t += 1
+        correction1 = 1 - self.beta1 ** self.t
+        correction2 = 1 - self.beta2 ** self.t
+        for p, m, v in zip(self.parameters, self.m, self.v):
+            self._decay(p)
+            m *= self.beta1
+            m += (1 - self.beta1) * p.grad
+            v *= self.beta2
+            v += (1 - self.beta2) * p.grad * p.grad
+            p.data -= self.lr * (m / correction1) / (np.sqrt(v / correction2) + self.eps)
+
+    def state_dict(self):
+        state = {"t": np.array(self.t)}
+        for i, (m, v) in enumerate(zip(self.m, self.v)):
+            state[f"m.{i}"], state[f"v.{i}"] = m, v
+        return state
+
+    def load_state_dict(self, state):
+        self.t = int(state["t"])
+        self.m = [np.array(state[f"m.{i}"]) for i in range(len(self.parameters))]
+        self.v = [np.array(state[f"v.{i}"]) for i in range(len(self.parameters))]

@@ -1,0 +1,186 @@
+"""Training: minibatch gradient descent on the cross-entropy of the logits, with penalties.
+
+One step on a batch (x, y):
+
+    logits, caches = model.forward(x)
+    L = CE(logits, y) + ½ λ₂ Σ ‖W‖² + λ₁ Σ mean|W|        (penalties over weights only)
+    model.zero_grad();  model.backward(dL/dlogits, caches);  add λ₂ W + λ₁ sign(W)/size
+    optimizer.step()
+
+``fit`` loops over epochs of shuffled minibatches (shuffled by its own seeded generator) and
+returns the history of per-epoch metrics. A ``batch_hook`` may replace each batch before the
+step: that is how adversarial training (Goodfellow et al. 2015; Madry et al. 2018) and
+random-label training are built on top of ``fit`` without changing it. For the papers'
+½ CE(clean) + ½ CE(adversarial), return the clean and the adversarial batch stacked: the mean
+cross-entropy over the doubled batch is exactly that.
+"""
+
+import json
+import os
+import time
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from .checks import check_array, check_labels, check_nonnegative, check_positive_int, make_rng
+from .losses import cross_entropy, l1_penalty, l2_penalty
+from .models import write_npz_atomically
+from .optim import Adam
+
+
+def train_step(model, optimizer, x, y, *, weight_decay=0.0, l1=0.0, label_smoothing=0.0,
+               class_weights=None):
+    """One gradient step on the batch ``(x, y)``; returns ``(loss, number correct)``.
+
+    ``loss`` includes the penalties; the model must be in training mode (``fit`` sets it).
+    """
+    logits, caches = model.forward(x)
+    loss, dlogits = cross_entropy(logits, y, label_smoothing=label_smoothing,
+                                  class_weights=class_weights)
+    model.zero_grad()
+    model.backward(dlogits, caches, need_input_grad=False)
+    decayed = [p for p in model.parameters() if p.decay]
+    for lam, penalty in ((weight_decay, l2_penalty), (l1, l1_penalty)):
+        if lam:
+            value, grads = penalty([p.data for p in decayed], lam)
+            loss += value
+            for p, g in zip(decayed, grads):
+                p.grad += g
+    optimizer.step()
+    predictions = (logits[:, 0] > 0) if logits.shape[1] == 1 else np.argmax(logits, axis=1)
+    return loss, int(np.sum(predictions == y))
+
+
+def evaluate_loss_accuracy(model, x, y, *, batch_size=512):
+    """Mean cross-entropy and accuracy of ``model`` on ``(x, y)`` (in the model's current mode)."""
+    total_loss, correct = 0.0, 0
+    for start in range(0, len(x), batch_size):
+        logits = model.logits(x[start:start + batch_size])
+        yb = y[start:start + batch_size]
+        loss, _ = cross_entropy(logits, yb, reduction="sum")
+        total_loss += loss
+        predictions = (logits[:, 0] > 0) if logits.shape[1] == 1 else np.argmax(logits, axis=1)
+        correct += int(np.sum(predictions == yb))
+    return total_loss / len(x), correct / len(x)
+
+
+def fit(model, x, y, *, epochs=1, batch_size=128, optimizer=None, weight_decay=0.0, l1=0.0,
+        label_smoothing=0.0, class_weights=None, validation_data=None, batch_hook=None,
+        shuffle=True, seed=0, progress=None, checkpoint=None, resume=False):
+    """Train ``model`` on ``(x, y)`` by minibatch gradient descent; returns the history.
+
+    Parameters
+    ----------
+    model : Sequential (or any model with forward/backward/parameters/train/eval)
+    x : ndarray, shape (N, ...), floating
+    y : ndarray of int, shape (N,)
+    epochs, batch_size : int
+    optimizer : Optimizer, optional
+        Default ``Adam(model.parameters(), lr=1e-3)``, the papers' choice.
+    weight_decay : float
+        λ₂ of the loss term ½ λ₂ Σ ‖W‖² (weights only).
+    l1 : float
+        λ₁ of the penalty λ₁ Σ mean|W| (REFERENCES.md §7).
+    label_smoothing, class_weights
+        Passed to :func:`tinyadv.losses.cross_entropy`.
+    validation_data : (x_val, y_val), optional
+        Evaluated in evaluation mode after every epoch.
+    batch_hook : callable, optional
+        ``batch_hook(model, x_batch, y_batch, *, epoch, step, rng) -> (x_batch, y_batch)``,
+        called before every step (epoch counts from 0, step within the epoch). The model is in
+        training mode when the hook is called; a hook that attacks the model may switch it to
+        evaluation mode and must switch it back.
+    shuffle : bool
+    seed : int or numpy.random.Generator
+        The only source of randomness (shuffling and the hook's ``rng``).
+    progress : bool or None
+        Show a tqdm bar per epoch; None shows it for runs of 200 steps or more.
+    checkpoint : path, optional
+        After every epoch, write model, optimizer, history and generator state there (an
+        ``.npz``, atomically).
+    resume : bool
+        If ``checkpoint`` exists, load it and continue after its last epoch.
+
+    Returns
+    -------
+    history : dict of lists, one entry per epoch: "epoch", "loss", "accuracy", "seconds", and
+        "val_loss", "val_accuracy" when ``validation_data`` is given. Loss and accuracy are the
+        running means over the epoch's (possibly hooked) batches.
+    """
+    x = check_array(x, "x", min_ndim=2)
+    epochs = check_positive_int(epochs, "epochs", minimum=0)
+    batch_size = check_positive_int(batch_size, "batch_size")
+    check_nonnegative(weight_decay, "weight_decay")
+    check_nonnegative(l1, "l1")
+    num_logits = model.logits(x[:1]).shape[1] if len(x) else 2
+    y = check_labels(y, len(x), num_logits)
+    if validation_data is not None:
+        x_val = check_array(validation_data[0], "validation x", min_ndim=2)
+        y_val = check_labels(validation_data[1], len(x_val), num_logits, name="validation y")
+    optimizer = optimizer if optimizer is not None else Adam(model.parameters(), lr=1e-3)
+    rng = make_rng(seed)
+    steps_per_epoch = -(-len(x) // batch_size)
+    if progress is None:
+        progress = epochs * steps_per_epoch >= 200
+
+    history = {"epoch": [], "loss": [], "accuracy": [], "seconds": []}
+    if validation_data is not None:
+        history.update(val_loss=[], val_accuracy=[])
+    start_epoch = 0
+    if checkpoint is not None and resume and os.path.exists(checkpoint):
+        start_epoch, history = load_checkpoint(checkpoint, model, optimizer, rng)
+
+    for epoch in range(start_epoch, epochs):
+        began = time.perf_counter()
+        model.train()
+        order = rng.permutation(len(x)) if shuffle else np.arange(len(x))
+        total_loss, correct, seen = 0.0, 0, 0
+        bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch + 1}/{epochs}", disable=not progress,
+                   leave=False)
+        for step in range(steps_per_epoch):
+            batch = order[step * batch_size:(step + 1) * batch_size]
+            xb, yb = x[batch], y[batch]
+            if batch_hook is not None:
+                xb, yb = batch_hook(model, xb, yb, epoch=epoch, step=step, rng=rng)
+                model.train()
+            loss, right = train_step(model, optimizer, xb, yb, weight_decay=weight_decay, l1=l1,
+                                     label_smoothing=label_smoothing, class_weights=class_weights)
+            total_loss += loss * len(yb)
+            correct += right
+            seen += len(yb)
+            bar.update(1)
+            bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.3f}")
+        bar.close()
+        history["epoch"].append(epoch + 1)
+        history["loss"].append(total_loss / max(seen, 1))
+        history["accuracy"].append(correct / max(seen, 1))
+        if validation_data is not None:
+            model.eval()
+            val_loss, val_accuracy = evaluate_loss_accuracy(model, x_val, y_val)
+            history["val_loss"].append(val_loss)
+            history["val_accuracy"].append(val_accuracy)
+        history["seconds"].append(time.perf_counter() - began)
+        if checkpoint is not None:
+            save_checkpoint(checkpoint, model, optimizer, rng, epoch + 1, history)
+    model.eval()
+    return history
+
+
+def save_checkpoint(path, model, optimizer, rng, epoch, history):
+    """Write everything needed to resume training after ``epoch`` epochs, atomically."""
+    arrays = {f"model/{k}": v for k, v in model.state_dict().items()}
+    arrays.update({f"optimizer/{k}": np.asarray(v) for k, v in optimizer.state_dict().items()})
+    meta = {"epoch": epoch, "history": history, "rng": rng.bit_generator.state}
+    arrays["__meta__"] = np.array(json.dumps(meta))
+    write_npz_atomically(path, arrays)
+
+
+def load_checkpoint(path, model, optimizer, rng):
+    """Restore model, optimizer and generator from ``path``; returns ``(epoch, history)``."""
+    with np.load(path, allow_pickle=False) as data:
+        meta = json.loads(str(data["__meta__"]))
+        model.load_state_dict({k[len("model/"):]: data[k] for k in data.files if k.startswith("model/")})
+        optimizer.load_state_dict({k[len("optimizer/"):]: data[k] for k in data.files
+                                   if k.startswith("optimizer/")})
+    rng.bit_generator.state = meta["rng"]
+    return meta["epoch"], meta["history"]
