@@ -3,7 +3,8 @@
 Attacks see only ``logits(x) -> (N, K)`` and ``input_gradient(x, grad_logits) -> dx``
 (DESIGN.md), so these two classes are all the attack tests need; they also show that a model
 that is not a tinyadv model works with every attack. ``LinearModel`` has a closed-form minimal
-adversarial perturbation (the ground truth of the exactness tests); ``TwoLayerMLP`` is a small
+adversarial perturbation (``tinyadv.theory.minimal_linear_distance``, the ground truth of the
+exactness tests); ``TwoLayerMLP`` is a small
 nonlinear model with hand-written backprop.
 """
 
@@ -52,10 +53,3 @@ class TwoLayerMLP:
         dpre = dh * (1.0 - h ** 2) if self.activation == "tanh" else dh * (pre > 0)
         return (dpre @ self.w1).reshape(x.shape).astype(x.dtype)
 
-
-def minimal_distance(w, b, x, norm):
-    """|wᵀx + b| / ‖w‖_q, q the dual of p (test-side ground truth for a single-logit model)."""
-    w = np.ravel(w)
-    f = x.reshape(len(x), -1).astype(np.float64) @ w + float(np.ravel(b)[0])
-    q = {1: np.inf, 2: 2, np.inf: 1}[norm]
-    return np.abs(f) / np.linalg.norm(w, ord=q)

@@ -1,0 +1,238 @@
+"""FGM and PGD: the ε-ball and box guarantee, exactness on linear models, restarts, errors."""
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from attack_models import LinearModel, TwoLayerMLP
+from tinyadv.attacks import fgm, fgsm, lp_norm, pgd
+from tinyadv.attacks.base import loss_gradient
+from tinyadv.attacks.pgd import gradient_step
+from tinyadv.losses import cross_entropy
+from tinyadv.theory import minimal_linear_distance, minimal_linear_perturbation
+
+NORMS = [1, 2, np.inf]
+
+
+def _linear_problem(seed, n=8, d=12, k=1, dtype=np.float64):
+    rng = np.random.default_rng(seed)
+    model = LinearModel(rng.normal(size=(k, d)), rng.normal(size=k) * 0.1)
+    x = rng.uniform(0.2, 0.8, size=(n, 1, 3, d // 3)).astype(dtype)
+    return model, x
+
+
+def _tol(dtype):
+    return 1e-5 if dtype == np.float32 else 1e-10
+
+
+@given(seed=st.integers(0, 2**16), norm=st.sampled_from(NORMS),
+       eps=st.sampled_from([0.0, 0.05, 0.3, 3.0, 50.0]), dtype=st.sampled_from([np.float32, np.float64]),
+       nonlinear=st.booleans(), targeted=st.booleans(), clip=st.sampled_from([(0.0, 1.0), None]))
+def test_fgm_and_pgd_stay_in_the_ball_and_the_box(seed, norm, eps, dtype, nonlinear, targeted, clip):
+    model, x = _linear_problem(seed, k=3, dtype=dtype)
+    if nonlinear:
+        model = TwoLayerMLP(12, 6, 3, activation="relu", seed=seed)
+    y = np.random.default_rng(seed).integers(0, 3, size=len(x))
+    outs = [fgm(model, x, y, eps=eps, norm=norm, targeted=targeted, clip=clip),
+            pgd(model, x, y, eps=eps, alpha=eps / 4 + 0.01, steps=5, norm=norm, restarts=2,
+                targeted=targeted, clip=clip, seed=seed)]
+    for x_adv in outs:
+        assert x_adv.shape == x.shape and x_adv.dtype == dtype
+        assert np.all(lp_norm(x_adv - x, norm) <= eps * (1 + _tol(dtype)) + _tol(dtype))
+        if clip is not None:
+            assert x_adv.min() >= 0.0 and x_adv.max() <= 1.0
+    if eps == 0.0:
+        np.testing.assert_array_equal(outs[0], x)
+        np.testing.assert_array_equal(outs[1], x)
+
+
+@given(seed=st.integers(0, 2**16), norm=st.sampled_from(NORMS), eps=st.sampled_from([0.01, 0.1, 0.5]))
+def test_fgm_is_one_step_pgd_without_random_start(seed, norm, eps):
+    model = TwoLayerMLP(12, 6, 4, seed=seed)
+    _, x = _linear_problem(seed)
+    np.testing.assert_array_equal(
+        fgm(model, x, eps=eps, norm=norm),
+        pgd(model, x, eps=eps, alpha=eps, steps=1, norm=norm, random_start=False))
+
+
+def test_fgsm_is_the_sign_step_and_uses_the_prediction_as_label():
+    model = TwoLayerMLP(12, 6, 4, seed=1)
+    _, x = _linear_problem(1)
+    logits = model.logits(x)
+    y_pred = logits.argmax(1)
+    _, dlogits = cross_entropy(logits, y_pred, reduction="sum")
+    expected = np.clip(x + 0.1 * np.sign(model.input_gradient(x, dlogits)), 0, 1)
+    np.testing.assert_allclose(fgsm(model, x, eps=0.1), expected)
+    np.testing.assert_allclose(fgsm(model, x, y_pred, eps=0.1), expected)
+
+
+def test_fgsm_equals_the_exact_linf_answer_on_logistic_regression():
+    """Goodfellow et al. 2015: for a linear model the sign step is the optimal L∞ perturbation."""
+    model, x = _linear_problem(0, n=20)
+    w, b = model.w[0], model.b[0]
+    d_inf = minimal_linear_distance(w, b, x, np.inf)
+    for n in range(len(x)):
+        x_adv = fgsm(model, x[n:n + 1], eps=float(d_inf[n]), clip=None)
+        exact = minimal_linear_perturbation(w, b, x[n:n + 1], np.inf)
+        np.testing.assert_allclose(x_adv - x[n:n + 1], exact, atol=1e-12)
+    over = fgsm(model, x, eps=1.0001 * float(d_inf.max()), clip=None)
+    assert np.all((model.logits(over)[:, 0] > 0) != (model.logits(x)[:, 0] > 0))
+
+
+@pytest.mark.parametrize("norm", NORMS)
+def test_pgd_reaches_the_exact_minimal_distance_within_one_percent(norm):
+    """On logistic regression PGD at ε = 1.01·d_p(x) flips every point; at 0.99·d_p none flips."""
+    model, x = _linear_problem(3, n=16, d=30)
+    d = minimal_linear_distance(model.w[0], model.b[0], x, norm)
+    clean = model.logits(x)[:, 0] > 0
+    for factor, flips in [(1.01, True), (0.99, False)]:
+        for n in range(len(x)):
+            x_adv = pgd(model, x[n:n + 1], eps=factor * d[n], alpha=factor * d[n] / 10, steps=40,
+                        norm=norm, clip=None, seed=n)
+            assert ((model.logits(x_adv)[0, 0] > 0) != clean[n]) == flips
+
+
+def test_targeted_pgd_reaches_the_target():
+    model, x = _linear_problem(4, n=10, k=5)
+    target = (model.logits(x).argmax(1) + 1) % 5
+    x_adv = pgd(model, x, target, eps=5.0, alpha=0.2, steps=50, norm=2, targeted=True, clip=None, seed=0)
+    np.testing.assert_array_equal(model.logits(x_adv).argmax(1), target)
+
+
+def _objective(model, x_adv, y):
+    loss, _ = cross_entropy(model.logits(x_adv), y, reduction="none")
+    return loss
+
+
+def test_worst_restart_chosen_per_sample():
+    """Regression (ART #714): each sample keeps its own best restart, not the batch's best."""
+    model = TwoLayerMLP(12, 16, 4, activation="tanh", seed=5, scale=4.0)
+    x = np.random.default_rng(5).uniform(0, 1, size=(40, 12))
+    y = model.logits(x).argmax(1)
+    kwargs = dict(eps=0.3, alpha=0.1, steps=2, norm=2)
+    rng = np.random.default_rng(11)
+    runs = [pgd(model, x, y, restarts=1, seed=rng, **kwargs) for _ in range(4)]
+    both = pgd(model, x, y, restarts=4, seed=11, **kwargs)
+    losses = np.stack([_objective(model, r, y) for r in runs])
+    success = np.stack([model.logits(r).argmax(1) != y for r in runs])
+    score = losses + 1e6 * success  # success first, then loss
+    assert len(set(score.argmax(0))) > 1, "the test needs samples whose best restart differs"
+    np.testing.assert_allclose(_objective(model, both, y), losses[score.argmax(0), np.arange(len(x))])
+
+
+def test_pgd_keeps_the_best_iterate_not_the_last():
+    """Iterates computed by hand with the same step; PGD returns the best of them per sample."""
+    model = TwoLayerMLP(12, 16, 4, activation="tanh", seed=8, scale=6.0)
+    x = np.random.default_rng(8).uniform(0, 1, size=(30, 12))
+    y = model.logits(x).argmax(1)
+    kwargs = dict(alpha=0.6, eps=1.0, norm=2, clip=(0.0, 1.0))
+    iterates, x_t = [], x
+    for _ in range(6):
+        _, grad, _ = loss_gradient(model, x_t, y, False)
+        x_t = gradient_step(x, x_t, grad, **kwargs)
+        iterates.append(x_t)
+    losses = np.stack([_objective(model, it, y) for it in iterates])
+    success = np.stack([model.logits(it).argmax(1) != y for it in iterates])
+    score = losses + 1e6 * success
+    assert np.any(score.argmax(0) != len(iterates) - 1), "the test needs a sample whose last iterate is not its best"
+    best = pgd(model, x, y, steps=6, random_start=False, **kwargs)
+    np.testing.assert_allclose(_objective(model, best, y), losses[score.argmax(0), np.arange(len(x))])
+
+
+def test_early_stop_freezes_successful_samples():
+    model, x = _linear_problem(7, n=12)
+    d2 = minimal_linear_distance(model.w[0], model.b[0], x, 2)
+    alpha = 0.01
+    x_adv = pgd(model, x, eps=10.0, alpha=alpha, steps=400, norm=2, random_start=False, clip=None,
+                early_stop=True)
+    assert np.all((model.logits(x_adv)[:, 0] > 0) != (model.logits(x)[:, 0] > 0))
+    assert np.all(lp_norm(x_adv - x, 2) <= d2 + alpha + 1e-9)
+    far = pgd(model, x, eps=10.0, alpha=alpha, steps=400, norm=2, random_start=False, clip=None)
+    assert np.all(lp_norm(far - x, 2) > d2 + alpha)
+
+
+def test_pgd_is_seeded():
+    model = TwoLayerMLP(12, 6, 3, seed=0)
+    _, x = _linear_problem(0)
+    a = pgd(model, x, eps=0.2, alpha=0.05, steps=3, seed=4)
+    np.testing.assert_array_equal(a, pgd(model, x, eps=0.2, alpha=0.05, steps=3, seed=4))
+    assert not np.array_equal(a, pgd(model, x, eps=0.2, alpha=0.05, steps=3, seed=5))
+
+
+class _WrongShapeModel(LinearModel):
+    def input_gradient(self, x, grad_logits):
+        return super().input_gradient(x, grad_logits).reshape(len(x), -1)
+
+
+@pytest.mark.parametrize("attack", [
+    lambda m, x, **k: fgm(m, x, eps=0.1, **k),
+    lambda m, x, **k: pgd(m, x, eps=0.1, alpha=0.01, steps=2, **k),
+])
+def test_bad_input_gets_a_clear_error(attack):
+    model, x = _linear_problem(0, k=3)
+    with pytest.raises(ValueError, match="unknown norm"):
+        attack(model, x, norm=3)
+    with pytest.raises(ValueError, match="eps"):
+        fgm(model, x, eps=-0.1)
+    bad = x.copy()
+    bad[0, 0, 0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        attack(model, bad)
+    with pytest.raises(ValueError, match="outside"):
+        attack(model, x, y=np.full(len(x), 3))
+    with pytest.raises(ValueError, match="targeted"):
+        attack(model, x, targeted=True)
+    with pytest.raises(ValueError, match="input_gradient"):
+        attack(_WrongShapeModel(model.w, model.b), x)
+    with pytest.raises(ValueError, match="clip box"):
+        attack(model, x + 2.0)
+    with pytest.raises(TypeError, match="logits"):
+        attack(object(), x)
+    with pytest.raises(TypeError, match="floating"):
+        attack(model, (x * 255).astype(np.uint8))
+
+
+def test_pgd_rejects_bad_alpha_steps_restarts():
+    model, x = _linear_problem(0)
+    with pytest.raises(ValueError, match="alpha"):
+        pgd(model, x, eps=0.1, alpha=-1.0, steps=2)
+    with pytest.raises(ValueError, match="steps"):
+        pgd(model, x, eps=0.1, alpha=0.1, steps=-1)
+    with pytest.raises(ValueError, match="restarts"):
+        pgd(model, x, eps=0.1, alpha=0.1, steps=1, restarts=0)
+
+
+def _torch_mlp(model):
+    torch = pytest.importorskip("torch")
+    net = torch.nn.Sequential(torch.nn.Linear(12, 6), torch.nn.Tanh(), torch.nn.Linear(6, 3)).double()
+    with torch.no_grad():
+        net[0].weight.copy_(torch.from_numpy(model.w1))
+        net[0].bias.copy_(torch.from_numpy(model.b1))
+        net[2].weight.copy_(torch.from_numpy(model.w2))
+        net[2].bias.copy_(torch.from_numpy(model.b2))
+    return torch, net
+
+
+def test_fgsm_and_pgd_match_pytorch_on_the_same_weights():
+    model = TwoLayerMLP(12, 6, 3, seed=2)
+    torch, net = _torch_mlp(model)
+    _, x = _linear_problem(2)
+    y = np.random.default_rng(2).integers(0, 3, size=len(x))
+
+    def torch_pgd(eps, alpha, steps):
+        x0 = torch.from_numpy(x.reshape(len(x), -1))
+        xa = x0.clone()
+        for _ in range(steps):
+            xa.requires_grad_(True)
+            loss = torch.nn.functional.cross_entropy(net(xa), torch.from_numpy(y), reduction="sum")
+            (g,) = torch.autograd.grad(loss, xa)
+            xa = xa.detach() + alpha * g.sign()
+            xa = torch.clamp(torch.min(torch.max(xa, x0 - eps), x0 + eps), 0, 1)
+        return xa.numpy().reshape(x.shape)
+
+    np.testing.assert_allclose(fgsm(model, x, y, eps=0.1), torch_pgd(0.1, 0.1, 1), atol=1e-12)
+    ours = pgd(model, x, y, eps=0.1, alpha=0.02, steps=10, random_start=False)
+    theirs = torch_pgd(0.1, 0.02, 10)
+    # ours returns the best iterate; on this smooth model the loss grows every step, so it is the last
+    np.testing.assert_allclose(ours, theirs, atol=1e-10)

@@ -1,0 +1,12 @@
+"""Adversarial attacks: plain batched functions over any model with ``logits`` and ``input_gradient``.
+
+An attack is ``f(model, x, y=None, *, eps, ...) -> x_adv``: it attacks the logits, clips to the
+pixel box (``clip=(0, 1)`` by default, None for no box), supports targeted and untargeted
+versions, takes an explicit seed when it is random, and returns a batch shaped like x in x's
+dtype. One attack per module; ``norms`` holds the per-norm start, direction and projection.
+"""
+
+from .fgm import fgm, fgsm
+from .norms import lp_norm, normalize, project, project_l1_ball, random_start
+from .pgd import pgd
+from ..theory import minimal_linear_distance, minimal_linear_perturbation

@@ -1,0 +1,127 @@
+"""What every attack does before and around its update rule: check, label, differentiate, clip.
+
+An attack sees a model only through two methods (DESIGN.md, "The model interface"):
+
+    logits(x) -> (N, K)                      K = 1 is a binary model, read as the logits [0, z]
+    input_gradient(x, grad_logits) -> dx     the vector-Jacobian product, shaped like x
+
+The model is used in whatever mode it is in, like PyTorch: call ``model.eval()`` first if it
+has dropout or batch norm and you want the test-time function attacked.
+
+The helpers here check the inputs once at the door (clear errors for a bad norm, eps < 0, NaN
+pixels, labels out of range, a targeted attack without targets, a model whose gradient has the
+wrong shape), pick the labels (the model's own prediction when none are given, so no label
+leaking, Kurakin et al. 2017), and compute the per-sample loss gradient that the gradient
+attacks ascend. Every attack works in the dtype of ``x`` and returns that dtype.
+"""
+
+import numpy as np
+
+from ..checks import check_array, check_clip, check_labels
+from ..losses import as_two_logits, cross_entropy
+
+
+def check_model(model):
+    """Raise TypeError unless ``model`` has callable ``logits`` and ``input_gradient``."""
+    for method in ("logits", "input_gradient"):
+        if not callable(getattr(model, method, None)):
+            raise TypeError(
+                f"model must have a method {method}(...); an attack needs logits(x) -> (N, K) and "
+                f"input_gradient(x, grad_logits) -> dx (got {type(model).__name__})"
+            )
+
+
+def check_input(x, clip):
+    """Check the batch ``x`` (floating, finite, N first) and ``clip``; return ``(x, clip)``.
+
+    When a box is given, ``x`` must lie in it: the ε-ball guarantee of the attacks holds only
+    then (clipping moves a coordinate toward the box, hence toward a clean pixel inside it).
+    """
+    x = check_array(x, "x", min_ndim=2)
+    clip = check_clip(clip)
+    if clip is not None and x.size and (x.min() < clip[0] or x.max() > clip[1]):
+        raise ValueError(
+            f"x has values in [{x.min():.4g}, {x.max():.4g}], outside the clip box {clip}; "
+            f"pass clip=None for inputs that are not pixels in a box"
+        )
+    return x, clip
+
+
+def clip_box(x, clip):
+    """Clip to the pixel box ``(low, high)``, or return ``x`` unchanged when clip is None."""
+    return x if clip is None else np.clip(x, clip[0], clip[1])
+
+
+def model_logits(model, x):
+    """Call ``model.logits`` and check that it returned a finite (N, K) array."""
+    logits = np.asarray(model.logits(x))
+    if logits.ndim != 2 or logits.shape[0] != x.shape[0]:
+        raise ValueError(f"model.logits must return shape (N, K) = ({x.shape[0]}, K), got {logits.shape}")
+    if not np.all(np.isfinite(logits)):
+        raise ValueError("model.logits returned NaN or infinite values")
+    return logits
+
+
+def model_gradient(model, x, grad_logits):
+    """Call ``model.input_gradient`` and check that the result is shaped like ``x``."""
+    dx = np.asarray(model.input_gradient(x, grad_logits.astype(x.dtype, copy=False)))
+    if dx.shape != x.shape:
+        raise ValueError(
+            f"model.input_gradient must return an array shaped like x {x.shape}, got {dx.shape}"
+        )
+    return dx.astype(x.dtype, copy=False)
+
+
+def predict(logits):
+    """Class predictions from logits (N, K); a single logit z predicts 1 when z > 0."""
+    return np.argmax(as_two_logits(logits), axis=1)
+
+
+def num_classes(logits):
+    """Number of classes: K, or 2 for a single-logit model."""
+    return max(logits.shape[1], 2)
+
+
+def attack_labels(model, x, y, targeted):
+    """Return ``(y, logits)``: the labels to attack (int64, (N,)) and the clean logits.
+
+    ``y`` is the true label (untargeted) or the target (targeted). When ``y`` is None the
+    model's prediction is used; a targeted attack without targets is an error.
+    """
+    logits = model_logits(model, x)
+    if y is None:
+        if targeted:
+            raise ValueError("a targeted attack needs the target labels y (got y=None)")
+        return predict(logits), logits
+    return check_labels(y, x.shape[0], logits.shape[1]), logits
+
+
+def from_two_logits(dlogits2, k):
+    """Map a gradient with respect to the two logits [0, z] back to the model's K = 1 logit."""
+    return dlogits2[:, 1:] if k == 1 else dlogits2
+
+
+def loss_gradient(model, x, y, targeted):
+    """Per-sample cross-entropy on logits and the direction that the attack ascends.
+
+    Returns
+    -------
+    loss : ndarray, shape (N,)
+        The attack objective J_n: cross-entropy CE(z_n, y_n) (untargeted) or −CE(z_n, t_n)
+        (targeted), so the attack always *increases* it.
+    grad : ndarray, shaped like x
+        ∇ₓ J_n for every sample (row n depends on sample n only).
+    logits : ndarray, shape (N, K)
+        The logits at x.
+    """
+    logits = model_logits(model, x)
+    loss, dlogits = cross_entropy(logits, y, reduction="none")
+    sign = -1.0 if targeted else 1.0
+    grad = model_gradient(model, x, sign * dlogits)
+    return sign * loss, grad, logits
+
+
+def is_success(logits, y, targeted):
+    """Whether each sample is adversarial: prediction ≠ y (untargeted) or = y (targeted)."""
+    pred = predict(logits)
+    return pred == y if targeted else pred != y
