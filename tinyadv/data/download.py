@@ -1,0 +1,159 @@
+"""Where data lives, and how an official file gets there: the cache folder and a verified download.
+
+The data folder ("root") is, in order: the ``root`` argument of a loader, the environment variable
+``TINYADV_DATA``, or ``~/.cache/tinyadv``. It holds one sub-folder per data set in the official
+layout (``mnist/``, ``fashion-mnist/``, ``cifar-10-batches-py/``, ``svhn/``).
+
+:func:`fetch` downloads one official file:
+
+1. stream it into a temporary ``<name>.<random>.part`` file in the target folder, with a tqdm
+   progress bar, computing its MD5 on the way;
+2. compare the MD5 with the published one (the checksums are those that torchvision's dataset
+   classes carry, which copy the data sets' own pages);
+3. only then rename the temporary file to its real name with ``os.replace`` (atomic on one file
+   system). A failed, interrupted or wrong download deletes its temporary file; a download killed
+   outright leaves at most a ``.part`` file, never one under the real name.
+
+Verification policy. What tinyadv downloads is verified byte for byte against the published
+checksum. A data file that is already in the folder is used as it is and checked for structure
+(magic numbers, shapes, dtypes, label range) by the loader that reads it, not by checksum: copies
+made on other machines may be re-compressed (the offline MNIST copies in ``../shared/data`` are)
+and still hold exactly the official images. Official archives that tinyadv must extract (CIFAR-10's
+``cifar-10-python.tar.gz``) are verified by checksum whether downloaded or placed by hand.
+"""
+
+import hashlib
+import http.client
+import os
+import tempfile
+import urllib.request
+
+ENV_VAR = "TINYADV_DATA"
+DEFAULT_ROOT = os.path.join("~", ".cache", "tinyadv")
+
+
+class DataNotFoundError(FileNotFoundError):
+    """A data file is neither in the data folder nor downloadable; the message says where to put it."""
+
+
+class ChecksumError(ValueError):
+    """A downloaded or placed archive does not have its published MD5 checksum."""
+
+
+def data_root(root=None):
+    """Return the data folder: ``root`` if given, else ``$TINYADV_DATA``, else ``~/.cache/tinyadv``.
+
+    The folder is not created here; :func:`fetch` creates what it writes into.
+    """
+    if root is None:
+        root = os.environ.get(ENV_VAR) or DEFAULT_ROOT
+    if not isinstance(root, (str, os.PathLike)):
+        raise TypeError(f"root must be a folder path (str or os.PathLike), got {type(root).__name__}")
+    return os.path.abspath(os.path.expanduser(os.fspath(root)))
+
+
+def md5_file(path, chunk_size=1 << 20):
+    """Return the hexadecimal MD5 digest of a file, read in chunks."""
+    digest = hashlib.md5()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(chunk_size), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def verify_md5(path, md5):
+    """Raise :class:`ChecksumError` if the file at ``path`` does not have MD5 ``md5``."""
+    actual = md5_file(path)
+    if actual != md5:
+        raise ChecksumError(
+            f"{path} has MD5 {actual}, but the published checksum is {md5}: the file is corrupted, "
+            f"truncated or not the official one. Delete it and load again to re-download it."
+        )
+
+
+def _stream(url, tmp, *, progress, timeout, desc):
+    """Copy ``url`` into the open file ``tmp`` chunk by chunk; return the MD5 of what was written."""
+    from tqdm import tqdm
+
+    digest = hashlib.md5()
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        length = response.headers.get("Content-Length") if hasattr(response, "headers") else None
+        total = int(length) if length and length.isdigit() else None
+        written = 0
+        with tqdm(total=total, unit="B", unit_scale=True, desc=desc, disable=not progress,
+                  leave=False) as bar:
+            while True:
+                chunk = response.read(1 << 20)
+                if not chunk:
+                    break
+                tmp.write(chunk)
+                digest.update(chunk)
+                written += len(chunk)
+                bar.update(len(chunk))
+    if total is not None and written != total:
+        raise OSError(f"connection closed after {written} of {total} bytes")
+    return digest.hexdigest()
+
+
+def fetch(urls, path, *, md5, progress=True, timeout=60):
+    """Download an official file to ``path``, verified, atomically; try each URL in turn.
+
+    Parameters
+    ----------
+    urls : str or sequence of str
+        Mirrors of the same file (http, https or file URLs), tried in order.
+    path : str
+        Where the file goes. Its folder is created if needed.
+    md5 : str
+        The published MD5 checksum of the file.
+    progress : bool
+        Show a tqdm progress bar on stderr.
+    timeout : float
+        Seconds to wait for the server before giving up on a mirror.
+
+    Returns
+    -------
+    path : str
+
+    Raises
+    ------
+    ChecksumError
+        A mirror delivered a file with another checksum (and no mirror delivered the right one).
+    DataNotFoundError
+        No mirror could be reached; the message says which file to place where.
+    """
+    urls = (urls,) if isinstance(urls, str) else tuple(urls)
+    folder, name = os.path.split(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    failures, bad_checksum = [], None
+    for url in urls:
+        fd, tmp_path = tempfile.mkstemp(prefix=f"{name}.", suffix=".part", dir=folder)
+        try:
+            with os.fdopen(fd, "wb") as tmp:
+                actual = _stream(url, tmp, progress=progress, timeout=timeout, desc=name)
+            if actual != md5:
+                bad_checksum = f"{url} delivered a file with MD5 {actual}, expected {md5}"
+                failures.append(bad_checksum)
+                continue
+            os.replace(tmp_path, path)
+            return path
+        except (OSError, http.client.HTTPException, ValueError) as err:
+            failures.append(f"{url}: {err}")
+        finally:
+            if os.path.exists(tmp_path):
+                os.remove(tmp_path)
+    tried = "\n  ".join(failures)
+    if bad_checksum is not None:
+        raise ChecksumError(f"could not download a verified copy of {name}:\n  {tried}")
+    raise DataNotFoundError(
+        f"could not download {name} (no network?):\n  {tried}\n"
+        f"Without internet, place the official file {name} at {path} "
+        f"(or set {ENV_VAR} to a folder that holds it)."
+    )
+
+
+def missing_file_message(path, urls, extra=""):
+    """Return the message for a file that is absent and that the caller may not download."""
+    urls = (urls,) if isinstance(urls, str) else tuple(urls)
+    return (f"{path} does not exist and download=False. Place the official file there "
+            f"(from {urls[0]}){extra}, or set {ENV_VAR} to a folder that holds it.")

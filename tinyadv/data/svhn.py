@@ -1,0 +1,116 @@
+"""SVHN cropped digits: 32x32 colour house numbers from Street View (Netzer et al. 2011).
+
+The official "format 2" files are MATLAB ``.mat`` files read with ``scipy.io.loadmat``::
+
+    <root>/svhn/train_32x32.mat   (73,257 digits)   test_32x32.mat  (26,032)   extra_32x32.mat
+
+each holding ``X``, uint8 of shape (32, 32, 3, N) (rows, columns, colour, image), and ``y``,
+shape (N, 1), digits 1..9 with **label 10 for digit 0**; tinyadv returns label 0 for it. A file
+already in place is used after a structure check; a missing one is downloaded and verified
+against its published MD5. ``greyscale``/``standardize`` apply the preprocessing of the
+input-fault-tolerance paper (see :mod:`tinyadv.data.preprocess`). SVHN is for non-commercial use.
+"""
+
+import os
+import zlib
+
+import numpy as np
+import scipy.io
+
+from tinyadv.data.download import data_root, fetch, missing_file_message
+from tinyadv.data.preprocess import standardize as standardize_images
+from tinyadv.data.preprocess import to_greyscale
+from tinyadv.data.select import check_dtype, check_split, finish
+
+# URLs and MD5s as in torchvision's torchvision/datasets/svhn.py (SVHN.split_list), which
+# copies http://ufldl.stanford.edu/housenumbers/.
+SVHN_URL = "http://ufldl.stanford.edu/housenumbers/"
+SVHN_MD5 = {
+    "train_32x32.mat": "e26dedcc434d2e4c54c9b2d4a06d8373",
+    "test_32x32.mat": "eb5a983be6a315427106f1b164d9cef3",
+    "extra_32x32.mat": "a93ce644f1a588dc4d68dda5feec44a7",
+}
+SVHN_SPLITS = ("train", "test", "extra")
+
+
+def read_svhn_mat(path):
+    """Read an SVHN ``*_32x32.mat`` file and check its structure.
+
+    Returns
+    -------
+    x : ndarray of uint8, shape (N, 3, 32, 32)
+    y : ndarray of int64, shape (N,), digits 0..9 (the file's label 10 becomes 0)
+    """
+    try:
+        mat = scipy.io.loadmat(path)
+    except (ValueError, TypeError, OSError, EOFError, zlib.error, scipy.io.matlab.MatReadError) as err:
+        raise ValueError(f"{path} is not a readable .mat file (truncated or corrupted?): {err}") from None
+    if "X" not in mat or "y" not in mat:
+        found = sorted(k for k in mat if not k.startswith("__"))
+        raise ValueError(f"{path} lacks the variables 'X' and 'y' of SVHN (found {found})")
+    X, y = mat["X"], mat["y"]
+    if X.dtype != np.uint8 or X.ndim != 4 or X.shape[:3] != (32, 32, 3):
+        raise ValueError(f"{path}: X must be uint8 of shape (32, 32, 3, N), got {X.dtype} {X.shape}")
+    n = X.shape[3]
+    if y.size != n or (y.ndim == 2 and y.shape[1] != 1) or y.ndim > 2:
+        raise ValueError(f"{path}: y must have shape ({n}, 1) to match X, got {y.shape}")
+    if not np.issubdtype(y.dtype, np.integer) and not np.issubdtype(y.dtype, np.floating):
+        raise ValueError(f"{path}: y must hold numbers, got dtype {y.dtype}")
+    y = y.reshape(-1)
+    if y.size and (y.min() < 1 or y.max() > 10 or np.any(y != np.round(y))):
+        raise ValueError(f"{path}: labels must be integers 1..10 (10 means digit 0), "
+                         f"found min {y.min()}, max {y.max()}")
+    return X.transpose(3, 2, 0, 1), y.astype(np.int64) % 10
+
+
+def load_svhn(root=None, split="train", *, classes=None, binary=False, limit=None,
+              dtype=np.float32, greyscale=False, standardize=False, download=True):
+    """Load SVHN cropped digits (Netzer et al. 2011) from ``<root>/svhn/``.
+
+    Parameters
+    ----------
+    root : str, optional
+        Data folder; default ``$TINYADV_DATA`` or ``~/.cache/tinyadv``.
+    split : {"train", "test", "extra"}
+        ``train_32x32.mat``, ``test_32x32.mat`` or ``extra_32x32.mat``.
+    classes : sequence of int, optional
+        Keep only these digits (0..9, after 10 -> 0), labels unchanged.
+    binary : bool
+        With ``classes=(a, b)``: relabel a -> 1, b -> 0.
+    limit : int, optional
+        Keep the first ``limit`` examples after filtering (before standardising).
+    dtype : {np.float32, np.float64, np.uint8}
+        Floats are pixels / 255 in [0, 1]; uint8 (raw pixels) is refused with ``greyscale`` or
+        ``standardize``, which produce floats.
+    greyscale : bool
+        Return one luma channel, 0.299 R + 0.587 G + 0.114 B (shape (N, 1, 32, 32)).
+    standardize : bool
+        Subtract each image's mean and divide by the per-pixel std of the returned images
+        (Galloway et al. 2018, REFERENCES §4). The std comes from the split being loaded; to
+        normalise the test set with training statistics, call
+        :func:`tinyadv.data.preprocess.standardize` yourself. The values leave [0, 1].
+        The paper uses ``greyscale=True, standardize=True``.
+    download : bool
+        Download a missing file from the official site (default).
+
+    Returns
+    -------
+    x : ndarray, shape (N, 3, 32, 32), or (N, 1, 32, 32) with ``greyscale``; ``dtype``
+    y : ndarray of int64, shape (N,)
+    """
+    split = check_split(split, SVHN_SPLITS)
+    if check_dtype(dtype) == np.uint8 and (greyscale or standardize):
+        raise ValueError("greyscale and standardize produce floats: use dtype=np.float32 or np.float64")
+    name = f"{split}_32x32.mat"
+    path = os.path.join(data_root(root), "svhn", name)
+    if not os.path.exists(path):
+        if not download:
+            raise FileNotFoundError(missing_file_message(path, SVHN_URL + name))
+        fetch(SVHN_URL + name, path, md5=SVHN_MD5[name])
+    x, y = read_svhn_mat(path)
+    x, y = finish(x, y, num_classes=10, classes=classes, binary=binary, limit=limit, dtype=dtype)
+    if greyscale:
+        x = to_greyscale(x)
+    if standardize:
+        x, _ = standardize_images(x)
+    return x, y
