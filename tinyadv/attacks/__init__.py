@@ -6,6 +6,7 @@ versions, takes an explicit seed when it is random, and returns a batch shaped l
 dtype. One attack per module; ``norms`` holds the per-norm start, direction and projection.
 """
 
+from .cw import cw_l2, cw_margin, cw_success
 from .fgm import fgm, fgsm
 from .norms import lp_norm, normalize, project, project_l1_ball, random_start
 from .pgd import pgd

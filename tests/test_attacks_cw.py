@@ -1,0 +1,141 @@
+"""Carlini–Wagner L2: closed-form accuracy, the "other" logit, best-not-last, binary search."""
+
+import numpy as np
+import pytest
+
+from attack_models import LinearModel, TwoLayerMLP
+from tinyadv.attacks import cw_l2, cw_margin, cw_success, lp_norm
+from tinyadv.theory import minimal_linear_distance
+
+
+def _logistic(seed=0, n=12, d=30):
+    rng = np.random.default_rng(seed)
+    model = LinearModel(rng.normal(size=(1, d)), [0.1])
+    return model, rng.uniform(0.3, 0.7, size=(n, d))
+
+
+def _multiclass_min_l2(model, x):
+    """min over j ≠ y of (z_y − z_j)/‖w_y − w_j‖₂ for a linear softmax model."""
+    z = model.logits(x)
+    y = z.argmax(1)
+    dists = []
+    for n in range(len(x)):
+        dists.append(min((z[n, y[n]] - z[n, j]) / np.linalg.norm(model.w[y[n]] - model.w[j])
+                         for j in range(z.shape[1]) if j != y[n]))
+    return np.array(dists)
+
+
+def test_cw_reaches_the_exact_minimal_l2_distance_within_five_percent():
+    model, x = _logistic()
+    x_adv = cw_l2(model, x)
+    exact = minimal_linear_distance(model.w[0], model.b[0], x, 2)
+    assert np.all((model.logits(x_adv)[:, 0] > 0) != (model.logits(x)[:, 0] > 0))
+    ratio = lp_norm(x_adv - x, 2) / exact
+    assert np.all(ratio >= 1.0 - 1e-9) and np.all(ratio <= 1.05)
+
+
+def test_cw_other_logit_with_all_negative_logits():
+    """Regression (torchattacks PR #168): max_{i≠y} Z_i by a −∞ mask, not by multiplying with 0."""
+    logits = np.array([[-1.0, -5.0, -3.0], [-2.0, -0.5, -4.0]])
+    y = np.array([0, 1])
+    f, dlogits = cw_margin(logits, y)
+    np.testing.assert_allclose(f, [2.0, 1.5])  # -1 - (-3) and -0.5 - (-2); masking by 0 gives 0
+    np.testing.assert_allclose(dlogits, [[1, 0, -1], [-1, 1, 0]])
+    f_t, d_t = cw_margin(logits, np.array([1, 2]), targeted=True, confidence=0.5)
+    np.testing.assert_allclose(f_t, [-1 + 5 + 0.5, -0.5 + 4 + 0.5])
+    np.testing.assert_allclose(d_t, [[1, -1, 0], [0, 1, -1]])
+
+    # End to end: a linear softmax model whose logits are all very negative everywhere.
+    rng = np.random.default_rng(1)
+    model = LinearModel(rng.normal(size=(3, 20)), np.array([-50.0, -50.0, -50.0]))
+    x = rng.uniform(0.3, 0.7, size=(8, 20))
+    assert np.all(model.logits(x) < 0)
+    x_adv = cw_l2(model, x, search_steps=6)
+    assert np.all(model.logits(x_adv).argmax(1) != model.logits(x).argmax(1))
+    ratio = lp_norm(x_adv - x, 2) / _multiclass_min_l2(model, x)
+    assert np.all(ratio <= 1.05)
+
+
+def test_cw_margin_on_a_single_logit_model_reads_it_as_two_logits():
+    f, dz = cw_margin(np.array([[2.0], [-1.0]]), np.array([1, 1]))
+    np.testing.assert_allclose(f, [2.0, 0.0])  # Z_1 - Z_0 with Z_0 = 0
+    np.testing.assert_allclose(dz, [[1.0], [0.0]])
+
+
+class _Spy:
+    """Wraps a model and records every input that the attack evaluates."""
+
+    def __init__(self, model):
+        self.model, self.seen = model, []
+
+    def logits(self, x):
+        self.seen.append(x.copy())
+        return self.model.logits(x)
+
+    def input_gradient(self, x, g):
+        return self.model.input_gradient(x, g)
+
+
+def test_cw_returns_the_best_not_the_last():
+    """Regression (AdverTorch PR #70): the smallest successful perturbation over all iterates."""
+    model, x = _logistic(2, n=6)
+    spy = _Spy(model)
+    y = (model.logits(x)[:, 0] > 0).astype(int)
+    x_adv = cw_l2(spy, x, y, c=1.0, search_steps=3, steps=200, lr=0.05, abort_early=False)
+    iterates = np.stack(spy.seen[1:])  # the first call computes the clean prediction
+    flipped = (model.logits(iterates.reshape(-1, x.shape[1]))[:, 0] > 0).reshape(len(iterates), -1) != y
+    l2 = np.linalg.norm(iterates - x, axis=2)
+    best = np.where(flipped, l2, np.inf).min(0)
+    np.testing.assert_allclose(lp_norm(x_adv - x, 2), best)
+    assert np.any((~flipped[-1]) | (l2[-1] > best + 1e-9)), "the last iterate should not be the best here"
+
+
+def test_cw_confidence_margin_is_met():
+    model = TwoLayerMLP(10, 8, 4, seed=3)
+    x = np.random.default_rng(3).uniform(0.2, 0.8, size=(8, 10))
+    y = model.logits(x).argmax(1)
+    x_adv = cw_l2(model, x, confidence=1.0, c=1.0, search_steps=4, steps=300, lr=0.05)
+    z = model.logits(x_adv)
+    done = np.any(x_adv != x, axis=1)
+    assert done.sum() >= 6
+    other = np.where(np.eye(4, dtype=bool)[y], -np.inf, z).max(1)
+    assert np.all(other[done] - z[done, y[done]] >= 1.0)
+    assert np.all(cw_success(z[done], y[done], confidence=1.0))
+
+
+def test_cw_targeted_and_float32_in_the_box():
+    rng = np.random.default_rng(4)
+    model = LinearModel(rng.normal(size=(4, 16)), rng.normal(size=4))
+    x = rng.uniform(0, 1, size=(6, 1, 4, 4)).astype(np.float32)
+    target = (model.logits(x).argmax(1) + 1) % 4
+    x_adv = cw_l2(model, x, target, targeted=True, c=1.0, search_steps=4, steps=300, lr=0.05)
+    assert x_adv.dtype == np.float32 and x_adv.shape == x.shape
+    assert x_adv.min() >= 0 and x_adv.max() <= 1
+    np.testing.assert_array_equal(model.logits(x_adv).argmax(1), target)
+
+
+def test_cw_binary_search_raises_a_too_small_c():
+    model, x = _logistic(5, n=6)
+    weak = cw_l2(model, x, c=1e-6, search_steps=1, steps=200, lr=0.05)
+    assert np.all(weak == x)  # c too small: nothing succeeds, x is returned
+    searched = cw_l2(model, x, c=1e-6, search_steps=9, steps=200, lr=0.05)
+    assert np.all((model.logits(searched)[:, 0] > 0) != (model.logits(x)[:, 0] > 0))
+
+
+def test_cw_without_a_box():
+    model, x = _logistic(6, n=5)
+    x_adv = cw_l2(model, x * 4 - 2, clip=None, search_steps=6)
+    exact = minimal_linear_distance(model.w[0], model.b[0], x * 4 - 2, 2)
+    assert np.all(lp_norm(x_adv - (x * 4 - 2), 2) / exact <= 1.05)
+
+
+def test_cw_bad_input():
+    model, x = _logistic(0, n=3)
+    with pytest.raises(ValueError, match="c must be > 0"):
+        cw_l2(model, x, c=0.0)
+    with pytest.raises(ValueError, match="confidence"):
+        cw_l2(model, x, confidence=-1.0)
+    with pytest.raises(ValueError, match="targeted"):
+        cw_l2(model, x, targeted=True)
+    with pytest.raises(ValueError, match="outside"):
+        cw_l2(model, x, y=np.array([0, 1, 2]))
