@@ -2,17 +2,34 @@
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from tinyadv.theory import (
+    accuracy_and_distance,
+    activation_change,
+    adversarial_logistic_loss,
+    deviation_angle,
     dual_direction,
     dual_norm,
+    fit_logistic_regression,
+    folded_normal_mean,
     linear_scores,
+    linearity_ratio,
+    linearity_sweep,
+    logistic_loss,
     minimal_linear_distance,
     minimal_linear_perturbation,
+    nearest_centroid,
+    sigmoid,
+    sign_perturbation,
     signed_distance,
+    softplus,
+    submanifold_data,
+    tilt_boundary,
+    tilting_sweep,
+    weight_decay_tilt,
     worst_case_linear_perturbation,
     worst_case_margin,
 )
@@ -230,3 +247,318 @@ def test_weight_decay_scales_the_score_but_not_the_distance(problem, c):
                                    signed_distance(w, b, x, norm), rtol=1e-9, atol=1e-9)
         np.testing.assert_allclose(minimal_linear_distance(c * w, c * b, x, norm),
                                    minimal_linear_distance(w, b, x, norm), rtol=1e-9, atol=1e-9)
+
+
+# --- Goodfellow et al. 2015: the activation change eps*m*n ----------------------------------------
+
+
+@given(w=arrays(np.float64, st.tuples(st.integers(1, 4), st.integers(1, 300)), elements=finite),
+       eps=st.floats(0.0, 1.0))
+def test_sign_perturbation_changes_the_activation_by_exactly_eps_m_n(w, eps):
+    """For η = ε·sign(w): ||η||_∞ ≤ ε and w·η = ε·||w||_1 = ε·m·n, m = mean |w_j|, for each unit."""
+    eta = sign_perturbation(w, eps)
+    assert np.all(np.abs(eta) <= eps)
+    change = activation_change(w, eps)
+    n = w.shape[1]
+    np.testing.assert_allclose(change, np.sum(w * eta, axis=1), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(change, eps * np.mean(np.abs(w), axis=1) * n, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(change, eps * np.linalg.norm(w, ord=1, axis=1), rtol=1e-12, atol=1e-12)
+
+
+@given(w=arrays(np.float64, st.integers(1, 50), elements=finite), eps=st.floats(0.0, 1.0),
+       seed=st.integers(0, 2**32 - 1))
+def test_sign_perturbation_is_the_largest_change_in_the_linf_ball(w, eps, seed):
+    """No η with ||η||_∞ ≤ ε changes w·x more than ε·sign(w) does."""
+    rng = np.random.default_rng(seed)
+    eta = eps * rng.uniform(-1.0, 1.0, size=(100, w.size))
+    eta[:50] = eps * rng.choice([-1.0, 1.0], size=(50, w.size))    # the corners of the ball
+    assert np.all(eta @ w <= activation_change(w, eps) + 1e-12)
+
+
+@settings(max_examples=10)
+@given(w_mean=st.floats(-1.0, 1.0), w_std=st.floats(0.1, 1.0), eps=st.floats(0.01, 0.5),
+       seed=st.integers(0, 2**32 - 1))
+def test_expected_activation_change_grows_linearly_in_n(w_mean, w_std, eps, seed):
+    """With w_j drawn from one fixed distribution, the mean of ε·||w||_1 is ε·E|w_j|·n: the
+    change per dimension is the same at n = 50 and at n = 3200 (a 64-fold larger change)."""
+    sweep = linearity_sweep([50, 200, 800, 3200], eps=eps, w_mean=w_mean, w_std=w_std,
+                            trials=100, seed=seed)
+    per_dimension = sweep["activation_change"] / sweep["n"]
+    np.testing.assert_allclose(per_dimension, eps * folded_normal_mean(w_mean, w_std), rtol=0.1)
+    np.testing.assert_allclose(sweep["expected_change"], eps * folded_normal_mean(w_mean, w_std)
+                               * sweep["n"])
+
+
+def test_folded_normal_mean_matches_sampling():
+    """E|w| for w ~ N(μ, σ²) from the closed form agrees with a large sample."""
+    rng = np.random.default_rng(3)
+    for mean, std in [(0.0, 1.0), (0.5, 0.5), (-2.0, 0.3), (1.0, 0.0)]:
+        sample = np.abs(rng.normal(mean, std, size=400_000)).mean()
+        assert folded_normal_mean(mean, std) == pytest.approx(sample, rel=1e-2, abs=1e-3)
+
+
+# --- Tanay & Griffin 2016: w.x grows with n too --------------------------------------------------
+
+
+@settings(max_examples=10)
+@given(w_mean=st.floats(0.3, 1.0), std_fraction=st.floats(0.1, 1.0), eps=st.floats(0.01, 0.5),
+       seed=st.integers(0, 2**32 - 1))
+def test_linearity_ratio_does_not_grow_with_n_when_distributions_are_fixed(
+        w_mean, std_fraction, eps, seed):
+    """When w and x keep their per-coordinate distributions (E[w_j x_j] ≠ 0), ε·||w||_1/|w·x|
+    stays at ε·E|w_j|/|E[w_j x_j]| from n = 200 to n = 3200 while ε·||w||_1 grows 16-fold."""
+    sweep = linearity_sweep([200, 800, 3200], eps=eps, w_mean=w_mean, w_std=std_fraction * w_mean,
+                            trials=100, seed=seed)
+    np.testing.assert_allclose(sweep["ratio"], sweep["ratio_limit"], rtol=0.1)
+    assert sweep["activation_change"][-1] / sweep["activation_change"][0] == pytest.approx(16, rel=0.1)
+    assert sweep["clean_activation"][-1] / sweep["clean_activation"][0] == pytest.approx(16, rel=0.1)
+
+
+@settings(max_examples=10)
+@given(w_std=st.floats(0.1, 1.0), seed=st.integers(0, 2**32 - 1))
+def test_linearity_ratio_grows_like_sqrt_n_when_w_is_unrelated_to_x(w_std, seed):
+    """The ratio is flat only because w·x grows like n: with E[w_j x_j] = 0 (w_mean = 0) |w·x| is
+    of order √n and the ratio grows like √n (×4 from n = 200 to 3200) — the case Goodfellow et
+    al.'s argument describes."""
+    sweep = linearity_sweep([200, 3200], eps=0.1, w_mean=0.0, w_std=w_std, trials=400, seed=seed)
+    assert 3.0 < sweep["ratio"][1] / sweep["ratio"][0] < 5.3
+    assert sweep["ratio_limit"] == np.inf
+
+
+def test_linearity_ratio_shapes_and_errors():
+    """One w for all inputs or one per input; mismatched shapes are refused."""
+    rng = np.random.default_rng(4)
+    x = rng.uniform(size=(5, 8))
+    w = rng.standard_normal(8)
+    ratio = linearity_ratio(w, x, 0.1)
+    np.testing.assert_allclose(ratio, linearity_ratio(np.tile(w, (5, 1)), x, 0.1))
+    np.testing.assert_allclose(ratio, 0.1 * np.abs(w).sum() / np.abs(x @ w))
+    with pytest.raises(ValueError, match="shape"):
+        linearity_ratio(np.ones(7), x, 0.1)
+    with pytest.raises(ValueError, match="eps"):
+        linearity_ratio(w, x, -0.1)
+    with pytest.raises(ValueError, match="trials"):
+        linearity_sweep([10], eps=0.1, w_mean=0.0, w_std=1.0, trials=0)
+
+
+# --- the adversarial logistic loss ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("norm", NORMS)
+@given(problem=affine_problems(), eps=st.floats(0.0, 1.0), seed=st.integers(0, 2**32 - 1))
+def test_adversarial_logistic_loss_is_the_loss_at_the_worst_point_for_both_labels(
+        norm, problem, eps, seed):
+    """ζ(−y(wᵀx + b) + ε||w||_q) equals the logistic loss at x − ε·y·u_p (for L∞: x − ε·y·sign(w))
+    for y = +1 and y = −1, and no random point of the ε-ball has a larger loss."""
+    w, b, x = problem
+    rng = np.random.default_rng(seed)
+    y = rng.choice([-1, 1], size=len(x))
+    adversarial = adversarial_logistic_loss(w, b, x, y, eps, norm)
+    worst = x + worst_case_linear_perturbation(w, x, y, eps, norm)
+    np.testing.assert_allclose(adversarial, logistic_loss(w, b, worst, y), rtol=1e-9, atol=1e-12)
+    if norm == np.inf:
+        np.testing.assert_allclose(worst, x - eps * y[:, None] * np.sign(w))
+    for _ in range(10):
+        r = eps * rng.uniform(size=(len(x), 1)) * random_directions(rng, x.shape, norm)
+        assert np.all(logistic_loss(w, b, x + r, y) <= adversarial * (1 + 1e-9) + 1e-12)
+
+
+@given(problem=affine_problems(), eps=st.floats(0.01, 1.0))
+def test_goodfellow_printed_adversarial_loss_holds_only_for_positive_labels(problem, eps):
+    """The paper's ζ(y(ε||w||_1 − wᵀx − b)) equals the adversarial loss for y = +1, but for
+    y = −1 it is the loss at the *best* point x − ε·sign(w) of the ball, below the true one."""
+    w, b, x = problem
+    for label in (1, -1):
+        y = np.full(len(x), label)
+        printed = softplus(y * (eps * np.abs(w).sum() - x @ w - b))
+        correct = adversarial_logistic_loss(w, b, x, y, eps)
+        if label == 1:
+            np.testing.assert_allclose(printed, correct, rtol=1e-12)
+        else:
+            best = logistic_loss(w, b, x + eps * y[:, None] * np.sign(w), y)
+            np.testing.assert_allclose(printed, best, rtol=1e-9, atol=1e-12)
+            assert np.all(printed < correct)
+
+
+@given(problem=affine_problems(), eps=st.floats(0.0, 1.0), seed=st.integers(0, 2**32 - 1))
+def test_logistic_loss_is_softplus_of_scale_times_distance(problem, eps, seed):
+    """REFERENCES §7: the loss is softplus(−y·||w||·d(x)); under the L2 worst case it becomes
+    softplus(−||w||·(y·d(x) − ε)): the scale ||w|| multiplies, the attack shifts d by ε."""
+    w, b, x = problem
+    y = np.random.default_rng(seed).choice([-1, 1], size=len(x))
+    d = signed_distance(w, b, x)
+    w_norm = np.linalg.norm(w)
+    np.testing.assert_allclose(logistic_loss(w, b, x, y), softplus(-y * w_norm * d), rtol=1e-9,
+                               atol=1e-12)
+    np.testing.assert_allclose(adversarial_logistic_loss(w, b, x, y, eps, norm=2),
+                               softplus(-w_norm * (y * d - eps)), rtol=1e-9, atol=1e-12)
+
+
+def test_softplus_and_sigmoid_are_stable_and_keep_the_dtype():
+    """ζ(±1000) and σ(±1000) give 1000/0 and 1/0 without overflow; float32 stays float32."""
+    z = np.array([-1000.0, 0.0, 1000.0])
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        np.testing.assert_allclose(softplus(z), [0.0, np.log(2.0), 1000.0])
+        np.testing.assert_allclose(sigmoid(z), [0.0, 0.5, 1.0])
+    assert softplus(z.astype(np.float32)).dtype == np.float32
+    w = np.ones(3)
+    x = np.ones((2, 3), np.float32)
+    assert adversarial_logistic_loss(w, 0.0, x, np.array([1, -1]), 0.1).dtype == np.float32
+
+
+# --- the plain gradient-descent logistic fit -----------------------------------------------------
+
+
+def test_fit_logistic_regression_reaches_the_stationary_point():
+    """With weight decay the loss is strongly convex; after the fit its gradient
+    Xᵀ(σ(Xw + b) − y)/N + λw, mean(σ − y) is zero to 1e-8."""
+    x, y, _ = submanifold_data(40, 30, off_manifold_noise=0.1, seed=0)
+    for lam in (0.05, 1.0):
+        w, b = fit_logistic_regression(x, y, weight_decay=lam, steps=5000, seed=0)
+        error = sigmoid(x @ w + b) - y
+        assert np.abs(x.T @ error / len(x) + lam * w).max() < 1e-8
+        assert abs(error.mean()) < 1e-8
+
+
+def test_fit_logistic_regression_is_seeded_and_keeps_the_dtype():
+    """Same seed, same weights; float32 data give float32 weights that classify well."""
+    x, y, _ = submanifold_data(60, 10, seed=1)
+    w1, b1 = fit_logistic_regression(x, y, steps=200, seed=5)
+    w2, b2 = fit_logistic_regression(x, y, steps=200, seed=5)
+    np.testing.assert_array_equal(w1, w2)
+    assert b1 == b2
+    w32, _ = fit_logistic_regression(x.astype(np.float32), y, steps=200, seed=5)
+    assert w32.dtype == np.float32
+    assert accuracy_and_distance(w1, b1, x, y)[0] > 0.9
+
+
+def test_fit_logistic_regression_refuses_bad_input():
+    """Labels must be class ids 0/1; lr > 0; weight decay >= 0; steps an integer."""
+    x = np.ones((4, 2))
+    with pytest.raises(ValueError, match="labels"):
+        fit_logistic_regression(x, np.array([0, 1, 2, 1]))
+    with pytest.raises(TypeError, match="integer"):
+        fit_logistic_regression(x, np.array([0.0, 1.0, 0.0, 1.0]))
+    with pytest.raises(ValueError, match="lr"):
+        fit_logistic_regression(x, np.array([0, 1, 0, 1]), lr=0.0)
+    with pytest.raises(ValueError, match="weight_decay"):
+        fit_logistic_regression(x, np.array([0, 1, 0, 1]), weight_decay=-1.0)
+    with pytest.raises(TypeError, match="steps"):
+        fit_logistic_regression(x, np.array([0, 1, 0, 1]), steps=1.5)
+
+
+# --- Tanay & Griffin 2016: boundary tilting ------------------------------------------------------
+
+
+@given(w=arrays(np.float64, 6, elements=finite).filter(lambda v: np.linalg.norm(v) > 0.1),
+       direction=arrays(np.float64, 6, elements=finite), angle=st.floats(0.0, np.pi))
+def test_tilt_keeps_the_weight_norm_and_deviates_by_exactly_the_angle(w, direction, angle):
+    """||w_θ|| = ||w|| and the deviation angle between w_θ and w is θ."""
+    v = direction - (direction @ w) / (w @ w) * w
+    if np.linalg.norm(v) < 1e-3 * max(np.linalg.norm(direction), 1e-3):
+        return  # direction (almost) parallel to w: nothing to tilt towards
+    w_theta, _ = tilt_boundary(w, 0.3, direction, angle)
+    assert np.linalg.norm(w_theta) == pytest.approx(np.linalg.norm(w))
+    assert deviation_angle(w_theta, w) == pytest.approx(angle, abs=1e-6)
+
+
+def orthogonal_direction(basis, seed):
+    """A unit vector orthogonal to the columns of ``basis`` (the data subspace)."""
+    g = np.random.default_rng(seed).standard_normal(basis.shape[0])
+    g -= basis @ (basis.T @ g)
+    return g / np.linalg.norm(g)
+
+
+@settings(max_examples=15)
+@given(seed=st.integers(0, 2**32 - 1), dim=st.integers(3, 60), angle=st.floats(0.0, 1.5))
+def test_tilting_off_the_data_keeps_every_prediction_and_scales_distances_by_cos(seed, dim, angle):
+    """For data on a subspace S and a tilt towards v ⊥ S: f_θ(x) = cos θ·f(x), so every
+    prediction is the same and every L2 distance to the boundary is multiplied by cos θ."""
+    x, y, basis = submanifold_data(50, dim, seed=seed)
+    w, b = nearest_centroid(x, y)
+    w_theta, b_theta = tilt_boundary(w, b, orthogonal_direction(basis, seed), angle)
+    scale = np.abs(x @ w + b).max() + 1.0
+    np.testing.assert_allclose(linear_scores(w_theta, b_theta, x) / scale,
+                               np.cos(angle) * linear_scores(w, b, x) / scale, atol=1e-12)
+    np.testing.assert_allclose(minimal_linear_distance(w_theta, b_theta, x, 2),
+                               np.cos(angle) * minimal_linear_distance(w, b, x, 2), atol=1e-9)
+
+
+@settings(max_examples=15)
+@given(seed=st.integers(0, 2**32 - 1), dim=st.integers(3, 60))
+def test_adversarial_distance_shrinks_monotonically_with_tilt_at_fixed_accuracy(seed, dim):
+    """Tilting the nearest-centroid boundary off the data from 0° to 89.9°: the accuracy stays
+    exactly the same while the mean minimal L2 adversarial distance strictly decreases towards 0."""
+    x, y, basis = submanifold_data(60, dim, seed=seed)
+    angles = np.radians([0.0, 10.0, 30.0, 50.0, 70.0, 85.0, 89.9])
+    accuracy, distance = tilting_sweep(x, y, orthogonal_direction(basis, seed), angles)
+    assert np.all(accuracy == accuracy[0])
+    assert np.all(np.diff(distance) < 0)
+    assert distance[-1] < 0.01 * distance[0]
+
+
+@settings(max_examples=8)
+@given(seed=st.integers(0, 2**32 - 1))
+def test_weight_decay_reduces_the_tilt_of_an_overfitted_logistic_regression(seed):
+    """40 samples in ℝ^200 on a plane plus small off-plane noise: the logistic fit without weight
+    decay tilts away from the nearest-centroid direction; λ = 1 tilts less (under 15°) and has the
+    larger adversarial distance on fresh data from the same distribution."""
+    x, y, _ = submanifold_data(1040, 200, off_manifold_noise=0.1, seed=seed)
+    angle, fits = weight_decay_tilt(x[:40], y[:40], [0.0, 1.0], steps=1000, seed=seed)
+    assert angle[1] < angle[0]
+    assert angle[1] < np.radians(15)
+    distance = [accuracy_and_distance(w, b, x[40:], y[40:])[1] for w, b in fits]
+    assert distance[1] > distance[0]
+
+
+def test_strong_weight_decay_gives_the_nearest_centroid_direction():
+    """As λ grows the fitted w turns into μ_1 − μ_0: the deviation angle falls like 1/λ."""
+    x, y, _ = submanifold_data(40, 200, off_manifold_noise=0.1, seed=0)
+    angle, _ = weight_decay_tilt(x, y, [0.0, 1.0, 10.0, 100.0], steps=3000, seed=0)
+    assert np.all(np.diff(angle) < 0)
+    assert angle[-1] < np.radians(0.1)
+
+
+def test_nearest_centroid_scores_the_closer_centroid_positive():
+    """w·x + b > 0 exactly when x is closer to the class-1 mean than to the class-0 mean."""
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((30, 4))
+    y = np.arange(30) % 2
+    w, b = nearest_centroid(x, y)
+    mu0, mu1 = x[y == 0].mean(0), x[y == 1].mean(0)
+    probe = rng.standard_normal((200, 4)) * 3
+    closer = np.linalg.norm(probe - mu1, axis=1) < np.linalg.norm(probe - mu0, axis=1)
+    np.testing.assert_array_equal(probe @ w + b > 0, closer)
+
+
+def test_submanifold_data_lies_on_its_subspace():
+    """Without off-manifold noise every sample is in span(basis); with it the noise is orthogonal
+    to the subspace; the basis is orthonormal, the classes balanced, the draw seeded."""
+    x, y, basis = submanifold_data(20, 15, manifold_dim=3, seed=7)
+    assert x.shape == (20, 15) and y.dtype == np.int64 and basis.shape == (15, 3)
+    np.testing.assert_allclose(basis.T @ basis, np.eye(3), atol=1e-12)
+    np.testing.assert_allclose(x - x @ basis @ basis.T, 0.0, atol=1e-12)
+    assert np.sum(y == 1) == 10
+    x2, _, _ = submanifold_data(20, 15, manifold_dim=3, off_manifold_noise=0.5, seed=7)
+    np.testing.assert_allclose(x2 @ basis, x @ basis, atol=1e-12)
+    assert np.abs(x2 - x).max() > 0.1
+    np.testing.assert_array_equal(submanifold_data(20, 15, manifold_dim=3, seed=7)[0], x)
+
+
+@pytest.mark.parametrize(
+    "call, error, match",
+    [
+        (lambda: submanifold_data(10, 2, manifold_dim=3), ValueError, "manifold_dim"),
+        (lambda: submanifold_data(10, 5, separation=-1.0), ValueError, "separation"),
+        (lambda: nearest_centroid(np.ones((4, 2)), np.zeros(4, dtype=int)), ValueError, "both"),
+        (lambda: deviation_angle(np.ones(3), np.ones(4)), ValueError, "shape"),
+        (lambda: deviation_angle(np.zeros(3), np.ones(3)), ValueError, "zero"),
+        (lambda: tilt_boundary(np.ones(3), 0.0, 2 * np.ones(3), 0.1), ValueError, "parallel"),
+        (lambda: tilt_boundary(np.zeros(3), 0.0, np.ones(3), 0.1), ValueError, "zeros"),
+    ],
+)
+def test_tilting_refuses_bad_input(call, error, match):
+    """Subspace larger than the space, negative separation, one class only, mismatched or zero
+    vectors, and a tilt direction parallel to w each raise an error that names the problem."""
+    with pytest.raises(error, match=match):
+        call()

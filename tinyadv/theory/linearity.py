@@ -1,0 +1,166 @@
+"""The linearity argument and its rebuttal: what grows with the input dimension n.
+
+Goodfellow, Shlens & Szegedy (2015, REFERENCES.md §1) explain adversarial examples by the
+linearity of the models. For one unit w·x and a perturbation η with ||η||_∞ ≤ ε,
+
+    w·x̃ = w·x + w·η,
+
+and η = ε·sign(w) makes the change w·η = ε·||w||_1 = ε·m·n, with m = mean_j |w_j| and n the
+dimension: many small changes add up to one large change, linearly in n, while ||η||_∞ stays ε.
+
+Tanay & Griffin (2016, REFERENCES.md §2) answer that the clean activation w·x grows with n as
+well: when the coordinates (w_j, x_j) keep one distribution as n grows and E[w_j x_j] ≠ 0 — the
+unit responds to its input, as a trained classifier's score responds to its class — both terms
+are sums of n i.i.d. terms, and the ratio
+
+    ε·||w||_1 / |w·x|  →  ε·E|w_j| / |E[w_j x_j]|
+
+does not grow with n. (Only when w is unrelated to x, E[w_j x_j] = 0, is |w·x| of order √n and
+the ratio grows like √n; ``linearity_sweep`` computes both cases so the difference can be seen.)
+So the dimension alone does not make the perturbation large *relative to the signal*; the
+boundary-tilting view (``tilting``) explains instead where small adversarial distances come from.
+
+Shapes: w is (n,) or (M, n) (M units); x is (N, n) inputs; the last axis is the dimension n.
+"""
+
+import math
+
+import numpy as np
+
+from ..checks import check_array, check_nonnegative, check_positive_int, make_rng
+
+
+def sign_perturbation(w, eps):
+    """Goodfellow's max-norm perturbation η = ε·sign(w), which maximises w·η over ||η||_∞ ≤ ε.
+
+    Parameters
+    ----------
+    w : ndarray, shape (..., n)
+    eps : float >= 0
+
+    Returns
+    -------
+    eta : ndarray, shape and dtype of w
+    """
+    w = check_array(w, "w", min_ndim=1)
+    eps = check_nonnegative(eps, "eps")
+    return (eps * np.sign(w)).astype(w.dtype, copy=False)
+
+
+def activation_change(w, eps):
+    """The change w·η of a linear unit under η = ε·sign(w): exactly ε·||w||_1 = ε·m·n.
+
+    Parameters
+    ----------
+    w : ndarray, shape (n,) or (M, n)
+        One unit's weights, or M units' weights as rows.
+    eps : float >= 0
+
+    Returns
+    -------
+    change : ndarray, shape () or (M,), w's dtype
+
+    Notes
+    -----
+    w·η = Σ_j w_j·ε·sign(w_j) = ε·Σ_j |w_j| = ε·||w||_1 = ε·m·n, m = mean_j |w_j|
+    (Goodfellow et al. 2015, section 3). It is the largest change any ||η||_∞ ≤ ε can make.
+    """
+    w = check_array(w, "w", ndim=(1, 2))
+    return np.sum(w * sign_perturbation(w, eps), axis=-1)
+
+
+def linearity_ratio(w, x, eps):
+    """Tanay & Griffin's ratio ε·||w||_1 / |w·x|: the largest L∞ change relative to the activation.
+
+    Parameters
+    ----------
+    w : ndarray, shape (n,) or (N, n)
+        One weight vector for all inputs, or one per input.
+    x : ndarray, shape (N, n)
+    eps : float >= 0
+
+    Returns
+    -------
+    ratio : ndarray, shape (N,), x's dtype (inf where w·x = 0)
+
+    Notes
+    -----
+    If the pairs (w_j, x_j) are i.i.d. with E[w_j x_j] ≠ 0, both numerator and denominator are
+    sums of n i.i.d. terms, so the ratio tends to ε·E|w_j| / |E[w_j x_j]| as n grows instead of
+    growing with n (Tanay & Griffin 2016, section 3).
+    """
+    x = check_array(x, "x", ndim=2)
+    w = check_array(w, "w", ndim=(1, 2))
+    if w.shape[-1] != x.shape[1] or (w.ndim == 2 and w.shape[0] != x.shape[0]):
+        raise ValueError(
+            f"w must have shape ({x.shape[1]},) or ({x.shape[0]}, {x.shape[1]}) to match x of "
+            f"shape {x.shape}, got {w.shape}"
+        )
+    eps = check_nonnegative(eps, "eps")
+    w = np.broadcast_to(w, x.shape).astype(x.dtype, copy=False)
+    clean = np.abs(np.sum(w * x, axis=1))
+    with np.errstate(divide="ignore"):
+        return (eps * np.sum(np.abs(w), axis=1) / clean).astype(x.dtype, copy=False)
+
+
+def folded_normal_mean(mean, std):
+    """E|w| for w ~ N(mean, std²): std·√(2/π)·exp(−mean²/(2 std²)) + mean·(1 − 2Φ(−mean/std))."""
+    mean = float(mean)
+    std = check_nonnegative(std, "std")
+    if std == 0:
+        return abs(mean)
+    phi = 0.5 * (1.0 + math.erf(-mean / std / math.sqrt(2.0)))
+    return std * math.sqrt(2.0 / math.pi) * math.exp(-mean**2 / (2 * std**2)) + mean * (1 - 2 * phi)
+
+
+def linearity_sweep(dims, *, eps, w_mean, w_std, trials=200, seed=None):
+    """Sample linear units of growing dimension n and measure both sides of the argument.
+
+    For every n in ``dims`` draw ``trials`` independent pairs w ~ N(w_mean, w_std²)^n (weights)
+    and x ~ U(0, 1)^n (pixel intensities), so the per-coordinate distributions do not depend
+    on n, and measure Goodfellow's change ε·||w||_1 and Tanay & Griffin's ratio ε·||w||_1/|w·x|.
+
+    Parameters
+    ----------
+    dims : sequence of int, length K
+        The dimensions n.
+    eps : float >= 0
+    w_mean, w_std : float
+        Per-coordinate distribution of the weights. E[w_j x_j] = w_mean/2: with w_mean ≠ 0
+        the unit responds to its input and the ratio stays flat; with w_mean = 0 it is
+        unrelated to x and the ratio grows like √n.
+    trials : int
+        Samples per dimension.
+    seed : int, numpy.random.Generator or None
+
+    Returns
+    -------
+    dict of ndarrays of shape (K,) (float64):
+        ``n``; ``activation_change`` mean of ε·||w||_1 over trials; ``expected_change``
+        ε·E|w_j|·n (Goodfellow's ε·m·n with m = E|w_j|); ``clean_activation`` mean of |w·x|;
+        ``ratio`` median over trials of ε·||w||_1/|w·x| (the median, because |w·x| can come
+        close to 0 for one draw); and the scalar ``ratio_limit`` ε·E|w_j| / |E[w_j x_j]|
+        (inf when w_mean = 0).
+    """
+    eps = check_nonnegative(eps, "eps")
+    trials = check_positive_int(trials, "trials")
+    dims = [check_positive_int(n, "each of dims") for n in dims]
+    rng = make_rng(seed)
+    mean_abs_w = folded_normal_mean(w_mean, w_std)
+    change, clean, ratio = [], [], []
+    for n in dims:
+        w = rng.normal(w_mean, w_std, size=(trials, n))
+        x = rng.uniform(0.0, 1.0, size=(trials, n))
+        change.append(np.mean(activation_change(w, eps)))
+        clean.append(np.mean(np.abs(np.sum(w * x, axis=1))))
+        ratio.append(np.median(linearity_ratio(w, x, eps)))
+    n = np.asarray(dims, dtype=np.float64)
+    correlation = abs(w_mean) * 0.5
+    return {
+        "n": n,
+        "activation_change": np.asarray(change),
+        "expected_change": eps * mean_abs_w * n,
+        "clean_activation": np.asarray(clean),
+        "ratio": np.asarray(ratio),
+        "ratio_limit": eps * mean_abs_w / correlation if correlation > 0 else np.inf,
+    }
