@@ -7,6 +7,7 @@ dtype. One attack per module; ``norms`` holds the per-norm start, direction and 
 """
 
 from .cw import cw_l2, cw_margin, cw_success
+from .deepfool import deepfool
 from .fgm import fgm, fgsm
 from .norms import lp_norm, normalize, project, project_l1_ball, random_start
 from .pgd import pgd

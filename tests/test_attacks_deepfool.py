@@ -1,0 +1,86 @@
+"""DeepFool: exact on linear models, overshoot applied once, candidates, box and errors."""
+
+import numpy as np
+import pytest
+
+from attack_models import LinearModel, TwoLayerMLP
+from tinyadv.attacks import deepfool, lp_norm
+from tinyadv.theory import minimal_linear_distance, minimal_linear_perturbation
+
+
+def _logistic(seed=0, n=10, d=20):
+    rng = np.random.default_rng(seed)
+    return LinearModel(rng.normal(size=(1, d)), [0.2]), rng.uniform(0.3, 0.7, size=(n, d))
+
+
+def test_one_step_on_logistic_regression_is_the_closed_form():
+    """STYLE §5: one DeepFool step on a linear model is −f(x)·w/‖w‖² (plus the reference nudge)."""
+    model, x = _logistic()
+    w = model.w[0]
+    x_adv = deepfool(model, x, steps=1, overshoot=0.0, clip=None)
+    exact = minimal_linear_perturbation(w, model.b[0], x, 2)
+    nudge = 1e-5 / np.linalg.norm(w) + 1e-4  # r = ((|f| + 1e-5)/‖w‖ + 1e-4)·w/‖w‖
+    np.testing.assert_allclose(lp_norm(x_adv - x - exact, 2), nudge, rtol=1e-6)
+
+
+def test_deepfool_reaches_the_exact_minimal_l2_distance_within_one_percent():
+    model, x = _logistic(1)
+    x_adv = deepfool(model, x, overshoot=0.0, clip=None)
+    exact = minimal_linear_distance(model.w[0], model.b[0], x, 2)
+    assert np.all((model.logits(x_adv)[:, 0] > 0) != (model.logits(x)[:, 0] > 0))
+    ratio = lp_norm(x_adv - x, 2) / exact
+    assert np.all(ratio >= 1.0) and np.all(ratio <= 1.01)
+
+
+def test_deepfool_is_exact_on_a_multiclass_linear_model():
+    rng = np.random.default_rng(2)
+    model = LinearModel(rng.normal(size=(6, 15)), rng.normal(size=6))
+    x = rng.uniform(0.3, 0.7, size=(10, 15))
+    z, y = model.logits(x), model.logits(x).argmax(1)
+    exact = np.array([min((z[n, y[n]] - z[n, j]) / np.linalg.norm(model.w[y[n]] - model.w[j])
+                          for j in range(6) if j != y[n]) for n in range(len(x))])
+    x_adv = deepfool(model, x, candidates=6, overshoot=0.0, clip=None)
+    assert np.all(model.logits(x_adv).argmax(1) != y)
+    np.testing.assert_allclose(lp_norm(x_adv - x, 2) / exact, 1.0, atol=0.01)
+
+
+def test_deepfool_overshoot_placement():
+    """Regression (CleverHans #1008): overshoot scales the total perturbation once, at the end."""
+    model = TwoLayerMLP(12, 10, 5, activation="tanh", seed=3, scale=3.0)
+    x = np.random.default_rng(3).uniform(0.2, 0.8, size=(12, 12))
+    plain = deepfool(model, x, overshoot=0.0, clip=None)
+    over = deepfool(model, x, overshoot=0.02, clip=None)
+    np.testing.assert_allclose(over - x, 1.02 * (plain - x), rtol=1e-10, atol=1e-12)
+    assert np.all(model.logits(plain).argmax(1) != model.logits(x).argmax(1))
+
+
+def test_deepfool_stays_in_the_box_and_keeps_dtype():
+    model = TwoLayerMLP(12, 10, 3, seed=4)
+    x = np.random.default_rng(4).uniform(0, 1, size=(7, 3, 2, 2)).astype(np.float32)
+    x_adv = deepfool(model, x)
+    assert x_adv.dtype == np.float32 and x_adv.shape == x.shape
+    assert x_adv.min() >= 0 and x_adv.max() <= 1
+
+
+def test_deepfool_uses_only_the_top_candidates():
+    """With candidates=2 only the runner-up class may be reached first on a linear model."""
+    rng = np.random.default_rng(5)
+    model = LinearModel(rng.normal(size=(5, 10)), rng.normal(size=5))
+    x = rng.uniform(0.3, 0.7, size=(20, 10))
+    runner_up = np.argsort(-model.logits(x), axis=1)[:, 1]
+    x_adv = deepfool(model, x, candidates=2, overshoot=0.0, clip=None, steps=1)
+    z = model.logits(x_adv)
+    # one step moves just across the boundary with the runner-up: Z_ru − Z_y = 1e-5 + 1e-4·‖w_ru − w_y‖
+    y = model.logits(x).argmax(1)
+    np.testing.assert_allclose(z[np.arange(20), runner_up] - z[np.arange(20), y],
+                               1e-5 + 1e-4 * np.linalg.norm(model.w[runner_up] - model.w[y], axis=1), rtol=1e-5)
+
+
+def test_deepfool_bad_input():
+    model, x = _logistic(0, n=3)
+    with pytest.raises(ValueError, match="candidates"):
+        deepfool(model, x, candidates=1)
+    with pytest.raises(ValueError, match="overshoot"):
+        deepfool(model, x, overshoot=-0.1)
+    with pytest.raises(ValueError, match="NaN"):
+        deepfool(model, np.full_like(x, np.nan))
