@@ -138,7 +138,7 @@ def fetch(urls, path, *, md5, progress=True, timeout=60):
             os.replace(tmp_path, path)
             return path
         except (OSError, http.client.HTTPException, ValueError) as err:
-            failures.append(f"{url}: {err}")
+            failures.append(f"{url}: {type(err).__name__}: {err}")
         finally:
             if os.path.exists(tmp_path):
                 os.remove(tmp_path)
@@ -146,7 +146,7 @@ def fetch(urls, path, *, md5, progress=True, timeout=60):
     if bad_checksum is not None:
         raise ChecksumError(f"could not download a verified copy of {name}:\n  {tried}")
     raise DataNotFoundError(
-        f"could not download {name} (no network?):\n  {tried}\n"
+        f"could not download {name}:\n  {tried}\n"
         f"Without internet, place the official file {name} at {path} "
         f"(or set {ENV_VAR} to a folder that holds it)."
     )
