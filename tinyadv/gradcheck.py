@@ -64,3 +64,24 @@ def rel_error(a, b):
     if scale == 0.0:
         return 0.0
     return float(np.max(np.abs(a - b)) / scale)
+
+
+def layer_gradient_errors(layer, x, *, seed=0, h=1e-6):
+    """Compare a layer's backward with central differences, for its input and every parameter.
+
+    Runs ``out, cache = layer.forward(x)`` and ``layer.backward(dout, cache)`` with a random
+    upstream gradient ``dout`` (from ``seed``), and returns ``{"x": err, "<param>": err, ...}``,
+    each the :func:`rel_error` between the analytic and the numerical gradient. Use float64
+    (``layer.astype(np.float64)``) and inputs away from kinks (ReLU, sign at 0).
+    """
+    rng = np.random.default_rng(seed)
+    out, cache = layer.forward(x)
+    dout = rng.normal(size=out.shape)
+    for p in layer.params.values():
+        p.grad[...] = 0
+    dx = layer.backward(dout, cache)
+    errors = {"x": rel_error(dx, numerical_gradient(lambda: layer.forward(x)[0], x, dout, h))}
+    for name, p in layer.params.items():
+        numeric = numerical_gradient(lambda: layer.forward(x)[0], p.data, dout, h)
+        errors[name] = rel_error(p.grad, numeric)
+    return errors

@@ -353,7 +353,7 @@ def cleverhans_cnn(in_channels=3, nf=32, bias=False, binary=None, image_size=32,
     size2 = (size1 - 6) // 2 + 1
     size3 = size2 - 5 + 1
     if size3 < 1:
-        raise ValueError(f"image_size {image_size} is too small for cleverhans_cnn (needs >= 24)")
+        raise ValueError(f"image_size {image_size} is too small for cleverhans_cnn (needs >= 27)")
     rng = np.random.default_rng(seed)
     options = dict(bias=bias, dtype=dtype)
 

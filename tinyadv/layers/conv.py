@@ -214,7 +214,7 @@ class Conv2D(Layer):
         return self.params["weight"].data
 
     def forward(self, x):
-        x = check_array(x, "input of Conv2D", ndim=4, finite=False)
+        x = check_array(x, "input of Conv2D", finite=False)
         b = self.params["bias"].data if "bias" in self.params else None
         return conv2d_forward(x, self.effective_weight(), b, stride=self.stride, padding=self.padding)
 

@@ -1,0 +1,101 @@
+"""Bad input gets a clear ValueError/TypeError that names the problem, one test per case."""
+
+import numpy as np
+import pytest
+
+import tinyadv as ta
+
+
+@pytest.fixture
+def cnn():
+    return ta.cleverhans_cnn(in_channels=1, image_size=28, nf=4)
+
+
+def test_wrong_rank(cnn):
+    with pytest.raises(ValueError, match="conv2d expects input of shape \\(N, C, H, W\\)"):
+        cnn.logits(np.zeros((2, 28, 28), np.float32))
+
+
+def test_channel_mismatch(cnn):
+    with pytest.raises(ValueError, match="channel mismatch: input has 3 channels, weights expect 1"):
+        cnn.logits(np.zeros((2, 3, 28, 28), np.float32))
+
+
+def test_nan_in_input(cnn):
+    x = np.zeros((2, 1, 28, 28), np.float32)
+    x[1, 0, 3, 3] = np.nan
+    with pytest.raises(ValueError, match="x contains NaN"):
+        cnn.logits(x)
+
+
+def test_integer_images_are_refused(cnn):
+    with pytest.raises(TypeError, match="floating-point array.*uint8"):
+        cnn.logits(np.zeros((2, 1, 28, 28), np.uint8))
+
+
+def test_non_integer_labels():
+    with pytest.raises(TypeError, match="integer class labels, got dtype float64"):
+        ta.cross_entropy(np.zeros((2, 3)), np.array([0.0, 1.0]))
+
+
+def test_labels_out_of_range():
+    with pytest.raises(ValueError, match="labels outside \\[0, 2\\]"):
+        ta.cross_entropy(np.zeros((2, 3)), np.array([0, 3]))
+    with pytest.raises(ValueError, match="labels outside \\[0, 1\\]"):
+        ta.cross_entropy(np.zeros((2, 1)), np.array([-1, 1]))
+
+
+def test_labels_of_the_wrong_length():
+    with pytest.raises(ValueError, match="shape \\(2,\\) to match the batch"):
+        ta.cross_entropy(np.zeros((2, 3)), np.array([0, 1, 2]))
+
+
+def test_negative_or_zero_stride():
+    with pytest.raises(ValueError, match="stride must be a positive integer"):
+        ta.Conv2D(1, 1, 3, stride=-1)
+    with pytest.raises(ValueError, match="stride must be >= 1"):
+        ta.layers.conv2d_forward(np.zeros((1, 1, 5, 5)), np.zeros((1, 1, 3, 3)), stride=0)
+
+
+def test_kernel_larger_than_padded_input():
+    layer = ta.Conv2D(1, 1, 5, padding=1)
+    with pytest.raises(ValueError, match="kernel 5x5 is larger than the padded input 4x4"):
+        layer.forward(np.zeros((1, 1, 2, 2), np.float32))
+
+
+def test_unknown_padding():
+    with pytest.raises(ValueError, match="padding must be an int, a pair, 'same' or 'valid'"):
+        ta.Conv2D(1, 1, 3, padding="full")
+
+
+def test_linear_feature_mismatch():
+    with pytest.raises(ValueError, match="linear input has 5 features"):
+        ta.Linear(4, 2).forward(np.zeros((3, 5), np.float32))
+
+
+def test_input_gradient_with_wrong_upstream_shape(cnn):
+    with pytest.raises(ValueError, match="grad_logits must have shape \\(2, 10\\)"):
+        cnn.input_gradient(np.zeros((2, 1, 28, 28), np.float32), np.zeros((2, 3), np.float32))
+
+
+def test_fit_refuses_bad_labels_and_settings(cnn):
+    x = np.zeros((4, 1, 28, 28), np.float32)
+    with pytest.raises(ValueError, match="labels outside \\[0, 9\\]"):
+        ta.fit(cnn, x, np.array([0, 1, 2, 10]), progress=False)
+    with pytest.raises(ValueError, match="batch_size must be >= 1"):
+        ta.fit(cnn, x, np.zeros(4, np.int64), batch_size=0, progress=False)
+    with pytest.raises(ValueError, match="weight_decay must be a finite number >= 0"):
+        ta.fit(cnn, x, np.zeros(4, np.int64), weight_decay=-1.0, progress=False)
+
+
+def test_model_file_that_is_not_a_model(tmp_path):
+    path = tmp_path / "other.npz"
+    np.savez(path, a=np.zeros(3))
+    with pytest.raises(ValueError, match="not a tinyadv model file"):
+        ta.load(path)
+
+
+def test_bad_seed_type():
+    from tinyadv.checks import make_rng
+    with pytest.raises(TypeError, match="seed must be an int, a numpy.random.Generator or None"):
+        make_rng(1.5)

@@ -1,0 +1,56 @@
+"""The Numba kernels equal their readable NumPy references, in float32 and float64, and the
+im2col convolution equals the direct definition."""
+
+import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tinyadv.kernels import col2im, col2im_reference, im2col, im2col_reference
+from tinyadv.layers.conv import conv2d_forward, conv2d_forward_naive
+
+shapes = dict(n=st.integers(1, 3), c=st.integers(1, 4), hp=st.integers(3, 10), wp=st.integers(3, 10),
+              kh=st.integers(1, 3), kw=st.integers(1, 3), stride=st.integers(1, 3),
+              dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 2**16))
+
+
+@given(**shapes)
+def test_im2col_numba_equals_reference(n, c, hp, wp, kh, kw, stride, dtype, seed):
+    xpad = np.random.default_rng(seed).normal(size=(n, c, hp, wp)).astype(dtype)
+    fast, reference = im2col(xpad, kh, kw, stride), im2col_reference(xpad, kh, kw, stride)
+    assert fast.dtype == reference.dtype == dtype
+    np.testing.assert_array_equal(fast, reference)  # pure copies: bit for bit
+
+
+@given(**shapes)
+def test_col2im_numba_equals_reference(n, c, hp, wp, kh, kw, stride, dtype, seed):
+    ho, wo = (hp - kh) // stride + 1, (wp - kw) // stride + 1
+    dcols = np.random.default_rng(seed).normal(size=(n, ho, wo, c, kh, kw)).astype(dtype)
+    fast, reference = col2im(dcols, hp, wp, stride), col2im_reference(dcols, hp, wp, stride)
+    assert fast.dtype == dtype
+    rtol = 1e-5 if dtype == np.float32 else 1e-12  # sums in a different order
+    np.testing.assert_allclose(fast, reference, rtol=rtol, atol=rtol)
+
+
+@given(**shapes)
+def test_col2im_is_the_adjoint_of_im2col(n, c, hp, wp, kh, kw, stride, dtype, seed):
+    """<im2col(x), d> = <x, col2im(d)> for every x and d: col2im is im2col's transpose."""
+    rng = np.random.default_rng(seed)
+    xpad = rng.normal(size=(n, c, hp, wp))
+    d = rng.normal(size=im2col(xpad, kh, kw, stride).shape)
+    lhs = np.sum(im2col(xpad, kh, kw, stride) * d)
+    rhs = np.sum(xpad * col2im(d, hp, wp, stride))
+    np.testing.assert_allclose(lhs, rhs, rtol=1e-10)
+
+
+@given(stride=st.integers(1, 3), padding=st.sampled_from([0, 1, 2, "same", "valid"]),
+       dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 2**16))
+def test_conv_equals_direct_definition(stride, padding, dtype, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(2, 3, 9, 7)).astype(dtype)
+    w = rng.normal(size=(4, 3, 3, 2)).astype(dtype)
+    b = rng.normal(size=4).astype(dtype)
+    out, _ = conv2d_forward(x, w, b, stride=stride, padding=padding)
+    assert out.dtype == dtype
+    rtol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(out, conv2d_forward_naive(x, w, b, stride=stride, padding=padding),
+                               rtol=rtol, atol=rtol * 10)

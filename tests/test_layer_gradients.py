@@ -1,0 +1,185 @@
+"""Every layer's backward equals central finite differences in float64 (relative error < 1e-6),
+over shapes, strides, paddings and batch sizes drawn by Hypothesis — parameters included."""
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import tinyadv as ta
+from tinyadv.gradcheck import layer_gradient_errors, numerical_gradient, rel_error
+
+TOL = 1e-6
+
+
+def away_from_zero(rng, shape, margin=0.05):
+    """Values with |x| >= margin, so that ReLU and sign are differentiable at every point."""
+    return rng.choice([-1.0, 1.0], size=shape) * (margin + rng.random(shape))
+
+
+def assert_all_small(errors):
+    assert max(errors.values()) < TOL, errors
+
+
+@given(n=st.integers(1, 3), c=st.integers(1, 3), f=st.integers(1, 4), h=st.integers(3, 8),
+       w=st.integers(3, 8), kh=st.integers(1, 3), kw=st.integers(1, 3), stride=st.integers(1, 3),
+       padding=st.one_of(st.integers(0, 2), st.sampled_from(["same", "valid"])),
+       bias=st.booleans(), seed=st.integers(0, 2**16))
+def test_conv2d_backward_matches_finite_differences(n, c, f, h, w, kh, kw, stride, padding, bias, seed):
+    layer = ta.Conv2D(c, f, (kh, kw), stride=stride, padding=padding, bias=bias, seed=seed,
+                      dtype=np.float64)
+    x = np.random.default_rng(seed).normal(size=(n, c, h, w))
+    assert_all_small(layer_gradient_errors(layer, x, seed=seed))
+
+
+@given(n=st.integers(1, 4), d=st.integers(1, 6), m=st.integers(1, 5), bias=st.booleans(),
+       seed=st.integers(0, 2**16))
+def test_linear_backward_matches_finite_differences(n, d, m, bias, seed):
+    layer = ta.Linear(d, m, bias=bias, seed=seed, dtype=np.float64)
+    x = np.random.default_rng(seed).normal(size=(n, d))
+    assert_all_small(layer_gradient_errors(layer, x, seed=seed))
+
+
+@given(shape=st.sampled_from([(2, 3), (3, 2, 2, 2), (1, 1, 3, 1)]), seed=st.integers(0, 2**16))
+def test_relu_flatten_scale_backward_match_finite_differences(shape, seed):
+    x = away_from_zero(np.random.default_rng(seed), shape)
+    for layer in (ta.ReLU(), ta.Flatten(), ta.Scale(-0.7), ta.ScaledReLU(0.3, dtype=np.float64)):
+        assert_all_small(layer_gradient_errors(layer, x, seed=seed))
+
+
+@given(shape=st.sampled_from([(4, 3), (2, 3, 2, 2), (3, 2, 3, 1), (5, 1)]), training=st.booleans(),
+       seed=st.integers(0, 2**16))
+def test_batchnorm_backward_matches_finite_differences(shape, training, seed):
+    rng = np.random.default_rng(seed)
+    layer = ta.BatchNorm(shape[1], dtype=np.float64)
+    layer.params["weight"].data = rng.normal(size=shape[1])
+    layer.params["bias"].data = rng.normal(size=shape[1])
+    layer.buffers["running_mean"] = rng.normal(size=shape[1])
+    layer.buffers["running_var"] = rng.random(shape[1]) + 0.5
+    layer.training = training
+    x = rng.normal(size=shape) * 2 + 1
+    assert_all_small(layer_gradient_errors(layer, x, seed=seed))
+
+
+def test_batchnorm_updates_running_statistics_like_pytorch():
+    """running ← 0.9 running + 0.1 batch statistic, the variance unbiased (m/(m−1))."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(8, 3, 2, 2)) * 3 + 2
+    layer = ta.BatchNorm(3, dtype=np.float64)
+    layer.forward(x)
+    m = 8 * 2 * 2
+    np.testing.assert_allclose(layer.buffers["running_mean"], 0.1 * x.mean(axis=(0, 2, 3)))
+    np.testing.assert_allclose(layer.buffers["running_var"],
+                               0.9 + 0.1 * x.var(axis=(0, 2, 3)) * m / (m - 1))
+    assert layer.buffers["num_batches_tracked"] == 1
+
+
+@given(n=st.integers(1, 5), k=st.integers(1, 5), smoothing=st.sampled_from([0.0, 0.1]),
+       temperature=st.sampled_from([1.0, 0.25, 4.0]), weighted=st.booleans(),
+       reduction=st.sampled_from(["mean", "sum", "none"]), seed=st.integers(0, 2**16))
+def test_cross_entropy_gradient_matches_finite_differences(n, k, smoothing, temperature, weighted,
+                                                            reduction, seed):
+    rng = np.random.default_rng(seed)
+    logits = rng.normal(size=(n, k)) * 3
+    y = rng.integers(0, max(k, 2), size=n)
+    weights = rng.random(max(k, 2)) + 0.1 if weighted else None
+    options = dict(label_smoothing=smoothing, temperature=temperature, class_weights=weights,
+                   reduction=reduction)
+    _, dlogits = ta.cross_entropy(logits, y, **options)
+    numeric = numerical_gradient(lambda: np.sum(ta.cross_entropy(logits, y, **options)[0]),
+                                 logits, 1.0)
+    assert rel_error(dlogits, numeric) < TOL
+
+
+def test_single_logit_cross_entropy_is_the_logistic_loss():
+    """softmax CE on [0, z] equals log(1 + exp(−z)) for label 1 and log(1 + exp(z)) for label 0."""
+    z = np.array([[-3.0], [0.5], [2.0]])
+    y = np.array([1, 0, 1])
+    loss, dz = ta.cross_entropy(z, y, reduction="none")
+    sign = np.where(y == 1, 1.0, -1.0)
+    np.testing.assert_allclose(loss, np.log1p(np.exp(-sign * z[:, 0])), rtol=1e-12)
+    sigmoid = 1 / (1 + np.exp(-z[:, 0]))
+    np.testing.assert_allclose(dz[:, 0], sigmoid - y, rtol=1e-12)
+
+
+@given(seed=st.integers(0, 2**16))
+def test_penalty_gradients_match_finite_differences(seed):
+    rng = np.random.default_rng(seed)
+    weights = [away_from_zero(rng, (3, 2)), away_from_zero(rng, (4,))]
+    for penalty in (ta.l2_penalty, ta.l1_penalty):
+        _, grads = penalty(weights, 0.7)
+        for w, g in zip(weights, grads):
+            numeric = numerical_gradient(lambda: np.array(penalty(weights, 0.7)[0]), w, 1.0)
+            assert rel_error(g, numeric) < TOL
+
+
+# ---- straight-through estimators: stand-ins, not derivatives -----------------------------
+
+
+@pytest.mark.parametrize("ste", ["hubara", "galloway"])
+def test_sign_ste_is_not_the_derivative_and_matches_the_documented_stand_in(ste):
+    rng = np.random.default_rng(0)
+    x = away_from_zero(rng, (4, 5)) * 1.5
+    dout = rng.normal(size=x.shape) * 2
+    layer = ta.Sign(ste)
+    out, cache = layer.forward(x)
+    assert set(np.unique(out)) == {-1.0, 1.0}
+    dx = layer.backward(dout, cache)
+    numeric = numerical_gradient(lambda: layer.forward(x)[0], x, dout)
+    assert np.all(numeric == 0)  # sign is flat away from 0 ...
+    assert rel_error(dx, numeric) > 0.5  # ... so the STE fails the finite-difference check
+    expected = dout * (np.abs(x) <= 1) if ste == "hubara" else np.clip(dout, -1, 1)
+    np.testing.assert_array_equal(dx, expected)
+
+
+@pytest.mark.parametrize("scale", [False, True])
+@pytest.mark.parametrize("ste", ["hubara", "galloway"])
+def test_binary_linear_uses_sign_of_weights_and_the_ste_for_their_gradient(scale, ste):
+    rng = np.random.default_rng(1)
+    layer = ta.BinaryLinear(5, 3, scale=scale, ste=ste, bias=False, seed=0, dtype=np.float64)
+    layer.params["weight"].data = rng.normal(size=(3, 5)) * 1.5
+    w = layer.params["weight"].data
+    alpha = np.mean(np.abs(w)) if scale else 1.0
+    x = rng.normal(size=(4, 5))
+    out, cache = layer.forward(x)
+    np.testing.assert_allclose(out, x @ (alpha * np.sign(w)).T)
+    dout = rng.normal(size=out.shape) * 3
+    layer.backward(dout, cache)
+    dwb = dout.T @ x  # exact gradient with respect to the binarized weight
+    ste_part = (alpha * dwb * (np.abs(w) <= 1)) if ste == "hubara" else np.clip(alpha * dwb, -1, 1)
+    expected = ste_part + (np.sign(w) * np.mean(dwb * np.sign(w)) if scale else 0)
+    np.testing.assert_allclose(layer.params["weight"].grad, expected)
+    numeric = numerical_gradient(lambda: layer.forward(x)[0], w, dout)
+    assert rel_error(layer.params["weight"].grad, numeric) > 0.1  # a stand-in, not the derivative
+
+
+def test_binary_conv_input_gradient_is_exact():
+    """Only the weight gradient is a stand-in: the gradient with respect to x is exact."""
+    layer = ta.BinaryConv2D(2, 3, 3, padding=1, seed=0, dtype=np.float64)
+    x = np.random.default_rng(0).normal(size=(2, 2, 5, 5))
+    errors = layer_gradient_errors(layer, x)
+    assert errors["x"] < TOL and errors["weight"] > 0.1
+
+
+def test_stochastic_binary_conv_resamples_from_its_own_generator():
+    x = np.random.default_rng(0).normal(size=(2, 2, 5, 5))
+    a = ta.StochasticBinaryConv2D(2, 3, 3, seed=5, dtype=np.float64)
+    b = ta.StochasticBinaryConv2D(2, 3, 3, seed=5, dtype=np.float64)
+    first, second = a(x), a(x)
+    assert not np.allclose(first, second)  # resampled at every forward pass
+    np.testing.assert_array_equal(first, b(x))  # same seed, same draws
+    assert set(np.unique(a.effective_weight())) <= {-1.0, 1.0}
+
+
+def test_stochastic_binary_weights_follow_hardsigmoid_probabilities():
+    layer = ta.StochasticBinaryConv2D(1, 1, 1, bias=False, seed=0, dtype=np.float64)
+    layer.params["weight"].data = np.array([[[[0.5]]]])  # P(+1) = (0.5 + 1) / 2 = 0.75
+    draws = np.array([layer.effective_weight()[0, 0, 0, 0] for _ in range(4000)])
+    assert abs(np.mean(draws == 1) - 0.75) < 0.03
+
+
+def test_unknown_ste_variant_is_refused():
+    with pytest.raises(ValueError, match="unknown STE variant"):
+        ta.Sign("tanh")
+    with pytest.raises(ValueError, match="unknown STE variant"):
+        ta.BinaryConv2D(1, 1, 3, ste="identity")

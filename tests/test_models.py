@@ -1,0 +1,169 @@
+"""Models: the talk's architecture and its sizes, the model interface, state dicts and files."""
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import tinyadv as ta
+from tinyadv.gradcheck import numerical_gradient, rel_error
+
+
+def test_cleverhans_cnn_has_exactly_184832_weights_on_cifar10():
+    model = ta.cleverhans_cnn()
+    assert model.num_parameters() == 184_832
+    shapes = {key: v.shape for key, v in model.state_dict().items()}
+    assert shapes == {"conv1.weight": (32, 3, 8, 8), "conv2.weight": (64, 32, 6, 6),
+                      "conv3.weight": (64, 64, 5, 5), "fc.weight": (10, 256)}
+
+
+def spatial_sizes(model, x):
+    sizes = [x.shape[2]]
+    for name, layer in model.layers:
+        x, _ = layer.forward(x)
+        if name.startswith("conv"):
+            sizes.append(x.shape[2])
+    return sizes
+
+
+def test_cleverhans_cnn_spatial_sizes_on_cifar10_and_mnist():
+    x = np.zeros((1, 3, 32, 32), np.float32)
+    assert spatial_sizes(ta.cleverhans_cnn(), x) == [32, 16, 6, 2]
+    mnist = ta.cleverhans_cnn(in_channels=1, image_size=28, nf=64)
+    assert spatial_sizes(mnist, np.zeros((1, 1, 28, 28), np.float32)) == [28, 14, 5, 1]
+    assert mnist.logits(np.zeros((2, 1, 28, 28), np.float32)).shape == (2, 10)
+
+
+def test_cleverhans_cnn_initialisation_follows_the_reference_code():
+    model = ta.cleverhans_cnn(binary="binary", seed=3)
+    conv1 = model["conv1"].params["weight"].data
+    np.testing.assert_allclose(np.sqrt(np.sum(conv1 ** 2, axis=(1, 2, 3))), 1, rtol=1e-5)
+    conv2 = model["conv2"].params["weight"].data  # binary: truncated normal 0.2, not normalised
+    assert np.abs(conv2).max() <= 0.4 and abs(conv2.std() - 0.2 * 0.88) < 0.01
+    fc = model["fc"].params["weight"].data
+    np.testing.assert_allclose(np.linalg.norm(fc, axis=1), 1, rtol=1e-5)
+    same = ta.cleverhans_cnn(binary="binary", seed=3)
+    np.testing.assert_array_equal(conv2, same["conv2"].params["weight"].data)
+
+
+def test_cleverhans_cnn_with_biases_and_binary_variants():
+    with_bias = ta.cleverhans_cnn(bias=True)
+    assert with_bias.num_parameters() == 184_832 + 32 + 64 + 64 + 10
+    for variant in ("binary", "scaled", "stochastic"):
+        model = ta.cleverhans_cnn(in_channels=1, image_size=28, binary=variant, nf=8)
+        names = [name for name, _ in model.layers]
+        assert names[:6] == ["conv1", "relu1", "bn2", "sign2", "conv2", "relu2"]
+        assert model.logits(np.random.default_rng(0).random((3, 1, 28, 28))).shape == (3, 10)
+    with pytest.raises(ValueError, match="binary must be one of"):
+        ta.cleverhans_cnn(binary="ternary")
+
+
+def small_cnn(dtype=np.float64, binary=None):
+    return ta.cleverhans_cnn(in_channels=1, nf=2, image_size=28, binary=binary, seed=1,
+                             bias=True, dtype=dtype)
+
+
+@given(seed=st.integers(0, 2**16))
+def test_model_input_gradient_matches_finite_differences(seed):
+    model = small_cnn().eval()
+    rng = np.random.default_rng(seed)
+    x = rng.random((2, 1, 28, 28))
+    g = rng.normal(size=(2, 10))
+    numeric = numerical_gradient(lambda: model.logits(x), x, g)
+    assert rel_error(model.input_gradient(x, g), numeric) < 1e-6
+
+
+def test_model_parameter_gradients_match_finite_differences():
+    model = ta.mlp([6, 5, 3], seed=0, dtype=np.float64)
+    rng = np.random.default_rng(0)
+    x, dout = rng.normal(size=(4, 6)), rng.normal(size=(4, 3))
+    logits, caches = model.forward(x)
+    model.zero_grad()
+    model.backward(dout, caches)
+    for key, p in model.named_parameters():
+        numeric = numerical_gradient(lambda: model.forward(x)[0], p.data, dout)
+        assert rel_error(p.grad, numeric) < 1e-6, key
+
+
+def test_gradients_accumulate_when_one_weight_is_used_twice():
+    """The same layer twice in a row: its weight gradient is the sum of both uses (+=)."""
+    layer = ta.Linear(3, 3, seed=0, dtype=np.float64)
+    model = ta.Sequential(("a", layer))
+    model.layers.append(("b", layer))  # share the layer (append() refuses duplicate names only)
+    rng = np.random.default_rng(0)
+    x, dout = rng.normal(size=(2, 3)), rng.normal(size=(2, 3))
+    _, caches = model.forward(x)
+    model.zero_grad()
+    model.backward(dout, caches)
+    numeric = numerical_gradient(lambda: model.forward(x)[0], layer.params["weight"].data, dout)
+    assert rel_error(layer.params["weight"].grad, numeric) < 1e-6
+
+
+def test_chunked_logits_and_gradients_equal_whole_batch():
+    model = small_cnn().eval()
+    x = np.random.default_rng(0).random((7, 1, 28, 28))
+    g = np.random.default_rng(1).normal(size=(7, 10))
+    whole_logits, whole_grad = model.logits(x), model.input_gradient(x, g)
+    model.chunk_size = 3
+    np.testing.assert_allclose(model.logits(x), whole_logits, rtol=1e-12)
+    np.testing.assert_allclose(model.input_gradient(x, g), whole_grad, rtol=1e-12)
+
+
+def test_input_gradient_leaves_parameter_gradients_untouched():
+    model = small_cnn()
+    x = np.random.default_rng(0).random((2, 1, 28, 28))
+    model.input_gradient(x, np.ones((2, 10)))
+    assert all(np.all(p.grad == 0) for p in model.parameters())
+
+
+@pytest.mark.parametrize("binary", [None, "binary", "scaled", "stochastic"])
+def test_save_and_load_round_trip(tmp_path, binary):
+    model = small_cnn(np.float32, binary=binary)
+    model.train().forward(np.random.default_rng(0).random((4, 1, 28, 28), dtype=np.float32))
+    path = tmp_path / "model.npz"
+    model.save(path)
+    loaded = ta.load(path)
+    assert loaded.architecture() == model.architecture()
+    for key, value in model.state_dict().items():
+        np.testing.assert_array_equal(loaded.state_dict()[key], value)
+    if binary != "stochastic":
+        x = np.random.default_rng(1).random((3, 1, 28, 28), dtype=np.float32)
+        np.testing.assert_array_equal(loaded.logits(x), model.eval().logits(x))
+    assert [f.name for f in tmp_path.iterdir()] == ["model.npz"]  # no temporary left behind
+
+
+def test_model_file_is_read_without_pickle(tmp_path):
+    path = tmp_path / "model.npz"
+    small_cnn().save(path)
+    with np.load(path, allow_pickle=False) as data:
+        assert all(data[key].dtype != object for key in data.files)
+
+
+def test_load_state_dict_names_missing_unexpected_and_misshaped_keys():
+    model = ta.logistic_regression(4)
+    state = model.state_dict()
+    assert set(state) == {"fc.weight", "fc.bias"} and state["fc.weight"].shape == (1, 4)
+    with pytest.raises(ValueError, match="missing keys \\['fc.bias'\\]"):
+        model.load_state_dict({"fc.weight": state["fc.weight"]})
+    with pytest.raises(ValueError, match="unexpected keys \\['extra'\\]"):
+        model.load_state_dict(dict(state, extra=np.zeros(1)))
+    with pytest.raises(ValueError, match="fc.weight: shape \\(1, 5\\)"):
+        model.load_state_dict(dict(state, **{"fc.weight": np.zeros((1, 5))}))
+
+
+def test_logistic_regression_is_a_binary_classifier_on_one_logit():
+    model = ta.logistic_regression(3, dtype=np.float64)
+    model["fc"].params["weight"].data = np.array([[1.0, -1.0, 0.0]])
+    model["fc"].params["bias"].data = np.array([0.0])
+    x = np.array([[2.0, 1.0, 0.0], [0.0, 1.0, 5.0]])
+    assert model.logits(x).shape == (2, 1)
+    np.testing.assert_array_equal(model.predict(x), [1, 0])
+
+
+def test_float64_model_keeps_float64():
+    model = small_cnn(np.float64)
+    x = np.random.default_rng(0).random((2, 1, 28, 28))
+    assert model.logits(x).dtype == np.float64
+    assert model.input_gradient(x, np.ones((2, 10))).dtype == np.float64
+    model32 = small_cnn(np.float32)
+    assert model32.input_gradient(x.astype(np.float32), np.ones((2, 10), np.float32)).dtype == np.float32

@@ -1,0 +1,70 @@
+"""Optional: the same state dict in an equivalent torch.nn model gives the same logits and input
+gradients (float64, relative 1e-5). Skipped when PyTorch is not installed."""
+
+from collections import OrderedDict
+
+import numpy as np
+import pytest
+
+import tinyadv as ta
+
+torch = pytest.importorskip("torch")
+
+
+def torch_cleverhans_cnn(in_channels, nf, image_size, bias):
+    nn = torch.nn
+    side = ((-(-image_size // 2)) - 6) // 2 + 1 - 4
+    return nn.Sequential(OrderedDict([
+        ("conv1", nn.Conv2d(in_channels, nf, 8, stride=2, padding=3, bias=bias)),
+        ("relu1", nn.ReLU()),
+        ("conv2", nn.Conv2d(nf, 2 * nf, 6, stride=2, bias=bias)),
+        ("relu2", nn.ReLU()),
+        ("conv3", nn.Conv2d(2 * nf, 2 * nf, 5, stride=1, bias=bias)),
+        ("relu3", nn.ReLU()),
+        ("flatten", nn.Flatten()),
+        ("fc", nn.Linear(2 * nf * side * side, 10, bias=bias)),
+    ])).double()
+
+
+@pytest.mark.parametrize("in_channels, image_size, bias", [(3, 32, False), (1, 28, True)])
+def test_cleverhans_cnn_matches_pytorch(in_channels, image_size, bias):
+    ours = ta.cleverhans_cnn(in_channels=in_channels, image_size=image_size, nf=8, bias=bias,
+                             seed=0, dtype=np.float64)
+    if bias:
+        for p in ours.parameters():
+            if p.data.ndim == 1:
+                p.data[...] = np.random.default_rng(1).normal(size=p.data.shape)
+    theirs = torch_cleverhans_cnn(in_channels, 8, image_size, bias)
+    theirs.load_state_dict({k: torch.from_numpy(v) for k, v in ours.state_dict().items()})
+
+    rng = np.random.default_rng(0)
+    x = rng.random((5, in_channels, image_size, image_size))
+    g = rng.normal(size=(5, 10))
+    x_torch = torch.from_numpy(x.copy()).requires_grad_(True)
+    logits_torch = theirs(x_torch)
+    (logits_torch * torch.from_numpy(g)).sum().backward()
+
+    np.testing.assert_allclose(ours.logits(x), logits_torch.detach().numpy(), rtol=1e-5, atol=1e-12)
+    ours_grad = ours.input_gradient(x, g)
+    assert ta.rel_error(ours_grad, x_torch.grad.numpy()) < 1e-5
+
+
+def test_batchnorm_matches_pytorch_in_training_and_evaluation():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(6, 3, 4, 4)) * 2 + 1
+    dout = rng.normal(size=x.shape)
+    ours = ta.BatchNorm(3, dtype=np.float64)
+    theirs = torch.nn.BatchNorm2d(3).double()
+    for training in (True, False):
+        ours.training = training
+        theirs.train(training)
+        x_torch = torch.from_numpy(x.copy()).requires_grad_(True)
+        out_torch = theirs(x_torch)
+        (out_torch * torch.from_numpy(dout)).sum().backward()
+        out, cache = ours.forward(x)
+        dx = ours.backward(dout, cache, need_param_grads=False)
+        np.testing.assert_allclose(out, out_torch.detach().numpy(), rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(dx, x_torch.grad.numpy(), rtol=1e-8, atol=1e-10)
+    ours_state = ta.Sequential(("bn", ours)).state_dict()
+    for key, value in theirs.state_dict().items():  # same keys, same running statistics
+        np.testing.assert_allclose(ours_state[f"bn.{key}"], value.numpy(), rtol=1e-10)

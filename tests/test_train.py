@@ -1,0 +1,122 @@
+"""Optimizers follow their update rules; fit is seeded, resumable, and learns real digits."""
+
+import numpy as np
+import pytest
+
+import tinyadv as ta
+from tinyadv.data import load_mini_mnist
+
+
+def one_parameter(value, grad):
+    p = ta.Parameter(np.array(value, dtype=np.float64))
+    p.grad[...] = grad
+    return p
+
+
+def test_sgd_momentum_and_nesterov_follow_pytorch_formulas():
+    for nesterov in (False, True):
+        p = one_parameter([1.0, -2.0], [0.5, 0.25])
+        opt = ta.SGD([p], lr=0.1, momentum=0.9, nesterov=nesterov)
+        opt.step()  # v = g
+        opt.step()  # v = 0.9 g + g = 1.9 g
+        g = np.array([0.5, 0.25])
+        first = g + 0.9 * g if nesterov else g
+        second = g + 0.9 * 1.9 * g if nesterov else 1.9 * g
+        np.testing.assert_allclose(p.data, np.array([1.0, -2.0]) - 0.1 * (first + second))
+
+
+def test_adam_first_step_moves_each_weight_by_lr():
+    """With bias correction, Adam's first step is lr·g/(|g| + eps): lr times the sign of g."""
+    p = one_parameter([1.0, -2.0, 3.0], [0.5, -3.0, 1e-3])
+    ta.Adam([p], lr=0.01).step()
+    np.testing.assert_allclose(p.data, [0.99, -1.99, 2.99], rtol=1e-6)
+
+
+def test_decoupled_weight_decay_shrinks_weights_only():
+    weight = one_parameter([2.0], [0.0])
+    bias = ta.Parameter(np.array([2.0]), decay=False)
+    ta.SGD([weight, bias], lr=0.1, decoupled_weight_decay=0.5).step()
+    np.testing.assert_allclose(weight.data, [2.0 - 0.1 * 0.5 * 2.0])
+    np.testing.assert_allclose(bias.data, [2.0])
+
+
+def test_weight_decay_in_fit_is_the_loss_term_half_lambda_norm_squared():
+    """A step with weight_decay=λ moves the weights as the gradient of CE + ½λ‖W‖² says."""
+    x = np.random.default_rng(0).normal(size=(8, 3))
+    y = np.array([0, 1] * 4)
+    model = ta.logistic_regression(3, seed=0, dtype=np.float64)
+    w0 = model["fc"].params["weight"].data.copy()
+    ce_grad = ta.cross_entropy(model.logits(x), y)[1]
+    expected = w0 - 0.1 * (ce_grad.T @ x + 0.3 * w0)
+    ta.train_step(model, ta.SGD(model.parameters(), lr=0.1), x, y, weight_decay=0.3)
+    np.testing.assert_allclose(model["fc"].params["weight"].data, expected)
+
+
+def small_data():
+    x, y = load_mini_mnist("train", limit=600)
+    return x, y
+
+
+def test_fit_is_reproducible_for_a_seed():
+    x, y = small_data()
+    runs = []
+    for _ in range(2):
+        model = ta.mlp([784, 32, 10], seed=0)
+        history = ta.fit(model, x, y, epochs=2, batch_size=64, seed=7, progress=False)
+        runs.append((history["loss"], model.state_dict()["fc1.weight"]))
+    assert runs[0][0] == runs[1][0]
+    np.testing.assert_array_equal(runs[0][1], runs[1][1])
+
+
+def test_fit_resumes_from_a_checkpoint_exactly(tmp_path):
+    x, y = small_data()
+    straight = ta.mlp([784, 16, 10], seed=0)
+    ta.fit(straight, x, y, epochs=3, batch_size=100, seed=1, progress=False)
+    path = tmp_path / "ckpt.npz"
+    resumed = ta.mlp([784, 16, 10], seed=0)
+    ta.fit(resumed, x, y, epochs=2, batch_size=100, seed=1, progress=False, checkpoint=path)
+    resumed = ta.mlp([784, 16, 10], seed=0)  # a fresh process would start from scratch
+    history = ta.fit(resumed, x, y, epochs=3, batch_size=100, seed=1, progress=False,
+                     checkpoint=path, resume=True)
+    assert history["epoch"] == [1, 2, 3]
+    np.testing.assert_array_equal(resumed.state_dict()["fc1.weight"], straight.state_dict()["fc1.weight"])
+
+
+def test_batch_hook_can_replace_each_batch():
+    x, y = small_data()
+    seen = []
+
+    def random_labels(model, xb, yb, *, epoch, step, rng):
+        seen.append((epoch, step))
+        return xb, rng.integers(0, 10, size=len(yb))
+
+    ta.fit(ta.mlp([784, 8, 10]), x, y, epochs=2, batch_size=300, seed=0, progress=False,
+           batch_hook=random_labels)
+    assert seen == [(0, 0), (0, 1), (1, 0), (1, 1)]
+
+
+def test_logistic_regression_learns_mnist_3_vs_7():
+    x, y = load_mini_mnist("train", classes=(3, 7), binary=True)
+    xt, yt = load_mini_mnist("test", classes=(3, 7), binary=True)
+    model = ta.logistic_regression(784, seed=0)
+    ta.fit(model, x, y, epochs=10, batch_size=64, seed=0, progress=False,
+           optimizer=ta.Adam(model.parameters(), lr=1e-2))
+    assert ta.accuracy(model, xt, yt) > 0.96  # 1,000 training digits; 412 test digits
+
+
+def test_small_cnn_learns_mini_mnist():
+    x, y = load_mini_mnist("train")
+    xt, yt = load_mini_mnist("test")
+    model = ta.cleverhans_cnn(in_channels=1, image_size=28, nf=16, seed=0)
+    ta.fit(model, x, y, epochs=6, batch_size=64, seed=0, progress=False)
+    assert ta.accuracy(model, xt, yt) > 0.95
+
+
+@pytest.mark.parametrize("ste", ["galloway", "hubara"])
+def test_binarized_cnn_trains_with_both_straight_through_estimators(ste):
+    x, y = load_mini_mnist("train", limit=2000)
+    for binary, least in (("binary", 0.15), ("scaled", 0.5)):
+        model = ta.cleverhans_cnn(in_channels=1, image_size=28, nf=16, binary=binary, ste=ste)
+        history = ta.fit(model, x, y, epochs=3, batch_size=64, seed=0, progress=False)
+        assert history["loss"][-1] < history["loss"][0] / 2, (binary, history["loss"])
+        assert history["accuracy"][-1] > least, (binary, history["accuracy"])
