@@ -6,9 +6,11 @@ versions, takes an explicit seed when it is random, and returns a batch shaped l
 dtype. One attack per module; ``norms`` holds the per-norm start, direction and projection.
 """
 
+from .corruptions import gaussian_noise, salt_and_pepper, swap_pixels, uniform_noise
 from .cw import cw_l2, cw_margin, cw_success
 from .deepfool import deepfool
 from .fgm import fgm, fgsm
 from .norms import lp_norm, normalize, project, project_l1_ball, random_start
 from .pgd import pgd
+from .pixels import pixel_attack
 from ..theory import minimal_linear_distance, minimal_linear_perturbation

@@ -1,0 +1,135 @@
+"""Corruptions and the L0 pixel attack: budgets, statistics, exact choices, the sweep API."""
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from attack_models import LinearModel, TwoLayerMLP
+from tinyadv.attacks import gaussian_noise, pixel_attack, salt_and_pepper, swap_pixels, uniform_noise
+from tinyadv.attacks.base import loss_gradient
+from tinyadv.evaluate import sweep
+
+
+def _images(seed=0, n=20, shape=(1, 6, 6), dtype=np.float64):
+    return np.random.default_rng(seed).uniform(0, 1, size=(n,) + shape).astype(dtype)
+
+
+def test_gaussian_noise_has_the_right_scale_and_is_seeded():
+    x = np.full((50, 1, 10, 10), 0.5)
+    noisy = gaussian_noise(None, x, sigma=0.05, seed=0)
+    assert abs(np.std(noisy - x) - 0.05) < 0.002
+    np.testing.assert_array_equal(noisy, gaussian_noise(None, x, sigma=0.05, seed=0))
+    big = gaussian_noise(None, x.astype(np.float32), sigma=10.0, seed=1)
+    assert big.dtype == np.float32 and big.min() >= 0 and big.max() <= 1
+    assert np.array_equal(gaussian_noise(None, x, sigma=0.0, seed=0), x)
+
+
+@given(eps=st.sampled_from([0.0, 0.01, 0.3, 2.0]), seed=st.integers(0, 1000))
+def test_uniform_noise_stays_in_the_linf_ball_and_box(eps, seed):
+    x = _images(seed)
+    noisy = uniform_noise(None, x, eps=eps, seed=seed)
+    assert np.all(np.abs(noisy - x) <= eps) and noisy.min() >= 0 and noisy.max() <= 1
+
+
+def test_salt_and_pepper_hits_the_fraction_with_box_values():
+    x = _images(1, n=100) * 0.5 + 0.25
+    noisy = salt_and_pepper(None, x, fraction=0.2, seed=2)
+    changed = noisy != x
+    assert abs(changed.mean() - 0.2) < 0.01
+    assert set(np.unique(noisy[changed])) == {0.0, 1.0}
+    assert abs(np.mean(noisy[changed] == 1.0) - 0.5) < 0.03
+    with pytest.raises(ValueError, match="clip box"):
+        salt_and_pepper(None, x, fraction=0.2, clip=None)
+
+
+@given(fraction=st.floats(0, 1), seed=st.integers(0, 1000))
+def test_swap_pixels_swaps_pairs_and_keeps_values(fraction, seed):
+    x = _images(seed, n=4)
+    swapped = swap_pixels(None, x, fraction=fraction, seed=seed)
+    flat, flat_s = x.reshape(4, -1), swapped.reshape(4, -1)
+    m = 2 * (int(round(fraction * 36)) // 2)
+    assert np.all(np.sum(flat != flat_s, axis=1) == m)  # values are distinct almost surely
+    np.testing.assert_array_equal(np.sort(flat, axis=1), np.sort(flat_s, axis=1))
+    np.testing.assert_array_equal(swap_pixels(None, swapped, fraction=fraction, seed=seed), x)
+
+
+def test_corruptions_reject_bad_levels():
+    x = _images()
+    with pytest.raises(ValueError, match="fraction"):
+        swap_pixels(None, x, fraction=1.5)
+    with pytest.raises(ValueError, match="sigma"):
+        gaussian_noise(None, x, sigma=-1.0)
+    with pytest.raises(ValueError, match="NaN"):
+        uniform_noise(None, np.full_like(x, np.nan), eps=0.1)
+
+
+def _logistic(seed=0):
+    rng = np.random.default_rng(seed)
+    model = LinearModel(rng.normal(size=(1, 36)), [0.0])
+    return model, _images(seed)
+
+
+def test_pixel_attack_switches_the_top_k_gains():
+    model, x = _logistic(3)
+    _, grad, _ = loss_gradient(model, x, (model.logits(x)[:, 0] > 0).astype(int), False)
+    g = grad.reshape(len(x), -1)
+    gain = g * (np.where(g > 0, 1.0, 0.0) - x.reshape(len(x), -1))
+    x_adv = pixel_attack(model, x, k=5)
+    changed = (x_adv != x).reshape(len(x), -1)
+    for n in range(len(x)):
+        assert set(np.flatnonzero(changed[n])) == set(np.argsort(-gain[n])[:5])
+    assert set(np.unique(x_adv.reshape(len(x), -1)[changed])) <= {0.0, 1.0}
+
+
+def test_pixel_attack_greedy_equals_one_shot_on_logistic_regression():
+    """The gradient of a logistic model is a multiple of w: the ranking never changes."""
+    model, x = _logistic(4)
+    np.testing.assert_array_equal(pixel_attack(model, x, k=7, pixels_per_step=1), pixel_attack(model, x, k=7))
+
+
+@given(k=st.integers(0, 40), per_step=st.sampled_from([None, 1, 3]), seed=st.integers(0, 100))
+def test_pixel_attack_respects_the_l0_budget_and_box(k, per_step, seed):
+    model = TwoLayerMLP(36, 8, 3, seed=seed)
+    x = _images(seed, n=5).astype(np.float32)
+    x_adv = pixel_attack(model, x, k=k, pixels_per_step=per_step)
+    assert x_adv.dtype == np.float32 and x_adv.shape == x.shape
+    assert np.all(np.sum((x_adv != x).reshape(5, -1), axis=1) <= k)
+    assert x_adv.min() >= 0 and x_adv.max() <= 1
+
+
+def test_pixel_attack_sweep_over_k_is_monotone_and_reaches_zero():
+    model, x = _logistic(5)
+    y = (model.logits(x)[:, 0] > 0).astype(np.int64)
+    result = sweep(model, x, y, pixel_attack, [0, 1, 2, 4, 8, 16, 36], param="k", progress=False)
+    acc = result["accuracy"]
+    assert acc[0] == 1.0 and acc[-1] == 0.0 and np.all(np.diff(acc) <= 0)
+
+
+def test_targeted_pixel_attack():
+    rng = np.random.default_rng(6)
+    model = LinearModel(rng.normal(size=(4, 36)), rng.normal(size=4))
+    x = _images(6)
+    target = (model.logits(x).argmax(1) + 2) % 4
+    x_adv = pixel_attack(model, x, target, k=36, pixels_per_step=2, targeted=True)
+    assert np.mean(model.logits(x_adv).argmax(1) == target) >= 0.9
+
+
+def test_noise_sweep_runs_through_the_same_api():
+    model = TwoLayerMLP(36, 8, 3, seed=7)
+    x = _images(7, n=30)
+    y = model.logits(x).argmax(1)
+    result = sweep(model, x, y, gaussian_noise, [0.0, 0.1, 1.0], param="sigma", seed=0, progress=False)
+    assert result["accuracy"][0] == 1.0 and result["accuracy"][-1] < 1.0
+    swap = sweep(model, x, y, swap_pixels, [0.0, 1.0], param="fraction", seed=0, progress=False)
+    assert swap["accuracy"][0] == 1.0
+
+
+def test_pixel_attack_bad_input():
+    model, x = _logistic(0)
+    with pytest.raises(ValueError, match="clip box"):
+        pixel_attack(model, x, k=3, clip=None)
+    with pytest.raises(ValueError, match="k must be"):
+        pixel_attack(model, x, k=-1)
+    with pytest.raises(ValueError, match="targeted"):
+        pixel_attack(model, x, k=3, targeted=True)
