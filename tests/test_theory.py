@@ -491,7 +491,8 @@ def test_adversarial_distance_shrinks_monotonically_with_tilt_at_fixed_accuracy(
     exactly the same while the mean minimal L2 adversarial distance strictly decreases towards 0."""
     x, y, basis = submanifold_data(60, dim, seed=seed)
     angles = np.radians([0.0, 10.0, 30.0, 50.0, 70.0, 85.0, 89.9])
-    accuracy, distance = tilting_sweep(x, y, orthogonal_direction(basis, seed), angles)
+    w, b = nearest_centroid(x, y)
+    accuracy, distance = tilting_sweep(w, b, orthogonal_direction(basis, seed), angles, x, y)
     assert np.all(accuracy == accuracy[0])
     assert np.all(np.diff(distance) < 0)
     assert distance[-1] < 0.01 * distance[0]

@@ -195,17 +195,20 @@ def accuracy_and_distance(w, b, x, y):
     return float(np.mean(correct)), float(np.mean(distance))
 
 
-def tilting_sweep(x, y, direction, angles):
-    """Tilt the nearest-centroid boundary of (x, y) towards ``direction`` through ``angles``.
+def tilting_sweep(w, b, direction, angles, x, y):
+    """Tilt the boundary of (w, b) towards ``direction`` through ``angles`` and evaluate on (x, y).
 
     Parameters
     ----------
-    x : ndarray, shape (N, n)
-    y : ndarray of int, shape (N,), class ids in {0, 1}
+    w : ndarray, shape (n,)
+    b : float
+        The classifier to tilt, typically ``nearest_centroid`` of the training data.
     direction : ndarray, shape (n,)
         The tilt direction; orthogonal to the data subspace for the exact "same accuracy" claim.
     angles : ndarray, shape (A,)
         Tilt angles θ in radians.
+    x : ndarray, shape (N, n)
+    y : ndarray of int, shape (N,), class ids in {0, 1}
 
     Returns
     -------
@@ -213,9 +216,8 @@ def tilting_sweep(x, y, direction, angles):
     distance : ndarray, shape (A,)
         Mean minimal L2 adversarial distance of the correctly classified points at each angle.
     """
-    w_nc, b_nc = nearest_centroid(x, y)
     angles = check_array(np.asarray(angles, dtype=np.float64), "angles", ndim=1)
-    results = [accuracy_and_distance(*tilt_boundary(w_nc, b_nc, direction, a), x, y) for a in angles]
+    results = [accuracy_and_distance(*tilt_boundary(w, b, direction, a), x, y) for a in angles]
     accuracy, distance = np.array(results).T
     return accuracy, distance
 
