@@ -148,6 +148,7 @@ def test_codecs_encode_only_for_latin1(tmp_path):
     ({b"data": np.zeros((2, 3072), np.uint8), b"labels": [1, 2, 3]}, "2 images but labels of shape"),
     ({b"data": np.zeros((2, 3072), np.uint8), b"labels": [1, 10]}, r"outside \[0, 9\]"),
     ({b"data": np.zeros((2, 3072), np.uint8), b"labels": [b"cat", b"dog"]}, "list of integers"),
+    ({b"data": np.zeros((2, 3072), np.uint8), b"labels": [1.5, 2.0]}, "list of integers"),
 ])
 def test_wrong_structure_is_refused(tmp_path, record, match):
     path = tmp_path / "batch"
@@ -161,8 +162,9 @@ def test_truncated_batch_and_missing_batch(tmp_path):
     folder = tmp_path / "cifar-10-batches-py"
     data = (folder / "data_batch_3").read_bytes()
     (folder / "data_batch_3").write_bytes(data[: len(data) // 2])
-    with pytest.raises(ValueError, match="data_batch_3 is not a readable pickle"):
+    with pytest.raises(ValueError, match="data_batch_3 is not a readable pickle") as info:
         load_cifar10(str(tmp_path), download=False)
+    assert f"Delete {folder}/" in str(info.value)
     os.remove(folder / "data_batch_3")
     with pytest.raises(FileNotFoundError, match="data_batch_3 is missing"):
         load_cifar10(str(tmp_path), download=False)

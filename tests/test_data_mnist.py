@@ -109,6 +109,7 @@ def test_corrupted_files_give_clear_errors(tmp_path, how, match):
     with pytest.raises(ValueError, match=match) as info:
         load_mnist(str(tmp_path), download=False)
     assert "train-images-idx3-ubyte.gz" in str(info.value)
+    assert "Delete the damaged file" in str(info.value)
 
 
 def test_wrong_shapes_and_labels_are_refused(tmp_path):

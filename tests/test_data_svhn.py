@@ -131,5 +131,6 @@ def test_corrupted_mat_gives_clear_error(tmp_path, how):
     data = path.read_bytes()
     data = {"truncated": data[: len(data) // 2], "garbage": b"\x00\xff" * 500, "empty": b""}[how]
     path.write_bytes(data)
-    with pytest.raises(ValueError, match="test_32x32.mat"):
+    with pytest.raises(ValueError, match="test_32x32.mat") as info:
         load_svhn(str(tmp_path), "test", download=False)
+    assert "Delete the damaged file" in str(info.value)

@@ -109,10 +109,10 @@ def read_cifar_batch(path, *, num_classes=10):
     if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072:
         desc = f"{data.dtype} {data.shape}" if isinstance(data, np.ndarray) else type(data).__name__
         raise ValueError(f"{path}: b'data' must be a uint8 array of shape (N, 3072), got {desc}")
-    try:
-        y = np.asarray(labels, dtype=np.int64)
-    except (TypeError, ValueError):
-        raise ValueError(f"{path}: b'labels' must be a list of integers") from None
+    y = np.asarray(labels)
+    if y.size and not np.issubdtype(y.dtype, np.integer):
+        raise ValueError(f"{path}: b'labels' must be a list of integers, got {y.dtype} values")
+    y = y.astype(np.int64)
     if y.shape != (len(data),):
         raise ValueError(f"{path} holds {len(data)} images but labels of shape {y.shape}")
     if y.size and (y.min() < 0 or y.max() >= num_classes):
@@ -150,7 +150,11 @@ def load_cifar10(root=None, split="train", *, classes=None, binary=False, limit=
     split = check_split(split)
     root = data_root(root)
     folder = _ensure_batches(root, download=download)
-    parts = [read_cifar_batch(os.path.join(folder, name)) for name in CIFAR10_BATCHES[split]]
+    try:
+        parts = [read_cifar_batch(os.path.join(folder, name)) for name in CIFAR10_BATCHES[split]]
+    except ValueError as err:
+        raise ValueError(f"{err}. Delete {folder}/ and load again to extract the official archive "
+                         f"(downloading it if needed), or put the official batches there.") from None
     x = np.concatenate([p[0] for p in parts])
     y = np.concatenate([p[1] for p in parts])
     return finish(x, y, num_classes=10, classes=classes, binary=binary, limit=limit, dtype=dtype)

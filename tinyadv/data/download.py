@@ -80,8 +80,7 @@ def _stream(url, tmp, *, progress, timeout, desc):
         length = response.headers.get("Content-Length") if hasattr(response, "headers") else None
         total = int(length) if length and length.isdigit() else None
         written = 0
-        with tqdm(total=total, unit="B", unit_scale=True, desc=desc, disable=not progress,
-                  leave=False) as bar:
+        with tqdm(total=total, unit="B", unit_scale=True, desc=desc, disable=not progress) as bar:
             while True:
                 chunk = response.read(1 << 20)
                 if not chunk:
@@ -150,6 +149,10 @@ def fetch(urls, path, *, md5, progress=True, timeout=60):
         f"Without internet, place the official file {name} at {path} "
         f"(or set {ENV_VAR} to a folder that holds it)."
     )
+
+
+REPAIR_HINT = ("Delete the damaged file and load again (download=True) to fetch the official one, "
+               "or put the official file in its place.")
 
 
 def missing_file_message(path, urls, extra=""):

@@ -27,8 +27,8 @@ def load_mini_mnist(split="train", *, classes=None, binary=False, limit=None, dt
         Keep only these digits; labels stay the digit ids (``classes=(3, 7)`` -> labels 3, 7).
     binary : bool
         Relabel two classes as ``classes[0] -> 1``, ``classes[1] -> 0``. The papers' MNIST
-        3-vs-7 logistic regression (Goodfellow et al. 2015 §5, the talk) is
-        ``load_mini_mnist(classes=(3, 7), binary=True)``: 3 -> 1, 7 -> 0.
+        3-vs-7 logistic regression (Goodfellow et al. 2015 §5; Galloway, Tanay & Taylor 2018)
+        is ``load_mini_mnist(classes=(3, 7), binary=True)``: 3 -> 1, 7 -> 0.
     limit : int, optional
         Keep the first ``limit`` examples after class filtering.
     dtype : {np.float32, np.float64, np.uint8}

@@ -16,7 +16,7 @@ import os
 
 import numpy as np
 
-from tinyadv.data.download import data_root, fetch, missing_file_message
+from tinyadv.data.download import REPAIR_HINT, data_root, fetch, missing_file_message
 from tinyadv.data.idx import read_idx
 from tinyadv.data.select import check_split, finish
 
@@ -82,7 +82,10 @@ def _load_idx_dataset(subfolder, mirrors, md5s, root, split, download, **options
     paths = [_locate(folder, f"{prefix}-{kind}-idx{d}-ubyte.gz", mirrors,
                      md5s[f"{prefix}-{kind}-idx{d}-ubyte.gz"], download=download)
              for kind, d in (("images", 3), ("labels", 1))]
-    x, y = read_idx_pair(*paths)
+    try:
+        x, y = read_idx_pair(*paths)
+    except ValueError as err:
+        raise ValueError(f"{err}. {REPAIR_HINT}") from None
     return finish(x, y, num_classes=10, **options)
 
 
@@ -100,7 +103,8 @@ def load_mnist(root=None, split="train", *, classes=None, binary=False, limit=No
         Keep only these digits, labels unchanged.
     binary : bool
         With ``classes=(a, b)``: relabel a -> 1, b -> 0. The papers' 3-vs-7 task
-        (Goodfellow et al. 2015 §5) is ``classes=(3, 7), binary=True``.
+        (Goodfellow et al. 2015 §5; Galloway, Tanay & Taylor 2018: 3 -> 1, 7 -> 0) is
+        ``classes=(3, 7), binary=True``.
     limit : int, optional
         Keep the first ``limit`` examples after filtering.
     dtype : {np.float32, np.float64, np.uint8}

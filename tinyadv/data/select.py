@@ -6,8 +6,9 @@ labels, then calls :func:`finish` here, so the options mean the same thing for e
 1. ``classes`` keeps only the listed classes, in the order they appear in the file. Labels stay
    the original class ids (``classes=(3, 7)`` gives labels 3 and 7).
 2. ``binary=True`` (needs exactly two classes) relabels ``classes[0] -> 1`` and
-   ``classes[1] -> 0``: the first class you name is the positive one. The papers' MNIST 3-vs-7
-   (Goodfellow et al. 2015 §5; Galloway et al. 2018) is ``classes=(3, 7), binary=True``.
+   ``classes[1] -> 0``: the first class you name is the positive one. The MNIST 3-vs-7 logistic
+   regression of Goodfellow et al. 2015 §5, with the labels of Galloway, Tanay & Taylor 2018
+   (arXiv 1804.03308: 3 -> 1, 7 -> 0), is ``classes=(3, 7), binary=True``.
 3. ``limit`` keeps the first ``limit`` examples after filtering (no shuffling, so the result is
    the same on every machine).
 4. ``dtype`` is ``np.float32`` (default) or ``np.float64`` for pixels in [0, 1] (pixel / 255),
@@ -131,4 +132,6 @@ def finish(x, y, *, num_classes, classes=None, binary=False, limit=None, dtype=n
         x, y = x[:limit], y[:limit]
     if dtype == np.uint8:
         return np.ascontiguousarray(x, dtype=np.uint8), y
-    return (x.astype(dtype) / dtype.type(255)), y
+    out = x.astype(dtype)
+    out /= dtype.type(255)
+    return out, y

@@ -17,7 +17,7 @@ import zlib
 import numpy as np
 import scipy.io
 
-from tinyadv.data.download import data_root, fetch, missing_file_message
+from tinyadv.data.download import REPAIR_HINT, data_root, fetch, missing_file_message
 from tinyadv.data.preprocess import standardize as standardize_images
 from tinyadv.data.preprocess import to_greyscale
 from tinyadv.data.select import check_dtype, check_split, finish
@@ -107,7 +107,10 @@ def load_svhn(root=None, split="train", *, classes=None, binary=False, limit=Non
         if not download:
             raise FileNotFoundError(missing_file_message(path, SVHN_URL + name))
         fetch(SVHN_URL + name, path, md5=SVHN_MD5[name])
-    x, y = read_svhn_mat(path)
+    try:
+        x, y = read_svhn_mat(path)
+    except ValueError as err:
+        raise ValueError(f"{err}. {REPAIR_HINT}") from None
     x, y = finish(x, y, num_classes=10, classes=classes, binary=binary, limit=limit, dtype=dtype)
     if greyscale:
         x = to_greyscale(x)
