@@ -263,3 +263,29 @@ def test_svhn_first_use_downloads(server, tmp_path, monkeypatch):
     x, y = load_dataset("svhn", "test", root=str(tmp_path))
     assert x.shape == (5, 3, 32, 32) and y.tolist() == [0, 1, 2, 3, 0]
     assert listing(tmp_path / "svhn") == ["test_32x32.mat"]
+
+
+def test_interrupted_download_leaves_nothing(tmp_path, monkeypatch):
+    """Ctrl-C in the middle of a transfer: the exception propagates and no file remains."""
+    from tinyadv.data import download as download_module
+
+    class Response:
+        headers = {"Content-Length": str(3 << 20)}
+        calls = 0
+
+        def read(self, size):
+            Response.calls += 1
+            if Response.calls > 1:
+                raise KeyboardInterrupt
+            return b"\0" * size
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+    monkeypatch.setattr(download_module.urllib.request, "urlopen", lambda url, timeout: Response())
+    with pytest.raises(KeyboardInterrupt):
+        fetch("http://127.0.0.1:1/big.bin", str(tmp_path / "big.bin"), md5="0" * 32, progress=False)
+    assert Response.calls == 2 and listing(tmp_path) == []

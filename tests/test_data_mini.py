@@ -2,6 +2,8 @@
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tinyadv.data import load_mini_mnist, select_classes
 from tinyadv.data.mini import MINI_MNIST_PATH
@@ -96,3 +98,17 @@ def test_select_classes_on_plain_arrays():
 def test_bad_arguments_give_clear_errors(kwargs, error, match):
     with pytest.raises(error, match=match):
         load_mini_mnist(**kwargs)
+
+
+@given(st.lists(st.integers(0, 9), min_size=1, max_size=60),
+       st.lists(st.integers(0, 9), min_size=2, max_size=2, unique=True))
+def test_select_classes_properties(labels, pair):
+    y = np.array(labels)
+    x = np.arange(len(y))
+    xs, ys = select_classes(x, y, pair)
+    # keeps exactly the examples of the chosen classes, in file order, with their ids
+    np.testing.assert_array_equal(xs, x[np.isin(y, pair)])
+    np.testing.assert_array_equal(ys, y[xs])
+    xb, yb = select_classes(x, y, pair, binary=True)
+    np.testing.assert_array_equal(xb, xs)
+    np.testing.assert_array_equal(yb, (ys == pair[0]).astype(np.int64))
