@@ -28,6 +28,8 @@ import os
 import tempfile
 import urllib.request
 
+from tqdm import tqdm
+
 ENV_VAR = "TINYADV_DATA"
 DEFAULT_ROOT = os.path.join("~", ".cache", "tinyadv")
 
@@ -73,8 +75,6 @@ def verify_md5(path, md5):
 
 def _stream(url, tmp, *, progress, timeout, desc):
     """Copy ``url`` into the open file ``tmp`` chunk by chunk; return the MD5 of what was written."""
-    from tqdm import tqdm
-
     digest = hashlib.md5()
     with urllib.request.urlopen(url, timeout=timeout) as response:
         length = response.headers.get("Content-Length") if hasattr(response, "headers") else None
@@ -89,6 +89,8 @@ def _stream(url, tmp, *, progress, timeout, desc):
                 digest.update(chunk)
                 written += len(chunk)
                 bar.update(len(chunk))
+    tmp.flush()
+    os.fsync(tmp.fileno())     # the bytes are on disk before the rename makes them visible
     if total is not None and written != total:
         raise OSError(f"connection closed after {written} of {total} bytes")
     return digest.hexdigest()
@@ -143,7 +145,8 @@ def fetch(urls, path, *, md5, progress=True, timeout=60):
                 os.remove(tmp_path)
     tried = "\n  ".join(failures)
     if bad_checksum is not None:
-        raise ChecksumError(f"could not download a verified copy of {name}:\n  {tried}")
+        raise ChecksumError(f"could not download a verified copy of {name}:\n  {tried}\n"
+                            f"Place the official file {name} at {path} by hand, or try again later.")
     raise DataNotFoundError(
         f"could not download {name}:\n  {tried}\n"
         f"Without internet, place the official file {name} at {path} "
