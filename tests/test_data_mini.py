@@ -94,6 +94,7 @@ def test_select_classes_on_plain_arrays():
     (dict(limit=2.5), TypeError, "limit must be an integer"),
     (dict(dtype=np.int32), ValueError, "dtype must be"),
     (dict(dtype="not a dtype"), TypeError, "dtype must be"),
+    (dict(dtype=None), TypeError, "got None"),
 ])
 def test_bad_arguments_give_clear_errors(kwargs, error, match):
     with pytest.raises(error, match=match):

@@ -33,6 +33,8 @@ def check_split(split, splits=SPLITS):
 
 def check_dtype(dtype):
     """Return ``dtype`` as a NumPy dtype after checking it is float32, float64 or uint8."""
+    if dtype is None:      # np.dtype(None) would quietly mean float64
+        raise TypeError("dtype must be np.float32, np.float64 or np.uint8, got None")
     try:
         dtype = np.dtype(dtype)
     except TypeError:
