@@ -13,4 +13,5 @@ from .fgm import fgm, fgsm
 from .norms import lp_norm, normalize, project, project_l1_ball, random_start
 from .pgd import pgd
 from .pixels import pixel_attack
+from .spsa import margin_loss, spsa, spsa_gradient
 from ..theory import minimal_linear_distance, minimal_linear_perturbation

@@ -1,0 +1,109 @@
+"""SPSA: the gradient estimate, the evaluation point, the ε-ball, and success on linear models."""
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from attack_models import LinearModel, TwoLayerMLP
+from tinyadv.attacks import lp_norm, margin_loss, spsa, spsa_gradient
+from tinyadv.theory import minimal_linear_distance
+
+
+def test_spsa_gradient_of_a_quadratic_is_unbiased_and_divides_by_delta():
+    """Regression (CleverHans #1087): the estimate is L·v/δ, so its scale does not depend on δ."""
+    a = np.random.default_rng(0).normal(size=(3, 8))
+    x = np.random.default_rng(1).normal(size=(3, 8))
+    loss_fn = lambda pts, i: np.sum(a[i] * pts, axis=1) + 0.5 * np.sum(pts ** 2, axis=1)
+    for delta in [1e-3, 1e-1]:
+        g = spsa_gradient(loss_fn, x, delta=delta, samples=20000, rng=np.random.default_rng(2))
+        np.testing.assert_allclose(g, a + x, atol=0.1)
+
+
+def test_margin_loss_with_negative_logits_and_a_single_logit():
+    np.testing.assert_allclose(margin_loss(np.array([[-1.0, -5.0, -3.0]]), np.array([0])), [2.0])
+    np.testing.assert_allclose(margin_loss(np.array([[-1.0, -5.0, -3.0]]), np.array([2]), targeted=True), [2.0])
+    np.testing.assert_allclose(margin_loss(np.array([[1.5]]), np.array([1])), [1.5])
+
+
+class _Spy:
+    def __init__(self, model):
+        self.model, self.seen = model, []
+
+    def logits(self, x):
+        self.seen.append(x.copy())
+        return self.model.logits(x)
+
+    def input_gradient(self, x, g):
+        raise AssertionError("SPSA must not use gradients")
+
+
+def test_spsa_evaluation_point():
+    """Regression (CleverHans #1249): the loss is evaluated at x + p ± δv, p the current perturbation."""
+    model = TwoLayerMLP(10, 8, 3, seed=1)
+    x = np.random.default_rng(1).uniform(0.2, 0.8, size=(2, 10))
+    spy = _Spy(model)
+    spsa(spy, x, eps=0.1, steps=4, delta=0.01, samples=8, lr=0.02, random_start=False,
+         early_stop=False, seed=0)
+    # calls: clean prediction, then per step [iterate x + p, the 2·4·2 sampled points]; then the last iterate
+    iterates = spy.seen[1::2]
+    sampled = spy.seen[2::2]
+    assert len(sampled) == 4 and len(iterates) == 5
+    for t, pts in enumerate(sampled):
+        pts = pts.reshape(2, 4, 2, 10)  # (±, direction, sample, D)
+        center = (pts[0] + pts[1]) / 2
+        np.testing.assert_allclose(center, np.broadcast_to(iterates[t], center.shape), atol=1e-12)
+        np.testing.assert_allclose(np.abs(pts[0] - pts[1]) / 2, 0.01, rtol=1e-9)
+        assert np.all(np.abs(iterates[t] - x) <= 0.1 + 1e-12)
+    assert np.all(iterates[0] == x) and not np.allclose(iterates[-1], x)
+
+
+@given(seed=st.integers(0, 1000), eps=st.sampled_from([0.0, 0.05, 0.5, 3.0]),
+       dtype=st.sampled_from([np.float32, np.float64]), targeted=st.booleans())
+def test_spsa_stays_in_the_ball_and_the_box(seed, eps, dtype, targeted):
+    model = TwoLayerMLP(12, 6, 3, seed=seed)
+    x = np.random.default_rng(seed).uniform(0, 1, size=(3, 1, 3, 4)).astype(dtype)
+    y = np.random.default_rng(seed + 1).integers(0, 3, size=3)
+    x_adv = spsa(model, x, y, eps=eps, steps=3, samples=8, lr=0.1, targeted=targeted, seed=seed)
+    assert x_adv.dtype == dtype and x_adv.shape == x.shape
+    assert np.all(lp_norm(x_adv - x, np.inf) <= eps + 1e-6)
+    assert x_adv.min() >= 0 and x_adv.max() <= 1
+
+
+def test_spsa_finds_the_linf_adversarial_of_logistic_regression():
+    """Just above the exact L∞ distance every point flips, without a single gradient call."""
+    rng = np.random.default_rng(3)
+    model = LinearModel(rng.normal(size=(1, 20)), [0.0])
+    x = rng.uniform(0.3, 0.7, size=(10, 20))
+    d_inf = minimal_linear_distance(model.w[0], 0.0, x, np.inf)
+    clean = model.logits(x)[:, 0] > 0
+    flipped = []
+    for n in range(len(x)):
+        x_adv = spsa(_Spy(model), x[n:n + 1], eps=1.05 * d_inf[n], steps=100, samples=128,
+                     lr=0.1 * d_inf[n], clip=None, seed=n)
+        flipped.append((model.logits(x_adv)[0, 0] > 0) != clean[n])
+    assert all(flipped)
+
+
+def test_spsa_is_seeded_and_targeted_works():
+    rng = np.random.default_rng(4)
+    model = LinearModel(rng.normal(size=(3, 12)), rng.normal(size=3))
+    x = rng.uniform(0, 1, size=(6, 12))
+    target = (model.logits(x).argmax(1) + 1) % 3
+    a = spsa(model, x, target, eps=1.0, steps=60, samples=16, lr=0.05, targeted=True, seed=0)
+    np.testing.assert_array_equal(a, spsa(model, x, target, eps=1.0, steps=60, samples=16, lr=0.05,
+                                          targeted=True, seed=0))
+    assert np.mean(model.logits(a).argmax(1) == target) >= 0.8
+
+
+def test_spsa_bad_input():
+    model = TwoLayerMLP(12, 6, 3, seed=0)
+    x = np.random.default_rng(0).uniform(0, 1, size=(2, 12))
+    with pytest.raises(ValueError, match="delta"):
+        spsa(model, x, eps=0.1, steps=2, delta=0.0)
+    with pytest.raises(ValueError, match="eps"):
+        spsa(model, x, eps=-0.1, steps=2)
+    with pytest.raises(ValueError, match="samples"):
+        spsa(model, x, eps=0.1, steps=2, samples=1)
+    with pytest.raises(ValueError, match="targeted"):
+        spsa(model, x, eps=0.1, steps=2, targeted=True)

@@ -1,0 +1,167 @@
+"""SPSA: a gradient-free L∞ attack that estimates the gradient from random finite differences.
+
+Uesato, O'Donoghue, van den Oord & Kohli 2018 ("Adversarial risk and the dangers of evaluating
+against weak attacks", ICML) use simultaneous-perturbation stochastic approximation (Spall
+1992) with Adam to minimise the logit margin inside the ε-ball. Because it never calls
+``input_gradient``, it sees through masked or obfuscated gradients (the BNN paper's point,
+REFERENCES.md §3): if SPSA beats the white-box attacks, the white-box gradients are lying.
+
+Two bugs of the peers are tested here (REFERENCES.md §9): the estimate divides by δ (CleverHans
+#1087 multiplied by δv), and the loss is evaluated at x + p + δv with p the *current*
+perturbation (CleverHans #1249 evaluated at 2x + δv).
+"""
+
+import numpy as np
+
+from ..checks import check_nonnegative, check_positive_int, make_rng
+from ..losses import as_two_logits
+from .base import attack_labels, check_input, check_model, clip_box, model_logits
+from .norms import project
+
+
+def margin_loss(logits, y, *, targeted=False):
+    """Logit margin that SPSA minimises, shape (N,).
+
+    Untargeted: Z_y − max_{i≠y} Z_i; targeted: max_{i≠t} Z_i − Z_t (negative = success). The
+    maximum over i ≠ y uses a −∞ mask, right for logits of any sign. K = 1 is read as [0, z].
+    """
+    z = as_two_logits(logits).astype(np.float64)
+    rows = np.arange(len(z))
+    other = np.max(np.where(np.arange(z.shape[1])[None, :] == y[:, None], -np.inf, z), axis=1)
+    return (other - z[rows, y]) if targeted else (z[rows, y] - other)
+
+
+def spsa_gradient(loss_fn, x, *, delta, samples, rng, batch_size=4096):
+    """Antithetic SPSA estimate of ∇ₓL for every sample of a batch.
+
+    Parameters
+    ----------
+    loss_fn : callable
+        ``loss_fn(points, index) -> (M,)`` losses of the points (M, ...), where ``index`` (M,)
+        says which sample of the batch each point belongs to.
+    x : ndarray, shape (N, ...)
+        The points at which the gradient is estimated (for the attack, x + p).
+    delta : float > 0
+    samples : int >= 2
+        Number of evaluations per sample: samples/2 Rademacher vectors v, each used as ±v.
+    rng : numpy.random.Generator
+    batch_size : int
+        Largest number of points sent to ``loss_fn`` at once.
+
+    Returns
+    -------
+    grad : ndarray, shape (N, ...), float64
+
+    Notes
+    -----
+        ĝ = (1/S) Σ_{j=1}^{S/2} Σ_{s=±1} L(x + s·δ·v_j)·s·v_j / δ
+          = (1/S) Σ_j (L(x + δv_j) − L(x − δv_j))·v_j / δ,    v_j ~ Rademacher^D,
+
+    an unbiased estimate of ∇L for quadratic L (Spall 1992; Uesato et al. 2018, Alg. 1).
+    """
+    n = x.shape[0]
+    pairs = samples // 2
+    grad = np.zeros(x.shape, dtype=np.float64)
+    per_chunk = max(1, batch_size // (2 * n))
+    for start in range(0, pairs, per_chunk):
+        m = min(per_chunk, pairs - start)
+        v = rng.choice(np.array([-1.0, 1.0]), size=(m, n) + x.shape[1:])
+        points = np.concatenate([x[None] + delta * v, x[None] - delta * v]).astype(x.dtype)
+        index = np.tile(np.arange(n), 2 * m)
+        losses = loss_fn(points.reshape((2 * m * n,) + x.shape[1:]), index).reshape(2, m, n)
+        diff = (losses[0] - losses[1]).reshape((m, n) + (1,) * (x.ndim - 1))
+        grad += np.sum(diff * v, axis=0)
+    return grad / (2 * pairs * delta)
+
+
+def spsa(model, x, y=None, *, eps, steps, delta=0.01, samples=128, lr=0.01, targeted=False,
+         clip=(0.0, 1.0), seed=None, random_start=True, early_stop=True, batch_size=4096):
+    """SPSA L∞ attack with Adam (Uesato et al. 2018), using only ``model.logits``.
+
+    Parameters
+    ----------
+    model : object with ``logits(x) -> (N, K)``
+        ``input_gradient`` is never called. Used in whatever mode it is in.
+    x : ndarray, shape (N, ...)
+        Clean inputs inside ``clip``.
+    y : ndarray of int, shape (N,), optional
+        True labels, or targets when ``targeted`` (then required); None: the prediction.
+    eps : float >= 0
+        L∞ radius.
+    steps : int >= 1
+        Adam iterations.
+    delta : float > 0
+        Finite-difference step.
+    samples : int >= 2
+        Loss evaluations per sample and step (antithetic: samples/2 directions).
+    lr : float > 0
+        Adam learning rate (β₁ = 0.9, β₂ = 0.999, ε = 1e-8).
+    targeted : bool
+    clip : (low, high) or None
+    seed : int, Generator or None
+    random_start : bool
+        Start from p ~ U(−ε, ε) (CleverHans ``projected_optimization``) instead of p = 0.
+    early_stop : bool
+        Freeze a sample once its margin is below 0 (it is adversarial).
+    batch_size : int
+        Largest number of points per call of ``model.logits``.
+
+    Returns
+    -------
+    x_adv : ndarray, shape and dtype of x
+        Per sample, the iterate with the lowest margin seen.
+
+    Notes
+    -----
+    With L(x′) = ``margin_loss`` and p the current perturbation:
+
+        ĝ = spsa_gradient(L, x + p)       (evaluated at x + p ± δv, never at 2x or at x),
+        p ← Adam(p, ĝ),   p ← clip(x + clip(p, −ε, ε), box) − x.
+
+    The sampled points x + p ± δv are not clipped, so the finite difference stays symmetric.
+    """
+    check_model(model)
+    x, clip = check_input(x, clip)
+    eps = check_nonnegative(eps, "eps")
+    steps = check_positive_int(steps, "steps")
+    if check_nonnegative(delta, "delta") == 0.0:
+        raise ValueError("delta must be > 0")
+    if check_nonnegative(lr, "lr") == 0.0:
+        raise ValueError("lr must be > 0")
+    samples = check_positive_int(samples, "samples", minimum=2)
+    batch_size = check_positive_int(batch_size, "batch_size")
+    y, _ = attack_labels(model, x, y, targeted)
+    rng = make_rng(seed)
+
+    n = x.shape[0]
+    x64 = x.astype(np.float64)
+    p = rng.uniform(-eps, eps, size=x.shape) if random_start else np.zeros(x.shape)
+    p = clip_box(x64 + p, clip) - x64
+    m, v = np.zeros_like(p), np.zeros_like(p)
+    best_x, best_loss = x.copy(), np.full(n, np.inf)
+    active = np.ones(n, dtype=bool)
+
+    def loss_fn(points, index):
+        out = np.empty(len(points))
+        for start in range(0, len(points), batch_size):
+            part = slice(start, start + batch_size)
+            out[part] = margin_loss(model_logits(model, points[part]), y[index[part]], targeted=targeted)
+        return out
+
+    for t in range(1, steps + 2):
+        x_adv = (x64 + p).astype(x.dtype)
+        loss = margin_loss(model_logits(model, x_adv), y, targeted=targeted)
+        better = loss < best_loss
+        best_x[better], best_loss[better] = x_adv[better], loss[better]
+        if early_stop:
+            active &= best_loss >= 0
+        if t > steps or not active.any():
+            break
+        idx = np.flatnonzero(active)
+        g = spsa_gradient(lambda pts, i: loss_fn(pts, idx[i]), x_adv[idx], delta=delta,
+                          samples=samples, rng=rng, batch_size=batch_size)
+        m[idx] = 0.9 * m[idx] + 0.1 * g
+        v[idx] = 0.999 * v[idx] + 0.001 * g ** 2
+        p[idx] -= lr * (m[idx] / (1 - 0.9 ** t)) / (np.sqrt(v[idx] / (1 - 0.999 ** t)) + 1e-8)
+        p = clip_box(x64 + project(p, eps, np.inf), clip) - x64
+    return best_x
