@@ -23,7 +23,6 @@ from tinyadv.data import ChecksumError, DataNotFoundError, data_root, fetch, loa
 from tinyadv.data import cifar as cifar_module
 from tinyadv.data import mnist as mnist_module
 from tinyadv.data import svhn as svhn_module
-from tinyadv.data.idx import write_idx
 
 
 def md5(data):
