@@ -10,6 +10,7 @@ from .corruptions import gaussian_noise, salt_and_pepper, swap_pixels, uniform_n
 from .cw import cw_l2, cw_margin, cw_success
 from .deepfool import deepfool
 from .fgm import fgm, fgsm
+from .fooling import FoolingResult, fooling_images
 from .norms import lp_norm, normalize, project, project_l1_ball, random_start
 from .pgd import pgd
 from .pixels import pixel_attack
