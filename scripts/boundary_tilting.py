@@ -43,7 +43,8 @@ def parse_args(argv=None):
     parser.add_argument("--test", type=int, default=2000, help="test samples")
     parser.add_argument("--separation", type=float, default=4.0, help="distance of class centres")
     parser.add_argument("--noise", type=float, default=0.1, help="std of the off-plane noise")
-    parser.add_argument("--weight-decays", type=float, nargs="+", default=[0.0, 1e-3, 1e-2, 1e-1, 1.0])
+    parser.add_argument("--weight-decays", type=float, nargs="+",
+                        default=[0.0, 1e-3, 1e-2, 1e-1, 1.0], help="λ of the logistic fits")
     parser.add_argument("--steps", type=int, default=2000, help="gradient-descent steps per fit")
     parser.add_argument("--out", default=os.path.join("figures", "boundary_tilting.png"))
     return parser.parse_args(argv)
@@ -54,7 +55,8 @@ def main(argv=None):
     rng = np.random.default_rng(args.seed)
     x, y, basis = submanifold_data(args.train + args.test, args.dim, separation=args.separation,
                                    off_manifold_noise=args.noise, seed=rng)
-    x_train, y_train, x_test, y_test = x[:args.train], y[:args.train], x[args.train:], y[args.train:]
+    x_train, y_train = x[:args.train], y[:args.train]
+    x_test, y_test = x[args.train:], y[args.train:]
     x_plane = x_test @ basis @ basis.T                       # the same test points, noise removed
 
     # 1. tilt the nearest-centroid boundary off the plane
@@ -63,8 +65,9 @@ def main(argv=None):
     direction = rng.standard_normal(args.dim)
     direction -= span @ (span.T @ direction)                 # orthogonal to both
     degrees = np.array([0, 10, 20, 30, 40, 50, 60, 70, 75, 80, 85, 88, 89.5])
-    acc_plane, dist_plane = tilting_sweep(w_nc, b_nc, direction, np.radians(degrees), x_plane, y_test)
-    acc_noisy, dist_noisy = tilting_sweep(w_nc, b_nc, direction, np.radians(degrees), x_test, y_test)
+    theta = np.radians(degrees)
+    acc_plane, dist_plane = tilting_sweep(w_nc, b_nc, direction, theta, x_plane, y_test)
+    acc_noisy, dist_noisy = tilting_sweep(w_nc, b_nc, direction, theta, x_test, y_test)
 
     print(f"toy: 2 classes on a plane in R^{args.dim}, {args.train} train / {args.test} test, "
           f"off-plane noise {args.noise}, seed {args.seed}")
@@ -82,19 +85,22 @@ def main(argv=None):
     fit_acc, fit_dist = np.array([accuracy_and_distance(w, b, x_test, y_test) for w, b in fits]).T
     train_acc = [accuracy_and_distance(w, b, x_train, y_train)[0] for w, b in fits]
     print("logistic regression fitted by gradient descent (deviation angle from nearest centroid)")
-    print(f"{'lambda':>8} {'angle':>7} {'train_acc':>10} {'test_acc':>9} {'test_dist':>10} {'|w|':>7}")
+    print(f"{'lambda':>8} {'angle':>7} {'train_acc':>10} {'test_acc':>9} {'test_dist':>10} "
+          f"{'|w|':>7}")
     for lam, angle, tr, acc, dist, (w, _) in zip(args.weight_decays, angles, train_acc, fit_acc,
                                                  fit_dist, fits):
         print(f"{lam:>8g} {np.degrees(angle):>7.1f} {tr:>10.3f} {acc:>9.3f} {dist:>10.3f} "
               f"{np.linalg.norm(w):>7.2f}")
 
     fig, (left, middle, right) = plt.subplots(1, 3, figsize=(15, 4.4))
+    colors = [plt.cm.viridis(k / len(fits)) for k in range(len(fits))]
     left.plot(degrees, dist_plane, "o-", color="C0", label="test points on the plane")
-    left.plot(degrees, dist_noisy, "s:", color="C1", ms=4, label=rf"noisy test points ($\sigma_{{off}}$ = {args.noise})")
+    left.plot(degrees, dist_noisy, "s:", color="C1", ms=4,
+              label=rf"noisy test points ($\sigma_{{off}}$ = {args.noise})")
     left.plot(degrees, np.cos(np.radians(degrees)) * dist_plane[0], "k--", lw=1,
               label=r"$\cos\theta \cdot d_0$")
     for k, lam in enumerate(args.weight_decays):
-        left.plot(np.degrees(angles[k]), fit_dist[k], "*", ms=12, color=plt.cm.viridis(k / len(fits)),
+        left.plot(np.degrees(angles[k]), fit_dist[k], "*", ms=12, color=colors[k],
                   label=f"logistic fit, λ = {lam:g}")
     left.set_xlabel("deviation angle θ from the nearest-centroid boundary (degrees)")
     left.set_ylabel("mean minimal L2 adversarial distance")
@@ -105,7 +111,7 @@ def main(argv=None):
     middle.plot(degrees, acc_plane, "o-", color="C0", label="test points on the plane")
     middle.plot(degrees, acc_noisy, "s:", color="C1", ms=4, label="noisy test points")
     for k, lam in enumerate(args.weight_decays):
-        middle.plot(np.degrees(angles[k]), fit_acc[k], "*", ms=12, color=plt.cm.viridis(k / len(fits)),
+        middle.plot(np.degrees(angles[k]), fit_acc[k], "*", ms=12, color=colors[k],
                     label=f"logistic fit, λ = {lam:g}")
     middle.set_ylim(0.5, 1.0)
     middle.set_xlabel("deviation angle θ (degrees)")
@@ -115,7 +121,7 @@ def main(argv=None):
     middle.grid(alpha=0.3)
 
     positions = np.arange(len(fits))
-    right.bar(positions, np.degrees(angles), color=[plt.cm.viridis(k / len(fits)) for k in positions])
+    right.bar(positions, np.degrees(angles), color=colors)
     for k in positions:
         right.text(k, np.degrees(angles[k]) + 1, f"d = {fit_dist[k]:.2f}", ha="center", fontsize=8)
     right.set_xticks(positions, [f"{lam:g}" for lam in args.weight_decays])

@@ -28,7 +28,8 @@ from tinyadv.theory import linearity_sweep  # noqa: E402
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--eps", type=float, default=0.25, help="L∞ budget (Goodfellow's MNIST 0.25)")
+    parser.add_argument("--eps", type=float, default=0.25,
+                        help="L∞ budget (Goodfellow's MNIST 0.25)")
     parser.add_argument("--w-mean", type=float, default=0.5, help="mean of each weight w_j")
     parser.add_argument("--w-std", type=float, default=0.5, help="std of each weight w_j")
     parser.add_argument("--trials", type=int, default=200, help="units sampled per dimension")
@@ -58,7 +59,8 @@ def main(argv=None):
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
     n = aligned["n"]
-    left.loglog(n, aligned["expected_change"], "-", color="C0", label=r"$\varepsilon\, m\, n$, m = E|$w_j$|")
+    left.loglog(n, aligned["expected_change"], "-", color="C0",
+                label=r"$\varepsilon\, m\, n$, m = E|$w_j$|")
     left.loglog(n, aligned["activation_change"], "o", color="C0",
                 label=r"measured change $w \cdot \eta$, $\eta = \varepsilon\,\mathrm{sign}(w)$")
     left.loglog(n, aligned["clean_activation"], "s-", color="C1",
@@ -74,7 +76,8 @@ def main(argv=None):
     right.axhline(aligned["ratio_limit"], color="C1", ls="--", lw=1,
                   label=r"limit $\varepsilon\,E|w_j|\,/\,|E[w_j x_j]|$")
     right.semilogx(n, unrelated["ratio"], "^:", color="0.5",
-                   label=rf"$w_j \sim N(0, {args.w_std}^2)$: w unrelated to x, grows like $\sqrt{{n}}$")
+                   label=rf"$w_j \sim N(0, {args.w_std}^2)$: w unrelated to x, "
+                         r"grows like $\sqrt{n}$")
     right.set_yscale("log")
     right.set_xlabel("input dimension n")
     right.set_ylabel(r"$\varepsilon\|w\|_1 \,/\, |w \cdot x|$  (median over units)")

@@ -177,21 +177,25 @@ def test_dual_direction_attains_hoelder_equality(norm):
     assert w @ u == pytest.approx(np.linalg.norm(w, ord=dual_norm(norm)))
 
 
+X23 = np.ones((2, 3))
+
+
 @pytest.mark.parametrize(
     "call, error, match",
     [
-        (lambda: minimal_linear_distance(np.ones(3), 0.0, np.ones((2, 3)), 3), ValueError, "norm"),
-        (lambda: minimal_linear_distance(np.ones(4), 0.0, np.ones((2, 3)), 2), ValueError, "feature"),
-        (lambda: minimal_linear_distance(np.zeros(3), 0.0, np.ones((2, 3)), 2), ValueError, "zero"),
-        (lambda: minimal_linear_distance(np.ones(3), 0.0, np.ones((2, 3), int), 2), TypeError, "float"),
+        (lambda: minimal_linear_distance(np.ones(3), 0.0, X23, 3), ValueError, "norm"),
+        (lambda: minimal_linear_distance(np.ones(4), 0.0, X23, 2), ValueError, "feature"),
+        (lambda: minimal_linear_distance(np.zeros(3), 0.0, X23, 2), ValueError, "zero"),
+        (lambda: minimal_linear_distance(np.ones(3), 0.0, X23.astype(int), 2), TypeError, "float"),
         (lambda: minimal_linear_distance(np.ones(3), 0.0, np.ones(3), 2), ValueError, "dimensions"),
-        (lambda: minimal_linear_distance(np.ones(3), np.ones(2), np.ones((2, 3)), 2), ValueError, "b "),
-        (lambda: minimal_linear_distance(np.ones(3), 0.0, np.full((2, 3), np.nan), 2), ValueError, "NaN"),
+        (lambda: minimal_linear_distance(np.ones(3), np.ones(2), X23, 2), ValueError, "b "),
+        (lambda: minimal_linear_distance(np.ones(3), 0.0, X23 * np.nan, 2), ValueError, "NaN"),
         (lambda: minimal_linear_perturbation(np.ones(3), 0.0, np.ones((2, 3)), 2, overshoot=-1),
          ValueError, "overshoot"),
-        (lambda: worst_case_linear_perturbation(np.ones(3), np.ones((2, 3)), np.array([0, 1]), 0.1, 2),
+        (lambda: worst_case_linear_perturbation(np.ones(3), np.ones((2, 3)), np.array([0, 1]),
+                                                eps=0.1, norm=2),
          ValueError, "-1 or \\+1"),
-        (lambda: worst_case_margin(np.ones(3), 0.0, np.ones((2, 3)), np.array([1, -1]), -0.1),
+        (lambda: worst_case_margin(np.ones(3), 0.0, np.ones((2, 3)), np.array([1, -1]), eps=-0.1),
          ValueError, "eps"),
     ],
 )
@@ -213,12 +217,12 @@ def test_worst_case_perturbation_lowers_the_margin_by_eps_times_dual_norm(norm, 
     w, b, x = problem
     rng = np.random.default_rng(seed)
     y = rng.choice([-1, 1], size=len(x))
-    eta = worst_case_linear_perturbation(w, x, y, eps, norm)
+    eta = worst_case_linear_perturbation(w, x, y, eps=eps, norm=norm)
     np.testing.assert_allclose(np.linalg.norm(eta, ord=norm, axis=1), eps, atol=1e-12)
     margin = y * linear_scores(w, b, x + eta)
     w_q = np.linalg.norm(w, ord=dual_norm(norm))
     np.testing.assert_allclose(margin, y * linear_scores(w, b, x) - eps * w_q, atol=1e-9)
-    np.testing.assert_allclose(worst_case_margin(w, b, x, y, eps, norm), margin, atol=1e-9)
+    np.testing.assert_allclose(worst_case_margin(w, b, x, y, eps=eps, norm=norm), margin, atol=1e-9)
     for _ in range(10):
         r = eps * rng.uniform(size=(len(x), 1)) * random_directions(rng, x.shape, norm)
         assert np.all(y * linear_scores(w, b, x + r) >= margin - 1e-9)
@@ -256,13 +260,14 @@ def test_weight_decay_scales_the_score_but_not_the_distance(problem, c):
        eps=st.floats(0.0, 1.0))
 def test_sign_perturbation_changes_the_activation_by_exactly_eps_m_n(w, eps):
     """For η = ε·sign(w): ||η||_∞ ≤ ε and w·η = ε·||w||_1 = ε·m·n, m = mean |w_j|, for each unit."""
-    eta = sign_perturbation(w, eps)
+    eta = sign_perturbation(w, eps=eps)
     assert np.all(np.abs(eta) <= eps)
-    change = activation_change(w, eps)
+    change = activation_change(w, eps=eps)
     n = w.shape[1]
     np.testing.assert_allclose(change, np.sum(w * eta, axis=1), rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(change, eps * np.mean(np.abs(w), axis=1) * n, rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(change, eps * np.linalg.norm(w, ord=1, axis=1), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(change, eps * np.linalg.norm(w, ord=1, axis=1), rtol=1e-12,
+                               atol=1e-12)
 
 
 @given(w=arrays(np.float64, st.integers(1, 50), elements=finite), eps=st.floats(0.0, 1.0),
@@ -272,7 +277,7 @@ def test_sign_perturbation_is_the_largest_change_in_the_linf_ball(w, eps, seed):
     rng = np.random.default_rng(seed)
     eta = eps * rng.uniform(-1.0, 1.0, size=(100, w.size))
     eta[:50] = eps * rng.choice([-1.0, 1.0], size=(50, w.size))    # the corners of the ball
-    assert np.all(eta @ w <= activation_change(w, eps) + 1e-12)
+    assert np.all(eta @ w <= activation_change(w, eps=eps) + 1e-12)
 
 
 @settings(max_examples=10)
@@ -310,8 +315,8 @@ def test_linearity_ratio_does_not_grow_with_n_when_distributions_are_fixed(
     sweep = linearity_sweep([200, 800, 3200], eps=eps, w_mean=w_mean, w_std=std_fraction * w_mean,
                             trials=100, seed=seed)
     np.testing.assert_allclose(sweep["ratio"], sweep["ratio_limit"], rtol=0.1)
-    assert sweep["activation_change"][-1] / sweep["activation_change"][0] == pytest.approx(16, rel=0.1)
-    assert sweep["clean_activation"][-1] / sweep["clean_activation"][0] == pytest.approx(16, rel=0.1)
+    for grows in (sweep["activation_change"], sweep["clean_activation"]):
+        assert grows[-1] / grows[0] == pytest.approx(16, rel=0.1)
 
 
 @settings(max_examples=10)
@@ -330,13 +335,13 @@ def test_linearity_ratio_shapes_and_errors():
     rng = np.random.default_rng(4)
     x = rng.uniform(size=(5, 8))
     w = rng.standard_normal(8)
-    ratio = linearity_ratio(w, x, 0.1)
-    np.testing.assert_allclose(ratio, linearity_ratio(np.tile(w, (5, 1)), x, 0.1))
+    ratio = linearity_ratio(w, x, eps=0.1)
+    np.testing.assert_allclose(ratio, linearity_ratio(np.tile(w, (5, 1)), x, eps=0.1))
     np.testing.assert_allclose(ratio, 0.1 * np.abs(w).sum() / np.abs(x @ w))
     with pytest.raises(ValueError, match="shape"):
-        linearity_ratio(np.ones(7), x, 0.1)
+        linearity_ratio(np.ones(7), x, eps=0.1)
     with pytest.raises(ValueError, match="eps"):
-        linearity_ratio(w, x, -0.1)
+        linearity_ratio(w, x, eps=-0.1)
     with pytest.raises(ValueError, match="trials"):
         linearity_sweep([10], eps=0.1, w_mean=0.0, w_std=1.0, trials=0)
 
@@ -353,8 +358,8 @@ def test_adversarial_logistic_loss_is_the_loss_at_the_worst_point_for_both_label
     w, b, x = problem
     rng = np.random.default_rng(seed)
     y = rng.choice([-1, 1], size=len(x))
-    adversarial = adversarial_logistic_loss(w, b, x, y, eps, norm)
-    worst = x + worst_case_linear_perturbation(w, x, y, eps, norm)
+    adversarial = adversarial_logistic_loss(w, b, x, y, eps=eps, norm=norm)
+    worst = x + worst_case_linear_perturbation(w, x, y, eps=eps, norm=norm)
     np.testing.assert_allclose(adversarial, logistic_loss(w, b, worst, y), rtol=1e-9, atol=1e-12)
     if norm == np.inf:
         np.testing.assert_allclose(worst, x - eps * y[:, None] * np.sign(w))
@@ -371,7 +376,7 @@ def test_goodfellow_printed_adversarial_loss_holds_only_for_positive_labels(prob
     for label in (1, -1):
         y = np.full(len(x), label)
         printed = softplus(y * (eps * np.abs(w).sum() - x @ w - b))
-        correct = adversarial_logistic_loss(w, b, x, y, eps)
+        correct = adversarial_logistic_loss(w, b, x, y, eps=eps)
         if label == 1:
             np.testing.assert_allclose(printed, correct, rtol=1e-12)
         else:
@@ -390,7 +395,7 @@ def test_logistic_loss_is_softplus_of_scale_times_distance(problem, eps, seed):
     w_norm = np.linalg.norm(w)
     np.testing.assert_allclose(logistic_loss(w, b, x, y), softplus(-y * w_norm * d), rtol=1e-9,
                                atol=1e-12)
-    np.testing.assert_allclose(adversarial_logistic_loss(w, b, x, y, eps, norm=2),
+    np.testing.assert_allclose(adversarial_logistic_loss(w, b, x, y, eps=eps, norm=2),
                                softplus(-w_norm * (y * d - eps)), rtol=1e-9, atol=1e-12)
 
 
@@ -403,7 +408,7 @@ def test_softplus_and_sigmoid_are_stable_and_keep_the_dtype():
     assert softplus(z.astype(np.float32)).dtype == np.float32
     w = np.ones(3)
     x = np.ones((2, 3), np.float32)
-    assert adversarial_logistic_loss(w, 0.0, x, np.array([1, -1]), 0.1).dtype == np.float32
+    assert adversarial_logistic_loss(w, 0.0, x, np.array([1, -1]), eps=0.1).dtype == np.float32
 
 
 # --- the plain gradient-descent logistic fit -----------------------------------------------------

@@ -41,8 +41,8 @@ def test_linearity_script_change_grows_and_ratio_stays_flat(tmp_path, capsys):
 
 
 def test_boundary_tilting_script_distance_falls_at_fixed_accuracy(tmp_path, capsys):
-    """boundary_tilting.py: on the plane the accuracy is the same at every tilt while the adversarial
-    distance falls; the logistic fit with the largest weight decay tilts least."""
+    """boundary_tilting.py: on the plane the accuracy is the same at every tilt while the
+    adversarial distance falls; the logistic fit with the largest weight decay tilts least."""
     out = tmp_path / "tilting.png"
     load_script("boundary_tilting").main(
         ["--dim", "60", "--train", "20", "--test", "300", "--steps", "300",

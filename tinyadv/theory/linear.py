@@ -188,7 +188,9 @@ def check_signed_labels(y, n, name="y"):
     if isinstance(y, (list, tuple)):
         y = np.asarray(y)
     if not isinstance(y, np.ndarray):
-        raise TypeError(f"{name} must be a NumPy array of labels in {{-1, +1}}, got {type(y).__name__}")
+        raise TypeError(
+            f"{name} must be a NumPy array of labels in {{-1, +1}}, got {type(y).__name__}"
+        )
     if y.ndim != 1 or y.shape[0] != n:
         raise ValueError(f"{name} must have shape ({n},) to match the batch, got {y.shape}")
     if not np.all((y == 1) | (y == -1)):
@@ -196,7 +198,7 @@ def check_signed_labels(y, n, name="y"):
     return y.astype(np.float64)
 
 
-def worst_case_linear_perturbation(w, x, y, eps, norm):
+def worst_case_linear_perturbation(w, x, y, *, eps, norm):
     """The perturbation η with ||η||_p ≤ ε that minimises the margin y·(w·(x + η) + b).
 
     Parameters
@@ -252,7 +254,7 @@ def signed_distance(w, b, x, norm=2):
     return (x_flat @ w_flat + b) / np.linalg.norm(w_flat, ord=dual_norm(norm))
 
 
-def worst_case_margin(w, b, x, y, eps, norm=2):
+def worst_case_margin(w, b, x, y, *, eps, norm=2):
     """Margin y·f(x + η) at the worst point of the ε-ball: ||w||_q·(y·d_p(x) − ε).
 
     Parameters

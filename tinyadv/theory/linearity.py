@@ -30,7 +30,7 @@ import numpy as np
 from ..checks import check_array, check_nonnegative, check_positive_int, make_rng
 
 
-def sign_perturbation(w, eps):
+def sign_perturbation(w, *, eps):
     """Goodfellow's max-norm perturbation η = ε·sign(w), which maximises w·η over ||η||_∞ ≤ ε.
 
     Parameters
@@ -47,7 +47,7 @@ def sign_perturbation(w, eps):
     return (eps * np.sign(w)).astype(w.dtype, copy=False)
 
 
-def activation_change(w, eps):
+def activation_change(w, *, eps):
     """The change w·η of a linear unit under η = ε·sign(w): exactly ε·||w||_1 = ε·m·n.
 
     Parameters
@@ -66,10 +66,10 @@ def activation_change(w, eps):
     (Goodfellow et al. 2015, section 3). It is the largest change any ||η||_∞ ≤ ε can make.
     """
     w = check_array(w, "w", ndim=(1, 2))
-    return np.sum(w * sign_perturbation(w, eps), axis=-1)
+    return np.sum(w * sign_perturbation(w, eps=eps), axis=-1)
 
 
-def linearity_ratio(w, x, eps):
+def linearity_ratio(w, x, *, eps):
     """Tanay & Griffin's ratio ε·||w||_1 / |w·x|: the largest L∞ change relative to the activation.
 
     Parameters
@@ -151,9 +151,9 @@ def linearity_sweep(dims, *, eps, w_mean, w_std, trials=200, seed=None):
     for n in dims:
         w = rng.normal(w_mean, w_std, size=(trials, n))
         x = rng.uniform(0.0, 1.0, size=(trials, n))
-        change.append(np.mean(activation_change(w, eps)))
+        change.append(np.mean(activation_change(w, eps=eps)))
         clean.append(np.mean(np.abs(np.sum(w * x, axis=1))))
-        ratio.append(np.median(linearity_ratio(w, x, eps)))
+        ratio.append(np.median(linearity_ratio(w, x, eps=eps)))
     n = np.asarray(dims, dtype=np.float64)
     correlation = abs(w_mean) * 0.5
     return {

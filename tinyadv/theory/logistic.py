@@ -56,7 +56,7 @@ def logistic_loss(w, b, x, y):
     return softplus(-y * (x @ w + b))
 
 
-def adversarial_logistic_loss(w, b, x, y, eps, norm=np.inf):
+def adversarial_logistic_loss(w, b, x, y, *, eps, norm=np.inf):
     """Per-sample logistic loss at the worst point of the ε-ball, in closed form.
 
     Parameters
