@@ -6,6 +6,7 @@ versions, takes an explicit seed when it is random, and returns a batch shaped l
 dtype. One attack per module; ``norms`` holds the per-norm start, direction and projection.
 """
 
+from .blackbox import BlackBoxResult, jacobian_augmentation, oracle_labels, papernot_blackbox
 from .corruptions import gaussian_noise, salt_and_pepper, swap_pixels, uniform_noise
 from .cw import cw_l2, cw_margin, cw_success
 from .deepfool import deepfool
