@@ -107,8 +107,9 @@ def fit_logistic_regression(x, y, *, weight_decay=0.0, lr=None, steps=2000, init
         λ; the bias is not decayed.
     lr : float > 0 or None
         Step size η of gradient descent. None (default) takes η = 1/L with
-        L = λ + ||X||_2²/(4N) the smoothness constant of the loss, for which every step
-        decreases it; a fixed η > 2/L makes the iteration diverge.
+        L = λ + ||[X, 1]||_2²/(4N) (spectral norm of X with a column of ones for the bias), a
+        bound on the curvature of the loss for which every step decreases it; steps much
+        larger than 2/L make the iteration diverge.
     steps : int
         Number of full-batch steps.
     init_std : float >= 0
@@ -137,7 +138,8 @@ def fit_logistic_regression(x, y, *, weight_decay=0.0, lr=None, steps=2000, init
     y = check_labels(y, x.shape[0], 2)
     weight_decay = check_nonnegative(weight_decay, "weight_decay")
     if lr is None:
-        lr = 1.0 / (weight_decay + np.linalg.norm(x, 2) ** 2 / (4 * x.shape[0]) + 1e-12)
+        augmented = np.column_stack([x, np.ones(x.shape[0], dtype=x.dtype)])
+        lr = 1.0 / (weight_decay + np.linalg.norm(augmented, 2) ** 2 / (4 * x.shape[0]))
     lr = check_nonnegative(lr, "lr")
     if lr == 0:
         raise ValueError("lr must be > 0")
