@@ -97,7 +97,8 @@ def pgd(model, x, y=None, *, eps, alpha, steps, norm=np.inf, random_start=True, 
         x⁰ = Π_box(x + δ₀),    xᵗ⁺¹ = Π_box( x + Π_ε(xᵗ + α·u(xᵗ) − x) ).
 
     Since the box [low, high] contains x, clipping only moves coordinates toward x, so the
-    result stays in the ε-ball. Among x¹ … x^steps of all restarts (x⁰ when steps = 0), each
+    result stays in the ε-ball (exactly in real arithmetic; in float32 each coordinate of
+    x_adv − x may be off by about one ulp, so ‖x_adv − x‖₁ ≤ ε + D·2⁻²³ for D entries). Among x¹ … x^steps of all restarts (x⁰ when steps = 0), each
     sample keeps the one with the largest (success, J) in lexicographic order.
 
     Follows Madry et al. 2018 and the CleverHans ``projected_gradient_descent``/
