@@ -4,6 +4,10 @@
 attacks, evaluation, and the ``data``, ``theory`` and ``plots`` modules.
 """
 
+from . import attacks, data, plots, theory
+from .attacks import (cw_l2, deepfool, fgm, fgsm, gaussian_noise, pgd, pixel_attack, salt_and_pepper,
+                      swap_pixels, uniform_noise)
+from .evaluate import robust_accuracy, sweep
 from .gradcheck import numerical_gradient, rel_error
 from .layers import (BatchNorm, BinaryConv2D, BinaryLinear, Conv2D, Flatten, Layer, Linear,
                      Parameter, ReLU, Scale, ScaledReLU, Sign, StochasticBinaryConv2D)
