@@ -87,6 +87,20 @@ def test_normalize_is_the_steepest_unit_direction(g, norm):
     np.testing.assert_allclose(np.sum(g * u, axis=1), lp_norm(g, DUAL[norm]), rtol=1e-6)
 
 
+@given(g=vectors, q=st.sampled_from([0.0, 0.5, 0.9, 0.99]))
+def test_sparse_l1_direction_covers_the_top_quantile(g, q):
+    """SLIDE (Tramèr & Boneh 2019): equal weight on the coordinates with |g_i| ≥ the q-quantile."""
+    u = normalize(g, 1, l1_quantile=q)
+    for n in range(g.shape[0]):
+        a = np.abs(g[n])
+        if not np.any(a > 0):
+            assert np.all(u[n] == 0)
+            continue
+        chosen = a >= np.quantile(a[a > 0], q)
+        np.testing.assert_allclose(u[n], np.sign(g[n]) * chosen / chosen.sum())
+    np.testing.assert_array_equal(normalize(g, 1, l1_quantile=None), normalize(g, 1))
+
+
 @pytest.mark.parametrize("norm", [1, 2])
 @pytest.mark.parametrize("d", [1, 3, 20])
 def test_random_start_radius_is_uniform_in_the_ball(norm, d):

@@ -53,7 +53,7 @@ def test_fgm_is_one_step_pgd_without_random_start(seed, norm, eps):
     _, x = _linear_problem(seed)
     np.testing.assert_array_equal(
         fgm(model, x, eps=eps, norm=norm),
-        pgd(model, x, eps=eps, alpha=eps, steps=1, norm=norm, random_start=False))
+        pgd(model, x, eps=eps, alpha=eps, steps=1, norm=norm, random_start=False, l1_quantile=None))
 
 
 def test_fgsm_is_the_sign_step_and_uses_the_prediction_as_label():
@@ -201,6 +201,8 @@ def test_pgd_rejects_bad_alpha_steps_restarts():
         pgd(model, x, eps=0.1, alpha=0.1, steps=-1)
     with pytest.raises(ValueError, match="restarts"):
         pgd(model, x, eps=0.1, alpha=0.1, steps=1, restarts=0)
+    with pytest.raises(ValueError, match="l1_quantile"):
+        pgd(model, x, eps=0.1, alpha=0.1, steps=1, norm=1, l1_quantile=1.0)
 
 
 def _torch_mlp(model):

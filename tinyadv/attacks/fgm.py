@@ -41,10 +41,11 @@ def fgm(model, x, y=None, *, eps, norm=np.inf, targeted=False, clip=(0.0, 1.0)):
                                  u_i = sign(g_i)/#ties on the arg-max |g_i|, else 0   (L1)
 
     (CleverHans ``optimize_linear``; for L1, coordinates blocked by the box are skipped, see
-    ``pgd.gradient_step``). This is ``pgd(..., alpha=eps, steps=1, random_start=False)``.
+    ``pgd.gradient_step``). This is ``pgd(..., alpha=eps, steps=1, random_start=False,
+    l1_quantile=None)``.
     """
     return pgd(model, x, y, eps=eps, alpha=eps, steps=1, norm=norm, random_start=False,
-               restarts=1, targeted=targeted, clip=clip)
+               restarts=1, targeted=targeted, clip=clip, l1_quantile=None)
 
 
 def fgsm(model, x, y=None, *, eps, targeted=False, clip=(0.0, 1.0)):

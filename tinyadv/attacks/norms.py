@@ -67,14 +67,24 @@ def random_start(rng, shape, eps, norm, dtype=np.float64):
     return delta.reshape(shape).astype(dtype)
 
 
-def normalize(g, norm):
+def normalize(g, norm, *, l1_quantile=None):
     """Steepest-ascent unit direction u = argmax_{‖u‖_p ≤ 1} ⟨g, u⟩ for each sample.
+
+    Parameters
+    ----------
+    g : ndarray, shape (N, ...)
+    norm : 1, 2 or np.inf
+    l1_quantile : float in [0, 1) or None
+        L1 only. None: the exact steepest direction, all weight on the arg-max |g_i|
+        (CleverHans). q: SLIDE's sparse direction (Tramèr & Boneh 2019), spread over the
+        coordinates with |g_i| ≥ the q-quantile of the nonzero |g|; much stronger inside PGD,
+        where a one-coordinate step changes one pixel per iteration.
 
     Notes
     -----
     L∞: u = sign(g). L2: u = g / √max(1e-12, Σ g²) (CleverHans ``optimize_linear``).
-    L1: u = sign(g_i) on the coordinates where |g_i| is largest, split equally among ties
-    (u_i = sign(g_i)/#ties), 0 elsewhere. A zero gradient gives u = 0 in every norm.
+    L1: u_i = sign(g_i)·1[|g_i| ≥ τ] / #{i : |g_i| ≥ τ}, with τ = max |g| (ties split equally)
+    or τ = quantile_q(|g_i| : g_i ≠ 0). A zero gradient gives u = 0 in every norm.
     """
     if norm == np.inf:
         return np.sign(g)
@@ -82,9 +92,16 @@ def normalize(g, norm):
     if norm == 2:
         scale = 1.0 / np.sqrt(np.maximum(np.sum(flat * flat, axis=1), 1e-12))
         return (flat * scale[:, None].astype(g.dtype)).reshape(g.shape)
-    abs_flat = np.abs(flat)
-    ties = abs_flat == np.max(abs_flat, axis=1, keepdims=True)
-    u = np.sign(flat) * ties / np.sum(ties, axis=1, keepdims=True)
+    abs_flat = np.abs(flat).astype(np.float64)
+    if l1_quantile is None:
+        tau = np.max(abs_flat, axis=1, keepdims=True)
+    else:
+        nonzero = np.where(abs_flat > 0, abs_flat, np.nan)
+        empty = np.all(np.isnan(nonzero), axis=1)
+        nonzero[empty] = 0.0
+        tau = np.nanquantile(nonzero, l1_quantile, axis=1, keepdims=True)
+    chosen = (abs_flat >= tau) & (abs_flat > 0)
+    u = np.sign(flat) * chosen / np.maximum(np.sum(chosen, axis=1, keepdims=True), 1)
     return u.astype(g.dtype).reshape(g.shape)
 
 

@@ -21,18 +21,18 @@ from .norms import normalize, project
 from .norms import random_start as draw_random_start
 
 
-def gradient_step(x, x_adv, grad, *, alpha, eps, norm, clip):
+def gradient_step(x, x_adv, grad, *, alpha, eps, norm, clip, l1_quantile=None):
     """One projected steepest-ascent step: x_adv ← Π_box(x + Π_ε(x_adv + α·u − x)).
 
-    u = ``normalize(grad, norm)``. For L1 the gradient is first zeroed on the coordinates that
-    the box blocks (at the lower bound with g < 0, or at the upper bound with g > 0), so that
+    u = ``normalize(grad, norm, l1_quantile=l1_quantile)``. For L1 the gradient is first zeroed
+    on the coordinates that the box blocks (at the lower bound with g < 0, or at the upper bound with g > 0), so that
     the sparse L1 step is spent on a pixel that can move; in L∞ this changes nothing, and L2 is
     left exactly as in CleverHans.
     """
     if norm == 1 and clip is not None:
         blocked = ((x_adv <= clip[0]) & (grad < 0)) | ((x_adv >= clip[1]) & (grad > 0))
         grad = np.where(blocked, 0, grad).astype(grad.dtype)
-    x_new = x_adv + alpha * normalize(grad, norm)
+    x_new = x_adv + alpha * normalize(grad, norm, l1_quantile=l1_quantile)
     return clip_box(x + project(x_new - x, eps, norm), clip).astype(x.dtype, copy=False)
 
 
@@ -52,7 +52,7 @@ def _keep_best(best, x_adv, loss, success):
 
 
 def pgd(model, x, y=None, *, eps, alpha, steps, norm=np.inf, random_start=True, restarts=1,
-        targeted=False, clip=(0.0, 1.0), seed=None, early_stop=False):
+        targeted=False, clip=(0.0, 1.0), seed=None, early_stop=False, l1_quantile=0.99):
     """Projected gradient descent on the cross-entropy of the logits, in the L∞, L2 or L1 ball.
 
     Parameters
@@ -83,6 +83,13 @@ def pgd(model, x, y=None, *, eps, alpha, steps, norm=np.inf, random_start=True, 
     early_stop : bool
         Freeze a sample as soon as it is adversarial (saves nothing in compute here, but keeps
         the perturbation of successful samples small).
+    l1_quantile : float in [0, 1) or None
+        L1 only: each step spreads α over the coordinates whose |g_i| reach this quantile of the
+        nonzero |g| (SLIDE, Tramèr & Boneh 2019, "Adversarial training and robustness for
+        multiple perturbations"); None steps on the arg-max coordinate only (CleverHans), which
+        changes one pixel per step and is a weak attack: on a mini-MNIST MLP (784-100-10, 500
+        test digits) at ε = 10, α = 2.5, 20 steps, accuracy 0.626 with None versus 0.198
+        with 0.99.
 
     Returns
     -------
@@ -92,18 +99,21 @@ def pgd(model, x, y=None, *, eps, alpha, steps, norm=np.inf, random_start=True, 
     Notes
     -----
     With J(x) = CE(z(x), y) untargeted or −CE(z(x), t) targeted, u = normalize(∇ₓJ) the
-    steepest-ascent direction of the norm and Π the projections,
+    steepest-ascent direction of the norm (for L1 by default SLIDE's sparse direction) and Π
+    the projections,
 
         x⁰ = Π_box(x + δ₀),    xᵗ⁺¹ = Π_box( x + Π_ε(xᵗ + α·u(xᵗ) − x) ).
 
     Since the box [low, high] contains x, clipping only moves coordinates toward x, so the
     result stays in the ε-ball (exactly in real arithmetic; in float32 each coordinate of
-    x_adv − x may be off by about one ulp, so ‖x_adv − x‖₁ ≤ ε + D·2⁻²³ for D entries). Among x¹ … x^steps of all restarts (x⁰ when steps = 0), each
-    sample keeps the one with the largest (success, J) in lexicographic order.
+    x_adv − x may be off by about one ulp, so ‖x_adv − x‖₁ ≤ ε + D·2⁻²³ for D entries).
+    Among x¹ … x^steps of all restarts (x⁰ when steps = 0), each sample keeps the one with the
+    largest (success, J) in lexicographic order.
 
     Follows Madry et al. 2018 and the CleverHans ``projected_gradient_descent``/
     ``optimize_linear`` reference code (REFERENCES.md §9); the L1 projection is Duchi et al.
-    2008.
+    2008 (the box is applied after it, which keeps the point feasible but is not the exact
+    projection onto the intersection of ball and box).
     """
     check_model(model)
     x, clip = check_input(x, clip)
@@ -111,6 +121,8 @@ def pgd(model, x, y=None, *, eps, alpha, steps, norm=np.inf, random_start=True, 
     eps = check_nonnegative(eps, "eps")
     alpha = check_nonnegative(alpha, "alpha")
     steps = check_positive_int(steps, "steps", minimum=0)
+    if l1_quantile is not None and not 0.0 <= l1_quantile < 1.0:
+        raise ValueError(f"l1_quantile must be in [0, 1) or None, got {l1_quantile}")
     restarts = check_positive_int(restarts, "restarts")
     y, _ = attack_labels(model, x, y, targeted)
     rng = make_rng(seed)
@@ -133,6 +145,7 @@ def pgd(model, x, y=None, *, eps, alpha, steps, norm=np.inf, random_start=True, 
                 break
             if early_stop:
                 active &= ~success
-            stepped = gradient_step(x, x_adv, grad, alpha=alpha, eps=eps, norm=norm, clip=clip)
+            stepped = gradient_step(x, x_adv, grad, alpha=alpha, eps=eps, norm=norm, clip=clip,
+                                    l1_quantile=l1_quantile)
             x_adv = np.where(active.reshape((n,) + (1,) * (x.ndim - 1)), stepped, x_adv)
     return best[0]
