@@ -64,3 +64,44 @@ def save_figure(fig, path, **savefig_kwargs):
         if os.path.exists(temporary):
             os.remove(temporary)
     return path
+
+
+def signed_image_grid(images, *, titles=None, ncols=None, cell_size=2.2, cmap="RdBu_r", title=None):
+    """A figure of real-valued images (weights, perturbations) on diverging colour scales.
+
+    Each image gets its own symmetric scale [−max|v|, max|v|] and a colour bar, so that 0 is the
+    middle colour everywhere (white for "RdBu_r": red positive, blue negative) and a
+    small-normed template is as visible as a large one.
+
+    Parameters
+    ----------
+    images : sequence of arrays of shape (H, W)
+        M images.
+    titles : sequence of str, optional
+        ``titles[m]`` is written above image m.
+    ncols : int, optional
+        Images per row; default all M in one row.
+    """
+    import matplotlib.pyplot as plt
+
+    images = [np.asarray(image, dtype=np.float64) for image in images]
+    n = len(images)
+    ncols = n if ncols is None else min(int(ncols), n)
+    nrows = -(-n // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(cell_size * ncols + 0.6, cell_size * nrows + 0.7),
+                             squeeze=False)
+    for m, ax in enumerate(axes.ravel()):
+        if m >= n:
+            ax.axis("off")
+            continue
+        scale = float(np.max(np.abs(images[m]))) or 1.0
+        shown = ax.imshow(images[m], cmap=cmap, vmin=-scale, vmax=scale)
+        fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.03).ax.tick_params(labelsize=7)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if titles is not None:
+            ax.set_title(titles[m], fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
