@@ -216,7 +216,8 @@ def _torch_mlp(model):
     return torch, net
 
 
-def test_fgsm_and_pgd_match_pytorch_on_the_same_weights():
+@pytest.mark.parametrize("norm", [np.inf, 2])
+def test_fgm_and_pgd_match_pytorch_on_the_same_weights(norm):
     model = TwoLayerMLP(12, 6, 3, seed=2)
     torch, net = _torch_mlp(model)
     _, x = _linear_problem(2)
@@ -229,12 +230,19 @@ def test_fgsm_and_pgd_match_pytorch_on_the_same_weights():
             xa.requires_grad_(True)
             loss = torch.nn.functional.cross_entropy(net(xa), torch.from_numpy(y), reduction="sum")
             (g,) = torch.autograd.grad(loss, xa)
-            xa = xa.detach() + alpha * g.sign()
-            xa = torch.clamp(torch.min(torch.max(xa, x0 - eps), x0 + eps), 0, 1)
+            if norm == np.inf:
+                xa = xa.detach() + alpha * g.sign()
+                delta = torch.clamp(xa - x0, -eps, eps)
+            else:
+                g = g / torch.sqrt(torch.clamp((g * g).sum(1, keepdim=True), min=1e-12))
+                delta = xa.detach() + alpha * g - x0
+                delta = delta * torch.clamp(eps / delta.norm(dim=1, keepdim=True), max=1.0)
+            xa = torch.clamp(x0 + delta, 0, 1)
         return xa.numpy().reshape(x.shape)
 
-    np.testing.assert_allclose(fgsm(model, x, y, eps=0.1), torch_pgd(0.1, 0.1, 1), atol=1e-12)
-    ours = pgd(model, x, y, eps=0.1, alpha=0.02, steps=10, random_start=False)
-    theirs = torch_pgd(0.1, 0.02, 10)
+    eps = 0.1 if norm == np.inf else 0.5
+    np.testing.assert_allclose(fgm(model, x, y, eps=eps, norm=norm), torch_pgd(eps, eps, 1), atol=1e-12)
+    ours = pgd(model, x, y, eps=eps, alpha=eps / 5, steps=10, norm=norm, random_start=False)
+    theirs = torch_pgd(eps, eps / 5, 10)
     # ours returns the best iterate; on this smooth model the loss grows every step, so it is the last
     np.testing.assert_allclose(ours, theirs, atol=1e-10)

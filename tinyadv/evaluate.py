@@ -16,6 +16,10 @@ labels ``y``. If the keyword arguments hold a ``seed``, one ``numpy.random.Gener
 from it and passed to every batch, so batches get different random numbers and the run is
 reproducible; a sweep restarts that generator at every level (common random numbers, so the
 curve is not jagged from re-drawing).
+
+Accuracy is always measured against the true labels ``y``. For a targeted attack, wrap it so
+that it picks its own targets, e.g. ``lambda m, x, y, **kw: pgd(m, x, (y + 1) % 10,
+targeted=True, **kw)``.
 """
 
 import numpy as np

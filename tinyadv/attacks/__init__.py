@@ -4,6 +4,25 @@ An attack is ``f(model, x, y=None, *, eps, ...) -> x_adv``: it attacks the logit
 pixel box (``clip=(0, 1)`` by default, None for no box), supports targeted and untargeted
 versions, takes an explicit seed when it is random, and returns a batch shaped like x in x's
 dtype. One attack per module; ``norms`` holds the per-norm start, direction and projection.
+
+Attacks see the model only through ``logits(x) -> (N, K)`` and ``input_gradient(x, grad_logits)``
+and use it in whatever mode it is in, like PyTorch: call ``model.eval()`` first when it has
+dropout, batch norm or stochastic layers and the test-time function is the one to attack.
+
+| function | norm | paper | reference code |
+|---|---|---|---|
+| ``fgm``, ``fgsm`` | L∞, L2, L1 | Goodfellow et al. 2015 | CleverHans ``fast_gradient_method`` |
+| ``pgd`` | L∞, L2, L1 | Kurakin et al. 2017; Madry et al. 2018 | CleverHans ``projected_gradient_descent`` |
+| ``cw_l2`` | L2 (minimal) | Carlini & Wagner 2017 | carlini/nn_robust_attacks ``l2_attack.py`` |
+| ``deepfool`` | L2 (minimal) | Moosavi-Dezfooli et al. 2016 | LTS4/DeepFool |
+| ``spsa`` | L∞, gradient-free | Uesato et al. 2018 | CleverHans ``SPSA`` |
+| ``papernot_blackbox`` | transfer | Papernot et al. 2017 | CleverHans ``mnist_blackbox.py`` |
+| ``fooling_images`` | from noise | Nguyen et al. 2015; REFERENCES.md §5 | ``cifar10_fooling_images.py`` |
+| ``pixel_attack`` | L0 | REFERENCES.md §7 | — |
+| ``gaussian_noise`` … ``swap_pixels`` | random | Galloway et al. 2018 | ``run_rand_attack.py`` |
+
+The exact minimal perturbation of a linear model, the ground truth of the tests, is
+``tinyadv.theory.minimal_linear_distance`` / ``minimal_linear_perturbation``, re-exported here.
 """
 
 from .blackbox import BlackBoxResult, jacobian_augmentation, oracle_labels, papernot_blackbox
