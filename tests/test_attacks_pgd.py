@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from attack_models import LinearModel, TwoLayerMLP
 from tinyadv.attacks import fgm, fgsm, lp_norm, pgd
-from tinyadv.attacks.base import loss_gradient
+from tinyadv.attacks.base import cross_entropy_direction, loss_gradient
 from tinyadv.attacks.pgd import gradient_step
 from tinyadv.losses import cross_entropy
 from tinyadv.theory import minimal_linear_distance, minimal_linear_perturbation
@@ -246,3 +246,34 @@ def test_fgm_and_pgd_match_pytorch_on_the_same_weights(norm):
     theirs = torch_pgd(eps, eps / 5, 10)
     # ours returns the best iterate; on this smooth model the loss grows every step, so it is the last
     np.testing.assert_allclose(ours, theirs, atol=1e-10)
+
+
+@given(logits=st.lists(st.floats(-30, 30), min_size=6, max_size=6), label=st.integers(0, 2))
+def test_cross_entropy_direction_is_a_positive_multiple_of_the_gradient(logits, label):
+    z = np.array(logits).reshape(2, 3)
+    y = np.array([label, (label + 1) % 3])
+    _, dz = cross_entropy(z, y, reduction="none")
+    e = cross_entropy_direction(z, y)
+    factor = np.sum(dz * e, axis=1) / np.sum(e * e, axis=1)
+    assert np.all(factor > 0)
+    np.testing.assert_allclose(dz, factor[:, None] * e, atol=1e-12)
+    single = cross_entropy_direction(z[:, :1], np.array([1, 0]))
+    np.testing.assert_allclose(np.sign(single[:, 0]), [-1, 1])  # d CE/dz = sigmoid(z) − y
+
+
+def test_fgsm_moves_a_confident_float32_model():
+    """A margin of 500 makes the float32 softmax gradient exactly zero; the attack still moves."""
+    rng = np.random.default_rng(9)
+    w = rng.normal(size=(3, 12))
+    model = LinearModel(w, np.array([500.0, 0.0, 0.0]))
+    x = rng.uniform(0.3, 0.7, size=(4, 12)).astype(np.float32)
+    y = np.zeros(4, dtype=np.int64)
+    _, dz32 = cross_entropy(model.logits(x), y)
+    assert np.all(dz32 == 0)  # gradient masking by arithmetic
+    x_adv = fgsm(model, x, y, eps=0.01)
+    np.testing.assert_allclose(np.abs(x_adv - x), 0.01, rtol=1e-4)
+    # ∇ₓCE ∝ Σ_{k≠y} p_k (w_k − w_y), with p_k ∝ exp(z_k) among the other classes
+    z_others = model.logits(x.astype(np.float64))[:, 1:]
+    p_others = np.exp(z_others - z_others.max(1, keepdims=True))
+    expected = p_others @ (w[1:] - w[0])
+    np.testing.assert_array_equal(np.sign(x_adv - x), np.sign(expected))

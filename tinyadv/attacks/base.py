@@ -18,7 +18,7 @@ attacks ascend. Every attack works in the dtype of ``x`` and returns that dtype.
 import numpy as np
 
 from ..checks import check_array, check_clip, check_labels
-from ..losses import as_two_logits, cross_entropy
+from ..losses import as_two_logits, cross_entropy, log_softmax
 
 
 def check_model(model):
@@ -101,6 +101,36 @@ def from_two_logits(dlogits2, k):
     return dlogits2[:, 1:] if k == 1 else dlogits2
 
 
+def cross_entropy_direction(logits, y):
+    """∂CE(z, y)/∂z up to a positive factor per sample, computed so that it never underflows.
+
+    Parameters
+    ----------
+    logits : ndarray, shape (N, K)
+    y : ndarray of int, shape (N,)
+
+    Returns
+    -------
+    direction : ndarray, shape (N, K), float64
+
+    Notes
+    -----
+    ∂CE/∂z_k = p_k − 1[k = y]. When the model is confident, p_k for k ≠ y underflows (below
+    about e^−87 in float32) and 1 − p_y rounds to 0, so the gradient is exactly zero and a
+    gradient attack stands still: gradient masking by arithmetic (REFERENCES.md §9). Dividing
+    by m = max_{k≠y} p_k, in log space, gives the same direction for any margin:
+
+        e_k = exp(log p_k − max_{j≠y} log p_j)  (k ≠ y),     e_y = −Σ_{k≠y} e_k.
+    """
+    k_logits = logits.shape[1]
+    log_p = log_softmax(as_two_logits(logits).astype(np.float64))
+    is_label = np.arange(log_p.shape[1])[None, :] == y[:, None]
+    others = np.where(is_label, -np.inf, log_p)
+    e = np.exp(others - np.max(others, axis=1, keepdims=True))
+    e[is_label] = -np.sum(e, axis=1)
+    return from_two_logits(e, k_logits)
+
+
 def loss_gradient(model, x, y, targeted):
     """Per-sample cross-entropy on logits and the direction that the attack ascends.
 
@@ -108,16 +138,19 @@ def loss_gradient(model, x, y, targeted):
     -------
     loss : ndarray, shape (N,)
         The attack objective J_n: cross-entropy CE(z_n, y_n) (untargeted) or −CE(z_n, t_n)
-        (targeted), so the attack always *increases* it.
+        (targeted), so the attack always *increases* it (computed in float64).
     grad : ndarray, shaped like x
-        ∇ₓ J_n for every sample (row n depends on sample n only).
+        A positive per-sample multiple of ∇ₓJ_n (row n depends on sample n only), from
+        ``cross_entropy_direction`` so that it does not vanish for confident models. The
+        attacks that use it (FGM, PGD, the pixel attack, fooling images) depend only on its
+        direction per sample.
     logits : ndarray, shape (N, K)
         The logits at x.
     """
     logits = model_logits(model, x)
-    loss, dlogits = cross_entropy(logits, y, reduction="none")
+    loss, _ = cross_entropy(logits.astype(np.float64), y, reduction="none")
     sign = -1.0 if targeted else 1.0
-    grad = model_gradient(model, x, sign * dlogits)
+    grad = model_gradient(model, x, sign * cross_entropy_direction(logits, y))
     return sign * loss, grad, logits
 
 

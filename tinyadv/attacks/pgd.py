@@ -38,7 +38,7 @@ def gradient_step(x, x_adv, grad, *, alpha, eps, norm, clip, l1_quantile=None):
 
 def _objective(model, x_adv, y, targeted):
     logits = model_logits(model, x_adv)
-    loss, _ = cross_entropy(logits, y, reduction="none")
+    loss, _ = cross_entropy(logits.astype(np.float64), y, reduction="none")
     return (-loss if targeted else loss), logits
 
 
