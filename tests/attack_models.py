@@ -19,10 +19,12 @@ class LinearModel:
 
     def __init__(self, w, b=None):
         self.w = np.atleast_2d(np.asarray(w, dtype=np.float64))
-        self.b = np.zeros(self.w.shape[0]) if b is None else np.atleast_1d(np.asarray(b, dtype=np.float64))
+        b = np.zeros(self.w.shape[0]) if b is None else b
+        self.b = np.atleast_1d(np.asarray(b, dtype=np.float64))
 
     def logits(self, x):
-        return (x.reshape(len(x), -1) @ self.w.T.astype(x.dtype) + self.b.astype(x.dtype)).astype(x.dtype)
+        z = x.reshape(len(x), -1) @ self.w.T.astype(x.dtype) + self.b.astype(x.dtype)
+        return z.astype(x.dtype)
 
     def input_gradient(self, x, grad_logits):
         return (grad_logits @ self.w.astype(x.dtype)).reshape(x.shape).astype(x.dtype)

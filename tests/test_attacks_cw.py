@@ -87,7 +87,8 @@ def test_cw_returns_the_best_not_the_last():
     l2 = np.linalg.norm(iterates - x, axis=2)
     best = np.where(flipped, l2, np.inf).min(0)
     np.testing.assert_allclose(lp_norm(x_adv - x, 2), best)
-    assert np.any((~flipped[-1]) | (l2[-1] > best + 1e-9)), "the last iterate should not be the best here"
+    last_is_worse = (~flipped[-1]) | (l2[-1] > best + 1e-9)
+    assert np.any(last_is_worse), "the last iterate should not be the best here"
 
 
 def test_cw_confidence_margin_is_met():

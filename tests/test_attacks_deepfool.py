@@ -72,8 +72,8 @@ def test_deepfool_uses_only_the_top_candidates():
     z = model.logits(x_adv)
     # one step moves just across the boundary with the runner-up: Z_ru − Z_y = 1e-5 + 1e-4·‖w_ru − w_y‖
     y = model.logits(x).argmax(1)
-    np.testing.assert_allclose(z[np.arange(20), runner_up] - z[np.arange(20), y],
-                               1e-5 + 1e-4 * np.linalg.norm(model.w[runner_up] - model.w[y], axis=1), rtol=1e-5)
+    expected = 1e-5 + 1e-4 * np.linalg.norm(model.w[runner_up] - model.w[y], axis=1)
+    np.testing.assert_allclose(z[np.arange(20), runner_up] - z[np.arange(20), y], expected, rtol=1e-5)
 
 
 def test_deepfool_bad_input():

@@ -130,7 +130,7 @@ def test_l2_start_uniform_in_the_ball():
 
 
 def test_l1_start_direction_is_uniform_on_the_simplex_faces():
-    """|delta|/||delta||_1 of a uniform L1-ball point is Dirichlet(1, ..., 1): first coordinate Beta(1, d-1)."""
+    """|delta|/||delta||_1 of a uniform L1-ball point is Dirichlet(1, ..., 1): |s_1| ~ Beta(1, d-1)."""
     d = 6
     delta = random_start(np.random.default_rng(3), (4000, d), 1.0, 1)
     s = np.abs(delta[:, 0]) / lp_norm(delta, 1)

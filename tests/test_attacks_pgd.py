@@ -135,7 +135,8 @@ def test_pgd_keeps_the_best_iterate_not_the_last():
     losses = np.stack([_objective(model, it, y) for it in iterates])
     success = np.stack([model.logits(it).argmax(1) != y for it in iterates])
     score = losses + 1e6 * success
-    assert np.any(score.argmax(0) != len(iterates) - 1), "the test needs a sample whose last iterate is not its best"
+    last_not_best = score.argmax(0) != len(iterates) - 1
+    assert np.any(last_not_best), "the test needs a sample whose last iterate is not its best"
     best = pgd(model, x, y, steps=6, random_start=False, **kwargs)
     np.testing.assert_allclose(_objective(model, best, y), losses[score.argmax(0), np.arange(len(x))])
 

@@ -22,7 +22,8 @@ def test_spsa_gradient_of_a_quadratic_is_unbiased_and_divides_by_delta():
 
 def test_margin_loss_with_negative_logits_and_a_single_logit():
     np.testing.assert_allclose(margin_loss(np.array([[-1.0, -5.0, -3.0]]), np.array([0])), [2.0])
-    np.testing.assert_allclose(margin_loss(np.array([[-1.0, -5.0, -3.0]]), np.array([2]), targeted=True), [2.0])
+    targeted = margin_loss(np.array([[-1.0, -5.0, -3.0]]), np.array([2]), targeted=True)
+    np.testing.assert_allclose(targeted, [2.0])
     np.testing.assert_allclose(margin_loss(np.array([[1.5]]), np.array([1])), [1.5])
 
 
@@ -45,7 +46,8 @@ def test_spsa_evaluation_point():
     spy = _Spy(model)
     spsa(spy, x, eps=0.1, steps=4, delta=0.01, samples=8, lr=0.02, random_start=False,
          early_stop=False, seed=0)
-    # calls: clean prediction, then per step [iterate x + p, the 2·4·2 sampled points]; then the last iterate
+    # calls: clean prediction, then per step [iterate x + p, the 2·4·2 sampled points],
+    # then the last iterate
     iterates = spy.seen[1::2]
     sampled = spy.seen[2::2]
     assert len(sampled) == 4 and len(iterates) == 5

@@ -87,7 +87,8 @@ def robust_accuracy(model, x, y, attack=None, *, batch_size=256, progress=True, 
     x, y, batch_size = _check(model, x, y, batch_size)
     if len(x) == 0:
         raise ValueError("x is empty")
-    with tqdm(total=len(_batches(len(x), batch_size)), disable=not progress, desc="robust accuracy") as bar:
+    total = len(_batches(len(x), batch_size))
+    with tqdm(total=total, disable=not progress, desc="robust accuracy") as bar:
         correct, _ = _evaluate(model, x, y, attack, attack_kwargs, batch_size, bar)
     return correct / len(x)
 

@@ -12,12 +12,12 @@ dropout, batch norm or stochastic layers and the test-time function is the one t
 | function | norm | paper | reference code |
 |---|---|---|---|
 | ``fgm``, ``fgsm`` | L∞, L2, L1 | Goodfellow et al. 2015 | CleverHans ``fast_gradient_method`` |
-| ``pgd`` | L∞, L2, L1 | Kurakin et al. 2017; Madry et al. 2018 | CleverHans ``projected_gradient_descent`` |
+| ``pgd`` | L∞, L2, L1 | Kurakin 2017; Madry 2018 | CleverHans ``projected_gradient_descent`` |
 | ``cw_l2`` | L2 (minimal) | Carlini & Wagner 2017 | carlini/nn_robust_attacks ``l2_attack.py`` |
 | ``deepfool`` | L2 (minimal) | Moosavi-Dezfooli et al. 2016 | LTS4/DeepFool |
 | ``spsa`` | L∞, gradient-free | Uesato et al. 2018 | CleverHans ``SPSA`` |
 | ``papernot_blackbox`` | transfer | Papernot et al. 2017 | CleverHans ``mnist_blackbox.py`` |
-| ``fooling_images`` | from noise | Nguyen et al. 2015; REFERENCES.md §5 | ``cifar10_fooling_images.py`` |
+| ``fooling_images`` | from noise | Nguyen et al. 2015; §5 | ``cifar10_fooling_images.py`` |
 | ``pixel_attack`` | L0 | REFERENCES.md §7 | — |
 | ``gaussian_noise`` … ``swap_pixels`` | random | Galloway et al. 2018 | ``run_rand_attack.py`` |
 

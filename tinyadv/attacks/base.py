@@ -56,7 +56,9 @@ def model_logits(model, x):
     """Call ``model.logits`` and check that it returned a finite (N, K) array."""
     logits = np.asarray(model.logits(x))
     if logits.ndim != 2 or logits.shape[0] != x.shape[0]:
-        raise ValueError(f"model.logits must return shape (N, K) = ({x.shape[0]}, K), got {logits.shape}")
+        raise ValueError(
+            f"model.logits must return shape (N, K) = ({x.shape[0]}, K), got {logits.shape}"
+        )
     if not np.all(np.isfinite(logits)):
         raise ValueError("model.logits returned NaN or infinite values")
     return logits

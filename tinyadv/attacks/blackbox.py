@@ -116,7 +116,8 @@ def papernot_blackbox(oracle, substitute, train_substitute, x_seed, x_test, y_te
     x_seed = check_array(x_seed, "x_seed", min_ndim=2)
     x_test, clip = check_input(x_test, clip)
     if x_seed.shape[1:] != x_test.shape[1:]:
-        raise ValueError(f"x_seed and x_test must have the same image shape, got {x_seed.shape} and {x_test.shape}")
+        raise ValueError(f"x_seed and x_test must have the same image shape, got {x_seed.shape} "
+                         f"and {x_test.shape}")
     rounds = check_positive_int(rounds, "rounds")
     lmbda = check_nonnegative(lmbda, "lmbda")
     if tau is not None:

@@ -158,7 +158,8 @@ def cw_l2(model, x, y=None, *, confidence=0.0, c=1e-2, search_steps=5, steps=100
         for t in range(1, steps + 1):
             x_new = to_image(w).astype(x.dtype)
             logits = model_logits(model, x_new)
-            f, dlogits = cw_margin(logits.astype(np.float64), y, confidence=confidence, targeted=targeted)
+            f, dlogits = cw_margin(logits.astype(np.float64), y, confidence=confidence,
+                                   targeted=targeted)
             diff = x_new.astype(np.float64) - x64
             l2sq = np.sum(diff.reshape(flat_shape) ** 2, axis=1)
             success = cw_success(logits, y, confidence=confidence, targeted=targeted)

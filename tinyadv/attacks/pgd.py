@@ -25,9 +25,9 @@ def gradient_step(x, x_adv, grad, *, alpha, eps, norm, clip, l1_quantile=None):
     """One projected steepest-ascent step: x_adv ← Π_box(x + Π_ε(x_adv + α·u − x)).
 
     u = ``normalize(grad, norm, l1_quantile=l1_quantile)``. For L1 the gradient is first zeroed
-    on the coordinates that the box blocks (at the lower bound with g < 0, or at the upper bound with g > 0), so that
-    the sparse L1 step is spent on a pixel that can move; in L∞ this changes nothing, and L2 is
-    left exactly as in CleverHans.
+    on the coordinates that the box blocks (at the lower bound with g < 0, or at the upper
+    bound with g > 0), so that the sparse L1 step is spent on pixels that can move; in L∞ this
+    changes nothing, and L2 is left exactly as in CleverHans.
     """
     if norm == 1 and clip is not None:
         blocked = ((x_adv <= clip[0]) & (grad < 0)) | ((x_adv >= clip[1]) & (grad > 0))
