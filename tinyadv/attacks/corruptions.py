@@ -40,6 +40,11 @@ def gaussian_noise(model, x, y=None, *, sigma, clip=(0.0, 1.0), seed=None):
     Returns
     -------
     x_noisy : ndarray, shape and dtype of x
+
+    Notes
+    -----
+    The AWGN fault of the input-fault paper (Galloway, Golubeva & Taylor 2018), which sweeps
+    σ ∈ linspace(1e-6, 10, 100) without a box (pass ``clip=None`` for standardised inputs).
     """
     x, clip = _check(x, clip)
     sigma = check_nonnegative(sigma, "sigma")

@@ -54,7 +54,8 @@ def deepfool(model, x, *, candidates=10, overshoot=0.02, steps=50, clip=(0.0, 1.
 
     until the prediction at xᵢ is no longer ŷ (per sample), then
     x_adv = clip(x₀ + (1 + overshoot)·r_tot). The constants 1e-5 and 1e-4 are those of the
-    reference code; the 1e-4 nudges the point just across the boundary.
+    reference code (LTS4/DeepFool ``deepfool.py``); the 1e-4 nudges the point just across the
+    boundary. Moosavi-Dezfooli et al. 2016, Algorithm 2.
     """
     check_model(model)
     x, clip = check_input(x, clip)

@@ -119,6 +119,8 @@ def spsa(model, x, y=None, *, eps, steps, delta=0.01, samples=128, lr=0.01, targ
         p ← Adam(p, ĝ),   p ← clip(x + clip(p, −ε, ε), box) − x.
 
     The sampled points x + p ± δv are not clipped, so the finite difference stays symmetric.
+    Uesato et al. 2018, Algorithm 1; reference code CleverHans ``SPSA`` /
+    ``projected_optimization`` (with its bugs #1087 and #1249 fixed).
     """
     check_model(model)
     x, clip = check_input(x, clip)
