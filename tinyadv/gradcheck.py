@@ -69,7 +69,7 @@ def rel_error(a, b):
 def layer_gradient_errors(layer, x, *, seed=0, h=1e-6):
     """Compare a layer's backward with central differences, for its input and every parameter.
 
-    Runs ``out, cache = layer.forward(x)`` and ``layer.backward(dout, cache)`` with a random
+    Runs ``out, cache = layer.forward(x)`` and ``dx, grads = layer.backward(dout, cache)`` with a random
     upstream gradient ``dout`` (from ``seed``), and returns ``{"x": err, "<param>": err, ...}``,
     each the :func:`rel_error` between the analytic and the numerical gradient. Use float64
     (``layer.astype(np.float64)``) and inputs away from kinks (ReLU, sign at 0).
@@ -77,11 +77,9 @@ def layer_gradient_errors(layer, x, *, seed=0, h=1e-6):
     rng = np.random.default_rng(seed)
     out, cache = layer.forward(x)
     dout = rng.normal(size=out.shape)
-    for p in layer.params.values():
-        p.grad[...] = 0
-    dx = layer.backward(dout, cache)
+    dx, grads = layer.backward(dout, cache)
     errors = {"x": rel_error(dx, numerical_gradient(lambda: layer.forward(x)[0], x, dout, h))}
     for name, p in layer.params.items():
         numeric = numerical_gradient(lambda: layer.forward(x)[0], p.data, dout, h)
-        errors[name] = rel_error(p.grad, numeric)
+        errors[name] = rel_error(grads[name], numeric)
     return errors

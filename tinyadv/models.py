@@ -30,6 +30,7 @@ import numpy as np
 
 from .checks import check_array
 from .init import truncated_normal, unit_norm_filters
+from .threads import chunk_slices, map_chunks
 from .layers import (BatchNorm, BinaryConv2D, BinaryLinear, Conv2D, Flatten, Layer, Linear, ReLU,
                      Scale, ScaledReLU, Sign, StochasticBinaryConv2D)
 
@@ -52,12 +53,12 @@ class Sequential:
     ----------
     *layers : Layer or (name, Layer)
     chunk_size : int
-        ``logits`` and ``input_gradient`` process large batches in chunks of this many images
-        (results are identical; memory stays bounded). Batch-dependent layers (BatchNorm in
-        training mode) turn chunking off, so their statistics are those of the whole batch.
+        Batches are processed in chunks of this many images, on several threads (see
+        ``tinyadv/threads.py``). Batch-dependent layers (BatchNorm in training mode, stochastic
+        layers) turn chunking off, so their statistics are those of the whole batch.
     """
 
-    def __init__(self, *layers, chunk_size=256):
+    def __init__(self, *layers, chunk_size=32):
         self.layers = []
         for index, item in enumerate(layers):
             name, layer = item if isinstance(item, tuple) else (str(index), item)
@@ -85,60 +86,88 @@ class Sequential:
         return f"Sequential(\n{inner}\n)"
 
     # ---- the forward and backward passes ------------------------------------------------
+    #
+    # The readable core is the pair _forward_chunk / _backward_chunk: every layer in order, then
+    # every layer in reverse. forward/backward/logits/input_gradient cut the batch into chunks
+    # and run the pair on each chunk, on several threads (tinyadv/threads.py); the results are
+    # the same as for one chunk, and the same for any number of threads.
 
-    def forward(self, x):
-        """Run every layer; returns ``(logits, caches)`` for :meth:`backward`."""
+    def _forward_chunk(self, x):
         caches = []
         for _, layer in self.layers:
             x, cache = layer.forward(x)
             caches.append(cache)
         return x, caches
 
+    def _backward_chunk(self, dout, caches, need_input_grad, need_param_grads):
+        grads = [None] * len(self.layers)
+        for index in range(len(self.layers) - 1, -1, -1):
+            _, layer = self.layers[index]
+            dout, grads[index] = layer.backward(
+                dout, caches[index], need_input_grad=need_input_grad or index > 0,
+                need_param_grads=need_param_grads)
+        return dout, grads
+
+    def _chunks(self, n):
+        """Fixed chunks of ``chunk_size``, or one chunk when a layer needs the whole batch
+        (BatchNorm in training mode, a stochastic layer drawing from its generator)."""
+        if any(layer.batch_dependent for _, layer in self.layers):
+            return chunk_slices(n, n)
+        return chunk_slices(n, self.chunk_size)
+
+    def forward(self, x):
+        """Run every layer; returns ``(logits, caches)`` for :meth:`backward`."""
+        slices = self._chunks(len(x))
+        results = map_chunks(lambda part: self._forward_chunk(x[part]), slices)
+        logits = np.concatenate([out for out, _ in results])
+        return logits, (slices, [caches for _, caches in results])
+
     def backward(self, dout, caches, *, need_input_grad=True, need_param_grads=True):
         """Backpropagate ``dout`` = dL/dlogits through the layers in reverse.
 
-        Parameter gradients are *added* into each ``Parameter.grad`` (call ``zero_grad`` first).
-        Returns dL/dx, or None when ``need_input_grad`` is False (then the first layer skips
-        computing it, which saves a whole col2im in training).
+        Parameter gradients are *added* into each ``Parameter.grad`` (call ``zero_grad`` first),
+        chunk by chunk in a fixed order. Returns dL/dx, or None when ``need_input_grad`` is False
+        (then the first layer skips computing it, which saves a whole col2im in training).
         """
-        for index in range(len(self.layers) - 1, -1, -1):
-            _, layer = self.layers[index]
-            wants_dx = need_input_grad or index > 0
-            dout = layer.backward(dout, caches[index], need_input_grad=wants_dx,
-                                  need_param_grads=need_param_grads)
-        return dout
-
-    def _chunks(self, n):
-        batch_dependent = self.training and any(isinstance(l, BatchNorm) for _, l in self.layers)
-        size = n if batch_dependent else max(1, self.chunk_size)
-        return [slice(start, min(start + size, n)) for start in range(0, max(n, 1), size)]
+        slices, chunk_caches = caches
+        results = map_chunks(
+            lambda i: self._backward_chunk(dout[slices[i]], chunk_caches[i], need_input_grad,
+                                           need_param_grads),
+            list(range(len(slices))))
+        for _, grads in results:
+            for (_, layer), layer_grads in zip(self.layers, grads):
+                for name, g in layer_grads.items():
+                    layer.params[name].grad += g
+        return np.concatenate([dx for dx, _ in results]) if need_input_grad else None
 
     def logits(self, x):
-        """Scores (N, K) for a batch ``x``, computed chunk by chunk."""
+        """Scores (N, K) for a batch ``x``."""
         x = check_array(x, "x", min_ndim=2)
-        return np.concatenate([self.forward(x[part])[0] for part in self._chunks(len(x))])
+        return self.forward(x)[0]
 
     __call__ = logits
 
     def input_gradient(self, x, grad_logits):
         """dL/dx for the upstream gradient ``grad_logits`` = dL/dlogits (shape (N, K)).
 
-        Parameter gradients are neither computed nor touched.
+        Parameter gradients are neither computed nor touched. Each chunk runs forward and
+        backward in one go, so only one chunk's caches are alive per thread.
         """
         x = check_array(x, "x", min_ndim=2)
         grad_logits = check_array(grad_logits, "grad_logits", ndim=2)
         if grad_logits.shape[0] != x.shape[0]:
             raise ValueError(f"grad_logits has {grad_logits.shape[0]} rows for a batch of {x.shape[0]}")
-        parts = []
-        for part in self._chunks(len(x)):
-            out, caches = self.forward(x[part])
-            if out.shape != grad_logits[part].shape:
+
+        def chunk_gradient(part):
+            out, caches = self._forward_chunk(x[part])
+            if out.shape[1:] != grad_logits.shape[1:]:
                 raise ValueError(f"grad_logits must have shape {(x.shape[0],) + out.shape[1:]}, "
                                  f"got {grad_logits.shape}")
-            dx = self.backward(grad_logits[part].astype(out.dtype, copy=False), caches,
-                               need_param_grads=False)
-            parts.append(dx.astype(x.dtype, copy=False))
-        return np.concatenate(parts)
+            dx, _ = self._backward_chunk(grad_logits[part].astype(out.dtype, copy=False), caches,
+                                         True, False)
+            return dx.astype(x.dtype, copy=False)
+
+        return np.concatenate(map_chunks(chunk_gradient, self._chunks(len(x))))
 
     def predict(self, x):
         """Predicted class ids (N,): argmax of the logits, or z > 0 for a single logit."""
@@ -239,13 +268,13 @@ class Sequential:
             state = {key: data[key] for key in data.files if key != "__meta__"}
         if meta.get("format") != FORMAT:
             raise ValueError(f"{path}: unknown model format {meta.get('format')!r}")
-        model = cls.from_architecture(meta["architecture"], chunk_size=meta.get("chunk_size", 256))
+        model = cls.from_architecture(meta["architecture"], chunk_size=meta.get("chunk_size", 32))
         dtype = next((v.dtype for k, v in state.items() if k.endswith("weight")), np.float32)
         model.astype(dtype)
         return model.load_state_dict(state).eval()
 
     @classmethod
-    def from_architecture(cls, architecture, chunk_size=256):
+    def from_architecture(cls, architecture, chunk_size=32):
         """Build the layers described by :meth:`architecture` (only tinyadv's own layer classes)."""
         layers = []
         for name, class_name, config in architecture:

@@ -67,7 +67,7 @@ class ReLU(Layer):
         return relu_forward(x)
 
     def backward(self, dout, cache, *, need_input_grad=True, need_param_grads=True):
-        return relu_backward(dout, cache) if need_input_grad else None
+        return (relu_backward(dout, cache) if need_input_grad else None), {}
 
 
 class ScaledReLU(Layer):
@@ -87,11 +87,9 @@ class ScaledReLU(Layer):
 
     def backward(self, dout, cache, *, need_input_grad=True, need_param_grads=True):
         positive, mask = cache
-        if need_param_grads:
-            self.params["scale"].grad += np.sum(dout * positive)
-        if need_input_grad:
-            return relu_backward(dout, mask) * self.params["scale"].data[0]
-        return None
+        grads = {"scale": np.sum(dout * positive, keepdims=True).reshape(1)} if need_param_grads else {}
+        dx = relu_backward(dout, mask) * self.params["scale"].data[0] if need_input_grad else None
+        return dx, grads
 
 
 class Sign(Layer):
@@ -115,4 +113,4 @@ class Sign(Layer):
         return sign(x), x
 
     def backward(self, dout, cache, *, need_input_grad=True, need_param_grads=True):
-        return straight_through(dout, cache, self.ste) if need_input_grad else None
+        return (straight_through(dout, cache, self.ste) if need_input_grad else None), {}

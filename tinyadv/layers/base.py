@@ -1,11 +1,13 @@
 """What every layer is: parameters with gradients, and a forward/backward pair with a cache.
 
-A layer does not remember its last input. ``forward`` returns the output *and* a cache (what the
-backward pass needs); ``backward`` takes the upstream gradient and that cache, returns the
-gradient with respect to the input, and adds (``+=``) the parameter gradients into each
-``Parameter.grad``. Keeping the cache outside the layer is the CS231n pattern
-(``affine_forward -> (out, cache)``): the same layer can run on several batches at once, and a
-model can call ``backward`` only for what it needs.
+A layer does not remember its last input, nor write its gradients anywhere. ``forward`` returns
+the output *and* a cache (what the backward pass needs); ``backward`` takes the upstream
+gradient and that cache and returns the gradient with respect to the input together with a dict
+of parameter gradients (``{"weight": dW, "bias": db}``). The model adds (``+=``) those into each
+``Parameter.grad``. Keeping the cache and the gradients outside the layer is the CS231n pattern
+(``affine_forward -> (out, cache)``, ``affine_backward -> (dx, dw, db)``): the same layer can
+run on several chunks of a batch at once, on several threads, without any two of them writing
+to the same array.
 
 Two flags let a model skip work it does not need:
 ``need_input_grad=False`` (the first layer during training: nobody wants dL/dx) and
@@ -47,7 +49,7 @@ class Layer:
 
     Subclasses set ``self.params`` (name -> Parameter) and ``self.buffers`` (name -> ndarray,
     state that is saved but not trained, such as BatchNorm's running statistics), implement
-    ``forward(x) -> (out, cache)`` and ``backward(dout, cache, ...) -> dx``, and return their
+    ``forward(x) -> (out, cache)`` and ``backward(dout, cache, ...) -> (dx, grads)``, and return their
     constructor arguments from ``config()`` so that a saved model can be rebuilt.
     """
 
@@ -55,6 +57,12 @@ class Layer:
         self.params = {}
         self.buffers = {}
         self.training = True
+
+    @property
+    def batch_dependent(self):
+        """True when the output for one image depends on the rest of the batch (or on the order in
+        which chunks are run): then the model must not cut the batch into chunks."""
+        return False
 
     def forward(self, x):
         raise NotImplementedError

@@ -100,6 +100,10 @@ class BatchNorm(Layer):
     def config(self):
         return dict(num_features=self.num_features, eps=self.eps, momentum=self.momentum)
 
+    @property
+    def batch_dependent(self):
+        return self.training  # batch statistics in training, fixed running statistics in evaluation
+
     def forward(self, x):
         out, cache, mean, unbiased_var = batchnorm_forward(
             x, self.params["weight"].data, self.params["bias"].data, eps=self.eps,
@@ -119,7 +123,4 @@ class BatchNorm(Layer):
         dx, dgamma, dbeta = batchnorm_backward(
             dout, cache, need_input_grad=need_input_grad, need_param_grads=need_param_grads
         )
-        if need_param_grads:
-            self.params["weight"].grad += dgamma
-            self.params["bias"].grad += dbeta
-        return dx
+        return dx, ({"weight": dgamma, "bias": dbeta} if need_param_grads else {})

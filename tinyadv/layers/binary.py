@@ -94,6 +94,10 @@ class StochasticBinaryConv2D(Conv2D):
     def config(self):
         return dict(super().config(), ste=self.ste, seed=self.seed)
 
+    @property
+    def batch_dependent(self):
+        return True  # draws from one generator: chunks on threads would draw in random order
+
     def effective_weight(self):
         w = self.params["weight"].data
         p = np.clip((w + 1) / 2, 0, 1)

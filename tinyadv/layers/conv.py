@@ -226,8 +226,9 @@ class Conv2D(Layer):
         dx, dw, db = conv2d_backward(
             dout, cache, need_input_grad=need_input_grad, need_param_grads=need_param_grads
         )
+        grads = {}
         if need_param_grads:
-            self.params["weight"].grad += self.weight_gradient(dw)
+            grads["weight"] = self.weight_gradient(dw)
             if db is not None:
-                self.params["bias"].grad += db
-        return dx
+                grads["bias"] = db
+        return dx, grads

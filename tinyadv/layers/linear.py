@@ -82,11 +82,12 @@ class Linear(Layer):
         dx, dw, db = linear_backward(
             dout, cache, need_input_grad=need_input_grad, need_param_grads=need_param_grads
         )
+        grads = {}
         if need_param_grads:
-            self.params["weight"].grad += self.weight_gradient(dw)
+            grads["weight"] = self.weight_gradient(dw)
             if db is not None:
-                self.params["bias"].grad += db
-        return dx
+                grads["bias"] = db
+        return dx, grads
 
 
 class Flatten(Layer):
@@ -96,7 +97,7 @@ class Flatten(Layer):
         return x.reshape(x.shape[0], -1), x.shape
 
     def backward(self, dout, cache, *, need_input_grad=True, need_param_grads=True):
-        return dout.reshape(cache) if need_input_grad else None
+        return (dout.reshape(cache) if need_input_grad else None), {}
 
 
 class Scale(Layer):
@@ -117,4 +118,4 @@ class Scale(Layer):
         return x * np.asarray(self.factor, dtype=x.dtype), None
 
     def backward(self, dout, cache, *, need_input_grad=True, need_param_grads=True):
-        return dout * np.asarray(self.factor, dtype=dout.dtype) if need_input_grad else None
+        return (dout * np.asarray(self.factor, dtype=dout.dtype) if need_input_grad else None), {}

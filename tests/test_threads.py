@@ -1,0 +1,75 @@
+"""Chunks on threads change the speed, never the numbers."""
+
+import numpy as np
+import pytest
+
+import tinyadv as ta
+from tinyadv.threads import blas_threads, get_num_threads, map_chunks, set_num_threads
+
+
+@pytest.fixture
+def restore_threads():
+    before = get_num_threads()
+    yield
+    set_num_threads(before)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_results_are_bit_identical_for_one_and_two_threads(restore_threads, dtype):
+    rng = np.random.default_rng(0)
+    x = rng.random((70, 3, 32, 32)).astype(dtype)
+    y = rng.integers(0, 10, 70)
+    g = rng.normal(size=(70, 10)).astype(dtype)
+    runs = []
+    for threads in (1, 2):
+        set_num_threads(threads)
+        model = ta.cleverhans_cnn(nf=8, seed=0, dtype=dtype)
+        logits, gradient = model.logits(x), model.input_gradient(x, g)
+        ta.train_step(model, ta.SGD(model.parameters(), lr=0.1, momentum=0.9), x, y)
+        runs.append((logits, gradient, model.state_dict()["conv1.weight"]))
+    for first, second in zip(*runs):
+        np.testing.assert_array_equal(first, second)
+
+
+def test_chunked_training_step_equals_one_chunk():
+    """Summing parameter gradients over chunks gives the whole batch's gradient."""
+    rng = np.random.default_rng(1)
+    x, y = rng.random((10, 1, 28, 28)), rng.integers(0, 10, 10)
+    grads = []
+    for chunk_size in (10, 3):
+        model = ta.cleverhans_cnn(in_channels=1, image_size=28, nf=4, seed=0, dtype=np.float64)
+        model.chunk_size = chunk_size
+        logits, caches = model.forward(x)
+        model.zero_grad()
+        model.backward(ta.cross_entropy(logits, y)[1], caches)
+        grads.append([p.grad.copy() for p in model.parameters()])
+    for whole, chunked in zip(*grads):
+        np.testing.assert_allclose(chunked, whole, rtol=1e-12, atol=1e-15)
+
+
+def test_batchnorm_in_training_mode_sees_the_whole_batch():
+    model = ta.Sequential(ta.Linear(3, 2, seed=0, dtype=np.float64), ta.BatchNorm(2, dtype=np.float64),
+                          chunk_size=2)
+    x = np.random.default_rng(0).normal(size=(6, 3))
+    out = model.train().logits(x)
+    np.testing.assert_allclose(out.mean(axis=0), 0, atol=1e-12)  # normalised over all 6 rows
+
+
+def test_map_chunks_keeps_order(restore_threads):
+    set_num_threads(2)
+    slices = [slice(i, i + 1) for i in range(50)]
+    assert map_chunks(lambda s: s.start, slices) == list(range(50))
+
+
+def test_blas_threads_restores_the_previous_setting():
+    from tinyadv.threads import _openblas_setters
+    setters = _openblas_setters()
+    before = [getter() for _, getter in setters]
+    with blas_threads(1):
+        assert all(getter() == 1 for _, getter in setters)
+    assert [getter() for _, getter in setters] == before
+
+
+def test_set_num_threads_refuses_nonsense(restore_threads):
+    with pytest.raises(ValueError, match="positive integer"):
+        set_num_threads(0)

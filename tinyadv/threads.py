@@ -1,0 +1,121 @@
+"""Threads: how many to use, and running the chunks of a batch on them.
+
+This is the one place where tinyadv trades plainness for speed (PERFORMANCE.md). A batch is cut
+into chunks of a few dozen images; each chunk goes through the whole network on one of a few
+Python threads, with BLAS held to one thread meanwhile. NumPy's matrix products and tinyadv's
+``nogil`` Numba kernels release the GIL, so the chunks really run at once, each in its own
+core's cache, instead of two BLAS threads fighting over one large product.
+
+The math does not change: chunks are cut at fixed places (``chunk_size``, not the thread count)
+and their results are put back together in order, so a result is the same, bit for bit, for
+any number of threads.
+
+Thread count: ``set_num_threads(n)``; by default ``NUMBA_NUM_THREADS``, else
+``OMP_NUM_THREADS``/``OPENBLAS_NUM_THREADS``, else the number of cores.
+"""
+
+import contextlib
+import ctypes
+import glob
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+
+def _default_threads():
+    for name in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        value = os.environ.get(name, "")
+        if value.isdigit() and int(value) > 0:
+            return int(value)
+    return os.cpu_count() or 1
+
+
+_state = {"threads": _default_threads(), "pool": None}
+_lock = threading.Lock()
+
+
+def get_num_threads():
+    """Number of threads tinyadv runs chunks on."""
+    return _state["threads"]
+
+
+def set_num_threads(n):
+    """Run chunks on ``n`` threads (1 = everything on the calling thread, BLAS as configured)."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"the number of threads must be a positive integer, got {n!r}")
+    with _lock:
+        if _state["pool"] is not None:
+            _state["pool"].shutdown(wait=True)
+            _state["pool"] = None
+        _state["threads"] = n
+
+
+def _openblas_setters():
+    """``openblas_set_num_threads``-like functions of every OpenBLAS that NumPy/SciPy loaded."""
+    paths = set()
+    try:
+        with open("/proc/self/maps") as maps:
+            paths = {line.split()[-1] for line in maps if "openblas" in line.lower() and "/" in line}
+    except OSError:  # not Linux: look next to NumPy
+        base = os.path.dirname(os.path.dirname(np.__file__))
+        for pattern in ("numpy.libs/*openblas*", "numpy/.dylibs/*openblas*", "scipy.libs/*openblas*"):
+            paths.update(glob.glob(os.path.join(base, pattern)))
+    setters = []
+    for path in sorted(paths):
+        try:
+            library = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for symbol in ("scipy_openblas_set_num_threads64_", "openblas_set_num_threads64_",
+                       "openblas_set_num_threads"):
+            setter = getattr(library, symbol, None)
+            getter = getattr(library, symbol.replace("set_num_threads", "get_num_threads"), None)
+            if setter is not None and getter is not None:
+                setters.append((setter, getter))
+                break
+    return setters
+
+
+_blas = {"setters": None}
+
+
+@contextlib.contextmanager
+def blas_threads(n):
+    """Within the block, OpenBLAS uses ``n`` threads (a no-op when OpenBLAS is not found)."""
+    if _blas["setters"] is None:
+        _blas["setters"] = _openblas_setters()
+    before = [getter() for _, getter in _blas["setters"]]
+    for setter, _ in _blas["setters"]:
+        setter(n)
+    try:
+        yield
+    finally:
+        for (setter, _), value in zip(_blas["setters"], before):
+            setter(value)
+
+
+def chunk_slices(n, chunk_size):
+    """Cut range(n) into consecutive slices of ``chunk_size`` (the last may be shorter)."""
+    chunk_size = max(1, int(chunk_size))
+    return [slice(start, min(start + chunk_size, n)) for start in range(0, max(n, 1), chunk_size)]
+
+
+def map_chunks(work, slices):
+    """``[work(s) for s in slices]``, in the order of ``slices``.
+
+    Several chunks run on ``get_num_threads()`` threads with BLAS at one thread each; a single
+    chunk runs on the calling thread with BLAS at ``get_num_threads()`` threads. So with more
+    than one chunk the numbers do not depend on the thread count at all.
+    """
+    threads = _state["threads"]
+    if threads == 1 or len(slices) == 1:
+        with blas_threads(threads):
+            return [work(s) for s in slices]
+    with _lock:
+        if _state["pool"] is None:
+            _state["pool"] = ThreadPoolExecutor(threads, thread_name_prefix="tinyadv")
+        pool = _state["pool"]
+    with blas_threads(1):
+        return list(pool.map(work, slices))
