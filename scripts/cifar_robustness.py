@@ -1,0 +1,159 @@
+"""Accuracy of the CIFAR-10 CNNs against the L∞ budget ε, under FGSM and PGD.
+
+The talk's "L∞ adversarial examples" and "robustness" slides (REFERENCES.md §8; Galloway,
+Tanay & Taylor 2018, reference repo uoguelph-mlrg/adversarial_training_vs_weight_decay): the
+adversarially trained CNN-L2 (weight decay) and CNN (none) lose accuracy smoothly as ε grows;
+the paper's CNN-L2 falls from ≈ 70% clean to ≈ 12% under PGD by ε ≈ 25/255.
+
+Attacks, both against the true labels, on the first ``--test-limit`` test images:
+
+    FGSM  x_adv = clip(x + ε·sign(∇ₓ CE), 0, 1)                 (Goodfellow et al. 2015)
+    PGD   20 steps of size α = ε/4 from a random start in the ε-ball, projected onto the
+          ball and the box after each step (Madry et al. 2018); α = 2/255 at ε = 8/255, the
+          paper's evaluation setting.
+
+The paper evaluates on the first 1,000 test images (``--paper``); the laptop default uses the
+first 500. The models come from train_cifar_cnn.py (``--checkpoints``).
+
+    TINYADV_DATA=/root/tinyadv-data python scripts/cifar_robustness.py --data cifar10
+
+Writes figures/cifar_robustness.png (accuracy against ε, FGSM dashed, PGD solid, one colour
+per model) and figures/cifar_adversarial_examples.png (test images under PGD with each model's
+prediction and confidence).
+"""
+
+import argparse
+import os
+import time
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+import tinyadv as ta  # noqa: E402
+from tinyadv.data import DATASET_NAMES, load_dataset  # noqa: E402
+from tinyadv.data.cifar import CIFAR10_CLASSES  # noqa: E402
+from tinyadv.plots import image_grid, save_figure  # noqa: E402
+
+MODELS = (("CNN-L2", "cifar_cnn_l2"), ("CNN", "cifar_cnn"))
+COLOURS = {"CNN-L2": "tab:blue", "CNN": "tab:orange"}
+
+
+def load_trained(checkpoints, data, x):
+    """The trained models {name: model} from ``checkpoints``, or SystemExit naming the command.
+
+    Each model must accept images shaped like ``x`` (N, C, H, W).
+    """
+    command = f"python scripts/train_cifar_cnn.py --data {data} --checkpoints {checkpoints}"
+    models = {}
+    for name, stem in MODELS:
+        path = os.path.join(checkpoints, f"{stem}.npz")
+        if not os.path.exists(path):
+            raise SystemExit(f"missing trained model {path}: run `{command}` first")
+        model = ta.load(path)
+        model.eval()
+        try:
+            model.logits(x[:1])
+        except ValueError as error:
+            raise SystemExit(f"{path} does not take {data} images {x.shape[1:]} ({error}): "
+                             f"run `{command}`") from error
+        models[name] = model
+    return models
+
+
+def class_names(data):
+    return CIFAR10_CLASSES if data == "cifar10" else tuple(str(k) for k in range(10))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", choices=DATASET_NAMES, default="mini-mnist")
+    parser.add_argument("--checkpoints", default="checkpoints")
+    parser.add_argument("--test-limit", type=int, default=500, help="paper: the first 1,000")
+    parser.add_argument("--eps", type=float, nargs="+", default=[0, 2, 4, 8, 12, 16, 24, 32],
+                        help="ε in units of 1/255")
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--examples", type=int, default=8, help="images in the example grid")
+    parser.add_argument("--example-eps", type=float, nargs="+", default=[8, 16, 32],
+                        help="ε (1/255) of the example grid's rows")
+    parser.add_argument("--paper", action="store_true", help="evaluate on the first 1,000 images")
+    parser.add_argument("--figures", default="figures")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    if args.paper:
+        args.test_limit = 1000
+
+    began = time.perf_counter()
+    x, y = load_dataset(args.data, "test", limit=args.test_limit)
+    models = load_trained(args.checkpoints, args.data, x)
+    eps = np.array(args.eps, dtype=np.float64) / 255
+    print(f"data: {args.data}, first {len(x)} test images; PGD: {args.steps} steps of ε/4, "
+          f"random start; FGSM: one step of ε")
+
+    curves = {}
+    for name, model in models.items():
+        curves[name, "FGSM"] = ta.sweep(model, x, y, ta.fgsm, eps, progress=False)["accuracy"]
+        curves[name, "PGD"] = ta.sweep(model, x, y, ta.pgd, eps, steps=args.steps, seed=args.seed,
+                                       level_kwargs=lambda e: {"alpha": e / 4},
+                                       progress=False)["accuracy"]
+
+    columns = [(name, attack) for name in models for attack in ("FGSM", "PGD")]
+    print("\naccuracy\n  ε·255" + "".join(f"{name + ' ' + attack:>14}" for name, attack in columns))
+    for i, e in enumerate(args.eps):
+        print(f"  {e:5g}" + "".join(f"{curves[c][i]:14.3f}" for c in columns))
+    near25 = int(np.argmin(np.abs(np.array(args.eps) - 25)))
+    print(f"\nCNN-L2 under PGD      tinyadv   paper (REFERENCES §8)\n"
+          f"  clean (ε = 0)       {curves['CNN-L2', 'PGD'][0]:7.3f}   ≈ 0.70\n"
+          f"  {f'ε = {args.eps[near25]:g}/255':<20}{curves['CNN-L2', 'PGD'][near25]:7.3f}   "
+          f"≈ 0.12 at ε ≈ 25/255")
+    if 8 in args.eps:
+        i8 = args.eps.index(8)
+        print("  at the paper's evaluation ε = 8/255: "
+              + ", ".join(f"{name} {curves[name, 'PGD'][i8]:.3f}" for name in models)
+              + " (no number given for it in REFERENCES §8)")
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    for name in models:
+        for attack, style in (("PGD", "-o"), ("FGSM", "--s")):
+            ax.plot(args.eps, curves[name, attack], style, color=COLOURS[name], markersize=4,
+                    label=f"{name}, {attack}")
+    ax.axhline(0.1, color="grey", lw=0.8, ls=":", label="chance (10%)")
+    ax.set_xlabel("ε (L∞, in units of 1/255)")
+    ax.set_ylabel(f"accuracy on the first {len(x)} test images")
+    ax.set_ylim(0, 1)
+    ax.set_title(f"{args.data}: adversarially trained CNNs under FGSM and PGD-{args.steps}")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    save_figure(fig, os.path.join(args.figures, "cifar_robustness.png"))
+    plt.close(fig)
+
+    names = class_names(args.data)
+    shown = slice(0, args.examples)
+    rows = [x[shown]]
+    probabilities = ta.softmax(models["CNN-L2"].logits(x[shown]).astype(np.float64))
+    captions = [[f"true {names[k]}\n{names[p.argmax()]} {p.max():.2f}"
+                 for k, p in zip(y[shown], probabilities)]]
+    titles = ["clean\n(CNN-L2)"]
+    for name, model in models.items():
+        for e in args.example_eps:
+            x_adv = ta.pgd(model, x[shown], y[shown], eps=e / 255, alpha=e / 255 / 4,
+                           steps=args.steps, seed=args.seed)
+            p = ta.softmax(model.logits(x_adv).astype(np.float64))
+            rows.append(x_adv)
+            captions.append([f"{names[q.argmax()]} {q.max():.2f}" for q in p])
+            titles.append(f"{name}\nε={e:g}/255")
+    fig = image_grid(rows, captions=captions, row_titles=titles,
+                     title="PGD adversarial examples: the attacked model's prediction, confidence")
+    save_figure(fig, os.path.join(args.figures, "cifar_adversarial_examples.png"))
+    plt.close(fig)
+    print(f"\nwrote {args.figures}/cifar_robustness.png and cifar_adversarial_examples.png "
+          f"in {time.perf_counter() - began:.0f} s")
+    return {"eps": np.array(args.eps), **{f"{n} {a}": c for (n, a), c in curves.items()}}
+
+
+if __name__ == "__main__":
+    main()
