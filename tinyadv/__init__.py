@@ -5,16 +5,17 @@ attacks, evaluation, and the ``data``, ``theory`` and ``plots`` modules.
 """
 
 from . import attacks, data, plots, theory
-from .attacks import (cw_l2, deepfool, fgm, fgsm, gaussian_noise, pgd, pixel_attack, salt_and_pepper,
-                      swap_pixels, uniform_noise)
+from .attacks import (cw_l2, deepfool, fgm, fgsm, fooling_images, gaussian_noise, papernot_blackbox,
+                      pgd, pixel_attack, salt_and_pepper, spsa, swap_pixels, uniform_noise)
 from .evaluate import robust_accuracy, sweep
 from .gradcheck import numerical_gradient, rel_error
 from .layers import (BatchNorm, BinaryConv2D, BinaryLinear, Conv2D, Flatten, Layer, Linear,
                      Parameter, ReLU, Scale, ScaledReLU, Sign, StochasticBinaryConv2D)
-from .losses import cross_entropy, l1_penalty, l2_penalty, log_softmax, softmax
+from .losses import cross_entropy, l1_penalty, l2_penalty, log_softmax, logits_to_labels, softmax
 from .metrics import accuracy, predict
 from .models import Sequential, cleverhans_cnn, load, logistic_regression, mlp
 from .optim import SGD, Adam
+from .threads import get_num_threads, set_num_threads
 from .train import fit, train_step
 
 __version__ = "0.1.0"

@@ -25,9 +25,9 @@ targeted=True, **kw)``.
 import numpy as np
 from tqdm import tqdm
 
-from .attacks.base import check_model, model_logits, predict
+from .attacks.base import check_model, model_logits
 from .checks import check_array, check_labels, check_positive_int, make_rng
-from .losses import softmax
+from .losses import logits_to_labels, softmax
 
 
 def _batches(n, batch_size):
@@ -56,7 +56,7 @@ def _evaluate(model, x, y, attack, kwargs, batch_size, bar):
             raise ValueError(f"the attack must return an array shaped like its input {xb.shape}, got "
                              f"{getattr(x_eval, 'shape', type(x_eval).__name__)}")
         logits = model_logits(model, x_eval)
-        correct += int(np.sum(predict(logits) == yb))
+        correct += int(np.sum(logits_to_labels(logits) == yb))
         confidence += float(np.sum(np.max(softmax(logits.astype(np.float64)), axis=1)))
         bar.update(1)
     return correct, confidence

@@ -22,6 +22,11 @@ def as_two_logits(logits):
     return logits
 
 
+def logits_to_labels(logits):
+    """Predicted class ids (N,) from logits (N, K): the argmax, or 1 when z > 0 for one logit."""
+    return np.argmax(as_two_logits(logits), axis=1)
+
+
 def log_softmax(z):
     """Numerically stable log-softmax along the last axis: z - logsumexp(z)."""
     shifted = z - np.max(z, axis=-1, keepdims=True)

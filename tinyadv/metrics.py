@@ -6,15 +6,14 @@ A single logit z is a binary classifier: label 1 when z > 0 (DESIGN.md).
 import numpy as np
 
 from .checks import check_array, check_labels
+from .losses import logits_to_labels
 
 
 def predict(model, x, *, batch_size=1024):
     """Predicted class ids (N,) of ``model`` on ``x``, computed ``batch_size`` images at a time."""
     x = check_array(x, "x", min_ndim=2)
-    labels = []
-    for start in range(0, len(x), batch_size):
-        z = model.logits(x[start:start + batch_size])
-        labels.append((z[:, 0] > 0).astype(np.int64) if z.shape[1] == 1 else np.argmax(z, axis=1))
+    labels = [logits_to_labels(model.logits(x[start:start + batch_size]))
+              for start in range(0, len(x), batch_size)]
     return np.concatenate(labels) if labels else np.zeros(0, dtype=np.int64)
 
 

@@ -30,9 +30,10 @@ import numpy as np
 
 from .checks import check_array
 from .init import truncated_normal, unit_norm_filters
-from .threads import chunk_slices, map_chunks
 from .layers import (BatchNorm, BinaryConv2D, BinaryLinear, Conv2D, Flatten, Layer, Linear, ReLU,
                      Scale, ScaledReLU, Sign, StochasticBinaryConv2D)
+from .losses import logits_to_labels
+from .threads import chunk_slices, map_chunks
 
 #: The layer classes that ``load`` may rebuild from a file (nothing else is ever constructed).
 LAYER_CLASSES = {cls.__name__: cls for cls in (
@@ -171,8 +172,7 @@ class Sequential:
 
     def predict(self, x):
         """Predicted class ids (N,): argmax of the logits, or z > 0 for a single logit."""
-        z = self.logits(x)
-        return (z[:, 0] > 0).astype(np.int64) if z.shape[1] == 1 else np.argmax(z, axis=1)
+        return logits_to_labels(self.logits(x))
 
     # ---- parameters, modes, dtype -------------------------------------------------------
 

@@ -23,7 +23,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .checks import check_array, check_labels, check_nonnegative, check_positive_int, make_rng
-from .losses import cross_entropy, l1_penalty, l2_penalty
+from .losses import cross_entropy, l1_penalty, l2_penalty, logits_to_labels
 from .models import write_npz_atomically
 from .optim import Adam
 
@@ -47,8 +47,7 @@ def train_step(model, optimizer, x, y, *, weight_decay=0.0, l1=0.0, label_smooth
             for p, g in zip(decayed, grads):
                 p.grad += g
     optimizer.step()
-    predictions = (logits[:, 0] > 0) if logits.shape[1] == 1 else np.argmax(logits, axis=1)
-    return loss, int(np.sum(predictions == y))
+    return loss, int(np.sum(logits_to_labels(logits) == y))
 
 
 def evaluate_loss_accuracy(model, x, y, *, batch_size=512):
@@ -59,8 +58,7 @@ def evaluate_loss_accuracy(model, x, y, *, batch_size=512):
         yb = y[start:start + batch_size]
         loss, _ = cross_entropy(logits, yb, reduction="sum")
         total_loss += loss
-        predictions = (logits[:, 0] > 0) if logits.shape[1] == 1 else np.argmax(logits, axis=1)
-        correct += int(np.sum(predictions == yb))
+        correct += int(np.sum(logits_to_labels(logits) == yb))
     return total_loss / len(x), correct / len(x)
 
 

@@ -18,7 +18,7 @@ attacks ascend. Every attack works in the dtype of ``x`` and returns that dtype.
 import numpy as np
 
 from ..checks import check_array, check_clip, check_labels
-from ..losses import as_two_logits, cross_entropy, log_softmax
+from ..losses import as_two_logits, cross_entropy, log_softmax, logits_to_labels
 
 
 def check_model(model):
@@ -74,11 +74,6 @@ def model_gradient(model, x, grad_logits):
     return dx.astype(x.dtype, copy=False)
 
 
-def predict(logits):
-    """Class predictions from logits (N, K); a single logit z predicts 1 when z > 0."""
-    return np.argmax(as_two_logits(logits), axis=1)
-
-
 def num_classes(logits):
     """Number of classes: K, or 2 for a single-logit model."""
     return max(logits.shape[1], 2)
@@ -94,7 +89,7 @@ def attack_labels(model, x, y, targeted):
     if y is None:
         if targeted:
             raise ValueError("a targeted attack needs the target labels y (got y=None)")
-        return predict(logits), logits
+        return logits_to_labels(logits), logits
     return check_labels(y, x.shape[0], logits.shape[1]), logits
 
 
@@ -158,5 +153,5 @@ def loss_gradient(model, x, y, targeted):
 
 def is_success(logits, y, targeted):
     """Whether each sample is adversarial: prediction ≠ y (untargeted) or = y (targeted)."""
-    pred = predict(logits)
+    pred = logits_to_labels(logits)
     return pred == y if targeted else pred != y

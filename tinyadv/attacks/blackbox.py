@@ -20,7 +20,8 @@ from typing import NamedTuple
 import numpy as np
 
 from ..checks import check_array, check_labels, check_nonnegative, check_positive_int
-from .base import check_input, check_model, from_two_logits, model_gradient, model_logits, predict
+from ..losses import logits_to_labels
+from .base import check_input, check_model, from_two_logits, model_gradient, model_logits
 from .fgm import fgsm
 
 
@@ -39,7 +40,7 @@ class BlackBoxResult(NamedTuple):
 
 def oracle_labels(oracle, x, batch_size=1024):
     """Labels ŷ = argmax Z(x) from the oracle, in batches (the only thing the attacker sees)."""
-    parts = [predict(model_logits(oracle, x[i:i + batch_size])) for i in range(0, len(x), batch_size)]
+    parts = [logits_to_labels(model_logits(oracle, x[i:i + batch_size])) for i in range(0, len(x), batch_size)]
     return np.concatenate(parts).astype(np.int64)
 
 
@@ -141,7 +142,7 @@ def papernot_blackbox(oracle, substitute, train_substitute, x_seed, x_test, y_te
     x_adv = fgsm(substitute, x_test, eps=eps, clip=clip)
     pred_clean = oracle_labels(oracle, x_test)
     pred_adv = oracle_labels(oracle, x_adv)
-    pred_sub = predict(model_logits(substitute, x_test))
+    pred_sub = logits_to_labels(model_logits(substitute, x_test))
     return BlackBoxResult(
         x_adv=x_adv, x_substitute=x_sub, y_substitute=y_sub, oracle_queries=int(queries),
         oracle_accuracy_clean=float(np.mean(pred_clean == y_test)),

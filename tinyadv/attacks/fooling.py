@@ -22,8 +22,8 @@ from typing import NamedTuple
 import numpy as np
 
 from ..checks import check_nonnegative, check_norm, check_positive_int, make_rng
-from ..losses import softmax
-from .base import check_model, clip_box, loss_gradient, model_logits, num_classes, predict
+from ..losses import logits_to_labels, softmax
+from .base import check_model, clip_box, loss_gradient, model_logits, num_classes
 from .pgd import gradient_step
 
 
@@ -117,4 +117,4 @@ def fooling_images(model, shape, *, start="uniform", norm=np.inf, alpha=0.005, s
     p = softmax(logits.astype(np.float64))
     top2 = np.sort(p, axis=1)[:, -2:]
     return FoolingResult(images=x_adv, targets=targets, confidence=p[np.arange(m), targets],
-                         margin=top2[:, 1] - top2[:, 0], success=predict(logits) == targets)
+                         margin=top2[:, 1] - top2[:, 0], success=logits_to_labels(logits) == targets)

@@ -44,6 +44,16 @@ class Parameter:
         return f"Parameter(shape={self.data.shape}, dtype={self.data.dtype})"
 
 
+def weight_and_bias_grads(layer, dw, db, need_param_grads):
+    """The ``grads`` dict of a layer with a (possibly binarized) weight and an optional bias."""
+    if not need_param_grads:
+        return {}
+    grads = {"weight": layer.weight_gradient(dw)}
+    if db is not None:
+        grads["bias"] = db
+    return grads
+
+
 class Layer:
     """Base class: a layer has named parameters, named buffers, a mode, and forward/backward.
 

@@ -31,7 +31,7 @@ import numpy as np
 
 from ..checks import check_array
 from ..kernels import col2im, im2col, output_size
-from .base import Layer, Parameter
+from .base import Layer, Parameter, weight_and_bias_grads
 
 
 def resolve_padding(padding, H, W, HH, WW, stride):
@@ -226,9 +226,4 @@ class Conv2D(Layer):
         dx, dw, db = conv2d_backward(
             dout, cache, need_input_grad=need_input_grad, need_param_grads=need_param_grads
         )
-        grads = {}
-        if need_param_grads:
-            grads["weight"] = self.weight_gradient(dw)
-            if db is not None:
-                grads["bias"] = db
-        return dx, grads
+        return dx, weight_and_bias_grads(self, dw, db, need_param_grads)

@@ -14,7 +14,7 @@ state dict moves between tinyadv and PyTorch unchanged); its backward reshapes b
 import numpy as np
 
 from ..checks import check_array
-from .base import Layer, Parameter
+from .base import Layer, Parameter, weight_and_bias_grads
 
 
 def linear_forward(x, w, b=None):
@@ -82,12 +82,7 @@ class Linear(Layer):
         dx, dw, db = linear_backward(
             dout, cache, need_input_grad=need_input_grad, need_param_grads=need_param_grads
         )
-        grads = {}
-        if need_param_grads:
-            grads["weight"] = self.weight_gradient(dw)
-            if db is not None:
-                grads["bias"] = db
-        return dx, grads
+        return dx, weight_and_bias_grads(self, dw, db, need_param_grads)
 
 
 class Flatten(Layer):
