@@ -18,7 +18,6 @@ two Gaussian classes on a random plane in ℝ^dim, plus small isotropic noise of
 
 import argparse
 import os
-import tempfile
 
 import matplotlib
 
@@ -26,6 +25,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from tinyadv.plots import save_figure  # noqa: E402
 from tinyadv.theory import (  # noqa: E402
     accuracy_and_distance,
     nearest_centroid,
@@ -134,13 +134,8 @@ def main(argv=None):
                  f"$\\mathbb{{R}}^{{{args.dim}}}$, {args.train} training points")
     fig.tight_layout()
 
-    folder = os.path.dirname(os.path.abspath(args.out))
-    os.makedirs(folder, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(suffix=".png", dir=folder)
-    os.close(handle)
-    fig.savefig(tmp, dpi=120)
+    save_figure(fig, args.out)
     plt.close(fig)
-    os.replace(tmp, args.out)
     print(f"wrote {args.out}")
 
 

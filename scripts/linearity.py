@@ -14,7 +14,6 @@ the sweep with w unrelated to x (w_mean = 0), the only case where the ratio grow
 
 import argparse
 import os
-import tempfile
 
 import matplotlib
 
@@ -22,6 +21,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from tinyadv.plots import save_figure  # noqa: E402
 from tinyadv.theory import linearity_sweep  # noqa: E402
 
 
@@ -88,13 +88,8 @@ def main(argv=None):
                  rf"$\varepsilon = {args.eps}$, pixels $x_j \sim U(0, 1)$")
     fig.tight_layout()
 
-    folder = os.path.dirname(os.path.abspath(args.out))
-    os.makedirs(folder, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(suffix=".png", dir=folder)
-    os.close(handle)
-    fig.savefig(tmp, dpi=120)
+    save_figure(fig, args.out)
     plt.close(fig)
-    os.replace(tmp, args.out)
     print(f"wrote {args.out}")
 
 

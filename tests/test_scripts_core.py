@@ -33,3 +33,10 @@ def test_bench_cnn_prints_a_row_per_workload(capsys):
     printed = capsys.readouterr().out
     for workload in ("train step (128)", "inference (512)", "forward + input gradient (512)"):
         assert workload in printed
+
+
+def test_theory_figures_writes_both_theory_slides(tmp_path, capsys):
+    load_script("theory_figures").main(["--figures", str(tmp_path)])
+    assert (tmp_path / "linearity.png").exists() and (tmp_path / "boundary_tilting.png").exists()
+    printed = capsys.readouterr().out
+    assert "== linearity ==" in printed and "== boundary_tilting ==" in printed
