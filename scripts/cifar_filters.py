@@ -1,4 +1,4 @@
-"""First-layer filters and per-layer weight norms of the CIFAR-10 CNNs, with and without weight decay.
+"""First-layer filters and per-layer weight norms of the CIFAR-10 CNNs, with and without decay.
 
 The talk's filter slide (REFERENCES.md §8; reference repo uoguelph-mlrg/
 adversarial_training_vs_weight_decay): after adversarial training, CNN-L2's conv1 filters
@@ -85,7 +85,8 @@ def main(argv=None):
                         help="the data the models were trained on (only names the command to run)")
     parser.add_argument("--checkpoints", default="checkpoints")
     parser.add_argument("--zero-tol", type=float, default=0.05,
-                        help="a filter is (near-)zero below this fraction of the largest filter norm")
+                        help="a filter is (near-)zero below this fraction of the largest "
+                             "filter norm")
     parser.add_argument("--figures", default="figures")
     parser.add_argument("--seed", type=int, default=0, help="unused: nothing here is random")
     args = parser.parse_args(argv)
