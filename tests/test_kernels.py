@@ -15,7 +15,7 @@ shapes = dict(n=st.integers(1, 3), c=st.integers(1, 4), hp=st.integers(3, 10), w
 
 @given(**shapes)
 def test_im2col_numba_equals_reference(n, c, hp, wp, kh, kw, stride, dtype, seed):
-    xpad = np.random.default_rng(seed).normal(size=(n, c, hp, wp)).astype(dtype)
+    xpad = np.random.default_rng(seed).normal(size=(n, hp, wp, c)).astype(dtype)
     fast, reference = im2col(xpad, kh, kw, stride), im2col_reference(xpad, kh, kw, stride)
     assert fast.dtype == reference.dtype == dtype
     np.testing.assert_array_equal(fast, reference)  # pure copies: bit for bit
@@ -24,7 +24,7 @@ def test_im2col_numba_equals_reference(n, c, hp, wp, kh, kw, stride, dtype, seed
 @given(**shapes)
 def test_col2im_numba_equals_reference(n, c, hp, wp, kh, kw, stride, dtype, seed):
     ho, wo = (hp - kh) // stride + 1, (wp - kw) // stride + 1
-    dcols = np.random.default_rng(seed).normal(size=(n, ho, wo, c, kh, kw)).astype(dtype)
+    dcols = np.random.default_rng(seed).normal(size=(n, ho, wo, kh, kw, c)).astype(dtype)
     fast, reference = col2im(dcols, hp, wp, stride), col2im_reference(dcols, hp, wp, stride)
     assert fast.dtype == dtype
     rtol = 1e-5 if dtype == np.float32 else 1e-12  # sums in a different order
@@ -35,7 +35,7 @@ def test_col2im_numba_equals_reference(n, c, hp, wp, kh, kw, stride, dtype, seed
 def test_col2im_is_the_adjoint_of_im2col(n, c, hp, wp, kh, kw, stride, dtype, seed):
     """<im2col(x), d> = <x, col2im(d)> for every x and d: col2im is im2col's transpose."""
     rng = np.random.default_rng(seed)
-    xpad = rng.normal(size=(n, c, hp, wp))
+    xpad = rng.normal(size=(n, hp, wp, c))
     d = rng.normal(size=im2col(xpad, kh, kw, stride).shape)
     lhs = np.sum(im2col(xpad, kh, kw, stride) * d)
     rhs = np.sum(xpad * col2im(d, hp, wp, stride))

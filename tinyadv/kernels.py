@@ -1,18 +1,22 @@
 """The hot loops of convolution: im2col and col2im, in readable NumPy and in Numba.
 
-A convolution is a matrix product once every receptive field has been copied into a row:
+A convolution is a matrix product once every receptive field has been copied into a row. The
+kernels work on images stored channels-last (NHWC), where one row of a receptive field — WW
+neighbouring pixels with all their C channels — is a single contiguous run of memory:
 
-    im2col:  xpad (N, C, Hp, Wp)  ->  cols (N, Ho, Wo, C, HH, WW)
-             cols[n, i, j, c, p, q] = xpad[n, c, i*stride + p, j*stride + q]
+    im2col:  xpad (N, Hp, Wp, C)  ->  cols (N, Ho, Wo, HH, WW, C)
+             cols[n, i, j, p, q, c] = xpad[n, i*stride + p, j*stride + q, c]
 
-so that ``out = cols.reshape(N*Ho*Wo, C*HH*WW) @ w.reshape(F, C*HH*WW).T``. The weight layout
-(F, C, HH, WW) is PyTorch's, so a weight moves between tinyadv and PyTorch unchanged.
+so that ``out = cols.reshape(N*Ho*Wo, HH*WW*C) @ w.transpose(0, 2, 3, 1).reshape(F, -1).T`` is
+the output in NHWC. The layers keep PyTorch's NCHW at their boundaries (``x.transpose(0, 2, 3,
+1)`` is free when x was made channels-last by the previous convolution) and PyTorch's weight
+layout (F, C, HH, WW), so a state dict moves between tinyadv and PyTorch unchanged.
 
 col2im is the adjoint (the transpose) of im2col: every entry of ``dcols`` is added back to the
 pixel it was copied from, which is how the gradient of the input is gathered:
 
-    col2im:  dcols (N, Ho, Wo, C, HH, WW)  ->  dxpad (N, C, Hp, Wp)
-             dxpad[n, c, i*stride + p, j*stride + q] += dcols[n, i, j, c, p, q]
+    col2im:  dcols (N, Ho, Wo, HH, WW, C)  ->  dxpad (N, Hp, Wp, C)
+             dxpad[n, i*stride + p, j*stride + q, c] += dcols[n, i, j, p, q, c]
 
 Each operation exists twice: ``*_reference`` is plain NumPy you can read (and is what the
 tests hold the fast version to), and the Numba version beside it is what the layers call.
@@ -39,20 +43,20 @@ def im2col_reference(xpad, HH, WW, stride):
 
     Parameters
     ----------
-    xpad : ndarray, shape (N, C, Hp, Wp)
-        The already padded input.
+    xpad : ndarray, shape (N, Hp, Wp, C)
+        The already padded input, channels last.
     HH, WW : int
         Kernel height and width.
     stride : int
 
     Returns
     -------
-    cols : ndarray, shape (N, Ho, Wo, C, HH, WW), C-contiguous,
+    cols : ndarray, shape (N, Ho, Wo, HH, WW, C), C-contiguous,
         with Ho = (Hp - HH) // stride + 1 and Wo = (Wp - WW) // stride + 1.
     """
-    windows = np.lib.stride_tricks.sliding_window_view(xpad, (HH, WW), axis=(2, 3))
-    windows = windows[:, :, ::stride, ::stride]  # (N, C, Ho, Wo, HH, WW)
-    return np.ascontiguousarray(windows.transpose(0, 2, 3, 1, 4, 5))
+    windows = np.lib.stride_tricks.sliding_window_view(xpad, (HH, WW), axis=(1, 2))
+    windows = windows[:, ::stride, ::stride]  # (N, Ho, Wo, C, HH, WW)
+    return np.ascontiguousarray(windows.transpose(0, 1, 2, 4, 5, 3))
 
 
 def col2im_reference(dcols, Hp, Wp, stride):
@@ -60,22 +64,22 @@ def col2im_reference(dcols, Hp, Wp, stride):
 
     Parameters
     ----------
-    dcols : ndarray, shape (N, Ho, Wo, C, HH, WW)
+    dcols : ndarray, shape (N, Ho, Wo, HH, WW, C)
     Hp, Wp : int
         Height and width of the padded input.
     stride : int
 
     Returns
     -------
-    dxpad : ndarray, shape (N, C, Hp, Wp)
+    dxpad : ndarray, shape (N, Hp, Wp, C)
     """
-    N, Ho, Wo, C, HH, WW = dcols.shape
-    dxpad = np.zeros((N, C, Hp, Wp), dtype=dcols.dtype)
+    N, Ho, Wo, HH, WW, C = dcols.shape
+    dxpad = np.zeros((N, Hp, Wp, C), dtype=dcols.dtype)
     for p in range(HH):
         for q in range(WW):
             rows = slice(p, p + stride * (Ho - 1) + 1, stride)
             columns = slice(q, q + stride * (Wo - 1) + 1, stride)
-            dxpad[:, :, rows, columns] += dcols[:, :, :, :, p, q].transpose(0, 3, 1, 2)
+            dxpad[:, rows, columns, :] += dcols[:, :, :, p, q, :]
     return dxpad
 
 
@@ -83,47 +87,53 @@ def col2im_reference(dcols, Hp, Wp, stride):
 # Numba kernels: the same loops, compiled
 
 
+# Both loops move one receptive-field row (WW·C contiguous values) at a time.
+
+
 @njit(cache=True, nogil=True)
 def _im2col_numba(xpad, HH, WW, stride, cols):
-    N, C, Hp, Wp = xpad.shape
-    Ho = cols.shape[1]
-    Wo = cols.shape[2]
+    N, Hp, Wp, C = xpad.shape
+    Ho, Wo = cols.shape[1], cols.shape[2]
+    run = WW * C
+    source = xpad.reshape(N, Hp, Wp * C)
+    target = cols.reshape(N, Ho, Wo, HH, run)
     for n in range(N):
         for i in range(Ho):
             for j in range(Wo):
-                for c in range(C):
-                    for p in range(HH):
-                        row = i * stride + p
-                        for q in range(WW):
-                            cols[n, i, j, c, p, q] = xpad[n, c, row, j * stride + q]
+                start = j * stride * C
+                for p in range(HH):
+                    target[n, i, j, p, :] = source[n, i * stride + p, start:start + run]
 
 
 @njit(cache=True, nogil=True)
 def _col2im_numba(dcols, stride, dxpad):
-    N, Ho, Wo, C, HH, WW = dcols.shape
+    N, Ho, Wo, HH, WW, C = dcols.shape
+    Hp, Wp = dxpad.shape[1], dxpad.shape[2]
+    run = WW * C
+    source = dcols.reshape(N, Ho, Wo, HH, run)
+    target = dxpad.reshape(N, Hp, Wp * C)
     for n in range(N):
         for i in range(Ho):
             for j in range(Wo):
-                for c in range(C):
-                    for p in range(HH):
-                        row = i * stride + p
-                        for q in range(WW):
-                            dxpad[n, c, row, j * stride + q] += dcols[n, i, j, c, p, q]
+                start = j * stride * C
+                for p in range(HH):
+                    target[n, i * stride + p, start:start + run] += source[n, i, j, p, :]
 
 
 def im2col(xpad, HH, WW, stride):
     """Numba version of :func:`im2col_reference` (same arguments, same result)."""
-    N, C, Hp, Wp = xpad.shape
+    xpad = np.ascontiguousarray(xpad)
+    N, Hp, Wp, C = xpad.shape
     Ho = (Hp - HH) // stride + 1
     Wo = (Wp - WW) // stride + 1
-    cols = np.empty((N, Ho, Wo, C, HH, WW), dtype=xpad.dtype)
+    cols = np.empty((N, Ho, Wo, HH, WW, C), dtype=xpad.dtype)
     _im2col_numba(xpad, HH, WW, stride, cols)
     return cols
 
 
 def col2im(dcols, Hp, Wp, stride):
     """Numba version of :func:`col2im_reference` (same arguments, same result)."""
-    N, Ho, Wo, C, HH, WW = dcols.shape
-    dxpad = np.zeros((N, C, Hp, Wp), dtype=dcols.dtype)
+    N, Ho, Wo, HH, WW, C = dcols.shape
+    dxpad = np.zeros((N, Hp, Wp, C), dtype=dcols.dtype)
     _col2im_numba(np.ascontiguousarray(dcols), stride, dxpad)
     return dxpad

@@ -19,6 +19,11 @@ and dx is dxpad with the padding cut off. With the receptive fields copied into 
 matrix (``im2col``, see ``tinyadv/kernels.py``) all three are matrix products:
 out = cols · Wᵀ, dW = doutᵀ · cols, dcols = dout · W, and dx = col2im(dcols).
 
+Inside, the convolution works channels-last (the kernels' layout): its output is an NCHW *view*
+of NHWC memory, so that the next convolution's ``x.transpose(0, 2, 3, 1)`` costs nothing. NumPy
+keeps that memory order through elementwise layers, and ``Flatten`` still flattens in C, H, W
+order (``reshape`` copies when it must), so nothing outside this file sees the difference.
+
 Padding is an int (the same on all four sides), a pair (rows, columns), ``"valid"`` (none), or
 ``"same"``: TensorFlow's SAME, Ho = ceil(H / stride), the total padding split with the extra row
 at the bottom (and column at the right). For the talk's conv1 (8×8, stride 2, on 32×32 or 28×28)
@@ -103,14 +108,19 @@ def conv2d_forward(x, w, b=None, *, stride=1, padding=0):
         )
     Ho = output_size(H, HH, stride, top, bottom)
     Wo = output_size(W, WW, stride, left, right)
-    xpad = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right))) if any(pads) else x
+    x_channels_last = x.transpose(0, 2, 3, 1)  # (N, H, W, C)
+    if any(pads):
+        xpad = np.pad(x_channels_last, ((0, 0), (top, bottom), (left, right), (0, 0)))
+    else:
+        xpad = x_channels_last
 
-    cols = im2col(xpad, HH, WW, stride).reshape(N * Ho * Wo, C * HH * WW)
-    out = cols @ w.reshape(F, -1).T  # (N*Ho*Wo, F)
+    cols = im2col(xpad, HH, WW, stride).reshape(N * Ho * Wo, HH * WW * C)
+    w_rows = w.transpose(0, 2, 3, 1).reshape(F, HH * WW * C)  # weight in the order of a row
+    out = cols @ w_rows.T  # (N*Ho*Wo, F): the output, channels last
     out = out.reshape(N, Ho, Wo, F).transpose(0, 3, 1, 2)
     if b is not None:
         out = out + b[None, :, None, None]
-    cache = (x.shape, xpad.shape, pads, stride, w, b is not None, cols)
+    cache = (x.shape, xpad.shape, pads, stride, w.shape, w_rows, b is not None, cols)
     return out, cache
 
 
@@ -130,22 +140,22 @@ def conv2d_backward(dout, cache, *, need_input_grad=True, need_param_grads=True)
     dw : ndarray, shape (F, C, HH, WW), or None
     db : ndarray, shape (F,), or None (also None when the layer has no bias)
     """
-    x_shape, xpad_shape, pads, stride, w, has_bias, cols = cache
+    x_shape, xpad_shape, pads, stride, w_shape, w_rows, has_bias, cols = cache
     N, C, H, W = x_shape
-    F, _, HH, WW = w.shape
+    F, _, HH, WW = w_shape
     dout_rows = dout.transpose(0, 2, 3, 1).reshape(-1, F)  # (N*Ho*Wo, F)
 
     dx = dw = db = None
     if need_param_grads:
-        dw = (dout_rows.T @ cols).reshape(w.shape)
+        dw = np.ascontiguousarray((dout_rows.T @ cols).reshape(F, HH, WW, C).transpose(0, 3, 1, 2))
         if has_bias:
             db = dout.sum(axis=(0, 2, 3))
     if need_input_grad:
         Ho, Wo = dout.shape[2], dout.shape[3]
-        dcols = (dout_rows @ w.reshape(F, -1)).reshape(N, Ho, Wo, C, HH, WW)
-        dxpad = col2im(dcols, xpad_shape[2], xpad_shape[3], stride)
+        dcols = (dout_rows @ w_rows).reshape(N, Ho, Wo, HH, WW, C)
+        dxpad = col2im(dcols, xpad_shape[1], xpad_shape[2], stride)
         top, _, left, _ = pads
-        dx = dxpad[:, :, top:top + H, left:left + W]
+        dx = dxpad[:, top:top + H, left:left + W, :].transpose(0, 3, 1, 2)
     return dx, dw, db
 
 
