@@ -53,11 +53,12 @@ def parse_args(argv=None):
     parser.add_argument("--model-kind", choices=MODEL_KINDS, default="logistic")
     parser.add_argument("--model", default=None, help="load this .npz (from model.save) instead of training")
     parser.add_argument("--save", default=None, help="write the trained model to this .npz")
-    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--epochs", type=int, default=None,
+                        help="training epochs (default 10 for logistic, 3 for cnn)")
     parser.add_argument("--limit", type=int, default=None, help="use at most this many train and test digits")
     parser.add_argument("--nf", type=int, default=8, help="cnn: filters of conv1 (the talk's model has 32)")
     parser.add_argument("--demo", action="store_true", help="no window: write the figure and the table")
-    parser.add_argument("--steps", type=int, default=20, help="demo: automatic toggles per digit")
+    parser.add_argument("--steps", type=int, default=40, help="demo: automatic toggles per digit")
     parser.add_argument("--digits", type=int, default=4, help="demo: digits in the figure")
     parser.add_argument("--eval-digits", type=int, default=200, help="demo: digits in the table")
     parser.add_argument("--out", default=os.path.join("figures", "human_attack.png"))
@@ -86,7 +87,8 @@ def build_model(args, x, y):
         else:
             model = ta.cleverhans_cnn(in_channels=x.shape[1], nf=args.nf, image_size=x.shape[-1],
                                       bias=True, seed=args.seed)
-        ta.fit(model, x, y, epochs=args.epochs, seed=args.seed, progress=False)
+        epochs = args.epochs if args.epochs is not None else (10 if args.model_kind == "logistic" else 3)
+        ta.fit(model, x, y, epochs=epochs, seed=args.seed, progress=False)
         if args.save is not None:
             model.save(args.save)
     return model.eval()

@@ -104,6 +104,7 @@ def parse_args(argv=None):
     parser.add_argument("--paper-steps", type=int, default=50_000)
     parser.add_argument("--paper-expert-steps", type=int, default=10_000)
     parser.add_argument("--max-pixels", type=int, default=50, help="largest i of the L0 attack")
+    parser.add_argument("--sweep-points", type=int, default=51, help="ε values from 0 to 0.5 in the sweep")
     parser.add_argument("--figures", default="figures", help="folder for the logistic_3v7_*.png files")
     return parser.parse_args(argv)
 
@@ -395,7 +396,7 @@ def main(argv=None):
     models, seconds = build_models(x_train, y_train, args)
 
     results, adversarial, sweeps, curves = {}, {}, {}, {}
-    levels = np.round(np.linspace(0.0, 0.5, 51), 4)
+    levels = np.round(np.linspace(0.0, 0.5, args.sweep_points), 4)
     pixels = np.arange(args.max_pixels + 1)
     for name, model in models.items():
         clean, robust, distance, adversarial[name] = fgsm_report(model, x_test, y_test, args.eps)
@@ -407,7 +408,7 @@ def main(argv=None):
 
     print(f"\nFGSM accuracy against eps (expert-l2 paper values: "
           f"{', '.join(f'{e:g} -> {a:.4f}' for e, a in PAPER_EXPERT_L2_SWEEP)})")
-    shown = [0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5]
+    shown = [e for e in (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5) if np.min(np.abs(levels - e)) < 1e-9]
     print(f"{'model':<12} " + " ".join(f"{e:>6g}" for e in shown))
     for name, curve in sweeps.items():
         accuracies = [curve["accuracy"][int(np.argmin(np.abs(curve["levels"] - e)))] for e in shown]
