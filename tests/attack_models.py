@@ -4,30 +4,14 @@ Attacks see only ``logits(x) -> (N, K)`` and ``input_gradient(x, grad_logits) ->
 (DESIGN.md), so these two classes are all the attack tests need; they also show that a model
 that is not a tinyadv model works with every attack. ``LinearModel`` has a closed-form minimal
 adversarial perturbation (``tinyadv.theory.minimal_linear_distance``, the ground truth of the
-exactness tests); ``TwoLayerMLP`` is a small
+exactness tests; it lives in ``tinyadv.attackcheck``, which checks attacks on it);
+``TwoLayerMLP`` is a small
 nonlinear model with hand-written backprop.
 """
 
 import numpy as np
 
-
-class LinearModel:
-    """Logits z = x_flat · Wᵀ + b: logistic regression when K = 1, softmax regression otherwise.
-
-    ``w`` has shape (K, D) or (D,) (then K = 1); x has shape (N, ...) with prod(...) = D.
-    """
-
-    def __init__(self, w, b=None):
-        self.w = np.atleast_2d(np.asarray(w, dtype=np.float64))
-        b = np.zeros(self.w.shape[0]) if b is None else b
-        self.b = np.atleast_1d(np.asarray(b, dtype=np.float64))
-
-    def logits(self, x):
-        z = x.reshape(len(x), -1) @ self.w.T.astype(x.dtype) + self.b.astype(x.dtype)
-        return z.astype(x.dtype)
-
-    def input_gradient(self, x, grad_logits):
-        return (grad_logits @ self.w.astype(x.dtype)).reshape(x.shape).astype(x.dtype)
+from tinyadv.attackcheck import LinearModel  # noqa: F401  (the library's; used by the tests)
 
 
 class TwoLayerMLP:

@@ -7,8 +7,9 @@ attacks, evaluation, and the ``data``, ``theory`` and ``plots`` modules.
 from . import attacks, data, plots, theory
 from .attacks import (cw_l2, deepfool, fgm, fgsm, fooling_images, gaussian_noise, papernot_blackbox,
                       pgd, pixel_attack, salt_and_pepper, spsa, swap_pixels, uniform_noise)
+from .attackcheck import check_attack
 from .evaluate import robust_accuracy, sweep
-from .gradcheck import numerical_gradient, rel_error
+from .gradcheck import check_gradients, check_layer, numerical_gradient, rel_error
 from .layers import (BatchNorm, BinaryConv2D, BinaryLinear, Conv2D, Flatten, Layer, Linear,
                      Parameter, ReLU, Scale, ScaledReLU, Sign, StochasticBinaryConv2D)
 from .losses import cross_entropy, l1_penalty, l2_penalty, log_softmax, logits_to_labels, softmax

@@ -9,7 +9,30 @@ with respect to ``x`` is, coordinate by coordinate,
 The truncation error is O(h²) and the rounding error O(eps_machine / h), so in float64 with
 h = 1e-6 both are around 1e-10 of the gradient's scale. This is CS231n's
 ``eval_numerical_gradient_array``; it returns numbers and prints nothing.
+
+``check_gradients`` is the public face of it, for your own layers: give it a forward/backward
+pair in the CS231n shape and it returns a report that says, per argument, how far the analytic
+gradient is from the numerical one, and what kind of mistake it looks like (a wrong sign, a
+missing constant factor)::
+
+    def leaky_relu_forward(x, slope=0.1):
+        return np.where(x > 0, x, slope * x), (x, slope)
+
+    def leaky_relu_backward(dout, cache):
+        x, slope = cache
+        return dout * np.where(x > 0, 1.0, slope)
+
+    x = np.random.default_rng(0).normal(size=(4, 5))
+    print(check_gradients(leaky_relu_forward, leaky_relu_backward, [x]))
+    # argument   relative error   status
+    # x                 4.1e-11   ok
+    # all gradients match central differences (tolerance 1e-06)
+
+Keep inputs away from kinks (here x = 0), where no derivative exists.
 """
+
+import inspect
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -66,20 +89,147 @@ def rel_error(a, b):
     return float(np.max(np.abs(a - b)) / scale)
 
 
-def layer_gradient_errors(layer, x, *, seed=0, h=1e-6):
-    """Compare a layer's backward with central differences, for its input and every parameter.
+@dataclass
+class GradientReport:
+    """The outcome of :func:`check_gradients`: one relative error per argument.
 
-    Runs ``out, cache = layer.forward(x)`` and ``dx, grads = layer.backward(dout, cache)`` with a random
-    upstream gradient ``dout`` (from ``seed``), and returns ``{"x": err, "<param>": err, ...}``,
-    each the :func:`rel_error` between the analytic and the numerical gradient. Use float64
-    (``layer.astype(np.float64)``) and inputs away from kinks (ReLU, sign at 0).
+    Attributes
+    ----------
+    errors : dict of str -> float
+        :func:`rel_error` between the analytic and the numerical gradient of each argument.
+    problems : dict of str -> str
+        For each argument that fails, what the mistake looks like.
+    tolerance : float
     """
-    rng = np.random.default_rng(seed)
+
+    errors: dict
+    problems: dict = field(default_factory=dict)
+    tolerance: float = 1e-6
+
+    @property
+    def passed(self):
+        return all(error < self.tolerance for error in self.errors.values())
+
+    def __str__(self):
+        lines = [f"{'argument':10s} {'relative error':>15s}   status"]
+        for name, error in self.errors.items():
+            status = "ok" if error < self.tolerance else "WRONG: " + self.problems.get(name, "")
+            lines.append(f"{name:10s} {error:15.1e}   {status}")
+        if self.passed:
+            lines.append(f"all gradients match central differences (tolerance {self.tolerance:g})")
+        else:
+            wrong = [name for name, error in self.errors.items() if error >= self.tolerance]
+            lines.append(f"gradient of {', '.join(wrong)} does not match central differences "
+                         f"(tolerance {self.tolerance:g})")
+        return "\n".join(lines)
+
+
+def diagnose(analytic, numeric):
+    """Say what kind of mistake makes ``analytic`` differ from ``numeric``.
+
+    If analytic ≈ c · numeric for one constant c, the backward is right up to that factor: c = −1
+    is a sign error, any other c a missing or extra constant. Otherwise the shape of the gradient
+    itself is wrong.
+    """
+    analytic = np.asarray(analytic, dtype=np.float64).ravel()
+    numeric = np.asarray(numeric, dtype=np.float64).ravel()
+    if not np.any(numeric):
+        return "the true gradient is zero but the backward returns a nonzero one"
+    if not np.any(analytic):
+        return "the backward returns zero but the true gradient is not zero"
+    c = float(analytic @ numeric / (numeric @ numeric))
+    if rel_error(analytic, c * numeric) < 1e-4:
+        if abs(c - 1) < 1e-3:
+            return ("close to central differences but above the tolerance: numerical noise, or "
+                    "an input too close to a kink")
+        if abs(c + 1) < 1e-3:
+            return "wrong sign (the backward returns minus the gradient)"
+        return f"off by a constant factor: the backward returns {c:.4g} times the gradient"
+    return "the gradient differs from central differences by more than a constant factor"
+
+
+def _argument_names(forward, inputs):
+    if isinstance(inputs, dict):
+        return list(inputs)
+    try:
+        parameters = [p.name for p in inspect.signature(forward).parameters.values()
+                      if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    except (TypeError, ValueError):
+        parameters = []
+    return [parameters[i] if i < len(parameters) else f"input{i}" for i in range(len(inputs))]
+
+
+def check_gradients(forward, backward, inputs, *, seed=0, h=1e-6, tolerance=1e-6):
+    """Check a backward pass against central differences, for every input.
+
+    Parameters
+    ----------
+    forward : callable
+        ``forward(*inputs) -> (out, cache)`` (the CS231n shape; parameters such as weights are
+        inputs too, so they are checked as well).
+    backward : callable
+        ``backward(dout, cache) -> gradients``: one array per input, in the order of ``inputs``
+        (a single array when there is one input). A ``None`` entry means "not computed" and is
+        skipped.
+    inputs : sequence of ndarray, or dict of name -> ndarray
+        Converted to float64 copies (the check needs float64 to be meaningful). Names come from
+        the dict keys or from ``forward``'s parameter names.
+    seed : int
+        Seed of the random upstream gradient ``dout``.
+    h : float
+        Step of the central differences.
+    tolerance : float
+        Largest acceptable :func:`rel_error`.
+
+    Returns
+    -------
+    GradientReport
+        ``report.passed`` is True when every gradient matches; ``print(report)`` shows a table
+        and, for each wrong gradient, what the mistake looks like.
+    """
+    names = _argument_names(forward, inputs)
+    values = list(inputs.values()) if isinstance(inputs, dict) else list(inputs)
+    arrays = [np.array(v, dtype=np.float64, copy=True) for v in values]
+    result = forward(*arrays)
+    if not (isinstance(result, tuple) and len(result) == 2):
+        raise TypeError("forward must return (out, cache), as in CS231n's layers")
+    out, cache = result
+    dout = np.random.default_rng(seed).normal(size=np.shape(out))
+    gradients = backward(dout, cache)
+    if len(arrays) == 1 and isinstance(gradients, np.ndarray):
+        gradients = (gradients,)
+    gradients = tuple(gradients)
+    if len(gradients) != len(arrays):
+        raise ValueError(f"backward returned {len(gradients)} gradients for {len(arrays)} inputs")
+
+    errors, problems = {}, {}
+    for name, array, analytic in zip(names, arrays, gradients):
+        if analytic is None:
+            continue
+        if np.shape(analytic) != array.shape:
+            raise ValueError(f"gradient of {name} has shape {np.shape(analytic)}, "
+                             f"the input has shape {array.shape}")
+        numeric = numerical_gradient(lambda: forward(*arrays)[0], array, dout, h)
+        errors[name] = rel_error(analytic, numeric)
+        if errors[name] >= tolerance:
+            problems[name] = diagnose(analytic, numeric)
+    return GradientReport(errors, problems, tolerance)
+
+
+def check_layer(layer, x, *, seed=0, h=1e-6, tolerance=1e-6):
+    """:func:`check_gradients` for a tinyadv ``Layer`` object: its input ``x`` and every parameter.
+
+    Convert the layer to float64 first (``layer.astype(np.float64)``).
+    """
+    x = np.array(x, dtype=np.float64, copy=True)
     out, cache = layer.forward(x)
-    dout = rng.normal(size=out.shape)
+    dout = np.random.default_rng(seed).normal(size=out.shape)
     dx, grads = layer.backward(dout, cache)
-    errors = {"x": rel_error(dx, numerical_gradient(lambda: layer.forward(x)[0], x, dout, h))}
-    for name, p in layer.params.items():
-        numeric = numerical_gradient(lambda: layer.forward(x)[0], p.data, dout, h)
-        errors[name] = rel_error(grads[name], numeric)
-    return errors
+    targets = [("x", x, dx)] + [(name, p.data, grads[name]) for name, p in layer.params.items()]
+    errors, problems = {}, {}
+    for name, array, analytic in targets:
+        numeric = numerical_gradient(lambda: layer.forward(x)[0], array, dout, h)
+        errors[name] = rel_error(analytic, numeric)
+        if errors[name] >= tolerance:
+            problems[name] = diagnose(analytic, numeric)
+    return GradientReport(errors, problems, tolerance)

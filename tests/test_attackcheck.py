@@ -1,0 +1,85 @@
+"""The public attack checker passes tinyadv's attacks and catches attacks that break the contract,
+naming what they broke."""
+
+import numpy as np
+import pytest
+
+import tinyadv as ta
+from tinyadv.attackcheck import LinearModel
+
+
+@pytest.fixture
+def model_and_data():
+    rng = np.random.default_rng(0)
+    model = ta.mlp([12, 8, 3], seed=0).eval()
+    return model, rng.uniform(0.1, 0.9, size=(10, 1, 3, 4)).astype(np.float32)
+
+
+@pytest.mark.parametrize("norm", [np.inf, 2, 1])
+def test_tinyadv_attacks_keep_the_contract(model_and_data, norm):
+    model, x = model_and_data
+    eps = {np.inf: 0.1, 2: 0.5, 1: 2.0}[norm]
+    for attack, extra in ((ta.fgm, {}), (ta.pgd, {"alpha": eps / 4, "steps": 10})):
+        report = ta.check_attack(attack, model, x, eps=eps, norm=norm, **extra)
+        assert report.passed, str(report)
+
+
+def test_spsa_and_fgsm_keep_the_contract(model_and_data):
+    model, x = model_and_data
+    assert ta.check_attack(ta.fgsm, model, x, eps=0.1).passed
+    report = ta.check_attack(ta.spsa, model, x, eps=0.1, steps=20, samples=64, lr=0.05)
+    assert report.passed, str(report)
+
+
+def iterative_fgsm_without_projection(model, x, y=None, *, eps, steps=5, clip=(0.0, 1.0)):
+    """A broken BIM: steps of ε each and never projected back onto the ball."""
+    for _ in range(steps):
+        x = np.clip(ta.fgsm(model, x, y, eps=eps, clip=None), *clip).astype(x.dtype)
+    return x
+
+
+def fgsm_without_clip(model, x, y=None, *, eps):
+    """A broken FGSM: forgets the pixel box."""
+    return ta.fgsm(model, x, y, eps=eps, clip=None)
+
+
+def fgsm_descending(model, x, y=None, *, eps, clip=(0.0, 1.0)):
+    """A broken FGSM: steps down the loss instead of up."""
+    return ta.fgsm(model, x, y, eps=eps, targeted=True, clip=clip) if y is not None else x
+
+
+def test_an_attack_that_forgets_to_project_fails_naming_the_ball(model_and_data):
+    model, x = model_and_data
+    report = ta.check_attack(iterative_fgsm_without_projection, model, x, eps=0.05)
+    assert not report.passed and "inside the L∞ ball" in report.failures
+    assert "does the attack project" in report.failures["inside the L∞ ball"]
+
+
+def test_an_attack_that_forgets_to_clip_fails_naming_the_box(model_and_data):
+    model, x = model_and_data
+    report = ta.check_attack(fgsm_without_clip, model, np.clip(x * 1.5 - 0.2, 0, 1), eps=0.3)
+    assert list(report.failures) == ["inside the pixel box"]
+    assert "does the attack clip" in str(report)
+
+
+def test_an_attack_weaker_than_fgsm_on_a_linear_model_fails(model_and_data):
+    model, x = model_and_data
+    report = ta.check_attack(fgsm_descending, model, x, eps=0.1)
+    assert "≥ FGM on a linear model" in report.failures
+
+
+def test_a_random_attack_without_seed_is_not_repeatable(model_and_data):
+    model, x = model_and_data
+
+    def unseeded_noise(model, x, y=None, *, eps):
+        return np.clip(x + np.random.default_rng().uniform(-eps, eps, x.shape), 0, 1).astype(x.dtype)
+
+    report = ta.check_attack(unseeded_noise, model, x, eps=0.1)
+    assert "repeatable" in report.failures
+    assert "takes no seed argument" in report.failures["repeatable"]
+
+
+def test_a_student_model_works_with_the_checker():
+    model = LinearModel(np.arange(12.0) - 6, 0.5)
+    x = np.random.default_rng(1).uniform(0, 1, size=(6, 12))
+    assert ta.check_attack(ta.fgsm, model, x, eps=0.2).passed

@@ -1,0 +1,75 @@
+"""The public gradient checker catches known-wrong backward passes and names the mistake."""
+
+import numpy as np
+import pytest
+
+import tinyadv as ta
+from tinyadv.layers import conv2d_backward, conv2d_forward, linear_backward, linear_forward
+
+
+def leaky_relu_forward(x, slope=0.1):
+    return np.where(x > 0, x, slope * x), x
+
+
+def leaky_relu_backward(dout, x):
+    return dout * np.where(x > 0, 1.0, 0.1)
+
+
+def away_from_zero(shape, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.choice([-1.0, 1.0], size=shape) * (0.1 + rng.random(shape))
+
+
+def test_a_students_leaky_relu_passes():
+    report = ta.check_gradients(leaky_relu_forward, leaky_relu_backward, [away_from_zero((4, 5))])
+    assert report.passed and list(report.errors) == ["x"]
+    assert "all gradients match" in str(report)
+
+
+def test_a_sign_error_is_caught_and_named():
+    def tanh_forward(x):
+        y = np.tanh(x)
+        return y, y
+
+    def tanh_backward_with_sign_error(dout, y):
+        return -dout * (1 - y ** 2)
+
+    report = ta.check_gradients(tanh_forward, tanh_backward_with_sign_error,
+                                [np.random.default_rng(0).normal(size=(3, 4))])
+    assert not report.passed
+    assert "wrong sign" in report.problems["x"] and "WRONG" in str(report)
+
+
+def test_a_missing_factor_is_caught_and_named():
+    def square_forward(x):
+        return x ** 2, x
+
+    def square_backward_missing_two(dout, x):
+        return dout * x  # forgot the 2 of d(x²)/dx = 2x
+
+    report = ta.check_gradients(square_forward, square_backward_missing_two,
+                                [np.random.default_rng(1).normal(size=(5,))])
+    assert not report.passed
+    assert "off by a constant factor" in report.problems["x"] and "0.5" in report.problems["x"]
+
+
+def test_tinyadv_pairs_pass_with_names_taken_from_the_signature():
+    rng = np.random.default_rng(2)
+    x, w, b = rng.normal(size=(3, 4)), rng.normal(size=(2, 4)), rng.normal(size=2)
+    report = ta.check_gradients(linear_forward, linear_backward, [x, w, b])
+    assert report.passed and list(report.errors) == ["x", "w", "b"]
+    x, w = rng.normal(size=(2, 2, 6, 5)), rng.normal(size=(3, 2, 3, 3))
+    report = ta.check_gradients(lambda x, w: conv2d_forward(x, w, stride=2, padding=1),
+                                lambda dout, cache: conv2d_backward(dout, cache)[:2], {"x": x, "w": w})
+    assert report.passed, str(report)
+
+
+def test_check_layer_covers_input_and_every_parameter():
+    layer = ta.BatchNorm(3, dtype=np.float64)
+    report = ta.check_layer(layer, np.random.default_rng(1).normal(size=(5, 3)))
+    assert report.passed and set(report.errors) == {"x", "weight", "bias"}
+
+
+def test_forward_must_return_out_and_cache():
+    with pytest.raises(TypeError, match="forward must return \\(out, cache\\)"):
+        ta.check_gradients(lambda x: x * 2, lambda dout, cache: dout, [np.ones(3)])

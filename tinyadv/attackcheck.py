@@ -1,0 +1,189 @@
+"""The contract of an ε-bounded attack, as checks a student can run on their own attack.
+
+An attack is ``attack(model, x, y=None, *, eps, ...) -> x_adv`` (DESIGN.md). Whatever it does
+inside, its output must
+
+1. have the shape and dtype of ``x``, and no NaN or infinity;
+2. lie in the ε-ball of its norm around ``x``: ‖x_adv − x‖_p ≤ ε for every sample;
+3. lie in the pixel box ``clip`` (when one is given);
+4. be the same for the same seed (randomness only through an explicit ``seed``);
+5. be at least as strong as the one-step fast gradient method (FGSM for L∞) on a logistic
+   model. For a linear model the fast gradient step in the dual direction is the exact worst
+   case in the ball (Goodfellow et al. 2015), so an attack that does worse there is broken.
+
+``check_attack`` runs all five and returns a report that names what failed. tinyadv's own
+attacks are held to it in the tests.
+"""
+
+import inspect
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .attacks import fgm
+from .attacks.norms import lp_norm
+from .checks import check_norm, make_rng
+from .losses import logits_to_labels
+
+
+class LinearModel:
+    """Logits z = x_flat · Wᵀ + b: logistic regression when K = 1, softmax regression otherwise.
+
+    A model written the way a student would write one: two methods and nothing else. ``w`` has
+    shape (K, D) or (D,) (then K = 1); x has shape (N, ...) with prod(...) = D.
+    """
+
+    def __init__(self, w, b=None):
+        self.w = np.atleast_2d(np.asarray(w, dtype=np.float64))
+        b = np.zeros(self.w.shape[0]) if b is None else b
+        self.b = np.atleast_1d(np.asarray(b, dtype=np.float64))
+
+    def logits(self, x):
+        z = x.reshape(len(x), -1) @ self.w.T.astype(x.dtype) + self.b.astype(x.dtype)
+        return z.astype(x.dtype)
+
+    def input_gradient(self, x, grad_logits):
+        return (grad_logits @ self.w.astype(x.dtype)).reshape(x.shape).astype(x.dtype)
+
+
+@dataclass
+class AttackReport:
+    """The outcome of :func:`check_attack`: ``(check, passed, detail)`` for each check."""
+
+    results: list = field(default_factory=list)
+
+    @property
+    def passed(self):
+        return all(ok for _, ok, _ in self.results)
+
+    @property
+    def failures(self):
+        return {name: detail for name, ok, detail in self.results if not ok}
+
+    def __str__(self):
+        lines = [f"{'check':22s} status  detail"]
+        lines += [f"{name:22s} {'ok' if ok else 'FAIL':6s}  {detail}" for name, ok, detail in self.results]
+        lines.append("the attack keeps the contract" if self.passed
+                     else f"the attack breaks the contract: {', '.join(self.failures)}")
+        return "\n".join(lines)
+
+
+def _keyword_arguments(attack, eps, norm, clip, seed, extra):
+    """The keywords to call ``attack`` with: eps, and norm/clip/seed when it accepts them."""
+    try:
+        accepted = inspect.signature(attack).parameters
+    except (TypeError, ValueError):
+        accepted = {}
+    takes_any = any(p.kind == p.VAR_KEYWORD for p in accepted.values())
+    kwargs = dict(extra, eps=eps)
+    for name, value in (("norm", norm), ("clip", clip), ("seed", seed)):
+        if name in accepted or takes_any:
+            kwargs[name] = value
+    return kwargs, ("seed" in kwargs)
+
+
+def _rounding_slack(x, eps, norm):
+    """How far float rounding of x + δ may push ‖δ‖_p past ε (a few ulps per coordinate)."""
+    d = x[0].size
+    per_coordinate = 4 * np.finfo(x.dtype).eps * max(1.0, float(np.max(np.abs(x), initial=0.0)) + eps)
+    return per_coordinate * {1: d, 2: np.sqrt(d)}.get(norm, 1.0)
+
+
+def check_attack(attack, model, x, y=None, *, eps, norm=np.inf, clip=(0.0, 1.0), seed=0,
+                 comparison_size=64, **attack_kwargs):
+    """Run the five contract checks of the module docstring on ``attack``.
+
+    Parameters
+    ----------
+    attack : callable
+        ``attack(model, x, y=None, *, eps, ...) -> x_adv``. ``norm``, ``clip`` and ``seed`` are
+        passed when its signature accepts them; other keywords go through ``attack_kwargs``.
+    model : object with ``logits`` and ``input_gradient``
+        Checks 1–4 run the attack on this model and ``x``.
+    x : ndarray, shape (N, ...), floating, inside ``clip``
+    y : ndarray of int, shape (N,), optional
+    eps : float
+    norm : 1, 2 or np.inf
+        The norm of the ball the attack promises to stay in.
+    clip : (low, high) or None
+    seed : int
+    comparison_size : int
+        Number of points of the logistic-model comparison (check 5).
+    **attack_kwargs
+        Further keywords for the attack (e.g. ``alpha=..., steps=...``).
+
+    Returns
+    -------
+    AttackReport
+        ``report.passed``; ``print(report)`` shows each check and what failed.
+    """
+    norm = check_norm(norm)
+    kwargs, seeded = _keyword_arguments(attack, eps, norm, clip, seed, attack_kwargs)
+    report = AttackReport()
+
+    def record(name, ok, detail):
+        report.results.append((name, bool(ok), detail))
+
+    try:
+        x_adv = attack(model, x, y, **kwargs)
+    except Exception as error:  # the report says what went wrong instead of a traceback
+        record("runs", False, f"raised {type(error).__name__}: {error}")
+        return report
+    record("runs", True, "")
+
+    same = isinstance(x_adv, np.ndarray) and x_adv.shape == x.shape and x_adv.dtype == x.dtype
+    record("shape and dtype", same,
+           "" if same else f"expected {x.shape} {x.dtype}, got {np.shape(x_adv)} "
+                           f"{getattr(x_adv, 'dtype', type(x_adv).__name__)}")
+    if not same:
+        return report
+    finite = bool(np.all(np.isfinite(x_adv)))
+    record("no NaN or infinity", finite, "" if finite else "x_adv contains NaN or infinite values")
+
+    delta = (x_adv.astype(np.float64) - x.astype(np.float64)).reshape(len(x), -1)
+    sizes = lp_norm(delta, norm)
+    largest = float(np.max(sizes, initial=0.0))
+    inside = largest <= eps + _rounding_slack(x, eps, norm)
+    norm_name = {1: "L1", 2: "L2", np.inf: "L∞"}[norm]
+    record(f"inside the {norm_name} ball", inside,
+           f"largest ‖x_adv − x‖ = {largest:.4g} {'≤' if inside else '>'} eps = {eps:g}"
+           + ("" if inside else " (does the attack project onto the ball?)"))
+
+    if clip is not None:
+        low, high = clip
+        lowest, highest = float(x_adv.min()), float(x_adv.max())
+        in_box = lowest >= low and highest <= high
+        record("inside the pixel box", in_box,
+               f"values in [{lowest:.4g}, {highest:.4g}], box [{low:g}, {high:g}]"
+               + ("" if in_box else " (does the attack clip to the box?)"))
+
+    again = attack(model, x, y, **kwargs)
+    repeatable = np.array_equal(again, x_adv)
+    record("repeatable", repeatable,
+           ("same output for the same seed" if seeded else "same output on a second call") if repeatable
+           else ("two calls with the same seed differ" if seeded
+                 else "two calls differ and the attack takes no seed argument"))
+
+    # 5. At least as strong as the fast gradient method on a logistic model.
+    rng = make_rng(seed)
+    samples = comparison_size
+    shape = (samples,) + x.shape[1:]
+    x_linear = rng.uniform(0.25, 0.75, size=shape).astype(x.dtype)
+    w = rng.normal(size=int(np.prod(x.shape[1:])))
+    b = -float(np.median(x_linear.reshape(samples, -1) @ w))
+    linear = LinearModel(w, b)
+    y_linear = logits_to_labels(linear.logits(x_linear))
+    linear_kwargs, _ = _keyword_arguments(attack, eps, norm, clip, seed, attack_kwargs)
+    try:
+        x_attacked = attack(linear, x_linear, y_linear, **linear_kwargs)
+        flipped = int(np.sum(logits_to_labels(linear.logits(x_attacked)) != y_linear))
+    except Exception as error:
+        record("≥ FGM on a linear model", False, f"raised {type(error).__name__} on a logistic model: {error}")
+        return report
+    reference = fgm(linear, x_linear, y_linear, eps=eps, norm=norm, clip=clip)
+    flipped_by_fgm = int(np.sum(logits_to_labels(linear.logits(reference)) != y_linear))
+    strong = flipped >= flipped_by_fgm - max(1, samples // 50)
+    record("≥ FGM on a linear model", strong,
+           f"flips {flipped}/{samples} logistic-model predictions, one fast gradient step flips "
+           f"{flipped_by_fgm}" + ("" if strong else " (is the step in the gradient's ascent direction?)"))
+    return report
