@@ -40,3 +40,14 @@ def test_theory_figures_writes_both_theory_slides(tmp_path, capsys):
     assert (tmp_path / "linearity.png").exists() and (tmp_path / "boundary_tilting.png").exists()
     printed = capsys.readouterr().out
     assert "== linearity ==" in printed and "== boundary_tilting ==" in printed
+
+
+def test_homework_example_checks_mi_fgsm_and_catches_the_bug(capsys):
+    report = load_script("homework_example").main(["--epochs", "1", "--train-limit", "600",
+                                                    "--test-limit", "100"])
+    printed = capsys.readouterr().out
+    assert report.passed, str(report)
+    assert "the attack breaks the contract: inside the L∞ ball" in printed
+    rows = dict(line.split() for line in printed.splitlines()
+                if line.startswith("  ") and len(line.split()) == 2)
+    assert float(rows["MI-FGSM"]) <= float(rows["FGSM"]) + 0.02  # iterating does not hurt

@@ -61,8 +61,8 @@ class AttackReport:
         return {name: detail for name, ok, detail in self.results if not ok}
 
     def __str__(self):
-        lines = [f"{'check':22s} status  detail"]
-        lines += [f"{name:22s} {'ok' if ok else 'FAIL':6s}  {detail}" for name, ok, detail in self.results]
+        lines = [f"{'check':24s} status  detail"]
+        lines += [f"{name:24s} {'ok' if ok else 'FAIL':6s}  {detail}" for name, ok, detail in self.results]
         lines.append("the attack keeps the contract" if self.passed
                      else f"the attack breaks the contract: {', '.join(self.failures)}")
         return "\n".join(lines)
