@@ -10,13 +10,21 @@ in float32 and float64, reporting the median over ``--repeats`` runs after a war
 ratio tinyadv / PyTorch when PyTorch is installed (it is optional: ``pip install torch``).
 Machines are noisy: compare the ratios of one run, not figures across runs.
 
+It also reports Numba's compile time on a cold cache and the time to the first result on a warm
+cache (each in a fresh process), the peak memory that a training step allocates (tracemalloc,
+batch 128, float32), and the images/s of CW-L2 and DeepFool on batch 500 (``--attacks``).
+
     python scripts/bench_cnn.py
     python scripts/bench_cnn.py --repeats 7 --dtypes float32
 """
 
 import argparse
 import os
+import subprocess
+import sys
+import tempfile
 import time
+import tracemalloc
 
 import numpy as np
 
@@ -90,12 +98,62 @@ def torch_workloads(dtype, rng):
             "forward + input gradient (512)": (attack_step, 512)}
 
 
+FIRST_RESULT = """
+import time
+began = time.perf_counter()
+import numpy as np
+import tinyadv as ta
+for dtype in (np.float32, np.float64):
+    model = ta.cleverhans_cnn(nf=8, dtype=dtype)
+    x = np.zeros((4, 3, 32, 32), dtype)
+    ta.train_step(model, ta.SGD(model.parameters(), lr=0.1), x, np.zeros(4, np.int64))
+    model.input_gradient(x, np.ones((4, 10), dtype))
+print(time.perf_counter() - began)
+"""
+
+
+def seconds_to_first_result(cache_dir):
+    """Wall time of a fresh process that imports tinyadv and runs a training step and an input
+    gradient in float32 and float64, with Numba's cache in ``cache_dir``."""
+    environment = dict(os.environ, NUMBA_CACHE_DIR=cache_dir)
+    result = subprocess.run([sys.executable, "-c", FIRST_RESULT], env=environment, check=True,
+                            capture_output=True, text=True)
+    return float(result.stdout.strip().splitlines()[-1])
+
+
+def peak_training_memory(batch=128):
+    """Peak bytes allocated during one float32 training step of the talk's CNN (tracemalloc)."""
+    model = ta.cleverhans_cnn(seed=0)
+    optimizer = ta.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    rng = np.random.default_rng(0)
+    x, y = rng.random((batch, 3, 32, 32), dtype=np.float32), rng.integers(0, 10, batch)
+    ta.train_step(model, optimizer, x, y)
+    tracemalloc.start()
+    ta.train_step(model, optimizer, x, y)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return peak
+
+
+def attack_rates(batch, repeats):
+    """Images/s of CW-L2 (1 search step, 100 iterations) and DeepFool (defaults) on batch 500."""
+    model = ta.cleverhans_cnn(seed=0).eval()
+    x = np.random.default_rng(0).random((batch, 3, 32, 32), dtype=np.float32)
+    rates = {}
+    for name, attack in (("CW-L2, 1 x 100 iterations", lambda: ta.cw_l2(model, x, search_steps=1, steps=100)),
+                         ("DeepFool (10 candidates, <= 50 steps)", lambda: ta.deepfool(model, x))):
+        rates[name] = batch / median_seconds(attack, repeats)
+    return rates
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--dtypes", nargs="+", default=["float32", "float64"],
                         choices=["float32", "float64"])
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-compile", action="store_true", help="skip the compile-time check")
+    parser.add_argument("--attacks", action="store_true", help="also time CW-L2 and DeepFool")
     args = parser.parse_args(argv)
 
     try:
@@ -120,6 +178,18 @@ def main(argv=None):
                 line += f" {their_rate:14,.0f} {ours_rate / their_rate:7.2f}"
             print(line, flush=True)
     del threads
+
+    print(f"\npeak memory of a training step (float32, batch 128): "
+          f"{peak_training_memory() / 2**20:.0f} MB")
+    if not args.no_compile:
+        with tempfile.TemporaryDirectory() as cache:
+            cold = seconds_to_first_result(cache)
+            warm = seconds_to_first_result(cache)
+        print(f"first result in a fresh process (import, train step and input gradient, float32 "
+              f"and float64): cold Numba cache {cold:.1f} s, warm cache {warm:.1f} s")
+    if args.attacks:
+        for name, rate in attack_rates(500, 1).items():
+            print(f"{name:38s} float32 {rate:10,.0f} img/s (batch 500)")
 
 
 if __name__ == "__main__":
