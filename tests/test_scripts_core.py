@@ -52,3 +52,12 @@ def test_homework_example_checks_mi_fgsm_and_catches_the_bug(capsys):
     rows = dict(line.split() for line in printed.splitlines()
                 if line.startswith("  ") and len(line.split()) == 2)
     assert float(rows["MI-FGSM"]) <= float(rows["FGSM"]) + 0.02  # iterating does not hurt
+
+
+def test_bench_train_cifar_reports_time_to_target(capsys):
+    results = load_script("bench_train_cifar").main(
+        ["--data", "mini-mnist", "--train-limit", "400", "--test-limit", "200", "--target", "0.3",
+         "--epochs", "3"])
+    seconds, accuracies = results["tinyadv"]
+    assert seconds is not None and max(accuracies) >= 0.3
+    assert "seconds to 30%" in capsys.readouterr().out
