@@ -368,7 +368,8 @@ def run_demo(model, x, y, class_names, args):
                    median=float(np.median(flipped)) if len(flipped) else float("nan"),
                    accuracy=float(np.mean(np.argmax(eval_probs[-1], axis=1) == y[evaluated])),
                    confidence=float(np.mean(eval_probs[-1].max(axis=1))))
-    print(f"\n{summary['digits']} correctly classified test digits, up to {args.steps} automatic toggles each")
+    print(f"\n{summary['digits']} correctly classified test digits, "
+          f"up to {args.steps} automatic toggles each")
     print(f"{'flipped':>8} | {'median toggles to flip':>22} | {'accuracy after':>14} | "
           f"{'mean max p after':>16} | paper (§7, 100 fixed pixels, 3 vs 7)")
     print(f"{summary['flipped']:>8.3f} | {summary['median']:>22.1f} | {summary['accuracy']:>14.3f} | "
@@ -387,7 +388,8 @@ def main(argv=None):
     x_train, y_train, class_names = load_digits(args, "train")
     x_test, y_test, _ = load_digits(args, "test")
     model = build_model(args, x_train, y_train)
-    print(f"{args.model_kind} model on {args.data}: clean test accuracy {ta.accuracy(model, x_test, y_test):.4f}")
+    clean = ta.accuracy(model, x_test, y_test)
+    print(f"{args.model_kind} model on {args.data}: clean test accuracy {clean:.4f}")
     if args.demo:
         return run_demo(model, x_test, y_test, class_names, args)
     order = np.random.default_rng(args.seed).permutation(len(x_test))

@@ -18,7 +18,8 @@ makes it sparse (like L1). This script trains
     binarized     sign(w)·mean|w| of the trained natural model
 
 and prints, for each, clean test accuracy, FGSM accuracy at ε = 0.25, the mean ‖x_adv − x‖₂ and
-‖w‖₂ next to the papers' numbers. Figures (prefix logistic_3v7_, or logistic_3v7_paper_ with --paper-protocol, in --figures):
+‖w‖₂ next to the papers' numbers. Figures (in --figures, prefix logistic_3v7_, or
+logistic_3v7_paper_ with --paper-protocol):
 
     _weights.png     w of every model as a 28×28 image (red > 0 votes 3, blue < 0 votes 7)
     _sweep.png       FGSM accuracy against ε for every model, with §7's expert-L2 points
@@ -299,29 +300,39 @@ def paper_cell(value, digits=4):
     return "–" if value is None else f"{value:.{digits}f}"
 
 
+def cell(value, paper, digits, width):
+    """``value (paper)`` right-aligned, "–" where the paper gives no number."""
+    return f"{value:>{width}.{digits}f} ({paper_cell(paper, digits):>{width}})"
+
+
+def protocol_suffix(args):
+    return " (paper protocol)" if args.paper_protocol else ""
+
+
 def print_table(results, args):
     protocol = "paper protocol (Adam 1e-5, ≈214 images)" if args.paper_protocol else \
         f"laptop protocol (Adam {args.lr:g}, {args.epochs} epochs over all digits)"
     print(f"MNIST 3 vs 7 logistic regression σ(x·w), {protocol}; FGSM ε = {args.eps}; "
           f"paper's numbers in parentheses (natural: Goodfellow 2015, others: Galloway et al. 2018)")
-    header = f"{'model':<12} | {'clean acc':>17} | {'FGSM acc':>17} | {'mean L2 x_adv-x':>17} | " \
+    header = f"{'model':<12} | {'clean acc':>17} | {'FGSM acc':>17} | {'mean L2 x_adv-x':>15} | " \
              f"{'||w||_2':>15} | {'train s':>7}"
     print(header)
     print("-" * len(header))
     for name, r in results.items():
         paper = PAPER[name]
-        print(f"{name:<12} | {r['clean']:>7.4f} ({paper_cell(paper[0])}) | "
-              f"{r['fgsm']:>7.4f} ({paper_cell(paper[1])}) | {r['distance']:>7.3f} ({paper_cell(paper[2], 2):>6}) | "
-              f"{r['w_norm']:>6.2f} ({paper_cell(paper[3], 2):>5}) | {r['seconds']:>7.1f}")
+        print(f"{name:<12} | {cell(r['clean'], paper[0], 4, 7)} | {cell(r['fgsm'], paper[1], 4, 7)} | "
+              f"{cell(r['distance'], paper[2], 2, 6)} | {cell(r['w_norm'], paper[3], 2, 6)} | "
+              f"{r['seconds']:>7.1f}")
 
 
 def plot_weights(models, results, path, args):
     names = list(models)
     images = [weights_of(models[n]).reshape(args.image_shape) for n in names]
-    titles = [f"{n}\n‖w‖₂ = {results[n]['w_norm']:.2f}, FGSM acc {results[n]['fgsm']:.2f}" for n in names]
+    titles = [f"{n}\n‖w‖₂ = {results[n]['w_norm']:.2f}, FGSM acc {results[n]['fgsm']:.2f}"
+              for n in names]
     fig = signed_image_grid(images, titles=titles, ncols=4,
                             title="Logistic regression 3 (red, w > 0) vs 7 (blue, w < 0): weights as images"
-                                  + (" — paper protocol" if args.paper_protocol else ""))
+                                  + protocol_suffix(args))
     save_figure(fig, path)
     plt.close(fig)
 
@@ -339,7 +350,7 @@ def plot_sweep(sweeps, path, args):
     ax.set_xlabel(r"FGSM $L_\infty$ budget $\varepsilon$")
     ax.set_ylabel("test accuracy (3 vs 7)")
     ax.set_ylim(-0.02, 1.02)
-    ax.set_title("FGSM on logistic regression, MNIST 3 vs 7" + (" (paper protocol)" if args.paper_protocol else ""))
+    ax.set_title("FGSM on logistic regression, MNIST 3 vs 7" + protocol_suffix(args))
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -357,7 +368,8 @@ def plot_candidates(models, x, y, adversarial, path, args, columns=8):
         rows.append(x_adv)
         captions.append([f"{'3' if p > 0.5 else '7'} ({max(p, 1 - p):.2f})" for p in p3])
     fig = image_grid(rows, captions=captions, row_titles=["clean"] + names,
-                     title=f"FGSM candidates at ε = {args.eps}: prediction (confidence) of each model on its own x_adv")
+                     title=f"FGSM candidates at ε = {args.eps}: prediction (confidence) of each model "
+                           "on its own x_adv")
     save_figure(fig, path)
     plt.close(fig)
 
@@ -381,7 +393,7 @@ def plot_l0(curves, pixels, path, args):
         ax.grid(True, alpha=0.3)
         ax.set_ylim(-0.02, 1.02)
     fig.legend(*left.get_legend_handles_labels(), loc="lower center", ncol=5, fontsize=8)
-    fig.suptitle("L0 attacks on logistic regression, MNIST 3 vs 7" + (" (paper protocol)" if args.paper_protocol else ""))
+    fig.suptitle("L0 attacks on logistic regression, MNIST 3 vs 7" + protocol_suffix(args))
     fig.tight_layout(rect=(0, 0.1, 1, 1))
     save_figure(fig, path)
     plt.close(fig)
@@ -422,8 +434,9 @@ def main(argv=None):
     print(f"{'model':<12} " + " ".join(f"{'§7 i=' + str(i):>13}" for i in marks) + " | "
           + " ".join(f"{'greedy k=' + str(2 * i):>14}" for i in marks))
     for name, c in curves.items():
-        print(f"{name:<12} " + " ".join(f"{c['fixed_acc'][i]:.3f}/{c['fixed_conf'][i]:.3f}".rjust(13) for i in marks)
-              + " | " + " ".join(f"{c['greedy_acc'][i]:.3f}/{c['greedy_conf'][i]:.3f}".rjust(14) for i in marks))
+        fixed = (f"{c['fixed_acc'][i]:.3f}/{c['fixed_conf'][i]:.3f}".rjust(13) for i in marks)
+        greedy = (f"{c['greedy_acc'][i]:.3f}/{c['greedy_conf'][i]:.3f}".rjust(14) for i in marks)
+        print(f"{name:<12} " + " ".join(fixed) + " | " + " ".join(greedy))
 
     prefix = os.path.join(args.figures, "logistic_3v7_paper_" if args.paper_protocol else "logistic_3v7_")
     plot_weights(models, results, prefix + "weights.png", args)
