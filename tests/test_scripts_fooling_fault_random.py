@@ -1,0 +1,150 @@
+"""Smoke tests of fooling_images.py, fault_tolerance.py and random_labels.py on the bundled mini-MNIST.
+
+Each script runs at a tiny size (a few hundred digits, one or two epochs, a narrow CNN) and must
+write its figures, print its table next to the paper's numbers, and show the directions that a
+tiny run already decides. The small estimators of fault_tolerance.py (I(T;Y), SNR) and the label
+permutation of random_labels.py are checked against exact values.
+"""
+
+import importlib.util
+import pathlib
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import tinyadv as ta
+
+SCRIPTS = pathlib.Path(__file__).resolve().parent.parent / "scripts"
+
+
+def load_script(name):
+    spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+fault = load_script("fault_tolerance")
+random_labels = load_script("random_labels")
+
+
+# ---- fooling_images.py -------------------------------------------------------------------------
+
+def test_fooling_images_writes_grid_and_table_and_succeeds_more_with_a_larger_bound(tmp_path, capsys):
+    out = load_script("fooling_images").main([
+        "--train-limit", "200", "--epochs", "1", "--nf", "4", "--per-class", "1",
+        "--eps", "1", "64", "--sweep-per-class", "1", "--figures", str(tmp_path)])
+    for figure in ("fooling_images.png", "fooling_images_eps.png"):
+        assert (tmp_path / figure).stat().st_size > 10_000
+    printed = capsys.readouterr().out
+    assert "mean margin only 0.28" in printed and "≈ 0.98 near ε ≈ 25/255" in printed
+    assert "no SVHN on this machine" not in printed or "mini-mnist" in printed
+    for results in (out["cifar"], out["svhn"]):
+        for result in results.values():
+            assert result.images.shape == (10, 1, 28, 28)
+            hit = result.success  # the target is top-1 there, so margin = p_t − p₍₂₎ ≤ p_t
+            assert np.all(result.margin[hit] <= result.confidence[hit] + 1e-12)
+            assert np.all((result.margin >= 0) & (result.margin <= 1) & (result.confidence <= 1))
+    for result in out["cifar"].values():  # the CIFAR protocol clips to [0, 1]
+        assert result.images.min() >= 0 and result.images.max() <= 1
+    for name, rows in out["sweep"].items():
+        # 50 steps of 0.005 go 0.25 at most: ε = 1/255 holds the images near grey, 64/255 does not.
+        assert rows[1, 0] >= rows[0, 0] and rows[1, 2] > rows[0, 2], name
+
+
+def test_fooling_images_reads_models_from_checkpoints(tmp_path, capsys):
+    for stem in ("cifar_cnn", "cifar_cnn_l2"):
+        ta.cleverhans_cnn(in_channels=1, nf=4, image_size=28, seed=1).save(tmp_path / f"{stem}.npz")
+    load_script("fooling_images").main([
+        "--checkpoints", str(tmp_path), "--per-class", "1", "--eps", "--figures", str(tmp_path)])
+    assert capsys.readouterr().out.count("read ") == 2
+    assert (tmp_path / "fooling_images.png").exists()
+
+
+# ---- fault_tolerance.py ------------------------------------------------------------------------
+
+def test_mutual_information_exact_cases():
+    y = np.repeat(np.arange(4), 25)
+    assert fault.mutual_information(y, y, 4, guard=0) == pytest.approx(2.0)
+    # A fixed relabelling carries the same information with accuracy 0.
+    assert fault.mutual_information((y + 1) % 4, y, 4, guard=0) == pytest.approx(2.0)
+    # A prediction independent of the label: P(t, y) = P(t) P(y) exactly.
+    t, y = np.tile(np.arange(4), 4), np.repeat(np.arange(4), 4)
+    assert fault.mutual_information(t, y, 4) == pytest.approx(0.0, abs=1e-12)
+    # The 1e-4 guard only lowers the estimate slightly.
+    assert 1.99 < fault.mutual_information(y, y, 4) < 2.0
+    assert fault.entropy_bits(y, 4) == pytest.approx(2.0)
+
+
+@given(st.lists(st.tuples(st.integers(0, 4), st.integers(0, 4)), min_size=1, max_size=60))
+def test_mutual_information_between_zero_and_label_entropy(pairs):
+    t, y = (np.array(v, dtype=np.int64) for v in zip(*pairs))
+    mi = fault.mutual_information(t, y, 5, guard=0)
+    assert -1e-9 <= mi <= fault.entropy_bits(y, 5) + 1e-9
+
+
+@pytest.mark.parametrize("t, y, k, error", [
+    (np.array([0, 1]), np.array([0]), 2, ValueError),
+    (np.array([0, 2]), np.array([0, 1]), 2, ValueError),
+    (np.array([0.0, 1.0]), np.array([0, 1]), 2, TypeError),
+    (np.array([], dtype=np.int64), np.array([], dtype=np.int64), 2, ValueError),
+    (np.array([0]), np.array([0]), 0, ValueError),
+])
+def test_mutual_information_rejects_bad_input(t, y, k, error):
+    with pytest.raises(error):
+        fault.mutual_information(t, y, k)
+
+
+def test_snr_skips_unperturbed_images_and_matches_the_formula():
+    x = np.ones((3, 1, 2, 2))
+    x_noisy = x.copy()
+    x_noisy[1] += 1.0  # ‖δ‖ = ‖x‖: 20·log10(2)
+    x_noisy[2] += 0.5  # ‖δ‖ = ‖x‖/2: 20·log10(3); image 0 has δ = 0 and is skipped
+    assert fault.mean_snr(x, x_noisy) == pytest.approx(10 * np.log10(2) + 10 * np.log10(3))
+    assert np.isnan(fault.mean_snr(x, x))
+    with pytest.raises(ValueError, match="same shape"):
+        fault.mean_snr(x, x[:2])
+
+
+def test_fault_tolerance_figure_table_and_directions(tmp_path, capsys):
+    out = fault.main(["--train-limit", "300", "--test-limit", "100", "--epochs", "2", "--nf", "4",
+                      "--steps", "10", "--record-every", "5", "--sigma", "0.1", "10",
+                      "--figures", str(tmp_path)])
+    assert (tmp_path / "fault_tolerance.png").stat().st_size > 10_000
+    printed = capsys.readouterr().out
+    assert "≈ 2.50 bits at 90%" in printed and "≈ 0.75" in printed and "greyscale" in printed
+    assert 3.0 < out["entropy"] <= np.log2(10)  # ten digit classes, roughly balanced
+    for name, result in out["results"].items():
+        clean_mi, clean_acc = result["clean"]
+        awgn = np.asarray(result["curves"]["AWGN"])
+        assert awgn[0, 0] > awgn[-1, 0]            # larger σ, lower SNR
+        assert awgn[-1, 2] < clean_acc            # σ = 10 on standardised digits hurts
+        for attack in ("BIM-L2", "BIM-L∞", "BIM-L2 one-target", "BIM-L∞ one-target"):
+            rows = np.asarray(result["curves"][attack])
+            assert rows.shape == (2, 3) and rows[0, 0] > rows[1, 0], attack  # SNR falls
+            assert rows[-1, 2] <= clean_acc, attack
+
+
+# ---- random_labels.py --------------------------------------------------------------------------
+
+def test_permuted_labels_keep_the_classes_and_depend_only_on_the_seed():
+    y = np.repeat(np.arange(10), 30)
+    a, b = random_labels.permuted_labels(y, 0), random_labels.permuted_labels(y, 0)
+    assert np.array_equal(a, b) and a.dtype == np.int64
+    assert np.array_equal(np.bincount(a), np.bincount(y))
+    assert not np.array_equal(a, random_labels.permuted_labels(y, 1))
+    assert np.mean(a == y) < 0.3
+
+
+def test_random_labels_figure_and_table(tmp_path, capsys):
+    out = random_labels.main(["--train-limit", "128", "--epochs", "2", "--nf", "4",
+                              "--batch-size", "64", "--figures", str(tmp_path)])
+    assert (tmp_path / "random_labels.png").stat().st_size > 10_000
+    printed = capsys.readouterr().out
+    assert "chance" in printed and "does not learn random labels" in printed
+    assert set(out["curves"]) == {"natural", "weight decay", "adversarial"}
+    assert 0.1 <= out["chance"] < 0.3
+    for curve in out["curves"].values():
+        assert curve.shape == (2,) and np.all((curve >= 0) & (curve <= 1))
