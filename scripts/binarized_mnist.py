@@ -262,9 +262,9 @@ def plot(results, args):
     bars.set_ylabel("test accuracy")
     bars.set_ylim(0, 1.02)
     bars.axhline(0.1, color="gray", lw=0.8, ls=":")
-    bars.set_title(f"MNIST, ε = {args.eps:g} (CW unbounded L2); +T: attack sees logits·{args.temperature:g}; "
-                   "transfer: crafted on A")
-    bars.legend(ncol=4, fontsize=8, loc="upper right")
+    bars.set_title(f"ε = {args.eps:g} (CW: unbounded L2); +T: the attack sees logits·{args.temperature:g}; "
+                   "transfer: crafted on A; hatched: adversarially trained")
+    bars.legend(ncol=len(names), fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16))
     levels = [0.0] + list(args.sweep_eps)
     for i, name in enumerate(names):
         r = results[name]

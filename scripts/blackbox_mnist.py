@@ -144,7 +144,7 @@ def main(argv=None):
     pred_adv = oracle_labels(oracle, result.x_adv[shown])
     examples = image_grid([x_eval[shown], result.x_adv[shown]],
                           captions=[[f"oracle: {p}" for p in pred_clean], [f"oracle: {p}" for p in pred_adv]],
-                          row_titles=["clean", f"FGSM ε={args.eps:g}\non substitute"],
+                          row_titles=["clean", f"FGSM ε={args.eps:g}\non substitute"], cell_size=1.7,
                           title=f"transferred examples (true labels {' '.join(str(v) for v in y_eval[shown])})")
     examples_path = os.path.splitext(args.out)[0] + "_examples.png"
     save_figure(examples, examples_path)

@@ -23,7 +23,7 @@ CIFAR protocol (paper §8: CNN-L2's success peaks ≈ 98% near ε ≈ 25/255 wit
 50 steps of 0.005 move a pixel at most 0.25 ≈ 64/255, so ε ≥ 64/255 is the unbounded attack.
 
 Models: "CNN" and "CNN-L2" (REFERENCES §8, the talk's CleverHans CNN without biases, weight decay
-0 and 1e-3·Σ ½‖W‖²). With ``--checkpoints DIR`` the adversarially trained models of
+0 and 1e-3·Σ ½‖W‖², ``--weight-decay``). With ``--checkpoints DIR`` the adversarially trained models of
 train_cifar_cnn.py are read from DIR/cifar_cnn.npz and DIR/cifar_cnn_l2.npz when present;
 otherwise this script trains both itself, naturally (no adversarial phase): laptop default the
 first 5,000 training images, 6 epochs, Adam lr 1e-3.
@@ -51,7 +51,7 @@ from tinyadv.data import DATASET_NAMES, load_dataset  # noqa: E402
 from tinyadv.data.cifar import CIFAR10_CLASSES  # noqa: E402
 from tinyadv.plots import image_grid, save_figure  # noqa: E402
 
-MODELS = (("CNN-L2", "cifar_cnn_l2", 1e-3), ("CNN", "cifar_cnn", 0.0))
+MODELS = (("CNN-L2", "cifar_cnn_l2"), ("CNN", "cifar_cnn"))
 COLOURS = {"CNN-L2": "tab:blue", "CNN": "tab:orange"}
 CIFAR = dict(start="uniform", norm=np.inf, alpha=0.005, steps=50, clip=(0.0, 1.0))
 SVHN = dict(start="gaussian", norm=2, alpha=0.1, steps=100, clip=None)
@@ -60,7 +60,8 @@ SVHN = dict(start="gaussian", norm=2, alpha=0.1, steps=100, clip=None)
 def get_models(args, x_train, y_train):
     """{name: (model, how it was obtained)}: read from --checkpoints when present, else trained."""
     models = {}
-    for name, stem, weight_decay in MODELS:
+    for name, stem in MODELS:
+        weight_decay = args.weight_decay if name == "CNN-L2" else 0.0
         path = os.path.join(args.checkpoints, f"{stem}.npz") if args.checkpoints else None
         if path and os.path.exists(path):
             model = ta.load(path)
@@ -107,6 +108,10 @@ def main(argv=None):
                         help="folder with train_cifar_cnn.py's cifar_cnn.npz / cifar_cnn_l2.npz")
     parser.add_argument("--train-limit", type=int, default=5000)
     parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--weight-decay", type=float, default=1e-3,
+                        help="λ₂ of CNN-L2 when training here (§8: 1e-3; §4, SVHN: 1e-2)")
+    parser.add_argument("--name", default="fooling_images",
+                        help="figure names: <name>.png and <name>_eps.png in --figures")
     parser.add_argument("--nf", type=int, default=32, help="conv1 filters when training here")
     parser.add_argument("--per-class", type=int, default=10, help="fooling images per class")
     parser.add_argument("--eps", type=float, nargs="*", default=[2, 4, 8, 16, 25, 32, 48, 64],
@@ -173,7 +178,7 @@ def main(argv=None):
                            f"m = margin (top-1 − top-2)\nCIFAR protocol: 0.5+U(0,0.1), BIM-L∞ "
                            f"0.005×50, clipped; SVHN protocol on {svhn_source}: N(0,0.1²), "
                            f"BIM-L2 0.1×100, unclipped, shown min-max scaled")
-    save_figure(fig, os.path.join(args.figures, "fooling_images.png"))
+    save_figure(fig, os.path.join(args.figures, f"{args.name}.png"))
     plt.close(fig)
 
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2), gridspec_kw={"width_ratios": [1, 1, 1.5]})
@@ -209,9 +214,9 @@ def main(argv=None):
     fig.suptitle(f"fooling images on {args.data} against the L∞ bound ε "
                  f"({args.sweep_per_class} per class; paper values dashed/shaded)", fontsize=10)
     fig.tight_layout()
-    save_figure(fig, os.path.join(args.figures, "fooling_images_eps.png"))
+    save_figure(fig, os.path.join(args.figures, f"{args.name}_eps.png"))
     plt.close(fig)
-    print(f"\nwrote {args.figures}/fooling_images.png and fooling_images_eps.png "
+    print(f"\nwrote {args.figures}/{args.name}.png and {args.name}_eps.png "
           f"in {time.perf_counter() - began:.0f} s")
     return {"cifar": cifar, "svhn": svhn, "cross_margin": float(cross_margin.mean()),
             "cross_agree": cross_agree, "sweep": sweep}

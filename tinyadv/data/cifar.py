@@ -157,4 +157,5 @@ def load_cifar10(root=None, split="train", *, classes=None, binary=False, limit=
                          f"(downloading it if needed), or put the official batches there.") from None
     x = np.concatenate([p[0] for p in parts])
     y = np.concatenate([p[1] for p in parts])
+    del parts  # the batches are copied into x: free them before the float copy is made
     return finish(x, y, num_classes=10, classes=classes, binary=binary, limit=limit, dtype=dtype)
