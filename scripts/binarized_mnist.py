@@ -108,14 +108,11 @@ def with_temperature(model, temperature):
     return ta.Sequential(*model.layers, ("temperature", ta.Scale(temperature))).eval()
 
 
-def pgd_hook(eps, alpha, steps, temperature):
-    """batch_hook for ta.fit: the batch and its PGD examples stacked, i.e. ½CE clean + ½CE adv."""
-    def hook(model, xb, yb, *, epoch, step, rng):
-        model.eval()  # BatchNorm: attack the test-time function
-        x_adv = ta.pgd(with_temperature(model, temperature), xb, yb, eps=eps, alpha=alpha,
-                       steps=steps, seed=rng)
-        return np.concatenate([xb, x_adv]), np.concatenate([yb, yb])
-    return hook
+def attack_with_temperature(temperature):
+    """PGD on the logits·T view of the model: what adversarial training attacks here."""
+    def attack(model, x, y, *, seed, **kwargs):
+        return ta.pgd(with_temperature(model, temperature), x, y, seed=seed, **kwargs)
+    return attack
 
 
 def train_variant(name, x, y, args, adversarial):
@@ -140,7 +137,8 @@ def train_variant(name, x, y, args, adversarial):
     robust_optimizer.load_state_dict(fork_optimizer)
     ta.fit(robust, x, y, epochs=args.epochs - args.adv_after, batch_size=128,
            optimizer=robust_optimizer, seed=args.seed + 1,
-           batch_hook=pgd_hook(args.eps, args.adv_alpha, args.adv_steps, args.temperature))
+           batch_hook=ta.adversarial_hook(attack_with_temperature(args.temperature), true_labels=True,
+                                          eps=args.eps, alpha=args.adv_alpha, steps=args.adv_steps))
     return model.eval(), robust.eval()
 
 

@@ -8,7 +8,7 @@ signal-to-noise ratio, averaged over the images (images with δ = 0, SNR = ∞, 
     SNR = 20·log10(1 + ‖x‖₂/‖δ‖₂) dB,      δ = x̃ − x,
 
 and performance is the accuracy and the mutual information I(T;Y) between the prediction T and
-the label Y, a plug-in estimate from the confusion matrix (``mutual_information`` below).
+the label Y, a plug-in estimate from the confusion matrix (``tinyadv.mutual_information``).
 
 Faults, all without pixel clipping (the inputs are standardised, not in [0, 1]):
 
@@ -50,12 +50,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 import tinyadv as ta  # noqa: E402
-from tinyadv.checks import check_array, check_labels, check_positive_int  # noqa: E402
 from tinyadv.data import DATASET_NAMES, load_dataset  # noqa: E402
 from tinyadv.data.preprocess import standardize, to_greyscale  # noqa: E402
 from tinyadv.plots import save_figure  # noqa: E402
 
-GUARD = 1e-4
 MODELS = (("weight decay", 1e-2), ("no weight decay", 0.0))
 #: (name, norm, targeted, ε₀ of the step schedule εᵢ = clip(ε₀ + i/1e4, 0, 0.1))
 ATTACKS = (("BIM-L2", 2, False, 0.01), ("BIM-L2 one-target", 2, True, 0.01),
@@ -66,69 +64,10 @@ PAPER = {"weight decay": "≈ 2.50 bits at 90%", "no weight decay": "≈ 2.75 bi
 PAPER_DROP = {"weight decay": "≈ 0.50", "no weight decay": "≈ 0.75"}
 
 
-def mutual_information(t, y, num_classes, *, guard=GUARD):
-    """Plug-in estimate of I(T;Y) in bits from the confusion matrix of predictions and labels.
-
-    Parameters
-    ----------
-    t, y : ndarray of int, shape (N,)
-        Predictions T and labels Y in [0, K).
-    num_classes : int
-        K.
-    guard : float
-        Added inside the logarithms so empty cells stay finite (the paper's 1e-4).
-
-    Returns
-    -------
-    float
-        I(T;Y) = Σ_{t,y} P(t,y)·[log2(P(t,y) + g) − log2(P(t)·P(y) + g)] with P(t,y) = C[t,y]/N
-        the normalised confusion matrix and P(t), P(y) its marginals. Cells with P(t,y) = 0
-        contribute 0. It is 0 when T and Y are independent and at most H(Y) ≤ log2 K; a
-        prediction that is a fixed relabelling of Y (e.g. T = Y + 1 mod K) keeps the full I(T;Y)
-        with accuracy 0.
-    """
-    num_classes = check_positive_int(num_classes, "num_classes")
-    y = check_labels(y, np.size(y), num_classes, name="y")
-    t = check_labels(t, len(y), num_classes, name="t")
-    if len(y) == 0:
-        raise ValueError("mutual_information needs at least one (prediction, label) pair")
-    confusion = np.zeros((num_classes, num_classes))
-    np.add.at(confusion, (t, y), 1.0)
-    p_ty = confusion / confusion.sum()
-    p_t, p_y = p_ty.sum(axis=1, keepdims=True), p_ty.sum(axis=0, keepdims=True)
-    seen = p_ty > 0
-    joint, product = p_ty[seen], (p_t * p_y)[seen]
-    return float(np.sum(joint * (np.log2(joint + guard) - np.log2(product + guard))))
-
-
-def entropy_bits(y, num_classes):
-    """H(Y) = −Σ P(y) log2 P(y) of the empirical label distribution, in bits."""
-    p = np.bincount(y, minlength=num_classes) / len(y)
-    p = p[p > 0]
-    return float(-(p * np.log2(p)).sum())
-
-
-def mean_snr(x, x_noisy):
-    """Mean over images of 20·log10(1 + ‖x‖₂/‖δ‖₂) dB, skipping images with δ = 0 (SNR = ∞).
-
-    x, x_noisy : (N, C, H, W). Returns nan when every δ is 0.
-    """
-    x = check_array(x, "x", min_ndim=2)
-    x_noisy = check_array(x_noisy, "x_noisy", min_ndim=2)
-    if x.shape != x_noisy.shape:
-        raise ValueError(f"x and x_noisy must have the same shape, got {x.shape} and {x_noisy.shape}")
-    signal = np.linalg.norm(x.reshape(len(x), -1).astype(np.float64), axis=1)
-    noise = np.linalg.norm((x_noisy - x).reshape(len(x), -1).astype(np.float64), axis=1)
-    finite = noise > 0
-    if not finite.any():
-        return float("nan")
-    return float(np.mean(20 * np.log10(1 + signal[finite] / noise[finite])))
-
-
 def measure(model, x, x_noisy, y, num_classes):
     """(SNR dB, I(T;Y) bits, accuracy) of the model on x_noisy."""
     t = ta.predict(model, x_noisy)
-    return mean_snr(x, x_noisy), mutual_information(t, y, num_classes), float(np.mean(t == y))
+    return ta.mean_snr(x, x_noisy), ta.mutual_information(t, y, num_classes), float(np.mean(t == y))
 
 
 def bim_curve(model, x, y, num_classes, *, norm, targeted, eps0, steps, record_every):
@@ -189,7 +128,7 @@ def main(argv=None):
     class_weights = len(y_train) / (k * np.maximum(counts, 1))
     print(f"data: {args.data} in greyscale, per-image mean subtracted, divided by the training "
           f"per-pixel std; {len(x_train)} training, first {len(x_test)} test images "
-          f"{x_test.shape[1:]}; H(Y) = {entropy_bits(y_test, k):.2f} bits "
+          f"{x_test.shape[1:]}; H(Y) = {ta.label_entropy(y_test, k):.2f} bits "
           f"(paper, SVHN test: ≈ 3.2)")
     print(f"training: SGD lr {args.lr:g} momentum {args.momentum:g} (paper: 0), batch 128, {args.epochs} epochs, inverse-frequency "
           f"class weights; attacks: {args.steps} BIM iterations (paper: 500), no pixel clipping")
@@ -205,7 +144,7 @@ def main(argv=None):
         model.eval()
         trained = time.perf_counter() - start
         t = ta.predict(model, x_test)
-        clean = (mutual_information(t, y_test, k), float(np.mean(t == y_test)))
+        clean = (ta.mutual_information(t, y_test, k), float(np.mean(t == y_test)))
         curves = {"AWGN": [measure(model, x_test, ta.gaussian_noise(None, x_test, sigma=s, clip=None,
                                                                      seed=args.seed), y_test, k)
                            for s in args.sigma]}
@@ -265,7 +204,7 @@ def main(argv=None):
     save_figure(fig, os.path.join(args.figures, "fault_tolerance.png"))
     plt.close(fig)
     print(f"\nwrote {args.figures}/fault_tolerance.png in {time.perf_counter() - began:.0f} s")
-    return {"results": results, "drops": drops, "entropy": entropy_bits(y_test, k)}
+    return {"results": results, "drops": drops, "entropy": ta.label_entropy(y_test, k)}
 
 
 if __name__ == "__main__":

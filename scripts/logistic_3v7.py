@@ -163,17 +163,6 @@ def binarize(w):
 # ---- training -----------------------------------------------------------------------------
 
 
-def fgsm_hook(eps, mix):
-    """A ``fit`` batch hook for FGSM adversarial training: x_adv of the batch at the true labels
-    (and the clean batch beside it when ``mix``: ½ CE(clean) + ½ CE(x_adv))."""
-    def hook(model, xb, yb, *, epoch, step, rng):
-        x_adv = ta.fgsm(model, xb, yb, eps=eps)
-        if mix:
-            return np.concatenate([xb, x_adv]), np.concatenate([yb, yb])
-        return x_adv, yb
-    return hook
-
-
 def paper_batch_starts(n, batch_size, steps):
     """The reference code's minibatch starts s = (step·B) mod (⌊N/B⌋ − 1), shape (steps,).
 
@@ -187,7 +176,7 @@ def paper_batch_starts(n, batch_size, steps):
 def train(model, x, y, args, *, steps, weight_decay=0.0, l1=0.0, adversarial=False):
     """Train ``model`` in place by the chosen protocol; returns the wall time in seconds."""
     began = time.perf_counter()
-    hook = fgsm_hook(args.eps, args.adv_mix) if adversarial else None
+    hook = ta.adversarial_hook(ta.fgsm, mix=args.adv_mix, true_labels=True, eps=args.eps) if adversarial else None
     if not args.paper_protocol:
         ta.fit(model, x, y, epochs=args.epochs, batch_size=128,
                optimizer=ta.Adam(model.parameters(), lr=args.lr), weight_decay=weight_decay, l1=l1,

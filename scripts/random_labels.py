@@ -38,45 +38,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 import tinyadv as ta  # noqa: E402
-from tinyadv.checks import make_rng  # noqa: E402
 from tinyadv.data import DATASET_NAMES, load_dataset  # noqa: E402
 from tinyadv.plots import save_figure  # noqa: E402
 
 COLOURS = {"natural": "tab:orange", "weight decay": "tab:blue", "adversarial": "tab:green"}
-
-
-def permuted_labels(y, seed):
-    """A fixed random permutation of the labels: y_rand = y[π], π ~ uniform permutation.
-
-    Parameters
-    ----------
-    y : ndarray of int, shape (N,)
-    seed : int or numpy Generator
-
-    Returns
-    -------
-    ndarray of int64, shape (N,): the same multiset of labels, in an order unrelated to the images.
-    """
-    return np.asarray(y, dtype=np.int64)[make_rng(seed).permutation(len(y))]
-
-
-def adversarial_hook(*, attack, eps, alpha, steps):
-    """The batch hook of adversarial training: (xb, yb) -> (xb ⊕ x_adv, yb ⊕ yb).
-
-    x_adv = FGSM(x; ε) = clip(x + ε·sign ∇ₓCE(z(x), y), 0, 1) (Goodfellow et al. 2015) or
-    PGD-L∞ (Madry et al. 2018; ε, step α, ``steps`` iterations, random start), against the
-    batch's labels. Stacking the two halves makes the step's mean cross-entropy
-    ½ CE(clean) + ½ CE(adversarial). Shapes: (B, C, H, W) -> (2B, C, H, W), (B,) -> (2B,).
-    """
-    def hook(model, xb, yb, *, epoch, step, rng):
-        model.eval()
-        if attack == "fgsm":
-            x_adv = ta.fgsm(model, xb, yb, eps=eps)
-        else:
-            x_adv = ta.pgd(model, xb, yb, eps=eps, alpha=alpha, steps=steps, random_start=True,
-                           seed=rng)
-        return np.concatenate([xb, x_adv]), np.concatenate([yb, yb])
-    return hook
 
 
 def main(argv=None):
@@ -98,7 +63,7 @@ def main(argv=None):
 
     began = time.perf_counter()
     x, y_true = load_dataset(args.data, "train", limit=args.train_limit)
-    y = permuted_labels(y_true, args.seed)
+    y = ta.permuted_labels(y_true, args.seed)
     num_classes = int(y_true.max()) + 1
     chance = np.bincount(y).max() / len(y)
     attack_name = ("FGSM" if args.attack == "fgsm"
@@ -108,10 +73,15 @@ def main(argv=None):
     print(f"budget: {args.epochs} epochs, batch {args.batch_size}, Adam lr {args.lr:g}, each model; "
           f"adversarial = ½ clean + ½ {attack_name} L∞ ε = {args.eps * 255:g}/255")
 
+    # ½ CE(clean) + ½ CE(x_adv), x_adv against the (random) training labels themselves
+    if args.attack == "fgsm":
+        adversarial_hook = ta.adversarial_hook(ta.fgsm, true_labels=True, eps=args.eps)
+    else:
+        adversarial_hook = ta.adversarial_hook(ta.pgd, true_labels=True, eps=args.eps,
+                                               alpha=args.alpha, steps=args.steps)
     variants = (("natural", 0.0, None),
                 ("weight decay", args.weight_decay, None),
-                ("adversarial", 0.0, adversarial_hook(attack=args.attack, eps=args.eps,
-                                                      alpha=args.alpha, steps=args.steps)))
+                ("adversarial", 0.0, adversarial_hook))
     curves, seconds = {}, {}
     for name, weight_decay, hook in variants:
         model = ta.cleverhans_cnn(in_channels=x.shape[1], nf=args.nf, image_size=x.shape[2],

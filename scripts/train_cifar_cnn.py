@@ -34,7 +34,6 @@ import argparse
 import os
 import time
 
-import numpy as np
 
 import tinyadv as ta
 from tinyadv.data import DATASET_NAMES, load_dataset
@@ -42,22 +41,6 @@ from tinyadv.data import DATASET_NAMES, load_dataset
 #: (file stem, weight decay λ₂, the paper's clean test accuracy) of the two models (REFERENCES §8).
 MODELS = (("cifar_cnn", 0.0, "≈ 66–67%"), ("cifar_cnn_l2", 1e-3, "≈ 69–70%"))
 NAMES = {"cifar_cnn": "CNN", "cifar_cnn_l2": "CNN-L2"}
-
-
-def pgd_training_hook(*, eps, alpha, steps):
-    """The batch hook of PGD adversarial training: returns (x ⊕ x_adv, y ⊕ y).
-
-    x_adv = PGD-L∞(model, x; ε, α, steps, random start) against the model's own predictions
-    (no label leaking, as in the reference code); stacking the two batches makes the mean
-    cross-entropy of the step exactly ½ CE(clean) + ½ CE(adversarial) (Madry et al. 2018;
-    Goodfellow et al. 2015). Shapes: xb (B, C, H, W) -> (2B, C, H, W), yb (B,) -> (2B,).
-    """
-    def hook(model, xb, yb, *, epoch, step, rng):
-        model.eval()
-        x_adv = ta.pgd(model, xb, None, eps=eps, alpha=alpha, steps=steps, random_start=True,
-                       seed=rng)
-        return np.concatenate([xb, x_adv]), np.concatenate([yb, yb])
-    return hook
 
 
 def train_one(stem, weight_decay, x, y, args):
@@ -69,7 +52,10 @@ def train_one(stem, weight_decay, x, y, args):
     clean = ta.fit(model, x, y, epochs=args.clean_epochs, batch_size=args.batch_size,
                    optimizer=optimizer, weight_decay=weight_decay, seed=args.seed,
                    checkpoint=os.path.join(args.checkpoints, f"{stem}_clean.ckpt.npz"), resume=True)
-    hook = pgd_training_hook(eps=args.eps, alpha=args.alpha, steps=args.steps)
+    # ½ CE(clean) + ½ CE(PGD), attacking the model's own predictions (no label leaking), as in
+    # the reference code (Madry et al. 2018; Goodfellow et al. 2015)
+    hook = ta.adversarial_hook(ta.pgd, eps=args.eps, alpha=args.alpha, steps=args.steps,
+                               random_start=True)
     adversarial = ta.fit(model, x, y, epochs=args.adv_epochs, batch_size=args.batch_size,
                          optimizer=optimizer, weight_decay=weight_decay, batch_hook=hook,
                          seed=args.seed + 1, checkpoint=os.path.join(args.checkpoints,

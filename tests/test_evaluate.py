@@ -1,11 +1,17 @@
-"""robust_accuracy and sweep: exact on logistic regression, batched, seeded, quiet on request."""
+"""Evaluation: robust_accuracy and sweep (exact on logistic regression, batched, seeded, quiet on
+request), the worst-case robustness table, perturbation sizes, confidence and margin, I(T;Y) and
+SNR, and the gradient-masking report (it must flag a model whose gradients are masked)."""
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from attack_models import LinearModel, TwoLayerMLP
-from tinyadv.attacks import fgsm, pgd
-from tinyadv.evaluate import robust_accuracy, sweep
+from tinyadv.attacks import fgsm, pgd, spsa
+from tinyadv.evaluate import (confidence_and_margin, gradient_masking_report, label_entropy,
+                              mean_snr, mutual_information, perturbation_stats, robust_accuracy,
+                              robustness_table, sweep)
 from tinyadv.losses import softmax
 from tinyadv.theory import minimal_linear_distance
 
@@ -101,3 +107,209 @@ def test_evaluate_bad_input():
         sweep(model, x, y, "fgsm", [0.1], progress=False)
     with pytest.raises(ValueError, match="batch_size"):
         robust_accuracy(model, x, y, batch_size=0, progress=False)
+
+
+# ---- robustness_table: several attacks, worst case per sample -------------------------------
+
+def _flip(which):
+    """An 'attack' on a bias-free linear model that flips the prediction of the chosen samples."""
+    def attack(model, x, y, *, eps):
+        x_adv = x.copy()
+        chosen = which(x) & (eps > 0)
+        x_adv[chosen] = -x[chosen]
+        return x_adv
+    return attack
+
+
+def test_worst_case_counts_a_sample_robust_only_if_every_attack_fails():
+    """Attacks that succeed on disjoint sets of samples: each leaves the other set, the worst
+    case none."""
+    rng = np.random.default_rng(0)
+    model = LinearModel(rng.normal(size=(1, 8)))
+    x = rng.normal(size=(40, 8))
+    y = (model.logits(x)[:, 0] > 0).astype(np.int64)
+    positive = x[:, 0] > 0
+    table = robustness_table(model, x, y, {"positive": _flip(lambda v: v[:, 0] > 0),
+                                           "other": _flip(lambda v: v[:, 0] <= 0)},
+                             [0.0, 0.1], batch_size=7, progress=False)
+    np.testing.assert_allclose(table.accuracy["positive"], [1.0, 1 - positive.mean()])
+    np.testing.assert_allclose(table.accuracy["other"], [1.0, positive.mean()])
+    np.testing.assert_allclose(table.accuracy["worst case"], [1.0, 0.0])
+    assert table.correct["worst case"].shape == (2, 40)
+    text = str(table)
+    assert "worst case" in text and "positive" in text and f"{positive.mean():.3f}" in text
+
+
+def test_robustness_table_fgsm_row_is_the_closed_form_and_pgd_kwargs_are_passed():
+    model, x, y = _problem(1)
+    d_inf = minimal_linear_distance(model.w[0], 0.0, x, np.inf)
+    correct = (model.logits(x)[:, 0] > 0) == y
+    eps = [0.0, 0.01, 0.05]
+    table = robustness_table(model, x, y, {
+        "FGSM": (fgsm, {"clip": None}),
+        "PGD": (pgd, {"steps": 5, "clip": None, "seed": 0}, lambda e: {"alpha": e / 2})},
+        eps, progress=False)
+    np.testing.assert_allclose(table.accuracy["FGSM"], [np.mean(correct & (d_inf > e)) for e in eps])
+    assert np.all(table.accuracy["worst case"] <= np.minimum(table.accuracy["FGSM"],
+                                                               table.accuracy["PGD"]))
+
+
+def test_robustness_table_plots_one_line_per_attack_and_the_worst_case():
+    import matplotlib.pyplot as plt
+
+    model, x, y = _problem(2)
+    table = robustness_table(model, x, y, {"FGSM": (fgsm, {"clip": None})}, [0.0, 0.02, 0.1],
+                             progress=False)
+    ax = table.plot(label_prefix="linear ", eps_scale=255)
+    assert [line.get_label() for line in ax.get_lines()] == ["linear FGSM", "linear worst case"]
+    np.testing.assert_allclose(ax.get_lines()[0].get_xdata(), [0.0, 5.1, 25.5])
+    plt.close(ax.figure)
+
+
+@pytest.mark.parametrize("attacks, eps, error, match", [
+    ({}, [0.1], TypeError, "non-empty dict"),
+    ({"a": 3}, [0.1], TypeError, "callable"),
+    ({"worst case": fgsm}, [0.1], ValueError, "rename"),
+    ({"a": fgsm}, [-0.1], ValueError, "≥ 0"),
+    ({"a": fgsm}, [], ValueError, "non-empty"),
+])
+def test_robustness_table_bad_input(attacks, eps, error, match):
+    model, x, y = _problem()
+    with pytest.raises(error, match=match):
+        robustness_table(model, x, y, attacks, eps, progress=False)
+
+
+# ---- perturbation sizes, confidence and margin ---------------------------------------------------
+
+def test_perturbation_stats_in_every_norm():
+    x = np.zeros((3, 1, 2, 2))
+    x_adv = x.copy()
+    x_adv[0, 0, 0, 0] = 0.5                      # L0 1, L1 .5, L2 .5, L∞ .5
+    x_adv[1] = -0.25                             # L0 4, L1 1, L2 .5, L∞ .25
+    stats = perturbation_stats(x, x_adv, mask=np.array([True, True, False]))
+    np.testing.assert_allclose(stats[0]["per_sample"], [1, 4, 0])
+    np.testing.assert_allclose(stats[1]["per_sample"], [0.5, 1.0, 0.0])
+    np.testing.assert_allclose(stats[2]["per_sample"], [0.5, 0.5, 0.0])
+    np.testing.assert_allclose(stats[np.inf]["per_sample"], [0.5, 0.25, 0.0])
+    assert stats[1]["mean"] == pytest.approx(0.75) and stats[np.inf]["median"] == pytest.approx(0.375)
+    assert np.isnan(perturbation_stats(x, x_adv, mask=np.zeros(3, bool))[2]["mean"])
+    with pytest.raises(ValueError, match="same shape"):
+        perturbation_stats(x, x_adv[:2])
+    with pytest.raises(ValueError, match="mask"):
+        perturbation_stats(x, x_adv, mask=np.ones(2, bool))
+
+
+def test_confidence_and_margin_from_known_logits():
+    model = LinearModel(np.eye(3))                    # logits = x
+    x = np.log(np.array([[0.7, 0.2, 0.1], [0.4, 0.4, 0.2]]))
+    confidence, margin = confidence_and_margin(model, x, batch_size=1)
+    np.testing.assert_allclose(confidence, [0.7, 0.4])
+    np.testing.assert_allclose(margin, [0.5, 0.0], atol=1e-12)
+    binary = LinearModel(np.array([[1.0]]))           # one logit z: probabilities [1-σ(z), σ(z)]
+    confidence, margin = confidence_and_margin(binary, np.array([[0.0], [np.log(3.0)]]))
+    np.testing.assert_allclose(confidence, [0.5, 0.75])
+    np.testing.assert_allclose(margin, [0.0, 0.5], atol=1e-12)
+
+
+# ---- I(T;Y) and SNR (Galloway, Golubeva & Taylor 2018) -------------------------------------------
+
+def test_mutual_information_exact_cases():
+    y = np.repeat(np.arange(4), 25)
+    assert mutual_information(y, y, 4, guard=0) == pytest.approx(2.0)
+    # A fixed relabelling carries the same information with accuracy 0.
+    assert mutual_information((y + 1) % 4, y, 4, guard=0) == pytest.approx(2.0)
+    # A prediction independent of the label: P(t, y) = P(t) P(y) exactly.
+    t, y = np.tile(np.arange(4), 4), np.repeat(np.arange(4), 4)
+    assert mutual_information(t, y, 4) == pytest.approx(0.0, abs=1e-12)
+    # The 1e-4 guard only lowers the estimate slightly.
+    assert 1.99 < mutual_information(y, y, 4) < 2.0
+    assert label_entropy(y, 4) == pytest.approx(2.0)
+
+
+@given(st.lists(st.tuples(st.integers(0, 4), st.integers(0, 4)), min_size=1, max_size=60))
+def test_mutual_information_between_zero_and_label_entropy(pairs):
+    t, y = (np.array(v, dtype=np.int64) for v in zip(*pairs))
+    mi = mutual_information(t, y, 5, guard=0)
+    assert -1e-9 <= mi <= label_entropy(y, 5) + 1e-9
+
+
+@pytest.mark.parametrize("t, y, k, error", [
+    (np.array([0, 1]), np.array([0]), 2, ValueError),
+    (np.array([0, 2]), np.array([0, 1]), 2, ValueError),
+    (np.array([0.0, 1.0]), np.array([0, 1]), 2, TypeError),
+    (np.array([], dtype=np.int64), np.array([], dtype=np.int64), 2, ValueError),
+    (np.array([0]), np.array([0]), 0, ValueError),
+])
+def test_mutual_information_rejects_bad_input(t, y, k, error):
+    with pytest.raises(error):
+        mutual_information(t, y, k)
+
+
+def test_snr_skips_unperturbed_images_and_matches_the_formula():
+    x = np.ones((3, 1, 2, 2))
+    x_noisy = x.copy()
+    x_noisy[1] += 1.0  # ‖δ‖ = ‖x‖: 20·log10(2)
+    x_noisy[2] += 0.5  # ‖δ‖ = ‖x‖/2: 20·log10(3); image 0 has δ = 0 and is skipped
+    assert mean_snr(x, x_noisy) == pytest.approx(10 * np.log10(2) + 10 * np.log10(3))
+    assert np.isnan(mean_snr(x, x))
+    with pytest.raises(ValueError, match="same shape"):
+        mean_snr(x, x[:2])
+
+
+# ---- gradient-masking report ---------------------------------------------------------------------
+
+class MaskedGradients:
+    """The linear model's logits with an input gradient of zero: a caricature of gradient masking."""
+
+    def __init__(self, model):
+        self.model = model
+
+    def logits(self, x):
+        return self.model.logits(x)
+
+    def input_gradient(self, x, grad_logits):
+        return np.zeros_like(x)
+
+
+def _masking_problem():
+    rng = np.random.default_rng(5)
+    model = LinearModel(rng.normal(size=(2, 16)))
+    x = rng.uniform(0.3, 0.7, size=(40, 16))
+    return model, x, model.logits(x).argmax(1)
+
+
+def _white_box(model, x, y, *, eps):
+    return pgd(model, x, y, eps=eps, alpha=eps / 4, steps=10, seed=0)
+
+
+def _spsa(model, x, y):
+    return spsa(model, x, y, eps=0.3, steps=10, samples=32, lr=0.05, seed=0)
+
+
+def test_masking_report_is_clean_on_a_linear_model():
+    model, x, y = _masking_problem()
+    report = gradient_masking_report(model, x, y, eps=[0.3, 0.5, 1.0], white_box=_white_box,
+                                     gradient_free=_spsa)
+    assert not report.masked, str(report)
+    assert "no sign of gradient masking" in str(report)
+
+
+def test_masking_report_flags_zero_gradients_a_flat_curve_and_a_stronger_gradient_free_attack():
+    model, x, y = _masking_problem()
+    transfer = _white_box(model, x, y, eps=0.3)            # crafted on the unmasked twin
+    report = gradient_masking_report(MaskedGradients(model), x, y, eps=[0.3, 0.5, 1.0],
+                                     white_box=_white_box, gradient_free=_spsa, transfer=transfer)
+    assert report.masked
+    text = " | ".join(report.flags)
+    for expected in ("zero or not finite", "far above chance", "gradient-free attack beats",
+                     "transfer attack beats"):
+        assert expected in text, text
+    assert str(report).endswith(text.replace(" | ", "; "))
+
+
+def test_masking_report_bad_input():
+    model, x, y = _masking_problem()
+    with pytest.raises(ValueError, match="increasing"):
+        gradient_masking_report(model, x, y, eps=[0.5, 0.3], white_box=_white_box)
+    with pytest.raises(ValueError, match="shaped like x"):
+        gradient_masking_report(model, x, y, eps=[0.3], white_box=_white_box, transfer=x[:3])

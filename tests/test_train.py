@@ -124,3 +124,48 @@ def test_binarized_cnn_trains_with_both_straight_through_estimators(ste):
             assert history["loss"][-1] < history["loss"][0] / 2, history["loss"]
         else:
             assert history["accuracy"][-1] > 0.3, history["accuracy"]
+
+
+def test_permuted_labels_keep_the_classes_and_depend_only_on_the_seed():
+    y = np.repeat(np.arange(10), 30)
+    a, b = ta.permuted_labels(y, 0), ta.permuted_labels(y, 0)
+    assert np.array_equal(a, b) and a.dtype == np.int64
+    assert np.array_equal(np.bincount(a), np.bincount(y))
+    assert not np.array_equal(a, ta.permuted_labels(y, 1))
+    assert np.mean(a == y) < 0.3
+
+
+def test_adversarial_hook_stacks_clean_and_adversarial_against_the_prediction():
+    """x' = x ⊕ attack(model, x, None): labels doubled, the attack sees y=None and fit's rng."""
+    seen = {}
+
+    def attack(model, x, y, *, eps, seed):
+        seen.update(y=y, eps=eps, seed=seed, training=model.training)
+        return np.clip(x + eps, 0, 1)
+
+    model = ta.logistic_regression(4, seed=0)
+    model.train()
+    rng = np.random.default_rng(0)
+    x, y = np.full((3, 4), 0.5), np.array([0, 1, 1])
+    hook = ta.adversarial_hook(attack, eps=0.25)
+    x2, y2 = hook(model, x, y, epoch=0, step=0, rng=rng)
+    np.testing.assert_array_equal(x2, np.concatenate([x, x + 0.25]))
+    np.testing.assert_array_equal(y2, np.concatenate([y, y]))
+    assert seen == {"y": None, "eps": 0.25, "seed": rng, "training": False}
+    only = ta.adversarial_hook(attack, mix=False, true_labels=True, eps=0.1)
+    x3, y3 = only(model, x, y, epoch=0, step=0, rng=rng)
+    assert x3.shape == x.shape and seen["y"] is y and y3 is y
+
+
+def test_adversarial_hook_without_seed_argument_and_bad_input():
+    hook = ta.adversarial_hook(ta.fgsm, eps=0.1)          # fgsm takes no seed: none is passed
+    model = ta.logistic_regression(4, seed=0)
+    x2, _ = hook(model, np.full((2, 4), 0.5), np.array([0, 1]), epoch=0, step=0,
+                 rng=np.random.default_rng(0))
+    assert x2.shape == (4, 4)
+    with pytest.raises(TypeError, match="callable"):
+        ta.adversarial_hook("fgsm", eps=0.1)
+    with pytest.raises(ValueError, match="seed"):
+        ta.adversarial_hook(ta.pgd, eps=0.1, seed=0)
+    with pytest.raises(TypeError, match="integer"):
+        ta.permuted_labels(np.array([0.0, 1.0]), 0)

@@ -20,14 +20,28 @@ curve is not jagged from re-drawing).
 Accuracy is always measured against the true labels ``y``. For a targeted attack, wrap it so
 that it picks its own targets, e.g. ``lambda m, x, y, **kw: pgd(m, x, (y + 1) % 10,
 targeted=True, **kw)``.
+
+Beyond one accuracy number per level, the talk needs four more measurements, each one function:
+
+* ``robustness_table(model, x, y, attacks, eps)``: several attacks at every ε at once, and the
+  per-sample worst case over them (a sample counts as robust only if *every* attack fails on
+  it). Returns a ``RobustnessTable`` that prints as a table and draws itself with ``.plot()``.
+* ``perturbation_stats(x, x_adv)``: the L0, L1, L2 and L∞ sizes of δ = x_adv − x (mean and
+  median), e.g. of CW-L2 or DeepFool, the minimal-perturbation estimates.
+* ``confidence_and_margin(model, x)``: the top softmax probability and the margin
+  top-1 − top-2 (REFERENCES.md §5) of every sample.
+* ``mutual_information``, ``label_entropy`` and ``mean_snr``: I(T;Y) between predictions and
+  labels against the input signal-to-noise ratio (Galloway, Golubeva & Taylor 2018; §4).
+* ``gradient_masking_report(...)``: the checks of Athalye et al. 2018 and Carlini et al. 2019
+  (REFERENCES.md §9) that a white-box number is not an artefact of masked gradients.
 """
 
 import numpy as np
 from tqdm import tqdm
 
-from .attacks.base import check_model, model_logits
-from .checks import check_array, check_labels, check_positive_int, make_rng
-from .losses import logits_to_labels, softmax
+from .attacks.base import check_model, model_gradient, model_logits
+from .checks import check_array, check_labels, check_nonnegative, check_positive_int, make_rng
+from .losses import cross_entropy, logits_to_labels, softmax
 
 
 def _batches(n, batch_size):
@@ -144,3 +158,355 @@ def sweep(model, x, y, attack, levels, *, param="eps", level_kwargs=None, batch_
             correct, conf = _evaluate(model, x, y, attack, kwargs, batch_size, bar)
             accuracy[i], confidence[i] = correct / len(x), conf / len(x)
     return {"levels": levels, "accuracy": accuracy, "confidence": confidence}
+
+
+def _correct_per_sample(model, x, y, attack, kwargs, batch_size):
+    """Boolean (N,): is the prediction on ``attack(model, x, y, **kwargs)`` still ``y``?"""
+    kwargs = dict(kwargs)
+    if kwargs.get("seed") is not None:
+        kwargs["seed"] = make_rng(kwargs["seed"])
+    correct = np.zeros(len(x), dtype=bool)
+    for part in _batches(len(x), batch_size):
+        xb, yb = x[part], y[part]
+        x_eval = attack(model, xb, yb, **kwargs)
+        if not isinstance(x_eval, np.ndarray) or x_eval.shape != xb.shape:
+            raise ValueError(f"the attack must return an array shaped like its input {xb.shape}, got "
+                             f"{getattr(x_eval, 'shape', type(x_eval).__name__)}")
+        correct[part] = logits_to_labels(model_logits(model, x_eval)) == yb
+    return correct
+
+
+class RobustnessTable:
+    """Accuracy of one model under several attacks at several ε, and the per-sample worst case.
+
+    Attributes
+    ----------
+    eps : ndarray, shape (L,)
+    accuracy : dict name -> ndarray, shape (L,)
+        One row per attack, plus ``"worst case"``: the fraction of samples that *every* attack
+        at that ε leaves correctly classified, (1/N) Σ_n Π_a 1[correct_a,n]. It is at most the
+        smallest row, and lower when the attacks succeed on different samples.
+    correct : dict name -> bool ndarray, shape (L, N)
+        The per-sample outcomes behind each row.
+    """
+
+    def __init__(self, eps, correct):
+        self.eps = np.asarray(eps, dtype=np.float64)
+        self.correct = dict(correct)
+        self.correct["worst case"] = np.logical_and.reduce(list(correct.values()))
+        self.accuracy = {name: c.mean(axis=1) for name, c in self.correct.items()}
+
+    def __str__(self):
+        width = max(len(name) for name in self.accuracy)
+        lines = [f"{'ε':>{width}}  " + "  ".join(f"{e:>7.4g}" for e in self.eps)]
+        for name, row in self.accuracy.items():
+            lines.append(f"{name:>{width}}  " + "  ".join(f"{a:7.3f}" for a in row))
+        return "\n".join(lines)
+
+    def plot(self, ax=None, *, label_prefix="", eps_scale=1.0, **line_kwargs):
+        """Draw accuracy against ε, one line per attack (worst case dashed black); returns ax.
+
+        ``eps_scale=255`` draws ε in pixel levels; ``label_prefix`` names the model in the legend
+        when several tables share one axis.
+        """
+        import matplotlib.pyplot as plt  # plotting is optional: import only when asked
+
+        if ax is None:
+            _, ax = plt.subplots(figsize=(5, 3.6))
+        for name, row in self.accuracy.items():
+            style = dict(color="k", ls="--") if name == "worst case" else {}
+            style.update(line_kwargs)
+            ax.plot(self.eps * eps_scale, row, marker="o", ms=3, label=label_prefix + name, **style)
+        ax.set_xlabel("ε" if eps_scale == 1.0 else f"ε × {eps_scale:g}")
+        ax.set_ylabel("accuracy")
+        ax.set_ylim(0.0, 1.02)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+        return ax
+
+
+def robustness_table(model, x, y, attacks, eps, *, batch_size=256, progress=True):
+    """Accuracy under several attacks at every ε, with the per-sample worst case.
+
+    Parameters
+    ----------
+    model : object with ``logits`` and ``input_gradient``
+    x : ndarray, shape (N, ...)
+    y : ndarray of int, shape (N,)
+        True labels.
+    attacks : dict name -> callable or (callable, kwargs) or (callable, kwargs, level_kwargs)
+        ``attack(model, x, y, eps=ε, **kwargs, **level_kwargs(ε)) -> x_adv``, e.g.
+        ``{"FGSM": ta.fgsm, "PGD-20": (ta.pgd, {"steps": 20, "seed": 0},
+        lambda eps: {"alpha": eps / 4})}``.
+    eps : sequence of float, shape (L,)
+    batch_size : int
+    progress : bool
+
+    Returns
+    -------
+    RobustnessTable
+        ``print(table)`` gives the table; ``table.plot(ax)`` draws it.
+
+    Notes
+    -----
+    Attacking with several attacks and keeping the worst case per sample is what a robustness
+    claim needs (Carlini et al. 2019, "On evaluating adversarial robustness"): a sample is robust
+    at ε only if no attack finds an adversarial example for it, so the worst-case accuracy is
+    (1/N) Σ_n Π_a 1[F(attack_a(x_n)) = y_n], not the minimum of the per-attack accuracies.
+    """
+    x, y, batch_size = _check(model, x, y, batch_size)
+    if len(x) == 0:
+        raise ValueError("x is empty")
+    if not isinstance(attacks, dict) or not attacks:
+        raise TypeError("attacks must be a non-empty dict name -> attack or (attack, kwargs[, level_kwargs])")
+    if "worst case" in attacks:
+        raise ValueError("'worst case' is the name of the combined row; rename that attack")
+    eps = np.asarray(eps, dtype=np.float64)
+    if eps.ndim != 1 or eps.size == 0:
+        raise ValueError(f"eps must be a non-empty 1-D sequence, got shape {eps.shape}")
+    if np.any(eps < 0) or not np.all(np.isfinite(eps)):
+        raise ValueError(f"every eps must be a finite number ≥ 0, got {eps}")
+    specs = {}
+    for name, spec in attacks.items():
+        spec = spec if isinstance(spec, tuple) else (spec,)
+        if not 1 <= len(spec) <= 3:
+            raise TypeError(f"attack {name!r} must be attack, (attack, kwargs) or "
+                            f"(attack, kwargs, level_kwargs), got {len(spec)} items")
+        attack, kwargs, level_kwargs = spec + ({}, None)[len(spec) - 1:]
+        if not callable(attack):
+            raise TypeError(f"attack {name!r} must be callable, got {type(attack).__name__}")
+        specs[name] = (attack, dict(kwargs), level_kwargs)
+    correct = {name: np.zeros((eps.size, len(x)), dtype=bool) for name in specs}
+    with tqdm(total=eps.size * len(specs), disable=not progress, desc="robustness table") as bar:
+        for i, level in enumerate(eps.tolist()):
+            for name, (attack, kwargs, level_kwargs) in specs.items():
+                kwargs = dict(kwargs, eps=level)
+                if level_kwargs is not None:
+                    kwargs.update(level_kwargs(level))
+                correct[name][i] = _correct_per_sample(model, x, y, attack, kwargs, batch_size)
+                bar.update(1)
+    return RobustnessTable(eps, correct)
+
+
+def perturbation_stats(x, x_adv, mask=None):
+    """Sizes of δ = x_adv − x in the L0, L1, L2 and L∞ norms, per sample and summarised.
+
+    Parameters
+    ----------
+    x, x_adv : ndarray, shape (N, ...)
+    mask : bool ndarray, shape (N,), optional
+        Summarise only these samples (e.g. the attack's successes, as minimal-perturbation
+        statistics should: a failed attack's δ is not a minimal adversarial perturbation).
+
+    Returns
+    -------
+    dict norm -> dict with ``"per_sample"`` (N,), ``"mean"``, ``"median"`` over the masked samples
+        (NaN when none), for the keys 0, 1, 2 and ``np.inf``. L0 counts the entries that changed.
+    """
+    x = check_array(x, "x", min_ndim=1)
+    x_adv = check_array(x_adv, "x_adv", min_ndim=1)
+    if x.shape != x_adv.shape:
+        raise ValueError(f"x and x_adv must have the same shape, got {x.shape} and {x_adv.shape}")
+    delta = (x_adv.astype(np.float64) - x).reshape(len(x), -1)
+    if mask is None:
+        mask = np.ones(len(x), dtype=bool)
+    mask = np.asarray(mask)
+    if mask.dtype != bool or mask.shape != (len(x),):
+        raise ValueError(f"mask must be a bool array of shape ({len(x)},), got {mask.dtype} {mask.shape}")
+    sizes = {0: np.count_nonzero(delta, axis=1).astype(np.float64),
+             1: np.abs(delta).sum(axis=1),
+             2: np.sqrt((delta ** 2).sum(axis=1)),
+             np.inf: np.abs(delta).max(axis=1, initial=0.0)}
+    out = {}
+    for norm, per_sample in sizes.items():
+        chosen = per_sample[mask]
+        out[norm] = {"per_sample": per_sample,
+                     "mean": float(chosen.mean()) if chosen.size else float("nan"),
+                     "median": float(np.median(chosen)) if chosen.size else float("nan")}
+    return out
+
+
+def confidence_and_margin(model, x, *, batch_size=1024):
+    """Top softmax probability and margin (top-1 − top-2 probability) of every sample.
+
+    Returns
+    -------
+    confidence, margin : ndarray, shape (N,), float64
+        p₍₁₎ and p₍₁₎ − p₍₂₎ of softmax(Z(x)) (a single-logit model as [0, z]); REFERENCES.md §5
+        reads a fooling image's margin this way (Galloway et al.: the weight-decay model gives
+        the baseline's fooling images a mean margin of only 28%).
+    """
+    check_model(model)
+    x = check_array(x, "x", min_ndim=2)
+    batch_size = check_positive_int(batch_size, "batch_size")
+    confidence, margin = np.zeros(len(x)), np.zeros(len(x))
+    for part in _batches(len(x), batch_size):
+        p = np.sort(softmax(model_logits(model, x[part]).astype(np.float64)), axis=1)
+        confidence[part], margin[part] = p[:, -1], p[:, -1] - p[:, -2]
+    return confidence, margin
+
+
+def mutual_information(t, y, num_classes, *, guard=1e-4):
+    """Plug-in estimate of I(T;Y) in bits from the confusion matrix of predictions and labels.
+
+    Parameters
+    ----------
+    t, y : ndarray of int, shape (N,)
+        Predictions T and labels Y in [0, K).
+    num_classes : int
+        K.
+    guard : float
+        Added inside the logarithms so empty cells stay finite (the paper's 1e-4, §4).
+
+    Returns
+    -------
+    float
+        I(T;Y) = Σ_{t,y} P(t,y)·[log2(P(t,y) + g) − log2(P(t)·P(y) + g)] with P(t,y) = C[t,y]/N
+        the normalised confusion matrix and P(t), P(y) its marginals. Cells with P(t,y) = 0
+        contribute 0. It is 0 when T and Y are independent and at most H(Y) ≤ log2 K; a
+        prediction that is a fixed relabelling of Y (e.g. T = Y + 1 mod K) keeps the full I(T;Y)
+        with accuracy 0, which is why the paper reads faults through I(T;Y) and not accuracy alone.
+    """
+    num_classes = check_positive_int(num_classes, "num_classes")
+    y = check_labels(y, np.size(y), num_classes, name="y")
+    t = check_labels(t, len(y), num_classes, name="t")
+    if len(y) == 0:
+        raise ValueError("mutual_information needs at least one (prediction, label) pair")
+    check_nonnegative(guard, "guard")
+    confusion = np.zeros((num_classes, num_classes))
+    np.add.at(confusion, (t, y), 1.0)
+    p_ty = confusion / confusion.sum()
+    p_t, p_y = p_ty.sum(axis=1, keepdims=True), p_ty.sum(axis=0, keepdims=True)
+    seen = p_ty > 0
+    joint, product = p_ty[seen], (p_t * p_y)[seen]
+    return float(np.sum(joint * (np.log2(joint + guard) - np.log2(product + guard))))
+
+
+def label_entropy(y, num_classes):
+    """H(Y) = −Σ_y P(y) log2 P(y) of the empirical label distribution, in bits (the ceiling of
+    I(T;Y); ≈ 3.2 bits on the SVHN test set, §4)."""
+    num_classes = check_positive_int(num_classes, "num_classes")
+    y = check_labels(y, np.size(y), num_classes, name="y")
+    if len(y) == 0:
+        raise ValueError("label_entropy needs at least one label")
+    p = np.bincount(y, minlength=num_classes) / len(y)
+    p = p[p > 0]
+    return float(-(p * np.log2(p)).sum())
+
+
+def mean_snr(x, x_noisy):
+    """Mean over images of SNR = 20·log10(1 + ‖x‖₂/‖δ‖₂) dB, δ = x_noisy − x (§4).
+
+    Images with δ = 0 (SNR = ∞) are skipped, as in the paper; returns NaN when every δ is 0.
+    x, x_noisy : (N, ...), same shape.
+    """
+    x = check_array(x, "x", min_ndim=2)
+    x_noisy = check_array(x_noisy, "x_noisy", min_ndim=2)
+    if x.shape != x_noisy.shape:
+        raise ValueError(f"x and x_noisy must have the same shape, got {x.shape} and {x_noisy.shape}")
+    signal = np.linalg.norm(x.reshape(len(x), -1).astype(np.float64), axis=1)
+    noise = np.linalg.norm((x_noisy.astype(np.float64) - x).reshape(len(x), -1), axis=1)
+    finite = noise > 0
+    if not finite.any():
+        return float("nan")
+    return float(np.mean(20 * np.log10(1 + signal[finite] / noise[finite])))
+
+
+class MaskingReport:
+    """The outcome of ``gradient_masking_report``: ``masked`` (bool), ``flags`` (what failed, one
+    short sentence each) and ``lines`` (the evidence, one line per check). Prints readably."""
+
+    def __init__(self, flags, lines):
+        self.flags, self.lines = list(flags), list(lines)
+        self.masked = bool(self.flags)
+
+    def __str__(self):
+        verdict = ("signs of gradient masking: " + "; ".join(self.flags) if self.masked
+                   else "no sign of gradient masking")
+        return "\n".join(self.lines + [verdict])
+
+
+def gradient_masking_report(model, x, y, *, eps, white_box, gradient_free=None, transfer=None,
+                            num_classes=None, tolerance=0.05, batch_size=256):
+    """Check that a white-box robustness number is not an artefact of masked gradients.
+
+    Parameters
+    ----------
+    model : object with ``logits`` and ``input_gradient``
+    x, y : the test samples (N, ...) and their true labels (N,)
+    eps : sequence of float, increasing, shape (L,)
+        The white-box attack's budgets; the largest should be large enough to change the class
+        of any input (e.g. 0.5 on [0, 1] images in L∞).
+    white_box : callable
+        ``white_box(model, x, y, eps=ε) -> x_adv``, e.g. ``lambda m, x, y, eps: ta.pgd(m, x, y,
+        eps=eps, alpha=eps / 4, steps=20, seed=0)``.
+    gradient_free : callable, optional
+        ``gradient_free(model, x, y) -> x_adv``, e.g. SPSA, run at the budget ``eps[0]``.
+    transfer : ndarray, optional
+        Adversarial examples for ``x`` crafted on another model at the budget ``eps[0]`` (shape
+        of x).
+    num_classes : int, optional
+        Chance is 1/K (default K = number of logits, 2 for a single logit).
+    tolerance : float
+        How much better (in accuracy) a gradient-free or transfer attack may do before it counts.
+
+    Returns
+    -------
+    MaskingReport
+
+    Notes
+    -----
+    Four checks (Athalye, Carlini & Wagner 2018; Carlini et al. 2019; REFERENCES.md §9):
+
+    1. zero or non-finite input gradients of CE at the clean inputs (float32 softmax saturation,
+       sign activations): flagged when more than 10% of the samples have one;
+    2. accuracy under the white-box attack must fall toward chance as ε grows: flagged when the
+       accuracy at the largest ε is above chance + 0.1, or when it rises by more than
+       ``tolerance`` from one ε to the next;
+    3. a gradient-free attack must not beat the white-box attack at the same ε by more than
+       ``tolerance``;
+    4. transferred examples from another model must not beat the white-box attack either.
+
+    The white-box reference for 3 and 4 is the attack at ``eps[0]``: put the ε of the claim
+    first and larger ones after it, e.g. ``eps=[0.3, 0.5, 1.0]`` with SPSA run at 0.3.
+    """
+    x, y, batch_size = _check(model, x, y, batch_size)
+    if len(x) == 0:
+        raise ValueError("x is empty")
+    eps = np.asarray(eps, dtype=np.float64)
+    if eps.ndim != 1 or eps.size == 0 or np.any(eps < 0) or np.any(np.diff(eps) <= 0):
+        raise ValueError(f"eps must be a non-empty increasing sequence of numbers ≥ 0, got {eps}")
+    check_nonnegative(tolerance, "tolerance")
+    k = num_classes or max(2, model_logits(model, x[:1]).shape[1])
+    chance = 1.0 / k
+    flags, lines = [], []
+
+    _, dlogits = cross_entropy(model_logits(model, x), y, reduction="none")
+    grad = model_gradient(model, x, dlogits.astype(x.dtype)).reshape(len(x), -1)
+    vanishing = float(np.mean(np.all(grad == 0, axis=1) | ~np.all(np.isfinite(grad), axis=1)))
+    lines.append(f"zero or non-finite input gradients: {vanishing:.1%} of {len(x)} samples")
+    if vanishing > 0.1:
+        flags.append("many input gradients are zero or not finite")
+
+    curve = np.array([robust_accuracy(model, x, y, white_box, progress=False, batch_size=batch_size,
+                                      eps=level) for level in eps.tolist()])
+    lines.append("white-box accuracy against ε: " + ", ".join(
+        f"{level:g} → {acc:.3f}" for level, acc in zip(eps, curve)) + f" (chance {chance:.2f})")
+    if curve[-1] > chance + 0.1:
+        flags.append(f"white-box accuracy stays at {curve[-1]:.2f} at ε = {eps[-1]:g}, far above chance")
+    if np.any(np.diff(curve) > tolerance):
+        flags.append("white-box accuracy rises with ε somewhere")
+
+    reference = curve[0]
+    for name, x_other in (("gradient-free", None if gradient_free is None else
+                           gradient_free(model, x, y)), ("transfer", transfer)):
+        if x_other is None:
+            continue
+        x_other = check_array(x_other, f"{name} examples")
+        if x_other.shape != x.shape:
+            raise ValueError(f"{name} examples must be shaped like x {x.shape}, got {x_other.shape}")
+        acc = float(np.mean(logits_to_labels(model_logits(model, x_other)) == y))
+        lines.append(f"{name} attack accuracy {acc:.3f} vs white-box {reference:.3f} at ε = {eps[0]:g}")
+        if acc < reference - tolerance:
+            flags.append(f"the {name} attack beats the white-box attack")
+    return MaskingReport(flags, lines)

@@ -12,9 +12,11 @@ returns the history of per-epoch metrics. A ``batch_hook`` may replace each batc
 step: that is how adversarial training (Goodfellow et al. 2015; Madry et al. 2018) and
 random-label training are built on top of ``fit`` without changing it. For the papers'
 ½ CE(clean) + ½ CE(adversarial), return the clean and the adversarial batch stacked: the mean
-cross-entropy over the doubled batch is exactly that.
+cross-entropy over the doubled batch is exactly that. ``adversarial_hook`` builds that hook
+from any attack, and ``permuted_labels`` gives the random labels of Zhang et al. 2017.
 """
 
+import inspect
 import json
 import os
 import time
@@ -182,3 +184,59 @@ def load_checkpoint(path, model, optimizer, rng):
                                    if k.startswith("optimizer/")})
     rng.bit_generator.state = meta["rng"]
     return meta["epoch"], meta["history"]
+
+
+def adversarial_hook(attack, *, mix=True, true_labels=False, **attack_kwargs):
+    """A ``batch_hook`` for ``fit`` that trains on adversarial examples of each batch.
+
+    Parameters
+    ----------
+    attack : callable
+        ``attack(model, x, y, **attack_kwargs) -> x_adv``, e.g. ``tinyadv.fgsm`` or
+        ``tinyadv.pgd``. If its signature has a ``seed`` argument, it receives the training
+        generator, so the whole run is reproducible from ``fit``'s seed.
+    mix : bool
+        True (default): the step sees the clean and the adversarial batch stacked, (2B, ...), so
+        its mean loss is ½ CE(x, y) + ½ CE(x_adv, y) (Goodfellow et al. 2015; Madry et al. 2018,
+        the talk's CNN recipe, REFERENCES.md §8). False: the adversarial batch only (B, ...), as in
+        the logistic-regression reference code (§7).
+    true_labels : bool
+        False (default): the attack is untargeted against the model's own predictions (y=None),
+        so the true label cannot leak into x_adv (Kurakin et al. 2017; the reference code of §8).
+        True: against the true labels y.
+    **attack_kwargs
+        Passed to the attack (``eps=8/255, alpha=2/255, steps=7``, ...).
+
+    Notes
+    -----
+    The model is attacked in evaluation mode (BatchNorm with running statistics, no resampling:
+    the function a user will attack at test time) and ``fit`` switches it back to training mode
+    before the step. Returns ``hook(model, xb, yb, *, epoch, step, rng) -> (x', y')``.
+    """
+    if not callable(attack):
+        raise TypeError(f"attack must be callable, got {type(attack).__name__}")
+    if "seed" in attack_kwargs:
+        raise ValueError("the hook passes fit's generator as the attack's seed; do not give one")
+    takes_seed = "seed" in inspect.signature(attack).parameters
+
+    def hook(model, xb, yb, *, epoch, step, rng):
+        model.eval()
+        kwargs = dict(attack_kwargs, seed=rng) if takes_seed else attack_kwargs
+        x_adv = attack(model, xb, yb if true_labels else None, **kwargs)
+        if not mix:
+            return x_adv, yb
+        return np.concatenate([xb, x_adv]), np.concatenate([yb, yb])
+    return hook
+
+
+def permuted_labels(y, seed):
+    """Random labels that keep the class frequencies: y_rand = y[π], π a seeded permutation.
+
+    The labels of "Understanding deep learning requires rethinking generalization" (Zhang et al.
+    2017) and the talk's last slide: the link between image and label is destroyed, the label
+    distribution is not. y (N,) int -> (N,) int64.
+    """
+    y = np.asarray(y)
+    if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
+        raise TypeError(f"y must be a 1-D integer array, got {y.dtype} of shape {y.shape}")
+    return y.astype(np.int64)[make_rng(seed).permutation(len(y))]
