@@ -5,6 +5,10 @@ Measures, in one run and at the same thread count, the workloads users wait for:
 - training step, batch 128: forward + backward + SGD with momentum;
 - inference, batch 512: logits;
 - attack step, batch 512: forward + input gradient (what FGSM and every PGD step cost);
+- FGSM, batch 512: the whole attack, ε = 8/255, against given labels;
+- PGD-10, batch 512: L∞, ε = 8/255, step 2/255, 10 steps, random start (tinyadv's ``pgd`` also
+  keeps the best iterate per sample, one more forward pass per step than the plain loop that
+  PyTorch users write, which is what PyTorch runs here);
 
 in float32 and float64, reporting the median over ``--repeats`` runs after a warm-up, and the
 ratio tinyadv / PyTorch when PyTorch is installed (it is optional: ``pip install torch``).
@@ -30,6 +34,8 @@ import numpy as np
 
 import tinyadv as ta
 
+EPS, ALPHA = 8 / 255, 2 / 255
+
 
 def median_seconds(work, repeats):
     work()  # warm-up (and Numba compilation)
@@ -47,6 +53,7 @@ def tinyadv_workloads(dtype, rng):
     x128 = rng.random((128, 3, 32, 32)).astype(dtype)
     y128 = rng.integers(0, 10, 128)
     x512 = rng.random((512, 3, 32, 32)).astype(dtype)
+    y512 = rng.integers(0, 10, 512)
     g512 = rng.normal(size=(512, 10)).astype(dtype)
 
     def train():
@@ -59,8 +66,15 @@ def tinyadv_workloads(dtype, rng):
     def attack_step():
         model.eval().input_gradient(x512, g512)
 
+    def fgsm():
+        ta.fgsm(model.eval(), x512, y512, eps=EPS)
+
+    def pgd10():
+        ta.pgd(model.eval(), x512, y512, eps=EPS, alpha=ALPHA, steps=10, seed=0)
+
     return {"train step (128)": (train, 128), "inference (512)": (infer, 512),
-            "forward + input gradient (512)": (attack_step, 512)}
+            "forward + input gradient (512)": (attack_step, 512), "FGSM (512)": (fgsm, 512),
+            "PGD-10 (512)": (pgd10, 512)}
 
 
 def torch_workloads(dtype, rng):
@@ -79,7 +93,9 @@ def torch_workloads(dtype, rng):
     x128 = torch.from_numpy(rng.random((128, 3, 32, 32))).to(torch_dtype)
     y128 = torch.from_numpy(rng.integers(0, 10, 128))
     x512 = torch.from_numpy(rng.random((512, 3, 32, 32))).to(torch_dtype)
+    y512 = torch.from_numpy(rng.integers(0, 10, 512))
     g512 = torch.from_numpy(rng.normal(size=(512, 10))).to(torch_dtype)
+    generator = torch.Generator().manual_seed(0)
 
     def train():
         optimizer.zero_grad()
@@ -94,8 +110,23 @@ def torch_workloads(dtype, rng):
         x = x512.clone().requires_grad_(True)
         torch.autograd.grad(model(x), x, g512)
 
+    def loss_gradient(x):
+        x = x.clone().requires_grad_(True)
+        return torch.autograd.grad(loss_fn(model(x), y512), x)[0]
+
+    def fgsm():
+        (x512 + EPS * loss_gradient(x512).sign()).clamp(0, 1)
+
+    def pgd10():
+        start = (torch.rand(x512.shape, generator=generator, dtype=torch_dtype) * 2 - 1) * EPS
+        x_adv = (x512 + start).clamp(0, 1)
+        for _ in range(10):
+            x_adv = x_adv + ALPHA * loss_gradient(x_adv).sign()
+            x_adv = torch.min(torch.max(x_adv, x512 - EPS), x512 + EPS).clamp(0, 1)
+
     return {"train step (128)": (train, 128), "inference (512)": (infer, 512),
-            "forward + input gradient (512)": (attack_step, 512)}
+            "forward + input gradient (512)": (attack_step, 512), "FGSM (512)": (fgsm, 512),
+            "PGD-10 (512)": (pgd10, 512)}
 
 
 FIRST_RESULT = """
@@ -160,8 +191,10 @@ def main(argv=None):
         import torch
     except ImportError:
         torch = None
-    threads = os.cpu_count()
-    print(f"cores: {os.cpu_count()}, NumPy {np.__version__}, "
+    threads = ta.get_num_threads()
+    if torch is not None:
+        torch.set_num_threads(threads)  # the same thread count for both
+    print(f"cores: {os.cpu_count()}, tinyadv threads: {threads}, NumPy {np.__version__}, "
           f"PyTorch {torch.__version__ + f' ({torch.get_num_threads()} threads)' if torch else 'not installed'}")
     print(f"{'workload':34s} {'dtype':8s} {'tinyadv img/s':>14s} {'PyTorch img/s':>14s} {'ratio':>7s}")
     for name in args.dtypes:
@@ -177,7 +210,6 @@ def main(argv=None):
                 their_rate = batch / median_seconds(their_work, args.repeats)
                 line += f" {their_rate:14,.0f} {ours_rate / their_rate:7.2f}"
             print(line, flush=True)
-    del threads
 
     print(f"\npeak memory of a training step (float32, batch 128): "
           f"{peak_training_memory() / 2**20:.0f} MB")

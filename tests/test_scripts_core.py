@@ -32,7 +32,7 @@ def test_bench_cnn_prints_a_row_per_workload(capsys):
     module.main(["--repeats", "1", "--dtypes", "float64", "--no-compile"])
     printed = capsys.readouterr().out
     for workload in ("train step (128)", "inference (512)", "forward + input gradient (512)",
-                     "peak memory of a training step"):
+                     "FGSM (512)", "PGD-10 (512)", "peak memory of a training step"):
         assert workload in printed
 
 

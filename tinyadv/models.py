@@ -24,11 +24,11 @@ The architectures:
 
 import json
 import os
-import tempfile
 
 import numpy as np
 
 from .checks import check_array
+from .files import atomic_path
 from .init import truncated_normal, unit_norm_filters
 from .layers import (BatchNorm, BinaryConv2D, BinaryLinear, Conv2D, Flatten, Layer, Linear, ReLU,
                      Scale, ScaledReLU, Sign, StochasticBinaryConv2D)
@@ -292,18 +292,8 @@ def load(path):
 def write_npz_atomically(path, arrays):
     """Write ``arrays`` to ``path`` through a temporary file in the same folder and ``os.replace``,
     so that an interrupted write never leaves a file that looks complete."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".npz")
-    try:
-        with os.fdopen(handle, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-        raise
+    with atomic_path(path, suffix=".npz") as temporary:
+        np.savez(temporary, **arrays)
 
 
 # ---- the architectures --------------------------------------------------------------------

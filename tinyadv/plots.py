@@ -4,9 +4,10 @@ Plotting stands alone: it takes arrays and strings, never models.
 """
 
 import os
-import tempfile
 
 import numpy as np
+
+from .files import atomic_path
 
 
 def to_displayable(image):
@@ -52,17 +53,8 @@ def image_grid(rows, *, captions=None, row_titles=None, cell_size=1.3, title=Non
 def save_figure(fig, path, **savefig_kwargs):
     """Save ``fig`` to ``path`` through a temporary file and ``os.replace`` (never half-written)."""
     path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    suffix = os.path.splitext(path)[1] or ".png"
-    handle, temporary = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=suffix)
-    os.close(handle)
-    try:
+    with atomic_path(path, suffix=os.path.splitext(path)[1] or ".png") as temporary:
         fig.savefig(temporary, dpi=savefig_kwargs.pop("dpi", 120), **savefig_kwargs)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
     return path
 
 

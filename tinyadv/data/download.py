@@ -6,8 +6,8 @@ layout (``mnist/``, ``fashion-mnist/``, ``cifar-10-batches-py/``, ``svhn/``).
 
 :func:`fetch` downloads one official file:
 
-1. stream it into a temporary ``<name>.<random>.part`` file in the target folder, with a tqdm
-   progress bar, computing its MD5 on the way;
+1. stream it into a temporary ``.tmp-<name>-<random>.part`` file in the target folder
+   (``tinyadv.files.atomic_path``), with a tqdm progress bar, computing its MD5 on the way;
 2. compare the MD5 with the published one (the checksums are those that torchvision's dataset
    classes carry, which copy the data sets' own pages);
 3. only then rename the temporary file to its real name with ``os.replace`` (atomic on one file
@@ -25,10 +25,11 @@ and still hold exactly the official images. Official archives that tinyadv must 
 import hashlib
 import http.client
 import os
-import tempfile
 import urllib.request
 
 from tqdm import tqdm
+
+from ..files import atomic_path
 
 ENV_VAR = "TINYADV_DATA"
 DEFAULT_ROOT = os.path.join("~", ".cache", "tinyadv")
@@ -40,6 +41,10 @@ class DataNotFoundError(FileNotFoundError):
 
 class ChecksumError(ValueError):
     """A downloaded or placed archive does not have its published MD5 checksum."""
+
+
+class ChecksumMismatch(Exception):
+    """One mirror delivered a file with the wrong checksum (internal: the next mirror is tried)."""
 
 
 def data_root(root=None):
@@ -89,8 +94,6 @@ def _stream(url, tmp, *, progress, timeout, desc):
                 digest.update(chunk)
                 written += len(chunk)
                 bar.update(len(chunk))
-    tmp.flush()
-    os.fsync(tmp.fileno())     # the bytes are on disk before the rename makes them visible
     if total is not None and written != total:
         raise OSError(f"connection closed after {written} of {total} bytes")
     return digest.hexdigest()
@@ -128,21 +131,18 @@ def fetch(urls, path, *, md5, progress=True, timeout=60):
     os.makedirs(folder, exist_ok=True)
     failures, bad_checksum = [], None
     for url in urls:
-        fd, tmp_path = tempfile.mkstemp(prefix=f"{name}.", suffix=".part", dir=folder)
         try:
-            with os.fdopen(fd, "wb") as tmp:
-                actual = _stream(url, tmp, progress=progress, timeout=timeout, desc=name)
-            if actual != md5:
-                bad_checksum = f"{url} delivered a file with MD5 {actual}, expected {md5}"
-                failures.append(bad_checksum)
-                continue
-            os.replace(tmp_path, path)
+            with atomic_path(path, suffix=".part") as tmp_path:
+                with open(tmp_path, "wb") as tmp:
+                    actual = _stream(url, tmp, progress=progress, timeout=timeout, desc=name)
+                if actual != md5:
+                    raise ChecksumMismatch(f"{url} delivered a file with MD5 {actual}, expected {md5}")
             return path
+        except ChecksumMismatch as err:
+            bad_checksum = str(err)
+            failures.append(bad_checksum)
         except (OSError, http.client.HTTPException, ValueError) as err:
             failures.append(f"{url}: {type(err).__name__}: {err}")
-        finally:
-            if os.path.exists(tmp_path):
-                os.remove(tmp_path)
     tried = "\n  ".join(failures)
     if bad_checksum is not None:
         raise ChecksumError(f"could not download a verified copy of {name}:\n  {tried}\n"
