@@ -194,8 +194,10 @@ def main(argv=None):
     threads = ta.get_num_threads()
     if torch is not None:
         torch.set_num_threads(threads)  # the same thread count for both
+    their_version = (f"{torch.__version__} ({torch.get_num_threads()} threads)" if torch
+                     else "not installed")
     print(f"cores: {os.cpu_count()}, tinyadv threads: {threads}, NumPy {np.__version__}, "
-          f"PyTorch {torch.__version__ + f' ({torch.get_num_threads()} threads)' if torch else 'not installed'}")
+          f"PyTorch {their_version}")
     print(f"{'workload':34s} {'dtype':8s} {'tinyadv img/s':>14s} {'PyTorch img/s':>14s} {'ratio':>7s}")
     for name in args.dtypes:
         dtype = np.dtype(name).type

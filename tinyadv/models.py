@@ -23,7 +23,6 @@ The architectures:
 """
 
 import json
-import os
 
 import numpy as np
 
