@@ -5,6 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+import tinyadv as ta
 from attack_models import LinearModel, TwoLayerMLP
 from tinyadv.attacks import fgm, fgsm, lp_norm, pgd
 from tinyadv.attacks.base import cross_entropy_direction, loss_gradient
@@ -278,3 +279,42 @@ def test_fgsm_moves_a_confident_float32_model():
     p_others = np.exp(z_others - z_others.max(1, keepdims=True))
     expected = p_others @ (w[1:] - w[0])
     np.testing.assert_array_equal(np.sign(x_adv - x), np.sign(expected))
+
+
+class OnlyTheInterface:
+    """A tinyadv model seen through the two methods of the contract only (no fused fast path)."""
+
+    def __init__(self, model):
+        self.model = model
+
+    def logits(self, x):
+        return self.model.logits(x)
+
+    def input_gradient(self, x, grad_logits):
+        return self.model.input_gradient(x, grad_logits)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fused_forward_and_gradient_equals_the_two_calls_bit_for_bit(dtype):
+    """Sequential.logits_and_input_gradient (one forward pass) is an optimisation only: the
+    attacks give the same bits with it as through logits + input_gradient."""
+    model = ta.cleverhans_cnn(in_channels=1, image_size=28, nf=4, seed=0, dtype=dtype).eval()
+    model.chunk_size = 3                       # several chunks, so rows are split as in real use
+    rng = np.random.default_rng(0)
+    x = rng.random((10, 1, 28, 28)).astype(dtype)
+    y = rng.integers(0, 10, 10)
+    g = rng.normal(size=(10, 10))
+    logits, dx = model.logits_and_input_gradient(x, lambda z, rows: g[rows])
+    np.testing.assert_array_equal(logits, model.logits(x))
+    np.testing.assert_array_equal(dx, model.input_gradient(x, g.astype(dtype)))
+    plain = OnlyTheInterface(model)
+    for attack in (lambda m: fgsm(m, x, y, eps=0.1),
+                   lambda m: pgd(m, x, y, eps=0.1, alpha=0.03, steps=3, restarts=2, seed=0),
+                   lambda m: pgd(m, x, None, eps=1.0, alpha=0.3, steps=2, norm=2, seed=1)):
+        np.testing.assert_array_equal(attack(model), attack(plain))
+
+
+def test_fused_gradient_checks_the_shape_that_grad_fn_returns():
+    model = ta.logistic_regression(4, seed=0)
+    with pytest.raises(ValueError, match="grad_fn must return"):
+        model.logits_and_input_gradient(np.zeros((2, 4), np.float32), lambda z, rows: np.zeros(3))

@@ -169,6 +169,32 @@ class Sequential:
 
         return np.concatenate(map_chunks(chunk_gradient, self._chunks(len(x))))
 
+    def logits_and_input_gradient(self, x, grad_fn):
+        """``(logits(x), input_gradient(x, grad_fn(logits, rows)))`` with one forward pass.
+
+        An optional speed-up of the model interface that attacks use when a model has it: the
+        gradient of a loss needs the logits first, and computing both in one pass per chunk
+        saves the forward pass that ``logits`` followed by ``input_gradient`` would repeat.
+        ``grad_fn(logits_chunk, rows) -> grad_logits_chunk`` gets the (n, K) logits of the
+        samples ``x[rows]`` (``rows`` a slice) and must treat rows independently, as a
+        per-sample loss does. The results equal the two separate calls bit for bit.
+        """
+        x = check_array(x, "x", min_ndim=2)
+
+        def chunk(part):
+            out, caches = self._forward_chunk(x[part])
+            grad_logits = np.asarray(grad_fn(out, part))
+            if grad_logits.shape != out.shape:
+                raise ValueError(f"grad_fn must return the logits' shape {out.shape}, "
+                                 f"got {grad_logits.shape}")
+            dx, _ = self._backward_chunk(grad_logits.astype(out.dtype, copy=False), caches,
+                                         True, False)
+            return out, dx.astype(x.dtype, copy=False)
+
+        results = map_chunks(chunk, self._chunks(len(x)))
+        return (np.concatenate([out for out, _ in results]),
+                np.concatenate([dx for _, dx in results]))
+
     def predict(self, x):
         """Predicted class ids (N,): argmax of the logits, or z > 0 for a single logit."""
         return logits_to_labels(self.logits(x))

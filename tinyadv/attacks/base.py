@@ -52,9 +52,8 @@ def clip_box(x, clip):
     return x if clip is None else np.clip(x, clip[0], clip[1])
 
 
-def model_logits(model, x):
-    """Call ``model.logits`` and check that it returned a finite (N, K) array."""
-    logits = np.asarray(model.logits(x))
+def check_logits(logits, x):
+    """Check that the model's logits for ``x`` are a finite (N, K) array."""
     if logits.ndim != 2 or logits.shape[0] != x.shape[0]:
         raise ValueError(
             f"model.logits must return shape (N, K) = ({x.shape[0]}, K), got {logits.shape}"
@@ -64,14 +63,24 @@ def model_logits(model, x):
     return logits
 
 
-def model_gradient(model, x, grad_logits):
-    """Call ``model.input_gradient`` and check that the result is shaped like ``x``."""
-    dx = np.asarray(model.input_gradient(x, grad_logits.astype(x.dtype, copy=False)))
+def check_gradient(dx, x):
+    """Check that the model's input gradient is shaped like ``x``; return it in x's dtype."""
     if dx.shape != x.shape:
         raise ValueError(
             f"model.input_gradient must return an array shaped like x {x.shape}, got {dx.shape}"
         )
     return dx.astype(x.dtype, copy=False)
+
+
+def model_logits(model, x):
+    """Call ``model.logits`` and check that it returned a finite (N, K) array."""
+    return check_logits(np.asarray(model.logits(x)), x)
+
+
+def model_gradient(model, x, grad_logits):
+    """Call ``model.input_gradient`` and check that the result is shaped like ``x``."""
+    dx = np.asarray(model.input_gradient(x, grad_logits.astype(x.dtype, copy=False)))
+    return check_gradient(dx, x)
 
 
 def num_classes(logits):
@@ -144,10 +153,16 @@ def loss_gradient(model, x, y, targeted):
     logits : ndarray, shape (N, K)
         The logits at x.
     """
-    logits = model_logits(model, x)
-    loss, _ = cross_entropy(logits.astype(np.float64), y, reduction="none")
     sign = -1.0 if targeted else 1.0
-    grad = model_gradient(model, x, sign * cross_entropy_direction(logits, y))
+    if hasattr(model, "logits_and_input_gradient"):   # tinyadv's models: one forward pass
+        logits, grad = model.logits_and_input_gradient(
+            x, lambda z, rows: sign * cross_entropy_direction(z, y[rows]))
+        logits = check_logits(np.asarray(logits), x)
+        grad = check_gradient(np.asarray(grad), x)
+    else:
+        logits = model_logits(model, x)
+        grad = model_gradient(model, x, sign * cross_entropy_direction(logits, y))
+    loss, _ = cross_entropy(logits.astype(np.float64), y, reduction="none")
     return sign * loss, grad, logits
 
 

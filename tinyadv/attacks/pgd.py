@@ -148,4 +148,6 @@ def pgd(model, x, y=None, *, eps, alpha, steps, norm=np.inf, random_start=True, 
             stepped = gradient_step(x, x_adv, grad, alpha=alpha, eps=eps, norm=norm, clip=clip,
                                     l1_quantile=l1_quantile)
             x_adv = np.where(active.reshape((n,) + (1,) * (x.ndim - 1)), stepped, x_adv)
+            if steps == 1 and restarts == 1:
+                return x_adv  # one candidate (FGM): the best, with no need to evaluate it
     return best[0]
