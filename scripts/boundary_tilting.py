@@ -137,6 +137,11 @@ def main(argv=None):
     save_figure(fig, args.out)
     plt.close(fig)
     print(f"wrote {args.out}")
+    return {"degrees": degrees, "acc_plane": acc_plane, "dist_plane": dist_plane,
+            "acc_noisy": acc_noisy, "dist_noisy": dist_noisy,
+            "weight_decays": list(args.weight_decays), "angle_degrees": np.degrees(angles),
+            "fit_train_accuracy": np.array(train_acc), "fit_accuracy": fit_acc,
+            "fit_distance": fit_dist}
 
 
 if __name__ == "__main__":

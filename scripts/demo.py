@@ -51,13 +51,14 @@ def main(argv=None):
           f"{args.epochs} epochs: training accuracy {history['accuracy'][-1]:.3f}")
 
     print("\n   eps   accuracy   mean confidence")
-    adversarial = {}
+    adversarial, table = {}, {}
     for eps in args.eps:
         x_adv = ta.fgsm(model, x_test, y_test, eps=eps)
         probabilities = ta.softmax(model.logits(x_adv))
         accuracy = float(np.mean(np.argmax(probabilities, axis=1) == y_test))
         print(f"  {eps:4.2f}   {accuracy:8.3f}   {probabilities.max(axis=1).mean():15.3f}")
         adversarial[eps] = x_adv
+        table[eps] = (accuracy, float(probabilities.max(axis=1).mean()))
 
     shown = np.arange(8)
     rows, captions = [], []
@@ -70,6 +71,9 @@ def main(argv=None):
                            f"true labels {' '.join(str(v) for v in y_test[shown])}")
     save_figure(fig, args.out)
     print(f"\nwrote {args.out} in {time.perf_counter() - began:.1f} s in all")
+    return {"eps": list(table), "accuracy": [a for a, _ in table.values()],
+            "confidence": [c for _, c in table.values()],
+            "train_accuracy": history["accuracy"][-1]}
 
 
 if __name__ == "__main__":

@@ -91,6 +91,10 @@ def main(argv=None):
     save_figure(fig, args.out)
     plt.close(fig)
     print(f"wrote {args.out}")
+    return {"n": aligned["n"], "expected_change": aligned["expected_change"],
+            "activation_change": aligned["activation_change"],
+            "clean_activation": aligned["clean_activation"], "ratio": aligned["ratio"],
+            "ratio_limit": aligned["ratio_limit"], "ratio_unrelated": unrelated["ratio"]}
 
 
 if __name__ == "__main__":

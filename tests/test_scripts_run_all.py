@@ -1,0 +1,78 @@
+"""Smoke tests of run_all.py at a tiny size on the bundled mini-MNIST: it runs the chosen
+experiments, prints and writes the claims table, and reports a failing experiment in the table
+and in its exit status."""
+
+import importlib.util
+import os
+import pathlib
+import subprocess
+import sys
+
+SCRIPTS = pathlib.Path(__file__).resolve().parent.parent / "scripts"
+MINI = ["--data-mnist", "mini-mnist", "--data-cifar", "mini-mnist"]
+
+
+def load_script(name):
+    spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_run_all_checks_the_claims_and_reports_a_failed_experiment(tmp_path, capsys, monkeypatch):
+    run_all = load_script("run_all")
+    load = run_all.load_script
+
+    def load_with_a_broken_boundary_tilting(name):
+        module = load(name)
+        if name == "boundary_tilting":
+            def broken(argv):
+                raise RuntimeError("boom")
+            module.main = broken
+        return module
+
+    monkeypatch.setattr(run_all, "load_script", load_with_a_broken_boundary_tilting)
+    figures = tmp_path / "figures"
+    report = run_all.main(["--fast", "--only", "demo", "linearity", "boundary_tilting",
+                           "logistic_3v7_paper", "--figures", str(figures),
+                           "--checkpoints", str(tmp_path / "checkpoints")] + MINI)
+    printed = capsys.readouterr().out
+
+    assert report["status"] == 1
+    status = {run.name: run.status for run in report["runs"]}
+    assert status == {"demo": "ok", "linearity": "ok", "boundary_tilting": "failed",
+                      "logistic_3v7_paper": "skipped"}  # --fast does not run the paper protocol
+    assert (figures / "demo.png").exists() and (figures / "linearity.png").exists()
+
+    # every claim of the experiments that ran has a verdict, printed and in the Markdown file
+    assert {row[0] for row in report["claims"]} == {"demo", "linearity"}
+    assert all(row[-1] in ("holds", "does not hold") for row in report["claims"])
+    table = printed[printed.index("claims: paper's number"):]
+    for experiment, claim, *_ in report["claims"]:
+        line = next(line for line in table.splitlines() if claim in line)
+        assert line.startswith(experiment) and line.endswith(("holds", "does not hold"))
+    assert "boundary_tilting (RuntimeError: boom)" in printed
+
+    summary = (figures / "run_all_summary.md").read_text(encoding="utf-8")
+    assert report["summary"] == os.path.join(figures, "run_all_summary.md")
+    assert "python scripts/run_all.py --fast --only demo" in summary
+    assert "| experiment | claim | paper | tinyadv | verdict |" in summary
+    claims = summary[summary.index("## Claims"):]
+    rows = [line for line in claims.splitlines() if line.startswith(("| demo |", "| linearity |"))]
+    assert len(rows) == len(report["claims"])
+    assert all(row.endswith(("| holds |", "| does not hold |")) for row in rows)
+    assert "| boundary_tilting | – |" in summary and "failed: RuntimeError: boom" in summary
+    assert not [name for name in os.listdir(figures) if name.startswith(".tmp-")]
+
+
+def test_command_line_exits_non_zero_when_an_experiment_fails(tmp_path):
+    # cifar_robustness without train_cifar_cnn's models stops with a message naming the command
+    done = subprocess.run(
+        [sys.executable, str(SCRIPTS / "run_all.py"), "--fast", "--only", "linearity",
+         "cifar_robustness", "--figures", str(tmp_path / "figures"),
+         "--checkpoints", str(tmp_path / "checkpoints")] + MINI,
+        capture_output=True, text=True, timeout=300,
+        env={**os.environ, "MPLBACKEND": "Agg"})
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "missing trained model" in done.stdout
+    assert "linearity" in done.stdout and "1 experiment(s) failed: cifar_robustness" in done.stdout
