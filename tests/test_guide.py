@@ -1,0 +1,64 @@
+"""Every file, script, figure and test that the README and figures/README.md name exists.
+
+The guides walk the talk slide by slide and name, for each slide, the code, the script, the
+figure and the test; a renamed file or test must not leave a dead reference behind."""
+
+import pathlib
+import re
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+PATH = re.compile(r"(?<![\w/.-])((?:tinyadv|scripts|tests|figures)/[\w/.-]*[\w/])")
+TEST = re.compile(r"(tests/[\w/]+\.py)::(\w+)")
+
+
+def named_paths(text):
+    """Paths such as ``scripts/demo.py`` or ``tinyadv/layers/`` mentioned anywhere in ``text``,
+    including inside commands (``python scripts/x.py``); ``figures/`` paths in the figures
+    README are relative to the repository too."""
+    found = set()
+    for match in PATH.finditer(text):
+        path = match.group(1).rstrip(".")
+        if "*" in path or path.endswith("/x.py"):
+            continue
+        found.add(path)
+    return sorted(found)
+
+
+@pytest.mark.parametrize("guide", ["README.md", "figures/README.md"])
+def test_every_path_named_in_the_guide_exists(guide):
+    text = (ROOT / guide).read_text(encoding="utf-8")
+    paths = named_paths(text)
+    assert paths, f"{guide} names no file at all"
+    missing = [path for path in paths if not (ROOT / path).exists()]
+    assert not missing, f"{guide} names files that do not exist: {missing}"
+
+
+@pytest.mark.parametrize("guide", ["README.md", "figures/README.md"])
+def test_every_test_named_in_the_guide_exists(guide):
+    text = (ROOT / guide).read_text(encoding="utf-8")
+    missing = [f"{path}::{name}" for path, name in TEST.findall(text)
+               if not (ROOT / path).exists()
+               or not re.search(rf"^def {name}\(", (ROOT / path).read_text(encoding="utf-8"), re.M)]
+    assert not missing, f"{guide} names tests that do not exist: {missing}"
+
+
+def test_the_figures_guide_names_a_test_for_every_slide():
+    text = (ROOT / "figures" / "README.md").read_text(encoding="utf-8")
+    slides = re.split(r"^## ", text, flags=re.M)[1:]
+    assert len(slides) >= 12, "figures/README.md should walk the talk slide by slide"
+    untested = [s.splitlines()[0] for s in slides if not TEST.search(s)]
+    assert not untested, f"slides without a named test: {untested}"
+
+
+def test_every_figure_in_the_folder_is_described():
+    text = (ROOT / "figures" / "README.md").read_text(encoding="utf-8")
+    undocumented = [f.name for f in (ROOT / "figures").glob("*.png") if f.name not in text]
+    assert not undocumented, f"figures without an entry in figures/README.md: {undocumented}"
+
+
+def test_the_path_finder_finds_paths_in_commands_and_tables():
+    text = "run `python scripts/demo.py` | `tinyadv/layers/` | figures/demo.png. and tests/test_x.py"
+    assert named_paths(text) == ["figures/demo.png", "scripts/demo.py", "tests/test_x.py",
+                                 "tinyadv/layers/"]
