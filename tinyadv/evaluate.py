@@ -57,12 +57,13 @@ def _check(model, x, y, batch_size):
     return x, y, batch_size
 
 
-def _evaluate(model, x, y, attack, kwargs, batch_size, bar):
-    """Number of correct predictions and the sum of confidences over all batches."""
+def _per_sample(model, x, y, attack, kwargs, batch_size, bar=None):
+    """Per sample (N,): is the prediction on ``attack(model, x, y, **kwargs)`` (or on x when
+    ``attack`` is None) still y, and the largest softmax probability there."""
     kwargs = dict(kwargs)
     if kwargs.get("seed") is not None:
         kwargs["seed"] = make_rng(kwargs["seed"])
-    correct, confidence = 0, 0.0
+    correct, confidence = np.zeros(len(x), dtype=bool), np.zeros(len(x))
     for part in _batches(len(x), batch_size):
         xb, yb = x[part], y[part]
         x_eval = xb if attack is None else attack(model, xb, yb, **kwargs)
@@ -70,9 +71,10 @@ def _evaluate(model, x, y, attack, kwargs, batch_size, bar):
             raise ValueError(f"the attack must return an array shaped like its input {xb.shape}, got "
                              f"{getattr(x_eval, 'shape', type(x_eval).__name__)}")
         logits = model_logits(model, x_eval)
-        correct += int(np.sum(logits_to_labels(logits) == yb))
-        confidence += float(np.sum(np.max(softmax(logits.astype(np.float64)), axis=1)))
-        bar.update(1)
+        correct[part] = logits_to_labels(logits) == yb
+        confidence[part] = np.max(softmax(logits.astype(np.float64)), axis=1)
+        if bar is not None:
+            bar.update(1)
     return correct, confidence
 
 
@@ -103,8 +105,8 @@ def robust_accuracy(model, x, y, attack=None, *, batch_size=256, progress=True, 
         raise ValueError("x is empty")
     total = len(_batches(len(x), batch_size))
     with tqdm(total=total, disable=not progress, desc="robust accuracy") as bar:
-        correct, _ = _evaluate(model, x, y, attack, attack_kwargs, batch_size, bar)
-    return correct / len(x)
+        correct, _ = _per_sample(model, x, y, attack, attack_kwargs, batch_size, bar)
+    return float(correct.mean())
 
 
 def sweep(model, x, y, attack, levels, *, param="eps", level_kwargs=None, batch_size=256,
@@ -155,25 +157,9 @@ def sweep(model, x, y, attack, levels, *, param="eps", level_kwargs=None, batch_
             kwargs[param] = level
             if level_kwargs is not None:
                 kwargs.update(level_kwargs(level))
-            correct, conf = _evaluate(model, x, y, attack, kwargs, batch_size, bar)
-            accuracy[i], confidence[i] = correct / len(x), conf / len(x)
+            correct, conf = _per_sample(model, x, y, attack, kwargs, batch_size, bar)
+            accuracy[i], confidence[i] = correct.mean(), conf.mean()
     return {"levels": levels, "accuracy": accuracy, "confidence": confidence}
-
-
-def _correct_per_sample(model, x, y, attack, kwargs, batch_size):
-    """Boolean (N,): is the prediction on ``attack(model, x, y, **kwargs)`` still ``y``?"""
-    kwargs = dict(kwargs)
-    if kwargs.get("seed") is not None:
-        kwargs["seed"] = make_rng(kwargs["seed"])
-    correct = np.zeros(len(x), dtype=bool)
-    for part in _batches(len(x), batch_size):
-        xb, yb = x[part], y[part]
-        x_eval = attack(model, xb, yb, **kwargs)
-        if not isinstance(x_eval, np.ndarray) or x_eval.shape != xb.shape:
-            raise ValueError(f"the attack must return an array shaped like its input {xb.shape}, got "
-                             f"{getattr(x_eval, 'shape', type(x_eval).__name__)}")
-        correct[part] = logits_to_labels(model_logits(model, x_eval)) == yb
-    return correct
 
 
 class RobustnessTable:
@@ -283,7 +269,7 @@ def robustness_table(model, x, y, attacks, eps, *, batch_size=256, progress=True
                 kwargs = dict(kwargs, eps=level)
                 if level_kwargs is not None:
                     kwargs.update(level_kwargs(level))
-                correct[name][i] = _correct_per_sample(model, x, y, attack, kwargs, batch_size)
+                correct[name][i], _ = _per_sample(model, x, y, attack, kwargs, batch_size)
                 bar.update(1)
     return RobustnessTable(eps, correct)
 
