@@ -56,9 +56,10 @@ def main(argv=None):
         x_adv = ta.fgsm(model, x_test, y_test, eps=eps)
         probabilities = ta.softmax(model.logits(x_adv))
         accuracy = float(np.mean(np.argmax(probabilities, axis=1) == y_test))
-        print(f"  {eps:4.2f}   {accuracy:8.3f}   {probabilities.max(axis=1).mean():15.3f}")
+        confidence = float(probabilities.max(axis=1).mean())
+        print(f"  {eps:4.2f}   {accuracy:8.3f}   {confidence:15.3f}")
         adversarial[eps] = x_adv
-        table[eps] = (accuracy, float(probabilities.max(axis=1).mean()))
+        table[eps] = (accuracy, confidence)
 
     shown = np.arange(8)
     rows, captions = [], []
