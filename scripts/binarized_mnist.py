@@ -42,7 +42,7 @@ import numpy as np  # noqa: E402
 import tinyadv as ta  # noqa: E402
 from tinyadv.attacks import spsa  # noqa: E402
 from tinyadv.data import DATASET_NAMES, load_dataset  # noqa: E402
-from tinyadv.losses import cross_entropy  # noqa: E402
+from tinyadv.evaluate import vanishing_gradients  # noqa: E402
 from tinyadv.plots import save_figure  # noqa: E402
 
 #: The models of Galloway et al. 2018: name -> (binary variant of cleverhans_cnn, STE).
@@ -142,13 +142,6 @@ def train_variant(name, x, y, args, adversarial):
     return model.eval(), robust.eval()
 
 
-def gradient_vanishes(model, x, y):
-    """Per sample (N,): True when ∇ₓ CE(model(x), y) is all zero or has a NaN/inf entry."""
-    _, dlogits = cross_entropy(model.logits(x), y, reduction="none")
-    grad = model.input_gradient(x, dlogits.astype(x.dtype)).reshape(len(x), -1)
-    return np.all(grad == 0, axis=1) | ~np.all(np.isfinite(grad), axis=1)
-
-
 def evaluate(model, x, y, transfer, args):
     """Per-sample correctness of ``model`` under every attack, with and without T.
 
@@ -169,7 +162,7 @@ def evaluate(model, x, y, transfer, args):
             view, x[:n_sweep], y[:n_sweep], eps=eps, alpha=eps / 4, steps=args.sweep_steps,
             seed=args.seed)) == y[:n_sweep])
             for eps in args.sweep_eps])
-        r["vanishing"][tag] = float(np.mean(gradient_vanishes(view, x, y)))
+        r["vanishing"][tag] = float(np.mean(vanishing_gradients(view, x, y)))
     # SPSA's margin loss only changes scale under T and Adam's step is scale-free: run it once.
     r["SPSA"] = model.predict(spsa(model, x[:n_spsa], y[:n_spsa], eps=args.eps, steps=args.spsa_steps,
                                    delta=0.01, samples=128, lr=0.01, seed=args.seed)) == y[:n_spsa]

@@ -11,8 +11,9 @@ from attack_models import LinearModel, TwoLayerMLP
 from tinyadv.attacks import fgsm, pgd, spsa
 from tinyadv.evaluate import (confidence_and_margin, gradient_masking_report, label_entropy,
                               mean_snr, mutual_information, perturbation_stats, robust_accuracy,
-                              robustness_table, sweep)
+                              robustness_table, sweep, vanishing_gradients)
 from tinyadv.losses import softmax
+from tinyadv.models import mlp
 from tinyadv.theory import minimal_linear_distance
 
 
@@ -284,6 +285,16 @@ def _white_box(model, x, y, *, eps):
 
 def _spsa(model, x, y):
     return spsa(model, x, y, eps=0.3, steps=10, samples=32, lr=0.05, seed=0)
+
+
+def test_vanishing_gradients_flags_a_saturated_softmax_only():
+    model = mlp([4, 3], seed=0)
+    x = np.array([[1.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0]], dtype=np.float32)
+    y = np.array([0, 1])
+    model["fc1"].params["weight"].data = np.eye(3, 4, dtype=np.float32)
+    assert not vanishing_gradients(model, x, y).any()
+    model["fc1"].params["weight"].data = 1e4 * np.eye(3, 4, dtype=np.float32)  # logit gap 1e4
+    assert vanishing_gradients(model, x, y).all()
 
 
 def test_masking_report_is_clean_on_a_linear_model():

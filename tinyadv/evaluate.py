@@ -398,6 +398,18 @@ def mean_snr(x, x_noisy):
     return float(np.mean(20 * np.log10(1 + signal[finite] / noise[finite])))
 
 
+def vanishing_gradients(model, x, y):
+    """Per sample (N,): True when ∇ₓ CE(z(x), y) is all zero or has a NaN or infinite entry.
+
+    The plain cross-entropy gradient, on purpose (not the attacks' underflow-proof direction):
+    a float32 softmax that saturates, or sign activations, make it exactly zero, and an attack
+    that follows it stands still (REFERENCES.md §9).
+    """
+    _, dlogits = cross_entropy(model_logits(model, x), y, reduction="none")
+    grad = model_gradient(model, x, dlogits.astype(x.dtype)).reshape(len(x), -1)
+    return np.all(grad == 0, axis=1) | ~np.all(np.isfinite(grad), axis=1)
+
+
 class MaskingReport:
     """The outcome of ``gradient_masking_report``: ``masked`` (bool), ``flags`` (what failed, one
     short sentence each) and ``lines`` (the evidence, one line per check). Prints readably."""
@@ -463,13 +475,10 @@ def gradient_masking_report(model, x, y, *, eps, white_box, gradient_free=None, 
     if eps.ndim != 1 or eps.size == 0 or np.any(eps < 0) or np.any(np.diff(eps) <= 0):
         raise ValueError(f"eps must be a non-empty increasing sequence of numbers ≥ 0, got {eps}")
     check_nonnegative(tolerance, "tolerance")
-    k = num_classes or max(2, model_logits(model, x[:1]).shape[1])
-    chance = 1.0 / k
+    chance = 1.0 / (num_classes or max(2, model_logits(model, x[:1]).shape[1]))
     flags, lines = [], []
 
-    _, dlogits = cross_entropy(model_logits(model, x), y, reduction="none")
-    grad = model_gradient(model, x, dlogits.astype(x.dtype)).reshape(len(x), -1)
-    vanishing = float(np.mean(np.all(grad == 0, axis=1) | ~np.all(np.isfinite(grad), axis=1)))
+    vanishing = float(np.mean(vanishing_gradients(model, x, y)))
     lines.append(f"zero or non-finite input gradients: {vanishing:.1%} of {len(x)} samples")
     if vanishing > 0.1:
         flags.append("many input gradients are zero or not finite")

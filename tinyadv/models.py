@@ -158,16 +158,13 @@ class Sequential:
         if grad_logits.shape[0] != x.shape[0]:
             raise ValueError(f"grad_logits has {grad_logits.shape[0]} rows for a batch of {x.shape[0]}")
 
-        def chunk_gradient(part):
-            out, caches = self._forward_chunk(x[part])
+        def given(out, rows):
             if out.shape[1:] != grad_logits.shape[1:]:
                 raise ValueError(f"grad_logits must have shape {(x.shape[0],) + out.shape[1:]}, "
                                  f"got {grad_logits.shape}")
-            dx, _ = self._backward_chunk(grad_logits[part].astype(out.dtype, copy=False), caches,
-                                         True, False)
-            return dx.astype(x.dtype, copy=False)
+            return grad_logits[rows]
 
-        return np.concatenate(map_chunks(chunk_gradient, self._chunks(len(x))))
+        return self.logits_and_input_gradient(x, given)[1]
 
     def logits_and_input_gradient(self, x, grad_fn):
         """``(logits(x), input_gradient(x, grad_fn(logits, rows)))`` with one forward pass.
