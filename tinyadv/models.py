@@ -143,7 +143,9 @@ class Sequential:
     def logits(self, x):
         """Scores (N, K) for a batch ``x``."""
         x = check_array(x, "x", min_ndim=2)
-        return self.forward(x)[0]
+        # Each chunk's caches are dropped as soon as its logits exist (forward keeps them all).
+        return np.concatenate(map_chunks(lambda part: self._forward_chunk(x[part])[0],
+                                         self._chunks(len(x))))
 
     __call__ = logits
 

@@ -89,17 +89,19 @@ def num_classes(logits):
 
 
 def attack_labels(model, x, y, targeted):
-    """Return ``(y, logits)``: the labels to attack (int64, (N,)) and the clean logits.
+    """Return the labels to attack (int64, (N,)).
 
     ``y`` is the true label (untargeted) or the target (targeted). When ``y`` is None the
-    model's prediction is used; a targeted attack without targets is an error.
+    model's prediction is used; a targeted attack without targets is an error. Given labels are
+    checked against the number of classes K, which the logits of the first sample tell (so a
+    given ``y`` costs no forward pass of the whole batch).
     """
-    logits = model_logits(model, x)
     if y is None:
         if targeted:
             raise ValueError("a targeted attack needs the target labels y (got y=None)")
-        return logits_to_labels(logits), logits
-    return check_labels(y, x.shape[0], logits.shape[1]), logits
+        return logits_to_labels(model_logits(model, x))
+    k = model_logits(model, x[:1]).shape[1]
+    return check_labels(y, x.shape[0], k)
 
 
 def from_two_logits(dlogits2, k):

@@ -132,7 +132,7 @@ def cw_l2(model, x, y=None, *, confidence=0.0, c=1e-2, search_steps=5, steps=100
         raise ValueError("lr must be > 0")
     search_steps = check_positive_int(search_steps, "search_steps")
     steps = check_positive_int(steps, "steps")
-    y, _ = attack_labels(model, x, y, targeted)
+    y = attack_labels(model, x, y, targeted)
 
     n = x.shape[0]
     flat_shape = (n, -1)

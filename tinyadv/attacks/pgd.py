@@ -124,7 +124,7 @@ def pgd(model, x, y=None, *, eps, alpha, steps, norm=np.inf, random_start=True, 
     if l1_quantile is not None and not 0.0 <= l1_quantile < 1.0:
         raise ValueError(f"l1_quantile must be in [0, 1) or None, got {l1_quantile}")
     restarts = check_positive_int(restarts, "restarts")
-    y, _ = attack_labels(model, x, y, targeted)
+    y = attack_labels(model, x, y, targeted)
     rng = make_rng(seed)
 
     n = x.shape[0]

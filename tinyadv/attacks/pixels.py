@@ -56,7 +56,7 @@ def pixel_attack(model, x, y=None, *, k, pixels_per_step=None, targeted=False, c
         raise ValueError("pixel_attack needs a clip box (low, high): pixels are switched to its ends")
     k = check_positive_int(k, "k", minimum=0)
     per_step = k if pixels_per_step is None else check_positive_int(pixels_per_step, "pixels_per_step")
-    y, _ = attack_labels(model, x, y, targeted)
+    y = attack_labels(model, x, y, targeted)
 
     n = x.shape[0]
     flat = x.reshape(n, -1).copy()

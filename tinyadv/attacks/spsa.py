@@ -132,7 +132,7 @@ def spsa(model, x, y=None, *, eps, steps, delta=0.01, samples=128, lr=0.01, targ
         raise ValueError("lr must be > 0")
     samples = check_positive_int(samples, "samples", minimum=2)
     batch_size = check_positive_int(batch_size, "batch_size")
-    y, _ = attack_labels(model, x, y, targeted)
+    y = attack_labels(model, x, y, targeted)
     rng = make_rng(seed)
 
     n = x.shape[0]
