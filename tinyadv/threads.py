@@ -12,6 +12,18 @@ any number of threads.
 
 Thread count: ``set_num_threads(n)``; by default ``NUMBA_NUM_THREADS``, else
 ``OMP_NUM_THREADS``/``OPENBLAS_NUM_THREADS``, else the number of cores.
+
+Memory reuse: a forward pass makes arrays of a few MB per chunk (the im2col rows) and drops
+them a moment later. By default glibc's malloc hands such blocks back to the kernel and takes
+fresh pages for the next ones, and every fresh page is a page fault (zeroing 4 KB); with two
+threads faulting at once they also queue on the process's memory lock. So the first time
+chunks run, tinyadv asks glibc (``mallopt``) to keep freed memory for reuse: blocks up to
+64 MiB come from the heap (``M_MMAP_THRESHOLD``), up to 256 MiB of free heap is kept
+(``M_TRIM_THRESHOLD``) and the heap grows 64 MiB at a time (``M_TOP_PAD``). This is a
+setting of the whole process, like PyTorch's caching allocator: memory a program frees stays
+in the process (up to about those sizes) instead of going back to the system. On a training
+step of the talk's CNN (batch 128) it removed about 4,000 page faults per step. Not on glibc
+(macOS, Windows, musl) nothing is changed.
 """
 
 import contextlib
@@ -78,14 +90,32 @@ def _openblas_setters():
     return setters
 
 
+M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_THRESHOLD = -1, -2, -3  # glibc's mallopt parameters
+
+
+def keep_freed_memory():
+    """Ask glibc's malloc to reuse freed blocks instead of returning them to the kernel (see
+    the module docstring); returns whether it was applied (False when not on glibc)."""
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return False
+    applied = True
+    for parameter, value in ((M_MMAP_THRESHOLD, 64 << 20), (M_TRIM_THRESHOLD, 256 << 20),
+                             (M_TOP_PAD, 64 << 20)):
+        applied &= mallopt(parameter, value) == 1
+    return applied
+
+
 _blas = {"setters": None}
 
 
 @contextlib.contextmanager
 def blas_threads(n):
     """Within the block, OpenBLAS uses ``n`` threads (a no-op when OpenBLAS is not found)."""
-    if _blas["setters"] is None:
+    if _blas["setters"] is None:  # the first time: find OpenBLAS, and tune malloc once
         _blas["setters"] = _openblas_setters()
+        keep_freed_memory()
     before = [getter() for _, getter in _blas["setters"]]
     for setter, _ in _blas["setters"]:
         setter(n)
