@@ -73,3 +73,32 @@ def test_check_layer_covers_input_and_every_parameter():
 def test_forward_must_return_out_and_cache():
     with pytest.raises(TypeError, match="forward must return \\(out, cache\\)"):
         ta.check_gradients(lambda x: x * 2, lambda dout, cache: dout, [np.ones(3)])
+
+
+def near_zero_bias_case():
+    """A float64 convolution whose bias gradient (-1.8e-4) is a sum of 18 upstream values that
+    nearly cancel: Hypothesis found it failing before the checker knew its noise floor."""
+    layer = ta.Conv2D(1, 1, (3, 1), bias=True, seed=264, dtype=np.float64)
+    x = np.random.default_rng(264).normal(size=(3, 1, 3, 6))
+    return layer, x
+
+
+def test_a_near_zero_gradient_is_judged_beyond_the_noise_of_central_differences():
+    layer, x = near_zero_bias_case()
+    report = ta.check_layer(layer, x, seed=264)
+    assert report.passed, str(report)
+    # Without the noise floor the same numbers give a relative error above the tolerance.
+    out, cache = layer.forward(x)
+    dout = np.random.default_rng(264).normal(size=out.shape)
+    _, grads = layer.backward(dout, cache)
+    numeric = ta.numerical_gradient(lambda: layer.forward(x)[0], layer.params["bias"].data, dout)
+    assert ta.rel_error(grads["bias"], numeric) > 1e-6
+
+
+def test_the_noise_floor_does_not_hide_a_wrong_near_zero_gradient():
+    layer, x = near_zero_bias_case()
+    backward = layer.backward
+    layer.backward = lambda dout, cache, **kw: (
+        lambda dx, grads: (dx, dict(grads, bias=grads["bias"] * 1.01)))(*backward(dout, cache, **kw))
+    report = ta.check_layer(layer, x, seed=264)
+    assert not report.passed and report.errors["bias"] > 1e-3

@@ -73,11 +73,13 @@ def numerical_gradient(f, x, dout, h=1e-6):
     return grad
 
 
-def rel_error(a, b):
+def rel_error(a, b, noise=0.0):
     """Largest difference between ``a`` and ``b`` relative to their scale.
 
-    ``max|a - b| / max(max|a|, max|b|)``: a relative error of the whole array, which stays
-    meaningful where single entries of the gradient are (nearly) zero. Returns 0 when both are 0.
+    ``max(max|a - b| - noise, 0) / max(max|a|, max|b|)``: a relative error of the whole array,
+    which stays meaningful where single entries of the gradient are (nearly) zero. ``noise`` is
+    an absolute difference too small to mean anything (see :func:`central_difference_noise`);
+    differences up to it do not count. Returns 0 when both arrays are 0.
     """
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)
@@ -86,7 +88,19 @@ def rel_error(a, b):
     scale = max(np.max(np.abs(a), initial=0.0), np.max(np.abs(b), initial=0.0))
     if scale == 0.0:
         return 0.0
-    return float(np.max(np.abs(a - b)) / scale)
+    return float(max(np.max(np.abs(a - b), initial=0.0) - noise, 0.0) / scale)
+
+
+def central_difference_noise(out, dout, h):
+    """The rounding error of one central difference of ``sum(f(x) * dout)``, in absolute terms.
+
+    Each of the two sums is rounded with an error of about eps·Σ|out·dout| (eps = 2⁻⁵² in
+    float64), and their difference is divided by 2h, so a numerical gradient entry is only
+    known to within eps·Σ|out·dout| / h. A gradient entry smaller than that (a bias gradient
+    that is a sum of upstream values that nearly cancel, say) cannot be checked more closely:
+    for such an entry the relative error would measure the noise, not the backward.
+    """
+    return float(np.finfo(np.float64).eps * np.sum(np.abs(np.asarray(out) * dout)) / h)
 
 
 @dataclass
@@ -96,7 +110,8 @@ class GradientReport:
     Attributes
     ----------
     errors : dict of str -> float
-        :func:`rel_error` between the analytic and the numerical gradient of each argument.
+        :func:`rel_error` between the analytic and the numerical gradient of each argument,
+        beyond the rounding noise of central differences (:func:`central_difference_noise`).
     problems : dict of str -> str
         For each argument that fails, what the mistake looks like.
     tolerance : float
@@ -210,7 +225,7 @@ def check_gradients(forward, backward, inputs, *, seed=0, h=1e-6, tolerance=1e-6
             raise ValueError(f"gradient of {name} has shape {np.shape(analytic)}, "
                              f"the input has shape {array.shape}")
         numeric = numerical_gradient(lambda: forward(*arrays)[0], array, dout, h)
-        errors[name] = rel_error(analytic, numeric)
+        errors[name] = rel_error(analytic, numeric, noise=central_difference_noise(out, dout, h))
         if errors[name] >= tolerance:
             problems[name] = diagnose(analytic, numeric)
     return GradientReport(errors, problems, tolerance)
@@ -229,7 +244,7 @@ def check_layer(layer, x, *, seed=0, h=1e-6, tolerance=1e-6):
     errors, problems = {}, {}
     for name, array, analytic in targets:
         numeric = numerical_gradient(lambda: layer.forward(x)[0], array, dout, h)
-        errors[name] = rel_error(analytic, numeric)
+        errors[name] = rel_error(analytic, numeric, noise=central_difference_noise(out, dout, h))
         if errors[name] >= tolerance:
             problems[name] = diagnose(analytic, numeric)
     return GradientReport(errors, problems, tolerance)
