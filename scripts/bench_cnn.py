@@ -14,8 +14,8 @@ in float32 and float64, reporting the median over ``--repeats`` runs after a war
 ratio tinyadv / PyTorch when PyTorch is installed (it is optional: ``pip install torch``).
 Machines are noisy: compare the ratios of one run, not figures across runs.
 
-It also reports Numba's compile time on a cold cache and the time to the first result on a warm
-cache (each in a fresh process), the peak memory that a training step allocates (tracemalloc,
+It also reports, each in a fresh process, the import time and Numba's start: the first
+training step and input gradient with a cold cache (compiling) and a warm one (loading), the peak memory that a training step allocates (tracemalloc,
 batch 128, float32), and the images/s of CW-L2 and DeepFool on batch 500 (``--attacks``).
 
     python scripts/bench_cnn.py
@@ -134,22 +134,24 @@ import time
 began = time.perf_counter()
 import numpy as np
 import tinyadv as ta
+imported = time.perf_counter()
 for dtype in (np.float32, np.float64):
     model = ta.cleverhans_cnn(nf=8, dtype=dtype)
     x = np.zeros((4, 3, 32, 32), dtype)
     ta.train_step(model, ta.SGD(model.parameters(), lr=0.1), x, np.zeros(4, np.int64))
     model.input_gradient(x, np.ones((4, 10), dtype))
-print(time.perf_counter() - began)
+print(imported - began, time.perf_counter() - imported)
 """
 
 
 def seconds_to_first_result(cache_dir):
-    """Wall time of a fresh process that imports tinyadv and runs a training step and an input
-    gradient in float32 and float64, with Numba's cache in ``cache_dir``."""
+    """Seconds that a fresh process spends importing tinyadv (NumPy and Numba included), then
+    on its first training step and input gradient in float32 and float64 (compiling or loading
+    the Numba kernels), with Numba's cache in ``cache_dir``."""
     environment = dict(os.environ, NUMBA_CACHE_DIR=cache_dir)
     result = subprocess.run([sys.executable, "-c", FIRST_RESULT], env=environment, check=True,
                             capture_output=True, text=True)
-    return float(result.stdout.strip().splitlines()[-1])
+    return tuple(float(value) for value in result.stdout.split()[-2:])
 
 
 def peak_training_memory(batch=128):
@@ -219,8 +221,9 @@ def main(argv=None):
         with tempfile.TemporaryDirectory() as cache:
             cold = seconds_to_first_result(cache)
             warm = seconds_to_first_result(cache)
-        print(f"first result in a fresh process (import, train step and input gradient, float32 "
-              f"and float64): cold Numba cache {cold:.1f} s, warm cache {warm:.1f} s")
+        print(f"fresh process: import tinyadv {warm[0]:.2f} s (NumPy, Numba, SciPy-free); first "
+              f"train step + input gradient in float32 and float64: cold Numba cache "
+              f"{cold[1]:.1f} s (compiling), warm cache {warm[1]:.2f} s (loading)")
     if args.attacks:
         for name, rate in attack_rates(500, 1).items():
             print(f"{name:38s} float32 {rate:10,.0f} img/s (batch 500)")

@@ -15,7 +15,6 @@ import os
 import zlib
 
 import numpy as np
-import scipy.io
 
 from tinyadv.data.download import REPAIR_HINT, data_root, fetch, missing_file_message
 from tinyadv.data.preprocess import standardize as standardize_images
@@ -41,6 +40,8 @@ def read_svhn_mat(path):
     x : ndarray of uint8, shape (N, 3, 32, 32)
     y : ndarray of int64, shape (N,), digits 0..9 (the file's label 10 becomes 0)
     """
+    import scipy.io  # here, not at the top: it takes 0.2 s to import and only SVHN needs it
+
     try:
         mat = scipy.io.loadmat(path)
     except (ValueError, TypeError, OSError, EOFError, zlib.error, scipy.io.matlab.MatReadError) as err:
