@@ -169,3 +169,40 @@ def test_adversarial_hook_without_seed_argument_and_bad_input():
         ta.adversarial_hook(ta.pgd, eps=0.1, seed=0)
     with pytest.raises(TypeError, match="integer"):
         ta.permuted_labels(np.array([0.0, 1.0]), 0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("options", [{}, dict(label_smoothing=0.1, class_weights=np.linspace(0.5, 2, 10))])
+def test_train_step_in_one_pass_per_chunk_equals_forward_then_backward(dtype, options):
+    """train_step runs forward and backward chunk by chunk (Sequential.forward_backward); the
+    parameters after the step are bit for bit those of the plain forward, loss, backward."""
+    rng = np.random.default_rng(3)
+    x, y = rng.random((75, 3, 32, 32)).astype(dtype), rng.integers(0, 10, 75)
+    results = []
+    for fused in (True, False):
+        model = ta.cleverhans_cnn(nf=8, seed=0, dtype=dtype)
+        optimizer = ta.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        if fused:
+            loss, correct = ta.train_step(model, optimizer, x, y, **options)
+        else:
+            logits, caches = model.forward(x)
+            loss, dlogits = ta.cross_entropy(logits, y, **options)
+            model.zero_grad()
+            model.backward(dlogits, caches, need_input_grad=False)
+            optimizer.step()
+            correct = int(np.sum(ta.logits_to_labels(logits) == y))
+        results.append((loss, correct, model.state_dict()))
+    (loss, correct, state), (loss_plain, correct_plain, state_plain) = results
+    assert loss == loss_plain and correct == correct_plain
+    for key in state:
+        np.testing.assert_array_equal(state[key], state_plain[key], err_msg=key)
+
+
+def test_train_step_checks_the_labels_before_the_chunks():
+    model = ta.cleverhans_cnn(nf=4, seed=0)
+    x = np.zeros((40, 3, 32, 32), np.float32)
+    optimizer = ta.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(ValueError, match=r"shape \(40,\)"):
+        ta.train_step(model, optimizer, x, np.zeros(39, np.int64))
+    with pytest.raises(ValueError, match="outside"):
+        ta.train_step(model, optimizer, x, np.full(40, 10))

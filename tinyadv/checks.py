@@ -55,6 +55,7 @@ def check_labels(y, n, num_classes, name="y"):
     """Return ``y`` as an int64 vector of length ``n`` with values in ``[0, num_classes)``.
 
     ``num_classes`` is the number of logits; a single-logit (binary) model has two classes.
+    None checks everything but the range (for when the logits are not known yet).
     """
     if isinstance(y, (list, tuple)):
         y = np.asarray(y)
@@ -64,7 +65,7 @@ def check_labels(y, n, num_classes, name="y"):
         raise TypeError(f"{name} must hold integer class labels, got dtype {y.dtype}")
     if y.ndim != 1 or y.shape[0] != n:
         raise ValueError(f"{name} must have shape ({n},) to match the batch, got {y.shape}")
-    num_classes = max(int(num_classes), 2)
+    num_classes = np.inf if num_classes is None else max(int(num_classes), 2)
     if y.size and (y.min() < 0 or y.max() >= num_classes):
         raise ValueError(
             f"{name} holds labels outside [0, {num_classes - 1}] "

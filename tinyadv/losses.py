@@ -39,7 +39,7 @@ def softmax(z):
 
 
 def cross_entropy(logits, y, *, label_smoothing=0.0, temperature=1.0, class_weights=None,
-                  reduction="mean"):
+                  reduction="mean", total_weight=None):
     """Softmax cross-entropy on logits, and its gradient with respect to the logits.
 
     Parameters
@@ -59,6 +59,10 @@ def cross_entropy(logits, y, *, label_smoothing=0.0, temperature=1.0, class_weig
         "mean" is the weighted mean Σ w_n l_n / Σ w_n (PyTorch's convention), "sum" the weighted
         sum, "none" the vector of weighted per-sample losses (and the gradient of their sum, so
         row n of the gradient is the gradient of sample n's own loss).
+    total_weight : float, optional
+        With reduction="mean", divide by this instead of this batch's own Σ w_n: the mean of
+        a larger batch computed part by part, as ``train_step`` does chunk by chunk. Pass
+        ``np.sum(sample_weights(y_all, class_weights, logits.dtype))`` of the whole batch.
 
     Returns
     -------
@@ -92,15 +96,12 @@ def cross_entropy(logits, y, *, label_smoothing=0.0, temperature=1.0, class_weig
     q[np.arange(n), y] += 1.0 - label_smoothing
     per_sample = -np.sum(q * log_p, axis=1)
 
-    weights = np.ones(n, dtype=z.dtype)
-    if class_weights is not None:
-        class_weights = check_array(np.asarray(class_weights, dtype=np.float64), "class_weights", ndim=1)
-        if class_weights.shape[0] != k:
-            raise ValueError(f"class_weights must have {k} entries, got {class_weights.shape[0]}")
-        weights = class_weights[y].astype(z.dtype)
+    if class_weights is not None and np.shape(class_weights) != (k,):
+        raise ValueError(f"class_weights must have {k} entries, got shape {np.shape(class_weights)}")
+    weights = sample_weights(y, class_weights, z.dtype)
 
     if reduction == "mean":
-        total = np.sum(weights)
+        total = np.sum(weights) if total_weight is None else z.dtype.type(total_weight)
         factor = weights / total if total > 0 else np.zeros_like(weights)
         loss = float(np.sum(factor * per_sample))
     elif reduction == "sum":
@@ -113,6 +114,14 @@ def cross_entropy(logits, y, *, label_smoothing=0.0, temperature=1.0, class_weig
     dz = (np.exp(log_p) - q) * factor[:, None] / temperature
     dlogits = dz[:, 1:] if num_logits == 1 else dz
     return loss, dlogits.astype(logits.dtype, copy=False)
+
+
+def sample_weights(y, class_weights, dtype):
+    """The weight w_{y_n} of every sample (ones when ``class_weights`` is None), in ``dtype``."""
+    if class_weights is None:
+        return np.ones(len(y), dtype=dtype)
+    class_weights = check_array(np.asarray(class_weights, dtype=np.float64), "class_weights", ndim=1)
+    return class_weights[y].astype(dtype)
 
 
 def l2_penalty(weights, lam):

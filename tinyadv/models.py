@@ -134,10 +134,7 @@ class Sequential:
             lambda i: self._backward_chunk(dout[slices[i]], chunk_caches[i], need_input_grad,
                                            need_param_grads),
             list(range(len(slices))))
-        for _, grads in results:
-            for (_, layer), layer_grads in zip(self.layers, grads):
-                for name, g in layer_grads.items():
-                    layer.params[name].grad += g
+        self._add_param_grads([grads for _, grads in results])
         return np.concatenate([dx for dx, _ in results]) if need_input_grad else None
 
     def logits(self, x):
@@ -174,9 +171,22 @@ class Sequential:
         An optional speed-up of the model interface that attacks use when a model has it: the
         gradient of a loss needs the logits first, and computing both in one pass per chunk
         saves the forward pass that ``logits`` followed by ``input_gradient`` would repeat.
-        ``grad_fn(logits_chunk, rows) -> grad_logits_chunk`` gets the (n, K) logits of the
-        samples ``x[rows]`` (``rows`` a slice) and must treat rows independently, as a
-        per-sample loss does. The results equal the two separate calls bit for bit.
+        ``grad_fn`` is as in :meth:`forward_backward`; parameter gradients are not touched.
+        The results equal the two separate calls bit for bit.
+        """
+        return self.forward_backward(x, grad_fn, need_param_grads=False)
+
+    def forward_backward(self, x, grad_fn, *, need_input_grad=True, need_param_grads=True):
+        """Forward and backward pass in one go per chunk; returns ``(logits, dL/dx or None)``.
+
+        ``grad_fn(logits_chunk, rows) -> dL/dlogits_chunk`` gets the (n, K) logits of the
+        samples ``x[rows]`` (``rows`` a slice) and returns the upstream gradient of those rows,
+        so the loss must treat rows independently: a sum or mean of per-sample terms (for a
+        mean the divisor must be the whole batch's, see ``cross_entropy(total_weight=...)``).
+        Parameter gradients (``need_param_grads``) are *added* into each ``Parameter.grad``,
+        chunk by chunk in a fixed order, exactly as :meth:`backward` after :meth:`forward`
+        adds them, so the numbers are the same bit for bit. The difference is memory: only one
+        chunk's caches are alive per thread, instead of the whole batch's.
         """
         x = check_array(x, "x", min_ndim=2)
 
@@ -186,13 +196,22 @@ class Sequential:
             if grad_logits.shape != out.shape:
                 raise ValueError(f"grad_fn must return the logits' shape {out.shape}, "
                                  f"got {grad_logits.shape}")
-            dx, _ = self._backward_chunk(grad_logits.astype(out.dtype, copy=False), caches,
-                                         True, False)
-            return out, dx.astype(x.dtype, copy=False)
+            dx, grads = self._backward_chunk(grad_logits.astype(out.dtype, copy=False), caches,
+                                             need_input_grad, need_param_grads)
+            return out, (dx.astype(x.dtype, copy=False) if need_input_grad else None), grads
 
         results = map_chunks(chunk, self._chunks(len(x)))
-        return (np.concatenate([out for out, _ in results]),
-                np.concatenate([dx for _, dx in results]))
+        if need_param_grads:
+            self._add_param_grads([grads for _, _, grads in results])
+        logits = np.concatenate([out for out, _, _ in results])
+        return logits, (np.concatenate([dx for _, dx, _ in results]) if need_input_grad else None)
+
+    def _add_param_grads(self, chunk_grads):
+        """Add each chunk's parameter gradients into ``Parameter.grad``, chunk after chunk."""
+        for grads in chunk_grads:
+            for (_, layer), layer_grads in zip(self.layers, grads):
+                for name, g in layer_grads.items():
+                    layer.params[name].grad += g
 
     def predict(self, x):
         """Predicted class ids (N,): argmax of the logits, or z > 0 for a single logit."""

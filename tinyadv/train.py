@@ -7,6 +7,9 @@ One step on a batch (x, y):
     model.zero_grad();  model.backward(dL/dlogits, caches);  add λ₂ W + λ₁ sign(W)/size
     optimizer.step()
 
+(``Sequential.forward_backward`` runs the first and third lines chunk by chunk, which gives
+the same numbers with one chunk's caches in memory at a time.)
+
 ``fit`` loops over epochs of shuffled minibatches (shuffled by its own seeded generator) and
 returns the history of per-epoch metrics. A ``batch_hook`` may replace each batch before the
 step: that is how adversarial training (Goodfellow et al. 2015; Madry et al. 2018) and
@@ -25,7 +28,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .checks import check_array, check_labels, check_nonnegative, check_positive_int, make_rng
-from .losses import cross_entropy, l1_penalty, l2_penalty, logits_to_labels
+from .losses import cross_entropy, l1_penalty, l2_penalty, logits_to_labels, sample_weights
 from .models import write_npz_atomically
 from .optim import Adam
 
@@ -36,11 +39,21 @@ def train_step(model, optimizer, x, y, *, weight_decay=0.0, l1=0.0, label_smooth
 
     ``loss`` includes the penalties; the model must be in training mode (``fit`` sets it).
     """
-    logits, caches = model.forward(x)
-    loss, dlogits = cross_entropy(logits, y, label_smoothing=label_smoothing,
-                                  class_weights=class_weights)
+    options = dict(label_smoothing=label_smoothing, class_weights=class_weights)
     model.zero_grad()
-    model.backward(dlogits, caches, need_input_grad=False)
+    if hasattr(model, "forward_backward"):  # Sequential: one pass per chunk, same numbers
+        y = check_labels(y, len(x), None if class_weights is None else len(class_weights))
+
+        def loss_gradient(logits, rows):  # rows of the whole batch's mean loss
+            total = np.sum(sample_weights(y, class_weights, logits.dtype))
+            return cross_entropy(logits, y[rows], total_weight=total, **options)[1]
+
+        logits, _ = model.forward_backward(x, loss_gradient, need_input_grad=False)
+        loss, _ = cross_entropy(logits, y, **options)
+    else:
+        logits, caches = model.forward(x)
+        loss, dlogits = cross_entropy(logits, y, **options)
+        model.backward(dlogits, caches, need_input_grad=False)
     decayed = [p for p in model.parameters() if p.decay]
     for lam, penalty in ((weight_decay, l2_penalty), (l1, l1_penalty)):
         if lam:
