@@ -144,6 +144,6 @@ def project(delta, eps, norm):
         return np.clip(delta, -eps, eps)
     if norm == 2:
         norms = lp_norm(delta, 2)
-        factor = np.where(norms > eps, eps / np.maximum(norms, 1e-300), 1.0)
+        factor = np.divide(eps, norms, out=np.ones_like(norms), where=norms > eps)
         return delta * _per_sample(factor, delta.shape).astype(delta.dtype)
     return project_l1_ball(delta, eps)
