@@ -39,3 +39,16 @@ class TwoLayerMLP:
         dpre = dh * (1.0 - h ** 2) if self.activation == "tanh" else dh * (pre > 0)
         return (dpre @ self.w1).reshape(x.shape).astype(x.dtype)
 
+
+
+class OnlyTheInterface:
+    """A tinyadv model seen through the two methods of the contract only (no fused fast path)."""
+
+    def __init__(self, model):
+        self.model = model
+
+    def logits(self, x):
+        return self.model.logits(x)
+
+    def input_gradient(self, x, grad_logits):
+        return self.model.input_gradient(x, grad_logits)

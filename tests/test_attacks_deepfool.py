@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from attack_models import LinearModel, TwoLayerMLP
+from attack_models import LinearModel, OnlyTheInterface, TwoLayerMLP
+import tinyadv as ta
 from tinyadv.attacks import deepfool, lp_norm
 from tinyadv.theory import minimal_linear_distance, minimal_linear_perturbation
 
@@ -84,3 +85,24 @@ def test_deepfool_bad_input():
         deepfool(model, x, overshoot=-0.1)
     with pytest.raises(ValueError, match="NaN"):
         deepfool(model, np.full_like(x, np.nan))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_one_forward_for_all_candidates_equals_one_gradient_call_per_candidate(dtype):
+    """Sequential.logits_and_input_gradients (one forward pass, one backward per upstream
+    gradient) is an optimisation only: the same bits as input_gradient per gradient, and
+    DeepFool gives the same result with it as through the two-method interface."""
+    model = ta.cleverhans_cnn(in_channels=1, image_size=28, nf=4, seed=0, dtype=dtype).eval()
+    model.chunk_size = 3
+    rng = np.random.default_rng(0)
+    x = rng.random((10, 1, 28, 28)).astype(dtype)
+    g = rng.normal(size=(4, 10, 10)).astype(dtype)
+    logits, dx = model.logits_and_input_gradients(x, lambda z, rows: g[:, rows])
+    np.testing.assert_array_equal(logits, model.logits(x))
+    assert dx.shape == (4, 10, 1, 28, 28) and dx.dtype == dtype
+    for m in range(4):
+        np.testing.assert_array_equal(dx[m], model.input_gradient(x, g[m]))
+    np.testing.assert_array_equal(deepfool(model, x, candidates=4),
+                                  deepfool(OnlyTheInterface(model), x, candidates=4))
+    with pytest.raises(ValueError, match="grad_fn must return"):
+        model.logits_and_input_gradients(x, lambda z, rows: g[0, rows])

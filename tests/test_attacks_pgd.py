@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import tinyadv as ta
-from attack_models import LinearModel, TwoLayerMLP
+from attack_models import LinearModel, OnlyTheInterface, TwoLayerMLP
 from tinyadv.attacks import fgm, fgsm, lp_norm, pgd
 from tinyadv.attacks.base import cross_entropy_direction, loss_gradient
 from tinyadv.attacks.pgd import gradient_step
@@ -279,19 +279,6 @@ def test_fgsm_moves_a_confident_float32_model():
     p_others = np.exp(z_others - z_others.max(1, keepdims=True))
     expected = p_others @ (w[1:] - w[0])
     np.testing.assert_array_equal(np.sign(x_adv - x), np.sign(expected))
-
-
-class OnlyTheInterface:
-    """A tinyadv model seen through the two methods of the contract only (no fused fast path)."""
-
-    def __init__(self, model):
-        self.model = model
-
-    def logits(self, x):
-        return self.model.logits(x)
-
-    def input_gradient(self, x, grad_logits):
-        return self.model.input_gradient(x, grad_logits)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

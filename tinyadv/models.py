@@ -206,6 +206,32 @@ class Sequential:
         logits = np.concatenate([out for out, _, _ in results])
         return logits, (np.concatenate([dx for _, dx, _ in results]) if need_input_grad else None)
 
+    def logits_and_input_gradients(self, x, grad_fn):
+        """Several vector-Jacobian products at the same point, with one forward pass.
+
+        ``grad_fn(logits_chunk, rows)`` returns M upstream gradients for the samples ``x[rows]``,
+        shape (M, n, K); the result is ``(logits (N, K), dx (M, N, ...))`` with ``dx[m]`` the
+        input gradient for the m-th upstream gradient. Each chunk runs forward once and backward
+        M times on the same caches: DeepFool needs the gradients of several logit differences at
+        every step, and M separate ``input_gradient`` calls would repeat the forward pass M
+        times. ``dx[m]`` equals ``input_gradient(x, g[m])`` bit for bit.
+        """
+        x = check_array(x, "x", min_ndim=2)
+
+        def chunk(part):
+            out, caches = self._forward_chunk(x[part])
+            grad_logits = np.asarray(grad_fn(out, part))
+            if grad_logits.ndim != 3 or grad_logits.shape[1:] != out.shape:
+                raise ValueError(f"grad_fn must return shape (M,) + {out.shape}, "
+                                 f"got {grad_logits.shape}")
+            dx = [self._backward_chunk(g.astype(out.dtype, copy=False), caches, True, False)[0]
+                  for g in grad_logits]
+            return out, np.stack(dx).astype(x.dtype, copy=False)
+
+        results = map_chunks(chunk, self._chunks(len(x)))
+        return (np.concatenate([out for out, _ in results]),
+                np.concatenate([dx for _, dx in results], axis=1))
+
     def _add_param_grads(self, chunk_grads):
         """Add each chunk's parameter gradients into ``Parameter.grad``, chunk after chunk."""
         for grads in chunk_grads:

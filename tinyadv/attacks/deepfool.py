@@ -17,7 +17,8 @@ import numpy as np
 
 from ..checks import check_nonnegative, check_positive_int
 from ..losses import as_two_logits
-from .base import check_input, check_model, clip_box, from_two_logits, model_gradient, model_logits
+from .base import (check_gradient, check_input, check_logits, check_model, clip_box, from_two_logits,
+                   model_gradient, model_logits)
 from .norms import lp_norm
 
 
@@ -76,22 +77,22 @@ def deepfool(model, x, *, candidates=10, overshoot=0.02, steps=50, clip=(0.0, 1.
     x_i = x
     active = np.ones(n, dtype=bool)
     for _ in range(steps):
-        z = as_two_logits(model_logits(model, x_i)).astype(np.float64)
-        active &= np.argmax(z, axis=1) == label
         idx = np.flatnonzero(active)
         if idx.size == 0:
             break
-        xa, za = x_i[idx], z[idx]
+        z, w = _logits_and_candidate_gradients(model, x_i[idx], top[idx], k_logits)
+        still = np.argmax(z, axis=1) == label[idx]
+        active[idx[~still]] = False
+        idx, z, w = idx[still], z[still], w[:, still]
+        if idx.size == 0:
+            break
         rows = np.arange(idx.size)
         best_dist = np.full(idx.size, np.inf)
-        best_w = np.zeros_like(xa, dtype=np.float64)
+        best_w = np.zeros_like(w[0])
         for j in range(1, k):
             cls = top[idx, j]
-            onehot = np.zeros_like(za)
-            onehot[rows, cls] += 1.0
-            onehot[rows, label[idx]] -= 1.0
-            w_k = model_gradient(model, xa, from_two_logits(onehot, k_logits)).astype(np.float64)
-            f_k = za[rows, cls] - za[rows, label[idx]]
+            w_k = w[j - 1]
+            f_k = z[rows, cls] - z[rows, label[idx]]
             dist = (np.abs(f_k) + 1e-5) / np.maximum(lp_norm(w_k, 2), 1e-12)
             closer = dist < best_dist
             best_dist[closer] = dist[closer]
@@ -100,3 +101,29 @@ def deepfool(model, x, *, candidates=10, overshoot=0.02, steps=50, clip=(0.0, 1.
         r_tot[idx] += (best_dist + 1e-4).reshape(w_norm.shape) * best_w / w_norm
         x_i = clip_box(x64 + r_tot, clip).astype(x.dtype)
     return clip_box(x64 + (1.0 + overshoot) * r_tot, clip).astype(x.dtype)
+
+
+def _logits_and_candidate_gradients(model, x, top, k_logits):
+    """The logits at ``x`` (as two logits for a binary model, float64) and w_c = ∇(Z_c − Z_ŷ)
+    for every other candidate c = ``top[:, j]``, j ≥ 1 (ŷ = ``top[:, 0]``), shape (k − 1, n, ...).
+
+    tinyadv's models compute all k − 1 gradients from one forward pass
+    (``logits_and_input_gradients``); other models get k − 1 ``input_gradient`` calls.
+    """
+    def differences(_, rows):
+        candidates = top[rows]
+        n, k = candidates.shape
+        g = np.zeros((k - 1, n, max(k_logits, 2)))
+        for j in range(1, k):
+            g[j - 1, np.arange(n), candidates[:, j]] += 1.0
+            g[j - 1, np.arange(n), candidates[:, 0]] -= 1.0
+        return np.stack([from_two_logits(g_j, k_logits) for g_j in g])
+
+    if hasattr(model, "logits_and_input_gradients"):
+        logits, w = model.logits_and_input_gradients(x, differences)
+        logits = check_logits(np.asarray(logits), x)
+        w = np.stack([check_gradient(w_j, x) for w_j in np.asarray(w)])
+    else:
+        logits = model_logits(model, x)
+        w = np.stack([model_gradient(model, x, g) for g in differences(logits, slice(None))])
+    return as_two_logits(logits).astype(np.float64), w.astype(np.float64)
