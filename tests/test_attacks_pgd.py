@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 import tinyadv as ta
 from attack_models import LinearModel, OnlyTheInterface, TwoLayerMLP
-from tinyadv.attacks import fgm, fgsm, lp_norm, pgd
+from tinyadv.attacks import cw_l2, fgm, fgsm, lp_norm, pgd
 from tinyadv.attacks.base import cross_entropy_direction, loss_gradient
 from tinyadv.attacks.pgd import gradient_step
 from tinyadv.losses import cross_entropy
@@ -297,7 +297,8 @@ def test_fused_forward_and_gradient_equals_the_two_calls_bit_for_bit(dtype):
     plain = OnlyTheInterface(model)
     for attack in (lambda m: fgsm(m, x, y, eps=0.1),
                    lambda m: pgd(m, x, y, eps=0.1, alpha=0.03, steps=3, restarts=2, seed=0),
-                   lambda m: pgd(m, x, None, eps=1.0, alpha=0.3, steps=2, norm=2, seed=1)):
+                   lambda m: pgd(m, x, None, eps=1.0, alpha=0.3, steps=2, norm=2, seed=1),
+                   lambda m: cw_l2(m, x, y, search_steps=2, steps=5)):
         np.testing.assert_array_equal(attack(model), attack(plain))
 
 

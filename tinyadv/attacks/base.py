@@ -139,6 +139,20 @@ def cross_entropy_direction(logits, y):
     return from_two_logits(e, k_logits)
 
 
+def logits_and_gradient(model, x, grad_fn):
+    """The logits at ``x`` and ``input_gradient(x, grad_fn(logits, rows))``, both checked.
+
+    ``grad_fn(logits, rows)`` maps the logits of the samples ``x[rows]`` to the upstream
+    gradient of a per-sample loss. tinyadv's models do it in one forward pass per chunk
+    (``logits_and_input_gradient``); other models get ``logits`` then ``input_gradient``.
+    """
+    if hasattr(model, "logits_and_input_gradient"):
+        logits, grad = model.logits_and_input_gradient(x, grad_fn)
+        return check_logits(np.asarray(logits), x), check_gradient(np.asarray(grad), x)
+    logits = model_logits(model, x)
+    return logits, model_gradient(model, x, np.asarray(grad_fn(logits, slice(None))))
+
+
 def loss_gradient(model, x, y, targeted):
     """Per-sample cross-entropy on logits and the direction that the attack ascends.
 
@@ -156,14 +170,8 @@ def loss_gradient(model, x, y, targeted):
         The logits at x.
     """
     sign = -1.0 if targeted else 1.0
-    if hasattr(model, "logits_and_input_gradient"):   # tinyadv's models: one forward pass
-        logits, grad = model.logits_and_input_gradient(
-            x, lambda z, rows: sign * cross_entropy_direction(z, y[rows]))
-        logits = check_logits(np.asarray(logits), x)
-        grad = check_gradient(np.asarray(grad), x)
-    else:
-        logits = model_logits(model, x)
-        grad = model_gradient(model, x, sign * cross_entropy_direction(logits, y))
+    logits, grad = logits_and_gradient(
+        model, x, lambda z, rows: sign * cross_entropy_direction(z, y[rows]))
     loss, _ = cross_entropy(logits.astype(np.float64), y, reduction="none")
     return sign * loss, grad, logits
 

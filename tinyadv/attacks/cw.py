@@ -17,7 +17,7 @@ import numpy as np
 
 from ..checks import check_nonnegative, check_positive_int
 from ..losses import as_two_logits
-from .base import attack_labels, check_input, check_model, from_two_logits, model_gradient, model_logits
+from .base import attack_labels, check_input, check_model, from_two_logits, logits_and_gradient
 
 
 def cw_margin(logits, y, *, confidence=0.0, targeted=False):
@@ -144,7 +144,11 @@ def cw_l2(model, x, y=None, *, confidence=0.0, c=1e-2, search_steps=5, steps=100
         w0 = np.zeros_like(x64)
 
     def to_image(w):
-        return mid + half * np.tanh(w) if clip is not None else x64 + w
+        """x′(w) and dx′/dw (elementwise): the tanh box, or the identity without a box."""
+        if clip is None:
+            return x64 + w, 1.0
+        tanh_w = np.tanh(w)
+        return mid + half * tanh_w, half * (1.0 - tanh_w ** 2)
 
     c_n = np.full(n, float(c))
     lower, upper = np.zeros(n), np.full(n, 1e10)
@@ -156,10 +160,12 @@ def cw_l2(model, x, y=None, *, confidence=0.0, c=1e-2, search_steps=5, steps=100
         succeeded = np.zeros(n, dtype=bool)
         previous = np.inf
         for t in range(1, steps + 1):
-            x_new = to_image(w).astype(x.dtype)
-            logits = model_logits(model, x_new)
-            f, dlogits = cw_margin(logits.astype(np.float64), y, confidence=confidence,
-                                   targeted=targeted)
+            image, dimage_dw = to_image(w)
+            x_new = image.astype(x.dtype)
+            logits, model_grad = logits_and_gradient(
+                model, x_new, lambda z, rows: c_n[rows, None] * cw_margin(
+                    z.astype(np.float64), y[rows], confidence=confidence, targeted=targeted)[1])
+            f, _ = cw_margin(logits.astype(np.float64), y, confidence=confidence, targeted=targeted)
             diff = x_new.astype(np.float64) - x64
             l2sq = np.sum(diff.reshape(flat_shape) ** 2, axis=1)
             success = cw_success(logits, y, confidence=confidence, targeted=targeted)
@@ -173,10 +179,12 @@ def cw_l2(model, x, y=None, *, confidence=0.0, c=1e-2, search_steps=5, steps=100
                 if total > previous * 0.9999:
                     break
                 previous = total
-            grad_x = 2.0 * diff + model_gradient(model, x_new, c_n[:, None] * dlogits).astype(np.float64)
-            grad_w = grad_x * half * (1.0 - np.tanh(w) ** 2) if clip is not None else grad_x
-            m = 0.9 * m + 0.1 * grad_w
-            v = 0.999 * v + 0.001 * grad_w ** 2
+            grad_x = 2.0 * diff + model_grad.astype(np.float64)
+            grad_w = grad_x * dimage_dw
+            m *= 0.9
+            m += 0.1 * grad_w
+            v *= 0.999
+            v += 0.001 * grad_w ** 2
             w = w - lr * (m / (1 - 0.9 ** t)) / (np.sqrt(v / (1 - 0.999 ** t)) + 1e-8)
 
         upper = np.where(succeeded, np.minimum(upper, c_n), upper)
