@@ -110,6 +110,7 @@ def main(argv=None):
     trainers = {"tinyadv": tinyadv_trainer(model)}
     try:
         import torch
+        torch.set_num_threads(ta.get_num_threads())  # the same thread count for both
         trainers["PyTorch"] = torch_trainer(ta.cleverhans_cnn(in_channels=channels, image_size=size,
                                                               seed=args.seed), channels, size)
         print(f"PyTorch {torch.__version__}, {torch.get_num_threads()} threads")
