@@ -7,16 +7,17 @@ Measures, in one run and at the same thread count, the workloads users wait for:
 - attack step, batch 512: forward + input gradient (what FGSM and every PGD step cost);
 - FGSM, batch 512: the whole attack, ε = 8/255, against given labels;
 - PGD-10, batch 512: L∞, ε = 8/255, step 2/255, 10 steps, random start (tinyadv's ``pgd`` also
-  keeps the best iterate per sample, one more forward pass per step than the plain loop that
-  PyTorch users write, which is what PyTorch runs here);
+  keeps the best iterate per sample, which costs one more forward pass in all, for the last
+  iterate, than the plain loop that PyTorch users write and PyTorch runs here);
 
 in float32 and float64, reporting the median over ``--repeats`` runs after a warm-up, and the
 ratio tinyadv / PyTorch when PyTorch is installed (it is optional: ``pip install torch``).
 Machines are noisy: compare the ratios of one run, not figures across runs.
 
 It also reports, each in a fresh process, the import time and Numba's start: the first
-training step and input gradient with a cold cache (compiling) and a warm one (loading), the peak memory that a training step allocates (tracemalloc,
-batch 128, float32), and the images/s of CW-L2 and DeepFool on batch 500 (``--attacks``).
+training step and input gradient with a cold cache (compiling) and a warm one (loading). And
+the peak memory that a training step allocates (tracemalloc, batch 128, float32), and the
+images/s of CW-L2 and DeepFool on batch 500 (``--attacks``).
 
     python scripts/bench_cnn.py
     python scripts/bench_cnn.py --repeats 7 --dtypes float32
@@ -221,7 +222,7 @@ def main(argv=None):
         with tempfile.TemporaryDirectory() as cache:
             cold = seconds_to_first_result(cache)
             warm = seconds_to_first_result(cache)
-        print(f"fresh process: import tinyadv {warm[0]:.2f} s (NumPy, Numba, SciPy-free); first "
+        print(f"fresh process: import tinyadv {warm[0]:.2f} s (NumPy and Numba included); first "
               f"train step + input gradient in float32 and float64: cold Numba cache "
               f"{cold[1]:.1f} s (compiling), warm cache {warm[1]:.2f} s (loading)")
     if args.attacks:
