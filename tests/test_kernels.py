@@ -1,11 +1,11 @@
-"""im2col copies what its definition says, the Numba col2im equals its readable NumPy reference
-in float32 and float64, and the im2col convolution equals the direct definition."""
+"""The Numba kernels equal their readable NumPy references, in float32 and float64; the im2col
+reference copies what its definition says; the im2col convolution equals the direct definition."""
 
 import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tinyadv.kernels import col2im, col2im_reference, im2col
+from tinyadv.kernels import col2im, col2im_reference, im2col, im2col_reference
 from tinyadv.layers.conv import conv2d_forward, conv2d_forward_naive
 
 shapes = dict(n=st.integers(1, 3), c=st.integers(1, 4), hp=st.integers(3, 10), wp=st.integers(3, 10),
@@ -14,10 +14,18 @@ shapes = dict(n=st.integers(1, 3), c=st.integers(1, 4), hp=st.integers(3, 10), w
 
 
 @given(**shapes)
-def test_im2col_copies_every_receptive_field(n, c, hp, wp, kh, kw, stride, dtype, seed):
+def test_im2col_numba_equals_reference(n, c, hp, wp, kh, kw, stride, dtype, seed):
+    xpad = np.random.default_rng(seed).normal(size=(n, hp, wp, c)).astype(dtype)
+    fast, reference = im2col(xpad, kh, kw, stride), im2col_reference(xpad, kh, kw, stride)
+    assert fast.dtype == reference.dtype == dtype
+    np.testing.assert_array_equal(fast, reference)  # pure copies: bit for bit
+
+
+@given(**shapes)
+def test_im2col_reference_copies_every_receptive_field(n, c, hp, wp, kh, kw, stride, dtype, seed):
     """cols[n, i, j, p, q, c] = xpad[n, i*stride + p, j*stride + q, c], one entry at a time."""
     xpad = np.random.default_rng(seed).normal(size=(n, hp, wp, c)).astype(dtype)
-    cols = im2col(xpad, kh, kw, stride)
+    cols = im2col_reference(xpad, kh, kw, stride)
     ho, wo = (hp - kh) // stride + 1, (wp - kw) // stride + 1
     assert cols.shape == (n, ho, wo, kh, kw, c) and cols.dtype == dtype
     assert cols.flags.c_contiguous
