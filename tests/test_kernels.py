@@ -5,7 +5,8 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tinyadv.kernels import col2im, col2im_reference, im2col, im2col_reference
+from tinyadv.kernels import (col2im, col2im_reference, im2col, im2col_reference, pad_channels_last,
+                             pad_channels_last_reference)
 from tinyadv.layers.conv import conv2d_forward, conv2d_forward_naive
 
 shapes = dict(n=st.integers(1, 3), c=st.integers(1, 4), hp=st.integers(3, 10), wp=st.integers(3, 10),
@@ -36,6 +37,18 @@ def test_im2col_reference_copies_every_receptive_field(n, c, hp, wp, kh, kw, str
                 for q in range(kw):
                     expected[:, i, j, p, q, :] = xpad[:, i * stride + p, j * stride + q, :]
     np.testing.assert_array_equal(cols, expected)  # pure copies: bit for bit
+
+
+@given(n=st.integers(1, 3), c=st.integers(1, 4), h=st.integers(1, 6), w=st.integers(1, 6),
+       pads=st.tuples(*[st.integers(0, 3)] * 4), channels_last_memory=st.booleans(),
+       dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 2**16))
+def test_pad_channels_last_numba_equals_reference(n, c, h, w, pads, channels_last_memory, dtype, seed):
+    x = np.random.default_rng(seed).normal(size=(n, c, h, w)).astype(dtype)
+    if channels_last_memory:  # an NCHW view of NHWC memory, as a convolution's output is
+        x = np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    fast, reference = pad_channels_last(x, pads), pad_channels_last_reference(x, pads)
+    assert fast.dtype == dtype and fast.flags.c_contiguous
+    np.testing.assert_array_equal(fast, reference)
 
 
 @given(**shapes)

@@ -1,4 +1,4 @@
-"""The hot loops of convolution: im2col and col2im.
+"""The hot loops of convolution: im2col and col2im (and the zero padding before them).
 
 A convolution is a matrix product once every receptive field has been copied into a row. The
 kernels work on images stored channels-last (NHWC), where one row of a receptive field — WW
@@ -64,6 +64,22 @@ def im2col_reference(xpad, HH, WW, stride):
     return np.ascontiguousarray(windows.transpose(0, 1, 2, 4, 5, 3))
 
 
+def pad_channels_last_reference(x, pads):
+    """Zero-pad an NCHW batch and lay it out channels-last (NumPy reference).
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, C, H, W), any memory layout
+    pads : (top, bottom, left, right)
+
+    Returns
+    -------
+    xpad : ndarray, shape (N, H + top + bottom, W + left + right, C), C-contiguous
+    """
+    top, bottom, left, right = pads
+    return np.pad(x.transpose(0, 2, 3, 1), ((0, 0), (top, bottom), (left, right), (0, 0)))
+
+
 def col2im_reference(dcols, Hp, Wp, stride):
     """Add every row of ``dcols`` back onto the pixels it came from (NumPy reference).
 
@@ -89,8 +105,8 @@ def col2im_reference(dcols, Hp, Wp, stride):
 
 
 # --------------------------------------------------------------------------------------------
-# Numba kernels: the same loops, compiled. Both move one receptive-field row (WW·C contiguous
-# values) at a time.
+# Numba kernels: the same loops, compiled. im2col and col2im move one receptive-field row (WW·C
+# contiguous values) at a time.
 
 
 @njit(cache=True, nogil=True)
@@ -127,6 +143,27 @@ def _col2im_numba(dcols, stride, dxpad):
                     source_run = source[n, i, j, p]
                     for r in range(run):
                         to[r] += source_run[r]
+
+
+@njit(cache=True, nogil=True)
+def _pad_channels_last_numba(x, top, left, xpad):
+    N, C, H, W = x.shape
+    for n in range(N):
+        for c in range(C):
+            for y in range(H):
+                source_row = x[n, c, y]
+                to = xpad[n, y + top, left:left + W, c]
+                for j in range(W):
+                    to[j] = source_row[j]
+
+
+def pad_channels_last(x, pads):
+    """Numba version of :func:`pad_channels_last_reference` (same arguments, same result)."""
+    top, bottom, left, right = pads
+    N, C, H, W = x.shape
+    xpad = np.zeros((N, H + top + bottom, W + left + right, C), dtype=x.dtype)
+    _pad_channels_last_numba(x, top, left, xpad)
+    return xpad
 
 
 def im2col(xpad, HH, WW, stride):

@@ -35,7 +35,7 @@ import numbers
 import numpy as np
 
 from ..checks import check_array
-from ..kernels import col2im, im2col, output_size
+from ..kernels import col2im, im2col, output_size, pad_channels_last
 from .base import Layer, Parameter, weight_and_bias_grads
 
 
@@ -108,11 +108,10 @@ def conv2d_forward(x, w, b=None, *, stride=1, padding=0):
         )
     Ho = output_size(H, HH, stride, top, bottom)
     Wo = output_size(W, WW, stride, left, right)
-    x_channels_last = x.transpose(0, 2, 3, 1)  # (N, H, W, C)
     if any(pads):
-        xpad = np.pad(x_channels_last, ((0, 0), (top, bottom), (left, right), (0, 0)))
+        xpad = pad_channels_last(x, pads)  # (N, H + top + bottom, W + left + right, C)
     else:
-        xpad = x_channels_last
+        xpad = x.transpose(0, 2, 3, 1)  # (N, H, W, C)
 
     cols = im2col(xpad, HH, WW, stride).reshape(N * Ho * Wo, HH * WW * C)
     w_rows = w.transpose(0, 2, 3, 1).reshape(F, HH * WW * C)  # weight in the order of a row
