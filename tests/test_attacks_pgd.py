@@ -9,7 +9,7 @@ import tinyadv as ta
 from attack_models import LinearModel, OnlyTheInterface, TwoLayerMLP
 from tinyadv.attacks import cw_l2, fgm, fgsm, lp_norm, pgd
 from tinyadv.attacks.base import cross_entropy_direction, loss_gradient
-from tinyadv.attacks.pgd import gradient_step
+from tinyadv.attacks.pgd import gradient_step, gradient_step_reference
 from tinyadv.losses import cross_entropy
 from tinyadv.theory import minimal_linear_distance, minimal_linear_perturbation
 
@@ -306,3 +306,21 @@ def test_fused_gradient_checks_the_shape_that_grad_fn_returns():
     model = ta.logistic_regression(4, seed=0)
     with pytest.raises(ValueError, match="grad_fn must return"):
         model.logits_and_input_gradient(np.zeros((2, 4), np.float32), lambda z, rows: np.zeros(3))
+
+
+@given(n=st.integers(1, 4), d=st.integers(1, 50), eps=st.floats(0, 0.5), alpha=st.floats(0, 0.5),
+       box=st.sampled_from([(0.0, 1.0), (-1.0, 1.0)]), dtype=st.sampled_from([np.float32, np.float64]),
+       seed=st.integers(0, 2**16))
+def test_compiled_linf_step_equals_the_numpy_step(n, d, eps, alpha, box, dtype, seed):
+    """The one-pass Numba L∞ step gives the bits of the readable NumPy step, with zero
+    gradients and points on the faces of the box and of the ball included."""
+    rng = np.random.default_rng(seed)
+    x = rng.choice([box[0], box[1], 0.5], size=(n, d)) * (rng.random((n, d)) < 0.3) + \
+        rng.uniform(*box, size=(n, d)) * (rng.random((n, d)) >= 0.3)
+    x = np.clip(x, *box).astype(dtype)
+    x_adv = np.clip(x + rng.choice([-eps, eps, 0.0], size=(n, d)), *box).astype(dtype)
+    grad = (rng.normal(size=(n, d)) * (rng.random((n, d)) < 0.8)).astype(dtype)
+    options = dict(alpha=alpha, eps=eps, norm=np.inf, clip=box)
+    fast = gradient_step(x, x_adv, grad, **options)
+    assert fast.dtype == dtype
+    np.testing.assert_array_equal(fast, gradient_step_reference(x, x_adv, grad, **options))
