@@ -88,10 +88,10 @@ def deepfool(model, x, *, candidates=10, overshoot=0.02, steps=50, clip=(0.0, 1.
             break
         rows = np.arange(idx.size)
         best_dist = np.full(idx.size, np.inf)
-        best_w = np.zeros_like(w[0])
+        best_w = np.zeros(w.shape[1:])
         for j in range(1, k):
             cls = top[idx, j]
-            w_k = w[j - 1]
+            w_k = w[j - 1].astype(np.float64)
             f_k = z[rows, cls] - z[rows, label[idx]]
             dist = (np.abs(f_k) + 1e-5) / np.maximum(lp_norm(w_k, 2), 1e-12)
             closer = dist < best_dist
@@ -105,7 +105,8 @@ def deepfool(model, x, *, candidates=10, overshoot=0.02, steps=50, clip=(0.0, 1.
 
 def _logits_and_candidate_gradients(model, x, top, k_logits):
     """The logits at ``x`` (as two logits for a binary model, float64) and w_c = ∇(Z_c − Z_ŷ)
-    for every other candidate c = ``top[:, j]``, j ≥ 1 (ŷ = ``top[:, 0]``), shape (k − 1, n, ...).
+    for every other candidate c = ``top[:, j]``, j ≥ 1 (ŷ = ``top[:, 0]``), shape (k − 1, n, ...)
+    in x's dtype.
 
     tinyadv's models compute all k − 1 gradients from one forward pass
     (``logits_and_input_gradients``); other models get k − 1 ``input_gradient`` calls.
@@ -126,4 +127,4 @@ def _logits_and_candidate_gradients(model, x, top, k_logits):
     else:
         logits = model_logits(model, x)
         w = np.stack([model_gradient(model, x, g) for g in differences(logits, slice(None))])
-    return as_two_logits(logits).astype(np.float64), w.astype(np.float64)
+    return as_two_logits(logits).astype(np.float64), w

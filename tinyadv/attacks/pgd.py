@@ -34,7 +34,7 @@ def gradient_step(x, x_adv, grad, *, alpha, eps, norm, clip, l1_quantile=None):
     (``_linf_step_numba``, the same arithmetic in the same order, held equal by a test); the
     NumPy below is the readable version and serves every other case.
     """
-    if norm == np.inf and clip is not None:
+    if norm == np.inf and clip is not None and x.dtype in (np.float32, np.float64):
         dtype = x.dtype.type
         x_new = np.empty(x.shape, dtype=x.dtype)
         _linf_step_numba(np.ascontiguousarray(x).reshape(-1), np.ascontiguousarray(x_adv).reshape(-1),
