@@ -98,7 +98,7 @@ def keep_freed_memory():
     the module docstring); returns whether it was applied (False when not on glibc)."""
     try:
         mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):
+    except (OSError, AttributeError, TypeError):  # no C library by that name, or no mallopt
         return False
     applied = True
     for parameter, value in ((M_MMAP_THRESHOLD, 64 << 20), (M_TRIM_THRESHOLD, 256 << 20),
