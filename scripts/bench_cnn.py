@@ -10,9 +10,10 @@ Measures, in one run and at the same thread count, the workloads users wait for:
   keeps the best iterate per sample, which costs one more forward pass in all, for the last
   iterate, than the plain loop that PyTorch users write and PyTorch runs here);
 
-in float32 and float64, reporting the median over ``--repeats`` runs after a warm-up, and the
-ratio tinyadv / PyTorch when PyTorch is installed (it is optional: ``pip install torch``).
-Machines are noisy: compare the ratios of one run, not figures across runs.
+in float32 and float64, reporting the median over ``--repeats`` rounds after a warm-up, and the
+ratio tinyadv / PyTorch when PyTorch is installed (it is optional: ``pip install torch``). In
+each round tinyadv and PyTorch run one after the other, so that load from other jobs falls on
+both. Machines are noisy: compare the ratios of one run, not figures across runs.
 
 It also reports, each in a fresh process, the import time and Numba's start: the first
 training step and input gradient with a cold cache (compiling) and a warm one (loading). And
@@ -38,14 +39,19 @@ import tinyadv as ta
 EPS, ALPHA = 8 / 255, 2 / 255
 
 
-def median_seconds(work, repeats):
-    work()  # warm-up (and Numba compilation)
-    times = []
-    for _ in range(repeats):
-        began = time.perf_counter()
+def median_seconds(*works, repeats):
+    """Median wall time of each of ``works`` over ``repeats`` rounds, after a warm-up (and
+    Numba compilation). The works take turns within each round, so that a burst of load from
+    another job on the machine slows both sides of a comparison alike."""
+    for work in works:
         work()
-        times.append(time.perf_counter() - began)
-    return float(np.median(times))
+    times = [[] for _ in works]
+    for _ in range(repeats):
+        for work, seconds in zip(works, times):
+            began = time.perf_counter()
+            work()
+            seconds.append(time.perf_counter() - began)
+    return [float(np.median(seconds)) for seconds in times]
 
 
 def tinyadv_workloads(dtype, rng):
@@ -176,7 +182,7 @@ def attack_rates(batch, repeats):
     rates = {}
     for name, attack in (("CW-L2, 1 x 100 iterations", lambda: ta.cw_l2(model, x, search_steps=1, steps=100)),
                          ("DeepFool (10 candidates, <= 50 steps)", lambda: ta.deepfool(model, x))):
-        rates[name] = batch / median_seconds(attack, repeats)
+        rates[name] = batch / median_seconds(attack, repeats=repeats)[0]
     return rates
 
 
@@ -208,13 +214,14 @@ def main(argv=None):
         ours = tinyadv_workloads(dtype, rng)
         theirs = torch_workloads(dtype, rng) if torch is not None else {}
         for workload, (work, batch) in ours.items():
-            ours_rate = batch / median_seconds(work, args.repeats)
-            line = f"{workload:34s} {name:8s} {ours_rate:14,.0f}"
             if workload in theirs:
-                their_work, _ = theirs[workload]
-                their_rate = batch / median_seconds(their_work, args.repeats)
-                line += f" {their_rate:14,.0f} {ours_rate / their_rate:7.2f}"
-            print(line, flush=True)
+                ours_time, their_time = median_seconds(work, theirs[workload][0],
+                                                       repeats=args.repeats)
+                print(f"{workload:34s} {name:8s} {batch / ours_time:14,.0f} "
+                      f"{batch / their_time:14,.0f} {their_time / ours_time:7.2f}", flush=True)
+            else:
+                ours_time, = median_seconds(work, repeats=args.repeats)
+                print(f"{workload:34s} {name:8s} {batch / ours_time:14,.0f}", flush=True)
 
     print(f"\npeak memory of a training step (float32, batch 128): "
           f"{peak_training_memory() / 2**20:.0f} MB")
