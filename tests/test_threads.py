@@ -93,3 +93,23 @@ def test_repeated_passes_reuse_memory_instead_of_faulting_fresh_pages(restore_th
     before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     model.logits(x)
     assert resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before < 1000
+
+
+def test_a_small_single_chunk_keeps_blas_to_one_thread(restore_threads):
+    """OpenBLAS's idle threads spin after a multi-threaded product and slow the chunks that run
+    next, so a batch of at most one chunk runs with BLAS on one thread; a large single chunk
+    (BatchNorm in training mode sees the whole batch) still gets every thread."""
+    from tinyadv.threads import _openblas_setters
+    getters = [getter for _, getter in _openblas_setters()]
+    if not getters:
+        pytest.skip("OpenBLAS not found")
+    set_num_threads(2)
+    seen_small = map_chunks(lambda s: [getter() for getter in getters], [slice(0, 1)], small=True)
+    seen_large = map_chunks(lambda s: [getter() for getter in getters], [slice(0, 128)])
+    assert seen_small[0] == [1] * len(getters) and seen_large[0] == [2] * len(getters)
+    model = ta.mlp([4, 3], seed=0)
+    calls = []
+    model.layers[1][1].forward = lambda x, f=model.layers[1][1].forward: (
+        calls.append([getter() for getter in getters]) or f(x))
+    model.logits(np.zeros((1, 4), np.float32))
+    assert calls == [[1] * len(getters)]

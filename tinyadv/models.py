@@ -115,10 +115,15 @@ class Sequential:
             return chunk_slices(n, n)
         return chunk_slices(n, self.chunk_size)
 
+    def _map(self, work, items, n):
+        """``map_chunks`` for a batch of ``n`` samples; a batch of at most one chunk is small
+        (BLAS keeps to one thread for it, see ``threads.map_chunks``)."""
+        return map_chunks(work, items, small=n <= self.chunk_size)
+
     def forward(self, x):
         """Run every layer; returns ``(logits, caches)`` for :meth:`backward`."""
         slices = self._chunks(len(x))
-        results = map_chunks(lambda part: self._forward_chunk(x[part]), slices)
+        results = self._map(lambda part: self._forward_chunk(x[part]), slices, len(x))
         logits = np.concatenate([out for out, _ in results])
         return logits, (slices, [caches for _, caches in results])
 
@@ -130,10 +135,10 @@ class Sequential:
         (then the first layer skips computing it, which saves a whole col2im in training).
         """
         slices, chunk_caches = caches
-        results = map_chunks(
+        results = self._map(
             lambda i: self._backward_chunk(dout[slices[i]], chunk_caches[i], need_input_grad,
                                            need_param_grads),
-            list(range(len(slices))))
+            list(range(len(slices))), len(dout))
         self._add_param_grads([grads for _, grads in results])
         return np.concatenate([dx for dx, _ in results]) if need_input_grad else None
 
@@ -141,8 +146,8 @@ class Sequential:
         """Scores (N, K) for a batch ``x``."""
         x = check_array(x, "x", min_ndim=2)
         # Each chunk's caches are dropped as soon as its logits exist (forward keeps them all).
-        return np.concatenate(map_chunks(lambda part: self._forward_chunk(x[part])[0],
-                                         self._chunks(len(x))))
+        return np.concatenate(self._map(lambda part: self._forward_chunk(x[part])[0],
+                                        self._chunks(len(x)), len(x)))
 
     __call__ = logits
 
@@ -200,7 +205,7 @@ class Sequential:
                                              need_input_grad, need_param_grads)
             return out, (dx.astype(x.dtype, copy=False) if need_input_grad else None), grads
 
-        results = map_chunks(chunk, self._chunks(len(x)))
+        results = self._map(chunk, self._chunks(len(x)), len(x))
         if need_param_grads:
             self._add_param_grads([grads for _, _, grads in results])
         logits = np.concatenate([out for out, _, _ in results])
@@ -228,7 +233,7 @@ class Sequential:
                   for g in grad_logits]
             return out, np.stack(dx).astype(x.dtype, copy=False)
 
-        results = map_chunks(chunk, self._chunks(len(x)))
+        results = self._map(chunk, self._chunks(len(x)), len(x))
         return (np.concatenate([out for out, _ in results]),
                 np.concatenate([dx for _, dx in results], axis=1))
 
