@@ -86,9 +86,14 @@ def test_cross_entropy_gradient_matches_finite_differences(n, k, smoothing, temp
     options = dict(label_smoothing=smoothing, temperature=temperature, class_weights=weights,
                    reduction=reduction)
     _, dlogits = ta.cross_entropy(logits, y, **options)
+    h = 1e-6
     numeric = numerical_gradient(lambda: np.sum(ta.cross_entropy(logits, y, **options)[0]),
-                                 logits, 1.0)
-    assert rel_error(dlogits, numeric) < TOL
+                                 logits, 1.0, h)
+    # Each sample's loss is a log-sum-exp, log(Σ exp(z_k − max z)), whose sum is ≥ 1: it is
+    # rounded to about eps whatever the loss, so a central difference cannot resolve changes
+    # below ~n·eps/h (a confident sample at temperature 0.25 has a gradient of 1e-13).
+    noise = n * np.finfo(np.float64).eps * (1.0 if weights is None else weights.max()) / h
+    assert rel_error(dlogits, numeric, noise=noise) < TOL
 
 
 def test_single_logit_cross_entropy_is_the_logistic_loss():
