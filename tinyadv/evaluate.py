@@ -54,6 +54,8 @@ def _check(model, x, y, batch_size):
     batch_size = check_positive_int(batch_size, "batch_size")
     k = model_logits(model, x[:1]).shape[1] if len(x) else 2
     y = check_labels(y, x.shape[0], k)
+    if len(x) == 0:
+        raise ValueError("x is empty")
     return x, y, batch_size
 
 
@@ -101,8 +103,6 @@ def robust_accuracy(model, x, y, attack=None, *, batch_size=256, progress=True, 
         (1/N) Σ_n 1[argmax_k Z_k(x_adv,n) = y_n].
     """
     x, y, batch_size = _check(model, x, y, batch_size)
-    if len(x) == 0:
-        raise ValueError("x is empty")
     total = len(_batches(len(x), batch_size))
     with tqdm(total=total, disable=not progress, desc="robust accuracy") as bar:
         correct, _ = _per_sample(model, x, y, attack, attack_kwargs, batch_size, bar)
@@ -141,8 +141,6 @@ def sweep(model, x, y, attack, levels, *, param="eps", level_kwargs=None, batch_
         of the largest softmax probability on the attacked inputs.
     """
     x, y, batch_size = _check(model, x, y, batch_size)
-    if len(x) == 0:
-        raise ValueError("x is empty")
     if not callable(attack):
         raise TypeError(f"attack must be callable, got {type(attack).__name__}")
     values = [v.item() if isinstance(v, np.generic) else v for v in np.asarray(levels).ravel()]
@@ -241,8 +239,6 @@ def robustness_table(model, x, y, attacks, eps, *, batch_size=256, progress=True
     (1/N) Σ_n Π_a 1[F(attack_a(x_n)) = y_n], not the minimum of the per-attack accuracies.
     """
     x, y, batch_size = _check(model, x, y, batch_size)
-    if len(x) == 0:
-        raise ValueError("x is empty")
     if not isinstance(attacks, dict) or not attacks:
         raise TypeError("attacks must be a non-empty dict name -> attack or (attack, kwargs[, level_kwargs])")
     if "worst case" in attacks:
@@ -469,8 +465,6 @@ def gradient_masking_report(model, x, y, *, eps, white_box, gradient_free=None, 
     first and larger ones after it, e.g. ``eps=[0.3, 0.5, 1.0]`` with SPSA run at 0.3.
     """
     x, y, batch_size = _check(model, x, y, batch_size)
-    if len(x) == 0:
-        raise ValueError("x is empty")
     eps = np.asarray(eps, dtype=np.float64)
     if eps.ndim != 1 or eps.size == 0 or np.any(eps < 0) or np.any(np.diff(eps) <= 0):
         raise ValueError(f"eps must be a non-empty increasing sequence of numbers ≥ 0, got {eps}")
