@@ -3,6 +3,7 @@
 import os
 import platform
 import resource
+import subprocess
 import sys
 
 import numpy as np
@@ -73,6 +74,19 @@ def test_blas_threads_restores_the_previous_setting():
     with blas_threads(1):
         assert all(getter() == 1 for _, getter in setters)
     assert [getter() for _, getter in setters] == before
+
+
+def test_openblas_kernels_names_the_kernel_set_that_openblas_uses():
+    """In a fresh process OpenBLAS takes OPENBLAS_CORETYPE at load. Nehalem's kernels (SSE4.2)
+    run on any x86-64 CPU of the last fifteen years, and every x86-64 build has them."""
+    from tinyadv.threads import openblas_kernels
+    if not openblas_kernels() or platform.machine().lower() not in ("x86_64", "amd64"):
+        pytest.skip("needs an OpenBLAS built for many x86-64 CPUs")
+    code = "from tinyadv.threads import openblas_kernels; print(openblas_kernels())"
+    environment = dict(os.environ, OPENBLAS_CORETYPE="Nehalem")
+    printed = subprocess.run([sys.executable, "-c", code], env=environment, check=True,
+                             capture_output=True, text=True).stdout
+    assert printed.strip() == "['Nehalem']"
 
 
 def test_set_num_threads_refuses_nonsense(restore_threads):
