@@ -20,6 +20,10 @@ training step and input gradient with a cold cache (compiling) and a warm one (l
 the peak memory that a training step allocates (tracemalloc, batch 128, float32), and the
 images/s of CW-L2 and DeepFool on batch 500 (``--attacks``).
 
+The first lines name the OpenBLAS kernels in use. OpenBLAS picks them for the CPU unless
+``OPENBLAS_CORETYPE`` forces a set: on a CPU with AVX-512, a forced ``Haswell`` (AVX2) halves
+tinyadv's GEMM rates while PyTorch, which does not read that variable, keeps AVX-512.
+
     python scripts/bench_cnn.py
     python scripts/bench_cnn.py --repeats 7 --dtypes float32
 """
@@ -35,6 +39,7 @@ import tracemalloc
 import numpy as np
 
 import tinyadv as ta
+from tinyadv.threads import blas_threads, openblas_kernels
 
 EPS, ALPHA = 8 / 255, 2 / 255
 
@@ -42,16 +47,62 @@ EPS, ALPHA = 8 / 255, 2 / 255
 def median_seconds(*works, repeats):
     """Median wall time of each of ``works`` over ``repeats`` rounds, after a warm-up (and
     Numba compilation). The works take turns within each round, so that a burst of load from
-    another job on the machine slows both sides of a comparison alike."""
+    another job on the machine slows both sides of a comparison alike. Each timed run follows
+    an untimed run of the same work, as in a training loop or an attack's steps: right after
+    the other library's turn its idle threads still spin for a while (PyTorch's OpenMP pool,
+    OpenBLAS's), and a run timed then measured that, not the work (tinyadv's training step
+    came out 25-35% slower, PyTorch's too)."""
     for work in works:
         work()
     times = [[] for _ in works]
     for _ in range(repeats):
         for work, seconds in zip(works, times):
-            began = time.perf_counter()
             work()
-            seconds.append(time.perf_counter() - began)
+            seconds.append(timed(work))
     return [float(np.median(seconds)) for seconds in times]
+
+
+def layer_flops(model, image_shape=(3, 32, 32)):
+    """FLOPs of each matrix product of a forward pass of one image. A convolution or linear
+    layer with weight (F, ...) that makes an output of ``out.size`` numbers does
+    ``out.size · weight.size / F`` multiply-adds; the backward pass has two products of the
+    same size, one for the weight gradient and one for the input gradient."""
+    x = np.zeros((1, *image_shape), model.dtype)
+    flops = []
+    for _, layer in model.layers:
+        x, _ = layer.forward(x)
+        if "weight" in layer.params:
+            weight = layer.params["weight"].data
+            flops.append(2 * x.size * weight.size // weight.shape[0])
+    return flops
+
+
+def workload_flops(model):
+    """FLOPs per image of each workload: inference is one forward pass; an input gradient
+    adds every layer's input-gradient product; a training step adds every weight gradient
+    and the input gradients of all layers but the first; PGD-10 is ten input gradients (the
+    plain loop: tinyadv's extra forward pass for the best iterate is not counted)."""
+    flops = layer_flops(model)
+    forward = sum(flops)
+    return {"train step (128)": 3 * forward - flops[0], "inference (512)": forward,
+            "forward + input gradient (512)": 2 * forward, "FGSM (512)": 2 * forward,
+            "PGD-10 (512)": 20 * forward}
+
+
+def gemm_rate(dtype, threads, size=2048, repeats=5):
+    """The best FLOP/s of NumPy's matrix product on a large square matrix (its BLAS's peak,
+    nearly), with BLAS on ``threads`` threads."""
+    a = np.random.default_rng(0).random((size, size)).astype(dtype)
+    with blas_threads(threads):
+        a @ a
+        best = min(timed(lambda: a @ a) for _ in range(repeats))
+    return 2 * size**3 / best
+
+
+def timed(work):
+    began = time.perf_counter()
+    work()
+    return time.perf_counter() - began
 
 
 def tinyadv_workloads(dtype, rng):
@@ -207,21 +258,34 @@ def main(argv=None):
                      else "not installed")
     print(f"cores: {os.cpu_count()}, tinyadv threads: {threads}, NumPy {np.__version__}, "
           f"PyTorch {their_version}")
-    print(f"{'workload':34s} {'dtype':8s} {'tinyadv img/s':>14s} {'PyTorch img/s':>14s} {'ratio':>7s}")
+    forced = os.environ.get("OPENBLAS_CORETYPE")
+    print(f"OpenBLAS kernels: {', '.join(openblas_kernels()) or 'unknown'}"
+          + (f" (forced by OPENBLAS_CORETYPE={forced})" if forced else " (chosen for this CPU)"))
+    rates = {name: gemm_rate(np.dtype(name), threads) for name in args.dtypes}
+    print("NumPy's GEMM (2048², " + f"{threads} BLAS threads): "
+          + ", ".join(f"{name} {rate / 1e9:,.0f} GFLOP/s" for name, rate in rates.items()))
+    print("GEMM bound: images/s if every matrix product of the workload ran at that rate and "
+          "nothing else took time")
+    print(f"{'workload':34s} {'dtype':8s} {'tinyadv img/s':>14s} {'PyTorch img/s':>14s} "
+          f"{'ratio':>7s} {'GEMM bound':>11s}")
     for name in args.dtypes:
         dtype = np.dtype(name).type
         rng = np.random.default_rng(args.seed)
         ours = tinyadv_workloads(dtype, rng)
         theirs = torch_workloads(dtype, rng) if torch is not None else {}
+        flops = workload_flops(ta.cleverhans_cnn(seed=0, dtype=dtype))
         for workload, (work, batch) in ours.items():
+            bound = f"{rates[name] / flops[workload]:11,.0f}"
             if workload in theirs:
                 ours_time, their_time = median_seconds(work, theirs[workload][0],
                                                        repeats=args.repeats)
                 print(f"{workload:34s} {name:8s} {batch / ours_time:14,.0f} "
-                      f"{batch / their_time:14,.0f} {their_time / ours_time:7.2f}", flush=True)
+                      f"{batch / their_time:14,.0f} {their_time / ours_time:7.2f} {bound}",
+                      flush=True)
             else:
                 ours_time, = median_seconds(work, repeats=args.repeats)
-                print(f"{workload:34s} {name:8s} {batch / ours_time:14,.0f}", flush=True)
+                print(f"{workload:34s} {name:8s} {batch / ours_time:14,.0f} {'':14s} {'':7s} "
+                      f"{bound}", flush=True)
 
     print(f"\npeak memory of a training step (float32, batch 128): "
           f"{peak_training_memory() / 2**20:.0f} MB")

@@ -32,8 +32,25 @@ def test_bench_cnn_prints_a_row_per_workload(capsys):
     module.main(["--repeats", "1", "--dtypes", "float64", "--no-compile"])
     printed = capsys.readouterr().out
     for workload in ("train step (128)", "inference (512)", "forward + input gradient (512)",
-                     "FGSM (512)", "PGD-10 (512)", "peak memory of a training step"):
+                     "FGSM (512)", "PGD-10 (512)", "peak memory of a training step",
+                     "OpenBLAS kernels:", "GEMM bound"):
         assert workload in printed
+
+
+def test_bench_cnn_counts_the_flops_of_the_talks_cnn():
+    """By hand: output size × weights per output, times 2, for each layer of the CNN on 32×32."""
+    import tinyadv as ta
+    module = load_script("bench_cnn")
+    conv1 = 2 * (32 * 16 * 16) * (3 * 8 * 8)
+    conv2 = 2 * (64 * 6 * 6) * (32 * 6 * 6)
+    conv3 = 2 * (64 * 2 * 2) * (64 * 5 * 5)
+    fc = 2 * 10 * 256
+    assert module.layer_flops(ta.cleverhans_cnn(seed=0)) == [conv1, conv2, conv3, fc]
+    forward = conv1 + conv2 + conv3 + fc  # 9.28 M, as in PERFORMANCE.md
+    flops = module.workload_flops(ta.cleverhans_cnn(seed=0))
+    assert flops["inference (512)"] == forward
+    assert flops["train step (128)"] == 3 * forward - conv1  # 24.7 M
+    assert flops["FGSM (512)"] == 2 * forward  # 18.6 M
 
 
 def test_theory_figures_writes_both_theory_slides(tmp_path, capsys):
