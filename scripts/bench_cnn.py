@@ -51,7 +51,7 @@ def median_seconds(*works, repeats):
     an untimed run of the same work, as in a training loop or an attack's steps: right after
     the other library's turn its idle threads still spin for a while (PyTorch's OpenMP pool,
     OpenBLAS's), and a run timed then measured that, not the work (tinyadv's training step
-    came out 25-35% slower, PyTorch's too)."""
+    came out about 25% slower, PyTorch's 15-25%)."""
     for work in works:
         work()
     times = [[] for _ in works]
