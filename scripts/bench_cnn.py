@@ -48,10 +48,10 @@ def median_seconds(*works, repeats):
     """Median wall time of each of ``works`` over ``repeats`` rounds, after a warm-up (and
     Numba compilation). The works take turns within each round, so that a burst of load from
     another job on the machine slows both sides of a comparison alike. Each timed run follows
-    an untimed run of the same work, as in a training loop or an attack's steps: right after
-    the other library's turn its idle threads still spin for a while (PyTorch's OpenMP pool,
-    OpenBLAS's), and a run timed then measured that, not the work (tinyadv's training step
-    came out about 25% slower, PyTorch's 15-25%)."""
+    an untimed run of the same work, as in a training loop or an attack's steps. Timed right
+    after the other library's turn, a run measured the switch as well: tinyadv's training
+    step came out about 25% slower than in a run of its own, PyTorch's 15-25%, and a 0.2 s
+    pause before each timed run made both slower still (caches and thread pools start cold)."""
     for work in works:
         work()
     times = [[] for _ in works]
@@ -262,7 +262,7 @@ def main(argv=None):
     print(f"OpenBLAS kernels: {', '.join(openblas_kernels()) or 'unknown'}"
           + (f" (forced by OPENBLAS_CORETYPE={forced})" if forced else " (chosen for this CPU)"))
     rates = {name: gemm_rate(np.dtype(name), threads) for name in args.dtypes}
-    print("NumPy's GEMM (2048², " + f"{threads} BLAS threads): "
+    print(f"NumPy's GEMM (2048², {threads} BLAS threads): "
           + ", ".join(f"{name} {rate / 1e9:,.0f} GFLOP/s" for name, rate in rates.items()))
     print("GEMM bound: images/s if every matrix product of the workload ran at that rate and "
           "nothing else took time")
