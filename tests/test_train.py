@@ -171,26 +171,33 @@ def test_adversarial_hook_without_seed_argument_and_bad_input():
         ta.permuted_labels(np.array([0.0, 1.0]), 0)
 
 
+class WithoutFusedPass:
+    """A model with forward and backward but no ``forward_backward`` (a user's own class, say):
+    train_step takes its plain branch, forward for the whole batch, loss, backward."""
+
+    def __init__(self, model):
+        self.model = model
+
+    def __getattr__(self, name):
+        if name == "forward_backward":
+            raise AttributeError(name)
+        return getattr(self.model, name)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("options", [{}, dict(label_smoothing=0.1, class_weights=np.linspace(0.5, 2, 10))])
 def test_train_step_in_one_pass_per_chunk_equals_forward_then_backward(dtype, options):
     """train_step runs forward and backward chunk by chunk (Sequential.forward_backward); the
-    parameters after the step are bit for bit those of the plain forward, loss, backward."""
+    parameters after the step are bit for bit those of its plain branch."""
     rng = np.random.default_rng(3)
     x, y = rng.random((75, 3, 32, 32)).astype(dtype), rng.integers(0, 10, 75)
     results = []
     for fused in (True, False):
         model = ta.cleverhans_cnn(nf=8, seed=0, dtype=dtype)
         optimizer = ta.SGD(model.parameters(), lr=0.1, momentum=0.9)
-        if fused:
-            loss, correct = ta.train_step(model, optimizer, x, y, **options)
-        else:
-            logits, caches = model.forward(x)
-            loss, dlogits = ta.cross_entropy(logits, y, **options)
-            model.zero_grad()
-            model.backward(dlogits, caches, need_input_grad=False)
-            optimizer.step()
-            correct = int(np.sum(ta.logits_to_labels(logits) == y))
+        assert hasattr(model if fused else WithoutFusedPass(model), "forward_backward") == fused
+        loss, correct = ta.train_step(model if fused else WithoutFusedPass(model), optimizer, x, y,
+                                      **options)
         results.append((loss, correct, model.state_dict()))
     (loss, correct, state), (loss_plain, correct_plain, state_plain) = results
     assert loss == loss_plain and correct == correct_plain
