@@ -195,9 +195,9 @@ def test_train_step_in_one_pass_per_chunk_equals_forward_then_backward(dtype, op
     for fused in (True, False):
         model = ta.cleverhans_cnn(nf=8, seed=0, dtype=dtype)
         optimizer = ta.SGD(model.parameters(), lr=0.1, momentum=0.9)
-        assert hasattr(model if fused else WithoutFusedPass(model), "forward_backward") == fused
-        loss, correct = ta.train_step(model if fused else WithoutFusedPass(model), optimizer, x, y,
-                                      **options)
+        trained = model if fused else WithoutFusedPass(model)
+        assert hasattr(trained, "forward_backward") == fused
+        loss, correct = ta.train_step(trained, optimizer, x, y, **options)
         results.append((loss, correct, model.state_dict()))
     (loss, correct, state), (loss_plain, correct_plain, state_plain) = results
     assert loss == loss_plain and correct == correct_plain
