@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from attack_models import LinearModel, TwoLayerMLP
+from attack_models import LinearModel, OnlyTheInterface, TwoLayerMLP
 from tinyadv.attacks import fgsm, pgd, spsa
 from tinyadv.evaluate import (confidence_and_margin, gradient_masking_report, label_entropy,
                               mean_snr, mutual_information, perturbation_stats, robust_accuracy,
@@ -259,14 +259,8 @@ def test_snr_skips_unperturbed_images_and_matches_the_formula():
 
 # ---- gradient-masking report ---------------------------------------------------------------------
 
-class MaskedGradients:
+class MaskedGradients(OnlyTheInterface):
     """The linear model's logits with an input gradient of zero: a caricature of gradient masking."""
-
-    def __init__(self, model):
-        self.model = model
-
-    def logits(self, x):
-        return self.model.logits(x)
 
     def input_gradient(self, x, grad_logits):
         return np.zeros_like(x)
