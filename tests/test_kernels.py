@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from tinyadv.kernels import (col2im, col2im_reference, im2col, im2col_reference, pad_channels_last,
                              pad_channels_last_reference)
-from tinyadv.layers.conv import conv2d_forward, conv2d_forward_naive
+from tinyadv.layers.conv import conv2d_backward, conv2d_forward, conv2d_forward_naive
 
 shapes = dict(n=st.integers(1, 3), c=st.integers(1, 4), hp=st.integers(3, 10), wp=st.integers(3, 10),
               kh=st.integers(1, 3), kw=st.integers(1, 3), stride=st.integers(1, 3),
@@ -84,3 +84,22 @@ def test_conv_equals_direct_definition(stride, padding, dtype, seed):
     rtol = 1e-5 if dtype == np.float32 else 1e-12
     np.testing.assert_allclose(out, conv2d_forward_naive(x, w, b, stride=stride, padding=padding),
                                rtol=rtol, atol=rtol * 10)
+
+
+@given(stride=st.integers(1, 3), padding=st.sampled_from([0, 1, "same"]),
+       dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 2**16))
+def test_conv_gradients_are_the_same_with_rows_kept_or_rebuilt(stride, padding, dtype, seed):
+    """keep_rows=False (evaluation mode) drops the im2col rows after the forward product and
+    copies them again for dW: every output is the same, bit for bit."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(3, 2, 8, 9)).astype(dtype)
+    w = rng.normal(size=(5, 2, 3, 2)).astype(dtype)
+    b = rng.normal(size=5).astype(dtype)
+    out, kept = conv2d_forward(x, w, b, stride=stride, padding=padding, keep_rows=True)
+    out_dropped, dropped = conv2d_forward(x, w, b, stride=stride, padding=padding, keep_rows=False)
+    assert dropped[-2] is None  # the rows are not in the cache
+    dout = rng.normal(size=out.shape).astype(dtype)
+    np.testing.assert_array_equal(out_dropped, out)
+    for with_rows, without in zip(conv2d_backward(dout, kept), conv2d_backward(dout, dropped)):
+        assert without.dtype == dtype
+        np.testing.assert_array_equal(without, with_rows)

@@ -24,10 +24,12 @@ def assert_passes(report):
 @given(n=st.integers(1, 3), c=st.integers(1, 3), f=st.integers(1, 4), h=st.integers(3, 8),
        w=st.integers(3, 8), kh=st.integers(1, 3), kw=st.integers(1, 3), stride=st.integers(1, 3),
        padding=st.one_of(st.integers(0, 2), st.sampled_from(["same", "valid"])),
-       bias=st.booleans(), seed=st.integers(0, 2**16))
-def test_conv2d_backward_matches_finite_differences(n, c, f, h, w, kh, kw, stride, padding, bias, seed):
+       bias=st.booleans(), training=st.booleans(), seed=st.integers(0, 2**16))
+def test_conv2d_backward_matches_finite_differences(n, c, f, h, w, kh, kw, stride, padding, bias,
+                                                    training, seed):
     layer = ta.Conv2D(c, f, (kh, kw), stride=stride, padding=padding, bias=bias, seed=seed,
                       dtype=np.float64)
+    layer.training = training  # evaluation mode rebuilds the im2col rows for the weight gradient
     x = np.random.default_rng(seed).normal(size=(n, c, h, w))
     assert_passes(check_layer(layer, x, seed=seed, tolerance=TOL))
 
