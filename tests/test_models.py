@@ -125,6 +125,7 @@ def test_save_and_load_round_trip(tmp_path, binary):
     model.save(path)
     loaded = ta.load(path)
     assert loaded.architecture() == model.architecture()
+    assert loaded.chunk_size == model.chunk_size
     for key, value in model.state_dict().items():
         np.testing.assert_array_equal(loaded.state_dict()[key], value)
     if binary != "stochastic":

@@ -53,6 +53,30 @@ def test_chunked_training_step_equals_one_chunk():
         np.testing.assert_allclose(chunked, whole, rtol=1e-12, atol=1e-15)
 
 
+class BatchSizes(ta.Layer):
+    """The identity, recording the size of every chunk it is given."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen = []
+
+    def forward(self, x):
+        self.seen.append(len(x))
+        return x, None
+
+
+@pytest.mark.parametrize("dtype, chunk_size, expected", [
+    (np.float32, None, [32, 32, 6]), (np.float64, None, [16, 16, 16, 16, 6]),
+    (np.float64, 25, [25, 25, 20])])
+def test_default_chunks_hold_the_same_bytes_in_both_dtypes(restore_threads, dtype, chunk_size,
+                                                         expected):
+    set_num_threads(1)  # chunks in order, so the recorded sizes are in order
+    recorder = BatchSizes()
+    model = ta.Sequential(ta.Linear(3, 3, dtype=dtype), recorder, chunk_size=chunk_size)
+    model.logits(np.zeros((70, 3), dtype))
+    assert recorder.seen == expected
+
+
 def test_batchnorm_in_training_mode_sees_the_whole_batch():
     model = ta.Sequential(ta.Linear(3, 2, seed=0, dtype=np.float64), ta.BatchNorm(2, dtype=np.float64),
                           chunk_size=2)

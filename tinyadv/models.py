@@ -52,18 +52,22 @@ class Sequential:
     Parameters
     ----------
     *layers : Layer or (name, Layer)
-    chunk_size : int
+    chunk_size : int or None
         Batches are processed in chunks of this many images, on several threads (see
         ``tinyadv/threads.py``). Batch-dependent layers (BatchNorm in training mode, stochastic
-        layers) turn chunking off, so their statistics are those of the whole batch.
+        layers) turn chunking off, so their statistics are those of the whole batch. None (the
+        default) takes 32 images in float32 and 16 in float64: the same bytes, so that a
+        chunk's arrays stay as close to the cores' caches in both. On the talk's CNN, 2 cores,
+        16 float64 images instead of 32 made inference and input gradients 5-17% faster (the
+        training step the same); in float32, 16 was no faster than 32.
     """
 
-    def __init__(self, *layers, chunk_size=32):
+    def __init__(self, *layers, chunk_size=None):
         self.layers = []
         for index, item in enumerate(layers):
             name, layer = item if isinstance(item, tuple) else (str(index), item)
             self.append(name, layer)
-        self.chunk_size = int(chunk_size)
+        self.chunk_size = None if chunk_size is None else int(chunk_size)
         self.training = True
 
     def append(self, name, layer):
@@ -108,17 +112,23 @@ class Sequential:
                 need_param_grads=need_param_grads)
         return dout, grads
 
+    def _chunk_images(self):
+        """``chunk_size``, or by default 32 float32 images' worth of bytes (16 in float64)."""
+        if self.chunk_size is not None:
+            return self.chunk_size
+        return 32 * 4 // self.dtype.itemsize
+
     def _chunks(self, n):
-        """Fixed chunks of ``chunk_size``, or one chunk when a layer needs the whole batch
+        """Fixed chunks of ``_chunk_images()``, or one chunk when a layer needs the whole batch
         (BatchNorm in training mode, a stochastic layer drawing from its generator)."""
         if any(layer.batch_dependent for _, layer in self.layers):
             return chunk_slices(n, n)
-        return chunk_slices(n, self.chunk_size)
+        return chunk_slices(n, self._chunk_images())
 
     def _map(self, work, items, n):
         """``map_chunks`` for a batch of ``n`` samples; a batch of at most one chunk is small
         (BLAS keeps to one thread for it, see ``threads.map_chunks``)."""
-        return map_chunks(work, items, small=n <= self.chunk_size)
+        return map_chunks(work, items, small=n <= self._chunk_images())
 
     def forward(self, x):
         """Run every layer; returns ``(logits, caches)`` for :meth:`backward`."""
@@ -342,13 +352,13 @@ class Sequential:
             state = {key: data[key] for key in data.files if key != "__meta__"}
         if meta.get("format") != FORMAT:
             raise ValueError(f"{path}: unknown model format {meta.get('format')!r}")
-        model = cls.from_architecture(meta["architecture"], chunk_size=meta.get("chunk_size", 32))
+        model = cls.from_architecture(meta["architecture"], chunk_size=meta.get("chunk_size"))
         dtype = next((v.dtype for k, v in state.items() if k.endswith("weight")), np.float32)
         model.astype(dtype)
         return model.load_state_dict(state).eval()
 
     @classmethod
-    def from_architecture(cls, architecture, chunk_size=32):
+    def from_architecture(cls, architecture, chunk_size=None):
         """Build the layers described by :meth:`architecture` (only tinyadv's own layer classes)."""
         layers = []
         for name, class_name, config in architecture:
