@@ -24,8 +24,8 @@ of NHWC memory, so that the next convolution's ``x.transpose(0, 2, 3, 1)`` costs
 keeps that memory order through elementwise layers, and ``Flatten`` still flattens in C, H, W
 order (``reshape`` copies when it must), so nothing outside this file sees the difference.
 
-Memory: the rows (``cols``) are the largest array of the layer, (N·Ho·Wo, HH·WW·C): 12.6 MB for
-conv1 of the talk's CNN on 32 float64 images, 100 times its input. Only the weight gradient dW
+Memory: the rows (``cols``) are the largest array of the layer, (N·Ho·Wo, HH·WW·C): 6.3 MB for
+conv1 of the talk's CNN on 32 float32 images, 16 times its input. Only the weight gradient dW
 needs them again. So a layer in training mode keeps them in its cache, and a layer in
 evaluation mode (inference, attacks, which ask for dL/dx only) drops them as soon as the forward
 product is done and keeps the padded input instead; if a weight gradient is asked for all the
