@@ -13,7 +13,8 @@ Measures, in one run and at the same thread count, the workloads users wait for:
 in float32 and float64, reporting the median over ``--repeats`` rounds after a warm-up, and the
 ratio tinyadv / PyTorch when PyTorch is installed (it is optional: ``pip install torch``). In
 each round tinyadv and PyTorch run one after the other, so that load from other jobs falls on
-both. Machines are noisy: compare the ratios of one run, not figures across runs.
+both; the ratio is taken in each round, and the median of those is printed with the lowest
+and highest. Machines are noisy: compare the ratios of one run, not figures across runs.
 
 It also reports, each in a fresh process, the import time and Numba's start: the first
 training step and input gradient with a cold cache (compiling) and a warm one (loading). And
@@ -44,14 +45,15 @@ from tinyadv.threads import blas_threads, openblas_kernels
 EPS, ALPHA = 8 / 255, 2 / 255
 
 
-def median_seconds(*works, repeats):
-    """Median wall time of each of ``works`` over ``repeats`` rounds, after a warm-up (and
-    Numba compilation). The works take turns within each round, so that a burst of load from
-    another job on the machine slows both sides of a comparison alike. Each timed run follows
-    an untimed run of the same work, as in a training loop or an attack's steps. Timed right
-    after the other library's turn, a run measured the switch as well: tinyadv's training
-    step came out about 25% slower than in a run of its own, PyTorch's 15-25%, and a 0.2 s
-    pause before each timed run made both slower still (caches and thread pools start cold)."""
+def round_seconds(*works, repeats):
+    """Wall time of each of ``works`` in each of ``repeats`` rounds, after a warm-up (and Numba
+    compilation): one array of ``repeats`` seconds per work. The works take turns within each
+    round, so that a burst of load from another job on the machine slows both sides of a
+    comparison alike. Each timed run follows an untimed run of the same work, as in a training
+    loop or an attack's steps. Timed right after the other library's turn, a run measured the
+    switch as well: tinyadv's training step came out about 25% slower than in a run of its
+    own, PyTorch's 15-25%, and a 0.2 s pause before each timed run made both slower still
+    (caches and thread pools start cold)."""
     for work in works:
         work()
     times = [[] for _ in works]
@@ -59,7 +61,7 @@ def median_seconds(*works, repeats):
         for work, seconds in zip(works, times):
             work()
             seconds.append(timed(work))
-    return [float(np.median(seconds)) for seconds in times]
+    return [np.array(seconds) for seconds in times]
 
 
 def layer_flops(model, image_shape=(3, 32, 32)):
@@ -233,7 +235,7 @@ def attack_rates(batch, repeats):
     rates = {}
     for name, attack in (("CW-L2, 1 x 100 iterations", lambda: ta.cw_l2(model, x, search_steps=1, steps=100)),
                          ("DeepFool (10 candidates, <= 50 steps)", lambda: ta.deepfool(model, x))):
-        rates[name] = batch / median_seconds(attack, repeats=repeats)[0]
+        rates[name] = batch / np.median(round_seconds(attack, repeats=repeats)[0])
     return rates
 
 
@@ -266,8 +268,10 @@ def main(argv=None):
           + ", ".join(f"{name} {rate / 1e9:,.0f} GFLOP/s" for name, rate in rates.items()))
     print("GEMM bound: images/s if every matrix product of the workload ran at that rate and "
           "nothing else took time")
+    print("ratio: tinyadv's images/s over PyTorch's, the median over the rounds and in brackets "
+          "the lowest and highest of one round")
     print(f"{'workload':34s} {'dtype':8s} {'tinyadv img/s':>14s} {'PyTorch img/s':>14s} "
-          f"{'ratio':>7s} {'GEMM bound':>11s}")
+          f"{'ratio':>18s} {'GEMM bound':>11s}")
     flops = workload_flops(ta.cleverhans_cnn(seed=0))  # the same in both dtypes
     for name in args.dtypes:
         dtype = np.dtype(name).type
@@ -277,15 +281,16 @@ def main(argv=None):
         for workload, (work, batch) in ours.items():
             bound = f"{rates[name] / flops[workload]:11,.0f}"
             if workload in theirs:
-                ours_time, their_time = median_seconds(work, theirs[workload][0],
-                                                       repeats=args.repeats)
-                print(f"{workload:34s} {name:8s} {batch / ours_time:14,.0f} "
-                      f"{batch / their_time:14,.0f} {their_time / ours_time:7.2f} {bound}",
-                      flush=True)
+                ours_time, their_time = round_seconds(work, theirs[workload][0],
+                                                      repeats=args.repeats)
+                ratios = their_time / ours_time  # one per round: both timed within it
+                ratio = f"{np.median(ratios):.2f} ({ratios.min():.2f}-{ratios.max():.2f})"
+                print(f"{workload:34s} {name:8s} {batch / np.median(ours_time):14,.0f} "
+                      f"{batch / np.median(their_time):14,.0f} {ratio:>18s} {bound}", flush=True)
             else:
-                ours_time, = median_seconds(work, repeats=args.repeats)
-                print(f"{workload:34s} {name:8s} {batch / ours_time:14,.0f} {'':14s} {'':7s} "
-                      f"{bound}", flush=True)
+                ours_time, = round_seconds(work, repeats=args.repeats)
+                print(f"{workload:34s} {name:8s} {batch / np.median(ours_time):14,.0f} "
+                      f"{'':14s} {'':18s} {bound}", flush=True)
 
     print(f"\npeak memory of a training step (float32, batch 128): "
           f"{peak_training_memory() / 2**20:.0f} MB")

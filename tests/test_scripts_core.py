@@ -2,6 +2,7 @@
 
 import importlib.util
 import pathlib
+import re
 
 import pytest
 
@@ -35,6 +36,13 @@ def test_bench_cnn_prints_a_row_per_workload(capsys):
                      "FGSM (512)", "PGD-10 (512)", "peak memory of a training step",
                      "OpenBLAS kernels:", "GEMM bound"):
         assert workload in printed
+    try:
+        import torch  # noqa: F401  (optional: then every row has a ratio and its range)
+    except ImportError:
+        return
+    rows = [line for line in printed.splitlines() if line.startswith(("train step", "PGD-10"))]
+    assert len(rows) == 2 and all(re.search(r" \d+\.\d\d \(\d+\.\d\d-\d+\.\d\d\) ", row)
+                                  for row in rows)
 
 
 def test_bench_cnn_counts_the_flops_of_the_talks_cnn():
