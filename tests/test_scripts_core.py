@@ -61,6 +61,26 @@ def test_bench_cnn_counts_the_flops_of_the_talks_cnn():
     assert flops["FGSM (512)"] == 2 * forward  # 18.6 M
 
 
+def test_bench_profile_times_every_layer_and_counts_its_products(capsys):
+    """The products' FLOPs are the layers' (bench_cnn's count, checked by hand above) times the
+    images and the products of the mode: forward and input gradient in evaluation mode; in
+    training, forward and weight gradient, and an input gradient for all layers but the first."""
+    import tinyadv as ta
+    module = load_script("bench_profile")
+    flops = load_script("bench_cnn").layer_flops(ta.cleverhans_cnn(seed=0))
+    threads = ta.get_num_threads()
+    for mode, products_per_layer in (("eval", [2, 2, 2, 2]), ("train", [2, 3, 3, 3])):
+        seconds, products = module.main(["--dtype", "float64", "--mode", mode, "--images", "3",
+                                         "--passes", "2"])
+        assert list(products) == ["conv1", "conv2", "conv3", "fc"]
+        assert [f for _, f in products.values()] == [
+            3 * count * f for count, f in zip(products_per_layer, flops)]
+        assert {name for name, _ in seconds} == {name for name, _ in ta.cleverhans_cnn().layers}
+        assert all(value > 0 for value in seconds.values())
+    assert ta.get_num_threads() == threads  # the profile's one thread is given back
+    assert "its matrix products alone" in capsys.readouterr().out
+
+
 def test_theory_figures_writes_both_theory_slides(tmp_path, capsys):
     load_script("theory_figures").main(["--figures", str(tmp_path)])
     assert (tmp_path / "linearity.png").exists() and (tmp_path / "boundary_tilting.png").exists()

@@ -1,0 +1,151 @@
+"""Profile: where one chunk's time goes in the talk's CNN, layer by layer, on one thread.
+
+``bench_cnn.py`` times whole workloads on all cores; this script says where the time of one of
+their chunks goes. It runs one chunk of ``--images`` images (by default ``Sequential``'s chunk:
+32 float32 images, 16 float64) through the layers of ``cleverhans_cnn`` as ``Sequential`` does,
+and times each layer's forward and backward pass in place, over ``--passes`` passes:
+
+- ``--mode train``: forward, then backward with the weight gradients and without the first
+  layer's input gradient (a training step's chunk);
+- ``--mode eval``: forward, then backward with the input gradients only (an attack's step).
+
+Next to each convolution and linear layer it prints the FLOPs of its matrix products and the
+time the same products take alone, at the same shapes, run back to back: the rest of the
+layer's time is padding, im2col, col2im and layout changes, and what running inside the
+network costs the products themselves (their operands are no longer hot in the cache).
+The last line compares the products' rate with NumPy's on a 1024² product.
+
+Everything runs on one thread (tinyadv's and BLAS's); the first lines name the OpenBLAS
+kernels (see bench_cnn.py about ``OPENBLAS_CORETYPE``).
+
+    python scripts/bench_profile.py
+    python scripts/bench_profile.py --dtype float64 --mode eval
+"""
+
+import argparse
+import time
+
+import numpy as np
+
+import tinyadv as ta
+from tinyadv.threads import blas_threads, openblas_kernels
+
+
+def product_shapes(layer, out):
+    """(M, K, N) of a layer's forward product rows(M, K) · weightᵀ(K, N): N outputs per position
+    (the filters), K weights per output, M positions (images × output pixels)."""
+    weight = layer.params["weight"].data
+    N = weight.shape[0]
+    return out.size // N, weight.size // N, N
+
+
+def products_alone(M, K, N, dtype, mode, first, passes, rng):
+    """Seconds per pass of the layer's products alone: forward rows · Wᵀ, then the weight
+    gradient doutᵀ · rows (train) and the input gradient dout · W (unless first in train)."""
+    rows = rng.random((M, K)).astype(dtype)
+    weight = rng.random((N, K)).astype(dtype)
+    dout = rng.random((M, N)).astype(dtype)
+    products = [lambda: rows @ weight.T]
+    if mode == "train":
+        products.append(lambda: dout.T @ rows)
+    if mode == "eval" or not first:
+        products.append(lambda: dout @ weight)
+    for product in products:
+        product()
+    began = time.perf_counter()
+    for _ in range(passes):
+        for product in products:
+            product()
+    return (time.perf_counter() - began) / passes, 2 * M * K * N * len(products)
+
+
+def layer_times(model, x, mode, passes):
+    """Seconds per pass of each layer's forward and backward, timed in place: {(name, step)}."""
+    seconds = {(name, step): 0.0 for name, _ in model.layers for step in ("forward", "backward")}
+
+    def one_pass(timed):
+        caches, h = [], x
+        for name, layer in model.layers:
+            began = time.perf_counter()
+            h, cache = layer.forward(h)
+            seconds[name, "forward"] += timed * (time.perf_counter() - began)
+            caches.append(cache)
+        dout = np.ones_like(h)
+        for index in range(len(model.layers) - 1, -1, -1):
+            name, layer = model.layers[index]
+            began = time.perf_counter()
+            dout, _ = layer.backward(dout, caches[index],
+                                     need_input_grad=mode == "eval" or index > 0,
+                                     need_param_grads=mode == "train")
+            seconds[name, "backward"] += timed * (time.perf_counter() - began)
+
+    for _ in range(20):
+        one_pass(0)
+    for _ in range(passes):
+        one_pass(1)
+    return {key: value / passes for key, value in seconds.items()}
+
+
+def square_rate(dtype, rng, size=1024, repeats=10):
+    """FLOP/s of NumPy's matrix product on a size² matrix."""
+    square = rng.random((size, size)).astype(dtype)
+    square @ square
+    began = time.perf_counter()
+    for _ in range(repeats):
+        square @ square
+    return repeats * 2 * size**3 / (time.perf_counter() - began)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    parser.add_argument("--mode", default="train", choices=["train", "eval"])
+    parser.add_argument("--images", type=int, default=None,
+                        help="images in the chunk (default: Sequential's chunk for the dtype)")
+    parser.add_argument("--passes", type=int, default=300)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    dtype = np.dtype(args.dtype)
+    rng = np.random.default_rng(args.seed)
+
+    model = ta.cleverhans_cnn(seed=args.seed, dtype=dtype).train(args.mode == "train")
+    n = args.images or model._chunk_images()  # Sequential's default chunk
+    x = rng.random((n, 3, 32, 32)).astype(dtype)
+    threads = ta.get_num_threads()
+    ta.set_num_threads(1)
+    try:
+        with blas_threads(1):  # also tunes malloc as Sequential does (see tinyadv/threads.py)
+            seconds = layer_times(model, x, args.mode, args.passes)
+            rate = square_rate(dtype, rng)
+            h, products = x, {}
+            for index, (name, layer) in enumerate(model.layers):
+                h, _ = layer.forward(h)
+                if "weight" in layer.params:
+                    products[name] = products_alone(*product_shapes(layer, h), dtype, args.mode,
+                                                    index == 0, args.passes, rng)
+    finally:
+        ta.set_num_threads(threads)
+
+    print(f"OpenBLAS kernels: {openblas_kernels()}; one thread; {args.dtype}, {args.mode} mode, "
+          f"a chunk of {n} images, {args.passes} passes")
+    print(f"{'layer':8s} {'forward ms':>10s} {'backward ms':>11s} {'share':>6s}   "
+          f"products: MFLOP, ms alone, GFLOP/s alone")
+    total = sum(seconds.values())
+    for name, _ in model.layers:
+        forward, backward = seconds[name, "forward"], seconds[name, "backward"]
+        share = (forward + backward) / total
+        line = f"{name:8s} {1e3 * forward:10.3f} {1e3 * backward:11.3f} {share:6.1%}"
+        if name in products:
+            alone, flops = products[name]
+            line += f"   {flops / 1e6:7.1f} {1e3 * alone:7.3f} {flops / alone / 1e9:7.1f}"
+        print(line)
+    alone = sum(s for s, _ in products.values())
+    flops = sum(f for _, f in products.values())
+    print(f"chunk: {1e3 * total:.3f} ms ({n / total:,.0f} images/s); its matrix products alone: "
+          f"{1e3 * alone:.3f} ms ({alone / total:.0%} of it), {flops / alone / 1e9:.1f} GFLOP/s "
+          f"against {rate / 1e9:.1f} for a 1024² product")
+    return seconds, products
+
+
+if __name__ == "__main__":
+    main()
