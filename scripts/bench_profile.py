@@ -40,8 +40,9 @@ def product_shapes(layer, out):
 
 
 def products_alone(M, K, N, dtype, mode, first, passes, rng):
-    """Seconds per pass of the layer's products alone: forward rows · Wᵀ, then the weight
-    gradient doutᵀ · rows (train) and the input gradient dout · W (unless first in train)."""
+    """(seconds per pass, FLOPs) of the layer's products alone: forward rows · Wᵀ, then the
+    weight gradient doutᵀ · rows (train) and the input gradient dout · W (unless first in
+    train)."""
     rows = rng.random((M, K)).astype(dtype)
     weight = rng.random((N, K)).astype(dtype)
     dout = rng.random((M, N)).astype(dtype)
