@@ -34,23 +34,11 @@ from matplotlib.ticker import ScalarFormatter  # noqa: E402
 import tinyadv as ta  # noqa: E402
 from tinyadv.data import DATASET_NAMES  # noqa: E402
 from tinyadv.plots import save_figure  # noqa: E402
+from train_cifar_cnn import load_trained  # noqa: E402  (the script beside this one)
 
-MODELS = (("CNN", "cifar_cnn"), ("CNN-L2", "cifar_cnn_l2"))
 LAYERS = ("conv1", "conv2", "conv3", "fc")
 #: REFERENCES.md §8: per-layer ‖W‖₂ (without weight decay, with weight decay).
 PAPER_NORMS = {"conv1": (7.3, 6.3), "conv2": (59.0, 8.1), "conv3": (75.4, 10.0), "fc": (3.0, 4.7)}
-
-
-def load_trained(checkpoints, data):
-    """The trained models {name: model} from ``checkpoints``, or SystemExit naming the command."""
-    command = f"python scripts/train_cifar_cnn.py --data {data} --checkpoints {checkpoints}"
-    models = {}
-    for name, stem in MODELS:
-        path = os.path.join(checkpoints, f"{stem}.npz")
-        if not os.path.exists(path):
-            raise SystemExit(f"missing trained model {path}: run `{command}` first")
-        models[name] = ta.load(path)
-    return models
 
 
 def filter_mosaic(weight, *, columns=8, gap=1):
@@ -91,7 +79,7 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0, help="unused: nothing here is random")
     args = parser.parse_args(argv)
 
-    models = load_trained(args.checkpoints, args.data)
+    models = load_trained(args.checkpoints, args.data, names=("CNN", "CNN-L2"))
     norms, zero_filters = {}, {}
     for name, model in models.items():
         for layer in LAYERS:

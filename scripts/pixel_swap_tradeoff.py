@@ -35,33 +35,11 @@ import numpy as np  # noqa: E402
 import tinyadv as ta  # noqa: E402
 from tinyadv.data import DATASET_NAMES, load_dataset  # noqa: E402
 from tinyadv.plots import image_grid, save_figure  # noqa: E402
+from train_cifar_cnn import load_trained  # noqa: E402  (the script beside this one)
 
-MODELS = (("CNN-L2", "cifar_cnn_l2"), ("CNN", "cifar_cnn"))
 COLOURS = {"CNN-L2": "tab:blue", "CNN": "tab:orange", "WRN": "tab:green", "WRN-Nat": "tab:red"}
 #: REFERENCES.md §8: accuracy with 20% of the pixels swapped (all ≈ 10% at 100%).
 PAPER_AT_20 = {"WRN": 0.45, "CNN-L2": 0.64, "CNN": 0.63, "WRN-Nat": 0.20}
-
-
-def load_trained(checkpoints, data, x):
-    """The trained models {name: model} from ``checkpoints``, or SystemExit naming the command.
-
-    Each model must accept images shaped like ``x`` (N, C, H, W).
-    """
-    command = f"python scripts/train_cifar_cnn.py --data {data} --checkpoints {checkpoints}"
-    models = {}
-    for name, stem in MODELS:
-        path = os.path.join(checkpoints, f"{stem}.npz")
-        if not os.path.exists(path):
-            raise SystemExit(f"missing trained model {path}: run `{command}` first")
-        model = ta.load(path)
-        model.eval()
-        try:
-            model.logits(x[:1])
-        except ValueError as error:
-            raise SystemExit(f"{path} does not take {data} images {x.shape[1:]} ({error}): "
-                             f"run `{command}`") from error
-        models[name] = model
-    return models
 
 
 def main(argv=None):

@@ -25,8 +25,8 @@ twentieth of the epochs.
 Each phase writes a resumable checkpoint (``<checkpoints>/cifar_cnn[_l2]_{clean,adv}.ckpt.npz``,
 ``fit(checkpoint=..., resume=True)``): run the same command again after an interruption and it
 continues after the last finished epoch. The final models are ``<checkpoints>/cifar_cnn.npz``
-and ``cifar_cnn_l2.npz`` (``tinyadv.load``), read by cifar_robustness.py, cifar_filters.py,
-noisy_examples.py and pixel_swap_tradeoff.py. With ``--data mini-mnist`` (the default, for the
+and ``cifar_cnn_l2.npz`` (``tinyadv.load``), read through ``load_trained`` below by
+cifar_robustness.py, cifar_filters.py, noisy_examples.py and pixel_swap_tradeoff.py. With ``--data mini-mnist`` (the default, for the
 smoke test) the same CNN is built for 1×28×28 inputs.
 """
 
@@ -42,6 +42,29 @@ from tinyadv.data import DATASET_NAMES, load_dataset
 MODELS = (("cifar_cnn", 0.0, "≈ 66–67%"), ("cifar_cnn_l2", 1e-3, "≈ 69–70%"))
 NAMES = {"cifar_cnn": "CNN", "cifar_cnn_l2": "CNN-L2"}
 
+
+
+def load_trained(checkpoints, data, x=None, names=("CNN-L2", "CNN")):
+    """The models this script trained, ``{name: model}`` in the order of ``names``, read from
+    ``checkpoints`` (in evaluation mode) for the scripts that study them. A missing file, or a
+    model that does not take images shaped like ``x`` (N, C, H, W), ends the program with a
+    message naming the command that makes the models."""
+    command = f"python scripts/train_cifar_cnn.py --data {data} --checkpoints {checkpoints}"
+    stems = {name: stem for stem, name in NAMES.items()}
+    models = {}
+    for name in names:
+        path = os.path.join(checkpoints, f"{stems[name]}.npz")
+        if not os.path.exists(path):
+            raise SystemExit(f"missing trained model {path}: run `{command}` first")
+        model = ta.load(path)
+        if x is not None:
+            try:
+                model.logits(x[:1])
+            except ValueError as error:
+                raise SystemExit(f"{path} does not take {data} images {x.shape[1:]} ({error}): "
+                                 f"run `{command}`") from error
+        models[name] = model
+    return models
 
 def train_one(stem, weight_decay, x, y, args):
     """Train one model in two resumable phases; returns (model, seconds, history of each phase)."""

@@ -60,6 +60,19 @@ def test_missing_models_name_the_training_command(name, tmp_path):
                                 "--figures", str(tmp_path)])
 
 
+def test_load_trained_reads_both_models_and_refuses_other_images(trained):
+    folder, _ = trained
+    load_trained = load_script("train_cifar_cnn").load_trained
+    digits = np.zeros((2, 1, 28, 28), np.float32)
+    models = load_trained(str(folder), "mini-mnist", digits, names=("CNN", "CNN-L2"))
+    assert list(models) == ["CNN", "CNN-L2"] and not models["CNN"].training
+    assert np.array_equal(models["CNN-L2"]["conv2"].params["weight"].data,
+                          ta.load(folder / "cifar_cnn_l2.npz")["conv2"].params["weight"].data)
+    with pytest.raises(SystemExit, match=r"does not take cifar10 images \(3, 32, 32\).*"
+                                         r"train_cifar_cnn.py --data cifar10"):
+        load_trained(str(folder), "cifar10", np.zeros((2, 3, 32, 32), np.float32))
+
+
 def test_robustness_falls_with_eps(trained, tmp_path, capsys):
     folder, _ = trained
     curves = load_script("cifar_robustness").main([
