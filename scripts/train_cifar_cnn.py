@@ -26,8 +26,8 @@ Each phase writes a resumable checkpoint (``<checkpoints>/cifar_cnn[_l2]_{clean,
 ``fit(checkpoint=..., resume=True)``): run the same command again after an interruption and it
 continues after the last finished epoch. The final models are ``<checkpoints>/cifar_cnn.npz``
 and ``cifar_cnn_l2.npz`` (``tinyadv.load``), read through ``load_trained`` below by
-cifar_robustness.py, cifar_filters.py, noisy_examples.py and pixel_swap_tradeoff.py. With ``--data mini-mnist`` (the default, for the
-smoke test) the same CNN is built for 1×28×28 inputs.
+cifar_robustness.py, cifar_filters.py, noisy_examples.py and pixel_swap_tradeoff.py. With
+``--data mini-mnist`` (the default, for the smoke test) the same CNN is built for 1×28×28 inputs.
 """
 
 import argparse
@@ -41,7 +41,6 @@ from tinyadv.data import DATASET_NAMES, load_dataset
 #: (file stem, weight decay λ₂, the paper's clean test accuracy) of the two models (REFERENCES §8).
 MODELS = (("cifar_cnn", 0.0, "≈ 66–67%"), ("cifar_cnn_l2", 1e-3, "≈ 69–70%"))
 NAMES = {"cifar_cnn": "CNN", "cifar_cnn_l2": "CNN-L2"}
-
 
 
 def load_trained(checkpoints, data, x=None, names=("CNN-L2", "CNN")):
@@ -65,6 +64,7 @@ def load_trained(checkpoints, data, x=None, names=("CNN-L2", "CNN")):
                                  f"run `{command}`") from error
         models[name] = model
     return models
+
 
 def train_one(stem, weight_decay, x, y, args):
     """Train one model in two resumable phases; returns (model, seconds, history of each phase)."""
