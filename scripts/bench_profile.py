@@ -29,6 +29,7 @@ import numpy as np
 
 import tinyadv as ta
 from tinyadv.threads import blas_threads, openblas_kernels
+from bench_cnn import gemm_rate  # the script beside this one
 
 
 def product_shapes(layer, out):
@@ -87,16 +88,6 @@ def layer_times(model, x, mode, passes):
     return {key: value / passes for key, value in seconds.items()}
 
 
-def square_rate(dtype, rng, size=1024, repeats=10):
-    """FLOP/s of NumPy's matrix product on a size² matrix."""
-    square = rng.random((size, size)).astype(dtype)
-    square @ square
-    began = time.perf_counter()
-    for _ in range(repeats):
-        square @ square
-    return repeats * 2 * size**3 / (time.perf_counter() - began)
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
@@ -117,7 +108,7 @@ def main(argv=None):
     try:
         with blas_threads(1):  # also tunes malloc as Sequential does (see tinyadv/threads.py)
             seconds = layer_times(model, x, args.mode, args.passes)
-            rate = square_rate(dtype, rng)
+            rate = gemm_rate(dtype, 1, size=1024)
             h, products = x, {}
             for index, (name, layer) in enumerate(model.layers):
                 h, _ = layer.forward(h)
