@@ -108,8 +108,12 @@ def test_small_cnn_learns_mini_mnist():
     x, y = load_mini_mnist("train")
     xt, yt = load_mini_mnist("test")
     model = ta.cleverhans_cnn(in_channels=1, image_size=28, nf=16, seed=0)
-    ta.fit(model, x, y, epochs=6, batch_size=64, seed=0, progress=False)
-    assert ta.accuracy(model, xt, yt) > 0.95
+    history = ta.fit(model, x, y, epochs=6, batch_size=64, seed=0, progress=False)
+    # Seed 0 ends at 0.971 training and 0.946-0.951 test accuracy, depending on the BLAS
+    # kernels (OpenBLAS's SkylakeX or Haswell: their rounding moves the trajectory a little);
+    # seeds 0-3 give 0.904-0.954 test accuracy. A broken gradient stays far below both.
+    assert history["accuracy"][-1] > 0.96
+    assert ta.accuracy(model, xt, yt) > 0.93
 
 
 @pytest.mark.parametrize("ste", ["galloway", "hubara"])
