@@ -110,6 +110,23 @@ def test_chunked_logits_and_gradients_equal_whole_batch():
     np.testing.assert_allclose(model.input_gradient(x, g), whole_grad, rtol=1e-12)
 
 
+@pytest.mark.parametrize("chunk_size", [None, 3])
+def test_input_gradients_are_c_ordered_in_the_dtype_of_x(chunk_size):
+    """Inside, the first convolution's dL/dx is a view of channels-last memory; the model hands
+    it back laid out as x is (attacks then step on it without a transposing copy)."""
+    model = ta.cleverhans_cnn(in_channels=3, nf=2, image_size=28, seed=1, dtype=np.float64).eval()
+    model.chunk_size = chunk_size
+    x = np.random.default_rng(0).random((7, 3, 28, 28))  # 3 channels: with 1, NHWC is NCHW
+    g = np.random.default_rng(1).normal(size=(2, 7, 10))
+    single = model.input_gradient(x, g[0])
+    _, several = model.logits_and_input_gradients(x, lambda z, rows: g[:, rows])
+    _, caches = model.forward(x)
+    after_forward = model.backward(g[0], caches, need_param_grads=False)
+    for dx in (single, several, after_forward):
+        assert dx.flags.c_contiguous and dx.dtype == x.dtype
+    assert np.array_equal(several[0], single) and np.array_equal(after_forward, single)
+
+
 def test_input_gradient_leaves_parameter_gradients_untouched():
     model = small_cnn()
     x = np.random.default_rng(0).random((2, 1, 28, 28))

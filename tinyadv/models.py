@@ -110,7 +110,10 @@ class Sequential:
             dout, grads[index] = layer.backward(
                 dout, caches[index], need_input_grad=need_input_grad or index > 0,
                 need_param_grads=need_param_grads)
-        return dout, grads
+        # dL/dx in C order, like x: the first convolution's is a view of channels-last memory.
+        # Copied here, while the chunk is in this core's cache, it saves a transposing copy of
+        # the whole batch later (an attack's step works on flat pixels).
+        return (None if dout is None else np.ascontiguousarray(dout)), grads
 
     def _chunk_images(self):
         """``chunk_size``, or by default 32 float32 images' worth of bytes (16 in float64)."""
