@@ -10,10 +10,11 @@ and times each layer's forward and backward pass in place, over ``--passes`` pas
 - ``--mode eval``: forward, then backward with the input gradients only (an attack's step).
 
 Next to each convolution and linear layer it prints the FLOPs of its matrix products and the
-time the same products take alone, at the same shapes, run back to back: the rest of the
-layer's time is padding, im2col, col2im and layout changes, and what running inside the
-network costs the products themselves (their operands are no longer hot in the cache).
-The last line compares the products' rate with NumPy's on a 1024² product.
+time the same products take alone, at the same shapes, run back to back, and next to each
+convolution the time its copies take alone in the same way (padding into channels-last and
+im2col, and col2im for an input gradient). The rest of a layer's time is layout changes and
+what running inside the network costs the products and copies (their operands are no longer
+hot in the cache). The last line compares the products' rate with NumPy's on a 1024² product.
 
 Everything runs on one thread (tinyadv's and BLAS's); the first lines name the OpenBLAS
 kernels (see bench_cnn.py about ``OPENBLAS_CORETYPE``).
@@ -28,6 +29,8 @@ import time
 import numpy as np
 
 import tinyadv as ta
+from tinyadv.kernels import col2im, im2col, pad_channels_last
+from tinyadv.layers.conv import resolve_padding
 from tinyadv.threads import blas_threads, openblas_kernels
 from bench_cnn import gemm_rate  # the script beside this one
 
@@ -52,13 +55,37 @@ def products_alone(M, K, N, dtype, mode, first, passes, rng):
         products.append(lambda: dout.T @ rows)
     if mode == "eval" or not first:
         products.append(lambda: dout @ weight)
-    for product in products:
-        product()
+    return seconds_per_pass(products, passes), 2 * M * K * N * len(products)
+
+
+def copies_alone(layer, x, mode, first, passes):
+    """Seconds per pass of a convolution's copies alone, at the layer's shapes: padding into
+    channels-last (when the layer pads) and im2col for the forward product, then col2im for the
+    input gradient (unless first in train)."""
+    _, _, HH, WW = layer.params["weight"].shape
+    pads = resolve_padding(layer.padding, x.shape[2], x.shape[3], HH, WW, layer.stride)
+
+    def rows():
+        xpad = pad_channels_last(x, pads) if any(pads) else x.transpose(0, 2, 3, 1)
+        return im2col(xpad, HH, WW, layer.stride)
+
+    copies = [rows]
+    if mode == "eval" or not first:
+        dcols = rows()
+        Hp, Wp = x.shape[2] + pads[0] + pads[1], x.shape[3] + pads[2] + pads[3]
+        copies.append(lambda: col2im(dcols, Hp, Wp, layer.stride))
+    return seconds_per_pass(copies, passes)
+
+
+def seconds_per_pass(works, passes):
+    """Seconds that running each of ``works`` once takes, over ``passes`` passes after one more."""
+    for work in works:
+        work()
     began = time.perf_counter()
     for _ in range(passes):
-        for product in products:
-            product()
-    return (time.perf_counter() - began) / passes, 2 * M * K * N * len(products)
+        for work in works:
+            work()
+    return (time.perf_counter() - began) / passes
 
 
 def layer_times(model, x, mode, passes):
@@ -109,8 +136,10 @@ def main(argv=None):
         with blas_threads(1):  # also tunes malloc as Sequential does (see tinyadv/threads.py)
             seconds = layer_times(model, x, args.mode, args.passes)
             rate = gemm_rate(dtype, 1, size=1024)
-            h, products = x, {}
+            h, products, copies = x, {}, {}
             for index, (name, layer) in enumerate(model.layers):
+                if isinstance(layer, ta.layers.Conv2D):
+                    copies[name] = copies_alone(layer, h, args.mode, index == 0, args.passes)
                 h, _ = layer.forward(h)
                 if "weight" in layer.params:
                     products[name] = products_alone(*product_shapes(layer, h), dtype, args.mode,
@@ -121,7 +150,7 @@ def main(argv=None):
     print(f"OpenBLAS kernels: {openblas_kernels()}; one thread; {args.dtype}, {args.mode} mode, "
           f"a chunk of {n} images, {args.passes} passes")
     print(f"{'layer':8s} {'forward ms':>10s} {'backward ms':>11s} {'share':>6s}   "
-          f"products: MFLOP, ms alone, GFLOP/s alone")
+          f"products: MFLOP, ms alone, GFLOP/s alone   copies: ms alone")
     total = sum(seconds.values())
     for name, _ in model.layers:
         forward, backward = seconds[name, "forward"], seconds[name, "backward"]
@@ -130,13 +159,17 @@ def main(argv=None):
         if name in products:
             alone, flops = products[name]
             line += f"   {flops / 1e6:7.1f} {1e3 * alone:7.3f} {flops / alone / 1e9:7.1f}"
+        if name in copies:
+            line += f"   {1e3 * copies[name]:16.3f}"
         print(line)
     alone = sum(s for s, _ in products.values())
     flops = sum(f for _, f in products.values())
+    copied = sum(copies.values())
     print(f"chunk: {1e3 * total:.3f} ms ({n / total:,.0f} images/s); its matrix products alone: "
           f"{1e3 * alone:.3f} ms ({alone / total:.0%} of it), {flops / alone / 1e9:.1f} GFLOP/s "
-          f"against {rate / 1e9:.1f} for a 1024² product")
-    return seconds, products
+          f"against {rate / 1e9:.1f} for a 1024² product; its copies alone (padding, im2col, "
+          f"col2im): {1e3 * copied:.3f} ms ({copied / total:.0%})")
+    return seconds, products, copies
 
 
 if __name__ == "__main__":

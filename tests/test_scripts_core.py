@@ -61,7 +61,7 @@ def test_bench_cnn_counts_the_flops_of_the_talks_cnn():
     assert flops["FGSM (512)"] == 2 * forward  # 18.6 M
 
 
-def test_bench_profile_times_every_layer_and_counts_its_products(capsys):
+def test_bench_profile_times_every_layer_and_counts_its_products_and_copies(capsys):
     """The products' FLOPs are the layers' (bench_cnn's count, checked by hand above) times the
     images and the products of the mode: forward and input gradient in evaluation mode; in
     training, forward and weight gradient, and an input gradient for all layers but the first."""
@@ -70,15 +70,17 @@ def test_bench_profile_times_every_layer_and_counts_its_products(capsys):
     flops = load_script("bench_cnn").layer_flops(ta.cleverhans_cnn(seed=0))
     threads = ta.get_num_threads()
     for mode, products_per_layer in (("eval", [2, 2, 2, 2]), ("train", [2, 3, 3, 3])):
-        seconds, products = module.main(["--dtype", "float64", "--mode", mode, "--images", "3",
-                                         "--passes", "2"])
+        seconds, products, copies = module.main(["--dtype", "float64", "--mode", mode,
+                                                 "--images", "3", "--passes", "2"])
         assert list(products) == ["conv1", "conv2", "conv3", "fc"]
+        assert list(copies) == ["conv1", "conv2", "conv3"] and all(s > 0 for s in copies.values())
         assert [f for _, f in products.values()] == [
             3 * count * f for count, f in zip(products_per_layer, flops)]
         assert {name for name, _ in seconds} == {name for name, _ in ta.cleverhans_cnn().layers}
         assert all(value > 0 for value in seconds.values())
     assert ta.get_num_threads() == threads  # the profile's one thread is given back
-    assert "its matrix products alone" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "its matrix products alone" in printed and "its copies alone" in printed
 
 
 def test_theory_figures_writes_both_theory_slides(tmp_path, capsys):
