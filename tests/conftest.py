@@ -8,7 +8,10 @@ runs many more examples.
 import os
 
 import matplotlib
+import pytest
 from hypothesis import HealthCheck, settings
+
+from tinyadv.threads import get_num_threads, set_num_threads
 
 matplotlib.use("Agg")
 
@@ -19,3 +22,11 @@ settings.register_profile(
     "thorough", deadline=None, max_examples=500, suppress_health_check=[HealthCheck.too_slow]
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+
+@pytest.fixture
+def restore_threads():
+    """Gives back tinyadv's thread count after a test that sets it."""
+    before = get_num_threads()
+    yield
+    set_num_threads(before)

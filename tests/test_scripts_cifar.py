@@ -6,7 +6,6 @@ tables next to the paper's numbers, and show the directions that a tiny run alre
 """
 
 import importlib.util
-import os
 import pathlib
 
 import numpy as np

@@ -10,14 +10,7 @@ import numpy as np
 import pytest
 
 import tinyadv as ta
-from tinyadv.threads import blas_threads, get_num_threads, map_chunks, set_num_threads
-
-
-@pytest.fixture
-def restore_threads():
-    before = get_num_threads()
-    yield
-    set_num_threads(before)
+from tinyadv.threads import blas_threads, map_chunks, set_num_threads
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
