@@ -1,11 +1,21 @@
 """Carlini–Wagner L2: closed-form accuracy, the "other" logit, best-not-last, binary search."""
 
+import importlib
+
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from attack_models import LinearModel, TwoLayerMLP
+import tinyadv as ta
 from tinyadv.attacks import cw_l2, cw_margin, cw_success, lp_norm
+
 from tinyadv.theory import minimal_linear_distance
+
+cw_module = importlib.import_module("tinyadv.attacks.cw")  # (tinyadv.attacks.cw_l2 is the function)
+cw_image, cw_image_reference = cw_module.cw_image, cw_module.cw_image_reference
+cw_adam_step, cw_adam_step_reference = cw_module.cw_adam_step, cw_module.cw_adam_step_reference
 
 
 def _logistic(seed=0, n=12, d=30):
@@ -140,3 +150,63 @@ def test_cw_bad_input():
         cw_l2(model, x, targeted=True)
     with pytest.raises(ValueError, match="outside"):
         cw_l2(model, x, y=np.array([0, 1, 2]))
+
+
+@given(n=st.integers(1, 4), d=st.integers(1, 40), box=st.sampled_from([(0.0, 1.0), (-1.0, 2.0)]),
+       dtype=st.sampled_from([np.float32, np.float64]), t=st.integers(1, 1000),
+       seed=st.integers(0, 2**16))
+def test_compiled_cw_step_equals_the_numpy_step(n, d, box, dtype, t, seed):
+    """The image of w (x′, dx′/dw, ‖x′ − x‖₂²) and the Adam step, each one compiled pass, give the
+    readable NumPy version's bits (the squared distances: to 1e-12, the sums run in another
+    order), in both dtypes, with saturated tanh (|w| up to 20) included."""
+    rng = np.random.default_rng(seed)
+    w = rng.normal(size=(n, 1, d)) * rng.choice([0.5, 5.0, 20.0], size=(n, 1, d))
+    x64 = rng.uniform(*box, size=(n, 1, d))
+    fast = cw_image(w, x64, box, dtype)
+    slow = cw_image_reference(w, x64, box, dtype)
+    assert fast[0].dtype == dtype and fast[0].shape == w.shape
+    np.testing.assert_array_equal(fast[0], slow[0])
+    np.testing.assert_array_equal(fast[1], slow[1])
+    np.testing.assert_allclose(fast[2], slow[2], rtol=1e-12, atol=1e-300)
+
+    model_grad = rng.normal(size=w.shape).astype(dtype)
+    m, v = rng.normal(size=w.shape), rng.random(w.shape) * rng.choice([0.0, 1.0], size=w.shape)
+    states = [(w.copy(), m.copy(), v.copy()) for _ in range(2)]
+    cw_adam_step(*states[0], fast[0], x64, model_grad, fast[1], lr=0.01, t=t)
+    cw_adam_step_reference(*states[1], fast[0], x64, model_grad, fast[1], lr=0.01, t=t)
+    for compiled, reference in zip(*states):
+        np.testing.assert_array_equal(compiled, reference)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_cw_with_the_compiled_steps_equals_cw_with_the_numpy_steps(monkeypatch, dtype):
+    model = ta.Sequential(ta.layers.Linear(20, 16, seed=3, dtype=dtype), ta.layers.ReLU(),
+                          ta.layers.Linear(16, 4, seed=4, dtype=dtype))
+    x = np.random.default_rng(4).uniform(0.2, 0.8, size=(6, 20)).astype(dtype)
+    options = dict(c=0.5, search_steps=3, steps=60, lr=0.05)
+    fast = cw_l2(model, x, **options)
+    monkeypatch.setattr(cw_module, "cw_image", cw_image_reference)
+    monkeypatch.setattr(cw_module, "cw_adam_step", cw_adam_step_reference)
+    np.testing.assert_array_equal(cw_l2(model, x, **options), fast)
+    assert np.any(fast != x)  # some samples were attacked
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_compiled_cw_step_in_chunks_of_rows_equals_the_numpy_step(restore_threads, threads):
+    """64 samples of 5,000 values run as three chunks of rows, on one thread or two: the same
+    bits as the NumPy step."""
+    ta.set_num_threads(threads)
+    rng = np.random.default_rng(threads)
+    w, x64 = rng.normal(size=(64, 5000)) * 3, rng.random((64, 5000))
+    assert len(cw_module._row_chunks(w.shape)) == 3
+    fast, slow = cw_image(w, x64, (0.0, 1.0), np.float32), cw_image_reference(w, x64, (0.0, 1.0), np.float32)
+    np.testing.assert_array_equal(fast[0], slow[0])
+    np.testing.assert_array_equal(fast[1], slow[1])
+    np.testing.assert_allclose(fast[2], slow[2], rtol=1e-12)
+    model_grad = rng.normal(size=w.shape).astype(np.float32)
+    states = [(w.copy(), rng.normal(size=w.shape), rng.random(w.shape)) for _ in range(2)]
+    states[1] = tuple(a.copy() for a in states[0])
+    cw_adam_step(*states[0], fast[0], x64, model_grad, fast[1], lr=0.01, t=7)
+    cw_adam_step_reference(*states[1], fast[0], x64, model_grad, fast[1], lr=0.01, t=7)
+    for compiled, reference in zip(*states):
+        np.testing.assert_array_equal(compiled, reference)
