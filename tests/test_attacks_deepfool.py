@@ -106,3 +106,19 @@ def test_one_forward_for_all_candidates_equals_one_gradient_call_per_candidate(d
                                   deepfool(OnlyTheInterface(model), x, candidates=4))
     with pytest.raises(ValueError, match="grad_fn must return"):
         model.logits_and_input_gradients(x, lambda z, rows: g[0, rows])
+
+
+def test_deepfool_names_candidate_gradients_of_the_wrong_shape():
+    class OneGradientTooFew:
+        def __init__(self, model):
+            self.model = model
+            self.logits, self.input_gradient = model.logits, model.input_gradient
+
+        def logits_and_input_gradients(self, x, grad_fn):
+            logits, dx = self.model.logits_and_input_gradients(x, grad_fn)
+            return logits, dx[1:]
+
+    model = ta.cleverhans_cnn(in_channels=1, image_size=28, nf=2, seed=0, dtype=np.float64).eval()
+    x = np.random.default_rng(0).random((3, 1, 28, 28))
+    with pytest.raises(ValueError, match="must return 3 gradients shaped like x"):
+        deepfool(OneGradientTooFew(model), x, candidates=4)

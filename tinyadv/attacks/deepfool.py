@@ -17,7 +17,7 @@ import numpy as np
 
 from ..checks import check_nonnegative, check_positive_int
 from ..losses import as_two_logits
-from .base import (check_gradient, check_input, check_logits, check_model, clip_box, from_two_logits,
+from .base import (check_input, check_logits, check_model, clip_box, from_two_logits,
                    model_gradient, model_logits)
 from .norms import lp_norm
 
@@ -83,7 +83,8 @@ def deepfool(model, x, *, candidates=10, overshoot=0.02, steps=50, clip=(0.0, 1.
         z, w = _logits_and_candidate_gradients(model, x_i[idx], top[idx], k_logits)
         still = np.argmax(z, axis=1) == label[idx]
         active[idx[~still]] = False
-        idx, z, w = idx[still], z[still], w[:, still]
+        if not still.all():
+            idx, z, w = idx[still], z[still], w[:, still]
         if idx.size == 0:
             break
         rows = np.arange(idx.size)
@@ -123,7 +124,11 @@ def _logits_and_candidate_gradients(model, x, top, k_logits):
     if hasattr(model, "logits_and_input_gradients"):
         logits, w = model.logits_and_input_gradients(x, differences)
         logits = check_logits(np.asarray(logits), x)
-        w = np.stack([check_gradient(w_j, x) for w_j in np.asarray(w)])
+        w = np.asarray(w)
+        if w.shape != (top.shape[1] - 1,) + x.shape:
+            raise ValueError(f"model.logits_and_input_gradients must return {top.shape[1] - 1} "
+                             f"gradients shaped like x {x.shape}, got shape {w.shape}")
+        w = w.astype(x.dtype, copy=False)  # (no copy of the k − 1 gradients: they are large)
     else:
         logits = model_logits(model, x)
         w = np.stack([model_gradient(model, x, g) for g in differences(logits, slice(None))])
