@@ -136,6 +136,8 @@ def cw_image_reference(w, x64, clip, dtype):
 
 @njit(cache=True, nogil=True)
 def _cw_image_numba(tanh_w, x64, mid, half, x_new, dimage, l2sq):
+    """Per sample n (a row) and value i: x′ = mid + half·tanh (rounded to x_new's dtype),
+    dx′/dw = half·(1 − tanh²), and l2sq[n] = Σᵢ (x′ − x)²."""
     for n in range(tanh_w.shape[0]):
         total = 0.0
         for i in range(tanh_w.shape[1]):
@@ -186,6 +188,8 @@ def cw_adam_step_reference(w, m, v, x_new, x64, model_grad, dimage, *, lr, t):
 
 @njit(cache=True, nogil=True)
 def _cw_adam_numba(w, m, v, x_new, x64, model_grad, dimage, lr, correction1, correction2):
+    """Per value: the gradient with respect to w, then Adam's update of m, v and w (flat arrays;
+    correction1 = 1 − 0.9ᵗ, correction2 = 1 − 0.999ᵗ)."""
     for i in range(w.size):
         grad = (2.0 * (np.float64(x_new[i]) - x64[i]) + np.float64(model_grad[i])) * dimage[i]
         m[i] = m[i] * 0.9 + 0.1 * grad
