@@ -165,8 +165,11 @@ def pgd(model, x, y=None, *, eps, alpha, steps, norm=np.inf, random_start=True, 
     n = x.shape[0]
     best = (x.copy(), np.zeros(n, dtype=bool), np.full(n, -np.inf))
     for _ in range(restarts):
-        delta = draw_random_start(rng, x.shape, eps, norm, x.dtype) if random_start else 0.0
-        x_adv = clip_box(x + delta, clip).astype(x.dtype, copy=False)
+        if random_start:
+            delta = draw_random_start(rng, x.shape, eps, norm, x.dtype)
+            x_adv = clip_box(x + delta, clip).astype(x.dtype, copy=False)
+        else:
+            x_adv = x  # (inside the box already; no step writes into x_adv)
         active = np.ones(n, dtype=bool)
         for t in range(steps + 1):
             if t < steps:
