@@ -17,7 +17,8 @@ both; the ratio is taken in each round, and the median of those is printed with 
 and highest. Machines are noisy: compare the ratios of one run, not figures across runs.
 
 It also reports, each in a fresh process, the import time and Numba's start: the first
-training step and input gradient with a cold cache (compiling) and a warm one (loading). And
+training step, input gradient, FGSM and CW-L2 steps (every compiled kernel) with a cold cache
+(compiling) and a warm one (loading). And
 the peak memory that a training step allocates (tracemalloc, batch 128, float32), and the
 images/s of CW-L2 and DeepFool on batch 500 (``--attacks``).
 
@@ -200,14 +201,16 @@ for dtype in (np.float32, np.float64):
     x = np.zeros((4, 3, 32, 32), dtype)
     ta.train_step(model, ta.SGD(model.parameters(), lr=0.1), x, np.zeros(4, np.int64))
     model.input_gradient(x, np.ones((4, 10), dtype))
+    ta.fgsm(model, x, eps=0.1)
+    ta.cw_l2(model, x, search_steps=1, steps=2)
 print(imported - began, time.perf_counter() - imported)
 """
 
 
 def seconds_to_first_result(cache_dir):
     """Seconds that a fresh process spends importing tinyadv (NumPy and Numba included), then
-    on its first training step and input gradient in float32 and float64 (compiling or loading
-    the Numba kernels), with Numba's cache in ``cache_dir``."""
+    on its first training step, input gradient, FGSM and CW-L2 steps in float32 and float64
+    (compiling or loading every Numba kernel), with Numba's cache in ``cache_dir``."""
     environment = dict(os.environ, NUMBA_CACHE_DIR=cache_dir)
     result = subprocess.run([sys.executable, "-c", FIRST_RESULT], env=environment, check=True,
                             capture_output=True, text=True)
@@ -299,7 +302,8 @@ def main(argv=None):
             cold = seconds_to_first_result(cache)
             warm = seconds_to_first_result(cache)
         print(f"fresh process: import tinyadv {warm[0]:.2f} s (NumPy and Numba included); first "
-              f"train step + input gradient in float32 and float64: cold Numba cache "
+              f"train step, input gradient, FGSM and CW-L2 steps in float32 and float64: "
+              f"cold Numba cache "
               f"{cold[1]:.1f} s (compiling), warm cache {warm[1]:.2f} s (loading)")
     if args.attacks:
         for name, rate in attack_rates(500, 1).items():
