@@ -303,8 +303,7 @@ def main(argv=None):
             warm = seconds_to_first_result(cache)
         print(f"fresh process: import tinyadv {warm[0]:.2f} s (NumPy and Numba included); first "
               f"train step, input gradient, FGSM and CW-L2 steps in float32 and float64: "
-              f"cold Numba cache "
-              f"{cold[1]:.1f} s (compiling), warm cache {warm[1]:.2f} s (loading)")
+              f"cold Numba cache {cold[1]:.1f} s (compiling), warm cache {warm[1]:.2f} s (loading)")
     if args.attacks:
         for name, rate in attack_rates(500, 1).items():
             print(f"{name:38s} float32 {rate:10,.0f} img/s (batch 500)")
