@@ -324,3 +324,39 @@ def test_compiled_linf_step_equals_the_numpy_step(n, d, eps, alpha, box, dtype, 
     fast = gradient_step(x, x_adv, grad, **options)
     assert fast.dtype == dtype
     np.testing.assert_array_equal(fast, gradient_step_reference(x, x_adv, grad, **options))
+
+
+class _CountingForwards(OnlyTheInterface):
+    """The two-method interface, counting the images that ``logits`` is asked about."""
+
+    def __init__(self, model):
+        super().__init__(model)
+        self.images = 0
+
+    def logits(self, x):
+        self.images += len(x)
+        return super().logits(x)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_attacks_without_labels_take_them_from_their_first_pass(dtype):
+    """FGM and PGD without a random start begin at x: with y=None the prediction comes from
+    that first forward pass, not from one more. The answers are those of the labels given."""
+    model = ta.cleverhans_cnn(in_channels=1, image_size=28, nf=4, seed=0, dtype=dtype).eval()
+    model.chunk_size = 3
+    x = np.random.default_rng(0).random((7, 1, 28, 28)).astype(dtype)
+    y = model.predict(x)
+    def pgd_from_x(restarts):
+        return lambda m, labels: pgd(m, x, labels, eps=0.1, alpha=0.05, steps=3,
+                                     random_start=False, restarts=restarts)
+
+    # Images fewer: given labels cost one image (to learn K); a second restart without a random
+    # start begins at x too, so it reuses the first pass (7 images).
+    for attack, fewer in ((lambda m, labels: fgsm(m, x, labels, eps=0.1), 1),
+                          (pgd_from_x(1), 1), (pgd_from_x(2), 1 + 7)):
+        np.testing.assert_array_equal(attack(model, None), attack(model, y))
+        counting = _CountingForwards(model)
+        np.testing.assert_array_equal(attack(counting, None), attack(model, y))
+        given = _CountingForwards(model)
+        attack(given, y)
+        assert counting.images == given.images - fewer

@@ -176,6 +176,25 @@ def loss_gradient(model, x, y, targeted):
     return sign * loss, grad, logits
 
 
+def prediction_loss_gradient(model, x):
+    """:func:`loss_gradient` (untargeted) against the model's own prediction at ``x``, with the
+    prediction taken from the same forward pass: ``(y, loss, grad, logits)``.
+
+    ``y`` is what :func:`attack_labels` returns for ``y=None``, bit for bit (the logits of the
+    fused pass are those of ``model.logits``), so an attack without labels that starts at x
+    itself (FGM, PGD without a random start) spends no forward pass on its labels.
+    """
+    y = np.empty(x.shape[0], dtype=np.int64)
+
+    def direction(logits, rows):
+        y[rows] = logits_to_labels(logits)
+        return cross_entropy_direction(logits, y[rows])
+
+    logits, grad = logits_and_gradient(model, x, direction)
+    loss, _ = cross_entropy(logits.astype(np.float64), y, reduction="none")
+    return y, loss, grad, logits
+
+
 def is_success(logits, y, targeted):
     """Whether each sample is adversarial: prediction ≠ y (untargeted) or = y (targeted)."""
     pred = logits_to_labels(logits)

@@ -17,7 +17,7 @@ from numba import njit
 from ..checks import check_nonnegative, check_norm, check_positive_int, make_rng
 from ..losses import cross_entropy
 from .base import (attack_labels, check_input, check_model, clip_box, is_success, loss_gradient,
-                   model_logits)
+                   model_logits, prediction_loss_gradient)
 from .norms import normalize, project
 from .norms import random_start as draw_random_start
 
@@ -98,7 +98,8 @@ def pgd(model, x, y=None, *, eps, alpha, steps, norm=np.inf, random_start=True, 
         Clean inputs (e.g. N, C, H, W), float32 or float64, inside ``clip``.
     y : ndarray of int, shape (N,), optional
         True labels (untargeted) or target labels (``targeted=True``, then required). None uses
-        the model's prediction on x (no label leaking).
+        the model's prediction on x (no label leaking); without a random start it is read off
+        the first step's forward pass, which is at x, so it costs no pass of its own.
     eps : float >= 0
         Radius of the ball ‖x_adv − x‖_p ≤ ε.
     alpha : float >= 0
@@ -159,7 +160,11 @@ def pgd(model, x, y=None, *, eps, alpha, steps, norm=np.inf, random_start=True, 
     if l1_quantile is not None and not 0.0 <= l1_quantile < 1.0:
         raise ValueError(f"l1_quantile must be in [0, 1) or None, got {l1_quantile}")
     restarts = check_positive_int(restarts, "restarts")
-    y = attack_labels(model, x, y, targeted)
+    at_x = None  # (loss, grad, logits) at x, when the labels come from that same pass
+    if y is None and not targeted and not random_start and steps > 0:
+        y, *at_x = prediction_loss_gradient(model, x)  # y, then (loss, grad, logits) at x
+    else:
+        y = attack_labels(model, x, y, targeted)
     rng = make_rng(seed)
 
     n = x.shape[0]
@@ -172,7 +177,9 @@ def pgd(model, x, y=None, *, eps, alpha, steps, norm=np.inf, random_start=True, 
             x_adv = x  # (inside the box already; no step writes into x_adv)
         active = np.ones(n, dtype=bool)
         for t in range(steps + 1):
-            if t < steps:
+            if t == 0 and at_x is not None:  # every restart starts at x
+                loss, grad, logits = at_x
+            elif t < steps:
                 loss, grad, logits = loss_gradient(model, x_adv, y, targeted)
             else:
                 loss, logits = _objective(model, x_adv, y, targeted)
