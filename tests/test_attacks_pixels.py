@@ -6,6 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from attack_models import LinearModel, TwoLayerMLP
+import tinyadv as ta
 from tinyadv.attacks import gaussian_noise, pixel_attack, salt_and_pepper, swap_pixels, uniform_noise
 from tinyadv.attacks.base import loss_gradient
 from tinyadv.evaluate import sweep
@@ -134,3 +135,16 @@ def test_pixel_attack_bad_input():
         pixel_attack(model, x, k=-1)
     with pytest.raises(ValueError, match="targeted"):
         pixel_attack(model, x, k=3, targeted=True)
+
+
+@pytest.mark.parametrize("per_step", [None, 2])
+def test_pixel_attack_without_labels_takes_them_from_its_first_pass(per_step):
+    """The first step is at x: with y=None the prediction comes from its forward pass, and
+    every later step still gets the gradient at its own point (the same answers as with the
+    labels given)."""
+    model = ta.cleverhans_cnn(in_channels=1, image_size=28, nf=4, seed=0, dtype=np.float64).eval()
+    x = np.random.default_rng(0).random((5, 1, 28, 28))
+    y = model.predict(x)
+    options = dict(k=6, pixels_per_step=per_step)
+    np.testing.assert_array_equal(pixel_attack(model, x, **options),
+                                  pixel_attack(model, x, y, **options))

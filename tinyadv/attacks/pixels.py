@@ -16,7 +16,8 @@ Each entry counts as one pixel (for colour images, one channel value), so ‖x_a
 import numpy as np
 
 from ..checks import check_positive_int
-from .base import attack_labels, check_input, check_model, loss_gradient
+from .base import (attack_labels, check_input, check_model, loss_gradient,
+                   prediction_loss_gradient)
 
 
 def pixel_attack(model, x, y=None, *, k, pixels_per_step=None, targeted=False, clip=(0.0, 1.0)):
@@ -56,14 +57,21 @@ def pixel_attack(model, x, y=None, *, k, pixels_per_step=None, targeted=False, c
         raise ValueError("pixel_attack needs a clip box (low, high): pixels are switched to its ends")
     k = check_positive_int(k, "k", minimum=0)
     per_step = k if pixels_per_step is None else check_positive_int(pixels_per_step, "pixels_per_step")
-    y = attack_labels(model, x, y, targeted)
+    at_x = None  # (loss, grad, logits) at x, when the labels come from that same pass
+    if y is None and not targeted and k > 0:
+        y, *at_x = prediction_loss_gradient(model, x)  # y, then (loss, grad, logits) at x
+    else:
+        y = attack_labels(model, x, y, targeted)
 
     n = x.shape[0]
     flat = x.reshape(n, -1).copy()
     switched = np.zeros(flat.shape, dtype=bool)
     budget = np.full(n, min(k, flat.shape[1]))
     while np.any(budget > 0):
-        _, grad, _ = loss_gradient(model, flat.reshape(x.shape), y, targeted)
+        if at_x is not None:  # the first step is at x
+            (_, grad, _), at_x = at_x, None
+        else:
+            _, grad, _ = loss_gradient(model, flat.reshape(x.shape), y, targeted)
         g = grad.reshape(n, -1).astype(np.float64)
         target = np.where(g > 0, clip[1], clip[0])
         gain = np.where(switched, -np.inf, g * (target - flat))
