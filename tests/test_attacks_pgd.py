@@ -346,6 +346,7 @@ def test_attacks_without_labels_take_them_from_their_first_pass(dtype):
     model.chunk_size = 3
     x = np.random.default_rng(0).random((7, 1, 28, 28)).astype(dtype)
     y = model.predict(x)
+
     def pgd_from_x(restarts):
         return lambda m, labels: pgd(m, x, labels, eps=0.1, alpha=0.05, steps=3,
                                      random_start=False, restarts=restarts)

@@ -182,7 +182,8 @@ def prediction_loss_gradient(model, x):
 
     ``y`` is what :func:`attack_labels` returns for ``y=None``, bit for bit (the logits of the
     fused pass are those of ``model.logits``), so an attack without labels that starts at x
-    itself (FGM, PGD without a random start) spends no forward pass on its labels.
+    itself (FGM, PGD without a random start, the pixel attack) spends no forward pass on its
+    labels.
     """
     y = np.empty(x.shape[0], dtype=np.int64)
 
