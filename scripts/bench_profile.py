@@ -29,8 +29,8 @@ import time
 import numpy as np
 
 import tinyadv as ta
-from tinyadv.kernels import col2im, im2col, pad_channels_last
-from tinyadv.layers.conv import resolve_padding
+from tinyadv.kernels import col2im, im2col
+from tinyadv.layers.conv import padded_channels_last, resolve_padding
 from tinyadv.threads import blas_threads, openblas_kernels
 from bench_cnn import gemm_rate  # the script beside this one
 
@@ -66,8 +66,7 @@ def copies_alone(layer, x, mode, first, passes):
     pads = resolve_padding(layer.padding, x.shape[2], x.shape[3], HH, WW, layer.stride)
 
     def rows():
-        xpad = pad_channels_last(x, pads) if any(pads) else x.transpose(0, 2, 3, 1)
-        return im2col(xpad, HH, WW, layer.stride)
+        return im2col(padded_channels_last(x, pads), HH, WW, layer.stride)
 
     copies = [rows]
     if mode == "eval" or not first:

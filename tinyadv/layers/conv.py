@@ -90,6 +90,13 @@ def _check_conv_args(x, w, b, stride):
         raise ValueError(f"bias must have shape ({w.shape[0]},), got {b.shape}")
 
 
+def padded_channels_last(x, pads):
+    """x (N, C, H, W) zero-padded by ``pads`` (top, bottom, left, right) and laid out channels-last,
+    (N, H + top + bottom, W + left + right, C): a copy when there is padding, else a view (free
+    when x is a view of channels-last memory, as the previous convolution's output is)."""
+    return pad_channels_last(x, pads) if any(pads) else x.transpose(0, 2, 3, 1)
+
+
 def conv2d_forward(x, w, b=None, *, stride=1, padding=0, keep_rows=True):
     """Convolve ``x`` with ``w`` (see the module docstring for the math).
 
@@ -122,10 +129,7 @@ def conv2d_forward(x, w, b=None, *, stride=1, padding=0, keep_rows=True):
         )
     Ho = output_size(H, HH, stride, top, bottom)
     Wo = output_size(W, WW, stride, left, right)
-    if any(pads):
-        xpad = pad_channels_last(x, pads)  # (N, H + top + bottom, W + left + right, C)
-    else:
-        xpad = x.transpose(0, 2, 3, 1)  # (N, H, W, C)
+    xpad = padded_channels_last(x, pads)
 
     cols = im2col(xpad, HH, WW, stride).reshape(N * Ho * Wo, HH * WW * C)
     w_rows = w.transpose(0, 2, 3, 1).reshape(F, HH * WW * C)  # weight in the order of a row
