@@ -176,15 +176,18 @@ def loss_gradient(model, x, y, targeted):
     return sign * loss, grad, logits
 
 
-def prediction_loss_gradient(model, x):
-    """:func:`loss_gradient` (untargeted) against the model's own prediction at ``x``, with the
-    prediction taken from the same forward pass: ``(y, loss, grad, logits)``.
+def labels_and_first_pass(model, x, y, targeted):
+    """For an attack whose first step is at x itself: the labels to attack, as
+    :func:`attack_labels` returns them, and that step's ``(loss, grad, logits)`` at x as
+    :func:`loss_gradient` returns them, or None.
 
-    ``y`` is what :func:`attack_labels` returns for ``y=None``, bit for bit (the logits of the
-    fused pass are those of ``model.logits``), so an attack without labels that starts at x
-    itself (FGM, PGD without a random start, the pixel attack) spends no forward pass on its
-    labels.
+    With y=None (untargeted) the labels are the model's prediction, and it is read off the very
+    pass that gives the first step (the logits of the fused pass are those of ``model.logits``,
+    bit for bit), so the attack spends no forward pass on its labels. Otherwise the labels are
+    checked as usual and the first step is left to the attack (None).
     """
+    if y is not None or targeted:
+        return attack_labels(model, x, y, targeted), None
     y = np.empty(x.shape[0], dtype=np.int64)
 
     def direction(logits, rows):
@@ -193,7 +196,7 @@ def prediction_loss_gradient(model, x):
 
     logits, grad = logits_and_gradient(model, x, direction)
     loss, _ = cross_entropy(logits.astype(np.float64), y, reduction="none")
-    return y, loss, grad, logits
+    return y, (loss, grad, logits)
 
 
 def is_success(logits, y, targeted):

@@ -16,8 +16,8 @@ from numba import njit
 
 from ..checks import check_nonnegative, check_norm, check_positive_int, make_rng
 from ..losses import cross_entropy
-from .base import (attack_labels, check_input, check_model, clip_box, is_success, loss_gradient,
-                   model_logits, prediction_loss_gradient)
+from .base import (attack_labels, check_input, check_model, clip_box, is_success,
+                   labels_and_first_pass, loss_gradient, model_logits)
 from .norms import normalize, project
 from .norms import random_start as draw_random_start
 
@@ -160,11 +160,10 @@ def pgd(model, x, y=None, *, eps, alpha, steps, norm=np.inf, random_start=True, 
     if l1_quantile is not None and not 0.0 <= l1_quantile < 1.0:
         raise ValueError(f"l1_quantile must be in [0, 1) or None, got {l1_quantile}")
     restarts = check_positive_int(restarts, "restarts")
-    at_x = None  # (loss, grad, logits) at x, when the labels come from that same pass
-    if y is None and not targeted and not random_start and steps > 0:
-        y, *at_x = prediction_loss_gradient(model, x)  # y, then (loss, grad, logits) at x
-    else:
-        y = attack_labels(model, x, y, targeted)
+    if random_start or steps == 0:
+        y, at_x = attack_labels(model, x, y, targeted), None
+    else:  # every restart's first step is at x: (loss, grad, logits) there, or None
+        y, at_x = labels_and_first_pass(model, x, y, targeted)
     rng = make_rng(seed)
 
     n = x.shape[0]

@@ -16,8 +16,7 @@ Each entry counts as one pixel (for colour images, one channel value), so ‖x_a
 import numpy as np
 
 from ..checks import check_positive_int
-from .base import (attack_labels, check_input, check_model, loss_gradient,
-                   prediction_loss_gradient)
+from .base import attack_labels, check_input, check_model, labels_and_first_pass, loss_gradient
 
 
 def pixel_attack(model, x, y=None, *, k, pixels_per_step=None, targeted=False, clip=(0.0, 1.0)):
@@ -57,11 +56,10 @@ def pixel_attack(model, x, y=None, *, k, pixels_per_step=None, targeted=False, c
         raise ValueError("pixel_attack needs a clip box (low, high): pixels are switched to its ends")
     k = check_positive_int(k, "k", minimum=0)
     per_step = k if pixels_per_step is None else check_positive_int(pixels_per_step, "pixels_per_step")
-    at_x = None  # (loss, grad, logits) at x, when the labels come from that same pass
-    if y is None and not targeted and k > 0:
-        y, *at_x = prediction_loss_gradient(model, x)  # y, then (loss, grad, logits) at x
-    else:
-        y = attack_labels(model, x, y, targeted)
+    if k == 0:
+        y, at_x = attack_labels(model, x, y, targeted), None
+    else:  # the first step is at x: (loss, grad, logits) there, or None
+        y, at_x = labels_and_first_pass(model, x, y, targeted)
 
     n = x.shape[0]
     flat = x.reshape(n, -1).copy()
