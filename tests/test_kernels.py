@@ -87,17 +87,22 @@ def test_conv_equals_direct_definition(stride, padding, dtype, seed):
 
 
 @given(stride=st.integers(1, 3), padding=st.sampled_from([0, 1, "same"]),
+       method=st.sampled_from(["im2col", "winograd"]),
        dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 2**16))
-def test_conv_gradients_are_the_same_with_rows_kept_or_rebuilt(stride, padding, dtype, seed):
-    """keep_rows=False (evaluation mode) drops the im2col rows after the forward product and
-    copies them again for dW: every output is the same, bit for bit."""
+def test_conv_gradients_are_the_same_with_rows_kept_or_rebuilt(stride, padding, method, dtype, seed):
+    """keep_rows=False (evaluation mode) drops the im2col rows (or Winograd's transformed
+    tiles) after the forward product and makes them again for dW: every output is the same, bit
+    for bit."""
     rng = np.random.default_rng(seed)
-    x = rng.normal(size=(3, 2, 8, 9)).astype(dtype)
-    w = rng.normal(size=(5, 2, 3, 2)).astype(dtype)
+    x = rng.normal(size=(3, 2, 11, 12)).astype(dtype)
+    w = rng.normal(size=(5, 2) + ((3, 2) if method == "im2col" else (3 * stride, 3 * stride)))
+    w = w.astype(dtype)
     b = rng.normal(size=5).astype(dtype)
-    out, kept = conv2d_forward(x, w, b, stride=stride, padding=padding, keep_rows=True)
-    out_dropped, dropped = conv2d_forward(x, w, b, stride=stride, padding=padding, keep_rows=False)
-    assert dropped[-2] is None  # the rows are not in the cache
+    options = dict(stride=stride, padding=padding, method=method)
+    out, kept = conv2d_forward(x, w, b, keep_rows=True, **options)
+    out_dropped, dropped = conv2d_forward(x, w, b, keep_rows=False, **options)
+    assert dropped[0] == method and kept[2] is not None
+    assert dropped[2] is None  # the rows are not in the cache
     dout = rng.normal(size=out.shape).astype(dtype)
     np.testing.assert_array_equal(out_dropped, out)
     for with_rows, without in zip(conv2d_backward(dout, kept), conv2d_backward(dout, dropped)):
