@@ -12,7 +12,8 @@ and times each layer's forward and backward pass in place, over ``--passes`` pas
 Next to each convolution and linear layer it prints the FLOPs of its matrix products and the
 time the same products take alone, at the same shapes, run back to back, and next to each
 convolution the time its copies take alone in the same way (padding into channels-last and
-im2col, and col2im for an input gradient). The rest of a layer's time is layout changes and
+im2col, and col2im for an input gradient; for a layer that takes Winograd's products, conv2 of
+the talk's CNN on CIFAR-10 images, its transforms instead). The rest of a layer's time is layout changes and
 what running inside the network costs the products and copies (their operands are no longer
 hot in the cache). The last line compares the products' rate with NumPy's on a 1024² product.
 
@@ -29,50 +30,80 @@ import time
 import numpy as np
 
 import tinyadv as ta
+from tinyadv import winograd
 from tinyadv.kernels import col2im, im2col
 from tinyadv.layers.conv import padded_channels_last, resolve_padding
 from tinyadv.threads import blas_threads, openblas_kernels
 from bench_cnn import gemm_rate  # the script beside this one
 
 
-def product_shapes(layer, out):
-    """(M, K, N) of a layer's forward product rows(M, K) · weightᵀ(K, N): N outputs per position
-    (the filters), K weights per output, M positions (images × output pixels)."""
+def product_shapes(layer, x, out):
+    """The layer's forward product as ``(count, M, K, N)``: ``count`` products rows(M, K) ·
+    weight(K, N). For im2col (and Linear) one product: N outputs per position (the filters), K
+    weights per output, M positions (images × output pixels); for Winograd's F(2×2, 3×3) sixteen,
+    one per point of the 4×4 transformed tile: M tiles, K = stride²·C channels of the phases."""
     weight = layer.params["weight"].data
     N = weight.shape[0]
-    return out.size // N, weight.size // N, N
+    if uses_winograd(layer, x):
+        Th, Tw = winograd.tiles(out.shape[2], out.shape[3])
+        return 16, x.shape[0] * Th * Tw, layer.stride**2 * x.shape[1], N
+    return 1, out.size // N, weight.size // N, N
 
 
-def products_alone(M, K, N, dtype, mode, first, passes, rng):
-    """(seconds per pass, FLOPs) of the layer's products alone: forward rows · Wᵀ, then the
-    weight gradient doutᵀ · rows (train) and the input gradient dout · W (unless first in
-    train)."""
-    rows = rng.random((M, K)).astype(dtype)
-    weight = rng.random((N, K)).astype(dtype)
-    dout = rng.random((M, N)).astype(dtype)
-    products = [lambda: rows @ weight.T]
+def uses_winograd(layer, x):
+    """Whether this convolution takes Winograd's products for input x (what its cache says)."""
+    return isinstance(layer, ta.layers.Conv2D) and layer.forward(x)[1][0] == "winograd"
+
+
+def products_alone(count, M, K, N, dtype, mode, first, passes, rng):
+    """(seconds per pass, FLOPs) of the layer's products alone: forward rows · W, then the
+    weight gradient rowsᵀ · dout (train) and the input gradient dout · Wᵀ (unless first in
+    train), each ``count`` times (stacked, as ``np.matmul`` runs Winograd's)."""
+    rows = rng.random((count, M, K)).astype(dtype)
+    weight = rng.random((count, K, N)).astype(dtype)
+    dout = rng.random((count, M, N)).astype(dtype)
+    products = [lambda: np.matmul(rows, weight)]
     if mode == "train":
-        products.append(lambda: dout.T @ rows)
+        products.append(lambda: np.matmul(rows.transpose(0, 2, 1), dout))
     if mode == "eval" or not first:
-        products.append(lambda: dout @ weight)
-    return seconds_per_pass(products, passes), 2 * M * K * N * len(products)
+        products.append(lambda: np.matmul(dout, weight.transpose(0, 2, 1)))
+    return seconds_per_pass(products, passes), 2 * count * M * K * N * len(products)
 
 
 def copies_alone(layer, x, mode, first, passes):
     """Seconds per pass of a convolution's copies alone, at the layer's shapes: padding into
     channels-last (when the layer pads) and im2col for the forward product, then col2im for the
-    input gradient (unless first in train)."""
-    _, _, HH, WW = layer.params["weight"].shape
-    pads = resolve_padding(layer.padding, x.shape[2], x.shape[3], HH, WW, layer.stride)
+    input gradient (unless first in train). For a Winograd layer its transforms instead: of the
+    filters, the input tiles and the output (forward); back, of the output gradient, then of the
+    filter gradient (train) and the input tiles' gradient (unless first in train)."""
+    weight = layer.params["weight"].data
+    F, C, HH, WW = weight.shape
+    s = layer.stride
+    pads = resolve_padding(layer.padding, x.shape[2], x.shape[3], HH, WW, s)
+    xpad = padded_channels_last(x, pads)
+    first_gradient = mode == "eval" or not first
+    if uses_winograd(layer, x):
+        Th, Tw = winograd.tiles((xpad.shape[1] - HH) // s + 1, (xpad.shape[2] - WW) // s + 1)
+        U, V = winograd.filter_transform(weight, s), winograd.input_transform(xpad, s, Th, Tw)
+        M = np.ones((4, 4, V.shape[2], F), weight.dtype)
+        dout = winograd.output_transform(M, x.shape[0], Th, Tw)
+        copies = [lambda: winograd.filter_transform(weight, s),
+                  lambda: winograd.input_transform(xpad, s, Th, Tw),
+                  lambda: winograd.output_transform(M, x.shape[0], Th, Tw),
+                  lambda: winograd.output_transform_adjoint(dout, Th, Tw)]
+        if mode == "train":
+            copies.append(lambda: winograd.filter_transform_adjoint(U, s, C))
+        if first_gradient:
+            copies.append(lambda: winograd.input_transform_adjoint(V, s, xpad.shape, Th, Tw))
+        return seconds_per_pass(copies, passes)
 
     def rows():
-        return im2col(padded_channels_last(x, pads), HH, WW, layer.stride)
+        return im2col(padded_channels_last(x, pads), HH, WW, s)
 
     copies = [rows]
-    if mode == "eval" or not first:
+    if first_gradient:
         dcols = rows()
-        Hp, Wp = x.shape[2] + pads[0] + pads[1], x.shape[3] + pads[2] + pads[3]
-        copies.append(lambda: col2im(dcols, Hp, Wp, layer.stride))
+        copies.append(lambda: col2im(dcols, xpad.shape[1], xpad.shape[2], s))
     return seconds_per_pass(copies, passes)
 
 
@@ -139,10 +170,11 @@ def main(argv=None):
             for index, (name, layer) in enumerate(model.layers):
                 if isinstance(layer, ta.layers.Conv2D):
                     copies[name] = copies_alone(layer, h, args.mode, index == 0, args.passes)
-                h, _ = layer.forward(h)
+                out, _ = layer.forward(h)
                 if "weight" in layer.params:
-                    products[name] = products_alone(*product_shapes(layer, h), dtype, args.mode,
-                                                    index == 0, args.passes, rng)
+                    products[name] = products_alone(*product_shapes(layer, h, out), dtype,
+                                                    args.mode, index == 0, args.passes, rng)
+                h = out
     finally:
         ta.set_num_threads(threads)
 
@@ -167,7 +199,7 @@ def main(argv=None):
     print(f"chunk: {1e3 * total:.3f} ms ({n / total:,.0f} images/s); its matrix products alone: "
           f"{1e3 * alone:.3f} ms ({alone / total:.0%} of it), {flops / alone / 1e9:.1f} GFLOP/s "
           f"against {rate / 1e9:.1f} for a 1024² product; its copies alone (padding, im2col, "
-          f"col2im): {1e3 * copied:.3f} ms ({copied / total:.0%})")
+          f"col2im; Winograd's transforms): {1e3 * copied:.3f} ms ({copied / total:.0%})")
     return seconds, products, copies
 
 

@@ -63,6 +63,21 @@ def test_output_transforms_numba_equal_references(n, f, th, tw, dtype, seed):
     np.testing.assert_allclose(fast, reference, rtol=tolerance(dtype), atol=tolerance(dtype))
 
 
+@given(f=st.integers(1, 5), c=st.integers(1, 5), stride=st.integers(1, 3), dtype=dtypes,
+       seed=st.integers(0, 2**16))
+def test_filter_transforms_numba_equal_references(f, c, stride, dtype, seed):
+    rng = np.random.default_rng(seed)
+    w = rng.normal(size=(f, c, 3 * stride, 3 * stride)).astype(dtype)
+    fast, reference = winograd.filter_transform(w, stride), winograd.filter_transform_reference(w, stride)
+    assert fast.dtype == dtype and fast.shape == (4, 4, stride * stride * c, f)
+    np.testing.assert_allclose(fast, reference, rtol=tolerance(dtype), atol=tolerance(dtype))
+    dU = rng.normal(size=fast.shape).astype(dtype)
+    fast = winograd.filter_transform_adjoint(dU, stride, c)
+    reference = winograd.filter_transform_adjoint_reference(dU, stride, c)
+    assert fast.dtype == dtype and fast.shape == w.shape
+    np.testing.assert_allclose(fast, reference, rtol=tolerance(dtype), atol=tolerance(dtype))
+
+
 @given(**sizes)
 def test_backward_transforms_are_the_adjoints_of_the_forward_ones(n, c, th, tw, stride, extra,
                                                                    dtype, seed):
@@ -86,6 +101,8 @@ def test_backward_transforms_are_the_adjoints_of_the_forward_ones(n, c, th, tw, 
          np.vdot(M, winograd.output_transform_adjoint_reference(dout, th, tw))),
         (np.vdot(winograd.filter_transform(w, stride), dU),
          np.vdot(w, winograd.filter_transform_adjoint(dU, stride, c))),
+        (np.vdot(winograd.filter_transform_reference(w, stride), dU),
+         np.vdot(w, winograd.filter_transform_adjoint_reference(dU, stride, c))),
     ]
     for forward, backward in pairs:
         np.testing.assert_allclose(forward, backward, rtol=1e-10, atol=1e-10)

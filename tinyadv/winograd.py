@@ -74,10 +74,10 @@ def tiles(Ho, Wo):
 
 
 # --------------------------------------------------------------------------------------------
-# Filters (small: NumPy only)
+# Readable NumPy references
 
 
-def filter_transform(w, stride):
+def filter_transform_reference(w, stride):
     """U = G g Gᵀ for every filter g of the phases: w (F, C, 3s, 3s) -> U (4, 4, s²·C, F).
 
     Written as one matrix product: U[ξ, ν] = Σ_{p,q} G[ξ, p] G[ν, q] g[p, q] is the Kronecker
@@ -90,17 +90,13 @@ def filter_transform(w, stride):
     return U.reshape(4, 4, s * s * C, F)
 
 
-def filter_transform_adjoint(dU, stride, C):
+def filter_transform_adjoint_reference(dU, stride, C):
     """dg = Gᵀ dU G, back in PyTorch's layout: dU (4, 4, s²·C, F) -> dw (F, C, 3s, 3s)."""
     s = stride
     F = dU.shape[3]
     taps = np.kron(G, G).T.astype(dU.dtype) @ dU.reshape(16, -1)  # (9, K·F)
     dw = taps.reshape(3, 3, s, s, C, F).transpose(5, 4, 0, 2, 1, 3)  # (F, C, p, a, q, b)
     return np.ascontiguousarray(dw).reshape(F, C, 3 * s, 3 * s)
-
-
-# --------------------------------------------------------------------------------------------
-# Readable NumPy references
 
 
 def input_tiles_reference(xpad, stride, Th, Tw):
@@ -169,37 +165,39 @@ def input_transform_adjoint_reference(dV, stride, xpad_shape, Th, Tw):
 
 @njit(cache=True, nogil=True)
 def _input_transform_numba(xpad, stride, Th, Tw, V):
-    N, _, _, C = xpad.shape
+    N, Hp, Wp, C = xpad.shape
     s = stride
-    rows = np.empty((4, 4, C), dtype=xpad.dtype)  # Bᵀ d of one tile and phase
+    run = s * C  # the phases (a, 0..s-1) of a pixel lie side by side, as in V's K = (a, b, c)
+    source = xpad.reshape(N, Hp, Wp * C)
+    rows = np.empty((4, 4, run), dtype=xpad.dtype)  # Bᵀ d of one tile and row phase
     for n in range(N):
         for ti in range(Th):
             for tj in range(Tw):
                 t = (n * Th + ti) * Tw + tj
                 for a in range(s):
-                    for b in range(s):
-                        k = (a * s + b) * C
-                        top, left = s * 2 * ti + a, s * 2 * tj + b
-                        for q in range(4):
-                            d0 = xpad[n, top, left + s * q]
-                            d1 = xpad[n, top + s, left + s * q]
-                            d2 = xpad[n, top + 2 * s, left + s * q]
-                            d3 = xpad[n, top + 3 * s, left + s * q]
-                            e0, e1, e2, e3 = rows[0, q], rows[1, q], rows[2, q], rows[3, q]
-                            for c in range(C):
-                                e0[c] = d0[c] - d2[c]
-                                e1[c] = d1[c] + d2[c]
-                                e2[c] = d2[c] - d1[c]
-                                e3[c] = d1[c] - d3[c]
-                        for x in range(4):
-                            e0, e1, e2, e3 = rows[x, 0], rows[x, 1], rows[x, 2], rows[x, 3]
-                            v0, v1 = V[x, 0, t, k:k + C], V[x, 1, t, k:k + C]
-                            v2, v3 = V[x, 2, t, k:k + C], V[x, 3, t, k:k + C]
-                            for c in range(C):
-                                v0[c] = e0[c] - e2[c]
-                                v1[c] = e1[c] + e2[c]
-                                v2[c] = e2[c] - e1[c]
-                                v3[c] = e1[c] - e3[c]
+                    k = a * run
+                    top = s * 2 * ti + a
+                    for q in range(4):
+                        left = s * (2 * tj + q) * C
+                        d0 = source[n, top, left:left + run]
+                        d1 = source[n, top + s, left:left + run]
+                        d2 = source[n, top + 2 * s, left:left + run]
+                        d3 = source[n, top + 3 * s, left:left + run]
+                        e0, e1, e2, e3 = rows[0, q], rows[1, q], rows[2, q], rows[3, q]
+                        for c in range(run):
+                            e0[c] = d0[c] - d2[c]
+                            e1[c] = d1[c] + d2[c]
+                            e2[c] = d2[c] - d1[c]
+                            e3[c] = d1[c] - d3[c]
+                    for x in range(4):
+                        e0, e1, e2, e3 = rows[x, 0], rows[x, 1], rows[x, 2], rows[x, 3]
+                        v0, v1 = V[x, 0, t, k:k + run], V[x, 1, t, k:k + run]
+                        v2, v3 = V[x, 2, t, k:k + run], V[x, 3, t, k:k + run]
+                        for c in range(run):
+                            v0[c] = e0[c] - e2[c]
+                            v1[c] = e1[c] + e2[c]
+                            v2[c] = e2[c] - e1[c]
+                            v3[c] = e1[c] - e3[c]
 
 
 @njit(cache=True, nogil=True)
@@ -252,37 +250,119 @@ def _output_transform_adjoint_numba(dout, Th, Tw, dM):
 
 @njit(cache=True, nogil=True)
 def _input_transform_adjoint_numba(dV, stride, Th, Tw, dxpad):
-    N, _, _, C = dxpad.shape
+    N, Hp, Wp, C = dxpad.shape
     s = stride
-    rows = np.empty((4, 4, C), dtype=dV.dtype)  # B dV of one tile and phase
+    run = s * C  # as in _input_transform_numba
+    target = dxpad.reshape(N, Hp, Wp * C)
+    rows = np.empty((4, 4, run), dtype=dV.dtype)  # B dV of one tile and row phase
     for n in range(N):
         for ti in range(Th):
             for tj in range(Tw):
                 t = (n * Th + ti) * Tw + tj
                 for a in range(s):
-                    for b in range(s):
-                        k = (a * s + b) * C
-                        top, left = s * 2 * ti + a, s * 2 * tj + b
-                        for y in range(4):
-                            v0, v1 = dV[0, y, t, k:k + C], dV[1, y, t, k:k + C]
-                            v2, v3 = dV[2, y, t, k:k + C], dV[3, y, t, k:k + C]
-                            e0, e1, e2, e3 = rows[0, y], rows[1, y], rows[2, y], rows[3, y]
-                            for c in range(C):
-                                e0[c] = v0[c]
-                                e1[c] = v1[c] - v2[c] + v3[c]
-                                e2[c] = v1[c] + v2[c] - v0[c]
-                                e3[c] = -v3[c]
-                        for r in range(4):
-                            e0, e1, e2, e3 = rows[r, 0], rows[r, 1], rows[r, 2], rows[r, 3]
-                            d0 = dxpad[n, top + s * r, left]
-                            d1 = dxpad[n, top + s * r, left + s]
-                            d2 = dxpad[n, top + s * r, left + 2 * s]
-                            d3 = dxpad[n, top + s * r, left + 3 * s]
-                            for c in range(C):
-                                d0[c] += e0[c]
-                                d1[c] += e1[c] - e2[c] + e3[c]
-                                d2[c] += e1[c] + e2[c] - e0[c]
-                                d3[c] -= e3[c]
+                    k = a * run
+                    top = s * 2 * ti + a
+                    for y in range(4):
+                        v0, v1 = dV[0, y, t, k:k + run], dV[1, y, t, k:k + run]
+                        v2, v3 = dV[2, y, t, k:k + run], dV[3, y, t, k:k + run]
+                        e0, e1, e2, e3 = rows[0, y], rows[1, y], rows[2, y], rows[3, y]
+                        for c in range(run):
+                            e0[c] = v0[c]
+                            e1[c] = v1[c] - v2[c] + v3[c]
+                            e2[c] = v1[c] + v2[c] - v0[c]
+                            e3[c] = -v3[c]
+                    for r in range(4):
+                        e0, e1, e2, e3 = rows[r, 0], rows[r, 1], rows[r, 2], rows[r, 3]
+                        left = s * 2 * tj * C
+                        d0 = target[n, top + s * r, left:left + run]
+                        d1 = target[n, top + s * r, left + run:left + 2 * run]
+                        d2 = target[n, top + s * r, left + 2 * run:left + 3 * run]
+                        d3 = target[n, top + s * r, left + 3 * run:left + 4 * run]
+                        for c in range(run):
+                            d0[c] += e0[c]
+                            d1[c] += e1[c] - e2[c] + e3[c]
+                            d2[c] += e1[c] + e2[c] - e0[c]
+                            d3[c] -= e3[c]
+
+
+@njit(cache=True, nogil=True)
+def _filter_transform_numba(w, stride, U):
+    F, C = w.shape[:2]
+    s = stride
+    g = np.empty((3, 3, F), dtype=w.dtype)  # one filter's taps, for all F filters
+    rows = np.empty((4, 3, F), dtype=w.dtype)  # G g
+    for a in range(s):
+        for b in range(s):
+            for c in range(C):
+                k = (a * s + b) * C + c
+                for p in range(3):
+                    for q in range(3):
+                        taps = g[p, q]
+                        for f in range(F):
+                            taps[f] = w[f, c, s * p + a, s * q + b]
+                for q in range(3):
+                    g0, g1, g2 = g[0, q], g[1, q], g[2, q]
+                    r0, r1, r2, r3 = rows[0, q], rows[1, q], rows[2, q], rows[3, q]
+                    for f in range(F):
+                        r0[f] = g0[f]
+                        r1[f] = 0.5 * (g0[f] + g1[f] + g2[f])
+                        r2[f] = 0.5 * (g0[f] - g1[f] + g2[f])
+                        r3[f] = g2[f]
+                for x in range(4):
+                    r0, r1, r2 = rows[x, 0], rows[x, 1], rows[x, 2]
+                    u0, u1, u2, u3 = U[x, 0, k], U[x, 1, k], U[x, 2, k], U[x, 3, k]
+                    for f in range(F):
+                        u0[f] = r0[f]
+                        u1[f] = 0.5 * (r0[f] + r1[f] + r2[f])
+                        u2[f] = 0.5 * (r0[f] - r1[f] + r2[f])
+                        u3[f] = r2[f]
+
+
+@njit(cache=True, nogil=True)
+def _filter_transform_adjoint_numba(dU, stride, dw):
+    F, C = dw.shape[:2]
+    s = stride
+    rows = np.empty((3, 4, F), dtype=dU.dtype)  # Gᵀ dU
+    dg = np.empty((3, 3, F), dtype=dU.dtype)
+    for a in range(s):
+        for b in range(s):
+            for c in range(C):
+                k = (a * s + b) * C + c
+                for y in range(4):
+                    u0, u1, u2, u3 = dU[0, y, k], dU[1, y, k], dU[2, y, k], dU[3, y, k]
+                    r0, r1, r2 = rows[0, y], rows[1, y], rows[2, y]
+                    for f in range(F):
+                        r0[f] = u0[f] + 0.5 * (u1[f] + u2[f])
+                        r1[f] = 0.5 * (u1[f] - u2[f])
+                        r2[f] = 0.5 * (u1[f] + u2[f]) + u3[f]
+                for p in range(3):
+                    r0, r1, r2, r3 = rows[p, 0], rows[p, 1], rows[p, 2], rows[p, 3]
+                    d0, d1, d2 = dg[p, 0], dg[p, 1], dg[p, 2]
+                    for f in range(F):
+                        d0[f] = r0[f] + 0.5 * (r1[f] + r2[f])
+                        d1[f] = 0.5 * (r1[f] - r2[f])
+                        d2[f] = 0.5 * (r1[f] + r2[f]) + r3[f]
+                for p in range(3):
+                    for q in range(3):
+                        taps = dg[p, q]
+                        for f in range(F):
+                            dw[f, c, s * p + a, s * q + b] = taps[f]
+
+
+def filter_transform(w, stride):
+    """Numba version of :func:`filter_transform_reference` (same arguments, same result)."""
+    F, C = w.shape[:2]
+    U = np.empty((4, 4, stride * stride * C, F), dtype=w.dtype)
+    _filter_transform_numba(np.ascontiguousarray(w), stride, U)
+    return U
+
+
+def filter_transform_adjoint(dU, stride, C):
+    """Numba version of :func:`filter_transform_adjoint_reference` (same arguments, same result)."""
+    F = dU.shape[3]
+    dw = np.empty((F, C, 3 * stride, 3 * stride), dtype=dU.dtype)
+    _filter_transform_adjoint_numba(np.ascontiguousarray(dU), stride, dw)
+    return dw
 
 
 def input_transform(xpad, stride, Th, Tw):
