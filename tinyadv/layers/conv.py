@@ -34,16 +34,18 @@ is reused hot by the next layer: on 2 cores, in runs that took turns between the
 forward + input gradient of 512 images ran 3-15% faster, inference 2-17% (float32 gained
 the most). See ``keep_rows`` in :func:`conv2d_forward`.
 
-Winograd: when the kernel is 3·stride square (3×3 at stride 1, the talk's conv2: 6×6 at stride
-2), ``method="auto"`` forms the products by Winograd's F(2×2, 3×3) instead (Lavin & Gray 2016;
+Winograd: a kernel of 3·stride square (3×3 at stride 1; the talk's conv2, 6×6 at stride 2) can
+have its products formed by Winograd's F(2×2, 3×3) instead (Lavin & Gray 2016;
 ``tinyadv/winograd.py`` has the math): 2.25 times fewer multiplications, the same result up to
 rounding (6e-7 of the largest output in float32 on conv2, 1e-15 in float64). The weight gradient
 and the input gradient are the same steps transposed, so the layer's cache keeps Winograd's
 transformed input tiles where it would keep the rows. Odd output sizes are covered by a last
-tile that reads zeros past the edge and whose extra outputs are dropped. On 2 cores, chunks of
-the talk's CNN on CIFAR-10 images: training steps 1.18-1.28× faster, forward + input gradient
-1.12×, inference 1.06× (float32 and float64). ``method="im2col"`` (or ``layer.method =
-"im2col"``) keeps the plain products.
+tile that reads zeros past the edge and whose extra outputs are dropped. ``method="auto"`` (the
+default) takes Winograd only where it measured faster than im2col
+(:func:`tinyadv.winograd.faster_than_im2col`: even output sizes, at least 32 phase channels);
+there, on 2 cores (A/B runs, the talk's CNN on CIFAR-10 images), training steps ran 1.21-1.26×
+faster, forward + input gradient 1.15-1.18×, inference 1.14-1.16×, in float32 and float64.
+``method="im2col"`` or ``"winograd"`` (as a layer attribute: ``layer.method``) forces a choice.
 
 Padding is an int (the same on all four sides), a pair (rows, columns), ``"valid"`` (none), or
 ``"same"``: TensorFlow's SAME, Ho = ceil(H / stride), the total padding split with the extra row
@@ -276,8 +278,10 @@ def _pair(value, name):
 class Conv2D(Layer):
     """A convolution layer: holds ``weight`` (F, C, HH, WW) and optionally ``bias`` (F,).
 
-    In training mode its cache keeps the im2col rows for the weight gradient; in evaluation
-    mode it does not (see "Memory" in the module docstring).
+    In training mode its cache keeps the im2col rows (or Winograd's tiles) for the weight
+    gradient; in evaluation mode it does not (see "Memory" in the module docstring).
+    ``layer.method`` ("auto", "im2col" or "winograd"; see "Winograd" there) chooses how the
+    products are formed; it changes rounding only, so it is not saved with the model.
 
     Initialisation is PyTorch's default, U(-1/√fan_in, 1/√fan_in) with fan_in = C·HH·WW, from
     an explicit ``seed``; models that need another initialisation (``cleverhans_cnn``) set
