@@ -1,5 +1,5 @@
-"""Optional: the same state dict in an equivalent torch.nn model gives the same logits and input
-gradients (float64, relative 1e-5). Skipped when PyTorch is not installed."""
+"""Optional: the same state dict in an equivalent torch.nn model gives the same logits, input
+gradients and weight gradients (float64, relative 1e-5). Skipped when PyTorch is not installed."""
 
 from collections import OrderedDict
 
@@ -47,6 +47,19 @@ def test_cleverhans_cnn_matches_pytorch(in_channels, image_size, bias):
     np.testing.assert_allclose(ours.logits(x), logits_torch.detach().numpy(), rtol=1e-5, atol=1e-12)
     ours_grad = ours.input_gradient(x, g)
     assert ta.rel_error(ours_grad, x_torch.grad.numpy()) < 1e-5
+
+    # the weight gradients too, in training mode (the rows or tiles kept by the forward pass)
+    ours.train()
+    ours.zero_grad()
+    logits, caches = ours.forward(x)
+    ours.backward(g, caches, need_input_grad=False)
+    named = dict(theirs.named_parameters())
+    for (name, _), parameter in zip(ours.state_dict().items(), ours.parameters()):
+        assert ta.rel_error(parameter.grad, named[name].grad.numpy()) < 1e-5, name
+    # on 32×32 images conv2 (6×6 outputs) takes Winograd's products, on 28×28 (5×5) im2col's
+    layers = dict(ours.layers)
+    h = layers["relu1"].forward(layers["conv1"].forward(x)[0])[0]
+    assert layers["conv2"].forward(h)[1][0] == ("winograd" if image_size == 32 else "im2col")
 
 
 def test_batchnorm_matches_pytorch_in_training_and_evaluation():
