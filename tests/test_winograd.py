@@ -162,9 +162,21 @@ def test_auto_takes_winograd_where_it_is_faster():
         assert conv2d_forward(x, w, stride=stride)[1][0] == expected
 
 
+def test_integer_arrays_take_im2col_and_stay_exact():
+    """Winograd's filter transform halves; integers would be truncated, so auto takes im2col."""
+    rng = np.random.default_rng(0)
+    x, w = rng.integers(-5, 5, (1, 32, 8, 8)), rng.integers(-5, 5, (2, 32, 3, 3))
+    out, cache = conv2d_forward(x, w)
+    assert cache[0] == "im2col" and out.dtype == np.int64
+    np.testing.assert_array_equal(out, conv2d_forward_naive(x, w))
+    assert conv2d_forward(x.astype(np.float32), w.astype(np.float64))[1][0] == "winograd"
+
+
 def test_bad_method_names_the_problem():
     x, w = np.zeros((1, 1, 6, 6)), np.zeros((1, 1, 3, 3))
     with pytest.raises(ValueError, match="method must be"):
         conv2d_forward(x, w, method="fft")
     with pytest.raises(ValueError, match="3\\*stride"):
         conv2d_forward(x, w, stride=2, method="winograd")
+    with pytest.raises(TypeError, match="float32 or float64"):
+        conv2d_forward(x.astype(np.int64), w, method="winograd")

@@ -148,15 +148,19 @@ def conv2d_forward(x, w, b=None, *, stride=1, padding=0, keep_rows=True, method=
         )
     if method not in ("auto", "im2col", "winograd"):
         raise ValueError(f"method must be 'auto', 'im2col' or 'winograd', got {method!r}")
+    floating = x.dtype in (np.float32, np.float64) and w.dtype in (np.float32, np.float64)
     if method == "winograd" and not winograd.applies(HH, WW, stride):
         raise ValueError(f"Winograd's F(2x2, 3x3) needs a kernel of 3*stride = {3 * stride} "
                          f"square, got {HH}x{WW}")
+    if method == "winograd" and not floating:  # its filter transform halves
+        raise TypeError(f"Winograd's F(2x2, 3x3) needs float32 or float64 input and weights, "
+                        f"got {x.dtype} and {w.dtype}")
     Ho = output_size(H, HH, stride, top, bottom)
     Wo = output_size(W, WW, stride, left, right)
     xpad = padded_channels_last(x, pads)
 
     use_winograd = method == "winograd" or (
-        method == "auto" and winograd.faster_than_im2col(C, HH, WW, stride, Ho, Wo))
+        method == "auto" and floating and winograd.faster_than_im2col(C, HH, WW, stride, Ho, Wo))
     if not use_winograd:
         cols = im2col(xpad, HH, WW, stride).reshape(N * Ho * Wo, HH * WW * C)
         w_rows = w.transpose(0, 2, 3, 1).reshape(F, HH * WW * C)  # weight in the order of a row
