@@ -40,13 +40,15 @@ from bench_cnn import gemm_rate  # the script beside this one
 def product_shapes(layer, x, out):
     """The layer's forward product as ``(count, M, K, N)``: ``count`` products rows(M, K) ·
     weight(K, N). For im2col (and Linear) one product: N outputs per position (the filters), K
-    weights per output, M positions (images × output pixels); for Winograd's F(2×2, 3×3) sixteen,
-    one per point of the 4×4 transformed tile: M tiles, K = stride²·C channels of the phases."""
+    weights per output, M positions (images × output pixels); for Winograd's F(m×m, r×r) n²,
+    one per point of the n×n transformed tile: M tiles, K = stride²·C channels of the phases."""
     weight = layer.params["weight"].data
     N = weight.shape[0]
     if uses_winograd(layer, x):
-        Th, Tw = winograd.tiles(out.shape[2], out.shape[3])
-        return 16, x.shape[0] * Th * Tw, layer.stride**2 * x.shape[1], N
+        r = weight.shape[2] // layer.stride
+        m = winograd.tile_size(out.shape[2], out.shape[3], r)
+        Th, Tw = winograd.tiles(out.shape[2], out.shape[3], m)
+        return (m + r - 1) ** 2, x.shape[0] * Th * Tw, layer.stride**2 * x.shape[1], N
     return 1, out.size // N, weight.size // N, N
 
 
@@ -83,18 +85,21 @@ def copies_alone(layer, x, mode, first, passes):
     xpad = padded_channels_last(x, pads)
     first_gradient = mode == "eval" or not first
     if uses_winograd(layer, x):
-        Th, Tw = winograd.tiles((xpad.shape[1] - HH) // s + 1, (xpad.shape[2] - WW) // s + 1)
-        U, V = winograd.filter_transform(weight, s), winograd.input_transform(xpad, s, Th, Tw)
-        M = np.ones((4, 4, V.shape[2], F), weight.dtype)
-        dout = winograd.output_transform(M, x.shape[0], Th, Tw)
-        copies = [lambda: winograd.filter_transform(weight, s),
-                  lambda: winograd.input_transform(xpad, s, Th, Tw),
-                  lambda: winograd.output_transform(M, x.shape[0], Th, Tw),
-                  lambda: winograd.output_transform_adjoint(dout, Th, Tw)]
+        Ho, Wo = (xpad.shape[1] - HH) // s + 1, (xpad.shape[2] - WW) // s + 1
+        r = HH // s
+        m = winograd.tile_size(Ho, Wo, r)
+        n, (Th, Tw) = m + r - 1, winograd.tiles(Ho, Wo, m)
+        U, V = winograd.filter_transform(weight, s, m), winograd.input_transform(xpad, s, m, r, Th, Tw)
+        M = np.ones((n, n, V.shape[2], F), weight.dtype)
+        dout = winograd.output_transform(M, x.shape[0], m, Th, Tw)
+        copies = [lambda: winograd.filter_transform(weight, s, m),
+                  lambda: winograd.input_transform(xpad, s, m, r, Th, Tw),
+                  lambda: winograd.output_transform(M, x.shape[0], m, Th, Tw),
+                  lambda: winograd.output_transform_adjoint(dout, n, m, Th, Tw)]
         if mode == "train":
-            copies.append(lambda: winograd.filter_transform_adjoint(U, s, C))
+            copies.append(lambda: winograd.filter_transform_adjoint(U, s, C, m))
         if first_gradient:
-            copies.append(lambda: winograd.input_transform_adjoint(V, s, xpad.shape, Th, Tw))
+            copies.append(lambda: winograd.input_transform_adjoint(V, s, m, xpad.shape, Th, Tw))
         return seconds_per_pass(copies, passes)
 
     def rows():

@@ -65,13 +65,13 @@ def test_bench_profile_times_every_layer_and_counts_its_products_and_copies(caps
     """The products' FLOPs are the layers' (bench_cnn's count, checked by hand above) times the
     images and the products of the mode: forward and input gradient in evaluation mode; in
     training, forward and weight gradient, and an input gradient for all layers but the first.
-    conv2 takes Winograd's products: 16 per 2×2 output tile, 9 tiles, of 4·32 phase channels by
-    64 filters, 4/9 of the direct count."""
+    conv2 takes Winograd's products, F(3×3, 3×3): 25 per 3×3 output tile, 4 tiles, of 4·32
+    phase channels by 64 filters, 100/324 of the direct count."""
     import tinyadv as ta
     module = load_script("bench_profile")
     flops = load_script("bench_cnn").layer_flops(ta.cleverhans_cnn(seed=0))
     assert flops[1] == 36 * 1152 * 64 * 2
-    flops[1] = 16 * 9 * 128 * 64 * 2  # Winograd's
+    flops[1] = 25 * 4 * 128 * 64 * 2  # Winograd's
     threads = ta.get_num_threads()
     for mode, products_per_layer in (("eval", [2, 2, 2, 2]), ("train", [2, 3, 3, 3])):
         seconds, products, copies = module.main(["--dtype", "float64", "--mode", mode,

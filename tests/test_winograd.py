@@ -1,6 +1,9 @@
-"""Winograd's F(2×2, 3×3): the Numba transforms equal their NumPy references in float32 and
-float64, each backward transform is the adjoint of its forward one, and a convolution by
-Winograd equals the direct definition, its gradients those of im2col and of finite differences."""
+"""Winograd's F(m×m, r×r): its matrices are exact, the Numba transforms equal their NumPy
+references in float32 and float64, each backward transform is the adjoint of its forward one,
+and a convolution by Winograd equals the direct definition, its gradients those of im2col and
+of finite differences."""
+
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -13,109 +16,150 @@ from tinyadv.gradcheck import check_layer
 from tinyadv.layers.conv import conv2d_backward, conv2d_forward, conv2d_forward_naive
 
 dtypes = st.sampled_from([np.float32, np.float64])
-sizes = dict(n=st.integers(1, 3), c=st.integers(1, 5), th=st.integers(1, 3), tw=st.integers(1, 3),
-             stride=st.integers(1, 3), extra=st.integers(0, 2), dtype=dtypes, seed=st.integers(0, 2**16))
+tilings = st.sampled_from([(2, 3), (3, 3), (2, 5), (2, 2), (3, 2), (2, 4)])  # (m, r)
+sizes = dict(batch=st.integers(1, 3), c=st.integers(1, 5), th=st.integers(1, 3),
+             tw=st.integers(1, 3), stride=st.integers(1, 3), tiling=tilings,
+             extra=st.integers(0, 2), dtype=dtypes, seed=st.integers(0, 2**16))
 
 
 def tolerance(dtype):
     return 1e-5 if dtype == np.float32 else 1e-12  # sums in a different order
 
 
-def padded_input(n, c, th, tw, stride, extra, dtype, seed):
+def assert_close(fast, reference, dtype):
+    """Equal to the tolerance, relative to each entry or to the largest one (the transforms'
+    sums cancel: an entry can be far smaller than the terms it sums)."""
+    tol = tolerance(dtype)
+    np.testing.assert_allclose(fast, reference, rtol=tol, atol=tol * np.abs(reference).max())
+
+
+def padded_input(batch, c, th, tw, stride, m, r, extra, dtype, seed):
     """An input that just holds th × tw tiles, plus ``extra`` pixels no tile reads."""
-    shape = (n, stride * (2 * th + 2) + extra, stride * (2 * tw + 2) + extra, c)
+    shape = (batch, stride * (m * th + r - 1) + extra, stride * (m * tw + r - 1) + extra, c)
     return np.random.default_rng(seed).normal(size=shape).astype(dtype)
 
 
-@given(**sizes)
-def test_input_transform_numba_equals_reference(n, c, th, tw, stride, extra, dtype, seed):
-    xpad = padded_input(n, c, th, tw, stride, extra, dtype, seed)
-    fast = winograd.input_transform(xpad, stride, th, tw)
-    reference = winograd.input_transform_reference(xpad, stride, th, tw)
-    assert fast.dtype == dtype and fast.shape == (4, 4, n * th * tw, stride * stride * c)
-    np.testing.assert_allclose(fast, reference, rtol=tolerance(dtype), atol=tolerance(dtype))
+@pytest.mark.parametrize("m, r", [(2, 3), (3, 3), (2, 5), (2, 2), (3, 2), (2, 4), (4, 3)])
+def test_matrices_compute_the_correlation(m, r):
+    """Aᵀ[(G g) ⊙ (Bᵀ d)] = the correlation y_i = Σ_k g_k d_(i+k), for 1-D g and d of rational
+    numbers, in exact arithmetic, with the small fractions that the float64 entries round (to
+    the nearest float64: 1/6 is not a binary fraction)."""
+    exact = []
+    for M in winograd.matrices(m, r):
+        fractions = [[Fraction(v).limit_denominator(1000) for v in row] for row in M]
+        np.testing.assert_array_equal(M, np.array(fractions, dtype=float))
+        exact.append(np.array(fractions, dtype=object))
+    BT, G, AT = exact
+    n = m + r - 1
+    assert BT.shape == (n, n) and G.shape == (n, r) and AT.shape == (m, n)
+    rng = np.random.default_rng(m * 10 + r)
+    for _ in range(5):
+        g = np.array([Fraction(int(v), 7) for v in rng.integers(-9, 10, r)], dtype=object)
+        d = np.array([Fraction(int(v), 3) for v in rng.integers(-9, 10, n)], dtype=object)
+        y = AT.dot(G.dot(g) * BT.dot(d))
+        assert list(y) == [sum(g[k] * d[i + k] for k in range(r)) for i in range(m)]
+
+
+def test_the_docstring_matrices_of_f2x3():
+    BT, G, AT = winograd.matrices(2, 3)
+    np.testing.assert_array_equal(BT, [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, -1, 0, 1]])
+    np.testing.assert_array_equal(G, [[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]])
+    np.testing.assert_array_equal(AT, [[1, 1, 1, 0], [0, 1, -1, 1]])
 
 
 @given(**sizes)
-def test_input_transform_adjoint_numba_equals_reference(n, c, th, tw, stride, extra, dtype, seed):
-    shape = padded_input(n, c, th, tw, stride, extra, dtype, seed).shape
-    dV = np.random.default_rng(seed + 1).normal(size=(4, 4, n * th * tw, stride * stride * c))
-    dV = dV.astype(dtype)
-    fast = winograd.input_transform_adjoint(dV, stride, shape, th, tw)
-    reference = winograd.input_transform_adjoint_reference(dV, stride, shape, th, tw)
-    assert fast.dtype == dtype and fast.shape == shape
-    np.testing.assert_allclose(fast, reference, rtol=tolerance(dtype), atol=tolerance(dtype))
+def test_input_transforms_numba_equal_references(batch, c, th, tw, stride, tiling, extra, dtype,
+                                                 seed):
+    m, r = tiling
+    n = m + r - 1
+    xpad = padded_input(batch, c, th, tw, stride, m, r, extra, dtype, seed)
+    fast = winograd.input_transform(xpad, stride, m, r, th, tw)
+    reference = winograd.input_transform_reference(xpad, stride, m, r, th, tw)
+    assert fast.dtype == dtype and fast.shape == (n, n, batch * th * tw, stride * stride * c)
+    assert_close(fast, reference, dtype)
+    dV = np.random.default_rng(seed + 1).normal(size=fast.shape).astype(dtype)
+    fast = winograd.input_transform_adjoint(dV, stride, m, xpad.shape, th, tw)
+    reference = winograd.input_transform_adjoint_reference(dV, stride, m, xpad.shape, th, tw)
+    assert fast.dtype == dtype and fast.shape == xpad.shape
+    assert_close(fast, reference, dtype)
 
 
-@given(n=st.integers(1, 3), f=st.integers(1, 5), th=st.integers(1, 3), tw=st.integers(1, 3),
-       dtype=dtypes, seed=st.integers(0, 2**16))
-def test_output_transforms_numba_equal_references(n, f, th, tw, dtype, seed):
+@given(batch=st.integers(1, 3), f=st.integers(1, 5), th=st.integers(1, 3), tw=st.integers(1, 3),
+       tiling=tilings, dtype=dtypes, seed=st.integers(0, 2**16))
+def test_output_transforms_numba_equal_references(batch, f, th, tw, tiling, dtype, seed):
+    m, r = tiling
+    n = m + r - 1
     rng = np.random.default_rng(seed)
-    M = rng.normal(size=(4, 4, n * th * tw, f)).astype(dtype)
-    fast, reference = (winograd.output_transform(M, n, th, tw),
-                       winograd.output_transform_reference(M, n, th, tw))
-    assert fast.dtype == dtype and fast.shape == (n, 2 * th, 2 * tw, f)
-    np.testing.assert_allclose(fast, reference, rtol=tolerance(dtype), atol=tolerance(dtype))
-    dout = rng.normal(size=(n, 2 * th, 2 * tw, f)).astype(dtype)
-    fast, reference = (winograd.output_transform_adjoint(dout, th, tw),
-                       winograd.output_transform_adjoint_reference(dout, th, tw))
+    M = rng.normal(size=(n, n, batch * th * tw, f)).astype(dtype)
+    fast = winograd.output_transform(M, batch, m, th, tw)
+    reference = winograd.output_transform_reference(M, batch, m, th, tw)
+    assert fast.dtype == dtype and fast.shape == (batch, m * th, m * tw, f)
+    assert_close(fast, reference, dtype)
+    dout = rng.normal(size=fast.shape).astype(dtype)
+    fast = winograd.output_transform_adjoint(dout, n, m, th, tw)
+    reference = winograd.output_transform_adjoint_reference(dout, n, m, th, tw)
     assert fast.dtype == dtype and fast.shape == M.shape
-    np.testing.assert_allclose(fast, reference, rtol=tolerance(dtype), atol=tolerance(dtype))
+    assert_close(fast, reference, dtype)
 
 
-@given(f=st.integers(1, 5), c=st.integers(1, 5), stride=st.integers(1, 3), dtype=dtypes,
-       seed=st.integers(0, 2**16))
-def test_filter_transforms_numba_equal_references(f, c, stride, dtype, seed):
+@given(f=st.integers(1, 5), c=st.integers(1, 5), stride=st.integers(1, 3), tiling=tilings,
+       dtype=dtypes, seed=st.integers(0, 2**16))
+def test_filter_transforms_numba_equal_references(f, c, stride, tiling, dtype, seed):
+    m, r = tiling
+    n = m + r - 1
     rng = np.random.default_rng(seed)
-    w = rng.normal(size=(f, c, 3 * stride, 3 * stride)).astype(dtype)
-    fast, reference = winograd.filter_transform(w, stride), winograd.filter_transform_reference(w, stride)
-    assert fast.dtype == dtype and fast.shape == (4, 4, stride * stride * c, f)
-    np.testing.assert_allclose(fast, reference, rtol=tolerance(dtype), atol=tolerance(dtype))
+    w = rng.normal(size=(f, c, r * stride, r * stride)).astype(dtype)
+    fast = winograd.filter_transform(w, stride, m)
+    reference = winograd.filter_transform_reference(w, stride, m)
+    assert fast.dtype == dtype and fast.shape == (n, n, stride * stride * c, f)
+    assert_close(fast, reference, dtype)
     dU = rng.normal(size=fast.shape).astype(dtype)
-    fast = winograd.filter_transform_adjoint(dU, stride, c)
-    reference = winograd.filter_transform_adjoint_reference(dU, stride, c)
+    fast = winograd.filter_transform_adjoint(dU, stride, c, m)
+    reference = winograd.filter_transform_adjoint_reference(dU, stride, c, m)
     assert fast.dtype == dtype and fast.shape == w.shape
-    np.testing.assert_allclose(fast, reference, rtol=tolerance(dtype), atol=tolerance(dtype))
+    assert_close(fast, reference, dtype)
 
 
 @given(**sizes)
-def test_backward_transforms_are_the_adjoints_of_the_forward_ones(n, c, th, tw, stride, extra,
-                                                                   dtype, seed):
+def test_backward_transforms_are_the_adjoints_of_the_forward_ones(batch, c, th, tw, stride, tiling,
+                                                                   extra, dtype, seed):
     """<T(a), b> = <a, T*(b)> for the input, output and filter transforms and their adjoints,
     for the Numba kernels and the references alike (float64 sums)."""
+    m, r = tiling
+    n = m + r - 1
     rng = np.random.default_rng(seed)
-    xpad = padded_input(n, c, th, tw, stride, extra, np.float64, seed)
-    dV = rng.normal(size=(4, 4, n * th * tw, stride * stride * c))
-    M = rng.normal(size=(4, 4, n * th * tw, 3))
-    dout = rng.normal(size=(n, 2 * th, 2 * tw, 3))
-    w = rng.normal(size=(3, c, 3 * stride, 3 * stride))
-    dU = rng.normal(size=(4, 4, stride * stride * c, 3))
+    xpad = padded_input(batch, c, th, tw, stride, m, r, extra, np.float64, seed)
+    dV = rng.normal(size=(n, n, batch * th * tw, stride * stride * c))
+    M = rng.normal(size=(n, n, batch * th * tw, 3))
+    dout = rng.normal(size=(batch, m * th, m * tw, 3))
+    w = rng.normal(size=(3, c, r * stride, r * stride))
+    dU = rng.normal(size=(n, n, stride * stride * c, 3))
     pairs = [
-        (np.vdot(winograd.input_transform(xpad, stride, th, tw), dV),
-         np.vdot(xpad, winograd.input_transform_adjoint(dV, stride, xpad.shape, th, tw))),
-        (np.vdot(winograd.input_transform_reference(xpad, stride, th, tw), dV),
-         np.vdot(xpad, winograd.input_transform_adjoint_reference(dV, stride, xpad.shape, th, tw))),
-        (np.vdot(winograd.output_transform(M, n, th, tw), dout),
-         np.vdot(M, winograd.output_transform_adjoint(dout, th, tw))),
-        (np.vdot(winograd.output_transform_reference(M, n, th, tw), dout),
-         np.vdot(M, winograd.output_transform_adjoint_reference(dout, th, tw))),
-        (np.vdot(winograd.filter_transform(w, stride), dU),
-         np.vdot(w, winograd.filter_transform_adjoint(dU, stride, c))),
-        (np.vdot(winograd.filter_transform_reference(w, stride), dU),
-         np.vdot(w, winograd.filter_transform_adjoint_reference(dU, stride, c))),
+        (np.vdot(winograd.input_transform(xpad, stride, m, r, th, tw), dV),
+         np.vdot(xpad, winograd.input_transform_adjoint(dV, stride, m, xpad.shape, th, tw))),
+        (np.vdot(winograd.input_transform_reference(xpad, stride, m, r, th, tw), dV),
+         np.vdot(xpad, winograd.input_transform_adjoint_reference(dV, stride, m, xpad.shape, th, tw))),
+        (np.vdot(winograd.output_transform(M, batch, m, th, tw), dout),
+         np.vdot(M, winograd.output_transform_adjoint(dout, n, m, th, tw))),
+        (np.vdot(winograd.output_transform_reference(M, batch, m, th, tw), dout),
+         np.vdot(M, winograd.output_transform_adjoint_reference(dout, n, m, th, tw))),
+        (np.vdot(winograd.filter_transform(w, stride, m), dU),
+         np.vdot(w, winograd.filter_transform_adjoint(dU, stride, c, m))),
+        (np.vdot(winograd.filter_transform_reference(w, stride, m), dU),
+         np.vdot(w, winograd.filter_transform_adjoint_reference(dU, stride, c, m))),
     ]
     for forward, backward in pairs:
         np.testing.assert_allclose(forward, backward, rtol=1e-10, atol=1e-10)
 
 
-@given(stride=st.integers(1, 2), c=st.integers(1, 4), f=st.integers(1, 4), h=st.integers(0, 5),
-       w=st.integers(0, 5), padding=st.sampled_from([0, 1, "same"]), bias=st.booleans(),
-       dtype=dtypes, seed=st.integers(0, 2**16))
-def test_winograd_convolution_equals_the_definition_and_im2col(stride, c, f, h, w, padding, bias,
+@given(stride=st.integers(1, 2), r=st.integers(2, 5), c=st.integers(1, 4), f=st.integers(1, 4),
+       h=st.integers(0, 6), w=st.integers(0, 6), padding=st.sampled_from([0, 1, "same"]),
+       bias=st.booleans(), dtype=dtypes, seed=st.integers(0, 2**16))
+def test_winograd_convolution_equals_the_definition_and_im2col(stride, r, c, f, h, w, padding, bias,
                                                                dtype, seed):
-    """Output sizes odd and even; the gradients equal those of the im2col products."""
+    """Output sizes that m divides and that it does not; the gradients equal im2col's."""
     rng = np.random.default_rng(seed)
-    k = 3 * stride
+    k = r * stride
     x = rng.normal(size=(2, c, k + h, k + w)).astype(dtype)
     weight = rng.normal(size=(f, c, k, k)).astype(dtype)
     b = rng.normal(size=f).astype(dtype) if bias else None
@@ -138,32 +182,40 @@ def test_winograd_convolution_equals_the_definition_and_im2col(stride, c, f, h, 
                                    atol=rtol * np.abs(by_im2col).max())
 
 
-@given(n=st.integers(1, 2), c=st.integers(1, 3), f=st.integers(1, 3), stride=st.integers(1, 2),
-       h=st.integers(0, 3), w=st.integers(0, 3), padding=st.sampled_from([0, 1]),
+@given(batch=st.integers(1, 2), c=st.integers(1, 3), f=st.integers(1, 3), stride=st.integers(1, 2),
+       r=st.integers(2, 5), h=st.integers(0, 4), w=st.integers(0, 4), padding=st.sampled_from([0, 1]),
        training=st.booleans(), seed=st.integers(0, 2**16))
-def test_winograd_layer_backward_matches_finite_differences(n, c, f, stride, h, w, padding, training,
-                                                            seed):
-    layer = ta.Conv2D(c, f, 3 * stride, stride=stride, padding=padding, seed=seed, dtype=np.float64)
+def test_winograd_layer_backward_matches_finite_differences(batch, c, f, stride, r, h, w, padding,
+                                                            training, seed):
+    layer = ta.Conv2D(c, f, r * stride, stride=stride, padding=padding, seed=seed, dtype=np.float64)
     layer.method = "winograd"
     layer.training = training  # evaluation mode rebuilds the transformed tiles for dW
-    x = np.random.default_rng(seed).normal(size=(n, c, 3 * stride + h, 3 * stride + w))
+    x = np.random.default_rng(seed).normal(size=(batch, c, r * stride + h, r * stride + w))
     report = check_layer(layer, x, seed=seed, tolerance=1e-6)
     assert report.passed, str(report)
 
 
+def test_tile_size_takes_the_fewest_multiplications():
+    assert winograd.tile_size(6, 6, 3) == 3  # 4 tiles of 5×5 = 100 < 9 tiles of 4×4 = 144
+    assert winograd.tile_size(2, 2, 5) == 2  # 1 tile of 6×6 = 36 < 1 of 7×7 = 49
+    assert winograd.tile_size(4, 4, 3) == 2  # 4 tiles of 4×4 = 64 < 4 of 5×5 = 100
+
+
 def test_auto_takes_winograd_where_it_is_faster():
-    """A kernel of 3·stride square, even output sizes, and s²·C >= 32 channels in the products."""
+    """A kernel of 3·stride square, every tile whole, and s²·C >= 32 channels."""
     for channels, size, kernel, stride, expected in (
             (32, 12, 3, 1, "winograd"), (8, 12, 6, 2, "winograd"), (4, 18, 9, 3, "winograd"),
-            (32, 12, 3, 2, "im2col"), (32, 12, 5, 1, "im2col"), (32, 12, (3, 6), 2, "im2col"),
-            (16, 12, 3, 1, "im2col"), (32, 13, 3, 1, "im2col"), (8, 15, 6, 2, "im2col")):
+            (32, 16, 6, 2, "winograd"), (64, 6, 5, 1, "im2col"),  # the talk's conv2 and conv3
+            (32, 12, 3, 2, "im2col"), (32, 12, 7, 1, "im2col"), (32, 12, (3, 6), 2, "im2col"),
+            (32, 12, 1, 1, "im2col"), (16, 12, 3, 1, "im2col"), (32, 13, 3, 1, "im2col"),
+            (32, 14, 6, 2, "im2col")):  # the talk's conv2 on MNIST: 5×5 outputs
         x = np.zeros((1, channels, size, size))
         w = np.zeros((1, channels) + ((kernel, kernel) if isinstance(kernel, int) else kernel))
-        assert conv2d_forward(x, w, stride=stride)[1][0] == expected
+        assert conv2d_forward(x, w, stride=stride)[1][0] == expected, (channels, size, kernel, stride)
 
 
 def test_integer_arrays_take_im2col_and_stay_exact():
-    """Winograd's filter transform halves; integers would be truncated, so auto takes im2col."""
+    """Winograd's transforms have fractions; integers would be truncated, so auto takes im2col."""
     rng = np.random.default_rng(0)
     x, w = rng.integers(-5, 5, (1, 32, 8, 8)), rng.integers(-5, 5, (2, 32, 3, 3))
     out, cache = conv2d_forward(x, w)
@@ -176,7 +228,7 @@ def test_bad_method_names_the_problem():
     x, w = np.zeros((1, 1, 6, 6)), np.zeros((1, 1, 3, 3))
     with pytest.raises(ValueError, match="method must be"):
         conv2d_forward(x, w, method="fft")
-    with pytest.raises(ValueError, match="3\\*stride"):
+    with pytest.raises(ValueError, match="r\\*stride"):
         conv2d_forward(x, w, stride=2, method="winograd")
     with pytest.raises(TypeError, match="float32 or float64"):
         conv2d_forward(x.astype(np.int64), w, method="winograd")

@@ -34,17 +34,18 @@ is reused hot by the next layer: on 2 cores, in runs that took turns between the
 forward + input gradient of 512 images ran 3-15% faster, inference 2-17% (float32 gained
 the most). See ``keep_rows`` in :func:`conv2d_forward`.
 
-Winograd: a kernel of 3·stride square (3×3 at stride 1; the talk's conv2, 6×6 at stride 2) can
-have its products formed by Winograd's F(2×2, 3×3) instead (Lavin & Gray 2016;
-``tinyadv/winograd.py`` has the math): 2.25 times fewer multiplications, the same result up to
-rounding (6e-7 of the largest output in float32 on conv2, 1e-15 in float64). The weight gradient
-and the input gradient are the same steps transposed, so the layer's cache keeps Winograd's
-transformed input tiles where it would keep the rows. Odd output sizes are covered by a last
-tile that reads zeros past the edge and whose extra outputs are dropped. ``method="auto"`` (the
-default) takes Winograd only where it measured faster than im2col
-(:func:`tinyadv.winograd.faster_than_im2col`: even output sizes, at least 32 phase channels);
-there, on 2 cores (A/B runs, the talk's CNN on CIFAR-10 images), training steps ran 1.21-1.26×
-faster, forward + input gradient 1.15-1.18×, inference 1.14-1.16×, in float32 and float64.
+Winograd: a kernel of r·stride square (2 <= r <= 5; the talk's conv2, 6×6 at stride 2, has r =
+3) can have its products formed by Winograd's minimal filtering F(m×m, r×r) instead (Lavin &
+Gray 2016; ``tinyadv/winograd.py`` has the math): conv2's 6×6 outputs by F(3×3, 3×3) take 100
+multiplications per filter and input channel instead of 324, with the same result up to
+rounding (2e-6 of the largest output in float32, 1e-15 in float64). The weight gradient and the
+input gradient are the same steps transposed, so the layer's cache keeps Winograd's transformed
+input tiles where it would keep the rows. Output sizes that m does not divide are covered by
+last tiles that read zeros past the edge and whose extra outputs are dropped.
+``method="auto"`` (the default) takes Winograd only where it measured faster than im2col
+(:func:`tinyadv.winograd.faster_than_im2col`: r = 3, whole tiles, at least 32 phase channels);
+there, on 2 cores (A/B runs, the talk's CNN on CIFAR-10 images), training steps ran 1.29-1.31×
+faster, inference 1.16-1.22×, forward + input gradient 1.16-1.19×, in float32 and float64.
 ``method="im2col"`` or ``"winograd"`` (as a layer attribute: ``layer.method``) forces a choice.
 
 Padding is an int (the same on all four sides), a pair (rows, columns), ``"valid"`` (none), or
@@ -128,8 +129,8 @@ def conv2d_forward(x, w, b=None, *, stride=1, padding=0, keep_rows=True, method=
         same numbers; see "Memory" in the module docstring).
     method : "auto", "im2col" or "winograd"
         How the products are formed (see "Winograd" in the module docstring): "auto" takes
-        Winograd's F(2×2, 3×3) where it is faster (:func:`tinyadv.winograd.faster_than_im2col`),
-        else im2col; "winograd" takes it whenever the kernel is 3·stride square.
+        Winograd's F(m×m, r×r) where it is faster (:func:`tinyadv.winograd.faster_than_im2col`),
+        else im2col; "winograd" takes it whenever the kernel is r·stride square, 2 <= r <= 5.
 
     Returns
     -------
@@ -150,10 +151,10 @@ def conv2d_forward(x, w, b=None, *, stride=1, padding=0, keep_rows=True, method=
         raise ValueError(f"method must be 'auto', 'im2col' or 'winograd', got {method!r}")
     floating = x.dtype in (np.float32, np.float64) and w.dtype in (np.float32, np.float64)
     if method == "winograd" and not winograd.applies(HH, WW, stride):
-        raise ValueError(f"Winograd's F(2x2, 3x3) needs a kernel of 3*stride = {3 * stride} "
-                         f"square, got {HH}x{WW}")
-    if method == "winograd" and not floating:  # its filter transform halves
-        raise TypeError(f"Winograd's F(2x2, 3x3) needs float32 or float64 input and weights, "
+        raise ValueError(f"Winograd's F(m x m, r x r) needs a square kernel of r*stride, "
+                         f"2 <= r <= 5 (stride {stride}), got {HH}x{WW}")
+    if method == "winograd" and not floating:  # its transforms have fractions
+        raise TypeError(f"Winograd's F(m x m, r x r) needs float32 or float64 input and weights, "
                         f"got {x.dtype} and {w.dtype}")
     Ho = output_size(H, HH, stride, top, bottom)
     Wo = output_size(W, WW, stride, left, right)
@@ -169,12 +170,15 @@ def conv2d_forward(x, w, b=None, *, stride=1, padding=0, keep_rows=True, method=
         kept = cols if keep_rows else None  # what dW will need: the rows, or their source
         cache = ("im2col", w_rows, kept)
     else:
-        Th, Tw = winograd.tiles(Ho, Wo)
-        xpad = _pad_to(xpad, stride * (2 * Th + 2), stride * (2 * Tw + 2))
-        U = winograd.filter_transform(w, stride)  # (4, 4, K, F)
-        V = winograd.input_transform(xpad, stride, Th, Tw)  # (4, 4, T, K)
-        M = np.matmul(V.reshape(16, N * Th * Tw, -1), U.reshape(16, -1, F))
-        out = winograd.output_transform(M.reshape(4, 4, -1, F), N, Th, Tw)[:, :Ho, :Wo]
+        r = HH // stride
+        m = winograd.tile_size(Ho, Wo, r)
+        Th, Tw = winograd.tiles(Ho, Wo, m)
+        xpad = _pad_to(xpad, stride * (m * Th + r - 1), stride * (m * Tw + r - 1))
+        U = winograd.filter_transform(w, stride, m)  # (n, n, K, F)
+        V = winograd.input_transform(xpad, stride, m, r, Th, Tw)  # (n, n, T, K)
+        n = m + r - 1
+        M = np.matmul(V.reshape(n * n, N * Th * Tw, -1), U.reshape(n * n, -1, F))
+        out = winograd.output_transform(M.reshape(n, n, -1, F), N, m, Th, Tw)[:, :Ho, :Wo]
         kept = V if keep_rows else None
         cache = ("winograd", U, kept)
     out = out.transpose(0, 3, 1, 2)
@@ -228,19 +232,21 @@ def conv2d_backward(dout, cache, *, need_input_grad=True, need_param_grads=True)
             dcols = (dout_rows @ w_product).reshape(N, Ho, Wo, HH, WW, C)
             dxpad = col2im(dcols, xpad_shape[1], xpad_shape[2], stride)
     else:
-        Th, Tw = winograd.tiles(Ho, Wo)
-        dout_last = _pad_to(dout_last, 2 * Th, 2 * Tw)
-        dM = winograd.output_transform_adjoint(dout_last, Th, Tw).reshape(16, N * Th * Tw, F)
-        U = w_product.reshape(16, -1, F)
+        n, r = w_product.shape[0], HH // stride
+        m = n - r + 1
+        Th, Tw = winograd.tiles(Ho, Wo, m)
+        dout_last = _pad_to(dout_last, m * Th, m * Tw)
+        dM = winograd.output_transform_adjoint(dout_last, n, m, Th, Tw).reshape(n * n, -1, F)
+        U = w_product.reshape(n * n, -1, F)
         if need_param_grads:
             V = kept
             if V is None:  # not kept by the forward pass (keep_rows=False): rebuild them
-                V = winograd.input_transform(xpad, stride, Th, Tw)
-            dU = np.matmul(V.reshape(16, N * Th * Tw, -1).transpose(0, 2, 1), dM)
-            dw = winograd.filter_transform_adjoint(dU.reshape(4, 4, -1, F), stride, C)
+                V = winograd.input_transform(xpad, stride, m, r, Th, Tw)
+            dU = np.matmul(V.reshape(n * n, N * Th * Tw, -1).transpose(0, 2, 1), dM)
+            dw = winograd.filter_transform_adjoint(dU.reshape(n, n, -1, F), stride, C, m)
         if need_input_grad:
-            dV = np.matmul(dM, U.transpose(0, 2, 1)).reshape(4, 4, N * Th * Tw, -1)
-            dxpad = winograd.input_transform_adjoint(dV, stride, xpad_shape, Th, Tw)
+            dV = np.matmul(dM, U.transpose(0, 2, 1)).reshape(n, n, N * Th * Tw, -1)
+            dxpad = winograd.input_transform_adjoint(dV, stride, m, xpad_shape, Th, Tw)
     if need_param_grads:
         dw = np.ascontiguousarray(dw)
         if has_bias:
