@@ -133,6 +133,63 @@ def tiles(Ho, Wo, m):
 
 
 # --------------------------------------------------------------------------------------------
+# The convolution: transforms and products, forward and backward (called by layers/conv.py)
+
+
+def conv2d(xpad, w, stride, Ho, Wo):
+    """The Ho×Wo output of w (F, C, rs, rs) over xpad (N, Hp, Wp, C), channels last, by F(m×m, r×r).
+
+    Returns (out (N, Ho, Wo, F), U, V, xpad): the transformed filters and input tiles, for the
+    backward pass, and the input as read, with zeros added at the bottom and right when m does
+    not divide Ho or Wo (the last tiles read past the edge; their extra outputs are dropped).
+    """
+    N, F = xpad.shape[0], w.shape[0]
+    r = w.shape[2] // stride
+    m = tile_size(Ho, Wo, r)
+    n, (Th, Tw) = m + r - 1, tiles(Ho, Wo, m)
+    xpad = _pad_to(xpad, stride * (m * Th + r - 1), stride * (m * Tw + r - 1))
+    U = filter_transform(w, stride, m)  # (n, n, K, F)
+    V = input_transform(xpad, stride, m, r, Th, Tw)  # (n, n, T, K)
+    M = np.matmul(V.reshape(n * n, N * Th * Tw, -1), U.reshape(n * n, -1, F))
+    out = output_transform(M.reshape(n, n, -1, F), N, m, Th, Tw)[:, :Ho, :Wo]
+    return out, U, V, xpad
+
+
+def conv2d_backward(dout, U, w_shape, stride, xpad_shape, *, V=None, xpad=None,
+                    need_input_grad=True, need_param_grads=True):
+    """Gradients of :func:`conv2d`: dout (N, Ho, Wo, F) -> (dxpad of ``xpad_shape`` or None,
+    dw of ``w_shape`` or None). The weight gradient needs the tiles V, or the input xpad (as
+    :func:`conv2d` returned it) to transform again."""
+    N, Ho, Wo, F = dout.shape
+    C, r = w_shape[1], w_shape[2] // stride
+    n = U.shape[0]
+    m = n - r + 1
+    Th, Tw = tiles(Ho, Wo, m)
+    dM = output_transform_adjoint(_pad_to(dout, m * Th, m * Tw), n, m, Th, Tw)
+    dM = dM.reshape(n * n, N * Th * Tw, F)
+    dxpad = dw = None
+    if need_param_grads:
+        if V is None:
+            V = input_transform(xpad, stride, m, r, Th, Tw)
+        dU = np.matmul(V.reshape(n * n, N * Th * Tw, -1).transpose(0, 2, 1), dM)
+        dw = filter_transform_adjoint(dU.reshape(n, n, -1, F), stride, C, m)
+    if need_input_grad:
+        dV = np.matmul(dM, U.reshape(n * n, -1, F).transpose(0, 2, 1))
+        dxpad = input_transform_adjoint(dV.reshape(n, n, N * Th * Tw, -1), stride, m, xpad_shape,
+                                        Th, Tw)
+    return dxpad, dw
+
+
+def _pad_to(x, rows, columns):
+    """x (N, H, W, C) with zeros added at the bottom and right up to rows × columns; x itself
+    when it is large enough."""
+    extra_rows, extra_columns = max(rows - x.shape[1], 0), max(columns - x.shape[2], 0)
+    if extra_rows == extra_columns == 0:
+        return x
+    return np.pad(x, ((0, 0), (0, extra_rows), (0, extra_columns), (0, 0)))
+
+
+# --------------------------------------------------------------------------------------------
 # Readable NumPy references
 
 

@@ -58,8 +58,8 @@ import numbers
 
 import numpy as np
 
-from ..checks import check_array
 from .. import winograd
+from ..checks import check_array
 from ..kernels import col2im, im2col, output_size, pad_channels_last
 from .base import Layer, Parameter, weight_and_bias_grads
 
@@ -170,32 +170,14 @@ def conv2d_forward(x, w, b=None, *, stride=1, padding=0, keep_rows=True, method=
         kept = cols if keep_rows else None  # what dW will need: the rows, or their source
         cache = ("im2col", w_rows, kept)
     else:
-        r = HH // stride
-        m = winograd.tile_size(Ho, Wo, r)
-        Th, Tw = winograd.tiles(Ho, Wo, m)
-        xpad = _pad_to(xpad, stride * (m * Th + r - 1), stride * (m * Tw + r - 1))
-        U = winograd.filter_transform(w, stride, m)  # (n, n, K, F)
-        V = winograd.input_transform(xpad, stride, m, r, Th, Tw)  # (n, n, T, K)
-        n = m + r - 1
-        M = np.matmul(V.reshape(n * n, N * Th * Tw, -1), U.reshape(n * n, -1, F))
-        out = winograd.output_transform(M.reshape(n, n, -1, F), N, m, Th, Tw)[:, :Ho, :Wo]
-        kept = V if keep_rows else None
+        out, U, V, xpad = winograd.conv2d(xpad, w, stride, Ho, Wo)
+        kept = V if keep_rows else None  # what dW will need: the tiles, or their source
         cache = ("winograd", U, kept)
     out = out.transpose(0, 3, 1, 2)
     if b is not None:
         out = out + b[None, :, None, None]
-    # the rows (or tiles) for dW when kept, else their source, the padded input
     cache += (x.shape, None if keep_rows else xpad, xpad.shape, pads, stride, w.shape, b is not None)
     return out, cache
-
-
-def _pad_to(xpad, rows, columns):
-    """xpad (N, Hp, Wp, C) with zeros added at the bottom and right up to rows × columns (for
-    Winograd's last tile when Ho or Wo is odd); xpad itself when it is large enough."""
-    extra_rows, extra_columns = max(rows - xpad.shape[1], 0), max(columns - xpad.shape[2], 0)
-    if extra_rows == extra_columns == 0:
-        return xpad
-    return np.pad(xpad, ((0, 0), (0, extra_rows), (0, extra_columns), (0, 0)))
 
 
 def conv2d_backward(dout, cache, *, need_input_grad=True, need_param_grads=True):
@@ -232,21 +214,9 @@ def conv2d_backward(dout, cache, *, need_input_grad=True, need_param_grads=True)
             dcols = (dout_rows @ w_product).reshape(N, Ho, Wo, HH, WW, C)
             dxpad = col2im(dcols, xpad_shape[1], xpad_shape[2], stride)
     else:
-        n, r = w_product.shape[0], HH // stride
-        m = n - r + 1
-        Th, Tw = winograd.tiles(Ho, Wo, m)
-        dout_last = _pad_to(dout_last, m * Th, m * Tw)
-        dM = winograd.output_transform_adjoint(dout_last, n, m, Th, Tw).reshape(n * n, -1, F)
-        U = w_product.reshape(n * n, -1, F)
-        if need_param_grads:
-            V = kept
-            if V is None:  # not kept by the forward pass (keep_rows=False): rebuild them
-                V = winograd.input_transform(xpad, stride, m, r, Th, Tw)
-            dU = np.matmul(V.reshape(n * n, N * Th * Tw, -1).transpose(0, 2, 1), dM)
-            dw = winograd.filter_transform_adjoint(dU.reshape(n, n, -1, F), stride, C, m)
-        if need_input_grad:
-            dV = np.matmul(dM, U.transpose(0, 2, 1)).reshape(n, n, N * Th * Tw, -1)
-            dxpad = winograd.input_transform_adjoint(dV, stride, m, xpad_shape, Th, Tw)
+        dxpad, dw = winograd.conv2d_backward(
+            dout_last, w_product, w_shape, stride, xpad_shape, V=kept, xpad=xpad,
+            need_input_grad=need_input_grad, need_param_grads=need_param_grads)
     if need_param_grads:
         dw = np.ascontiguousarray(dw)
         if has_bias:
