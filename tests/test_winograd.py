@@ -199,12 +199,15 @@ def test_tile_size_takes_the_fewest_multiplications():
     assert winograd.tile_size(6, 6, 3) == 3  # 4 tiles of 5×5 = 100 < 9 tiles of 4×4 = 144
     assert winograd.tile_size(2, 2, 5) == 2  # 1 tile of 6×6 = 36 < 1 of 7×7 = 49
     assert winograd.tile_size(4, 4, 3) == 2  # 4 tiles of 4×4 = 64 < 4 of 5×5 = 100
+    assert winograd.tile_size(32, 32, 3) == 2  # whole tiles, though 11² tiles of 5×5 are fewer
+    assert winograd.tile_size(5, 5, 3) == 3  # no whole tiles: 4 tiles of 5×5 < 9 of 4×4
 
 
 def test_auto_takes_winograd_where_it_is_faster():
     """A kernel of 3·stride square, every tile whole, and s²·C >= 32 channels."""
     for channels, size, kernel, stride, expected in (
             (32, 12, 3, 1, "winograd"), (8, 12, 6, 2, "winograd"), (4, 18, 9, 3, "winograd"),
+            (32, 34, 3, 1, "winograd"),  # 32×32 outputs: whole tiles of 2×2
             (32, 16, 6, 2, "winograd"), (64, 6, 5, 1, "im2col"),  # the talk's conv2 and conv3
             (32, 12, 3, 2, "im2col"), (32, 12, 7, 1, "im2col"), (32, 12, (3, 6), 2, "im2col"),
             (32, 12, 1, 1, "im2col"), (16, 12, 3, 1, "im2col"), (32, 13, 3, 1, "im2col"),
