@@ -117,9 +117,10 @@ def faster_than_im2col(C, HH, WW, stride, Ho, Wo):
     a 3×3 filter of the phases (r = 3), every tile whole (no output computed and thrown away),
     and products with s²·C >= 32 rows.
 
-    F(2×2, 3×3), forward + backward, im2col's time over Winograd's: s²·C = 128 (the talk's
-    conv2) 1.45, 64 1.28-1.47, 32 1.34; 16 0.62-1.12, 3 0.58, 1 0.27 (the transforms' memory
-    traffic grows with F and not with C, the products' savings with C). The talk's conv2 on
+    Forward + backward of one layer, im2col's time over Winograd's (r = 3, the tiles of
+    :func:`tile_size`): s²·C = 128 (the talk's conv2) 1.78, 64 1.45-1.75, 32 1.14; 16 0.78,
+    8 0.52, 3 0.40-0.50, 1 0.21 (the transforms' memory traffic grows with F and not with C, the
+    products' savings with C). The talk's conv2 on
     MNIST (5×5 outputs, so some tiles' outputs thrown away): 8-13% slower over the network.
     Over the network on CIFAR-10 images, conv2 by F(3×3, 3×3) made training steps 1.29-1.31×
     faster, F(2×2, 3×3) 1.21-1.26×. The talk's conv3 by F(2×2, 5×5) (5×5 kernel, 64 channels,
