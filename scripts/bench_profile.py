@@ -13,9 +13,9 @@ Next to each convolution and linear layer it prints the FLOPs of its matrix prod
 time the same products take alone, at the same shapes, run back to back, and next to each
 convolution the time its copies take alone in the same way (padding into channels-last and
 im2col, and col2im for an input gradient; for a layer that takes Winograd's products, conv2 of
-the talk's CNN on CIFAR-10 images, its transforms instead). The rest of a layer's time is layout changes and
-what running inside the network costs the products and copies (their operands are no longer
-hot in the cache). The last line compares the products' rate with NumPy's on a 1024² product.
+the talk's CNN on CIFAR-10 images, its transforms instead). The rest of a layer's time is
+layout changes and what running inside the network costs the products and copies (their
+operands are no longer hot in the cache). The last line compares the products' rate with NumPy's on a 1024² product.
 
 Everything runs on one thread (tinyadv's and BLAS's); the first lines name the OpenBLAS
 kernels (see bench_cnn.py about ``OPENBLAS_CORETYPE``).
@@ -63,6 +63,8 @@ def products_alone(count, M, K, N, dtype, mode, first, passes, rng):
     train), each ``count`` times (stacked, as ``np.matmul`` runs Winograd's)."""
     rows = rng.random((count, M, K)).astype(dtype)
     weight = rng.random((count, K, N)).astype(dtype)
+    if count == 1:  # im2col keeps its weight as rows (N, K), and Winograd's U is (K, N)
+        weight = np.ascontiguousarray(weight.transpose(0, 2, 1)).transpose(0, 2, 1)
     dout = rng.random((count, M, N)).astype(dtype)
     products = [lambda: np.matmul(rows, weight)]
     if mode == "train":
@@ -89,7 +91,8 @@ def copies_alone(layer, x, mode, first, passes):
         r = HH // s
         m = winograd.tile_size(Ho, Wo, r)
         n, (Th, Tw) = m + r - 1, winograd.tiles(Ho, Wo, m)
-        U, V = winograd.filter_transform(weight, s, m), winograd.input_transform(xpad, s, m, r, Th, Tw)
+        U = winograd.filter_transform(weight, s, m)
+        V = winograd.input_transform(xpad, s, m, r, Th, Tw)
         M = np.ones((n, n, V.shape[2], F), weight.dtype)
         dout = winograd.output_transform(M, x.shape[0], m, Th, Tw)
         copies = [lambda: winograd.filter_transform(weight, s, m),

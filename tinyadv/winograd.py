@@ -42,9 +42,9 @@ s·(j + q) + b], and x[s·u + a, s·v + b] over (u, v) is the phase (a, b) of x,
 the padded input; nothing is copied into phase images.
 
 Tiles. :func:`tile_size` takes m = 2 or 3, whichever makes whole tiles and needs fewer
-multiplications for the output: conv2's 6×6 outputs are 4 tiles of F(3×3, 3×3) (100 multiplications per filter and channel,
-against 144 with F(2×2, 3×3) and 324 directly), conv3's 2×2 outputs (5×5 kernel) one tile of
-F(2×2, 5×5) (36 against 100).
+multiplications for the output: conv2's 6×6 outputs are 4 tiles of F(3×3, 3×3) (100
+multiplications per filter and channel, against 144 with F(2×2, 3×3) and 324 directly), conv3's
+2×2 outputs (5×5 kernel) one tile of F(2×2, 5×5) (36 against 100).
 
 Numbers. The result differs from the direct sum in rounding only, a little more the larger the
 tile: over 128 channels in float32, about 4e-7 of the largest output for F(2×2, 3×3), 2e-6 for
@@ -281,7 +281,8 @@ def input_transform_adjoint_reference(dV, stride, m, xpad_shape, Th, Tw):
                 for v in range(n):
                     for a in range(s):
                         for b in range(s):
-                            dxpad[:, s * (m * ti + u) + a, s * (m * tj + v) + b] += dd[:, ti, tj, u, v, a, b]
+                            pixel = (s * (m * ti + u) + a, s * (m * tj + v) + b)
+                            dxpad[:, pixel[0], pixel[1]] += dd[:, ti, tj, u, v, a, b]
     return dxpad
 
 

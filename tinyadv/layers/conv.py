@@ -176,7 +176,8 @@ def conv2d_forward(x, w, b=None, *, stride=1, padding=0, keep_rows=True, method=
     out = out.transpose(0, 3, 1, 2)
     if b is not None:
         out = out + b[None, :, None, None]
-    cache += (x.shape, None if keep_rows else xpad, xpad.shape, pads, stride, w.shape, b is not None)
+    source = None if keep_rows else xpad
+    cache += (x.shape, source, xpad.shape, pads, stride, w.shape, b is not None)
     return out, cache
 
 
