@@ -1,5 +1,8 @@
 """The hot loops of convolution: im2col and col2im (and the zero padding before them).
 
+(A convolution whose kernel is r·stride square may take Winograd's transforms instead of
+im2col: ``tinyadv/winograd.py``, chosen in ``layers/conv.py``.)
+
 A convolution is a matrix product once every receptive field has been copied into a row. The
 kernels work on images stored channels-last (NHWC), where one row of a receptive field — WW
 neighbouring pixels with all their C channels — is a single contiguous run of memory:
