@@ -142,7 +142,8 @@ def tiles(Ho, Wo, m):
 
 
 def conv2d(xpad, w, stride, Ho, Wo):
-    """The Ho×Wo output of w (F, C, rs, rs) over xpad (N, Hp, Wp, C), channels last, by F(m×m, r×r).
+    """The Ho×Wo output of w (F, C, rs, rs) over xpad (N, Hp, Wp, C), channels last, by
+    F(m×m, r×r) with m from :func:`tile_size`.
 
     Returns (out (N, Ho, Wo, F), U, V, xpad): the transformed filters and input tiles, for the
     backward pass, and the input as read, with zeros added at the bottom and right when m does
