@@ -348,37 +348,37 @@ def _input_transform_adjoint_numba(dV, stride, m, BT, Th, Tw, dxpad):
     N, Hp, Wp, C = dxpad.shape
     s, n = stride, BT.shape[0]
     run = s * C  # as in _input_transform_numba
+    K = s * run  # all the phases (a, b, c) of a tile point: one run of dV
     target = dxpad.reshape(N, Hp, Wp * C)
-    rows = np.empty((n, n * run), dtype=dV.dtype)  # B dV of one tile and row phase
-    tile = np.empty((n, n * run), dtype=dV.dtype)  # B dV Bᵀ
+    rows = np.empty((n, n, K), dtype=dV.dtype)  # B dV of one tile
+    tile = np.empty((n, n, K), dtype=dV.dtype)  # B dV Bᵀ
     for i in range(N):
         for ti in range(Th):
             for tj in range(Tw):
                 t = (i * Th + ti) * Tw + tj
-                left = s * m * tj * C
-                for a in range(s):
-                    k = a * run
-                    for u in range(n):
+                for u in range(n):
+                    for y in range(n):
+                        first = True
+                        for x in range(n):
+                            if BT[x, u] != 0:
+                                _combine(BT[x, u], dV[x, y, t], rows[u, y], first)
+                                first = False
+                for u in range(n):
+                    for v in range(n):
+                        first = True
                         for y in range(n):
-                            first = True
-                            for x in range(n):
-                                if BT[x, u] != 0:
-                                    _combine(BT[x, u], dV[x, y, t, k:k + run],
-                                             rows[u, y * run:(y + 1) * run], first)
-                                    first = False
+                            if BT[y, v] != 0:
+                                _combine(BT[y, v], rows[u, y], tile[u, v], first)
+                                first = False
+                left = s * m * tj * C
+                for a in range(s):  # row phase a of pixel (u, v) goes to row s·(m·ti + u) + a
                     for u in range(n):
+                        row = s * (m * ti + u) + a
                         for v in range(n):
-                            first = True
-                            for y in range(n):
-                                if BT[y, v] != 0:
-                                    _combine(BT[y, v], rows[u, y * run:(y + 1) * run],
-                                             tile[u, v * run:(v + 1) * run], first)
-                                    first = False
-                    top = s * m * ti + a
-                    for u in range(n):
-                        dd, to = tile[u], target[i, top + s * u, left:left + n * run]
-                        for c in range(n * run):
-                            to[c] += dd[c]
+                            dd = tile[u, v, a * run:(a + 1) * run]
+                            to = target[i, row, left + v * run:left + (v + 1) * run]
+                            for c in range(run):
+                                to[c] += dd[c]
 
 
 @njit(cache=True, nogil=True)
