@@ -292,10 +292,11 @@ def input_transform_adjoint_reference(dV, stride, m, xpad_shape, Th, Tw):
 # --------------------------------------------------------------------------------------------
 # Numba kernels: the same transforms. Each combines runs of memory with a matrix's entries,
 # rows first, then columns: target[x] = Σ_u matrix[x, u] · source[u], skipping the zeros.
-# The six kernels write that pattern out each on its own arrays: a shared helper taking the
-# grid of runs as a strided 3-D view (M[:, :, t], say) made the transforms 2-4 times slower,
-# because Numba types such a view's runs as of unknown stride and does not vectorize them;
-# indexed as M[x, y, t] each run is known to be contiguous.
+# The two adjoints that gather a grid back share that pattern (_adjoint_sandwich: the grid is
+# passed as its array and an index, so each run is read as dV[x, y, t], known to be
+# contiguous); the other kernels write it out on their own indexing. A helper taking the grid
+# as a strided 3-D view (M[:, :, t], say) made the transforms 2-4 times slower: Numba types
+# such a view's runs as of unknown stride and does not vectorize them.
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -307,6 +308,27 @@ def _combine(coefficient, source, target, first):
     else:
         for c in range(target.size):
             target[c] += coefficient * source[c]
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _adjoint_sandwich(L, source, index, rows, out):
+    """out[u, v] = Σ_{x,y} L[x, u] · source[x, y, index] · L[y, v], that is Lᵀ S L for the grid
+    of runs S = source[:, :, index], rows first (``rows`` holds Lᵀ S). The two adjoints that
+    gather a grid of products back, of the input tiles and of the filters, are this."""
+    for u in range(L.shape[1]):
+        for y in range(L.shape[0]):
+            first = True
+            for x in range(L.shape[0]):
+                if L[x, u] != 0:
+                    _combine(L[x, u], source[x, y, index], rows[u, y], first)
+                    first = False
+    for u in range(L.shape[1]):
+        for v in range(L.shape[1]):
+            first = True
+            for y in range(L.shape[0]):
+                if L[y, v] != 0:
+                    _combine(L[y, v], rows[u, y], out[u, v], first)
+                    first = False
 
 
 @njit(cache=True, nogil=True)
@@ -355,21 +377,7 @@ def _input_transform_adjoint_numba(dV, stride, m, BT, Th, Tw, dxpad):
     for i in range(N):
         for ti in range(Th):
             for tj in range(Tw):
-                t = (i * Th + ti) * Tw + tj
-                for u in range(n):
-                    for y in range(n):
-                        first = True
-                        for x in range(n):
-                            if BT[x, u] != 0:
-                                _combine(BT[x, u], dV[x, y, t], rows[u, y], first)
-                                first = False
-                for u in range(n):
-                    for v in range(n):
-                        first = True
-                        for y in range(n):
-                            if BT[y, v] != 0:
-                                _combine(BT[y, v], rows[u, y], tile[u, v], first)
-                                first = False
+                _adjoint_sandwich(BT, dV, (i * Th + ti) * Tw + tj, rows, tile)
                 left = s * m * tj * C
                 for a in range(s):  # row phase a of pixel (u, v) goes to row s·(m·ti + u) + a
                     for u in range(n):
@@ -476,21 +484,7 @@ def _filter_transform_adjoint_numba(dU, stride, G, dw):
     for a in range(s):
         for b in range(s):
             for c in range(C):
-                k = (a * s + b) * C + c
-                for p in range(r):
-                    for y in range(n):
-                        first = True
-                        for x in range(n):
-                            if G[x, p] != 0:
-                                _combine(G[x, p], dU[x, y, k], rows[p, y], first)
-                                first = False
-                for p in range(r):
-                    for q in range(r):
-                        first = True
-                        for y in range(n):
-                            if G[y, q] != 0:
-                                _combine(G[y, q], rows[p, y], taps[p, q], first)
-                                first = False
+                _adjoint_sandwich(G, dU, (a * s + b) * C + c, rows, taps)
                 for p in range(r):
                     for q in range(r):
                         for f in range(F):
