@@ -294,7 +294,9 @@ def input_transform_adjoint_reference(dV, stride, m, xpad_shape, Th, Tw):
 # rows first, then columns: target[x] = Σ_u matrix[x, u] · source[u], skipping the zeros.
 # The two adjoints that gather a grid back share that pattern (_adjoint_sandwich: the grid is
 # passed as its array and an index, so each run is read as dV[x, y, t], known to be
-# contiguous); the other kernels write it out on their own indexing. A helper taking the grid
+# contiguous); the other kernels write it out on their own indexing (the output transform
+# through _adjoint_sandwich and a tile buffer copied into place ran 1.3-1.5 times slower,
+# the copy into a strided block of the output being the cost). A helper taking the grid
 # as a strided 3-D view (M[:, :, t], say) made the transforms 2-4 times slower: Numba types
 # such a view's runs as of unknown stride and does not vectorize them.
 
