@@ -31,7 +31,7 @@ import numpy as np
 
 import tinyadv as ta
 from tinyadv import winograd
-from tinyadv.kernels import col2im, im2col
+from tinyadv.kernels import col2im, im2col, output_size
 from tinyadv.layers.conv import padded_channels_last, resolve_padding
 from tinyadv.threads import blas_threads, openblas_kernels
 from bench_cnn import gemm_rate  # the script beside this one
@@ -45,10 +45,8 @@ def product_shapes(layer, x, out):
     weight = layer.params["weight"].data
     N = weight.shape[0]
     if uses_winograd(layer, x):
-        r = weight.shape[2] // layer.stride
-        m = winograd.tile_size(out.shape[2], out.shape[3], r)
-        Th, Tw = winograd.tiles(out.shape[2], out.shape[3], m)
-        return (m + r - 1) ** 2, x.shape[0] * Th * Tw, layer.stride**2 * x.shape[1], N
+        _, _, n, Th, Tw = winograd.tiling(weight.shape[2], layer.stride, *out.shape[2:])
+        return n * n, x.shape[0] * Th * Tw, layer.stride**2 * x.shape[1], N
     return 1, out.size // N, weight.size // N, N
 
 
@@ -87,10 +85,8 @@ def copies_alone(layer, x, mode, first, passes):
     xpad = padded_channels_last(x, pads)
     first_gradient = mode == "eval" or not first
     if uses_winograd(layer, x):
-        Ho, Wo = (xpad.shape[1] - HH) // s + 1, (xpad.shape[2] - WW) // s + 1
-        r = HH // s
-        m = winograd.tile_size(Ho, Wo, r)
-        n, (Th, Tw) = m + r - 1, winograd.tiles(Ho, Wo, m)
+        Ho, Wo = output_size(xpad.shape[1], HH, s, 0, 0), output_size(xpad.shape[2], WW, s, 0, 0)
+        r, m, n, Th, Tw = winograd.tiling(HH, s, Ho, Wo)
         U = winograd.filter_transform(weight, s, m)
         V = winograd.input_transform(xpad, s, m, r, Th, Tw)
         M = np.ones((n, n, V.shape[2], F), weight.dtype)

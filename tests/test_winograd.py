@@ -201,6 +201,7 @@ def test_tile_size_takes_the_fewest_multiplications():
     assert winograd.tile_size(4, 4, 3) == 2  # 4 tiles of 4×4 = 64 < 4 of 5×5 = 100
     assert winograd.tile_size(32, 32, 3) == 2  # whole tiles, though 11² tiles of 5×5 are fewer
     assert winograd.tile_size(5, 5, 3) == 3  # no whole tiles: 4 tiles of 5×5 < 9 of 4×4
+    assert winograd.tiling(6, 2, 6, 6) == (3, 3, 5, 2, 2)  # the talk's conv2: r, m, n, Th, Tw
 
 
 def test_auto_takes_winograd_where_it_is_faster():

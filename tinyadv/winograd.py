@@ -139,6 +139,15 @@ def tiles(Ho, Wo, m):
     return -(-Ho // m), -(-Wo // m)
 
 
+def tiling(kernel, stride, Ho, Wo):
+    """How an Ho×Wo output of a kernel×kernel filter at this stride is tiled:
+    ``(r, m, n, Th, Tw)``, the phases' filter size r, the tile size m (:func:`tile_size`),
+    n = m + r − 1 and the tiles down and across (:func:`tiles`)."""
+    r = kernel // stride
+    m = tile_size(Ho, Wo, r)
+    return (r, m, m + r - 1) + tiles(Ho, Wo, m)
+
+
 # --------------------------------------------------------------------------------------------
 # The convolution: transforms and products, forward and backward (called by layers/conv.py)
 
@@ -152,9 +161,7 @@ def conv2d(xpad, w, stride, Ho, Wo):
     not divide Ho or Wo (the last tiles read past the edge; their extra outputs are dropped).
     """
     N, F = xpad.shape[0], w.shape[0]
-    r = w.shape[2] // stride
-    m = tile_size(Ho, Wo, r)
-    n, (Th, Tw) = m + r - 1, tiles(Ho, Wo, m)
+    r, m, n, Th, Tw = tiling(w.shape[2], stride, Ho, Wo)
     xpad = _pad_to(xpad, stride * (m * Th + r - 1), stride * (m * Tw + r - 1))
     U = filter_transform(w, stride, m)  # (n, n, K, F)
     V = input_transform(xpad, stride, m, r, Th, Tw)  # (n, n, T, K)
@@ -169,10 +176,8 @@ def conv2d_backward(dout, U, w_shape, stride, xpad_shape, *, V=None, xpad=None,
     dw of ``w_shape`` or None). The weight gradient needs the tiles V, or the input xpad (as
     :func:`conv2d` returned it) to transform again."""
     N, Ho, Wo, F = dout.shape
-    C, r = w_shape[1], w_shape[2] // stride
-    n = U.shape[0]
-    m = n - r + 1
-    Th, Tw = tiles(Ho, Wo, m)
+    C = w_shape[1]
+    r, m, n, Th, Tw = tiling(w_shape[2], stride, Ho, Wo)
     dM = output_transform_adjoint(_pad_to(dout, m * Th, m * Tw), n, m, Th, Tw)
     dM = dM.reshape(n * n, N * Th * Tw, F)
     dxpad = dw = None
