@@ -37,22 +37,17 @@ from tinyadv.threads import blas_threads, openblas_kernels
 from bench_cnn import gemm_rate  # the script beside this one
 
 
-def product_shapes(layer, x, out):
+def product_shapes(layer, x, out, by_winograd):
     """The layer's forward product as ``(count, M, K, N)``: ``count`` products rows(M, K) ·
     weight(K, N). For im2col (and Linear) one product: N outputs per position (the filters), K
     weights per output, M positions (images × output pixels); for Winograd's F(m×m, r×r) n²,
     one per point of the n×n transformed tile: M tiles, K = stride²·C channels of the phases."""
     weight = layer.params["weight"].data
     N = weight.shape[0]
-    if uses_winograd(layer, x):
+    if by_winograd:
         _, _, n, Th, Tw = winograd.tiling(weight.shape[2], layer.stride, *out.shape[2:])
         return n * n, x.shape[0] * Th * Tw, layer.stride**2 * x.shape[1], N
     return 1, out.size // N, weight.size // N, N
-
-
-def uses_winograd(layer, x):
-    """Whether this convolution takes Winograd's products for input x (what its cache says)."""
-    return isinstance(layer, ta.layers.Conv2D) and layer.forward(x)[1][0] == "winograd"
 
 
 def products_alone(count, M, K, N, dtype, mode, first, passes, rng):
@@ -72,7 +67,7 @@ def products_alone(count, M, K, N, dtype, mode, first, passes, rng):
     return seconds_per_pass(products, passes), 2 * count * M * K * N * len(products)
 
 
-def copies_alone(layer, x, mode, first, passes):
+def copies_alone(layer, x, mode, first, passes, by_winograd):
     """Seconds per pass of a convolution's copies alone, at the layer's shapes: padding into
     channels-last (when the layer pads) and im2col for the forward product, then col2im for the
     input gradient (unless first in train). For a Winograd layer its transforms instead: of the
@@ -84,7 +79,7 @@ def copies_alone(layer, x, mode, first, passes):
     pads = resolve_padding(layer.padding, x.shape[2], x.shape[3], HH, WW, s)
     xpad = padded_channels_last(x, pads)
     first_gradient = mode == "eval" or not first
-    if uses_winograd(layer, x):
+    if by_winograd:
         Ho, Wo = output_size(xpad.shape[1], HH, s, 0, 0), output_size(xpad.shape[2], WW, s, 0, 0)
         r, m, n, Th, Tw = winograd.tiling(HH, s, Ho, Wo)
         U = winograd.filter_transform(weight, s, m)
@@ -172,12 +167,15 @@ def main(argv=None):
             rate = gemm_rate(dtype, 1, size=1024)
             h, products, copies = x, {}, {}
             for index, (name, layer) in enumerate(model.layers):
+                out, cache = layer.forward(h)
+                # a convolution's cache says how it formed its products
+                by_winograd = isinstance(layer, ta.layers.Conv2D) and cache[0] == "winograd"
                 if isinstance(layer, ta.layers.Conv2D):
-                    copies[name] = copies_alone(layer, h, args.mode, index == 0, args.passes)
-                out, _ = layer.forward(h)
+                    copies[name] = copies_alone(layer, h, args.mode, index == 0, args.passes,
+                                                by_winograd)
                 if "weight" in layer.params:
-                    products[name] = products_alone(*product_shapes(layer, h, out), dtype,
-                                                    args.mode, index == 0, args.passes, rng)
+                    products[name] = products_alone(*product_shapes(layer, h, out, by_winograd),
+                                                    dtype, args.mode, index == 0, args.passes, rng)
                 h = out
     finally:
         ta.set_num_threads(threads)
