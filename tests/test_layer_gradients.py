@@ -49,6 +49,21 @@ def test_relu_flatten_scale_backward_match_finite_differences(shape, seed):
         assert_passes(check_layer(layer, x, seed=seed, tolerance=TOL))
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_relu_forward_is_max_with_zero_at_the_edges(dtype):
+    """max(x, 0): 0 at −∞ (not NaN, as x · 1{x > 0} would give), ∞ and NaN kept; the dtype and
+    the memory order of a channels-last input kept; the gradient passes where x > 0 only."""
+    values = np.array([-np.inf, -1.5, -0.0, 0.0, 2.5, np.inf, np.nan], dtype=dtype)
+    out, mask = ta.layers.activations.relu_forward(values)
+    np.testing.assert_array_equal(out, np.array([0, 0, 0, 0, 2.5, np.inf, np.nan], dtype=dtype))
+    assert out.dtype == dtype
+    np.testing.assert_array_equal(ta.layers.activations.relu_backward(np.ones_like(values), mask),
+                                  [0, 0, 0, 0, 1, 1, 0])
+    x = np.random.default_rng(0).normal(size=(2, 4, 4, 3)).astype(dtype).transpose(0, 3, 1, 2)
+    out, _ = ta.ReLU().forward(x)
+    assert out.strides == x.strides
+
+
 @given(shape=st.sampled_from([(4, 3), (2, 3, 2, 2), (3, 2, 3, 1), (5, 1)]), training=st.booleans(),
        seed=st.integers(0, 2**16))
 def test_batchnorm_backward_matches_finite_differences(shape, training, seed):
