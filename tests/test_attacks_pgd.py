@@ -9,7 +9,8 @@ import tinyadv as ta
 from attack_models import LinearModel, OnlyTheInterface, TwoLayerMLP
 from tinyadv.attacks import cw_l2, fgm, fgsm, lp_norm, pgd
 from tinyadv.attacks.base import cross_entropy_direction, loss_gradient
-from tinyadv.attacks.pgd import gradient_step, gradient_step_reference
+from tinyadv.attacks.pgd import _keep_best, gradient_step, gradient_step_reference
+from tinyadv.threads import row_chunks
 from tinyadv.losses import cross_entropy
 from tinyadv.theory import minimal_linear_distance, minimal_linear_perturbation
 
@@ -324,6 +325,33 @@ def test_compiled_linf_step_equals_the_numpy_step(n, d, eps, alpha, box, dtype, 
     fast = gradient_step(x, x_adv, grad, **options)
     assert fast.dtype == dtype
     np.testing.assert_array_equal(fast, gradient_step_reference(x, x_adv, grad, **options))
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_linf_step_and_best_iterate_in_chunks_of_samples_equal_the_numpy_ones(restore_threads,
+                                                                             threads):
+    """64 samples of 10,000 float32 values run as three chunks of samples, on one thread or
+    two: the L∞ step gives the bits of the NumPy step, and the best-iterate bookkeeping replaces
+    exactly the samples whose (success, loss) grew."""
+    ta.set_num_threads(threads)
+    rng = np.random.default_rng(threads)
+    x = rng.random((64, 10, 1000)).astype(np.float32)
+    assert len(row_chunks(64, x[:1].nbytes)) == 3
+    x_adv = np.clip(x + rng.uniform(-0.03, 0.03, x.shape), 0, 1).astype(np.float32)
+    grad = rng.normal(size=x.shape).astype(np.float32)
+    options = dict(alpha=0.01, eps=0.03, norm=np.inf, clip=(0.0, 1.0))
+    stepped = gradient_step(x, x_adv, grad, **options)
+    np.testing.assert_array_equal(stepped, gradient_step_reference(x, x_adv, grad, **options))
+
+    best_success, best_loss = rng.random(64) < 0.5, rng.normal(size=64)
+    best = (x_adv.copy(), best_success.copy(), best_loss.copy())
+    success, loss = rng.random(64) < 0.5, rng.normal(size=64)
+    _keep_best(best, stepped, loss, success)
+    better = (success & ~best_success) | ((success == best_success) & (loss > best_loss))
+    assert 0 < better.sum() < 64
+    np.testing.assert_array_equal(best[0], np.where(better[:, None, None], stepped, x_adv))
+    np.testing.assert_array_equal(best[1], np.where(better, success, best_success))
+    np.testing.assert_array_equal(best[2], np.where(better, loss, best_loss))
 
 
 class _CountingForwards(OnlyTheInterface):

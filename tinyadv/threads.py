@@ -155,6 +155,14 @@ def chunk_slices(n, chunk_size):
     return [slice(start, min(start + chunk_size, n)) for start in range(0, max(n, 1), chunk_size)]
 
 
+def row_chunks(n, row_bytes, chunk_bytes=1 << 20):
+    """Slices of range(n) holding about ``chunk_bytes`` of rows of ``row_bytes`` each: the chunks
+    of an elementwise pass over a batch (an attack's step), so that ``map_chunks`` runs them on
+    the threads with a chunk's rows in the core's cache. Each value's arithmetic is the same on
+    any thread, so the result is too."""
+    return chunk_slices(n, max(1, chunk_bytes // max(int(row_bytes), 1)))
+
+
 def map_chunks(work, slices, *, small=False):
     """``[work(s) for s in slices]``, in the order of ``slices``.
 

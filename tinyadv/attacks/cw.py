@@ -18,7 +18,7 @@ from numba import njit
 
 from ..checks import check_nonnegative, check_positive_int
 from ..losses import as_two_logits
-from ..threads import chunk_slices, map_chunks
+from ..threads import map_chunks, row_chunks
 from .base import attack_labels, check_input, check_model, from_two_logits, logits_and_gradient
 
 
@@ -81,14 +81,6 @@ def _mid_and_half(clip):
     return (clip[1] + clip[0]) / 2.0, (clip[1] - clip[0]) / 2.0
 
 
-def _row_chunks(shape, chunk_bytes=1 << 20):
-    """Slices of rows of about ``chunk_bytes`` of float64 each: the passes run on several threads
-    (``threads.map_chunks``), a chunk's rows in the core's cache; each value's arithmetic is the
-    same on any thread."""
-    n, d = shape
-    return chunk_slices(n, max(1, chunk_bytes // (8 * max(d, 1))))
-
-
 def cw_image(w, x64, clip, dtype):
     """One iterate of the change of variables: ``(x′, dx′/dw, ‖x′ − x‖₂² per sample)``.
 
@@ -117,7 +109,7 @@ def cw_image(w, x64, clip, dtype):
         _cw_image_numba(np.tanh(w_rows[part]), x64_rows[part], mid, half, x_new_rows[part],
                         dimage_rows[part], l2sq[part])
 
-    map_chunks(rows, _row_chunks(w_rows.shape))
+    map_chunks(rows, row_chunks(n, w_rows[:1].nbytes))
     return x_new, dimage, l2sq
 
 
@@ -173,7 +165,7 @@ def cw_adam_step(w, m, v, x_new, x64, model_grad, dimage, *, lr, t):
         _cw_adam_numba(*(a[part].reshape(-1) for a in arrays), float(lr), 1 - 0.9 ** t,
                        1 - 0.999 ** t)
 
-    map_chunks(rows, _row_chunks(arrays[0].shape))
+    map_chunks(rows, row_chunks(n, arrays[0][:1].nbytes))
 
 
 def cw_adam_step_reference(w, m, v, x_new, x64, model_grad, dimage, *, lr, t):

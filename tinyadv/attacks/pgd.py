@@ -16,6 +16,7 @@ from numba import njit
 
 from ..checks import check_nonnegative, check_norm, check_positive_int, make_rng
 from ..losses import cross_entropy
+from ..threads import map_chunks, row_chunks
 from .base import (attack_labels, check_input, check_model, clip_box, is_success,
                    labels_and_first_pass, loss_gradient, model_logits)
 from .norms import normalize, project
@@ -31,15 +32,22 @@ def gradient_step(x, x_adv, grad, *, alpha, eps, norm, clip, l1_quantile=None):
     changes nothing, and L2 is left exactly as in CleverHans.
 
     An L∞ step inside a box, the most common one, runs as one compiled pass over the pixels
-    (``_linf_step_numba``, the same arithmetic in the same order, held equal by a test); the
-    NumPy below is the readable version and serves every other case.
+    (``_linf_step_numba``, the same arithmetic in the same order, held equal by a test), on
+    chunks of samples on the threads (``threads.map_chunks``); the NumPy below is the readable
+    version and serves every other case.
     """
     if norm == np.inf and clip is not None and x.dtype in (np.float32, np.float64):
         dtype = x.dtype.type
         x_new = np.empty(x.shape, dtype=x.dtype)
-        _linf_step_numba(np.ascontiguousarray(x).reshape(-1), np.ascontiguousarray(x_adv).reshape(-1),
-                         np.ascontiguousarray(grad).reshape(-1), dtype(alpha), dtype(eps),
-                         dtype(clip[0]), dtype(clip[1]), x_new.reshape(-1))
+        n, d = x.shape[0], x[:1].size
+        rows = [np.ascontiguousarray(a).reshape(n, d) for a in (x, x_adv, grad)]
+
+        def step_rows(part):
+            x_part, x_adv_part, grad_part = (a[part].reshape(-1) for a in rows)
+            _linf_step_numba(x_part, x_adv_part, grad_part, dtype(alpha), dtype(eps),
+                             dtype(clip[0]), dtype(clip[1]), x_new.reshape(n, d)[part].reshape(-1))
+
+        map_chunks(step_rows, row_chunks(n, x_new[:1].nbytes))
         return x_new
     return gradient_step_reference(x, x_adv, grad, alpha=alpha, eps=eps, norm=norm, clip=clip,
                                    l1_quantile=l1_quantile)
@@ -81,7 +89,11 @@ def _keep_best(best, x_adv, loss, success):
     """Replace sample n of ``best`` when (success, loss) is lexicographically larger."""
     best_x, best_success, best_loss = best
     better = (success & ~best_success) | ((success == best_success) & (loss > best_loss))
-    best_x[better] = x_adv[better]
+
+    def copy_rows(part):  # best_x[better] = x_adv[better], a chunk of samples per thread
+        best_x[part][better[part]] = x_adv[part][better[part]]
+
+    map_chunks(copy_rows, row_chunks(len(best_x), best_x[:1].nbytes))
     best_success[better] = success[better]
     best_loss[better] = loss[better]
 
@@ -167,7 +179,8 @@ def pgd(model, x, y=None, *, eps, alpha, steps, norm=np.inf, random_start=True, 
     rng = make_rng(seed)
 
     n = x.shape[0]
-    best = (x.copy(), np.zeros(n, dtype=bool), np.full(n, -np.inf))
+    one_candidate = steps == 1 and restarts == 1  # FGM: its one step is the answer
+    best = None if one_candidate else (x.copy(), np.zeros(n, dtype=bool), np.full(n, -np.inf))
     for _ in range(restarts):
         if random_start:
             delta = draw_random_start(rng, x.shape, eps, norm, x.dtype)
@@ -195,6 +208,6 @@ def pgd(model, x, y=None, *, eps, alpha, steps, norm=np.inf, random_start=True, 
                 x_adv = stepped
             else:
                 x_adv = np.where(active.reshape((n,) + (1,) * (x.ndim - 1)), stepped, x_adv)
-            if steps == 1 and restarts == 1:
-                return x_adv  # one candidate (FGM): the best, with no need to evaluate it
+            if one_candidate:
+                return x_adv  # the best, with no need to evaluate it
     return best[0]
