@@ -28,6 +28,18 @@ def test_nan_in_input(cnn):
         cnn.logits(x)
 
 
+@pytest.mark.parametrize("bad, name", [(np.nan, "NaN"), (np.inf, "infinite values"),
+                                       (-np.inf, "infinite values")])
+@pytest.mark.parametrize("clip", [(0.0, 1.0), None])
+def test_an_attack_refuses_nan_and_infinite_pixels_with_or_without_a_box(cnn, bad, name, clip):
+    """With a box the attacks learn finiteness from the box check's min and max: the same
+    message as without one."""
+    x = np.full((2, 1, 28, 28), 0.5, np.float32)
+    x[1, 0, 3, 3] = bad
+    with pytest.raises(ValueError, match=f"x contains {name}"):
+        ta.fgsm(cnn, x, np.array([0, 1]), eps=0.1, clip=clip)
+
+
 def test_integer_images_are_refused(cnn):
     with pytest.raises(TypeError, match="floating-point array.*uint8"):
         cnn.logits(np.zeros((2, 1, 28, 28), np.uint8))

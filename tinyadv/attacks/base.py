@@ -36,14 +36,20 @@ def check_input(x, clip):
 
     When a box is given, ``x`` must lie in it: the ε-ball guarantee of the attacks holds only
     then (clipping moves a coordinate toward the box, hence toward a clean pixel inside it).
+    The box's smallest and largest value also tell that x is finite (NaN makes both NaN), so
+    then the finiteness check needs no pass of its own.
     """
-    x = check_array(x, "x", min_ndim=2)
+    x = check_array(x, "x", min_ndim=2, finite=clip is None)
     clip = check_clip(clip)
-    if clip is not None and x.size and (x.min() < clip[0] or x.max() > clip[1]):
-        raise ValueError(
-            f"x has values in [{x.min():.4g}, {x.max():.4g}], outside the clip box {clip}; "
-            f"pass clip=None for inputs that are not pixels in a box"
-        )
+    if clip is not None and x.size:
+        low, high = x.min(), x.max()
+        if not (np.isfinite(low) and np.isfinite(high)):
+            check_array(x, "x")  # raises, naming NaN or infinite values
+        if low < clip[0] or high > clip[1]:
+            raise ValueError(
+                f"x has values in [{low:.4g}, {high:.4g}], outside the clip box {clip}; "
+                f"pass clip=None for inputs that are not pixels in a box"
+            )
     return x, clip
 
 
