@@ -40,6 +40,27 @@ def test_an_attack_refuses_nan_and_infinite_pixels_with_or_without_a_box(cnn, ba
         ta.fgsm(cnn, x, np.array([0, 1]), eps=0.1, clip=clip)
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+def test_nan_in_a_later_chunk_is_refused_by_every_pass(restore_threads, threads):
+    """The finiteness check runs in the chunks, on their threads: a NaN in the last of four
+    chunks still stops logits, forward, input_gradient, forward_backward and
+    logits_and_input_gradients with the same message, and no parameter gradient is added."""
+    ta.set_num_threads(threads)
+    model = ta.cleverhans_cnn(in_channels=1, image_size=28, nf=4)
+    model.chunk_size = 2
+    x = np.random.default_rng(0).random((8, 1, 28, 28)).astype(np.float32)
+    x[7, 0, 5, 5] = np.nan
+    ones = lambda z, rows: np.ones_like(z)  # noqa: E731
+    model.zero_grad()
+    for call in (lambda: model.logits(x), lambda: model.forward(x),
+                 lambda: model.input_gradient(x, np.ones((8, 10), np.float32)),
+                 lambda: model.forward_backward(x, ones),
+                 lambda: model.logits_and_input_gradients(x, lambda z, rows: ones(z, rows)[None])):
+        with pytest.raises(ValueError, match="x contains NaN"):
+            call()
+    assert all(not np.any(p.grad) for p in model.parameters())
+
+
 def test_integer_images_are_refused(cnn):
     with pytest.raises(TypeError, match="floating-point array.*uint8"):
         cnn.logits(np.zeros((2, 1, 28, 28), np.uint8))
