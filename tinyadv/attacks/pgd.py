@@ -41,11 +41,12 @@ def gradient_step(x, x_adv, grad, *, alpha, eps, norm, clip, l1_quantile=None):
         x_new = np.empty(x.shape, dtype=x.dtype)
         n, d = x.shape[0], x[:1].size
         rows = [np.ascontiguousarray(a).reshape(n, d) for a in (x, x_adv, grad)]
+        rows.append(x_new.reshape(n, d))  # (a view: the kernel writes into x_new)
 
         def step_rows(part):
-            x_part, x_adv_part, grad_part = (a[part].reshape(-1) for a in rows)
+            x_part, x_adv_part, grad_part, new_part = (a[part].reshape(-1) for a in rows)
             _linf_step_numba(x_part, x_adv_part, grad_part, dtype(alpha), dtype(eps),
-                             dtype(clip[0]), dtype(clip[1]), x_new.reshape(n, d)[part].reshape(-1))
+                             dtype(clip[0]), dtype(clip[1]), new_part)
 
         map_chunks(step_rows, row_chunks(n, x_new[:1].nbytes))
         return x_new
