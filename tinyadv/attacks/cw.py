@@ -178,7 +178,7 @@ def cw_adam_step_reference(w, m, v, x_new, x64, model_grad, dimage, *, lr, t):
     w -= lr * (m / (1 - 0.9 ** t)) / (np.sqrt(v / (1 - 0.999 ** t)) + 1e-8)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")  # IEEE division, as NumPy's: no checks
 def _cw_adam_numba(w, m, v, x_new, x64, model_grad, dimage, lr, correction1, correction2):
     """Per value: the gradient with respect to w, then Adam's update of m, v and w (flat arrays;
     correction1 = 1 − 0.9ᵗ, correction2 = 1 − 0.999ᵗ)."""
