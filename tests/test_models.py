@@ -186,3 +186,25 @@ def test_float64_model_keeps_float64():
     assert model.input_gradient(x, np.ones((2, 10))).dtype == np.float64
     model32 = small_cnn(np.float32)
     assert model32.input_gradient(x.astype(np.float32), np.ones((2, 10), np.float32)).dtype == np.float32
+
+
+@pytest.mark.parametrize("in_channels, image_size", [(3, 32), (1, 28)])  # conv2 by Winograd, im2col
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_an_empty_batch_gives_empty_results(in_channels, image_size, dtype):
+    """Zero images in, zero rows out: the passes, the weight gradients (zero) and the attacks."""
+    model = ta.cleverhans_cnn(in_channels=in_channels, image_size=image_size, seed=0, dtype=dtype)
+    x = np.zeros((0, in_channels, image_size, image_size), dtype)
+    logits, caches = model.forward(x)
+    assert logits.shape == (0, 10) and logits.dtype == dtype
+    model.zero_grad()
+    assert model.backward(np.zeros((0, 10), dtype), caches).shape == x.shape
+    assert all(p.grad.shape == p.data.shape and not np.any(p.grad) for p in model.parameters())
+    model.eval()
+    assert model.logits(x).shape == (0, 10)
+    assert model.input_gradient(x, np.zeros((0, 10), dtype)).shape == x.shape
+    for attack in (lambda: ta.fgsm(model, x, eps=0.1),
+                   lambda: ta.pgd(model, x, eps=0.1, alpha=0.05, steps=2, seed=0),
+                   lambda: ta.deepfool(model, x),
+                   lambda: ta.cw_l2(model, x, search_steps=1, steps=2)):
+        x_adv = attack()
+        assert x_adv.shape == x.shape and x_adv.dtype == dtype

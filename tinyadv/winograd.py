@@ -165,7 +165,7 @@ def conv2d(xpad, w, stride, Ho, Wo):
     xpad = _pad_to(xpad, stride * (m * Th + r - 1), stride * (m * Tw + r - 1))
     U = filter_transform(w, stride, m)  # (n, n, K, F)
     V = input_transform(xpad, stride, m, r, Th, Tw)  # (n, n, T, K)
-    M = np.matmul(V.reshape(n * n, N * Th * Tw, -1), U.reshape(n * n, -1, F))
+    M = np.matmul(V.reshape(n * n, N * Th * Tw, V.shape[3]), U.reshape(n * n, -1, F))
     out = output_transform(M.reshape(n, n, -1, F), N, m, Th, Tw)[:, :Ho, :Wo]
     return out, U, V, xpad
 
@@ -184,12 +184,12 @@ def conv2d_backward(dout, U, w_shape, stride, xpad_shape, *, V=None, xpad=None,
     if need_param_grads:
         if V is None:
             V = input_transform(xpad, stride, m, r, Th, Tw)
-        dU = np.matmul(V.reshape(n * n, N * Th * Tw, -1).transpose(0, 2, 1), dM)
+        dU = np.matmul(V.reshape(n * n, N * Th * Tw, V.shape[3]).transpose(0, 2, 1), dM)
         dw = filter_transform_adjoint(dU.reshape(n, n, -1, F), stride, C, m)
     if need_input_grad:
         dV = np.matmul(dM, U.reshape(n * n, -1, F).transpose(0, 2, 1))
-        dxpad = input_transform_adjoint(dV.reshape(n, n, N * Th * Tw, -1), stride, m, xpad_shape,
-                                        Th, Tw)
+        dV = dV.reshape(n, n, N * Th * Tw, dV.shape[2])
+        dxpad = input_transform_adjoint(dV, stride, m, xpad_shape, Th, Tw)
     return dxpad, dw
 
 

@@ -103,7 +103,7 @@ def cw_image(w, x64, clip, dtype):
     l2sq = np.zeros(n)
     mid, half = _mid_and_half(clip)
     w_rows, x64_rows, x_new_rows, dimage_rows = (
-        a.reshape(n, -1) for a in (w, np.ascontiguousarray(x64), x_new, dimage))
+        a.reshape(n, w[:1].size) for a in (w, np.ascontiguousarray(x64), x_new, dimage))
 
     def rows(part):
         _cw_image_numba(np.tanh(w_rows[part]), x64_rows[part], mid, half, x_new_rows[part],
@@ -123,7 +123,7 @@ def cw_image_reference(w, x64, clip, dtype):
         image, dimage = mid + half * tanh_w, half * (1.0 - tanh_w ** 2)
     x_new = image.astype(dtype)
     diff = x_new.astype(np.float64) - x64
-    return x_new, dimage, np.sum(diff.reshape(len(w), -1) ** 2, axis=1)
+    return x_new, dimage, np.sum(diff.reshape(len(w), w[:1].size) ** 2, axis=1)
 
 
 @njit(cache=True, nogil=True)
@@ -158,8 +158,8 @@ def cw_adam_step(w, m, v, x_new, x64, model_grad, dimage, *, lr, t):
     if not compiled:  # (the compiled pass writes through flat views of w, m and v)
         return cw_adam_step_reference(w, m, v, x_new, x64, model_grad, dimage, lr=lr, t=t)
     n = len(w)
-    arrays = [a.reshape(n, -1) for a in (w, m, v)] + [
-        np.ascontiguousarray(a).reshape(n, -1) for a in (x_new, x64, model_grad, dimage)]
+    arrays = [a.reshape(n, w[:1].size) for a in (w, m, v)] + [
+        np.ascontiguousarray(a).reshape(n, w[:1].size) for a in (x_new, x64, model_grad, dimage)]
 
     def rows(part):
         _cw_adam_numba(*(a[part].reshape(-1) for a in arrays), float(lr), 1 - 0.9 ** t,

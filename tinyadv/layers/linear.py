@@ -89,7 +89,7 @@ class Flatten(Layer):
     """(N, C, H, W) -> (N, C·H·W) in C, H, W order; backward reshapes the gradient back."""
 
     def forward(self, x):
-        return x.reshape(x.shape[0], -1), x.shape
+        return x.reshape(x.shape[0], int(np.prod(x.shape[1:]))), x.shape  # (N may be 0)
 
     def backward(self, dout, cache, *, need_input_grad=True, need_param_grads=True):
         return (dout.reshape(cache) if need_input_grad else None), {}
