@@ -17,6 +17,7 @@ import numpy as np
 
 from ..checks import check_nonnegative, check_positive_int
 from ..losses import as_two_logits
+from ..threads import map_chunks, row_chunks
 from .base import (check_input, check_logits, check_model, clip_box, from_two_logits,
                    model_gradient, model_logits)
 from .norms import lp_norm
@@ -65,55 +66,62 @@ def deepfool(model, x, *, candidates=10, overshoot=0.02, steps=50, clip=(0.0, 1.
     steps = check_positive_int(steps, "steps")
 
     n = x.shape[0]
-    logits = model_logits(model, x)
-    k_logits = logits.shape[1]
-    z0 = as_two_logits(logits)
-    k = min(candidates, z0.shape[1])
-    top = np.argsort(-z0, axis=1, kind="stable")[:, :k]
-    label = top[:, 0]
+    k_logits = model_logits(model, x[:1]).shape[1]  # K, which one image tells
+    k = min(candidates, max(k_logits, 2))
+    top = np.zeros((n, k), dtype=np.int64)  # the k largest clean logits' classes, label first
+
+    def candidates_of(z, rows):  # the candidates of the samples idx[rows], from their logits z
+        if step == 0:  # the first pass is at x itself: its logits are the clean ones
+            top[idx[rows]] = np.argsort(-z, axis=1, kind="stable")[:, :k]
+        return top[idx[rows]]
 
     x64 = x.astype(np.float64)
     r_tot = np.zeros_like(x64)
-    x_i = x
+    x_i = x.copy()
     active = np.ones(n, dtype=bool)
-    for _ in range(steps):
+    for step in range(steps):
         idx = np.flatnonzero(active)
         if idx.size == 0:
             break
-        z, w = _logits_and_candidate_gradients(model, x_i[idx], top[idx], k_logits)
-        still = np.argmax(z, axis=1) == label[idx]
-        active[idx[~still]] = False
-        if not still.all():
-            idx, z, w = idx[still], z[still], w[:, still]
-        if idx.size == 0:
+        z, w = _logits_and_candidate_gradients(model, x_i[idx], candidates_of, k, k_logits)
+        label = top[:, 0]
+        still = np.flatnonzero(np.argmax(z, axis=1) == label[idx])  # positions in idx
+        active[idx] = False
+        active[idx[still]] = True
+        if still.size == 0:
             break
-        rows = np.arange(idx.size)
-        best_dist = np.full(idx.size, np.inf)
-        best_w = np.zeros(w.shape[1:])
-        for j in range(1, k):
-            cls = top[idx, j]
-            w_k = w[j - 1].astype(np.float64)
-            f_k = z[rows, cls] - z[rows, label[idx]]
-            dist = (np.abs(f_k) + 1e-5) / np.maximum(lp_norm(w_k, 2), 1e-12)
-            closer = dist < best_dist
-            best_dist[closer] = dist[closer]
-            best_w[closer] = w_k[closer]
-        w_norm = np.maximum(lp_norm(best_w, 2), 1e-12).reshape((-1,) + (1,) * (x.ndim - 1))
-        r_tot[idx] += (best_dist + 1e-4).reshape(w_norm.shape) * best_w / w_norm
-        x_i = clip_box(x64 + r_tot, clip).astype(x.dtype)
+
+        def linearised_step(part):  # for the samples idx[still[part]]; each row on its own
+            at = still[part]
+            rows, z_at = idx[at], z[at]
+            best_dist = np.full(at.size, np.inf)
+            best_w = np.zeros((at.size,) + w.shape[2:])
+            for j in range(1, k):
+                w_k = w[j - 1, at].astype(np.float64, copy=False)
+                f_k = z_at[np.arange(at.size), top[rows, j]] - z_at[np.arange(at.size), label[rows]]
+                dist = (np.abs(f_k) + 1e-5) / np.maximum(lp_norm(w_k, 2), 1e-12)
+                closer = dist < best_dist
+                best_dist[closer] = dist[closer]
+                best_w[closer] = w_k[closer]
+            w_norm = np.maximum(lp_norm(best_w, 2), 1e-12).reshape((-1,) + (1,) * (x.ndim - 1))
+            r_tot[rows] += (best_dist + 1e-4).reshape(w_norm.shape) * best_w / w_norm
+            x_i[rows] = clip_box(x64[rows] + r_tot[rows], clip).astype(x.dtype)
+
+        map_chunks(linearised_step, row_chunks(still.size, x64[:1].nbytes))
     return clip_box(x64 + (1.0 + overshoot) * r_tot, clip).astype(x.dtype)
 
 
-def _logits_and_candidate_gradients(model, x, top, k_logits):
+def _logits_and_candidate_gradients(model, x, candidates_of, k, k_logits):
     """The logits at ``x`` (as two logits for a binary model, float64) and w_c = ∇(Z_c − Z_ŷ)
     for every other candidate c = ``top[:, j]``, j ≥ 1 (ŷ = ``top[:, 0]``), shape (k − 1, n, ...)
-    in x's dtype.
+    in x's dtype, where ``top[rows] = candidates_of(z, rows)``, the k candidates of the samples
+    ``x[rows]`` from their two logits z.
 
     tinyadv's models compute all k − 1 gradients from one forward pass
     (``logits_and_input_gradients``); other models get k − 1 ``input_gradient`` calls.
     """
-    def differences(_, rows):
-        candidates = top[rows]
+    def differences(logits, rows):
+        candidates = candidates_of(as_two_logits(logits), rows)
         n, k = candidates.shape
         g = np.zeros((k - 1, n, max(k_logits, 2)))
         for j in range(1, k):
@@ -125,8 +133,8 @@ def _logits_and_candidate_gradients(model, x, top, k_logits):
         logits, w = model.logits_and_input_gradients(x, differences)
         logits = check_logits(np.asarray(logits), x)
         w = np.asarray(w)
-        if w.shape != (top.shape[1] - 1,) + x.shape:
-            raise ValueError(f"model.logits_and_input_gradients must return {top.shape[1] - 1} "
+        if w.shape != (k - 1,) + x.shape:
+            raise ValueError(f"model.logits_and_input_gradients must return {k - 1} "
                              f"gradients shaped like x {x.shape}, got shape {w.shape}")
         w = w.astype(x.dtype, copy=False)  # (no copy of the k − 1 gradients: they are large)
     else:
