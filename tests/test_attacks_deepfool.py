@@ -1,5 +1,8 @@
 """DeepFool: exact on linear models, overshoot applied once, candidates, box and errors."""
 
+import importlib
+import unittest.mock
+
 import numpy as np
 import pytest
 
@@ -7,6 +10,9 @@ from attack_models import LinearModel, OnlyTheInterface, TwoLayerMLP
 import tinyadv as ta
 from tinyadv.attacks import deepfool, lp_norm
 from tinyadv.theory import minimal_linear_distance, minimal_linear_perturbation
+from tinyadv.threads import row_chunks
+
+deepfool_module = importlib.import_module("tinyadv.attacks.deepfool")
 
 
 def _logistic(seed=0, n=10, d=20):
@@ -106,6 +112,36 @@ def test_one_forward_for_all_candidates_equals_one_gradient_call_per_candidate(d
                                   deepfool(OnlyTheInterface(model), x, candidates=4))
     with pytest.raises(ValueError, match="grad_fn must return"):
         model.logits_and_input_gradients(x, lambda z, rows: g[0, rows])
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_deepfool_in_chunks_of_samples_gives_the_same_bits_on_any_thread_count(
+        restore_threads, threads):
+    """The linearised step runs on chunks of samples (here 30 samples of 20,000 values: five
+    chunks) on the threads; each row is computed on its own, so one thread and two give the
+    result of one pass over the whole batch."""
+    model = TwoLayerMLP(20_000, 16, 5, seed=1, scale=3.0)
+    x = np.random.default_rng(2).uniform(0.2, 0.8, size=(30, 20_000))
+    assert len(row_chunks(30, x[:1].nbytes)) == 5
+    ta.set_num_threads(threads)
+    chunked = deepfool(model, x, candidates=4)
+    with unittest.mock.patch.object(deepfool_module, "row_chunks", lambda n, row_bytes: [slice(0, n)]):
+        whole = deepfool(model, x, candidates=4)
+    np.testing.assert_array_equal(chunked, whole)
+    assert np.mean(np.argmax(model.logits(chunked), axis=1) != np.argmax(model.logits(x), axis=1)) > 0.9
+
+
+def test_deepfool_on_a_batch_equals_deepfool_on_each_sample_alone():
+    """Samples that cross their boundary at different steps leave the batch at different steps;
+    the others' steps must go on as if alone (up to the model's own rounding: a product of one
+    row and of thirty are summed differently)."""
+    model = TwoLayerMLP(200, 16, 5, seed=1, scale=3.0)
+    x = np.random.default_rng(2).uniform(0.2, 0.8, size=(30, 200))
+    label = np.argmax(model.logits(x), axis=1)
+    crossed_at_once = np.argmax(model.logits(deepfool(model, x, overshoot=0.0, steps=1)), axis=1) != label
+    assert 0 < crossed_at_once.sum() < 30  # some need more steps than others
+    alone = np.concatenate([deepfool(model, x[i:i + 1], candidates=4) for i in range(30)])
+    np.testing.assert_allclose(deepfool(model, x, candidates=4), alone, rtol=0, atol=1e-10)
 
 
 def test_deepfool_names_candidate_gradients_of_the_wrong_shape():
