@@ -70,11 +70,6 @@ def deepfool(model, x, *, candidates=10, overshoot=0.02, steps=50, clip=(0.0, 1.
     k = min(candidates, max(k_logits, 2))
     top = np.zeros((n, k), dtype=np.int64)  # the k largest clean logits' classes, label first
 
-    def candidates_of(z, rows):  # the candidates of the samples idx[rows], from their logits z
-        if step == 0:  # the first pass is at x itself: its logits are the clean ones
-            top[idx[rows]] = np.argsort(-z, axis=1, kind="stable")[:, :k]
-        return top[idx[rows]]
-
     x64 = x.astype(np.float64)
     r_tot = np.zeros_like(x64)
     x_i = x.copy()
@@ -83,6 +78,12 @@ def deepfool(model, x, *, candidates=10, overshoot=0.02, steps=50, clip=(0.0, 1.
         idx = np.flatnonzero(active)
         if idx.size == 0:
             break
+
+        def candidates_of(z, rows):  # of the samples idx[rows], from their two logits z
+            if step == 0:  # the first pass is at x itself: its logits are the clean ones
+                top[idx[rows]] = np.argsort(-z, axis=1, kind="stable")[:, :k]
+            return top[idx[rows]]
+
         z, w = _logits_and_candidate_gradients(model, x_i[idx], candidates_of, k, k_logits)
         label = top[:, 0]
         still = np.flatnonzero(np.argmax(z, axis=1) == label[idx])  # positions in idx
