@@ -61,6 +61,7 @@ matrices' zeros.
 """
 
 import functools
+import math
 from fractions import Fraction
 
 import numpy as np
@@ -109,7 +110,7 @@ def tile_size(Ho, Wo, r):
     less). Whole tiles compute no output that is thrown away."""
     sizes = [m for m in (2, 3) if m + r - 1 <= len(POINTS) + 1]
     whole = [m for m in sizes if Ho % m == 0 and Wo % m == 0]
-    return min(whole or sizes, key=lambda m: -(-Ho // m) * -(-Wo // m) * (m + r - 1) ** 2)
+    return min(whole or sizes, key=lambda m: math.prod(tiles(Ho, Wo, m)) * (m + r - 1) ** 2)
 
 
 def faster_than_im2col(C, HH, WW, stride, Ho, Wo):
