@@ -1,9 +1,9 @@
 """Profile: where one chunk's time goes in the talk's CNN, layer by layer, on one thread.
 
 ``bench_cnn.py`` times whole workloads on all cores; this script says where the time of one of
-their chunks goes. It runs one chunk of ``--images`` images (by default ``Sequential``'s chunk:
-32 float32 images, 16 float64) through the layers of ``cleverhans_cnn`` as ``Sequential`` does,
-and times each layer's forward and backward pass in place, over ``--passes`` passes:
+their chunks goes. It runs one chunk of ``--images`` images (by default ``Sequential``'s chunk,
+32 images) through the layers of ``cleverhans_cnn`` as ``Sequential`` does, and times each
+layer's forward and backward pass in place, over ``--passes`` passes:
 
 - ``--mode train``: forward, then backward with the weight gradients and without the first
   layer's input gradient (a training step's chunk);
@@ -149,7 +149,7 @@ def main(argv=None):
     parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     parser.add_argument("--mode", default="train", choices=["train", "eval"])
     parser.add_argument("--images", type=int, default=None,
-                        help="images in the chunk (default: Sequential's chunk for the dtype)")
+                        help="images in the chunk (default: Sequential's chunk)")
     parser.add_argument("--passes", type=int, default=300)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)

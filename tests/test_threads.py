@@ -59,10 +59,10 @@ class BatchSizes(ta.Layer):
 
 
 @pytest.mark.parametrize("dtype, chunk_size, expected", [
-    (np.float32, None, [32, 32, 6]), (np.float64, None, [16, 16, 16, 16, 6]),
+    (np.float32, None, [32, 32, 6]), (np.float64, None, [32, 32, 6]),
     (np.float64, 25, [25, 25, 20])])
-def test_default_chunks_hold_the_same_bytes_in_both_dtypes(restore_threads, dtype, chunk_size,
-                                                         expected):
+def test_chunks_are_32_images_by_default_in_both_dtypes(restore_threads, dtype, chunk_size,
+                                                        expected):
     set_num_threads(1)  # chunks in order, so the recorded sizes are in order
     recorder = BatchSizes()
     model = ta.Sequential(ta.Linear(3, 3, dtype=dtype), recorder, chunk_size=chunk_size)

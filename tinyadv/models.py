@@ -56,10 +56,10 @@ class Sequential:
         Batches are processed in chunks of this many images, on several threads (see
         ``tinyadv/threads.py``). Batch-dependent layers (BatchNorm in training mode, stochastic
         layers) turn chunking off, so their statistics are those of the whole batch. None (the
-        default) takes 32 images in float32 and 16 in float64: the same bytes, so that a
-        chunk's arrays stay as close to the cores' caches in both. On the talk's CNN, 2 cores,
-        16 float64 images instead of 32 made inference and input gradients 5-17% faster (the
-        training step the same); in float32, 16 was no faster than 32.
+        default) takes 32 images in either dtype. On the talk's CNN, 2 cores, with conv2 by
+        Winograd, 32 float64 images instead of 16 made the training step 1.12x faster,
+        inference 1.06x and PGD 1.03x (the later layers' products have few rows per image);
+        in float32, 16 was slower than 32 and 64 no faster overall (README, Speed).
     """
 
     def __init__(self, *layers, chunk_size=None):
@@ -116,10 +116,8 @@ class Sequential:
         return (None if dout is None else np.ascontiguousarray(dout)), grads
 
     def _chunk_images(self):
-        """``chunk_size``, or by default 32 float32 images' worth of bytes (16 in float64)."""
-        if self.chunk_size is not None:
-            return self.chunk_size
-        return 32 * 4 // self.dtype.itemsize
+        """``chunk_size``, or by default 32 images."""
+        return 32 if self.chunk_size is None else self.chunk_size
 
     def _chunks(self, n):
         """Fixed chunks of ``_chunk_images()``, or one chunk when a layer needs the whole batch
