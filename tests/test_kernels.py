@@ -1,13 +1,22 @@
 """The Numba kernels equal their readable NumPy references, in float32 and float64; the im2col
 reference copies what its definition says; the im2col convolution equals the direct definition."""
 
+from unittest import mock
+
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from tinyadv.kernels import (col2im, col2im_reference, im2col, im2col_reference, pad_channels_last,
                              pad_channels_last_reference)
+from tinyadv.layers import conv
 from tinyadv.layers.conv import conv2d_backward, conv2d_forward, conv2d_forward_naive
+
+
+def blocks_of_one_image():
+    """Within the block, a convolution forms its im2col rows one image at a time."""
+    return mock.patch.object(conv, "ROWS_BLOCK_BYTES", 1)
 
 shapes = dict(n=st.integers(1, 3), c=st.integers(1, 4), hp=st.integers(3, 10), wp=st.integers(3, 10),
               kh=st.integers(1, 3), kw=st.integers(1, 3), stride=st.integers(1, 3),
@@ -73,13 +82,18 @@ def test_col2im_is_the_adjoint_of_im2col(n, c, hp, wp, kh, kw, stride, dtype, se
 
 
 @given(stride=st.integers(1, 3), padding=st.sampled_from([0, 1, 2, "same", "valid"]),
-       dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 2**16))
-def test_conv_equals_direct_definition(stride, padding, dtype, seed):
+       dtype=st.sampled_from([np.float32, np.float64]), blocks=st.booleans(),
+       seed=st.integers(0, 2**16))
+def test_conv_equals_direct_definition(stride, padding, dtype, blocks, seed):
     rng = np.random.default_rng(seed)
-    x = rng.normal(size=(2, 3, 9, 7)).astype(dtype)
+    x = rng.normal(size=(3, 3, 9, 7)).astype(dtype)
     w = rng.normal(size=(4, 3, 3, 2)).astype(dtype)
     b = rng.normal(size=4).astype(dtype)
-    out, _ = conv2d_forward(x, w, b, stride=stride, padding=padding)
+    if blocks:
+        with blocks_of_one_image():
+            out, _ = conv2d_forward(x, w, b, stride=stride, padding=padding)
+    else:
+        out, _ = conv2d_forward(x, w, b, stride=stride, padding=padding)
     assert out.dtype == dtype
     rtol = 1e-5 if dtype == np.float32 else 1e-12
     np.testing.assert_allclose(out, conv2d_forward_naive(x, w, b, stride=stride, padding=padding),
@@ -108,3 +122,45 @@ def test_conv_gradients_are_the_same_with_rows_kept_or_rebuilt(stride, padding, 
     for with_rows, without in zip(conv2d_backward(dout, kept), conv2d_backward(dout, dropped)):
         assert without.dtype == dtype
         np.testing.assert_array_equal(without, with_rows)
+
+
+@given(n=st.integers(0, 5), stride=st.integers(1, 3), padding=st.sampled_from([0, 1, "same"]),
+       keep_rows=st.booleans(), dtype=st.sampled_from([np.float32, np.float64]),
+       seed=st.integers(0, 2**16))
+def test_conv_by_blocks_of_images_equals_one_product(n, stride, padding, keep_rows, dtype, seed):
+    """The im2col rows formed and multiplied a block of images at a time (here one image per
+    block), in the forward pass and for the input gradient, give what one product over the
+    whole batch gives (up to BLAS's rounding: OpenBLAS may take another kernel for fewer rows),
+    and the weight gradient from the kept or rebuilt rows too."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 2, 10, 9)).astype(dtype)
+    w = rng.normal(size=(3, 2, 3, 2)).astype(dtype)
+    options = dict(stride=stride, padding=padding, keep_rows=keep_rows, method="im2col")
+    out, cache = conv2d_forward(x, w, **options)
+    dout = rng.normal(size=out.shape).astype(dtype)
+    whole = (out,) + conv2d_backward(dout, cache)[:2]
+    with blocks_of_one_image():
+        out, cache = conv2d_forward(x, w, **options)
+        blocked = (out,) + conv2d_backward(dout, cache)[:2]
+    rtol = 1e-5 if dtype == np.float32 else 1e-12
+    for by_blocks, at_once in zip(blocked, whole):
+        assert by_blocks.dtype == dtype and by_blocks.shape == at_once.shape
+        np.testing.assert_allclose(by_blocks, at_once, rtol=rtol, atol=rtol)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_im2col_and_col2im_write_into_a_given_array(dtype):
+    rng = np.random.default_rng(0)
+    xpad = rng.normal(size=(2, 7, 6, 3)).astype(dtype)
+    rows = np.full((2, 3, 3, 3, 2, 3), np.nan, dtype)
+    assert im2col(xpad, 3, 2, 2, out=rows) is rows
+    np.testing.assert_array_equal(rows, im2col_reference(xpad, 3, 2, 2))
+    dxpad = np.full(xpad.shape, np.nan, dtype)  # overwritten, not added to
+    assert col2im(rows, 7, 6, 2, out=dxpad) is dxpad
+    np.testing.assert_array_equal(dxpad, col2im(rows, 7, 6, 2))
+    for wrong in (np.empty((2, 3, 3, 3, 2, 4), dtype), np.empty(rows.shape, np.float16),
+                  np.empty((2, 3, 3, 3, 3, 2), dtype).transpose(0, 1, 2, 3, 5, 4)):
+        with pytest.raises(ValueError, match="out must be a C-contiguous"):
+            im2col(xpad, 3, 2, 2, out=wrong)
+    with pytest.raises(ValueError, match="out must be a C-contiguous"):
+        col2im(rows, 7, 6, 2, out=np.empty((2, 7, 6, 3), np.float16))

@@ -1,12 +1,15 @@
 """Every layer's backward equals central finite differences in float64 (relative error < 1e-6),
 over shapes, strides, paddings and batch sizes drawn by Hypothesis — parameters included."""
 
+from unittest import mock
+
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 import tinyadv as ta
+from tinyadv.layers import conv
 from tinyadv.gradcheck import check_layer, numerical_gradient, rel_error
 
 TOL = 1e-6
@@ -24,14 +27,17 @@ def assert_passes(report):
 @given(n=st.integers(1, 3), c=st.integers(1, 3), f=st.integers(1, 4), h=st.integers(3, 8),
        w=st.integers(3, 8), kh=st.integers(1, 3), kw=st.integers(1, 3), stride=st.integers(1, 3),
        padding=st.one_of(st.integers(0, 2), st.sampled_from(["same", "valid"])),
-       bias=st.booleans(), training=st.booleans(), seed=st.integers(0, 2**16))
+       bias=st.booleans(), training=st.booleans(), blocks=st.booleans(),
+       seed=st.integers(0, 2**16))
 def test_conv2d_backward_matches_finite_differences(n, c, f, h, w, kh, kw, stride, padding, bias,
-                                                    training, seed):
+                                                    training, blocks, seed):
     layer = ta.Conv2D(c, f, (kh, kw), stride=stride, padding=padding, bias=bias, seed=seed,
                       dtype=np.float64)
     layer.training = training  # evaluation mode rebuilds the im2col rows for the weight gradient
     x = np.random.default_rng(seed).normal(size=(n, c, h, w))
-    assert_passes(check_layer(layer, x, seed=seed, tolerance=TOL))
+    # blocks: the rows formed and multiplied one image at a time (layers/conv.py)
+    with mock.patch.object(conv, "ROWS_BLOCK_BYTES", 1 if blocks else conv.ROWS_BLOCK_BYTES):
+        assert_passes(check_layer(layer, x, seed=seed, tolerance=TOL))
 
 
 @given(n=st.integers(1, 4), d=st.integers(1, 6), m=st.integers(1, 5), bias=st.booleans(),

@@ -169,19 +169,33 @@ def pad_channels_last(x, pads):
     return xpad
 
 
-def im2col(xpad, HH, WW, stride):
-    """Numba version of :func:`im2col_reference` (same arguments, same result)."""
+def im2col(xpad, HH, WW, stride, out=None):
+    """Numba version of :func:`im2col_reference` (same arguments, same result); ``out``, a
+    C-contiguous array of the result's shape and dtype, receives the rows if given."""
     xpad = np.ascontiguousarray(xpad)
     N, Hp, Wp, C = xpad.shape
-    cols = np.empty((N, (Hp - HH) // stride + 1, (Wp - WW) // stride + 1, HH, WW, C),
-                    dtype=xpad.dtype)
+    shape = (N, (Hp - HH) // stride + 1, (Wp - WW) // stride + 1, HH, WW, C)
+    cols = np.empty(shape, dtype=xpad.dtype) if out is None else _checked_out(out, shape, xpad.dtype)
     _im2col_numba(xpad, HH, WW, stride, cols)
     return cols
 
 
-def col2im(dcols, Hp, Wp, stride):
-    """Numba version of :func:`col2im_reference` (same arguments, same result)."""
+def col2im(dcols, Hp, Wp, stride, out=None):
+    """Numba version of :func:`col2im_reference` (same arguments, same result); ``out``, a
+    C-contiguous array of the result's shape and dtype, is overwritten with it if given."""
     N, Ho, Wo, HH, WW, C = dcols.shape
-    dxpad = np.zeros((N, Hp, Wp, C), dtype=dcols.dtype)
+    shape = (N, Hp, Wp, C)
+    if out is None:
+        dxpad = np.zeros(shape, dtype=dcols.dtype)
+    else:
+        dxpad = _checked_out(out, shape, dcols.dtype)
+        dxpad[...] = 0
     _col2im_numba(np.ascontiguousarray(dcols), stride, dxpad)
     return dxpad
+
+
+def _checked_out(out, shape, dtype):
+    if out.shape != shape or out.dtype != dtype or not out.flags.c_contiguous:
+        raise ValueError(f"out must be a C-contiguous {np.dtype(dtype)} array of shape {shape}, "
+                         f"got {out.dtype} {out.shape}")
+    return out
