@@ -18,6 +18,7 @@ def blocks_of_one_image():
     """Within the block, a convolution forms its im2col rows one image at a time."""
     return mock.patch.object(conv, "ROWS_BLOCK_BYTES", 1)
 
+
 shapes = dict(n=st.integers(1, 3), c=st.integers(1, 4), hp=st.integers(3, 10), wp=st.integers(3, 10),
               kh=st.integers(1, 3), kw=st.integers(1, 3), stride=st.integers(1, 3),
               dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 2**16))

@@ -159,7 +159,8 @@ def row_chunks(n, row_bytes, chunk_bytes=1 << 20):
     """Slices of range(n) holding about ``chunk_bytes`` of rows of ``row_bytes`` each: the chunks
     of an elementwise pass over a batch (an attack's step), so that ``map_chunks`` runs them on
     the threads with a chunk's rows in the core's cache. Each value's arithmetic is the same on
-    any thread, so the result is too."""
+    any thread, so the result is too. (A convolution also forms its im2col rows in such blocks
+    of images, within a chunk: ``layers/conv.py``.)"""
     return chunk_slices(n, max(1, chunk_bytes // max(int(row_bytes), 1)))
 
 
