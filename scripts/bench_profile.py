@@ -15,7 +15,11 @@ convolution the time its copies take alone in the same way (padding into channel
 im2col, and col2im for an input gradient; for a layer that takes Winograd's products, conv2 of
 the talk's CNN on CIFAR-10 images, its transforms instead). The rest of a layer's time is
 layout changes and what running inside the network costs the products and copies (their
-operands are no longer hot in the cache). The last line compares the products' rate with NumPy's on a 1024² product.
+operands are no longer hot in the cache). Alone, an im2col layer's products are one product
+over the whole chunk each; in place, its forward product and input gradient run a block of
+images at a time (``rows_product`` in ``tinyadv/layers/conv.py``), which can make the layer
+faster in place than its products and copies alone. The last line compares the products' rate
+with NumPy's on a 1024² product.
 
 Everything runs on one thread (tinyadv's and BLAS's); the first lines name the OpenBLAS
 kernels (see bench_cnn.py about ``OPENBLAS_CORETYPE``).
