@@ -17,7 +17,7 @@ the talk's CNN on CIFAR-10 images, its transforms instead). The rest of a layer'
 layout changes and what running inside the network costs the products and copies (their
 operands are no longer hot in the cache). Alone, an im2col layer's products are one product
 over the whole chunk each; in place, its forward product and input gradient run a block of
-images at a time (``rows_product`` in ``tinyadv/layers/conv.py``), which can make the layer
+images at a time (``rows_product`` in ``tinyadv/kernels.py``), which can make the layer
 faster in place than its products and copies alone. The last line compares the products' rate
 with NumPy's on a 1024² product.
 

@@ -8,15 +8,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tinyadv import kernels
 from tinyadv.kernels import (col2im, col2im_reference, im2col, im2col_reference, pad_channels_last,
                              pad_channels_last_reference)
-from tinyadv.layers import conv
 from tinyadv.layers.conv import conv2d_backward, conv2d_forward, conv2d_forward_naive
 
 
 def blocks_of_one_image():
     """Within the block, a convolution forms its im2col rows one image at a time."""
-    return mock.patch.object(conv, "ROWS_BLOCK_BYTES", 1)
+    return mock.patch.object(kernels, "ROWS_BLOCK_BYTES", 1)
 
 
 shapes = dict(n=st.integers(1, 3), c=st.integers(1, 4), hp=st.integers(3, 10), wp=st.integers(3, 10),

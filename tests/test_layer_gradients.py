@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import tinyadv as ta
-from tinyadv.layers import conv
+from tinyadv import kernels
 from tinyadv.gradcheck import check_layer, numerical_gradient, rel_error
 
 TOL = 1e-6
@@ -35,8 +35,8 @@ def test_conv2d_backward_matches_finite_differences(n, c, f, h, w, kh, kw, strid
                       dtype=np.float64)
     layer.training = training  # evaluation mode rebuilds the im2col rows for the weight gradient
     x = np.random.default_rng(seed).normal(size=(n, c, h, w))
-    # blocks: the rows formed and multiplied one image at a time (layers/conv.py)
-    with mock.patch.object(conv, "ROWS_BLOCK_BYTES", 1 if blocks else conv.ROWS_BLOCK_BYTES):
+    # blocks: the rows formed and multiplied one image at a time (kernels.rows_product)
+    with mock.patch.object(kernels, "ROWS_BLOCK_BYTES", 1 if blocks else kernels.ROWS_BLOCK_BYTES):
         assert_passes(check_layer(layer, x, seed=seed, tolerance=TOL))
 
 
