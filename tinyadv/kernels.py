@@ -178,7 +178,10 @@ def im2col(xpad, HH, WW, stride, out=None):
     xpad = np.ascontiguousarray(xpad)
     N, Hp, Wp, C = xpad.shape
     shape = (N, (Hp - HH) // stride + 1, (Wp - WW) // stride + 1, HH, WW, C)
-    cols = np.empty(shape, dtype=xpad.dtype) if out is None else _checked_out(out, shape, xpad.dtype)
+    if out is None:
+        cols = np.empty(shape, dtype=xpad.dtype)
+    else:
+        cols = _checked_out(out, shape, xpad.dtype)
     _im2col_numba(xpad, HH, WW, stride, cols)
     return cols
 
@@ -207,14 +210,14 @@ def _checked_out(out, shape, dtype):
 # --------------------------------------------------------------------------------------------
 # The products of the rows with the weights. The im2col rows of a whole chunk are large (conv1's:
 # 6.3 MB for 32 float32 images, 12.6 MB in float64), more than a core's L2 cache, and two
-# threads' worth can pass the L3 cache they share. So the rows are formed and multiplied a block of images at a time, about ROWS_BLOCK_BYTES of
-# rows each, while they are still in cache, and the input gradient gathers each block's dcols
-# as soon as its product is done. Each output is the same dot product as in one product over
-# the chunk (float64 gave the same bits; in float32 OpenBLAS may round a row differently for
-# another number of rows). On the talk's CNN, 2 cores (AMD EPYC, Zen 2), against one block per
-# chunk: inference 1.17-1.23x faster, forward + input gradient 1.12-1.23x, PGD 1.14-1.21x,
-# the training step 1.03-1.10x (which keeps the whole rows for dW); 512 KB or 2 MB blocks
-# were no better than 1 MB.
+# threads' worth can pass the L3 cache they share. So the rows are formed and multiplied a
+# block of images at a time, about ROWS_BLOCK_BYTES of rows each, while they are still in
+# cache, and the input gradient gathers each block's dcols as soon as its product is done.
+# Each output is the same dot product as in one product over the chunk (float64 gave the same
+# bits; in float32 OpenBLAS may round a row differently for another number of rows). On the
+# talk's CNN, 2 cores (AMD EPYC, Zen 2), against one block per chunk: inference 1.17-1.23x
+# faster, forward + input gradient 1.12-1.23x, PGD 1.14-1.21x, the training step 1.03-1.10x
+# (which keeps the whole rows for dW); 512 KB or 2 MB blocks were no better than 1 MB.
 ROWS_BLOCK_BYTES = 1 << 20
 
 
