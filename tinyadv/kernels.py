@@ -217,9 +217,10 @@ def _checked_out(out, shape, dtype):
 # cache, and the input gradient gathers each block's dcols as soon as its product is done.
 # Each output is the same dot product as in one product over the chunk (float64 gave the same
 # bits; in float32 OpenBLAS may round a row differently for another number of rows). On the
-# talk's CNN, 2 cores (AMD EPYC, Zen 2), against one block per chunk: inference 1.17-1.23x
-# faster, forward + input gradient 1.12-1.23x, PGD 1.14-1.21x, the training step 1.03-1.10x
-# (which keeps the whole rows for dW); 512 KB or 2 MB blocks were no better than 1 MB.
+# talk's CNN, 2 cores (AMD EPYC, Zen 2), 1 MB blocks against one block per chunk: inference
+# 1.23x faster in float32 and 1.17x in float64, forward + input gradient 1.17x and 1.16x, PGD
+# 1.15x and 1.20x, the training step 1.06x in both (it keeps the whole rows for dW); 512 KB
+# or 2 MB blocks were no better than 1 MB.
 ROWS_BLOCK_BYTES = 1 << 20
 
 
