@@ -28,6 +28,7 @@ tinyadv's GEMM rates while PyTorch, which does not read that variable, keeps AVX
 
     python scripts/bench_cnn.py
     python scripts/bench_cnn.py --repeats 7 --dtypes float32
+    python scripts/bench_cnn.py --chunk-size 64 --no-compile   # try another chunk size
 """
 
 import argparse
@@ -108,8 +109,9 @@ def timed(work):
     return time.perf_counter() - began
 
 
-def tinyadv_workloads(dtype, rng):
+def tinyadv_workloads(dtype, rng, chunk_size=None):
     model = ta.cleverhans_cnn(seed=0, dtype=dtype)
+    model.chunk_size = chunk_size  # None: Sequential's default
     optimizer = ta.SGD(model.parameters(), lr=0.01, momentum=0.9)
     x128 = rng.random((128, 3, 32, 32)).astype(dtype)
     y128 = rng.integers(0, 10, 128)
@@ -231,9 +233,10 @@ def peak_training_memory(batch=128):
     return peak
 
 
-def attack_rates(batch, repeats):
+def attack_rates(batch, repeats, chunk_size=None):
     """Images/s of CW-L2 (1 search step, 100 iterations) and DeepFool (defaults) on batch 500."""
     model = ta.cleverhans_cnn(seed=0).eval()
+    model.chunk_size = chunk_size
     x = np.random.default_rng(0).random((batch, 3, 32, 32), dtype=np.float32)
     rates = {}
     for name, attack in (("CW-L2, 1 x 100 iterations", lambda: ta.cw_l2(model, x, search_steps=1, steps=100)),
@@ -250,6 +253,9 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-compile", action="store_true", help="skip the compile-time check")
     parser.add_argument("--attacks", action="store_true", help="also time CW-L2 and DeepFool")
+    parser.add_argument("--chunk-size", type=int, default=None,
+                        help="images per chunk for tinyadv (default: Sequential's, 32); the best "
+                             "size depends on the machine's caches (README, Speed)")
     args = parser.parse_args(argv)
 
     try:
@@ -261,8 +267,9 @@ def main(argv=None):
         torch.set_num_threads(threads)  # the same thread count for both
     their_version = (f"{torch.__version__} ({torch.get_num_threads()} threads)" if torch
                      else "not installed")
-    print(f"cores: {os.cpu_count()}, tinyadv threads: {threads}, NumPy {np.__version__}, "
-          f"PyTorch {their_version}")
+    chunk = args.chunk_size or ta.Sequential()._chunk_images()
+    print(f"cores: {os.cpu_count()}, tinyadv threads: {threads} (chunks of {chunk} images), "
+          f"NumPy {np.__version__}, PyTorch {their_version}")
     forced = os.environ.get("OPENBLAS_CORETYPE")
     print(f"OpenBLAS kernels: {', '.join(openblas_kernels()) or 'unknown'}"
           + (f" (forced by OPENBLAS_CORETYPE={forced})" if forced else " (chosen for this CPU)"))
@@ -279,7 +286,7 @@ def main(argv=None):
     for name in args.dtypes:
         dtype = np.dtype(name).type
         rng = np.random.default_rng(args.seed)
-        ours = tinyadv_workloads(dtype, rng)
+        ours = tinyadv_workloads(dtype, rng, args.chunk_size)
         theirs = torch_workloads(dtype, rng) if torch is not None else {}
         for workload, (work, batch) in ours.items():
             bound = f"{rates[name] / flops[workload]:11,.0f}"
@@ -305,7 +312,7 @@ def main(argv=None):
               f"train step, input gradient, FGSM and CW-L2 steps in float32 and float64: "
               f"cold Numba cache {cold[1]:.1f} s (compiling), warm cache {warm[1]:.2f} s (loading)")
     if args.attacks:
-        for name, rate in attack_rates(500, 1).items():
+        for name, rate in attack_rates(500, 1, args.chunk_size).items():
             print(f"{name:38s} float32 {rate:10,.0f} img/s (batch 500)")
 
 

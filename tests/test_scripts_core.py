@@ -30,9 +30,9 @@ def test_demo_trains_attacks_and_writes_its_figure(tmp_path, capsys):
 def test_bench_cnn_prints_a_row_per_workload(capsys):
     pytest.importorskip("numba")
     module = load_script("bench_cnn")
-    module.main(["--repeats", "1", "--dtypes", "float64", "--no-compile"])
+    module.main(["--repeats", "1", "--dtypes", "float64", "--no-compile", "--chunk-size", "48"])
     printed = capsys.readouterr().out
-    for workload in ("train step (128)", "inference (512)", "forward + input gradient (512)",
+    for workload in ("chunks of 48 images", "train step (128)", "inference (512)", "forward + input gradient (512)",
                      "FGSM (512)", "PGD-10 (512)", "peak memory of a training step",
                      "OpenBLAS kernels:", "GEMM bound"):
         assert workload in printed
