@@ -173,7 +173,7 @@ def bits(a):
 
 
 def with_layout(a, layout):
-    """The values of ``a`` in another memory layout (the same array as far as NumPy's values go)."""
+    """The values of ``a`` in another memory layout ("broadcast": those of ``a[:1]``)."""
     if layout == "channels last":  # an NCHW view of NHWC memory, as a convolution's output is
         return np.ascontiguousarray(a.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
     if layout == "fortran":
@@ -182,10 +182,12 @@ def with_layout(a, layout):
         return np.ascontiguousarray(a[::-1])[::-1]
     if layout == "strided":  # a slice with steps: not one block of memory
         return np.repeat(a, 2, axis=-1)[..., ::2]
+    if layout == "broadcast":  # stride 0 along the first axis (the values of a[:1] repeated)
+        return np.broadcast_to(a[:1], a.shape)
     return a
 
 
-layouts = st.sampled_from(["C", "channels last", "fortran", "reversed", "strided"])
+layouts = st.sampled_from(["C", "channels last", "fortran", "reversed", "strided", "broadcast"])
 
 
 @given(shape=st.tuples(*[st.integers(0, 4)] * 4), dtype=st.sampled_from([np.float32, np.float64]),

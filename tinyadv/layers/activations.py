@@ -84,11 +84,12 @@ def _relu_backward_numba(dout, mask, dx):
 
 
 def _in_memory_order(a):
-    """``a`` as a 1-D view that runs through its memory in order (the order in which
-    ``np.empty_like`` lays out a new array like it), or None when ``a`` is not one contiguous
-    block in some order of its axes (steps, negative strides, broadcasts)."""
-    view = a.transpose(np.argsort(a.strides, kind="stable")[::-1])
-    return view.reshape(-1) if view.flags.c_contiguous else None
+    """``a`` as a 1-D view that runs through its memory in order, which is the order of
+    ``np.empty_like(a)`` raveled the same way; None when ``a`` is not one block of memory
+    (steps, negative strides, broadcasts: ``ravel`` copies, and for a broadcast the orders can
+    differ)."""
+    flat = a.ravel(order="K")
+    return flat if np.may_share_memory(flat, a) else None
 
 
 def relu_forward(x):
@@ -97,7 +98,7 @@ def relu_forward(x):
     if x.dtype not in (np.float32, np.float64) or flat_x is None:
         return relu_forward_reference(x)
     out, mask = np.empty_like(x), np.empty_like(x, dtype=bool)
-    _relu_numba(flat_x, _in_memory_order(out), _in_memory_order(mask))
+    _relu_numba(flat_x, out.ravel(order="K"), mask.ravel(order="K"))
     return out, mask
 
 
@@ -111,7 +112,7 @@ def relu_backward(dout, mask):
             or flat_mask is None):
         return relu_backward_reference(dout, mask)
     dx = np.empty_like(dout)
-    _relu_backward_numba(flat_dout, flat_mask, _in_memory_order(dx))
+    _relu_backward_numba(flat_dout, flat_mask, dx.ravel(order="K"))
     return dx
 
 
