@@ -94,8 +94,8 @@ def _in_memory_order(a):
 
 def relu_forward(x):
     """Compiled version of :func:`relu_forward_reference` (same result, same memory layout)."""
-    flat_x = _in_memory_order(x)
-    if x.dtype not in (np.float32, np.float64) or flat_x is None:
+    flat_x = _in_memory_order(x) if x.dtype in (np.float32, np.float64) else None
+    if flat_x is None:
         return relu_forward_reference(x)
     out, mask = np.empty_like(x), np.empty_like(x, dtype=bool)
     _relu_numba(flat_x, out.ravel(order="K"), mask.ravel(order="K"))
@@ -105,11 +105,12 @@ def relu_forward(x):
 def relu_backward(dout, mask):
     """Compiled version of :func:`relu_backward_reference` (same result) when ``dout`` and
     ``mask`` lie in memory in the same order."""
-    flat_dout, flat_mask = _in_memory_order(dout), _in_memory_order(mask)
     same_order = (dout.shape == mask.shape
                   and dout.strides == tuple(step * dout.itemsize for step in mask.strides))
-    if (dout.dtype not in (np.float32, np.float64) or not same_order or flat_dout is None
-            or flat_mask is None):
+    compiled = dout.dtype in (np.float32, np.float64) and same_order
+    flat_dout = _in_memory_order(dout) if compiled else None
+    flat_mask = _in_memory_order(mask) if compiled else None
+    if flat_dout is None or flat_mask is None:
         return relu_backward_reference(dout, mask)
     dx = np.empty_like(dout)
     _relu_backward_numba(flat_dout, flat_mask, dx.ravel(order="K"))
