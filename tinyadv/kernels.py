@@ -229,7 +229,7 @@ def rows_product(xpad, w_rows, HH, WW, stride, keep_rows):
     a time, and the whole rows cols (N, Ho, Wo, HH, WW, C) if ``keep_rows``, else None."""
     N, Hp, Wp, C = xpad.shape
     F, K = w_rows.shape
-    Ho, Wo = (Hp - HH) // stride + 1, (Wp - WW) // stride + 1
+    Ho, Wo = output_size(Hp, HH, stride, 0, 0), output_size(Wp, WW, stride, 0, 0)
     cols = np.empty((N, Ho, Wo, HH, WW, C), dtype=xpad.dtype) if keep_rows else None
     out = np.empty((N, Ho, Wo, F), dtype=np.result_type(xpad, w_rows))
     for part in row_chunks(N, Ho * Wo * K * xpad.itemsize, ROWS_BLOCK_BYTES):
