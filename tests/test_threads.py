@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 
 import tinyadv as ta
+from tinyadv import winograd
+from tinyadv.layers import Conv2D
 from tinyadv.threads import blas_threads, map_chunks, set_num_threads
 
 
@@ -44,6 +46,67 @@ def test_chunked_training_step_equals_one_chunk():
         grads.append([p.grad.copy() for p in model.parameters()])
     for whole, chunked in zip(*grads):
         np.testing.assert_allclose(chunked, whole, rtol=1e-12, atol=1e-15)
+
+
+def _count_filter_transforms(monkeypatch):
+    calls = []
+    transform = winograd.filter_transform
+    monkeypatch.setattr(winograd, "filter_transform",
+                        lambda *args: calls.append(args[0].shape) or transform(*args))
+    return calls
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_winograd_filters_are_transformed_once_per_batch_with_the_same_numbers(
+        restore_threads, monkeypatch, threads):
+    set_num_threads(threads)
+    calls = _count_filter_transforms(monkeypatch)
+    rng = np.random.default_rng(2)
+    model = ta.cleverhans_cnn(nf=8, seed=0, dtype=np.float64)  # conv2 by Winograd
+    model.chunk_size = 4
+    x, g = rng.random((10, 3, 32, 32)), rng.normal(size=(10, 10))
+    held = model.logits(x), model.input_gradient(x, g)
+    assert calls == [(16, 8, 6, 6)] * 2  # conv2's weights, once per call of three chunks
+    assert all(getattr(layer, "_held", None) is None for _, layer in model.layers)
+
+    calls.clear()
+    monkeypatch.setattr(Conv2D, "hold_weights", lambda self: None)  # every chunk transforms
+    every_chunk = model.logits(x), model.input_gradient(x, g)
+    assert len(calls) == 6
+    for first, second in zip(held, every_chunk):
+        np.testing.assert_array_equal(first, second)
+
+
+def test_weights_changed_in_place_between_calls_are_transformed_again(restore_threads):
+    x = np.random.default_rng(3).random((10, 3, 32, 32))
+    model = ta.cleverhans_cnn(nf=8, seed=0, dtype=np.float64)
+    model.chunk_size = 4
+    before = model.logits(x)
+    model["conv2"].params["weight"].data *= -0.5  # what an optimizer does: in place
+    after = model.logits(x)
+    fresh = ta.cleverhans_cnn(nf=8, seed=0, dtype=np.float64)
+    fresh.chunk_size = 4
+    fresh.load_state_dict(model.state_dict())
+    np.testing.assert_array_equal(after, fresh.logits(x))
+    assert not np.allclose(after, before)
+
+
+def test_a_model_called_again_from_inside_a_chunk_keeps_its_weights_held(restore_threads,
+                                                                        monkeypatch):
+    set_num_threads(2)
+    calls = _count_filter_transforms(monkeypatch)
+    rng = np.random.default_rng(4)
+    model = ta.cleverhans_cnn(nf=8, seed=0, dtype=np.float64)
+    model.chunk_size = 4
+    x, g = rng.random((10, 3, 32, 32)), rng.normal(size=(10, 10))
+
+    def grad_fn(logits, rows):  # a loss that runs the model again, inside the chunk
+        return g[rows] + 0 * model.logits(x[rows])
+
+    logits, dx = model.logits_and_input_gradient(x, grad_fn)
+    assert len(calls) == 1 and model._holds == 0
+    assert model["conv2"]._held is None
+    np.testing.assert_array_equal(dx, model.input_gradient(x, g))
 
 
 class BatchSizes(ta.Layer):

@@ -23,6 +23,7 @@ The architectures:
 """
 
 import json
+import threading
 
 import numpy as np
 
@@ -41,6 +42,8 @@ LAYER_CLASSES = {cls.__name__: cls for cls in (
 )}
 
 FORMAT = "tinyadv-sequential-1"
+
+_holding = threading.Lock()  # guards Sequential._holds
 
 
 class Sequential:
@@ -70,6 +73,7 @@ class Sequential:
             self.append(name, layer)
         self.chunk_size = None if chunk_size is None else int(chunk_size)
         self.training = True
+        self._holds = 0  # calls running chunks now (see _map)
 
     def append(self, name, layer):
         """Add ``layer`` at the end under ``name``; returns self."""
@@ -137,8 +141,24 @@ class Sequential:
 
     def _map(self, work, items, n):
         """``map_chunks`` for a batch of ``n`` samples; a batch of at most one chunk is small
-        (BLAS keeps to one thread for it, see ``threads.map_chunks``)."""
-        return map_chunks(work, items, small=n <= self._chunk_images())
+        (BLAS keeps to one thread for it, see ``threads.map_chunks``). Meanwhile the layers
+        hold their weights (``Layer.hold_weights``): nothing changes them during one call. A
+        call made from inside a chunk (a loss that runs the model again) finds them held
+        already and leaves the releasing to the outermost call."""
+        with _holding:
+            outermost = self._holds == 0
+            self._holds += 1
+        if outermost:
+            for _, layer in self.layers:
+                layer.hold_weights()
+        try:
+            return map_chunks(work, items, small=n <= self._chunk_images())
+        finally:
+            with _holding:
+                self._holds -= 1
+            if outermost:
+                for _, layer in self.layers:
+                    layer.release_weights()
 
     def forward(self, x):
         """Run every layer; returns ``(logits, caches)`` for :meth:`backward`."""

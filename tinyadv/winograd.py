@@ -153,9 +153,10 @@ def tiling(kernel, stride, Ho, Wo):
 # The convolution: transforms and products, forward and backward (called by layers/conv.py)
 
 
-def conv2d(xpad, w, stride, Ho, Wo):
+def conv2d(xpad, w, stride, Ho, Wo, transform_filters=None):
     """The Ho×Wo output of w (F, C, rs, rs) over xpad (N, Hp, Wp, C), channels last, by
-    F(m×m, r×r) with m from :func:`tile_size`.
+    F(m×m, r×r) with m from :func:`tile_size`. ``transform_filters(w, stride, m)`` gives U
+    (default :func:`filter_transform`; a layer passes one that keeps U for a whole batch).
 
     Returns (out (N, Ho, Wo, F), U, V, xpad): the transformed filters and input tiles, for the
     backward pass, and the input as read, with zeros added at the bottom and right when m does
@@ -164,7 +165,7 @@ def conv2d(xpad, w, stride, Ho, Wo):
     N, F = xpad.shape[0], w.shape[0]
     r, m, n, Th, Tw = tiling(w.shape[2], stride, Ho, Wo)
     xpad = _pad_to(xpad, stride * (m * Th + r - 1), stride * (m * Tw + r - 1))
-    U = filter_transform(w, stride, m)  # (n, n, K, F)
+    U = (transform_filters or filter_transform)(w, stride, m)  # (n, n, K, F)
     V = input_transform(xpad, stride, m, r, Th, Tw)  # (n, n, T, K)
     M = np.matmul(V.reshape(n * n, N * Th * Tw, V.shape[3]), U.reshape(n * n, -1, F))
     out = output_transform(M.reshape(n, n, -1, F), N, m, Th, Tw)[:, :Ho, :Wo]

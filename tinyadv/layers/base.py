@@ -77,6 +77,14 @@ class Layer:
     def forward(self, x):
         raise NotImplementedError
 
+    def hold_weights(self):
+        """The weights will not change until :meth:`release_weights`: a model holds them while
+        it runs the chunks of one batch, so that a layer may compute what depends on its
+        weights alone once for all the chunks (Conv2D: Winograd's transformed filters)."""
+
+    def release_weights(self):
+        """The weights may change again: forget what :meth:`hold_weights` let the layer keep."""
+
     def backward(self, dout, cache, *, need_input_grad=True, need_param_grads=True):
         raise NotImplementedError
 
