@@ -118,16 +118,15 @@ def test_output_transforms_numba_equal_references(batch, f, th, tw, tiling, dtyp
 
 @given(f=st.integers(1, 5), c=st.integers(1, 5), stride=st.integers(1, 3), tiling=tilings,
        dtype=dtypes, seed=st.integers(0, 2**16))
-def test_filter_transforms_numba_equal_references(f, c, stride, tiling, dtype, seed):
+def test_filter_transform_adjoint_numba_equals_reference(f, c, stride, tiling, dtype, seed):
+    """(The forward filter transform is NumPy only: nothing to hold it equal to.)"""
     m, r = tiling
     n = m + r - 1
     rng = np.random.default_rng(seed)
     w = rng.normal(size=(f, c, r * stride, r * stride)).astype(dtype)
-    fast = winograd.filter_transform(w, stride, m)
-    reference = winograd.filter_transform_reference(w, stride, m)
-    assert fast.dtype == dtype and fast.shape == (n, n, stride * stride * c, f)
-    assert_close(fast, reference, dtype)
-    dU = rng.normal(size=fast.shape).astype(dtype)
+    U = winograd.filter_transform(w, stride, m)
+    assert U.dtype == dtype and U.shape == (n, n, stride * stride * c, f)
+    dU = rng.normal(size=U.shape).astype(dtype)
     fast = winograd.filter_transform_adjoint(dU, stride, c, m)
     reference = winograd.filter_transform_adjoint_reference(dU, stride, c, m)
     assert fast.dtype == dtype and fast.shape == w.shape
@@ -159,7 +158,7 @@ def test_backward_transforms_are_the_adjoints_of_the_forward_ones(batch, c, th, 
          np.vdot(M, winograd.output_transform_adjoint_reference(dout, n, m, th, tw))),
         (np.vdot(winograd.filter_transform(w, stride, m), dU),
          np.vdot(w, winograd.filter_transform_adjoint(dU, stride, c, m))),
-        (np.vdot(winograd.filter_transform_reference(w, stride, m), dU),
+        (np.vdot(winograd.filter_transform(w, stride, m), dU),
          np.vdot(w, winograd.filter_transform_adjoint_reference(dU, stride, c, m))),
     ]
     for forward, backward in pairs:
