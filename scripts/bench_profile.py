@@ -75,7 +75,8 @@ def copies_alone(layer, x, mode, first, passes, by_winograd):
     """Seconds per pass of a convolution's copies alone, at the layer's shapes: padding into
     channels-last (when the layer pads) and im2col for the forward product, then col2im for the
     input gradient (unless first in train). For a Winograd layer its transforms instead: of the
-    filters, the input tiles and the output (forward); back, of the output gradient, then of the
+    filters, the input tiles and the output (forward; a model transforms the filters once per
+    batch, not per chunk: ``Conv2D.hold_weights``); back, of the output gradient, then of the
     filter gradient (train) and the input tiles' gradient (unless first in train)."""
     weight = layer.params["weight"].data
     F, C, HH, WW = weight.shape

@@ -56,9 +56,9 @@ direct sum would give ±∞. And integer arrays would be truncated by the fracti
 As in ``kernels.py``, every transform but one exists twice: a ``*_reference`` in NumPy that
 says the formula above, and a serial ``nogil`` Numba loop beside it, which the layers call and
 the tests hold equal to the reference. The one is the forward filter transform: a model runs it
-once per batch, so it is NumPy only (:func:`filter_transform`). The Numba loops transform rows first, then columns, one run of
-channels at a time (so that the innermost loops are over contiguous memory), and skip the
-matrices' zeros.
+once per batch, so it is NumPy only (:func:`filter_transform`). The Numba loops transform rows
+first, then columns, one run of channels at a time (so that the innermost loops are over
+contiguous memory), and skip the matrices' zeros.
 """
 
 import functools
