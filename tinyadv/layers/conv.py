@@ -285,7 +285,7 @@ class Conv2D(Layer):
         self.in_channels, self.out_channels = int(in_channels), int(out_channels)
         self.kernel_size, self.stride, self.padding = (kh, kw), int(stride), padding
         self.method = "auto"  # how conv2d_forward forms the products: "auto", "im2col", "winograd"
-        self._held = None  # (lock, [(w, stride, m, U)]) while a model holds the weights
+        self._held = None  # (lock, [(w, m, U)]) while a model holds the weights
         rng = np.random.default_rng(seed)
         bound = 1.0 / np.sqrt(in_channels * kh * kw)
         shape = (out_channels, in_channels, kh, kw)
@@ -317,7 +317,7 @@ class Conv2D(Layer):
         other chunks, on any thread) instead of transforming the same weights in every chunk:
         a chunk of 32 images spent 0.6 ms (float32) to 1.1 ms (float64) on conv2's U. Keyed by
         the weight array itself (``is``: a binarized layer's sign(W) is a new array each chunk,
-        so it is transformed each time), the stride and the tile size."""
+        so it is transformed each time) and the tile size (the stride is the layer's)."""
         self._held = (threading.Lock(), [])
 
     def release_weights(self):
@@ -329,11 +329,11 @@ class Conv2D(Layer):
             return winograd.filter_transform(w, stride, m)
         lock, transformed = held
         with lock:  # the first chunk transforms, the others wait for its U
-            for held_w, held_stride, held_m, U in transformed:
-                if held_w is w and held_stride == stride and held_m == m:
+            for held_w, held_m, U in transformed:
+                if held_w is w and held_m == m:
                     return U
             U = winograd.filter_transform(w, stride, m)
-            transformed.append((w, stride, m, U))
+            transformed.append((w, m, U))
             return U
 
     def weight_gradient(self, dw_effective):
