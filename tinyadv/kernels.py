@@ -219,23 +219,54 @@ def _checked_out(out, shape, dtype):
 # bits; in float32 OpenBLAS may round a row differently for another number of rows). On the
 # talk's CNN, 2 cores (AMD EPYC, Zen 2), 1 MB blocks against one block per chunk: inference
 # 1.23x faster in float32 and 1.17x in float64, forward + input gradient 1.17x and 1.16x, PGD
-# 1.15x and 1.20x, the training step 1.06x in both (it keeps the whole rows for dW); 512 KB
-# or 2 MB blocks were no better than 1 MB.
+# 1.15x and 1.20x, the training step 1.06x in both; 512 KB or 2 MB blocks were no better
+# than 1 MB. The weight gradient, too, forms the rows again a block at a time (they are not kept
+# from the forward pass unless they are one block): reading conv1's 6.3 MB back from memory
+# cost more than copying them again into cache (training step on 2 cores 1.05x faster in
+# float32, 1.02x in float64; Winograd's tiles, kept, are another matter: ``layers/conv.py``).
 ROWS_BLOCK_BYTES = 1 << 20
+
+
+def _row_blocks(xpad, HH, WW, stride):
+    """The blocks of images, about ROWS_BLOCK_BYTES of im2col rows each, and (Ho, Wo)."""
+    N, Hp, Wp, C = xpad.shape
+    Ho, Wo = output_size(Hp, HH, stride, 0, 0), output_size(Wp, WW, stride, 0, 0)
+    return row_chunks(N, Ho * Wo * HH * WW * C * xpad.itemsize, ROWS_BLOCK_BYTES), Ho, Wo
 
 
 def rows_product(xpad, w_rows, HH, WW, stride, keep_rows):
     """``(out, cols)``: out = im2col(xpad) · w_rowsᵀ, (N, Ho, Wo, F), formed a block of images at
-    a time, and the whole rows cols (N, Ho, Wo, HH, WW, C) if ``keep_rows``, else None."""
-    N, Hp, Wp, C = xpad.shape
+    a time, and the rows cols (N, Ho, Wo, HH, WW, C) if ``keep_rows`` and they are one block,
+    else None (:func:`rows_weight_gradient` forms them again, a block at a time)."""
+    N, C = xpad.shape[0], xpad.shape[3]
     F, K = w_rows.shape
-    Ho, Wo = output_size(Hp, HH, stride, 0, 0), output_size(Wp, WW, stride, 0, 0)
-    cols = np.empty((N, Ho, Wo, HH, WW, C), dtype=xpad.dtype) if keep_rows else None
+    blocks, Ho, Wo = _row_blocks(xpad, HH, WW, stride)
     out = np.empty((N, Ho, Wo, F), dtype=np.result_type(xpad, w_rows))
-    for part in row_chunks(N, Ho * Wo * K * xpad.itemsize, ROWS_BLOCK_BYTES):
-        rows = im2col(xpad[part], HH, WW, stride, out=None if cols is None else cols[part])
-        np.matmul(rows.reshape(-1, K), w_rows.T, out=out[part].reshape(-1, F))
-    return out, cols
+    cols = None
+    for part in blocks:
+        cols = im2col(xpad[part], HH, WW, stride)
+        np.matmul(cols.reshape(-1, K), w_rows.T, out=out[part].reshape(-1, F))
+    return out, (cols if keep_rows and len(blocks) == 1 else None)
+
+
+def rows_weight_gradient(dout_rows, xpad, HH, WW, stride, cols=None):
+    """dW_rows = dout_rowsᵀ · im2col(xpad), (F, HH·WW·C): one product with the rows ``cols`` if
+    the forward pass kept them, else the rows formed again a block of images at a time and the
+    blocks' products added in order."""
+    F = dout_rows.shape[1]
+    if cols is not None:
+        return dout_rows.T @ cols.reshape(dout_rows.shape[0], HH * WW * cols.shape[-1])
+    blocks, Ho, Wo = _row_blocks(xpad, HH, WW, stride)
+    dout_images = dout_rows.reshape(-1, Ho * Wo, F)
+    dw_rows = None
+    for part in blocks:
+        rows = im2col(xpad[part], HH, WW, stride)
+        product = dout_images[part].reshape(-1, F).T @ rows.reshape(-1, HH * WW * xpad.shape[3])
+        if dw_rows is None:
+            dw_rows = product
+        else:
+            dw_rows += product
+    return dw_rows
 
 
 def rows_product_adjoint(dout_rows, w_rows, xpad_shape, HH, WW, stride, Ho, Wo):

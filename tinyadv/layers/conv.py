@@ -25,16 +25,19 @@ keeps that memory order through elementwise layers, and ``Flatten`` still flatte
 order (``reshape`` copies when it must), so nothing outside this file sees the difference.
 
 Memory: the rows (``cols``) are the largest array of the layer, (N·Ho·Wo, HH·WW·C): 6.3 MB for
-conv1 of the talk's CNN on 32 float32 images, 16 times its input. Only the weight gradient dW
-needs them again. So a layer in training mode keeps them in its cache, and a layer in
-evaluation mode (inference, attacks, which ask for dL/dx only) drops them as soon as the forward
-product is done and keeps the padded input instead; if a weight gradient is asked for all the
-same, the backward pass copies the rows again, the same numbers. Freed at once, that memory
+conv1 of the talk's CNN on 32 float32 images, 16 times its input. They are formed and
+multiplied a block of images at a time, about 1 MB each, while they are in cache
+(:func:`tinyadv.kernels.rows_product`), and only the weight gradient dW needs them again. A
+layer in evaluation mode (inference, attacks, which ask for dL/dx only) keeps just the padded
+input; if a weight gradient is asked for all the same, the backward pass forms the rows again,
+a block at a time (:func:`tinyadv.kernels.rows_weight_gradient`). Dropped at once, that memory
 is reused hot by the next layer: on 2 cores, in runs that took turns between the two modes,
-forward + input gradient of 512 images ran 3-15% faster, inference 2-17% (float32 gained
-the most). See ``keep_rows`` in :func:`conv2d_forward`. In either mode the rows are formed
-and multiplied a block of images at a time, while they are in cache
-(:func:`tinyadv.kernels.rows_product`).
+forward + input gradient of 512 images ran 3-15% faster, inference 2-17% (float32 gained the
+most). A layer in training mode keeps the rows only when they are one block (conv3's): conv1's
+6.3 MB, read back from memory for dW, cost more than forming them again block by block in
+cache (training steps 1.05× faster in float32, 1.02× in float64, 2 cores). Winograd's
+transformed tiles (below) are kept in training mode: transforming them again was slower. See
+``keep_rows`` in :func:`conv2d_forward`.
 
 Winograd: a kernel of r·stride square (2 <= r <= 5; the talk's conv2, 6×6 at stride 2, has r =
 3) can have its products formed by Winograd's minimal filtering F(m×m, r×r) instead (Lavin &
@@ -63,7 +66,8 @@ import numpy as np
 
 from .. import winograd
 from ..checks import check_array
-from ..kernels import im2col, output_size, pad_channels_last, rows_product, rows_product_adjoint
+from ..kernels import (output_size, pad_channels_last, rows_product, rows_product_adjoint,
+                       rows_weight_gradient)
 from .base import Layer, Parameter, weight_and_bias_grads
 
 
@@ -127,10 +131,10 @@ def conv2d_forward(x, w, b=None, *, stride=1, padding=0, keep_rows=True, method=
     stride : int >= 1
     padding : int, pair, "same" or "valid"
     keep_rows : bool
-        Keep what the weight gradient needs from the input (the im2col rows, or Winograd's
-        transformed tiles) in the cache (True), or only the padded input, from which
-        :func:`conv2d_backward` rebuilds them if a weight gradient is asked for (False: the
-        same numbers; see "Memory" in the module docstring).
+        Keep what the weight gradient needs from the input in the cache where that pays (True:
+        Winograd's transformed tiles, or the im2col rows if they are one block), or only the
+        padded input, from which :func:`conv2d_backward` forms them again if a weight gradient
+        is asked for (False; see "Memory" in the module docstring).
     method : "auto", "im2col" or "winograd"
         How the products are formed (see "Winograd" in the module docstring): "auto" takes
         Winograd's F(m×m, r×r) where it is faster (:func:`tinyadv.winograd.faster_than_im2col`),
@@ -172,9 +176,8 @@ def conv2d_forward(x, w, b=None, *, stride=1, padding=0, keep_rows=True, method=
         method == "auto" and floating and winograd.faster_than_im2col(C, HH, WW, stride, Ho, Wo))
     if not use_winograd:
         w_rows = w.transpose(0, 2, 3, 1).reshape(F, HH * WW * C)  # weight in the order of a row
-        out, cols = rows_product(xpad, w_rows, HH, WW, stride, keep_rows)  # out (N, Ho, Wo, F)
-        kept = cols if keep_rows else None  # what dW will need: the rows, or their source
-        cache = ("im2col", w_rows, kept)
+        out, kept = rows_product(xpad, w_rows, HH, WW, stride, keep_rows)  # out (N, Ho, Wo, F)
+        cache = ("im2col", w_rows, kept)  # the rows if kept, else dW forms them again from xpad
     else:
         out, U, V, xpad = winograd.conv2d(xpad, w, stride, Ho, Wo, transform_filters)
         kept = V if keep_rows else None  # what dW will need: the tiles, or their source
@@ -182,7 +185,7 @@ def conv2d_forward(x, w, b=None, *, stride=1, padding=0, keep_rows=True, method=
     out = out.transpose(0, 3, 1, 2)
     if b is not None:
         out = out + b[None, :, None, None]
-    source = None if keep_rows else xpad
+    source = None if kept is not None else xpad
     cache += (x.shape, source, xpad.shape, pads, stride, w.shape, b is not None)
     return out, cache
 
@@ -213,11 +216,8 @@ def conv2d_backward(dout, cache, *, need_input_grad=True, need_param_grads=True)
     if method == "im2col":
         dout_rows = dout_last.reshape(-1, F)  # (N*Ho*Wo, F)
         if need_param_grads:
-            cols = kept
-            if cols is None:  # not kept by the forward pass (keep_rows=False): rebuild them
-                cols = im2col(xpad, HH, WW, stride)
-            cols = cols.reshape(dout_rows.shape[0], HH * WW * C)
-            dw = (dout_rows.T @ cols).reshape(F, HH, WW, C).transpose(0, 3, 1, 2)
+            dw_rows = rows_weight_gradient(dout_rows, xpad, HH, WW, stride, cols=kept)
+            dw = dw_rows.reshape(F, HH, WW, C).transpose(0, 3, 1, 2)
         if need_input_grad:
             dxpad = rows_product_adjoint(dout_rows, w_product, xpad_shape, HH, WW, stride, Ho, Wo)
     else:
@@ -265,8 +265,9 @@ def _pair(value, name):
 class Conv2D(Layer):
     """A convolution layer: holds ``weight`` (F, C, HH, WW) and optionally ``bias`` (F,).
 
-    In training mode its cache keeps the im2col rows (or Winograd's tiles) for the weight
-    gradient; in evaluation mode it does not (see "Memory" in the module docstring).
+    In training mode its cache keeps Winograd's tiles (or the im2col rows when they are one
+    block) for the weight gradient; in evaluation mode it does not (see "Memory" in the module
+    docstring).
     ``layer.method`` ("auto", "im2col" or "winograd"; see "Winograd" there) chooses how the
     products are formed; it changes rounding only, so it is not saved with the model.
 
