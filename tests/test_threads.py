@@ -169,6 +169,31 @@ def test_openblas_kernels_names_the_kernel_set_that_openblas_uses():
     assert printed.strip() == "['Nehalem']"
 
 
+def default_threads(environment, cores=None):
+    """``get_num_threads()`` of a fresh process with ``environment`` (and, if given, allowed to
+    run on ``cores`` only, as under ``taskset``)."""
+    pin = f"os.sched_setaffinity(0, {set(cores)!r}); " if cores else ""
+    code = f"import os; {pin}import tinyadv; print(tinyadv.get_num_threads())"
+    names = ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+    base = {k: v for k, v in os.environ.items() if k not in names}
+    printed = subprocess.run([sys.executable, "-c", code], env=dict(base, **environment),
+                             check=True, capture_output=True, text=True).stdout
+    return int(printed)
+
+
+def test_default_thread_count_follows_the_environment_then_the_usable_cores():
+    assert default_threads({"NUMBA_NUM_THREADS": "3", "OMP_NUM_THREADS": "5"}) == 3
+    assert default_threads({"OMP_NUM_THREADS": "5"}) == 5
+    assert default_threads({"OPENBLAS_NUM_THREADS": "4"}) == 4
+    assert default_threads({"NUMBA_NUM_THREADS": "none", "OMP_NUM_THREADS": "2"}) == 2
+    if hasattr(os, "sched_getaffinity"):
+        usable = sorted(os.sched_getaffinity(0))
+        assert default_threads({}) == len(usable)
+        assert default_threads({}, cores=usable[:1]) == 1  # a taskset of one core
+    else:
+        assert default_threads({}) == (os.cpu_count() or 1)
+
+
 def test_set_num_threads_refuses_nonsense(restore_threads):
     with pytest.raises(ValueError, match="positive integer"):
         set_num_threads(0)

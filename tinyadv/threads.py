@@ -11,7 +11,9 @@ and their results are put back together in order, so a result is the same, bit f
 any number of threads.
 
 Thread count: ``set_num_threads(n)``; by default ``NUMBA_NUM_THREADS``, else
-``OMP_NUM_THREADS``/``OPENBLAS_NUM_THREADS``, else the number of cores.
+``OMP_NUM_THREADS``/``OPENBLAS_NUM_THREADS``, else the number of cores this process may run on
+(``os.sched_getaffinity`` where the system has it, so a ``taskset`` or a container's CPU set
+counts; else ``os.cpu_count()``).
 
 Memory reuse: a forward pass makes arrays of a few MB per chunk (the im2col rows) and drops
 them a moment later. By default glibc's malloc hands such blocks back to the kernel and takes
@@ -41,6 +43,8 @@ def _default_threads():
         value = os.environ.get(name, "")
         if value.isdigit() and int(value) > 0:
             return int(value)
+    if hasattr(os, "sched_getaffinity"):  # the cores this process may run on (taskset, a container)
+        return len(os.sched_getaffinity(0)) or 1
     return os.cpu_count() or 1
 
 
