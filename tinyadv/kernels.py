@@ -242,30 +242,25 @@ def rows_product(xpad, w_rows, HH, WW, stride, keep_rows):
     F, K = w_rows.shape
     blocks, Ho, Wo = _row_blocks(xpad, HH, WW, stride)
     out = np.empty((N, Ho, Wo, F), dtype=np.result_type(xpad, w_rows))
-    cols = None
     for part in blocks:
-        cols = im2col(xpad[part], HH, WW, stride)
-        np.matmul(cols.reshape(-1, K), w_rows.T, out=out[part].reshape(-1, F))
-    return out, (cols if keep_rows and len(blocks) == 1 else None)
+        rows = im2col(xpad[part], HH, WW, stride)
+        np.matmul(rows.reshape(-1, K), w_rows.T, out=out[part].reshape(-1, F))
+    return out, (rows if keep_rows and len(blocks) == 1 else None)
 
 
 def rows_weight_gradient(dout_rows, xpad, HH, WW, stride, cols=None):
     """dW_rows = dout_rowsᵀ · im2col(xpad), (F, HH·WW·C): one product with the rows ``cols`` if
     the forward pass kept them, else the rows formed again a block of images at a time and the
     blocks' products added in order."""
-    F = dout_rows.shape[1]
     if cols is not None:
         return dout_rows.T @ cols.reshape(dout_rows.shape[0], HH * WW * cols.shape[-1])
+    F, K = dout_rows.shape[1], HH * WW * xpad.shape[3]
     blocks, Ho, Wo = _row_blocks(xpad, HH, WW, stride)
     dout_images = dout_rows.reshape(-1, Ho * Wo, F)
-    dw_rows = None
+    dw_rows = np.zeros((F, K), dtype=np.result_type(dout_rows, xpad))
     for part in blocks:
         rows = im2col(xpad[part], HH, WW, stride)
-        product = dout_images[part].reshape(-1, F).T @ rows.reshape(-1, HH * WW * xpad.shape[3])
-        if dw_rows is None:
-            dw_rows = product
-        else:
-            dw_rows += product
+        dw_rows += dout_images[part].reshape(-1, F).T @ rows.reshape(-1, K)
     return dw_rows
 
 
