@@ -238,7 +238,7 @@ def rows_product(xpad, w_rows, HH, WW, stride, keep_rows):
     """``(out, cols)``: out = im2col(xpad) · w_rowsᵀ, (N, Ho, Wo, F), formed a block of images at
     a time, and the rows cols (N, Ho, Wo, HH, WW, C) if ``keep_rows`` and they are one block,
     else None (:func:`rows_weight_gradient` forms them again, a block at a time)."""
-    N, C = xpad.shape[0], xpad.shape[3]
+    N = xpad.shape[0]
     F, K = w_rows.shape
     blocks, Ho, Wo = _row_blocks(xpad, HH, WW, stride)
     out = np.empty((N, Ho, Wo, F), dtype=np.result_type(xpad, w_rows))
