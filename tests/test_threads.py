@@ -12,6 +12,7 @@ import pytest
 import tinyadv as ta
 from tinyadv import winograd
 from tinyadv.layers import Conv2D
+from tinyadv.layers import conv as conv_module
 from tinyadv.threads import blas_threads, map_chunks, set_num_threads
 
 
@@ -48,31 +49,41 @@ def test_chunked_training_step_equals_one_chunk():
         np.testing.assert_allclose(chunked, whole, rtol=1e-12, atol=1e-15)
 
 
-def _count_filter_transforms(monkeypatch):
+def _count_calls(monkeypatch, module, name):
+    """Record the shape of the weight given to ``module.name`` at every call."""
     calls = []
-    transform = winograd.filter_transform
-    monkeypatch.setattr(winograd, "filter_transform",
-                        lambda *args: calls.append(args[0].shape) or transform(*args))
+    function = getattr(module, name)
+    monkeypatch.setattr(module, name, lambda *args: calls.append(args[0].shape) or function(*args))
     return calls
 
 
+def _count_filter_transforms(monkeypatch):
+    return _count_calls(monkeypatch, winograd, "filter_transform")
+
+
 @pytest.mark.parametrize("threads", [1, 2])
-def test_winograd_filters_are_transformed_once_per_batch_with_the_same_numbers(
+def test_work_on_the_weights_alone_is_done_once_per_batch_with_the_same_numbers(
         restore_threads, monkeypatch, threads):
+    """Winograd's transformed filters (conv2) and the weight in im2col's row order (conv1,
+    conv3) are computed once per call of three chunks, and the results are the same bits as
+    when every chunk computes them."""
     set_num_threads(threads)
-    calls = _count_filter_transforms(monkeypatch)
+    transforms = _count_filter_transforms(monkeypatch)
+    rows = _count_calls(monkeypatch, conv_module, "weight_rows")
     rng = np.random.default_rng(2)
     model = ta.cleverhans_cnn(nf=8, seed=0, dtype=np.float64)  # conv2 by Winograd
     model.chunk_size = 4
     x, g = rng.random((10, 3, 32, 32)), rng.normal(size=(10, 10))
     held = model.logits(x), model.input_gradient(x, g)
-    assert calls == [(16, 8, 6, 6)] * 2  # conv2's weights, once per call of three chunks
+    assert transforms == [(16, 8, 6, 6)] * 2  # conv2's weights, once per call
+    assert sorted(rows) == sorted([(8, 3, 8, 8), (16, 16, 5, 5)] * 2)  # conv1's and conv3's
     assert all(getattr(layer, "_held", None) is None for _, layer in model.layers)
 
-    calls.clear()
-    monkeypatch.setattr(Conv2D, "hold_weights", lambda self: None)  # every chunk transforms
+    transforms.clear()
+    rows.clear()
+    monkeypatch.setattr(Conv2D, "hold_weights", lambda self: None)  # every chunk computes them
     every_chunk = model.logits(x), model.input_gradient(x, g)
-    assert len(calls) == 6
+    assert len(transforms) == 6 and len(rows) == 12
     for first, second in zip(held, every_chunk):
         np.testing.assert_array_equal(first, second)
 

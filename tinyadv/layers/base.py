@@ -80,7 +80,8 @@ class Layer:
     def hold_weights(self):
         """The weights will not change until :meth:`release_weights`: a model holds them while
         it runs the chunks of one batch, so that a layer may compute what depends on its
-        weights alone once for all the chunks (Conv2D: Winograd's transformed filters)."""
+        weights alone once for all the chunks (Conv2D: Winograd's transformed filters, the
+        weight in im2col's row order)."""
 
     def release_weights(self):
         """The weights may change again: forget what :meth:`hold_weights` let the layer keep."""

@@ -59,6 +59,7 @@ at the bottom (and column at the right). For the talk's conv1 (8×8, stride 2, o
 that is 3 on every side, which is what ``cleverhans_cnn`` uses.
 """
 
+import functools
 import numbers
 import threading
 
@@ -119,8 +120,18 @@ def padded_channels_last(x, pads):
     return pad_channels_last(x, pads) if any(pads) else x.transpose(0, 2, 3, 1)
 
 
+def weight_rows(w):
+    """The weight (F, C, HH, WW) in the order of an im2col row: (F, HH·WW·C)."""
+    F, C, HH, WW = w.shape
+    return w.transpose(0, 2, 3, 1).reshape(F, HH * WW * C)
+
+
+def _call(function, *args):
+    return function(*args)
+
+
 def conv2d_forward(x, w, b=None, *, stride=1, padding=0, keep_rows=True, method="auto",
-                   transform_filters=None):
+                   per_batch=_call):
     """Convolve ``x`` with ``w`` (see the module docstring for the math).
 
     Parameters
@@ -139,10 +150,12 @@ def conv2d_forward(x, w, b=None, *, stride=1, padding=0, keep_rows=True, method=
         How the products are formed (see "Winograd" in the module docstring): "auto" takes
         Winograd's F(m×m, r×r) where it is faster (:func:`tinyadv.winograd.faster_than_im2col`),
         else im2col; "winograd" takes it whenever the kernel is r·stride square, 2 <= r <= 5.
-    transform_filters : callable, optional
-        ``(w, stride, m) -> U``, Winograd's transformed filters; by default
-        :func:`tinyadv.winograd.filter_transform`. ``Conv2D`` passes one that computes U once
-        for all the chunks of a batch (:meth:`Conv2D.hold_weights`).
+    per_batch : callable, optional
+        ``per_batch(function, w, *args) -> function(w, *args)``: how the convolution computes
+        what depends on the weights alone (:func:`weight_rows`, or Winograd's transformed
+        filters U, :func:`tinyadv.winograd.filter_transform`). By default a plain call;
+        ``Conv2D`` passes one that computes each once for all the chunks of a batch
+        (:meth:`Conv2D.hold_weights`).
 
     Returns
     -------
@@ -175,11 +188,12 @@ def conv2d_forward(x, w, b=None, *, stride=1, padding=0, keep_rows=True, method=
     use_winograd = method == "winograd" or (
         method == "auto" and floating and winograd.faster_than_im2col(C, HH, WW, stride, Ho, Wo))
     if not use_winograd:
-        w_rows = w.transpose(0, 2, 3, 1).reshape(F, HH * WW * C)  # weight in the order of a row
+        w_rows = per_batch(weight_rows, w)
         out, kept = rows_product(xpad, w_rows, HH, WW, stride, keep_rows)  # out (N, Ho, Wo, F)
         cache = ("im2col", w_rows, kept)  # the rows if kept, else dW forms them again from xpad
     else:
-        out, U, V, xpad = winograd.conv2d(xpad, w, stride, Ho, Wo, transform_filters)
+        out, U, V, xpad = winograd.conv2d(xpad, w, stride, Ho, Wo,
+                                          functools.partial(per_batch, winograd.filter_transform))
         kept = V if keep_rows else None  # what dW will need: the tiles, or their source
         cache = ("winograd", U, kept)
     out = out.transpose(0, 3, 1, 2)
@@ -286,7 +300,7 @@ class Conv2D(Layer):
         self.in_channels, self.out_channels = int(in_channels), int(out_channels)
         self.kernel_size, self.stride, self.padding = (kh, kw), int(stride), padding
         self.method = "auto"  # how conv2d_forward forms the products: "auto", "im2col", "winograd"
-        self._held = None  # (lock, [(w, m, U)]) while a model holds the weights
+        self._held = None  # (lock, [(function, w, args, result)]) while a model holds the weights
         rng = np.random.default_rng(seed)
         bound = 1.0 / np.sqrt(in_channels * kh * kw)
         shape = (out_channels, in_channels, kh, kw)
@@ -311,31 +325,33 @@ class Conv2D(Layer):
         b = self.params["bias"].data if "bias" in self.params else None
         return conv2d_forward(x, self.effective_weight(), b, stride=self.stride,
                               padding=self.padding, keep_rows=self.training, method=self.method,
-                              transform_filters=self._transform_filters)
+                              per_batch=self._per_batch)
 
     def hold_weights(self):
-        """Keep Winograd's transformed filters U, once computed, for the rest of the batch (its
-        other chunks, on any thread) instead of transforming the same weights in every chunk:
-        a chunk of 32 images spent 0.6 ms (float32) to 1.1 ms (float64) on conv2's U. Keyed by
-        the weight array itself (``is``: a binarized layer's sign(W) is a new array each chunk,
-        so it is transformed each time) and the tile size (the stride is the layer's)."""
+        """Keep what the convolution computes from its weights alone, once computed, for the
+        rest of the batch (its other chunks, on any thread) instead of computing it again in
+        every chunk: Winograd's transformed filters U (a chunk of 32 images spent 0.6 ms in
+        float32, 1.1 ms in float64, on conv2's) and the weight in im2col's row order (a copy of
+        conv3's 102,400 weights per chunk). Keyed by the function, the weight array itself
+        (``is``: a binarized layer's sign(W) is a new array each chunk, so it is computed each
+        time) and the other arguments."""
         self._held = (threading.Lock(), [])
 
     def release_weights(self):
         self._held = None
 
-    def _transform_filters(self, w, stride, m):
+    def _per_batch(self, function, w, *args):
         held = self._held  # read once: the chunks of this batch share it
         if held is None:
-            return winograd.filter_transform(w, stride, m)
-        lock, transformed = held
-        with lock:  # the first chunk transforms, the others wait for its U
-            for held_w, held_m, U in transformed:
-                if held_w is w and held_m == m:
-                    return U
-            U = winograd.filter_transform(w, stride, m)
-            transformed.append((w, m, U))
-            return U
+            return function(w, *args)
+        lock, results = held
+        with lock:  # the first chunk computes, the others wait for its result
+            for held_function, held_w, held_args, result in results:
+                if held_function is function and held_w is w and held_args == args:
+                    return result
+            result = function(w, *args)
+            results.append((function, w, args, result))
+            return result
 
     def weight_gradient(self, dw_effective):
         """Map dL/d(effective weight) to dL/d(weight): the identity here, an STE when binarized."""
