@@ -75,7 +75,7 @@ def copies_alone(layer, x, mode, first, passes, by_winograd):
     """Seconds per pass of a convolution's copies alone, at the layer's shapes: padding into
     channels-last (when the layer pads) and im2col for the forward product, then col2im for the
     input gradient (unless first in train). For a Winograd layer its transforms instead: of the
-    filters, the input tiles and the output (forward; a model transforms the filters once per
+    input tiles and the output (forward; not of the filters, which a model transforms once per
     batch, not per chunk: ``Conv2D.hold_weights``); back, of the output gradient, then of the
     filter gradient (train) and the input tiles' gradient (unless first in train)."""
     weight = layer.params["weight"].data
@@ -91,8 +91,7 @@ def copies_alone(layer, x, mode, first, passes, by_winograd):
         V = winograd.input_transform(xpad, s, m, r, Th, Tw)
         M = np.ones((n, n, V.shape[2], F), weight.dtype)
         dout = winograd.output_transform(M, x.shape[0], m, Th, Tw)
-        copies = [lambda: winograd.filter_transform(weight, s, m),
-                  lambda: winograd.input_transform(xpad, s, m, r, Th, Tw),
+        copies = [lambda: winograd.input_transform(xpad, s, m, r, Th, Tw),
                   lambda: winograd.output_transform(M, x.shape[0], m, Th, Tw),
                   lambda: winograd.output_transform_adjoint(dout, n, m, Th, Tw)]
         if mode == "train":
@@ -123,7 +122,10 @@ def seconds_per_pass(works, passes):
 
 
 def layer_times(model, x, mode, passes):
-    """Seconds per pass of each layer's forward and backward, timed in place: {(name, step)}."""
+    """Seconds per pass of each layer's forward and backward, timed in place: {(name, step)}.
+    The layers hold their weights meanwhile, as in a model's call, so what a layer computes
+    from its weights alone (Winograd's U, the weight in im2col's row order) is computed once,
+    not in every pass: the time of a chunk in a batch of many."""
     seconds = {(name, step): 0.0 for name, _ in model.layers for step in ("forward", "backward")}
 
     def one_pass(timed):
@@ -142,10 +144,16 @@ def layer_times(model, x, mode, passes):
                                      need_param_grads=mode == "train")
             seconds[name, "backward"] += timed * (time.perf_counter() - began)
 
-    for _ in range(20):
-        one_pass(0)
-    for _ in range(passes):
-        one_pass(1)
+    for _, layer in model.layers:  # as Sequential holds them for the chunks of a batch
+        layer.hold_weights()
+    try:
+        for _ in range(20):
+            one_pass(0)
+        for _ in range(passes):
+            one_pass(1)
+    finally:
+        for _, layer in model.layers:
+            layer.release_weights()
     return {key: value / passes for key, value in seconds.items()}
 
 
