@@ -18,7 +18,7 @@ from tinyadv.layers.conv import conv2d_backward, conv2d_forward, conv2d_forward_
 
 def blocks_of_one_image():
     """Within the block, a convolution forms its im2col rows one image at a time."""
-    return mock.patch.object(kernels, "ROWS_BLOCK_BYTES", 1)
+    return mock.patch.object(kernels, "ROWS_BLOCK_VALUES", 1)
 
 
 shapes = dict(n=st.integers(1, 3), c=st.integers(1, 4), hp=st.integers(3, 10), wp=st.integers(3, 10),

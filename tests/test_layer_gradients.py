@@ -36,7 +36,7 @@ def test_conv2d_backward_matches_finite_differences(n, c, f, h, w, kh, kw, strid
     layer.training = training  # evaluation mode rebuilds the im2col rows for the weight gradient
     x = np.random.default_rng(seed).normal(size=(n, c, h, w))
     # blocks: the rows formed and multiplied one image at a time (kernels.rows_product)
-    with mock.patch.object(kernels, "ROWS_BLOCK_BYTES", 1 if blocks else kernels.ROWS_BLOCK_BYTES):
+    with mock.patch.object(kernels, "ROWS_BLOCK_VALUES", 1 if blocks else kernels.ROWS_BLOCK_VALUES):
         assert_passes(check_layer(layer, x, seed=seed, tolerance=TOL))
 
 

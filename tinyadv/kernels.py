@@ -213,34 +213,36 @@ def _checked_out(out, shape, dtype):
 # The products of the rows with the weights. The im2col rows of a whole chunk are large (conv1's:
 # 6.3 MB for 32 float32 images, 12.6 MB in float64), more than a core's L2 cache, and two
 # threads' worth can pass the L3 cache they share. So the rows are formed and multiplied a
-# block of images at a time, about ROWS_BLOCK_BYTES of rows each, while they are still in
-# cache, and the input gradient gathers each block's dcols as soon as its product is done.
+# block of images at a time, about ROWS_BLOCK_VALUES values of rows each (1 MB in float32, 2 MB
+# in float64), while they are still in cache, and the input gradient gathers each block's dcols
+# as soon as its product is done.
 # Each output is the same dot product as in one product over the chunk (float64 gave the same
 # bits; in float32 OpenBLAS may round a row differently for another number of rows). On the
 # talk's CNN, 2 cores (AMD EPYC, Zen 2), 1 MB blocks against one block per chunk: inference
 # 1.23x faster in float32 and 1.17x in float64, forward + input gradient 1.17x and 1.16x, PGD
 # 1.15x and 1.20x, the training step 1.06x in both; 512 KB or 2 MB blocks were no better
-# than 1 MB. The weight gradient, too, forms the rows again a block at a time (they are not kept
+# than 1 MB in float32, but float64's products gained from the same number of images per block
+# as float32's (2 MB against 1 MB: forward + input gradient 1.04x, inference 1.01-1.03x,
+# training step 1.02-1.03x; 3 or 4 MB no better). The weight gradient, too, forms the rows again a block at a time (they are not kept
 # from the forward pass unless they are one block): reading conv1's 6.3 MB back from memory
 # cost more than copying them again into cache (training step on 2 cores 1.05x faster in
 # float32, 1.02x in float64; Winograd's tiles, kept, are another matter: ``layers/conv.py``).
-ROWS_BLOCK_BYTES = 1 << 20
+ROWS_BLOCK_VALUES = 1 << 18
 
 
-def _row_blocks(xpad, HH, WW, stride):
-    """The blocks of images, about ROWS_BLOCK_BYTES of im2col rows each, and (Ho, Wo)."""
-    N, Hp, Wp, C = xpad.shape
-    Ho, Wo = output_size(Hp, HH, stride, 0, 0), output_size(Wp, WW, stride, 0, 0)
-    return row_chunks(N, Ho * Wo * HH * WW * C * xpad.itemsize, ROWS_BLOCK_BYTES), Ho, Wo
+def _row_blocks(N, values_per_image):
+    """Slices of range(N): blocks of images with about ROWS_BLOCK_VALUES values of rows each."""
+    return row_chunks(N, values_per_image, ROWS_BLOCK_VALUES)
 
 
 def rows_product(xpad, w_rows, HH, WW, stride, keep_rows):
     """``(out, cols)``: out = im2col(xpad) · w_rowsᵀ, (N, Ho, Wo, F), formed a block of images at
     a time, and the rows cols (N, Ho, Wo, HH, WW, C) if ``keep_rows`` and they are one block,
     else None (:func:`rows_weight_gradient` forms them again, a block at a time)."""
-    N = xpad.shape[0]
+    N, Hp, Wp, _ = xpad.shape
     F, K = w_rows.shape
-    blocks, Ho, Wo = _row_blocks(xpad, HH, WW, stride)
+    Ho, Wo = output_size(Hp, HH, stride, 0, 0), output_size(Wp, WW, stride, 0, 0)
+    blocks = _row_blocks(N, Ho * Wo * K)
     out = np.empty((N, Ho, Wo, F), dtype=np.result_type(xpad, w_rows))
     for part in blocks:
         rows = im2col(xpad[part], HH, WW, stride)
@@ -254,11 +256,12 @@ def rows_weight_gradient(dout_rows, xpad, HH, WW, stride, cols=None):
     blocks' products added in order."""
     if cols is not None:
         return dout_rows.T @ cols.reshape(dout_rows.shape[0], HH * WW * cols.shape[-1])
-    F, K = dout_rows.shape[1], HH * WW * xpad.shape[3]
-    blocks, Ho, Wo = _row_blocks(xpad, HH, WW, stride)
-    dout_images = dout_rows.reshape(-1, Ho * Wo, F)
+    N, Hp, Wp, C = xpad.shape
+    F, K = dout_rows.shape[1], HH * WW * C
+    Ho, Wo = output_size(Hp, HH, stride, 0, 0), output_size(Wp, WW, stride, 0, 0)
+    dout_images = dout_rows.reshape(N, Ho * Wo, F)
     dw_rows = np.zeros((F, K), dtype=np.result_type(dout_rows, xpad))
-    for part in blocks:
+    for part in _row_blocks(N, Ho * Wo * K):
         rows = im2col(xpad[part], HH, WW, stride)
         dw_rows += dout_images[part].reshape(-1, F).T @ rows.reshape(-1, K)
     return dw_rows
@@ -270,7 +273,7 @@ def rows_product_adjoint(dout_rows, w_rows, xpad_shape, HH, WW, stride, Ho, Wo):
     F, K = w_rows.shape
     dxpad = np.empty(xpad_shape, dtype=np.result_type(dout_rows, w_rows))
     dout_images = dout_rows.reshape(N, Ho * Wo, F)
-    for part in row_chunks(N, Ho * Wo * K * dxpad.itemsize, ROWS_BLOCK_BYTES):
+    for part in _row_blocks(N, Ho * Wo * K):
         dcols = (dout_images[part].reshape(-1, F) @ w_rows).reshape(-1, Ho, Wo, HH, WW, C)
         col2im(dcols, Hp, Wp, stride, out=dxpad[part])
     return dxpad

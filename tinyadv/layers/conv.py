@@ -26,8 +26,8 @@ order (``reshape`` copies when it must), so nothing outside this file sees the d
 
 Memory: the rows (``cols``) are the largest array of the layer, (N·Ho·Wo, HH·WW·C): 6.3 MB for
 conv1 of the talk's CNN on 32 float32 images, 16 times its input. They are formed and
-multiplied a block of images at a time, about 1 MB each, while they are in cache
-(:func:`tinyadv.kernels.rows_product`), and only the weight gradient dW needs them again. A
+multiplied a block of images at a time, about 1 MB each (2 MB in float64), while they are in
+cache (:func:`tinyadv.kernels.rows_product`), and only the weight gradient dW needs them again. A
 layer in evaluation mode (inference, attacks, which ask for dL/dx only) keeps just the padded
 input; if a weight gradient is asked for all the same, the backward pass forms the rows again,
 a block at a time (:func:`tinyadv.kernels.rows_weight_gradient`). Dropped at once, that memory
