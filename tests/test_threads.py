@@ -88,6 +88,29 @@ def test_work_on_the_weights_alone_is_done_once_per_batch_with_the_same_numbers(
         np.testing.assert_array_equal(first, second)
 
 
+def test_a_binarized_layer_computes_from_its_new_sign_in_every_chunk(restore_threads,
+                                                                      monkeypatch):
+    """sign(W) is a new array in every chunk: what comes from it is computed there and not
+    kept (nothing piles up over the chunks), with the numbers of a model that holds nothing."""
+    set_num_threads(2)
+    transforms = _count_filter_transforms(monkeypatch)
+    kept = []
+    release = Conv2D.release_weights
+    monkeypatch.setattr(Conv2D, "release_weights",
+                        lambda self: kept.append(len(self._held[1])) or release(self))
+    rng = np.random.default_rng(5)
+    model = ta.cleverhans_cnn(nf=8, binary="binary", seed=0, dtype=np.float64).eval()
+    model.chunk_size = 4
+    x, g = rng.random((10, 3, 32, 32)), rng.normal(size=(10, 10))
+    held = model.logits(x), model.input_gradient(x, g)
+    assert len(transforms) == 6  # conv2's sign(W), once in each of three chunks, twice
+    assert kept == [1, 0, 0] * 2  # conv1 (full precision) keeps its rows; conv2, conv3 nothing
+    monkeypatch.setattr(Conv2D, "hold_weights", lambda self: None)
+    monkeypatch.setattr(Conv2D, "release_weights", release)
+    for first, second in zip(held, (model.logits(x), model.input_gradient(x, g))):
+        np.testing.assert_array_equal(first, second)
+
+
 def test_weights_changed_in_place_between_calls_are_transformed_again(restore_threads):
     x = np.random.default_rng(3).random((10, 3, 32, 32))
     model = ta.cleverhans_cnn(nf=8, seed=0, dtype=np.float64)

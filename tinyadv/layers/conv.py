@@ -300,7 +300,7 @@ class Conv2D(Layer):
         self.in_channels, self.out_channels = int(in_channels), int(out_channels)
         self.kernel_size, self.stride, self.padding = (kh, kw), int(stride), padding
         self.method = "auto"  # how conv2d_forward forms the products: "auto", "im2col", "winograd"
-        self._held = None  # (lock, [(function, w, args, result)]) while a model holds the weights
+        self._held = None  # (lock, {(function, args): result}) while a model holds the weights
         rng = np.random.default_rng(seed)
         bound = 1.0 / np.sqrt(in_channels * kh * kw)
         shape = (out_channels, in_channels, kh, kw)
@@ -332,26 +332,23 @@ class Conv2D(Layer):
         rest of the batch (its other chunks, on any thread) instead of computing it again in
         every chunk: Winograd's transformed filters U (a chunk of 32 images spent 0.6 ms in
         float32, 1.1 ms in float64, on conv2's) and the weight in im2col's row order (a copy of
-        conv3's 102,400 weights per chunk). Keyed by the function, the weight array itself
-        (``is``: a binarized layer's sign(W) is a new array each chunk, so it is computed each
-        time) and the other arguments."""
-        self._held = (threading.Lock(), [])
+        conv3's 102,400 weights per chunk). Only what comes from the layer's own weight array
+        is kept (a binarized layer's sign(W) is a new array in every chunk, so what comes from
+        it is computed there), keyed by the function and its other arguments."""
+        self._held = (threading.Lock(), {})
 
     def release_weights(self):
         self._held = None
 
     def _per_batch(self, function, w, *args):
         held = self._held  # read once: the chunks of this batch share it
-        if held is None:
+        if held is None or w is not self.params["weight"].data:
             return function(w, *args)
         lock, results = held
         with lock:  # the first chunk computes, the others wait for its result
-            for held_function, held_w, held_args, result in results:
-                if held_function is function and held_w is w and held_args == args:
-                    return result
-            result = function(w, *args)
-            results.append((function, w, args, result))
-            return result
+            if (function, args) not in results:
+                results[function, args] = function(w, *args)
+            return results[function, args]
 
     def weight_gradient(self, dw_effective):
         """Map dL/d(effective weight) to dL/d(weight): the identity here, an STE when binarized."""
