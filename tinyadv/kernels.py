@@ -211,22 +211,22 @@ def _checked_out(out, shape, dtype):
 
 # --------------------------------------------------------------------------------------------
 # The products of the rows with the weights. The im2col rows of a whole chunk are large (conv1's:
-# 6.3 MB for 32 float32 images, 12.6 MB in float64), more than a core's L2 cache, and two
-# threads' worth can pass the L3 cache they share. So the rows are formed and multiplied a
-# block of images at a time, about ROWS_BLOCK_VALUES values of rows each (1 MB in float32, 2 MB
-# in float64), while they are still in cache, and the input gradient gathers each block's dcols
-# as soon as its product is done.
-# Each output is the same dot product as in one product over the chunk (float64 gave the same
-# bits; in float32 OpenBLAS may round a row differently for another number of rows). On the
-# talk's CNN, 2 cores (AMD EPYC, Zen 2), 1 MB blocks against one block per chunk: inference
+# 6.3 MB for 32 float32 images, 12.6 MB in float64), more than a core's L2 cache, and two threads'
+# worth can pass the L3 cache they share. So the rows are formed and multiplied a block of images
+# at a time, about ROWS_BLOCK_VALUES values of rows each (1 MB in float32, 2 MB in float64), while
+# they are still in cache, and the input gradient gathers each block's dcols as soon as its
+# product is done. Each output is the same dot product as in one product over the chunk (float64
+# gave the same bits; in float32 OpenBLAS may round a row differently for another number of rows).
+# On the talk's CNN, 2 cores (AMD EPYC, Zen 2), 1 MB blocks against one block per chunk: inference
 # 1.23x faster in float32 and 1.17x in float64, forward + input gradient 1.17x and 1.16x, PGD
-# 1.15x and 1.20x, the training step 1.06x in both; 512 KB or 2 MB blocks were no better
-# than 1 MB in float32, but float64's products gained from the same number of images per block
-# as float32's (2 MB against 1 MB: forward + input gradient 1.04x, inference 1.01-1.03x,
-# training step 1.02-1.03x; 3 or 4 MB no better). The weight gradient, too, forms the rows again a block at a time (they are not kept
-# from the forward pass unless they are one block): reading conv1's 6.3 MB back from memory
-# cost more than copying them again into cache (training step on 2 cores 1.05x faster in
-# float32, 1.02x in float64; Winograd's tiles, kept, are another matter: ``layers/conv.py``).
+# 1.15x and 1.20x, the training step 1.06x in both; 512 KB or 2 MB blocks were no better than 1 MB
+# in float32, but float64's products gained from the same number of images per block as float32's
+# (2 MB against 1 MB: forward + input gradient 1.04x, inference 1.01-1.03x, training step
+# 1.02-1.03x; 3 or 4 MB no better). The weight gradient, too, forms the rows again a block at a
+# time (they are not kept from the forward pass unless they are one block): reading conv1's 6.3 MB
+# back from memory cost more than copying them again into cache (training step on 2 cores 1.05x
+# faster in float32, 1.02x in float64; Winograd's tiles, kept, are another matter:
+# ``layers/conv.py``).
 ROWS_BLOCK_VALUES = 1 << 18
 
 
