@@ -31,7 +31,6 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.ticker import ScalarFormatter  # noqa: E402
 
-import tinyadv as ta  # noqa: E402
 from tinyadv.data import DATASET_NAMES  # noqa: E402
 from tinyadv.plots import save_figure  # noqa: E402
 from train_cifar_cnn import load_trained  # noqa: E402  (the script beside this one)
