@@ -152,21 +152,17 @@ def test_conv_by_blocks_of_images_equals_one_product(n, stride, padding, keep_ro
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_im2col_and_col2im_write_into_a_given_array(dtype):
+def test_col2im_writes_into_a_given_array(dtype):
     rng = np.random.default_rng(0)
     xpad = rng.normal(size=(2, 7, 6, 3)).astype(dtype)
-    rows = np.full((2, 3, 3, 3, 2, 3), np.nan, dtype)
-    assert im2col(xpad, 3, 2, 2, out=rows) is rows
-    np.testing.assert_array_equal(rows, im2col_reference(xpad, 3, 2, 2))
+    rows = im2col(xpad, 3, 2, 2)
     dxpad = np.full(xpad.shape, np.nan, dtype)  # overwritten, not added to
     assert col2im(rows, 7, 6, 2, out=dxpad) is dxpad
     np.testing.assert_array_equal(dxpad, col2im(rows, 7, 6, 2))
-    for wrong in (np.empty((2, 3, 3, 3, 2, 4), dtype), np.empty(rows.shape, np.float16),
-                  np.empty((2, 3, 3, 3, 3, 2), dtype).transpose(0, 1, 2, 3, 5, 4)):
+    for wrong in (np.empty((2, 7, 6, 4), dtype), np.empty(xpad.shape, np.float16),
+                  np.empty((2, 7, 3, 6), dtype).transpose(0, 1, 3, 2)):
         with pytest.raises(ValueError, match="out must be a C-contiguous"):
-            im2col(xpad, 3, 2, 2, out=wrong)
-    with pytest.raises(ValueError, match="out must be a C-contiguous"):
-        col2im(rows, 7, 6, 2, out=np.empty((2, 7, 6, 3), np.float16))
+            col2im(rows, 7, 6, 2, out=wrong)
 
 
 def bits(a):

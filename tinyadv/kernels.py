@@ -174,16 +174,12 @@ def pad_channels_last(x, pads):
     return xpad
 
 
-def im2col(xpad, HH, WW, stride, out=None):
-    """Numba version of :func:`im2col_reference` (same arguments, same result); ``out``, a
-    C-contiguous array of the result's shape and dtype, receives the rows if given."""
+def im2col(xpad, HH, WW, stride):
+    """Numba version of :func:`im2col_reference` (same arguments, same result)."""
     xpad = np.ascontiguousarray(xpad)
     N, Hp, Wp, C = xpad.shape
-    shape = (N, (Hp - HH) // stride + 1, (Wp - WW) // stride + 1, HH, WW, C)
-    if out is None:
-        cols = np.empty(shape, dtype=xpad.dtype)
-    else:
-        cols = _checked_out(out, shape, xpad.dtype)
+    cols = np.empty((N, (Hp - HH) // stride + 1, (Wp - WW) // stride + 1, HH, WW, C),
+                    dtype=xpad.dtype)
     _im2col_numba(xpad, HH, WW, stride, cols)
     return cols
 
