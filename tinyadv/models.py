@@ -62,8 +62,9 @@ class Sequential:
         default) takes 32 images in either dtype. On the talk's CNN, 2 cores, with conv2 by
         Winograd, 32 float64 images instead of 16 made the training step 1.12x faster,
         inference 1.06x and PGD 1.03x (the later layers' products have few rows per image).
-        64 ran 1.02-1.08x faster than 32 at batches of 128 and 512, but a batch of 64 would
-        then be one chunk, on one thread (README, Speed).
+        64 ran 1.02-1.08x faster than 32 at batches of 128 and 512 (a training step 1.01-1.05x
+        once conv1's weight gradient went by blocks), but a batch of 64 would then be one
+        chunk, on one thread (README, Speed).
     """
 
     def __init__(self, *layers, chunk_size=None):

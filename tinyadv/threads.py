@@ -164,7 +164,8 @@ def row_chunks(n, row_bytes, chunk_bytes=1 << 20):
     of an elementwise pass over a batch (an attack's step), so that ``map_chunks`` runs them on
     the threads with a chunk's rows in the core's cache. Each value's arithmetic is the same on
     any thread, so the result is too. (A convolution also forms its im2col rows in such blocks
-    of images, within a chunk: ``kernels.rows_product``.)"""
+    of images, within a chunk: ``kernels.rows_product``, which counts both sizes in values
+    rather than bytes; only their ratio matters.)"""
     return chunk_slices(n, max(1, chunk_bytes // max(int(row_bytes), 1)))
 
 
