@@ -1,7 +1,9 @@
-"""Every file, script, figure and test that the README and figures/README.md name exists.
+"""Every file, script, figure and test that the README, figures/README.md and
+scripts/BENCHMARKS.md name exists.
 
-The guides walk the talk slide by slide and name, for each slide, the code, the script, the
-figure and the test; a renamed file or test must not leave a dead reference behind."""
+The two READMEs walk the talk slide by slide and name, for each slide, the code, the script,
+the figure and the test; BENCHMARKS.md names the scripts and files its figures came from. A
+renamed file or test must not leave a dead reference behind."""
 
 import pathlib
 import re
@@ -26,7 +28,7 @@ def named_paths(text):
     return sorted(found)
 
 
-@pytest.mark.parametrize("guide", ["README.md", "figures/README.md"])
+@pytest.mark.parametrize("guide", ["README.md", "figures/README.md", "scripts/BENCHMARKS.md"])
 def test_every_path_named_in_the_guide_exists(guide):
     text = (ROOT / guide).read_text(encoding="utf-8")
     paths = named_paths(text)
@@ -35,7 +37,7 @@ def test_every_path_named_in_the_guide_exists(guide):
     assert not missing, f"{guide} names files that do not exist: {missing}"
 
 
-@pytest.mark.parametrize("guide", ["README.md", "figures/README.md"])
+@pytest.mark.parametrize("guide", ["README.md", "figures/README.md", "scripts/BENCHMARKS.md"])
 def test_every_test_named_in_the_guide_exists(guide):
     text = (ROOT / guide).read_text(encoding="utf-8")
     missing = [f"{path}::{name}" for path, name in TEST.findall(text)
