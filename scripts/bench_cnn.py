@@ -22,7 +22,8 @@ training step, input gradient, FGSM and CW-L2 steps (every compiled kernel) with
 the peak memory that a training step allocates (tracemalloc, batch 128, float32), and the
 images/s of CW-L2 and DeepFool on batch 500 (``--attacks``).
 
-The first lines name the OpenBLAS kernels in use. OpenBLAS picks them for the CPU unless
+The first lines name the CPU (its model, whether it has AVX-512, its L2 cache per core) and the
+OpenBLAS kernels in use. OpenBLAS picks them for the CPU unless
 ``OPENBLAS_CORETYPE`` forces a set: on a CPU with AVX-512, a forced ``Haswell`` (AVX2) halves
 tinyadv's GEMM rates while PyTorch, which does not read that variable, keeps AVX-512.
 
@@ -33,6 +34,8 @@ tinyadv's GEMM rates while PyTorch, which does not read that variable, keeps AVX
 
 import argparse
 import os
+import pathlib
+import platform
 import subprocess
 import sys
 import tempfile
@@ -91,6 +94,33 @@ def workload_flops(model):
     return {"train step (128)": 3 * forward - flops[0], "inference (512)": forward,
             "forward + input gradient (512)": 2 * forward, "FGSM (512)": 2 * forward,
             "PGD-10 (512)": 20 * forward}
+
+
+def cpu_description(cpuinfo="/proc/cpuinfo",
+                    l2_size="/sys/devices/system/cpu/cpu0/cache/index2/size"):
+    """The CPU's model, its widest vector instructions and its L2 cache per core, from Linux's
+    /proc/cpuinfo and /sys (``platform.processor()`` elsewhere): pasted with a run, it says which
+    kind of machine the figures came from (AVX-512 or not matters most: README, Speed)."""
+    try:
+        first_cpu = pathlib.Path(cpuinfo).read_text(encoding="utf-8").split("\n\n")[0]
+    except OSError:
+        return platform.processor() or "unknown"
+    info = {}
+    for line in first_cpu.splitlines():
+        key, _, value = line.partition(":")
+        info[key.strip()] = value.strip()
+    flags = set(info.get("flags", "").split())
+    vectors = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "no AVX2"
+    if "amx_tile" in flags:
+        vectors += " and AMX"
+    description = (f"{info.get('model name', 'unknown')} (family {info.get('cpu family', '?')}, "
+                   f"model {info.get('model', '?')}; {vectors}")
+    try:
+        l2 = pathlib.Path(l2_size).read_text().strip()
+        description += f"; L2 {l2}B per core"
+    except OSError:
+        pass
+    return description + ")"
 
 
 def gemm_rate(dtype, threads, size=2048, repeats=5):
@@ -268,6 +298,7 @@ def main(argv=None):
     their_version = (f"{torch.__version__} ({torch.get_num_threads()} threads)" if torch
                      else "not installed")
     chunk = args.chunk_size or ta.Sequential()._chunk_images()
+    print(f"CPU: {cpu_description()}")
     print(f"cores: {os.cpu_count()}, tinyadv threads: {threads} (chunks of {chunk} images), "
           f"NumPy {np.__version__}, PyTorch {their_version}")
     forced = os.environ.get("OPENBLAS_CORETYPE")

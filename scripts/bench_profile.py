@@ -38,7 +38,7 @@ from tinyadv import winograd
 from tinyadv.kernels import col2im, im2col, output_size
 from tinyadv.layers.conv import padded_channels_last, resolve_padding
 from tinyadv.threads import blas_threads, openblas_kernels
-from bench_cnn import gemm_rate  # the script beside this one
+from bench_cnn import cpu_description, gemm_rate  # the script beside this one
 
 
 def product_shapes(layer, x, out, by_winograd):
@@ -193,6 +193,7 @@ def main(argv=None):
     finally:
         ta.set_num_threads(threads)
 
+    print(f"CPU: {cpu_description()}")
     print(f"OpenBLAS kernels: {openblas_kernels()}; one thread; {args.dtype}, {args.mode} mode, "
           f"a chunk of {n} images, {args.passes} passes")
     print(f"{'layer':8s} {'forward ms':>10s} {'backward ms':>11s} {'share':>6s}   "

@@ -34,7 +34,7 @@ def test_bench_cnn_prints_a_row_per_workload(capsys):
     printed = capsys.readouterr().out
     for workload in ("chunks of 48 images", "train step (128)", "inference (512)", "forward + input gradient (512)",
                      "FGSM (512)", "PGD-10 (512)", "peak memory of a training step",
-                     "OpenBLAS kernels:", "GEMM bound"):
+                     "CPU: ", "OpenBLAS kernels:", "GEMM bound"):
         assert workload in printed
     try:
         import torch  # noqa: F401  (optional: then every row has a ratio and its range)
@@ -43,6 +43,23 @@ def test_bench_cnn_prints_a_row_per_workload(capsys):
     rows = [line for line in printed.splitlines() if line.startswith(("train step", "PGD-10"))]
     assert len(rows) == 2 and all(re.search(r" \d+\.\d\d \(\d+\.\d\d-\d+\.\d\d\) ", row)
                                   for row in rows)
+
+
+def test_bench_cnn_names_the_cpu_and_its_vector_instructions(tmp_path):
+    module = load_script("bench_cnn")
+    flags = "fpu sse2 avx avx2 fma"
+    info = ("processor\t: {0}\nmodel name\t: Some Xeon\ncpu family\t: 6\nmodel\t\t: 143\n"
+            "flags\t\t: {1}\n")
+    cpuinfo, l2 = tmp_path / "cpuinfo", tmp_path / "size"
+    l2.write_text("2048K\n")
+    for extra, named in (("", "AVX2"), (" avx512f avx512bw", "AVX-512"),
+                         (" avx512f amx_tile", "AVX-512 and AMX")):
+        # the first processor's block is read; a second one differs, to show that
+        cpuinfo.write_text(info.format(0, flags + extra) + "\n" + info.format(1, "fpu"))
+        assert module.cpu_description(cpuinfo, l2) == (
+            f"Some Xeon (family 6, model 143; {named}; L2 2048KB per core)")
+    assert module.cpu_description(cpuinfo, tmp_path / "none").endswith("AVX-512 and AMX)")
+    assert module.cpu_description(tmp_path / "none", l2)  # platform.processor(), or "unknown"
 
 
 def test_bench_cnn_counts_the_flops_of_the_talks_cnn():
