@@ -143,6 +143,43 @@ def test_a_model_called_again_from_inside_a_chunk_keeps_its_weights_held(restore
     np.testing.assert_array_equal(dx, model.input_gradient(x, g))
 
 
+NESTED = """
+import numpy as np, tinyadv as ta
+from tinyadv.threads import map_chunks, set_num_threads
+set_num_threads(2)
+inner = lambda s: list(range(s.start, s.stop))
+outer = lambda s: map_chunks(inner, [slice(i, i + 1) for i in range(s.start, s.stop)])
+assert map_chunks(outer, [slice(0, 2), slice(2, 4), slice(4, 6)]) == [
+    [[0], [1]], [[2], [3]], [[4], [5]]]
+rng = np.random.default_rng(5)
+model = ta.cleverhans_cnn(nf=8, seed=0, dtype=np.float64)
+model.chunk_size = 4
+x, g = rng.random((10, 3, 32, 32)), rng.normal(size=(10, 10))
+def grad_fn(logits, rows):  # runs the model again on the whole batch: three chunks
+    return g[rows] + 0 * model.logits(x)[rows]
+logits, dx = model.logits_and_input_gradient(x, grad_fn)
+np.testing.assert_array_equal(dx, model.input_gradient(x, g))
+np.testing.assert_array_equal(logits, model.logits(x))
+try:
+    map_chunks(lambda s: set_num_threads(1), [slice(0, 1), slice(1, 2)])
+except RuntimeError as error:
+    assert "inside a chunk" in str(error)
+else:
+    raise AssertionError("set_num_threads inside a chunk did not raise")
+print("done")
+"""
+
+
+def test_a_call_of_several_chunks_from_inside_a_chunk_runs_there_instead_of_waiting():
+    """A chunk on a pool thread that runs the model again on a batch of several chunks (or any
+    map_chunks) would wait for pool threads that are all busy waiting in turn: it must run its
+    chunks itself. In a fresh process with a time limit, so that a hang fails the test."""
+    finished = subprocess.run([sys.executable, "-c", NESTED], capture_output=True, text=True,
+                              timeout=180)
+    assert finished.returncode == 0, finished.stderr
+    assert finished.stdout.strip() == "done"
+
+
 class BatchSizes(ta.Layer):
     """The identity, recording the size of every chunk it is given."""
 

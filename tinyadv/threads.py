@@ -30,6 +30,7 @@ step of the talk's CNN (batch 128) it removed about 4,000 page faults per step. 
 
 import contextlib
 import ctypes
+import functools
 import glob
 import os
 import threading
@@ -50,6 +51,7 @@ def _default_threads():
 
 _state = {"threads": _default_threads(), "pool": None}
 _lock = threading.Lock()
+_in_chunk = threading.local()  # .running: this thread runs a chunk of map_chunks's pool
 
 
 def get_num_threads():
@@ -61,6 +63,8 @@ def set_num_threads(n):
     """Run chunks on ``n`` threads (1 = everything on the calling thread, BLAS as configured)."""
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"the number of threads must be a positive integer, got {n!r}")
+    if getattr(_in_chunk, "running", False):  # shutting the pool down would wait for itself
+        raise RuntimeError("set_num_threads cannot be called from inside a chunk")
     with _lock:
         if _state["pool"] is not None:
             _state["pool"].shutdown(wait=True)
@@ -178,8 +182,14 @@ def map_chunks(work, slices, *, small=False):
     spinning for a while (about 0.1 s) and take a core from the chunks that run next. Here a
     forward pass of one image with BLAS on 2 threads made the next gradient of 512 images
     28 ms (12%) slower. With more than one chunk the numbers do not depend on the thread count.
+
+    Called again from inside a chunk (a loss that runs the model again on a batch, say), it
+    runs its slices right there, one after the other: the cores are busy with the outer
+    chunks already, and waiting for the pool from one of its own threads could wait forever.
     """
     threads = _state["threads"]
+    if getattr(_in_chunk, "running", False):
+        return [work(s) for s in slices]
     if threads == 1 or len(slices) == 1:
         with blas_threads(1 if small else threads):
             return [work(s) for s in slices]
@@ -188,4 +198,13 @@ def map_chunks(work, slices, *, small=False):
             _state["pool"] = ThreadPoolExecutor(threads, thread_name_prefix="tinyadv")
         pool = _state["pool"]
     with blas_threads(1):
-        return list(pool.map(work, slices))
+        return list(pool.map(functools.partial(_run_chunk, work), slices))
+
+
+def _run_chunk(work, part):
+    """``work(part)`` on a pool thread, marked as inside a chunk (see ``map_chunks``)."""
+    _in_chunk.running = True
+    try:
+        return work(part)
+    finally:
+        _in_chunk.running = False
