@@ -285,7 +285,7 @@ def main(argv=None):
     parser.add_argument("--attacks", action="store_true", help="also time CW-L2 and DeepFool")
     parser.add_argument("--chunk-size", type=int, default=None,
                         help="images per chunk for tinyadv (default: Sequential's, 32); the best "
-                             "size depends on the machine's caches (README, Speed)")
+                             "size depends on the machine's caches (scripts/BENCHMARKS.md)")
     args = parser.parse_args(argv)
 
     try:

@@ -270,6 +270,18 @@ def test_set_num_threads_refuses_nonsense(restore_threads):
         set_num_threads(0)
 
 
+@pytest.mark.parametrize("chunk_size", [0, -3, 2.5, "8", True])
+def test_chunk_size_refuses_nonsense_when_built_and_when_set(chunk_size):
+    with pytest.raises(ValueError, match="chunk_size must be a positive integer or None"):
+        ta.Sequential(ta.ReLU(), chunk_size=chunk_size)
+    model = ta.Sequential(ta.ReLU(), chunk_size=np.int64(3))
+    with pytest.raises(ValueError, match="chunk_size must be a positive integer or None"):
+        model.chunk_size = chunk_size
+    assert model.chunk_size == 3 and type(model.chunk_size) is int
+    model.chunk_size = None
+    assert model._chunk_images() == 32
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc",
                     reason="the page-fault count and mallopt are glibc-on-Linux facts")
 def test_repeated_passes_reuse_memory_instead_of_faulting_fresh_pages(restore_threads):

@@ -23,6 +23,7 @@ The architectures:
 """
 
 import json
+import numbers
 import threading
 
 import numpy as np
@@ -64,7 +65,8 @@ class Sequential:
         inference 1.06x and PGD 1.03x (the later layers' products have few rows per image).
         64 ran 1.02-1.08x faster than 32 at batches of 128 and 512 (a training step 1.01-1.05x
         once conv1's weight gradient went by blocks), but a batch of 64 would then be one
-        chunk, on one thread (README, Speed).
+        chunk, on one thread (``scripts/BENCHMARKS.md``, "Chunks on threads"). A positive
+        integer or None, else ValueError (also when set later: ``model.chunk_size = 64``).
     """
 
     def __init__(self, *layers, chunk_size=None):
@@ -72,9 +74,21 @@ class Sequential:
         for index, item in enumerate(layers):
             name, layer = item if isinstance(item, tuple) else (str(index), item)
             self.append(name, layer)
-        self.chunk_size = None if chunk_size is None else int(chunk_size)
+        self.chunk_size = chunk_size
         self.training = True
         self._holds = 0  # calls running chunks now (see _map)
+
+    @property
+    def chunk_size(self):
+        """Images per chunk, or None for the default (32)."""
+        return self._chunk_size
+
+    @chunk_size.setter
+    def chunk_size(self, value):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Integral)
+                                  or value < 1):
+            raise ValueError(f"chunk_size must be a positive integer or None, got {value!r}")
+        self._chunk_size = None if value is None else int(value)
 
     def append(self, name, layer):
         """Add ``layer`` at the end under ``name``; returns self."""
