@@ -266,8 +266,11 @@ def test_default_thread_count_follows_the_environment_then_the_usable_cores():
 
 
 def test_set_num_threads_refuses_nonsense(restore_threads):
-    with pytest.raises(ValueError, match="positive integer"):
-        set_num_threads(0)
+    for nonsense in (0, -1, 1.5, "2", True):
+        with pytest.raises(ValueError, match="positive integer"):
+            set_num_threads(nonsense)
+    set_num_threads(np.int64(1))  # a NumPy integer is an integer
+    assert ta.get_num_threads() == 1 and type(ta.get_num_threads()) is int
 
 
 @pytest.mark.parametrize("chunk_size", [0, -3, 2.5, "8", True])

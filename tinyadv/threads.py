@@ -32,6 +32,7 @@ import contextlib
 import ctypes
 import functools
 import glob
+import numbers
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -61,8 +62,9 @@ def get_num_threads():
 
 def set_num_threads(n):
     """Run chunks on ``n`` threads (1 = everything on the calling thread, BLAS as configured)."""
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
         raise ValueError(f"the number of threads must be a positive integer, got {n!r}")
+    n = int(n)
     if getattr(_in_chunk, "running", False):  # shutting the pool down would wait for itself
         raise RuntimeError("set_num_threads cannot be called from inside a chunk")
     with _lock:
