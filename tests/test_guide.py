@@ -2,7 +2,7 @@
 scripts/BENCHMARKS.md name exists.
 
 The two READMEs walk the talk slide by slide and name, for each slide, the code, the script,
-the figure and the test; BENCHMARKS.md names the scripts and files its figures came from. A
+the figure and the test; BENCHMARKS.md names the scripts that printed its numbers. A
 renamed file or test must not leave a dead reference behind."""
 
 import pathlib

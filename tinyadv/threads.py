@@ -61,7 +61,8 @@ def get_num_threads():
 
 
 def set_num_threads(n):
-    """Run chunks on ``n`` threads (1 = everything on the calling thread, BLAS as configured)."""
+    """Run chunks on ``n`` threads (1 = everything on the calling thread, BLAS as configured).
+    Not from inside a chunk (RuntimeError): the threads it replaces are the ones running."""
     if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
         raise ValueError(f"the number of threads must be a positive integer, got {n!r}")
     n = int(n)
