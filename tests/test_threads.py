@@ -180,6 +180,31 @@ def test_a_call_of_several_chunks_from_inside_a_chunk_runs_there_instead_of_wait
     assert finished.stdout.strip() == "done"
 
 
+FORKED = """
+import os, numpy as np, tinyadv as ta
+ta.set_num_threads(2)
+model = ta.cleverhans_cnn(nf=8, seed=0)
+x = np.random.default_rng(0).random((100, 3, 32, 32)).astype(np.float32)
+before = model.logits(x)  # the parent's pool exists now
+child = os.fork()
+if child == 0:  # the child's chunks need threads of its own
+    os._exit(0 if np.array_equal(model.logits(x), before) else 3)
+_, status = os.waitpid(child, 0)
+np.testing.assert_array_equal(model.logits(x), before)  # the parent's pool still works
+print(os.waitstatus_to_exitcode(status))
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork is a POSIX call")
+def test_a_forked_child_runs_its_chunks_on_threads_of_its_own():
+    """multiprocessing forks on Linux by default; a child that kept the parent's pool object
+    (whose threads it does not have) waited forever for its first chunked call."""
+    finished = subprocess.run([sys.executable, "-c", FORKED], capture_output=True, text=True,
+                              timeout=180)
+    assert finished.returncode == 0, finished.stderr
+    assert finished.stdout.strip() == "0"  # the child's exit code: same logits
+
+
 class BatchSizes(ta.Layer):
     """The identity, recording the size of every chunk it is given."""
 

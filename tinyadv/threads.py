@@ -55,6 +55,19 @@ _lock = threading.Lock()
 _in_chunk = threading.local()  # .running: this thread runs a chunk of map_chunks's pool
 
 
+def _forget_the_pool():
+    """In the child of ``os.fork`` (multiprocessing's default start on Linux): the child has
+    none of the parent's threads, and a pool that still counted them would take chunks and
+    never run them. The child makes its own pool when it first needs one."""
+    global _lock
+    _lock = threading.Lock()  # (the parent's may have been held by a thread the child lacks)
+    _state["pool"] = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_the_pool)
+
+
 def get_num_threads():
     """Number of threads tinyadv runs chunks on."""
     return _state["threads"]
