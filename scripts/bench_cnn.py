@@ -298,12 +298,16 @@ def main(argv=None):
     their_version = (f"{torch.__version__} ({torch.get_num_threads()} threads)" if torch
                      else "not installed")
     chunk = args.chunk_size or ta.Sequential()._chunk_images()
-    print(f"CPU: {cpu_description()}")
+    cpu = cpu_description()
+    print(f"CPU: {cpu}")
     print(f"cores: {os.cpu_count()}, tinyadv threads: {threads} (chunks of {chunk} images), "
           f"NumPy {np.__version__}, PyTorch {their_version}")
     forced = os.environ.get("OPENBLAS_CORETYPE")
     print(f"OpenBLAS kernels: {', '.join(openblas_kernels()) or 'unknown'}"
           + (f" (forced by OPENBLAS_CORETYPE={forced})" if forced else " (chosen for this CPU)"))
+    if forced and "AVX-512" in cpu:
+        print("  (this CPU has AVX-512, which PyTorch uses; for OpenBLAS's own choice of kernels "
+              "run with `env -u OPENBLAS_CORETYPE`: README, Speed)")
     rates = {name: gemm_rate(np.dtype(name), threads) for name in args.dtypes}
     print(f"NumPy's GEMM (2048², {threads} BLAS threads): "
           + ", ".join(f"{name} {rate / 1e9:,.0f} GFLOP/s" for name, rate in rates.items()))
