@@ -90,6 +90,25 @@ def test_negative_or_zero_stride():
         ta.layers.conv2d_forward(np.zeros((1, 1, 5, 5)), np.zeros((1, 1, 3, 3)), stride=0)
 
 
+@pytest.mark.parametrize("make, error, message", [
+    (lambda: ta.Conv2D(3, 0, 3), ValueError, "out_channels must be >= 1, got 0"),
+    (lambda: ta.Conv2D(0, 4, 3), ValueError, "in_channels must be >= 1, got 0"),
+    (lambda: ta.Conv2D(3.5, 4, 3), TypeError, "in_channels must be an integer, got float"),
+    (lambda: ta.Linear(0, 5), ValueError, "in_features must be >= 1, got 0"),
+    (lambda: ta.Linear(4, 2.7), TypeError, "out_features must be an integer, got float"),
+    (lambda: ta.cleverhans_cnn(nf=0), ValueError, "out_channels must be >= 1, got 0"),
+    (lambda: ta.BatchNorm(0), ValueError, "num_features must be >= 1, got 0"),
+    (lambda: ta.BatchNorm(4, eps=0), ValueError, "eps > 0"),
+    (lambda: ta.BatchNorm(4, momentum=2), ValueError, "momentum <= 1"),
+])
+def test_layer_sizes_and_settings_are_checked_when_built(make, error, message):
+    """Before, a zero-channel Conv2D was built without a word (or failed deep in NumPy's
+    random generator), a float size was truncated, and BatchNorm(0) was accepted."""
+    with pytest.raises(error, match=message):
+        make()
+    assert ta.Conv2D(np.int64(3), 4, 3).in_channels == 3  # NumPy integers are integers
+
+
 def test_kernel_larger_than_padded_input():
     layer = ta.Conv2D(1, 1, 5, padding=1)
     with pytest.raises(ValueError, match="kernel 5x5 is larger than the padded input 4x4"):

@@ -24,6 +24,7 @@ here γ is learned too (it starts at 1).
 
 import numpy as np
 
+from ..checks import check_nonnegative, check_positive_int
 from .base import Layer, Parameter
 
 
@@ -90,7 +91,12 @@ class BatchNorm(Layer):
 
     def __init__(self, num_features, *, eps=1e-5, momentum=0.1, dtype=np.float32):
         super().__init__()
-        self.num_features, self.eps, self.momentum = int(num_features), float(eps), float(momentum)
+        num_features = check_positive_int(num_features, "num_features")
+        eps, momentum = check_nonnegative(eps, "eps"), check_nonnegative(momentum, "momentum")
+        if eps == 0 or momentum > 1:
+            raise ValueError(f"BatchNorm needs eps > 0 and momentum <= 1, got eps={eps}, "
+                             f"momentum={momentum}")
+        self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.params["weight"] = Parameter(np.ones(num_features, dtype=dtype), decay=False)
         self.params["bias"] = Parameter(np.zeros(num_features, dtype=dtype), decay=False)
         self.buffers["running_mean"] = np.zeros(num_features, dtype=dtype)

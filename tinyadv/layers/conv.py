@@ -66,7 +66,7 @@ import threading
 import numpy as np
 
 from .. import winograd
-from ..checks import check_array
+from ..checks import check_array, check_positive_int
 from ..kernels import (output_size, pad_channels_last, rows_product, rows_product_adjoint,
                        rows_weight_gradient)
 from .base import Layer, Parameter, weight_and_bias_grads
@@ -293,11 +293,13 @@ class Conv2D(Layer):
     def __init__(self, in_channels, out_channels, kernel_size, *, stride=1, padding=0,
                  bias=True, seed=None, dtype=np.float32):
         super().__init__()
+        in_channels = check_positive_int(in_channels, "in_channels")
+        out_channels = check_positive_int(out_channels, "out_channels")
         kh, kw = _pair(kernel_size, "kernel_size")
         if isinstance(stride, bool) or not isinstance(stride, numbers.Integral) or stride < 1:
             raise ValueError(f"stride must be a positive integer, got {stride!r}")
         resolve_padding(padding, kh, kw, kh, kw, stride)  # validates the spec
-        self.in_channels, self.out_channels = int(in_channels), int(out_channels)
+        self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size, self.stride, self.padding = (kh, kw), int(stride), padding
         self.method = "auto"  # how conv2d_forward forms the products: "auto", "im2col", "winograd"
         self._held = None  # (lock, {(function, args): result}) while a model holds the weights

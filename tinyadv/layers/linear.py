@@ -13,7 +13,7 @@ state dict moves between tinyadv and PyTorch unchanged); its backward reshapes b
 
 import numpy as np
 
-from ..checks import check_array
+from ..checks import check_array, check_positive_int
 from .base import Layer, Parameter, weight_and_bias_grads
 
 
@@ -48,9 +48,8 @@ class Linear(Layer):
 
     def __init__(self, in_features, out_features, *, bias=True, seed=None, dtype=np.float32):
         super().__init__()
-        self.in_features, self.out_features = int(in_features), int(out_features)
-        if self.in_features < 1 or self.out_features < 1:
-            raise ValueError(f"Linear needs positive sizes, got ({in_features}, {out_features})")
+        self.in_features = in_features = check_positive_int(in_features, "in_features")
+        self.out_features = out_features = check_positive_int(out_features, "out_features")
         rng = np.random.default_rng(seed)
         bound = 1.0 / np.sqrt(in_features)
         self.params["weight"] = Parameter(
