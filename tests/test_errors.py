@@ -138,6 +138,10 @@ def test_fit_refuses_bad_labels_and_settings(cnn):
         ta.fit(cnn, x, np.zeros(4, np.int64), batch_size=0, progress=False)
     with pytest.raises(ValueError, match="weight_decay must be a finite number >= 0"):
         ta.fit(cnn, x, np.zeros(4, np.int64), weight_decay=-1.0, progress=False)
+    with pytest.raises(ValueError, match="class_weights has 3 entries, but y holds the label 3"):
+        ta.fit(cnn, x, np.arange(4), class_weights=np.ones(3), progress=False)
+    with pytest.raises(ValueError, match="class_weights must have 10 entries"):
+        ta.fit(cnn, x, np.arange(4), class_weights=np.ones(12), progress=False)
 
 
 def test_model_file_that_is_not_a_model(tmp_path):
@@ -145,6 +149,21 @@ def test_model_file_that_is_not_a_model(tmp_path):
     np.savez(path, a=np.zeros(3))
     with pytest.raises(ValueError, match="not a tinyadv model file"):
         ta.load(path)
+    np.save(tmp_path / "one.npy", np.zeros(3))  # np.load gives an array, not an archive
+    (tmp_path / "notes.txt").write_text("hello")  # np.load would call this pickled data
+    for name in ("one.npy", "notes.txt"):
+        with pytest.raises(ValueError, match="not a tinyadv model file \\(not an .npz archive\\)"):
+            ta.load(tmp_path / name)
+    with pytest.raises(FileNotFoundError, match="missing.npz"):
+        ta.load(tmp_path / "missing.npz")
+
+
+def test_evaluation_refuses_a_zero_batch_size_and_an_attack_that_is_not_callable(cnn):
+    x, y = np.zeros((4, 1, 28, 28), np.float32), np.zeros(4, np.int64)
+    with pytest.raises(ValueError, match="batch_size must be >= 1, got 0"):
+        ta.accuracy(cnn, x, y, batch_size=0)  # was: "range() arg 3 must not be zero"
+    with pytest.raises(TypeError, match="attack must be callable or None, got str"):
+        ta.robust_accuracy(cnn, x, y, attack="fgsm", progress=False)
 
 
 def test_bad_seed_type():

@@ -102,6 +102,8 @@ def robust_accuracy(model, x, y, attack=None, *, batch_size=256, progress=True, 
     accuracy : float
         (1/N) Σ_n 1[argmax_k Z_k(x_adv,n) = y_n].
     """
+    if attack is not None and not callable(attack):
+        raise TypeError(f"attack must be callable or None, got {type(attack).__name__}")
     x, y, batch_size = _check(model, x, y, batch_size)
     total = len(_batches(len(x), batch_size))
     with tqdm(total=total, disable=not progress, desc="robust accuracy") as bar:

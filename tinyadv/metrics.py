@@ -5,13 +5,14 @@ A single logit z is a binary classifier: label 1 when z > 0 (DESIGN.md).
 
 import numpy as np
 
-from .checks import check_array, check_labels
+from .checks import check_array, check_labels, check_positive_int
 from .losses import logits_to_labels
 
 
 def predict(model, x, *, batch_size=1024):
     """Predicted class ids (N,) of ``model`` on ``x``, computed ``batch_size`` images at a time."""
     x = check_array(x, "x", min_ndim=2)
+    batch_size = check_positive_int(batch_size, "batch_size")
     labels = [logits_to_labels(model.logits(x[start:start + batch_size]))
               for start in range(0, len(x), batch_size)]
     return np.concatenate(labels) if labels else np.zeros(0, dtype=np.int64)

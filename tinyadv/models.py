@@ -25,6 +25,7 @@ The architectures:
 import json
 import numbers
 import threading
+import zipfile
 
 import numpy as np
 
@@ -393,6 +394,10 @@ class Sequential:
     @classmethod
     def load(cls, path):
         """Rebuild a model saved with :meth:`save` (read with ``allow_pickle=False``)."""
+        with open(path, "rb") as file:  # a missing file: FileNotFoundError, naming it
+            archive = zipfile.is_zipfile(file)
+        if not archive:  # np.load would call it pickled data, or return a single array
+            raise ValueError(f"{path} is not a tinyadv model file (not an .npz archive)")
         with np.load(path, allow_pickle=False) as data:
             if "__meta__" not in data.files:
                 raise ValueError(f"{path} is not a tinyadv model file (no __meta__ entry)")

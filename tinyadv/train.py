@@ -42,7 +42,10 @@ def train_step(model, optimizer, x, y, *, weight_decay=0.0, l1=0.0, label_smooth
     options = dict(label_smoothing=label_smoothing, class_weights=class_weights)
     model.zero_grad()
     if hasattr(model, "forward_backward"):  # Sequential: one pass per chunk, same numbers
-        y = check_labels(y, len(x), None if class_weights is None else len(class_weights))
+        y = check_labels(y, len(x), None)
+        if class_weights is not None and len(y) and y.max() >= len(class_weights):
+            raise ValueError(f"class_weights has {len(class_weights)} entries, but y holds the "
+                             f"label {y.max()}: give one weight per class")
 
         def loss_gradient(logits, rows):  # rows of the whole batch's mean loss
             total = np.sum(sample_weights(y, class_weights, logits.dtype))
