@@ -61,6 +61,12 @@ def test_nan_in_a_later_chunk_is_refused_by_every_pass(restore_threads, threads)
     assert all(not np.any(p.grad) for p in model.parameters())
 
 
+def test_half_precision_images_are_refused_at_the_door(cnn):
+    # (they reached a compiled kernel, which raised NotImplementedError: float16)
+    with pytest.raises(TypeError, match="x must be a float32 or float64 array, got dtype float16"):
+        cnn.logits(np.zeros((2, 1, 28, 28), np.float16))
+
+
 def test_integer_images_are_refused(cnn):
     with pytest.raises(TypeError, match="floating-point array.*uint8"):
         cnn.logits(np.zeros((2, 1, 28, 28), np.uint8))
@@ -96,7 +102,19 @@ def test_negative_or_zero_stride():
     (lambda: ta.Conv2D(3.5, 4, 3), TypeError, "in_channels must be an integer, got float"),
     (lambda: ta.Linear(0, 5), ValueError, "in_features must be >= 1, got 0"),
     (lambda: ta.Linear(4, 2.7), TypeError, "out_features must be an integer, got float"),
-    (lambda: ta.cleverhans_cnn(nf=0), ValueError, "out_channels must be >= 1, got 0"),
+    (lambda: ta.cleverhans_cnn(nf=0), ValueError, "nf must be >= 1, got 0"),
+    (lambda: ta.cleverhans_cnn(image_size=27.5), TypeError, "image_size must be an integer"),
+    (lambda: ta.mlp("784,10"), TypeError, "sizes must be a list of layer widths"),
+    (lambda: ta.mlp([784, 2.5, 10]), TypeError, "sizes\\[1\\] must be an integer, got float"),
+    (lambda: ta.Conv2D(3, 4, 3, dtype=np.int32), TypeError,
+     "dtype must be np.float32 or np.float64"),
+    (lambda: ta.Linear(3, 4, dtype="nope"), TypeError, "dtype must be np.float32 or np.float64"),
+    (lambda: ta.BatchNorm(4, dtype=None), TypeError, "dtype must be np.float32 or np.float64"),
+    (lambda: ta.ScaledReLU(dtype=np.float16), TypeError, "dtype must be np.float32 or np.float64"),
+    (lambda: ta.mlp([4, 3]).astype(np.int32), TypeError, "dtype must be np.float32 or np.float64"),
+    (lambda: ta.SGD(ta.mlp([4, 3]), lr=0.1), TypeError,
+     "pass model.parameters\\(\\) to the optimizer"),
+    (lambda: ta.Adam([np.zeros(3)], lr=0.1), TypeError, "parameters with .data and .grad"),
     (lambda: ta.BatchNorm(0), ValueError, "num_features must be >= 1, got 0"),
     (lambda: ta.BatchNorm(4, eps=0), ValueError, "eps > 0"),
     (lambda: ta.BatchNorm(4, momentum=2), ValueError, "momentum <= 1"),

@@ -38,6 +38,9 @@ def check_array(x, name="x", *, ndim=None, min_ndim=None, finite=True):
             f"{name} must be a floating-point array (float32 or float64), got dtype {x.dtype}; "
             f"convert images with x.astype(np.float32) / 255"
         )
+    if x.dtype not in (np.float32, np.float64):  # float16, longdouble: no kernel computes in them
+        raise TypeError(f"{name} must be a float32 or float64 array, got dtype {x.dtype}; "
+                        f"convert it with x.astype(np.float32)")
     if ndim is not None:
         allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
         if x.ndim not in allowed:
@@ -49,6 +52,18 @@ def check_array(x, name="x", *, ndim=None, min_ndim=None, finite=True):
         bad = "NaN" if np.isnan(x).any() else "infinite values"
         raise ValueError(f"{name} contains {bad}")
     return x
+
+
+def check_float_dtype(dtype, name="dtype"):
+    """Return ``dtype`` as ``np.dtype`` after checking it is float32 or float64, the two dtypes
+    that tinyadv's layers and kernels compute in."""
+    try:
+        resolved = None if dtype is None else np.dtype(dtype)  # (np.dtype(None) is float64)
+    except TypeError:
+        resolved = None
+    if resolved not in (np.float32, np.float64):
+        raise TypeError(f"{name} must be np.float32 or np.float64, got {dtype!r}")
+    return resolved
 
 
 def check_labels(y, n, num_classes, name="y"):

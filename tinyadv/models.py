@@ -29,7 +29,7 @@ import zipfile
 
 import numpy as np
 
-from .checks import check_array
+from .checks import check_array, check_positive_int
 from .files import atomic_path
 from .init import truncated_normal, unit_norm_filters
 from .layers import (BatchNorm, BinaryConv2D, BinaryLinear, Conv2D, Flatten, Layer, Linear, ReLU,
@@ -453,9 +453,12 @@ def mlp(sizes, *, bias=True, seed=0, dtype=np.float32):
     Layers ``fc1``, ``relu1``, ``fc2``, ... (no ReLU after the last); PyTorch-default init, each
     layer's generator derived from ``seed``.
     """
-    sizes = [int(s) for s in sizes]
-    if len(sizes) < 2 or min(sizes) < 1:
-        raise ValueError(f"mlp needs at least two positive sizes, got {sizes}")
+    if isinstance(sizes, str) or not hasattr(sizes, "__len__"):
+        raise TypeError(f"sizes must be a list of layer widths such as [784, 100, 10], "
+                        f"got {sizes!r}")
+    if len(sizes) < 2:
+        raise ValueError(f"mlp needs at least two sizes, got {list(sizes)}")
+    sizes = [check_positive_int(s, f"sizes[{i}]") for i, s in enumerate(sizes)]
     layers = [("flatten", Flatten())]
     for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
         layers.append((f"fc{i}", Linear(fan_in, fan_out, bias=bias, seed=[seed, i], dtype=dtype)))
@@ -505,6 +508,8 @@ def cleverhans_cnn(in_channels=3, nf=32, bias=False, binary=None, image_size=32,
     """
     if binary not in BINARY_VARIANTS:
         raise ValueError(f"binary must be one of {BINARY_VARIANTS}, got {binary!r}")
+    for value, name in ((in_channels, "in_channels"), (nf, "nf"), (image_size, "image_size")):
+        check_positive_int(value, name)
     size1 = -(-image_size // 2)
     size2 = (size1 - 6) // 2 + 1
     size3 = size2 - 5 + 1

@@ -38,9 +38,16 @@ class Optimizer:
     """Holds the parameters and per-parameter state; ``step()`` applies one update."""
 
     def __init__(self, parameters, lr, decoupled_weight_decay):
+        if callable(getattr(parameters, "parameters", None)):  # a model: list(model) means nothing
+            raise TypeError(f"pass model.parameters() to the optimizer, not the "
+                            f"{type(parameters).__name__} itself")
         self.parameters = list(parameters)
         if not self.parameters:
             raise ValueError("the optimizer got an empty list of parameters")
+        for p in self.parameters:
+            if not (hasattr(p, "data") and hasattr(p, "grad")):
+                raise TypeError(f"the optimizer takes parameters with .data and .grad "
+                                f"(model.parameters()), got {type(p).__name__}")
         self.lr = check_nonnegative(lr, "lr")
         self.decoupled_weight_decay = check_nonnegative(decoupled_weight_decay, "decoupled_weight_decay")
 

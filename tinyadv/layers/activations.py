@@ -26,6 +26,7 @@ and a test shows that it does):
 import numpy as np
 from numba import njit
 
+from ..checks import check_float_dtype
 from .base import Layer, Parameter
 
 STE_VARIANTS = ("hubara", "galloway")
@@ -133,7 +134,8 @@ class ScaledReLU(Layer):
     def __init__(self, init=0.05, *, dtype=np.float32):
         super().__init__()
         self.init = float(init)
-        self.params["scale"] = Parameter(np.array([init], dtype=dtype), decay=False)
+        self.params["scale"] = Parameter(np.array([init], dtype=check_float_dtype(dtype)),
+                                         decay=False)
 
     def config(self):
         return dict(init=self.init)

@@ -16,6 +16,8 @@ Two flags let a model skip work it does not need:
 
 import numpy as np
 
+from ..checks import check_float_dtype
+
 
 class Parameter:
     """A trainable array and its accumulated gradient.
@@ -94,7 +96,9 @@ class Layer:
         return {}
 
     def astype(self, dtype):
-        """Convert parameters and buffers to ``dtype`` in place; returns self."""
+        """Convert parameters and buffers to ``dtype`` (float32 or float64) in place; returns
+        self."""
+        dtype = check_float_dtype(dtype)
         for p in self.params.values():
             p.data = p.data.astype(dtype)
             p.grad = np.zeros_like(p.data)

@@ -24,7 +24,7 @@ here γ is learned too (it starts at 1).
 
 import numpy as np
 
-from ..checks import check_nonnegative, check_positive_int
+from ..checks import check_float_dtype, check_nonnegative, check_positive_int
 from .base import Layer, Parameter
 
 
@@ -92,6 +92,7 @@ class BatchNorm(Layer):
     def __init__(self, num_features, *, eps=1e-5, momentum=0.1, dtype=np.float32):
         super().__init__()
         num_features = check_positive_int(num_features, "num_features")
+        dtype = check_float_dtype(dtype)
         eps, momentum = check_nonnegative(eps, "eps"), check_nonnegative(momentum, "momentum")
         if eps == 0 or momentum > 1:
             raise ValueError(f"BatchNorm needs eps > 0 and momentum <= 1, got eps={eps}, "

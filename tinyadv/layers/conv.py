@@ -66,7 +66,7 @@ import threading
 import numpy as np
 
 from .. import winograd
-from ..checks import check_array, check_positive_int
+from ..checks import check_array, check_float_dtype, check_positive_int
 from ..kernels import (output_size, pad_channels_last, rows_product, rows_product_adjoint,
                        rows_weight_gradient)
 from .base import Layer, Parameter, weight_and_bias_grads
@@ -295,6 +295,7 @@ class Conv2D(Layer):
         super().__init__()
         in_channels = check_positive_int(in_channels, "in_channels")
         out_channels = check_positive_int(out_channels, "out_channels")
+        dtype = check_float_dtype(dtype)
         kh, kw = _pair(kernel_size, "kernel_size")
         if isinstance(stride, bool) or not isinstance(stride, numbers.Integral) or stride < 1:
             raise ValueError(f"stride must be a positive integer, got {stride!r}")
