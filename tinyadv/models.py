@@ -395,14 +395,14 @@ class Sequential:
     def load(cls, path):
         """Rebuild a model saved with :meth:`save` (read with ``allow_pickle=False``)."""
         with open(path, "rb") as file:  # a missing file: FileNotFoundError, naming it
-            archive = zipfile.is_zipfile(file)
-        if not archive:  # np.load would call it pickled data, or return a single array
-            raise ValueError(f"{path} is not a tinyadv model file (not an .npz archive)")
-        with np.load(path, allow_pickle=False) as data:
-            if "__meta__" not in data.files:
-                raise ValueError(f"{path} is not a tinyadv model file (no __meta__ entry)")
-            meta = json.loads(str(data["__meta__"]))
-            state = {key: data[key] for key in data.files if key != "__meta__"}
+            if not zipfile.is_zipfile(file):  # np.load would call it pickled data, or an array
+                raise ValueError(f"{path} is not a tinyadv model file (not an .npz archive)")
+            file.seek(0)
+            with np.load(file, allow_pickle=False) as data:
+                if "__meta__" not in data.files:
+                    raise ValueError(f"{path} is not a tinyadv model file (no __meta__ entry)")
+                meta = json.loads(str(data["__meta__"]))
+                state = {key: data[key] for key in data.files if key != "__meta__"}
         if meta.get("format") != FORMAT:
             raise ValueError(f"{path}: unknown model format {meta.get('format')!r}")
         model = cls.from_architecture(meta["architecture"], chunk_size=meta.get("chunk_size"))
