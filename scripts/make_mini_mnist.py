@@ -18,6 +18,7 @@ import os
 import numpy as np
 
 from tinyadv.data.idx import read_idx
+from tinyadv.files import atomic_path
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -42,16 +43,15 @@ def build(src, *, per_class=500, n_test=2000, seed=0):
     }
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("src", nargs="?", default=DEFAULT_SRC, help="folder with the official MNIST .gz files")
     parser.add_argument("--out", default=DEFAULT_OUT, help="output .npz (default: the bundled file)")
     parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     arrays = build(args.src, seed=args.seed)
-    tmp = args.out + ".tmp.npz"
-    np.savez_compressed(tmp, **arrays)
-    os.replace(tmp, args.out)
+    with atomic_path(args.out, suffix=".npz") as temporary:
+        np.savez_compressed(temporary, **arrays)
     counts = np.bincount(arrays["y_train"], minlength=10)
     print(f"wrote {args.out} ({os.path.getsize(args.out) / 1e6:.2f} MB): "
           f"train {arrays['x_train'].shape} per class {counts.tolist()}, test {arrays['x_test'].shape}")

@@ -113,3 +113,40 @@ def test_select_classes_properties(labels, pair):
     xb, yb = select_classes(x, y, pair, binary=True)
     np.testing.assert_array_equal(xb, xs)
     np.testing.assert_array_equal(yb, (ys == pair[0]).astype(np.int64))
+
+
+def test_make_mini_mnist_rebuilds_a_bundle_of_the_same_form(tmp_path, capsys):
+    """scripts/make_mini_mnist.py on made-up files in the official layout: 500 digits per class,
+    sorted indices, the same bytes for the same seed, and no temporary file left behind."""
+    import importlib.util
+    import pathlib
+
+    from tinyadv.data.idx import write_idx
+
+    rng = np.random.default_rng(0)
+    labels = rng.permutation(np.repeat(np.arange(10, dtype=np.uint8), 520))
+    write_idx(tmp_path / "train-images-idx3-ubyte.gz", (labels[:, None, None] * 25).repeat(28, 1).repeat(28, 2))
+    write_idx(tmp_path / "train-labels-idx1-ubyte.gz", labels)
+    write_idx(tmp_path / "t10k-images-idx3-ubyte.gz", rng.integers(0, 256, (2100, 28, 28), dtype=np.uint8))
+    write_idx(tmp_path / "t10k-labels-idx1-ubyte.gz", rng.integers(0, 10, 2100, dtype=np.uint8))
+    path = pathlib.Path(__file__).resolve().parent.parent / "scripts" / "make_mini_mnist.py"
+    spec = importlib.util.spec_from_file_location("make_mini_mnist", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+
+    out = tmp_path / "out" / "mini.npz"
+    script.main([str(tmp_path), "--out", str(out), "--seed", "3"])
+    first = out.read_bytes()
+    script.main([str(tmp_path), "--out", str(out), "--seed", "3"])
+    assert out.read_bytes() == first
+    assert "wrote" in capsys.readouterr().out
+    assert [p.name for p in out.parent.iterdir()] == ["mini.npz"]
+    with np.load(out, allow_pickle=False) as bundle, np.load(MINI_MNIST_PATH, allow_pickle=False) as shipped:
+        assert set(bundle.files) == set(shipped.files)
+        for key in bundle.files:
+            assert bundle[key].dtype == shipped[key].dtype and bundle[key].shape == shipped[key].shape
+        idx = bundle["train_indices"]
+        assert np.all(np.diff(idx) > 0) and int(bundle["seed"]) == 3
+        np.testing.assert_array_equal(bundle["y_train"], labels[idx])
+        np.testing.assert_array_equal(bundle["x_train"][:, 0, 0], labels[idx] * 25)
+        assert np.bincount(bundle["y_train"], minlength=10).tolist() == [500] * 10

@@ -16,6 +16,8 @@ import zlib
 
 import numpy as np
 
+from ..files import atomic_path
+
 _TYPES = {0x08: np.dtype(np.uint8)}   # the only type MNIST and Fashion-MNIST use
 
 
@@ -85,8 +87,5 @@ def write_idx(path, array, *, compress=True):
     payload = header + array.tobytes()
     if compress:
         payload = gzip.compress(payload, mtime=0)
-    path = os.fspath(path)
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "wb") as f:
+    with atomic_path(path) as temporary, open(temporary, "wb") as f:
         f.write(payload)
-    os.replace(tmp, path)
