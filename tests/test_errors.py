@@ -188,3 +188,37 @@ def test_bad_seed_type():
     from tinyadv.checks import make_rng
     with pytest.raises(TypeError, match="seed must be an int, a numpy.random.Generator or None"):
         make_rng(1.5)
+
+
+@pytest.mark.parametrize("seed, error, message", [
+    (-1, ValueError, "seed must be a non-negative int, got -1"),
+    ([3, -1], ValueError, "seed must be a non-negative int"),
+    (2.5, TypeError, "seed must be an int"),
+    ([], TypeError, "seed must be an int"),
+])
+def test_bad_seeds_are_named_by_layers_models_and_attacks(seed, error, message):
+    x = np.full((2, 4), 0.5, np.float32)
+    for make in (lambda: ta.Linear(4, 2, seed=seed), lambda: ta.Conv2D(1, 2, 3, seed=seed),
+                 lambda: ta.cleverhans_cnn(seed=seed), lambda: ta.gaussian_noise(None, x, sigma=0.1, seed=seed)):
+        with pytest.raises(error, match=message):
+            make()
+
+
+def test_a_list_of_ints_seeds_independent_streams_as_in_numpy():
+    assert np.array_equal(ta.checks.make_rng([3, 1]).random(3), np.random.default_rng([3, 1]).random(3))
+
+
+@pytest.mark.parametrize("clip, error, message", [
+    ("01", TypeError, r"clip must be a pair \(low, high\) or None"),
+    ((0.0, np.inf), ValueError, "clip's bounds must be finite"),
+    ((-np.inf, 1.0), ValueError, "clip's bounds must be finite"),
+])
+def test_a_clip_box_is_two_finite_numbers(cnn, clip, error, message):
+    x = np.full((2, 1, 28, 28), 0.5, np.float32)
+    with pytest.raises(error, match=message):
+        ta.fgsm(cnn, x, np.array([0, 1]), eps=0.1, clip=clip)
+
+
+def test_a_stochastic_layer_needs_a_seed_it_can_save():
+    with pytest.raises(TypeError, match="seed must be an int or None here"):
+        ta.StochasticBinaryConv2D(1, 2, 3, seed=np.random.default_rng(0))

@@ -15,14 +15,17 @@ inside, its output must
 attacks are held to it in the tests.
 """
 
+import copy
 import inspect
+import numbers
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from .attacks import fgm
+from .attacks.base import check_input, check_model, model_logits
 from .attacks.norms import lp_norm
-from .checks import check_norm, make_rng
+from .checks import check_labels, check_nonnegative, check_norm, check_positive_int, make_rng
 from .losses import logits_to_labels
 
 
@@ -69,14 +72,17 @@ class AttackReport:
 
 
 def _keyword_arguments(attack, eps, norm, clip, seed, extra):
-    """The keywords to call ``attack`` with: eps, and norm/clip/seed when it accepts them."""
+    """The keywords to call ``attack`` with: eps, and norm/clip/seed when it accepts them.
+
+    A Generator seed is copied, so that every call starts from the same state, as from an int.
+    """
     try:
         accepted = inspect.signature(attack).parameters
     except (TypeError, ValueError):
         accepted = {}
     takes_any = any(p.kind == p.VAR_KEYWORD for p in accepted.values())
     kwargs = dict(extra, eps=eps)
-    for name, value in (("norm", norm), ("clip", clip), ("seed", seed)):
+    for name, value in (("norm", norm), ("clip", clip), ("seed", copy.deepcopy(seed))):
         if name in accepted or takes_any:
             kwargs[name] = value
     return kwargs, ("seed" in kwargs)
@@ -106,7 +112,9 @@ def check_attack(attack, model, x, y=None, *, eps, norm=np.inf, clip=(0.0, 1.0),
     norm : 1, 2 or np.inf
         The norm of the ball the attack promises to stay in.
     clip : (low, high) or None
-    seed : int
+    seed : int or numpy.random.Generator
+        Passed to every call of the attack (a Generator as a copy of its state, so that the
+        calls of check 4 start alike) and seeds check 5's points.
     comparison_size : int
         Number of points of the logistic-model comparison (check 5).
     **attack_kwargs
@@ -115,9 +123,23 @@ def check_attack(attack, model, x, y=None, *, eps, norm=np.inf, clip=(0.0, 1.0),
     Returns
     -------
     AttackReport
-        ``report.passed``; ``print(report)`` shows each check and what failed.
+        ``report.passed``; ``print(report)`` shows each check and what failed. Bad arguments
+        of ``check_attack`` itself (not the attack's failures) raise TypeError or ValueError.
     """
+    if not callable(attack):
+        raise TypeError(f"attack must be callable, got {type(attack).__name__}")
+    check_model(model)
+    x, clip = check_input(x, clip)
+    if len(x) == 0:
+        raise ValueError("x is empty")
+    if y is not None:
+        y = check_labels(y, len(x), model_logits(model, x[:1]).shape[1])
+    eps = check_nonnegative(eps, "eps")
     norm = check_norm(norm)
+    if isinstance(seed, bool) or not isinstance(seed, (numbers.Integral, np.random.Generator)):
+        raise TypeError(f"seed must be an int or a numpy.random.Generator (check 4 calls the attack "
+                        f"twice with it), got {type(seed).__name__}")
+    comparison_size = check_positive_int(comparison_size, "comparison_size")
     kwargs, seeded = _keyword_arguments(attack, eps, norm, clip, seed, attack_kwargs)
     report = AttackReport()
 
@@ -157,7 +179,7 @@ def check_attack(attack, model, x, y=None, *, eps, norm=np.inf, clip=(0.0, 1.0),
                f"values in [{lowest:.4g}, {highest:.4g}], box [{low:g}, {high:g}]"
                + ("" if in_box else " (does the attack clip to the box?)"))
 
-    again = attack(model, x, y, **kwargs)
+    again = attack(model, x, y, **_keyword_arguments(attack, eps, norm, clip, seed, attack_kwargs)[0])
     repeatable = np.array_equal(again, x_adv)
     record("repeatable", repeatable,
            ("same output for the same seed" if seeded else "same output on a second call") if repeatable
@@ -165,7 +187,7 @@ def check_attack(attack, model, x, y=None, *, eps, norm=np.inf, clip=(0.0, 1.0),
                  else "two calls differ and the attack takes no seed argument"))
 
     # 5. At least as strong as the fast gradient method on a logistic model.
-    rng = make_rng(seed)
+    rng = make_rng(copy.deepcopy(seed))
     samples = comparison_size
     shape = (samples,) + x.shape[1:]
     x_linear = rng.uniform(0.25, 0.75, size=shape).astype(x.dtype)

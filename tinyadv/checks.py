@@ -108,6 +108,16 @@ def check_positive_int(value, name, *, minimum=1):
     return int(value)
 
 
+def check_bool(value, name):
+    """Return ``value`` as a bool after checking it is one (NumPy's bool included).
+
+    A flag such as ``targeted`` given the string "False" would otherwise count as true.
+    """
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
 def check_norm(norm):
     """Return the norm as ``1``, ``2`` or ``np.inf``; accept the strings "1", "2", "inf", "linf"."""
     if isinstance(norm, str):
@@ -126,26 +136,37 @@ def check_norm(norm):
 
 
 def check_clip(clip):
-    """Return ``clip`` as ``(low, high)`` floats with low < high, or None."""
+    """Return ``clip`` as ``(low, high)`` finite floats with low < high, or None (no box)."""
     if clip is None:
         return None
     try:
+        if isinstance(clip, (str, bytes)):
+            raise TypeError
         low, high = clip
         low, high = float(low), float(high)
     except (TypeError, ValueError):
         raise TypeError(f"clip must be a pair (low, high) or None, got {clip!r}") from None
     if not low < high:
         raise ValueError(f"clip must satisfy low < high, got {clip!r}")
+    if not (np.isfinite(low) and np.isfinite(high)):
+        raise ValueError(f"clip's bounds must be finite, got {clip!r}; pass clip=None for no box")
     return low, high
 
 
 def make_rng(seed):
     """Return a ``numpy.random.Generator`` from a seed, a Generator, or None (fresh entropy).
 
-    This is scikit-learn's ``random_state`` rule: randomness only ever comes from here.
+    A seed is a non-negative int, or a list or tuple of them (NumPy's ``SeedSequence`` entropy:
+    ``[seed, i]`` gives the i-th of several independent streams). This is scikit-learn's
+    ``random_state`` rule: randomness only ever comes from here.
     """
     if isinstance(seed, np.random.Generator):
         return seed
-    if seed is None or (isinstance(seed, numbers.Integral) and not isinstance(seed, bool)):
-        return np.random.default_rng(seed)
-    raise TypeError(f"seed must be an int, a numpy.random.Generator or None, got {type(seed).__name__}")
+    if seed is None:
+        return np.random.default_rng()
+    entropy = list(seed) if isinstance(seed, (list, tuple)) and len(seed) else [seed]
+    if not all(isinstance(s, numbers.Integral) and not isinstance(s, bool) for s in entropy):
+        raise TypeError(f"seed must be an int, a numpy.random.Generator or None, got {seed!r}")
+    if min(entropy) < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    return np.random.default_rng(seed)

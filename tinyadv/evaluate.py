@@ -15,7 +15,8 @@ used in whatever mode it is in (call ``model.eval()`` first). Untargeted attacks
 labels ``y``. If the keyword arguments hold a ``seed``, one ``numpy.random.Generator`` is made
 from it and passed to every batch, so batches get different random numbers and the run is
 reproducible; a sweep restarts that generator at every level (common random numbers, so the
-curve is not jagged from re-drawing).
+curve is not jagged from re-drawing). A Generator given as the seed is copied, not advanced:
+every level, and every attack of a table, starts from its state, as from an int seed.
 
 Accuracy is always measured against the true labels ``y``. For a targeted attack, wrap it so
 that it picks its own targets, e.g. ``lambda m, x, y, **kw: pgd(m, x, (y + 1) % 10,
@@ -35,6 +36,8 @@ Beyond one accuracy number per level, the talk needs four more measurements, eac
 * ``gradient_masking_report(...)``: the checks of Athalye et al. 2018 and Carlini et al. 2019
   (REFERENCES.md §9) that a white-box number is not an artefact of masked gradients.
 """
+
+import copy
 
 import numpy as np
 from tqdm import tqdm
@@ -59,19 +62,53 @@ def _check(model, x, y, batch_size):
     return x, y, batch_size
 
 
+def _check_levels(levels, name):
+    """Return ``levels`` as a non-empty 1-D array of real numbers (integers or floats)."""
+    try:
+        array = np.asarray(levels)
+    except (ValueError, TypeError):
+        array = None
+    if array is None or array.dtype.kind not in "iuf" or array.ndim != 1 or array.size == 0:
+        raise ValueError(f"{name} must be a non-empty 1-D sequence of real numbers, got {levels!r}")
+    return array
+
+
+def _check_level_kwargs(level_kwargs, param, name="level_kwargs"):
+    if level_kwargs is not None and not callable(level_kwargs):
+        raise TypeError(f"{name} must be a callable level -> dict or None, got {type(level_kwargs).__name__}")
+
+
+def _level_kwargs(level_kwargs, level, param, name="level_kwargs"):
+    """``level_kwargs(level)``, checked: a dict that leaves ``param`` to the levels."""
+    if level_kwargs is None:
+        return {}
+    extra = level_kwargs(level)
+    if not isinstance(extra, dict):
+        raise TypeError(f"{name} must return a dict of keyword arguments, got {type(extra).__name__}")
+    if param in extra:
+        raise ValueError(f"{name} must not set {param}: the levels set it")
+    return extra
+
+
 def _per_sample(model, x, y, attack, kwargs, batch_size, bar=None):
     """Per sample (N,): is the prediction on ``attack(model, x, y, **kwargs)`` (or on x when
     ``attack`` is None) still y, and the largest softmax probability there."""
     kwargs = dict(kwargs)
-    if kwargs.get("seed") is not None:
-        kwargs["seed"] = make_rng(kwargs["seed"])
+    seed = kwargs.get("seed")
+    if isinstance(seed, np.random.Generator):
+        kwargs["seed"] = copy.deepcopy(seed)  # every call starts from the given state
+    elif seed is not None:
+        kwargs["seed"] = make_rng(seed)
     correct, confidence = np.zeros(len(x), dtype=bool), np.zeros(len(x))
     for part in _batches(len(x), batch_size):
         xb, yb = x[part], y[part]
-        x_eval = xb if attack is None else attack(model, xb, yb, **kwargs)
-        if not isinstance(x_eval, np.ndarray) or x_eval.shape != xb.shape:
-            raise ValueError(f"the attack must return an array shaped like its input {xb.shape}, got "
-                             f"{getattr(x_eval, 'shape', type(x_eval).__name__)}")
+        x_eval = xb
+        if attack is not None:
+            x_eval = attack(model, xb, yb, **kwargs)
+            if not isinstance(x_eval, np.ndarray) or x_eval.shape != xb.shape:
+                raise ValueError(f"the attack must return an array shaped like its input {xb.shape}, got "
+                                 f"{getattr(x_eval, 'shape', type(x_eval).__name__)}")
+            x_eval = check_array(x_eval, "the attack's output")
         logits = model_logits(model, x_eval)
         correct[part] = logits_to_labels(logits) == yb
         confidence[part] = np.max(softmax(logits.astype(np.float64)), axis=1)
@@ -104,6 +141,8 @@ def robust_accuracy(model, x, y, attack=None, *, batch_size=256, progress=True, 
     """
     if attack is not None and not callable(attack):
         raise TypeError(f"attack must be callable or None, got {type(attack).__name__}")
+    if attack is None and attack_kwargs:
+        raise ValueError(f"attack keyword arguments {sorted(attack_kwargs)} were given but attack is None")
     x, y, batch_size = _check(model, x, y, batch_size)
     total = len(_batches(len(x), batch_size))
     with tqdm(total=total, disable=not progress, desc="robust accuracy") as bar:
@@ -145,18 +184,19 @@ def sweep(model, x, y, attack, levels, *, param="eps", level_kwargs=None, batch_
     x, y, batch_size = _check(model, x, y, batch_size)
     if not callable(attack):
         raise TypeError(f"attack must be callable, got {type(attack).__name__}")
-    values = [v.item() if isinstance(v, np.generic) else v for v in np.asarray(levels).ravel()]
-    levels = np.asarray(levels)
-    if levels.ndim != 1 or levels.size == 0:
-        raise ValueError(f"levels must be a non-empty 1-D sequence, got shape {levels.shape}")
+    if not isinstance(param, str):
+        raise TypeError(f"param must be the name of a keyword argument (a str), got {type(param).__name__}")
+    if param in attack_kwargs:
+        raise ValueError(f"{param} is set by the levels; do not pass it as a fixed keyword argument too")
+    _check_level_kwargs(level_kwargs, param)
+    levels = _check_levels(levels, "levels")
+    values = levels.tolist()
     accuracy, confidence = np.zeros(levels.size), np.zeros(levels.size)
     total = levels.size * len(_batches(len(x), batch_size))
     with tqdm(total=total, disable=not progress, desc=f"sweep over {param}") as bar:
         for i, level in enumerate(values):
-            kwargs = dict(attack_kwargs)
-            kwargs[param] = level
-            if level_kwargs is not None:
-                kwargs.update(level_kwargs(level))
+            kwargs = dict(attack_kwargs, **{param: level})
+            kwargs.update(_level_kwargs(level_kwargs, level, param))
             correct, conf = _per_sample(model, x, y, attack, kwargs, batch_size, bar)
             accuracy[i], confidence[i] = correct.mean(), conf.mean()
     return {"levels": levels, "accuracy": accuracy, "confidence": confidence}
@@ -245,13 +285,13 @@ def robustness_table(model, x, y, attacks, eps, *, batch_size=256, progress=True
         raise TypeError("attacks must be a non-empty dict name -> attack or (attack, kwargs[, level_kwargs])")
     if "worst case" in attacks:
         raise ValueError("'worst case' is the name of the combined row; rename that attack")
-    eps = np.asarray(eps, dtype=np.float64)
-    if eps.ndim != 1 or eps.size == 0:
-        raise ValueError(f"eps must be a non-empty 1-D sequence, got shape {eps.shape}")
+    eps = _check_levels(eps, "eps").astype(np.float64)
     if np.any(eps < 0) or not np.all(np.isfinite(eps)):
         raise ValueError(f"every eps must be a finite number ≥ 0, got {eps}")
     specs = {}
     for name, spec in attacks.items():
+        if not isinstance(name, str):
+            raise TypeError(f"attack names must be strings, got {name!r}")
         spec = spec if isinstance(spec, tuple) else (spec,)
         if not 1 <= len(spec) <= 3:
             raise TypeError(f"attack {name!r} must be attack, (attack, kwargs) or "
@@ -259,14 +299,18 @@ def robustness_table(model, x, y, attacks, eps, *, batch_size=256, progress=True
         attack, kwargs, level_kwargs = spec + ({}, None)[len(spec) - 1:]
         if not callable(attack):
             raise TypeError(f"attack {name!r} must be callable, got {type(attack).__name__}")
+        if not isinstance(kwargs, dict):
+            raise TypeError(f"the kwargs of attack {name!r} must be a dict, got {type(kwargs).__name__}")
+        if "eps" in kwargs:
+            raise ValueError(f"the kwargs of attack {name!r} must not set eps: the table's eps sets it")
+        _check_level_kwargs(level_kwargs, "eps", f"the level_kwargs of attack {name!r}")
         specs[name] = (attack, dict(kwargs), level_kwargs)
     correct = {name: np.zeros((eps.size, len(x)), dtype=bool) for name in specs}
     with tqdm(total=eps.size * len(specs), disable=not progress, desc="robustness table") as bar:
         for i, level in enumerate(eps.tolist()):
             for name, (attack, kwargs, level_kwargs) in specs.items():
                 kwargs = dict(kwargs, eps=level)
-                if level_kwargs is not None:
-                    kwargs.update(level_kwargs(level))
+                kwargs.update(_level_kwargs(level_kwargs, level, "eps", f"the level_kwargs of attack {name!r}"))
                 correct[name][i], _ = _per_sample(model, x, y, attack, kwargs, batch_size)
                 bar.update(1)
     return RobustnessTable(eps, correct)
@@ -291,7 +335,7 @@ def perturbation_stats(x, x_adv, mask=None):
     x_adv = check_array(x_adv, "x_adv", min_ndim=1)
     if x.shape != x_adv.shape:
         raise ValueError(f"x and x_adv must have the same shape, got {x.shape} and {x_adv.shape}")
-    delta = (x_adv.astype(np.float64) - x).reshape(len(x), -1)
+    delta = (x_adv.astype(np.float64) - x).reshape(len(x), int(np.prod(x.shape[1:])))
     if mask is None:
         mask = np.ones(len(x), dtype=bool)
     mask = np.asarray(mask)
@@ -351,7 +395,7 @@ def mutual_information(t, y, num_classes, *, guard=1e-4):
         prediction that is a fixed relabelling of Y (e.g. T = Y + 1 mod K) keeps the full I(T;Y)
         with accuracy 0, which is why the paper reads faults through I(T;Y) and not accuracy alone.
     """
-    num_classes = check_positive_int(num_classes, "num_classes")
+    num_classes = check_positive_int(num_classes, "num_classes", minimum=2)
     y = check_labels(y, np.size(y), num_classes, name="y")
     t = check_labels(t, len(y), num_classes, name="t")
     if len(y) == 0:
@@ -369,13 +413,13 @@ def mutual_information(t, y, num_classes, *, guard=1e-4):
 def label_entropy(y, num_classes):
     """H(Y) = −Σ_y P(y) log2 P(y) of the empirical label distribution, in bits (the ceiling of
     I(T;Y); ≈ 3.2 bits on the SVHN test set, §4)."""
-    num_classes = check_positive_int(num_classes, "num_classes")
+    num_classes = check_positive_int(num_classes, "num_classes", minimum=2)
     y = check_labels(y, np.size(y), num_classes, name="y")
     if len(y) == 0:
         raise ValueError("label_entropy needs at least one label")
     p = np.bincount(y, minlength=num_classes) / len(y)
     p = p[p > 0]
-    return float(-(p * np.log2(p)).sum())
+    return float(-(p * np.log2(p)).sum()) + 0.0  # + 0.0: one class gives 0.0, not −0.0
 
 
 def mean_snr(x, x_noisy):
@@ -388,6 +432,8 @@ def mean_snr(x, x_noisy):
     x_noisy = check_array(x_noisy, "x_noisy", min_ndim=2)
     if x.shape != x_noisy.shape:
         raise ValueError(f"x and x_noisy must have the same shape, got {x.shape} and {x_noisy.shape}")
+    if len(x) == 0:
+        raise ValueError("x is empty")
     signal = np.linalg.norm(x.reshape(len(x), -1).astype(np.float64), axis=1)
     noise = np.linalg.norm((x_noisy.astype(np.float64) - x).reshape(len(x), -1), axis=1)
     finite = noise > 0
@@ -467,11 +513,18 @@ def gradient_masking_report(model, x, y, *, eps, white_box, gradient_free=None, 
     first and larger ones after it, e.g. ``eps=[0.3, 0.5, 1.0]`` with SPSA run at 0.3.
     """
     x, y, batch_size = _check(model, x, y, batch_size)
-    eps = np.asarray(eps, dtype=np.float64)
-    if eps.ndim != 1 or eps.size == 0 or np.any(eps < 0) or np.any(np.diff(eps) <= 0):
-        raise ValueError(f"eps must be a non-empty increasing sequence of numbers ≥ 0, got {eps}")
+    eps = _check_levels(eps, "eps").astype(np.float64)
+    if not np.all(np.isfinite(eps)) or np.any(eps < 0) or np.any(np.diff(eps) <= 0):
+        raise ValueError(f"eps must be an increasing sequence of finite numbers ≥ 0, got {eps}")
+    if not callable(white_box):
+        raise TypeError(f"white_box must be callable, got {type(white_box).__name__}")
+    if gradient_free is not None and not callable(gradient_free):
+        raise TypeError(f"gradient_free must be callable or None, got {type(gradient_free).__name__}")
     check_nonnegative(tolerance, "tolerance")
-    chance = 1.0 / (num_classes or max(2, model_logits(model, x[:1]).shape[1]))
+    classes = max(2, model_logits(model, x[:1]).shape[1])
+    if num_classes is not None:
+        num_classes = check_positive_int(num_classes, "num_classes", minimum=classes)
+    chance = 1.0 / (num_classes or classes)
     flags, lines = [], []
 
     vanishing = float(np.mean(vanishing_gradients(model, x, y)))

@@ -29,7 +29,7 @@ import zipfile
 
 import numpy as np
 
-from .checks import check_array, check_positive_int
+from .checks import check_array, check_positive_int, make_rng
 from .files import atomic_path
 from .init import truncated_normal, unit_norm_filters
 from .layers import (BatchNorm, BinaryConv2D, BinaryLinear, Conv2D, Flatten, Layer, Linear, ReLU,
@@ -515,7 +515,7 @@ def cleverhans_cnn(in_channels=3, nf=32, bias=False, binary=None, image_size=32,
     size3 = size2 - 5 + 1
     if size3 < 1:
         raise ValueError(f"image_size {image_size} is too small for cleverhans_cnn (needs >= 27)")
-    rng = np.random.default_rng(seed)
+    rng = make_rng(seed)
     options = dict(bias=bias, dtype=dtype)
 
     def full_precision_conv(cin, cout, k, stride, padding):

@@ -31,6 +31,12 @@ def check_model(model):
             )
 
 
+def check_logits_model(model, name="model"):
+    """Raise TypeError unless ``model`` has a callable ``logits`` (all a black-box attack needs)."""
+    if not callable(getattr(model, "logits", None)):
+        raise TypeError(f"{name} must have a method logits(x) -> (N, K), got {type(model).__name__}")
+
+
 def check_input(x, clip):
     """Check the batch ``x`` (floating, finite, N first) and ``clip``; return ``(x, clip)``.
 

@@ -87,6 +87,8 @@ class StochasticBinaryConv2D(Conv2D):
 
     def __init__(self, in_channels, out_channels, kernel_size, *, ste="galloway", seed=None, **kwargs):
         super().__init__(in_channels, out_channels, kernel_size, seed=seed, **kwargs)
+        if isinstance(seed, np.random.Generator):
+            raise TypeError("seed must be an int or None here: it is saved with the model")
         self.ste = check_ste(ste)
         self.seed = seed
         self.rng = np.random.default_rng(None if seed is None else [seed, 1])

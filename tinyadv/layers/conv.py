@@ -66,7 +66,7 @@ import threading
 import numpy as np
 
 from .. import winograd
-from ..checks import check_array, check_float_dtype, check_positive_int
+from ..checks import check_array, check_float_dtype, check_positive_int, make_rng
 from ..kernels import (output_size, pad_channels_last, rows_product, rows_product_adjoint,
                        rows_weight_gradient)
 from .base import Layer, Parameter, weight_and_bias_grads
@@ -304,7 +304,7 @@ class Conv2D(Layer):
         self.kernel_size, self.stride, self.padding = (kh, kw), int(stride), padding
         self.method = "auto"  # how conv2d_forward forms the products: "auto", "im2col", "winograd"
         self._held = None  # (lock, {(function, args): result}) while a model holds the weights
-        rng = np.random.default_rng(seed)
+        rng = make_rng(seed)
         bound = 1.0 / np.sqrt(in_channels * kh * kw)
         shape = (out_channels, in_channels, kh, kw)
         self.params["weight"] = Parameter(rng.uniform(-bound, bound, shape).astype(dtype))

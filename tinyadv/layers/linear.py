@@ -13,7 +13,7 @@ state dict moves between tinyadv and PyTorch unchanged); its backward reshapes b
 
 import numpy as np
 
-from ..checks import check_array, check_float_dtype, check_positive_int
+from ..checks import check_array, check_float_dtype, check_positive_int, make_rng
 from .base import Layer, Parameter, weight_and_bias_grads
 
 
@@ -51,7 +51,7 @@ class Linear(Layer):
         self.in_features = in_features = check_positive_int(in_features, "in_features")
         self.out_features = out_features = check_positive_int(out_features, "out_features")
         dtype = check_float_dtype(dtype)
-        rng = np.random.default_rng(seed)
+        rng = make_rng(seed)
         bound = 1.0 / np.sqrt(in_features)
         self.params["weight"] = Parameter(
             rng.uniform(-bound, bound, (out_features, in_features)).astype(dtype)
