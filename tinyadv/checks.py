@@ -81,6 +81,8 @@ def check_labels(y, n, num_classes, name="y"):
     if y.ndim != 1 or y.shape[0] != n:
         raise ValueError(f"{name} must have shape ({n},) to match the batch, got {y.shape}")
     num_classes = np.inf if num_classes is None else max(int(num_classes), 2)
+    if y.size and y.dtype == np.uint64 and y.max() > np.iinfo(np.int64).max:
+        raise ValueError(f"{name} holds labels too large for int64 (max {y.max()})")
     if y.size and (y.min() < 0 or y.max() >= num_classes):
         raise ValueError(
             f"{name} holds labels outside [0, {num_classes - 1}] "

@@ -82,7 +82,7 @@ def cross_entropy(logits, y, *, label_smoothing=0.0, temperature=1.0, class_weig
     logits = check_array(logits, "logits", ndim=2)
     n, num_logits = logits.shape
     y = check_labels(y, n, num_logits)
-    if not 0.0 <= label_smoothing < 1.0:
+    if not check_nonnegative(label_smoothing, "label_smoothing") < 1.0:
         raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
     if check_nonnegative(temperature, "temperature") == 0.0:
         raise ValueError("temperature must be > 0")
@@ -121,6 +121,8 @@ def sample_weights(y, class_weights, dtype):
     if class_weights is None:
         return np.ones(len(y), dtype=dtype)
     class_weights = check_array(np.asarray(class_weights, dtype=np.float64), "class_weights", ndim=1)
+    if np.any(class_weights < 0) or not np.any(class_weights > 0):
+        raise ValueError(f"class_weights must be >= 0 with at least one > 0, got {class_weights}")
     return class_weights[y].astype(dtype)
 
 

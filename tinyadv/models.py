@@ -394,15 +394,7 @@ class Sequential:
     @classmethod
     def load(cls, path):
         """Rebuild a model saved with :meth:`save` (read with ``allow_pickle=False``)."""
-        with open(path, "rb") as file:  # a missing file: FileNotFoundError, naming it
-            if not zipfile.is_zipfile(file):  # np.load would call it pickled data, or an array
-                raise ValueError(f"{path} is not a tinyadv model file (not an .npz archive)")
-            file.seek(0)
-            with np.load(file, allow_pickle=False) as data:
-                if "__meta__" not in data.files:
-                    raise ValueError(f"{path} is not a tinyadv model file (no __meta__ entry)")
-                meta = json.loads(str(data["__meta__"]))
-                state = {key: data[key] for key in data.files if key != "__meta__"}
+        meta, state = read_npz_with_meta(path, "model file")
         if meta.get("format") != FORMAT:
             raise ValueError(f"{path}: unknown model format {meta.get('format')!r}")
         model = cls.from_architecture(meta["architecture"], chunk_size=meta.get("chunk_size"))
@@ -424,6 +416,25 @@ class Sequential:
 def load(path):
     """Load a model written by ``Sequential.save`` (``tinyadv.load``)."""
     return Sequential.load(path)
+
+
+def read_npz_with_meta(path, kind):
+    """Read an ``.npz`` written with a JSON ``__meta__`` entry: returns ``(meta, arrays)``.
+
+    Read with ``allow_pickle=False``. A file that is not an .npz archive, or has no
+    ``__meta__``, raises ValueError naming it as not a tinyadv ``kind`` ("model file",
+    "checkpoint"); a missing file raises FileNotFoundError.
+    """
+    with open(path, "rb") as file:
+        if not zipfile.is_zipfile(file):  # np.load would call it pickled data, or an array
+            raise ValueError(f"{path} is not a tinyadv {kind} (not an .npz archive)")
+        file.seek(0)
+        with np.load(file, allow_pickle=False) as data:
+            if "__meta__" not in data.files:
+                raise ValueError(f"{path} is not a tinyadv {kind} (no __meta__ entry)")
+            meta = json.loads(str(data["__meta__"]))
+            arrays = {key: data[key] for key in data.files if key != "__meta__"}
+    return meta, arrays
 
 
 def write_npz_atomically(path, arrays):

@@ -31,7 +31,7 @@ the divisions and square roots, which it must keep to give the same bits.
 import numpy as np
 from numba import njit
 
-from .checks import check_nonnegative
+from .checks import check_bool, check_nonnegative
 
 
 class Optimizer:
@@ -48,6 +48,8 @@ class Optimizer:
             if not (hasattr(p, "data") and hasattr(p, "grad")):
                 raise TypeError(f"the optimizer takes parameters with .data and .grad "
                                 f"(model.parameters()), got {type(p).__name__}")
+        if len({id(p) for p in self.parameters}) < len(self.parameters):
+            raise ValueError("a parameter appears twice in the optimizer's list (it would take two steps)")
         self.lr = check_nonnegative(lr, "lr")
         self.decoupled_weight_decay = check_nonnegative(decoupled_weight_decay, "decoupled_weight_decay")
 
@@ -66,6 +68,20 @@ class Optimizer:
     def load_state_dict(self, state):
         raise NotImplementedError
 
+    def _state_arrays(self, state, prefix):
+        """Copies of ``state[f"{prefix}.{i}"]``, one per parameter, checked against its shape."""
+        arrays = []
+        for i, p in enumerate(self.parameters):
+            key = f"{prefix}.{i}"
+            if key not in state:
+                raise ValueError(f"the optimizer state lacks {key!r}: it was saved by another "
+                                 f"optimizer or for other parameters")
+            value = np.array(state[key], dtype=p.data.dtype)
+            if value.shape != p.data.shape:
+                raise ValueError(f"{key} has shape {value.shape} in the state, {p.data.shape} in the parameter")
+            arrays.append(value)
+        return arrays
+
 
 class SGD(Optimizer):
     """Stochastic gradient descent with optional (Nesterov) momentum μ."""
@@ -73,9 +89,11 @@ class SGD(Optimizer):
     def __init__(self, parameters, lr=0.01, *, momentum=0.0, nesterov=False, decoupled_weight_decay=0.0):
         super().__init__(parameters, lr, decoupled_weight_decay)
         self.momentum = check_nonnegative(momentum, "momentum")
-        if nesterov and self.momentum == 0:
+        if self.momentum >= 1:
+            raise ValueError(f"momentum must be in [0, 1), got {momentum} (the velocity would never decay)")
+        self.nesterov = check_bool(nesterov, "nesterov")
+        if self.nesterov and self.momentum == 0:
             raise ValueError("nesterov=True needs momentum > 0")
-        self.nesterov = bool(nesterov)
         self.velocity = [np.zeros_like(p.data) for p in self.parameters]
 
     def step(self):
@@ -92,7 +110,7 @@ class SGD(Optimizer):
         return {f"velocity.{i}": v for i, v in enumerate(self.velocity)}
 
     def load_state_dict(self, state):
-        self.velocity = [np.array(state[f"velocity.{i}"]) for i in range(len(self.parameters))]
+        self.velocity = self._state_arrays(state, "velocity")
 
 
 class Adam(Optimizer):
@@ -100,10 +118,14 @@ class Adam(Optimizer):
 
     def __init__(self, parameters, lr=1e-3, *, betas=(0.9, 0.999), eps=1e-8, decoupled_weight_decay=0.0):
         super().__init__(parameters, lr, decoupled_weight_decay)
-        self.beta1, self.beta2 = (float(b) for b in betas)
-        if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
+        if not (isinstance(betas, (tuple, list)) and len(betas) == 2):
+            raise TypeError(f"betas must be a pair (beta1, beta2), got {betas!r}")
+        self.beta1, self.beta2 = (check_nonnegative(b, "betas") for b in betas)
+        if not (self.beta1 < 1 and self.beta2 < 1):
             raise ValueError(f"betas must be in [0, 1), got {betas}")
-        self.eps = check_nonnegative(eps, "eps")
+        if check_nonnegative(eps, "eps") == 0:
+            raise ValueError("eps must be > 0 (with eps = 0 a zero gradient gives 0 / 0)")
+        self.eps = float(eps)
         self.t = 0
         self.m = [np.zeros_like(p.data) for p in self.parameters]
         self.v = [np.zeros_like(p.data) for p in self.parameters]
@@ -121,9 +143,11 @@ class Adam(Optimizer):
         return state
 
     def load_state_dict(self, state):
-        self.t = int(state["t"])
-        self.m = [np.array(state[f"m.{i}"]) for i in range(len(self.parameters))]
-        self.v = [np.array(state[f"v.{i}"]) for i in range(len(self.parameters))]
+        t = np.asarray(state.get("t", -1))
+        if t.shape != () or not np.issubdtype(t.dtype, np.integer) or t < 0:
+            raise ValueError(f"the optimizer state needs a step count t, an integer >= 0, got {state.get('t')!r}")
+        m, v = self._state_arrays(state, "m"), self._state_arrays(state, "v")
+        self.t, self.m, self.v = int(t), m, v
 
 
 def adam_update_reference(data, grad, m, v, lr, beta1, beta2, eps, t):

@@ -27,10 +27,22 @@ import time
 import numpy as np
 from tqdm.auto import tqdm
 
-from .checks import check_array, check_labels, check_nonnegative, check_positive_int, make_rng
+from .checks import check_array, check_bool, check_labels, check_nonnegative, check_positive_int, make_rng
 from .losses import cross_entropy, l1_penalty, l2_penalty, logits_to_labels, sample_weights
-from .models import write_npz_atomically
+from .models import read_npz_with_meta, write_npz_atomically
 from .optim import Adam
+
+
+def check_optimizer(model, optimizer):
+    """Raise unless ``optimizer`` steps parameters of ``model`` (a subset of them is fine: a
+    frozen layer), so that training cannot silently update another model's weights."""
+    if not callable(getattr(optimizer, "step", None)) or not hasattr(optimizer, "parameters"):
+        raise TypeError(f"optimizer must be an optimizer such as ta.Adam(model.parameters()), "
+                        f"got {type(optimizer).__name__}")
+    own = {id(p) for p in model.parameters()}
+    if not all(id(p) in own for p in optimizer.parameters):
+        raise ValueError("the optimizer holds parameters that are not this model's: build it with "
+                         "this model's parameters(), e.g. ta.Adam(model.parameters())")
 
 
 def train_step(model, optimizer, x, y, *, weight_decay=0.0, l1=0.0, label_smoothing=0.0,
@@ -39,6 +51,11 @@ def train_step(model, optimizer, x, y, *, weight_decay=0.0, l1=0.0, label_smooth
 
     ``loss`` includes the penalties; the model must be in training mode (``fit`` sets it).
     """
+    if len(x) == 0:
+        raise ValueError("x holds no samples: a training step needs at least one")
+    check_optimizer(model, optimizer)
+    check_nonnegative(weight_decay, "weight_decay")
+    check_nonnegative(l1, "l1")
     options = dict(label_smoothing=label_smoothing, class_weights=class_weights)
     model.zero_grad()
     if hasattr(model, "forward_backward"):  # Sequential: one pass per chunk, same numbers
@@ -124,16 +141,27 @@ def fit(model, x, y, *, epochs=1, batch_size=128, optimizer=None, weight_decay=0
         running means over the epoch's (possibly hooked) batches.
     """
     x = check_array(x, "x", min_ndim=2)
+    if len(x) == 0:
+        raise ValueError("x holds no samples")
     epochs = check_positive_int(epochs, "epochs", minimum=0)
     batch_size = check_positive_int(batch_size, "batch_size")
     check_nonnegative(weight_decay, "weight_decay")
     check_nonnegative(l1, "l1")
-    num_logits = model.logits(x[:1]).shape[1] if len(x) else 2
+    shuffle = check_bool(shuffle, "shuffle")
+    if batch_hook is not None and not callable(batch_hook):
+        raise TypeError(f"batch_hook must be callable or None, got {type(batch_hook).__name__}")
+    num_logits = model.logits(x[:1]).shape[1]
     y = check_labels(y, len(x), num_logits)
     if validation_data is not None:
+        if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
+            raise TypeError("validation_data must be a pair (x_val, y_val)")
         x_val = check_array(validation_data[0], "validation x", min_ndim=2)
+        if len(x_val) == 0 or x_val.shape[1:] != x.shape[1:]:
+            raise ValueError(f"validation x must hold samples shaped like x's {x.shape[1:]}, "
+                             f"got shape {x_val.shape}")
         y_val = check_labels(validation_data[1], len(x_val), num_logits, name="validation y")
     optimizer = optimizer if optimizer is not None else Adam(model.parameters(), lr=1e-3)
+    check_optimizer(model, optimizer)
     rng = make_rng(seed)
     steps_per_epoch = -(-len(x) // batch_size)
     if progress is None:
@@ -144,7 +172,7 @@ def fit(model, x, y, *, epochs=1, batch_size=128, optimizer=None, weight_decay=0
         history.update(val_loss=[], val_accuracy=[])
     start_epoch = 0
     if checkpoint is not None and resume and os.path.exists(checkpoint):
-        start_epoch, history = load_checkpoint(checkpoint, model, optimizer, rng)
+        start_epoch, history = load_checkpoint(checkpoint, model, optimizer, rng, history)
 
     for epoch in range(start_epoch, epochs):
         began = time.perf_counter()
@@ -157,7 +185,11 @@ def fit(model, x, y, *, epochs=1, batch_size=128, optimizer=None, weight_decay=0
             batch = order[step * batch_size:(step + 1) * batch_size]
             xb, yb = x[batch], y[batch]
             if batch_hook is not None:
-                xb, yb = batch_hook(model, xb, yb, epoch=epoch, step=step, rng=rng)
+                hooked = batch_hook(model, xb, yb, epoch=epoch, step=step, rng=rng)
+                if not (isinstance(hooked, tuple) and len(hooked) == 2):
+                    raise TypeError(f"batch_hook must return a pair (x_batch, y_batch), got "
+                                    f"{type(hooked).__name__}")
+                xb, yb = hooked
                 model.train()
             loss, right = train_step(model, optimizer, xb, yb, weight_decay=weight_decay, l1=l1,
                                      label_smoothing=label_smoothing, class_weights=class_weights)
@@ -191,13 +223,27 @@ def save_checkpoint(path, model, optimizer, rng, epoch, history):
     write_npz_atomically(path, arrays)
 
 
-def load_checkpoint(path, model, optimizer, rng):
-    """Restore model, optimizer and generator from ``path``; returns ``(epoch, history)``."""
-    with np.load(path, allow_pickle=False) as data:
-        meta = json.loads(str(data["__meta__"]))
-        model.load_state_dict({k[len("model/"):]: data[k] for k in data.files if k.startswith("model/")})
-        optimizer.load_state_dict({k[len("optimizer/"):]: data[k] for k in data.files
+def load_checkpoint(path, model, optimizer, rng, history_keys=None):
+    """Restore model, optimizer and generator from ``path``; returns ``(epoch, history)``.
+
+    Nothing changes unless all of it fits: a file that is not a checkpoint, a history with
+    other entries than ``history_keys`` (a run with validation resumed without it, or the
+    reverse) or an optimizer state of another kind raises ValueError, the model as it was.
+    """
+    meta, arrays = read_npz_with_meta(path, "checkpoint")
+    if not {"epoch", "history", "rng"} <= set(meta):
+        raise ValueError(f"{path} is not a tinyadv checkpoint (its __meta__ lacks epoch, history or rng)")
+    if history_keys is not None and set(meta["history"]) != set(history_keys):
+        raise ValueError(f"{path} records {sorted(meta['history'])} but this run records "
+                         f"{sorted(history_keys)}: resume with the same validation_data")
+    previous = model.state_dict()
+    model.load_state_dict({k[len("model/"):]: v for k, v in arrays.items() if k.startswith("model/")})
+    try:
+        optimizer.load_state_dict({k[len("optimizer/"):]: v for k, v in arrays.items()
                                    if k.startswith("optimizer/")})
+    except ValueError as error:
+        model.load_state_dict(previous)
+        raise ValueError(f"{path}: {error}") from None
     rng.bit_generator.state = meta["rng"]
     return meta["epoch"], meta["history"]
 
@@ -231,6 +277,7 @@ def adversarial_hook(attack, *, mix=True, true_labels=False, **attack_kwargs):
     """
     if not callable(attack):
         raise TypeError(f"attack must be callable, got {type(attack).__name__}")
+    mix, true_labels = check_bool(mix, "mix"), check_bool(true_labels, "true_labels")
     if "seed" in attack_kwargs:
         raise ValueError("the hook passes fit's generator as the attack's seed; do not give one")
     takes_seed = "seed" in inspect.signature(attack).parameters
@@ -255,4 +302,4 @@ def permuted_labels(y, seed):
     y = np.asarray(y)
     if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
         raise TypeError(f"y must be a 1-D integer array, got {y.dtype} of shape {y.shape}")
-    return y.astype(np.int64)[make_rng(seed).permutation(len(y))]
+    return check_labels(y, len(y), None)[make_rng(seed).permutation(len(y))]

@@ -1,0 +1,181 @@
+"""Bad arguments to training (fit, train_step, the hooks, checkpoints) and to the optimizers fail
+before any weight moves, with a message naming them."""
+
+import numpy as np
+import pytest
+
+import tinyadv as ta
+
+
+@pytest.fixture
+def data():
+    x = np.random.default_rng(0).random((8, 1, 4, 4), dtype=np.float32)
+    return x, np.arange(8) % 3
+
+
+def small_model():
+    return ta.mlp([16, 3])
+
+
+def weights(model):
+    return [p.data.copy() for p in model.parameters()]
+
+
+def assert_unchanged(model, before):
+    for p, w in zip(model.parameters(), before):
+        np.testing.assert_array_equal(p.data, w)
+
+
+@pytest.mark.parametrize("change, error, message", [
+    (dict(optimizer="other model"), ValueError, "the optimizer holds parameters that are not this model's"),
+    (dict(optimizer="not an optimizer"), TypeError, "optimizer must be an optimizer"),
+    (dict(validation_data="empty"), ValueError, "validation x must hold samples shaped like x's"),
+    (dict(validation_data="narrow"), ValueError, "validation x must hold samples shaped like x's"),
+    (dict(validation_data="x only"), TypeError, r"validation_data must be a pair \(x_val, y_val\)"),
+    (dict(validation_data="three"), TypeError, r"validation_data must be a pair \(x_val, y_val\)"),
+    (dict(class_weights=-np.ones(3)), ValueError, "class_weights must be >= 0 with at least one > 0"),
+    (dict(class_weights=np.zeros(3)), ValueError, "class_weights must be >= 0 with at least one > 0"),
+    (dict(batch_hook=5), TypeError, "batch_hook must be callable or None"),
+    (dict(batch_hook=lambda m, x, y, **k: None), TypeError, r"batch_hook must return a pair \(x_batch, y_batch\)"),
+    (dict(batch_hook=lambda m, x, y, **k: (x[:0], y[:0])), ValueError, "x holds no samples"),
+    (dict(shuffle="no"), TypeError, "shuffle must be True or False"),
+    (dict(label_smoothing="a"), TypeError, "label_smoothing must be a real number"),
+])
+def test_fit_refuses_bad_arguments_before_any_weight_moves(data, change, error, message):
+    x, y = data
+    model = small_model()
+    before = weights(model)
+    examples = {"other model": ta.SGD(small_model().parameters(), lr=0.5),
+                "not an optimizer": "adam",
+                "empty": (x[:0], y[:0]), "narrow": (x[:, :, :2], y), "x only": x,
+                "three": (x, y, y)}
+    change = {key: examples.get(value, value) if isinstance(value, str) else value
+              for key, value in change.items()}
+    with pytest.raises(error, match=message):
+        ta.fit(model, x, y, epochs=2, batch_size=4, progress=False, **change)
+    assert_unchanged(model, before)
+
+
+def test_fit_and_train_step_refuse_an_empty_batch(data):
+    x, y = data
+    model = small_model()
+    optimizer = ta.Adam(model.parameters(), lr=0.01)
+    ta.train_step(model, optimizer, x, y)
+    before = weights(model)
+    with pytest.raises(ValueError, match="x holds no samples"):
+        ta.train_step(model, optimizer, x[:0], y[:0])  # Adam's momentum would still move them
+    with pytest.raises(ValueError, match="x holds no samples"):
+        ta.fit(model, x[:0], y[:0], progress=False)
+    assert_unchanged(model, before)
+
+
+@pytest.mark.parametrize("option", ["weight_decay", "l1"])
+def test_train_step_names_its_penalties(data, option):
+    x, y = data
+    model = small_model()
+    with pytest.raises(ValueError, match=f"{option} must be a finite number >= 0"):
+        ta.train_step(model, ta.SGD(model.parameters()), x, y, **{option: -1.0})
+
+
+def test_train_step_refuses_an_optimizer_of_another_model(data):
+    x, y = data
+    model = small_model()
+    with pytest.raises(ValueError, match="not this model's"):
+        ta.train_step(model, ta.SGD(small_model().parameters()), x, y)
+
+
+def test_an_optimizer_of_some_of_the_models_parameters_trains_those_only(data):
+    """A frozen layer is a subset of the parameters, which is allowed."""
+    x, y = data
+    model = ta.mlp([16, 5, 3])
+    first, last = model.parameters()[:2], model.parameters()[2:]
+    before = weights(model)
+    ta.fit(model, x, y, epochs=1, optimizer=ta.SGD(last, lr=0.5), progress=False)
+    assert_unchanged(model, before[:2])
+    assert not np.array_equal(last[0].data, before[2]) and first[0] is model.parameters()[0]
+
+
+def test_adversarial_hook_flags_are_booleans():
+    for flag in ("mix", "true_labels"):
+        with pytest.raises(TypeError, match=f"{flag} must be True or False"):
+            ta.adversarial_hook(ta.fgsm, eps=0.1, **{flag: "no"})
+
+
+def test_resuming_from_a_file_that_is_not_a_checkpoint(data, tmp_path):
+    x, y = data
+    garbage = tmp_path / "garbage.npz"
+    garbage.write_bytes(b"garbage")
+    with pytest.raises(ValueError, match="is not a tinyadv checkpoint .not an .npz archive"):
+        ta.fit(small_model(), x, y, checkpoint=garbage, resume=True, progress=False)
+    no_meta = tmp_path / "no_meta.npz"
+    np.savez(no_meta, a=np.zeros(2))
+    with pytest.raises(ValueError, match="is not a tinyadv checkpoint .no __meta__ entry"):
+        ta.fit(small_model(), x, y, checkpoint=no_meta, resume=True, progress=False)
+
+
+def test_resuming_with_another_optimizer_or_without_validation_changes_nothing(data, tmp_path):
+    x, y = data
+    path = tmp_path / "run.npz"
+    ta.fit(small_model(), x, y, epochs=1, checkpoint=path, progress=False)  # Adam, no validation
+    model = small_model()
+    before = weights(model)
+    with pytest.raises(ValueError, match="the optimizer state lacks 'velocity.0'"):
+        ta.fit(model, x, y, epochs=2, optimizer=ta.SGD(model.parameters(), momentum=0.9),
+               checkpoint=path, resume=True, progress=False)
+    assert_unchanged(model, before)
+    with pytest.raises(ValueError, match="resume with the same validation_data"):
+        ta.fit(model, x, y, epochs=2, validation_data=(x, y), checkpoint=path, resume=True,
+               progress=False)
+    assert_unchanged(model, before)
+
+
+def test_permuted_labels_refuses_labels_that_do_not_fit_int64():
+    with pytest.raises(ValueError, match="too large for int64"):
+        ta.permuted_labels(np.array([2**63 + 1], np.uint64), 0)
+    with pytest.raises(ValueError, match="labels outside"):
+        ta.permuted_labels(np.array([1, -1]), 0)
+
+
+@pytest.mark.parametrize("make, error, message", [
+    (lambda p: ta.SGD(p, momentum=1.0), ValueError, r"momentum must be in \[0, 1\)"),
+    (lambda p: ta.SGD(p, momentum=1.5), ValueError, r"momentum must be in \[0, 1\)"),
+    (lambda p: ta.SGD(p, momentum=0.9, nesterov="no"), TypeError, "nesterov must be True or False"),
+    (lambda p: ta.SGD(p + p), ValueError, "a parameter appears twice"),
+    (lambda p: ta.Adam(p, eps=0.0), ValueError, "eps must be > 0"),
+    (lambda p: ta.Adam(p, betas=(0.9, 0.99, 0.5)), TypeError, r"betas must be a pair"),
+    (lambda p: ta.Adam(p, betas=0.9), TypeError, r"betas must be a pair"),
+    (lambda p: ta.Adam(p, betas=("0.9", "0.99")), TypeError, "betas must be a real number"),
+    (lambda p: ta.Adam(p, betas=(0.9, 1.0)), ValueError, r"betas must be in \[0, 1\)"),
+])
+def test_optimizer_settings_are_checked(make, error, message):
+    with pytest.raises(error, match=message):
+        make(small_model().parameters())
+
+
+@pytest.mark.parametrize("state, message", [
+    ({}, "needs a step count t"),
+    ({"t": np.array(-5)}, "needs a step count t"),
+    ({"t": np.array(1)}, "the optimizer state lacks 'm.0'"),
+    ("wrong shape", r"m.0 has shape \(3,\) in the state, \(3, 16\) in the parameter"),
+])
+def test_adam_state_is_checked_before_it_is_loaded(state, message):
+    optimizer = ta.Adam(small_model().parameters())
+    if state == "wrong shape":
+        state = dict(optimizer.state_dict(), **{"m.0": np.zeros(3)})
+    before = [m.copy() for m in optimizer.m]
+    with pytest.raises(ValueError, match=message):
+        optimizer.load_state_dict(state)
+    assert optimizer.t == 0 and all(np.array_equal(a, b) for a, b in zip(optimizer.m, before))
+
+
+def test_sgd_state_round_trips_and_is_checked():
+    model = small_model()
+    optimizer = ta.SGD(model.parameters(), momentum=0.9)
+    for p in model.parameters():
+        p.grad[...] = 1.0
+    optimizer.step()
+    other = ta.SGD(model.parameters(), momentum=0.9)
+    other.load_state_dict(optimizer.state_dict())
+    assert all(np.array_equal(a, b) for a, b in zip(other.velocity, optimizer.velocity))
+    with pytest.raises(ValueError, match="lacks 'velocity.0'"):
+        other.load_state_dict({})
