@@ -59,6 +59,20 @@ def check_input(x, clip):
     return x, clip
 
 
+def check_reach(x, reach, name, value):
+    """Raise ValueError unless ``x + d`` stays finite in x's dtype for every |d| ≤ ``reach``.
+
+    ``reach`` is how far a parameter (``name`` = ``value``: ε, σ, δ, λ) can move a pixel. A huge
+    but finite one would turn pixels into ±inf (and ``rng.uniform(−r, r)`` overflows once 2r
+    does), and fail later as "x contains infinite values", blaming x. The check keeps a factor 2
+    of headroom, max|x| + reach ≤ max(dtype)/2, which covers both.
+    """
+    largest = float(np.abs(x).max(initial=0.0)) + float(reach)
+    if not largest <= float(np.finfo(x.dtype).max) / 2:
+        raise ValueError(f"{name}={value:g} is too large: x moved by up to {float(reach):.3g} "
+                         f"would not be finite in {x.dtype}")
+
+
 def clip_box(x, clip):
     """Clip to the pixel box ``(low, high)``, or return ``x`` unchanged when clip is None."""
     return x if clip is None else np.clip(x, clip[0], clip[1])

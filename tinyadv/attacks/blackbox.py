@@ -15,13 +15,15 @@ the paper's protocol: 10 epochs of Adam, continuing from the previous round), e.
 The oracle only needs ``logits``; only its arg-max label is used.
 """
 
+import numbers
 from typing import NamedTuple
 
 import numpy as np
 
 from ..checks import check_array, check_labels, check_nonnegative, check_positive_int
 from ..losses import logits_to_labels
-from .base import check_input, check_model, from_two_logits, model_gradient, model_logits
+from .base import (check_input, check_logits_model, check_model, check_reach, from_two_logits,
+                   model_gradient, model_logits, num_classes)
 from .fgm import fgsm
 
 
@@ -39,9 +41,35 @@ class BlackBoxResult(NamedTuple):
 
 
 def oracle_labels(oracle, x, batch_size=1024):
-    """Labels ŷ = argmax Z(x) from the oracle, in batches (the only thing the attacker sees)."""
-    parts = [logits_to_labels(model_logits(oracle, x[i:i + batch_size])) for i in range(0, len(x), batch_size)]
-    return np.concatenate(parts).astype(np.int64)
+    """Labels ŷ = argmax Z(x) from the oracle, in batches (the only thing the attacker sees).
+
+    Parameters
+    ----------
+    oracle : object with ``logits(x) -> (N, K)``
+    x : ndarray, shape (N, ...), float32 or float64 (a list is converted to float64)
+    batch_size : int >= 1
+        Largest number of inputs per call of ``oracle.logits``.
+
+    Returns
+    -------
+    labels : ndarray of int64, shape (N,) (empty for N = 0)
+    """
+    check_logits_model(oracle, "oracle")
+    x = check_array(x, "x", min_ndim=2)
+    batch_size = check_positive_int(batch_size, "batch_size")
+    labels = np.empty(len(x), dtype=np.int64)
+    for i in range(0, len(x), batch_size):
+        labels[i:i + batch_size] = logits_to_labels(model_logits(oracle, x[i:i + batch_size]))
+    return labels
+
+
+def _check_lmbda(lmbda):
+    """Return λ as a float after checking it is a finite real number (of either sign)."""
+    if isinstance(lmbda, bool) or not isinstance(lmbda, numbers.Real):
+        raise TypeError(f"lmbda must be a real number, got {type(lmbda).__name__}")
+    if not np.isfinite(lmbda):
+        raise ValueError(f"lmbda must be finite, got {lmbda}")
+    return float(lmbda)
 
 
 def jacobian_augmentation(substitute, x, y, lmbda):
@@ -52,15 +80,20 @@ def jacobian_augmentation(substitute, x, y, lmbda):
     substitute : object with ``logits`` and ``input_gradient``
     x : ndarray, shape (S, ...)
     y : ndarray of int, shape (S,)
-        The oracle's labels of x.
+        The oracle's labels of x, in [0, K) for the substitute's K classes.
     lmbda : float
-        λ (may be negative: the periodic step size).
+        λ, finite, of either sign (the periodic step size of ``papernot_blackbox`` is ±λ).
 
     Returns
     -------
     x_new : ndarray, shape and dtype of x (not clipped, as in the reference code)
     """
+    check_model(substitute)
+    x = check_array(x, "x", min_ndim=2)
+    lmbda = _check_lmbda(lmbda)
+    check_reach(x, abs(lmbda), "lmbda", lmbda)
     k = model_logits(substitute, x[:1]).shape[1]
+    y = check_labels(y, len(x), k)
     onehot = np.zeros((len(x), max(k, 2)), dtype=x.dtype)
     onehot[np.arange(len(x)), y] = 1.0
     grad = model_gradient(substitute, x, from_two_logits(onehot, k))
@@ -76,12 +109,13 @@ def papernot_blackbox(oracle, substitute, train_substitute, x_seed, x_test, y_te
     oracle : object with ``logits(x) -> (N, K)``
         The attacked model; only its labels are used.
     substitute : object with ``logits`` and ``input_gradient``
-        The attacker's model, trained in place.
+        The attacker's model, trained in place; at least as many classes as the oracle (a
+        single-logit model has two).
     train_substitute : callable
         ``train_substitute(substitute, x, y)`` trains the substitute on (x, y) in place.
-    x_seed : ndarray, shape (S₀, ...)
+    x_seed : ndarray, shape (S₀, ...), S₀ >= 1
         Seed inputs (the paper: 150 test images, removed from evaluation).
-    x_test : ndarray, shape (N, ...)
+    x_test : ndarray, shape (N, ...), N >= 1
         Inputs to attack.
     y_test : ndarray of int, shape (N,)
         Their true labels (for the report only).
@@ -109,22 +143,30 @@ def papernot_blackbox(oracle, substitute, train_substitute, x_seed, x_test, y_te
     passes no labels to FGSM) and the oracle is evaluated on x_adv. Papernot et al. 2017,
     Algorithm 1; CleverHans ``mnist_blackbox.py``.
     """
-    if not callable(getattr(oracle, "logits", None)):
-        raise TypeError(f"oracle must have a method logits(x), got {type(oracle).__name__}")
+    check_logits_model(oracle, "oracle")
     check_model(substitute)
     if not callable(train_substitute):
         raise TypeError("train_substitute must be a callable train_substitute(substitute, x, y)")
     x_seed = check_array(x_seed, "x_seed", min_ndim=2)
     x_test, clip = check_input(x_test, clip)
+    for name, a in (("x_seed", x_seed), ("x_test", x_test)):
+        if len(a) == 0:
+            raise ValueError(f"{name} is empty (shape {a.shape}): give at least one input")
     if x_seed.shape[1:] != x_test.shape[1:]:
         raise ValueError(f"x_seed and x_test must have the same image shape, got {x_seed.shape} "
                          f"and {x_test.shape}")
     rounds = check_positive_int(rounds, "rounds")
     lmbda = check_nonnegative(lmbda, "lmbda")
+    check_reach(x_seed, (rounds - 1) * lmbda, "lmbda", lmbda)  # each round moves by ±λ
     if tau is not None:
         tau = check_positive_int(tau, "tau")
     eps = check_nonnegative(eps, "eps")
-    y_test = check_labels(y_test, len(x_test), model_logits(oracle, x_test[:1]).shape[1], "y_test")
+    k_oracle = num_classes(model_logits(oracle, x_test[:1]))
+    k_substitute = num_classes(model_logits(substitute, x_test[:1]))
+    if k_substitute < k_oracle:
+        raise ValueError(f"the substitute has {k_substitute} classes but the oracle has "
+                         f"{k_oracle}: the substitute must have a logit for every oracle label")
+    y_test = check_labels(y_test, len(x_test), k_oracle, "y_test")
 
     x_sub = x_seed.copy()
     y_sub = oracle_labels(oracle, x_sub)

@@ -6,17 +6,15 @@ plots accuracy against the fraction of randomly swapped pixels (REFERENCES.md §
 functions make those faults. Each has the attack signature ``f(model, x, y=None, *, level, ...,
 seed)`` so that ``tinyadv.evaluate.sweep`` runs them like attacks; ``model`` and ``y`` are
 accepted and ignored (pass None when calling them directly). They work entry by entry: for a
-colour image each channel value counts as one "pixel".
+colour image each channel value counts as one "pixel". Like the attacks, those with a box need
+x inside it (so that, for example, uniform noise keeps ‖x̃ − x‖∞ ≤ ε), and a noise level so large
+that x + noise would overflow x's dtype is refused, with or without a box.
 """
 
 import numpy as np
 
-from ..checks import check_array, check_clip, check_nonnegative, make_rng
-from .base import clip_box
-
-
-def _check(x, clip):
-    return check_array(x, "x", min_ndim=2), check_clip(clip)
+from ..checks import check_array, check_nonnegative, make_rng
+from .base import check_input, check_reach, clip_box
 
 
 def _check_fraction(fraction):
@@ -33,7 +31,9 @@ def gaussian_noise(model, x, y=None, *, sigma, clip=(0.0, 1.0), seed=None):
     ----------
     model, y : ignored (attack signature)
     x : ndarray, shape (N, ...)
+        Inside ``clip`` when a box is given.
     sigma : float >= 0
+        Refused when x + σ·ξ would overflow x's dtype.
     clip : (low, high) or None
     seed : int, Generator or None
 
@@ -46,19 +46,23 @@ def gaussian_noise(model, x, y=None, *, sigma, clip=(0.0, 1.0), seed=None):
     The AWGN fault of the input-fault paper (Galloway, Golubeva & Taylor 2018), which sweeps
     σ ∈ linspace(1e-6, 10, 100) without a box (pass ``clip=None`` for standardised inputs).
     """
-    x, clip = _check(x, clip)
+    x, clip = check_input(x, clip)
     sigma = check_nonnegative(sigma, "sigma")
-    noise = make_rng(seed).standard_normal(x.shape) * sigma
+    xi = make_rng(seed).standard_normal(x.shape)
+    check_reach(x, sigma * float(np.abs(xi).max(initial=0.0)), "sigma", sigma)
+    noise = xi * sigma
     return clip_box(x + noise.astype(x.dtype), clip).astype(x.dtype)
 
 
 def uniform_noise(model, x, y=None, *, eps, clip=(0.0, 1.0), seed=None):
     """Uniform noise in the L∞ ball: x̃ = clip(x + ξ), ξ_i ~ U(−ε, ε), so ‖x̃ − x‖∞ ≤ ε.
 
-    The random counterpart of FGSM at the same ε. Shapes as in ``gaussian_noise``.
+    The random counterpart of FGSM at the same ε. x must lie in ``clip`` (the bound holds only
+    then); shapes and checks as in ``gaussian_noise``.
     """
-    x, clip = _check(x, clip)
+    x, clip = check_input(x, clip)
     eps = check_nonnegative(eps, "eps")
+    check_reach(x, eps, "eps", eps)
     noise = make_rng(seed).uniform(-eps, eps, size=x.shape)
     return clip_box(x + noise.astype(x.dtype), clip).astype(x.dtype)
 
@@ -70,6 +74,7 @@ def salt_and_pepper(model, x, y=None, *, fraction, clip=(0.0, 1.0), seed=None):
     ----------
     model, y : ignored (attack signature)
     x : ndarray, shape (N, ...)
+        Inside ``clip``.
     fraction : float in [0, 1]
         Each entry is hit independently with this probability.
     clip : (low, high)
@@ -80,7 +85,7 @@ def salt_and_pepper(model, x, y=None, *, fraction, clip=(0.0, 1.0), seed=None):
     -------
     x_noisy : ndarray, shape and dtype of x
     """
-    x, clip = _check(x, clip)
+    x, clip = check_input(x, clip)
     if clip is None:
         raise ValueError("salt_and_pepper needs a clip box (low, high): its pepper and salt values")
     fraction = _check_fraction(fraction)
@@ -116,8 +121,8 @@ def swap_pixels(model, x, y=None, *, fraction, seed=None, clip=None):
     """
     x = check_array(x, "x", min_ndim=2)
     fraction = _check_fraction(fraction)
-    flat = x.reshape(x.shape[0], -1).copy()
-    d = flat.shape[1]
+    d = int(np.prod(x.shape[1:]))
+    flat = x.reshape(x.shape[0], d).copy()  # (d, not -1: an empty batch has no -1 to infer)
     pairs = int(round(fraction * d)) // 2
     perm = make_rng(seed).permutation(d)
     a, b = perm[:pairs], perm[d - 1 - np.arange(pairs)]

@@ -16,10 +16,14 @@ last iterate is AdverTorch PR #70).
 import numpy as np
 from numba import njit
 
-from ..checks import check_nonnegative, check_positive_int
+from ..checks import check_bool, check_nonnegative, check_positive_int
 from ..losses import as_two_logits
 from ..threads import map_chunks, row_chunks
 from .base import attack_labels, check_input, check_model, from_two_logits, logits_and_gradient
+
+# The largest c of the search, the reference code's initial upper bound: c never grows past it,
+# so the upstream gradient c·∂f/∂Z (entries 0 or ±c) stays finite even in float32.
+C_MAX = 1e10
 
 
 def cw_margin(logits, y, *, confidence=0.0, targeted=False):
@@ -47,6 +51,7 @@ def cw_margin(logits, y, *, confidence=0.0, targeted=False):
     max_{i≠y} Z_i is computed as max(where(i = y, −∞, Z)), which is right for any sign of the
     logits (torchattacks PR #168 multiplied by (1 − onehot) and got 0 when all Z_i < 0).
     """
+    targeted = check_bool(targeted, "targeted")
     k = logits.shape[1]
     z = as_two_logits(logits)
     rows = np.arange(len(z))
@@ -69,6 +74,7 @@ def cw_success(logits, y, *, confidence=0.0, targeted=False):
     Untargeted: argmax(Z with Z_y + κ) ≠ y; targeted: argmax(Z with Z_t − κ) = t. For κ = 0
     this is plain misclassification (ties are not successes when κ > 0).
     """
+    targeted = check_bool(targeted, "targeted")
     z = as_two_logits(logits).astype(np.float64).copy()
     rows = np.arange(len(z))
     z[rows, y] += -confidence if targeted else confidence
@@ -203,8 +209,8 @@ def cw_l2(model, x, y=None, *, confidence=0.0, c=1e-2, search_steps=5, steps=100
         True labels, or targets when ``targeted`` (then required). None: the prediction.
     confidence : float >= 0
         κ.
-    c : float > 0
-        Initial trade-off constant (per sample, then searched).
+    c : float in (0, 1e10]
+        Initial trade-off constant (per sample, then searched); at most ``C_MAX`` = 1e10.
     search_steps : int >= 1
         Rounds of the bisection on c.
     steps : int >= 1
@@ -235,7 +241,11 @@ def cw_l2(model, x, y=None, *, confidence=0.0, c=1e-2, search_steps=5, steps=100
 
     After each round (REFERENCES.md §9): if the round succeeded, upper = min(upper, c) and
     c = (lower + upper)/2; otherwise lower = max(lower, c) and c = (lower + upper)/2 if
-    upper < 1e9, else 10·c. Success is ``cw_success`` (the κ margin is required).
+    upper < 1e9, else min(10·c, 1e10). Success is ``cw_success`` (the κ margin is required).
+    The search starts with upper = 1e10, as in the reference code, and c stays in (0, 1e10]
+    (``C_MAX``): an initial c above it is refused, and the ×10 rule stops there, so that
+    c·∂f/∂Z stays finite (beyond float32's 3.4e38 a long search would otherwise turn the
+    gradient, then the image, into NaN).
     Carlini & Wagner 2017; reference code carlini/nn_robust_attacks ``l2_attack.py``.
     """
     check_model(model)
@@ -243,6 +253,10 @@ def cw_l2(model, x, y=None, *, confidence=0.0, c=1e-2, search_steps=5, steps=100
     confidence = check_nonnegative(confidence, "confidence")
     if check_nonnegative(c, "c") == 0.0:
         raise ValueError("c must be > 0")
+    if c > C_MAX:
+        raise ValueError(f"c must be <= {C_MAX:g}, the largest c of the binary search, got {c:g}")
+    targeted = check_bool(targeted, "targeted")
+    abort_early = check_bool(abort_early, "abort_early")
     if check_nonnegative(lr, "lr") == 0.0:
         raise ValueError("lr must be > 0")
     search_steps = check_positive_int(search_steps, "search_steps")
@@ -258,7 +272,7 @@ def cw_l2(model, x, y=None, *, confidence=0.0, c=1e-2, search_steps=5, steps=100
         w0 = np.zeros_like(x64)
 
     c_n = np.full(n, float(c))
-    lower, upper = np.zeros(n), np.full(n, 1e10)
+    lower, upper = np.zeros(n), np.full(n, C_MAX)
     best_l2 = np.full(n, np.inf)
     best_x = x.copy()
     for _ in range(search_steps):
@@ -287,5 +301,5 @@ def cw_l2(model, x, y=None, *, confidence=0.0, c=1e-2, search_steps=5, steps=100
 
         upper = np.where(succeeded, np.minimum(upper, c_n), upper)
         lower = np.where(succeeded, lower, np.maximum(lower, c_n))
-        c_n = np.where(upper < 1e9, (lower + upper) / 2.0, c_n * 10.0)
+        c_n = np.where(upper < 1e9, (lower + upper) / 2.0, np.minimum(c_n * 10.0, C_MAX))
     return best_x

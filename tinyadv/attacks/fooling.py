@@ -17,11 +17,13 @@ Two start distributions reproduce the two papers' protocols:
   alpha=0.1, steps=100, clip=None``).
 """
 
+import numbers
 from typing import NamedTuple
 
 import numpy as np
 
-from ..checks import check_nonnegative, check_norm, check_positive_int, make_rng
+from ..checks import (check_array, check_clip, check_float_dtype, check_labels, check_nonnegative,
+                      check_norm, check_positive_int, make_rng)
 from ..losses import logits_to_labels, softmax
 from .base import check_model, clip_box, loss_gradient, model_logits, num_classes
 from .pgd import gradient_step
@@ -37,6 +39,17 @@ class FoolingResult(NamedTuple):
     success: np.ndarray     # (M,) bool, prediction == target
 
 
+def _check_shape(shape):
+    """Return the shape of one image as a tuple of positive ints (a list is accepted too)."""
+    if not isinstance(shape, (tuple, list)) or not all(
+            isinstance(s, numbers.Integral) and not isinstance(s, bool) for s in shape):
+        raise TypeError(f"shape must be a tuple of ints, the shape of one image such as "
+                        f"(1, 28, 28), got {shape!r}")
+    if len(shape) == 0 or min(shape) < 1:
+        raise ValueError(f"shape must be a non-empty tuple of positive ints, got {shape!r}")
+    return tuple(int(s) for s in shape)
+
+
 def fooling_images(model, shape, *, start="uniform", norm=np.inf, alpha=0.005, steps=50, eps=None,
                    per_class=1, classes=None, clip=(0.0, 1.0), dtype=np.float32, seed=0):
     """Targeted iterative attack from noise to every class.
@@ -45,10 +58,11 @@ def fooling_images(model, shape, *, start="uniform", norm=np.inf, alpha=0.005, s
     ----------
     model : object with ``logits(x) -> (N, K)`` and ``input_gradient(x, grad_logits)``
         Used in whatever mode it is in.
-    shape : tuple
+    shape : tuple of int > 0
         Shape of one image, e.g. (C, H, W).
     start : "uniform", "gaussian" or ndarray of shape (M, ...)
-        0.5 + U(0, 0.1) (CIFAR-10 protocol) or N(0, 0.1²) (SVHN protocol), or your own starts.
+        0.5 + U(0, 0.1) (CIFAR-10 protocol) or N(0, 0.1²) (SVHN protocol), or your own starts
+        (a finite float32 or float64 array, cast to ``dtype``).
     norm : 1, 2 or np.inf
         Norm of the steps (BIM: L∞ sign steps or L2 normalised steps).
     alpha : float >= 0
@@ -59,7 +73,7 @@ def fooling_images(model, shape, *, start="uniform", norm=np.inf, alpha=0.005, s
     per_class : int >= 1
         Images per class.
     classes : sequence of int, optional
-        Target classes; default all max(K, 2) classes.
+        Target class ids in [0, max(K, 2)); default all max(K, 2) classes.
     clip : (low, high) or None
     dtype : float32 or float64
     seed : int, Generator or None
@@ -83,27 +97,34 @@ def fooling_images(model, shape, *, start="uniform", norm=np.inf, alpha=0.005, s
     steps = check_positive_int(steps, "steps", minimum=0)
     per_class = check_positive_int(per_class, "per_class")
     eps = np.inf if eps is None else check_nonnegative(eps, "eps")
+    clip = check_clip(clip)
+    dtype = check_float_dtype(dtype)
+    shape = _check_shape(shape)
     rng = make_rng(seed)
-    shape = tuple(int(s) for s in shape)
 
     probe = model_logits(model, np.full((1,) + shape, 0.5, dtype=dtype))
     k = num_classes(probe)
-    classes = np.arange(k) if classes is None else np.asarray(classes, dtype=np.int64)
-    if classes.ndim != 1 or classes.size == 0 or classes.min() < 0 or classes.max() >= k:
-        raise ValueError(f"classes must be a non-empty list of class ids in [0, {k - 1}], got {classes}")
+    if classes is None:
+        classes = np.arange(k)
+    elif np.size(classes) == 0:
+        raise ValueError("classes must name at least one class, got an empty sequence")
+    else:
+        classes = check_labels(classes, np.size(classes), k, "classes")
     targets = np.repeat(classes, per_class)
     m = targets.size
 
-    if isinstance(start, np.ndarray):
+    if isinstance(start, str):
+        if start == "uniform":
+            x0 = (0.5 + rng.uniform(0.0, 0.1, size=(m,) + shape)).astype(dtype)
+        elif start == "gaussian":
+            x0 = rng.normal(0.0, 0.1, size=(m,) + shape).astype(dtype)
+        else:
+            raise ValueError(f"start must be 'uniform', 'gaussian' or an array, got {start!r}")
+    else:
+        start = check_array(start, "start")
         if start.shape != (m,) + shape:
             raise ValueError(f"start must have shape {(m,) + shape}, got {start.shape}")
         x0 = start.astype(dtype)
-    elif start == "uniform":
-        x0 = (0.5 + rng.uniform(0.0, 0.1, size=(m,) + shape)).astype(dtype)
-    elif start == "gaussian":
-        x0 = rng.normal(0.0, 0.1, size=(m,) + shape).astype(dtype)
-    else:
-        raise ValueError(f"start must be 'uniform', 'gaussian' or an array, got {start!r}")
     if not np.all(np.isfinite(x0)):
         raise ValueError("start contains NaN or infinite values")
     x0 = clip_box(x0, clip).astype(dtype)

@@ -15,7 +15,7 @@ Each entry counts as one pixel (for colour images, one channel value), so ‖x_a
 
 import numpy as np
 
-from ..checks import check_positive_int
+from ..checks import check_bool, check_positive_int
 from .base import attack_labels, check_input, check_model, labels_and_first_pass, loss_gradient
 
 
@@ -54,6 +54,7 @@ def pixel_attack(model, x, y=None, *, k, pixels_per_step=None, targeted=False, c
     x, clip = check_input(x, clip)
     if clip is None:
         raise ValueError("pixel_attack needs a clip box (low, high): pixels are switched to its ends")
+    targeted = check_bool(targeted, "targeted")
     k = check_positive_int(k, "k", minimum=0)
     per_step = k if pixels_per_step is None else check_positive_int(pixels_per_step, "pixels_per_step")
     if k == 0:
@@ -61,16 +62,16 @@ def pixel_attack(model, x, y=None, *, k, pixels_per_step=None, targeted=False, c
     else:  # the first step is at x: (loss, grad, logits) there, or None
         y, at_x = labels_and_first_pass(model, x, y, targeted)
 
-    n = x.shape[0]
-    flat = x.reshape(n, -1).copy()
+    n, d = x.shape[0], int(np.prod(x.shape[1:]))
+    flat = x.reshape(n, d).copy()  # (d, not -1: an empty batch has no -1 to infer)
     switched = np.zeros(flat.shape, dtype=bool)
-    budget = np.full(n, min(k, flat.shape[1]))
+    budget = np.full(n, min(k, d))
     while np.any(budget > 0):
         if at_x is not None:  # the first step is at x
             (_, grad, _), at_x = at_x, None
         else:
             _, grad, _ = loss_gradient(model, flat.reshape(x.shape), y, targeted)
-        g = grad.reshape(n, -1).astype(np.float64)
+        g = grad.reshape(n, d).astype(np.float64)
         target = np.where(g > 0, clip[1], clip[0])
         gain = np.where(switched, -np.inf, g * (target - flat))
         order = np.argsort(-gain, axis=1, kind="stable")

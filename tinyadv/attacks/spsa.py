@@ -13,10 +13,27 @@ perturbation (CleverHans #1249 evaluated at 2x + δv).
 
 import numpy as np
 
-from ..checks import check_nonnegative, check_positive_int, make_rng
+from ..checks import (check_array, check_bool, check_labels, check_nonnegative, check_positive_int,
+                      make_rng)
 from ..losses import as_two_logits
-from .base import attack_labels, check_input, check_model, clip_box, model_logits
+from .base import (attack_labels, check_input, check_logits_model, check_reach, clip_box,
+                   model_logits)
 from .norms import project
+
+
+def _check_delta(delta):
+    """Return the finite-difference step δ as a float after checking it is finite and > 0."""
+    if check_nonnegative(delta, "delta") == 0.0:
+        raise ValueError("delta must be > 0")
+    return float(delta)
+
+
+def _check_samples(samples):
+    """Return the number of evaluations after checking it is an even int >= 2 (pairs ±v)."""
+    samples = check_positive_int(samples, "samples", minimum=2)
+    if samples % 2:
+        raise ValueError(f"samples must be even (antithetic pairs ±v), got {samples}")
+    return samples
 
 
 def margin_loss(logits, y, *, targeted=False):
@@ -24,7 +41,13 @@ def margin_loss(logits, y, *, targeted=False):
 
     Untargeted: Z_y − max_{i≠y} Z_i; targeted: max_{i≠t} Z_i − Z_t (negative = success). The
     maximum over i ≠ y uses a −∞ mask, right for logits of any sign. K = 1 is read as [0, z].
+    ``logits`` is (N, K); ``y`` holds N labels in [0, max(K, 2)).
     """
+    logits = np.asarray(logits)
+    if logits.ndim != 2:
+        raise ValueError(f"logits must have shape (N, K), got {logits.shape}")
+    y = check_labels(y, len(logits), logits.shape[1])
+    targeted = check_bool(targeted, "targeted")
     z = as_two_logits(logits).astype(np.float64)
     rows = np.arange(len(z))
     other = np.max(np.where(np.arange(z.shape[1])[None, :] == y[:, None], -np.inf, z), axis=1)
@@ -42,10 +65,11 @@ def spsa_gradient(loss_fn, x, *, delta, samples, rng, batch_size=4096):
     x : ndarray, shape (N, ...)
         The points at which the gradient is estimated (for the attack, x + p).
     delta : float > 0
-    samples : int >= 2
+        Refused when x ± δ would overflow x's dtype.
+    samples : even int >= 2
         Number of evaluations per sample: samples/2 Rademacher vectors v, each used as ±v.
     rng : numpy.random.Generator
-    batch_size : int
+    batch_size : int >= 1
         Largest number of points sent to ``loss_fn`` at once.
 
     Returns
@@ -59,6 +83,17 @@ def spsa_gradient(loss_fn, x, *, delta, samples, rng, batch_size=4096):
 
     an unbiased estimate of ∇L for quadratic L (Spall 1992; Uesato et al. 2018, Alg. 1).
     """
+    if not callable(loss_fn):
+        raise TypeError(f"loss_fn must be a callable loss_fn(points, index), "
+                        f"got {type(loss_fn).__name__}")
+    x = check_array(x, "x", min_ndim=2)
+    delta = _check_delta(delta)
+    check_reach(x, delta, "delta", delta)
+    samples = _check_samples(samples)
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"rng must be a numpy.random.Generator (np.random.default_rng(seed)), "
+                        f"got {type(rng).__name__}")
+    batch_size = check_positive_int(batch_size, "batch_size")
     n = x.shape[0]
     pairs = samples // 2
     grad = np.zeros(x.shape, dtype=np.float64)
@@ -91,9 +126,11 @@ def spsa(model, x, y=None, *, eps, steps, delta=0.01, samples=128, lr=0.01, targ
     steps : int >= 1
         Adam iterations.
     delta : float > 0
-        Finite-difference step.
-    samples : int >= 2
-        Loss evaluations per sample and step (antithetic: samples/2 directions).
+        Finite-difference step. ε and δ so large that x + p ± δv would overflow x's dtype are
+        refused.
+    samples : even int >= 2
+        Loss evaluations per sample and step (antithetic: samples/2 directions, each used as
+        ±v); an odd number is refused.
     lr : float > 0
         Adam learning rate (β₁ = 0.9, β₂ = 0.999, ε = 1e-8).
     targeted : bool
@@ -122,16 +159,20 @@ def spsa(model, x, y=None, *, eps, steps, delta=0.01, samples=128, lr=0.01, targ
     Uesato et al. 2018, Algorithm 1; reference code CleverHans ``SPSA`` /
     ``projected_optimization`` (with its bugs #1087 and #1249 fixed).
     """
-    check_model(model)
+    check_logits_model(model)
     x, clip = check_input(x, clip)
     eps = check_nonnegative(eps, "eps")
+    check_reach(x, eps, "eps", eps)
     steps = check_positive_int(steps, "steps")
-    if check_nonnegative(delta, "delta") == 0.0:
-        raise ValueError("delta must be > 0")
+    delta = _check_delta(delta)
+    check_reach(x, eps + delta, "delta", delta)  # the sampled points x + p ± δv, |p| ≤ ε
     if check_nonnegative(lr, "lr") == 0.0:
         raise ValueError("lr must be > 0")
-    samples = check_positive_int(samples, "samples", minimum=2)
+    samples = _check_samples(samples)
     batch_size = check_positive_int(batch_size, "batch_size")
+    targeted = check_bool(targeted, "targeted")
+    random_start = check_bool(random_start, "random_start")
+    early_stop = check_bool(early_stop, "early_stop")
     y = attack_labels(model, x, y, targeted)
     rng = make_rng(seed)
 
