@@ -27,6 +27,7 @@ import zlib
 
 import numpy as np
 
+from tinyadv.checks import check_bool, check_positive_int
 from tinyadv.data.download import data_root, fetch, missing_file_message, verify_md5
 from tinyadv.data.safe_pickle import safe_load
 from tinyadv.data.select import check_split, finish
@@ -90,11 +91,19 @@ def _ensure_batches(root, *, download):
 def read_cifar_batch(path, *, num_classes=10):
     """Read one CIFAR-10 python batch safely and check its structure.
 
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A pickled batch (``data_batch_1``, ``test_batch``, ...).
+    num_classes : int
+        Labels must lie in ``[0, num_classes)``.
+
     Returns
     -------
     x : ndarray of uint8, shape (N, 3, 32, 32)
     y : ndarray of int64, shape (N,)
     """
+    num_classes = check_positive_int(num_classes, "num_classes")
     if not os.path.exists(path):
         raise FileNotFoundError(
             f"{path} is missing: the folder {os.path.dirname(path)}/ must hold the official "
@@ -102,22 +111,32 @@ def read_cifar_batch(path, *, num_classes=10):
     batch = safe_load(path)
     if not isinstance(batch, dict):
         raise ValueError(f"{path} holds a {type(batch).__name__}, not a CIFAR batch dict")
-    data = batch.get(b"data", batch.get("data"))
-    labels = batch.get(b"labels", batch.get("labels"))
-    if data is None or labels is None:
-        raise ValueError(f"{path} lacks the keys b'data' and b'labels' (found {sorted(map(repr, batch))})")
+    missing = [key for key in (b"data", b"labels") if key not in batch and key.decode() not in batch]
+    if missing:   # (a key that is present but None is reported below, as a wrong value)
+        raise ValueError(f"{path} lacks the keys a CIFAR batch needs: "
+                         f"{' and '.join(map(repr, missing))} missing "
+                         f"(found {', '.join(sorted(map(repr, batch))) or 'no keys'})")
+    data = batch[b"data"] if b"data" in batch else batch["data"]
+    labels = batch[b"labels"] if b"labels" in batch else batch["labels"]
     if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072:
         desc = f"{data.dtype} {data.shape}" if isinstance(data, np.ndarray) else type(data).__name__
         raise ValueError(f"{path}: b'data' must be a uint8 array of shape (N, 3072), got {desc}")
-    y = np.asarray(labels)
+    if not isinstance(labels, (list, tuple, np.ndarray)):
+        raise ValueError(f"{path}: b'labels' must be a list of integers, got {type(labels).__name__}")
+    try:
+        y = np.asarray(labels)
+    except (ValueError, TypeError):   # e.g. ragged [[1], [2, 3]]
+        raise ValueError(f"{path}: b'labels' must be a flat list of integers, one per image, "
+                         f"got nested lists of different lengths") from None
     if y.size and not np.issubdtype(y.dtype, np.integer):
         raise ValueError(f"{path}: b'labels' must be a list of integers, got {y.dtype} values")
-    y = y.astype(np.int64)
     if y.shape != (len(data),):
         raise ValueError(f"{path} holds {len(data)} images but labels of shape {y.shape}")
-    if y.size and (y.min() < 0 or y.max() >= num_classes):
-        raise ValueError(f"{path} holds labels outside [0, {num_classes - 1}] (min {y.min()}, max {y.max()})")
-    return data.reshape(-1, 3, 32, 32), y
+    if y.size:
+        low, high = int(y.min()), int(y.max())   # Python ints: exact for uint64 and int64 alike
+        if low < 0 or high >= num_classes:
+            raise ValueError(f"{path} holds labels outside [0, {num_classes - 1}] (min {low}, max {high})")
+    return data.reshape(-1, 3, 32, 32), y.astype(np.int64)
 
 
 def load_cifar10(root=None, split="train", *, classes=None, binary=False, limit=None,
@@ -148,6 +167,7 @@ def load_cifar10(root=None, split="train", *, classes=None, binary=False, limit=
     y : ndarray of int64, shape (N,)
     """
     split = check_split(split)
+    download = check_bool(download, "download")
     root = data_root(root)
     folder = _ensure_batches(root, download=download)
     try:

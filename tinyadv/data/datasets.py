@@ -10,6 +10,7 @@ downloaded into) the data folder::
 
 import numpy as np
 
+from tinyadv.checks import check_bool
 from tinyadv.data.cifar import load_cifar10
 from tinyadv.data.mini import load_mini_mnist
 from tinyadv.data.mnist import load_fashion_mnist, load_mnist
@@ -45,6 +46,9 @@ def load_dataset(name, split="train", *, root=None, classes=None, binary=False, 
     """
     if not isinstance(name, str) or name not in DATASET_NAMES:
         raise ValueError(f"unknown data set {name!r}: use one of {', '.join(DATASET_NAMES)}")
+    download = check_bool(download, "download")
+    greyscale = check_bool(greyscale, "greyscale")
+    standardize = check_bool(standardize, "standardize")
     if name != "svhn" and (greyscale or standardize):
         raise ValueError(f"greyscale and standardize are SVHN options, not available for {name!r}")
     options = dict(classes=classes, binary=binary, limit=limit, dtype=dtype)

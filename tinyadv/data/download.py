@@ -29,6 +29,7 @@ import urllib.request
 
 from tqdm import tqdm
 
+from ..checks import check_bool
 from ..files import atomic_path
 
 ENV_VAR = "TINYADV_DATA"
@@ -126,6 +127,7 @@ def fetch(urls, path, *, md5, progress=True, timeout=60):
     DataNotFoundError
         No mirror could be reached; the message says which file to place where.
     """
+    progress = check_bool(progress, "progress")
     urls = (urls,) if isinstance(urls, str) else tuple(urls)
     folder, name = os.path.split(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)

@@ -11,11 +11,13 @@ into wrong pixels.
 """
 
 import gzip
+import math
 import os
 import zlib
 
 import numpy as np
 
+from ..checks import check_bool
 from ..files import atomic_path
 
 _TYPES = {0x08: np.dtype(np.uint8)}   # the only type MNIST and Fashion-MNIST use
@@ -66,7 +68,7 @@ def read_idx(path, *, ndim=None):
         raise ValueError(f"{path} is truncated: it ends inside its header")
     shape = tuple(int(s) for s in np.frombuffer(data, dtype=">u4", count=dims, offset=4))
     dtype = _TYPES[type_code]
-    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    expected = math.prod(shape) * dtype.itemsize   # Python ints: np.prod would overflow int64
     if len(data) - header != expected:
         raise ValueError(
             f"{path} is truncated or corrupted: its header announces shape {shape} "
@@ -80,6 +82,7 @@ def write_idx(path, array, *, compress=True):
 
     The inverse of :func:`read_idx`; tests use it to build tiny MNIST-format files.
     """
+    compress = check_bool(compress, "compress")
     array = np.ascontiguousarray(array)
     if array.dtype != np.uint8:
         raise TypeError(f"write_idx writes uint8 arrays, got dtype {array.dtype}")

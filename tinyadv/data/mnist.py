@@ -16,6 +16,7 @@ import os
 
 import numpy as np
 
+from tinyadv.checks import check_bool
 from tinyadv.data.download import REPAIR_HINT, data_root, fetch, missing_file_message
 from tinyadv.data.idx import read_idx
 from tinyadv.data.select import check_split, finish
@@ -77,6 +78,7 @@ def read_idx_pair(images_path, labels_path, *, num_classes=10, image_shape=(28, 
 def _load_idx_dataset(subfolder, mirrors, md5s, root, split, download, **options):
     """Shared body of :func:`load_mnist` and :func:`load_fashion_mnist`."""
     split = check_split(split)
+    download = check_bool(download, "download")
     folder = os.path.join(data_root(root), subfolder)
     prefix = "train" if split == "train" else "t10k"
     paths = [_locate(folder, f"{prefix}-{kind}-idx{d}-ubyte.gz", mirrors,

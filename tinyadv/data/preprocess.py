@@ -14,6 +14,8 @@ the training set's statistics, pass the ``pixel_std`` that :func:`standardize` r
 training images.
 """
 
+import numbers
+
 import numpy as np
 
 from tinyadv.checks import check_array
@@ -45,11 +47,12 @@ def standardize(x, pixel_std=None, *, eps=1e-8):
     Parameters
     ----------
     x : ndarray, shape (N, C, H, W), float
-    pixel_std : ndarray, shape (C, H, W), optional
-        Per-pixel standard deviation to divide by; computed from ``x`` (after mean subtraction)
-        when None.
+    pixel_std : ndarray, shape (C, H, W), float, optional
+        Per-pixel standard deviation to divide by, finite and >= 0; computed from ``x`` (after
+        mean subtraction) when None.
     eps : float
-        Lower bound on the standard deviation, so a constant pixel does not divide by zero.
+        Lower bound on the standard deviation, so a constant pixel does not divide by zero;
+        finite and > 0 (also after rounding to ``x``'s dtype).
 
     Returns
     -------
@@ -57,6 +60,12 @@ def standardize(x, pixel_std=None, *, eps=1e-8):
     pixel_std : ndarray, shape (C, H, W), the standard deviation that was used
     """
     x = check_array(x, "x", ndim=4)
+    if isinstance(eps, bool) or not isinstance(eps, numbers.Real):
+        raise TypeError(f"eps must be a real number, got {type(eps).__name__}")
+    eps = float(eps)
+    largest = float(np.finfo(x.dtype).max)
+    if not (0 < eps <= largest and x.dtype.type(eps) > 0):   # (NaN fails; 1e-50 is 0 in float32)
+        raise ValueError(f"eps must be a finite number > 0 (representable in {x.dtype}), got {eps}")
     x_c = x - x.mean(axis=(1, 2, 3), keepdims=True)
     if pixel_std is None:
         if len(x) < 2:
@@ -66,5 +75,11 @@ def standardize(x, pixel_std=None, *, eps=1e-8):
         pixel_std = check_array(pixel_std, "pixel_std", ndim=3)
         if pixel_std.shape != x.shape[1:]:
             raise ValueError(f"pixel_std must have shape {x.shape[1:]} to match x, got {pixel_std.shape}")
+        if pixel_std.size and pixel_std.min() < 0:
+            raise ValueError(f"pixel_std must be >= 0 (it is a standard deviation), "
+                             f"found {pixel_std.min()}")
+        if pixel_std.size and pixel_std.max() > largest:
+            raise ValueError(f"pixel_std does not fit in x's dtype {x.dtype}: "
+                             f"found {pixel_std.max()}")
     pixel_std = pixel_std.astype(x.dtype, copy=False)
     return (x_c / np.maximum(pixel_std, x.dtype.type(eps))).astype(x.dtype, copy=False), pixel_std

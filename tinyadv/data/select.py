@@ -19,7 +19,7 @@ import numbers
 
 import numpy as np
 
-from tinyadv.checks import check_positive_int
+from tinyadv.checks import check_bool, check_labels, check_positive_int
 
 SPLITS = ("train", "test")
 
@@ -50,6 +50,7 @@ def check_classes(classes, num_classes=None, *, binary=False):
     ``num_classes=None`` only asks for ids >= 0. With ``binary=True`` exactly two classes are
     required (positive first).
     """
+    binary = check_bool(binary, "binary")
     if classes is None:
         if binary:
             raise ValueError("binary=True needs classes=(positive, negative), e.g. classes=(3, 7)")
@@ -81,11 +82,11 @@ def select_classes(x, y, classes, *, binary=False):
     Parameters
     ----------
     x : ndarray, shape (N, ...)
-        Images (any dtype).
+        Images (any dtype); a list is refused (convert it with ``np.asarray``).
     y : ndarray of int, shape (N,)
-        Class ids.
+        Class ids >= 0 (integer dtype: float labels are refused, not rounded).
     classes : sequence of int
-        Classes to keep, in any order; the kept examples stay in file order.
+        Classes to keep, in any order; the kept examples stay in file order. Required.
     binary : bool
         If True, ``classes`` must be ``(positive, negative)`` and the labels become
         ``y == positive -> 1``, ``y == negative -> 0`` (MNIST 3-vs-7: ``classes=(3, 7)``).
@@ -95,9 +96,14 @@ def select_classes(x, y, classes, *, binary=False):
     x_sel : ndarray, shape (M, ...)
     y_sel : ndarray of int64, shape (M,)
     """
-    y = np.asarray(y)
-    if y.ndim != 1 or len(y) != len(x):
-        raise ValueError(f"y must have shape ({len(x)},) to match x, got {y.shape}")
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"x must be a NumPy array of shape (N, ...), got {type(x).__name__}; "
+                        f"convert it with np.asarray(x)")
+    if x.ndim == 0:
+        raise ValueError("x must have shape (N, ...), got a 0-dimensional array")
+    if classes is None:
+        raise TypeError("classes must name the classes to keep, such as (3, 7), got None")
+    y = check_labels(y, len(x), None, "y")
     classes = check_classes(classes, binary=binary)
     keep = np.isin(y, classes)
     x_sel, y_sel = x[keep], y[keep].astype(np.int64)

@@ -16,6 +16,7 @@ import zlib
 
 import numpy as np
 
+from tinyadv.checks import check_bool
 from tinyadv.data.download import REPAIR_HINT, data_root, fetch, missing_file_message
 from tinyadv.data.preprocess import standardize as standardize_images
 from tinyadv.data.preprocess import to_greyscale
@@ -100,6 +101,9 @@ def load_svhn(root=None, split="train", *, classes=None, binary=False, limit=Non
     y : ndarray of int64, shape (N,)
     """
     split = check_split(split, SVHN_SPLITS)
+    greyscale = check_bool(greyscale, "greyscale")
+    standardize = check_bool(standardize, "standardize")
+    download = check_bool(download, "download")
     if check_dtype(dtype) == np.uint8 and (greyscale or standardize):
         raise ValueError("greyscale and standardize produce floats: use dtype=np.float32 or np.float64")
     name = f"{split}_32x32.mat"

@@ -1,0 +1,357 @@
+"""Bad input to the data loaders: a clear error naming the file or argument, never a wrong result.
+
+The pickles here are written opcode by opcode where Python would not write them itself (a call
+of ``eval``, ``bytes(n)``, a BUILD on an allowed callable); each dangerous one would create a
+marker file under ``tmp_path`` if it ran, and the test checks that it did not (and, to show the
+test is not vacuous, that plain ``pickle.loads`` does create it).
+"""
+
+import gzip
+import math
+import os
+import pickle
+import struct
+
+import numpy as np
+import pytest
+
+from tinyadv.data import (UnsafePickleError, load_cifar10, load_dataset, load_fashion_mnist,
+                          load_mini_mnist, load_mnist, load_svhn, read_cifar_batch, read_idx,
+                          safe_load, select_classes, standardize)
+from tinyadv.data import cifar as cifar_module
+from tinyadv.data import mnist as mnist_module
+from tinyadv.data import svhn as svhn_module
+from tinyadv.data.download import fetch
+from tinyadv.data.idx import write_idx
+
+
+# -- writing pickles by hand (protocol 2 opcodes) ----------------------------------------------
+
+def _text(s):
+    raw = s.encode()
+    return b"X" + struct.pack("<I", len(raw)) + raw
+
+
+def _global(module, name):
+    return b"c" + f"{module}\n{name}\n".encode()
+
+
+def _call(func, *args):
+    return func + b"(" + b"".join(args) + b"tR"
+
+
+def _pickle(body):
+    return b"\x80\x02" + body + b"."
+
+
+def _write(tmp_path, payload, name="batch"):
+    path = tmp_path / name
+    path.write_bytes(payload)
+    return path
+
+
+# -- safe_pickle: bytes() --------------------------------------------------------------------
+
+@pytest.mark.parametrize("obj", [
+    {b"data": np.zeros((1, 3072), np.uint8), b"labels": [1], b"batch_label": b""},
+    np.zeros((0, 3072), np.uint8),
+    b"",
+    [b"", b"ab", b""],
+], ids=["batch-with-empty-label", "empty-array", "empty-bytes", "list"])
+@pytest.mark.parametrize("protocol", [0, 2])
+def test_pickles_with_empty_bytes_load(tmp_path, obj, protocol):
+    # Python 3 writes b"" in protocols 0-2 as a call of __builtin__.bytes with no arguments
+    path = _write(tmp_path, pickle.dumps(obj, protocol=protocol))
+    loaded = safe_load(path)
+    if isinstance(obj, dict):
+        assert loaded[b"batch_label"] == b"" and loaded[b"labels"] == [1]
+        assert np.array_equal(loaded[b"data"], obj[b"data"])
+    elif isinstance(obj, np.ndarray):
+        assert loaded.dtype == np.uint8 and loaded.shape == (0, 3072)
+    else:
+        assert loaded == obj
+
+
+def test_cifar_batch_with_empty_batch_label_reads(tmp_path):
+    record = {b"data": np.zeros((1, 3072), np.uint8), b"labels": [1], b"batch_label": b""}
+    x, y = read_cifar_batch(str(_write(tmp_path, pickle.dumps(record, protocol=2))))
+    assert x.shape == (1, 3, 32, 32) and y.tolist() == [1]
+
+
+@pytest.mark.parametrize("module", ["__builtin__", "builtins"])
+@pytest.mark.parametrize("args, expected", [
+    (b"", b""),
+    (b"C\x02ab", b"ab"),                       # bytes(b"ab")
+    (b"]q\x00(K\x01K\xffe", b"\x01\xff"),      # bytes([1, 255])
+])
+def test_bytes_with_data_arguments_loads(tmp_path, module, args, expected):
+    path = _write(tmp_path, _pickle(_call(_global(module, "bytes"), args)))
+    assert safe_load(path) == expected
+
+
+@pytest.mark.parametrize("args, shown", [
+    (b"J\x00\x00\x00\x40", r"bytes\(int\)"),                # bytes(2**30) allocates a GiB
+    (b"]q\x00(M\x00\x01e", r"bytes\(list\)"),              # [256] is not a byte
+    (_text("abc") + _text("latin1"), r"bytes\(str, str\)"),
+    (b"C\x01aC\x01b", r"bytes\(bytes, bytes\)"),
+])
+def test_bytes_with_other_arguments_is_refused(tmp_path, args, shown):
+    path = _write(tmp_path, _pickle(_call(_global("__builtin__", "bytes"), args)))
+    with pytest.raises(UnsafePickleError, match=shown) as info:
+        safe_load(path)
+    assert str(path) in str(info.value)
+
+
+def _dangerous_payloads(marker):
+    """(id, pickle) pairs that each create ``marker`` when unpickled by plain pickle."""
+    m = str(marker)
+    return [
+        ("__builtin__.eval", _call(_global("__builtin__", "eval"), _text(f"open({m!r}, 'w').close()"))),
+        ("builtins.exec", _call(_global("builtins", "exec"), _text(f"open({m!r}, 'w').close()"))),
+        ("__builtin__.open", _call(_global("__builtin__", "open"), _text(m), _text("w"))),
+        ("os.mkdir", _call(_global("os", "mkdir"), _text(m))),
+        ("builtins.getattr", _call(                # getattr(__import__("os"), "mkdir")(marker)
+            _call(_global("builtins", "getattr"),
+                  _call(_global("builtins", "__import__"), _text("os")), _text("mkdir")),
+            _text(m))),
+        # the allowed bytes global first, then a dangerous one: still refused before any call
+        ("__builtin__.bytes+eval", b"(" + _call(_global("__builtin__", "bytes"))
+         + _call(_global("__builtin__", "eval"), _text(f"open({m!r}, 'w').close()")) + b"t"),
+    ]
+
+
+@pytest.mark.parametrize("index", range(6), ids=[p[0] for p in _dangerous_payloads("m")])
+def test_dangerous_calls_are_refused_and_run_nothing(tmp_path, index):
+    marker = tmp_path / "pwned"
+    name, body = _dangerous_payloads(marker)[index]
+    path = _write(tmp_path, _pickle(body), name="evil")
+    global_name = name.split("+")[-1].split(".")[-1]
+    with pytest.raises(UnsafePickleError, match=rf"refused to load global \S*\.?{global_name}") as info:
+        safe_load(path)
+    assert str(path) in str(info.value)
+    assert not marker.exists()
+    with pytest.raises(UnsafePickleError):
+        read_cifar_batch(str(path))
+    assert not marker.exists()
+    # plain pickle does run it: the payload is real, the refusal above is what stopped it
+    result = pickle.loads(path.read_bytes())
+    if hasattr(result, "close"):   # the file that open() returned
+        result.close()
+    assert marker.exists()
+
+
+@pytest.mark.parametrize("target", ["_codecs\nencode", "__builtin__\nbytes"])
+@pytest.mark.parametrize("state", [
+    b"}X\x0c\x00\x00\x00__defaults__X\x04\x00\x00\x00zlib\x85s",          # dict state
+    b"N}X\x0c\x00\x00\x00__defaults__X\x04\x00\x00\x00zlib\x85s\x86",     # (None, slot state)
+], ids=["dict", "slots"])
+def test_build_cannot_change_the_allowed_callables(tmp_path, target, state):
+    # a BUILD on a stand-in would otherwise change it for every later file of the process
+    path = _write(tmp_path, b"\x80\x02c" + target.encode() + b"\n" + state + b"b.")
+    with pytest.raises(UnsafePickleError, match="refused to set the state"):
+        safe_load(path)
+    good = _write(tmp_path, pickle.dumps([b"abc", b""], protocol=2), name="good")
+    assert safe_load(good) == [b"abc", b""]
+
+
+# -- safe_pickle: _codecs.encode ---------------------------------------------------------------
+
+@pytest.mark.parametrize("args, shown", [
+    (_text("a") + _text("nocodec"), "'nocodec'"),            # unknown codec: was a raw LookupError
+    (_text("a") + _text("zlib_codec"), "'zlib_codec'"),
+    (_text("a") + _text("utf-8"), "'utf-8'"),
+    (_text("a") + _text("latin1") + _text("surrogateescape"), "'surrogateescape'"),
+    (_text("a"), r"'a'\)"),                                     # default codec utf-8
+    (_text("a") + b"K\x05", r"'a', int"),                    # not a codec name at all
+    (b"C\x01a" + _text("latin1"), r"bytes, 'latin1'"),
+], ids=["nocodec", "zlib", "utf-8", "errors", "one-arg", "int-codec", "bytes-text"])
+def test_codecs_encode_other_than_latin1_is_refused_naming_the_file(tmp_path, args, shown):
+    path = _write(tmp_path, _pickle(_call(_global("_codecs", "encode"), args)))
+    with pytest.raises(UnsafePickleError, match=rf"refused _codecs\.encode\(.*{shown}") as info:
+        safe_load(path)
+    assert str(path) in str(info.value)
+
+
+def test_codecs_encode_from_the_probe_names_the_file(tmp_path):
+    payload = b"\x80\x02c_codecs\nencode\nq\x00X\x01\x00\x00\x00aX\x07\x00\x00\x00nocodecq\x01\x86R."
+    path = _write(tmp_path, payload)
+    with pytest.raises(UnsafePickleError, match="nocodec") as info:
+        safe_load(path)
+    assert str(path) in str(info.value)
+
+
+def test_codecs_encode_latin1_still_loads(tmp_path):
+    path = _write(tmp_path, _pickle(_call(_global("_codecs", "encode"), _text("\xe9a"), _text("latin1"))))
+    assert safe_load(path) == b"\xe9a"
+
+
+# -- read_cifar_batch ----------------------------------------------------------------------------
+
+_DATA = np.zeros((2, 3072), np.uint8)
+
+
+@pytest.mark.parametrize("record, error, match", [
+    ({b"data": _DATA, b"labels": [[1], [2, 3]]}, ValueError, "flat list of integers"),
+    ({b"data": _DATA, b"labels": None}, ValueError, "b'labels' must be a list of integers, got NoneType"),
+    ({b"data": None, b"labels": [1, 2]}, ValueError, r"b'data' must be a uint8 array .* got NoneType"),
+    ({b"data": _DATA, b"labels": np.array([2**63, 1], np.uint64)}, ValueError,
+     r"outside \[0, 9\] \(min 1, max 9223372036854775808\)"),
+    ({b"data": _DATA, b"labels": np.array([2**64 - 1, 2**63], np.uint64)}, ValueError,
+     r"min 9223372036854775808, max 18446744073709551615"),
+    ({b"data": _DATA, b"labels": 7}, ValueError, "b'labels' must be a list of integers, got int"),
+    ({b"data": _DATA}, ValueError, r"b'labels' missing \(found b'data'\)"),
+    ({}, ValueError, r"b'data' and b'labels' missing \(found no keys\)"),
+])
+def test_read_cifar_batch_names_the_file_and_the_problem(tmp_path, record, error, match):
+    path = _write(tmp_path, pickle.dumps(record, protocol=2))
+    with pytest.raises(error, match=match) as info:
+        read_cifar_batch(str(path))
+    assert str(path) in str(info.value)
+
+
+@pytest.mark.parametrize("num_classes, error, match", [
+    ("a", TypeError, "num_classes must be an integer, got str"),
+    (2.5, TypeError, "num_classes must be an integer, got float"),
+    (0, ValueError, "num_classes must be >= 1"),
+])
+def test_read_cifar_batch_checks_num_classes(tmp_path, num_classes, error, match):
+    path = _write(tmp_path, pickle.dumps({b"data": _DATA, b"labels": [1, 2]}, protocol=2))
+    with pytest.raises(error, match=match):
+        read_cifar_batch(str(path), num_classes=num_classes)
+
+
+# -- read_idx ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("dims", [(2**22, 2**21, 2**21), (2**32 - 1, 2**32 - 1, 2**32 - 1), (2**31, 2**31, 4)])
+@pytest.mark.parametrize("compress", [True, False])
+def test_read_idx_huge_header_is_a_size_mismatch(tmp_path, dims, compress):
+    # the product overflows int64 (2**64 wraps to 0 and matched an empty payload)
+    raw = bytes([0, 0, 0x08, len(dims)]) + struct.pack(f">{len(dims)}I", *dims)
+    path = tmp_path / ("huge-idx3-ubyte" + (".gz" if compress else ""))
+    path.write_bytes(gzip.compress(raw) if compress else raw)
+    expected = math.prod(dims)
+    with pytest.raises(ValueError, match=rf"header announces shape .* \({expected} bytes\) but 0 bytes follow"):
+        read_idx(path, ndim=3)
+
+
+# -- preprocess.standardize ----------------------------------------------------------------------
+
+_X = np.random.default_rng(0).random((4, 1, 3, 3))
+
+
+@pytest.mark.filterwarnings("error")
+@pytest.mark.parametrize("eps, dtype, error, match", [
+    (-1, np.float64, ValueError, r"eps must be a finite number > 0 .* got -1\.0"),
+    (0, np.float64, ValueError, "eps must be a finite number > 0"),
+    (float("nan"), np.float64, ValueError, "got nan"),
+    (float("inf"), np.float64, ValueError, "got inf"),
+    (1e-50, np.float32, ValueError, r"representable in float32\), got 1e-50"),
+    (1e300, np.float32, ValueError, r"representable in float32\), got 1e\+300"),
+    ("a", np.float64, TypeError, "eps must be a real number, got str"),
+    (None, np.float64, TypeError, "eps must be a real number, got NoneType"),
+    (True, np.float64, TypeError, "eps must be a real number, got bool"),
+])
+def test_standardize_checks_eps(eps, dtype, error, match):
+    with pytest.raises(error, match=match):
+        standardize(_X.astype(dtype), eps=eps)
+
+
+@pytest.mark.filterwarnings("error")
+@pytest.mark.parametrize("pixel_std, dtype, match", [
+    (-np.ones((1, 3, 3)), np.float64, r"pixel_std must be >= 0 .* found -1\.0"),
+    (np.where(np.eye(3) > 0, -0.5, 1.0)[None], np.float64, r"pixel_std must be >= 0 .* found -0\.5"),
+    (np.full((1, 3, 3), np.nan), np.float64, "pixel_std contains NaN"),
+    (np.full((1, 3, 3), np.inf), np.float64, "pixel_std contains infinite values"),
+    (np.full((1, 3, 3), 1e300), np.float32, "pixel_std does not fit in x's dtype float32"),
+])
+def test_standardize_checks_pixel_std(pixel_std, dtype, match):
+    with pytest.raises(ValueError, match=match):
+        standardize(_X.astype(dtype), pixel_std)
+
+
+@pytest.mark.filterwarnings("error")
+def test_standardize_valid_eps_and_pixel_std_still_work():
+    out, std = standardize(_X.astype(np.float32), eps=np.float32(1e-3))
+    again, _ = standardize(_X.astype(np.float32), std, eps=1e-3)
+    assert out.dtype == np.float32 and np.allclose(out, again)
+    zero, _ = standardize(_X, np.zeros((1, 3, 3)), eps=0.5)   # a std of 0 is clamped to eps
+    assert np.allclose(zero, (_X - _X.mean(axis=(1, 2, 3), keepdims=True)) / 0.5)
+
+
+# -- select_classes -------------------------------------------------------------------------------
+
+_IMAGES = np.arange(12.0).reshape(4, 3)
+
+
+@pytest.mark.parametrize("x, y, classes, error, match", [
+    (_IMAGES, [1, 3.5, 2, 1], (1, 2), TypeError, "y must hold integer class labels, got dtype float64"),
+    (_IMAGES, np.array([1.0, 2.0, 3.0, 1.0]), (1,), TypeError, "integer class labels"),
+    (_IMAGES, np.array([1, np.nan, 2, 1]), (1,), TypeError, "integer class labels"),
+    (_IMAGES, np.array(["1", "2", "3", "1"]), (1,), TypeError, r"integer class labels, got dtype <U1"),
+    (_IMAGES, [1, 2, 3, 1], None, TypeError, "classes must name the classes to keep"),
+    (_IMAGES.tolist(), [1, 2, 3, 1], (1,), TypeError, r"x must be a NumPy array .* got list"),
+    (np.array(1.0), [1], (1,), ValueError, "0-dimensional"),
+    (_IMAGES, [1, 2, 3], (1,), ValueError, r"y must have shape \(4,\)"),
+    (_IMAGES, [1, -2, 3, 1], (1,), ValueError, "outside"),
+])
+def test_select_classes_refuses_bad_input(x, y, classes, error, match):
+    with pytest.raises(error, match=match):
+        select_classes(x, y, classes)
+
+
+def test_select_classes_valid_input():
+    x, y = select_classes(_IMAGES, np.array([3, 7, 1, 3], np.uint8), (3, 7), binary=np.True_)
+    assert y.dtype == np.int64 and y.tolist() == [1, 0, 1] and x.tolist() == _IMAGES[[0, 1, 3]].tolist()
+
+
+# -- boolean flags --------------------------------------------------------------------------------
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """Any download attempt fails the test instead of touching the network."""
+    def refuse(*args, **kwargs):
+        raise AssertionError("a test tried to download")
+    for module in (mnist_module, cifar_module, svhn_module):
+        monkeypatch.setattr(module, "fetch", refuse)
+
+
+_FLAG_CALLS = {
+    "load_mnist-download": (lambda root: load_mnist(root, download="no"), "download"),
+    "load_fashion_mnist-download": (lambda root: load_fashion_mnist(root, download="False"), "download"),
+    "load_cifar10-download": (lambda root: load_cifar10(root, download="no"), "download"),
+    "load_svhn-download": (lambda root: load_svhn(root, download=0), "download"),
+    "load_svhn-greyscale": (lambda root: load_svhn(root, greyscale="no", download=False), "greyscale"),
+    "load_svhn-standardize": (lambda root: load_svhn(root, standardize="no", download=False), "standardize"),
+    "load_dataset-download": (lambda root: load_dataset("mnist", root=root, download="no"), "download"),
+    "load_dataset-greyscale": (lambda root: load_dataset("mini-mnist", greyscale="no"), "greyscale"),
+    "load_dataset-standardize": (lambda root: load_dataset("svhn", root=root, standardize=None,
+                                                           download=False), "standardize"),
+    "load_mini_mnist-binary": (lambda root: load_mini_mnist(classes=(3, 7), binary="no"), "binary"),
+    "load_mnist-binary": (lambda root: load_mnist(root, classes=(3, 7), binary=1, download=False), "binary"),
+    "select_classes-binary": (lambda root: select_classes(_IMAGES, [3, 7, 1, 3], (3, 7), binary="yes"),
+                              "binary"),
+    "fetch-progress": (lambda root: fetch((), os.path.join(root, "f"), md5="0" * 32, progress="no"), "progress"),
+    "write_idx-compress": (lambda root: write_idx(os.path.join(root, "f"), np.zeros(2, np.uint8),
+                                                  compress="no"), "compress"),
+}
+
+
+@pytest.mark.parametrize("key", sorted(_FLAG_CALLS))
+def test_boolean_flags_must_be_bools(tmp_path, no_network, key):
+    # the MNIST files are in place, so only the flag check can fail (not a missing file)
+    for name in ("train-images-idx3-ubyte.gz", "t10k-images-idx3-ubyte.gz"):
+        for sub in ("mnist", "fashion-mnist"):
+            write_idx(tmp_path / sub / name, np.zeros((2, 28, 28), np.uint8))
+            write_idx(tmp_path / sub / name.replace("images-idx3", "labels-idx1"),
+                      np.array([3, 7], np.uint8))
+    call, flag = _FLAG_CALLS[key]
+    with pytest.raises(TypeError, match=f"{flag} must be True or False"):
+        call(str(tmp_path))
+    assert not os.path.exists(os.path.join(tmp_path, "f"))
+
+
+def test_numpy_bool_flags_are_accepted(tmp_path, no_network):
+    x, y = load_mini_mnist(classes=(3, 7), binary=np.True_, limit=3)
+    assert x.shape == (3, 1, 28, 28) and set(y.tolist()) <= {0, 1}
+    write_idx(tmp_path / "a.gz", np.arange(3, dtype=np.uint8), compress=np.True_)
+    assert read_idx(tmp_path / "a.gz").tolist() == [0, 1, 2]
