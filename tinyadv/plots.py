@@ -1,19 +1,75 @@
 """Small plotting helpers shared by the scripts: image grids with captions, and atomic saving.
 
-Plotting stands alone: it takes arrays and strings, never models.
+Plotting stands alone: it takes arrays and strings, never models. Bad input (an empty or ragged
+grid, too few or too many captions, a string where a list of strings belongs, NaN or integer
+0..255 pixels, an image whose shape is not one the docstring lists) is refused with a ValueError
+or TypeError before matplotlib is called, rather than drawn wrongly.
 """
 
 import os
 
 import numpy as np
 
+from .checks import check_array, check_nonnegative, check_positive_int
 from .files import atomic_path
 
 
-def to_displayable(image):
-    """(C, H, W) in [0, 1] -> (H, W) for one channel or (H, W, 3) for RGB, clipped to [0, 1]."""
-    image = np.asarray(image)
-    image = image[0] if image.shape[0] == 1 else image.transpose(1, 2, 0)
+def _as_list(values, name, what):
+    """Return ``values`` as a non-empty list after checking it is a list, tuple or array."""
+    if not (isinstance(values, (list, tuple)) or (isinstance(values, np.ndarray) and values.ndim)):
+        raise TypeError(f"{name} must be a list of {what}, got {type(values).__name__}")
+    if len(values) == 0:
+        raise ValueError(f"{name} is empty: it must be a non-empty list of {what}")
+    return list(values)
+
+
+def _check_texts(texts, name, n, per):
+    """Return ``texts`` as a list of exactly ``n`` strings (a lone string is refused: it would
+    give one character per cell)."""
+    if not (isinstance(texts, (list, tuple)) or (isinstance(texts, np.ndarray) and texts.ndim)):
+        raise TypeError(f"{name} must be a list of {n} strings, got {type(texts).__name__}")
+    if len(texts) != n:
+        raise ValueError(f"{name} must hold {n} strings, one per {per}, got {len(texts)}")
+    for text in texts:
+        if not isinstance(text, str):
+            raise TypeError(f"{name} must hold strings, got {type(text).__name__} {text!r}")
+    return list(texts)
+
+
+def _check_figure_options(cell_size, title):
+    cell_size = check_nonnegative(cell_size, "cell_size")
+    if cell_size == 0:
+        raise ValueError("cell_size must be > 0")
+    if title is not None and not isinstance(title, str):
+        raise TypeError(f"title must be a string or None, got {type(title).__name__}")
+    return cell_size
+
+
+def _real_image(image, name):
+    """Return a real-valued (H, W) image as a finite float array (integers are converted)."""
+    if isinstance(image, np.ndarray) and np.issubdtype(image.dtype, np.integer):
+        image = image.astype(np.float64)
+    image = check_array(image, name, ndim=2)
+    if image.size == 0:
+        raise ValueError(f"{name} is empty, got shape {image.shape}")
+    return image
+
+
+def to_displayable(image, name="image"):
+    """(C, H, W) with C = 1 or 3, or (H, W), in [0, 1] -> (H, W) or (H, W, 3), clipped to [0, 1].
+
+    ``image`` must be a float32 or float64 array without NaN or inf (uint8 images in 0..255 are
+    refused: convert them with ``x.astype(np.float32) / 255``); values outside [0, 1], such as
+    a little noise past the pixel box, are clipped. ``name`` is used in error messages.
+    """
+    image = check_array(image, name, ndim=(2, 3))
+    if image.ndim == 3 and image.shape[0] not in (1, 3):
+        raise ValueError(f"{name} must be (C, H, W) with C = 1 or 3 channels, or (H, W), "
+                         f"got shape {image.shape}")
+    if image.size == 0:
+        raise ValueError(f"{name} is empty, got shape {image.shape}")
+    if image.ndim == 3:
+        image = image[0] if image.shape[0] == 1 else image.transpose(1, 2, 0)
     return np.clip(image, 0, 1)
 
 
@@ -22,22 +78,43 @@ def image_grid(rows, *, captions=None, row_titles=None, cell_size=1.3, title=Non
 
     Parameters
     ----------
-    rows : sequence of arrays of shape (M, C, H, W)
-        One array per row of the grid, M images each (all rows the same M).
-    captions : sequence of sequences of str, optional
+    rows : list of R >= 1 arrays of shape (M, C, H, W)
+        One array per row of the grid, M >= 1 images each (all rows the same M), C = 1 or 3,
+        float values in [0, 1] (see ``to_displayable``).
+    captions : list of R lists of M str, optional
         ``captions[r][m]`` is written above cell (r, m).
-    row_titles : sequence of str, optional
+    row_titles : list of R str, optional
         Written at the left of each row.
+    cell_size : float > 0
+        Inches per cell.
+    title : str, optional
     """
     import matplotlib.pyplot as plt
 
+    rows = [check_array(row, f"rows[{r}]", ndim=4)
+            for r, row in enumerate(_as_list(rows, "rows", "image arrays (M, C, H, W)"))]
     n_rows, n_cols = len(rows), len(rows[0])
+    if n_cols == 0:
+        raise ValueError(f"rows[0] holds no images (shape {rows[0].shape})")
+    for r, row in enumerate(rows):
+        if len(row) != n_cols:
+            raise ValueError(f"every row must hold the same number M of images: rows[0] has "
+                             f"{n_cols}, rows[{r}] has {len(row)}")
+    if captions is not None:
+        captions = _as_list(captions, "captions", "lists of strings, one list per row")
+        if len(captions) != n_rows:
+            raise ValueError(f"captions must hold one list per row ({n_rows}), got {len(captions)}")
+        captions = [_check_texts(c, f"captions[{r}]", n_cols, "image of the row")
+                    for r, c in enumerate(captions)]
+    if row_titles is not None:
+        row_titles = _check_texts(row_titles, "row_titles", n_rows, "row")
+    cell_size = _check_figure_options(cell_size, title)
     fig, axes = plt.subplots(n_rows, n_cols, figsize=(cell_size * n_cols + 1, cell_size * n_rows + 0.6),
                              squeeze=False)
     for r in range(n_rows):
         for m in range(n_cols):
             ax = axes[r, m]
-            ax.imshow(to_displayable(rows[r][m]), cmap="gray", vmin=0, vmax=1)
+            ax.imshow(to_displayable(rows[r][m], f"rows[{r}][{m}]"), cmap="gray", vmin=0, vmax=1)
             ax.set_xticks([])
             ax.set_yticks([])
             if captions is not None:
@@ -67,18 +144,26 @@ def signed_image_grid(images, *, titles=None, ncols=None, cell_size=2.2, cmap="R
 
     Parameters
     ----------
-    images : sequence of arrays of shape (H, W)
-        M images.
-    titles : sequence of str, optional
+    images : list of M >= 1 arrays of shape (H, W)
+        Real values (float or integer), no NaN or inf; one channel each, (1, H, W) is refused
+        rather than guessed.
+    titles : list of M str, optional
         ``titles[m]`` is written above image m.
-    ncols : int, optional
+    ncols : int >= 1, optional
         Images per row; default all M in one row.
+    cell_size : float > 0
+        Inches per cell.
+    title : str, optional
     """
     import matplotlib.pyplot as plt
 
-    images = [np.asarray(image, dtype=np.float64) for image in images]
+    images = [_real_image(image, f"images[{m}]")
+              for m, image in enumerate(_as_list(images, "images", "(H, W) arrays"))]
     n = len(images)
-    ncols = n if ncols is None else min(int(ncols), n)
+    if titles is not None:
+        titles = _check_texts(titles, "titles", n, "image")
+    ncols = n if ncols is None else min(check_positive_int(ncols, "ncols"), n)
+    cell_size = _check_figure_options(cell_size, title)
     nrows = -(-n // ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(cell_size * ncols + 0.6, cell_size * nrows + 0.7),
                              squeeze=False)
@@ -97,3 +182,4 @@ def signed_image_grid(images, *, titles=None, ncols=None, cell_size=2.2, cmap="R
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
+

@@ -53,3 +53,13 @@ from .tilting import (
     tilting_sweep,
     weight_decay_tilt,
 )
+
+__all__ = [
+    "check_signed_labels", "dual_direction", "dual_norm", "linear_scores",
+    "minimal_linear_distance", "minimal_linear_perturbation", "signed_distance",
+    "worst_case_linear_perturbation", "worst_case_margin", "activation_change",
+    "folded_normal_mean", "linearity_ratio", "linearity_sweep", "sign_perturbation",
+    "adversarial_logistic_loss", "fit_logistic_regression", "logistic_loss", "sigmoid",
+    "softplus", "accuracy_and_distance", "deviation_angle", "nearest_centroid",
+    "submanifold_data", "tilt_boundary", "tilting_sweep", "weight_decay_tilt",
+]

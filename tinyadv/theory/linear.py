@@ -19,8 +19,12 @@ only rescales ||w||.
 
 Shapes: x is a batch (N, ...) — (N, D) vectors or (N, C, H, W) images — and w holds one weight
 per feature of a sample, in any shape with D = prod(x.shape[1:]) elements (e.g. (D,), (1, D) as
-in a logistic regression's fc.weight, or (C, H, W)). Results keep x's dtype. None of these
-functions knows about the pixel box [0, 1]: they are the unconstrained optima.
+in a logistic regression's fc.weight, or (C, H, W)). An empty batch (0, ...) gives empty
+results. Results keep x's dtype (a value beyond its range, such as a score of 1e300 with float32
+x, becomes ±inf), but the arithmetic is done in float64 and the norms of w as
+s·||w/s||_q with s = max|w_i|, so that float32 weights such as 1e-23 or 1e20 (whose squares
+under- or overflow) and float64 weights beyond float32's range give the exact distances. None
+of these functions knows about the pixel box [0, 1]: they are the unconstrained optima.
 """
 
 import numbers
@@ -36,8 +40,44 @@ def dual_norm(norm):
     return {1: np.inf, 2: 2, np.inf: 1}[norm]
 
 
+def _check_real(value, name):
+    """Return ``value`` as a float after checking it is a finite real number (not a bool, str
+    or array). Shared by the theory modules for scalar arguments such as b, an angle or a mean;
+    it lives here because ``checks.check_nonnegative`` also requires value >= 0."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    value = float(value)
+    if not np.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value}")
+    return value
+
+
+def _check_bias(b, name="b"):
+    """Return the bias as a float: a finite real number or an array holding one value."""
+    if isinstance(b, np.ndarray):
+        b = check_array(b, name)
+        if b.size != 1:
+            raise ValueError(f"{name} must be a scalar or hold one value, got shape {b.shape}")
+        b = b.reshape(())[()]
+    return _check_real(b, name)
+
+
+def _as_list(values, name, what):
+    """Return ``values`` as a list after checking it is a list, tuple or 1-D array (a lone
+    number or a string is refused rather than iterated over); the caller checks each item."""
+    if isinstance(values, (list, tuple)) or (isinstance(values, np.ndarray) and values.ndim == 1):
+        return list(values)
+    shape = f" of shape {values.shape}" if isinstance(values, np.ndarray) else f" {values!r}"
+    raise TypeError(f"{name} must be a list, tuple or 1-D array of {what}, got "
+                    f"{type(values).__name__}{shape}")
+
+
 def _as_affine(w, b, x):
-    """Check and flatten (w, b, x) into w (D,), b scalar, x (N, D), all in x's dtype."""
+    """Check (w, b, x); return w (D,) and x (N, D) as float64, b as a float, and x's dtype.
+
+    The arithmetic is done in float64 and only the results are cast back to x's dtype, so a
+    float64 w is never rounded to float32 first (1e300 would become inf, 1e-50 zero).
+    """
     x = check_array(x, "x", min_ndim=2)
     w = check_array(w, "w")
     n_features = int(np.prod(x.shape[1:]))
@@ -46,22 +86,38 @@ def _as_affine(w, b, x):
             f"w must hold one weight per feature of a sample: x has {n_features} features per "
             f"sample (shape {x.shape}), w has {w.size} (shape {w.shape})"
         )
-    if isinstance(b, numbers.Real) and not isinstance(b, bool):
-        b = float(b)
-    else:
-        b = check_array(b, "b")
-        if b.size != 1:
-            raise ValueError(f"b must be a scalar or hold one value, got shape {b.shape}")
-        b = float(b.reshape(()))
-    if not np.isfinite(b):
-        raise ValueError(f"b must be finite, got {b}")
-    w = w.reshape(-1).astype(x.dtype, copy=False)
-    return w, x.dtype.type(b), x.reshape(x.shape[0], -1)
+    b = _check_bias(b)
+    flat = x.reshape(x.shape[0], n_features).astype(np.float64, copy=False)
+    return w.reshape(-1).astype(np.float64, copy=False), b, flat, x.dtype
 
 
 def _check_nonzero(w):
     if not np.any(w):
         raise ValueError("w is all zeros: the classifier is constant and has no decision boundary")
+
+
+def _scaled(w):
+    """Return (w/s, s) with s = max_i |w_i| > 0, so that ||w||_q = s·||w/s||_q never under- or
+    overflows: 1 <= ||w/s||_q <= D (squaring 1e-23 or 1e20 in float32 would give 0 or inf)."""
+    _check_nonzero(w)
+    scale = np.max(np.abs(w))
+    return w / scale, scale
+
+
+def _dual_norm_of(w, norm):
+    """||w||_q, q the dual exponent of p = ``norm``, as s·||w/s||_q (no squares of tiny or huge
+    entries); 0 for w = 0, inf only when the norm itself exceeds the float range."""
+    if not np.any(w):
+        return 0.0
+    unit, scale = _scaled(w)
+    return scale * np.linalg.norm(unit, ord=dual_norm(norm))
+
+
+def _signed_distance(w, b, x, norm):
+    """(w·x + b)/||w||_q for the float64 w (D,), b and x (N, D) of ``_as_affine``, computed as
+    ((w/s)·x + b/s)/||w/s||_q with s = max|w| so that no norm under- or overflows."""
+    unit, scale = _scaled(w)
+    return (x @ unit + b / scale) / np.linalg.norm(unit, ord=dual_norm(norm))
 
 
 def linear_scores(w, b, x):
@@ -77,8 +133,8 @@ def linear_scores(w, b, x):
     -------
     f : ndarray, shape (N,), x's dtype
     """
-    w, b, x = _as_affine(w, b, x)
-    return x @ w + b
+    w, b, x, dtype = _as_affine(w, b, x)
+    return (x @ w + b).astype(dtype, copy=False)
 
 
 def dual_direction(w, norm):
@@ -104,7 +160,8 @@ def dual_direction(w, norm):
     w = check_array(w, "w")
     _check_nonzero(w)
     if norm == 2:
-        return w / np.sqrt(np.sum(w * w))
+        unit, _ = _scaled(w)            # w/max|w|: its squares neither underflow nor overflow
+        return unit / np.linalg.norm(unit)
     if norm == np.inf:
         return np.sign(w)
     magnitude = np.abs(w)
@@ -136,9 +193,8 @@ def minimal_linear_distance(w, b, x, norm):
     attack on the same linear model.
     """
     norm = check_norm(norm)
-    w, b, x = _as_affine(w, b, x)
-    _check_nonzero(w)
-    return np.abs(x @ w + b) / np.linalg.norm(w, ord=dual_norm(norm))
+    w, b, x, dtype = _as_affine(w, b, x)
+    return np.abs(_signed_distance(w, b, x, norm)).astype(dtype, copy=False)
 
 
 def minimal_linear_perturbation(w, b, x, norm, *, overshoot=0.0):
@@ -171,12 +227,10 @@ def minimal_linear_perturbation(w, b, x, norm, *, overshoot=0.0):
     """
     norm = check_norm(norm)
     overshoot = check_nonnegative(overshoot, "overshoot")
-    w_flat, b, x_flat = _as_affine(w, b, x)
-    _check_nonzero(w_flat)
-    f = x_flat @ w_flat + b
-    scale = (1.0 + overshoot) * f / np.linalg.norm(w_flat, ord=dual_norm(norm))
-    delta = -scale[:, None] * dual_direction(w_flat, norm)[None, :]
-    return delta.astype(x_flat.dtype, copy=False).reshape(np.shape(x))
+    w_flat, b, x_flat, dtype = _as_affine(w, b, x)
+    distance = (1.0 + overshoot) * _signed_distance(w_flat, b, x_flat, norm)
+    delta = -distance[:, None] * dual_direction(w_flat, norm)[None, :]
+    return delta.astype(dtype, copy=False).reshape(np.shape(x))
 
 
 def check_signed_labels(y, n, name="y"):
@@ -222,11 +276,11 @@ def worst_case_linear_perturbation(w, x, y, *, eps, norm):
     """
     norm = check_norm(norm)
     eps = check_nonnegative(eps, "eps")
-    w_flat, _, x_flat = _as_affine(w, 0.0, x)
+    w_flat, _, x_flat, dtype = _as_affine(w, 0.0, x)
     y = check_signed_labels(y, x_flat.shape[0])
     u = dual_direction(w_flat, norm)
     eta = -eps * y[:, None] * u[None, :]
-    return eta.astype(x_flat.dtype, copy=False).reshape(np.shape(x))
+    return eta.astype(dtype, copy=False).reshape(np.shape(x))
 
 
 def signed_distance(w, b, x, norm=2):
@@ -249,9 +303,8 @@ def signed_distance(w, b, x, norm=2):
     unchanged — which is all that L2 weight decay acts on.
     """
     norm = check_norm(norm)
-    w_flat, b, x_flat = _as_affine(w, b, x)
-    _check_nonzero(w_flat)
-    return (x_flat @ w_flat + b) / np.linalg.norm(w_flat, ord=dual_norm(norm))
+    w_flat, b, x_flat, dtype = _as_affine(w, b, x)
+    return _signed_distance(w_flat, b, x_flat, norm).astype(dtype, copy=False)
 
 
 def worst_case_margin(w, b, x, y, *, eps, norm=2):
@@ -277,7 +330,7 @@ def worst_case_margin(w, b, x, y, *, eps, norm=2):
     """
     norm = check_norm(norm)
     eps = check_nonnegative(eps, "eps")
-    d = signed_distance(w, b, x, norm)
+    w_flat, b, x_flat, dtype = _as_affine(w, b, x)
+    d = _signed_distance(w_flat, b, x_flat, norm)
     y = check_signed_labels(y, d.shape[0])
-    w_norm = np.linalg.norm(np.ravel(w).astype(d.dtype), ord=dual_norm(norm))
-    return (w_norm * (y * d - eps)).astype(d.dtype, copy=False)
+    return (_dual_norm_of(w_flat, norm) * (y * d - eps)).astype(dtype, copy=False)

@@ -28,6 +28,7 @@ import math
 import numpy as np
 
 from ..checks import check_array, check_nonnegative, check_positive_int, make_rng
+from .linear import _as_list, _check_real
 
 
 def sign_perturbation(w, *, eps):
@@ -81,7 +82,9 @@ def linearity_ratio(w, x, *, eps):
 
     Returns
     -------
-    ratio : ndarray, shape (N,), x's dtype (inf where w·x = 0)
+    ratio : ndarray, shape (N,), x's dtype
+        inf where w·x = 0 < ε·||w||_1. Where both are 0 (ε = 0 or a zero w) the ratio is 0/0,
+        which is refused with a ValueError.
 
     Notes
     -----
@@ -98,22 +101,35 @@ def linearity_ratio(w, x, *, eps):
         )
     eps = check_nonnegative(eps, "eps")
     w = np.broadcast_to(w, x.shape).astype(x.dtype, copy=False)
+    change = eps * np.sum(np.abs(w), axis=1)
     clean = np.abs(np.sum(w * x, axis=1))
+    undefined = np.flatnonzero((change == 0) & (clean == 0))
+    if undefined.size:
+        raise ValueError(
+            f"linearity_ratio is 0/0 for sample(s) {undefined[:5].tolist()}: both "
+            f"eps·||w||_1 (eps = {eps:g}) and w·x are 0 there"
+        )
     with np.errstate(divide="ignore"):
-        return (eps * np.sum(np.abs(w), axis=1) / clean).astype(x.dtype, copy=False)
+        return (change / clean).astype(x.dtype, copy=False)
 
 
 def folded_normal_mean(mean, std):
-    """E|w| for w ~ N(mean, std²): std·√(2/π)·exp(−mean²/(2 std²)) + mean·(1 − 2Φ(−mean/std))."""
-    mean = float(mean)
+    """E|w| for w ~ N(mean, std²), ``mean`` a finite real number and ``std`` >= 0.
+
+    With r = mean/std: E|w| = std·√(2/π)·exp(−r²/2) + mean·(1 − 2Φ(−r)), and 1 − 2Φ(−r) =
+    erf(r/√2). When |mean| >= 40·std (std = 0 included) exp(−r²/2) < 1e−347 and erf(r/√2) = 1
+    in float64, so E|w| is |mean| to the last bit; computing r there could overflow or divide
+    by a std² that underflows to 0.
+    """
+    mean = _check_real(mean, "mean")
     std = check_nonnegative(std, "std")
-    if std == 0:
+    if abs(mean) >= 40.0 * std:
         return abs(mean)
-    phi = 0.5 * (1.0 + math.erf(-mean / std / math.sqrt(2.0)))
-    return std * math.sqrt(2.0 / math.pi) * math.exp(-mean**2 / (2 * std**2)) + mean * (1 - 2 * phi)
+    r = mean / std
+    return std * math.sqrt(2.0 / math.pi) * math.exp(-r * r / 2) + mean * math.erf(r / math.sqrt(2))
 
 
-def linearity_sweep(dims, *, eps, w_mean, w_std, trials=200, seed=None):
+def linearity_sweep(dims, *, eps, w_mean, w_std, trials=200, seed=0):
     """Sample linear units of growing dimension n and measure both sides of the argument.
 
     For every n in ``dims`` draw ``trials`` independent pairs w ~ N(w_mean, w_std²)^n (weights)
@@ -122,16 +138,17 @@ def linearity_sweep(dims, *, eps, w_mean, w_std, trials=200, seed=None):
 
     Parameters
     ----------
-    dims : sequence of int, length K
+    dims : list, tuple or 1-D array of int >= 1, length K
         The dimensions n.
     eps : float >= 0
-    w_mean, w_std : float
+    w_mean, w_std : float (finite; w_std >= 0)
         Per-coordinate distribution of the weights. E[w_j x_j] = w_mean/2: with w_mean ≠ 0
         the unit responds to its input and the ratio stays flat; with w_mean = 0 it is
         unrelated to x and the ratio grows like √n.
     trials : int
         Samples per dimension.
     seed : int, numpy.random.Generator or None
+        Default 0, so that a call without a seed is reproducible; None draws fresh OS entropy.
 
     Returns
     -------
@@ -144,7 +161,9 @@ def linearity_sweep(dims, *, eps, w_mean, w_std, trials=200, seed=None):
     """
     eps = check_nonnegative(eps, "eps")
     trials = check_positive_int(trials, "trials")
-    dims = [check_positive_int(n, "each of dims") for n in dims]
+    w_mean = _check_real(w_mean, "w_mean")
+    w_std = check_nonnegative(w_std, "w_std")
+    dims = [check_positive_int(n, "each of dims") for n in _as_list(dims, "dims", "ints")]
     rng = make_rng(seed)
     mean_abs_w = folded_normal_mean(w_mean, w_std)
     change, clean, ratio = [], [], []

@@ -28,7 +28,7 @@ from ..checks import (
     check_positive_int,
     make_rng,
 )
-from .linear import _as_affine, check_signed_labels, dual_norm
+from .linear import _as_affine, _dual_norm_of, check_signed_labels
 
 
 def softplus(z):
@@ -51,9 +51,9 @@ def logistic_loss(w, b, x, y):
     -------
     loss : ndarray, shape (N,), x's dtype
     """
-    w, b, x = _as_affine(w, b, x)
-    y = check_signed_labels(y, x.shape[0]).astype(x.dtype)
-    return softplus(-y * (x @ w + b))
+    w, b, x, dtype = _as_affine(w, b, x)
+    y = check_signed_labels(y, x.shape[0])
+    return softplus(-y * (x @ w + b)).astype(dtype, copy=False)
 
 
 def adversarial_logistic_loss(w, b, x, y, *, eps, norm=np.inf):
@@ -84,24 +84,29 @@ def adversarial_logistic_loss(w, b, x, y, *, eps, norm=np.inf):
     """
     norm = check_norm(norm)
     eps = check_nonnegative(eps, "eps")
-    w, b, x = _as_affine(w, b, x)
-    y = check_signed_labels(y, x.shape[0]).astype(x.dtype)
-    penalty = x.dtype.type(eps * np.linalg.norm(w, ord=dual_norm(norm)))
-    return softplus(-y * (x @ w + b) + penalty)
+    w, b, x, dtype = _as_affine(w, b, x)
+    y = check_signed_labels(y, x.shape[0])
+    return softplus(-y * (x @ w + b) + eps * _dual_norm_of(w, norm)).astype(dtype, copy=False)
 
 
 def sigmoid(z):
-    """σ(z) = 1/(1 + e^−z), computed as (1 + tanh(z/2))/2 (no overflow); keeps the dtype."""
+    """σ(z) = 1/(1 + e^−z), computed as (1 + tanh(z/2))/2 (no overflow); keeps the dtype of z
+    (a float32 or float64 array without NaN or inf, as for ``softplus``)."""
+    return _sigmoid(check_array(z, "z"))
+
+
+def _sigmoid(z):
+    """``sigmoid`` without the input checks, for the scores inside the fit's loop."""
     return 0.5 * (1.0 + np.tanh(0.5 * z))
 
 
 def fit_logistic_regression(x, y, *, weight_decay=0.0, lr=None, steps=2000, init_std=0.01,
-                            seed=None):
+                            seed=0):
     """Fit w, b by full-batch gradient descent on the mean logistic loss plus (λ/2)·||w||².
 
     Parameters
     ----------
-    x : ndarray, shape (N, D)
+    x : ndarray, shape (N, D), N >= 1
     y : ndarray of int, shape (N,), class ids in {0, 1} (class 1 ↔ w·x + b > 0)
     weight_decay : float >= 0
         λ; the bias is not decayed.
@@ -109,12 +114,15 @@ def fit_logistic_regression(x, y, *, weight_decay=0.0, lr=None, steps=2000, init
         Step size η of gradient descent. None (default) takes η = 1/L with
         L = λ + ||[X, 1]||_2²/(4N) (spectral norm of X with a column of ones for the bias), a
         bound on the curvature of the loss for which every step decreases it; steps much
-        larger than 2/L make the iteration diverge.
+        larger than 2/L make the iteration diverge. An x so large that 1/L underflows x's
+        dtype is refused (rescale it), and so is an iteration that diverges to inf or NaN.
     steps : int
         Number of full-batch steps.
     init_std : float >= 0
-        w starts at N(0, init_std²), b at 0.
+        w starts at N(0, init_std²), b at 0; an init_std whose draws overflow x's dtype is
+        refused.
     seed : int, numpy.random.Generator or None
+        Default 0, so that a call without a seed is reproducible; None draws fresh OS entropy.
 
     Returns
     -------
@@ -135,26 +143,44 @@ def fit_logistic_regression(x, y, *, weight_decay=0.0, lr=None, steps=2000, init
     nearest-centroid direction, which is why weight decay undoes boundary tilting.
     """
     x = check_array(x, "x", ndim=2)
+    if x.shape[0] == 0:
+        raise ValueError(f"x holds no samples (shape {x.shape}): there is nothing to fit")
     y = check_labels(y, x.shape[0], 2)
     weight_decay = check_nonnegative(weight_decay, "weight_decay")
+    n = x.shape[0]
     if lr is None:
-        augmented = np.column_stack([x, np.ones(x.shape[0], dtype=x.dtype)])
-        lr = 1.0 / (weight_decay + np.linalg.norm(augmented, 2) ** 2 / (4 * x.shape[0]))
+        augmented = np.column_stack([x, np.ones(n)]).astype(np.float64)
+        with np.errstate(over="ignore"):
+            lr = 1.0 / (weight_decay + np.linalg.norm(augmented, 2) ** 2 / (4 * n))
+        if lr < np.finfo(x.dtype).tiny:
+            raise ValueError(
+                f"x is too large for gradient descent in {x.dtype} (max |x| = "
+                f"{np.abs(x).max():.3g}, weight_decay = {weight_decay:g}): the default step size "
+                f"1/L with L = weight_decay + ||[X, 1]||_2²/(4N) underflows ({lr:.3g}); rescale x "
+                f"(e.g. to [0, 1])"
+            )
     lr = check_nonnegative(lr, "lr")
     if lr == 0:
         raise ValueError("lr must be > 0")
     steps = check_positive_int(steps, "steps", minimum=0)
     init_std = check_nonnegative(init_std, "init_std")
     rng = make_rng(seed)
+    w = init_std * rng.standard_normal(x.shape[1])
+    if w.size and np.abs(w).max() > np.finfo(x.dtype).max:
+        raise ValueError(f"init_std = {init_std:g} is too large: the initial weights overflow "
+                         f"x's dtype {x.dtype}")
     dtype = x.dtype.type
-    w = (init_std * rng.standard_normal(x.shape[1])).astype(x.dtype)
+    w = w.astype(x.dtype)
     b = dtype(0.0)
     target = y.astype(x.dtype)
-    n = x.shape[0]
-    for _ in range(steps):
-        error = sigmoid(x @ w + b) - target
-        grad_w = x.T @ error / n + dtype(weight_decay) * w
-        grad_b = np.mean(error)
-        w -= dtype(lr) * grad_w
-        b -= dtype(lr) * grad_b
+    with np.errstate(over="ignore", invalid="ignore"):    # divergence is reported below
+        for _ in range(steps):
+            error = _sigmoid(x @ w + b) - target
+            grad_w = x.T @ error / n + dtype(weight_decay) * w
+            grad_b = np.mean(error)
+            w -= dtype(lr) * grad_w
+            b -= dtype(lr) * grad_b
+    if not (np.all(np.isfinite(w)) and np.isfinite(b)):
+        raise ValueError(f"gradient descent diverged (w or b became inf or NaN) with lr = {lr:g}"
+                         f" in {x.dtype}: lower lr, or rescale x")
     return w, float(b)

@@ -30,12 +30,12 @@ Shapes: x (N, n) samples, y (N,) class ids in {0, 1}, w (n,), basis (n, k).
 import numpy as np
 
 from ..checks import check_array, check_labels, check_nonnegative, check_positive_int, make_rng
-from .linear import minimal_linear_distance
+from .linear import _as_affine, _as_list, _check_bias, _check_real, minimal_linear_distance
 from .logistic import fit_logistic_regression
 
 
 def submanifold_data(n_samples, dim, *, manifold_dim=2, separation=4.0, spread=1.0,
-                     off_manifold_noise=0.0, seed=None):
+                     off_manifold_noise=0.0, seed=0):
     """Two Gaussian classes on a random k-dimensional subspace of ℝ^n, with optional noise off it.
 
     Parameters
@@ -53,6 +53,7 @@ def submanifold_data(n_samples, dim, *, manifold_dim=2, separation=4.0, spread=1
     off_manifold_noise : float >= 0
         Standard deviation of isotropic Gaussian noise orthogonal to S (0: exactly on S).
     seed : int, numpy.random.Generator or None
+        Default 0, so that a call without a seed is reproducible; None draws fresh OS entropy.
 
     Returns
     -------
@@ -130,11 +131,11 @@ def tilt_boundary(w, b, direction, angle):
     Parameters
     ----------
     w : ndarray, shape (n,)
-    b : float
+    b : float, or an ndarray holding one value; finite
     direction : ndarray, shape (n,)
         Only its component orthogonal to w is used (normalised to the unit vector v).
     angle : float
-        θ in radians.
+        θ in radians; a finite real number (not an array).
 
     Returns
     -------
@@ -153,6 +154,8 @@ def tilt_boundary(w, b, direction, angle):
     cos θ·|f(x)|/||w|| (Tanay & Griffin 2016, boundary tilting).
     """
     w = check_array(w, "w", ndim=1)
+    b = _check_bias(b)
+    angle = _check_real(angle, "angle")
     direction = check_array(direction, "direction", ndim=1)
     if direction.shape != w.shape:
         raise ValueError(f"direction must have the shape of w {w.shape}, got {direction.shape}")
@@ -163,7 +166,6 @@ def tilt_boundary(w, b, direction, angle):
     v_norm = np.linalg.norm(v)
     if v_norm <= 1e-12 * np.linalg.norm(direction) or v_norm == 0:
         raise ValueError("direction is parallel to w: it gives no direction to tilt towards")
-    angle = float(angle)
     w_theta = np.cos(angle) * w + np.sin(angle) * w_norm * (v / v_norm)
     return w_theta.astype(w.dtype, copy=False), float(np.cos(angle) * b)
 
@@ -173,9 +175,9 @@ def accuracy_and_distance(w, b, x, y):
 
     Parameters
     ----------
-    w : ndarray, shape (n,)
-    b : float
-    x : ndarray, shape (N, n)
+    w : ndarray, n elements
+    b : float, or an ndarray holding one value; finite
+    x : ndarray, shape (N, n), N >= 1
     y : ndarray of int, shape (N,), class ids in {0, 1} (class 1 ↔ w·x + b > 0)
 
     Returns
@@ -186,9 +188,11 @@ def accuracy_and_distance(w, b, x, y):
         adversarial perturbation (``linear.minimal_linear_distance``); nan if none is correct.
     """
     x = check_array(x, "x", ndim=2)
+    if x.shape[0] == 0:
+        raise ValueError(f"x holds no samples (shape {x.shape}): accuracy is undefined")
     y = check_labels(y, x.shape[0], 2)
-    scores = x @ np.ravel(w).astype(x.dtype) + b
-    correct = (scores > 0) == (y == 1)
+    w, b, x64, _ = _as_affine(w, b, x)
+    correct = (x64 @ w + b > 0) == (y == 1)
     if not np.any(correct):
         return 0.0, float("nan")
     distance = minimal_linear_distance(w, b, x[correct], 2)
@@ -205,7 +209,7 @@ def tilting_sweep(w, b, direction, angles, x, y):
         The classifier to tilt, typically ``nearest_centroid`` of the training data.
     direction : ndarray, shape (n,)
         The tilt direction; orthogonal to the data subspace for the exact "same accuracy" claim.
-    angles : ndarray, shape (A,)
+    angles : list, tuple or 1-D array of float, length A (A = 0 gives empty results)
         Tilt angles θ in radians.
     x : ndarray, shape (N, n)
     y : ndarray of int, shape (N,), class ids in {0, 1}
@@ -216,24 +220,27 @@ def tilting_sweep(w, b, direction, angles, x, y):
     distance : ndarray, shape (A,)
         Mean minimal L2 adversarial distance of the correctly classified points at each angle.
     """
-    angles = check_array(np.asarray(angles, dtype=np.float64), "angles", ndim=1)
+    angles = [_check_real(a, "each of angles") for a in _as_list(angles, "angles", "angles")]
+    if not angles:                          # nothing to sweep, but the other arguments are checked
+        accuracy_and_distance(*tilt_boundary(w, b, direction, 0.0), x, y)
     results = [accuracy_and_distance(*tilt_boundary(w, b, direction, a), x, y) for a in angles]
-    accuracy, distance = np.array(results).T
+    accuracy, distance = np.array(results, dtype=np.float64).reshape(len(angles), 2).T
     return accuracy, distance
 
 
-def weight_decay_tilt(x, y, weight_decays, *, lr=None, steps=2000, seed=None):
+def weight_decay_tilt(x, y, weight_decays, *, lr=None, steps=2000, seed=0):
     """Fit a logistic regression for each weight decay λ and measure its tilt.
 
     Parameters
     ----------
     x : ndarray, shape (N, n)
     y : ndarray of int, shape (N,), class ids in {0, 1}
-    weight_decays : sequence of float, length L
+    weight_decays : list, tuple or 1-D array of float >= 0, length L
     lr, steps
         Passed to ``logistic.fit_logistic_regression``.
     seed : int, numpy.random.Generator or None
-        Draws one initial w, shared by every fit, so that the fits differ only in λ.
+        Draws one initial w, shared by every fit, so that the fits differ only in λ. Default 0,
+        so that a call without a seed is reproducible; None draws fresh OS entropy.
 
     Returns
     -------
@@ -242,6 +249,8 @@ def weight_decay_tilt(x, y, weight_decays, *, lr=None, steps=2000, seed=None):
     weights : list of (w, b)
         The fitted classifiers.
     """
+    weight_decays = [check_nonnegative(lam, "each of weight_decays")
+                     for lam in _as_list(weight_decays, "weight_decays", "weight decays")]
     w_nc, _ = nearest_centroid(x, y)
     init_seed = int(make_rng(seed).integers(2**63))
     weights, angle = [], []

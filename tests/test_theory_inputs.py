@@ -1,0 +1,335 @@
+"""Edge cases and bad arguments of tinyadv.theory and tinyadv.plots: empty batches give empty
+results, tiny or huge weights give exact distances, every bad argument fails at the door with a
+message naming it, and the theory functions are seeded (seed=0) by default."""
+
+import inspect
+import math
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+
+from tinyadv.plots import image_grid, signed_image_grid, to_displayable
+from tinyadv.theory import (
+    accuracy_and_distance,
+    adversarial_logistic_loss,
+    dual_direction,
+    fit_logistic_regression,
+    folded_normal_mean,
+    linear_scores,
+    linearity_ratio,
+    linearity_sweep,
+    logistic_loss,
+    minimal_linear_distance,
+    minimal_linear_perturbation,
+    sigmoid,
+    signed_distance,
+    softplus,
+    submanifold_data,
+    tilt_boundary,
+    tilting_sweep,
+    weight_decay_tilt,
+    worst_case_linear_perturbation,
+    worst_case_margin,
+)
+
+W3 = np.ones(3)
+NO_LABELS = np.zeros(0, dtype=int)
+Y4 = np.array([0, 1, 0, 1])
+X42 = np.array([[-1.0, 0.0], [1.0, 0.0], [-2.0, 0.5], [2.0, -0.5]])
+
+
+def raises(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
+
+
+# --- 11. an empty batch ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("x", [np.zeros((0, 3)), np.zeros((0, 1, 3), np.float32)])
+@pytest.mark.parametrize(
+    "call, per_sample",
+    [
+        (lambda x: linear_scores(W3, 0.5, x), False),
+        (lambda x: signed_distance(W3, 0.5, x), False),
+        (lambda x: minimal_linear_distance(W3, 0.5, x, np.inf), False),
+        (lambda x: minimal_linear_perturbation(W3, 0.5, x, 1), True),
+        (lambda x: worst_case_linear_perturbation(W3, x, NO_LABELS, eps=0.1, norm=2), True),
+        (lambda x: worst_case_margin(W3, 0.5, x, NO_LABELS, eps=0.1), False),
+        (lambda x: logistic_loss(W3, 0.5, x, NO_LABELS), False),
+        (lambda x: adversarial_logistic_loss(W3, 0.5, x, NO_LABELS, eps=0.1), False),
+    ],
+)
+def test_an_empty_batch_gives_empty_results(call, per_sample, x):
+    """x of shape (0, ...) gives results of shape (0,) (or x's shape for perturbations) in x's
+    dtype, as NumPy would, instead of a reshape error."""
+    out = call(x)
+    assert out.shape == (x.shape if per_sample else (0,))
+    assert out.dtype == x.dtype
+
+
+# --- 12. norms of tiny and huge weights -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "w, x_dtype, norm",
+    [
+        (np.array([1e-23, 1e-23], np.float32), np.float32, 2),  # squares underflow in float32
+        (np.array([1e20, 1e20], np.float32), np.float32, 2),    # squares overflow in float32
+        (np.array([1e-200, 1e-200]), np.float64, 2),
+        (np.array([1e200, 1e200]), np.float64, 2),
+        (np.array([1e-50, 1e-50]), np.float32, 1),              # float64 w below float32's range
+        (np.array([1e-50, 1e-50]), np.float32, 2),
+        (np.array([1e-50, 1e-50]), np.float32, np.inf),
+    ],
+)
+def test_tiny_and_huge_weights_give_the_exact_distance(w, x_dtype, norm):
+    """The distance of x = (1, 1) to w·x = 0 with w ∝ (1, 1) is 2/||(1, 1)||_q whatever the
+    scale of w; the minimal perturbation is −(1, 1) and the direction (1, 1)/||(1, 1)||_p."""
+    x = np.ones((1, 2), x_dtype)
+    q_norm = {1: 1.0, 2: math.sqrt(2.0), np.inf: 2.0}[norm]       # ||(1, 1)||_q, q dual to p
+    distance = minimal_linear_distance(w, 0.0, x, norm)
+    assert distance.dtype == x_dtype
+    np.testing.assert_allclose(distance, [2.0 / q_norm], rtol=1e-6)
+    np.testing.assert_allclose(signed_distance(w, 0.0, x, norm), [2.0 / q_norm], rtol=1e-6)
+    np.testing.assert_allclose(minimal_linear_perturbation(w, 0.0, x, norm), -x, rtol=1e-6)
+    p_norm = {1: 2.0, 2: math.sqrt(2.0), np.inf: 1.0}[norm]
+    np.testing.assert_allclose(dual_direction(w, norm), [1 / p_norm, 1 / p_norm], rtol=1e-6)
+
+
+def test_float64_weights_beyond_float32_range_with_float32_x():
+    """w = (1e300, 1) is not rounded to float32 (inf) before use: the distance of x = (1, 1) is
+    (1e300 + 1)/||w||_2 = 1, not NaN; the worst-case margin keeps its scale."""
+    w = np.array([1e300, 1.0])
+    x = np.ones((1, 2), np.float32)
+    np.testing.assert_allclose(minimal_linear_distance(w, 0.0, x, 2), [1.0], rtol=1e-6)
+    w32 = np.array([1e20, 1e20], np.float32)
+    margin = worst_case_margin(w32, 0.0, x, np.array([1]), eps=0.5)
+    np.testing.assert_allclose(margin, [math.sqrt(2) * 1e20 * (math.sqrt(2) - 0.5)], rtol=1e-6)
+
+
+# --- 13. fit_logistic_regression ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "call, error, match",
+    [
+        (lambda: fit_logistic_regression(np.zeros((0, 2)), NO_LABELS), ValueError,
+         "x holds no samples"),
+        (lambda: fit_logistic_regression(np.full((4, 2), 1e200), Y4), ValueError,
+         "x is too large"),
+        (lambda: fit_logistic_regression(np.full((4, 2), 1e20, np.float32), Y4), ValueError,
+         "x is too large"),
+        (lambda: fit_logistic_regression(np.ones((4, 2), np.float32), Y4, init_std=1e300),
+         ValueError, "init_std"),
+        (lambda: fit_logistic_regression(np.ones((4, 2), np.float32), Y4, lr=1e300, steps=3),
+         ValueError, "diverged"),
+    ],
+)
+def test_fit_logistic_regression_names_the_real_problem(call, error, match):
+    """No samples, data too large for the default step size, an init_std that overflows and a
+    diverging iteration are named, instead of a complaint about an lr the user never passed or
+    a silent (nan, nan)."""
+    raises(call, error, match)
+
+
+# --- 14. sigmoid checks its input like softplus ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "z, error, match",
+    [
+        (np.array([0.0, np.nan]), ValueError, "z contains NaN"),
+        (np.array([np.inf]), ValueError, "z contains infinite"),
+        (np.zeros(2, np.float16), TypeError, "float32 or float64"),
+        (np.zeros(2, int), TypeError, "z must be a floating-point"),
+        (0.5, TypeError, "z must be a NumPy array"),
+    ],
+)
+def test_sigmoid_refuses_bad_input_like_softplus(z, error, match):
+    raises(lambda: softplus(z), error, match)
+    raises(lambda: sigmoid(z), error, match)
+
+
+def test_sigmoid_takes_a_list_like_softplus():
+    np.testing.assert_allclose(sigmoid([0.0, 1000.0]), [0.5, 1.0])
+
+
+# --- 15. folded_normal_mean -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "mean, std, error, match",
+    [
+        (np.nan, 1.0, ValueError, "mean must be finite"),
+        (np.inf, 1.0, ValueError, "mean must be finite"),
+        ("1", 1.0, TypeError, "mean must be a real number"),
+        (None, 1.0, TypeError, "mean must be a real number"),
+    ],
+)
+def test_folded_normal_mean_refuses_bad_input(mean, std, error, match):
+    raises(lambda: folded_normal_mean(mean, std), error, match)
+
+
+def test_folded_normal_mean_handles_a_vanishing_std():
+    """std → 0 gives |mean| (no ZeroDivisionError), tiny scales are exact, and the switch to
+    |mean| at |mean| = 40·std is continuous."""
+    assert folded_normal_mean(1.0, 1e-320) == 1.0
+    assert folded_normal_mean(-3.0, 0.0) == 3.0
+    exact = math.sqrt(2 / math.pi) * math.exp(-0.5) + math.erf(1 / math.sqrt(2))
+    assert folded_normal_mean(1e-300, 1e-300) == pytest.approx(1e-300 * exact, rel=1e-12)
+    below, above = folded_normal_mean(1.0, 1 / 39.999), folded_normal_mean(1.0, 1 / 40.001)
+    assert below == pytest.approx(1.0, rel=1e-15) and above == 1.0
+
+
+# --- 16. linearity_sweep and linearity_ratio ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "call, error, match",
+    [
+        (lambda: linearity_sweep([2], eps=0.1, w_mean=np.nan, w_std=1.0), ValueError, "w_mean"),
+        (lambda: linearity_sweep([2], eps=0.1, w_mean="0", w_std=1.0), TypeError, "w_mean"),
+        (lambda: linearity_sweep([2], eps=0.1, w_mean=0.0, w_std=-1.0), ValueError, "w_std"),
+        (lambda: linearity_sweep(5, eps=0.1, w_mean=0.0, w_std=1.0), TypeError, "dims"),
+        (lambda: linearity_ratio(np.array([1.0, -1.0]), np.array([[1.0, 1.0]]), eps=0.0),
+         ValueError, "0/0"),
+    ],
+)
+def test_linearity_functions_name_the_bad_argument(call, error, match):
+    raises(call, error, match)
+
+
+# --- 17. tilt_boundary ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "b, angle, error, match",
+    [
+        (0.0, np.nan, ValueError, "angle must be finite"),
+        (0.0, None, TypeError, "angle must be a real number"),
+        (0.0, "0.5", TypeError, "angle must be a real number"),
+        (0.0, np.array([0.1, 0.2]), TypeError, "angle must be a real number"),
+        (np.nan, 0.1, ValueError, "b must be finite"),
+        (None, 0.1, TypeError, "b must be a real number"),
+        ("0.5", 0.1, TypeError, "b must be a real number"),
+        (np.ones(2), 0.1, ValueError, "b must be a scalar"),
+    ],
+)
+def test_tilt_boundary_requires_finite_real_angle_and_bias(b, angle, error, match):
+    raises(lambda: tilt_boundary(np.array([1.0, 0.0]), b, np.array([0.0, 1.0]), angle),
+           error, match)
+
+
+# --- 18. accuracy_and_distance, tilting_sweep, weight_decay_tilt ----------------------------------
+
+
+@pytest.mark.parametrize(
+    "call, error, match",
+    [
+        (lambda: accuracy_and_distance(W3, 0.0, X42, Y4), ValueError, "one weight per feature"),
+        (lambda: accuracy_and_distance(np.array([1.0, 0.0]), np.array([10.0, -10.0, 10.0, -10.0]),
+                                       X42, Y4), ValueError, "b must be a scalar"),
+        (lambda: accuracy_and_distance(np.ones(2), "0", X42, Y4), TypeError, "b must be a real"),
+        (lambda: accuracy_and_distance(np.ones(2), 0.0, np.zeros((0, 2)), NO_LABELS),
+         ValueError, "x holds no samples"),
+        (lambda: tilting_sweep(np.array([1.0, 0.0]), 0.0, np.array([0.0, 1.0]), 0.5, X42, Y4),
+         TypeError, "angles"),
+        (lambda: tilting_sweep(np.array([1.0, 0.0]), 0.0, np.array([0.0, 1.0]), ["0.5"], X42, Y4),
+         TypeError, "each of angles"),
+        (lambda: weight_decay_tilt(X42, Y4, 0.5), TypeError, "weight_decays"),
+        (lambda: weight_decay_tilt(X42, Y4, [0.1, -1.0]), ValueError, "each of weight_decays"),
+    ],
+)
+def test_tilting_functions_name_the_bad_argument(call, error, match):
+    raises(call, error, match)
+
+
+def test_tilting_sweep_with_no_angles_gives_empty_arrays():
+    """No angles: empty results, but the other arguments are still checked."""
+    accuracy, distance = tilting_sweep(np.array([1.0, 0.0]), 0.0, np.array([0.0, 1.0]), [], X42, Y4)
+    assert accuracy.shape == distance.shape == (0,)
+    with pytest.raises(ValueError, match="x contains NaN"):
+        tilting_sweep(np.array([1.0, 0.0]), 0.0, np.array([0.0, 1.0]), [], X42 * np.nan, Y4)
+
+
+# --- 19. plots ------------------------------------------------------------------------------------
+
+IMG = np.full((2, 1, 4, 4), 0.5)
+WEIGHTS = np.linspace(-1.0, 1.0, 9).reshape(3, 3)
+
+
+@pytest.mark.parametrize(
+    "call, error, match",
+    [
+        (lambda: image_grid([]), ValueError, "rows is empty"),
+        (lambda: image_grid(IMG[0]), ValueError, "rows\\[0\\] must have 4 dimensions"),
+        (lambda: image_grid([IMG[:1], IMG]), ValueError, "same number M"),
+        (lambda: image_grid([IMG, IMG[:1]]), ValueError, "same number M"),
+        (lambda: image_grid([IMG[:0]]), ValueError, "holds no images"),
+        (lambda: image_grid([IMG, IMG], captions=[["a", "b"]]), ValueError, "one list per row"),
+        (lambda: image_grid([IMG], captions=[["a"]]), ValueError, "captions\\[0\\] must hold 2"),
+        (lambda: image_grid([IMG], captions=[["a", "b", "c"]]), ValueError, "must hold 2"),
+        (lambda: image_grid([IMG], captions="ab"), TypeError, "captions must be a list"),
+        (lambda: image_grid([IMG], captions=["ab"]), TypeError, "captions\\[0\\] must be a list"),
+        (lambda: image_grid([IMG], captions=[[1, 2]]), TypeError, "must hold strings"),
+        (lambda: image_grid([IMG, IMG], row_titles=["a"]), ValueError, "row_titles must hold 2"),
+        (lambda: image_grid([IMG], row_titles=["a", "b"]), ValueError, "row_titles must hold 1"),
+        (lambda: image_grid([IMG], row_titles="a"), TypeError, "row_titles must be a list"),
+        (lambda: image_grid([IMG * np.nan]), ValueError, "NaN"),
+        (lambda: image_grid([(IMG * 255).astype(np.uint8)]), TypeError, "/ 255"),
+        (lambda: image_grid([np.zeros((2, 2, 4, 4))]), ValueError, "C = 1 or 3"),
+        (lambda: image_grid([IMG], cell_size=0), ValueError, "cell_size"),
+        (lambda: signed_image_grid([]), ValueError, "images is empty"),
+        (lambda: signed_image_grid([WEIGHTS], ncols=0), ValueError, "ncols"),
+        (lambda: signed_image_grid([WEIGHTS], ncols=-1), ValueError, "ncols"),
+        (lambda: signed_image_grid([WEIGHTS], ncols=1.5), TypeError, "ncols"),
+        (lambda: signed_image_grid([WEIGHTS, WEIGHTS], titles=["a"]), ValueError, "titles"),
+        (lambda: signed_image_grid([WEIGHTS, WEIGHTS], titles="ab"), TypeError, "titles"),
+        (lambda: signed_image_grid([WEIGHTS * np.nan]), ValueError, "NaN"),
+        (lambda: signed_image_grid([WEIGHTS[None]]), ValueError, "2 dimensions"),
+        (lambda: to_displayable(np.zeros((4, 5, 3))), ValueError, "C = 1 or 3"),
+        (lambda: to_displayable(np.zeros((1, 0, 3))), ValueError, "empty"),
+    ],
+)
+def test_plots_refuse_bad_input(call, error, match):
+    """Empty or ragged grids, too few or too many captions and titles, a string where a list
+    belongs, NaN or 0..255 pixels, a bad ncols and images of the wrong shape are refused before
+    anything is drawn."""
+    try:
+        raises(call, error, match)
+    finally:
+        plt.close("all")
+
+
+def test_plots_draw_the_documented_shapes():
+    """(H, W) and (C, H, W) images, C = 1 or 3, display; valid grids are drawn."""
+    assert to_displayable(np.zeros((4, 5))).shape == (4, 5)
+    assert to_displayable(np.zeros((1, 4, 5))).shape == (4, 5)
+    assert to_displayable(np.full((3, 4, 5), 2.0)).max() == 1.0
+    figures = [
+        image_grid([IMG, IMG], captions=[["a", "b"], ("c", "d")], row_titles=["x", "y"]),
+        signed_image_grid([WEIGHTS, np.arange(9).reshape(3, 3)], titles=["w", "v"], ncols=5),
+    ]
+    assert [len(f.axes) for f in figures] == [4, 4]                   # 2 images + 2 colour bars
+    plt.close("all")
+
+
+# --- 27. theory functions are seeded by default ---------------------------------------------------
+
+SEEDED = [
+    (submanifold_data, lambda **kw: submanifold_data(12, 5, **kw)[0]),
+    (linearity_sweep, lambda **kw: linearity_sweep([3, 9], eps=0.1, w_mean=0.2, w_std=1.0,
+                                                   trials=5, **kw)["ratio"]),
+    (fit_logistic_regression, lambda **kw: fit_logistic_regression(X42, Y4, steps=2, **kw)[0]),
+    (weight_decay_tilt, lambda **kw: weight_decay_tilt(X42, Y4, [0.0], steps=0, **kw)[0]),
+]
+
+
+@pytest.mark.parametrize("function, call", SEEDED, ids=[f.__name__ for f, _ in SEEDED])
+def test_theory_functions_default_to_seed_zero(function, call):
+    """Without a seed, two calls agree and equal seed=0 (not fresh OS entropy each time)."""
+    assert inspect.signature(function).parameters["seed"].default == 0
+    np.testing.assert_array_equal(call(), call())
+    np.testing.assert_array_equal(call(), call(seed=0))
