@@ -29,7 +29,7 @@ import zipfile
 
 import numpy as np
 
-from .checks import check_array, check_positive_int, make_rng
+from .checks import check_array, check_bool, check_positive_int, make_rng
 from .files import atomic_path
 from .init import truncated_normal, unit_norm_filters
 from .layers import (BatchNorm, BinaryConv2D, BinaryLinear, Conv2D, Flatten, Layer, Linear, ReLU,
@@ -57,6 +57,9 @@ class Sequential:
     Parameters
     ----------
     *layers : Layer or (name, Layer)
+        A name is a non-empty str without '.'. ``model["fc1"]`` is the layer of that name;
+        like a dict's keys, ``"fc1" in model`` and ``for name in model`` see the names (the
+        ``(name, layer)`` pairs are ``model.layers``).
     chunk_size : int or None
         Batches are processed in chunks of this many images, on several threads (see
         ``tinyadv/threads.py``). Batch-dependent layers (BatchNorm in training mode, stochastic
@@ -73,6 +76,9 @@ class Sequential:
     def __init__(self, *layers, chunk_size=None):
         self.layers = []
         for index, item in enumerate(layers):
+            if isinstance(item, tuple) and len(item) != 2:
+                raise TypeError(f"each layer must be a Layer or a (name, Layer) pair, got a "
+                                f"tuple of {len(item)} items")
             name, layer = item if isinstance(item, tuple) else (str(index), item)
             self.append(name, layer)
         self.chunk_size = chunk_size
@@ -93,6 +99,8 @@ class Sequential:
 
     def append(self, name, layer):
         """Add ``layer`` at the end under ``name``; returns self."""
+        if not isinstance(name, str):
+            raise TypeError(f"a layer name must be a str, got {name!r}")
         if not isinstance(layer, Layer):
             raise TypeError(f"layer {name!r} must be a tinyadv Layer, got {type(layer).__name__}")
         if name in dict(self.layers) or "." in name or not name:
@@ -101,7 +109,16 @@ class Sequential:
         return self
 
     def __getitem__(self, name):
-        return dict(self.layers)[name]
+        layers = dict(self.layers)
+        if name not in layers:
+            raise KeyError(f"no layer named {name!r}; the layers are {list(layers)}")
+        return layers[name]
+
+    def __contains__(self, name):
+        return name in dict(self.layers)
+
+    def __iter__(self):
+        return iter([name for name, _ in self.layers])
 
     def __len__(self):
         return len(self.layers)
@@ -178,11 +195,12 @@ class Sequential:
 
     def forward(self, x):
         """Run every layer; returns ``(logits, caches)`` for :meth:`backward`."""
+        x = check_array(x, "x", min_ndim=2, finite=False)
         slices = self._chunks(len(x))
         results = self._map(lambda part: self._forward_chunk(self._chunk_input(x, part)), slices,
                             len(x))
         logits = np.concatenate([out for out, _ in results])
-        return logits, (slices, [caches for _, caches in results])
+        return logits, (slices, [caches for _, caches in results], logits.shape)
 
     def backward(self, dout, caches, *, need_input_grad=True, need_param_grads=True):
         """Backpropagate ``dout`` = dL/dlogits through the layers in reverse.
@@ -190,8 +208,14 @@ class Sequential:
         Parameter gradients are *added* into each ``Parameter.grad`` (call ``zero_grad`` first),
         chunk by chunk in a fixed order. Returns dL/dx, or None when ``need_input_grad`` is False
         (then the first layer skips computing it, which saves a whole col2im in training).
+        ``dout`` must be finite and shaped like the logits that :meth:`forward` returned.
         """
-        slices, chunk_caches = caches
+        need_input_grad = check_bool(need_input_grad, "need_input_grad")
+        need_param_grads = check_bool(need_param_grads, "need_param_grads")
+        slices, chunk_caches, shape = caches
+        dout = check_array(dout, "dout")
+        if dout.shape != shape:
+            raise ValueError(f"dout must have the logits' shape {shape}, got {dout.shape}")
         results = self._map(
             lambda i: self._backward_chunk(dout[slices[i]], chunk_caches[i], need_input_grad,
                                            need_param_grads),
@@ -253,10 +277,12 @@ class Sequential:
         chunk's caches are alive per thread, instead of the whole batch's.
         """
         x = check_array(x, "x", min_ndim=2, finite=False)
+        need_input_grad = check_bool(need_input_grad, "need_input_grad")
+        need_param_grads = check_bool(need_param_grads, "need_param_grads")
 
         def chunk(part):
             out, caches = self._forward_chunk(self._chunk_input(x, part))
-            grad_logits = np.asarray(grad_fn(out, part))
+            grad_logits = check_array(np.asarray(grad_fn(out, part)), "the result of grad_fn")
             if grad_logits.shape != out.shape:
                 raise ValueError(f"grad_fn must return the logits' shape {out.shape}, "
                                  f"got {grad_logits.shape}")
@@ -284,9 +310,9 @@ class Sequential:
 
         def chunk(part):
             out, caches = self._forward_chunk(self._chunk_input(x, part))
-            grad_logits = np.asarray(grad_fn(out, part))
-            if grad_logits.ndim != 3 or grad_logits.shape[1:] != out.shape:
-                raise ValueError(f"grad_fn must return shape (M,) + {out.shape}, "
+            grad_logits = check_array(np.asarray(grad_fn(out, part)), "the result of grad_fn")
+            if grad_logits.ndim != 3 or grad_logits.shape[1:] != out.shape or len(grad_logits) == 0:
+                raise ValueError(f"grad_fn must return shape (M,) + {out.shape} with M >= 1, "
                                  f"got {grad_logits.shape}")
             dx = [self._backward_chunk(g.astype(out.dtype, copy=False), caches, True, False)[0]
                   for g in grad_logits]
@@ -327,7 +353,7 @@ class Sequential:
 
     def train(self, mode=True):
         """Training mode (BatchNorm uses batch statistics); returns self."""
-        self.training = bool(mode)
+        self.training = check_bool(mode, "mode")
         for _, layer in self.layers:
             layer.training = self.training
         return self
@@ -360,7 +386,13 @@ class Sequential:
         return state
 
     def load_state_dict(self, state):
-        """Copy arrays from ``state`` into the model (keys and shapes must match exactly)."""
+        """Copy arrays from ``state`` into the model (keys and shapes must match exactly).
+
+        Every value is checked before any is copied: numbers of the right shape, finite, and
+        within the range of the model's dtype; otherwise ValueError and the model unchanged.
+        """
+        if not hasattr(state, "items"):
+            raise TypeError(f"state must be a dict of arrays (model.state_dict()), got {type(state).__name__}")
         expected = self.state_dict()
         missing = sorted(set(expected) - set(state))
         unexpected = sorted(set(state) - set(expected))
@@ -372,6 +404,13 @@ class Sequential:
             if value.shape != expected[key].shape:
                 raise ValueError(f"{key}: shape {value.shape} in the state dict, "
                                  f"{expected[key].shape} in the model")
+            if value.dtype.kind not in "biuf":
+                raise ValueError(f"{key}: the state dict holds {value.dtype} values, not numbers")
+            dtype = expected[key].dtype
+            if value.size and np.issubdtype(dtype, np.floating) and not (
+                    np.all(np.isfinite(value)) and np.max(np.abs(value)) <= np.finfo(dtype).max):
+                raise ValueError(f"{key}: the state dict holds NaN, infinite values or values "
+                                 f"beyond {dtype}'s range")
         for name, layer in self.layers:
             for key, p in layer.params.items():
                 p.data = np.array(state[f"{name}.{key}"], dtype=p.data.dtype, copy=True)
@@ -397,7 +436,10 @@ class Sequential:
         meta, state = read_npz_with_meta(path, "model file")
         if meta.get("format") != FORMAT:
             raise ValueError(f"{path}: unknown model format {meta.get('format')!r}")
-        model = cls.from_architecture(meta["architecture"], chunk_size=meta.get("chunk_size"))
+        try:
+            model = cls.from_architecture(meta.get("architecture"), chunk_size=meta.get("chunk_size"))
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"{path} holds an architecture tinyadv cannot build: {error}") from None
         dtype = next((v.dtype for k, v in state.items() if k.endswith("weight")), np.float32)
         model.astype(dtype)
         return model.load_state_dict(state).eval()
@@ -405,8 +447,15 @@ class Sequential:
     @classmethod
     def from_architecture(cls, architecture, chunk_size=None):
         """Build the layers described by :meth:`architecture` (only tinyadv's own layer classes)."""
+        if not isinstance(architecture, list):
+            raise TypeError(f"the architecture must be a list of [name, class name, config], "
+                            f"got {type(architecture).__name__}")
         layers = []
-        for name, class_name, config in architecture:
+        for item in architecture:
+            if not (isinstance(item, list) and len(item) == 3 and isinstance(item[2], dict)):
+                raise TypeError(f"each layer of the architecture must be [name, class name, "
+                                f"config], got {item!r}")
+            name, class_name, config = item
             if class_name not in LAYER_CLASSES:
                 raise ValueError(f"unknown layer class {class_name!r} in model file")
             layers.append((name, LAYER_CLASSES[class_name](**config)))
@@ -432,7 +481,12 @@ def read_npz_with_meta(path, kind):
         with np.load(file, allow_pickle=False) as data:
             if "__meta__" not in data.files:
                 raise ValueError(f"{path} is not a tinyadv {kind} (no __meta__ entry)")
-            meta = json.loads(str(data["__meta__"]))
+            try:
+                meta = json.loads(str(data["__meta__"]))
+            except json.JSONDecodeError:
+                meta = None
+            if not isinstance(meta, dict):
+                raise ValueError(f"{path} is not a tinyadv {kind} (its __meta__ is not a JSON object)")
             arrays = {key: data[key] for key in data.files if key != "__meta__"}
     return meta, arrays
 

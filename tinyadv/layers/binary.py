@@ -90,7 +90,7 @@ class StochasticBinaryConv2D(Conv2D):
         if isinstance(seed, np.random.Generator):
             raise TypeError("seed must be an int or None here: it is saved with the model")
         self.ste = check_ste(ste)
-        self.seed = seed
+        self.seed = None if seed is None else int(seed)  # a plain int: it is saved as JSON
         self.rng = np.random.default_rng(None if seed is None else [seed, 1])
 
     def config(self):

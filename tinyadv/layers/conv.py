@@ -299,7 +299,11 @@ class Conv2D(Layer):
         kh, kw = _pair(kernel_size, "kernel_size")
         if isinstance(stride, bool) or not isinstance(stride, numbers.Integral) or stride < 1:
             raise ValueError(f"stride must be a positive integer, got {stride!r}")
-        resolve_padding(padding, kh, kw, kh, kw, stride)  # validates the spec
+        pads = resolve_padding(padding, kh, kw, kh, kw, stride)  # validates the spec
+        if isinstance(padding, numbers.Integral):  # plain ints: NumPy's do not save as JSON
+            padding = int(padding)
+        elif not isinstance(padding, str):
+            padding = (pads[0], pads[2])
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size, self.stride, self.padding = (kh, kw), int(stride), padding
         self.method = "auto"  # how conv2d_forward forms the products: "auto", "im2col", "winograd"
