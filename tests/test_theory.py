@@ -325,9 +325,11 @@ def test_linearity_ratio_does_not_grow_with_n_when_distributions_are_fixed(
 def test_linearity_ratio_grows_like_sqrt_n_when_w_is_unrelated_to_x(w_std, seed):
     """The ratio is flat only because w·x grows like n: with E[w_j x_j] = 0 (w_mean = 0) |w·x| is
     of order √n and the ratio grows like √n (×4 from n = 200 to 3200) — the case Goodfellow et
-    al.'s argument describes."""
+    al.'s argument describes. Over seeds 0-2999 the growth ranged 3.04-5.63 (median 4.01, the
+    upper tail longer: 3.0-5.3 failed for seed 1798), so the bounds are 4 ×/÷ 1.75, still far from
+    flat (1) and from linear growth (16)."""
     sweep = linearity_sweep([200, 3200], eps=0.1, w_mean=0.0, w_std=w_std, trials=400, seed=seed)
-    assert 3.0 < sweep["ratio"][1] / sweep["ratio"][0] < 5.3
+    assert 4 / 1.75 < sweep["ratio"][1] / sweep["ratio"][0] < 4 * 1.75
     assert sweep["ratio_limit"] == np.inf
 
 
