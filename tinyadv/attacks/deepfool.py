@@ -18,8 +18,8 @@ import numpy as np
 from ..checks import check_nonnegative, check_positive_int
 from ..losses import as_two_logits
 from ..threads import map_chunks, row_chunks
-from .base import (check_input, check_logits, check_model, clip_box, from_two_logits,
-                   model_gradient, model_logits)
+from .base import (check_input, check_logits, check_model, check_reach, clip_box,
+                   from_two_logits, model_gradient, model_logits)
 from .norms import lp_norm
 
 
@@ -36,7 +36,8 @@ def deepfool(model, x, *, candidates=10, overshoot=0.02, steps=50, clip=(0.0, 1.
         The classes with the k largest clean logits (the prediction among them) are the only
         boundaries considered; k = min(candidates, K).
     overshoot : float >= 0
-        The final perturbation is (1 + overshoot)·r_tot.
+        The final perturbation is (1 + overshoot)·r_tot. Without a box, one so large that
+        x₀ + (1 + overshoot)·r_tot is not finite in x's dtype is refused (ValueError).
     steps : int >= 1
         Maximum number of linearisation steps.
     clip : (low, high) or None
@@ -109,6 +110,9 @@ def deepfool(model, x, *, candidates=10, overshoot=0.02, steps=50, clip=(0.0, 1.
             x_i[rows] = clip_box(x64[rows] + r_tot[rows], clip).astype(x.dtype)
 
         map_chunks(linearised_step, row_chunks(still.size, x64[:1].nbytes))
+    if clip is None:  # (a box keeps the result finite)
+        reach = (1.0 + overshoot) * float(np.abs(r_tot).max(initial=0.0))
+        check_reach(x, reach, "overshoot", overshoot)
     return clip_box(x64 + (1.0 + overshoot) * r_tot, clip).astype(x.dtype)
 
 

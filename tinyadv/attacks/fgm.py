@@ -24,6 +24,7 @@ def fgm(model, x, y=None, *, eps, norm=np.inf, targeted=False, clip=(0.0, 1.0)):
     y : ndarray of int, shape (N,), optional
         True labels, or targets when ``targeted``; None uses the model's prediction.
     eps : float >= 0
+        x moved by ε must stay finite in x's dtype.
     norm : 1, 2 or np.inf
     targeted : bool
     clip : (low, high) or None

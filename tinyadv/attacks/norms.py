@@ -10,27 +10,72 @@ all its entries.
   maximiser), so that x + α·u is the best first-order step of length α.
 * ``project``: the Euclidean projection onto the ε-ball, argmin_{‖v‖_p ≤ ε} ‖v − δ‖₂; exact in
   every norm (L1 by sorting, Duchi et al. 2008).
+
+Each function checks its arguments (the norm, ε, a floating array, the Generator); the checks
+look at scalars and dtypes only, never at the data, because PGD calls them at every step.
 """
+
+import math
+import numbers
 
 import numpy as np
 
+from ..checks import check_array, check_float_dtype, check_nonnegative, check_norm
+
+
+def _check_batch(a, name):
+    """``a`` as a float32 or float64 array (N, ...); its dtype is checked, not its values."""
+    return check_array(a, name, min_ndim=1, finite=False)
+
+
+def _check_shape(shape):
+    """``shape`` as a tuple (N, ...) of ints >= 0."""
+    if not isinstance(shape, (tuple, list)) or not all(
+            isinstance(s, numbers.Integral) and not isinstance(s, bool) for s in shape):
+        raise TypeError(f"shape must be a tuple of ints (N, ...), got {shape!r}")
+    if len(shape) == 0 or min(shape) < 0:
+        raise ValueError(f"shape must be (N, ...) with sizes >= 0, got {shape!r}")
+    return tuple(int(s) for s in shape)
+
+
+def check_l1_quantile(l1_quantile):
+    """Return ``l1_quantile`` as a float in [0, 1), or None (see ``normalize``)."""
+    if l1_quantile is None:
+        return None
+    if isinstance(l1_quantile, bool) or not isinstance(l1_quantile, numbers.Real):
+        raise TypeError(f"l1_quantile must be a number in [0, 1) or None, "
+                        f"got {type(l1_quantile).__name__}")
+    if not 0.0 <= l1_quantile < 1.0:
+        raise ValueError(f"l1_quantile must be in [0, 1) or None, got {l1_quantile}")
+    return float(l1_quantile)
+
 
 def _flat(a):
-    return a.reshape(a.shape[0], -1)
+    return a.reshape(len(a), math.prod(a.shape[1:]))  # (d given: -1 is ambiguous when N = 0)
 
 
 def _per_sample(v, shape):
     return v.reshape((shape[0],) + (1,) * (len(shape) - 1))
 
 
+def _l2_norms(flat):
+    """‖v‖₂ of each row v of ``flat`` (N, d), in float64, as m·‖v/m‖₂ with m = max |v_i|, so
+    that the squares neither overflow (3e20² in float32) nor underflow."""
+    m = np.max(np.abs(flat), axis=1, initial=0.0)
+    unit = flat / np.where((m > 0) & (m < np.inf), m, 1)[:, None]  # (an infinite row: inf)
+    return m.astype(np.float64) * np.sqrt(np.sum(unit * unit, axis=1), dtype=np.float64)
+
+
 def lp_norm(delta, norm):
-    """‖δ_n‖_p for each sample, shape (N,); norm is 1, 2 or np.inf."""
+    """‖δ_n‖_p for each sample of δ (N, ...), shape (N,), float64; norm is 1, 2 or np.inf."""
+    delta = _check_batch(delta, "delta")
+    norm = check_norm(norm)
     flat = _flat(delta)
     if norm == np.inf:
-        return np.max(np.abs(flat), axis=1) if flat.shape[1] else np.zeros(flat.shape[0], flat.dtype)
+        return np.max(np.abs(flat), axis=1, initial=0.0).astype(np.float64)
     if norm == 2:
-        return np.sqrt(np.sum(flat * flat, axis=1))
-    return np.sum(np.abs(flat), axis=1)
+        return _l2_norms(flat)
+    return np.sum(np.abs(flat), axis=1, dtype=np.float64)
 
 
 def random_start(rng, shape, eps, norm, dtype=np.float64):
@@ -39,10 +84,12 @@ def random_start(rng, shape, eps, norm, dtype=np.float64):
     Parameters
     ----------
     rng : numpy.random.Generator
-    shape : tuple
+    shape : tuple of int
         (N, ...); each sample has d = prod(...) entries.
     eps : float >= 0
+        At most half the largest value of ``dtype``.
     norm : 1, 2 or np.inf
+    dtype : np.float32 or np.float64
 
     Returns
     -------
@@ -56,7 +103,16 @@ def random_start(rng, shape, eps, norm, dtype=np.float64):
     (P(r ≤ t) = t^d). Barthe, Guédon, Mendelson & Naor 2005. Drawing from the L∞ box and
     rescaling (CleverHans v4 torch, torchattacks #161) is *not* uniform in the ball.
     """
-    n, d = shape[0], int(np.prod(shape[1:]))
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}; "
+                        f"make one with np.random.default_rng(seed)")
+    shape = _check_shape(shape)
+    eps = check_nonnegative(eps, "eps")
+    norm = check_norm(norm)
+    dtype = check_float_dtype(dtype)
+    if eps > float(np.finfo(dtype).max) / 2:  # (uniform(−ε, ε) overflows once 2ε does)
+        raise ValueError(f"eps={eps:g} is too large for a random start in {dtype}")
+    n, d = shape[0], math.prod(shape[1:])
     if norm == np.inf:
         delta = rng.uniform(-eps, eps, size=(n, d))
     else:
@@ -82,19 +138,23 @@ def normalize(g, norm, *, l1_quantile=None):
 
     Notes
     -----
-    L∞: u = sign(g). L2: u = g / √max(1e-12, Σ g²) (CleverHans ``optimize_linear``).
+    L∞: u = sign(g). L2: u = g / √max(1e-12, Σ g²) (CleverHans ``optimize_linear``; the norm is
+    taken without overflow, see ``lp_norm``).
     L1: u_i = sign(g_i)·1[|g_i| ≥ τ] / #{i : |g_i| ≥ τ}, with τ = max |g| (ties split equally)
     or τ = quantile_q(|g_i| : g_i ≠ 0). A zero gradient gives u = 0 in every norm.
     """
+    g = _check_batch(g, "g")
+    norm = check_norm(norm)
+    l1_quantile = check_l1_quantile(l1_quantile)
     if norm == np.inf:
         return np.sign(g)
     flat = _flat(g)
     if norm == 2:
-        scale = 1.0 / np.sqrt(np.maximum(np.sum(flat * flat, axis=1), 1e-12))
+        scale = 1.0 / np.maximum(_l2_norms(flat), 1e-6)
         return (flat * scale[:, None].astype(g.dtype)).reshape(g.shape)
     abs_flat = np.abs(flat).astype(np.float64)
     if l1_quantile is None:
-        tau = np.max(abs_flat, axis=1, keepdims=True)
+        tau = np.max(abs_flat, axis=1, keepdims=True, initial=0.0)
     else:
         nonzero = np.where(abs_flat > 0, abs_flat, np.nan)
         empty = np.all(np.isnan(nonzero), axis=1)
@@ -115,6 +175,8 @@ def project_l1_ball(delta, eps):
     descending, ρ = max{j : μ_j − (Σ_{r≤j} μ_r − ε)/j > 0}, θ = (Σ_{r≤ρ} μ_r − ε)/ρ.
     "Efficient projections onto the l1-ball for learning in high dimensions", ICML 2008, Fig. 1.
     """
+    delta = _check_batch(delta, "delta")
+    eps = check_nonnegative(eps, "eps")
     flat = _flat(delta).astype(np.float64)
     n, d = flat.shape
     out = flat.copy()
@@ -140,6 +202,9 @@ def project(delta, eps, norm):
     -----
     L∞: clip(δ, −ε, ε). L2: δ·min(1, ε/‖δ‖₂). L1: ``project_l1_ball`` (sorting, exact).
     """
+    delta = _check_batch(delta, "delta")
+    eps = check_nonnegative(eps, "eps")
+    norm = check_norm(norm)
     if norm == np.inf:
         return np.clip(delta, -eps, eps)
     if norm == 2:

@@ -14,12 +14,12 @@ last iterate or the restart that was best on average (ART #714).
 import numpy as np
 from numba import njit
 
-from ..checks import check_nonnegative, check_norm, check_positive_int, make_rng
+from ..checks import check_bool, check_nonnegative, check_norm, check_positive_int, make_rng
 from ..losses import cross_entropy
 from ..threads import map_chunks, row_chunks
-from .base import (attack_labels, check_input, check_model, clip_box, is_success,
+from .base import (attack_labels, check_input, check_model, check_reach, clip_box, is_success,
                    labels_and_first_pass, loss_gradient, model_logits)
-from .norms import normalize, project
+from .norms import check_l1_quantile, normalize, project
 from .norms import random_start as draw_random_start
 
 
@@ -29,7 +29,8 @@ def gradient_step(x, x_adv, grad, *, alpha, eps, norm, clip, l1_quantile=None):
     u = ``normalize(grad, norm, l1_quantile=l1_quantile)``. For L1 the gradient is first zeroed
     on the coordinates that the box blocks (at the lower bound with g < 0, or at the upper
     bound with g > 0), so that the sparse L1 step is spent on pixels that can move; in L∞ this
-    changes nothing, and L2 is left exactly as in CleverHans.
+    changes nothing, and L2 is left exactly as in CleverHans. ``eps=np.inf`` means no ball
+    (``fooling_images``): Π_ε is left out.
 
     An L∞ step inside a box, the most common one, runs as one compiled pass over the pixels
     (``_linf_step_numba``, the same arithmetic in the same order, held equal by a test), on
@@ -59,8 +60,10 @@ def gradient_step_reference(x, x_adv, grad, *, alpha, eps, norm, clip, l1_quanti
     if norm == 1 and clip is not None:
         blocked = ((x_adv <= clip[0]) & (grad < 0)) | ((x_adv >= clip[1]) & (grad > 0))
         grad = np.where(blocked, 0, grad).astype(grad.dtype)
-    x_new = x_adv + alpha * normalize(grad, norm, l1_quantile=l1_quantile)
-    return clip_box(x + project(x_new - x, eps, norm), clip).astype(x.dtype, copy=False)
+    delta = x_adv + alpha * normalize(grad, norm, l1_quantile=l1_quantile) - x
+    if eps < np.inf:  # (``project`` takes a finite radius only)
+        delta = project(delta, eps, norm)
+    return clip_box(x + delta, clip).astype(x.dtype, copy=False)
 
 
 @njit(cache=True, nogil=True)
@@ -114,9 +117,9 @@ def pgd(model, x, y=None, *, eps, alpha, steps, norm=np.inf, random_start=True, 
         the model's prediction on x (no label leaking); without a random start it is read off
         the first step's forward pass, which is at x, so it costs no pass of its own.
     eps : float >= 0
-        Radius of the ball ‖x_adv − x‖_p ≤ ε.
+        Radius of the ball ‖x_adv − x‖_p ≤ ε; x moved by ε must stay finite in x's dtype.
     alpha : float >= 0
-        Step size (length of each step in the attack's norm).
+        Step size (length of each step in the attack's norm); likewise for a step from the ball.
     steps : int >= 0
         Number of steps per restart.
     norm : 1, 2 or np.inf
@@ -170,9 +173,14 @@ def pgd(model, x, y=None, *, eps, alpha, steps, norm=np.inf, random_start=True, 
     eps = check_nonnegative(eps, "eps")
     alpha = check_nonnegative(alpha, "alpha")
     steps = check_positive_int(steps, "steps", minimum=0)
-    if l1_quantile is not None and not 0.0 <= l1_quantile < 1.0:
-        raise ValueError(f"l1_quantile must be in [0, 1) or None, got {l1_quantile}")
+    l1_quantile = check_l1_quantile(l1_quantile)
     restarts = check_positive_int(restarts, "restarts")
+    random_start = check_bool(random_start, "random_start")
+    targeted = check_bool(targeted, "targeted")
+    early_stop = check_bool(early_stop, "early_stop")
+    check_reach(x, eps, "eps", eps)
+    start = eps if random_start or steps > 1 else 0.0  # a step starts this far from x at most
+    check_reach(x, start + alpha, "alpha", alpha)
     if random_start or steps == 0:
         y, at_x = attack_labels(model, x, y, targeted), None
     else:  # every restart's first step is at x: (loss, grad, logits) there, or None
