@@ -31,46 +31,84 @@ missing constant factor)::
 Keep inputs away from kinks (here x = 0), where no derivative exists.
 """
 
+import copy
 import inspect
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from .checks import check_array, check_nonnegative, make_rng
+
 
 def numerical_gradient(f, x, dout, h=1e-6):
     """Central-difference gradient of ``sum(f(x) * dout)`` with respect to ``x``.
 
-    ``x`` is perturbed in place, one coordinate at a time, and restored; ``f`` must read it
-    afresh on every call (so ``x`` may be a layer's weight array). Use float64.
+    ``x`` is perturbed in place, one coordinate at a time, and restored (also when ``f``
+    raises); ``f`` must read it afresh on every call (so ``x`` may be a layer's weight array).
+    Use float64.
 
     Parameters
     ----------
     f : callable
         ``f()`` takes no argument and returns an array shaped like ``dout``.
     x : ndarray
-        The array to differentiate with respect to; modified and restored.
-    dout : ndarray
-        Upstream gradient, same shape as ``f()``.
-    h : float
+        The array to differentiate with respect to: a finite, writeable float32 or float64
+        array (float64 for meaningful numbers); modified and restored.
+    dout : array_like
+        Upstream gradient, exactly the shape of ``f()`` (no broadcasting).
+    h : float > 0
         Step of the central difference.
 
     Returns
     -------
     grad : ndarray, shaped like ``x``.
     """
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"x must be the NumPy array that f reads, got {type(x).__name__}")
+    if not np.issubdtype(x.dtype, np.floating):
+        raise TypeError(f"x must be a float64 array (x ± h must be representable), "
+                        f"got dtype {x.dtype}")
+    check_array(x, "x")
+    if not x.flags.writeable:
+        raise ValueError("x must be writeable: numerical_gradient perturbs it in place")
+    h = _check_positive(h, "h")
+    dout = np.asarray(dout)
+    if dout.dtype.kind not in "iuf":
+        raise TypeError(f"dout must be an array of numbers, got dtype {dout.dtype}")
+    out_shape = np.shape(f())
+    if dout.shape != out_shape:
+        raise ValueError(f"dout must have the shape of f(), {out_shape}, got {dout.shape}")
     grad = np.zeros_like(x, dtype=np.float64)
     flat = x.reshape(-1)
     if not np.shares_memory(flat, x):
         raise ValueError("numerical_gradient needs a contiguous array it can perturb in place")
     for i in range(flat.size):
         old = flat[i]
-        flat[i] = old + h
-        plus = np.sum(f() * dout)
-        flat[i] = old - h
-        minus = np.sum(f() * dout)
-        flat[i] = old
+        try:
+            flat[i] = old + h
+            plus = np.sum(f() * dout)
+            flat[i] = old - h
+            minus = np.sum(f() * dout)
+        finally:
+            flat[i] = old
         grad.reshape(-1)[i] = (plus - minus) / (2 * h)
     return grad
+
+
+def _check_positive(value, name):
+    """Return ``value`` as a float after checking it is a finite number > 0 (h, tolerance)."""
+    if check_nonnegative(value, name) == 0.0:
+        raise ValueError(f"{name} must be > 0, got {value}")
+    return float(value)
+
+
+def _float64_copy(value, name):
+    """A float64 copy of an input to check, refused if it is not finite numbers."""
+    try:
+        array = np.array(value, dtype=np.float64, copy=True)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be an array of numbers, got {type(value).__name__}") from None
+    return check_array(array, name)
 
 
 def rel_error(a, b, noise=0.0):
@@ -186,14 +224,15 @@ def check_gradients(forward, backward, inputs, *, seed=0, h=1e-6, tolerance=1e-6
         ``backward(dout, cache) -> gradients``: one array per input, in the order of ``inputs``
         (a single array when there is one input). A ``None`` entry means "not computed" and is
         skipped.
-    inputs : sequence of ndarray, or dict of name -> ndarray
-        Converted to float64 copies (the check needs float64 to be meaningful). Names come from
-        the dict keys or from ``forward``'s parameter names.
-    seed : int
-        Seed of the random upstream gradient ``dout``.
-    h : float
+    inputs : list or tuple of ndarray, or dict of name -> ndarray
+        Finite arrays of numbers, converted to float64 copies (the check needs float64 to be
+        meaningful). Names come from the dict keys or from ``forward``'s parameter names. A
+        single array must be wrapped: ``[x]``.
+    seed : int, Generator or None
+        Seed of the random upstream gradient ``dout`` (see :func:`tinyadv.checks.make_rng`).
+    h : float > 0
         Step of the central differences.
-    tolerance : float
+    tolerance : float > 0
         Largest acceptable :func:`rel_error`.
 
     Returns
@@ -202,14 +241,22 @@ def check_gradients(forward, backward, inputs, *, seed=0, h=1e-6, tolerance=1e-6
         ``report.passed`` is True when every gradient matches; ``print(report)`` shows a table
         and, for each wrong gradient, what the mistake looks like.
     """
+    h = _check_positive(h, "h")
+    tolerance = _check_positive(tolerance, "tolerance")
+    rng = make_rng(seed)
+    if not isinstance(inputs, (list, tuple, dict)):
+        raise TypeError(f"inputs must be a list or tuple of arrays (or a dict name -> array), got "
+                        f"{type(inputs).__name__}; wrap a single array as [x]")
+    if len(inputs) == 0:
+        raise ValueError("inputs must hold at least one array to check")
     names = _argument_names(forward, inputs)
     values = list(inputs.values()) if isinstance(inputs, dict) else list(inputs)
-    arrays = [np.array(v, dtype=np.float64, copy=True) for v in values]
+    arrays = [_float64_copy(v, f"input {name!r}") for name, v in zip(names, values)]
     result = forward(*arrays)
     if not (isinstance(result, tuple) and len(result) == 2):
         raise TypeError("forward must return (out, cache), as in CS231n's layers")
     out, cache = result
-    dout = np.random.default_rng(seed).normal(size=np.shape(out))
+    dout = rng.normal(size=np.shape(out))
     gradients = backward(dout, cache)
     if len(arrays) == 1 and isinstance(gradients, np.ndarray):
         gradients = (gradients,)
@@ -217,33 +264,49 @@ def check_gradients(forward, backward, inputs, *, seed=0, h=1e-6, tolerance=1e-6
     if len(gradients) != len(arrays):
         raise ValueError(f"backward returned {len(gradients)} gradients for {len(arrays)} inputs")
 
-    errors, problems = {}, {}
+    targets = []
     for name, array, analytic in zip(names, arrays, gradients):
         if analytic is None:
             continue
         if np.shape(analytic) != array.shape:
             raise ValueError(f"gradient of {name} has shape {np.shape(analytic)}, "
                              f"the input has shape {array.shape}")
-        numeric = numerical_gradient(lambda: forward(*arrays)[0], array, dout, h)
-        errors[name] = rel_error(analytic, numeric, noise=central_difference_noise(out, dout, h))
-        if errors[name] >= tolerance:
-            problems[name] = diagnose(analytic, numeric)
-    return GradientReport(errors, problems, tolerance)
+        targets.append((name, array, analytic))
+    return _compare(targets, lambda: forward(*arrays)[0], out, dout, h, tolerance)
 
 
 def check_layer(layer, x, *, seed=0, h=1e-6, tolerance=1e-6):
     """:func:`check_gradients` for a tinyadv ``Layer`` object: its input ``x`` and every parameter.
 
-    Convert the layer to float64 first (``layer.astype(np.float64)``).
+    The check runs on a float64 deep copy of the layer (``copy.deepcopy``, then
+    ``astype(np.float64)`` when the layer has it) and a float64 copy of ``x``: the caller's
+    layer is left untouched (a BatchNorm's running statistics included), and a float32 layer
+    is judged in float64, where central differences are accurate enough to mean something.
+    ``seed``, ``h`` and ``tolerance`` are as in :func:`check_gradients`.
     """
-    x = np.array(x, dtype=np.float64, copy=True)
+    h = _check_positive(h, "h")
+    tolerance = _check_positive(tolerance, "tolerance")
+    rng = make_rng(seed)
+    if not (callable(getattr(layer, "forward", None)) and callable(getattr(layer, "backward", None))
+            and isinstance(getattr(layer, "params", None), dict)):
+        raise TypeError(f"layer must be a tinyadv Layer (forward, backward and params), "
+                        f"got {type(layer).__name__}")
+    x = _float64_copy(x, "x")
+    layer = copy.deepcopy(layer)
+    if hasattr(layer, "astype"):
+        layer.astype(np.float64)
     out, cache = layer.forward(x)
-    dout = np.random.default_rng(seed).normal(size=out.shape)
+    dout = rng.normal(size=out.shape)
     dx, grads = layer.backward(dout, cache)
     targets = [("x", x, dx)] + [(name, p.data, grads[name]) for name, p in layer.params.items()]
+    return _compare(targets, lambda: layer.forward(x)[0], out, dout, h, tolerance)
+
+
+def _compare(targets, f, out, dout, h, tolerance):
+    """The report for ``targets``, a list of (name, array that ``f`` reads, analytic gradient)."""
     errors, problems = {}, {}
     for name, array, analytic in targets:
-        numeric = numerical_gradient(lambda: layer.forward(x)[0], array, dout, h)
+        numeric = numerical_gradient(f, array, dout, h)
         errors[name] = rel_error(analytic, numeric, noise=central_difference_noise(out, dout, h))
         if errors[name] >= tolerance:
             problems[name] = diagnose(analytic, numeric)

@@ -7,19 +7,49 @@ differentiates it sees a flat landscape — the gradient masking of REFERENCES.m
 A model with a single logit ``z`` is a binary classifier (label 1 when z > 0). The losses treat
 it as the two logits ``[0, z]``: softmax([0, z]) = [1 - sigmoid(z), sigmoid(z)], so softmax
 cross-entropy on ``[0, z]`` *is* the sigmoid (logistic) cross-entropy and one code path serves
-both (DESIGN.md).
+both (DESIGN.md). ``softmax``, ``log_softmax`` and ``logits_to_labels`` read a single logit the
+same way.
+
+Every function here takes logits of shape (N, K), K >= 1, float32 or float64, finite; these
+checks cost one pass over the logits, nothing proportional to the model.
 """
 
 import numpy as np
 
 from .checks import check_array, check_labels, check_nonnegative
+from .layers.base import Parameter
 
 
-def as_two_logits(logits):
-    """Return ``logits`` unchanged if it has K >= 2 columns, else ``[0, z]`` for a single logit."""
+def check_logits(logits, name="logits"):
+    """Return ``logits`` after checking it is a finite float32/float64 array (N, K) with K >= 1."""
+    logits = check_array(logits, name, ndim=2)
+    if logits.shape[1] == 0:
+        raise ValueError(f"{name} must have at least one column (K >= 1 logits per sample), "
+                         f"got shape {logits.shape}")
+    return logits
+
+
+def _two_logits(logits):
+    """``logits`` (N, K) unchanged if K >= 2, else ``[0, z]`` (N, 2); no checks."""
     if logits.shape[1] == 1:
         return np.concatenate([np.zeros_like(logits), logits], axis=1)
     return logits
+
+
+def _log_softmax(z):
+    """z - logsumexp(z) along the last axis, shifted by the maximum for stability; no checks.
+
+    Logits further apart than the dtype's range give log p = -inf for the smaller ones: the
+    true value is below -max_float and p underflows to 0 anyway.
+    """
+    with np.errstate(over="ignore"):
+        shifted = z - np.max(z, axis=-1, keepdims=True)
+    return shifted - np.log(np.sum(np.exp(shifted), axis=-1, keepdims=True))
+
+
+def as_two_logits(logits):
+    """Return ``logits`` (N, K) unchanged if K >= 2, else the two logits ``[0, z]`` (N, 2)."""
+    return _two_logits(check_logits(logits))
 
 
 def logits_to_labels(logits):
@@ -28,14 +58,19 @@ def logits_to_labels(logits):
 
 
 def log_softmax(z):
-    """Numerically stable log-softmax along the last axis: z - logsumexp(z)."""
-    shifted = z - np.max(z, axis=-1, keepdims=True)
-    return shifted - np.log(np.sum(np.exp(shifted), axis=-1, keepdims=True))
+    """Numerically stable log-softmax of logits ``z`` (N, K): z - logsumexp(z), row by row.
+
+    A single logit (K = 1) is read as ``[0, z]``, so the result has shape (N, max(K, 2)).
+    """
+    return _log_softmax(_two_logits(check_logits(z, "z")))
 
 
 def softmax(z):
-    """Softmax along the last axis (for reporting confidence; losses use log_softmax)."""
-    return np.exp(log_softmax(as_two_logits(z) if z.ndim == 2 else z))
+    """Softmax of logits ``z`` (N, K), shape (N, max(K, 2)): exp(log_softmax(z)).
+
+    For reporting confidence; losses use log_softmax. A single logit is read as ``[0, z]``.
+    """
+    return np.exp(log_softmax(z))
 
 
 def cross_entropy(logits, y, *, label_smoothing=0.0, temperature=1.0, class_weights=None,
@@ -45,63 +80,93 @@ def cross_entropy(logits, y, *, label_smoothing=0.0, temperature=1.0, class_weig
     Parameters
     ----------
     logits : ndarray, shape (N, K)
-        Unnormalised scores. K = 1 means a binary model, read as the logits [0, z].
+        Unnormalised scores, float32 or float64, finite, K >= 1. K = 1 means a binary model,
+        read as the logits [0, z].
     y : ndarray of int, shape (N,)
         Class labels in [0, max(K, 2)).
     label_smoothing : float in [0, 1)
         s: the target is q = (1 - s)·onehot(y) + s/K (Szegedy et al. 2016).
     temperature : float > 0
         T: the loss is computed on z = logits / T (Hinton et al. 2015). The BNN paper's
-        "multiply the logits by 0.25" (REFERENCES.md §3) is temperature = 4.
-    class_weights : ndarray, shape (K,), optional
-        Weight w_c of each class; sample n counts with weight w_{y_n}.
+        "multiply the logits by 0.25" (REFERENCES.md §3) is temperature = 4. A temperature so
+        small that logits / T overflows the logits' dtype is refused.
+    class_weights : array_like of numbers, shape (max(K, 2),), optional
+        Weight w_c >= 0 of each class (at least one > 0, each representable in the logits'
+        dtype); sample n counts with weight w_{y_n}.
     reduction : {"mean", "sum", "none"}
-        "mean" is the weighted mean Σ w_n l_n / Σ w_n (PyTorch's convention), "sum" the weighted
-        sum, "none" the vector of weighted per-sample losses (and the gradient of their sum, so
-        row n of the gradient is the gradient of sample n's own loss).
-    total_weight : float, optional
-        With reduction="mean", divide by this instead of this batch's own Σ w_n: the mean of
-        a larger batch computed part by part, as ``train_step`` does chunk by chunk. Pass
-        ``np.sum(sample_weights(y_all, class_weights, logits.dtype))`` of the whole batch.
+        "mean" is the weighted mean Σ w_n l_n / Σ w_n (PyTorch's convention; 0 when every
+        w_n is 0), "sum" the weighted sum, "none" the vector of weighted per-sample losses (and
+        the gradient of their sum, so row n of the gradient is the gradient of sample n's own
+        loss).
+    total_weight : float > 0, optional
+        Only with reduction="mean": divide by this instead of this batch's own Σ w_n: the mean
+        of a larger batch computed part by part, as ``train_step`` does chunk by chunk. Pass
+        ``np.sum(sample_weights(y_all, class_weights, logits.dtype))`` of the whole batch, so
+        it is at least this part's own Σ w_n. (0 is accepted only when this part's weights
+        are all 0 too: then loss and gradient are 0, as for reduction="mean" alone.)
 
     Returns
     -------
     loss : float, or ndarray of shape (N,) when reduction="none"
     dlogits : ndarray, shape (N, K), same dtype as ``logits``
 
+    Raises ValueError when the loss or its gradient overflows the logits' dtype.
+
     Notes
     -----
     Forward, with p = softmax(z) and z = logits / T:
 
-        l_n = - Σ_k q_nk log p_nk
+        l_n = - Σ_k q_nk log p_nk = -(1 - s) log p_{n,y_n} - (s/K) Σ_k log p_nk
+
+    The second form is the one computed: a class with no target mass (every class but y_n
+    when s = 0) contributes exactly 0, even where log p_nk = -inf.
 
     Backward: dl_n/dz_n = p_n - q_n, so dl_n/dlogits_n = (p_n - q_n) / T, times the sample's
     weight and the reduction's factor. For a single logit the gradient with respect to z is the
     second column of the two-logit gradient (the first logit is the constant 0).
     """
-    logits = check_array(logits, "logits", ndim=2)
+    logits = check_logits(logits)
     n, num_logits = logits.shape
     y = check_labels(y, n, num_logits)
-    if not check_nonnegative(label_smoothing, "label_smoothing") < 1.0:
+    label_smoothing = check_nonnegative(label_smoothing, "label_smoothing")
+    if not label_smoothing < 1.0:
         raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
-    if check_nonnegative(temperature, "temperature") == 0.0:
+    temperature = check_nonnegative(temperature, "temperature")
+    if temperature == 0.0:
         raise ValueError("temperature must be > 0")
     if reduction not in ("mean", "sum", "none"):
         raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    if total_weight is not None:
+        if reduction != "mean":
+            raise ValueError(f"total_weight divides the mean: it needs reduction='mean', "
+                             f"got reduction={reduction!r}")
+        total_weight = check_nonnegative(total_weight, "total_weight")
 
-    z = as_two_logits(logits) / temperature
+    with np.errstate(over="ignore"):  # refused just below
+        z = _two_logits(logits) / temperature
+    if not np.all(np.isfinite(z)):
+        raise ValueError(f"temperature {temperature:g} is too small: logits / temperature "
+                         f"overflows {logits.dtype}")
     k = z.shape[1]
-    log_p = log_softmax(z)
+    log_p = _log_softmax(z)
+    per_sample = -(1.0 - label_smoothing) * log_p[np.arange(n), y]
+    if label_smoothing > 0:
+        per_sample -= label_smoothing / k * np.sum(log_p, axis=1)
     q = np.full(z.shape, label_smoothing / k, dtype=z.dtype)
     q[np.arange(n), y] += 1.0 - label_smoothing
-    per_sample = -np.sum(q * log_p, axis=1)
 
-    if class_weights is not None and np.shape(class_weights) != (k,):
-        raise ValueError(f"class_weights must have {k} entries, got shape {np.shape(class_weights)}")
-    weights = sample_weights(y, class_weights, z.dtype)
-
+    weights = sample_weights(y, class_weights, z.dtype, num_classes=k)
     if reduction == "mean":
-        total = np.sum(weights) if total_weight is None else z.dtype.type(total_weight)
+        total = np.sum(weights)
+        if not np.isfinite(total):
+            raise ValueError(f"the class weights of this batch sum to more than {z.dtype} can "
+                             f"hold: use smaller class_weights")
+        if total_weight is not None:
+            if total_weight < total * (1 - 1e-3):  # (slack for rounding)
+                raise ValueError(f"total_weight must be > 0 and at least this batch's own sum "
+                                 f"of weights {float(total):g} (it is the whole batch's sum), "
+                                 f"got {total_weight:g}")
+            total = z.dtype.type(total_weight)
         factor = weights / total if total > 0 else np.zeros_like(weights)
         loss = float(np.sum(factor * per_sample))
     elif reduction == "sum":
@@ -113,17 +178,62 @@ def cross_entropy(logits, y, *, label_smoothing=0.0, temperature=1.0, class_weig
 
     dz = (np.exp(log_p) - q) * factor[:, None] / temperature
     dlogits = dz[:, 1:] if num_logits == 1 else dz
+    if not (np.all(np.isfinite(loss)) and np.all(np.isfinite(dlogits))):
+        raise ValueError(f"the cross-entropy or its gradient overflows {logits.dtype}: logits too "
+                         f"far apart, or class_weights or 1 / temperature too large")
     return loss, dlogits.astype(logits.dtype, copy=False)
 
 
-def sample_weights(y, class_weights, dtype):
-    """The weight w_{y_n} of every sample (ones when ``class_weights`` is None), in ``dtype``."""
+def sample_weights(y, class_weights, dtype, *, num_classes=None):
+    """The weight w_{y_n} of every sample (ones when ``class_weights`` is None), in ``dtype``.
+
+    ``class_weights`` must hold numbers >= 0, at least one > 0, none too large for ``dtype``;
+    with ``num_classes`` given, exactly that many.
+    """
     if class_weights is None:
         return np.ones(len(y), dtype=dtype)
-    class_weights = check_array(np.asarray(class_weights, dtype=np.float64), "class_weights", ndim=1)
+    if num_classes is not None and np.shape(class_weights) != (num_classes,):
+        raise ValueError(f"class_weights must have {num_classes} entries, "
+                         f"got shape {np.shape(class_weights)}")
+    values = np.asarray(class_weights)
+    if not (np.issubdtype(values.dtype, np.integer) or np.issubdtype(values.dtype, np.floating)):
+        raise TypeError(f"class_weights must hold numbers, got dtype {values.dtype}")
+    class_weights = check_array(values.astype(np.float64), "class_weights", ndim=1)
     if np.any(class_weights < 0) or not np.any(class_weights > 0):
         raise ValueError(f"class_weights must be >= 0 with at least one > 0, got {class_weights}")
+    largest = np.finfo(dtype).max
+    if class_weights.max() > largest:
+        raise ValueError(f"class_weights holds {class_weights.max():g}, more than {np.dtype(dtype)} "
+                         f"can hold ({largest:g}): use smaller weights")
     return class_weights[y].astype(dtype)
+
+
+def _check_weights(weights):
+    """Return ``weights`` as a list of float arrays, for the penalties.
+
+    ``weights`` must be a list or tuple of float32/float64 arrays (a model's
+    ``[p.data for p in model.parameters()]``), not one array (whose rows would be read as
+    weights) nor ``Parameter`` objects.
+    """
+    if not isinstance(weights, (list, tuple)):
+        raise TypeError(f"weights must be a list or tuple of arrays, got {type(weights).__name__}; "
+                        f"wrap a single array as [w]")
+    for i, w in enumerate(weights):
+        if isinstance(w, Parameter):
+            raise TypeError(f"weights[{i}] is a Parameter: pass its array, "
+                            f"[p.data for p in model.parameters()]")
+    return [check_array(w, f"weights[{i}]", finite=False) for i, w in enumerate(weights)]
+
+
+def _check_penalty_value(terms, weights):
+    """Raise ValueError naming the first weight whose penalty term is NaN or infinite.
+
+    Checking the per-weight sums costs nothing; only on failure are the weights scanned.
+    """
+    for i, (term, w) in enumerate(zip(terms, weights)):
+        if not np.isfinite(term):
+            check_array(w, f"weights[{i}]")  # names NaN or infinite entries
+            raise ValueError(f"the penalty of weights[{i}] overflows float64 ({term})")
 
 
 def l2_penalty(weights, lam):
@@ -131,7 +241,8 @@ def l2_penalty(weights, lam):
 
     Parameters
     ----------
-    weights : list of ndarray
+    weights : list or tuple of ndarray
+        Finite float32/float64 arrays; an empty one contributes 0.
     lam : float >= 0
 
     Returns
@@ -139,16 +250,22 @@ def l2_penalty(weights, lam):
     value : float
     grads : list of ndarray, one per weight
     """
+    weights = _check_weights(weights)
     lam = check_nonnegative(lam, "lam")
-    value = 0.5 * lam * sum(float(np.sum(w.astype(np.float64) ** 2)) for w in weights)
-    return value, [lam * w for w in weights]
+    with np.errstate(over="ignore"):  # an overflowing term is refused by name
+        terms = [float(np.sum(w.astype(np.float64) ** 2)) for w in weights]
+    _check_penalty_value(terms, weights)
+    return 0.5 * lam * sum(terms), [lam * w for w in weights]
 
 
 def l1_penalty(weights, lam):
     """L1 penalty λ Σ mean|W| (REFERENCES.md §7 uses the mean) and its subgradient λ sign(W)/size.
 
+    ``weights`` is a list or tuple of finite float32/float64 arrays; an empty one contributes 0.
     At W = 0 the subgradient 0 is used.
     """
+    weights = _check_weights(weights)
     lam = check_nonnegative(lam, "lam")
-    value = lam * sum(float(np.mean(np.abs(w))) for w in weights)
-    return value, [lam * np.sign(w) / w.size for w in weights]
+    terms = [float(np.mean(np.abs(w))) if w.size else 0.0 for w in weights]
+    _check_penalty_value(terms, weights)
+    return lam * sum(terms), [lam * np.sign(w) / max(w.size, 1) for w in weights]

@@ -1,0 +1,247 @@
+"""The losses and the gradient checker refuse bad input by name, never answer NaN or garbage,
+and leave what they are given as it was."""
+
+import copy
+
+import numpy as np
+import pytest
+
+import tinyadv as ta
+from tinyadv.losses import as_two_logits, sample_weights
+
+LOGITS = np.array([[1.0, 2.0, 0.5], [0.1, -1.0, 2.0]])
+Y = np.array([0, 2])
+
+
+# ---- cross_entropy ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("options, error, message", [
+    (dict(total_weight=-1.0), ValueError, "total_weight must be a finite number >= 0"),
+    (dict(total_weight=np.nan), ValueError, "total_weight must be a finite number >= 0"),
+    (dict(total_weight=np.inf), ValueError, "total_weight must be a finite number >= 0"),
+    (dict(total_weight=0.0), ValueError, "total_weight must be > 0"),
+    (dict(total_weight=1.0), ValueError, "at least this batch's own sum of weights 2"),
+    (dict(total_weight="2"), TypeError, "total_weight must be a real number, got str"),
+    (dict(total_weight=2.0, reduction="sum"), ValueError, "total_weight .* needs reduction='mean'"),
+    (dict(total_weight=2.0, reduction="none"), ValueError, "total_weight .* needs reduction='mean'"),
+])
+def test_cross_entropy_checks_total_weight(options, error, message):
+    with pytest.raises(error, match=message):
+        ta.cross_entropy(LOGITS, Y, **options)
+
+
+def test_total_weight_gives_the_mean_of_the_whole_batch_part_by_part():
+    rng = np.random.default_rng(0)
+    logits, y = rng.normal(size=(6, 3)).astype(np.float32), rng.integers(0, 3, size=6)
+    weights = np.array([0.5, 1.0, 2.0])
+    total = np.sum(sample_weights(y, weights, np.float32))  # as train_step computes it
+    whole, dwhole = ta.cross_entropy(logits, y, class_weights=weights)
+    parts = [ta.cross_entropy(logits[rows], y[rows], class_weights=weights, total_weight=total)
+             for rows in (slice(0, 2), slice(2, 6))]
+    assert sum(loss for loss, _ in parts) == pytest.approx(whole, rel=1e-6)
+    np.testing.assert_allclose(np.concatenate([d for _, d in parts]), dwhole, rtol=1e-5)
+    # a part whose samples all weigh 0 of a batch that weighs 0: loss and gradient 0
+    loss, d = ta.cross_entropy(logits, np.zeros(6, int), class_weights=[0.0, 1.0, 1.0],
+                               total_weight=0.0)
+    assert loss == 0.0 and not np.any(d)
+
+
+@pytest.mark.parametrize("logits, options, error, message", [
+    (LOGITS, dict(temperature=1e-320), ValueError, "temperature .* is too small: logits / temperature overflows float64"),
+    (LOGITS.astype(np.float32), dict(temperature=1e-39), ValueError, "overflows float32"),
+    (np.zeros((2, 0)), {}, ValueError, r"logits must have at least one column .* got shape \(2, 0\)"),
+    (np.zeros((2, 3), np.float32), dict(class_weights=[1e300, 1.0, 1.0]), ValueError,
+     "class_weights holds 1e\\+300, more than float32 can hold"),
+    (LOGITS, dict(class_weights=["a", "b", "c"]), TypeError, "class_weights must hold numbers"),
+    (LOGITS, dict(class_weights=[1.0, np.nan, 1.0]), ValueError, "class_weights contains NaN"),
+    (LOGITS, dict(class_weights=np.ones(4)), ValueError, "class_weights must have 3 entries"),
+    (np.array([[-1e308, 0.0, 1e308]] * 2), {}, ValueError,  # l_0 = 2e308 > the largest float
+     "the cross-entropy or its gradient overflows float64"),
+])
+def test_cross_entropy_refuses_what_would_give_nan(logits, options, error, message):
+    with pytest.raises(error, match=message):
+        ta.cross_entropy(logits, Y, **options)
+
+
+def test_cross_entropy_of_logits_further_apart_than_the_float_range_is_exact():
+    """Only class 0 has target mass: the -inf log-probability of class 1 must not become NaN."""
+    loss, d = ta.cross_entropy(np.array([[1e308, -1e308, 0.0]]), np.array([0]))
+    assert loss == 0.0 and np.array_equal(d, np.zeros((1, 3)))
+
+
+def test_cross_entropy_takes_integer_class_weights_and_float64_ones_beyond_float32():
+    loss, _ = ta.cross_entropy(LOGITS, Y, class_weights=[1, 2, 3])
+    assert loss == pytest.approx(ta.cross_entropy(LOGITS, Y, class_weights=[1.0, 2.0, 3.0])[0])
+    loss, d = ta.cross_entropy(np.zeros((2, 3)), Y, class_weights=[1e300, 1.0, 1.0])
+    assert loss == pytest.approx(np.log(3)) and np.all(np.isfinite(d))
+
+
+# ---- softmax, log_softmax, logits_to_labels, as_two_logits ----------------------------------
+
+FUNCTIONS = [ta.softmax, ta.log_softmax, ta.logits_to_labels, as_two_logits]
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+@pytest.mark.parametrize("z, error, message", [
+    (np.array([[np.nan, 1.0]]), ValueError, "contains NaN"),
+    (np.array([[np.inf, 1.0]]), ValueError, "contains infinite values"),
+    (np.array([1.0, 2.0]), ValueError, r"must have 2 dimensions, got shape \(2,\)"),
+    (np.zeros((2, 0)), ValueError, r"must have at least one column .* got shape \(2, 0\)"),
+    (np.zeros((2, 2), np.float16), TypeError, "must be a float32 or float64 array"),
+    (np.zeros((2, 2), int), TypeError, "must be a floating-point array"),
+    ("logits", TypeError, "must be a NumPy array, got str"),
+])
+def test_logit_functions_check_their_logits(function, z, error, message):
+    with pytest.raises(error, match=message):
+        function(z)
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_logit_functions_take_a_list_as_check_array_does(function):
+    np.testing.assert_array_equal(function([[1.0, 2.0]]), function(np.array([[1.0, 2.0]])))
+
+
+def test_softmax_and_log_softmax_agree_for_one_logit_read_as_zero_and_z():
+    z = np.array([[2.0], [-0.5]])
+    two = np.concatenate([np.zeros_like(z), z], axis=1)
+    np.testing.assert_allclose(np.exp(ta.log_softmax(z)), ta.softmax(z), rtol=1e-15)
+    np.testing.assert_allclose(ta.log_softmax(z), ta.log_softmax(two), rtol=1e-15)
+    assert ta.log_softmax(z).shape == (2, 2)
+    sigmoid = 1 / (1 + np.exp(-z[:, 0]))
+    np.testing.assert_allclose(ta.softmax(z)[:, 1], sigmoid, rtol=1e-15)
+    # cross_entropy's single-logit loss is unchanged: the logistic loss
+    y = np.array([1, 0])
+    loss, dz = ta.cross_entropy(z, y, reduction="none")
+    np.testing.assert_allclose(loss, np.log1p(np.exp(-np.where(y == 1, 1, -1) * z[:, 0])), rtol=1e-12)
+    np.testing.assert_allclose(dz[:, 0], sigmoid - y, rtol=1e-12)
+
+
+# ---- penalties ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("penalty", [ta.l1_penalty, ta.l2_penalty])
+@pytest.mark.parametrize("weights, error, message", [
+    (np.array([[1.0, 2.0], [3.0, 4.0]]), TypeError, r"weights must be a list or tuple of arrays, got ndarray; wrap a single array as \[w\]"),
+    (lambda: ta.mlp([3, 2], seed=0).parameters(), TypeError, r"weights\[0\] is a Parameter: pass its array"),
+    ([np.ones(2), np.array([1.0, np.nan])], ValueError, r"weights\[1\] contains NaN"),
+    ([np.array([np.inf])], ValueError, r"weights\[0\] contains infinite values"),
+    ([np.arange(3)], TypeError, r"weights\[0\] must be a floating-point array"),
+])
+def test_penalties_check_their_weights(penalty, weights, error, message):
+    weights = weights() if callable(weights) else weights
+    with pytest.raises(error, match=message):
+        penalty(weights, 0.1)
+
+
+def test_l2_penalty_refuses_a_value_that_overflows():
+    with pytest.raises(ValueError, match=r"the penalty of weights\[0\] overflows float64"):
+        ta.l2_penalty([np.array([1e200])], 0.1)
+
+
+@pytest.mark.parametrize("penalty, expected", [(ta.l1_penalty, 2.5), (ta.l2_penalty, 15.0)])
+def test_an_empty_weight_contributes_zero_to_the_penalty(penalty, expected):
+    w = np.array([[1.0, 2.0], [3.0, 4.0]])
+    value, grads = penalty([np.zeros((0, 3)), w], 1.0)
+    assert value == expected
+    assert grads[0].shape == (0, 3) and grads[1].shape == w.shape
+
+
+# ---- numerical_gradient -------------------------------------------------------------------
+
+
+def test_numerical_gradient_restores_x_when_f_raises():
+    x = np.array([0.0, 1.0, 2.0])
+
+    def f():
+        if x[0] != 0.0:
+            raise RuntimeError("f failed")
+        return x * 2
+
+    with pytest.raises(RuntimeError, match="f failed"):
+        ta.numerical_gradient(f, x, np.ones(3))
+    np.testing.assert_array_equal(x, [0.0, 1.0, 2.0])
+
+
+@pytest.mark.parametrize("x, dout, h, error, message", [
+    (np.arange(3), np.ones(3), 1e-6, TypeError, "x must be a float64 array .* got dtype int64"),
+    ([0.0, 1.0, 2.0], np.ones(3), 1e-6, TypeError, "x must be the NumPy array that f reads, got list"),
+    (np.array([0.0, np.nan, 1.0]), np.ones(3), 1e-6, ValueError, "x contains NaN"),
+    (np.zeros(3), np.ones(3), 0.0, ValueError, "h must be > 0"),
+    (np.zeros(3), np.ones(3), np.nan, ValueError, "h must be a finite number >= 0"),
+    (np.zeros(3), np.ones(3), "1e-6", TypeError, "h must be a real number"),
+    (np.zeros(3), np.ones(1), 1e-6, ValueError, r"dout must have the shape of f\(\), \(3,\), got \(1,\)"),
+    (np.zeros(3), np.array(["a", "b", "c"]), 1e-6, TypeError, "dout must be an array of numbers"),
+])
+def test_numerical_gradient_checks_its_arguments(x, dout, h, error, message):
+    with pytest.raises(error, match=message):
+        ta.numerical_gradient(lambda: np.asarray(x) * 2, x, dout, h)
+
+
+def test_numerical_gradient_refuses_a_read_only_x():
+    x = np.zeros(3)
+    x.flags.writeable = False
+    with pytest.raises(ValueError, match="x must be writeable"):
+        ta.numerical_gradient(lambda: x * 2, x, np.ones(3))
+
+
+# ---- check_gradients and check_layer --------------------------------------------------------
+
+
+def double_forward(x):
+    return 2 * x, None
+
+
+def double_backward(dout, cache):
+    return 2 * dout
+
+
+@pytest.mark.parametrize("inputs, options, error, message", [
+    (np.ones(3), {}, TypeError, r"inputs must be a list or tuple of arrays .* got ndarray; wrap a single array as \[x\]"),
+    ([], {}, ValueError, "inputs must hold at least one array"),
+    ([np.array([np.nan, 1.0])], {}, ValueError, "input 'x' contains NaN"),
+    ({"x": np.array([np.inf])}, {}, ValueError, "input 'x' contains infinite values"),
+    ([["a", "b"]], {}, TypeError, "input 'x' must be an array of numbers"),
+    ([np.ones(3)], dict(tolerance=np.nan), ValueError, "tolerance must be a finite number >= 0"),
+    ([np.ones(3)], dict(tolerance=0.0), ValueError, "tolerance must be > 0"),
+    ([np.ones(3)], dict(h=0.0), ValueError, "h must be > 0"),
+    ([np.ones(3)], dict(seed=-1), ValueError, "seed must be a non-negative int"),
+    ([np.ones(3)], dict(seed=1.5), TypeError, "seed must be an int"),
+])
+def test_check_gradients_checks_its_arguments(inputs, options, error, message):
+    with pytest.raises(error, match=message):
+        ta.check_gradients(double_forward, double_backward, inputs, **options)
+
+
+@pytest.mark.parametrize("layer, x, options, error, message", [
+    ("linear", np.array([[np.nan, 1.0]]), {}, ValueError, "x contains NaN"),
+    ("linear", np.ones((1, 2)), dict(h=-1e-6), ValueError, "h must be a finite number >= 0"),
+    ("linear", np.ones((1, 2)), dict(tolerance=0), ValueError, "tolerance must be > 0"),
+    ("linear", np.ones((1, 2)), dict(seed=-1), ValueError, "seed must be a non-negative int"),
+    (np.ones(3), np.ones((1, 2)), {}, TypeError, "layer must be a tinyadv Layer"),
+])
+def test_check_layer_checks_its_arguments(layer, x, options, error, message):
+    layer = ta.Linear(2, 2, seed=0) if isinstance(layer, str) else layer
+    with pytest.raises(error, match=message):
+        ta.check_layer(layer, x, **options)
+
+
+def test_check_layer_leaves_the_layer_as_it_was():
+    layer = ta.BatchNorm(3)  # float32, in training mode: a forward pass updates its statistics
+    before = copy.deepcopy(layer)
+    report = ta.check_layer(layer, np.random.default_rng(1).normal(size=(5, 3)) * 4 + 3)
+    assert report.passed, str(report)
+    for name, value in before.buffers.items():
+        np.testing.assert_array_equal(layer.buffers[name], value)
+        assert layer.buffers[name].dtype == value.dtype
+    for name, p in before.params.items():
+        np.testing.assert_array_equal(layer.params[name].data, p.data)
+        assert layer.params[name].data.dtype == np.float32
+
+
+def test_check_layer_judges_a_float32_layer_in_float64():
+    layer = ta.Linear(6, 4, seed=0)
+    assert layer.params["weight"].data.dtype == np.float32
+    report = ta.check_layer(layer, np.random.default_rng(0).normal(size=(5, 6)))
+    assert report.passed, str(report)
+    assert layer.params["weight"].data.dtype == np.float32
