@@ -17,7 +17,6 @@ checks cost one pass over the logits, nothing proportional to the model.
 import numpy as np
 
 from .checks import check_array, check_labels, check_nonnegative
-from .layers.base import Parameter
 
 
 def check_logits(logits, name="logits"):
@@ -219,7 +218,7 @@ def _check_weights(weights):
         raise TypeError(f"weights must be a list or tuple of arrays, got {type(weights).__name__}; "
                         f"wrap a single array as [w]")
     for i, w in enumerate(weights):
-        if isinstance(w, Parameter):
+        if hasattr(w, "data") and hasattr(w, "grad"):  # a Parameter (losses know no layers)
             raise TypeError(f"weights[{i}] is a Parameter: pass its array, "
                             f"[p.data for p in model.parameters()]")
     return [check_array(w, f"weights[{i}]", finite=False) for i, w in enumerate(weights)]
