@@ -1,0 +1,65 @@
+"""The command-line flag types refuse bad values with argparse's usage error (exit code 2)."""
+
+import argparse
+
+import pytest
+
+from tinyadv import cli
+
+
+def parse(kind, text, nargs=None):
+    parser = argparse.ArgumentParser(prog="x")
+    parser.add_argument("--flag", type=kind, nargs=nargs)
+    return parser, parser.parse_args(["--flag", *text.split()]).flag
+
+
+@pytest.mark.parametrize("kind, text, message", [
+    (cli.positive_int, "0", "must be >= 1, got 0"),
+    (cli.positive_int, "-3", "must be >= 1, got -3"),
+    (cli.positive_int, "2.5", "expected an integer, got '2.5'"),
+    (cli.nonnegative_int, "-1", "must be >= 0, got -1"),
+    (cli.nonnegative_float, "-0.1", "must be a finite number >= 0, got '-0.1'"),
+    (cli.nonnegative_float, "nan", "must be a finite number >= 0"),
+    (cli.nonnegative_float, "inf", "must be a finite number >= 0"),
+    (cli.nonnegative_float, "abc", "expected a number, got 'abc'"),
+    (cli.positive_float, "0", "must be > 0"),
+    (cli.fraction, "1.5", r"must be in \[0, 1\]"),
+    (cli.figure_path, "out.xyz", "does not end in a figure format matplotlib writes"),
+])
+def test_a_bad_value_is_a_usage_error_naming_the_flag(capsys, kind, text, message):
+    with pytest.raises(SystemExit) as stop:
+        parse(kind, text)
+    assert stop.value.code == 2
+    error = capsys.readouterr().err
+    assert "argument --flag:" in error
+    assert __import__("re").search(message, error)
+
+
+def test_good_values_pass(tmp_path):
+    assert parse(cli.positive_int, "3")[1] == 3 and parse(cli.nonnegative_int, "0")[1] == 0
+    assert parse(cli.nonnegative_float, "0")[1] == 0.0 and parse(cli.fraction, "1")[1] == 1.0
+    assert parse(cli.positive_float, "1e-3")[1] == 1e-3
+    new = tmp_path / "new" / "deeper" / "fig.pdf"
+    assert parse(cli.figure_path, str(new))[1] == str(new)
+    assert parse(cli.folder, str(tmp_path / "made" / "later"))[1] == str(tmp_path / "made" / "later")
+
+
+def test_paths_inside_a_file_or_onto_a_folder_are_refused(tmp_path, capsys):
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    a_folder = tmp_path / "looks_like.png"
+    a_folder.mkdir()
+    for kind, text in ((cli.folder, a_file / "sub"), (cli.figure_path, a_file / "fig.png"),
+                       (cli.figure_path, a_folder)):
+        with pytest.raises(SystemExit):
+            parse(kind, str(text))
+    errors = capsys.readouterr().err
+    assert errors.count("a_file is a file, not a folder") == 2 and "looks_like.png is a folder" in errors
+
+
+def test_increasing_lists(capsys):
+    parser, values = parse(cli.nonnegative_float, "0 0.1 0.1", nargs="+")
+    with pytest.raises(SystemExit):
+        cli.increasing(parser, values, "--eps")
+    assert "--eps must be increasing (each value once), got 0.0 0.1 0.1" in capsys.readouterr().err
+    cli.increasing(parser, [0.0, 0.1], "--eps")

@@ -1,0 +1,100 @@
+"""Types for command-line flags (argparse's ``type=``), so that a bad flag fails when it is read.
+
+The scripts in ``scripts/`` train for minutes before they attack or draw; a negative ε, zero
+epochs or an output path inside a file should stop them at once, with argparse's usage error
+naming the flag (exit code 2), not with a traceback after the training. Each function takes the
+flag's text and returns its value, or raises ``argparse.ArgumentTypeError`` with the reason::
+
+    parser.add_argument("--epochs", type=positive_int, default=6)
+    parser.add_argument("--eps", type=nonnegative_float, nargs="+", default=[0.0, 0.1, 0.3])
+    parser.add_argument("--out", type=figure_path, default="figures/demo.png")
+    args = parser.parse_args(argv)
+    increasing(parser, args.eps, "--eps")
+
+A relation between flags (a seed set smaller than the test set, say) is checked after parsing
+with ``parser.error(...)``, which gives the same usage error.
+"""
+
+import argparse
+import math
+import os
+
+
+def _number(text, kind):
+    try:
+        return kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {'an integer' if kind is int else 'a number'}, "
+                                         f"got {text!r}") from None
+
+
+def positive_int(text):
+    """An integer >= 1 (epochs, sizes, steps, limits)."""
+    value = _number(text, int)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def nonnegative_int(text):
+    """An integer >= 0 (a count that may be zero, a seed)."""
+    value = _number(text, int)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def nonnegative_float(text):
+    """A finite number >= 0 (ε, σ, a weight decay)."""
+    value = _number(text, float)
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text!r}")
+    return value
+
+
+def positive_float(text):
+    """A finite number > 0 (a learning rate, a temperature, a step size)."""
+    value = nonnegative_float(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text!r}")
+    return value
+
+
+def fraction(text):
+    """A number in [0, 1] (a fraction of pixels)."""
+    value = nonnegative_float(text)
+    if value > 1:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {text!r}")
+    return value
+
+
+def folder(text):
+    """A folder to write into: it may not exist yet (it is created), but it may not be a file."""
+    path = os.path.abspath(text)
+    parent = path
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        raise argparse.ArgumentTypeError(f"{parent} is a file, not a folder")
+    return text
+
+
+def figure_path(text):
+    """A figure's file name: an extension matplotlib can write, in a folder (see ``folder``)."""
+    from matplotlib.backend_bases import FigureCanvasBase  # only scripts that draw need it
+
+    extension = os.path.splitext(text)[1].lower().lstrip(".")
+    formats = FigureCanvasBase.get_supported_filetypes()
+    if extension not in formats:
+        raise argparse.ArgumentTypeError(f"{text!r} does not end in a figure format matplotlib "
+                                         f"writes ({', '.join(sorted(formats))})")
+    if os.path.isdir(text):
+        raise argparse.ArgumentTypeError(f"{text} is a folder, not a file name")
+    folder(os.path.dirname(os.path.abspath(text)))
+    return text
+
+
+def increasing(parser, values, flag):
+    """``parser.error`` unless ``values`` (a list from ``nargs="+"``) is strictly increasing."""
+    if any(b <= a for a, b in zip(values, values[1:])):
+        parser.error(f"{flag} must be increasing (each value once), got {' '.join(map(str, values))}")
