@@ -26,7 +26,7 @@ Laptop default (stated in the printout): nf = 32 instead of 64, 6,000 training d
 (the adversarially trained models: the clean model after 3 epochs plus 1 epoch of ½CE clean +
 ½CE PGD with 8 steps of 0.075 instead of 40 of 0.01), evaluation on the first 500 test digits
 (PGD on 200, the ε sweep on 100 with 10 steps of ε/4, CW on 50, SPSA on 50 with 20 steps). ``--paper`` sets the paper's
-protocol. Writes figures/binarized_mnist.png.
+protocol (flags given with it win). Writes figures/binarized_mnist.png.
 """
 
 import argparse
@@ -41,6 +41,7 @@ import numpy as np  # noqa: E402
 
 import tinyadv as ta  # noqa: E402
 from tinyadv.attacks import spsa  # noqa: E402
+from tinyadv.cli import figure_path, fraction, nonnegative_int, positive_float, positive_int  # noqa: E402
 from tinyadv.data import DATASET_NAMES, load_dataset  # noqa: E402
 from tinyadv.evaluate import vanishing_gradients  # noqa: E402
 from tinyadv.plots import save_figure  # noqa: E402
@@ -55,9 +56,10 @@ VARIANTS = {
 }
 
 #: REFERENCES.md §3: the paper's protocol (MNIST, 15 epochs, adversarial training after 10).
+#: Its adversarially trained models are all of --variants (parse_args).
 PAPER = dict(nf=64, train_limit=None, epochs=15, adv_after=10, adv_steps=40, adv_alpha=0.01,
-             adv_models=list(VARIANTS), test_limit=10000, pgd_limit=10000, sweep_limit=1000,
-             cw_limit=1000, spsa_limit=1000, spsa_steps=100, sweep_steps=40)
+             test_limit=10000, pgd_limit=10000, sweep_limit=1000, cw_limit=1000, spsa_limit=1000,
+             spsa_steps=100, sweep_steps=40)
 
 WHITE_BOX = ("FGSM", "PGD", "CW")
 
@@ -65,41 +67,50 @@ WHITE_BOX = ("FGSM", "PGD", "CW")
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", choices=DATASET_NAMES, default="mini-mnist")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--nf", type=int, default=32, help="filters of conv1 (paper: 64)")
-    parser.add_argument("--train-limit", type=int, default=6000, help="training digits (paper: all)")
-    parser.add_argument("--epochs", type=int, default=4, help="training epochs (paper: 15)")
-    parser.add_argument("--adv-after", type=int, default=3,
-                        help="clean epochs before adversarial training starts (paper: 10)")
-    parser.add_argument("--adv-steps", type=int, default=8, help="PGD steps in training (paper: 40)")
-    parser.add_argument("--adv-alpha", type=float, default=0.075, help="PGD step in training (paper: 0.01)")
-    parser.add_argument("--adv-models", nargs="*", default=["A", "B", "C"], choices=list(VARIANTS),
-                        help="models also trained adversarially (paper: all)")
+    parser.add_argument("--seed", type=nonnegative_int, default=0)
+    parser.add_argument("--nf", type=positive_int, default=32, help="filters of conv1 (paper: 64)")
+    parser.add_argument("--train-limit", type=positive_int, default=6000, help="training digits (paper: all)")
+    parser.add_argument("--epochs", type=positive_int, default=4, help="training epochs (paper: 15)")
+    parser.add_argument("--adv-after", type=nonnegative_int, default=3,
+                        help="clean epochs before adversarial training starts, < --epochs (paper: 10)")
+    parser.add_argument("--adv-steps", type=positive_int, default=8, help="PGD steps in training (paper: 40)")
+    parser.add_argument("--adv-alpha", type=positive_float, default=0.075, help="PGD step in training (paper: 0.01)")
+    parser.add_argument("--adv-models", nargs="*", default=None, choices=list(VARIANTS),
+                        help="models also trained adversarially, among --variants (default: A, B, C; paper: all)")
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
-    parser.add_argument("--eps", type=float, default=0.3, help="L∞ budget of FGSM, PGD and SPSA")
-    parser.add_argument("--pgd-steps", type=int, default=40, help="white-box PGD steps (paper: 40)")
-    parser.add_argument("--pgd-alpha", type=float, default=0.01, help="white-box PGD step (paper: 0.01)")
-    parser.add_argument("--cw-steps", type=int, default=100, help="CW-L2 Adam steps (paper: 100)")
-    parser.add_argument("--temperature", type=float, default=0.25, help="T multiplying the logits")
-    parser.add_argument("--test-limit", type=int, default=500, help="digits for clean, FGSM, transfer")
-    parser.add_argument("--pgd-limit", type=int, default=200, help="digits for white-box PGD")
-    parser.add_argument("--sweep-limit", type=int, default=100, help="digits for the PGD ε sweep")
-    parser.add_argument("--sweep-steps", type=int, default=10, help="PGD steps (of ε/4) in the ε sweep")
-    parser.add_argument("--cw-limit", type=int, default=50, help="digits for CW-L2")
-    parser.add_argument("--spsa-limit", type=int, default=50, help="digits for SPSA")
-    parser.add_argument("--spsa-steps", type=int, default=20, help="SPSA Adam steps")
-    parser.add_argument("--tolerance", type=float, default=0.05,
-                        help="accuracy gap that counts as 'beats the white-box attack'")
-    parser.add_argument("--paper", action="store_true", help="the paper's protocol (hours on a laptop)")
-    parser.add_argument("--out", default=os.path.join("figures", "binarized_mnist.png"))
+    parser.add_argument("--eps", type=fraction, default=0.3, help="L∞ budget of FGSM, PGD and SPSA, in [0, 1]")
+    parser.add_argument("--pgd-steps", type=positive_int, default=40, help="white-box PGD steps (paper: 40)")
+    parser.add_argument("--pgd-alpha", type=positive_float, default=0.01, help="white-box PGD step (paper: 0.01)")
+    parser.add_argument("--cw-steps", type=positive_int, default=100, help="CW-L2 Adam steps (paper: 100)")
+    parser.add_argument("--temperature", type=positive_float, default=0.25, help="T > 0 multiplying the logits")
+    parser.add_argument("--test-limit", type=positive_int, default=500, help="digits for clean, FGSM, transfer")
+    parser.add_argument("--pgd-limit", type=positive_int, default=200, help="digits for white-box PGD")
+    parser.add_argument("--sweep-limit", type=positive_int, default=100, help="digits for the PGD ε sweep")
+    parser.add_argument("--sweep-steps", type=positive_int, default=10, help="PGD steps (of ε/4) in the ε sweep")
+    parser.add_argument("--cw-limit", type=positive_int, default=50, help="digits for CW-L2")
+    parser.add_argument("--spsa-limit", type=positive_int, default=50, help="digits for SPSA")
+    parser.add_argument("--spsa-steps", type=positive_int, default=20, help="SPSA Adam steps")
+    parser.add_argument("--tolerance", type=fraction, default=0.05,
+                        help="accuracy gap in [0, 1] that counts as 'beats the white-box attack'")
+    parser.add_argument("--paper", action="store_true",
+                        help="the paper's protocol (hours on a laptop); explicit flags win")
+    parser.add_argument("--out", type=figure_path, default=os.path.join("figures", "binarized_mnist.png"))
     args = parser.parse_args(argv)
-    if args.paper:
-        for key, value in PAPER.items():
-            setattr(args, key, value)
+    if args.paper:  # the paper's values become the defaults, so that explicit flags win
+        parser.set_defaults(**PAPER)
+        args = parser.parse_args(argv)
     if "A" not in args.variants:
         parser.error("--variants must include A (the source of the transfer attacks)")
-    if not 0 <= args.adv_after <= args.epochs:
-        parser.error("--adv-after must lie between 0 and --epochs")
+    if len(set(args.variants)) < len(args.variants):
+        parser.error(f"--variants names a model twice: {' '.join(args.variants)}")
+    if args.adv_models is None:  # the default: those of A, B, C (with --paper: all) among --variants
+        args.adv_models = [v for v in (VARIANTS if args.paper else ("A", "B", "C")) if v in args.variants]
+    if not set(args.adv_models) <= set(args.variants):
+        parser.error(f"--adv-models {' '.join(args.adv_models)} must be among --variants {' '.join(args.variants)}")
+    if args.adv_after > args.epochs:
+        parser.error(f"--adv-after ({args.adv_after}) must be <= --epochs ({args.epochs})")
+    if args.adv_models and args.adv_after == args.epochs:
+        parser.error("--adv-after equal to --epochs leaves --adv-models no adversarial epoch")
     return args
 
 

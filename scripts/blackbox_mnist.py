@@ -35,6 +35,7 @@ import numpy as np  # noqa: E402
 
 import tinyadv as ta  # noqa: E402
 from tinyadv.attacks import oracle_labels, papernot_blackbox  # noqa: E402
+from tinyadv.cli import figure_path, fraction, nonnegative_int, positive_float, positive_int  # noqa: E402
 from tinyadv.data import DATASET_NAMES, load_dataset  # noqa: E402
 from tinyadv.plots import image_grid, save_figure  # noqa: E402
 
@@ -45,23 +46,28 @@ PAPER = dict(nf=64, oracle_epochs=10, train_limit=None)
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", choices=DATASET_NAMES, default="mini-mnist")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--nf", type=int, default=32, help="oracle CNN filters (paper: 64)")
-    parser.add_argument("--oracle-epochs", type=int, default=3, help="oracle training epochs (paper: 10)")
-    parser.add_argument("--train-limit", type=int, default=None, help="oracle training digits (paper: all)")
-    parser.add_argument("--test-limit", type=int, default=None, help="test digits incl. the seed set")
-    parser.add_argument("--seed-size", type=int, default=150, help="first test digits used as seed set")
-    parser.add_argument("--rounds", type=int, default=6, help="substitute rounds ρ = 0 … rounds−1")
-    parser.add_argument("--sub-epochs", type=int, default=10, help="substitute epochs per round")
-    parser.add_argument("--lmbda", type=float, default=0.1, help="Jacobian augmentation step λ")
-    parser.add_argument("--tau", type=int, default=3, help="period of the step's sign")
-    parser.add_argument("--eps", type=float, default=0.3, help="FGSM ε on the substitute")
-    parser.add_argument("--paper", action="store_true", help="the paper's oracle (nf 64, 10 epochs)")
-    parser.add_argument("--out", default=os.path.join("figures", "blackbox_mnist.png"))
+    parser.add_argument("--seed", type=nonnegative_int, default=0)
+    parser.add_argument("--nf", type=positive_int, default=32, help="oracle CNN filters (paper: 64)")
+    parser.add_argument("--oracle-epochs", type=positive_int, default=3, help="oracle training epochs (paper: 10)")
+    parser.add_argument("--train-limit", type=positive_int, default=None, help="oracle training digits (paper: all)")
+    parser.add_argument("--test-limit", type=positive_int, default=None, help="test digits incl. the seed set")
+    parser.add_argument("--seed-size", type=positive_int, default=150,
+                        help="first test digits used as seed set (fewer than --test-limit)")
+    parser.add_argument("--rounds", type=positive_int, default=6, help="substitute rounds ρ = 0 … rounds−1")
+    parser.add_argument("--sub-epochs", type=positive_int, default=10, help="substitute epochs per round")
+    parser.add_argument("--lmbda", type=positive_float, default=0.1, help="Jacobian augmentation step λ")
+    parser.add_argument("--tau", type=positive_int, default=3, help="period of the step's sign")
+    parser.add_argument("--eps", type=fraction, default=0.3, help="FGSM ε on the substitute, in [0, 1]")
+    parser.add_argument("--paper", action="store_true",
+                        help="the paper's oracle (nf 64, 10 epochs, all training digits); explicit flags win")
+    parser.add_argument("--out", type=figure_path, default=os.path.join("figures", "blackbox_mnist.png"))
     args = parser.parse_args(argv)
-    if args.paper:
-        for key, value in PAPER.items():
-            setattr(args, key, value)
+    if args.paper:  # the paper's values become the defaults, so that explicit flags win
+        parser.set_defaults(**PAPER)
+        args = parser.parse_args(argv)
+    if args.test_limit is not None and args.seed_size >= args.test_limit:
+        parser.error(f"--seed-size ({args.seed_size}) must be smaller than --test-limit ({args.test_limit}): "
+                     "the other test digits are the evaluation set")
     return args
 
 
@@ -139,7 +145,7 @@ def main(argv=None):
     fig.tight_layout()
     save_figure(fig, args.out)
 
-    shown = np.arange(8)
+    shown = np.arange(min(8, len(x_eval)))
     pred_clean = oracle_labels(oracle, x_eval[shown])
     pred_adv = oracle_labels(oracle, result.x_adv[shown])
     examples = image_grid([x_eval[shown], result.x_adv[shown]],

@@ -7,7 +7,8 @@ Loads every split of every data set found in the folder (never downloads), compa
 of images per class with the official counts, and for MNIST compares the MD5 of the decompressed
 idx files with the official ones (the offline copies' train .gz files were re-compressed, so only
 their contents can be compared). Prints one line per split; exits with status 1 if anything
-differs, 0 otherwise. A data set absent from the folder is reported as skipped.
+differs, 0 otherwise, and 2 (a usage error) if the folder does not exist. A data set absent
+from the folder is reported as skipped.
 """
 
 import argparse
@@ -71,11 +72,23 @@ def check_mnist_contents(root):
     return ok, lines
 
 
-def main():
+def existing_folder(text):
+    """--root's type: a folder that exists (this script reads, never downloads)."""
+    if os.path.isfile(os.path.expanduser(text)):
+        raise argparse.ArgumentTypeError(f"{text} is a file, not a folder")
+    if not os.path.isdir(os.path.expanduser(text)):
+        raise argparse.ArgumentTypeError(f"no folder {text!r}")
+    return text
+
+
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--root", default=None, help="data folder (default: $TINYADV_DATA or ~/.cache/tinyadv)")
-    args = parser.parse_args()
+    parser.add_argument("--root", type=existing_folder, default=None,
+                        help="data folder (default: $TINYADV_DATA or ~/.cache/tinyadv)")
+    args = parser.parse_args(argv)
     root = data_root(args.root)
+    if not os.path.isdir(root):
+        parser.error(f"no data folder {root} (from $TINYADV_DATA or the default): give --root")
     print(f"data folder: {root}")
     all_ok, checked = True, 0
     for name in LOADERS:

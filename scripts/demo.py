@@ -22,6 +22,7 @@ matplotlib.use("Agg")
 import numpy as np  # noqa: E402
 
 import tinyadv as ta  # noqa: E402
+from tinyadv.cli import figure_path, fraction, increasing, nonnegative_int, positive_int  # noqa: E402
 from tinyadv.data import DATASET_NAMES, load_dataset  # noqa: E402
 from tinyadv.plots import image_grid, save_figure  # noqa: E402
 
@@ -29,14 +30,16 @@ from tinyadv.plots import image_grid, save_figure  # noqa: E402
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", choices=DATASET_NAMES, default="mini-mnist")
-    parser.add_argument("--epochs", type=int, default=6)
-    parser.add_argument("--nf", type=int, default=16, help="filters of conv1 (the talk's CNN: 32)")
-    parser.add_argument("--train-limit", type=int, default=None)
-    parser.add_argument("--test-limit", type=int, default=2000)
-    parser.add_argument("--eps", type=float, nargs="+", default=[0.0, 0.05, 0.1, 0.2, 0.3])
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default="figures/demo.png")
+    parser.add_argument("--epochs", type=positive_int, default=6)
+    parser.add_argument("--nf", type=positive_int, default=16, help="filters of conv1 (the talk's CNN: 32)")
+    parser.add_argument("--train-limit", type=positive_int, default=None)
+    parser.add_argument("--test-limit", type=positive_int, default=2000)
+    parser.add_argument("--eps", type=fraction, nargs="+", default=[0.0, 0.05, 0.1, 0.2, 0.3],
+                        help="increasing FGSM budgets in [0, 1], the pixels' range")
+    parser.add_argument("--seed", type=nonnegative_int, default=0)
+    parser.add_argument("--out", type=figure_path, default="figures/demo.png")
     args = parser.parse_args(argv)
+    increasing(parser, args.eps, "--eps")
 
     began = time.perf_counter()
     x_train, y_train = load_dataset(args.data, "train", limit=args.train_limit)
@@ -61,7 +64,7 @@ def main(argv=None):
         adversarial[eps] = x_adv
         table[eps] = (accuracy, confidence)
 
-    shown = np.arange(8)
+    shown = np.arange(min(8, len(x_test)))
     rows, captions = [], []
     for eps, x_adv in adversarial.items():
         probabilities = ta.softmax(model.logits(x_adv[shown]))

@@ -24,6 +24,7 @@ import argparse
 import numpy as np
 
 import tinyadv as ta
+from tinyadv.cli import fraction, nonnegative_int, positive_int
 from tinyadv.data import load_mini_mnist
 
 
@@ -60,12 +61,14 @@ def mi_fgsm_with_a_bug(model, x, y=None, *, eps, steps=10, decay=1.0, clip=(0.0,
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--train-limit", type=int, default=3000)
-    parser.add_argument("--test-limit", type=int, default=500)
-    parser.add_argument("--eps", type=float, default=0.15)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--epochs", type=positive_int, default=3)
+    parser.add_argument("--train-limit", type=positive_int, default=3000)
+    parser.add_argument("--test-limit", type=positive_int, default=500)
+    parser.add_argument("--eps", type=fraction, default=0.15, help="L∞ budget in (0, 1], the pixels' range")
+    parser.add_argument("--seed", type=nonnegative_int, default=0)
     args = parser.parse_args(argv)
+    if args.eps == 0:
+        parser.error("--eps must be > 0: at ε = 0 every attack returns x and the bug does not show")
 
     x, y = load_mini_mnist("train", limit=args.train_limit)
     x_test, y_test = load_mini_mnist("test", limit=args.test_limit)

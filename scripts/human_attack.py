@@ -8,7 +8,8 @@ pixel with the largest first-order gain g_i·(t_i − x_i), g = ∇ₓ CE(z(x), 
 box that g points to. On logistic regression g is a multiple of w, so it walks down the weight
 image of REFERENCES.md §7 (the most negative weights first for a 3, the most positive for a 7).
 
-Interactive window (a matplotlib backend with a display):
+Interactive window (a matplotlib backend with a display; without one the script says so and
+asks for --demo):
     click a pixel   toggle it (≥ ½ → 0, < ½ → 1), prediction and confidence update live
     a               one automatic step: toggle the most influential pixel
     r               reset the digit            n   next digit            q   quit
@@ -36,33 +37,73 @@ import matplotlib
 import numpy as np
 
 import tinyadv as ta
-from tinyadv.checks import check_positive_int
+from tinyadv.cli import figure_path, folder, nonnegative_int, positive_int
 from tinyadv.data import DATASET_NAMES, load_dataset
 from tinyadv.plots import save_figure, to_displayable
 
 MODEL_KINDS = ("logistic", "cnn")
+#: The number of logits of each kind's model: one (3 → 1, 7 → 0) or one per digit.
+LOGITS = {"logistic": 1, "cnn": 10}
 #: REFERENCES.md §7: the weight-pixel L0 attack with i = 50 (100 pixels set to 1) leaves the
 #: 3-vs-7 logistic model at this accuracy (all digits pushed to one class).
 PAPER_L0_ACCURACY = 0.4956
+DEFAULT_OUT = os.path.join("figures", "human_attack.png")
+#: matplotlib's backends that only write files: the window needs another one, and a display.
+NON_INTERACTIVE = ("agg", "cairo", "pdf", "pgf", "ps", "svg", "template")
+
+
+def saved_model(path):
+    """--model's type: the model that ``model.save`` wrote to ``path``, loaded when the flag is read."""
+    try:
+        return ta.load(path)
+    except (OSError, ValueError) as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def model_path(text):
+    """--save's type: a file name (not a folder) in a folder that exists or can be made."""
+    if os.path.isdir(text):
+        raise argparse.ArgumentTypeError(f"{text} is a folder, not a file name")
+    folder(os.path.dirname(os.path.abspath(text)))
+    return text
+
+
+def logit_count(model):
+    """The number of logits of a model ending in a Linear layer: its last parameter's first axis."""
+    return model.parameters()[-1].data.shape[0]
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=nonnegative_int, default=0)
     parser.add_argument("--data", choices=DATASET_NAMES, default="mini-mnist")
     parser.add_argument("--model-kind", choices=MODEL_KINDS, default="logistic")
-    parser.add_argument("--model", default=None, help="load this .npz (from model.save) instead of training")
-    parser.add_argument("--save", default=None, help="write the trained model to this .npz")
-    parser.add_argument("--epochs", type=int, default=None,
+    parser.add_argument("--model", type=saved_model, default=None,
+                        help="load this .npz (from model.save, of --model-kind) instead of training")
+    parser.add_argument("--save", type=model_path, default=None, help="write the trained model to this .npz")
+    parser.add_argument("--epochs", type=positive_int, default=None,
                         help="training epochs (default 10 for logistic, 3 for cnn)")
-    parser.add_argument("--limit", type=int, default=None, help="use at most this many train and test digits")
-    parser.add_argument("--nf", type=int, default=8, help="cnn: filters of conv1 (the talk's model has 32)")
+    parser.add_argument("--limit", type=positive_int, default=None,
+                        help="use at most this many train and test digits")
+    parser.add_argument("--nf", type=positive_int, default=8, help="cnn: filters of conv1 (the talk's model has 32)")
     parser.add_argument("--demo", action="store_true", help="no window: write the figure and the table")
-    parser.add_argument("--steps", type=int, default=40, help="demo: automatic toggles per digit")
-    parser.add_argument("--digits", type=int, default=4, help="demo: digits in the figure")
-    parser.add_argument("--eval-digits", type=int, default=200, help="demo: digits in the table")
-    parser.add_argument("--out", default=os.path.join("figures", "human_attack.png"))
-    return parser.parse_args(argv)
+    parser.add_argument("--steps", type=positive_int, default=40, help="demo: automatic toggles per digit")
+    parser.add_argument("--digits", type=positive_int, default=4, help="demo: digits in the figure")
+    parser.add_argument("--eval-digits", type=positive_int, default=200, help="demo: digits in the table")
+    parser.add_argument("--out", type=figure_path, default=None, help=f"demo: the figure (default {DEFAULT_OUT})")
+    args = parser.parse_args(argv)
+    if args.model is not None and (args.save, args.epochs) != (None, None):
+        parser.error("--save and --epochs are for training; --model loads a trained model instead")
+    if args.model is not None and logit_count(args.model) != LOGITS[args.model_kind]:
+        parser.error(f"--model has {logit_count(args.model)} logits, but --model-kind {args.model_kind} needs "
+                     f"{LOGITS[args.model_kind]} (logistic: 1, for 3 vs 7; cnn: 10, one per digit)")
+    if not args.demo and args.out is not None:
+        parser.error("--out is the figure of --demo; the window writes no file")
+    if not args.demo and matplotlib.get_backend().lower() in NON_INTERACTIVE:
+        parser.error(f"no display for the window (matplotlib backend {matplotlib.get_backend()}): "
+                     "use --demo to write the figure instead")
+    args.out = args.out or DEFAULT_OUT
+    return args
 
 
 # ---- the model ----------------------------------------------------------------------------
@@ -78,9 +119,9 @@ def load_digits(args, split):
 
 
 def build_model(args, x, y):
-    """Load ``args.model`` or train a fresh model of ``args.model_kind`` on (x, y) (Adam 1e-3)."""
+    """The model loaded from --model, or a fresh model of ``args.model_kind`` trained on (x, y) (Adam 1e-3)."""
     if args.model is not None:
-        model = ta.load(args.model)
+        model = args.model
     else:
         if args.model_kind == "logistic":
             model = ta.logistic_regression(int(np.prod(x.shape[1:])), seed=args.seed)
@@ -380,9 +421,6 @@ def run_demo(model, x, y, class_names, args):
 
 def main(argv=None):
     args = parse_args(argv)
-    check_positive_int(args.steps, "--steps")
-    check_positive_int(args.digits, "--digits")
-    check_positive_int(args.eval_digits, "--eval-digits")
     if args.demo:
         matplotlib.use("Agg")
     x_train, y_train, class_names = load_digits(args, "train")

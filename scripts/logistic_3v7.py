@@ -62,6 +62,14 @@ import numpy as np  # noqa: E402
 
 import tinyadv as ta  # noqa: E402
 from tinyadv.checks import check_positive_int  # noqa: E402
+from tinyadv.cli import (  # noqa: E402
+    folder,
+    fraction,
+    nonnegative_float,
+    nonnegative_int,
+    positive_float,
+    positive_int,
+)
 from tinyadv.data import DATASET_NAMES, load_dataset, select_classes  # noqa: E402
 from tinyadv.init import truncated_normal  # noqa: E402
 from tinyadv.plots import image_grid, save_figure, signed_image_grid  # noqa: E402
@@ -91,25 +99,43 @@ COLORS = {name: f"C{i}" for i, name in enumerate(MODELS)}
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=nonnegative_int, default=0)
     parser.add_argument("--data", choices=DATASET_NAMES, default="mini-mnist")
-    parser.add_argument("--limit", type=int, default=None, help="use at most this many train and test digits")
-    parser.add_argument("--eps", type=float, default=0.25, help="FGSM L∞ budget (the papers' 0.25)")
-    parser.add_argument("--l2", type=float, default=3.25, help="λ₂ of the l2 model (§7: 3.25)")
-    parser.add_argument("--l1", type=float, default=3.25, help="λ₁ of the l1 model (§7: 3.25)")
-    parser.add_argument("--expert-l2", type=float, default=0.05, help="λ₂ of expert-l2 (§7: 0.05)")
+    parser.add_argument("--limit", type=positive_int, default=None,
+                        help="use at most this many train and test digits")
+    parser.add_argument("--eps", type=fraction, default=0.25, help="FGSM L∞ budget in [0, 1] (the papers' 0.25)")
+    parser.add_argument("--l2", type=nonnegative_float, default=3.25, help="λ₂ of the l2 model (§7: 3.25)")
+    parser.add_argument("--l1", type=nonnegative_float, default=3.25, help="λ₁ of the l1 model (§7: 3.25)")
+    parser.add_argument("--expert-l2", type=nonnegative_float, default=0.05, help="λ₂ of expert-l2 (§7: 0.05)")
     parser.add_argument("--adv-mix", action="store_true",
                         help="adversarial training on ½ clean + ½ FGSM (Goodfellow) instead of FGSM only")
-    parser.add_argument("--epochs", type=int, default=30, help="laptop protocol: epochs over all digits")
-    parser.add_argument("--lr", type=float, default=1e-3, help="laptop protocol: Adam learning rate")
+    parser.add_argument("--epochs", type=positive_int, default=None,
+                        help="laptop protocol only: epochs over all digits (default 30)")
+    parser.add_argument("--lr", type=positive_float, default=None,
+                        help="laptop protocol only: Adam learning rate (default 1e-3)")
     parser.add_argument("--paper-protocol", action="store_true",
-                        help="the reference code's training: Adam lr 1e-5, ≈214 images, 50k steps")
-    parser.add_argument("--paper-steps", type=int, default=50_000)
-    parser.add_argument("--paper-expert-steps", type=int, default=10_000)
-    parser.add_argument("--max-pixels", type=int, default=50, help="largest i of the L0 attack")
-    parser.add_argument("--sweep-points", type=int, default=51, help="ε values from 0 to 0.5 in the sweep")
-    parser.add_argument("--figures", default="figures", help="folder for the logistic_3v7_*.png files")
-    return parser.parse_args(argv)
+                        help="the reference code's training: Adam lr 1e-5, ≈214 images, --paper-steps steps")
+    parser.add_argument("--paper-steps", type=positive_int, default=None,
+                        help="--paper-protocol only: Adam steps (default 50,000)")
+    parser.add_argument("--paper-expert-steps", type=positive_int, default=None,
+                        help="--paper-protocol only: Adam steps of expert-l2 (default 10,000)")
+    parser.add_argument("--max-pixels", type=positive_int, default=50,
+                        help="largest i of the L0 attack, at most 392 (2i pixels of a 28×28 digit)")
+    parser.add_argument("--sweep-points", type=positive_int, default=51,
+                        help="ε values from 0 to 0.5 in the sweep, at least 2")
+    parser.add_argument("--figures", type=folder, default="figures", help="folder for the logistic_3v7_*.png files")
+    args = parser.parse_args(argv)
+    if args.paper_protocol and (args.epochs, args.lr) != (None, None):
+        parser.error("--epochs and --lr set the laptop protocol; --paper-protocol trains --paper-steps at lr 1e-5")
+    if not args.paper_protocol and (args.paper_steps, args.paper_expert_steps) != (None, None):
+        parser.error("--paper-steps and --paper-expert-steps need --paper-protocol")
+    if 2 * args.max_pixels > 28 * 28:
+        parser.error(f"--max-pixels must be <= 392 (2i pixels of a 28×28 digit), got {args.max_pixels}")
+    if args.sweep_points < 2:
+        parser.error(f"--sweep-points must be >= 2 (ε = 0 and ε = 0.5), got {args.sweep_points}")
+    args.epochs, args.lr = args.epochs or 30, args.lr or 1e-3
+    args.paper_steps, args.paper_expert_steps = args.paper_steps or 50_000, args.paper_expert_steps or 10_000
+    return args
 
 
 # ---- data and models ----------------------------------------------------------------------

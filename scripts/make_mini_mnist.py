@@ -17,6 +17,7 @@ import os
 
 import numpy as np
 
+from tinyadv.cli import folder, nonnegative_int
 from tinyadv.data.idx import read_idx
 from tinyadv.files import atomic_path
 
@@ -24,6 +25,26 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 DEFAULT_SRC = os.path.join(REPO, "..", "shared", "data", "mnist")
 DEFAULT_OUT = os.path.join(REPO, "tinyadv", "data", "mini_mnist.npz")
+FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
+         "t10k-labels-idx1-ubyte.gz")
+
+
+def mnist_folder(text):
+    """The src argument's type: a folder holding the four official MNIST files."""
+    if not os.path.isdir(text):
+        raise argparse.ArgumentTypeError(f"no folder {text!r} (it should hold {', '.join(FILES)})")
+    missing = [name for name in FILES if not os.path.isfile(os.path.join(text, name))]
+    if missing:
+        raise argparse.ArgumentTypeError(f"the folder {text!r} lacks {', '.join(missing)}")
+    return text
+
+
+def npz_path(text):
+    """--out's type: a file name (not a folder) in a folder that exists or can be made."""
+    if os.path.isdir(text):
+        raise argparse.ArgumentTypeError(f"{text} is a folder, not a file name")
+    folder(os.path.dirname(os.path.abspath(text)))
+    return text
 
 
 def build(src, *, per_class=500, n_test=2000, seed=0):
@@ -45,9 +66,10 @@ def build(src, *, per_class=500, n_test=2000, seed=0):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("src", nargs="?", default=DEFAULT_SRC, help="folder with the official MNIST .gz files")
-    parser.add_argument("--out", default=DEFAULT_OUT, help="output .npz (default: the bundled file)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("src", nargs="?", type=mnist_folder, default=DEFAULT_SRC,
+                        help="folder with the official MNIST .gz files")
+    parser.add_argument("--out", type=npz_path, default=DEFAULT_OUT, help="output .npz (default: the bundled file)")
+    parser.add_argument("--seed", type=nonnegative_int, default=0)
     args = parser.parse_args(argv)
     arrays = build(args.src, seed=args.seed)
     with atomic_path(args.out, suffix=".npz") as temporary:
