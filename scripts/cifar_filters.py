@@ -31,6 +31,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.ticker import ScalarFormatter  # noqa: E402
 
+from tinyadv.cli import folder, fraction, nonnegative_int  # noqa: E402
 from tinyadv.data import DATASET_NAMES  # noqa: E402
 from tinyadv.plots import save_figure  # noqa: E402
 from train_cifar_cnn import load_trained  # noqa: E402  (the script beside this one)
@@ -70,13 +71,16 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", choices=DATASET_NAMES, default="mini-mnist",
                         help="the data the models were trained on (only names the command to run)")
-    parser.add_argument("--checkpoints", default="checkpoints")
-    parser.add_argument("--zero-tol", type=float, default=0.05,
+    parser.add_argument("--checkpoints", type=folder, default="checkpoints")
+    parser.add_argument("--zero-tol", type=fraction, default=0.05,
                         help="a filter is (near-)zero below this fraction of the largest "
-                             "filter norm")
-    parser.add_argument("--figures", default="figures")
-    parser.add_argument("--seed", type=int, default=0, help="unused: nothing here is random")
+                             "filter norm, in (0, 1]")
+    parser.add_argument("--figures", type=folder, default="figures")
+    parser.add_argument("--seed", type=nonnegative_int, default=0,
+                        help="unused: nothing here is random")
     args = parser.parse_args(argv)
+    if args.zero_tol == 0:
+        parser.error("--zero-tol must be > 0: below 0·max no filter counts, not even a zero one")
 
     models = load_trained(args.checkpoints, args.data, names=("CNN", "CNN-L2"))
     norms, zero_filters = {}, {}

@@ -34,10 +34,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 import tinyadv as ta  # noqa: E402
+from tinyadv.cli import folder, increasing, nonnegative_int, positive_int  # noqa: E402
 from tinyadv.data import DATASET_NAMES, load_dataset  # noqa: E402
 from tinyadv.data.cifar import CIFAR10_CLASSES  # noqa: E402
 from tinyadv.plots import image_grid, save_figure  # noqa: E402
-from train_cifar_cnn import load_trained  # noqa: E402  (the script beside this one)
+from train_cifar_cnn import load_trained, pixel_levels  # noqa: E402  (the script beside this one)
 
 COLOURS = {"CNN-L2": "tab:blue", "CNN": "tab:orange"}
 
@@ -49,20 +50,29 @@ def class_names(data):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", choices=DATASET_NAMES, default="mini-mnist")
-    parser.add_argument("--checkpoints", default="checkpoints")
-    parser.add_argument("--test-limit", type=int, default=500, help="paper: the first 1,000")
-    parser.add_argument("--eps", type=float, nargs="+", default=[0, 2, 4, 8, 12, 16, 24, 32],
-                        help="ε in units of 1/255")
-    parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--examples", type=int, default=8, help="images in the example grid")
-    parser.add_argument("--example-eps", type=float, nargs="+", default=[8, 16, 32],
+    parser.add_argument("--checkpoints", type=folder, default="checkpoints")
+    parser.add_argument("--test-limit", type=positive_int, default=500,
+                        help="paper: the first 1,000")
+    parser.add_argument("--eps", type=pixel_levels, nargs="+", default=[0, 2, 4, 8, 12, 16, 24, 32],
+                        help="ε in units of 1/255, increasing from 0 (the clean accuracy)")
+    parser.add_argument("--steps", type=positive_int, default=20)
+    parser.add_argument("--examples", type=positive_int, default=8,
+                        help="images in the example grid (at most --test-limit)")
+    parser.add_argument("--example-eps", type=pixel_levels, nargs="+", default=[8, 16, 32],
                         help="ε (1/255) of the example grid's rows")
-    parser.add_argument("--paper", action="store_true", help="evaluate on the first 1,000 images")
-    parser.add_argument("--figures", default="figures")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--paper", action="store_true",
+                        help="evaluate on the first 1,000 images (an explicit --test-limit wins)")
+    parser.add_argument("--figures", type=folder, default="figures")
+    parser.add_argument("--seed", type=nonnegative_int, default=0)
     args = parser.parse_args(argv)
-    if args.paper:
-        args.test_limit = 1000
+    if args.paper:  # the paper's size becomes the default, so that an explicit flag wins
+        parser.set_defaults(test_limit=1000)
+        args = parser.parse_args(argv)
+    increasing(parser, args.eps, "--eps")
+    if args.eps[0] != 0:
+        parser.error(f"--eps must start at 0 (the clean accuracy), got {args.eps[0]:g}")
+    if args.examples > args.test_limit:
+        parser.error(f"--examples {args.examples} is more than --test-limit {args.test_limit}")
 
     began = time.perf_counter()
     x, y = load_dataset(args.data, "test", limit=args.test_limit)

@@ -50,6 +50,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 import tinyadv as ta  # noqa: E402
+from tinyadv.cli import (folder, fraction, increasing, nonnegative_int,  # noqa: E402
+                         positive_float, positive_int)
 from tinyadv.data import DATASET_NAMES, load_dataset  # noqa: E402
 from tinyadv.data.preprocess import standardize, to_greyscale  # noqa: E402
 from tinyadv.plots import save_figure  # noqa: E402
@@ -101,25 +103,36 @@ def load_greyscale(data, train_limit, test_limit):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", choices=DATASET_NAMES, default="mini-mnist")
-    parser.add_argument("--train-limit", type=int, default=10000, help="paper: all images")
-    parser.add_argument("--test-limit", type=int, default=300, help="paper: the whole test set")
-    parser.add_argument("--epochs", type=int, default=10, help="paper: 50")
-    parser.add_argument("--lr", type=float, default=1e-2)
-    parser.add_argument("--momentum", type=float, default=0.9, help="paper: 0 (plain SGD)")
-    parser.add_argument("--nf", type=int, default=32, help="conv1 filters (paper: 32)")
-    parser.add_argument("--steps", type=int, default=60, help="BIM iterations (paper: 500)")
-    parser.add_argument("--record-every", type=int, default=5)
-    parser.add_argument("--sigma", type=float, nargs="+", default=list(np.geomspace(0.01, 10, 16)),
-                        help="AWGN σ (paper: linspace(1e-6, 10, 100))")
+    parser.add_argument("--train-limit", type=positive_int, default=10000, help="paper: all images")
+    parser.add_argument("--test-limit", type=positive_int, default=300,
+                        help="paper: the whole test set")
+    parser.add_argument("--epochs", type=positive_int, default=10, help="paper: 50")
+    parser.add_argument("--lr", type=positive_float, default=1e-2)
+    parser.add_argument("--momentum", type=fraction, default=0.9,
+                        help="in [0, 1) (paper: 0, plain SGD)")
+    parser.add_argument("--nf", type=positive_int, default=32, help="conv1 filters (paper: 32)")
+    parser.add_argument("--steps", type=positive_int, default=60,
+                        help="BIM iterations (paper: 500)")
+    parser.add_argument("--record-every", type=positive_int, default=5,
+                        help="BIM iterations between points of a curve (at most --steps)")
+    parser.add_argument("--sigma", type=positive_float, nargs="+",
+                        default=list(np.geomspace(0.01, 10, 16)),
+                        help="AWGN σ, increasing (paper: linspace(1e-6, 10, 100))")
     parser.add_argument("--paper", action="store_true",
-                        help="all images, 50 epochs, 500 iterations, σ = linspace(1e-6, 10, 100)")
-    parser.add_argument("--figures", default="figures")
-    parser.add_argument("--seed", type=int, default=0)
+                        help="all images, 50 epochs, 500 iterations, σ = linspace(1e-6, 10, 100), "
+                             "momentum 0; explicit flags win")
+    parser.add_argument("--figures", type=folder, default="figures")
+    parser.add_argument("--seed", type=nonnegative_int, default=0)
     args = parser.parse_args(argv)
-    if args.paper:
-        args.train_limit, args.test_limit, args.epochs, args.steps = None, None, 50, 500
-        args.record_every, args.sigma = 25, list(np.linspace(1e-6, 10, 100))
-        args.momentum = 0.0
+    if args.paper:  # the paper's settings become the defaults, so that explicit flags win
+        parser.set_defaults(train_limit=None, test_limit=None, epochs=50, steps=500,
+                            record_every=25, sigma=list(np.linspace(1e-6, 10, 100)), momentum=0.0)
+        args = parser.parse_args(argv)
+    increasing(parser, args.sigma, "--sigma")
+    if args.momentum == 1:
+        parser.error("--momentum must be < 1 (the velocity would never decay)")
+    if args.record_every > args.steps:
+        parser.error(f"--record-every {args.record_every} is more than --steps {args.steps}")
 
     began = time.perf_counter()
     x_train, y_train, x_test, y_test = load_greyscale(args.data, args.train_limit, args.test_limit)

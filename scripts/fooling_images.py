@@ -31,8 +31,8 @@ first 5,000 training images, 6 epochs, Adam lr 1e-3.
     TINYADV_DATA=/root/tinyadv-data python scripts/fooling_images.py --data cifar10
 
 Writes figures/fooling_images.png (one fooling image per class per model and protocol, with
-confidence and margin) and figures/fooling_images_eps.png (success and margin against ε, and the
-summary table).
+confidence and margin) and, with an ε sweep, figures/fooling_images_eps.png (success and margin
+against ε, and the summary table).
 """
 
 import argparse
@@ -47,14 +47,24 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 import tinyadv as ta  # noqa: E402
+from tinyadv.cli import (folder, increasing, nonnegative_float, nonnegative_int,  # noqa: E402
+                         positive_int)
 from tinyadv.data import DATASET_NAMES, load_dataset  # noqa: E402
 from tinyadv.data.cifar import CIFAR10_CLASSES  # noqa: E402
 from tinyadv.plots import image_grid, save_figure  # noqa: E402
+from train_cifar_cnn import pixel_levels  # noqa: E402  (the script beside this one)
 
 MODELS = (("CNN-L2", "cifar_cnn_l2"), ("CNN", "cifar_cnn"))
 COLOURS = {"CNN-L2": "tab:blue", "CNN": "tab:orange"}
 CIFAR = dict(start="uniform", norm=np.inf, alpha=0.005, steps=50, clip=(0.0, 1.0))
 SVHN = dict(start="gaussian", norm=2, alpha=0.1, steps=100, clip=None)
+
+
+def file_name(text):
+    """A flag's type: a plain file name, not empty and without a folder."""
+    if text in ("", ".", "..") or os.path.basename(text) != text:
+        raise argparse.ArgumentTypeError(f"must be a plain file name (no folder), got {text!r}")
+    return text
 
 
 def get_models(args, x_train, y_train):
@@ -104,22 +114,27 @@ def display(images):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", choices=DATASET_NAMES, default="mini-mnist")
-    parser.add_argument("--checkpoints", default=None,
+    parser.add_argument("--checkpoints", type=folder, default=None,
                         help="folder with train_cifar_cnn.py's cifar_cnn.npz / cifar_cnn_l2.npz")
-    parser.add_argument("--train-limit", type=int, default=5000)
-    parser.add_argument("--epochs", type=int, default=6)
-    parser.add_argument("--weight-decay", type=float, default=1e-3,
+    parser.add_argument("--train-limit", type=positive_int, default=5000)
+    parser.add_argument("--epochs", type=positive_int, default=6)
+    parser.add_argument("--weight-decay", type=nonnegative_float, default=1e-3,
                         help="λ₂ of CNN-L2 when training here (§8: 1e-3; §4, SVHN: 1e-2)")
-    parser.add_argument("--name", default="fooling_images",
+    parser.add_argument("--name", type=file_name, default="fooling_images",
                         help="figure names: <name>.png and <name>_eps.png in --figures")
-    parser.add_argument("--nf", type=int, default=32, help="conv1 filters when training here")
-    parser.add_argument("--per-class", type=int, default=10, help="fooling images per class")
-    parser.add_argument("--eps", type=float, nargs="*", default=[2, 4, 8, 16, 25, 32, 48, 64],
-                        help="bounds of the ε sweep in /255 (empty: no sweep)")
-    parser.add_argument("--sweep-per-class", type=int, default=5)
-    parser.add_argument("--figures", default="figures")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--nf", type=positive_int, default=32,
+                        help="conv1 filters when training here")
+    parser.add_argument("--per-class", type=positive_int, default=10,
+                        help="fooling images per class")
+    parser.add_argument("--eps", type=pixel_levels, nargs="*",
+                        default=[2, 4, 8, 16, 25, 32, 48, 64],
+                        help="bounds of the ε sweep in /255, increasing (empty: no sweep and no "
+                             "<name>_eps.png)")
+    parser.add_argument("--sweep-per-class", type=positive_int, default=5)
+    parser.add_argument("--figures", type=folder, default="figures")
+    parser.add_argument("--seed", type=nonnegative_int, default=0)
     args = parser.parse_args(argv)
+    increasing(parser, args.eps, "--eps")
 
     began = time.perf_counter()
     x_train, y_train = load_dataset(args.data, "train", limit=args.train_limit)
@@ -181,13 +196,19 @@ def main(argv=None):
     save_figure(fig, os.path.join(args.figures, f"{args.name}.png"))
     plt.close(fig)
 
+    result = {"cifar": cifar, "svhn": svhn, "cross_margin": float(cross_margin.mean()),
+              "cross_agree": cross_agree, "sweep": sweep}
+    if not sweep:
+        print(f"\nno ε sweep (--eps without values), so no {args.name}_eps.png; wrote "
+              f"{args.figures}/{args.name}.png in {time.perf_counter() - began:.0f} s")
+        return result
+
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2), gridspec_kw={"width_ratios": [1, 1, 1.5]})
     for name in models:
-        if sweep:
-            axes[0].plot(args.eps, sweep[name][:, 0], "-o", color=COLOURS[name], markersize=4,
-                         label=name)
-            axes[1].plot(args.eps, sweep[name][:, 2], "-o", color=COLOURS[name], markersize=4,
-                         label=name)
+        axes[0].plot(args.eps, sweep[name][:, 0], "-o", color=COLOURS[name], markersize=4,
+                     label=name)
+        axes[1].plot(args.eps, sweep[name][:, 2], "-o", color=COLOURS[name], markersize=4,
+                     label=name)
     for ax, label in zip(axes[:2], ("attack success (prediction = target)",
                                     "mean margin (top-1 − top-2 softmax)")):
         ax.axvline(25, color="grey", ls=":", lw=1, label="paper: CNN-L2 peak near 25/255")
@@ -218,8 +239,7 @@ def main(argv=None):
     plt.close(fig)
     print(f"\nwrote {args.figures}/{args.name}.png and {args.name}_eps.png "
           f"in {time.perf_counter() - began:.0f} s")
-    return {"cifar": cifar, "svhn": svhn, "cross_margin": float(cross_margin.mean()),
-            "cross_agree": cross_agree, "sweep": sweep}
+    return result
 
 
 if __name__ == "__main__":

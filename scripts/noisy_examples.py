@@ -32,6 +32,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 import tinyadv as ta  # noqa: E402
+from tinyadv.cli import (folder, increasing, nonnegative_float, nonnegative_int,  # noqa: E402
+                         positive_int)
 from tinyadv.data import DATASET_NAMES, load_dataset  # noqa: E402
 from tinyadv.data.cifar import CIFAR10_CLASSES  # noqa: E402
 from tinyadv.plots import image_grid, save_figure  # noqa: E402
@@ -43,15 +45,22 @@ COLOURS = {"CNN-L2": "tab:blue", "CNN": "tab:orange"}
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", choices=DATASET_NAMES, default="mini-mnist")
-    parser.add_argument("--checkpoints", default="checkpoints")
-    parser.add_argument("--test-limit", type=int, default=2000)
-    parser.add_argument("--sigma", type=float, nargs="+",
-                        default=[0, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0])
-    parser.add_argument("--examples", type=int, default=8)
-    parser.add_argument("--example-sigma", type=float, nargs="+", default=[0.1, 0.3, 1.0])
-    parser.add_argument("--figures", default="figures")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--checkpoints", type=folder, default="checkpoints")
+    parser.add_argument("--test-limit", type=positive_int, default=2000)
+    parser.add_argument("--sigma", type=nonnegative_float, nargs="+",
+                        default=[0, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0],
+                        help="noise levels of the curves, increasing")
+    parser.add_argument("--examples", type=positive_int, default=8,
+                        help="images in the grid (at most --test-limit)")
+    parser.add_argument("--example-sigma", type=nonnegative_float, nargs="+",
+                        default=[0.1, 0.3, 1.0],
+                        help="σ of the grid's rows (after a clean row)")
+    parser.add_argument("--figures", type=folder, default="figures")
+    parser.add_argument("--seed", type=nonnegative_int, default=0)
     args = parser.parse_args(argv)
+    increasing(parser, args.sigma, "--sigma")
+    if args.examples > args.test_limit:
+        parser.error(f"--examples {args.examples} is more than --test-limit {args.test_limit}")
 
     began = time.perf_counter()
     x, y = load_dataset(args.data, "test", limit=args.test_limit)

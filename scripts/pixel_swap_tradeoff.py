@@ -33,9 +33,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 import tinyadv as ta  # noqa: E402
+from tinyadv.cli import folder, fraction, increasing, nonnegative_int, positive_int  # noqa: E402
 from tinyadv.data import DATASET_NAMES, load_dataset  # noqa: E402
 from tinyadv.plots import image_grid, save_figure  # noqa: E402
-from train_cifar_cnn import load_trained  # noqa: E402  (the script beside this one)
+from train_cifar_cnn import load_trained, pixel_levels  # noqa: E402  (the script beside this one)
 
 COLOURS = {"CNN-L2": "tab:blue", "CNN": "tab:orange", "WRN": "tab:green", "WRN-Nat": "tab:red"}
 #: REFERENCES.md §8: accuracy with 20% of the pixels swapped (all ≈ 10% at 100%).
@@ -45,18 +46,23 @@ PAPER_AT_20 = {"WRN": 0.45, "CNN-L2": 0.64, "CNN": 0.63, "WRN-Nat": 0.20}
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", choices=DATASET_NAMES, default="mini-mnist")
-    parser.add_argument("--checkpoints", default="checkpoints")
-    parser.add_argument("--test-limit", type=int, default=1000)
-    parser.add_argument("--fractions", type=float, nargs="+",
-                        default=[0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.6, 0.8, 1.0])
-    parser.add_argument("--pgd-limit", type=int, default=300,
-                        help="first N test images for the (slow) PGD curve")
-    parser.add_argument("--eps", type=float, nargs="+", default=[0, 4, 8, 16, 24, 32],
-                        help="ε of the PGD curve, in units of 1/255")
-    parser.add_argument("--pgd-steps", type=int, default=10)
-    parser.add_argument("--figures", default="figures")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--checkpoints", type=folder, default="checkpoints")
+    parser.add_argument("--test-limit", type=positive_int, default=1000)
+    parser.add_argument("--fractions", type=fraction, nargs="+",
+                        default=[0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.6, 0.8, 1.0],
+                        help="fractions of the pixels swapped, increasing")
+    parser.add_argument("--pgd-limit", type=positive_int, default=300,
+                        help="first N test images for the (slow) PGD curve (at most --test-limit)")
+    parser.add_argument("--eps", type=pixel_levels, nargs="+", default=[0, 4, 8, 16, 24, 32],
+                        help="ε of the PGD curve, in units of 1/255, increasing")
+    parser.add_argument("--pgd-steps", type=positive_int, default=10)
+    parser.add_argument("--figures", type=folder, default="figures")
+    parser.add_argument("--seed", type=nonnegative_int, default=0)
     args = parser.parse_args(argv)
+    increasing(parser, args.fractions, "--fractions")
+    increasing(parser, args.eps, "--eps")
+    if args.pgd_limit > args.test_limit:
+        parser.error(f"--pgd-limit {args.pgd_limit} is more than --test-limit {args.test_limit}")
 
     began = time.perf_counter()
     x, y = load_dataset(args.data, "test", limit=args.test_limit)

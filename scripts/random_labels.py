@@ -38,6 +38,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 import tinyadv as ta  # noqa: E402
+from tinyadv.cli import (folder, fraction, nonnegative_float, nonnegative_int,  # noqa: E402
+                         positive_float, positive_int)
 from tinyadv.data import DATASET_NAMES, load_dataset  # noqa: E402
 from tinyadv.plots import save_figure  # noqa: E402
 
@@ -47,18 +49,22 @@ COLOURS = {"natural": "tab:orange", "weight decay": "tab:blue", "adversarial": "
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", choices=DATASET_NAMES, default="mini-mnist")
-    parser.add_argument("--train-limit", type=int, default=2000, help="first N training images")
-    parser.add_argument("--epochs", type=int, default=30)
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--weight-decay", type=float, default=1e-3)
+    parser.add_argument("--train-limit", type=positive_int, default=2000,
+                        help="first N training images")
+    parser.add_argument("--epochs", type=positive_int, default=30)
+    parser.add_argument("--batch-size", type=positive_int, default=128)
+    parser.add_argument("--lr", type=positive_float, default=1e-3)
+    parser.add_argument("--weight-decay", type=nonnegative_float, default=1e-3)
     parser.add_argument("--attack", choices=("fgsm", "pgd"), default="fgsm")
-    parser.add_argument("--eps", type=float, default=8 / 255)
-    parser.add_argument("--alpha", type=float, default=2 / 255, help="PGD step")
-    parser.add_argument("--steps", type=int, default=7, help="PGD iterations")
-    parser.add_argument("--nf", type=int, default=32, help="filters of conv1 (paper's CNN: 32)")
-    parser.add_argument("--figures", default="figures")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--eps", type=fraction, default=8 / 255,
+                        help="L∞ budget on pixels in [0, 1] (default 8/255 ≈ 0.0314)")
+    parser.add_argument("--alpha", type=positive_float, default=2 / 255,
+                        help="PGD step on pixels in [0, 1] (default 2/255)")
+    parser.add_argument("--steps", type=positive_int, default=7, help="PGD iterations")
+    parser.add_argument("--nf", type=positive_int, default=32,
+                        help="filters of conv1 (paper's CNN: 32)")
+    parser.add_argument("--figures", type=folder, default="figures")
+    parser.add_argument("--seed", type=nonnegative_int, default=0)
     args = parser.parse_args(argv)
 
     began = time.perf_counter()

@@ -24,23 +24,62 @@ twentieth of the epochs.
 
 Each phase writes a resumable checkpoint (``<checkpoints>/cifar_cnn[_l2]_{clean,adv}.ckpt.npz``,
 ``fit(checkpoint=..., resume=True)``): run the same command again after an interruption and it
-continues after the last finished epoch. The final models are ``<checkpoints>/cifar_cnn.npz``
-and ``cifar_cnn_l2.npz`` (``tinyadv.load``), read through ``load_trained`` below by
-cifar_robustness.py, cifar_filters.py, noisy_examples.py and pixel_swap_tradeoff.py. With
-``--data mini-mnist`` (the default, for the smoke test) the same CNN is built for 1×28×28 inputs.
+continues after the last finished epoch. The flags that shape the training are recorded in
+``<checkpoints>/cifar_cnn_settings.json``, and a run with other values (``--eps``, ``--lr``,
+``--seed``, ...) in the same folder is refused: it would take the finished checkpoints for its
+own. Only ``--adv-epochs`` may grow, to train on. The final models are
+``<checkpoints>/cifar_cnn.npz`` and ``cifar_cnn_l2.npz`` (``tinyadv.load``), read through
+``load_trained`` below by cifar_robustness.py, cifar_filters.py, noisy_examples.py and
+pixel_swap_tradeoff.py. With ``--data mini-mnist`` (the default, for the smoke test) the same CNN
+is built for 1×28×28 inputs.
 """
 
 import argparse
+import json
 import os
 import time
 
-
 import tinyadv as ta
+from tinyadv.cli import (folder, fraction, nonnegative_float, nonnegative_int, positive_float,
+                         positive_int)
 from tinyadv.data import DATASET_NAMES, load_dataset
+from tinyadv.files import atomic_path
 
 #: (file stem, weight decay λ₂, the paper's clean test accuracy) of the two models (REFERENCES §8).
 MODELS = (("cifar_cnn", 0.0, "≈ 66–67%"), ("cifar_cnn_l2", 1e-3, "≈ 69–70%"))
 NAMES = {"cifar_cnn": "CNN", "cifar_cnn_l2": "CNN-L2"}
+#: The flags that shape the training, recorded beside the checkpoints (``--adv-epochs`` may grow).
+SETTINGS = ("data", "train_limit", "clean_epochs", "batch_size", "lr", "eps", "alpha", "steps",
+            "seed")
+
+
+def pixel_levels(text):
+    """A flag's type: an L∞ budget in units of 1/255, a number in [0, 255] (the pixel range)."""
+    value = nonnegative_float(text)
+    if value > 255:
+        raise argparse.ArgumentTypeError(f"must be in [0, 255] (units of 1/255), got {text!r}")
+    return value
+
+
+def settings_error(args):
+    """Why the checkpoints in ``args.checkpoints`` may not be resumed with ``args``, or None."""
+    path = os.path.join(args.checkpoints, "cifar_cnn_settings.json")
+    if not os.path.exists(path):
+        return None
+    try:
+        with open(path) as file:
+            recorded = json.load(file)
+    except (OSError, ValueError) as error:
+        return f"{path} cannot be read ({error}): delete it or use another --checkpoints folder"
+    differ = [k for k in SETTINGS if k in recorded and recorded[k] != getattr(args, k)]
+    if recorded.get("adv_epochs", 0) > args.adv_epochs:
+        differ.append("adv_epochs")
+    if not differ:
+        return None
+    was = ", ".join(f"--{k.replace('_', '-')} {recorded[k]}" for k in differ)
+    now = ", ".join(f"--{k.replace('_', '-')} {getattr(args, k)}" for k in differ)
+    return (f"{path} records checkpoints trained with {was}; this run asks {now}: "
+            f"use another --checkpoints folder (only --adv-epochs may grow)")
 
 
 def load_trained(checkpoints, data, x=None, names=("CNN-L2", "CNN")):
@@ -90,24 +129,32 @@ def train_one(stem, weight_decay, x, y, args):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", choices=DATASET_NAMES, default="mini-mnist")
-    parser.add_argument("--train-limit", type=int, default=20000,
+    parser.add_argument("--train-limit", type=positive_int, default=20000,
                         help="first N training images (paper: all 50,000)")
-    parser.add_argument("--test-limit", type=int, default=None, help="default: the whole test set")
-    parser.add_argument("--clean-epochs", type=int, default=10, help="paper: 50")
-    parser.add_argument("--adv-epochs", type=int, default=3, help="paper: 200")
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--eps", type=float, default=8 / 255)
-    parser.add_argument("--alpha", type=float, default=2 / 255)
-    parser.add_argument("--steps", type=int, default=7)
+    parser.add_argument("--test-limit", type=positive_int, default=None,
+                        help="default: the whole test set")
+    parser.add_argument("--clean-epochs", type=nonnegative_int, default=10, help="paper: 50")
+    parser.add_argument("--adv-epochs", type=nonnegative_int, default=3, help="paper: 200")
+    parser.add_argument("--batch-size", type=positive_int, default=128)
+    parser.add_argument("--lr", type=positive_float, default=1e-3)
+    parser.add_argument("--eps", type=fraction, default=8 / 255,
+                        help="PGD's L∞ budget on pixels in [0, 1] (default 8/255 ≈ 0.0314)")
+    parser.add_argument("--alpha", type=positive_float, default=2 / 255,
+                        help="PGD's step on pixels in [0, 1] (default 2/255 ≈ 0.0078)")
+    parser.add_argument("--steps", type=positive_int, default=7)
     parser.add_argument("--paper", action="store_true",
                         help="the paper's protocol: all training images, 50 clean + 200 "
-                             "adversarial epochs (days on two cores)")
-    parser.add_argument("--checkpoints", default="checkpoints")
-    parser.add_argument("--seed", type=int, default=0)
+                             "adversarial epochs (days on two cores); explicit flags win")
+    parser.add_argument("--checkpoints", type=folder, default="checkpoints")
+    parser.add_argument("--seed", type=nonnegative_int, default=0)
     args = parser.parse_args(argv)
-    if args.paper:
-        args.train_limit, args.clean_epochs, args.adv_epochs = None, 50, 200
+    if args.paper:  # the paper's sizes become the defaults, so that explicit flags win
+        parser.set_defaults(train_limit=None, clean_epochs=50, adv_epochs=200)
+        args = parser.parse_args(argv)
+    if args.clean_epochs + args.adv_epochs == 0:
+        parser.error("--clean-epochs 0 with --adv-epochs 0 trains nothing")
+    if (error := settings_error(args)) is not None:
+        parser.error(error)
 
     x_train, y_train = load_dataset(args.data, "train", limit=args.train_limit)
     x_test, y_test = load_dataset(args.data, "test", limit=args.test_limit)
@@ -117,6 +164,11 @@ def main(argv=None):
           f"½CE(clean) + ½CE(PGD-L∞ ε = {args.eps * 255:g}/255, step {args.alpha * 255:g}/255, "
           f"{args.steps} iterations, random start); Adam lr {args.lr:g}, batch {args.batch_size}")
     print("paper (REFERENCES §8): 50,000 images, 50 clean + 200 adversarial epochs")
+    os.makedirs(args.checkpoints, exist_ok=True)
+    settings = {k: getattr(args, k) for k in SETTINGS + ("adv_epochs",)}
+    with atomic_path(os.path.join(args.checkpoints, "cifar_cnn_settings.json")) as temporary:
+        with open(temporary, "w") as file:
+            json.dump(settings, file, indent=1)
 
     rows = []
     for stem, weight_decay, paper in MODELS:
