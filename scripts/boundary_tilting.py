@@ -25,6 +25,14 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from tinyadv.cli import (  # noqa: E402
+    figure_path,
+    increasing,
+    nonnegative_float,
+    nonnegative_int,
+    positive_float,
+    positive_int,
+)
 from tinyadv.plots import save_figure  # noqa: E402
 from tinyadv.theory import (  # noqa: E402
     accuracy_and_distance,
@@ -37,17 +45,29 @@ from tinyadv.theory import (  # noqa: E402
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--dim", type=int, default=200, help="ambient dimension n")
-    parser.add_argument("--train", type=int, default=40, help="training samples")
-    parser.add_argument("--test", type=int, default=2000, help="test samples")
-    parser.add_argument("--separation", type=float, default=4.0, help="distance of class centres")
-    parser.add_argument("--noise", type=float, default=0.1, help="std of the off-plane noise")
-    parser.add_argument("--weight-decays", type=float, nargs="+",
-                        default=[0.0, 1e-3, 1e-2, 1e-1, 1.0], help="λ of the logistic fits")
-    parser.add_argument("--steps", type=int, default=2000, help="gradient-descent steps per fit")
-    parser.add_argument("--out", default=os.path.join("figures", "boundary_tilting.png"))
-    return parser.parse_args(argv)
+    parser.add_argument("--seed", type=nonnegative_int, default=0)
+    parser.add_argument("--dim", type=positive_int, default=200, help="ambient dimension n (>= 4)")
+    parser.add_argument("--train", type=positive_int, default=40, help="training samples (>= 2)")
+    parser.add_argument("--test", type=positive_int, default=2000, help="test samples")
+    parser.add_argument("--separation", type=positive_float, default=4.0,
+                        help="distance of class centres")
+    parser.add_argument("--noise", type=nonnegative_float, default=0.1,
+                        help="std of the off-plane noise (0: exactly on the plane)")
+    parser.add_argument("--weight-decays", type=nonnegative_float, nargs="+",
+                        default=[0.0, 1e-3, 1e-2, 1e-1, 1.0],
+                        help="λ of the logistic fits, increasing")
+    parser.add_argument("--steps", type=positive_int, default=2000,
+                        help="gradient-descent steps per fit")
+    parser.add_argument("--out", type=figure_path,
+                        default=os.path.join("figures", "boundary_tilting.png"))
+    args = parser.parse_args(argv)
+    if args.dim < 4:
+        parser.error(f"--dim must be >= 4, got {args.dim}: the tilt direction is orthogonal to "
+                     f"the plane (2 dims) and to w_nc (1 more); in R^3 only rounding noise is left")
+    if args.train < 2:
+        parser.error("--train must be >= 2: the nearest centroid needs a point of each class")
+    increasing(parser, args.weight_decays, "--weight-decays")
+    return args
 
 
 def main(argv=None):

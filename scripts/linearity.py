@@ -13,6 +13,7 @@ the sweep with w unrelated to x (w_mean = 0), the only case where the ratio grow
 """
 
 import argparse
+import math
 import os
 
 import matplotlib
@@ -21,26 +22,55 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from tinyadv.cli import (  # noqa: E402
+    figure_path,
+    fraction,
+    nonnegative_int,
+    positive_float,
+    positive_int,
+)
 from tinyadv.plots import save_figure  # noqa: E402
 from tinyadv.theory import linearity_sweep  # noqa: E402
 
 
+#: The table's 9 dimensions run geometrically from n = 10 to --max-dim, rounded to integers; below
+#: 19 some of them round to the same n (at 18: 10 11 12 13 14 16 17 18), so --max-dim >= 19.
+SMALLEST_MAX_DIM = 19
+
+
+def dimensions(max_dim):
+    """The 9 dimensions n of the table, from 10 to ``max_dim``."""
+    return np.unique(np.geomspace(10, max_dim, 9).round().astype(int))
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--eps", type=float, default=0.25,
-                        help="L∞ budget (Goodfellow's MNIST 0.25)")
-    parser.add_argument("--w-mean", type=float, default=0.5, help="mean of each weight w_j")
-    parser.add_argument("--w-std", type=float, default=0.5, help="std of each weight w_j")
-    parser.add_argument("--trials", type=int, default=200, help="units sampled per dimension")
-    parser.add_argument("--max-dim", type=int, default=10_000, help="largest dimension n")
-    parser.add_argument("--out", default=os.path.join("figures", "linearity.png"))
-    return parser.parse_args(argv)
+    parser.add_argument("--seed", type=nonnegative_int, default=0)
+    parser.add_argument("--eps", type=fraction, default=0.25,
+                        help="L∞ budget in (0, 1], the pixels' range (Goodfellow's MNIST 0.25)")
+    parser.add_argument("--w-mean", type=float, default=0.5,
+                        help="mean of each weight w_j (finite, not 0: w_mean = 0 is the control)")
+    parser.add_argument("--w-std", type=positive_float, default=0.5, help="std of each weight w_j")
+    parser.add_argument("--trials", type=positive_int, default=200,
+                        help="units sampled per dimension")
+    parser.add_argument("--max-dim", type=positive_int, default=10_000,
+                        help=f"largest dimension n (>= {SMALLEST_MAX_DIM})")
+    parser.add_argument("--out", type=figure_path,
+                        default=os.path.join("figures", "linearity.png"))
+    args = parser.parse_args(argv)
+    if args.eps == 0:
+        parser.error("--eps must be > 0: at ε = 0 change and ratio are 0, invisible on log axes")
+    if not math.isfinite(args.w_mean) or args.w_mean == 0:
+        parser.error(f"--w-mean must be finite and not 0 (0 is the control), got {args.w_mean}")
+    if args.max_dim < SMALLEST_MAX_DIM:
+        parser.error(f"--max-dim must be >= {SMALLEST_MAX_DIM} (the table's 9 distinct n from 10), "
+                     f"got {args.max_dim}")
+    return args
 
 
 def main(argv=None):
     args = parse_args(argv)
-    dims = np.unique(np.geomspace(10, args.max_dim, 9).round().astype(int))
+    dims = dimensions(args.max_dim)
     rng = np.random.default_rng(args.seed)
     aligned = linearity_sweep(dims, eps=args.eps, w_mean=args.w_mean, w_std=args.w_std,
                               trials=args.trials, seed=rng)

@@ -61,6 +61,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
+from tinyadv.cli import folder, nonnegative_int  # noqa: E402
 from tinyadv.data import DATASET_NAMES, load_dataset  # noqa: E402
 from tinyadv.files import atomic_path  # noqa: E402
 
@@ -467,10 +468,11 @@ def main(argv=None):
     parser.add_argument("--data-cifar", choices=DATASET_NAMES, default=None,
                         help="data of the CIFAR/SVHN experiments (default: cifar10 if present, "
                              "else mini-mnist)")
-    parser.add_argument("--figures", default="figures", help="output folder of every figure")
-    parser.add_argument("--checkpoints", default="checkpoints",
+    parser.add_argument("--figures", type=folder, default="figures",
+                        help="output folder of every figure")
+    parser.add_argument("--checkpoints", type=folder, default="checkpoints",
                         help="folder of the CIFAR CNNs (a subfolder per preset, data and seed)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=nonnegative_int, default=0)
     args = parser.parse_args(argv)
     command = shlex.join(["python", "scripts/run_all.py",
                           *(sys.argv[1:] if argv is None else argv)])

@@ -13,6 +13,8 @@ import importlib.util
 import os
 import pathlib
 
+from tinyadv.cli import folder, nonnegative_int
+
 HERE = pathlib.Path(__file__).resolve().parent
 
 
@@ -25,8 +27,8 @@ def run_script(name, argv):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--figures", default="figures", help="output folder")
+    parser.add_argument("--seed", type=nonnegative_int, default=0)
+    parser.add_argument("--figures", type=folder, default="figures", help="output folder")
     args = parser.parse_args(argv)
     for name in ("linearity", "boundary_tilting"):
         print(f"== {name} ==")
