@@ -48,11 +48,10 @@ import numpy as np  # noqa: E402
 
 import tinyadv as ta  # noqa: E402
 from tinyadv.cli import (folder, increasing, nonnegative_float, nonnegative_int,  # noqa: E402
-                         positive_int)
+                         pixel_levels, positive_int)
 from tinyadv.data import DATASET_NAMES, load_dataset  # noqa: E402
 from tinyadv.data.cifar import CIFAR10_CLASSES  # noqa: E402
 from tinyadv.plots import image_grid, save_figure  # noqa: E402
-from train_cifar_cnn import pixel_levels  # noqa: E402  (the script beside this one)
 
 MODELS = (("CNN-L2", "cifar_cnn_l2"), ("CNN", "cifar_cnn"))
 COLOURS = {"CNN-L2": "tab:blue", "CNN": "tab:orange"}

@@ -37,7 +37,7 @@ import matplotlib
 import numpy as np
 
 import tinyadv as ta
-from tinyadv.cli import figure_path, folder, nonnegative_int, positive_int
+from tinyadv.cli import figure_path, file_path, nonnegative_int, positive_int
 from tinyadv.data import DATASET_NAMES, load_dataset
 from tinyadv.plots import save_figure, to_displayable
 
@@ -60,14 +60,6 @@ def saved_model(path):
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
-def model_path(text):
-    """--save's type: a file name (not a folder) in a folder that exists or can be made."""
-    if os.path.isdir(text):
-        raise argparse.ArgumentTypeError(f"{text} is a folder, not a file name")
-    folder(os.path.dirname(os.path.abspath(text)))
-    return text
-
-
 def logit_count(model):
     """The number of logits of a model ending in a Linear layer: its last parameter's first axis."""
     return model.parameters()[-1].data.shape[0]
@@ -80,7 +72,7 @@ def parse_args(argv=None):
     parser.add_argument("--model-kind", choices=MODEL_KINDS, default="logistic")
     parser.add_argument("--model", type=saved_model, default=None,
                         help="load this .npz (from model.save, of --model-kind) instead of training")
-    parser.add_argument("--save", type=model_path, default=None, help="write the trained model to this .npz")
+    parser.add_argument("--save", type=file_path, default=None, help="write the trained model to this .npz")
     parser.add_argument("--epochs", type=positive_int, default=None,
                         help="training epochs (default 10 for logistic, 3 for cnn)")
     parser.add_argument("--limit", type=positive_int, default=None,

@@ -17,7 +17,7 @@ import os
 
 import numpy as np
 
-from tinyadv.cli import folder, nonnegative_int
+from tinyadv.cli import file_path, nonnegative_int
 from tinyadv.data.idx import read_idx
 from tinyadv.files import atomic_path
 
@@ -36,14 +36,6 @@ def mnist_folder(text):
     missing = [name for name in FILES if not os.path.isfile(os.path.join(text, name))]
     if missing:
         raise argparse.ArgumentTypeError(f"the folder {text!r} lacks {', '.join(missing)}")
-    return text
-
-
-def npz_path(text):
-    """--out's type: a file name (not a folder) in a folder that exists or can be made."""
-    if os.path.isdir(text):
-        raise argparse.ArgumentTypeError(f"{text} is a folder, not a file name")
-    folder(os.path.dirname(os.path.abspath(text)))
     return text
 
 
@@ -68,7 +60,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("src", nargs="?", type=mnist_folder, default=DEFAULT_SRC,
                         help="folder with the official MNIST .gz files")
-    parser.add_argument("--out", type=npz_path, default=DEFAULT_OUT, help="output .npz (default: the bundled file)")
+    parser.add_argument("--out", type=file_path, default=DEFAULT_OUT, help="output .npz (default: the bundled file)")
     parser.add_argument("--seed", type=nonnegative_int, default=0)
     args = parser.parse_args(argv)
     arrays = build(args.src, seed=args.seed)

@@ -33,10 +33,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 import tinyadv as ta  # noqa: E402
-from tinyadv.cli import folder, fraction, increasing, nonnegative_int, positive_int  # noqa: E402
+from tinyadv.cli import folder, fraction, increasing, nonnegative_int, pixel_levels, positive_int  # noqa: E402
 from tinyadv.data import DATASET_NAMES, load_dataset  # noqa: E402
 from tinyadv.plots import image_grid, save_figure  # noqa: E402
-from train_cifar_cnn import load_trained, pixel_levels  # noqa: E402  (the script beside this one)
+from train_cifar_cnn import load_trained  # noqa: E402  (the script beside this one)
 
 COLOURS = {"CNN-L2": "tab:blue", "CNN": "tab:orange", "WRN": "tab:green", "WRN-Nat": "tab:red"}
 #: REFERENCES.md §8: accuracy with 20% of the pixels swapped (all ≈ 10% at 100%).

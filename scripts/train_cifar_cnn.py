@@ -40,8 +40,7 @@ import os
 import time
 
 import tinyadv as ta
-from tinyadv.cli import (folder, fraction, nonnegative_float, nonnegative_int, positive_float,
-                         positive_int)
+from tinyadv.cli import folder, fraction, nonnegative_int, positive_float, positive_int
 from tinyadv.data import DATASET_NAMES, load_dataset
 from tinyadv.files import atomic_path
 
@@ -51,14 +50,6 @@ NAMES = {"cifar_cnn": "CNN", "cifar_cnn_l2": "CNN-L2"}
 #: The flags that shape the training, recorded beside the checkpoints (``--adv-epochs`` may grow).
 SETTINGS = ("data", "train_limit", "clean_epochs", "batch_size", "lr", "eps", "alpha", "steps",
             "seed")
-
-
-def pixel_levels(text):
-    """A flag's type: an L∞ budget in units of 1/255, a number in [0, 255] (the pixel range)."""
-    value = nonnegative_float(text)
-    if value > 255:
-        raise argparse.ArgumentTypeError(f"must be in [0, 255] (units of 1/255), got {text!r}")
-    return value
 
 
 def settings_error(args):

@@ -118,8 +118,7 @@ def test_select_classes_properties(labels, pair):
 def test_make_mini_mnist_rebuilds_a_bundle_of_the_same_form(tmp_path, capsys):
     """scripts/make_mini_mnist.py on made-up files in the official layout: 500 digits per class,
     sorted indices, the same bytes for the same seed, and no temporary file left behind."""
-    import importlib.util
-    import pathlib
+    from script_loading import load_script
 
     from tinyadv.data.idx import write_idx
 
@@ -129,10 +128,7 @@ def test_make_mini_mnist_rebuilds_a_bundle_of_the_same_form(tmp_path, capsys):
     write_idx(tmp_path / "train-labels-idx1-ubyte.gz", labels)
     write_idx(tmp_path / "t10k-images-idx3-ubyte.gz", rng.integers(0, 256, (2100, 28, 28), dtype=np.uint8))
     write_idx(tmp_path / "t10k-labels-idx1-ubyte.gz", rng.integers(0, 10, 2100, dtype=np.uint8))
-    path = pathlib.Path(__file__).resolve().parent.parent / "scripts" / "make_mini_mnist.py"
-    spec = importlib.util.spec_from_file_location("make_mini_mnist", path)
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = load_script("make_mini_mnist")
 
     out = tmp_path / "out" / "mini.npz"
     script.main([str(tmp_path), "--out", str(out), "--seed", "3"])

@@ -7,23 +7,14 @@ instead of starting a training run. The same stand-in shows that the default fla
 ``--paper`` presets, where explicit flags win) pass every check.
 """
 
-import importlib.util
 import json
-import pathlib
 
 import numpy as np
 import pytest
 
 import tinyadv as ta
 
-SCRIPTS = pathlib.Path(__file__).resolve().parent.parent / "scripts"
-
-
-def load_script(name):
-    spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from script_loading import load_script
 
 
 class Parsed(Exception):

@@ -7,25 +7,15 @@ accepted by mistake shows at once instead of after minutes of training. In the f
 for a path that does not exist.
 """
 
-import importlib.util
-import pathlib
+import functools
 
 import pytest
+import script_loading
 
 import tinyadv as ta
 
-SCRIPTS = pathlib.Path(__file__).resolve().parent.parent / "scripts"
 LOADERS = ("load_dataset", "load_mini_mnist", "build", "check_split")
-_modules = {}
-
-
-def load_script(name):
-    if name not in _modules:
-        spec = importlib.util.spec_from_file_location(f"flags_{name}", SCRIPTS / f"{name}.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        _modules[name] = module
-    return _modules[name]
+load_script = functools.cache(script_loading.load_script)  # each script once: faster
 
 
 def went_on(*args, **kwargs):

@@ -2,19 +2,10 @@
 fail when they are read: argparse's usage error naming the flag, exit code 2, before anything is
 sampled, trained or run. The default flags still parse."""
 
-import importlib.util
-import pathlib
 
 import pytest
 
-SCRIPTS = pathlib.Path(__file__).resolve().parent.parent / "scripts"
-
-
-def load_script(name):
-    spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from script_loading import load_script
 
 
 @pytest.fixture(autouse=True)

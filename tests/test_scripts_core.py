@@ -1,19 +1,10 @@
 """Smoke tests of the core scripts at a tiny size: they run, print their table, write their figure."""
 
-import importlib.util
-import pathlib
 import re
 
 import pytest
 
-SCRIPTS = pathlib.Path(__file__).resolve().parent.parent / "scripts"
-
-
-def load_script(name):
-    spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from script_loading import load_script
 
 
 def test_demo_trains_attacks_and_writes_its_figure(tmp_path, capsys):

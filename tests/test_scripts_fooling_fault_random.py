@@ -6,21 +6,12 @@ tiny run already decides. (I(T;Y) and SNR are tested in
 test_evaluate.py, the label permutation in test_train.py.)
 """
 
-import importlib.util
-import pathlib
 
 import numpy as np
 
 import tinyadv as ta
 
-SCRIPTS = pathlib.Path(__file__).resolve().parent.parent / "scripts"
-
-
-def load_script(name):
-    spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from script_loading import load_script
 
 
 fault = load_script("fault_tolerance")

@@ -68,6 +68,14 @@ def fraction(text):
     return value
 
 
+def pixel_levels(text):
+    """An L∞ budget in units of 1/255 (``--eps 8`` is 8/255): a number in [0, 255]."""
+    value = nonnegative_float(text)
+    if value > 255:
+        raise argparse.ArgumentTypeError(f"must be in [0, 255] (units of 1/255), got {text!r}")
+    return value
+
+
 def folder(text):
     """A folder to write into: it may not exist yet (it is created), but it may not be a file."""
     path = os.path.abspath(text)
@@ -79,8 +87,16 @@ def folder(text):
     return text
 
 
+def file_path(text):
+    """A file to write: not a folder, in a folder that exists or can be made (see ``folder``)."""
+    if os.path.isdir(text):
+        raise argparse.ArgumentTypeError(f"{text} is a folder, not a file name")
+    folder(os.path.dirname(os.path.abspath(text)))
+    return text
+
+
 def figure_path(text):
-    """A figure's file name: an extension matplotlib can write, in a folder (see ``folder``)."""
+    """A figure's file name (see ``file_path``) with an extension matplotlib can write."""
     from matplotlib.backend_bases import FigureCanvasBase  # only scripts that draw need it
 
     extension = os.path.splitext(text)[1].lower().lstrip(".")
@@ -88,10 +104,7 @@ def figure_path(text):
     if extension not in formats:
         raise argparse.ArgumentTypeError(f"{text!r} does not end in a figure format matplotlib "
                                          f"writes ({', '.join(sorted(formats))})")
-    if os.path.isdir(text):
-        raise argparse.ArgumentTypeError(f"{text} is a folder, not a file name")
-    folder(os.path.dirname(os.path.abspath(text)))
-    return text
+    return file_path(text)
 
 
 def increasing(parser, values, flag):
