@@ -59,15 +59,17 @@ def check_input(x, clip):
     return x, clip
 
 
-def check_reach(x, reach, name, value):
+def check_reach(x, reach, name, value, clip=None):
     """Raise ValueError unless ``x + d`` stays finite in x's dtype for every |d| ≤ ``reach``.
 
     ``reach`` is how far a parameter (``name`` = ``value``: ε, σ, δ, λ) can move a pixel. A huge
     but finite one would turn pixels into ±inf (and ``rng.uniform(−r, r)`` overflows once 2r
     does), and fail later as "x contains infinite values", blaming x. The check keeps a factor 2
-    of headroom, max|x| + reach ≤ max(dtype)/2, which covers both.
+    of headroom, max|x| + reach ≤ max(dtype)/2, which covers both. Given the box ``clip`` that
+    x was checked to lie in, its ends bound |x| and no pass over x is needed.
     """
-    largest = float(np.abs(x).max(initial=0.0)) + float(reach)
+    bound = np.abs(x).max(initial=0.0) if clip is None else max(abs(clip[0]), abs(clip[1]))
+    largest = float(bound) + float(reach)
     if not largest <= float(np.finfo(x.dtype).max) / 2:
         raise ValueError(f"{name}={value:g} is too large: x moved by up to {float(reach):.3g} "
                          f"would not be finite in {x.dtype}")

@@ -49,7 +49,7 @@ def gaussian_noise(model, x, y=None, *, sigma, clip=(0.0, 1.0), seed=None):
     x, clip = check_input(x, clip)
     sigma = check_nonnegative(sigma, "sigma")
     xi = make_rng(seed).standard_normal(x.shape)
-    check_reach(x, sigma * float(np.abs(xi).max(initial=0.0)), "sigma", sigma)
+    check_reach(x, sigma * float(np.abs(xi).max(initial=0.0)), "sigma", sigma, clip)
     noise = xi * sigma
     return clip_box(x + noise.astype(x.dtype), clip).astype(x.dtype)
 
@@ -62,7 +62,7 @@ def uniform_noise(model, x, y=None, *, eps, clip=(0.0, 1.0), seed=None):
     """
     x, clip = check_input(x, clip)
     eps = check_nonnegative(eps, "eps")
-    check_reach(x, eps, "eps", eps)
+    check_reach(x, eps, "eps", eps, clip)
     noise = make_rng(seed).uniform(-eps, eps, size=x.shape)
     return clip_box(x + noise.astype(x.dtype), clip).astype(x.dtype)
 

@@ -59,11 +59,21 @@ def _per_sample(v, shape):
 
 
 def _l2_norms(flat):
-    """‖v‖₂ of each row v of ``flat`` (N, d), in float64, as m·‖v/m‖₂ with m = max |v_i|, so
-    that the squares neither overflow (3e20² in float32) nor underflow."""
-    m = np.max(np.abs(flat), axis=1, initial=0.0)
-    unit = flat / np.where((m > 0) & (m < np.inf), m, 1)[:, None]  # (an infinite row: inf)
-    return m.astype(np.float64) * np.sqrt(np.sum(unit * unit, axis=1), dtype=np.float64)
+    """‖v‖₂ of each row v of ``flat`` (N, d), in float64.
+
+    The squares are summed in float64, where squares of float32 entries neither overflow (3e20²
+    would in float32) nor underflow. The rows whose norm may still have left float64's range
+    (float64 entries beyond about 1e150 or below 1e-150) are taken again as m·‖v/m‖₂ with
+    m = max |v_i|, which is three passes instead of one, so only for those rows.
+    """
+    norms = np.sqrt(np.einsum("ij,ij->i", flat, flat, dtype=np.float64))
+    redo = ~(norms < 1e150) | (norms < 1e-150)  # (an overflow, NaN, or a possible underflow)
+    if np.any(redo):
+        rows = flat[redo]
+        m = np.max(np.abs(rows), axis=1, initial=0.0).astype(np.float64)
+        unit = rows / np.where((m > 0) & (m < np.inf), m, 1)[:, None]  # (an infinite row: inf)
+        norms[redo] = m * np.sqrt(np.einsum("ij,ij->i", unit, unit, dtype=np.float64))
+    return norms
 
 
 def lp_norm(delta, norm):

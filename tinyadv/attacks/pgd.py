@@ -178,9 +178,9 @@ def pgd(model, x, y=None, *, eps, alpha, steps, norm=np.inf, random_start=True, 
     random_start = check_bool(random_start, "random_start")
     targeted = check_bool(targeted, "targeted")
     early_stop = check_bool(early_stop, "early_stop")
-    check_reach(x, eps, "eps", eps)
+    check_reach(x, eps, "eps", eps, clip)
     start = eps if random_start or steps > 1 else 0.0  # a step starts this far from x at most
-    check_reach(x, start + alpha, "alpha", alpha)
+    check_reach(x, start + alpha, "alpha", alpha, clip)
     if random_start or steps == 0:
         y, at_x = attack_labels(model, x, y, targeted), None
     else:  # every restart's first step is at x: (loss, grad, logits) there, or None

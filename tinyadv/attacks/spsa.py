@@ -162,10 +162,10 @@ def spsa(model, x, y=None, *, eps, steps, delta=0.01, samples=128, lr=0.01, targ
     check_logits_model(model)
     x, clip = check_input(x, clip)
     eps = check_nonnegative(eps, "eps")
-    check_reach(x, eps, "eps", eps)
+    check_reach(x, eps, "eps", eps, clip)
     steps = check_positive_int(steps, "steps")
     delta = _check_delta(delta)
-    check_reach(x, eps + delta, "delta", delta)  # the sampled points x + p ± δv, |p| ≤ ε
+    check_reach(x, eps + delta, "delta", delta, clip)  # the sampled points x + p ± δv, |p| ≤ ε
     if check_nonnegative(lr, "lr") == 0.0:
         raise ValueError("lr must be > 0")
     samples = _check_samples(samples)
