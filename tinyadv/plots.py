@@ -182,4 +182,3 @@ def signed_image_grid(images, *, titles=None, ncols=None, cell_size=2.2, cmap="R
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
-
