@@ -279,3 +279,9 @@ def test_flags_refuse_values_that_are_not_booleans(call, flag, bad):
 def test_a_parameter_too_large_for_the_dtype_is_refused_by_name(call, name):
     with pytest.raises(ValueError, match=f"{name}=.* is too large"):
         call(_images())
+
+
+def test_fooling_images_takes_a_range_of_classes_and_an_array_shape():
+    model = ta.mlp([36, 3]).eval()
+    result = ta.fooling_images(model, np.array([1, 6, 6]), classes=range(2), steps=1)
+    assert result.images.shape == (2, 1, 6, 6) and result.targets.tolist() == [0, 1]

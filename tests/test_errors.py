@@ -206,17 +206,21 @@ def test_bad_seeds_are_named_by_layers_models_and_attacks(seed, error, message):
 
 def test_a_list_of_ints_seeds_independent_streams_as_in_numpy():
     assert np.array_equal(ta.checks.make_rng([3, 1]).random(3), np.random.default_rng([3, 1]).random(3))
+    for seed in (np.array([3, 1]), np.random.SeedSequence([3, 1]), np.random.PCG64([3, 1])):
+        assert np.array_equal(ta.checks.make_rng(seed).random(3), np.random.default_rng([3, 1]).random(3))
 
 
-@pytest.mark.parametrize("clip, error, message", [
-    ("01", TypeError, r"clip must be a pair \(low, high\) or None"),
-    ((0.0, np.inf), ValueError, "clip's bounds must be finite"),
-    ((-np.inf, 1.0), ValueError, "clip's bounds must be finite"),
-])
-def test_a_clip_box_is_two_finite_numbers(cnn, clip, error, message):
+def test_a_clip_box_is_a_pair_and_may_be_open_on_a_side_except_where_its_ends_are_values(cnn):
     x = np.full((2, 1, 28, 28), 0.5, np.float32)
-    with pytest.raises(error, match=message):
-        ta.fgsm(cnn, x, np.array([0, 1]), eps=0.1, clip=clip)
+    y = np.array([0, 1])
+    with pytest.raises(TypeError, match=r"clip must be a pair \(low, high\) or None"):
+        ta.fgsm(cnn, x, y, eps=0.1, clip="01")
+    assert ta.fgsm(cnn, x, y, eps=0.6, clip=(0.0, np.inf)).min() >= 0.0  # non-negative features
+    for attack in (lambda: ta.pixel_attack(cnn, x, y, k=2, clip=(0.0, np.inf)),
+                   lambda: ta.salt_and_pepper(None, x, fraction=0.1, clip=(-np.inf, 1.0), seed=0),
+                   lambda: ta.cw_l2(cnn, x, y, clip=(0.0, np.inf), steps=1, search_steps=1)):
+        with pytest.raises(ValueError, match="needs a box with finite ends"):
+            attack()
 
 
 def test_a_stochastic_layer_needs_a_seed_it_can_save():

@@ -29,9 +29,23 @@ def test_empty_batches_give_nan_summaries_or_a_clear_error():
 
 @pytest.mark.parametrize("call", [lambda: ta.mutual_information(np.array([0, 1]), np.array([0, 1]), 1),
                                   lambda: ta.label_entropy(np.array([0, 1]), 1)])
-def test_information_needs_two_classes(call):
-    with pytest.raises(ValueError, match="num_classes must be >= 2"):
+def test_one_class_means_label_0_only(call):
+    with pytest.raises(ValueError, match=r"labels outside \[0, 0\] \(num_classes is 1\)"):
         call()
+    assert ta.label_entropy(np.zeros(5, int), 1) == 0.0
+    assert ta.mutual_information(np.zeros(5, int), np.zeros(5, int), 1) == 0.0
+
+
+def test_a_sweep_may_run_over_strings(setup):
+    model, x, y = setup
+    seen = []
+
+    def attack(model, x, y, *, norm):
+        seen.append(norm)
+        return x
+
+    ta.sweep(model, x, y, attack, ["1", "2", "inf"], param="norm", progress=False)
+    assert seen == ["1", "2", "inf"]
 
 
 def test_entropy_of_one_class_is_plus_zero():
@@ -79,8 +93,9 @@ def test_sweep_refuses_keywords_that_fight_the_levels(setup, kwargs, error, mess
 def test_levels_must_be_a_flat_list_of_real_numbers(setup, levels):
     model, x, y = setup
     message = "must be a non-empty 1-D sequence of real numbers"
-    with pytest.raises(ValueError, match=f"levels {message}"):
-        ta.sweep(model, x, y, unchanged, levels, progress=False)
+    if levels != ["a"]:
+        with pytest.raises(ValueError, match="levels must be a non-empty 1-D sequence of numbers or strings"):
+            ta.sweep(model, x, y, unchanged, levels, progress=False)
     with pytest.raises(ValueError, match=f"eps {message}"):
         ta.robustness_table(model, x, y, {"none": unchanged}, levels, progress=False)
     with pytest.raises(ValueError, match=f"eps {message}"):
@@ -190,7 +205,7 @@ def small():
     (dict(clip="01"), TypeError, r"clip must be a pair \(low, high\) or None"),
     (dict(comparison_size=0), ValueError, "comparison_size must be >= 1"),
     (dict(comparison_size=2.5), TypeError, "comparison_size must be an integer"),
-    (dict(seed=None), TypeError, "seed must be an int or a numpy.random.Generator"),
+    (dict(seed="0"), TypeError, "seed must be an int, a numpy.random.Generator or None"),
 ])
 def test_check_attack_refuses_its_own_bad_arguments_instead_of_blaming_the_attack(small, change, error, message):
     model, x = small
@@ -205,3 +220,15 @@ def test_check_attack_with_a_generator_seed_finds_a_seeded_attack_repeatable(sma
     report = ta.check_attack(ta.spsa, model, x, eps=0.1, seed=np.random.default_rng(0),
                              steps=3, samples=16, lr=0.05)
     assert "repeatable" not in report.failures
+
+
+def test_check_attack_takes_no_seed_for_a_deterministic_attack_and_a_logits_only_model(small):
+    model, x = small
+    assert ta.check_attack(ta.fgsm, model, x, eps=0.1, seed=None).passed
+
+    class LogitsOnly:
+        def logits(self, x):
+            return model.logits(x)
+
+    report = ta.check_attack(ta.spsa, LogitsOnly(), x, eps=0.1, seed=0, steps=2, samples=8, lr=0.05)
+    assert "runs" not in report.failures

@@ -142,7 +142,6 @@ _INTS = np.array([[3, -4]])
      "shape must be a tuple of ints"),
     (lambda: random_start(np.random.default_rng(0), (2, 3), 1.0, 2, np.int64), TypeError,
      "dtype must be np.float32 or np.float64"),
-    (lambda: lp_norm(_INTS, 2), TypeError, "delta must be a floating-point array"),
     (lambda: normalize(_INTS, 2), TypeError, "g must be a floating-point array"),
     (lambda: project(_INTS, 1.0, np.inf), TypeError, "delta must be a floating-point array"),
     (lambda: project_l1_ball(_INTS, 1.0), TypeError, "delta must be a floating-point array"),
@@ -188,3 +187,8 @@ def test_fgm_l2_moves_by_eps_on_a_model_with_huge_weights():
     model = LinearModel(np.where(rng.random(784) < 0.5, -1e18, 1e18))
     x_adv = ta.fgm(model, x, eps=1.0, norm=2, clip=None)
     np.testing.assert_allclose(lp_norm(x_adv.astype(np.float64) - x, 2), 1.0, rtol=1e-5)
+
+
+def test_lp_norm_measures_integer_arrays_and_random_start_takes_an_array_shape():
+    np.testing.assert_array_equal(lp_norm(_INTS, 2), [5.0])
+    assert random_start(np.random.default_rng(0), np.array([2, 3]), 0.1, 2).shape == (2, 3)

@@ -333,3 +333,9 @@ def test_theory_functions_default_to_seed_zero(function, call):
     assert inspect.signature(function).parameters["seed"].default == 0
     np.testing.assert_array_equal(call(), call())
     np.testing.assert_array_equal(call(), call(seed=0))
+
+
+def test_ranges_and_0d_arrays_are_sequences_and_numbers_too():
+    assert linearity_sweep(range(10, 30, 10), eps=0.1, w_mean=0.1, w_std=1.0, trials=3)["ratio"].shape == (2,)
+    w_tilted, _ = tilt_boundary(np.array([1.0, 0.0]), 0.0, np.array([0.0, 5.0]), np.array(0.3))
+    np.testing.assert_allclose(w_tilted, [np.cos(0.3), np.sin(0.3)])

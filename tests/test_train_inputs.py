@@ -28,7 +28,7 @@ def assert_unchanged(model, before):
 
 @pytest.mark.parametrize("change, error, message", [
     (dict(optimizer="other model"), ValueError, "the optimizer holds parameters that are not this model's"),
-    (dict(optimizer="not an optimizer"), TypeError, "optimizer must be an optimizer"),
+    (dict(optimizer="not an optimizer"), TypeError, "optimizer must have a step\\(\\) method"),
     (dict(validation_data="empty"), ValueError, "validation x must hold samples shaped like x's"),
     (dict(validation_data="narrow"), ValueError, "validation x must hold samples shaped like x's"),
     (dict(validation_data="x only"), TypeError, r"validation_data must be a pair \(x_val, y_val\)"),
@@ -179,3 +179,35 @@ def test_sgd_state_round_trips_and_is_checked():
     assert all(np.array_equal(a, b) for a, b in zip(other.velocity, optimizer.velocity))
     with pytest.raises(ValueError, match="lacks 'velocity.0'"):
         other.load_state_dict({})
+
+
+def test_fit_reads_the_number_of_logits_without_touching_batchnorm_statistics():
+    """fit's probe of one sample runs in evaluation mode: in training mode a vector BatchNorm
+    refused one sample, and an image BatchNorm counted one batch too many."""
+    x = np.random.default_rng(0).random((8, 4), dtype=np.float32)
+    model = ta.Sequential(("fc", ta.Linear(4, 3, seed=0)), ("bn", ta.BatchNorm(3)))
+    ta.fit(model, x, np.arange(8) % 3, epochs=1, batch_size=4, progress=False)
+    assert int(model["bn"].buffers["num_batches_tracked"]) == 2
+
+
+def test_an_optimizer_of_your_own_needs_only_step(data):
+    x, y = data
+    model = small_model()
+
+    class Plain:
+        def __init__(self, params):
+            self.params = params
+
+        def step(self):
+            for p in self.params:
+                p.data -= 0.1 * p.grad
+
+    before = weights(model)
+    ta.fit(model, x, y, epochs=1, optimizer=Plain(model.parameters()), progress=False,
+           batch_hook=lambda m, xb, yb, **k: [xb, yb])
+    assert not np.array_equal(model.parameters()[0].data, before[0])
+
+
+def test_adam_takes_betas_as_any_pair():
+    optimizer = ta.Adam(small_model().parameters(), betas=np.array([0.8, 0.99]))
+    assert (optimizer.beta1, optimizer.beta2) == (0.8, 0.99)

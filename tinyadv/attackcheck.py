@@ -17,13 +17,12 @@ attacks are held to it in the tests.
 
 import copy
 import inspect
-import numbers
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from .attacks import fgm
-from .attacks.base import check_input, check_model, model_logits
+from .attacks.base import check_input, check_logits_model, model_logits
 from .attacks.norms import lp_norm
 from .checks import check_labels, check_nonnegative, check_norm, check_positive_int, make_rng
 from .losses import logits_to_labels
@@ -112,9 +111,10 @@ def check_attack(attack, model, x, y=None, *, eps, norm=np.inf, clip=(0.0, 1.0),
     norm : 1, 2 or np.inf
         The norm of the ball the attack promises to stay in.
     clip : (low, high) or None
-    seed : int or numpy.random.Generator
+    seed : int, numpy.random.Generator or None
         Passed to every call of the attack (a Generator as a copy of its state, so that the
-        calls of check 4 start alike) and seeds check 5's points.
+        calls of check 4 start alike) and seeds check 5's points. None gives fresh entropy:
+        an attack that draws random numbers then fails check 4, as it should.
     comparison_size : int
         Number of points of the logistic-model comparison (check 5).
     **attack_kwargs
@@ -128,7 +128,7 @@ def check_attack(attack, model, x, y=None, *, eps, norm=np.inf, clip=(0.0, 1.0),
     """
     if not callable(attack):
         raise TypeError(f"attack must be callable, got {type(attack).__name__}")
-    check_model(model)
+    check_logits_model(model)  # (a gradient-free attack needs no input_gradient)
     x, clip = check_input(x, clip)
     if len(x) == 0:
         raise ValueError("x is empty")
@@ -136,9 +136,7 @@ def check_attack(attack, model, x, y=None, *, eps, norm=np.inf, clip=(0.0, 1.0),
         y = check_labels(y, len(x), model_logits(model, x[:1]).shape[1])
     eps = check_nonnegative(eps, "eps")
     norm = check_norm(norm)
-    if isinstance(seed, bool) or not isinstance(seed, (numbers.Integral, np.random.Generator)):
-        raise TypeError(f"seed must be an int or a numpy.random.Generator (check 4 calls the attack "
-                        f"twice with it), got {type(seed).__name__}")
+    make_rng(copy.deepcopy(seed))  # refuses what is not a seed, as every attack does
     comparison_size = check_positive_int(comparison_size, "comparison_size")
     kwargs, seeded = _keyword_arguments(attack, eps, norm, clip, seed, attack_kwargs)
     report = AttackReport()

@@ -72,7 +72,7 @@ def check_labels(y, n, num_classes, name="y"):
     ``num_classes`` is the number of logits; a single-logit (binary) model has two classes.
     None checks everything but the range (for when the logits are not known yet).
     """
-    if isinstance(y, (list, tuple)):
+    if isinstance(y, (list, tuple, range)):
         y = np.asarray(y)
     if not isinstance(y, np.ndarray):
         raise TypeError(f"{name} must be a NumPy array of integer labels, got {type(y).__name__}")
@@ -138,7 +138,11 @@ def check_norm(norm):
 
 
 def check_clip(clip):
-    """Return ``clip`` as ``(low, high)`` finite floats with low < high, or None (no box)."""
+    """Return ``clip`` as ``(low, high)`` floats with low < high, or None (no box).
+
+    A bound may be infinite (``(0, np.inf)`` keeps values non-negative); the attacks that use
+    the box's ends as pixel values ask for a finite box with :func:`check_finite_clip`.
+    """
     if clip is None:
         return None
     try:
@@ -150,22 +154,30 @@ def check_clip(clip):
         raise TypeError(f"clip must be a pair (low, high) or None, got {clip!r}") from None
     if not low < high:
         raise ValueError(f"clip must satisfy low < high, got {clip!r}")
-    if not (np.isfinite(low) and np.isfinite(high)):
-        raise ValueError(f"clip's bounds must be finite, got {clip!r}; pass clip=None for no box")
     return low, high
+
+
+def check_finite_clip(clip, who):
+    """Raise ValueError unless the checked box ``clip`` has finite ends (``who`` sets pixels to
+    them, or maps the box onto tanh's range)."""
+    if clip is not None and not (np.isfinite(clip[0]) and np.isfinite(clip[1])):
+        raise ValueError(f"{who} needs a box with finite ends, got clip={clip}")
 
 
 def make_rng(seed):
     """Return a ``numpy.random.Generator`` from a seed, a Generator, or None (fresh entropy).
 
-    A seed is a non-negative int, or a list or tuple of them (NumPy's ``SeedSequence`` entropy:
-    ``[seed, i]`` gives the i-th of several independent streams). This is scikit-learn's
+    A seed is a non-negative int, or a list, tuple or 1-D array of them (NumPy's
+    ``SeedSequence`` entropy: ``[seed, i]`` gives the i-th of several independent streams), or
+    a ``SeedSequence`` or bit generator as NumPy's ``default_rng`` takes them. This is scikit-learn's
     ``random_state`` rule: randomness only ever comes from here.
     """
     if isinstance(seed, np.random.Generator):
         return seed
-    if seed is None:
-        return np.random.default_rng()
+    if seed is None or isinstance(seed, (np.random.SeedSequence, np.random.BitGenerator)):
+        return np.random.default_rng(seed)
+    if isinstance(seed, np.ndarray) and seed.ndim == 1:
+        seed = seed.tolist()
     entropy = list(seed) if isinstance(seed, (list, tuple)) and len(seed) else [seed]
     if not all(isinstance(s, numbers.Integral) and not isinstance(s, bool) for s in entropy):
         raise TypeError(f"seed must be an int, a numpy.random.Generator or None, got {seed!r}")

@@ -42,7 +42,7 @@ import copy
 import numpy as np
 from tqdm import tqdm
 
-from .attacks.base import check_model, model_gradient, model_logits
+from .attacks.base import check_logits_model, check_model, model_gradient, model_logits
 from .checks import check_array, check_labels, check_nonnegative, check_positive_int, make_rng
 from .losses import cross_entropy, logits_to_labels, softmax
 
@@ -52,7 +52,7 @@ def _batches(n, batch_size):
 
 
 def _check(model, x, y, batch_size):
-    check_model(model)
+    check_logits_model(model)  # (the attack, not the evaluation, may need input_gradient)
     x = check_array(x, "x", min_ndim=2)
     batch_size = check_positive_int(batch_size, "batch_size")
     k = model_logits(model, x[:1]).shape[1] if len(x) else 2
@@ -62,14 +62,16 @@ def _check(model, x, y, batch_size):
     return x, y, batch_size
 
 
-def _check_levels(levels, name):
-    """Return ``levels`` as a non-empty 1-D array of real numbers (integers or floats)."""
+def _check_levels(levels, name, kinds="iuf"):
+    """Return ``levels`` as a non-empty 1-D array of real numbers (integers or floats), or with
+    ``kinds="iufU"`` also of strings (a sweep over ``norm="1", "2", "inf"``)."""
     try:
         array = np.asarray(levels)
     except (ValueError, TypeError):
         array = None
-    if array is None or array.dtype.kind not in "iuf" or array.ndim != 1 or array.size == 0:
-        raise ValueError(f"{name} must be a non-empty 1-D sequence of real numbers, got {levels!r}")
+    if array is None or array.dtype.kind not in kinds or array.ndim != 1 or array.size == 0:
+        what = "real numbers" if kinds == "iuf" else "numbers or strings"
+        raise ValueError(f"{name} must be a non-empty 1-D sequence of {what}, got {levels!r}")
     return array
 
 
@@ -189,7 +191,7 @@ def sweep(model, x, y, attack, levels, *, param="eps", level_kwargs=None, batch_
     if param in attack_kwargs:
         raise ValueError(f"{param} is set by the levels; do not pass it as a fixed keyword argument too")
     _check_level_kwargs(level_kwargs, param)
-    levels = _check_levels(levels, "levels")
+    levels = _check_levels(levels, "levels", kinds="iufU")
     values = levels.tolist()
     accuracy, confidence = np.zeros(levels.size), np.zeros(levels.size)
     total = levels.size * len(_batches(len(x), batch_size))
@@ -364,7 +366,7 @@ def confidence_and_margin(model, x, *, batch_size=1024):
         reads a fooling image's margin this way (Galloway et al.: the weight-decay model gives
         the baseline's fooling images a mean margin of only 28%).
     """
-    check_model(model)
+    check_logits_model(model)
     x = check_array(x, "x", min_ndim=2)
     batch_size = check_positive_int(batch_size, "batch_size")
     confidence, margin = np.zeros(len(x)), np.zeros(len(x))
@@ -372,6 +374,14 @@ def confidence_and_margin(model, x, *, batch_size=1024):
         p = np.sort(softmax(model_logits(model, x[part]).astype(np.float64)), axis=1)
         confidence[part], margin[part] = p[:, -1], p[:, -1] - p[:, -2]
     return confidence, margin
+
+
+def _class_labels(labels, n, num_classes, name):
+    """``check_labels`` for K classes, K = 1 included (where a single logit would mean two)."""
+    labels = check_labels(labels, n, num_classes, name=name)
+    if num_classes == 1 and labels.any():
+        raise ValueError(f"{name} holds labels outside [0, 0] (num_classes is 1)")
+    return labels
 
 
 def mutual_information(t, y, num_classes, *, guard=1e-4):
@@ -395,9 +405,9 @@ def mutual_information(t, y, num_classes, *, guard=1e-4):
         prediction that is a fixed relabelling of Y (e.g. T = Y + 1 mod K) keeps the full I(T;Y)
         with accuracy 0, which is why the paper reads faults through I(T;Y) and not accuracy alone.
     """
-    num_classes = check_positive_int(num_classes, "num_classes", minimum=2)
-    y = check_labels(y, np.size(y), num_classes, name="y")
-    t = check_labels(t, len(y), num_classes, name="t")
+    num_classes = check_positive_int(num_classes, "num_classes")
+    y = _class_labels(y, np.size(y), num_classes, "y")
+    t = _class_labels(t, len(y), num_classes, "t")
     if len(y) == 0:
         raise ValueError("mutual_information needs at least one (prediction, label) pair")
     check_nonnegative(guard, "guard")
@@ -413,8 +423,8 @@ def mutual_information(t, y, num_classes, *, guard=1e-4):
 def label_entropy(y, num_classes):
     """H(Y) = −Σ_y P(y) log2 P(y) of the empirical label distribution, in bits (the ceiling of
     I(T;Y); ≈ 3.2 bits on the SVHN test set, §4)."""
-    num_classes = check_positive_int(num_classes, "num_classes", minimum=2)
-    y = check_labels(y, np.size(y), num_classes, name="y")
+    num_classes = check_positive_int(num_classes, "num_classes")
+    y = _class_labels(y, np.size(y), num_classes, "y")
     if len(y) == 0:
         raise ValueError("label_entropy needs at least one label")
     p = np.bincount(y, minlength=num_classes) / len(y)
@@ -512,6 +522,7 @@ def gradient_masking_report(model, x, y, *, eps, white_box, gradient_free=None, 
     The white-box reference for 3 and 4 is the attack at ``eps[0]``: put the ε of the claim
     first and larger ones after it, e.g. ``eps=[0.3, 0.5, 1.0]`` with SPSA run at 0.3.
     """
+    check_model(model)  # (check 1 reads the input gradients)
     x, y, batch_size = _check(model, x, y, batch_size)
     eps = _check_levels(eps, "eps").astype(np.float64)
     if not np.all(np.isfinite(eps)) or np.any(eps < 0) or np.any(np.diff(eps) <= 0):

@@ -55,7 +55,8 @@ def numerical_gradient(f, x, dout, h=1e-6):
         The array to differentiate with respect to: a finite, writeable float32 or float64
         array (float64 for meaningful numbers); modified and restored.
     dout : array_like
-        Upstream gradient, exactly the shape of ``f()`` (no broadcasting).
+        Upstream gradient, the shape of ``f()``; a scalar weights every entry alike (``1.0``:
+        the gradient of ``sum(f())``). Other shapes are refused rather than broadcast.
     h : float > 0
         Step of the central difference.
 
@@ -76,7 +77,7 @@ def numerical_gradient(f, x, dout, h=1e-6):
     if dout.dtype.kind not in "iuf":
         raise TypeError(f"dout must be an array of numbers, got dtype {dout.dtype}")
     out_shape = np.shape(f())
-    if dout.shape != out_shape:
+    if dout.shape not in (out_shape, ()):
         raise ValueError(f"dout must have the shape of f(), {out_shape}, got {dout.shape}")
     grad = np.zeros_like(x, dtype=np.float64)
     flat = x.reshape(-1)

@@ -19,10 +19,20 @@ import numpy as np
 from .checks import check_array, check_labels, check_nonnegative
 
 
-def check_logits(logits, name="logits"):
-    """Return ``logits`` after checking it is a finite float32/float64 array (N, K) with K >= 1."""
-    logits = check_array(logits, name, ndim=2)
-    if logits.shape[1] == 0:
+def check_logits(logits, name="logits", *, ndim=2, masked=False):
+    """Return ``logits`` as a float32/float64 array (N, K), K >= 1, after checking it.
+
+    Integer and float16 scores (a model that counts votes) are read as float64. NaN and
+    infinite values are refused; with ``masked``, −inf (a class masked out) is allowed.
+    """
+    if isinstance(logits, (list, tuple)):
+        logits = np.asarray(logits, dtype=np.float64)
+    if isinstance(logits, np.ndarray) and (logits.dtype.kind in "iu" or logits.dtype == np.float16):
+        logits = logits.astype(np.float64)
+    logits = check_array(logits, name, ndim=ndim, finite=not masked)
+    if masked and (np.isnan(logits).any() or (logits == np.inf).any()):
+        raise ValueError(f"{name} contains NaN or +inf (only −inf, a masked class, is allowed)")
+    if logits.shape[-1] == 0:
         raise ValueError(f"{name} must have at least one column (K >= 1 logits per sample), "
                          f"got shape {logits.shape}")
     return logits
@@ -52,22 +62,27 @@ def as_two_logits(logits):
 
 
 def logits_to_labels(logits):
-    """Predicted class ids (N,) from logits (N, K): the argmax, or 1 when z > 0 for one logit."""
-    return np.argmax(as_two_logits(logits), axis=1)
+    """Predicted class ids (N,) from logits (N, K): the argmax, or 1 when z > 0 for one logit.
+
+    A class masked with −inf is never predicted."""
+    return np.argmax(_two_logits(check_logits(logits, masked=True)), axis=1)
 
 
 def log_softmax(z):
     """Numerically stable log-softmax of logits ``z`` (N, K): z - logsumexp(z), row by row.
 
-    A single logit (K = 1) is read as ``[0, z]``, so the result has shape (N, max(K, 2)).
+    A single logit (K = 1) is read as ``[0, z]``, so the result has shape (N, max(K, 2)). One
+    sample's logits (K,) give (K,). A class masked with −inf gets log p = −inf.
     """
-    return _log_softmax(_two_logits(check_logits(z, "z")))
+    z = check_logits(z, "z", ndim=(1, 2), masked=True)
+    return _log_softmax(_two_logits(z) if z.ndim == 2 else z)
 
 
 def softmax(z):
     """Softmax of logits ``z`` (N, K), shape (N, max(K, 2)): exp(log_softmax(z)).
 
-    For reporting confidence; losses use log_softmax. A single logit is read as ``[0, z]``.
+    For reporting confidence; losses use log_softmax. A single logit is read as ``[0, z]``;
+    one sample's logits (K,) give (K,); a class masked with −inf gets p = 0.
     """
     return np.exp(log_softmax(z))
 
@@ -139,6 +154,8 @@ def cross_entropy(logits, y, *, label_smoothing=0.0, temperature=1.0, class_weig
         if reduction != "mean":
             raise ValueError(f"total_weight divides the mean: it needs reduction='mean', "
                              f"got reduction={reduction!r}")
+        if isinstance(total_weight, np.ndarray) and total_weight.ndim == 0:
+            total_weight = total_weight[()]
         total_weight = check_nonnegative(total_weight, "total_weight")
 
     with np.errstate(over="ignore"):  # refused just below
@@ -161,10 +178,8 @@ def cross_entropy(logits, y, *, label_smoothing=0.0, temperature=1.0, class_weig
             raise ValueError(f"the class weights of this batch sum to more than {z.dtype} can "
                              f"hold: use smaller class_weights")
         if total_weight is not None:
-            if total_weight < total * (1 - 1e-3):  # (slack for rounding)
-                raise ValueError(f"total_weight must be > 0 and at least this batch's own sum "
-                                 f"of weights {float(total):g} (it is the whole batch's sum), "
-                                 f"got {total_weight:g}")
+            if total_weight == 0 and total > 0:
+                raise ValueError("total_weight must be > 0 (it divides the sum of the losses)")
             total = z.dtype.type(total_weight)
         factor = weights / total if total > 0 else np.zeros_like(weights)
         loss = float(np.sum(factor * per_sample))
@@ -195,7 +210,7 @@ def sample_weights(y, class_weights, dtype, *, num_classes=None):
         raise ValueError(f"class_weights must have {num_classes} entries, "
                          f"got shape {np.shape(class_weights)}")
     values = np.asarray(class_weights)
-    if not (np.issubdtype(values.dtype, np.integer) or np.issubdtype(values.dtype, np.floating)):
+    if values.dtype.kind not in "biuf":  # (a bool mask counts as weights 0 and 1)
         raise TypeError(f"class_weights must hold numbers, got dtype {values.dtype}")
     class_weights = check_array(values.astype(np.float64), "class_weights", ndim=1)
     if np.any(class_weights < 0) or not np.any(class_weights > 0):

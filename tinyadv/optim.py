@@ -118,7 +118,8 @@ class Adam(Optimizer):
 
     def __init__(self, parameters, lr=1e-3, *, betas=(0.9, 0.999), eps=1e-8, decoupled_weight_decay=0.0):
         super().__init__(parameters, lr, decoupled_weight_decay)
-        if not (isinstance(betas, (tuple, list)) and len(betas) == 2):
+        betas = list(betas) if isinstance(betas, (tuple, list, np.ndarray)) else None
+        if betas is None or len(betas) != 2:
             raise TypeError(f"betas must be a pair (beta1, beta2), got {betas!r}")
         self.beta1, self.beta2 = (check_nonnegative(b, "betas") for b in betas)
         if not (self.beta1 < 1 and self.beta2 < 1):

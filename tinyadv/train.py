@@ -33,14 +33,26 @@ from .models import read_npz_with_meta, write_npz_atomically
 from .optim import Adam
 
 
+def _num_logits(model, x):
+    """The model's number of logits, from one forward pass on ``x`` in evaluation mode (in
+    training mode a BatchNorm would update its running statistics, or refuse one sample)."""
+    training = getattr(model, "training", True)
+    model.eval()
+    try:
+        return model.logits(x).shape[1]
+    finally:
+        model.train(training)
+
+
 def check_optimizer(model, optimizer):
-    """Raise unless ``optimizer`` steps parameters of ``model`` (a subset of them is fine: a
-    frozen layer), so that training cannot silently update another model's weights."""
-    if not callable(getattr(optimizer, "step", None)) or not hasattr(optimizer, "parameters"):
-        raise TypeError(f"optimizer must be an optimizer such as ta.Adam(model.parameters()), "
+    """Raise unless ``optimizer`` has a ``step()`` and, when it lists its ``parameters`` (as
+    tinyadv's do), they are the model's (a subset is fine: a frozen layer), so that training
+    cannot silently update another model's weights. Your own optimizer needs ``step()`` only."""
+    if not callable(getattr(optimizer, "step", None)):
+        raise TypeError(f"optimizer must have a step() method, such as ta.Adam(model.parameters()), "
                         f"got {type(optimizer).__name__}")
     own = {id(p) for p in model.parameters()}
-    if not all(id(p) in own for p in optimizer.parameters):
+    if not all(id(p) in own for p in getattr(optimizer, "parameters", ())):
         raise ValueError("the optimizer holds parameters that are not this model's: build it with "
                          "this model's parameters(), e.g. ta.Adam(model.parameters())")
 
@@ -150,7 +162,7 @@ def fit(model, x, y, *, epochs=1, batch_size=128, optimizer=None, weight_decay=0
     shuffle = check_bool(shuffle, "shuffle")
     if batch_hook is not None and not callable(batch_hook):
         raise TypeError(f"batch_hook must be callable or None, got {type(batch_hook).__name__}")
-    num_logits = model.logits(x[:1]).shape[1]
+    num_logits = _num_logits(model, x[:1])
     y = check_labels(y, len(x), num_logits)
     if validation_data is not None:
         if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
@@ -186,7 +198,7 @@ def fit(model, x, y, *, epochs=1, batch_size=128, optimizer=None, weight_decay=0
             xb, yb = x[batch], y[batch]
             if batch_hook is not None:
                 hooked = batch_hook(model, xb, yb, epoch=epoch, step=step, rng=rng)
-                if not (isinstance(hooked, tuple) and len(hooked) == 2):
+                if not (isinstance(hooked, (tuple, list)) and len(hooked) == 2):
                     raise TypeError(f"batch_hook must return a pair (x_batch, y_batch), got "
                                     f"{type(hooked).__name__}")
                 xb, yb = hooked

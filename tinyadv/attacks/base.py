@@ -68,7 +68,9 @@ def check_reach(x, reach, name, value, clip=None):
     of headroom, max|x| + reach ≤ max(dtype)/2, which covers both. Given the box ``clip`` that
     x was checked to lie in, its ends bound |x| and no pass over x is needed.
     """
-    bound = np.abs(x).max(initial=0.0) if clip is None else max(abs(clip[0]), abs(clip[1]))
+    bound = max(abs(clip[0]), abs(clip[1])) if clip is not None else np.inf
+    if not np.isfinite(bound):  # no box, or one open on a side: read x itself
+        bound = np.abs(x).max(initial=0.0)
     largest = float(bound) + float(reach)
     if not largest <= float(np.finfo(x.dtype).max) / 2:
         raise ValueError(f"{name}={value:g} is too large: x moved by up to {float(reach):.3g} "

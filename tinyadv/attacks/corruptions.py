@@ -13,7 +13,7 @@ that x + noise would overflow x's dtype is refused, with or without a box.
 
 import numpy as np
 
-from ..checks import check_array, check_nonnegative, make_rng
+from ..checks import check_array, check_finite_clip, check_nonnegative, make_rng
 from .base import check_input, check_reach, clip_box
 
 
@@ -88,6 +88,7 @@ def salt_and_pepper(model, x, y=None, *, fraction, clip=(0.0, 1.0), seed=None):
     x, clip = check_input(x, clip)
     if clip is None:
         raise ValueError("salt_and_pepper needs a clip box (low, high): its pepper and salt values")
+    check_finite_clip(clip, "salt_and_pepper (its pepper and salt are the box's ends)")
     fraction = _check_fraction(fraction)
     rng = make_rng(seed)
     hit = rng.uniform(size=x.shape) < fraction

@@ -40,7 +40,9 @@ class FoolingResult(NamedTuple):
 
 
 def _check_shape(shape):
-    """Return the shape of one image as a tuple of positive ints (a list is accepted too)."""
+    """Return the shape of one image as a tuple of positive ints (a list or 1-D array too)."""
+    if isinstance(shape, np.ndarray) and shape.ndim == 1:
+        shape = tuple(shape.tolist())
     if not isinstance(shape, (tuple, list)) or not all(
             isinstance(s, numbers.Integral) and not isinstance(s, bool) for s in shape):
         raise TypeError(f"shape must be a tuple of ints, the shape of one image such as "

@@ -29,7 +29,9 @@ def _check_batch(a, name):
 
 
 def _check_shape(shape):
-    """``shape`` as a tuple (N, ...) of ints >= 0."""
+    """``shape`` as a tuple (N, ...) of ints >= 0 (a list or 1-D array of them too)."""
+    if isinstance(shape, np.ndarray) and shape.ndim == 1:
+        shape = tuple(shape.tolist())
     if not isinstance(shape, (tuple, list)) or not all(
             isinstance(s, numbers.Integral) and not isinstance(s, bool) for s in shape):
         raise TypeError(f"shape must be a tuple of ints (N, ...), got {shape!r}")
@@ -77,7 +79,11 @@ def _l2_norms(flat):
 
 
 def lp_norm(delta, norm):
-    """‖δ_n‖_p for each sample of δ (N, ...), shape (N,), float64; norm is 1, 2 or np.inf."""
+    """‖δ_n‖_p for each sample of δ (N, ...), shape (N,), float64; norm is 1, 2 or np.inf.
+
+    Integer and float16 arrays are measured in float64."""
+    if isinstance(delta, np.ndarray) and (delta.dtype.kind in "iu" or delta.dtype == np.float16):
+        delta = delta.astype(np.float64)
     delta = _check_batch(delta, "delta")
     norm = check_norm(norm)
     flat = _flat(delta)

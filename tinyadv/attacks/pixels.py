@@ -15,7 +15,7 @@ Each entry counts as one pixel (for colour images, one channel value), so ‖x_a
 
 import numpy as np
 
-from ..checks import check_bool, check_positive_int
+from ..checks import check_bool, check_finite_clip, check_positive_int
 from .base import attack_labels, check_input, check_model, labels_and_first_pass, loss_gradient
 
 
@@ -54,6 +54,7 @@ def pixel_attack(model, x, y=None, *, k, pixels_per_step=None, targeted=False, c
     x, clip = check_input(x, clip)
     if clip is None:
         raise ValueError("pixel_attack needs a clip box (low, high): pixels are switched to its ends")
+    check_finite_clip(clip, "pixel_attack (pixels are switched to the box's ends)")
     targeted = check_bool(targeted, "targeted")
     k = check_positive_int(k, "k", minimum=0)
     per_step = k if pixels_per_step is None else check_positive_int(pixels_per_step, "pixels_per_step")

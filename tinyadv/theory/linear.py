@@ -44,6 +44,8 @@ def _check_real(value, name):
     """Return ``value`` as a float after checking it is a finite real number (not a bool, str
     or array). Shared by the theory modules for scalar arguments such as b, an angle or a mean;
     it lives here because ``checks.check_nonnegative`` also requires value >= 0."""
+    if isinstance(value, np.ndarray) and value.ndim == 0:  # a NumPy scalar in an array
+        value = value[()]
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
     value = float(value)
@@ -65,7 +67,7 @@ def _check_bias(b, name="b"):
 def _as_list(values, name, what):
     """Return ``values`` as a list after checking it is a list, tuple or 1-D array (a lone
     number or a string is refused rather than iterated over); the caller checks each item."""
-    if isinstance(values, (list, tuple)) or (isinstance(values, np.ndarray) and values.ndim == 1):
+    if isinstance(values, (list, tuple, range)) or (isinstance(values, np.ndarray) and values.ndim == 1):
         return list(values)
     shape = f" of shape {values.shape}" if isinstance(values, np.ndarray) else f" {values!r}"
     raise TypeError(f"{name} must be a list, tuple or 1-D array of {what}, got "
