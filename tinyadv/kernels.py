@@ -36,9 +36,13 @@ runs. Their innermost loops copy or add between two named runs of memory with an
 instructions, which it did not do for an index written as ``start + r``.
 """
 
+import math
+import numbers
+
 import numpy as np
 from numba import njit
 
+from .checks import check_array, check_bool, check_positive_int
 from .threads import row_chunks
 
 
@@ -165,9 +169,61 @@ def _pad_channels_last_numba(x, top, left, xpad):
                     to[j] = source_row[j]
 
 
+# The functions that call the kernels check the shapes and sizes they are given against each
+# other first (a few comparisons, no pass over the data): the compiled loops do not check their
+# indices, and a block read or written past an array's end is garbage or a crash, not an error.
+# The layers call them on every chunk, with plain ints and float arrays: check_int and
+# check_float_array let those through at once (tinyadv.checks's functions ask numbers.Integral
+# and np.issubdtype, 0.5-2 µs each here; the talk's CNN made dozens of such checks per chunk, a
+# chunk of one image ran 15% slower with them, a batch of 256 images 3-4%).
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def check_int(value, name, minimum=1):
+    """:func:`tinyadv.checks.check_positive_int`, at once for a plain int."""
+    if type(value) is int and value >= minimum:
+        return value
+    return check_positive_int(value, name, minimum=minimum)
+
+
+def check_float_array(a, name, ndim=None, *, min_ndim=None):
+    """:func:`tinyadv.checks.check_array` with ``finite=False`` (no pass over the values), at
+    once for a float32 or float64 array of the rank asked for."""
+    if (type(a) is np.ndarray and a.dtype in _FLOATS and (ndim is None or a.ndim == ndim)
+            and (min_ndim is None or a.ndim >= min_ndim)):
+        return a
+    return check_array(a, name, ndim=ndim, min_ndim=min_ndim, finite=False)
+
+
+def check_ndim(a, name, ndim):
+    """Raise TypeError unless ``a`` is a NumPy array, ValueError unless it has ``ndim`` axes."""
+    if not isinstance(a, np.ndarray):
+        raise TypeError(f"{name} must be a NumPy array, got {type(a).__name__}")
+    if a.ndim != ndim:
+        raise ValueError(f"{name} must have {ndim} dimensions, got shape {a.shape}")
+
+
+def check_sizes(sizes, name, letters):
+    """Return ``sizes`` as a tuple of ints >= 0, one per letter (say "N, Hp, Wp, C"), or raise
+    ValueError naming them."""
+    count = letters.count(",") + 1
+    if isinstance(sizes, (tuple, list)) and len(sizes) == count:
+        if all(type(size) is int and size >= 0 for size in sizes):
+            return tuple(sizes)
+        if all(isinstance(size, numbers.Integral) and not isinstance(size, bool) and size >= 0
+               for size in sizes):
+            return tuple(int(size) for size in sizes)
+    raise ValueError(f"{name} must be {count} integers >= 0 ({letters}), got {sizes!r}")
+
+
+def _check_kernel(HH, WW, stride):
+    return check_int(HH, "HH"), check_int(WW, "WW"), check_int(stride, "stride")
+
+
 def pad_channels_last(x, pads):
     """Numba version of :func:`pad_channels_last_reference` (same arguments, same result)."""
-    top, bottom, left, right = pads
+    check_ndim(x, "x", 4)
+    top, bottom, left, right = check_sizes(pads, "pads", "top, bottom, left, right")
     N, C, H, W = x.shape
     xpad = np.zeros((N, H + top + bottom, W + left + right, C), dtype=x.dtype)
     _pad_channels_last_numba(x, top, left, xpad)
@@ -176,6 +232,15 @@ def pad_channels_last(x, pads):
 
 def im2col(xpad, HH, WW, stride):
     """Numba version of :func:`im2col_reference` (same arguments, same result)."""
+    check_ndim(xpad, "xpad", 4)
+    HH, WW, stride = _check_kernel(HH, WW, stride)
+    if HH > xpad.shape[1] or WW > xpad.shape[2]:
+        raise ValueError(f"kernel {HH}x{WW} is larger than xpad's {xpad.shape[1]}x{xpad.shape[2]} "
+                         f"pixels (xpad of shape {xpad.shape})")
+    return _im2col(xpad, HH, WW, stride)
+
+
+def _im2col(xpad, HH, WW, stride):
     xpad = np.ascontiguousarray(xpad)
     N, Hp, Wp, C = xpad.shape
     cols = np.empty((N, (Hp - HH) // stride + 1, (Wp - WW) // stride + 1, HH, WW, C),
@@ -187,21 +252,33 @@ def im2col(xpad, HH, WW, stride):
 def col2im(dcols, Hp, Wp, stride, out=None):
     """Numba version of :func:`col2im_reference` (same arguments, same result); ``out``, a
     C-contiguous array of the result's shape and dtype, is overwritten with it if given."""
+    check_ndim(dcols, "dcols", 6)
     N, Ho, Wo, HH, WW, C = dcols.shape
+    stride = check_int(stride, "stride")
+    Hp, Wp = check_int(Hp, "Hp", minimum=0), check_int(Wp, "Wp", minimum=0)
+    rows, columns = stride * (Ho - 1) + HH, stride * (Wo - 1) + WW
+    if Ho and Wo and (rows > Hp or columns > Wp):
+        raise ValueError(f"dcols of shape {dcols.shape} at stride {stride} covers {rows}x{columns} "
+                         f"pixels, more than Hp x Wp = {Hp}x{Wp}")
     shape = (N, Hp, Wp, C)
     if out is None:
-        dxpad = np.zeros(shape, dtype=dcols.dtype)
-    else:
-        dxpad = _checked_out(out, shape, dcols.dtype)
-        dxpad[...] = 0
+        return _col2im(dcols, stride, np.zeros(shape, dtype=dcols.dtype))
+    dxpad = _checked_out(out, shape, dcols.dtype)
+    dxpad[...] = 0
+    return _col2im(dcols, stride, dxpad)
+
+
+def _col2im(dcols, stride, dxpad):
     _col2im_numba(np.ascontiguousarray(dcols), stride, dxpad)
     return dxpad
 
 
 def _checked_out(out, shape, dtype):
-    if out.shape != shape or out.dtype != dtype or not out.flags.c_contiguous:
+    if (not isinstance(out, np.ndarray) or out.shape != shape or out.dtype != dtype
+            or not out.flags.c_contiguous):
         raise ValueError(f"out must be a C-contiguous {np.dtype(dtype)} array of shape {shape}, "
-                         f"got {out.dtype} {out.shape}")
+                         f"got {getattr(out, 'dtype', type(out).__name__)} "
+                         f"{getattr(out, 'shape', '')}")
     return out
 
 
@@ -231,17 +308,33 @@ def _row_blocks(N, values_per_image):
     return row_chunks(N, values_per_image, ROWS_BLOCK_VALUES)
 
 
+def _check_rows(xpad_shape, w_rows_columns, HH, WW, stride):
+    """Check a kernel HH x WW at this stride against the padded input's shape (N, Hp, Wp, C)
+    and the number of columns of the weight rows, HH·WW·C; return (Ho, Wo)."""
+    _, Hp, Wp, C = xpad_shape
+    if HH > Hp or WW > Wp:
+        raise ValueError(f"kernel {HH}x{WW} is larger than the padded input's {Hp}x{Wp} pixels")
+    if w_rows_columns != HH * WW * C:
+        raise ValueError(f"w_rows must have HH*WW*C = {HH * WW * C} columns for a {HH}x{WW} kernel "
+                         f"over {C} channels, got {w_rows_columns}")
+    return output_size(Hp, HH, stride, 0, 0), output_size(Wp, WW, stride, 0, 0)
+
+
 def rows_product(xpad, w_rows, HH, WW, stride, keep_rows):
     """``(out, cols)``: out = im2col(xpad) · w_rowsᵀ, (N, Ho, Wo, F), formed a block of images at
     a time, and the rows cols (N, Ho, Wo, HH, WW, C) if ``keep_rows`` and they are one block,
     else None (:func:`rows_weight_gradient` forms them again, a block at a time)."""
-    N, Hp, Wp, _ = xpad.shape
+    check_ndim(xpad, "xpad", 4)
+    check_ndim(w_rows, "w_rows", 2)
+    HH, WW, stride = _check_kernel(HH, WW, stride)
+    keep_rows = check_bool(keep_rows, "keep_rows")
+    N = xpad.shape[0]
     F, K = w_rows.shape
-    Ho, Wo = output_size(Hp, HH, stride, 0, 0), output_size(Wp, WW, stride, 0, 0)
+    Ho, Wo = _check_rows(xpad.shape, K, HH, WW, stride)
     blocks = _row_blocks(N, Ho * Wo * K)
     out = np.empty((N, Ho, Wo, F), dtype=np.result_type(xpad, w_rows))
     for part in blocks:
-        rows = im2col(xpad[part], HH, WW, stride)
+        rows = _im2col(xpad[part], HH, WW, stride)
         np.matmul(rows.reshape(-1, K), w_rows.T, out=out[part].reshape(-1, F))
     return out, (rows if keep_rows and len(blocks) == 1 else None)
 
@@ -250,26 +343,48 @@ def rows_weight_gradient(dout_rows, xpad, HH, WW, stride, cols=None):
     """dW_rows = dout_rowsᵀ · im2col(xpad), (F, HH·WW·C): one product with the rows ``cols`` if
     the forward pass kept them, else the rows formed again a block of images at a time and the
     blocks' products added in order."""
+    check_ndim(dout_rows, "dout_rows", 2)
+    HH, WW, stride = _check_kernel(HH, WW, stride)
     if cols is not None:
+        check_ndim(cols, "cols", 6)
+        if cols.shape[3:5] != (HH, WW) or dout_rows.shape[0] != math.prod(cols.shape[:3]):
+            raise ValueError(f"dout_rows of shape {dout_rows.shape} and the rows cols of shape "
+                             f"{cols.shape} are not of one {HH}x{WW} convolution")
         return dout_rows.T @ cols.reshape(dout_rows.shape[0], HH * WW * cols.shape[-1])
+    check_ndim(xpad, "xpad", 4)
     N, Hp, Wp, C = xpad.shape
     F, K = dout_rows.shape[1], HH * WW * C
-    Ho, Wo = output_size(Hp, HH, stride, 0, 0), output_size(Wp, WW, stride, 0, 0)
+    Ho, Wo = _check_rows(xpad.shape, K, HH, WW, stride)
+    if dout_rows.shape[0] != N * Ho * Wo:
+        raise ValueError(f"dout_rows must have N*Ho*Wo = {N * Ho * Wo} rows for xpad of shape "
+                         f"{xpad.shape} (kernel {HH}x{WW}, stride {stride}), got {dout_rows.shape}")
     dout_images = dout_rows.reshape(N, Ho * Wo, F)
     dw_rows = np.zeros((F, K), dtype=np.result_type(dout_rows, xpad))
     for part in _row_blocks(N, Ho * Wo * K):
-        rows = im2col(xpad[part], HH, WW, stride)
+        rows = _im2col(xpad[part], HH, WW, stride)
         dw_rows += dout_images[part].reshape(-1, F).T @ rows.reshape(-1, K)
     return dw_rows
 
 
 def rows_product_adjoint(dout_rows, w_rows, xpad_shape, HH, WW, stride, Ho, Wo):
     """dxpad = col2im(dout_rows · w_rows), (N, Hp, Wp, C), a block of images at a time."""
-    N, Hp, Wp, C = xpad_shape
+    check_ndim(dout_rows, "dout_rows", 2)
+    check_ndim(w_rows, "w_rows", 2)
+    N, Hp, Wp, C = xpad_shape = check_sizes(xpad_shape, "xpad_shape", "N, Hp, Wp, C")
+    HH, WW, stride = _check_kernel(HH, WW, stride)
     F, K = w_rows.shape
+    expected = _check_rows(xpad_shape, K, HH, WW, stride)
+    if (Ho, Wo) != expected:
+        raise ValueError(f"Ho, Wo = {Ho}, {Wo} is not the output size {expected} of a {HH}x{WW} "
+                         f"kernel at stride {stride} over xpad_shape {xpad_shape}")
+    Ho, Wo = expected
+    if dout_rows.shape != (N * Ho * Wo, F):
+        raise ValueError(f"dout_rows must have shape (N*Ho*Wo, F) = {(N * Ho * Wo, F)}, "
+                         f"got {dout_rows.shape}")
     dxpad = np.empty(xpad_shape, dtype=np.result_type(dout_rows, w_rows))
     dout_images = dout_rows.reshape(N, Ho * Wo, F)
     for part in _row_blocks(N, Ho * Wo * K):
         dcols = (dout_images[part].reshape(-1, F) @ w_rows).reshape(-1, Ho, Wo, HH, WW, C)
-        col2im(dcols, Hp, Wp, stride, out=dxpad[part])
+        dxpad[part] = 0
+        _col2im(dcols, stride, dxpad[part])
     return dxpad

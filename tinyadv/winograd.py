@@ -68,12 +68,19 @@ from fractions import Fraction
 import numpy as np
 from numba import njit
 
+from .checks import check_bool
+from .kernels import check_float_array, check_int, check_sizes, output_size
+
 POINTS = (0, 1, -1, 2, -2)  # interpolation points, the first n − 1 of them, then ∞
 
 
-@functools.cache
 def matrices(m, r):
     """(Bᵀ (n, n), G (n, r), Aᵀ (m, n)) of F(m, r), n = m + r − 1 <= 6, as float64 arrays."""
+    return _matrices(check_int(m, "m"), check_int(r, "r"))
+
+
+@functools.cache
+def _matrices(m, r):
     n = m + r - 1
     if not 2 <= n <= len(POINTS) + 1:
         raise ValueError(f"F({m}, {r}) needs {n - 1} interpolation points; there are {len(POINTS)}")
@@ -101,6 +108,23 @@ def matrices(m, r):
 
 def applies(HH, WW, stride):
     """Whether a kernel HH×WW with this stride is r·stride square with 2 <= r <= 5."""
+    return _applies(*_check_kernel(HH, WW, stride))
+
+
+def _check_kernel(HH, WW, stride):
+    return check_int(HH, "HH"), check_int(WW, "WW"), check_int(stride, "stride")
+
+
+def _check_output(Ho, Wo):
+    return check_int(Ho, "Ho", minimum=0), check_int(Wo, "Wo", minimum=0)
+
+
+# The functions below that the convolution calls on every chunk exist twice: the public one
+# checks its arguments, then calls the private one, which the convolution calls directly once
+# it has checked what it was given (the checks are cheap, but there would be dozens per chunk).
+
+
+def _applies(HH, WW, stride):
     return HH == WW and HH % stride == 0 and 2 <= HH // stride <= 5
 
 
@@ -109,9 +133,18 @@ def tile_size(Ho, Wo, r):
     points reach n = 6), those that divide Ho and Wo if any do, and of them the one with the
     fewest multiplications, ⌈Ho/m⌉·⌈Wo/m⌉·(m + r − 1)² (the smaller m on a tie: it rounds
     less). Whole tiles compute no output that is thrown away."""
+    Ho, Wo = _check_output(Ho, Wo)
+    r = check_int(r, "r")
+    if r > len(POINTS):
+        raise ValueError(f"r must be <= {len(POINTS)} (a tile of m >= 2 has n = m + r - 1 <= "
+                         f"{len(POINTS) + 1}), got {r}")
+    return _tile_size(Ho, Wo, r)
+
+
+def _tile_size(Ho, Wo, r):
     sizes = [m for m in (2, 3) if m + r - 1 <= len(POINTS) + 1]
     whole = [m for m in sizes if Ho % m == 0 and Wo % m == 0]
-    return min(whole or sizes, key=lambda m: math.prod(tiles(Ho, Wo, m)) * (m + r - 1) ** 2)
+    return min(whole or sizes, key=lambda m: math.prod(_tiles(Ho, Wo, m)) * (m + r - 1) ** 2)
 
 
 def faster_than_im2col(C, HH, WW, stride, Ho, Wo):
@@ -133,14 +166,21 @@ def faster_than_im2col(C, HH, WW, stride, Ho, Wo):
     (Zen 2 EPYC, 2 threads, 9 rounds taking turns in one process), the training step,
     inference and forward + input gradient ran 0.98-1.03× as fast in float32 and 1.02-1.04× in
     float64: not enough to take it."""
-    if not applies(HH, WW, stride) or HH // stride != 3:
+    C = check_int(C, "C", minimum=0)
+    HH, WW, stride = _check_kernel(HH, WW, stride)
+    Ho, Wo = _check_output(Ho, Wo)
+    if not _applies(HH, WW, stride) or HH // stride != 3:
         return False
-    m = tile_size(Ho, Wo, 3)
+    m = _tile_size(Ho, Wo, 3)
     return Ho % m == 0 and Wo % m == 0 and stride * stride * C >= 32
 
 
 def tiles(Ho, Wo, m):
     """Number of m×m output tiles down and across: (⌈Ho/m⌉, ⌈Wo/m⌉)."""
+    return _tiles(*_check_output(Ho, Wo), check_int(m, "m"))
+
+
+def _tiles(Ho, Wo, m):
     return -(-Ho // m), -(-Wo // m)
 
 
@@ -148,9 +188,16 @@ def tiling(kernel, stride, Ho, Wo):
     """How an Ho×Wo output of a kernel×kernel filter at this stride is tiled:
     ``(r, m, n, Th, Tw)``, the phases' filter size r, the tile size m (:func:`tile_size`),
     n = m + r − 1 and the tiles down and across (:func:`tiles`)."""
+    if not applies(kernel, kernel, stride):
+        raise ValueError(f"Winograd's F(m x m, r x r) needs a kernel of r*stride, 2 <= r <= 5, "
+                         f"got {kernel} at stride {stride}")
+    return _tiling(kernel, stride, *_check_output(Ho, Wo))
+
+
+def _tiling(kernel, stride, Ho, Wo):
     r = kernel // stride
-    m = tile_size(Ho, Wo, r)
-    return (r, m, m + r - 1) + tiles(Ho, Wo, m)
+    m = _tile_size(Ho, Wo, r)
+    return (r, m, m + r - 1) + _tiles(Ho, Wo, m)
 
 
 # --------------------------------------------------------------------------------------------
@@ -166,13 +213,29 @@ def conv2d(xpad, w, stride, Ho, Wo, transform_filters=None):
     backward pass, and the input as read, with zeros added at the bottom and right when m does
     not divide Ho or Wo (the last tiles read past the edge; their extra outputs are dropped).
     """
-    N, F = xpad.shape[0], w.shape[0]
-    r, m, n, Th, Tw = tiling(w.shape[2], stride, Ho, Wo)
+    xpad = check_float_array(xpad, "xpad", 4)
+    w = check_float_array(w, "w", 4)
+    stride = check_int(stride, "stride")
+    F, C, HH, WW = w.shape
+    if not _applies(HH, WW, stride):
+        raise ValueError(f"Winograd's F(m x m, r x r) needs a square kernel of r*stride, "
+                         f"2 <= r <= 5 (stride {stride}), got {HH}x{WW}")
+    if xpad.shape[3] != C:
+        raise ValueError(f"channel mismatch: xpad {xpad.shape} has {xpad.shape[3]} channels "
+                         f"(last axis), w {w.shape} expects {C}")
+    expected = (output_size(xpad.shape[1], HH, stride, 0, 0),
+                output_size(xpad.shape[2], WW, stride, 0, 0))
+    if (Ho, Wo) != expected or expected[0] < 1 or expected[1] < 1:
+        raise ValueError(f"Ho, Wo = {Ho}, {Wo} is not the output size of a {HH}x{WW} kernel at "
+                         f"stride {stride} over xpad of shape {xpad.shape}: {expected}")
+    Ho, Wo = expected
+    N = xpad.shape[0]
+    r, m, n, Th, Tw = _tiling(HH, stride, Ho, Wo)
     xpad = _pad_to(xpad, stride * (m * Th + r - 1), stride * (m * Tw + r - 1))
     U = (transform_filters or filter_transform)(w, stride, m)  # (n, n, K, F)
-    V = input_transform(xpad, stride, m, r, Th, Tw)  # (n, n, T, K)
+    V = _input_transform(xpad, stride, m, r, Th, Tw)  # (n, n, T, K)
     M = np.matmul(V.reshape(n * n, N * Th * Tw, V.shape[3]), U.reshape(n * n, -1, F))
-    out = output_transform(M.reshape(n, n, -1, F), N, m, Th, Tw)[:, :Ho, :Wo]
+    out = _output_transform(M.reshape(n, n, -1, F), N, m, Th, Tw)[:, :Ho, :Wo]
     return out, U, V, xpad
 
 
@@ -181,21 +244,47 @@ def conv2d_backward(dout, U, w_shape, stride, xpad_shape, *, V=None, xpad=None,
     """Gradients of :func:`conv2d`: dout (N, Ho, Wo, F) -> (dxpad of ``xpad_shape`` or None,
     dw of ``w_shape`` or None). The weight gradient needs the tiles V, or the input xpad (as
     :func:`conv2d` returned it) to transform again."""
-    N, Ho, Wo, F = dout.shape
-    C = w_shape[1]
-    r, m, n, Th, Tw = tiling(w_shape[2], stride, Ho, Wo)
-    dM = output_transform_adjoint(_pad_to(dout, m * Th, m * Tw), n, m, Th, Tw)
+    need_input_grad = check_bool(need_input_grad, "need_input_grad")
+    need_param_grads = check_bool(need_param_grads, "need_param_grads")
+    dout = check_float_array(dout, "dout", 4)
+    F, C, HH, WW = w_shape = check_sizes(w_shape, "w_shape", "F, C, HH, WW")
+    xpad_shape = check_sizes(xpad_shape, "xpad_shape", "N, Hp, Wp, C")
+    N, Ho, Wo, _ = dout.shape
+    if (N, F) != (xpad_shape[0], dout.shape[3]) or xpad_shape[3] != C:
+        raise ValueError(f"dout (N, Ho, Wo, F) of shape {dout.shape}, w_shape {w_shape} and "
+                         f"xpad_shape {xpad_shape} are not of one convolution")
+    if HH != WW:
+        raise ValueError(f"Winograd's F(m x m, r x r) needs a square kernel, got w_shape {w_shape}")
+    stride = check_int(stride, "stride")
+    r, m, n, Th, Tw = tiling(HH, stride, Ho, Wo)
+    _check_covers(xpad_shape, stride, m, r, Th, Tw, "xpad_shape")
+    K = stride * stride * C
+    U = check_float_array(U, "U", 4)
+    if U.shape != (n, n, K, F):
+        raise ValueError(f"U must have shape (n, n, s*s*C, F) = {(n, n, K, F)}, got {U.shape}")
+    if need_param_grads and V is None and xpad is None:
+        raise ValueError("the weight gradient needs the input tiles V or the input xpad")
+    if need_param_grads and V is not None:
+        V = check_float_array(V, "V", 4)
+        if V.shape != (n, n, N * Th * Tw, K):
+            raise ValueError(f"V must have shape (n, n, N*Th*Tw, s*s*C) = "
+                             f"{(n, n, N * Th * Tw, K)}, got {V.shape}")
+    elif need_param_grads:
+        xpad = check_float_array(xpad, "xpad", 4)
+        if xpad.shape != xpad_shape:
+            raise ValueError(f"xpad must have xpad_shape {xpad_shape}, got {xpad.shape}")
+    dM = _output_transform_adjoint(_pad_to(dout, m * Th, m * Tw), n, m, Th, Tw)
     dM = dM.reshape(n * n, N * Th * Tw, F)
     dxpad = dw = None
     if need_param_grads:
         if V is None:
-            V = input_transform(xpad, stride, m, r, Th, Tw)
+            V = _input_transform(xpad, stride, m, r, Th, Tw)
         dU = np.matmul(V.reshape(n * n, N * Th * Tw, V.shape[3]).transpose(0, 2, 1), dM)
-        dw = filter_transform_adjoint(dU.reshape(n, n, -1, F), stride, C, m)
+        dw = _filter_transform_adjoint(dU.reshape(n, n, -1, F), stride, C, m)
     if need_input_grad:
         dV = np.matmul(dM, U.reshape(n * n, -1, F).transpose(0, 2, 1))
         dV = dV.reshape(n, n, N * Th * Tw, dV.shape[2])
-        dxpad = input_transform_adjoint(dV, stride, m, xpad_shape, Th, Tw)
+        dxpad = _input_transform_adjoint(dV, stride, m, xpad_shape, Th, Tw)
     return dxpad, dw
 
 
@@ -484,11 +573,45 @@ def _filter_transform_adjoint_numba(dU, stride, G, dw):
                             dw[f, c, s * p + a, s * q + b] = taps[p, q, f]
 
 
+# The functions that call the kernels check the sizes they are given against each other first
+# (a few comparisons, no pass over the data): the compiled loops do not check their indices, and
+# a tile read or written past an array's end is garbage or a crash, not an error.
+
+
+def _grid(a, name, m):
+    """n and r of an n×n grid of transformed tiles ``a`` (n, n, ...) of F(m, r), n = m + r − 1."""
+    n = a.shape[0]
+    if a.shape[1] != n or n <= m:
+        raise ValueError(f"{name} must start with the n x n positions of a tile, n = m + r - 1 "
+                         f"> m = {m}, got shape {a.shape}")
+    return n, n - m + 1
+
+
+def _check_covers(xpad_shape, stride, m, r, Th, Tw, name):
+    """Raise ValueError unless an input of ``xpad_shape`` (N, Hp, Wp, C) holds every pixel that
+    Th×Tw tiles of F(m, r) at this stride read: s·(m·Th + r − 1) rows, s·(m·Tw + r − 1) columns."""
+    rows, columns = stride * (m * Th + r - 1), stride * (m * Tw + r - 1)
+    if xpad_shape[1] < rows or xpad_shape[2] < columns:
+        raise ValueError(f"{name} {tuple(xpad_shape)} is too small for {Th}x{Tw} tiles of "
+                         f"F({m}, {r}) at stride {stride}: they read {rows}x{columns} pixels")
+
+
 def filter_transform_adjoint(dU, stride, C, m):
     """Numba version of :func:`filter_transform_adjoint_reference` (same arguments, same result)."""
+    dU = check_float_array(dU, "dU", 4)
+    stride, C = check_int(stride, "stride"), check_int(C, "C")
+    m = check_int(m, "m")
+    _grid(dU, "dU", m)
+    if dU.shape[2] != stride * stride * C:
+        raise ValueError(f"dU must have s*s*C = {stride * stride * C} channels (axis 2) for C = "
+                         f"{C} at stride {stride}, got shape {dU.shape}")
+    return _filter_transform_adjoint(dU, stride, C, m)
+
+
+def _filter_transform_adjoint(dU, stride, C, m):
     n, F = dU.shape[0], dU.shape[3]
     r = n - m + 1
-    G = matrices(m, r)[1].astype(dU.dtype)
+    G = _matrices(m, r)[1].astype(dU.dtype)
     dw = np.empty((F, C, r * stride, r * stride), dtype=dU.dtype)
     _filter_transform_adjoint_numba(np.ascontiguousarray(dU), stride, G, dw)
     return dw
@@ -496,8 +619,17 @@ def filter_transform_adjoint(dU, stride, C, m):
 
 def input_transform(xpad, stride, m, r, Th, Tw):
     """Numba version of :func:`input_transform_reference` (same arguments, same result)."""
+    xpad = check_float_array(xpad, "xpad", 4)
+    stride = check_int(stride, "stride")
+    Th, Tw = check_int(Th, "Th"), check_int(Tw, "Tw")
+    matrices(m, r)  # checks m and r
+    _check_covers(xpad.shape, stride, m, r, Th, Tw, "xpad of shape")
+    return _input_transform(xpad, stride, m, r, Th, Tw)
+
+
+def _input_transform(xpad, stride, m, r, Th, Tw):
+    BT = _matrices(m, r)[0].astype(xpad.dtype)
     N, _, _, C = xpad.shape
-    BT = matrices(m, r)[0].astype(xpad.dtype)
     n = BT.shape[0]
     V = np.empty((n, n, N * Th * Tw, stride * stride * C), dtype=xpad.dtype)
     _input_transform_numba(np.ascontiguousarray(xpad), stride, m, BT, Th, Tw, V)
@@ -506,8 +638,17 @@ def input_transform(xpad, stride, m, r, Th, Tw):
 
 def output_transform(M, N, m, Th, Tw):
     """Numba version of :func:`output_transform_reference` (same arguments, same result)."""
-    n = M.shape[0]
-    AT = matrices(m, n - m + 1)[2].astype(M.dtype)
+    M = check_float_array(M, "M", 4)
+    N = check_int(N, "N", minimum=0)
+    m, Th, Tw = check_int(m, "m"), check_int(Th, "Th"), check_int(Tw, "Tw")
+    _grid(M, "M", m)
+    if M.shape[2] != N * Th * Tw:
+        raise ValueError(f"M must hold N*Th*Tw = {N * Th * Tw} tiles (axis 2), got shape {M.shape}")
+    return _output_transform(M, N, m, Th, Tw)
+
+
+def _output_transform(M, N, m, Th, Tw):
+    AT = _matrices(m, M.shape[0] - m + 1)[2].astype(M.dtype)
     out = np.empty((N, m * Th, m * Tw, M.shape[3]), dtype=M.dtype)
     _output_transform_numba(np.ascontiguousarray(M), m, AT, Th, Tw, out)
     return out
@@ -515,8 +656,20 @@ def output_transform(M, N, m, Th, Tw):
 
 def output_transform_adjoint(dout, n, m, Th, Tw):
     """Numba version of :func:`output_transform_adjoint_reference` (same arguments, same result)."""
+    dout = check_float_array(dout, "dout", 4)
+    n, m = check_int(n, "n"), check_int(m, "m")
+    Th, Tw = check_int(Th, "Th"), check_int(Tw, "Tw")
+    if n <= m:
+        raise ValueError(f"n = m + r - 1 must be > m = {m}, got n = {n}")
+    if dout.shape[1:3] != (m * Th, m * Tw):
+        raise ValueError(f"dout must have m*Th x m*Tw = {m * Th}x{m * Tw} pixels, got shape "
+                         f"{dout.shape}")
+    return _output_transform_adjoint(dout, n, m, Th, Tw)
+
+
+def _output_transform_adjoint(dout, n, m, Th, Tw):
     N, _, _, F = dout.shape
-    AT = matrices(m, n - m + 1)[2].astype(dout.dtype)
+    AT = _matrices(m, n - m + 1)[2].astype(dout.dtype)
     dM = np.empty((n, n, N * Th * Tw, F), dtype=dout.dtype)
     _output_transform_adjoint_numba(np.ascontiguousarray(dout), m, AT, Th, Tw, dM)
     return dM
@@ -524,8 +677,21 @@ def output_transform_adjoint(dout, n, m, Th, Tw):
 
 def input_transform_adjoint(dV, stride, m, xpad_shape, Th, Tw):
     """Numba version of :func:`input_transform_adjoint_reference` (same arguments, same result)."""
-    n = dV.shape[0]
-    BT = matrices(m, n - m + 1)[0].astype(dV.dtype)
+    dV = check_float_array(dV, "dV", 4)
+    stride, m = check_int(stride, "stride"), check_int(m, "m")
+    Th, Tw = check_int(Th, "Th"), check_int(Tw, "Tw")
+    N, _, _, C = xpad_shape = check_sizes(xpad_shape, "xpad_shape", "N, Hp, Wp, C")
+    n, r = _grid(dV, "dV", m)
+    if dV.shape[2:] != (N * Th * Tw, stride * stride * C):
+        raise ValueError(f"dV must have shape (n, n, N*Th*Tw, s*s*C) = "
+                         f"{(n, n, N * Th * Tw, stride * stride * C)} for xpad_shape "
+                         f"{xpad_shape}, got {dV.shape}")
+    _check_covers(xpad_shape, stride, m, r, Th, Tw, "xpad_shape")
+    return _input_transform_adjoint(dV, stride, m, xpad_shape, Th, Tw)
+
+
+def _input_transform_adjoint(dV, stride, m, xpad_shape, Th, Tw):
+    BT = _matrices(m, dV.shape[0] - m + 1)[0].astype(dV.dtype)
     dxpad = np.zeros(xpad_shape, dtype=dV.dtype)
     _input_transform_adjoint_numba(np.ascontiguousarray(dV), stride, m, BT, Th, Tw, dxpad)
     return dxpad

@@ -8,7 +8,7 @@ ScaledReLU:  out = s · max(x, 0)          dx = dout · s · 1{x > 0},  ds = Σ 
 
 Sign:        out = sign(x), with sign(0) = +1 so that every output is ±1 (Hubara et al. 2016;
              TensorFlow's tf.sign, used by the reference code, gives 0 at 0 — a set of measure
-             zero).
+             zero); NaN stays NaN, as in np.sign.
 
 The true derivative of sign is 0 almost everywhere, which would stop all learning and every
 gradient-based attack. The straight-through estimator replaces it in the backward pass by a
@@ -26,8 +26,9 @@ and a test shows that it does):
 import numpy as np
 from numba import njit
 
-from ..checks import check_float_dtype
-from .base import Layer, Parameter
+from ..checks import check_bool, check_float_dtype
+from ..kernels import check_float_array
+from .base import Layer, Parameter, check_dout, check_finite_real
 
 STE_VARIANTS = ("hubara", "galloway")
 
@@ -40,15 +41,16 @@ def check_ste(ste):
 
 
 def straight_through(dout, x, ste):
-    """The stand-in gradient of sign at ``x`` for the upstream gradient ``dout``."""
+    """The stand-in gradient of sign at ``x`` for the upstream gradient ``dout`` (of x's shape)."""
+    check_dout(dout, x.shape, "sign")
     if ste == "hubara":
         return dout * (np.abs(x) <= 1)
     return np.clip(dout, -1, 1)
 
 
 def sign(x):
-    """sign(x) with sign(0) = +1, in the dtype of ``x``."""
-    return np.where(x >= 0, 1, -1).astype(x.dtype)
+    """sign(x) with sign(0) = +1, in the dtype of ``x``; NaN stays NaN (as in np.sign)."""
+    return (np.sign(x) + (x == 0)).astype(x.dtype, copy=False)
 
 
 def relu_forward_reference(x):
@@ -106,8 +108,8 @@ def relu_forward(x):
 def relu_backward(dout, mask):
     """Compiled version of :func:`relu_backward_reference` (same result) when ``dout`` and
     ``mask`` lie in memory in the same order."""
-    same_order = (dout.shape == mask.shape
-                  and dout.strides == tuple(step * dout.itemsize for step in mask.strides))
+    check_dout(dout, mask.shape, "ReLU")
+    same_order = (dout.strides == tuple(step * dout.itemsize for step in mask.strides))
     compiled = dout.dtype in (np.float32, np.float64) and same_order
     flat_dout = _in_memory_order(dout) if compiled else None
     flat_mask = _in_memory_order(mask) if compiled else None
@@ -122,9 +124,10 @@ class ReLU(Layer):
     """max(x, 0), elementwise."""
 
     def forward(self, x):
-        return relu_forward(x)
+        return relu_forward(check_float_array(x, "input of ReLU"))
 
     def backward(self, dout, cache, *, need_input_grad=True, need_param_grads=True):
+        need_input_grad = check_bool(need_input_grad, "need_input_grad")
         return (relu_backward(dout, cache) if need_input_grad else None), {}
 
 
@@ -133,19 +136,22 @@ class ScaledReLU(Layer):
 
     def __init__(self, init=0.05, *, dtype=np.float32):
         super().__init__()
-        self.init = float(init)
-        self.params["scale"] = Parameter(np.array([init], dtype=check_float_dtype(dtype)),
+        self.init = check_finite_real(init, "init")
+        self.params["scale"] = Parameter(np.array([self.init], dtype=check_float_dtype(dtype)),
                                          decay=False)
 
     def config(self):
         return dict(init=self.init)
 
     def forward(self, x):
-        positive, mask = relu_forward(x)
+        positive, mask = relu_forward(check_float_array(x, "input of ScaledReLU"))
         return self.params["scale"].data[0] * positive, (positive, mask)
 
     def backward(self, dout, cache, *, need_input_grad=True, need_param_grads=True):
+        need_input_grad = check_bool(need_input_grad, "need_input_grad")
+        need_param_grads = check_bool(need_param_grads, "need_param_grads")
         positive, mask = cache
+        check_dout(dout, mask.shape, "ScaledReLU")
         grads = {"scale": np.sum(dout * positive, keepdims=True).reshape(1)} if need_param_grads else {}
         dx = relu_backward(dout, mask) * self.params["scale"].data[0] if need_input_grad else None
         return dx, grads
@@ -169,7 +175,9 @@ class Sign(Layer):
         return dict(ste=self.ste)
 
     def forward(self, x):
+        x = check_float_array(x, "input of Sign")
         return sign(x), x
 
     def backward(self, dout, cache, *, need_input_grad=True, need_param_grads=True):
+        need_input_grad = check_bool(need_input_grad, "need_input_grad")
         return (straight_through(dout, cache, self.ste) if need_input_grad else None), {}

@@ -14,9 +14,11 @@ Two flags let a model skip work it does not need:
 ``need_param_grads=False`` (attacks: they want dL/dx only).
 """
 
+import numbers
+
 import numpy as np
 
-from ..checks import check_float_dtype
+from ..checks import check_array, check_float_dtype
 
 
 class Parameter:
@@ -34,7 +36,7 @@ class Parameter:
     """
 
     def __init__(self, data, *, decay=True):
-        self.data = np.ascontiguousarray(data)
+        self.data = np.ascontiguousarray(check_array(data, "a Parameter's data", finite=False))
         self.grad = np.zeros_like(self.data)
         self.decay = decay
 
@@ -44,6 +46,31 @@ class Parameter:
 
     def __repr__(self):
         return f"Parameter(shape={self.data.shape}, dtype={self.data.dtype})"
+
+
+def check_finite_real(value, name):
+    """Return ``value`` as a float after checking it is a finite real number (not a bool, not a
+    string, not an array)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+    try:
+        value = float(value)
+    except OverflowError:
+        value = np.inf
+    if not np.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value}")
+    return value
+
+
+def check_dout(dout, shape, layer):
+    """Raise unless ``dout`` is an array of ``shape``, the shape of the output that the cache
+    belongs to (a wrong shape would broadcast into a wrong gradient, or fail deep in NumPy)."""
+    if not isinstance(dout, np.ndarray):
+        raise TypeError(f"dout of {layer} must be a NumPy array, got {type(dout).__name__}")
+    if dout.shape != shape:
+        raise ValueError(f"dout of {layer} must have the shape of its output {shape}, "
+                         f"got {dout.shape}")
+    return dout
 
 
 def weight_and_bias_grads(layer, dw, db, need_param_grads):

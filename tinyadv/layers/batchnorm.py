@@ -24,8 +24,9 @@ here γ is learned too (it starts at 1).
 
 import numpy as np
 
-from ..checks import check_float_dtype, check_nonnegative, check_positive_int
-from .base import Layer, Parameter
+from ..checks import check_bool, check_float_dtype, check_nonnegative, check_positive_int
+from ..kernels import check_float_array
+from .base import Layer, Parameter, check_dout
 
 
 def _batch_axes(x):
@@ -46,10 +47,26 @@ def batchnorm_forward(x, gamma, beta, *, eps, training, running_mean, running_va
     The running statistics are not modified here: the layer updates them from the returned batch
     statistics (None in evaluation mode), which keeps this function pure.
     """
+    x = check_float_array(x, "input of BatchNorm")
+    training = check_bool(training, "training")
+    eps = check_nonnegative(eps, "eps")
+    if eps == 0:
+        raise ValueError("BatchNorm needs eps > 0")
     axes = _batch_axes(x)
+    features = {"gamma": gamma, "beta": beta}
+    if not training:
+        features.update(running_mean=running_mean, running_var=running_var)
+    for name, value in features.items():
+        if not isinstance(value, np.ndarray) or value.ndim != 1:
+            raise ValueError(f"{name} must be a vector of one value per feature, got "
+                             f"{getattr(value, 'shape', value)!r}")
     if x.shape[1] != gamma.shape[0]:
         raise ValueError(f"BatchNorm has {gamma.shape[0]} features, input has {x.shape[1]} "
                          f"(shape {x.shape})")
+    for name, value in features.items():
+        if value.shape != gamma.shape:
+            raise ValueError(f"{name} must have shape {gamma.shape}, one value per feature, got "
+                             f"{value.shape}")
     if training:
         m = x.size // x.shape[1]
         if m < 2:
@@ -69,7 +86,12 @@ def batchnorm_forward(x, gamma, beta, *, eps, training, running_mean, running_va
 
 def batchnorm_backward(dout, cache, *, need_input_grad=True, need_param_grads=True):
     """Returns ``(dx, dgamma, dbeta)`` (None where not needed); math in the module docstring."""
+    need_input_grad = check_bool(need_input_grad, "need_input_grad")
+    need_param_grads = check_bool(need_param_grads, "need_param_grads")
+    if not (isinstance(cache, tuple) and len(cache) == 4 and isinstance(cache[0], np.ndarray)):
+        raise ValueError("cache must be the cache that batchnorm_forward returned")
     x_hat, gamma, inv_std, training = cache
+    check_dout(dout, x_hat.shape, "BatchNorm")
     axes = _batch_axes(dout)
     dgamma = np.sum(dout * x_hat, axis=axes) if need_param_grads else None
     dbeta = np.sum(dout, axis=axes) if need_param_grads else None

@@ -26,8 +26,11 @@ NOT the derivative of the forward pass, which is zero almost everywhere:
                     outside [−1, 1])
 """
 
+import numbers
+
 import numpy as np
 
+from ..checks import check_bool, make_rng
 from .activations import check_ste, sign, straight_through
 from .conv import Conv2D
 from .linear import Linear
@@ -37,7 +40,7 @@ class _Binarized:
     """Mixin: replaces the weight used in the forward pass and the weight gradient's backward."""
 
     def _init_binary(self, scale, ste):
-        self.scale = bool(scale)
+        self.scale = check_bool(scale, "scale")
         self.ste = check_ste(ste)
 
     def effective_weight(self):
@@ -59,8 +62,8 @@ class BinaryConv2D(_Binarized, Conv2D):
     ``scale`` (bool) and ``ste`` ("hubara" or "galloway")."""
 
     def __init__(self, in_channels, out_channels, kernel_size, *, scale=False, ste="galloway", **kwargs):
+        self._init_binary(scale, ste)  # checked before the parent draws the weights
         super().__init__(in_channels, out_channels, kernel_size, **kwargs)
-        self._init_binary(scale, ste)
 
     def config(self):
         return dict(super().config(), scale=self.scale, ste=self.ste)
@@ -71,27 +74,49 @@ class BinaryLinear(_Binarized, Linear):
     ``scale`` (bool) and ``ste`` ("hubara" or "galloway")."""
 
     def __init__(self, in_features, out_features, *, scale=False, ste="galloway", **kwargs):
+        self._init_binary(scale, ste)  # checked before the parent draws the weights
         super().__init__(in_features, out_features, **kwargs)
-        self._init_binary(scale, ste)
 
     def config(self):
         return dict(super().config(), scale=self.scale, ste=self.ste)
 
 
+def _check_saved_seed(seed):
+    """Raise unless ``seed`` is one that can be saved with the model (as JSON): None, an int >= 0
+    or a list of them (what :func:`tinyadv.checks.make_rng` takes, a Generator excepted)."""
+    if seed is None:
+        return
+    try:
+        if isinstance(seed, np.random.Generator):
+            raise TypeError
+        make_rng(seed)  # ValueError for negative ints, as everywhere
+    except TypeError:
+        raise TypeError(f"seed must be an int or None here (or a list of ints): it is saved with "
+                        f"the model, got {seed!r}") from None
+
+
 class StochasticBinaryConv2D(Conv2D):
     """Conv2D whose weights are resampled as ±1 at every forward pass:
-    W_b = 2·Bernoulli(hardsigmoid(W)) − 1, drawn from the layer's generator (``seed``).
+    W_b = 2·Bernoulli(hardsigmoid(W)) − 1, drawn from the layer's generator (``seed``: an int,
+    a list of ints or None, not a Generator: it is saved with the model).
 
     The sampling happens in training and in evaluation mode alike, as in the reference code.
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, *, ste="galloway", seed=None, **kwargs):
+        # Checked before the parent constructor draws the weights from the seed.
+        _check_saved_seed(seed)
+        ste = check_ste(ste)
         super().__init__(in_channels, out_channels, kernel_size, seed=seed, **kwargs)
-        if isinstance(seed, np.random.Generator):
-            raise TypeError("seed must be an int or None here: it is saved with the model")
-        self.ste = check_ste(ste)
-        self.seed = None if seed is None else int(seed)  # a plain int: it is saved as JSON
-        self.rng = np.random.default_rng(None if seed is None else [seed, 1])
+        self.ste = ste
+        # Plain ints, as it is saved as JSON; the sampling stream is the seed's entropy and a 1.
+        if seed is None or isinstance(seed, numbers.Integral):
+            self.seed = None if seed is None else int(seed)
+            entropy = None if seed is None else [self.seed, 1]
+        else:
+            self.seed = [int(s) for s in seed]
+            entropy = self.seed + [1]
+        self.rng = np.random.default_rng(entropy)
 
     def config(self):
         return dict(super().config(), ste=self.ste, seed=self.seed)

@@ -66,10 +66,10 @@ import threading
 import numpy as np
 
 from .. import winograd
-from ..checks import check_array, check_float_dtype, check_positive_int, make_rng
-from ..kernels import (output_size, pad_channels_last, rows_product, rows_product_adjoint,
-                       rows_weight_gradient)
-from .base import Layer, Parameter, weight_and_bias_grads
+from ..checks import check_bool, check_float_dtype, check_positive_int, make_rng
+from ..kernels import (check_float_array, output_size, pad_channels_last, rows_product,
+                       rows_product_adjoint, rows_weight_gradient)
+from .base import Layer, Parameter, check_dout, weight_and_bias_grads
 
 
 def resolve_padding(padding, H, W, HH, WW, stride):
@@ -86,11 +86,16 @@ def resolve_padding(padding, H, W, HH, WW, stride):
             return tuple(pads)
         raise ValueError(f"padding must be an int, a pair, 'same' or 'valid', got {padding!r}")
     if isinstance(padding, numbers.Integral) and not isinstance(padding, bool):
-        padding = (padding, padding)
+        if padding < 0:
+            raise ValueError(f"padding must be >= 0, got {padding!r}")
+        return (int(padding),) * 4
     try:
-        rows, columns = (int(p) for p in padding)
+        rows, columns = padding
     except (TypeError, ValueError):
         raise TypeError(f"padding must be an int, a pair, 'same' or 'valid', got {padding!r}") from None
+    if not all(isinstance(p, numbers.Integral) and not isinstance(p, bool) for p in (rows, columns)):
+        raise TypeError(f"padding must be an int or a pair of ints, got {padding!r}")
+    rows, columns = int(rows), int(columns)
     if rows < 0 or columns < 0:
         raise ValueError(f"padding must be >= 0, got {padding!r}")
     return (rows, rows, columns, columns)
@@ -101,6 +106,13 @@ def _check_conv_args(x, w, b, stride):
         raise TypeError(f"stride must be an integer, got {stride!r}")
     if stride < 1:
         raise ValueError(f"stride must be >= 1, got {stride}")
+    for name, a in (("input", x), ("weights", w)):
+        if not isinstance(a, np.ndarray):
+            raise TypeError(f"conv2d's {name} must be a NumPy array, got {type(a).__name__}")
+        # (integers stay exact on im2col: test_integer_arrays_take_im2col_and_stay_exact)
+        if a.dtype not in (np.float32, np.float64) and a.dtype.kind not in "iu":
+            raise TypeError(f"conv2d computes in float32, float64 or integers: its {name} have "
+                            f"dtype {a.dtype}")
     if x.ndim != 4:
         raise ValueError(f"conv2d expects input of shape (N, C, H, W), got shape {x.shape}")
     if w.ndim != 4:
@@ -109,8 +121,8 @@ def _check_conv_args(x, w, b, stride):
         raise ValueError(
             f"channel mismatch: input has {x.shape[1]} channels, weights expect {w.shape[1]}"
         )
-    if b is not None and b.shape != (w.shape[0],):
-        raise ValueError(f"bias must have shape ({w.shape[0]},), got {b.shape}")
+    if b is not None and (not isinstance(b, np.ndarray) or b.shape != (w.shape[0],)):
+        raise ValueError(f"bias must have shape ({w.shape[0]},), got {np.shape(b)}")
 
 
 def padded_channels_last(x, pads):
@@ -163,6 +175,7 @@ def conv2d_forward(x, w, b=None, *, stride=1, padding=0, keep_rows=True, method=
     cache : tuple for :func:`conv2d_backward`
     """
     _check_conv_args(x, w, b, stride)
+    keep_rows = check_bool(keep_rows, "keep_rows")
     N, C, H, W = x.shape
     F, _, HH, WW = w.shape
     pads = resolve_padding(padding, H, W, HH, WW, stride)
@@ -220,10 +233,16 @@ def conv2d_backward(dout, cache, *, need_input_grad=True, need_param_grads=True)
     dw : ndarray, shape (F, C, HH, WW), or None
     db : ndarray, shape (F,), or None (also None when the layer has no bias)
     """
-    method, w_product, kept, x_shape, xpad, xpad_shape, pads, stride, w_shape, has_bias = cache
+    need_input_grad = check_bool(need_input_grad, "need_input_grad")
+    need_param_grads = check_bool(need_param_grads, "need_param_grads")
+    method, w_product, kept, x_shape, xpad, xpad_shape, pads, stride, w_shape, has_bias = \
+        _conv_cache(cache)
     N, C, H, W = x_shape
     F, _, HH, WW = w_shape
-    Ho, Wo = dout.shape[2], dout.shape[3]
+    top, bottom, left, right = pads
+    Ho = output_size(H, HH, stride, top, bottom)
+    Wo = output_size(W, WW, stride, left, right)
+    check_dout(dout, (N, F, Ho, Wo), "conv2d")
     dout_last = dout.transpose(0, 2, 3, 1)  # (N, Ho, Wo, F)
 
     dx = dw = db = None
@@ -243,9 +262,16 @@ def conv2d_backward(dout, cache, *, need_input_grad=True, need_param_grads=True)
         if has_bias:
             db = dout.sum(axis=(0, 2, 3))
     if need_input_grad:
-        top, _, left, _ = pads
         dx = dxpad[:, top:top + H, left:left + W, :].transpose(0, 3, 1, 2)
     return dx, dw, db
+
+
+def _conv_cache(cache):
+    """``cache`` after checking it is one that :func:`conv2d_forward` returned."""
+    if not (isinstance(cache, tuple) and len(cache) == 10 and isinstance(cache[0], str)
+            and cache[0] in ("im2col", "winograd")):
+        raise ValueError("cache must be the cache that conv2d_forward returned")
+    return cache
 
 
 def conv2d_forward_naive(x, w, b=None, *, stride=1, padding=0):
@@ -270,8 +296,12 @@ def conv2d_forward_naive(x, w, b=None, *, stride=1, padding=0):
 def _pair(value, name):
     if isinstance(value, numbers.Integral) and not isinstance(value, bool):
         value = (value, value)
-    value = tuple(value)
-    if len(value) != 2 or not all(isinstance(v, numbers.Integral) and v >= 1 for v in value):
+    try:
+        value = tuple(value)
+    except TypeError:
+        raise TypeError(f"{name} must be a positive int or a pair of them, got {value!r}") from None
+    if len(value) != 2 or not all(isinstance(v, numbers.Integral) and not isinstance(v, bool)
+                                  and v >= 1 for v in value):
         raise ValueError(f"{name} must be a positive int or a pair of them, got {value!r}")
     return tuple(int(v) for v in value)
 
@@ -296,6 +326,7 @@ class Conv2D(Layer):
         in_channels = check_positive_int(in_channels, "in_channels")
         out_channels = check_positive_int(out_channels, "out_channels")
         dtype = check_float_dtype(dtype)
+        bias = check_bool(bias, "bias")
         kh, kw = _pair(kernel_size, "kernel_size")
         if isinstance(stride, bool) or not isinstance(stride, numbers.Integral) or stride < 1:
             raise ValueError(f"stride must be a positive integer, got {stride!r}")
@@ -328,7 +359,7 @@ class Conv2D(Layer):
         return self.params["weight"].data
 
     def forward(self, x):
-        x = check_array(x, "input of Conv2D", finite=False)
+        x = check_float_array(x, "input of Conv2D")
         b = self.params["bias"].data if "bias" in self.params else None
         return conv2d_forward(x, self.effective_weight(), b, stride=self.stride,
                               padding=self.padding, keep_rows=self.training, method=self.method,
@@ -362,6 +393,10 @@ class Conv2D(Layer):
         return dw_effective
 
     def backward(self, dout, cache, *, need_input_grad=True, need_param_grads=True):
+        w_shape = _conv_cache(cache)[8]
+        if w_shape != self.params["weight"].shape:
+            raise ValueError(f"cache is of a convolution with weights of shape {w_shape}, this "
+                             f"layer's are {self.params['weight'].shape}")
         dx, dw, db = conv2d_backward(
             dout, cache, need_input_grad=need_input_grad, need_param_grads=need_param_grads
         )

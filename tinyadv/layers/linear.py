@@ -11,29 +11,48 @@ Flatten: (N, C, H, W) -> (N, C·H·W), flattening C, H, W in that order (PyTorch
 state dict moves between tinyadv and PyTorch unchanged); its backward reshapes back.
 """
 
+import math
+
 import numpy as np
 
-from ..checks import check_array, check_float_dtype, check_positive_int, make_rng
-from .base import Layer, Parameter, weight_and_bias_grads
+from ..checks import check_bool, check_float_dtype, check_positive_int, make_rng
+from ..kernels import check_float_array
+from .base import Layer, Parameter, check_dout, check_finite_real, weight_and_bias_grads
 
 
 def linear_forward(x, w, b=None):
     """Affine map ``x wᵀ + b``; returns ``(out, cache)``. Shapes in the module docstring."""
+    x = check_float_array(x, "input of linear")
+    w = check_float_array(w, "weights of linear")
     if x.ndim != 2:
         raise ValueError(f"linear expects input of shape (N, D), got shape {x.shape}; "
                          f"put a Flatten layer before it")
     if w.ndim != 2 or x.shape[1] != w.shape[1]:
         raise ValueError(f"linear input has {x.shape[1]} features, weights of shape {w.shape} "
                          f"expect {w.shape[1] if w.ndim == 2 else '?'}")
+    if b is not None:
+        b = check_float_array(b, "bias of linear")
+        if b.shape != (w.shape[0],):
+            raise ValueError(f"bias must have shape ({w.shape[0]},), got {b.shape}")
     out = x @ w.T
     if b is not None:
         out = out + b
     return out, (x, w, b is not None)
 
 
+def _linear_cache(cache):
+    if not (isinstance(cache, tuple) and len(cache) == 3 and isinstance(cache[0], np.ndarray)
+            and isinstance(cache[1], np.ndarray)):
+        raise ValueError("cache must be the cache that linear_forward returned")
+    return cache
+
+
 def linear_backward(dout, cache, *, need_input_grad=True, need_param_grads=True):
     """Returns ``(dx, dw, db)``; entries not needed (or no bias) are None."""
-    x, w, has_bias = cache
+    need_input_grad = check_bool(need_input_grad, "need_input_grad")
+    need_param_grads = check_bool(need_param_grads, "need_param_grads")
+    x, w, has_bias = _linear_cache(cache)
+    check_dout(dout, (x.shape[0], w.shape[0]), "linear")
     dx = dout @ w if need_input_grad else None
     dw = dout.T @ x if need_param_grads else None
     db = dout.sum(axis=0) if (need_param_grads and has_bias) else None
@@ -51,6 +70,7 @@ class Linear(Layer):
         self.in_features = in_features = check_positive_int(in_features, "in_features")
         self.out_features = out_features = check_positive_int(out_features, "out_features")
         dtype = check_float_dtype(dtype)
+        bias = check_bool(bias, "bias")
         rng = make_rng(seed)
         bound = 1.0 / np.sqrt(in_features)
         self.params["weight"] = Parameter(
@@ -74,11 +94,14 @@ class Linear(Layer):
         return dw_effective
 
     def forward(self, x):
-        x = check_array(x, "input of Linear", ndim=2, finite=False)
+        x = check_float_array(x, "input of Linear", 2)
         b = self.params["bias"].data if "bias" in self.params else None
         return linear_forward(x, self.effective_weight(), b)
 
     def backward(self, dout, cache, *, need_input_grad=True, need_param_grads=True):
+        if _linear_cache(cache)[1].shape != self.params["weight"].shape:
+            raise ValueError(f"cache is of a linear layer with weights of shape {cache[1].shape}, "
+                             f"this layer's are {self.params['weight'].shape}")
         dx, dw, db = linear_backward(
             dout, cache, need_input_grad=need_input_grad, need_param_grads=need_param_grads
         )
@@ -89,10 +112,14 @@ class Flatten(Layer):
     """(N, C, H, W) -> (N, C·H·W) in C, H, W order; backward reshapes the gradient back."""
 
     def forward(self, x):
-        return x.reshape(x.shape[0], int(np.prod(x.shape[1:]))), x.shape  # (N may be 0)
+        x = check_float_array(x, "input of Flatten", min_ndim=2)
+        return x.reshape(x.shape[0], math.prod(x.shape[1:])), x.shape  # (N may be 0)
 
     def backward(self, dout, cache, *, need_input_grad=True, need_param_grads=True):
-        return (dout.reshape(cache) if need_input_grad else None), {}
+        if not check_bool(need_input_grad, "need_input_grad"):
+            return None, {}
+        check_dout(dout, (cache[0], math.prod(cache[1:])), "Flatten")
+        return dout.reshape(cache), {}
 
 
 class Scale(Layer):
@@ -104,13 +131,17 @@ class Scale(Layer):
 
     def __init__(self, factor):
         super().__init__()
-        self.factor = float(factor)
+        self.factor = check_finite_real(factor, "factor")
 
     def config(self):
         return dict(factor=self.factor)
 
     def forward(self, x):
-        return x * np.asarray(self.factor, dtype=x.dtype), None
+        x = check_float_array(x, "input of Scale")
+        return x * np.asarray(self.factor, dtype=x.dtype), x.shape
 
     def backward(self, dout, cache, *, need_input_grad=True, need_param_grads=True):
-        return (dout * np.asarray(self.factor, dtype=dout.dtype) if need_input_grad else None), {}
+        if not check_bool(need_input_grad, "need_input_grad"):
+            return None, {}
+        check_dout(dout, cache, "Scale")
+        return dout * np.asarray(self.factor, dtype=dout.dtype), {}
