@@ -42,7 +42,7 @@ import numbers
 import numpy as np
 from numba import njit
 
-from .checks import check_array, check_bool, check_positive_int
+from .checks import check_bool, check_positive_int
 from .threads import row_chunks
 
 
@@ -172,27 +172,6 @@ def _pad_channels_last_numba(x, top, left, xpad):
 # The functions that call the kernels check the shapes and sizes they are given against each
 # other first (a few comparisons, no pass over the data): the compiled loops do not check their
 # indices, and a block read or written past an array's end is garbage or a crash, not an error.
-# The layers call them on every chunk, with plain ints and float arrays: check_int and
-# check_float_array let those through at once (tinyadv.checks's functions ask numbers.Integral
-# and np.issubdtype, 0.5-2 µs each here; the talk's CNN made dozens of such checks per chunk, a
-# chunk of one image ran 15% slower with them, a batch of 256 images 3-4%).
-_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
-
-
-def check_int(value, name, minimum=1):
-    """:func:`tinyadv.checks.check_positive_int`, at once for a plain int."""
-    if type(value) is int and value >= minimum:
-        return value
-    return check_positive_int(value, name, minimum=minimum)
-
-
-def check_float_array(a, name, ndim=None, *, min_ndim=None):
-    """:func:`tinyadv.checks.check_array` with ``finite=False`` (no pass over the values), at
-    once for a float32 or float64 array of the rank asked for."""
-    if (type(a) is np.ndarray and a.dtype in _FLOATS and (ndim is None or a.ndim == ndim)
-            and (min_ndim is None or a.ndim >= min_ndim)):
-        return a
-    return check_array(a, name, ndim=ndim, min_ndim=min_ndim, finite=False)
 
 
 def check_ndim(a, name, ndim):
@@ -217,7 +196,7 @@ def check_sizes(sizes, name, letters):
 
 
 def _check_kernel(HH, WW, stride):
-    return check_int(HH, "HH"), check_int(WW, "WW"), check_int(stride, "stride")
+    return check_positive_int(HH, "HH"), check_positive_int(WW, "WW"), check_positive_int(stride, "stride")
 
 
 def pad_channels_last(x, pads):
@@ -254,8 +233,8 @@ def col2im(dcols, Hp, Wp, stride, out=None):
     C-contiguous array of the result's shape and dtype, is overwritten with it if given."""
     check_ndim(dcols, "dcols", 6)
     N, Ho, Wo, HH, WW, C = dcols.shape
-    stride = check_int(stride, "stride")
-    Hp, Wp = check_int(Hp, "Hp", minimum=0), check_int(Wp, "Wp", minimum=0)
+    stride = check_positive_int(stride, "stride")
+    Hp, Wp = check_positive_int(Hp, "Hp", minimum=0), check_positive_int(Wp, "Wp", minimum=0)
     rows, columns = stride * (Ho - 1) + HH, stride * (Wo - 1) + WW
     if Ho and Wo and (rows > Hp or columns > Wp):
         raise ValueError(f"dcols of shape {dcols.shape} at stride {stride} covers {rows}x{columns} "

@@ -68,15 +68,15 @@ from fractions import Fraction
 import numpy as np
 from numba import njit
 
-from .checks import check_bool
-from .kernels import check_float_array, check_int, check_sizes, output_size
+from .checks import check_array, check_bool, check_positive_int
+from .kernels import check_sizes, output_size
 
 POINTS = (0, 1, -1, 2, -2)  # interpolation points, the first n − 1 of them, then ∞
 
 
 def matrices(m, r):
     """(Bᵀ (n, n), G (n, r), Aᵀ (m, n)) of F(m, r), n = m + r − 1 <= 6, as float64 arrays."""
-    return _matrices(check_int(m, "m"), check_int(r, "r"))
+    return _matrices(check_positive_int(m, "m"), check_positive_int(r, "r"))
 
 
 @functools.cache
@@ -112,11 +112,11 @@ def applies(HH, WW, stride):
 
 
 def _check_kernel(HH, WW, stride):
-    return check_int(HH, "HH"), check_int(WW, "WW"), check_int(stride, "stride")
+    return check_positive_int(HH, "HH"), check_positive_int(WW, "WW"), check_positive_int(stride, "stride")
 
 
 def _check_output(Ho, Wo):
-    return check_int(Ho, "Ho", minimum=0), check_int(Wo, "Wo", minimum=0)
+    return check_positive_int(Ho, "Ho", minimum=0), check_positive_int(Wo, "Wo", minimum=0)
 
 
 # The functions below that the convolution calls on every chunk exist twice: the public one
@@ -134,7 +134,7 @@ def tile_size(Ho, Wo, r):
     fewest multiplications, ⌈Ho/m⌉·⌈Wo/m⌉·(m + r − 1)² (the smaller m on a tie: it rounds
     less). Whole tiles compute no output that is thrown away."""
     Ho, Wo = _check_output(Ho, Wo)
-    r = check_int(r, "r")
+    r = check_positive_int(r, "r")
     if r > len(POINTS):
         raise ValueError(f"r must be <= {len(POINTS)} (a tile of m >= 2 has n = m + r - 1 <= "
                          f"{len(POINTS) + 1}), got {r}")
@@ -166,7 +166,7 @@ def faster_than_im2col(C, HH, WW, stride, Ho, Wo):
     (Zen 2 EPYC, 2 threads, 9 rounds taking turns in one process), the training step,
     inference and forward + input gradient ran 0.98-1.03× as fast in float32 and 1.02-1.04× in
     float64: not enough to take it."""
-    C = check_int(C, "C", minimum=0)
+    C = check_positive_int(C, "C", minimum=0)
     HH, WW, stride = _check_kernel(HH, WW, stride)
     Ho, Wo = _check_output(Ho, Wo)
     if not _applies(HH, WW, stride) or HH // stride != 3:
@@ -177,7 +177,7 @@ def faster_than_im2col(C, HH, WW, stride, Ho, Wo):
 
 def tiles(Ho, Wo, m):
     """Number of m×m output tiles down and across: (⌈Ho/m⌉, ⌈Wo/m⌉)."""
-    return _tiles(*_check_output(Ho, Wo), check_int(m, "m"))
+    return _tiles(*_check_output(Ho, Wo), check_positive_int(m, "m"))
 
 
 def _tiles(Ho, Wo, m):
@@ -213,9 +213,9 @@ def conv2d(xpad, w, stride, Ho, Wo, transform_filters=None):
     backward pass, and the input as read, with zeros added at the bottom and right when m does
     not divide Ho or Wo (the last tiles read past the edge; their extra outputs are dropped).
     """
-    xpad = check_float_array(xpad, "xpad", 4)
-    w = check_float_array(w, "w", 4)
-    stride = check_int(stride, "stride")
+    xpad = check_array(xpad, "xpad", ndim=4, finite=False)
+    w = check_array(w, "w", ndim=4, finite=False)
+    stride = check_positive_int(stride, "stride")
     F, C, HH, WW = w.shape
     if not _applies(HH, WW, stride):
         raise ValueError(f"Winograd's F(m x m, r x r) needs a square kernel of r*stride, "
@@ -246,7 +246,7 @@ def conv2d_backward(dout, U, w_shape, stride, xpad_shape, *, V=None, xpad=None,
     :func:`conv2d` returned it) to transform again."""
     need_input_grad = check_bool(need_input_grad, "need_input_grad")
     need_param_grads = check_bool(need_param_grads, "need_param_grads")
-    dout = check_float_array(dout, "dout", 4)
+    dout = check_array(dout, "dout", ndim=4, finite=False)
     F, C, HH, WW = w_shape = check_sizes(w_shape, "w_shape", "F, C, HH, WW")
     xpad_shape = check_sizes(xpad_shape, "xpad_shape", "N, Hp, Wp, C")
     N, Ho, Wo, _ = dout.shape
@@ -255,22 +255,22 @@ def conv2d_backward(dout, U, w_shape, stride, xpad_shape, *, V=None, xpad=None,
                          f"xpad_shape {xpad_shape} are not of one convolution")
     if HH != WW:
         raise ValueError(f"Winograd's F(m x m, r x r) needs a square kernel, got w_shape {w_shape}")
-    stride = check_int(stride, "stride")
+    stride = check_positive_int(stride, "stride")
     r, m, n, Th, Tw = tiling(HH, stride, Ho, Wo)
     _check_covers(xpad_shape, stride, m, r, Th, Tw, "xpad_shape")
     K = stride * stride * C
-    U = check_float_array(U, "U", 4)
+    U = check_array(U, "U", ndim=4, finite=False)
     if U.shape != (n, n, K, F):
         raise ValueError(f"U must have shape (n, n, s*s*C, F) = {(n, n, K, F)}, got {U.shape}")
     if need_param_grads and V is None and xpad is None:
         raise ValueError("the weight gradient needs the input tiles V or the input xpad")
     if need_param_grads and V is not None:
-        V = check_float_array(V, "V", 4)
+        V = check_array(V, "V", ndim=4, finite=False)
         if V.shape != (n, n, N * Th * Tw, K):
             raise ValueError(f"V must have shape (n, n, N*Th*Tw, s*s*C) = "
                              f"{(n, n, N * Th * Tw, K)}, got {V.shape}")
     elif need_param_grads:
-        xpad = check_float_array(xpad, "xpad", 4)
+        xpad = check_array(xpad, "xpad", ndim=4, finite=False)
         if xpad.shape != xpad_shape:
             raise ValueError(f"xpad must have xpad_shape {xpad_shape}, got {xpad.shape}")
     dM = _output_transform_adjoint(_pad_to(dout, m * Th, m * Tw), n, m, Th, Tw)
@@ -598,9 +598,9 @@ def _check_covers(xpad_shape, stride, m, r, Th, Tw, name):
 
 def filter_transform_adjoint(dU, stride, C, m):
     """Numba version of :func:`filter_transform_adjoint_reference` (same arguments, same result)."""
-    dU = check_float_array(dU, "dU", 4)
-    stride, C = check_int(stride, "stride"), check_int(C, "C")
-    m = check_int(m, "m")
+    dU = check_array(dU, "dU", ndim=4, finite=False)
+    stride, C = check_positive_int(stride, "stride"), check_positive_int(C, "C")
+    m = check_positive_int(m, "m")
     _grid(dU, "dU", m)
     if dU.shape[2] != stride * stride * C:
         raise ValueError(f"dU must have s*s*C = {stride * stride * C} channels (axis 2) for C = "
@@ -619,9 +619,9 @@ def _filter_transform_adjoint(dU, stride, C, m):
 
 def input_transform(xpad, stride, m, r, Th, Tw):
     """Numba version of :func:`input_transform_reference` (same arguments, same result)."""
-    xpad = check_float_array(xpad, "xpad", 4)
-    stride = check_int(stride, "stride")
-    Th, Tw = check_int(Th, "Th"), check_int(Tw, "Tw")
+    xpad = check_array(xpad, "xpad", ndim=4, finite=False)
+    stride = check_positive_int(stride, "stride")
+    Th, Tw = check_positive_int(Th, "Th"), check_positive_int(Tw, "Tw")
     matrices(m, r)  # checks m and r
     _check_covers(xpad.shape, stride, m, r, Th, Tw, "xpad of shape")
     return _input_transform(xpad, stride, m, r, Th, Tw)
@@ -638,9 +638,9 @@ def _input_transform(xpad, stride, m, r, Th, Tw):
 
 def output_transform(M, N, m, Th, Tw):
     """Numba version of :func:`output_transform_reference` (same arguments, same result)."""
-    M = check_float_array(M, "M", 4)
-    N = check_int(N, "N", minimum=0)
-    m, Th, Tw = check_int(m, "m"), check_int(Th, "Th"), check_int(Tw, "Tw")
+    M = check_array(M, "M", ndim=4, finite=False)
+    N = check_positive_int(N, "N", minimum=0)
+    m, Th, Tw = check_positive_int(m, "m"), check_positive_int(Th, "Th"), check_positive_int(Tw, "Tw")
     _grid(M, "M", m)
     if M.shape[2] != N * Th * Tw:
         raise ValueError(f"M must hold N*Th*Tw = {N * Th * Tw} tiles (axis 2), got shape {M.shape}")
@@ -656,9 +656,9 @@ def _output_transform(M, N, m, Th, Tw):
 
 def output_transform_adjoint(dout, n, m, Th, Tw):
     """Numba version of :func:`output_transform_adjoint_reference` (same arguments, same result)."""
-    dout = check_float_array(dout, "dout", 4)
-    n, m = check_int(n, "n"), check_int(m, "m")
-    Th, Tw = check_int(Th, "Th"), check_int(Tw, "Tw")
+    dout = check_array(dout, "dout", ndim=4, finite=False)
+    n, m = check_positive_int(n, "n"), check_positive_int(m, "m")
+    Th, Tw = check_positive_int(Th, "Th"), check_positive_int(Tw, "Tw")
     if n <= m:
         raise ValueError(f"n = m + r - 1 must be > m = {m}, got n = {n}")
     if dout.shape[1:3] != (m * Th, m * Tw):
@@ -677,9 +677,9 @@ def _output_transform_adjoint(dout, n, m, Th, Tw):
 
 def input_transform_adjoint(dV, stride, m, xpad_shape, Th, Tw):
     """Numba version of :func:`input_transform_adjoint_reference` (same arguments, same result)."""
-    dV = check_float_array(dV, "dV", 4)
-    stride, m = check_int(stride, "stride"), check_int(m, "m")
-    Th, Tw = check_int(Th, "Th"), check_int(Tw, "Tw")
+    dV = check_array(dV, "dV", ndim=4, finite=False)
+    stride, m = check_positive_int(stride, "stride"), check_positive_int(m, "m")
+    Th, Tw = check_positive_int(Th, "Th"), check_positive_int(Tw, "Tw")
     N, _, _, C = xpad_shape = check_sizes(xpad_shape, "xpad_shape", "N, Hp, Wp, C")
     n, r = _grid(dV, "dV", m)
     if dV.shape[2:] != (N * Th * Tw, stride * stride * C):

@@ -26,8 +26,7 @@ and a test shows that it does):
 import numpy as np
 from numba import njit
 
-from ..checks import check_bool, check_float_dtype
-from ..kernels import check_float_array
+from ..checks import check_array, check_bool, check_float_dtype
 from .base import Layer, Parameter, check_dout, check_finite_real
 
 STE_VARIANTS = ("hubara", "galloway")
@@ -124,7 +123,7 @@ class ReLU(Layer):
     """max(x, 0), elementwise."""
 
     def forward(self, x):
-        return relu_forward(check_float_array(x, "input of ReLU"))
+        return relu_forward(check_array(x, "input of ReLU", finite=False))
 
     def backward(self, dout, cache, *, need_input_grad=True, need_param_grads=True):
         need_input_grad = check_bool(need_input_grad, "need_input_grad")
@@ -144,7 +143,7 @@ class ScaledReLU(Layer):
         return dict(init=self.init)
 
     def forward(self, x):
-        positive, mask = relu_forward(check_float_array(x, "input of ScaledReLU"))
+        positive, mask = relu_forward(check_array(x, "input of ScaledReLU", finite=False))
         return self.params["scale"].data[0] * positive, (positive, mask)
 
     def backward(self, dout, cache, *, need_input_grad=True, need_param_grads=True):
@@ -175,7 +174,7 @@ class Sign(Layer):
         return dict(ste=self.ste)
 
     def forward(self, x):
-        x = check_float_array(x, "input of Sign")
+        x = check_array(x, "input of Sign", finite=False)
         return sign(x), x
 
     def backward(self, dout, cache, *, need_input_grad=True, need_param_grads=True):

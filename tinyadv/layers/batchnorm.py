@@ -24,8 +24,7 @@ here γ is learned too (it starts at 1).
 
 import numpy as np
 
-from ..checks import check_bool, check_float_dtype, check_nonnegative, check_positive_int
-from ..kernels import check_float_array
+from ..checks import check_array, check_bool, check_float_dtype, check_nonnegative, check_positive_int
 from .base import Layer, Parameter, check_dout
 
 
@@ -47,7 +46,7 @@ def batchnorm_forward(x, gamma, beta, *, eps, training, running_mean, running_va
     The running statistics are not modified here: the layer updates them from the returned batch
     statistics (None in evaluation mode), which keeps this function pure.
     """
-    x = check_float_array(x, "input of BatchNorm")
+    x = check_array(x, "input of BatchNorm", finite=False)
     training = check_bool(training, "training")
     eps = check_nonnegative(eps, "eps")
     if eps == 0:

@@ -66,9 +66,9 @@ import threading
 import numpy as np
 
 from .. import winograd
-from ..checks import check_bool, check_float_dtype, check_positive_int, make_rng
-from ..kernels import (check_float_array, output_size, pad_channels_last, rows_product,
-                       rows_product_adjoint, rows_weight_gradient)
+from ..checks import check_array, check_bool, check_float_dtype, check_positive_int, make_rng
+from ..kernels import (output_size, pad_channels_last, rows_product, rows_product_adjoint,
+                       rows_weight_gradient)
 from .base import Layer, Parameter, check_dout, weight_and_bias_grads
 
 
@@ -359,7 +359,7 @@ class Conv2D(Layer):
         return self.params["weight"].data
 
     def forward(self, x):
-        x = check_float_array(x, "input of Conv2D")
+        x = check_array(x, "input of Conv2D", finite=False)
         b = self.params["bias"].data if "bias" in self.params else None
         return conv2d_forward(x, self.effective_weight(), b, stride=self.stride,
                               padding=self.padding, keep_rows=self.training, method=self.method,

@@ -15,15 +15,14 @@ import math
 
 import numpy as np
 
-from ..checks import check_bool, check_float_dtype, check_positive_int, make_rng
-from ..kernels import check_float_array
+from ..checks import check_array, check_bool, check_float_dtype, check_positive_int, make_rng
 from .base import Layer, Parameter, check_dout, check_finite_real, weight_and_bias_grads
 
 
 def linear_forward(x, w, b=None):
     """Affine map ``x wᵀ + b``; returns ``(out, cache)``. Shapes in the module docstring."""
-    x = check_float_array(x, "input of linear")
-    w = check_float_array(w, "weights of linear")
+    x = check_array(x, "input of linear", finite=False)
+    w = check_array(w, "weights of linear", finite=False)
     if x.ndim != 2:
         raise ValueError(f"linear expects input of shape (N, D), got shape {x.shape}; "
                          f"put a Flatten layer before it")
@@ -31,7 +30,7 @@ def linear_forward(x, w, b=None):
         raise ValueError(f"linear input has {x.shape[1]} features, weights of shape {w.shape} "
                          f"expect {w.shape[1] if w.ndim == 2 else '?'}")
     if b is not None:
-        b = check_float_array(b, "bias of linear")
+        b = check_array(b, "bias of linear", finite=False)
         if b.shape != (w.shape[0],):
             raise ValueError(f"bias must have shape ({w.shape[0]},), got {b.shape}")
     out = x @ w.T
@@ -94,7 +93,7 @@ class Linear(Layer):
         return dw_effective
 
     def forward(self, x):
-        x = check_float_array(x, "input of Linear", 2)
+        x = check_array(x, "input of Linear", ndim=2, finite=False)
         b = self.params["bias"].data if "bias" in self.params else None
         return linear_forward(x, self.effective_weight(), b)
 
@@ -112,7 +111,7 @@ class Flatten(Layer):
     """(N, C, H, W) -> (N, C·H·W) in C, H, W order; backward reshapes the gradient back."""
 
     def forward(self, x):
-        x = check_float_array(x, "input of Flatten", min_ndim=2)
+        x = check_array(x, "input of Flatten", min_ndim=2, finite=False)
         return x.reshape(x.shape[0], math.prod(x.shape[1:])), x.shape  # (N may be 0)
 
     def backward(self, dout, cache, *, need_input_grad=True, need_param_grads=True):
@@ -137,7 +136,7 @@ class Scale(Layer):
         return dict(factor=self.factor)
 
     def forward(self, x):
-        x = check_float_array(x, "input of Scale")
+        x = check_array(x, "input of Scale", finite=False)
         return x * np.asarray(self.factor, dtype=x.dtype), x.shape
 
     def backward(self, dout, cache, *, need_input_grad=True, need_param_grads=True):
