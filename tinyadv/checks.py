@@ -101,6 +101,20 @@ def check_labels(y, n, num_classes, name="y"):
     return y.astype(np.int64, copy=False)
 
 
+def check_finite_real(value, name):
+    """Return ``value`` as a float after checking it is a finite real number (not a bool, not a
+    string, not an array)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+    try:
+        value = float(value)
+    except OverflowError:
+        value = np.inf
+    if not np.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value}")
+    return value
+
+
 def check_nonnegative(value, name):
     """Return ``value`` as a float after checking it is a finite number >= 0 (e.g. eps, alpha)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):

@@ -26,8 +26,8 @@ and a test shows that it does):
 import numpy as np
 from numba import njit
 
-from ..checks import check_array, check_bool, check_float_dtype
-from .base import Layer, Parameter, check_dout, check_finite_real
+from ..checks import check_array, check_bool, check_finite_real, check_float_dtype
+from .base import Layer, Parameter, check_dout
 
 STE_VARIANTS = ("hubara", "galloway")
 

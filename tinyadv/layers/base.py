@@ -14,8 +14,6 @@ Two flags let a model skip work it does not need:
 ``need_param_grads=False`` (attacks: they want dL/dx only).
 """
 
-import numbers
-
 import numpy as np
 
 from ..checks import check_array, check_float_dtype
@@ -46,20 +44,6 @@ class Parameter:
 
     def __repr__(self):
         return f"Parameter(shape={self.data.shape}, dtype={self.data.dtype})"
-
-
-def check_finite_real(value, name):
-    """Return ``value`` as a float after checking it is a finite real number (not a bool, not a
-    string, not an array)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {value!r}")
-    try:
-        value = float(value)
-    except OverflowError:
-        value = np.inf
-    if not np.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value}")
-    return value
 
 
 def check_dout(dout, shape, layer):

@@ -15,8 +15,9 @@ import math
 
 import numpy as np
 
-from ..checks import check_array, check_bool, check_float_dtype, check_positive_int, make_rng
-from .base import Layer, Parameter, check_dout, check_finite_real, weight_and_bias_grads
+from ..checks import (check_array, check_bool, check_finite_real, check_float_dtype, check_positive_int,
+                      make_rng)
+from .base import Layer, Parameter, check_dout, weight_and_bias_grads
 
 
 def linear_forward(x, w, b=None):

@@ -27,11 +27,10 @@ under- or overflow) and float64 weights beyond float32's range give the exact di
 of these functions knows about the pixel box [0, 1]: they are the unconstrained optima.
 """
 
-import numbers
 
 import numpy as np
 
-from ..checks import check_array, check_nonnegative, check_norm
+from ..checks import check_array, check_finite_real, check_nonnegative, check_norm
 
 
 def dual_norm(norm):
@@ -41,17 +40,11 @@ def dual_norm(norm):
 
 
 def _check_real(value, name):
-    """Return ``value`` as a float after checking it is a finite real number (not a bool, str
-    or array). Shared by the theory modules for scalar arguments such as b, an angle or a mean;
-    it lives here because ``checks.check_nonnegative`` also requires value >= 0."""
-    if isinstance(value, np.ndarray) and value.ndim == 0:  # a NumPy scalar in an array
+    """``checks.check_finite_real`` that also takes a 0-d array (a NumPy scalar in an array),
+    for the theory modules' scalar arguments such as b, an angle or a mean."""
+    if isinstance(value, np.ndarray) and value.ndim == 0:
         value = value[()]
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    value = float(value)
-    if not np.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value}")
-    return value
+    return check_finite_real(value, name)
 
 
 def _check_bias(b, name="b"):
