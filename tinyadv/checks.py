@@ -125,6 +125,13 @@ def check_nonnegative(value, name):
     return value
 
 
+def check_positive(value, name):
+    """Return ``value`` as a float after checking it is a finite number > 0 (a step, a rate)."""
+    if check_nonnegative(value, name) == 0.0:
+        raise ValueError(f"{name} must be > 0, got {value}")
+    return float(value)
+
+
 def check_positive_int(value, name, *, minimum=1):
     """Return ``value`` as an int after checking it is an integer >= ``minimum``."""
     if type(value) is int and value >= minimum:  # the common case, at once

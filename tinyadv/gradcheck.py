@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .checks import check_array, check_nonnegative, make_rng
+from .checks import check_array, check_positive, make_rng
 
 
 def numerical_gradient(f, x, dout, h=1e-6):
@@ -72,7 +72,7 @@ def numerical_gradient(f, x, dout, h=1e-6):
     check_array(x, "x")
     if not x.flags.writeable:
         raise ValueError("x must be writeable: numerical_gradient perturbs it in place")
-    h = _check_positive(h, "h")
+    h = check_positive(h, "h")
     dout = np.asarray(dout)
     if dout.dtype.kind not in "iuf":
         raise TypeError(f"dout must be an array of numbers, got dtype {dout.dtype}")
@@ -94,13 +94,6 @@ def numerical_gradient(f, x, dout, h=1e-6):
             flat[i] = old
         grad.reshape(-1)[i] = (plus - minus) / (2 * h)
     return grad
-
-
-def _check_positive(value, name):
-    """Return ``value`` as a float after checking it is a finite number > 0 (h, tolerance)."""
-    if check_nonnegative(value, name) == 0.0:
-        raise ValueError(f"{name} must be > 0, got {value}")
-    return float(value)
 
 
 def _float64_copy(value, name):
@@ -242,8 +235,8 @@ def check_gradients(forward, backward, inputs, *, seed=0, h=1e-6, tolerance=1e-6
         ``report.passed`` is True when every gradient matches; ``print(report)`` shows a table
         and, for each wrong gradient, what the mistake looks like.
     """
-    h = _check_positive(h, "h")
-    tolerance = _check_positive(tolerance, "tolerance")
+    h = check_positive(h, "h")
+    tolerance = check_positive(tolerance, "tolerance")
     rng = make_rng(seed)
     if not isinstance(inputs, (list, tuple, dict)):
         raise TypeError(f"inputs must be a list or tuple of arrays (or a dict name -> array), got "
@@ -285,8 +278,8 @@ def check_layer(layer, x, *, seed=0, h=1e-6, tolerance=1e-6):
     is judged in float64, where central differences are accurate enough to mean something.
     ``seed``, ``h`` and ``tolerance`` are as in :func:`check_gradients`.
     """
-    h = _check_positive(h, "h")
-    tolerance = _check_positive(tolerance, "tolerance")
+    h = check_positive(h, "h")
+    tolerance = check_positive(tolerance, "tolerance")
     rng = make_rng(seed)
     if not (callable(getattr(layer, "forward", None)) and callable(getattr(layer, "backward", None))
             and isinstance(getattr(layer, "params", None), dict)):

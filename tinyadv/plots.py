@@ -10,7 +10,7 @@ import os
 
 import numpy as np
 
-from .checks import check_array, check_nonnegative, check_positive_int
+from .checks import check_array, check_positive, check_positive_int
 from .files import atomic_path
 
 
@@ -37,9 +37,7 @@ def _check_texts(texts, name, n, per):
 
 
 def _check_figure_options(cell_size, title):
-    cell_size = check_nonnegative(cell_size, "cell_size")
-    if cell_size == 0:
-        raise ValueError("cell_size must be > 0")
+    cell_size = check_positive(cell_size, "cell_size")
     if title is not None and not isinstance(title, str):
         raise TypeError(f"title must be a string or None, got {type(title).__name__}")
     return cell_size

@@ -16,7 +16,8 @@ last iterate is AdverTorch PR #70).
 import numpy as np
 from numba import njit
 
-from ..checks import check_bool, check_finite_clip, check_nonnegative, check_positive_int
+from ..checks import (check_bool, check_finite_clip, check_nonnegative, check_positive,
+                      check_positive_int)
 from ..losses import as_two_logits
 from ..threads import map_chunks, row_chunks
 from .base import attack_labels, check_input, check_model, from_two_logits, logits_and_gradient
@@ -252,14 +253,12 @@ def cw_l2(model, x, y=None, *, confidence=0.0, c=1e-2, search_steps=5, steps=100
     x, clip = check_input(x, clip)
     check_finite_clip(clip, "cw_l2 (it maps the box onto tanh's range)")
     confidence = check_nonnegative(confidence, "confidence")
-    if check_nonnegative(c, "c") == 0.0:
-        raise ValueError("c must be > 0")
+    check_positive(c, "c")
     if c > C_MAX:
         raise ValueError(f"c must be <= {C_MAX:g}, the largest c of the binary search, got {c:g}")
     targeted = check_bool(targeted, "targeted")
     abort_early = check_bool(abort_early, "abort_early")
-    if check_nonnegative(lr, "lr") == 0.0:
-        raise ValueError("lr must be > 0")
+    check_positive(lr, "lr")
     search_steps = check_positive_int(search_steps, "search_steps")
     steps = check_positive_int(steps, "steps")
     y = attack_labels(model, x, y, targeted)

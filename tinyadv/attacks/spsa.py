@@ -13,19 +13,12 @@ perturbation (CleverHans #1249 evaluated at 2x + δv).
 
 import numpy as np
 
-from ..checks import (check_array, check_bool, check_labels, check_nonnegative, check_positive_int,
-                      make_rng)
+from ..checks import (check_array, check_bool, check_labels, check_nonnegative, check_positive,
+                      check_positive_int, make_rng)
 from ..losses import as_two_logits
 from .base import (attack_labels, check_input, check_logits_model, check_reach, clip_box,
                    model_logits)
 from .norms import project
-
-
-def _check_delta(delta):
-    """Return the finite-difference step δ as a float after checking it is finite and > 0."""
-    if check_nonnegative(delta, "delta") == 0.0:
-        raise ValueError("delta must be > 0")
-    return float(delta)
 
 
 def _check_samples(samples):
@@ -87,7 +80,7 @@ def spsa_gradient(loss_fn, x, *, delta, samples, rng, batch_size=4096):
         raise TypeError(f"loss_fn must be a callable loss_fn(points, index), "
                         f"got {type(loss_fn).__name__}")
     x = check_array(x, "x", min_ndim=2)
-    delta = _check_delta(delta)
+    delta = check_positive(delta, "delta")
     check_reach(x, delta, "delta", delta)
     samples = _check_samples(samples)
     if not isinstance(rng, np.random.Generator):
@@ -164,10 +157,9 @@ def spsa(model, x, y=None, *, eps, steps, delta=0.01, samples=128, lr=0.01, targ
     eps = check_nonnegative(eps, "eps")
     check_reach(x, eps, "eps", eps, clip)
     steps = check_positive_int(steps, "steps")
-    delta = _check_delta(delta)
+    delta = check_positive(delta, "delta")
     check_reach(x, eps + delta, "delta", delta, clip)  # the sampled points x + p ± δv, |p| ≤ ε
-    if check_nonnegative(lr, "lr") == 0.0:
-        raise ValueError("lr must be > 0")
+    check_positive(lr, "lr")
     samples = _check_samples(samples)
     batch_size = check_positive_int(batch_size, "batch_size")
     targeted = check_bool(targeted, "targeted")

@@ -27,7 +27,6 @@ under- or overflow) and float64 weights beyond float32's range give the exact di
 of these functions knows about the pixel box [0, 1]: they are the unconstrained optima.
 """
 
-
 import numpy as np
 
 from ..checks import check_array, check_finite_real, check_nonnegative, check_norm

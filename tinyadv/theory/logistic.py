@@ -25,6 +25,7 @@ from ..checks import (
     check_labels,
     check_nonnegative,
     check_norm,
+    check_positive,
     check_positive_int,
     make_rng,
 )
@@ -159,9 +160,7 @@ def fit_logistic_regression(x, y, *, weight_decay=0.0, lr=None, steps=2000, init
                 f"1/L with L = weight_decay + ||[X, 1]||_2²/(4N) underflows ({lr:.3g}); rescale x "
                 f"(e.g. to [0, 1])"
             )
-    lr = check_nonnegative(lr, "lr")
-    if lr == 0:
-        raise ValueError("lr must be > 0")
+    lr = check_positive(lr, "lr")
     steps = check_positive_int(steps, "steps", minimum=0)
     init_std = check_nonnegative(init_std, "init_std")
     rng = make_rng(seed)
