@@ -125,6 +125,20 @@ def check_nonnegative(value, name):
     return value
 
 
+def check_shape(shape, name="shape", *, minimum=0):
+    """Return ``shape`` (a tuple, list or 1-D array of ints >= ``minimum``, at least one) as a
+    tuple of ints."""
+    if isinstance(shape, np.ndarray) and shape.ndim == 1:
+        shape = tuple(shape.tolist())
+    if not isinstance(shape, (tuple, list)) or not all(
+            isinstance(s, numbers.Integral) and not isinstance(s, bool) for s in shape):
+        raise TypeError(f"{name} must be a tuple of ints, got {shape!r}")
+    if len(shape) == 0 or min(shape) < minimum:
+        sizes = "positive ints" if minimum == 1 else f"ints >= {minimum}"
+        raise ValueError(f"{name} must be a non-empty tuple of {sizes}, got {shape!r}")
+    return tuple(int(s) for s in shape)
+
+
 def check_positive(value, name):
     """Return ``value`` as a float after checking it is a finite number > 0 (a step, a rate)."""
     if check_nonnegative(value, name) == 0.0:

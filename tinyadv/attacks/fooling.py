@@ -17,13 +17,12 @@ Two start distributions reproduce the two papers' protocols:
   alpha=0.1, steps=100, clip=None``).
 """
 
-import numbers
 from typing import NamedTuple
 
 import numpy as np
 
 from ..checks import (check_array, check_clip, check_float_dtype, check_labels, check_nonnegative,
-                      check_norm, check_positive_int, make_rng)
+                      check_norm, check_positive_int, check_shape, make_rng)
 from ..losses import logits_to_labels, softmax
 from .base import check_model, clip_box, loss_gradient, model_logits, num_classes
 from .pgd import gradient_step
@@ -37,19 +36,6 @@ class FoolingResult(NamedTuple):
     confidence: np.ndarray  # (M,) softmax probability of the target class
     margin: np.ndarray      # (M,) top-1 minus top-2 softmax probability
     success: np.ndarray     # (M,) bool, prediction == target
-
-
-def _check_shape(shape):
-    """Return the shape of one image as a tuple of positive ints (a list or 1-D array too)."""
-    if isinstance(shape, np.ndarray) and shape.ndim == 1:
-        shape = tuple(shape.tolist())
-    if not isinstance(shape, (tuple, list)) or not all(
-            isinstance(s, numbers.Integral) and not isinstance(s, bool) for s in shape):
-        raise TypeError(f"shape must be a tuple of ints, the shape of one image such as "
-                        f"(1, 28, 28), got {shape!r}")
-    if len(shape) == 0 or min(shape) < 1:
-        raise ValueError(f"shape must be a non-empty tuple of positive ints, got {shape!r}")
-    return tuple(int(s) for s in shape)
 
 
 def fooling_images(model, shape, *, start="uniform", norm=np.inf, alpha=0.005, steps=50, eps=None,
@@ -101,7 +87,7 @@ def fooling_images(model, shape, *, start="uniform", norm=np.inf, alpha=0.005, s
     eps = np.inf if eps is None else check_nonnegative(eps, "eps")
     clip = check_clip(clip)
     dtype = check_float_dtype(dtype)
-    shape = _check_shape(shape)
+    shape = check_shape(shape, minimum=1)  # one image, e.g. (1, 28, 28)
     rng = make_rng(seed)
 
     probe = model_logits(model, np.full((1,) + shape, 0.5, dtype=dtype))

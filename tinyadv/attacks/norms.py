@@ -20,24 +20,12 @@ import numbers
 
 import numpy as np
 
-from ..checks import check_array, check_float_dtype, check_nonnegative, check_norm
+from ..checks import check_array, check_float_dtype, check_nonnegative, check_norm, check_shape
 
 
 def _check_batch(a, name):
     """``a`` as a float32 or float64 array (N, ...); its dtype is checked, not its values."""
     return check_array(a, name, min_ndim=1, finite=False)
-
-
-def _check_shape(shape):
-    """``shape`` as a tuple (N, ...) of ints >= 0 (a list or 1-D array of them too)."""
-    if isinstance(shape, np.ndarray) and shape.ndim == 1:
-        shape = tuple(shape.tolist())
-    if not isinstance(shape, (tuple, list)) or not all(
-            isinstance(s, numbers.Integral) and not isinstance(s, bool) for s in shape):
-        raise TypeError(f"shape must be a tuple of ints (N, ...), got {shape!r}")
-    if len(shape) == 0 or min(shape) < 0:
-        raise ValueError(f"shape must be (N, ...) with sizes >= 0, got {shape!r}")
-    return tuple(int(s) for s in shape)
 
 
 def check_l1_quantile(l1_quantile):
@@ -122,7 +110,7 @@ def random_start(rng, shape, eps, norm, dtype=np.float64):
     if not isinstance(rng, np.random.Generator):
         raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}; "
                         f"make one with np.random.default_rng(seed)")
-    shape = _check_shape(shape)
+    shape = check_shape(shape)
     eps = check_nonnegative(eps, "eps")
     norm = check_norm(norm)
     dtype = check_float_dtype(dtype)
