@@ -199,6 +199,27 @@ def test_linear_and_batchnorm_backward_refuse_another_layers_cache():
                                  ta.Linear(4, 4, seed=0).forward(X2)[1])
 
 
+
+ELEMENTWISE = {"ReLU": ta.ReLU(), "Sign": ta.Sign(), "Flatten": ta.Flatten(), "Scale": ta.Scale(2.0),
+               "ScaledReLU": ta.ScaledReLU(), "Linear": ta.Linear(4, 4, seed=0),
+               "BatchNorm": ta.BatchNorm(4)}
+
+
+@pytest.mark.parametrize("name", sorted(ELEMENTWISE))
+@pytest.mark.parametrize("other", sorted(ELEMENTWISE))
+def test_every_layer_refuses_another_kind_of_layers_cache(name, other):
+    """Each layer's backward takes its own cache, and names the mix-up when handed another
+    layer's (it used to fail deep in NumPy: 'tuple' object has no attribute 'shape')."""
+    out, cache = ELEMENTWISE[name].forward(X2)
+    dx, _ = ELEMENTWISE[name].backward(np.ones_like(out), cache)
+    assert dx.shape == X2.shape
+    if other == name or {name, other} == {"Flatten", "Scale"}:
+        return  # the same layer, or two caches of the same form (the input's shape)
+    other_cache = ELEMENTWISE[other].forward(X2)[1]
+    with pytest.raises(ValueError, match="cache must be the cache that"):
+        ELEMENTWISE[name].backward(np.ones_like(out), other_cache)
+
+
 # ---- 4. flags are booleans, not anything truthy --------------------------------------------
 
 

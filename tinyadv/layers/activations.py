@@ -27,7 +27,7 @@ import numpy as np
 from numba import njit
 
 from ..checks import check_array, check_bool, check_finite_real, check_float_dtype
-from .base import Layer, Parameter, check_dout
+from .base import Layer, Parameter, check_cache, check_dout
 
 STE_VARIANTS = ("hubara", "galloway")
 
@@ -127,7 +127,9 @@ class ReLU(Layer):
 
     def backward(self, dout, cache, *, need_input_grad=True, need_param_grads=True):
         need_input_grad = check_bool(need_input_grad, "need_input_grad")
-        return (relu_backward(dout, cache) if need_input_grad else None), {}
+        mask = check_cache(cache, isinstance(cache, np.ndarray) and cache.dtype == bool,
+                           "ReLU.forward")
+        return (relu_backward(dout, mask) if need_input_grad else None), {}
 
 
 class ScaledReLU(Layer):
@@ -149,7 +151,9 @@ class ScaledReLU(Layer):
     def backward(self, dout, cache, *, need_input_grad=True, need_param_grads=True):
         need_input_grad = check_bool(need_input_grad, "need_input_grad")
         need_param_grads = check_bool(need_param_grads, "need_param_grads")
-        positive, mask = cache
+        positive, mask = check_cache(
+            cache, isinstance(cache, tuple) and len(cache) == 2
+            and all(isinstance(a, np.ndarray) for a in cache), "ScaledReLU.forward")
         check_dout(dout, mask.shape, "ScaledReLU")
         grads = {"scale": np.sum(dout * positive, keepdims=True).reshape(1)} if need_param_grads else {}
         dx = relu_backward(dout, mask) * self.params["scale"].data[0] if need_input_grad else None
@@ -179,4 +183,6 @@ class Sign(Layer):
 
     def backward(self, dout, cache, *, need_input_grad=True, need_param_grads=True):
         need_input_grad = check_bool(need_input_grad, "need_input_grad")
-        return (straight_through(dout, cache, self.ste) if need_input_grad else None), {}
+        x = check_cache(cache, isinstance(cache, np.ndarray) and cache.dtype.kind == "f",
+                        "Sign.forward")
+        return (straight_through(dout, x, self.ste) if need_input_grad else None), {}

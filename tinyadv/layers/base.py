@@ -57,6 +57,20 @@ def check_dout(dout, shape, layer):
     return dout
 
 
+def check_cache(cache, is_valid, source):
+    """Return ``cache`` if ``is_valid`` (it has the form that ``source`` returns), else raise a
+    ValueError: a cache from another layer would fail deep in NumPy, or give a wrong gradient."""
+    if not is_valid:
+        raise ValueError(f"cache must be the cache that {source} returned, "
+                         f"got {type(cache).__name__}")
+    return cache
+
+
+def is_shape(cache):
+    """Whether ``cache`` is an array shape: a tuple of ints >= 0 (the cache of a reshape)."""
+    return isinstance(cache, tuple) and all(isinstance(n, int) and n >= 0 for n in cache)
+
+
 def weight_and_bias_grads(layer, dw, db, need_param_grads):
     """The ``grads`` dict of a layer with a (possibly binarized) weight and an optional bias."""
     if not need_param_grads:

@@ -25,7 +25,7 @@ here γ is learned too (it starts at 1).
 import numpy as np
 
 from ..checks import check_array, check_bool, check_float_dtype, check_nonnegative, check_positive_int
-from .base import Layer, Parameter, check_dout
+from .base import Layer, Parameter, check_cache, check_dout
 
 
 def _batch_axes(x):
@@ -87,9 +87,9 @@ def batchnorm_backward(dout, cache, *, need_input_grad=True, need_param_grads=Tr
     """Returns ``(dx, dgamma, dbeta)`` (None where not needed); math in the module docstring."""
     need_input_grad = check_bool(need_input_grad, "need_input_grad")
     need_param_grads = check_bool(need_param_grads, "need_param_grads")
-    if not (isinstance(cache, tuple) and len(cache) == 4 and isinstance(cache[0], np.ndarray)):
-        raise ValueError("cache must be the cache that batchnorm_forward returned")
-    x_hat, gamma, inv_std, training = cache
+    x_hat, gamma, inv_std, training = check_cache(
+        cache, isinstance(cache, tuple) and len(cache) == 4 and isinstance(cache[0], np.ndarray),
+        "batchnorm_forward")
     check_dout(dout, x_hat.shape, "BatchNorm")
     axes = _batch_axes(dout)
     dgamma = np.sum(dout * x_hat, axis=axes) if need_param_grads else None

@@ -69,7 +69,7 @@ from .. import winograd
 from ..checks import check_array, check_bool, check_float_dtype, check_positive_int, make_rng
 from ..kernels import (output_size, pad_channels_last, rows_product, rows_product_adjoint,
                        rows_weight_gradient)
-from .base import Layer, Parameter, check_dout, weight_and_bias_grads
+from .base import Layer, Parameter, check_cache, check_dout, weight_and_bias_grads
 
 
 def resolve_padding(padding, H, W, HH, WW, stride):
@@ -268,10 +268,8 @@ def conv2d_backward(dout, cache, *, need_input_grad=True, need_param_grads=True)
 
 def _conv_cache(cache):
     """``cache`` after checking it is one that :func:`conv2d_forward` returned."""
-    if not (isinstance(cache, tuple) and len(cache) == 10 and isinstance(cache[0], str)
-            and cache[0] in ("im2col", "winograd")):
-        raise ValueError("cache must be the cache that conv2d_forward returned")
-    return cache
+    return check_cache(cache, isinstance(cache, tuple) and len(cache) == 10
+                       and cache[0] in ("im2col", "winograd"), "conv2d_forward")
 
 
 def conv2d_forward_naive(x, w, b=None, *, stride=1, padding=0):

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..checks import (check_array, check_bool, check_finite_real, check_float_dtype, check_positive_int,
                       make_rng)
-from .base import Layer, Parameter, check_dout, weight_and_bias_grads
+from .base import Layer, Parameter, check_cache, check_dout, is_shape, weight_and_bias_grads
 
 
 def linear_forward(x, w, b=None):
@@ -41,10 +41,9 @@ def linear_forward(x, w, b=None):
 
 
 def _linear_cache(cache):
-    if not (isinstance(cache, tuple) and len(cache) == 3 and isinstance(cache[0], np.ndarray)
-            and isinstance(cache[1], np.ndarray)):
-        raise ValueError("cache must be the cache that linear_forward returned")
-    return cache
+    return check_cache(cache, isinstance(cache, tuple) and len(cache) == 3
+                       and isinstance(cache[0], np.ndarray) and isinstance(cache[1], np.ndarray),
+                       "linear_forward")
 
 
 def linear_backward(dout, cache, *, need_input_grad=True, need_param_grads=True):
@@ -118,6 +117,7 @@ class Flatten(Layer):
     def backward(self, dout, cache, *, need_input_grad=True, need_param_grads=True):
         if not check_bool(need_input_grad, "need_input_grad"):
             return None, {}
+        check_cache(cache, is_shape(cache) and len(cache) >= 2, "Flatten.forward")
         check_dout(dout, (cache[0], math.prod(cache[1:])), "Flatten")
         return dout.reshape(cache), {}
 
@@ -143,5 +143,5 @@ class Scale(Layer):
     def backward(self, dout, cache, *, need_input_grad=True, need_param_grads=True):
         if not check_bool(need_input_grad, "need_input_grad"):
             return None, {}
-        check_dout(dout, cache, "Scale")
+        check_dout(dout, check_cache(cache, is_shape(cache), "Scale.forward"), "Scale")
         return dout * np.asarray(self.factor, dtype=dout.dtype), {}
