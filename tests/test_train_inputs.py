@@ -77,6 +77,27 @@ def test_train_step_names_its_penalties(data, option):
         ta.train_step(model, ta.SGD(model.parameters()), x, y, **{option: -1.0})
 
 
+@pytest.mark.parametrize("bad_labels", ["beyond the logits", "beyond class_weights"])
+def test_a_refused_train_step_leaves_batchnorm_statistics_where_they_were(data, bad_labels):
+    """The labels' upper end is known only once the logits exist, after BatchNorm has seen the
+    batch; the step puts the running statistics back before it raises."""
+    x, y = data
+    model = ta.Sequential(("flatten", ta.Flatten()), ("fc", ta.Linear(16, 3, seed=0)),
+                          ("bn", ta.BatchNorm(3)))
+    optimizer = ta.SGD(model.parameters(), lr=0.1)
+    ta.train_step(model, optimizer, x, y)  # statistics away from their start
+    state = model.state_dict()
+    change = ({"y": np.where(y == 2, 3, y)} if bad_labels == "beyond the logits"
+              else {"class_weights": np.ones(2)})
+    with pytest.raises(ValueError, match="label"):
+        ta.train_step(model, optimizer, x, change.get("y", y),
+                      class_weights=change.get("class_weights"))
+    for key, value in model.state_dict().items():
+        np.testing.assert_array_equal(value, state[key], err_msg=key)
+    ta.train_step(model, optimizer, x, y)  # and it trains on
+    assert int(model["bn"].buffers["num_batches_tracked"]) == 2
+
+
 def test_train_step_refuses_an_optimizer_of_another_model(data):
     x, y = data
     model = small_model()

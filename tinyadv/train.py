@@ -62,6 +62,8 @@ def train_step(model, optimizer, x, y, *, weight_decay=0.0, l1=0.0, label_smooth
     """One gradient step on the batch ``(x, y)``; returns ``(loss, number correct)``.
 
     ``loss`` includes the penalties; the model must be in training mode (``fit`` sets it).
+    A step that raises (labels beyond the number of logits are found only once the logits exist)
+    leaves a Sequential's buffers as they were: BatchNorm's running statistics do not move.
     """
     if len(x) == 0:
         raise ValueError("x holds no samples: a training step needs at least one")
@@ -70,22 +72,30 @@ def train_step(model, optimizer, x, y, *, weight_decay=0.0, l1=0.0, label_smooth
     check_nonnegative(l1, "l1")
     options = dict(label_smoothing=label_smoothing, class_weights=class_weights)
     model.zero_grad()
-    if hasattr(model, "forward_backward"):  # Sequential: one pass per chunk, same numbers
-        y = check_labels(y, len(x), None)
-        if class_weights is not None and len(y) and y.max() >= len(class_weights):
-            raise ValueError(f"class_weights has {len(class_weights)} entries, but y holds the "
-                             f"label {y.max()}: give one weight per class")
+    buffers = [layer.buffers for _, layer in getattr(model, "layers", ())]
+    saved = [dict(b) for b in buffers]  # the layers replace their buffers, never write into them
+    try:
+        if hasattr(model, "forward_backward"):  # Sequential: one pass per chunk, same numbers
+            y = check_labels(y, len(x), None)
+            if class_weights is not None and len(y) and y.max() >= len(class_weights):
+                raise ValueError(f"class_weights has {len(class_weights)} entries, but y holds "
+                                 f"the label {y.max()}: give one weight per class")
 
-        def loss_gradient(logits, rows):  # rows of the whole batch's mean loss
-            total = np.sum(sample_weights(y, class_weights, logits.dtype))
-            return cross_entropy(logits, y[rows], total_weight=total, **options)[1]
+            def loss_gradient(logits, rows):  # rows of the whole batch's mean loss
+                total = np.sum(sample_weights(y, class_weights, logits.dtype))
+                return cross_entropy(logits, y[rows], total_weight=total, **options)[1]
 
-        logits, _ = model.forward_backward(x, loss_gradient, need_input_grad=False)
-        loss, _ = cross_entropy(logits, y, **options)
-    else:
-        logits, caches = model.forward(x)
-        loss, dlogits = cross_entropy(logits, y, **options)
-        model.backward(dlogits, caches, need_input_grad=False)
+            logits, _ = model.forward_backward(x, loss_gradient, need_input_grad=False)
+            loss, _ = cross_entropy(logits, y, **options)
+        else:
+            logits, caches = model.forward(x)
+            loss, dlogits = cross_entropy(logits, y, **options)
+            model.backward(dlogits, caches, need_input_grad=False)
+    except BaseException:
+        for b, before in zip(buffers, saved):
+            b.clear()
+            b.update(before)
+        raise
     decayed = [p for p in model.parameters() if p.decay]
     for lam, penalty in ((weight_decay, l2_penalty), (l1, l1_penalty)):
         if lam:
