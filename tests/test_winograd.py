@@ -242,6 +242,36 @@ def test_integer_arrays_take_im2col_and_stay_exact():
     assert conv2d_forward(x.astype(np.float32), w.astype(np.float64))[1][0] == "winograd"
 
 
+@pytest.mark.parametrize("x_dtype, w_dtype", [(np.float64, np.float32), (np.float32, np.float64)])
+def test_a_float32_and_a_float64_operand_give_the_float64_convolution(x_dtype, w_dtype):
+    """Mixed operands compute in float64 throughout, as im2col's product would: the transforms
+    used to run in each operand's own dtype, rounding the filters (or tiles) to float32."""
+    rng = np.random.default_rng(0)
+    x = rng.random((2, 32, 16, 16)).astype(x_dtype)
+    w = rng.normal(size=(8, 32, 3, 3)).astype(w_dtype)
+    out, cache = conv2d_forward(x, w, padding=1, method="winograd")
+    exact, exact_cache = conv2d_forward(x.astype(np.float64), w.astype(np.float64), padding=1,
+                                        method="winograd")
+    assert out.dtype == np.float64
+    np.testing.assert_array_equal(out, exact)
+    dx, dw, _ = conv2d_backward(np.ones_like(out), cache)
+    dx_exact, dw_exact, _ = conv2d_backward(np.ones_like(out), exact_cache)
+    np.testing.assert_array_equal(dx, dx_exact)
+    np.testing.assert_array_equal(dw, dw_exact)
+
+
+def test_a_float32_model_given_float64_images_computes_in_float64():
+    """A float64 batch keeps its dtype through a float32 model (tinyadv's convention), and the
+    numbers are then the float64 model's with the same weights, to the last bit."""
+    model = ta.cleverhans_cnn(seed=0)
+    model64 = ta.cleverhans_cnn(seed=0, dtype=np.float64)
+    model64.load_state_dict(model.state_dict())
+    x = np.random.default_rng(1).random((40, 3, 32, 32))  # two chunks, conv2 by Winograd
+    np.testing.assert_array_equal(model.logits(x), model64.logits(x))
+    np.testing.assert_array_equal(model.input_gradient(x, np.ones((40, 10))),
+                                  model64.input_gradient(x, np.ones((40, 10))))
+
+
 def test_bad_method_names_the_problem():
     x, w = np.zeros((1, 1, 6, 6)), np.zeros((1, 1, 3, 3))
     with pytest.raises(ValueError, match="method must be"):

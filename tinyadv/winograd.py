@@ -229,6 +229,10 @@ def conv2d(xpad, w, stride, Ho, Wo, transform_filters=None):
         raise ValueError(f"Ho, Wo = {Ho}, {Wo} is not the output size of a {HH}x{WW} kernel at "
                          f"stride {stride} over xpad of shape {xpad.shape}: {expected}")
     Ho, Wo = expected
+    # A float32 and a float64 operand: both transforms in float64, as im2col's product would be
+    # (a float32 transform would round the filters or the tiles to float32 on the way).
+    dtype = np.promote_types(xpad.dtype, w.dtype)
+    xpad, w = xpad.astype(dtype, copy=False), w.astype(dtype, copy=False)
     N = xpad.shape[0]
     r, m, n, Th, Tw = _tiling(HH, stride, Ho, Wo)
     xpad = _pad_to(xpad, stride * (m * Th + r - 1), stride * (m * Tw + r - 1))
