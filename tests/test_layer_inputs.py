@@ -391,6 +391,13 @@ def test_sign_propagates_nan_and_sends_zero_to_plus_one(dtype):
     layer = ta.BinaryLinear(2, 1, bias=False, seed=0)
     layer.params["weight"].data[0, 0] = np.nan
     assert np.isnan(layer.forward(np.ones((1, 2), np.float32))[0]).all()  # not a silent -1
+    stochastic = ta.StochasticBinaryConv2D(1, 2, 2, seed=0, dtype=dtype)
+    stochastic.params["weight"].data[0, 0, 0, 0] = np.nan
+    stochastic.params["weight"].data[1] = [[-np.inf, np.inf], [-1, 1]]
+    sampled = stochastic.effective_weight()
+    assert sampled.dtype == dtype and np.isnan(sampled[0, 0, 0, 0])
+    assert np.isin(sampled[0].ravel()[1:], [-1, 1]).all()
+    np.testing.assert_array_equal(sampled[1], [[[-1, 1], [-1, 1]]])  # p = 0 or 1: no draw decides
 
 
 # ---- 10. lists are converted, integers and strings refused ---------------------------------

@@ -128,7 +128,8 @@ class StochasticBinaryConv2D(Conv2D):
     def effective_weight(self):
         w = self.params["weight"].data
         p = np.clip((w + 1) / 2, 0, 1)
-        return (2 * (self.rng.random(w.shape) < p) - 1).astype(w.dtype)
+        sample = (2 * (self.rng.random(w.shape) < p) - 1).astype(w.dtype)
+        return np.where(np.isnan(w), w, sample)  # a NaN weight stays NaN, as in sign(W)
 
     def weight_gradient(self, dw_binary):
         w = self.params["weight"].data
