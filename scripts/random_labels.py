@@ -66,6 +66,9 @@ def main(argv=None):
     parser.add_argument("--figures", type=folder, default="figures")
     parser.add_argument("--seed", type=nonnegative_int, default=0)
     args = parser.parse_args(argv)
+    if args.attack == "fgsm" and (args.alpha, args.steps) != (parser.get_default("alpha"),
+                                                              parser.get_default("steps")):
+        parser.error("--alpha and --steps set PGD's iterations: add --attack pgd")
 
     began = time.perf_counter()
     x, y_true = load_dataset(args.data, "train", limit=args.train_limit)

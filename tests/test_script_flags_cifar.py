@@ -154,6 +154,8 @@ BAD = {
         (["--attack", "fgsm", "--alpha", "-5"], ["--alpha"]),
         (["--attack", "fgsm", "--steps", "-5"], ["--steps"]),
         (["--attack", "pgd", "--steps", "0"], ["--steps"]),
+        (["--steps", "10"], ["--steps", "--attack pgd"]),  # FGSM, the default, has no steps
+        (["--attack", "fgsm", "--alpha", "0.01"], ["--alpha", "--attack pgd"]),
         (["--nf", "0"], ["--nf"]),
         (["--figures", "{file}"], ["--figures"]),
         (["--seed", "-1"], ["--seed"]),
