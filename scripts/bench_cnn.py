@@ -20,7 +20,9 @@ It also reports, each in a fresh process, the import time and Numba's start: the
 training step, input gradient, FGSM and CW-L2 steps (every compiled kernel) with a cold cache
 (compiling) and a warm one (loading). And
 the peak memory that a training step allocates (tracemalloc, batch 128, float32), and the
-images/s of CW-L2 and DeepFool on batch 500 (``--attacks``).
+images/s of CW-L2 and DeepFool on batch 500 (``--attacks``), next to the same two algorithms
+written in PyTorch (``torch_cw_l2``, ``torch_deepfool``: batched, on the same weights; peers'
+versions are slower still: torchattacks' DeepFool steps through the batch one image at a time).
 
 The first lines name the CPU (its model, whether it has AVX-512, its L2 cache per core) and the
 OpenBLAS kernels in use. OpenBLAS picks them for the CPU unless
@@ -170,17 +172,30 @@ def tinyadv_workloads(dtype, rng, chunk_size=None):
             "PGD-10 (512)": (pgd10, 512)}
 
 
-def torch_workloads(dtype, rng):
+def torch_cnn(torch_dtype, state=None):
+    """The talk's CNN in PyTorch: PyTorch's own initialisation, or tinyadv's ``state`` (the
+    same layouts, in the same order)."""
     import torch
     from torch import nn
 
-    torch_dtype = torch.float32 if dtype == np.float32 else torch.float64
     model = nn.Sequential(
         nn.Conv2d(3, 32, 8, stride=2, padding=3, bias=False), nn.ReLU(),
         nn.Conv2d(32, 64, 6, stride=2, bias=False), nn.ReLU(),
         nn.Conv2d(64, 64, 5, stride=1, bias=False), nn.ReLU(),
         nn.Flatten(), nn.Linear(256, 10, bias=False),
     ).to(torch_dtype)
+    if state is not None:
+        model.load_state_dict({key: torch.from_numpy(value) for key, value
+                               in zip(model.state_dict(), state.values())})
+    return model
+
+
+def torch_workloads(dtype, rng):
+    import torch
+    from torch import nn
+
+    torch_dtype = torch.float32 if dtype == np.float32 else torch.float64
+    model = torch_cnn(torch_dtype)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     loss_fn = nn.CrossEntropyLoss()
     x128 = torch.from_numpy(rng.random((128, 3, 32, 32))).to(torch_dtype)
@@ -263,15 +278,109 @@ def peak_training_memory(batch=128):
     return peak
 
 
+def torch_cw_l2(model, x, *, c=1e-2, steps=100, lr=5e-3):
+    """CW-L2 with one search round, as tinyadv's ``cw_l2(search_steps=1)`` runs it (untargeted,
+    κ = 0, box [0, 1], abort early, the best success kept), written the way PyTorch users write
+    it (torchattacks' CW): w in x's dtype, ``torch.optim.Adam``, autograd."""
+    import torch
+
+    with torch.no_grad():
+        y = model(x).argmax(1)
+    w = torch.atanh((2 * x - 1) * 0.999999).requires_grad_(True)
+    optimizer = torch.optim.Adam([w], lr=lr)
+    best_l2, best_x = torch.full((len(x),), float("inf"), dtype=x.dtype), x.clone()
+    label = torch.nn.functional.one_hot(y, 10).bool()
+    previous = float("inf")
+    for t in range(1, steps + 1):
+        x_new = (torch.tanh(w) + 1) / 2
+        logits = model(x_new)
+        l2sq = ((x_new - x) ** 2).flatten(1).sum(1)
+        other = logits.masked_fill(label, -float("inf")).amax(1)  # −∞ mask (torchattacks #168)
+        margin = logits.gather(1, y[:, None])[:, 0] - other
+        loss = (l2sq + c * margin.clamp(min=0)).sum()
+        with torch.no_grad():
+            improved = (margin < 0) & (l2sq < best_l2)
+            best_l2[improved] = l2sq[improved]
+            best_x[improved] = x_new[improved]
+        if t % max(steps // 10, 1) == 0:
+            if loss.item() > previous * 0.9999:
+                break
+            previous = loss.item()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return best_x
+
+
+def torch_deepfool(model, x, *, candidates=10, overshoot=0.02, steps=50):
+    """DeepFool as tinyadv's ``deepfool`` runs it (top-k candidates of the clean logits, the
+    overshoot once at the end, clipped to [0, 1]), batched: per step one forward pass over the
+    samples still classified as at first and k − 1 backward passes through its graph."""
+    import torch
+
+    with torch.no_grad():
+        top = torch.sort(model(x), dim=1, descending=True, stable=True).indices[:, :candidates]
+    label = top[:, 0]
+    r_tot = torch.zeros_like(x)
+    x_i = x.clone()
+    active = torch.ones(len(x), dtype=torch.bool)
+    for _ in range(steps):
+        idx = active.nonzero()[:, 0]
+        if len(idx) == 0:
+            break
+        x_at = x_i[idx].requires_grad_(True)
+        z = model(x_at)
+        rows = torch.arange(len(idx))
+        still = z.argmax(1) == label[idx]
+        active[idx] = still
+        if not still.any():
+            break
+        f = torch.stack([z[rows, top[idx, j]] - z[rows, label[idx]] for j in range(1, top.shape[1])])
+        w = torch.stack([torch.autograd.grad(f_j.sum(), x_at, retain_graph=True)[0] for f_j in f])
+        norms = w.flatten(2).norm(dim=2).clamp(min=1e-12)  # (k − 1, n)
+        distances = (f.detach().abs() + 1e-5) / norms
+        best = distances.argmin(0)
+        scale = (distances[best, rows] + 1e-4) / norms[best, rows]
+        step_r = scale.view(-1, 1, 1, 1) * w[best, rows]
+        moved = idx[still]
+        r_tot[moved] += step_r[still]
+        x_i[moved] = (x[moved] + r_tot[moved]).clamp(0, 1)
+    return (x + (1 + overshoot) * r_tot).clamp(0, 1)
+
+
 def attack_rates(batch, repeats, chunk_size=None):
-    """Images/s of CW-L2 (1 search step, 100 iterations) and DeepFool (defaults) on batch 500."""
+    """CW-L2 (1 search step, 100 iterations) and DeepFool (defaults), float32, on ``batch``
+    random images and the untrained CNN: {name: (tinyadv's images/s, mean L2 of its
+    perturbations, PyTorch's images/s and mean L2, or None without PyTorch)}. PyTorch runs the
+    same algorithms on the same weights (``torch_cw_l2``, ``torch_deepfool``), in the same
+    rounds; the mean L2 shows that both did the same work."""
     model = ta.cleverhans_cnn(seed=0).eval()
     model.chunk_size = chunk_size
     x = np.random.default_rng(0).random((batch, 3, 32, 32), dtype=np.float32)
+    ours = {"CW-L2, 1 x 100 iterations": lambda: ta.cw_l2(model, x, search_steps=1, steps=100),
+            "DeepFool (10 candidates, <= 50 steps)": lambda: ta.deepfool(model, x)}
+    try:
+        import torch
+    except ImportError:
+        torch = None
+    if torch is not None:
+        their_model = torch_cnn(torch.float32, model.state_dict()).eval()
+        x_t = torch.from_numpy(x)
+        theirs = {"CW-L2, 1 x 100 iterations": lambda: torch_cw_l2(their_model, x_t),
+                  "DeepFool (10 candidates, <= 50 steps)": lambda: torch_deepfool(their_model, x_t)}
+
+    def mean_l2(x_adv):
+        return float(np.mean(np.linalg.norm((np.asarray(x_adv) - x).reshape(batch, -1), axis=1)))
+
     rates = {}
-    for name, attack in (("CW-L2, 1 x 100 iterations", lambda: ta.cw_l2(model, x, search_steps=1, steps=100)),
-                         ("DeepFool (10 candidates, <= 50 steps)", lambda: ta.deepfool(model, x))):
-        rates[name] = batch / np.median(round_seconds(attack, repeats=repeats)[0])
+    for name, attack in ours.items():
+        if torch is None:
+            seconds, = round_seconds(attack, repeats=repeats)
+            rates[name] = (batch / np.median(seconds), mean_l2(attack()), None)
+            continue
+        seconds, their_seconds = round_seconds(attack, theirs[name], repeats=repeats)
+        rates[name] = (batch / np.median(seconds), mean_l2(attack()),
+                       (batch / np.median(their_seconds), mean_l2(theirs[name]().detach())))
     return rates
 
 
@@ -347,8 +456,13 @@ def main(argv=None):
               f"train step, input gradient, FGSM and CW-L2 steps in float32 and float64: "
               f"cold Numba cache {cold[1]:.1f} s (compiling), warm cache {warm[1]:.2f} s (loading)")
     if args.attacks:
-        for name, rate in attack_rates(500, 1, args.chunk_size).items():
-            print(f"{name:38s} float32 {rate:10,.0f} img/s (batch 500)")
+        print("\nattacks on 500 random images, float32, the same weights: tinyadv / PyTorch running "
+              "the same algorithm (torch_cw_l2, torch_deepfool); mean L2 of the perturbations")
+        for name, (rate, l2, theirs) in attack_rates(500, 3, args.chunk_size).items():
+            line = f"{name:38s} {rate:8,.0f} img/s, mean L2 {l2:.3f}"
+            if theirs is not None:
+                line += f"  |  PyTorch {theirs[0]:8,.0f} img/s, mean L2 {theirs[1]:.3f}: {rate / theirs[0]:.2f}"
+            print(line)
 
 
 if __name__ == "__main__":

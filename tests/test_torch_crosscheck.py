@@ -81,3 +81,31 @@ def test_batchnorm_matches_pytorch_in_training_and_evaluation():
     ours_state = ta.Sequential(("bn", ours)).state_dict()
     for key, value in theirs.state_dict().items():  # same keys, same running statistics
         np.testing.assert_allclose(ours_state[f"bn.{key}"], value.numpy(), rtol=1e-10)
+
+
+@pytest.mark.parametrize("attack", ["cw_l2", "deepfool"])
+def test_bench_cnn_times_the_same_attacks_in_pytorch(attack):
+    """bench_cnn's ratios for CW-L2 and DeepFool compare like with like: its PyTorch versions,
+    on the same weights and images, fool the same images with perturbations of the same size
+    and direction (not the same to the last bit: tinyadv keeps w and r_tot in float64, and a
+    pixel at the box's edge may round to either side)."""
+    from script_loading import load_script
+
+    bench = load_script("bench_cnn")
+    model = ta.cleverhans_cnn(seed=0).eval()
+    theirs = bench.torch_cnn(torch.float32, model.state_dict()).eval()
+    x = np.random.default_rng(0).random((24, 3, 32, 32), dtype=np.float32)
+    if attack == "cw_l2":
+        ours = ta.cw_l2(model, x, search_steps=1, steps=100)
+        their_x = bench.torch_cw_l2(theirs, torch.from_numpy(x)).detach().numpy()
+    else:
+        ours = ta.deepfool(model, x)
+        their_x = bench.torch_deepfool(theirs, torch.from_numpy(x)).detach().numpy()
+    clean = model.predict(x)
+    fooled = model.predict(ours) != clean
+    assert 0 < fooled.sum()  # the comparison is not empty
+    np.testing.assert_array_equal(model.predict(their_x) != clean, fooled)
+    ours_l2, their_l2, apart = (np.linalg.norm((a - b).reshape(len(x), -1), axis=1)
+                                for a, b in ((ours, x), (their_x, x), (their_x, ours)))
+    np.testing.assert_allclose(their_l2, ours_l2, rtol=1e-2)  # measured: within 0.11%
+    assert np.all(apart <= 0.05 * ours_l2)  # the same direction (measured: within 3.1%)
