@@ -66,8 +66,11 @@ def file_name(text):
     return text
 
 
-def get_models(args, x_train, y_train):
-    """{name: (model, how it was obtained)}: read from --checkpoints when present, else trained."""
+def get_models(args, x_train, y_train, training_flags=()):
+    """{name: (model, how it was obtained)}: read from --checkpoints when present, else trained.
+    ``training_flags``, the training flags given on the command line, are named as unused for a
+    model that was read."""
+    unused = f"; {', '.join(training_flags)} not used for it" if training_flags else ""
     models = {}
     for name, stem in MODELS:
         weight_decay = args.weight_decay if name == "CNN-L2" else 0.0
@@ -76,7 +79,8 @@ def get_models(args, x_train, y_train):
             model = ta.load(path)
             model.eval()
             model.logits(x_train[:1])  # fails loudly if the model does not take these images
-            models[name] = (model, f"read {path} (train_cifar_cnn.py: clean + PGD-7 adversarial)")
+            models[name] = (model, f"read {path} (train_cifar_cnn.py: clean + PGD-7 adversarial)"
+                                   + unused)
             continue
         model = ta.cleverhans_cnn(in_channels=x_train.shape[1], nf=args.nf,
                                   image_size=x_train.shape[2], seed=args.seed)
@@ -138,7 +142,9 @@ def main(argv=None):
     began = time.perf_counter()
     x_train, y_train = load_dataset(args.data, "train", limit=args.train_limit)
     shape = x_train.shape[1:]
-    models = get_models(args, x_train, y_train)
+    training_flags = [f"--{name.replace('_', '-')}" for name in ("train_limit", "epochs", "weight_decay", "nf")
+                      if getattr(args, name) != parser.get_default(name)]
+    models = get_models(args, x_train, y_train, training_flags)
     names = CIFAR10_CLASSES if args.data == "cifar10" else tuple(str(k) for k in range(10))
     svhn_source = "SVHN" if args.data == "svhn" else f"{args.data} (no SVHN on this machine)"
     print(f"data: {args.data}, images {shape}")

@@ -89,8 +89,11 @@ def parse_args(argv=None):
     if args.model is not None and logit_count(args.model) != LOGITS[args.model_kind]:
         parser.error(f"--model has {logit_count(args.model)} logits, but --model-kind {args.model_kind} needs "
                      f"{LOGITS[args.model_kind]} (logistic: 1, for 3 vs 7; cnn: 10, one per digit)")
-    if not args.demo and args.out is not None:
-        parser.error("--out is the figure of --demo; the window writes no file")
+    demo_only = [f"--{name.replace('_', '-')}" for name in ("out", "steps", "digits", "eval_digits")
+                 if getattr(args, name) != parser.get_default(name)]
+    if not args.demo and demo_only:
+        parser.error(f"{', '.join(demo_only)}: for --demo's figure and table only; the window "
+                     "writes no file and takes your toggles")
     if not args.demo and matplotlib.get_backend().lower() in NON_INTERACTIVE:
         parser.error(f"no display for the window (matplotlib backend {matplotlib.get_backend()}): "
                      "use --demo to write the figure instead")

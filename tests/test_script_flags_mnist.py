@@ -116,6 +116,7 @@ HUMAN = [
     (["--demo", "--model", "{missing}.npz"], "--model"), (["--demo", "--model", "{file}"], "--model"),
     ([], "--demo"),                      # the tests run under Agg: no window can open
     (["--out", "x.png"], "--out"),       # --out is --demo's figure: the window writes nothing
+    (["--steps", "10", "--digits", "2"], "--steps, --digits: for --demo"),  # unused by the window
 ]
 
 OFFLINE = [(["--root", "{missing}"], "--root"), (["--root", "{file}"], "--root"), (["--root", ""], "--root")]

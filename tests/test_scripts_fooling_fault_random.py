@@ -47,8 +47,13 @@ def test_fooling_images_reads_models_from_checkpoints(tmp_path, capsys):
         ta.cleverhans_cnn(in_channels=1, nf=4, image_size=28, seed=1).save(tmp_path / f"{stem}.npz")
     load_script("fooling_images").main([
         "--checkpoints", str(tmp_path), "--per-class", "1", "--eps", "--figures", str(tmp_path)])
-    assert capsys.readouterr().out.count("read ") == 2
+    printed = capsys.readouterr().out
+    assert printed.count("read ") == 2 and "not used" not in printed
     assert (tmp_path / "fooling_images.png").exists()
+    load_script("fooling_images").main([  # training flags given for models it reads: said so
+        "--checkpoints", str(tmp_path), "--per-class", "1", "--eps", "--figures", str(tmp_path),
+        "--epochs", "3", "--nf", "8"])
+    assert capsys.readouterr().out.count("--epochs, --nf not used for it") == 2
 
 
 # ---- fault_tolerance.py ------------------------------------------------------------------------
