@@ -208,6 +208,21 @@ def test_spsa_refuses_an_odd_number_of_samples():
 
 # 10. CW: c is bounded by the search's cap -----------------------------------------------------
 
+@pytest.mark.parametrize("function", [cw_margin, cw_success])
+@pytest.mark.parametrize("y, error, message", [
+    (np.array([0, 1, -1]), ValueError, r"y holds labels outside \[0, 3\]"),  # used to wrap around
+    (np.array([0, 1, 4]), ValueError, r"y holds labels outside \[0, 3\]"),
+    (np.array([0, 1]), ValueError, r"y must have shape \(3,\)"),
+    (np.array([0.0, 1.0, 2.0]), TypeError, "y must hold integer class labels"),
+])
+def test_cw_objective_and_success_check_their_labels(function, y, error, message):
+    logits = np.random.default_rng(0).normal(size=(3, 4))
+    with pytest.raises(error, match=message):
+        function(logits, y)
+    with pytest.raises(ValueError, match="confidence must be a finite number >= 0"):
+        function(logits, np.array([0, 1, 2]), confidence=-1.0)
+
+
 def test_cw_refuses_an_initial_c_above_the_cap():
     with pytest.raises(ValueError, match="c must be <= 1e\\+10"):
         cw_l2(_model(), _images(dtype=np.float32), c=1e39, steps=1, search_steps=1)

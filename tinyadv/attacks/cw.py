@@ -16,8 +16,8 @@ last iterate is AdverTorch PR #70).
 import numpy as np
 from numba import njit
 
-from ..checks import (check_bool, check_finite_clip, check_nonnegative, check_positive,
-                      check_positive_int)
+from ..checks import (check_bool, check_finite_clip, check_labels, check_nonnegative,
+                      check_positive, check_positive_int)
 from ..losses import as_two_logits
 from ..threads import map_chunks, row_chunks
 from .base import attack_labels, check_input, check_model, from_two_logits, logits_and_gradient
@@ -53,8 +53,10 @@ def cw_margin(logits, y, *, confidence=0.0, targeted=False):
     logits (torchattacks PR #168 multiplied by (1 − onehot) and got 0 when all Z_i < 0).
     """
     targeted = check_bool(targeted, "targeted")
-    k = logits.shape[1]
+    confidence = check_nonnegative(confidence, "confidence")
     z = as_two_logits(logits)
+    k = np.shape(logits)[1]
+    y = check_labels(y, len(z), k)
     rows = np.arange(len(z))
     z_label = z[rows, y]
     masked = np.where(np.arange(z.shape[1])[None, :] == y[:, None], -np.inf, z)
@@ -76,7 +78,9 @@ def cw_success(logits, y, *, confidence=0.0, targeted=False):
     this is plain misclassification (ties are not successes when κ > 0).
     """
     targeted = check_bool(targeted, "targeted")
-    z = as_two_logits(logits).astype(np.float64).copy()
+    confidence = check_nonnegative(confidence, "confidence")
+    z = as_two_logits(logits).astype(np.float64)  # (a copy: astype copies by default)
+    y = check_labels(y, len(z), np.shape(logits)[1])
     rows = np.arange(len(z))
     z[rows, y] += -confidence if targeted else confidence
     pred = np.argmax(z, axis=1)
