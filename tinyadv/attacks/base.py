@@ -17,7 +17,7 @@ attacks ascend. Every attack works in the dtype of ``x`` and returns that dtype.
 
 import numpy as np
 
-from ..checks import check_array, check_clip, check_labels
+from ..checks import check_array, check_bool, check_clip, check_labels
 from ..losses import as_two_logits, cross_entropy, log_softmax, logits_to_labels
 
 
@@ -82,8 +82,36 @@ def clip_box(x, clip):
     return x if clip is None else np.clip(x, clip[0], clip[1])
 
 
+def check_same_shape(**arrays):
+    """Raise unless the named arrays (``x=x, grad=grad, ...``) are NumPy arrays, at least 1-D
+    (N first), all shaped like the first: TypeError naming a non-array, ValueError naming a
+    wrong shape.
+
+    For the helpers that run on every attack step (the step, the image of w, Adam's step):
+    shapes only, O(1), where a mismatch would otherwise broadcast or fail in a reshape.
+    """
+    for name, a in arrays.items():
+        if not isinstance(a, np.ndarray):
+            raise TypeError(f"{name} must be a NumPy array, got {type(a).__name__}")
+    (first, a0), *others = arrays.items()
+    if a0.ndim == 0:
+        raise ValueError(f"{first} must have at least one dimension (N first), got shape ()")
+    for name, a in others:
+        if a.shape != a0.shape:
+            raise ValueError(f"{name} must have the shape of {first} {a0.shape}, got {a.shape}")
+
+
+def _check_real(a, what):
+    """Raise TypeError unless the array ``a`` holds real numbers (``what`` names it)."""
+    if a.dtype.kind not in "biuf":
+        raise TypeError(f"{what} must be an array of real numbers, got dtype {a.dtype}")
+
+
 def check_logits(logits, x):
-    """Check that the model's logits for ``x`` are a finite (N, K) array."""
+    """Check that the model's logits for ``x`` are a finite (N, K) array; return them as one
+    (a list is converted)."""
+    logits = np.asarray(logits)
+    _check_real(logits, "model.logits")
     if logits.ndim != 2 or logits.shape[0] != x.shape[0]:
         raise ValueError(
             f"model.logits must return shape (N, K) = ({x.shape[0]}, K), got {logits.shape}"
@@ -94,7 +122,10 @@ def check_logits(logits, x):
 
 
 def check_gradient(dx, x):
-    """Check that the model's input gradient is shaped like ``x``; return it in x's dtype."""
+    """Check that the model's input gradient is shaped like ``x``; return it in x's dtype (a list
+    is converted)."""
+    dx = np.asarray(dx)
+    _check_real(dx, "model.input_gradient")
     if dx.shape != x.shape:
         raise ValueError(
             f"model.input_gradient must return an array shaped like x {x.shape}, got {dx.shape}"
@@ -104,18 +135,21 @@ def check_gradient(dx, x):
 
 def model_logits(model, x):
     """Call ``model.logits`` and check that it returned a finite (N, K) array."""
-    return check_logits(np.asarray(model.logits(x)), x)
+    return check_logits(model.logits(x), x)
 
 
 def model_gradient(model, x, grad_logits):
     """Call ``model.input_gradient`` and check that the result is shaped like ``x``."""
-    dx = np.asarray(model.input_gradient(x, grad_logits.astype(x.dtype, copy=False)))
-    return check_gradient(dx, x)
+    return check_gradient(model.input_gradient(x, grad_logits.astype(x.dtype, copy=False)), x)
 
 
 def num_classes(logits):
-    """Number of classes: K, or 2 for a single-logit model."""
-    return max(logits.shape[1], 2)
+    """Number of classes: K, or 2 for a single-logit model. Logits not shaped (N, K), K >= 1,
+    are refused."""
+    shape = np.shape(logits)
+    if len(shape) != 2 or shape[1] == 0:
+        raise ValueError(f"logits must have shape (N, K) with K >= 1, got {shape}")
+    return max(shape[1], 2)
 
 
 def attack_labels(model, x, y, targeted):
@@ -146,6 +180,7 @@ def cross_entropy_direction(logits, y):
     ----------
     logits : ndarray, shape (N, K)
     y : ndarray of int, shape (N,)
+        Labels in [0, max(K, 2)); others are refused (``check_labels``).
 
     Returns
     -------
@@ -160,8 +195,10 @@ def cross_entropy_direction(logits, y):
 
         e_k = exp(log p_k − max_{j≠y} log p_j)  (k ≠ y),     e_y = −Σ_{k≠y} e_k.
     """
-    k_logits = logits.shape[1]
-    log_p = log_softmax(as_two_logits(logits).astype(np.float64))
+    two = as_two_logits(logits)  # (checks the logits: (N, K), floating, finite)
+    k_logits = np.shape(logits)[1]
+    y = check_labels(y, len(two), k_logits)
+    log_p = log_softmax(two.astype(np.float64))
     is_label = np.arange(log_p.shape[1])[None, :] == y[:, None]
     others = np.where(is_label, -np.inf, log_p)
     e = np.exp(others - np.max(others, axis=1, keepdims=True))
@@ -178,7 +215,7 @@ def logits_and_gradient(model, x, grad_fn):
     """
     if hasattr(model, "logits_and_input_gradient"):
         logits, grad = model.logits_and_input_gradient(x, grad_fn)
-        return check_logits(np.asarray(logits), x), check_gradient(np.asarray(grad), x)
+        return check_logits(logits, x), check_gradient(grad, x)
     logits = model_logits(model, x)
     return logits, model_gradient(model, x, np.asarray(grad_fn(logits, slice(None))))
 
@@ -198,8 +235,12 @@ def loss_gradient(model, x, y, targeted):
         direction per sample.
     logits : ndarray, shape (N, K)
         The logits at x.
+
+    ``y`` must be N labels (``check_labels``; their range is checked against the logits) and
+    ``targeted`` a bool.
     """
-    sign = -1.0 if targeted else 1.0
+    y = check_labels(y, len(x), None)
+    sign = -1.0 if check_bool(targeted, "targeted") else 1.0
     logits, grad = logits_and_gradient(
         model, x, lambda z, rows: sign * cross_entropy_direction(z, y[rows]))
     loss, _ = cross_entropy(logits.astype(np.float64), y, reduction="none")
@@ -230,6 +271,11 @@ def labels_and_first_pass(model, x, y, targeted):
 
 
 def is_success(logits, y, targeted):
-    """Whether each sample is adversarial: prediction ≠ y (untargeted) or = y (targeted)."""
+    """Whether each sample is adversarial: prediction ≠ y (untargeted) or = y (targeted).
+
+    ``y`` must be N labels in [0, max(K, 2)) and ``targeted`` a bool (else TypeError/ValueError).
+    """
+    targeted = check_bool(targeted, "targeted")
     pred = logits_to_labels(logits)
+    y = check_labels(y, len(pred), np.shape(logits)[1])
     return pred == y if targeted else pred != y

@@ -16,11 +16,12 @@ last iterate is AdverTorch PR #70).
 import numpy as np
 from numba import njit
 
-from ..checks import (check_bool, check_finite_clip, check_labels, check_nonnegative,
-                      check_positive, check_positive_int)
+from ..checks import (check_bool, check_clip, check_finite_clip, check_float_dtype, check_labels,
+                      check_nonnegative, check_positive, check_positive_int)
 from ..losses import as_two_logits
 from ..threads import map_chunks, row_chunks
-from .base import attack_labels, check_input, check_model, from_two_logits, logits_and_gradient
+from .base import (attack_labels, check_input, check_model, check_same_shape, from_two_logits,
+                   logits_and_gradient)
 
 # The largest c of the search, the reference code's initial upper bound: c never grows past it,
 # so the upstream gradient c·∂f/∂Z (entries 0 or ±c) stays finite even in float32.
@@ -104,9 +105,12 @@ def cw_image(w, x64, clip, dtype):
     :func:`cw_image_reference` is the readable version, which serves the case without a box.
     On batches of 500 CIFAR-10 images these passes made CW-L2 1.33× faster in float32 and
     1.17× in float64 (the same answer, bit for bit).
+
+    Refused, in O(1): ``x64`` not shaped like ``w``, a box with low >= high or an infinite end,
+    a dtype other than float32 or float64.
     """
-    dtype = np.dtype(dtype)
-    if clip is None or dtype not in (np.float32, np.float64):
+    dtype = _check_image(w, x64, clip, dtype)
+    if clip is None:
         return cw_image_reference(w, x64, clip, dtype)
     n = len(w)
     x_new = np.empty(w.shape, dtype=dtype)
@@ -124,8 +128,17 @@ def cw_image(w, x64, clip, dtype):
     return x_new, dimage, l2sq
 
 
+def _check_image(w, x64, clip, dtype):
+    """The O(1) checks of :func:`cw_image` and its reference; returns the dtype as ``np.dtype``.
+    The box is checked, not replaced, so that a valid call computes exactly as before."""
+    check_same_shape(w=w, x64=x64)
+    check_finite_clip(check_clip(clip), "cw_image (it maps the box onto tanh's range)")
+    return check_float_dtype(dtype)
+
+
 def cw_image_reference(w, x64, clip, dtype):
     """:func:`cw_image` in NumPy, with or without a box."""
+    dtype = _check_image(w, x64, clip, dtype)
     if clip is None:
         image, dimage = x64 + w, 1.0
     else:
@@ -163,7 +176,12 @@ def cw_adam_step(w, m, v, x_new, x64, model_grad, dimage, *, lr, t):
     One compiled pass on chunks of rows (``_cw_adam_numba``, the same arithmetic in the same
     order, held equal to :func:`cw_adam_step_reference` by a test); the reference serves the
     case without a box.
+
+    Refused, in O(1): t < 1 (1 − 0.9ᵗ would be 0), lr not a finite number > 0, arrays not
+    shaped like ``w`` (``dimage`` may be the scalar 1 of no box), ``w``, ``m``, ``v`` not
+    floating (they are updated in place).
     """
+    _check_adam_step(w, m, v, x_new, x64, model_grad, dimage, lr=lr, t=t)
     compiled = (np.ndim(dimage) > 0 and x_new.dtype in (np.float32, np.float64)
                 and all(a.dtype == np.float64 and a.flags.c_contiguous for a in (w, m, v)))
     if not compiled:  # (the compiled pass writes through flat views of w, m and v)
@@ -179,8 +197,24 @@ def cw_adam_step(w, m, v, x_new, x64, model_grad, dimage, *, lr, t):
     map_chunks(rows, row_chunks(n, arrays[0][:1].nbytes))
 
 
+def _check_adam_step(w, m, v, x_new, x64, model_grad, dimage, *, lr, t):
+    """The O(1) checks of :func:`cw_adam_step` and its reference (the values are checked, not
+    replaced, so that a valid call computes exactly as before)."""
+    check_positive_int(t, "t")
+    check_positive(lr, "lr")
+    shaped = dict(w=w, m=m, v=v, x_new=x_new, x64=x64, model_grad=model_grad)
+    if np.ndim(dimage) > 0:
+        shaped["dimage"] = dimage
+    check_same_shape(**shaped)
+    for name, a in (("w", w), ("m", m), ("v", v)):
+        if a.dtype.kind != "f":
+            raise TypeError(f"{name} must be a floating-point array (updated in place), "
+                            f"got dtype {a.dtype}")
+
+
 def cw_adam_step_reference(w, m, v, x_new, x64, model_grad, dimage, *, lr, t):
     """:func:`cw_adam_step` in NumPy."""
+    _check_adam_step(w, m, v, x_new, x64, model_grad, dimage, lr=lr, t=t)
     grad_w = (2.0 * (x_new.astype(np.float64) - x64) + model_grad.astype(np.float64)) * dimage
     m *= 0.9
     m += 0.1 * grad_w

@@ -11,14 +11,17 @@ pixel box) and the answer is the *best* iterate of the *best* restart for each s
 last iterate or the restart that was best on average (ART #714).
 """
 
+import numbers
+
 import numpy as np
 from numba import njit
 
-from ..checks import check_bool, check_nonnegative, check_norm, check_positive_int, make_rng
+from ..checks import (check_bool, check_clip, check_nonnegative, check_norm, check_positive_int,
+                      make_rng)
 from ..losses import cross_entropy
 from ..threads import map_chunks, row_chunks
-from .base import (attack_labels, check_input, check_model, check_reach, clip_box, is_success,
-                   labels_and_first_pass, loss_gradient, model_logits)
+from .base import (attack_labels, check_input, check_model, check_reach, check_same_shape,
+                   clip_box, is_success, labels_and_first_pass, loss_gradient, model_logits)
 from .norms import check_l1_quantile, normalize, project
 from .norms import random_start as draw_random_start
 
@@ -36,7 +39,11 @@ def gradient_step(x, x_adv, grad, *, alpha, eps, norm, clip, l1_quantile=None):
     (``_linf_step_numba``, the same arithmetic in the same order, held equal by a test), on
     chunks of samples on the threads (``threads.map_chunks``); the NumPy below is the readable
     version and serves every other case.
+
+    Refused, in O(1): ``x_adv`` or ``grad`` not shaped like ``x``, alpha not a finite number
+    >= 0 (as in :func:`pgd`), eps < 0 or NaN, an unknown norm, a clip box with low >= high.
     """
+    norm = _check_step(x, x_adv, grad, alpha=alpha, eps=eps, norm=norm, clip=clip)
     if norm == np.inf and clip is not None and x.dtype in (np.float32, np.float64):
         dtype = x.dtype.type
         x_new = np.empty(x.shape, dtype=x.dtype)
@@ -55,8 +62,21 @@ def gradient_step(x, x_adv, grad, *, alpha, eps, norm, clip, l1_quantile=None):
                                    l1_quantile=l1_quantile)
 
 
+def _check_step(x, x_adv, grad, *, alpha, eps, norm, clip):
+    """The checks of :func:`gradient_step` and its reference, O(1) (shapes and scalars only);
+    returns the norm as ``check_norm`` does. The other values are checked, not replaced, so
+    that a valid call computes exactly as before."""
+    check_same_shape(x=x, x_adv=x_adv, grad=grad)
+    check_nonnegative(alpha, "alpha")
+    if not (isinstance(eps, numbers.Real) and eps == np.inf):  # (no ball: fooling_images)
+        check_nonnegative(eps, "eps")
+    check_clip(clip)
+    return check_norm(norm)
+
+
 def gradient_step_reference(x, x_adv, grad, *, alpha, eps, norm, clip, l1_quantile=None):
     """:func:`gradient_step` in NumPy, for every norm (see there)."""
+    norm = _check_step(x, x_adv, grad, alpha=alpha, eps=eps, norm=norm, clip=clip)
     if norm == 1 and clip is not None:
         blocked = ((x_adv <= clip[0]) & (grad < 0)) | ((x_adv >= clip[1]) & (grad > 0))
         grad = np.where(blocked, 0, grad).astype(grad.dtype)
