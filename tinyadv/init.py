@@ -9,9 +9,17 @@
 
 import numpy as np
 
+from .checks import check_array, check_nonnegative, check_positive, check_shape
+
 
 def truncated_normal(rng, shape, std):
-    """Draw N(0, std²) values, redrawing those outside [-2 std, 2 std]."""
+    """Draw N(0, std²) values, redrawing those outside [-2 std, 2 std]. ``rng`` must be a
+    ``numpy.random.Generator`` (TypeError), ``std`` a finite number >= 0 (ValueError)."""
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"rng must be a numpy.random.Generator (np.random.default_rng(seed)), "
+                        f"got {type(rng).__name__}")
+    shape = check_shape(shape)
+    std = check_nonnegative(std, "std")
     values = rng.normal(0.0, std, size=shape)
     outside = np.abs(values) > 2 * std
     while outside.any():
@@ -21,6 +29,10 @@ def truncated_normal(rng, shape, std):
 
 
 def unit_norm_filters(w, tiny=1e-7):
-    """Scale each ``w[f]`` to unit L2 norm: w[f] / √(tiny + Σ w[f]²)."""
+    """Scale each ``w[f]`` to unit L2 norm: w[f] / √(tiny + Σ w[f]²). ``w`` must be a finite
+    float array with at least one axis, ``tiny`` a finite number > 0 (else an all-zero filter
+    would be 0 / 0)."""
+    w = check_array(w, "w", min_ndim=1)
+    tiny = check_positive(tiny, "tiny")
     norms = np.sqrt(tiny + np.sum(w.reshape(w.shape[0], -1) ** 2, axis=1))
     return w / norms.reshape((-1,) + (1,) * (w.ndim - 1))

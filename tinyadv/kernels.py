@@ -47,7 +47,11 @@ from .threads import row_chunks
 
 
 def output_size(size, kernel, stride, pad_before, pad_after):
-    """Output length of a convolution along one axis: (size + pads - kernel) // stride + 1."""
+    """Output length of a convolution along one axis: (size + pads - kernel) // stride + 1.
+
+    Refuses a stride < 1. A kernel larger than the padded size gives a value < 1, which the
+    callers turn into their own error, naming the shapes."""
+    check_positive_int(stride, "stride")
     return (size + pad_before + pad_after - kernel) // stride + 1
 
 
@@ -174,10 +178,20 @@ def _pad_channels_last_numba(x, top, left, xpad):
 # indices, and a block read or written past an array's end is garbage or a crash, not an error.
 
 
+# The dtypes the compiled loops take: booleans and integers, and floats and complex numbers of
+# 32 and 64 bits (Numba compiles no loop for float16, longdouble, objects or strings).
+_COMPILED_DTYPES = frozenset(np.dtype(t) for t in (np.float32, np.float64, np.complex64,
+                                                    np.complex128))
+
+
 def check_ndim(a, name, ndim):
-    """Raise TypeError unless ``a`` is a NumPy array, ValueError unless it has ``ndim`` axes."""
+    """Raise TypeError unless ``a`` is a NumPy array of a dtype the kernels compile for (bool,
+    integers, float32/64, complex64/128), ValueError unless it has ``ndim`` axes."""
     if not isinstance(a, np.ndarray):
         raise TypeError(f"{name} must be a NumPy array, got {type(a).__name__}")
+    if a.dtype not in _COMPILED_DTYPES and a.dtype.kind not in "biu":
+        raise TypeError(f"{name} must hold numbers (float32, float64, integers), got dtype "
+                        f"{a.dtype}")
     if a.ndim != ndim:
         raise ValueError(f"{name} must have {ndim} dimensions, got shape {a.shape}")
 
@@ -195,7 +209,8 @@ def check_sizes(sizes, name, letters):
     raise ValueError(f"{name} must be {count} integers >= 0 ({letters}), got {sizes!r}")
 
 
-def _check_kernel(HH, WW, stride):
+def check_kernel(HH, WW, stride):
+    """The kernel's sizes and stride as ints >= 1 (ValueError/TypeError naming one otherwise)."""
     return check_positive_int(HH, "HH"), check_positive_int(WW, "WW"), check_positive_int(stride, "stride")
 
 
@@ -212,7 +227,7 @@ def pad_channels_last(x, pads):
 def im2col(xpad, HH, WW, stride):
     """Numba version of :func:`im2col_reference` (same arguments, same result)."""
     check_ndim(xpad, "xpad", 4)
-    HH, WW, stride = _check_kernel(HH, WW, stride)
+    HH, WW, stride = check_kernel(HH, WW, stride)
     if HH > xpad.shape[1] or WW > xpad.shape[2]:
         raise ValueError(f"kernel {HH}x{WW} is larger than xpad's {xpad.shape[1]}x{xpad.shape[2]} "
                          f"pixels (xpad of shape {xpad.shape})")
@@ -305,7 +320,7 @@ def rows_product(xpad, w_rows, HH, WW, stride, keep_rows):
     else None (:func:`rows_weight_gradient` forms them again, a block at a time)."""
     check_ndim(xpad, "xpad", 4)
     check_ndim(w_rows, "w_rows", 2)
-    HH, WW, stride = _check_kernel(HH, WW, stride)
+    HH, WW, stride = check_kernel(HH, WW, stride)
     keep_rows = check_bool(keep_rows, "keep_rows")
     N = xpad.shape[0]
     F, K = w_rows.shape
@@ -323,7 +338,7 @@ def rows_weight_gradient(dout_rows, xpad, HH, WW, stride, cols=None):
     the forward pass kept them, else the rows formed again a block of images at a time and the
     blocks' products added in order."""
     check_ndim(dout_rows, "dout_rows", 2)
-    HH, WW, stride = _check_kernel(HH, WW, stride)
+    HH, WW, stride = check_kernel(HH, WW, stride)
     if cols is not None:
         check_ndim(cols, "cols", 6)
         if cols.shape[3:5] != (HH, WW) or dout_rows.shape[0] != math.prod(cols.shape[:3]):
@@ -350,7 +365,7 @@ def rows_product_adjoint(dout_rows, w_rows, xpad_shape, HH, WW, stride, Ho, Wo):
     check_ndim(dout_rows, "dout_rows", 2)
     check_ndim(w_rows, "w_rows", 2)
     N, Hp, Wp, C = xpad_shape = check_sizes(xpad_shape, "xpad_shape", "N, Hp, Wp, C")
-    HH, WW, stride = _check_kernel(HH, WW, stride)
+    HH, WW, stride = check_kernel(HH, WW, stride)
     F, K = w_rows.shape
     expected = _check_rows(xpad_shape, K, HH, WW, stride)
     if (Ho, Wo) != expected:

@@ -31,7 +31,7 @@ the divisions and square roots, which it must keep to give the same bits.
 import numpy as np
 from numba import njit
 
-from .checks import check_bool, check_nonnegative
+from .checks import check_bool, check_nonnegative, check_positive_int
 
 
 class Optimizer:
@@ -118,12 +118,7 @@ class Adam(Optimizer):
 
     def __init__(self, parameters, lr=1e-3, *, betas=(0.9, 0.999), eps=1e-8, decoupled_weight_decay=0.0):
         super().__init__(parameters, lr, decoupled_weight_decay)
-        betas = list(betas) if isinstance(betas, (tuple, list, np.ndarray)) else None
-        if betas is None or len(betas) != 2:
-            raise TypeError(f"betas must be a pair (beta1, beta2), got {betas!r}")
-        self.beta1, self.beta2 = (check_nonnegative(b, "betas") for b in betas)
-        if not (self.beta1 < 1 and self.beta2 < 1):
-            raise ValueError(f"betas must be in [0, 1), got {betas}")
+        self.beta1, self.beta2 = check_betas(betas)
         if check_nonnegative(eps, "eps") == 0:
             raise ValueError("eps must be > 0 (with eps = 0 a zero gradient gives 0 / 0)")
         self.eps = float(eps)
@@ -151,8 +146,33 @@ class Adam(Optimizer):
         self.t, self.m, self.v = int(t), m, v
 
 
+def check_betas(betas):
+    """Return Adam's ``betas`` as two floats after checking they are a pair in [0, 1)."""
+    betas = list(betas) if isinstance(betas, (tuple, list, np.ndarray)) else None
+    if betas is None or len(betas) != 2:
+        raise TypeError(f"betas must be a pair (beta1, beta2), got {betas!r}")
+    beta1, beta2 = (check_nonnegative(b, "betas") for b in betas)
+    if not (beta1 < 1 and beta2 < 1):
+        raise ValueError(f"betas must be in [0, 1), got {betas}")
+    return beta1, beta2
+
+
+def _check_adam_step(data, grad, m, v, beta1, beta2, t):
+    """Raise unless the four arrays have one shape (no broadcasting), the betas are in [0, 1)
+    and the step t is an integer >= 1 (t = 0 would divide by 1 − β⁰ = 0)."""
+    for name, a in (("data", data), ("grad", grad), ("m", m), ("v", v)):
+        if not isinstance(a, np.ndarray):
+            raise TypeError(f"{name} must be a NumPy array, got {type(a).__name__}")
+        if a.shape != data.shape:
+            raise ValueError(f"{name} must have the parameter's shape {data.shape}, got {a.shape}")
+    check_betas((beta1, beta2))
+    check_positive_int(t, "t")
+
+
 def adam_update_reference(data, grad, m, v, lr, beta1, beta2, eps, t):
-    """Adam's step t on one parameter, in place on ``data`` and its moments ``m``, ``v``."""
+    """Adam's step t on one parameter, in place on ``data`` and its moments ``m``, ``v``.
+    Refuses a step t < 1, betas outside [0, 1) and arrays of other shapes than ``data``."""
+    _check_adam_step(data, grad, m, v, beta1, beta2, t)
     m *= beta1
     m += (1 - beta1) * grad
     v *= beta2
@@ -162,11 +182,13 @@ def adam_update_reference(data, grad, m, v, lr, beta1, beta2, eps, t):
 
 def adam_update(data, grad, m, v, lr, beta1, beta2, eps, t):
     """:func:`adam_update_reference` as one compiled pass, when the four arrays are C-contiguous
-    of one floating dtype (as the optimizers make them); else the reference."""
+    of one floating dtype (as the optimizers make them); else the reference. Refuses what the
+    reference refuses."""
+    _check_adam_step(data, grad, m, v, beta1, beta2, t)
     arrays = (data, grad, m, v)
     dtype = data.dtype
     if dtype not in (np.float32, np.float64) or not all(
-            a.dtype == dtype and a.flags.c_contiguous and a.shape == data.shape for a in arrays):
+            a.dtype == dtype and a.flags.c_contiguous for a in arrays):
         return adam_update_reference(data, grad, m, v, lr, beta1, beta2, eps, t)
     scalar = dtype.type  # NumPy rounds a Python float to the array's dtype before using it
     _adam_numba(*(a.reshape(-1) for a in arrays), scalar(beta1), scalar(1 - beta1), scalar(beta2),

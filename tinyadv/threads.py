@@ -39,6 +39,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from .checks import check_positive_int
+
 
 def _default_threads():
     for name in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
@@ -174,8 +176,10 @@ def blas_threads(n):
 
 
 def chunk_slices(n, chunk_size):
-    """Cut range(n) into consecutive slices of ``chunk_size`` (the last may be shorter)."""
-    chunk_size = max(1, int(chunk_size))
+    """Cut range(n) into consecutive slices of ``chunk_size`` (the last may be shorter).
+    Refuses n < 0 and chunk_size < 1 (0 is taken for an empty range: one empty slice)."""
+    n = check_positive_int(n, "n", minimum=0)
+    chunk_size = max(1, check_positive_int(chunk_size, "chunk_size", minimum=1 if n else 0))
     return [slice(start, min(start + chunk_size, n)) for start in range(0, max(n, 1), chunk_size)]
 
 
@@ -185,8 +189,10 @@ def row_chunks(n, row_bytes, chunk_bytes=1 << 20):
     the threads with a chunk's rows in the core's cache. Each value's arithmetic is the same on
     any thread, so the result is too. (A convolution also forms its im2col rows in such blocks
     of images, within a chunk: ``kernels.rows_product``, which counts both sizes in values
-    rather than bytes; only their ratio matters.)"""
-    return chunk_slices(n, max(1, chunk_bytes // max(int(row_bytes), 1)))
+    rather than bytes; only their ratio matters.) Refuses n < 0, row_bytes < 0, chunk_bytes < 1."""
+    row_bytes = check_positive_int(row_bytes, "row_bytes", minimum=0)
+    chunk_bytes = check_positive_int(chunk_bytes, "chunk_bytes")
+    return chunk_slices(n, max(1, chunk_bytes // max(row_bytes, 1)))
 
 
 def map_chunks(work, slices, *, small=False):

@@ -69,7 +69,7 @@ import numpy as np
 from numba import njit
 
 from .checks import check_array, check_bool, check_positive_int
-from .kernels import check_sizes, output_size
+from .kernels import check_kernel, check_sizes, output_size
 
 POINTS = (0, 1, -1, 2, -2)  # interpolation points, the first n − 1 of them, then ∞
 
@@ -108,11 +108,14 @@ def _matrices(m, r):
 
 def applies(HH, WW, stride):
     """Whether a kernel HH×WW with this stride is r·stride square with 2 <= r <= 5."""
-    return _applies(*_check_kernel(HH, WW, stride))
+    return _applies(*check_kernel(HH, WW, stride))
 
 
-def _check_kernel(HH, WW, stride):
-    return check_positive_int(HH, "HH"), check_positive_int(WW, "WW"), check_positive_int(stride, "stride")
+def check_applies(HH, WW, stride):
+    """Raise ValueError unless Winograd applies to an HH×WW kernel at this stride (:func:`applies`)."""
+    if not applies(HH, WW, stride):
+        raise ValueError(f"Winograd's F(m x m, r x r) needs a square kernel of r*stride, "
+                         f"2 <= r <= 5 (stride {stride}), got {HH}x{WW}")
 
 
 def _check_output(Ho, Wo):
@@ -167,7 +170,7 @@ def faster_than_im2col(C, HH, WW, stride, Ho, Wo):
     inference and forward + input gradient ran 0.98-1.03× as fast in float32 and 1.02-1.04× in
     float64: not enough to take it."""
     C = check_positive_int(C, "C", minimum=0)
-    HH, WW, stride = _check_kernel(HH, WW, stride)
+    HH, WW, stride = check_kernel(HH, WW, stride)
     Ho, Wo = _check_output(Ho, Wo)
     if not _applies(HH, WW, stride) or HH // stride != 3:
         return False
@@ -217,9 +220,7 @@ def conv2d(xpad, w, stride, Ho, Wo, transform_filters=None):
     w = check_array(w, "w", ndim=4, finite=False)
     stride = check_positive_int(stride, "stride")
     F, C, HH, WW = w.shape
-    if not _applies(HH, WW, stride):
-        raise ValueError(f"Winograd's F(m x m, r x r) needs a square kernel of r*stride, "
-                         f"2 <= r <= 5 (stride {stride}), got {HH}x{WW}")
+    check_applies(HH, WW, stride)
     if xpad.shape[3] != C:
         raise ValueError(f"channel mismatch: xpad {xpad.shape} has {xpad.shape[3]} channels "
                          f"(last axis), w {w.shape} expects {C}")
@@ -314,7 +315,13 @@ def filter_transform(w, stride, m):
     NumPy only, no Numba kernel beside it: a model transforms its filters once per batch
     (``Conv2D.hold_weights``), not once per chunk. A compiled loop took 0.59 ms against 0.77 ms
     here (conv2 of the talk's CNN, float32; 1.14 against 1.64 ms in float64), less than 1% of
-    a training step of 128 images, and its compilation took 2 s of the cold start."""
+    a training step of 128 images, and its compilation took 2 s of the cold start.
+
+    Refuses (TypeError) a w that is not float32 or float64: the fractions of G would be truncated.
+    """
+    w = check_array(w, "w", ndim=4, finite=False)
+    stride = check_positive_int(stride, "stride")
+    check_applies(w.shape[2], w.shape[3], stride)
     F, C = w.shape[:2]
     s, r = stride, w.shape[2] // stride
     n = m + r - 1
@@ -326,7 +333,9 @@ def filter_transform(w, stride, m):
 
 
 def filter_transform_adjoint_reference(dU, stride, C, m):
-    """dg = Gᵀ dU G, back in PyTorch's layout: dU (n, n, s²·C, F) -> dw (F, C, rs, rs)."""
+    """dg = Gᵀ dU G, back in PyTorch's layout: dU (n, n, s²·C, F) -> dw (F, C, rs, rs). Refuses
+    what :func:`filter_transform_adjoint` refuses."""
+    dU, stride, C, m = _check_filter_transform_adjoint(dU, stride, C, m)
     s, n, F = stride, dU.shape[0], dU.shape[3]
     r = n - m + 1
     G = matrices(m, r)[1]
@@ -340,8 +349,9 @@ def input_tiles_reference(xpad, stride, m, r, Th, Tw):
 
     xpad (N, Hp, Wp, C), channels last, with Hp, Wp >= s·(m·Th + r − 1), s·(m·Tw + r − 1)
     -> d (N, Th, Tw, n, n, s²·C): d[n, ti, tj, u, v, (a, b, c)] = xpad[n, s·(m·ti + u) + a,
-    s·(m·tj + v) + b, c]
+    s·(m·tj + v) + b, c]; the arguments checked as :func:`input_transform` checks them.
     """
+    xpad, stride, m, r, Th, Tw = _check_input_transform(xpad, stride, m, r, Th, Tw)
     N, _, _, C = xpad.shape
     s, n = stride, m + r - 1
     rows, columns = m * Th + r - 1, m * Tw + r - 1
@@ -353,15 +363,18 @@ def input_tiles_reference(xpad, stride, m, r, Th, Tw):
 
 
 def input_transform_reference(xpad, stride, m, r, Th, Tw):
-    """V = Bᵀ d B for every input tile: -> V (n, n, N·Th·Tw, s²·C) (NumPy reference)."""
-    BT = matrices(m, r)[0].astype(xpad.dtype)
-    d = input_tiles_reference(xpad, stride, m, r, Th, Tw)
+    """V = Bᵀ d B for every input tile: -> V (n, n, N·Th·Tw, s²·C) (NumPy reference). Refuses
+    what :func:`input_transform` refuses."""
+    d = input_tiles_reference(xpad, stride, m, r, Th, Tw)  # (checks the arguments)
+    BT = matrices(m, r)[0].astype(d.dtype)
     V = np.einsum("xu,ntjuvk,yv->xyntjk", BT, d, BT)
     return np.ascontiguousarray(V.reshape(BT.shape[0], BT.shape[0], -1, d.shape[-1]))
 
 
 def output_transform_reference(M, N, m, Th, Tw):
-    """Y = Aᵀ M A for every tile: M (n, n, N·Th·Tw, F) -> out (N, m·Th, m·Tw, F) (NumPy)."""
+    """Y = Aᵀ M A for every tile: M (n, n, N·Th·Tw, F) -> out (N, m·Th, m·Tw, F) (NumPy).
+    Refuses what :func:`output_transform` refuses."""
+    M, N, m, Th, Tw = _check_output_transform(M, N, m, Th, Tw)
     n, F = M.shape[0], M.shape[3]
     AT = matrices(m, n - m + 1)[2].astype(M.dtype)
     Y = np.einsum("ix,xyntuf,jy->ntiujf", AT, M.reshape(n, n, N, Th, Tw, F), AT)
@@ -369,7 +382,9 @@ def output_transform_reference(M, N, m, Th, Tw):
 
 
 def output_transform_adjoint_reference(dout, n, m, Th, Tw):
-    """dM = A dY Aᵀ for every tile: dout (N, m·Th, m·Tw, F) -> dM (n, n, N·Th·Tw, F) (NumPy)."""
+    """dM = A dY Aᵀ for every tile: dout (N, m·Th, m·Tw, F) -> dM (n, n, N·Th·Tw, F) (NumPy).
+    Refuses what :func:`output_transform_adjoint` refuses."""
+    dout, n, m, Th, Tw = _check_output_transform_adjoint(dout, n, m, Th, Tw)
     N, _, _, F = dout.shape
     AT = matrices(m, n - m + 1)[2].astype(dout.dtype)
     dY = dout.reshape(N, Th, m, Tw, m, F)  # [n, ti, i, tj, j, f]
@@ -380,8 +395,11 @@ def output_transform_adjoint_reference(dout, n, m, Th, Tw):
 def input_transform_adjoint_reference(dV, stride, m, xpad_shape, Th, Tw):
     """dd = B dV Bᵀ for every tile, added back onto the pixels the tile was read from (NumPy).
 
-    dV (n, n, N·Th·Tw, s²·C) -> dxpad (N, Hp, Wp, C), zero where no tile reads.
+    dV (n, n, N·Th·Tw, s²·C) -> dxpad (N, Hp, Wp, C), zero where no tile reads. Refuses what
+    :func:`input_transform_adjoint` refuses.
     """
+    dV, stride, m, xpad_shape, Th, Tw = _check_input_transform_adjoint(dV, stride, m, xpad_shape,
+                                                                         Th, Tw)
     N, Hp, Wp, C = xpad_shape
     s, n = stride, dV.shape[0]
     BT = matrices(m, n - m + 1)[0].astype(dV.dtype)
@@ -600,8 +618,10 @@ def _check_covers(xpad_shape, stride, m, r, Th, Tw, name):
                          f"F({m}, {r}) at stride {stride}: they read {rows}x{columns} pixels")
 
 
-def filter_transform_adjoint(dU, stride, C, m):
-    """Numba version of :func:`filter_transform_adjoint_reference` (same arguments, same result)."""
+# Each check below serves both versions of its transform, the NumPy reference and the Numba one.
+
+
+def _check_filter_transform_adjoint(dU, stride, C, m):
     dU = check_array(dU, "dU", ndim=4, finite=False)
     stride, C = check_positive_int(stride, "stride"), check_positive_int(C, "C")
     m = check_positive_int(m, "m")
@@ -609,7 +629,12 @@ def filter_transform_adjoint(dU, stride, C, m):
     if dU.shape[2] != stride * stride * C:
         raise ValueError(f"dU must have s*s*C = {stride * stride * C} channels (axis 2) for C = "
                          f"{C} at stride {stride}, got shape {dU.shape}")
-    return _filter_transform_adjoint(dU, stride, C, m)
+    return dU, stride, C, m
+
+
+def filter_transform_adjoint(dU, stride, C, m):
+    """Numba version of :func:`filter_transform_adjoint_reference` (same arguments, same result)."""
+    return _filter_transform_adjoint(*_check_filter_transform_adjoint(dU, stride, C, m))
 
 
 def _filter_transform_adjoint(dU, stride, C, m):
@@ -621,14 +646,18 @@ def _filter_transform_adjoint(dU, stride, C, m):
     return dw
 
 
-def input_transform(xpad, stride, m, r, Th, Tw):
-    """Numba version of :func:`input_transform_reference` (same arguments, same result)."""
+def _check_input_transform(xpad, stride, m, r, Th, Tw):
     xpad = check_array(xpad, "xpad", ndim=4, finite=False)
     stride = check_positive_int(stride, "stride")
     Th, Tw = check_positive_int(Th, "Th"), check_positive_int(Tw, "Tw")
     matrices(m, r)  # checks m and r
     _check_covers(xpad.shape, stride, m, r, Th, Tw, "xpad of shape")
-    return _input_transform(xpad, stride, m, r, Th, Tw)
+    return xpad, stride, m, r, Th, Tw
+
+
+def input_transform(xpad, stride, m, r, Th, Tw):
+    """Numba version of :func:`input_transform_reference` (same arguments, same result)."""
+    return _input_transform(*_check_input_transform(xpad, stride, m, r, Th, Tw))
 
 
 def _input_transform(xpad, stride, m, r, Th, Tw):
@@ -640,15 +669,19 @@ def _input_transform(xpad, stride, m, r, Th, Tw):
     return V
 
 
-def output_transform(M, N, m, Th, Tw):
-    """Numba version of :func:`output_transform_reference` (same arguments, same result)."""
+def _check_output_transform(M, N, m, Th, Tw):
     M = check_array(M, "M", ndim=4, finite=False)
     N = check_positive_int(N, "N", minimum=0)
     m, Th, Tw = check_positive_int(m, "m"), check_positive_int(Th, "Th"), check_positive_int(Tw, "Tw")
     _grid(M, "M", m)
     if M.shape[2] != N * Th * Tw:
         raise ValueError(f"M must hold N*Th*Tw = {N * Th * Tw} tiles (axis 2), got shape {M.shape}")
-    return _output_transform(M, N, m, Th, Tw)
+    return M, N, m, Th, Tw
+
+
+def output_transform(M, N, m, Th, Tw):
+    """Numba version of :func:`output_transform_reference` (same arguments, same result)."""
+    return _output_transform(*_check_output_transform(M, N, m, Th, Tw))
 
 
 def _output_transform(M, N, m, Th, Tw):
@@ -658,8 +691,7 @@ def _output_transform(M, N, m, Th, Tw):
     return out
 
 
-def output_transform_adjoint(dout, n, m, Th, Tw):
-    """Numba version of :func:`output_transform_adjoint_reference` (same arguments, same result)."""
+def _check_output_transform_adjoint(dout, n, m, Th, Tw):
     dout = check_array(dout, "dout", ndim=4, finite=False)
     n, m = check_positive_int(n, "n"), check_positive_int(m, "m")
     Th, Tw = check_positive_int(Th, "Th"), check_positive_int(Tw, "Tw")
@@ -668,7 +700,12 @@ def output_transform_adjoint(dout, n, m, Th, Tw):
     if dout.shape[1:3] != (m * Th, m * Tw):
         raise ValueError(f"dout must have m*Th x m*Tw = {m * Th}x{m * Tw} pixels, got shape "
                          f"{dout.shape}")
-    return _output_transform_adjoint(dout, n, m, Th, Tw)
+    return dout, n, m, Th, Tw
+
+
+def output_transform_adjoint(dout, n, m, Th, Tw):
+    """Numba version of :func:`output_transform_adjoint_reference` (same arguments, same result)."""
+    return _output_transform_adjoint(*_check_output_transform_adjoint(dout, n, m, Th, Tw))
 
 
 def _output_transform_adjoint(dout, n, m, Th, Tw):
@@ -679,8 +716,7 @@ def _output_transform_adjoint(dout, n, m, Th, Tw):
     return dM
 
 
-def input_transform_adjoint(dV, stride, m, xpad_shape, Th, Tw):
-    """Numba version of :func:`input_transform_adjoint_reference` (same arguments, same result)."""
+def _check_input_transform_adjoint(dV, stride, m, xpad_shape, Th, Tw):
     dV = check_array(dV, "dV", ndim=4, finite=False)
     stride, m = check_positive_int(stride, "stride"), check_positive_int(m, "m")
     Th, Tw = check_positive_int(Th, "Th"), check_positive_int(Tw, "Tw")
@@ -691,7 +727,13 @@ def input_transform_adjoint(dV, stride, m, xpad_shape, Th, Tw):
                          f"{(n, n, N * Th * Tw, stride * stride * C)} for xpad_shape "
                          f"{xpad_shape}, got {dV.shape}")
     _check_covers(xpad_shape, stride, m, r, Th, Tw, "xpad_shape")
-    return _input_transform_adjoint(dV, stride, m, xpad_shape, Th, Tw)
+    return dV, stride, m, xpad_shape, Th, Tw
+
+
+def input_transform_adjoint(dV, stride, m, xpad_shape, Th, Tw):
+    """Numba version of :func:`input_transform_adjoint_reference` (same arguments, same result)."""
+    return _input_transform_adjoint(*_check_input_transform_adjoint(dV, stride, m, xpad_shape,
+                                                                     Th, Tw))
 
 
 def _input_transform_adjoint(dV, stride, m, xpad_shape, Th, Tw):

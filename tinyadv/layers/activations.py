@@ -40,15 +40,26 @@ def check_ste(ste):
 
 
 def straight_through(dout, x, ste):
-    """The stand-in gradient of sign at ``x`` for the upstream gradient ``dout`` (of x's shape)."""
+    """The stand-in gradient of sign at ``x`` for the upstream gradient ``dout`` (of x's shape).
+    Refuses an unknown ``ste`` (ValueError)."""
+    check_ste(ste)
+    x = _as_array(x)
     check_dout(dout, x.shape, "sign")
     if ste == "hubara":
         return dout * (np.abs(x) <= 1)
     return np.clip(dout, -1, 1)
 
 
+def _as_array(x, name="x"):
+    """``x`` itself if it is a NumPy array; a list as a float64 array, as the layers take it;
+    else TypeError."""
+    return x if isinstance(x, np.ndarray) else check_array(x, name, finite=False)
+
+
 def sign(x):
-    """sign(x) with sign(0) = +1, in the dtype of ``x``; NaN stays NaN (as in np.sign)."""
+    """sign(x) with sign(0) = +1, in the dtype of ``x`` (a list as float64); NaN stays NaN (as
+    in np.sign)."""
+    x = _as_array(x)
     return (np.sign(x) + (x == 0)).astype(x.dtype, copy=False)
 
 
@@ -61,8 +72,16 @@ def relu_forward_reference(x):
 
 
 def relu_backward_reference(dout, mask):
-    """dx = dout · 1{x > 0} (NumPy reference)."""
+    """dx = dout · 1{x > 0} (NumPy reference); ``mask`` must be the boolean 1{x > 0}
+    (TypeError otherwise: numbers would scale dout)."""
+    _check_mask(mask)
     return dout * mask
+
+
+def _check_mask(mask):
+    if not (isinstance(mask, np.ndarray) and mask.dtype == np.bool_):
+        raise TypeError(f"mask must be the boolean array 1{{x > 0}} of relu_forward, got "
+                        f"{getattr(mask, 'dtype', type(mask).__name__)}")
 
 
 # The compiled ReLU: the same numbers bit for bit, in one pass over memory. NumPy's maximum
@@ -95,7 +114,9 @@ def _in_memory_order(a):
 
 
 def relu_forward(x):
-    """Compiled version of :func:`relu_forward_reference` (same result, same memory layout)."""
+    """Compiled version of :func:`relu_forward_reference` (same result, same memory layout);
+    a list is taken as a float64 array."""
+    x = _as_array(x)
     flat_x = _in_memory_order(x) if x.dtype in (np.float32, np.float64) else None
     if flat_x is None:
         return relu_forward_reference(x)
@@ -107,6 +128,7 @@ def relu_forward(x):
 def relu_backward(dout, mask):
     """Compiled version of :func:`relu_backward_reference` (same result) when ``dout`` and
     ``mask`` lie in memory in the same order."""
+    _check_mask(mask)
     check_dout(dout, mask.shape, "ReLU")
     same_order = (dout.strides == tuple(step * dout.itemsize for step in mask.strides))
     compiled = dout.dtype in (np.float32, np.float64) and same_order

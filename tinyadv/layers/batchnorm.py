@@ -44,7 +44,8 @@ def batchnorm_forward(x, gamma, beta, *, eps, training, running_mean, running_va
     """Normalise ``x`` per feature; returns ``(out, cache, batch_mean, batch_var_unbiased)``.
 
     The running statistics are not modified here: the layer updates them from the returned batch
-    statistics (None in evaluation mode), which keeps this function pure.
+    statistics (None in evaluation mode), which keeps this function pure. In evaluation mode it
+    refuses a running_var with a negative or NaN value (ValueError).
     """
     x = check_array(x, "input of BatchNorm", finite=False)
     training = check_bool(training, "training")
@@ -75,6 +76,8 @@ def batchnorm_forward(x, gamma, beta, *, eps, training, running_mean, running_va
         var = x.var(axis=axes)
         unbiased = var * m / (m - 1)
     else:
+        if not np.all(running_var >= 0):  # (O(C); NaN fails this too)
+            raise ValueError(f"running_var must hold variances >= 0, got min {np.min(running_var)}")
         mean, var, unbiased = running_mean, running_var, None
     inv_std = 1.0 / np.sqrt(var + eps)
     x_hat = (x - _per_feature(mean, x.ndim)) * _per_feature(inv_std, x.ndim)

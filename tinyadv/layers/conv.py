@@ -67,13 +67,15 @@ import numpy as np
 
 from .. import winograd
 from ..checks import check_array, check_bool, check_float_dtype, check_positive_int, make_rng
-from ..kernels import (output_size, pad_channels_last, rows_product, rows_product_adjoint,
-                       rows_weight_gradient)
+from ..kernels import (check_ndim, check_sizes, output_size, pad_channels_last, rows_product,
+                       rows_product_adjoint, rows_weight_gradient)
 from .base import Layer, Parameter, check_cache, check_dout, weight_and_bias_grads
 
 
 def resolve_padding(padding, H, W, HH, WW, stride):
-    """Turn a padding spec into the four pads (top, bottom, left, right) for this input size."""
+    """Turn a padding spec into the four pads (top, bottom, left, right) for this input size.
+    Refuses a stride < 1."""
+    stride = check_positive_int(stride, "stride")
     if isinstance(padding, str):
         if padding == "valid":
             return (0, 0, 0, 0)
@@ -129,11 +131,14 @@ def padded_channels_last(x, pads):
     """x (N, C, H, W) zero-padded by ``pads`` (top, bottom, left, right) and laid out channels-last,
     (N, H + top + bottom, W + left + right, C): a copy when there is padding, else a view (free
     when x is a view of channels-last memory, as the previous convolution's output is)."""
+    check_ndim(x, "x", 4)
+    pads = check_sizes(pads, "pads", "top, bottom, left, right")
     return pad_channels_last(x, pads) if any(pads) else x.transpose(0, 2, 3, 1)
 
 
 def weight_rows(w):
     """The weight (F, C, HH, WW) in the order of an im2col row: (F, HH·WW·C)."""
+    check_ndim(w, "w", 4)
     F, C, HH, WW = w.shape
     return w.transpose(0, 2, 3, 1).reshape(F, HH * WW * C)
 
@@ -188,9 +193,8 @@ def conv2d_forward(x, w, b=None, *, stride=1, padding=0, keep_rows=True, method=
     if method not in ("auto", "im2col", "winograd"):
         raise ValueError(f"method must be 'auto', 'im2col' or 'winograd', got {method!r}")
     floating = x.dtype in (np.float32, np.float64) and w.dtype in (np.float32, np.float64)
-    if method == "winograd" and not winograd.applies(HH, WW, stride):
-        raise ValueError(f"Winograd's F(m x m, r x r) needs a square kernel of r*stride, "
-                         f"2 <= r <= 5 (stride {stride}), got {HH}x{WW}")
+    if method == "winograd":
+        winograd.check_applies(HH, WW, stride)
     if method == "winograd" and not floating:  # its transforms have fractions
         raise TypeError(f"Winograd's F(m x m, r x r) needs float32 or float64 input and weights, "
                         f"got {x.dtype} and {w.dtype}")
