@@ -17,6 +17,7 @@ attacks are held to it in the tests.
 
 import copy
 import inspect
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -25,6 +26,7 @@ from .attacks import fgm
 from .attacks.base import check_input, check_logits_model, model_logits
 from .attacks.norms import lp_norm
 from .checks import check_labels, check_nonnegative, check_norm, check_positive_int, make_rng
+from .gradcheck import float64_copy
 from .losses import logits_to_labels
 
 
@@ -32,19 +34,36 @@ class LinearModel:
     """Logits z = x_flat · Wᵀ + b: logistic regression when K = 1, softmax regression otherwise.
 
     A model written the way a student would write one: two methods and nothing else. ``w`` has
-    shape (K, D) or (D,) (then K = 1); x has shape (N, ...) with prod(...) = D.
+    shape (K, D) or (D,) (then K = 1), ``b`` shape (K,) (a number when K = 1), both finite;
+    x has shape (N, ...) with prod(...) = D, and other shapes are refused rather than broadcast.
     """
 
     def __init__(self, w, b=None):
-        self.w = np.atleast_2d(np.asarray(w, dtype=np.float64))
+        self.w = np.atleast_2d(float64_copy(w, "w", ndim=(1, 2)))
         b = np.zeros(self.w.shape[0]) if b is None else b
-        self.b = np.atleast_1d(np.asarray(b, dtype=np.float64))
+        self.b = np.atleast_1d(float64_copy(b, "b", ndim=(0, 1)))
+        if self.b.shape != (self.w.shape[0],):
+            raise ValueError(f"b must have shape (K,) = ({self.w.shape[0]},), one bias per row "
+                             f"of w, got {np.shape(b)}")
+
+    def _check_x(self, x):
+        """Raise ValueError unless ``x`` (N, ...) holds D = w.shape[1] features per sample."""
+        if not isinstance(x, np.ndarray):
+            raise TypeError(f"x must be a NumPy array, got {type(x).__name__}")
+        if x.ndim < 2 or math.prod(x.shape[1:]) != self.w.shape[1]:
+            raise ValueError(f"x must have shape (N, ...) with {self.w.shape[1]} features per "
+                             f"sample (w has shape {self.w.shape}), got {x.shape}")
 
     def logits(self, x):
+        self._check_x(x)
         z = x.reshape(len(x), -1) @ self.w.T.astype(x.dtype) + self.b.astype(x.dtype)
         return z.astype(x.dtype)
 
     def input_gradient(self, x, grad_logits):
+        self._check_x(x)
+        if np.shape(grad_logits) != (len(x), self.w.shape[0]):
+            raise ValueError(f"grad_logits must have shape (N, K) = ({len(x)}, {self.w.shape[0]}), "
+                             f"got {np.shape(grad_logits)}")
         return (grad_logits @ self.w.astype(x.dtype)).reshape(x.shape).astype(x.dtype)
 
 
@@ -53,6 +72,18 @@ class AttackReport:
     """The outcome of :func:`check_attack`: ``(check, passed, detail)`` for each check."""
 
     results: list = field(default_factory=list)
+
+    def __post_init__(self):
+        """Refuse results that are not ``(check name, passed, detail)`` triples."""
+        if not isinstance(self.results, (list, tuple)):
+            raise TypeError(f"results must be a list of (check, passed, detail) triples, got "
+                            f"{type(self.results).__name__}")
+        self.results = list(self.results)
+        for i, item in enumerate(self.results):
+            if not (isinstance(item, tuple) and len(item) == 3 and isinstance(item[0], str)
+                    and isinstance(item[1], (bool, np.bool_)) and isinstance(item[2], str)):
+                raise TypeError(f"results[{i}] must be a triple (check: str, passed: bool, "
+                                 f"detail: str), got {item!r}")
 
     @property
     def passed(self):

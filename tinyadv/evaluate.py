@@ -216,10 +216,36 @@ class RobustnessTable:
         smallest row, and lower when the attacks succeed on different samples.
     correct : dict name -> bool ndarray, shape (L, N)
         The per-sample outcomes behind each row.
+
+    Refuses ``eps`` that is not 1-D and outcomes that are not bool arrays of one shape (L, N).
     """
 
     def __init__(self, eps, correct):
-        self.eps = np.asarray(eps, dtype=np.float64)
+        try:
+            self.eps = np.asarray(eps, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise TypeError(f"eps must be a 1-D sequence of numbers, got {eps!r}") from None
+        if self.eps.ndim != 1:
+            raise ValueError(f"eps must be a 1-D sequence of numbers, got shape {self.eps.shape}")
+        if not isinstance(correct, dict):
+            raise TypeError(f"correct must be a dict name -> bool array of shape (L, N), got "
+                            f"{type(correct).__name__}")
+        if not correct:
+            raise ValueError("correct must hold at least one attack's outcomes")
+        first_name, first = next(iter(correct.items()))
+        for name, outcome in correct.items():
+            if not isinstance(name, str):
+                raise TypeError(f"the names in correct must be strings, got {name!r}")
+            if not (isinstance(outcome, np.ndarray) and outcome.dtype == np.bool_):
+                raise TypeError(f"correct[{name!r}] must be a bool array, got "
+                                f"{getattr(outcome, 'dtype', type(outcome).__name__)}")
+            if outcome.ndim != 2 or outcome.shape[0] != self.eps.size:
+                raise ValueError(f"correct[{name!r}] must have shape (L, N) with one row per eps "
+                                 f"(L = {self.eps.size}), got {outcome.shape}")
+            if outcome.shape != first.shape:
+                raise ValueError(f"correct[{name!r}] has shape {outcome.shape} but "
+                                 f"correct[{first_name!r}] has {first.shape}: every attack must "
+                                 f"be scored on the same N samples")
         self.correct = dict(correct)
         self.correct["worst case"] = np.logical_and.reduce(list(correct.values()))
         self.accuracy = {name: c.mean(axis=1) for name, c in self.correct.items()}
@@ -457,8 +483,13 @@ def vanishing_gradients(model, x, y):
 
     The plain cross-entropy gradient, on purpose (not the attacks' underflow-proof direction):
     a float32 softmax that saturates, or sign activations, make it exactly zero, and an attack
-    that follows it stands still (REFERENCES.md §9).
+    that follows it stands still (REFERENCES.md §9). ``x`` (N, ...) must hold at least one sample.
     """
+    check_model(model)
+    x = check_array(x, "x", min_ndim=2)
+    if len(x) == 0:
+        raise ValueError("x is empty")
+    y = check_labels(y, len(x), None)  # (cross_entropy checks the range against the logits)
     _, dlogits = cross_entropy(model_logits(model, x), y, reduction="none")
     grad = model_gradient(model, x, dlogits.astype(x.dtype)).reshape(len(x), -1)
     return np.all(grad == 0, axis=1) | ~np.all(np.isfinite(grad), axis=1)

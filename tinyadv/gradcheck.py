@@ -96,13 +96,14 @@ def numerical_gradient(f, x, dout, h=1e-6):
     return grad
 
 
-def _float64_copy(value, name):
-    """A float64 copy of an input to check, refused if it is not finite numbers."""
+def float64_copy(value, name, *, ndim=None):
+    """A float64 copy of an input to check, refused if it is not finite numbers (or, with
+    ``ndim``, not of that many dimensions)."""
     try:
         array = np.array(value, dtype=np.float64, copy=True)
     except (TypeError, ValueError):
         raise TypeError(f"{name} must be an array of numbers, got {type(value).__name__}") from None
-    return check_array(array, name)
+    return check_array(array, name, ndim=ndim)
 
 
 def rel_error(a, b, noise=0.0):
@@ -131,8 +132,15 @@ def central_difference_noise(out, dout, h):
     known to within eps·Σ|out·dout| / h. A gradient entry smaller than that (a bias gradient
     that is a sum of upstream values that nearly cancel, say) cannot be checked more closely:
     for such an entry the relative error would measure the noise, not the backward.
+
+    ``dout`` must have the shape of ``out`` (or be a scalar, as in :func:`numerical_gradient`)
+    and ``h`` must be > 0.
     """
-    return float(np.finfo(np.float64).eps * np.sum(np.abs(np.asarray(out) * dout)) / h)
+    h = check_positive(h, "h")
+    out = np.asarray(out)
+    if np.shape(dout) not in (out.shape, ()):
+        raise ValueError(f"dout must have the shape of out, {out.shape}, got {np.shape(dout)}")
+    return float(np.finfo(np.float64).eps * np.sum(np.abs(out * dout)) / h)
 
 
 @dataclass
@@ -176,10 +184,14 @@ def diagnose(analytic, numeric):
 
     If analytic ≈ c · numeric for one constant c, the backward is right up to that factor: c = −1
     is a sign error, any other c a missing or extra constant. Otherwise the shape of the gradient
-    itself is wrong.
+    itself is wrong. The two gradients must have the same shape.
     """
-    analytic = np.asarray(analytic, dtype=np.float64).ravel()
-    numeric = np.asarray(numeric, dtype=np.float64).ravel()
+    analytic = np.asarray(analytic, dtype=np.float64)
+    numeric = np.asarray(numeric, dtype=np.float64)
+    if analytic.shape != numeric.shape:
+        raise ValueError(f"analytic and numeric must have the same shape, got {analytic.shape} "
+                         f"and {numeric.shape}")
+    analytic, numeric = analytic.ravel(), numeric.ravel()
     if not np.any(numeric):
         return "the true gradient is zero but the backward returns a nonzero one"
     if not np.any(analytic):
@@ -245,7 +257,7 @@ def check_gradients(forward, backward, inputs, *, seed=0, h=1e-6, tolerance=1e-6
         raise ValueError("inputs must hold at least one array to check")
     names = _argument_names(forward, inputs)
     values = list(inputs.values()) if isinstance(inputs, dict) else list(inputs)
-    arrays = [_float64_copy(v, f"input {name!r}") for name, v in zip(names, values)]
+    arrays = [float64_copy(v, f"input {name!r}") for name, v in zip(names, values)]
     result = forward(*arrays)
     if not (isinstance(result, tuple) and len(result) == 2):
         raise TypeError("forward must return (out, cache), as in CS231n's layers")
@@ -285,7 +297,7 @@ def check_layer(layer, x, *, seed=0, h=1e-6, tolerance=1e-6):
             and isinstance(getattr(layer, "params", None), dict)):
         raise TypeError(f"layer must be a tinyadv Layer (forward, backward and params), "
                         f"got {type(layer).__name__}")
-    x = _float64_copy(x, "x")
+    x = float64_copy(x, "x")
     layer = copy.deepcopy(layer)
     if hasattr(layer, "astype"):
         layer.astype(np.float64)

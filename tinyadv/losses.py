@@ -171,7 +171,7 @@ def cross_entropy(logits, y, *, label_smoothing=0.0, temperature=1.0, class_weig
     q = np.full(z.shape, label_smoothing / k, dtype=z.dtype)
     q[np.arange(n), y] += 1.0 - label_smoothing
 
-    weights = sample_weights(y, class_weights, z.dtype, num_classes=k)
+    weights = _sample_weights(y, class_weights, z.dtype, k)  # (y is checked above)
     if reduction == "mean":
         total = np.sum(weights)
         if not np.isfinite(total):
@@ -202,8 +202,21 @@ def sample_weights(y, class_weights, dtype, *, num_classes=None):
     """The weight w_{y_n} of every sample (ones when ``class_weights`` is None), in ``dtype``.
 
     ``class_weights`` must hold numbers >= 0, at least one > 0, none too large for ``dtype``;
-    with ``num_classes`` given, exactly that many.
+    with ``num_classes`` given, exactly that many. ``y`` must be a 1-D array of integer labels
+    in [0, num_classes) (negative labels are refused, not wrapped around), each with a weight.
     """
+    y = check_labels(y, _num_labels(y), num_classes)
+    return _sample_weights(y, class_weights, dtype, num_classes)
+
+
+def _num_labels(y):
+    """The length of the label vector ``y`` (1 for a scalar, which ``check_labels`` refuses)."""
+    shape = np.shape(y)
+    return shape[0] if shape else 1
+
+
+def _sample_weights(y, class_weights, dtype, num_classes):
+    """:func:`sample_weights` for labels ``y`` already checked (an int64 vector, none < 0)."""
     if class_weights is None:
         return np.ones(len(y), dtype=dtype)
     if num_classes is not None and np.shape(class_weights) != (num_classes,):
@@ -219,6 +232,9 @@ def sample_weights(y, class_weights, dtype, *, num_classes=None):
     if class_weights.max() > largest:
         raise ValueError(f"class_weights holds {class_weights.max():g}, more than {np.dtype(dtype)} "
                          f"can hold ({largest:g}): use smaller weights")
+    if y.size and y.max() >= len(class_weights):
+        raise ValueError(f"class_weights has {len(class_weights)} entries, but y holds the label "
+                         f"{y.max()}: give one weight per class")
     return class_weights[y].astype(dtype)
 
 

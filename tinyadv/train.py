@@ -77,13 +77,13 @@ def train_step(model, optimizer, x, y, *, weight_decay=0.0, l1=0.0, label_smooth
     try:
         if hasattr(model, "forward_backward"):  # Sequential: one pass per chunk, same numbers
             y = check_labels(y, len(x), None)
-            if class_weights is not None and len(y) and y.max() >= len(class_weights):
-                raise ValueError(f"class_weights has {len(class_weights)} entries, but y holds "
-                                 f"the label {y.max()}: give one weight per class")
+            totals = {}  # the whole batch's Σ w_n, once per dtype of the logits
 
             def loss_gradient(logits, rows):  # rows of the whole batch's mean loss
-                total = np.sum(sample_weights(y, class_weights, logits.dtype))
-                return cross_entropy(logits, y[rows], total_weight=total, **options)[1]
+                if logits.dtype not in totals:
+                    totals[logits.dtype] = np.sum(sample_weights(y, class_weights, logits.dtype))
+                return cross_entropy(logits, y[rows], total_weight=totals[logits.dtype],
+                                     **options)[1]
 
             logits, _ = model.forward_backward(x, loss_gradient, need_input_grad=False)
             loss, _ = cross_entropy(logits, y, **options)
@@ -108,7 +108,15 @@ def train_step(model, optimizer, x, y, *, weight_decay=0.0, l1=0.0, label_smooth
 
 
 def evaluate_loss_accuracy(model, x, y, *, batch_size=512):
-    """Mean cross-entropy and accuracy of ``model`` on ``(x, y)`` (in the model's current mode)."""
+    """Mean cross-entropy and accuracy of ``model`` on ``(x, y)`` (in the model's current mode).
+
+    Refuses an empty ``x``, a ``batch_size`` below 1 and labels that do not match ``x``.
+    """
+    x = check_array(x, "x", min_ndim=2, finite=False)  # (no pass over x: the model reads it)
+    if len(x) == 0:
+        raise ValueError("x holds no samples: the loss and accuracy need at least one")
+    batch_size = check_positive_int(batch_size, "batch_size")
+    y = check_labels(y, len(x), None)  # (cross_entropy checks the range against the logits)
     total_loss, correct = 0.0, 0
     for start in range(0, len(x), batch_size):
         logits = model.logits(x[start:start + batch_size])

@@ -29,7 +29,7 @@ import urllib.request
 
 from tqdm import tqdm
 
-from ..checks import check_bool
+from ..checks import check_bool, check_positive_int
 from ..files import atomic_path
 
 ENV_VAR = "TINYADV_DATA"
@@ -61,7 +61,8 @@ def data_root(root=None):
 
 
 def md5_file(path, chunk_size=1 << 20):
-    """Return the hexadecimal MD5 digest of a file, read in chunks."""
+    """Return the hexadecimal MD5 digest of a file, read in chunks of ``chunk_size`` >= 1 bytes."""
+    chunk_size = check_positive_int(chunk_size, "chunk_size")
     digest = hashlib.md5()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(chunk_size), b""):
@@ -69,10 +70,18 @@ def md5_file(path, chunk_size=1 << 20):
     return digest.hexdigest()
 
 
+def _same_md5(actual, md5):
+    """Whether the hex digest ``actual`` is the published checksum ``md5``, in either case."""
+    if not isinstance(md5, str):
+        raise TypeError(f"md5 must be a hexadecimal string, got {type(md5).__name__}")
+    return actual.lower() == md5.lower()
+
+
 def verify_md5(path, md5):
-    """Raise :class:`ChecksumError` if the file at ``path`` does not have MD5 ``md5``."""
+    """Raise :class:`ChecksumError` if the file at ``path`` does not have MD5 ``md5`` (hex
+    digits in either case)."""
     actual = md5_file(path)
-    if actual != md5:
+    if not _same_md5(actual, md5):
         raise ChecksumError(
             f"{path} has MD5 {actual}, but the published checksum is {md5}: the file is corrupted, "
             f"truncated or not the official one. Delete it and load again to re-download it."
@@ -137,7 +146,7 @@ def fetch(urls, path, *, md5, progress=True, timeout=60):
             with atomic_path(path, suffix=".part") as tmp_path:
                 with open(tmp_path, "wb") as tmp:
                     actual = _stream(url, tmp, progress=progress, timeout=timeout, desc=name)
-                if actual != md5:
+                if not _same_md5(actual, md5):
                     raise ChecksumMismatch(f"{url} delivered a file with MD5 {actual}, expected {md5}")
             return path
         except ChecksumMismatch as err:
@@ -161,7 +170,12 @@ REPAIR_HINT = ("Delete the damaged file and load again (download=True) to fetch 
 
 
 def missing_file_message(path, urls, extra=""):
-    """Return the message for a file that is absent and that the caller may not download."""
+    """Return the message for a file that is absent and that the caller may not download.
+
+    ``urls`` is the file's URL or its mirrors, the first of which the message names; with none
+    (an empty sequence) the message names no source.
+    """
     urls = (urls,) if isinstance(urls, str) else tuple(urls)
-    return (f"{path} does not exist and download=False. Place the official file there "
-            f"(from {urls[0]}){extra}, or set {ENV_VAR} to a folder that holds it.")
+    source = f" (from {urls[0]})" if urls else ""
+    return (f"{path} does not exist and download=False. Place the official file there"
+            f"{source}{extra}, or set {ENV_VAR} to a folder that holds it.")

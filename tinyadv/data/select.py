@@ -128,12 +128,21 @@ def finish(x, y, *, num_classes, classes=None, binary=False, limit=None, dtype=n
     -------
     x : ndarray, shape (M, C, H, W), ``dtype`` (floats are ``x / 255`` in [0, 1])
     y : ndarray of int64, shape (M,)
+
+    Other images (floats already in [0, 1], int16, a list) and labels that are not integers in
+    [0, num_classes), one per image, are refused.
     """
+    num_classes = check_positive_int(num_classes, "num_classes")
+    if not (isinstance(x, np.ndarray) and x.dtype == np.uint8):
+        what = f"dtype {x.dtype}" if isinstance(x, np.ndarray) else type(x).__name__
+        raise TypeError(f"x must be a NumPy array of raw uint8 pixels, got {what}")
+    if x.ndim != 4:
+        raise ValueError(f"x must have shape (N, C, H, W), got {x.shape}")
+    y = check_labels(y, len(x), num_classes).copy()  # (a copy: the result never aliases y)
     classes = check_classes(classes, num_classes, binary=binary)
     dtype = check_dtype(dtype)
     if limit is not None:
         limit = check_positive_int(limit, "limit")
-    y = y.astype(np.int64)
     if classes is not None:
         x, y = select_classes(x, y, classes, binary=binary)
     if limit is not None:
