@@ -98,6 +98,56 @@ def test_a_refused_train_step_leaves_batchnorm_statistics_where_they_were(data, 
     assert int(model["bn"].buffers["num_batches_tracked"]) == 2
 
 
+class OwnModel:
+    """A model of one's own, with the interface fit needs and a list called ``layers``."""
+
+    def __init__(self):
+        self.layers = [ta.Flatten(), ta.Linear(16, 3, seed=0)]
+        self.training = True
+
+    def forward(self, x):
+        caches = []
+        for layer in self.layers:
+            x, cache = layer.forward(x)
+            caches.append(cache)
+        return x, caches
+
+    def backward(self, dout, caches, need_input_grad=True):
+        for layer, cache in zip(reversed(self.layers), reversed(caches)):
+            dout, grads = layer.backward(dout, cache)
+            for name, grad in grads.items():
+                layer.params[name].grad += grad
+        return dout
+
+    def logits(self, x):
+        return self.forward(x)[0]
+
+    def parameters(self):
+        return [p for layer in self.layers for p in layer.params.values()]
+
+    def zero_grad(self):
+        for p in self.parameters():
+            p.grad[...] = 0
+
+    def train(self, mode=True):
+        self.training = mode
+        return self
+
+    def eval(self):
+        return self.train(False)
+
+
+def test_a_model_of_ones_own_with_a_list_of_layers_trains(data):
+    """train_step puts back the buffers of a Sequential only; it once unpacked any ``layers``
+    attribute as Sequential's (name, layer) pairs ('cannot unpack non-iterable Flatten')."""
+    x, y = data
+    model = OwnModel()
+    before = weights(model)
+    history = ta.fit(model, x, y, epochs=2, batch_size=4, progress=False)
+    assert len(history["loss"]) == 2
+    assert any(not np.array_equal(p.data, w) for p, w in zip(model.parameters(), before))
+
+
 def test_train_step_refuses_an_optimizer_of_another_model(data):
     x, y = data
     model = small_model()

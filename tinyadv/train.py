@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 
 from .checks import check_array, check_bool, check_labels, check_nonnegative, check_positive_int, make_rng
 from .losses import cross_entropy, l1_penalty, l2_penalty, logits_to_labels, sample_weights
-from .models import read_npz_with_meta, write_npz_atomically
+from .models import Sequential, read_npz_with_meta, write_npz_atomically
 from .optim import Adam
 
 
@@ -72,7 +72,8 @@ def train_step(model, optimizer, x, y, *, weight_decay=0.0, l1=0.0, label_smooth
     check_nonnegative(l1, "l1")
     options = dict(label_smoothing=label_smoothing, class_weights=class_weights)
     model.zero_grad()
-    buffers = [layer.buffers for _, layer in getattr(model, "layers", ())]
+    layers = model.layers if isinstance(model, Sequential) else ()  # (a model of your own: as it is)
+    buffers = [layer.buffers for _, layer in layers]
     saved = [dict(b) for b in buffers]  # the layers replace their buffers, never write into them
     try:
         if hasattr(model, "forward_backward"):  # Sequential: one pass per chunk, same numbers
