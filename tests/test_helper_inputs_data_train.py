@@ -4,6 +4,8 @@ with a message that names the argument; valid edge input still works."""
 import hashlib
 import pathlib
 
+import json
+
 import numpy as np
 import pytest
 
@@ -157,6 +159,7 @@ def test_missing_file_message_without_urls_names_no_source():
     ([0.1, 0.2], {"a": [[True], [True, False]]}, TypeError, "bool array"),
     ([0.1, 0.2], {"a": np.ones((2, 3), bool), "b": np.ones((2, 4), bool)}, ValueError, "same N"),
     ([0.1, 0.2], {"a": np.ones((2, 3))}, TypeError, "bool array"),
+    ([0.1, 0.2], {"a": np.full((2, 3), 2)}, TypeError, "bool array"),  # not an outcome
     ([[0.1, 0.2]], {"a": np.ones((2, 3), bool)}, ValueError, "1-D"),
     ([0.1], {}, ValueError, "at least one"),
     ([0.1], [("a", np.ones((1, 3), bool))], TypeError, "dict"),
@@ -170,6 +173,9 @@ def test_robustness_table_of_one_eps_and_one_sample_prints():
     table = RobustnessTable([0.1], {"a": np.array([[True]]), "b": np.array([[False]])})
     assert table.accuracy["worst case"].tolist() == [0.0]
     assert len(str(table).splitlines()) == 4
+    as_integers = RobustnessTable([0.1, 0.2], {"a": np.array([[1, 0], [0, 0]])})  # 0/1 outcomes
+    assert as_integers.accuracy["a"].tolist() == [0.5, 0.0]
+    assert as_integers.correct["a"].dtype == bool
 
 
 def test_vanishing_gradients_checks_model_x_and_y():
@@ -187,8 +193,7 @@ def test_vanishing_gradients_checks_model_x_and_y():
 # --- attackcheck.LinearModel and AttackReport --------------------------------------------------
 
 @pytest.mark.parametrize("w, b, error, match", [
-    (np.ones((3, 4)), [1.0], ValueError, r"b must have shape \(K,\) = \(3,\)"),  # broadcast
-    (np.ones((3, 4)), [1.0, 2.0], ValueError, r"b must have shape"),
+    (np.ones((3, 4)), [1.0, 2.0], ValueError, r"b must have shape \(K,\) = \(3,\)"),
     (np.full((3, 4), np.nan), None, ValueError, "w contains NaN"),
     (np.ones((3, 4)), [0.0, np.inf, 0.0], ValueError, "b contains infinite"),
     (np.ones((2, 3, 4)), None, ValueError, "w must have 1 or 2 dimensions"),
@@ -212,12 +217,15 @@ def test_linear_model_refuses_inputs_with_another_feature_count():
 def test_linear_model_keeps_valid_shapes():
     binary = LinearModel(np.arange(4.0), 0.5)                     # w (D,), a number as b
     assert binary.logits(np.ones((2, 1, 2, 2))).tolist() == [[6.5], [6.5]]
+    for b in (0.5, [0.5], np.float32(0.5)):  # one number: every class's bias (as before)
+        assert LinearModel(np.ones((3, 4)), b).logits(np.zeros((1, 4))).tolist() == [[0.5] * 3]
     model = LinearModel(np.array([[1, 0], [0, 2]]), np.array([0, 1]))   # integer weights
     assert model.logits(np.ones((1, 2), np.float32)).dtype == np.float32
     assert model.input_gradient(np.ones((1, 2)), np.ones((1, 2))).tolist() == [[1.0, 2.0]]
 
 
-@pytest.mark.parametrize("results", [[("a",)], [("a", "yes", "")], [(1, True, "")], "abc"])
+@pytest.mark.parametrize("results", [[("a",)], [("a", "yes", "")], [("a", 2, "")], [(1, True, "")],
+                                     "abc"])
 def test_attack_report_refuses_results_that_are_not_triples(results):
     with pytest.raises(TypeError, match="results"):
         AttackReport(results)
@@ -227,15 +235,22 @@ def test_attack_report_keeps_valid_results():
     assert AttackReport().passed and AttackReport([]).passed
     report = AttackReport([("runs", True, ""), ("ball", np.bool_(False), "too far")])
     assert not report.passed and report.failures == {"ball": "too far"}
+    read_back = AttackReport(json.loads(json.dumps(report.results)))  # lists, as JSON gives them
+    assert read_back.results == report.results
+    assert AttackReport([("runs", 1, ""), ("ball", 0, "too far")]).results == report.results
 
 
 # --- gradcheck.diagnose and central_difference_noise ------------------------------------------
 
 @pytest.mark.parametrize("analytic, numeric", [(np.ones(3), np.ones(2)),
-                                               (np.ones((2, 1)), np.ones(2))])
-def test_diagnose_refuses_gradients_of_different_shapes(analytic, numeric):
-    with pytest.raises(ValueError, match="same shape"):
+                                               (np.ones((2, 1)), np.ones(3))])
+def test_diagnose_refuses_gradients_of_different_sizes(analytic, numeric):
+    with pytest.raises(ValueError, match="same number of entries"):
         diagnose(analytic, numeric)
+
+
+def test_diagnose_compares_a_flat_gradient_with_a_shaped_one():
+    assert "wrong sign" in diagnose(-np.ones((2, 1)), np.ones(2))
 
 
 def test_diagnose_still_names_a_sign_error():

@@ -97,6 +97,8 @@ def test_sign_and_relu_take_a_list_as_float64_like_the_layers(function):
     assert out.dtype == np.float64 and out.shape == (2,)
     with pytest.raises(TypeError, match="x must be a NumPy array, got str"):
         function("1, -2")
+    scalar = function(np.float32(-0.5))  # a NumPy scalar, in its dtype
+    assert scalar.dtype == np.float32 and scalar.shape == ()
 
 
 def test_relu_still_takes_its_mask_and_other_dtypes():
@@ -201,6 +203,8 @@ def test_initialisations_still_draw_and_scale():
     assert not init.truncated_normal(np.random.default_rng(0), [2, 3], 0.0).any()  # std 0: zeros
     values = init.truncated_normal(np.random.default_rng(0), (1000,), 0.1)
     assert values.shape == (1000,) and np.abs(values).max() <= 0.2
+    assert init.truncated_normal(np.random.default_rng(0), 5, 0.1).shape == (5,)  # as NumPy takes it
+    assert init.truncated_normal(np.random.RandomState(0), np.int64(3), 0.1).shape == (3,)
     w = init.unit_norm_filters(np.array([[3.0, 4.0], [0.0, 0.0]]))
     np.testing.assert_allclose(w, [[0.6, 0.8], [0.0, 0.0]], rtol=1e-6)
     assert init.unit_norm_filters(np.array([2.0, -3.0])).tolist() == pytest.approx([1.0, -1.0])

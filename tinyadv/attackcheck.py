@@ -34,7 +34,7 @@ class LinearModel:
     """Logits z = x_flat · Wᵀ + b: logistic regression when K = 1, softmax regression otherwise.
 
     A model written the way a student would write one: two methods and nothing else. ``w`` has
-    shape (K, D) or (D,) (then K = 1), ``b`` shape (K,) (a number when K = 1), both finite;
+    shape (K, D) or (D,) (then K = 1), ``b`` shape (K,) or one number for every class, both finite;
     x has shape (N, ...) with prod(...) = D, and other shapes are refused rather than broadcast.
     """
 
@@ -42,9 +42,11 @@ class LinearModel:
         self.w = np.atleast_2d(float64_copy(w, "w", ndim=(1, 2)))
         b = np.zeros(self.w.shape[0]) if b is None else b
         self.b = np.atleast_1d(float64_copy(b, "b", ndim=(0, 1)))
+        if self.b.shape == (1,):  # one number: every class's bias, as NumPy would broadcast it
+            self.b = np.full(self.w.shape[0], self.b[0])
         if self.b.shape != (self.w.shape[0],):
             raise ValueError(f"b must have shape (K,) = ({self.w.shape[0]},), one bias per row "
-                             f"of w, got {np.shape(b)}")
+                             f"of w, or be one number, got {np.shape(b)}")
 
     def _check_x(self, x):
         """Raise ValueError unless ``x`` (N, ...) holds D = w.shape[1] features per sample."""
@@ -78,12 +80,15 @@ class AttackReport:
         if not isinstance(self.results, (list, tuple)):
             raise TypeError(f"results must be a list of (check, passed, detail) triples, got "
                             f"{type(self.results).__name__}")
-        self.results = list(self.results)
-        for i, item in enumerate(self.results):
-            if not (isinstance(item, tuple) and len(item) == 3 and isinstance(item[0], str)
-                    and isinstance(item[1], (bool, np.bool_)) and isinstance(item[2], str)):
+        results = []
+        for i, item in enumerate(self.results):  # (lists too: a report read back from JSON)
+            if not (isinstance(item, (tuple, list)) and len(item) == 3 and isinstance(item[0], str)
+                    and isinstance(item[1], (bool, np.bool_, int, np.integer))
+                    and item[1] in (0, 1) and isinstance(item[2], str)):
                 raise TypeError(f"results[{i}] must be a triple (check: str, passed: bool, "
                                  f"detail: str), got {item!r}")
+            results.append((item[0], bool(item[1]), item[2]))
+        self.results = results
 
     @property
     def passed(self):

@@ -233,12 +233,15 @@ class RobustnessTable:
         if not correct:
             raise ValueError("correct must hold at least one attack's outcomes")
         first_name, first = next(iter(correct.items()))
+        outcomes = {}
         for name, outcome in correct.items():
             if not isinstance(name, str):
                 raise TypeError(f"the names in correct must be strings, got {name!r}")
-            if not (isinstance(outcome, np.ndarray) and outcome.dtype == np.bool_):
-                raise TypeError(f"correct[{name!r}] must be a bool array, got "
+            if not (isinstance(outcome, np.ndarray) and (outcome.dtype == np.bool_ or (
+                    outcome.dtype.kind in "iu" and np.isin(outcome, (0, 1)).all()))):
+                raise TypeError(f"correct[{name!r}] must be a bool array (or of 0 and 1), got "
                                 f"{getattr(outcome, 'dtype', type(outcome).__name__)}")
+            outcomes[name] = outcome = outcome.astype(bool, copy=False)
             if outcome.ndim != 2 or outcome.shape[0] != self.eps.size:
                 raise ValueError(f"correct[{name!r}] must have shape (L, N) with one row per eps "
                                  f"(L = {self.eps.size}), got {outcome.shape}")
@@ -246,8 +249,8 @@ class RobustnessTable:
                 raise ValueError(f"correct[{name!r}] has shape {outcome.shape} but "
                                  f"correct[{first_name!r}] has {first.shape}: every attack must "
                                  f"be scored on the same N samples")
-        self.correct = dict(correct)
-        self.correct["worst case"] = np.logical_and.reduce(list(correct.values()))
+        self.correct = outcomes
+        self.correct["worst case"] = np.logical_and.reduce(list(outcomes.values()))
         self.accuracy = {name: c.mean(axis=1) for name, c in self.correct.items()}
 
     def __str__(self):

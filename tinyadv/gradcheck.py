@@ -184,13 +184,13 @@ def diagnose(analytic, numeric):
 
     If analytic ≈ c · numeric for one constant c, the backward is right up to that factor: c = −1
     is a sign error, any other c a missing or extra constant. Otherwise the shape of the gradient
-    itself is wrong. The two gradients must have the same shape.
+    itself is wrong. The two gradients must have the same number of entries (they are raveled).
     """
     analytic = np.asarray(analytic, dtype=np.float64)
     numeric = np.asarray(numeric, dtype=np.float64)
-    if analytic.shape != numeric.shape:
-        raise ValueError(f"analytic and numeric must have the same shape, got {analytic.shape} "
-                         f"and {numeric.shape}")
+    if analytic.size != numeric.size:
+        raise ValueError(f"analytic and numeric must have the same number of entries, got shapes "
+                         f"{analytic.shape} and {numeric.shape}")
     analytic, numeric = analytic.ravel(), numeric.ravel()
     if not np.any(numeric):
         return "the true gradient is zero but the backward returns a nonzero one"

@@ -7,6 +7,8 @@
   per output unit for its linear layer (REFERENCES.md §3, §4).
 """
 
+import numbers
+
 import numpy as np
 
 from .checks import check_array, check_nonnegative, check_positive, check_shape
@@ -14,11 +16,12 @@ from .checks import check_array, check_nonnegative, check_positive, check_shape
 
 def truncated_normal(rng, shape, std):
     """Draw N(0, std²) values, redrawing those outside [-2 std, 2 std]. ``rng`` must be a
-    ``numpy.random.Generator`` (TypeError), ``std`` a finite number >= 0 (ValueError)."""
-    if not isinstance(rng, np.random.Generator):
+    ``numpy.random.Generator`` (or a legacy RandomState; TypeError otherwise), ``shape`` an int or
+    a tuple of ints, ``std`` a finite number >= 0 (ValueError)."""
+    if not isinstance(rng, (np.random.Generator, np.random.RandomState)):
         raise TypeError(f"rng must be a numpy.random.Generator (np.random.default_rng(seed)), "
                         f"got {type(rng).__name__}")
-    shape = check_shape(shape)
+    shape = check_shape((shape,) if isinstance(shape, numbers.Integral) else shape)
     std = check_nonnegative(std, "std")
     values = rng.normal(0.0, std, size=shape)
     outside = np.abs(values) > 2 * std

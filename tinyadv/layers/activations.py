@@ -53,6 +53,8 @@ def straight_through(dout, x, ste):
 def _as_array(x, name="x"):
     """``x`` itself if it is a NumPy array; a list as a float64 array, as the layers take it;
     else TypeError."""
+    if isinstance(x, np.generic):  # a NumPy scalar: a 0-d array of its dtype
+        return np.asarray(x)
     return x if isinstance(x, np.ndarray) else check_array(x, name, finite=False)
 
 
