@@ -13,6 +13,23 @@ import os
 import uuid
 
 
+def check_path(path, name="path"):
+    """Return ``path`` (str, bytes or os.PathLike) as an absolute str path to a file.
+
+    Refuses what is not a path (TypeError: an int would be taken for an open file descriptor),
+    and a path that names a folder (ValueError for an empty path or one ending in a separator,
+    IsADirectoryError for an existing folder).
+    """
+    if not isinstance(path, (str, bytes, os.PathLike)):
+        raise TypeError(f"{name} must be a file path (str or os.PathLike), got {type(path).__name__}")
+    path = os.fsdecode(os.fspath(path))
+    if not path or path.endswith(os.sep) or (os.altsep and path.endswith(os.altsep)):
+        raise ValueError(f"{name} must name a file, got {path!r}")
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"{name} {path} is a folder; give the name of a file in it")
+    return os.path.abspath(path)
+
+
 @contextlib.contextmanager
 def atomic_path(path, *, suffix=None):
     """Yield a fresh temporary path next to ``path``; rename it to ``path`` if the block succeeds.
@@ -27,13 +44,22 @@ def atomic_path(path, *, suffix=None):
 
     The block must write the temporary file (by its name). If it raises, the temporary file is
     removed and the destination is left as it was. The data is flushed to disk (``fsync``)
-    before the rename.
+    before the rename. A path that is not a file name (see :func:`check_path`), or whose folder
+    cannot be made because a file holds its name (NotADirectoryError), is refused first.
     """
-    path = os.path.abspath(os.fspath(path))
+    path = check_path(path)
+    if suffix is not None and not (isinstance(suffix, str) and os.sep not in suffix
+                                   and (not os.altsep or os.altsep not in suffix)):
+        raise ValueError(f"suffix must be a file ending such as '.png', got {suffix!r}")
     folder, name = os.path.split(path)
-    os.makedirs(folder, exist_ok=True)
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):  # a file stands where a folder must be
+        raise NotADirectoryError(f"cannot write {path}: a part of {folder} is a file, "
+                                 f"not a folder") from None
     suffix = os.path.splitext(name)[1] if suffix is None else suffix
-    temporary = os.path.join(folder, f".tmp-{name}-{uuid.uuid4().hex[:12]}{suffix}")
+    # (the name is shortened so that the temporary one stays within the usual 255 bytes)
+    temporary = os.path.join(folder, f".tmp-{name[:200]}-{uuid.uuid4().hex[:12]}{suffix}")
     with open(temporary, "xb"):
         pass
     try:

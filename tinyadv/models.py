@@ -26,11 +26,12 @@ import json
 import numbers
 import threading
 import zipfile
+import zlib
 
 import numpy as np
 
-from .checks import check_array, check_bool, check_positive_int, make_rng
-from .files import atomic_path
+from .checks import check_array, check_bool, check_float_dtype, check_positive_int, make_rng
+from .files import atomic_path, check_path
 from .init import truncated_normal, unit_norm_filters
 from .layers import (BatchNorm, BinaryConv2D, BinaryLinear, Conv2D, Flatten, Layer, Linear, ReLU,
                      Scale, ScaledReLU, Sign, StochasticBinaryConv2D)
@@ -389,13 +390,14 @@ class Sequential:
         """Copy arrays from ``state`` into the model (keys and shapes must match exactly).
 
         Every value is checked before any is copied: numbers of the right shape, finite, and
-        within the range of the model's dtype; otherwise ValueError and the model unchanged.
+        within the range of the model's dtype (whole numbers for an integer buffer such as
+        BatchNorm's count); otherwise ValueError and the model unchanged.
         """
         if not hasattr(state, "items"):
             raise TypeError(f"state must be a dict of arrays (model.state_dict()), got {type(state).__name__}")
         expected = self.state_dict()
-        missing = sorted(set(expected) - set(state))
-        unexpected = sorted(set(state) - set(expected))
+        missing = sorted(set(expected) - set(state), key=str)
+        unexpected = sorted(set(state) - set(expected), key=str)
         if missing or unexpected:
             raise ValueError(f"state dict does not match the model: missing keys {missing}, "
                              f"unexpected keys {unexpected}")
@@ -411,6 +413,11 @@ class Sequential:
                     np.all(np.isfinite(value)) and np.max(np.abs(value)) <= np.finfo(dtype).max):
                 raise ValueError(f"{key}: the state dict holds NaN, infinite values or values "
                                  f"beyond {dtype}'s range")
+            if value.size and np.issubdtype(dtype, np.integer) and not (
+                    np.all(value == np.round(value)) and value.min() >= np.iinfo(dtype).min
+                    and value.max() <= np.iinfo(dtype).max):  # (a cast would cut 3.7 to 3)
+                raise ValueError(f"{key}: the state dict holds values that are not whole "
+                                 f"numbers within {dtype}'s range")
         for name, layer in self.layers:
             for key, p in layer.params.items():
                 p.data = np.array(state[f"{name}.{key}"], dtype=p.data.dtype, copy=True)
@@ -432,17 +439,30 @@ class Sequential:
 
     @classmethod
     def load(cls, path):
-        """Rebuild a model saved with :meth:`save` (read with ``allow_pickle=False``)."""
+        """Rebuild a model saved with :meth:`save` (read with ``allow_pickle=False``), in the
+        dtype of its first parameter. A file whose parameters are not float32 or float64, or do
+        not fit the architecture it records, raises ValueError naming the file."""
         meta, state = read_npz_with_meta(path, "model file")
-        if meta.get("format") != FORMAT:
-            raise ValueError(f"{path}: unknown model format {meta.get('format')!r}")
+        if "format" not in meta:
+            raise ValueError(f"{path} is not a tinyadv model file (its __meta__ names no format; "
+                             f"a training checkpoint is read with tinyadv.train.load_checkpoint)")
+        if meta["format"] != FORMAT:
+            raise ValueError(f"{path}: unknown model format {meta['format']!r}")
         try:
             model = cls.from_architecture(meta.get("architecture"), chunk_size=meta.get("chunk_size"))
         except (TypeError, ValueError) as error:
             raise ValueError(f"{path} holds an architecture tinyadv cannot build: {error}") from None
-        dtype = next((v.dtype for k, v in state.items() if k.endswith("weight")), np.float32)
-        model.astype(dtype)
-        return model.load_state_dict(state).eval()
+        names = [f"{name}.{key}" for name, layer in model.layers for key in layer.params]
+        dtype = next((state[k].dtype for k in names if k in state), np.dtype(np.float32))
+        try:
+            check_float_dtype(dtype)
+        except TypeError:
+            raise ValueError(f"{path} holds {dtype} parameters; a tinyadv model is float32 or "
+                             f"float64") from None
+        try:
+            return model.astype(dtype).load_state_dict(state).eval()
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"{path}: {error}") from None
 
     @classmethod
     def from_architecture(cls, architecture, chunk_size=None):
@@ -470,10 +490,13 @@ def load(path):
 def read_npz_with_meta(path, kind):
     """Read an ``.npz`` written with a JSON ``__meta__`` entry: returns ``(meta, arrays)``.
 
-    Read with ``allow_pickle=False``. A file that is not an .npz archive, or has no
-    ``__meta__``, raises ValueError naming it as not a tinyadv ``kind`` ("model file",
-    "checkpoint"); a missing file raises FileNotFoundError.
+    Read with ``allow_pickle=False``. A file that is not an .npz archive, has no
+    ``__meta__``, is damaged (a bad checksum, a broken entry) or holds an entry of Python objects
+    (a pickle, never loaded) raises ValueError naming it as not a readable tinyadv ``kind``
+    ("model file", "checkpoint"); a missing file raises FileNotFoundError, a ``path`` that is
+    not a path TypeError.
     """
+    check_path(path)  # (an int would be opened as a file descriptor, and closed)
     with open(path, "rb") as file:
         if not zipfile.is_zipfile(file):  # np.load would call it pickled data, or an array
             raise ValueError(f"{path} is not a tinyadv {kind} (not an .npz archive)")
@@ -481,19 +504,41 @@ def read_npz_with_meta(path, kind):
         with np.load(file, allow_pickle=False) as data:
             if "__meta__" not in data.files:
                 raise ValueError(f"{path} is not a tinyadv {kind} (no __meta__ entry)")
-            try:
-                meta = json.loads(str(data["__meta__"]))
-            except json.JSONDecodeError:
-                meta = None
-            if not isinstance(meta, dict):
-                raise ValueError(f"{path} is not a tinyadv {kind} (its __meta__ is not a JSON object)")
-            arrays = {key: data[key] for key in data.files if key != "__meta__"}
+            arrays = {key: _read_entry(data, key, path, kind) for key in data.files}
+    try:
+        meta = json.loads(str(arrays.pop("__meta__")))
+    except json.JSONDecodeError:
+        meta = None
+    if not isinstance(meta, dict):
+        raise ValueError(f"{path} is not a tinyadv {kind} (its __meta__ is not a JSON object)")
     return meta, arrays
+
+
+def _read_entry(data, key, path, kind):
+    """``data[key]`` of an open .npz, or the ValueError that names the file and the entry."""
+    try:
+        return data[key]
+    except ValueError as error:
+        if "allow_pickle" in str(error):  # NumPy's refusal of an object array
+            raise ValueError(f"{path}: its entry {key!r} holds Python objects (pickled data), "
+                             f"which tinyadv never loads; it is not a tinyadv {kind}") from None
+        raise ValueError(f"{path} is not a readable tinyadv {kind} (entry {key!r}: {error})") from None
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as error:
+        raise ValueError(f"{path} is a damaged .npz (entry {key!r}: {error}); it is not a "
+                         f"readable tinyadv {kind}") from None
 
 
 def write_npz_atomically(path, arrays):
     """Write ``arrays`` to ``path`` through a temporary file in the same folder and ``os.replace``,
-    so that an interrupted write never leaves a file that looks complete."""
+    so that an interrupted write never leaves a file that looks complete. Refuses entries of
+    Python objects (ValueError): they would be pickled, and the readers never unpickle."""
+    if not hasattr(arrays, "items"):
+        raise TypeError(f"arrays must be a dict of arrays, got {type(arrays).__name__}")
+    for key, value in arrays.items():
+        if not isinstance(key, str):
+            raise TypeError(f"arrays must have str keys, got {key!r}")
+        if np.asarray(value).dtype.kind == "O":
+            raise ValueError(f"arrays[{key!r}] holds Python objects, not numbers or text")
     with atomic_path(path, suffix=".npz") as temporary:
         np.savez(temporary, **arrays)
 

@@ -11,7 +11,7 @@ import os
 import numpy as np
 
 from .checks import check_array, check_positive, check_positive_int
-from .files import atomic_path
+from .files import atomic_path, check_path
 
 
 def _as_list(values, name, what):
@@ -89,6 +89,9 @@ def image_grid(rows, *, captions=None, row_titles=None, cell_size=1.3, title=Non
     """
     import matplotlib.pyplot as plt
 
+    if isinstance(rows, np.ndarray) and rows.ndim == 4:  # one row's (M, C, H, W), not a list of rows
+        raise ValueError(f"rows must be a list of (M, C, H, W) arrays, one per row, got one array "
+                         f"of shape {rows.shape}: for a single row pass [x]")
     rows = [check_array(row, f"rows[{r}]", ndim=4)
             for r, row in enumerate(_as_list(rows, "rows", "image arrays (M, C, H, W)"))]
     n_rows, n_cols = len(rows), len(rows[0])
@@ -126,9 +129,13 @@ def image_grid(rows, *, captions=None, row_titles=None, cell_size=1.3, title=Non
 
 
 def save_figure(fig, path, **savefig_kwargs):
-    """Save ``fig`` to ``path`` through a temporary file and ``os.replace`` (never half-written)."""
+    """Save ``fig`` to ``path`` through a temporary file and ``os.replace`` (never half-written).
+    Refuses a ``fig`` that is not a matplotlib Figure and a ``path`` that names a folder."""
+    if not callable(getattr(fig, "savefig", None)):
+        raise TypeError(f"fig must be a matplotlib Figure, got {type(fig).__name__}")
+    check_path(path)
     path = os.fspath(path)
-    with atomic_path(path, suffix=os.path.splitext(path)[1] or ".png") as temporary:
+    with atomic_path(path, suffix=os.path.splitext(os.fsdecode(path))[1] or ".png") as temporary:
         fig.savefig(temporary, dpi=savefig_kwargs.pop("dpi", 120), **savefig_kwargs)
     return path
 
@@ -143,8 +150,8 @@ def signed_image_grid(images, *, titles=None, ncols=None, cell_size=2.2, cmap="R
     Parameters
     ----------
     images : list of M >= 1 arrays of shape (H, W)
-        Real values (float or integer), no NaN or inf; one channel each, (1, H, W) is refused
-        rather than guessed.
+        Real values (float or integer), no NaN or inf, |v| below half the float64 maximum; one
+        channel each, (1, H, W) is refused rather than guessed.
     titles : list of M str, optional
         ``titles[m]`` is written above image m.
     ncols : int >= 1, optional
@@ -170,6 +177,8 @@ def signed_image_grid(images, *, titles=None, ncols=None, cell_size=2.2, cmap="R
             ax.axis("off")
             continue
         scale = float(np.max(np.abs(images[m]))) or 1.0
+        if not np.isfinite(2 * scale):  # (the colour bar's range, 2·scale, would be inf)
+            raise ValueError(f"images[{m}] holds values too large to draw (max |v| = {scale:g})")
         shown = ax.imshow(images[m], cmap=cmap, vmin=-scale, vmax=scale)
         fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.03).ax.tick_params(labelsize=7)
         ax.set_xticks([])

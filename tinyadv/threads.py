@@ -39,7 +39,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from .checks import check_positive_int
+from .checks import check_bool, check_positive_int
 
 
 def _default_threads():
@@ -161,7 +161,9 @@ _blas = {"setters": None}
 
 @contextlib.contextmanager
 def blas_threads(n):
-    """Within the block, OpenBLAS uses ``n`` threads (a no-op when OpenBLAS is not found)."""
+    """Within the block, OpenBLAS uses ``n`` threads (a no-op when OpenBLAS is not found).
+    Refuses n < 1 (OpenBLAS would take 0 or a negative count for all cores) and non-integers."""
+    n = min(check_positive_int(n, "n"), 1 << 16)  # (OpenBLAS caps it lower; a C int would wrap)
     if _blas["setters"] is None:  # the first time: find OpenBLAS, and tune malloc once
         _blas["setters"] = _openblas_setters()
         keep_freed_memory()
@@ -196,7 +198,8 @@ def row_chunks(n, row_bytes, chunk_bytes=1 << 20):
 
 
 def map_chunks(work, slices, *, small=False):
-    """``[work(s) for s in slices]``, in the order of ``slices``.
+    """``[work(s) for s in slices]``, in the order of ``slices`` (any iterable; a ``work`` that
+    is not callable or a ``small`` that is not a bool is refused with TypeError).
 
     Several chunks run on ``get_num_threads()`` threads with BLAS at one thread each. A single
     chunk runs on the calling thread, with BLAS at ``get_num_threads()`` threads unless the
@@ -209,6 +212,13 @@ def map_chunks(work, slices, *, small=False):
     runs its slices right there, one after the other: the cores are busy with the outer
     chunks already, and waiting for the pool from one of its own threads could wait forever.
     """
+    if not callable(work):
+        raise TypeError(f"work must be callable, got {type(work).__name__}")
+    if not isinstance(slices, (list, tuple)):
+        if not hasattr(slices, "__iter__"):
+            raise TypeError(f"slices must be a list of chunks, got {type(slices).__name__}")
+        slices = list(slices)  # (a generator has no len: the pool's branch needs one)
+    small = check_bool(small, "small")
     threads = _state["threads"]
     if getattr(_in_chunk, "running", False):
         return [work(s) for s in slices]

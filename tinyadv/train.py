@@ -246,37 +246,105 @@ def fit(model, x, y, *, epochs=1, batch_size=128, optimizer=None, weight_decay=0
 
 
 def save_checkpoint(path, model, optimizer, rng, epoch, history):
-    """Write everything needed to resume training after ``epoch`` epochs, atomically."""
+    """Write everything needed to resume training after ``epoch`` epochs, atomically.
+
+    ``rng`` must be a ``numpy.random.Generator``, ``epoch`` an integer >= 0 and ``history`` a
+    dict of lists of numbers (NumPy scalars are written as Python numbers); else TypeError or
+    ValueError before anything is written.
+    """
+    _check_generator(rng)
+    epoch = check_positive_int(epoch, "epoch", minimum=0)
+    _check_history(history, "history", TypeError)
+    for name, value in (("model", model), ("optimizer", optimizer)):
+        if not callable(getattr(value, "state_dict", None)):
+            raise TypeError(f"{name} must have a state_dict() (a tinyadv {name}), got "
+                            f"{type(value).__name__}")
     arrays = {f"model/{k}": v for k, v in model.state_dict().items()}
     arrays.update({f"optimizer/{k}": np.asarray(v) for k, v in optimizer.state_dict().items()})
     meta = {"epoch": epoch, "history": history, "rng": rng.bit_generator.state}
-    arrays["__meta__"] = np.array(json.dumps(meta))
+    try:
+        arrays["__meta__"] = np.array(json.dumps(meta, default=_json_number))
+    except TypeError as error:
+        raise TypeError(f"history must hold numbers (it is written as JSON): {error}") from None
     write_npz_atomically(path, arrays)
+
+
+def _json_number(value):
+    """A NumPy scalar as the Python number JSON can write (``json.dumps``'s ``default``)."""
+    if isinstance(value, np.generic) and value.dtype.kind in "biuf":
+        return value.item()
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def _check_generator(rng):
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"rng must be a numpy.random.Generator (the one fit trains with), got "
+                        f"{type(rng).__name__}")
+
+
+def _check_history(history, what, error):
+    """Raise ``error`` unless ``history`` is a dict of lists (fit's per-epoch metrics)."""
+    if not (isinstance(history, dict) and all(isinstance(v, list) for v in history.values())):
+        raise error(f"{what} must be a dict of per-epoch lists such as fit's history, got "
+                    f"{history!r:.80}")
 
 
 def load_checkpoint(path, model, optimizer, rng, history_keys=None):
     """Restore model, optimizer and generator from ``path``; returns ``(epoch, history)``.
 
-    Nothing changes unless all of it fits: a file that is not a checkpoint, a history with
-    other entries than ``history_keys`` (a run with validation resumed without it, or the
-    reverse) or an optimizer state of another kind raises ValueError, the model as it was.
+    Nothing changes unless all of it fits: a file that is not a checkpoint (or not a readable
+    one: a bad epoch, history or generator state, entries of no model or optimizer), a history
+    with other entries than ``history_keys`` (a run with validation resumed without it, or the
+    reverse), a model of another architecture or dtype, an optimizer state of another kind or
+    for other parameters, or a generator of another kind raises ValueError (TypeError when
+    ``rng`` is not a Generator), the model as it was.
     """
+    _check_generator(rng)
     meta, arrays = read_npz_with_meta(path, "checkpoint")
     if not {"epoch", "history", "rng"} <= set(meta):
         raise ValueError(f"{path} is not a tinyadv checkpoint (its __meta__ lacks epoch, history or rng)")
-    if history_keys is not None and set(meta["history"]) != set(history_keys):
-        raise ValueError(f"{path} records {sorted(meta['history'])} but this run records "
+    epoch, history = meta["epoch"], meta["history"]
+    if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+        raise ValueError(f"{path} is not a readable tinyadv checkpoint (its epoch is {epoch!r}, "
+                         f"not an integer >= 0)")
+    _check_history(history, f"{path} is not a readable tinyadv checkpoint: its history", ValueError)
+    if history_keys is not None and set(history) != set(history_keys):
+        raise ValueError(f"{path} records {sorted(history)} but this run records "
                          f"{sorted(history_keys)}: resume with the same validation_data")
+    try:  # on a generator of the same kind, so that rng changes only once all else is loaded
+        type(rng.bit_generator)().state = meta["rng"]
+    except (TypeError, ValueError, KeyError) as error:
+        raise ValueError(f"{path}: its generator state does not fit rng, a "
+                         f"{type(rng.bit_generator).__name__} generator ({error!s:.80})") from None
+    model_state = {k[len("model/"):]: v for k, v in arrays.items() if k.startswith("model/")}
+    optimizer_state = {k[len("optimizer/"):]: v for k, v in arrays.items() if k.startswith("optimizer/")}
+    others = sorted(k for k in arrays if not k.startswith(("model/", "optimizer/")))
+    if others:
+        raise ValueError(f"{path} is not a readable tinyadv checkpoint (entries {others[:4]} "
+                         f"belong to no model or optimizer)")
+    own = set(optimizer.state_dict())  # (a state that lacks some of them is refused below)
+    extra = sorted(set(optimizer_state) - own)
+    if extra and own <= set(optimizer_state):
+        raise ValueError(f"{path}: the optimizer state has entries {extra[:4]} that this "
+                         f"{type(optimizer).__name__} does not: it was saved by another "
+                         f"optimizer or for other parameters")
     previous = model.state_dict()
-    model.load_state_dict({k[len("model/"):]: v for k, v in arrays.items() if k.startswith("model/")})
+    for key, value in model_state.items():  # (resuming in another dtype would not be exact)
+        if key in previous and value.dtype != previous[key].dtype:
+            raise ValueError(f"{path} holds {key} as {value.dtype}, the model has it as "
+                             f"{previous[key].dtype}: resume with a model of the checkpoint's "
+                             f"dtype (model.astype(np.{value.dtype}))")
     try:
-        optimizer.load_state_dict({k[len("optimizer/"):]: v for k, v in arrays.items()
-                                   if k.startswith("optimizer/")})
+        model.load_state_dict(model_state)
+    except ValueError as error:
+        raise ValueError(f"{path}: {error}") from None
+    try:
+        optimizer.load_state_dict(optimizer_state)
     except ValueError as error:
         model.load_state_dict(previous)
         raise ValueError(f"{path}: {error}") from None
     rng.bit_generator.state = meta["rng"]
-    return meta["epoch"], meta["history"]
+    return epoch, history
 
 
 def adversarial_hook(attack, *, mix=True, true_labels=False, **attack_kwargs):

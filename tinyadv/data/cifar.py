@@ -77,6 +77,9 @@ def _ensure_batches(root, *, download):
     folder = os.path.join(root, CIFAR10_FOLDER)
     if os.path.isdir(folder):
         return folder
+    if os.path.exists(folder):
+        raise ValueError(f"{folder} is a file, not the folder of CIFAR-10's batches: delete it "
+                         f"and load again to extract the official archive")
     archive = os.path.join(root, CIFAR10_ARCHIVE)
     if not os.path.exists(archive):
         if not download:
@@ -146,7 +149,8 @@ def load_cifar10(root=None, split="train", *, classes=None, binary=False, limit=
     Parameters
     ----------
     root : str, optional
-        Data folder; default ``$TINYADV_DATA`` or ``~/.cache/tinyadv``.
+        Data folder; default ``$TINYADV_DATA`` or ``~/.cache/tinyadv`` (a split's name is
+        refused: :func:`tinyadv.data.data_root`).
     split : {"train", "test"}
         ``data_batch_1..5`` (50,000 images) or ``test_batch`` (10,000).
     classes : sequence of int, optional

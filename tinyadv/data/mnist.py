@@ -98,7 +98,8 @@ def load_mnist(root=None, split="train", *, classes=None, binary=False, limit=No
     Parameters
     ----------
     root : str, optional
-        Data folder; default ``$TINYADV_DATA`` or ``~/.cache/tinyadv``.
+        Data folder; default ``$TINYADV_DATA`` or ``~/.cache/tinyadv``. A split's name such as
+        "test" is refused (ValueError) unless it is a folder here: pass ``split="test"``.
     split : {"train", "test"}
         60,000 training or 10,000 test digits in the official files.
     classes : sequence of int, optional

@@ -72,7 +72,8 @@ def load_svhn(root=None, split="train", *, classes=None, binary=False, limit=Non
     Parameters
     ----------
     root : str, optional
-        Data folder; default ``$TINYADV_DATA`` or ``~/.cache/tinyadv``.
+        Data folder; default ``$TINYADV_DATA`` or ``~/.cache/tinyadv`` (a split's name is
+        refused: :func:`tinyadv.data.data_root`).
     split : {"train", "test", "extra"}
         ``train_32x32.mat``, ``test_32x32.mat`` or ``extra_32x32.mat``.
     classes : sequence of int, optional
