@@ -248,9 +248,10 @@ def fit(model, x, y, *, epochs=1, batch_size=128, optimizer=None, weight_decay=0
 def save_checkpoint(path, model, optimizer, rng, epoch, history):
     """Write everything needed to resume training after ``epoch`` epochs, atomically.
 
-    ``rng`` must be a ``numpy.random.Generator``, ``epoch`` an integer >= 0 and ``history`` a
-    dict of lists of numbers (NumPy scalars are written as Python numbers); else TypeError or
-    ValueError before anything is written.
+    ``rng`` must be a ``numpy.random.Generator`` (of any bit generator), ``epoch`` an integer
+    >= 0 and ``history`` a dict of what JSON can write (NumPy numbers and arrays are written as
+    Python numbers and lists, tuples as lists); else TypeError or ValueError before anything is
+    written.
     """
     _check_generator(rng)
     epoch = check_positive_int(epoch, "epoch", minimum=0)
@@ -263,16 +264,18 @@ def save_checkpoint(path, model, optimizer, rng, epoch, history):
     arrays.update({f"optimizer/{k}": np.asarray(v) for k, v in optimizer.state_dict().items()})
     meta = {"epoch": epoch, "history": history, "rng": rng.bit_generator.state}
     try:
-        arrays["__meta__"] = np.array(json.dumps(meta, default=_json_number))
+        arrays["__meta__"] = np.array(json.dumps(meta, default=_json_value))
     except TypeError as error:
-        raise TypeError(f"history must hold numbers (it is written as JSON): {error}") from None
+        raise TypeError(f"history must hold numbers, text and lists (it is written as JSON): "
+                        f"{error}") from None
     write_npz_atomically(path, arrays)
 
 
-def _json_number(value):
-    """A NumPy scalar as the Python number JSON can write (``json.dumps``'s ``default``)."""
-    if isinstance(value, np.generic) and value.dtype.kind in "biuf":
-        return value.item()
+def _json_value(value):
+    """A NumPy number or array as the Python number or list JSON can write (``json.dumps``'s
+    ``default``; the states of MT19937, Philox and SFC64 generators hold arrays)."""
+    if isinstance(value, (np.generic, np.ndarray)) and value.dtype.kind in "biuf":
+        return value.tolist()
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
@@ -282,10 +285,11 @@ def _check_generator(rng):
                         f"{type(rng).__name__}")
 
 
-def _check_history(history, what, error):
-    """Raise ``error`` unless ``history`` is a dict of lists (fit's per-epoch metrics)."""
-    if not (isinstance(history, dict) and all(isinstance(v, list) for v in history.values())):
-        raise error(f"{what} must be a dict of per-epoch lists such as fit's history, got "
+def _check_history(history, what, error, lists=()):
+    """Raise ``error`` unless ``history`` is a dict whose entries ``lists`` are lists (the
+    per-epoch metrics that fit appends to; other entries may be anything JSON can hold)."""
+    if not (isinstance(history, dict) and all(isinstance(history.get(key), list) for key in lists)):
+        raise error(f"{what} must be a dict (such as fit's history, of per-epoch lists), got "
                     f"{history!r:.80}")
 
 
@@ -304,6 +308,8 @@ def load_checkpoint(path, model, optimizer, rng, history_keys=None):
     if not {"epoch", "history", "rng"} <= set(meta):
         raise ValueError(f"{path} is not a tinyadv checkpoint (its __meta__ lacks epoch, history or rng)")
     epoch, history = meta["epoch"], meta["history"]
+    if isinstance(epoch, float) and epoch.is_integer():  # (2.0: a float epoch written as such)
+        epoch = int(epoch)
     if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
         raise ValueError(f"{path} is not a readable tinyadv checkpoint (its epoch is {epoch!r}, "
                          f"not an integer >= 0)")
@@ -311,6 +317,7 @@ def load_checkpoint(path, model, optimizer, rng, history_keys=None):
     if history_keys is not None and set(history) != set(history_keys):
         raise ValueError(f"{path} records {sorted(history)} but this run records "
                          f"{sorted(history_keys)}: resume with the same validation_data")
+    _check_history(history, f"{path}: its history", ValueError, lists=history_keys or ())
     try:  # on a generator of the same kind, so that rng changes only once all else is loaded
         type(rng.bit_generator)().state = meta["rng"]
     except (TypeError, ValueError, KeyError) as error:

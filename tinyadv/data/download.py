@@ -51,18 +51,18 @@ class ChecksumMismatch(Exception):
 def data_root(root=None):
     """Return the data folder: ``root`` if given, else ``$TINYADV_DATA``, else ``~/.cache/tinyadv``.
 
-    The folder is not created here; :func:`fetch` creates what it writes into. A ``root`` that is
-    a split's name ("train", "test", "extra") and no folder here is refused (ValueError): the
-    loaders take ``root`` first, and ``load_mnist("test")`` would otherwise download the training
-    set into ./test/ and return it.
+    The folder is not created here; :func:`fetch` creates what it writes into. A ``root`` given
+    as a split's name ("train", "test", "extra") that is no folder here is refused (ValueError):
+    the loaders take ``root`` first, and ``load_mnist("test")`` would otherwise download the
+    training set into ./test/ and return it. (``$TINYADV_DATA`` is taken as it is.)
     """
+    if isinstance(root, str) and root in ("train", "test", "extra") and not os.path.isdir(root):
+        raise ValueError(f"root={root!r} is a split's name, not a data folder: the first argument "
+                         f"of the loader is root; pass split={root!r}")
     if root is None:
         root = os.environ.get(ENV_VAR) or DEFAULT_ROOT
     if not isinstance(root, (str, os.PathLike)):
         raise TypeError(f"root must be a folder path (str or os.PathLike), got {type(root).__name__}")
-    if isinstance(root, str) and root in ("train", "test", "extra") and not os.path.isdir(root):
-        raise ValueError(f"root={root!r} is a split's name, not a data folder: the first argument "
-                         f"of the loader is root; pass split={root!r}")
     return os.path.abspath(os.path.expanduser(os.fspath(root)))
 
 

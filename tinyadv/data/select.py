@@ -57,9 +57,9 @@ def check_classes(classes, num_classes=None, *, binary=False):
         return None
     if isinstance(classes, (str, bytes)) or not hasattr(classes, "__iter__"):
         raise TypeError(f"classes must be a sequence of class ids such as (3, 7), got {classes!r}")
-    if isinstance(classes, (set, frozenset, dict)):  # no order: which class is positive?
-        raise TypeError(f"classes must be an ordered sequence such as (3, 7) (its order sets the "
-                        f"labels), got a {type(classes).__name__}")
+    if binary and isinstance(classes, (set, frozenset)):  # no order: which class is positive?
+        raise TypeError(f"binary=True needs classes in order, (positive, negative) such as "
+                        f"(3, 7), got a {type(classes).__name__}")
     classes = tuple(classes)
     for c in classes:
         if isinstance(c, bool) or not isinstance(c, numbers.Integral):
