@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import tinyadv as ta
+from model_weights import assert_unchanged, weights
 from tinyadv.data import load_cifar10, load_fashion_mnist, load_mnist, load_svhn
 from tinyadv.files import atomic_path
 from tinyadv.models import FORMAT, read_npz_with_meta, write_npz_atomically
@@ -18,18 +19,6 @@ from tinyadv.optim import Adam
 from tinyadv.plots import image_grid, save_figure, signed_image_grid
 from tinyadv.threads import blas_threads, chunk_slices, map_chunks, set_num_threads
 from tinyadv.train import load_checkpoint, save_checkpoint
-
-REAL_DATA = "/root/tinyadv-data"
-
-
-def weights(model):
-    return [p.data.copy() for p in model.parameters()]
-
-
-def assert_unchanged(model, before):
-    for p, w in zip(model.parameters(), before):
-        np.testing.assert_array_equal(p.data, w)
-
 
 # ---- atomic_path: a path that names no file is refused before anything is written -------------
 
@@ -353,15 +342,6 @@ def test_a_file_where_the_cifar_folder_belongs_is_named(tmp_path):
     (tmp_path / "cifar-10-batches-py").write_text("x")
     with pytest.raises(ValueError, match="is a file, not the folder of CIFAR-10's batches"):
         load_cifar10(tmp_path, download=False)
-
-
-@pytest.mark.skipif(not os.path.isdir(REAL_DATA), reason="no real data here")
-def test_real_data_still_loads_with_every_option():
-    x, y = load_mnist(REAL_DATA, "test", classes=(3, 7), binary=True, limit=5, dtype=np.float64,
-                      download=False)
-    assert x.shape == (5, 1, 28, 28) and x.dtype == np.float64 and set(y) <= {0, 1}
-    x, y = load_cifar10(REAL_DATA, "test", limit=2, dtype=np.uint8, download=False)
-    assert x.shape == (2, 3, 32, 32) and x.dtype == np.uint8
 
 
 

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import tinyadv as ta
+from model_weights import assert_unchanged, weights
 
 
 @pytest.fixture
@@ -15,15 +16,6 @@ def data():
 
 def small_model():
     return ta.mlp([16, 3])
-
-
-def weights(model):
-    return [p.data.copy() for p in model.parameters()]
-
-
-def assert_unchanged(model, before):
-    for p, w in zip(model.parameters(), before):
-        np.testing.assert_array_equal(p.data, w)
 
 
 @pytest.mark.parametrize("change, error, message", [
