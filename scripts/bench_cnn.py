@@ -416,7 +416,7 @@ def main(argv=None):
           + (f" (forced by OPENBLAS_CORETYPE={forced})" if forced else " (chosen for this CPU)"))
     if forced and "AVX-512" in cpu:
         print("  (this CPU has AVX-512, which PyTorch uses; for OpenBLAS's own choice of kernels "
-              "run with `env -u OPENBLAS_CORETYPE`: README, Speed)")
+              "run with `env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE`: README, Speed)")
     rates = {name: gemm_rate(np.dtype(name), threads) for name in args.dtypes}
     print(f"NumPy's GEMM (2048², {threads} BLAS threads): "
           + ", ".join(f"{name} {rate / 1e9:,.0f} GFLOP/s" for name, rate in rates.items()))
