@@ -276,9 +276,21 @@ def test_blas_threads_refuses_counts_openblas_would_misread(n, error):
 
 
 def test_blas_threads_takes_numpy_ints_and_huge_counts():
-    for n in (np.int64(1), 10**20):
-        with blas_threads(n):
-            pass
+    """np.int64(1) sets one thread (it crashed in ctypes); 10**20 is capped, not wrapped around
+    to a C int of 0 or less (which OpenBLAS reads as "all cores"); both are undone after."""
+    from tinyadv import threads
+
+    with blas_threads(1):  # (finds OpenBLAS on the first call)
+        pass
+    getters = [getter for _, getter in threads._blas["setters"]]
+    if not getters:
+        pytest.skip("no OpenBLAS found in this process")
+    before = [getter() for getter in getters]
+    with blas_threads(np.int64(1)):
+        assert [getter() for getter in getters] == [1] * len(getters)
+    with blas_threads(10**20):
+        assert all(getter() >= 1 for getter in getters)
+    assert [getter() for getter in getters] == before
 
 
 def test_map_chunks_takes_any_iterable_in_order_and_checks_its_arguments(restore_threads):
