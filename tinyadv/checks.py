@@ -211,6 +211,15 @@ def check_finite_clip(clip, who):
         raise ValueError(f"{who} needs a box with finite ends, got clip={clip}")
 
 
+def check_generator(rng, name="rng"):
+    """Return ``rng`` after checking it is a ``numpy.random.Generator`` (TypeError otherwise):
+    for the functions that draw from a generator they are given, not from a seed."""
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"{name} must be a numpy.random.Generator (np.random.default_rng(seed)), "
+                        f"got {type(rng).__name__}")
+    return rng
+
+
 def make_rng(seed):
     """Return a ``numpy.random.Generator`` from a seed, a Generator, or None (fresh entropy).
 

@@ -27,7 +27,8 @@ import time
 import numpy as np
 from tqdm.auto import tqdm
 
-from .checks import check_array, check_bool, check_labels, check_nonnegative, check_positive_int, make_rng
+from .checks import (check_array, check_bool, check_generator, check_labels, check_nonnegative,
+                     check_positive_int, make_rng)
 from .losses import cross_entropy, l1_penalty, l2_penalty, logits_to_labels, sample_weights
 from .models import Sequential, read_npz_with_meta, write_npz_atomically
 from .optim import Adam
@@ -253,7 +254,7 @@ def save_checkpoint(path, model, optimizer, rng, epoch, history):
     Python numbers and lists, tuples as lists); else TypeError or ValueError before anything is
     written.
     """
-    _check_generator(rng)
+    check_generator(rng)
     epoch = check_positive_int(epoch, "epoch", minimum=0)
     _check_history(history, "history", TypeError)
     for name, value in (("model", model), ("optimizer", optimizer)):
@@ -279,12 +280,6 @@ def _json_value(value):
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
-def _check_generator(rng):
-    if not isinstance(rng, np.random.Generator):
-        raise TypeError(f"rng must be a numpy.random.Generator (the one fit trains with), got "
-                        f"{type(rng).__name__}")
-
-
 def _check_history(history, what, error, lists=()):
     """Raise ``error`` unless ``history`` is a dict whose entries ``lists`` are lists (the
     per-epoch metrics that fit appends to; other entries may be anything JSON can hold)."""
@@ -303,7 +298,7 @@ def load_checkpoint(path, model, optimizer, rng, history_keys=None):
     for other parameters, or a generator of another kind raises ValueError (TypeError when
     ``rng`` is not a Generator), the model as it was.
     """
-    _check_generator(rng)
+    check_generator(rng)
     meta, arrays = read_npz_with_meta(path, "checkpoint")
     if not {"epoch", "history", "rng"} <= set(meta):
         raise ValueError(f"{path} is not a tinyadv checkpoint (its __meta__ lacks epoch, history or rng)")

@@ -20,7 +20,8 @@ import numbers
 
 import numpy as np
 
-from ..checks import check_array, check_float_dtype, check_nonnegative, check_norm, check_shape
+from ..checks import (check_array, check_float_dtype, check_generator, check_nonnegative, check_norm,
+                      check_shape)
 
 
 def _check_batch(a, name):
@@ -107,9 +108,7 @@ def random_start(rng, shape, eps, norm, dtype=np.float64):
     (P(r ≤ t) = t^d). Barthe, Guédon, Mendelson & Naor 2005. Drawing from the L∞ box and
     rescaling (CleverHans v4 torch, torchattacks #161) is *not* uniform in the ball.
     """
-    if not isinstance(rng, np.random.Generator):
-        raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}; "
-                        f"make one with np.random.default_rng(seed)")
+    check_generator(rng)
     shape = check_shape(shape)
     eps = check_nonnegative(eps, "eps")
     norm = check_norm(norm)

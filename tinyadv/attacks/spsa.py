@@ -13,8 +13,8 @@ perturbation (CleverHans #1249 evaluated at 2x + δv).
 
 import numpy as np
 
-from ..checks import (check_array, check_bool, check_labels, check_nonnegative, check_positive,
-                      check_positive_int, make_rng)
+from ..checks import (check_array, check_bool, check_generator, check_labels, check_nonnegative,
+                      check_positive, check_positive_int, make_rng)
 from ..losses import as_two_logits
 from .base import (attack_labels, check_input, check_logits_model, check_reach, clip_box,
                    model_logits)
@@ -83,9 +83,7 @@ def spsa_gradient(loss_fn, x, *, delta, samples, rng, batch_size=4096):
     delta = check_positive(delta, "delta")
     check_reach(x, delta, "delta", delta)
     samples = _check_samples(samples)
-    if not isinstance(rng, np.random.Generator):
-        raise TypeError(f"rng must be a numpy.random.Generator (np.random.default_rng(seed)), "
-                        f"got {type(rng).__name__}")
+    check_generator(rng)
     batch_size = check_positive_int(batch_size, "batch_size")
     n = x.shape[0]
     pairs = samples // 2
