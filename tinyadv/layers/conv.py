@@ -131,9 +131,11 @@ def padded_channels_last(x, pads):
     """x (N, C, H, W) zero-padded by ``pads`` (top, bottom, left, right) and laid out channels-last,
     (N, H + top + bottom, W + left + right, C): a copy when there is padding, else a view (free
     when x is a view of channels-last memory, as the previous convolution's output is)."""
-    check_ndim(x, "x", 4)
     pads = check_sizes(pads, "pads", "top, bottom, left, right")
-    return pad_channels_last(x, pads) if any(pads) else x.transpose(0, 2, 3, 1)
+    if any(pads):
+        return pad_channels_last(x, pads)  # (which checks x)
+    check_ndim(x, "x", 4)
+    return x.transpose(0, 2, 3, 1)
 
 
 def weight_rows(w):
