@@ -148,8 +148,8 @@ def _adam_arguments(**change):
     (dict(beta2=1.5), ValueError, r"betas must be in \[0, 1\)"),
     (dict(beta1=-0.1), ValueError, "betas must be a finite number >= 0"),
     (dict(beta1=np.nan), ValueError, "betas must be a finite number >= 0"),
-    (dict(grad=f64(1)), ValueError, r"grad must have the parameter's shape \(3,\), got \(1,\)"),
-    (dict(m=np.zeros((3, 1))), ValueError, r"m must have the parameter's shape \(3,\)"),
+    (dict(grad=f64(1)), ValueError, r"grad must have the shape of data \(3,\), got \(1,\)"),
+    (dict(m=np.zeros((3, 1))), ValueError, r"m must have the shape of data \(3,\)"),
     (dict(v=[0.0, 0.0, 0.0]), TypeError, "v must be a NumPy array, got list"),
 ])
 def test_adam_update_refuses_a_step_betas_or_shapes_that_would_give_nan_or_broadcast(

@@ -139,6 +139,25 @@ def check_shape(shape, name="shape", *, minimum=0):
     return tuple(int(s) for s in shape)
 
 
+def check_same_shape(*, batch=False, **arrays):
+    """Raise unless the named arrays (``x=x, grad=grad, ...``) are NumPy arrays all shaped like
+    the first: TypeError naming a non-array, ValueError naming a wrong shape. With ``batch=True``
+    the first must also have at least one dimension (N first).
+
+    For the helpers that run on every step (an attack's step, the image of w, Adam's step):
+    shapes only, O(1), where a mismatch would otherwise broadcast or fail in a reshape.
+    """
+    for name, a in arrays.items():
+        if not isinstance(a, np.ndarray):
+            raise TypeError(f"{name} must be a NumPy array, got {type(a).__name__}")
+    (first, a0), *others = arrays.items()
+    if batch and a0.ndim == 0:
+        raise ValueError(f"{first} must have at least one dimension (N first), got shape ()")
+    for name, a in others:
+        if a.shape != a0.shape:
+            raise ValueError(f"{name} must have the shape of {first} {a0.shape}, got {a.shape}")
+
+
 def check_positive(value, name):
     """Return ``value`` as a float after checking it is a finite number > 0 (a step, a rate)."""
     if check_nonnegative(value, name) == 0.0:

@@ -31,7 +31,7 @@ the divisions and square roots, which it must keep to give the same bits.
 import numpy as np
 from numba import njit
 
-from .checks import check_bool, check_nonnegative, check_positive_int
+from .checks import check_bool, check_nonnegative, check_positive_int, check_same_shape
 
 
 class Optimizer:
@@ -160,11 +160,7 @@ def check_betas(betas):
 def _check_adam_step(data, grad, m, v, beta1, beta2, t):
     """Raise unless the four arrays have one shape (no broadcasting), the betas are in [0, 1)
     and the step t is an integer >= 1 (t = 0 would divide by 1 − β⁰ = 0)."""
-    for name, a in (("data", data), ("grad", grad), ("m", m), ("v", v)):
-        if not isinstance(a, np.ndarray):
-            raise TypeError(f"{name} must be a NumPy array, got {type(a).__name__}")
-        if a.shape != data.shape:
-            raise ValueError(f"{name} must have the parameter's shape {data.shape}, got {a.shape}")
+    check_same_shape(data=data, grad=grad, m=m, v=v)
     check_betas((beta1, beta2))
     check_positive_int(t, "t")
 

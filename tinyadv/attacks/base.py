@@ -82,25 +82,6 @@ def clip_box(x, clip):
     return x if clip is None else np.clip(x, clip[0], clip[1])
 
 
-def check_same_shape(**arrays):
-    """Raise unless the named arrays (``x=x, grad=grad, ...``) are NumPy arrays, at least 1-D
-    (N first), all shaped like the first: TypeError naming a non-array, ValueError naming a
-    wrong shape.
-
-    For the helpers that run on every attack step (the step, the image of w, Adam's step):
-    shapes only, O(1), where a mismatch would otherwise broadcast or fail in a reshape.
-    """
-    for name, a in arrays.items():
-        if not isinstance(a, np.ndarray):
-            raise TypeError(f"{name} must be a NumPy array, got {type(a).__name__}")
-    (first, a0), *others = arrays.items()
-    if a0.ndim == 0:
-        raise ValueError(f"{first} must have at least one dimension (N first), got shape ()")
-    for name, a in others:
-        if a.shape != a0.shape:
-            raise ValueError(f"{name} must have the shape of {first} {a0.shape}, got {a.shape}")
-
-
 def _check_real(a, what):
     """Raise TypeError unless the array ``a`` holds real numbers (``what`` names it)."""
     if a.dtype.kind not in "biuf":

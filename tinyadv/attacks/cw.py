@@ -17,11 +17,10 @@ import numpy as np
 from numba import njit
 
 from ..checks import (check_bool, check_clip, check_finite_clip, check_float_dtype, check_labels,
-                      check_nonnegative, check_positive, check_positive_int)
+                      check_nonnegative, check_positive, check_positive_int, check_same_shape)
 from ..losses import as_two_logits
 from ..threads import map_chunks, row_chunks
-from .base import (attack_labels, check_input, check_model, check_same_shape, from_two_logits,
-                   logits_and_gradient)
+from .base import (attack_labels, check_input, check_model, from_two_logits, logits_and_gradient)
 
 # The largest c of the search, the reference code's initial upper bound: c never grows past it,
 # so the upstream gradient c·∂f/∂Z (entries 0 or ±c) stays finite even in float32.
@@ -131,7 +130,7 @@ def cw_image(w, x64, clip, dtype):
 def _check_image(w, x64, clip, dtype):
     """The O(1) checks of :func:`cw_image` and its reference; returns the dtype as ``np.dtype``.
     The box is checked, not replaced, so that a valid call computes exactly as before."""
-    check_same_shape(w=w, x64=x64)
+    check_same_shape(w=w, x64=x64, batch=True)
     check_finite_clip(check_clip(clip), "cw_image (it maps the box onto tanh's range)")
     return check_float_dtype(dtype)
 
@@ -205,7 +204,7 @@ def _check_adam_step(w, m, v, x_new, x64, model_grad, dimage, *, lr, t):
     shaped = dict(w=w, m=m, v=v, x_new=x_new, x64=x64, model_grad=model_grad)
     if np.ndim(dimage) > 0:
         shaped["dimage"] = dimage
-    check_same_shape(**shaped)
+    check_same_shape(**shaped, batch=True)
     for name, a in (("w", w), ("m", m), ("v", v)):
         if a.dtype.kind != "f":
             raise TypeError(f"{name} must be a floating-point array (updated in place), "

@@ -17,11 +17,11 @@ import numpy as np
 from numba import njit
 
 from ..checks import (check_bool, check_clip, check_nonnegative, check_norm, check_positive_int,
-                      make_rng)
+                      check_same_shape, make_rng)
 from ..losses import cross_entropy
 from ..threads import map_chunks, row_chunks
-from .base import (attack_labels, check_input, check_model, check_reach, check_same_shape,
-                   clip_box, is_success, labels_and_first_pass, loss_gradient, model_logits)
+from .base import (attack_labels, check_input, check_model, check_reach, clip_box, is_success,
+                   labels_and_first_pass, loss_gradient, model_logits)
 from .norms import check_l1_quantile, normalize, project
 from .norms import random_start as draw_random_start
 
@@ -66,7 +66,7 @@ def _check_step(x, x_adv, grad, *, alpha, eps, norm, clip):
     """The checks of :func:`gradient_step` and its reference, O(1) (shapes and scalars only);
     returns the norm as ``check_norm`` does. The other values are checked, not replaced, so
     that a valid call computes exactly as before."""
-    check_same_shape(x=x, x_adv=x_adv, grad=grad)
+    check_same_shape(x=x, x_adv=x_adv, grad=grad, batch=True)
     check_nonnegative(alpha, "alpha")
     if not (isinstance(eps, numbers.Real) and eps == np.inf):  # (no ball: fooling_images)
         check_nonnegative(eps, "eps")
