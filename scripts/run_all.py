@@ -13,8 +13,9 @@ direction, or a threshold: "≈" numbers of REFERENCES.md get ±3 points, exact 
 
 Sizes. ``--fast`` gives every model a token training budget (the CIFAR CNNs: 5,000 images,
 2 clean epochs and 1 adversarial epoch) and attacks few test images with few steps; it skips
-the paper-protocol run of logistic_3v7. On full MNIST and CIFAR-10 it took 10.3 minutes on a
-2-core machine that was also running another 2-core job, so about 5 minutes on idle cores.
+the paper-protocol run of logistic_3v7. On full MNIST and CIFAR-10 it took 2.0 minutes on an
+idle 2-core machine (2026-12-05; 10.3 minutes on 2026-12-02, on a 2-core machine that was also
+running another 2-core job, before the speed-ups).
 Several claims are expected not to hold at that size: the models are far from trained.
 The default runs the scripts' own laptop defaults where they fit the hour (train_cifar_cnn,
 noisy_examples, pixel_swap_tradeoff, fooling_images, fault_tolerance, linearity,
@@ -22,8 +23,9 @@ boundary_tilting, cifar_filters, the logistic_3v7 paper protocol) and smaller si
 demo (2 epochs over the training set), logistic_3v7 (10 epochs instead of 30), binarized_mnist
 (4,000 digits, 3 epochs, PGD-20 and CW-L2 with 50 steps), blackbox_mnist (2 oracle epochs),
 human_attack's CNN (2 epochs), cifar_robustness (300 test images instead of 500),
-random_labels (1,000 images instead of 2,000); it took 58 minutes on the same busy machine
-(about half of that on idle cores), 24 of them training the CIFAR CNNs. Every experiment's
+random_labels (1,000 images instead of 2,000); it took 17.5 minutes on an idle 2-core machine
+(2026-12-05), 4.6 of them training the CIFAR CNNs (58 minutes on the busy machine above, before
+the speed-ups of scripts/BENCHMARKS.md). Every experiment's
 arguments are in EXPERIMENTS below, printed before it runs, and written to the summary.
 
 Data. ``--data-mnist`` (default "mnist" when the full MNIST is in the data folder, ``$TINYADV_DATA``
