@@ -19,7 +19,7 @@ do SPSA or examples crafted on model A beat the white-box attack, and how many i
 are exactly zero or not finite.
 
     python scripts/binarized_mnist.py                                    # bundled mini-MNIST
-    TINYADV_DATA=/root/tinyadv-data python scripts/binarized_mnist.py --data mnist   # ~10 min
+    TINYADV_DATA=/root/tinyadv-data python scripts/binarized_mnist.py --data mnist   # ~2 min
     TINYADV_DATA=... python scripts/binarized_mnist.py --data mnist --paper          # hours
 
 Laptop default (stated in the printout): nf = 32 instead of 64, 6,000 training digits, 4 epochs

@@ -13,9 +13,9 @@ random start, attack labels = the model's predictions. The paper trains 50 clean
 adversarial epochs on all 50,000 images (``--paper``).
 
 The laptop default is much shorter: the first 20,000 training images, 10 clean epochs and
-3 adversarial epochs per model. On the 2 cores of the project machine a clean epoch takes about
-11 s (≈ 1,900 images/s) and an adversarial epoch about 2 minutes (PGD-7 dominates), so both
-models train in about 15 minutes; the printed output gives the measured time of every run.
+3 adversarial epochs per model. On an idle 2-core machine (2026-12-05) a clean epoch took about
+4 s (≈ 5,300 images/s) and an adversarial epoch about 30 s (PGD-7 dominates), so both models
+trained in about 4.5 minutes; the printed output gives the measured time of every run.
 Expect clean accuracies below the paper's 66–70%: the models see two fifths of the data for a
 twentieth of the epochs.
 
