@@ -10,6 +10,7 @@ from tinyadv.attacks.base import (check_gradient, check_logits, cross_entropy_di
                                   is_success, loss_gradient, num_classes)
 from tinyadv.attacks.cw import cw_adam_step, cw_adam_step_reference, cw_image, cw_image_reference
 from tinyadv.attacks.pgd import gradient_step, gradient_step_reference
+from tinyadv.optim import adam_update
 
 L = np.array([[2.0, 1, 0], [0, 3, 1]])  # predicts [0, 1]
 X = np.full((2, 4), 0.5)
@@ -76,6 +77,18 @@ def test_gradient_step_refuses_arrays_of_another_shape(step, norm, clip):
         step(X, X, G.tolist(), **options)
     with pytest.raises(ValueError, match="unknown norm"):
         step(X, X, G, alpha=0.1, eps=0.1, norm=3, clip=clip)
+
+
+@pytest.mark.parametrize("step", STEPS)
+def test_gradient_step_wants_a_batch_where_adam_takes_a_scalar_parameter(step):
+    # One shape check serves both (checks.check_same_shape): batch=True for the attacks' steps,
+    # which index samples first; Adam's update takes a 0-d parameter such as a learned scale.
+    zero_d = np.array(0.5)
+    with pytest.raises(ValueError, match=r"x must have at least one dimension \(N first\)"):
+        step(zero_d, zero_d, zero_d, alpha=0.1, eps=0.1, norm=np.inf, clip=(0.0, 1.0))
+    data, m, v = np.array(1.0), np.array(0.0), np.array(0.0)
+    adam_update(data, np.array(2.0), m, v, 0.1, 0.9, 0.999, 1e-8, 1)
+    assert data == pytest.approx(0.9) and m == pytest.approx(0.2)
 
 
 @pytest.mark.parametrize("step", STEPS)
