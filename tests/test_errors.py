@@ -226,3 +226,13 @@ def test_a_clip_box_is_a_pair_and_may_be_open_on_a_side_except_where_its_ends_ar
 def test_a_stochastic_layer_needs_a_seed_it_can_save():
     with pytest.raises(TypeError, match="seed must be an int or None here"):
         ta.StochasticBinaryConv2D(1, 2, 3, seed=np.random.default_rng(0))
+
+
+def test_an_int_too_large_for_a_float_is_refused_as_not_finite(cnn):
+    x = np.zeros((2, 1, 28, 28), np.float32)
+    with pytest.raises(ValueError, match="eps must be a finite number >= 0, got inf"):
+        ta.fgsm(cnn, x, eps=10 ** 400)
+    with pytest.raises(ValueError, match="lr must be a finite number >= 0, got inf"):
+        ta.SGD(cnn.parameters(), lr=10 ** 400)
+    with pytest.raises(ValueError, match="factor must be finite, got inf"):
+        ta.Scale(10 ** 400)

@@ -106,20 +106,26 @@ def check_finite_real(value, name):
     string, not an array)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {value!r}")
-    try:
-        value = float(value)
-    except OverflowError:
-        value = np.inf
+    value = _as_float(value)
     if not np.isfinite(value):
         raise ValueError(f"{name} must be finite, got {value}")
     return value
+
+
+def _as_float(value):
+    """``float(value)`` of a real number; an int too large for a float is inf (then refused as
+    not finite, rather than failing with OverflowError)."""
+    try:
+        return float(value)
+    except OverflowError:
+        return np.inf
 
 
 def check_nonnegative(value, name):
     """Return ``value`` as a float after checking it is a finite number >= 0 (e.g. eps, alpha)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    value = float(value)
+    value = _as_float(value)
     if not np.isfinite(value) or value < 0:
         raise ValueError(f"{name} must be a finite number >= 0, got {value}")
     return value
