@@ -148,8 +148,8 @@ class Adam(Optimizer):
 
 def check_betas(betas):
     """Return Adam's ``betas`` as two floats after checking they are a pair in [0, 1)."""
-    betas = list(betas) if isinstance(betas, (tuple, list, np.ndarray)) else None
-    if betas is None or len(betas) != 2:
+    pair = isinstance(betas, (tuple, list)) or (isinstance(betas, np.ndarray) and betas.ndim == 1)
+    if not (pair and len(betas) == 2):
         raise TypeError(f"betas must be a pair (beta1, beta2), got {betas!r}")
     beta1, beta2 = (check_nonnegative(b, "betas") for b in betas)
     if not (beta1 < 1 and beta2 < 1):

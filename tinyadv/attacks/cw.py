@@ -20,7 +20,7 @@ from ..checks import (check_bool, check_clip, check_finite_clip, check_float_dty
                       check_nonnegative, check_positive, check_positive_int, check_same_shape)
 from ..losses import as_two_logits
 from ..threads import map_chunks, row_chunks
-from .base import (attack_labels, check_input, check_model, from_two_logits, logits_and_gradient)
+from .base import attack_labels, check_input, check_model, from_two_logits, logits_and_gradient
 
 # The largest c of the search, the reference code's initial upper bound: c never grows past it,
 # so the upstream gradient c·∂f/∂Z (entries 0 or ±c) stays finite even in float32.
