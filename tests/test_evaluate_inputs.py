@@ -36,18 +36,6 @@ def test_one_class_means_label_0_only(call):
     assert ta.mutual_information(np.zeros(5, int), np.zeros(5, int), 1) == 0.0
 
 
-def test_a_sweep_may_run_over_strings(setup):
-    model, x, y = setup
-    seen = []
-
-    def attack(model, x, y, *, norm):
-        seen.append(norm)
-        return x
-
-    ta.sweep(model, x, y, attack, ["1", "2", "inf"], param="norm", progress=False)
-    assert seen == ["1", "2", "inf"]
-
-
 def test_entropy_of_one_class_is_plus_zero():
     assert np.copysign(1.0, ta.label_entropy(np.array([3, 3]), 5)) == 1.0
 
@@ -102,16 +90,17 @@ def test_levels_must_be_a_flat_list_of_real_numbers(setup, levels):
         ta.gradient_masking_report(model, x, y, eps=levels, white_box=unchanged)
 
 
-def test_sweep_keeps_integer_levels_as_integers(setup):
+@pytest.mark.parametrize("levels, param", [(["1", "2", "inf"], "norm"), ([1, 3], "k")])
+def test_a_sweep_passes_its_levels_as_given_strings_and_integers_included(setup, levels, param):
     model, x, y = setup
     seen = []
 
-    def attack(model, x, y, *, k):
-        seen.append(k)
+    def attack(model, x, y, **kwargs):
+        seen.append(kwargs[param])
         return x
 
-    ta.sweep(model, x, y, attack, [1, 3], param="k", progress=False)
-    assert seen == [1, 3] and all(type(k) is int for k in seen)
+    ta.sweep(model, x, y, attack, levels, param=param, progress=False)
+    assert seen == levels and [type(v) for v in seen] == [type(v) for v in levels]
 
 
 @pytest.mark.parametrize("attacks, error, message", [
