@@ -47,7 +47,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 import tinyadv as ta  # noqa: E402
-from tinyadv.cli import (folder, increasing, nonnegative_float, nonnegative_int,  # noqa: E402
+from tinyadv.cli import (changed_flags, folder, increasing, nonnegative_float, nonnegative_int,  # noqa: E402
                          pixel_levels, positive_int)
 from tinyadv.data import DATASET_NAMES, load_dataset  # noqa: E402
 from tinyadv.data.cifar import CIFAR10_CLASSES  # noqa: E402
@@ -142,8 +142,7 @@ def main(argv=None):
     began = time.perf_counter()
     x_train, y_train = load_dataset(args.data, "train", limit=args.train_limit)
     shape = x_train.shape[1:]
-    training_flags = [f"--{name.replace('_', '-')}" for name in ("train_limit", "epochs", "weight_decay", "nf")
-                      if getattr(args, name) != parser.get_default(name)]
+    training_flags = changed_flags(parser, args, ("train_limit", "epochs", "weight_decay", "nf"))
     models = get_models(args, x_train, y_train, training_flags)
     names = CIFAR10_CLASSES if args.data == "cifar10" else tuple(str(k) for k in range(10))
     svhn_source = "SVHN" if args.data == "svhn" else f"{args.data} (no SVHN on this machine)"

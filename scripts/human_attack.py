@@ -37,7 +37,7 @@ import matplotlib
 import numpy as np
 
 import tinyadv as ta
-from tinyadv.cli import figure_path, file_path, nonnegative_int, positive_int
+from tinyadv.cli import changed_flags, figure_path, file_path, nonnegative_int, positive_int
 from tinyadv.data import DATASET_NAMES, load_dataset
 from tinyadv.plots import save_figure, to_displayable
 
@@ -89,8 +89,7 @@ def parse_args(argv=None):
     if args.model is not None and logit_count(args.model) != LOGITS[args.model_kind]:
         parser.error(f"--model has {logit_count(args.model)} logits, but --model-kind {args.model_kind} needs "
                      f"{LOGITS[args.model_kind]} (logistic: 1, for 3 vs 7; cnn: 10, one per digit)")
-    demo_only = [f"--{name.replace('_', '-')}" for name in ("out", "steps", "digits", "eval_digits")
-                 if getattr(args, name) != parser.get_default(name)]
+    demo_only = changed_flags(parser, args, ("out", "steps", "digits", "eval_digits"))
     if not args.demo and demo_only:
         parser.error(f"{', '.join(demo_only)}: for --demo's figure and table only; the window "
                      "writes no file and takes your toggles")

@@ -38,7 +38,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 import tinyadv as ta  # noqa: E402
-from tinyadv.cli import (folder, fraction, nonnegative_float, nonnegative_int,  # noqa: E402
+from tinyadv.cli import (changed_flags, folder, fraction, nonnegative_float, nonnegative_int,  # noqa: E402
                          positive_float, positive_int)
 from tinyadv.data import DATASET_NAMES, load_dataset  # noqa: E402
 from tinyadv.plots import save_figure  # noqa: E402
@@ -66,8 +66,7 @@ def main(argv=None):
     parser.add_argument("--figures", type=folder, default="figures")
     parser.add_argument("--seed", type=nonnegative_int, default=0)
     args = parser.parse_args(argv)
-    if args.attack == "fgsm" and (args.alpha, args.steps) != (parser.get_default("alpha"),
-                                                              parser.get_default("steps")):
+    if args.attack == "fgsm" and changed_flags(parser, args, ("alpha", "steps")):
         parser.error("--alpha and --steps set PGD's iterations: add --attack pgd")
 
     began = time.perf_counter()

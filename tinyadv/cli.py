@@ -111,3 +111,10 @@ def increasing(parser, values, flag):
     """``parser.error`` unless ``values`` (a list from ``nargs="+"``) is strictly increasing."""
     if any(b <= a for a, b in zip(values, values[1:])):
         parser.error(f"{flag} must be increasing (each value once), got {' '.join(map(str, values))}")
+
+
+def changed_flags(parser, args, names):
+    """The flags among ``names`` (argparse's dests, e.g. "train_limit") that the command line set
+    to other than their defaults, as "--train-limit": for naming flags that a mode does not use."""
+    return [f"--{name.replace('_', '-')}" for name in names
+            if getattr(args, name) != parser.get_default(name)]
