@@ -63,3 +63,12 @@ def test_increasing_lists(capsys):
         cli.increasing(parser, values, "--eps")
     assert "--eps must be increasing (each value once), got 0.0 0.1 0.1" in capsys.readouterr().err
     cli.increasing(parser, [0.0, 0.1], "--eps")
+
+
+def test_changed_flags_names_the_flags_set_to_other_than_their_defaults():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--train-limit", type=int, default=100)
+    parser.add_argument("--epochs", type=int, default=3)
+    args = parser.parse_args(["--train-limit", "50", "--epochs", "3"])
+    assert cli.changed_flags(parser, args, ("train_limit", "epochs")) == ["--train-limit"]
+    assert cli.changed_flags(parser, parser.parse_args([]), ("train_limit", "epochs")) == []
