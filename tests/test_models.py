@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 
 import tinyadv as ta
 from tinyadv.gradcheck import numerical_gradient, rel_error
+from tinyadv.layers.conv import conv2d_forward_naive
 
 
 def test_cleverhans_cnn_has_exactly_184832_weights_on_cifar10():
@@ -33,6 +34,18 @@ def test_cleverhans_cnn_spatial_sizes_on_cifar10_and_mnist():
     assert spatial_sizes(mnist, np.zeros((1, 1, 28, 28), np.float32)) == [28, 14, 5, 1]
     assert mnist.logits(np.zeros((2, 1, 28, 28), np.float32)).shape == (2, 10)
 
+
+
+@pytest.mark.parametrize("size, sizes", [(27, [27, 14, 5, 1]), (31, [31, 16, 6, 2])])
+def test_cleverhans_cnn_pads_odd_images_as_tensorflow_same(size, sizes):
+    """SAME on an odd image pads 3 before and 4 after (the talk's padding 3 is for even sizes)."""
+    model = ta.cleverhans_cnn(in_channels=1, image_size=size, nf=4, seed=0)
+    x = np.random.default_rng(0).random((2, 1, size, size)).astype(np.float32)
+    assert spatial_sizes(model, x) == sizes
+    assert model.logits(x).shape == (2, 10)
+    padded = np.pad(x, ((0, 0), (0, 0), (3, 4), (3, 4)))
+    expected = conv2d_forward_naive(padded, model["conv1"].params["weight"].data, stride=2)
+    np.testing.assert_allclose(model["conv1"].forward(x)[0], expected, rtol=1e-5, atol=1e-6)
 
 def test_cleverhans_cnn_initialisation_follows_the_reference_code():
     model = ta.cleverhans_cnn(binary="binary", seed=3)

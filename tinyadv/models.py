@@ -586,13 +586,14 @@ def cleverhans_cnn(in_channels=3, nf=32, bias=False, binary=None, image_size=32,
 
     ::
 
-        conv1  8×8 stride 2, padding 3 (TensorFlow SAME)  in_channels → nf     ReLU
+        conv1  8×8 stride 2, TensorFlow SAME padding      in_channels → nf     ReLU
         conv2  6×6 stride 2, no padding (VALID)           nf → 2nf             ReLU
         conv3  5×5 stride 1, no padding (VALID)           2nf → 2nf            ReLU
         flatten, fc (linear)                              2nf·s² → num_classes
 
     Spatial sizes: 32 → 16 → 6 → 2 on CIFAR-10 (fc has 256 inputs with nf = 32, and the model
-    exactly 184,832 weights), 28 → 14 → 5 → 1 on MNIST.
+    exactly 184,832 weights), 28 → 14 → 5 → 1 on MNIST. SAME pads 3 rows and columns on each
+    side of an even-sized image (the talk's padding 3) and 3 before and 4 after an odd-sized one.
 
     Parameters
     ----------
@@ -644,7 +645,7 @@ def cleverhans_cnn(in_channels=3, nf=32, bias=False, binary=None, image_size=32,
             rng, layer.params["weight"].shape, 0.2).astype(dtype)
         return layer
 
-    layers = [("conv1", full_precision_conv(in_channels, nf, 8, 2, 3)), ("relu1", ReLU())]
+    layers = [("conv1", full_precision_conv(in_channels, nf, 8, 2, "same")), ("relu1", ReLU())]
     if binary is None:
         layers += [("conv2", full_precision_conv(nf, 2 * nf, 6, 2, 0)), ("relu2", ReLU()),
                    ("conv3", full_precision_conv(2 * nf, 2 * nf, 5, 1, 0)), ("relu3", ReLU())]
