@@ -102,6 +102,17 @@ def test_cw_returns_the_best_not_the_last():
     assert np.any(last_is_worse), "the last iterate should not be the best here"
 
 
+
+@pytest.mark.parametrize("abort_early, iterates", [(True, 101), (False, 1000)])
+def test_cw_abort_early_checks_the_loss_from_iteration_zero_as_the_reference(abort_early, iterates):
+    """l2_attack.py compares the loss at iterations 0, 100, 200, ... of 1,000: a flat loss stops
+    the round once iteration 100 has been scored, after 100 Adam steps."""
+    model, x = _logistic(2, n=3)
+    spy = _Spy(model)
+    y = (model.logits(x)[:, 0] > 0).astype(int)
+    cw_l2(spy, x, y, c=1.0, search_steps=1, steps=1000, lr=1e-12, abort_early=abort_early)
+    assert len(spy.seen) - 1 == iterates  # the first call computes the clean prediction
+
 def test_cw_confidence_margin_is_met():
     model = TwoLayerMLP(10, 8, 4, seed=3)
     x = np.random.default_rng(3).uniform(0.2, 0.8, size=(8, 10))

@@ -259,8 +259,11 @@ def cw_l2(model, x, y=None, *, confidence=0.0, c=1e-2, search_steps=5, steps=100
     clip : (low, high) or None
         With a box, x′ = low + (high − low)(tanh(w) + 1)/2; with None, x′ = x + w.
     abort_early : bool
-        Stop a round when the total loss has not fallen by 0.01% over steps/10 iterations
-        (as in the reference code).
+        Stop a round when the total loss has not fallen by 0.01% over steps/10 iterations. As in
+        the reference code, the loss is compared at iterations 0, steps/10, 2·steps/10, ... (counting
+        from 0: a flat loss stops a round after steps/10 Adam steps), but the first comparison is
+        with +∞, where the reference's is with 1e6 (which ends a round at once when its loss starts
+        above 1e6, as it does for a large c).
 
     Returns
     -------
@@ -330,7 +333,7 @@ def cw_l2(model, x, y=None, *, confidence=0.0, c=1e-2, search_steps=5, steps=100
             succeeded |= success
 
             total = float(np.sum(l2sq + c_n * f))
-            if abort_early and t % max(steps // 10, 1) == 0:
+            if abort_early and (t - 1) % max(steps // 10, 1) == 0:
                 if total > previous * 0.9999:
                     break
                 previous = total
