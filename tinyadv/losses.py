@@ -106,7 +106,10 @@ def cross_entropy(logits, y, *, label_smoothing=0.0, temperature=1.0, class_weig
         small that logits / T overflows the logits' dtype is refused.
     class_weights : array_like of numbers, shape (max(K, 2),), optional
         Weight w_c >= 0 of each class (at least one > 0, each representable in the logits'
-        dtype); sample n counts with weight w_{y_n}.
+        dtype); sample n counts with weight w_{y_n}. With label smoothing as well, the whole
+        smoothed loss of sample n is weighted by w_{y_n}; PyTorch's ``cross_entropy(weight=...,
+        label_smoothing=...)`` weights each class's term of the target by w_c instead, so the
+        two agree when only one of the options is used.
     reduction : {"mean", "sum", "none"}
         "mean" is the weighted mean Σ w_n l_n / Σ w_n (PyTorch's convention; 0 when every
         w_n is 0), "sum" the weighted sum, "none" the vector of weighted per-sample losses (and

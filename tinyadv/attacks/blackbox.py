@@ -124,7 +124,9 @@ def papernot_blackbox(oracle, substitute, train_substitute, x_seed, x_test, y_te
     lmbda : float >= 0
         λ, the augmentation step.
     tau : int or None
-        Periodic step: λ_ρ = +λ when ⌊ρ/τ⌋ is even, −λ otherwise; None keeps +λ.
+        Periodic step: λ_ρ = +λ when ⌊ρ/τ⌋ is even, −λ otherwise, the paper's λ·(−1)^⌊ρ/τ⌋
+        (REFERENCES.md §6); None keeps +λ. CleverHans's ``mnist_blackbox.py`` has the opposite
+        signs (``lmbda_coef = 2·int(int(ρ/3) != 0) − 1``: −λ for ρ = 0, 1, 2, then +λ).
     eps : float >= 0
         FGSM ε on the substitute.
     clip : (low, high) or None

@@ -7,10 +7,13 @@ point moves exactly onto it. For an affine model one step lands on the true boun
 DeepFool estimates the *minimal* L2 perturbation, which is how tinyadv uses it (the ground truth
 for linear models is ``tinyadv.theory.minimal_linear_distance``).
 
-Two details of the reference code (LTS4/DeepFool, ``deepfool.py``) matter and are tested:
-only the top-k classes of the clean logits are candidates (Foolbox #62 was 5× worse without
-them), and the overshoot multiplies the *total* perturbation once at the end,
-x₀ + (1 + overshoot)·r_tot (CleverHans #1008).
+Two details matter and are tested. Only the top-k classes of the clean logits are candidates,
+as in the authors' code (LTS4/DeepFool ``deepfool.py``, ``num_classes``) and CleverHans's
+``nb_candidate`` (Foolbox #62 was 5× worse without them). And the overshoot multiplies the
+*total* perturbation, x₀ + (1 + overshoot)·r_tot, not each step (CleverHans #1008). tinyadv
+follows CleverHans's ``deep_fool.py`` in walking from the iterates x₀ + r_tot and overshooting
+once at the end; the authors' code (and Foolbox) walks from x₀ + (1 + overshoot)·r_tot instead,
+which ends at the same kind of point by a slightly different path.
 """
 
 import numpy as np
@@ -56,9 +59,10 @@ def deepfool(model, x, *, candidates=10, overshoot=0.02, steps=50, clip=(0.0, 1.
         rᵢ = ((|f_l̂| + 1e-5)/‖w_l̂‖₂ + 1e-4) · w_l̂ / ‖w_l̂‖₂,    r_tot ← r_tot + rᵢ,
 
     until the prediction at xᵢ is no longer ŷ (per sample), then
-    x_adv = clip(x₀ + (1 + overshoot)·r_tot). The constants 1e-5 and 1e-4 are those of the
-    reference code (LTS4/DeepFool ``deepfool.py``); the 1e-4 nudges the point just across the
-    boundary. Moosavi-Dezfooli et al. 2016, Algorithm 2.
+    x_adv = clip(x₀ + (1 + overshoot)·r_tot). The 1e-5, which keeps a zero f_k from giving a
+    zero step, is CleverHans's (``deep_fool.py``); the 1e-4, which nudges the point just across
+    the boundary, is the authors' (LTS4/DeepFool ``deepfool.py``, later versions).
+    Moosavi-Dezfooli et al. 2016, Algorithm 2.
     """
     check_model(model)
     x, clip = check_input(x, clip)
