@@ -20,7 +20,8 @@ each attack misclassifying (ascend CE(y)) and one-target (descend CE(y + 1 mod 1
 the curve every few iterations (paper: 500 iterations). One step is ``tinyadv.fgm`` with
 ε = εᵢ and ``clip=None``, so BIM is literally repeated FGM (Kurakin et al. 2017).
 
-Model (§4): the CleverHans CNN with biases, ``cleverhans_cnn(in_channels=1, nf=32, bias=True)``,
+Model (§4): the CleverHans CNN with biases and fc's initial weight at unit norm as a whole
+matrix, ``cleverhans_cnn(in_channels=1, nf=32, bias=True, fc_norm="matrix")``,
 on greyscale inputs with each image's mean subtracted and divided by the per-pixel std of the
 training set (``tinyadv.data.to_greyscale``, ``standardize``); SGD lr 1e-2, batch 128,
 inverse-frequency class weights, weight decay 1e-2 versus 0. The laptop default adds momentum
@@ -149,7 +150,7 @@ def main(argv=None):
     results = {}
     for name, weight_decay in MODELS:
         model = ta.cleverhans_cnn(in_channels=1, nf=args.nf, bias=True, image_size=x_train.shape[2],
-                                  num_classes=k, seed=args.seed)
+                                  num_classes=k, fc_norm="matrix", seed=args.seed)
         start = time.perf_counter()
         ta.fit(model, x_train, y_train, epochs=args.epochs, batch_size=128,
                optimizer=ta.SGD(model.parameters(), lr=args.lr, momentum=args.momentum), weight_decay=weight_decay,

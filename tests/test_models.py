@@ -59,6 +59,20 @@ def test_cleverhans_cnn_initialisation_follows_the_reference_code():
     np.testing.assert_array_equal(conv2, same["conv2"].params["weight"].data)
 
 
+def test_cleverhans_cnn_fc_at_unit_norm_by_rows_or_as_a_whole_matrix():
+    """REFERENCES.md §3 (CleverHans code): each output unit; §4 (input faults): the matrix."""
+    rows = ta.cleverhans_cnn(nf=4, seed=5)["fc"].params["weight"].data
+    matrix = ta.cleverhans_cnn(nf=4, seed=5, fc_norm="matrix")["fc"].params["weight"].data
+    np.testing.assert_allclose(np.linalg.norm(rows, axis=1), 1, rtol=1e-5)
+    assert abs(np.linalg.norm(matrix) - 1) < 1e-5
+    assert np.linalg.norm(matrix, axis=1).std() > 0.01  # rows of different norms: not rescaled rows
+    directions = rows / np.linalg.norm(rows, axis=1, keepdims=True)  # the same normal matrix
+    np.testing.assert_allclose(matrix / np.linalg.norm(matrix, axis=1, keepdims=True), directions,
+                               rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="fc_norm must be 'rows' or 'matrix', got 'frobenius'"):
+        ta.cleverhans_cnn(fc_norm="frobenius")
+
+
 def test_cleverhans_cnn_with_biases_and_binary_variants():
     with_bias = ta.cleverhans_cnn(bias=True)
     assert with_bias.num_parameters() == 184_832 + 32 + 64 + 64 + 10

@@ -4,7 +4,8 @@
   two standard deviations redrawn.
 - ``unit_norm_filters``: each output filter (``w[f]``, all its input channels and taps together)
   scaled to unit L2 norm, as the CleverHans basic CNN does for full-precision convolutions and
-  per output unit for its linear layer (REFERENCES.md §3, §4).
+  per output unit for its linear layer (REFERENCES.md §3, §4; §4's linear layer is scaled as a
+  whole matrix instead: ``cleverhans_cnn(fc_norm="matrix")``).
 """
 
 import numbers

@@ -581,7 +581,7 @@ BINARY_VARIANTS = (None, "binary", "scaled", "stochastic")
 
 
 def cleverhans_cnn(in_channels=3, nf=32, bias=False, binary=None, image_size=32, *,
-                   num_classes=10, ste="galloway", seed=0, dtype=np.float32):
+                   num_classes=10, ste="galloway", fc_norm="rows", seed=0, dtype=np.float32):
     """The CleverHans basic CNN of the talk and of "Attacking Binarized Neural Networks".
 
     ::
@@ -612,13 +612,20 @@ def cleverhans_cnn(in_channels=3, nf=32, bias=False, binary=None, image_size=32,
           at every forward pass.
     ste : "galloway" or "hubara"
         Straight-through estimator of the binarized layers (see ``layers/activations.py``).
+    fc_norm : "rows" or "matrix"
+        fc's initial weight is a standard normal matrix scaled to unit L2 norm row by row (each
+        output unit: the CleverHans reference code, REFERENCES.md §3) or as a whole (unit
+        Frobenius norm: the input-fault model of REFERENCES.md §4, whose initial logits are
+        then √num_classes times smaller).
     seed : int
         Seed of the initialisation: truncated normal σ = 0.1 with each filter at unit L2 norm for
-        full-precision convolutions, truncated normal σ = 0.2 for binary ones, a normal matrix
-        with each output unit at unit norm for fc (the CleverHans reference code).
+        full-precision convolutions, truncated normal σ = 0.2 for binary ones, the normal matrix
+        of fc (the CleverHans reference code).
     """
     if binary not in BINARY_VARIANTS:
         raise ValueError(f"binary must be one of {BINARY_VARIANTS}, got {binary!r}")
+    if fc_norm not in ("rows", "matrix"):
+        raise ValueError(f"fc_norm must be 'rows' or 'matrix', got {fc_norm!r}")
     for value, name in ((in_channels, "in_channels"), (nf, "nf"), (image_size, "image_size")):
         check_positive_int(value, name)
     size1 = -(-image_size // 2)
@@ -658,8 +665,9 @@ def cleverhans_cnn(in_channels=3, nf=32, bias=False, binary=None, image_size=32,
                    ("conv3", binary_conv(2 * nf, 2 * nf, 5, 1, binary == "stochastic")),
                    ("relu3", activation())]
     fc = Linear(2 * nf * size3 * size3, num_classes, **options)
-    fc.params["weight"].data = unit_norm_filters(
-        rng.normal(size=fc.params["weight"].shape)).astype(dtype)
+    normal = rng.normal(size=fc.params["weight"].shape)
+    fc.params["weight"].data = (unit_norm_filters(normal) if fc_norm == "rows"
+                                else normal / np.linalg.norm(normal)).astype(dtype)
     if bias:
         for _, layer in layers + [("fc", fc)]:
             if "bias" in layer.params:
