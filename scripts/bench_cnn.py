@@ -47,6 +47,7 @@ import tracemalloc
 import numpy as np
 
 import tinyadv as ta
+from tinyadv.cli import nonnegative_int, positive_int
 from tinyadv.threads import blas_threads, openblas_kernels
 
 EPS, ALPHA = 8 / 255, 2 / 255
@@ -386,13 +387,13 @@ def attack_rates(batch, repeats, chunk_size=None):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=positive_int, default=5)
     parser.add_argument("--dtypes", nargs="+", default=["float32", "float64"],
                         choices=["float32", "float64"])
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=nonnegative_int, default=0)
     parser.add_argument("--no-compile", action="store_true", help="skip the compile-time check")
     parser.add_argument("--attacks", action="store_true", help="also time CW-L2 and DeepFool")
-    parser.add_argument("--chunk-size", type=int, default=None,
+    parser.add_argument("--chunk-size", type=positive_int, default=None,
                         help="images per chunk for tinyadv (default: Sequential's, 32); the best "
                              "size depends on the machine's caches (scripts/BENCHMARKS.md)")
     args = parser.parse_args(argv)

@@ -35,6 +35,7 @@ import numpy as np
 
 import tinyadv as ta
 from tinyadv import winograd
+from tinyadv.cli import nonnegative_int, positive_int
 from tinyadv.kernels import col2im, im2col, output_size
 from tinyadv.layers.conv import padded_channels_last, resolve_padding
 from tinyadv.threads import blas_threads, openblas_kernels
@@ -161,10 +162,10 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     parser.add_argument("--mode", default="train", choices=["train", "eval"])
-    parser.add_argument("--images", type=int, default=None,
+    parser.add_argument("--images", type=positive_int, default=None,
                         help="images in the chunk (default: Sequential's chunk)")
-    parser.add_argument("--passes", type=int, default=300)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--passes", type=positive_int, default=300)
+    parser.add_argument("--seed", type=nonnegative_int, default=0)
     args = parser.parse_args(argv)
     dtype = np.dtype(args.dtype)
     rng = np.random.default_rng(args.seed)

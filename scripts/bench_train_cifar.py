@@ -19,6 +19,7 @@ from collections import OrderedDict
 import numpy as np
 
 import tinyadv as ta
+from tinyadv.cli import fraction, nonnegative_int, positive_int
 from tinyadv.data import DATASET_NAMES, load_dataset
 
 
@@ -92,12 +93,12 @@ def time_to_target(name, trainer, x, y, x_test, y_test, *, target, epochs, batch
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", choices=DATASET_NAMES, default="cifar10")
-    parser.add_argument("--target", type=float, default=0.60)
-    parser.add_argument("--epochs", type=int, default=20, help="give up after this many epochs")
-    parser.add_argument("--train-limit", type=int, default=None)
-    parser.add_argument("--test-limit", type=int, default=None)
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--target", type=fraction, default=0.60)
+    parser.add_argument("--epochs", type=positive_int, default=20, help="give up after this many epochs")
+    parser.add_argument("--train-limit", type=positive_int, default=None)
+    parser.add_argument("--test-limit", type=positive_int, default=None)
+    parser.add_argument("--batch-size", type=positive_int, default=128)
+    parser.add_argument("--seed", type=nonnegative_int, default=0)
     args = parser.parse_args(argv)
 
     x, y = load_dataset(args.data, "train", limit=args.train_limit)

@@ -36,6 +36,23 @@ def test_bench_cnn_prints_a_row_per_workload(capsys):
                                   for row in rows)
 
 
+
+@pytest.mark.parametrize("script, argv, flag", [
+    ("bench_cnn", ["--repeats", "0"], "--repeats"),
+    ("bench_cnn", ["--chunk-size", "0"], "--chunk-size"),
+    ("bench_cnn", ["--seed", "-1"], "--seed"),
+    ("bench_profile", ["--passes", "-1"], "--passes"),
+    ("bench_profile", ["--images", "0"], "--images"),
+    ("bench_train_cifar", ["--batch-size", "0"], "--batch-size"),
+    ("bench_train_cifar", ["--target", "1.5"], "--target"),
+    ("bench_train_cifar", ["--epochs", "0"], "--epochs"),
+])
+def test_bench_scripts_refuse_a_bad_flag_when_they_read_it(script, argv, flag, capsys):
+    """argparse's usage error naming the flag, before any data is loaded or anything timed."""
+    with pytest.raises(SystemExit) as exited:
+        load_script(script).main(argv)
+    assert exited.value.code == 2 and flag in capsys.readouterr().err
+
 def test_bench_cnn_names_the_cpu_and_its_vector_instructions(tmp_path):
     module = load_script("bench_cnn")
     flags = "fpu sse2 avx avx2 fma"
