@@ -82,7 +82,7 @@ def parse_args(argv=None):
     parser.add_argument("--pgd-steps", type=positive_int, default=40, help="white-box PGD steps (paper: 40)")
     parser.add_argument("--pgd-alpha", type=positive_float, default=0.01, help="white-box PGD step (paper: 0.01)")
     parser.add_argument("--cw-steps", type=positive_int, default=100, help="CW-L2 Adam steps (paper: 100)")
-    parser.add_argument("--temperature", type=positive_float, default=0.25, help="T > 0 multiplying the logits")
+    parser.add_argument("--temperature", type=positive_float, default=0.25, help="T > 0 multiplying the logits (the paper's T; tinyadv.cross_entropy's temperature divides them, Hinton et al.'s, so this is its temperature 1/T)")
     parser.add_argument("--test-limit", type=positive_int, default=500, help="digits for clean, FGSM, transfer")
     parser.add_argument("--pgd-limit", type=positive_int, default=200, help="digits for white-box PGD")
     parser.add_argument("--sweep-limit", type=positive_int, default=100, help="digits for the PGD ε sweep")

@@ -39,7 +39,7 @@ is strictly convex), while the reference's 10,000 steps at lr 1e-5 move each wei
 --paper-protocol: the reference code (uoguelph-mlrg/adversarial_training_vs_weight_decay,
 logistic/logistic.py): Adam lr 1e-5, batch 128, --paper-steps steps (50,000; expert-l2 10,000),
 unshuffled minibatches starting at s = (step·128) mod (⌊N/128⌋ − 1), so only the first
-⌊N/128⌋ − 1 + 128 ≈ 214 training images are ever used; on full MNIST the first 5,000 training
+⌊N/128⌋ − 2 + 128 ≈ 214 training images are ever used (the largest start plus a batch); on full MNIST the first 5,000 training
 images are dropped first (TensorFlow's input_data keeps them as its validation split). The
 reference's binarized model was trained through a straight-through estimator; here it is the
 natural model binarized after training in both protocols. About 4 minutes of training on an

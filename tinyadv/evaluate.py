@@ -9,8 +9,9 @@ Two functions make them:
 * ``sweep(model, x, y, attack, levels, param="eps", ...)``: the same at every level of one
   keyword argument, returning the levels, accuracies and mean confidences.
 
-An attack is anything shaped ``f(model, x, y=None, *, <param>, ...) -> x_adv``: every function in
-``tinyadv.attacks``, the corruptions in ``tinyadv.attacks.corruptions``, or your own. The model is
+An attack is anything shaped ``f(model, x, y=None, *, <param>, ...) -> x_adv``: the attacks of
+``tinyadv.attacks`` (``deepfool``, which takes no y, as ``lambda m, x, y, **kw: deepfool(m, x,
+**kw)``), the corruptions in ``tinyadv.attacks.corruptions``, or your own. The model is
 used in whatever mode it is in (call ``model.eval()`` first). Untargeted attacks receive the true
 labels ``y``. If the keyword arguments hold a ``seed``, one ``numpy.random.Generator`` is made
 from it and passed to every batch, so batches get different random numbers and the run is

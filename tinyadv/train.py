@@ -12,11 +12,12 @@ the same numbers with one chunk's caches in memory at a time.)
 
 ``fit`` loops over epochs of shuffled minibatches (shuffled by its own seeded generator) and
 returns the history of per-epoch metrics. A ``batch_hook`` may replace each batch before the
-step: that is how adversarial training (Goodfellow et al. 2015; Madry et al. 2018) and
-random-label training are built on top of ``fit`` without changing it. For the papers'
+step: that is how adversarial training (Goodfellow et al. 2015; Madry et al. 2018) is built on
+top of ``fit`` without changing it. For the papers'
 ½ CE(clean) + ½ CE(adversarial), return the clean and the adversarial batch stacked: the mean
 cross-entropy over the doubled batch is exactly that. ``adversarial_hook`` builds that hook
-from any attack, and ``permuted_labels`` gives the random labels of Zhang et al. 2017.
+from any attack. Random-label training needs no hook: ``permuted_labels(y, seed)`` gives the
+random labels of Zhang et al. 2017, once, and ``fit`` trains on them.
 """
 
 import inspect

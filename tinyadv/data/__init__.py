@@ -2,7 +2,8 @@
 
 Every loader returns ``(x, y)``: ``x`` float32 NCHW images in [0, 1] (uint8 on request), ``y``
 int64 labels, with the same options everywhere (``split``, ``classes``, ``binary``, ``limit``,
-``dtype``; see :mod:`tinyadv.data.select`). Full data sets live in the data folder
+``dtype``; see :mod:`tinyadv.data.select`; give them by name: the loaders of full data sets take
+the data folder ``root`` first, as torchvision's do, so ``load_mnist(split="test")``). Full data sets live in the data folder
 (``root`` argument, else ``$TINYADV_DATA``, else ``~/.cache/tinyadv``); a missing official file
 is downloaded, verified and written atomically (:mod:`tinyadv.data.download`). Scripts call
 :func:`load_dataset` with a name from :data:`DATASET_NAMES`.

@@ -1,7 +1,9 @@
 """Layers with hand-written forward and backward passes, one idea per module.
 
-Each module holds the pure ``*_forward(...) -> (out, cache)`` / ``*_backward(dout, cache)`` pair
-and a thin layer class that holds the parameters and calls them.
+linear, conv and batchnorm (and ReLU in activations) hold the pure ``*_forward(...) -> (out,
+cache)`` / ``*_backward(dout, cache)`` pair and a thin layer class that holds the parameters and
+calls them; the other layers (``Sign``, ``ScaledReLU``, ``Scale``, ``Flatten``, the binary layers)
+are small classes with the math in their docstrings.
 """
 
 from .activations import ReLU, ScaledReLU, Sign, straight_through
