@@ -1,5 +1,5 @@
 """Every file, script, figure and test that the README, figures/README.md and
-scripts/BENCHMARKS.md name exists.
+scripts/BENCHMARKS.md name exists, and every section of docs/REFERENCES.md that a docstring cites.
 
 The two READMEs walk the talk slide by slide and name, for each slide, the code, the script,
 the figure and the test; BENCHMARKS.md names the scripts that printed its numbers. A
@@ -11,7 +11,7 @@ import re
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-PATH = re.compile(r"(?<![\w/.-])((?:tinyadv|scripts|tests|figures)/[\w/.-]*[\w/])")
+PATH = re.compile(r"(?<![\w/.-])((?:tinyadv|scripts|tests|figures|docs)/[\w/.-]*[\w/])")
 TEST = re.compile(r"(tests/[\w/]+\.py)::(\w+)")
 
 
@@ -64,3 +64,24 @@ def test_the_path_finder_finds_paths_in_commands_and_tables():
     text = "run `python scripts/demo.py` | `tinyadv/layers/` | figures/demo.png. and tests/test_x.py"
     assert named_paths(text) == ["figures/demo.png", "scripts/demo.py", "tests/test_x.py",
                                  "tinyadv/layers/"]
+
+
+def test_every_cited_note_is_in_docs_and_every_cited_section_exists():
+    """Docstrings cite ``REFERENCES.md §N`` (and DESIGN.md, PERFORMANCE.md): the notes are in
+    docs/, so a clone can read them, and §N is one of REFERENCES.md's numbered sections."""
+    sections = set(re.findall(r"^## (\d+)\. ", (ROOT / "docs/REFERENCES.md").read_text(encoding="utf-8"),
+                              re.M))
+    files = [ROOT / "README.md", ROOT / "figures/README.md",
+             *sorted((ROOT / "tinyadv").rglob("*.py")), *sorted((ROOT / "scripts").glob("*.py"))]
+    cited, notes = set(), set()
+    for path in files:
+        text = path.read_text(encoding="utf-8")
+        notes.update(re.findall(r"\b([A-Z]+\.md)\b", text))
+        for run in re.findall(r"REFERENCES\.md((?:,? (?:and )?§\d+)+)", text):
+            cited.update(re.findall(r"§(\d+)", run))
+    assert len(cited) >= 5, cited
+    assert cited <= sections, f"cited sections missing from docs/REFERENCES.md: {cited - sections}"
+    notes -= {"README.md", "BENCHMARKS.md"}
+    assert notes, "no note cited at all"
+    missing = [note for note in notes if not (ROOT / "docs" / note).exists()]
+    assert not missing, f"cited notes missing from docs/: {missing}"
