@@ -200,6 +200,64 @@ def test_linear_and_batchnorm_backward_refuse_another_layers_cache():
 
 
 
+X4 = np.random.default_rng(2).normal(size=(2, 1, 5, 5)).astype(np.float32)
+
+EVERY_LAYER = [  # (layer, its input, the name its dout's messages give)
+    (ta.ReLU(), X2, "ReLU"), (ta.ScaledReLU(), X2, "ScaledReLU"), (ta.Sign("hubara"), X2, "sign"),
+    (ta.Sign("galloway"), X2, "sign"), (ta.BatchNorm(4), X2, "BatchNorm"),
+    (ta.Linear(4, 2, seed=0), X2, "linear"), (ta.Flatten(), X4, "Flatten"),
+    (ta.Scale(0.5), X2, "Scale"), (ta.Conv2D(1, 2, 3, seed=0), X4, "conv2d"),
+    (ta.BinaryConv2D(1, 2, 3, seed=0), X4, "conv2d"),
+    (ta.BinaryLinear(4, 2, scale=True, seed=0), X2, "linear"),
+    (ta.StochasticBinaryConv2D(1, 2, 3, seed=0), X4, "conv2d"),
+]
+
+
+@pytest.mark.parametrize("layer, x, name", EVERY_LAYER, ids=lambda v: getattr(v, "__name__", None))
+@pytest.mark.parametrize("dtype", [np.complex128, object, np.int64, np.int32, np.bool_, np.float16])
+def test_backward_refuses_a_dout_that_is_not_float32_or_float64(layer, x, name, dtype):
+    """As forward and Sequential.backward refuse these dtypes. Before, the gradients came back
+    in them (ReLU: complex128 for a complex dout; Linear: an object array) or, for ints and
+    bools, were computed without a word."""
+    out, cache = layer.forward(x)
+    with pytest.raises(TypeError, match=re.escape(f"dout of {name} must be a float32 or float64 "
+                                                  f"array, got dtype {np.dtype(dtype)}")):
+        layer.backward(np.ones(out.shape, dtype), cache)
+
+
+@pytest.mark.parametrize("layer, x, name", EVERY_LAYER, ids=lambda v: getattr(v, "__name__", None))
+@pytest.mark.parametrize("dout_dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("layer_dtype", [np.float32, np.float64])
+def test_backward_takes_a_float_dout_of_either_precision(layer, x, name, dout_dtype, layer_dtype):
+    """A float64 dout into a float32 layer (and the reverse) passes, as Sequential.backward lets
+    it (it checks only that dout is float32 or float64) and as forward takes a float64 input."""
+    layer = copy.deepcopy(layer).astype(layer_dtype)
+    out, cache = layer.forward(x.astype(layer_dtype))
+    dx, grads = layer.backward(np.ones(out.shape, dout_dtype), cache)
+    assert dx.shape == x.shape and dx.dtype.kind == "f"
+    assert all(g.dtype.kind == "f" for g in grads.values())
+
+
+def test_sequential_backward_still_takes_a_float64_dout_into_a_float32_model():
+    model = ta.Sequential(ta.Linear(4, 3, seed=0), ta.ReLU(), ta.Linear(3, 2, seed=1))
+    logits, caches = model.forward(X2)
+    assert logits.dtype == np.float32
+    assert model.backward(np.ones(logits.shape, np.float64), caches).shape == X2.shape
+
+
+@pytest.mark.parametrize("call, name", [
+    (lambda: linear.linear_backward(np.ones((3, 2), np.complex128), _linear_cache()), "linear"),
+    (lambda: conv.conv2d_backward(np.ones((1, 2, 3, 3), np.int64), _conv_cache()), "conv2d"),
+    (lambda: batchnorm.batchnorm_backward(np.ones((3, 4), object), _batchnorm_cache()),
+     "BatchNorm"),
+    (lambda: activations.relu_backward(np.ones((3, 4), np.complex128), X2 > 0), "ReLU"),
+    (lambda: activations.straight_through(np.ones(4, np.int64), np.zeros(4), "hubara"), "sign"),
+])
+def test_backward_functions_refuse_a_dout_that_is_not_float32_or_float64(call, name):
+    with pytest.raises(TypeError, match=f"dout of {name} must be a float32 or float64 array"):
+        call()
+
+
 ELEMENTWISE = {"ReLU": ta.ReLU(), "Sign": ta.Sign(), "Flatten": ta.Flatten(), "Scale": ta.Scale(2.0),
                "ScaledReLU": ta.ScaledReLU(), "Linear": ta.Linear(4, 4, seed=0),
                "BatchNorm": ta.BatchNorm(4)}
