@@ -199,6 +199,21 @@ def test_linear_and_batchnorm_backward_refuse_another_layers_cache():
                                  ta.Linear(4, 4, seed=0).forward(X2)[1])
 
 
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("x", [np.arange(12.0).reshape(4, 3), np.arange(48.0).reshape(2, 3, 2, 4)])
+def test_batchnorm_backward_refuses_the_cache_of_a_batchnorm_of_other_features(training, x):
+    """As Linear and Conv2D do. Before, BatchNorm(5) returned (3,) gradients for its (5,)
+    parameters from a BatchNorm(3)'s cache."""
+    bn3, bn5 = ta.BatchNorm(3), ta.BatchNorm(5)
+    bn3.training = bn5.training = training
+    out, cache = bn3.forward(x)
+    with pytest.raises(ValueError, match=re.escape("cache is of a BatchNorm with weights of shape "
+                                                   "(3,), this layer's are (5,)")):
+        bn5.backward(np.ones_like(out), cache)
+    dx, grads = ta.BatchNorm(3).backward(np.ones_like(out), cache)  # the same features pass
+    assert dx.shape == x.shape and grads["weight"].shape == (3,)
+
+
 
 X4 = np.random.default_rng(2).normal(size=(2, 1, 5, 5)).astype(np.float32)
 

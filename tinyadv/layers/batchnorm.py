@@ -86,13 +86,18 @@ def batchnorm_forward(x, gamma, beta, *, eps, training, running_mean, running_va
     return out, cache, (mean if training else None), unbiased
 
 
+def _batchnorm_cache(cache):
+    """``cache`` after checking it has the form that :func:`batchnorm_forward` returns."""
+    return check_cache(cache, isinstance(cache, tuple) and len(cache) == 4
+                       and isinstance(cache[0], np.ndarray) and isinstance(cache[1], np.ndarray),
+                       "batchnorm_forward")
+
+
 def batchnorm_backward(dout, cache, *, need_input_grad=True, need_param_grads=True):
     """Returns ``(dx, dgamma, dbeta)`` (None where not needed); math in the module docstring."""
     need_input_grad = check_bool(need_input_grad, "need_input_grad")
     need_param_grads = check_bool(need_param_grads, "need_param_grads")
-    x_hat, gamma, inv_std, training = check_cache(
-        cache, isinstance(cache, tuple) and len(cache) == 4 and isinstance(cache[0], np.ndarray),
-        "batchnorm_forward")
+    x_hat, gamma, inv_std, training = _batchnorm_cache(cache)
     check_dout(dout, x_hat.shape, "BatchNorm")
     axes = _batch_axes(dout)
     dgamma = np.sum(dout * x_hat, axis=axes) if need_param_grads else None
@@ -151,6 +156,10 @@ class BatchNorm(Layer):
         return out, cache
 
     def backward(self, dout, cache, *, need_input_grad=True, need_param_grads=True):
+        gamma = _batchnorm_cache(cache)[1]
+        if gamma.shape != self.params["weight"].shape:
+            raise ValueError(f"cache is of a BatchNorm with weights of shape {gamma.shape}, this "
+                             f"layer's are {self.params['weight'].shape}")
         dx, dgamma, dbeta = batchnorm_backward(
             dout, cache, need_input_grad=need_input_grad, need_param_grads=need_param_grads
         )
