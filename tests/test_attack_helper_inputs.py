@@ -242,3 +242,30 @@ def test_num_classes(logits, expected):
 def test_num_classes_refuses_logits_not_shaped_n_by_k(logits):
     with pytest.raises(ValueError, match=r"logits must have shape \(N, K\) with K >= 1"):
         num_classes(logits)
+
+
+# ---- fooling_images: alpha and steps that would leave the dtype's range ---------------------
+
+@pytest.mark.parametrize("options, match", [
+    (dict(alpha=1e300, steps=3, clip=None, norm=2), r"alpha=1e\+300 is too large: .* float32"),
+    (dict(alpha=1e300, steps=1, clip=(0.0, 1.0)), r"alpha=1e\+300 is too large"),  # as pgd
+    (dict(alpha=1e38, steps=10, clip=None), r"alpha\*steps=1e\+39 is too large: .* float32"),
+    (dict(alpha=1e38, steps=10, clip=(0.0, np.inf), norm=1), r"alpha\*steps=1e\+39 is too large"),
+    (dict(alpha=1e307, steps=10, clip=None, dtype=np.float64),
+     r"alpha\*steps=1e\+308 is too large: .* float64"),
+])
+def test_fooling_images_refuses_steps_that_leave_the_dtypes_range(options, match):
+    """As pgd does (check_reach). Before: "x contains infinite values", which blamed x."""
+    with pytest.raises(ValueError, match=match):
+        ta.fooling_images(_mlp_and_batch()[0], (4,), **options)
+
+
+@pytest.mark.parametrize("options", [
+    dict(alpha=1e37, steps=100),  # a finite box holds every step
+    dict(alpha=1e37, steps=100, clip=None, eps=1.0),  # so does eps
+    dict(alpha=1e300, steps=0, clip=None),  # no step is taken
+    dict(alpha=1e300, steps=5, clip=None, dtype=np.float64, norm=2),
+])
+def test_fooling_images_takes_large_steps_that_stay_finite(options):
+    result = ta.fooling_images(ta.mlp([4, 5, 3], seed=0), (4,), **options)
+    assert np.all(np.isfinite(result.images))

@@ -24,7 +24,7 @@ import numpy as np
 from ..checks import (check_array, check_clip, check_float_dtype, check_labels, check_nonnegative,
                       check_norm, check_positive_int, check_shape, make_rng)
 from ..losses import logits_to_labels, softmax
-from .base import check_model, clip_box, loss_gradient, model_logits, num_classes
+from .base import check_model, check_reach, clip_box, loss_gradient, model_logits, num_classes
 from .pgd import gradient_step
 
 
@@ -116,6 +116,7 @@ def fooling_images(model, shape, *, start="uniform", norm=np.inf, alpha=0.005, s
     if not np.all(np.isfinite(x0)):
         raise ValueError("start contains NaN or infinite values")
     x0 = clip_box(x0, clip).astype(dtype)
+    _check_steps_reach(x0, alpha, steps, eps, clip)
 
     x_adv = x0
     for _ in range(steps):
@@ -127,3 +128,21 @@ def fooling_images(model, shape, *, start="uniform", norm=np.inf, alpha=0.005, s
     top2 = np.sort(p, axis=1)[:, -2:]
     return FoolingResult(images=x_adv, targets=targets, confidence=p[np.arange(m), targets],
                          margin=top2[:, 1] - top2[:, 0], success=logits_to_labels(logits) == targets)
+
+
+def _check_steps_reach(x0, alpha, steps, eps, clip):
+    """Raise ValueError naming alpha (or alpha*steps) unless every iterate stays finite in x0's
+    dtype, as :func:`tinyadv.attacks.pgd.pgd` checks its alpha (a huge one used to fail later as
+    "x contains infinite values", blaming x).
+
+    A step goes at most α from the iterate in each coordinate (u has norm 1 in L1, L2 and L∞),
+    and the iterate stays within ε of the start; a finite box holds every iterate inside it, but
+    without one (or with an end at ±inf) the steps add up: the point before a step's projection
+    is at most min(ε, (steps − 1)·α) + α from the start.
+    """
+    if steps == 0:
+        return
+    check_reach(x0, alpha, "alpha", alpha, clip)  # one step from anywhere in the box
+    if clip is None or not (np.isfinite(clip[0]) and np.isfinite(clip[1])):
+        reach = min(eps, (steps - 1) * alpha) + alpha
+        check_reach(x0, reach, "alpha*steps", alpha * steps, clip)
