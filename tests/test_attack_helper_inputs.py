@@ -269,3 +269,42 @@ def test_fooling_images_refuses_steps_that_leave_the_dtypes_range(options, match
 def test_fooling_images_takes_large_steps_that_stay_finite(options):
     result = ta.fooling_images(ta.mlp([4, 5, 3], seed=0), (4,), **options)
     assert np.all(np.isfinite(result.images))
+
+
+# ---- spsa_gradient: what loss_fn returns ----------------------------------------------------
+
+def _sum_loss(points, index):
+    return np.sum(points.reshape(len(points), -1), axis=1)
+
+
+@pytest.mark.parametrize("loss_fn, error, match", [
+    (lambda p, i: list(_sum_loss(p, i)), TypeError,
+     r"loss_fn must return a NumPy array of 8 losses \(one per point\), got list"),
+    (lambda p, i: None, TypeError, "loss_fn must return a NumPy array of 8 losses .* got NoneType"),
+    (lambda p, i: _sum_loss(p, i)[:-1], ValueError,
+     r"loss_fn must return losses of shape \(8,\), one per point it was given, got shape \(7,\)"),
+    (lambda p, i: _sum_loss(p, i)[:, None], ValueError, r"got shape \(8, 1\)"),
+    (lambda p, i: np.float64(1.0), TypeError, "loss_fn must return a NumPy array .* got float64"),
+    (lambda p, i: _sum_loss(p, i) * np.nan, ValueError, "loss_fn returned NaN"),
+    (lambda p, i: np.where(i == 1, np.inf, _sum_loss(p, i)), ValueError,
+     "loss_fn returned infinite values"),
+    (lambda p, i: _sum_loss(p, i).astype(np.int64), TypeError,
+     "loss_fn must return real floating-point losses, got dtype int64"),
+    (lambda p, i: _sum_loss(p, i) + 0j, TypeError,
+     "loss_fn must return real floating-point losses, got dtype complex128"),
+    (lambda p, i: _sum_loss(p, i).astype(object), TypeError, "got dtype object"),
+])
+def test_spsa_gradient_checks_what_loss_fn_returns(loss_fn, error, match):
+    """Before: AttributeError ('list' has no 'reshape'), NumPy's reshape error, or (NaN) a NaN
+    gradient without a word."""
+    with pytest.raises(error, match=match):
+        ta.attacks.spsa_gradient(loss_fn, np.ones((2, 3)), delta=0.1, samples=4,
+                                 rng=np.random.default_rng(0))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_spsa_gradient_takes_float_losses_of_either_precision(dtype):
+    x = np.random.default_rng(1).normal(size=(2, 3))
+    g = ta.attacks.spsa_gradient(lambda p, i: _sum_loss(p, i).astype(dtype), x, delta=0.1,
+                                 samples=4, rng=np.random.default_rng(0))
+    assert g.shape == x.shape and g.dtype == np.float64 and np.all(np.isfinite(g))

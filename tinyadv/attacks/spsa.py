@@ -47,6 +47,23 @@ def margin_loss(logits, y, *, targeted=False):
     return (other - z[rows, y]) if targeted else (z[rows, y] - other)
 
 
+def _check_losses(losses, count):
+    """Return what ``loss_fn`` returned for ``count`` points after checking it is a float array
+    of shape (count,) with finite values (a NaN loss would make the whole estimate NaN)."""
+    if not isinstance(losses, np.ndarray):
+        raise TypeError(f"loss_fn must return a NumPy array of {count} losses (one per point), "
+                        f"got {type(losses).__name__}")
+    if losses.dtype.kind != "f":
+        raise TypeError(f"loss_fn must return real floating-point losses, got dtype {losses.dtype}")
+    if losses.shape != (count,):
+        raise ValueError(f"loss_fn must return losses of shape ({count},), one per point it was "
+                         f"given, got shape {losses.shape}")
+    if not np.all(np.isfinite(losses)):
+        bad = "NaN" if np.isnan(losses).any() else "infinite values"
+        raise ValueError(f"loss_fn returned {bad}")
+    return losses
+
+
 def spsa_gradient(loss_fn, x, *, delta, samples, rng, batch_size=4096):
     """Antithetic SPSA estimate of ∇ₓL for every sample of a batch.
 
@@ -54,7 +71,8 @@ def spsa_gradient(loss_fn, x, *, delta, samples, rng, batch_size=4096):
     ----------
     loss_fn : callable
         ``loss_fn(points, index) -> (M,)`` losses of the points (M, ...), where ``index`` (M,)
-        says which sample of the batch each point belongs to.
+        says which sample of the batch each point belongs to. The losses must be a finite float
+        array of shape (M,) (TypeError or ValueError otherwise).
     x : ndarray, shape (N, ...)
         The points at which the gradient is estimated (for the attack, x + p).
     delta : float > 0
@@ -94,7 +112,8 @@ def spsa_gradient(loss_fn, x, *, delta, samples, rng, batch_size=4096):
         v = rng.choice(np.array([-1.0, 1.0]), size=(m, n) + x.shape[1:])
         points = np.concatenate([x[None] + delta * v, x[None] - delta * v]).astype(x.dtype)
         index = np.tile(np.arange(n), 2 * m)
-        losses = loss_fn(points.reshape((2 * m * n,) + x.shape[1:]), index).reshape(2, m, n)
+        losses = _check_losses(loss_fn(points.reshape((2 * m * n,) + x.shape[1:]), index),
+                               2 * m * n).reshape(2, m, n)
         diff = (losses[0] - losses[1]).reshape((m, n) + (1,) * (x.ndim - 1))
         grad += np.sum(diff * v, axis=0)
     return grad / (2 * pairs * delta)
