@@ -355,3 +355,55 @@ def test_numpy_bool_flags_are_accepted(tmp_path, no_network):
     assert x.shape == (3, 1, 28, 28) and set(y.tolist()) <= {0, 1}
     write_idx(tmp_path / "a.gz", np.arange(3, dtype=np.uint8), compress=np.True_)
     assert read_idx(tmp_path / "a.gz").tolist() == [0, 1, 2]
+
+
+# -- fetch: urls, path, md5 and timeout are checked before anything is fetched (no network) -----
+
+_MD5_ABC = "900150983cd24fb0d6963f7d28e17f72"  # of b"abc"
+
+
+@pytest.fixture
+def abc_url(tmp_path):
+    source = tmp_path / "source.bin"
+    source.write_bytes(b"abc")
+    return source.as_uri()
+
+
+@pytest.mark.parametrize("change, error, match", [
+    (dict(urls=[5]), TypeError, r"urls must hold URLs \(str\), got int at position 0: 5"),
+    (dict(urls=None), TypeError, r"urls must be a URL \(str\) or a sequence of URLs, got NoneType"),
+    (dict(urls=5), TypeError, "urls must be a URL .* got int"),
+    (dict(urls=b"file:///x"), TypeError, "urls must be a URL .* got bytes"),
+    (dict(urls=[]), ValueError, "urls must name at least one URL, got an empty sequence"),
+    (dict(urls=("",)), ValueError, "urls must hold URLs, got an empty string at position 0"),
+    (dict(path=None), TypeError, r"path must be a file path \(str or os.PathLike\), got NoneType"),
+    (dict(md5=5), TypeError, "md5 must be a hexadecimal string, got int"),
+    (dict(md5="0"), ValueError, "md5 must be the 32 hexadecimal digits of an MD5 checksum, got '0'"),
+    (dict(md5="z" * 32), ValueError, "md5 must be the 32 hexadecimal digits"),
+    (dict(timeout=-1), ValueError, "timeout must be a finite number >= 0, got -1"),
+    (dict(timeout=0), ValueError, "timeout must be > 0, got 0"),
+    (dict(timeout=float("nan")), ValueError, "timeout must be a finite number >= 0, got nan"),
+    (dict(timeout=float("inf")), ValueError, "timeout must be a finite number >= 0, got inf"),
+    (dict(timeout="60"), TypeError, "timeout must be a real number, got str"),
+    (dict(timeout=True), TypeError, "timeout must be a real number, got bool"),
+])
+def test_fetch_checks_its_arguments_before_fetching(tmp_path, abc_url, change, error, match):
+    """Before: AttributeError from urllib ([5]), 'NoneType' object is not iterable, an empty
+    'could not download' for no URL, a timeout never read for a file URL (or, for http, taken
+    as a failed mirror), a download before md5 was looked at."""
+    arguments = dict(urls=[abc_url], path=str(tmp_path / "out" / "a.bin"), md5=_MD5_ABC,
+                     timeout=5)
+    arguments.update(change)
+    with pytest.raises(error, match=match):
+        fetch(arguments.pop("urls"), arguments.pop("path"), progress=False, **arguments)
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("urls", [lambda url: url, lambda url: [url], lambda url: (url, url),
+                                  lambda url: iter([url])], ids=["str", "list", "tuple", "iterator"])
+@pytest.mark.parametrize("timeout", [5, 0.5, np.float64(2.0)])
+def test_fetch_takes_a_url_or_a_sequence_of_them(tmp_path, abc_url, urls, timeout):
+    target = tmp_path / "out" / "a.bin"
+    assert fetch(urls(abc_url), target, md5=_MD5_ABC.upper(), progress=False,
+                 timeout=timeout) == target
+    assert target.read_bytes() == b"abc"

@@ -25,11 +25,13 @@ and still hold exactly the official images. Official archives that tinyadv must 
 import hashlib
 import http.client
 import os
+import string
 import urllib.request
+from collections.abc import Iterable
 
 from tqdm import tqdm
 
-from ..checks import check_bool, check_positive_int
+from ..checks import check_bool, check_positive, check_positive_int
 from ..files import atomic_path
 
 ENV_VAR = "TINYADV_DATA"
@@ -115,6 +117,25 @@ def _stream(url, tmp, *, progress, timeout, desc):
     return digest.hexdigest()
 
 
+def _check_urls(urls):
+    """Return ``urls`` (a URL or an iterable of them) as a non-empty tuple of non-empty strings;
+    TypeError or ValueError naming what is wrong otherwise."""
+    if isinstance(urls, str):
+        urls = (urls,)
+    elif isinstance(urls, (bytes, bytearray)) or not isinstance(urls, Iterable):
+        raise TypeError(f"urls must be a URL (str) or a sequence of URLs, got {type(urls).__name__}")
+    urls = tuple(urls)
+    if not urls:
+        raise ValueError("urls must name at least one URL, got an empty sequence")
+    for i, url in enumerate(urls):
+        if not isinstance(url, str):
+            raise TypeError(f"urls must hold URLs (str), got {type(url).__name__} at position {i}: "
+                            f"{url!r}")
+        if not url:
+            raise ValueError(f"urls must hold URLs, got an empty string at position {i}")
+    return urls
+
+
 def fetch(urls, path, *, md5, progress=True, timeout=60):
     """Download an official file to ``path``, verified, atomically; try each URL in turn.
 
@@ -128,7 +149,7 @@ def fetch(urls, path, *, md5, progress=True, timeout=60):
         The published MD5 checksum of the file.
     progress : bool
         Show a tqdm progress bar on stderr.
-    timeout : float
+    timeout : float > 0
         Seconds to wait for the server before giving up on a mirror.
 
     Returns
@@ -143,7 +164,14 @@ def fetch(urls, path, *, md5, progress=True, timeout=60):
         No mirror could be reached; the message says which file to place where.
     """
     progress = check_bool(progress, "progress")
-    urls = (urls,) if isinstance(urls, str) else tuple(urls)
+    urls = _check_urls(urls)
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a file path (str or os.PathLike), got {type(path).__name__}")
+    if not isinstance(md5, str):
+        raise TypeError(f"md5 must be a hexadecimal string, got {type(md5).__name__}")
+    if len(md5) != 32 or not all(c in string.hexdigits for c in md5):
+        raise ValueError(f"md5 must be the 32 hexadecimal digits of an MD5 checksum, got {md5!r}")
+    check_positive(timeout, "timeout")  # (checked, not converted: urlopen gets it as it is)
     folder, name = os.path.split(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     failures, bad_checksum = [], None
