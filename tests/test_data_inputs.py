@@ -7,9 +7,11 @@ test is not vacuous, that plain ``pickle.loads`` does create it).
 """
 
 import gzip
+import io
 import math
 import os
 import pickle
+import re
 import struct
 
 import numpy as np
@@ -17,7 +19,7 @@ import pytest
 
 from tinyadv.data import (UnsafePickleError, load_cifar10, load_dataset, load_fashion_mnist,
                           load_mini_mnist, load_mnist, load_svhn, read_cifar_batch, read_idx,
-                          safe_load, select_classes, standardize)
+                          read_svhn_mat, safe_load, select_classes, standardize)
 from tinyadv.data import cifar as cifar_module
 from tinyadv.data import mnist as mnist_module
 from tinyadv.data import svhn as svhn_module
@@ -407,3 +409,41 @@ def test_fetch_takes_a_url_or_a_sequence_of_them(tmp_path, abc_url, urls, timeou
     assert fetch(urls(abc_url), target, md5=_MD5_ABC.upper(), progress=False,
                  timeout=timeout) == target
     assert target.read_bytes() == b"abc"
+
+
+# -- a missing file is a FileNotFoundError for every reader ---------------------------------------
+
+@pytest.mark.parametrize("read", [read_svhn_mat, read_idx, read_cifar_batch, safe_load],
+                         ids=lambda f: f.__name__)
+@pytest.mark.parametrize("name", ["nope.mat", "nope"])
+def test_every_reader_raises_file_not_found_for_a_missing_file(tmp_path, read, name):
+    """read_svhn_mat used to raise "ValueError: ... is not a readable .mat file (truncated or
+    corrupted?): [Errno 2] No such file", calling a missing file corrupted."""
+    path = str(tmp_path / name)
+    with pytest.raises(FileNotFoundError, match=re.escape(path)):
+        read(path)
+
+
+def _svhn_contents():
+    return {"X": np.zeros((32, 32, 3, 2), np.uint8), "y": np.array([[10], [3]], np.uint8)}
+
+
+def test_read_svhn_mat_names_a_folder_and_a_path_of_the_wrong_type(tmp_path):
+    with pytest.raises(IsADirectoryError, match=re.escape(str(tmp_path))):
+        read_svhn_mat(str(tmp_path))
+    for path in (None, 5, 2.5):
+        with pytest.raises(TypeError, match="path must be a file path .* got "):
+            read_svhn_mat(path)
+
+
+def test_read_svhn_mat_still_reads_a_path_an_open_file_and_the_name_without_mat(tmp_path):
+    import scipy.io
+    scipy.io.savemat(tmp_path / "digits.mat", _svhn_contents())
+    for source in (str(tmp_path / "digits.mat"), tmp_path / "digits.mat",
+                   str(tmp_path / "digits"),  # scipy.io.loadmat appends .mat
+                   io.BytesIO((tmp_path / "digits.mat").read_bytes())):
+        x, y = read_svhn_mat(source)
+        assert x.shape == (2, 3, 32, 32) and y.tolist() == [0, 3]
+    (tmp_path / "corrupted.mat").write_bytes(b"\x00\xff" * 100)  # a file there: ValueError still
+    with pytest.raises(ValueError, match="is not a readable .mat file"):
+        read_svhn_mat(str(tmp_path / "corrupted.mat"))

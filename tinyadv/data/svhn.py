@@ -11,6 +11,7 @@ against its published MD5. ``greyscale``/``standardize`` apply the preprocessing
 input-fault-tolerance paper (see :mod:`tinyadv.data.preprocess`). SVHN is for non-commercial use.
 """
 
+import errno
 import os
 import zlib
 
@@ -40,11 +41,26 @@ def read_svhn_mat(path):
     -------
     x : ndarray of uint8, shape (N, 3, 32, 32)
     y : ndarray of int64, shape (N,), digits 0..9 (the file's label 10 becomes 0)
+
+    Raises
+    ------
+    FileNotFoundError
+        No file at ``path`` (nor, as ``scipy.io.loadmat`` also tries it, at ``path + ".mat"``).
+    ValueError
+        The file is not a readable .mat file, or not SVHN's structure.
     """
     import scipy.io  # here, not at the top: it takes 0.2 s to import and only SVHN needs it
 
+    if not isinstance(path, (str, bytes, os.PathLike)) and not hasattr(path, "read"):
+        raise TypeError(f"path must be a file path (str or os.PathLike) or an open binary file, "
+                        f"got {type(path).__name__}")
+    if not hasattr(path, "read") and os.path.isdir(path):
+        raise IsADirectoryError(errno.EISDIR, "Is a folder, not an SVHN .mat file", path)
     try:
         mat = scipy.io.loadmat(path)
+    except FileNotFoundError:  # as read_idx, read_cifar_batch and safe_load raise it
+        raise FileNotFoundError(errno.ENOENT, "No such file (an SVHN *_32x32.mat file)",
+                                path) from None
     except (ValueError, TypeError, OSError, EOFError, zlib.error, scipy.io.matlab.MatReadError) as err:
         raise ValueError(f"{path} is not a readable .mat file (truncated or corrupted?): {err}") from None
     if "X" not in mat or "y" not in mat:
