@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import tinyadv as ta
+from tinyadv.checks import check_nonnegative
 
 
 @pytest.fixture
@@ -236,3 +237,21 @@ def test_an_int_too_large_for_a_float_is_refused_as_not_finite(cnn):
         ta.SGD(cnn.parameters(), lr=10 ** 400)
     with pytest.raises(ValueError, match="factor must be finite, got inf"):
         ta.Scale(10 ** 400)
+
+
+@pytest.mark.parametrize("attack, options", [
+    (ta.pgd, dict(alpha=0.1, steps=1)),  # L∞ with a random start: rng.uniform(-eps, eps)
+    (ta.pgd, dict(alpha=0.1, steps=1, norm=2)),
+    (ta.spsa, dict(steps=1, samples=4)),
+    (ta.uniform_noise, {}),
+])
+def test_eps_minus_zero_is_eps_zero(attack, options):
+    """-0.0 passes the check eps >= 0: every attack must then treat it as 0, not hand it to
+    NumPy's uniform(-eps, eps), which refuses it ("high - low < 0")."""
+    model = ta.mlp([4, 8, 3], seed=0)
+    x = np.full((2, 4), 0.5, np.float32)
+    at_minus_zero = attack(model, x, eps=-0.0, seed=0, **options)
+    np.testing.assert_array_equal(at_minus_zero, attack(model, x, eps=0.0, seed=0, **options))
+    np.testing.assert_array_equal(at_minus_zero, x)
+    assert check_nonnegative(-0.0, "eps") == 0.0
+    assert not np.signbit(check_nonnegative(-0.0, "eps"))

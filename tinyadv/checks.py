@@ -122,13 +122,17 @@ def _as_float(value):
 
 
 def check_nonnegative(value, name):
-    """Return ``value`` as a float after checking it is a finite number >= 0 (e.g. eps, alpha)."""
+    """Return ``value`` as a float after checking it is a finite number >= 0 (e.g. eps, alpha).
+
+    NaN, infinities and negative numbers are refused. -0.0 is accepted and returned as +0.0:
+    NumPy's ``rng.uniform(-eps, eps)`` would refuse eps = -0.0 ("high - low < 0").
+    """
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
     value = _as_float(value)
     if not np.isfinite(value) or value < 0:
         raise ValueError(f"{name} must be a finite number >= 0, got {value}")
-    return value
+    return value + 0.0  # (-0.0 + 0.0 is +0.0; any other value is unchanged)
 
 
 def check_shape(shape, name="shape", *, minimum=0):
