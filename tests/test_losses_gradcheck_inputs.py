@@ -124,6 +124,32 @@ def test_a_class_masked_with_minus_inf_is_never_chosen():
         as_two_logits(z)  # the loss path refuses any infinity
 
 
+@pytest.mark.parametrize("function", [ta.softmax, ta.log_softmax, ta.logits_to_labels])
+@pytest.mark.parametrize("z, message", [
+    (np.array([[-np.inf, -np.inf, -np.inf]]), "row 0: no class is left"),
+    (np.array([[1.0, -np.inf], [-np.inf, -np.inf], [-np.inf, -np.inf]]), r"row 1 \(and 1 other rows\)"),
+    (np.array([[0.0, 1.0], [-np.inf, -np.inf]], np.float32), "row 1"),
+])
+def test_a_row_with_every_class_masked_is_refused(function, z, message):
+    """No class is left to predict, and softmax would be 0 / 0: NaN, with only a warning."""
+    with pytest.raises(ValueError, match=f"every class masked with −inf in ({message})"):
+        function(z)
+
+
+@pytest.mark.parametrize("function", [ta.softmax, ta.log_softmax])
+@pytest.mark.parametrize("z", [np.array([-np.inf, -np.inf]), np.array([-np.inf])])
+def test_one_sample_with_every_class_masked_is_refused(function, z):
+    with pytest.raises(ValueError, match="z has every class masked with −inf"):
+        function(z)
+
+
+def test_a_single_logit_masked_with_minus_inf_is_class_0():
+    """One logit z is the two logits [0, z]: z = −inf leaves class 0."""
+    z = np.array([[-np.inf], [2.0]])
+    assert ta.logits_to_labels(z).tolist() == [0, 1]
+    assert ta.softmax(z)[0].tolist() == [1.0, 0.0]
+
+
 def test_softmax_of_one_sample_s_logits():
     np.testing.assert_allclose(ta.softmax(np.array([1.0, 2.0])), ta.softmax(np.array([[1.0, 2.0]]))[0])
     assert ta.log_softmax(np.array([0.0, 0.0])).shape == (2,)

@@ -23,19 +23,38 @@ def check_logits(logits, name="logits", *, ndim=2, masked=False):
     """Return ``logits`` as a float32/float64 array (N, K), K >= 1, after checking it.
 
     Integer and float16 scores (a model that counts votes) are read as float64. NaN and
-    infinite values are refused; with ``masked``, −inf (a class masked out) is allowed.
+    infinite values are refused; with ``masked``, −inf (a class masked out) is allowed, but not
+    in every class of a row (no class left to predict; its softmax would be 0 / 0). A single
+    logit −inf in a 2-D batch is the two logits [0, −inf], class 0.
     """
     if isinstance(logits, (list, tuple)):
         logits = np.asarray(logits, dtype=np.float64)
     if isinstance(logits, np.ndarray) and (logits.dtype.kind in "iu" or logits.dtype == np.float16):
         logits = logits.astype(np.float64)
     logits = check_array(logits, name, ndim=ndim, finite=not masked)
-    if masked and (np.isnan(logits).any() or (logits == np.inf).any()):
-        raise ValueError(f"{name} contains NaN or +inf (only −inf, a masked class, is allowed)")
     if logits.shape[-1] == 0:
         raise ValueError(f"{name} must have at least one column (K >= 1 logits per sample), "
                          f"got shape {logits.shape}")
+    if masked and not np.all(np.isfinite(logits)):  # (one pass; finite logits need no more)
+        _check_masked(logits, name)
     return logits
+
+
+def _check_masked(logits, name):
+    """Raise ValueError for masked ``logits`` (not all finite) holding NaN or +inf, or a row
+    whose every class is −inf (unless it is one logit of a 2-D batch, read as [0, −inf])."""
+    if np.isnan(logits).any() or (logits == np.inf).any():
+        raise ValueError(f"{name} contains NaN or +inf (only −inf, a masked class, is allowed)")
+    if logits.ndim == 2 and logits.shape[1] == 1:
+        return  # one logit: −inf is [0, −inf], class 0
+    rows = np.flatnonzero(np.max(logits, axis=-1) == -np.inf)  # the rows that are all −inf
+    if rows.size and logits.ndim == 1:
+        raise ValueError(f"{name} has every class masked with −inf: no class is left "
+                         f"(at least one logit must be finite)")
+    if rows.size:
+        others = f" (and {rows.size - 1} other rows)" if rows.size > 1 else ""
+        raise ValueError(f"{name} has every class masked with −inf in row {rows[0]}{others}: "
+                         f"no class is left (at least one logit of each row must be finite)")
 
 
 def _two_logits(logits):
