@@ -68,6 +68,25 @@ def test_half_precision_images_are_refused_at_the_door(cnn):
         cnn.logits(np.zeros((2, 1, 28, 28), np.float16))
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_big_endian_floats_are_read_as_the_same_numbers(cnn, dtype):
+    """A big-endian array (from a file written on another machine) is float32 or float64 too:
+    it gives the native array's results bit for bit, not "must be a float32 array"."""
+    rng = np.random.default_rng(0)
+    x = rng.uniform(size=(3, 1, 28, 28)).astype(dtype)
+    swapped = x.astype(x.dtype.newbyteorder("S"))  # ">f4" on a little-endian machine
+    logits = cnn.logits(x)
+    for result, expected in [(cnn.logits(swapped), logits),
+                             (ta.fgsm(cnn, swapped, eps=0.1), ta.fgsm(cnn, x, eps=0.1)),
+                             (ta.softmax(swapped[:, 0, 0, :5]), ta.softmax(x[:, 0, 0, :5])),
+                             (ta.l2_penalty([swapped], 0.5)[1][0], ta.l2_penalty([x], 0.5)[1][0])]:
+        assert result.dtype == expected.dtype and result.dtype.isnative
+        assert result.tobytes() == expected.tobytes()
+    assert not swapped.dtype.isnative  # the caller's array is left as it was
+    scores = np.array([[1, 5, 2]], np.float16)
+    np.testing.assert_array_equal(ta.softmax(scores.astype(">f2")), ta.softmax(scores))
+
+
 def test_integer_images_are_refused(cnn):
     with pytest.raises(TypeError, match="floating-point array.*uint8"):
         cnn.logits(np.zeros((2, 1, 28, 28), np.uint8))

@@ -22,7 +22,9 @@ def check_array(x, name="x", *, ndim=None, min_ndim=None, finite=True):
     Parameters
     ----------
     x : array_like
-        Must already be a floating array (float32 or float64); lists are converted to float64.
+        Must already be a floating array (float32 or float64); lists are converted to float64,
+        and a float32/float64 array in the other byte order (big-endian, ``'>f4'``) is returned
+        as a copy in the native one (the same numbers).
     name : str
         The argument's name, used in error messages.
     ndim : int or tuple of int, optional
@@ -48,7 +50,8 @@ def check_array(x, name="x", *, ndim=None, min_ndim=None, finite=True):
 
 
 def _as_float_array(x, name):
-    """``x`` as a float32 or float64 array (a list as float64), or the TypeError naming why not."""
+    """``x`` as a float32 or float64 array (a list as float64, a non-native byte order as the
+    native one), or the TypeError naming why not."""
     if isinstance(x, (list, tuple)):
         x = np.asarray(x, dtype=np.float64)
     if not isinstance(x, np.ndarray):
@@ -58,6 +61,8 @@ def _as_float_array(x, name):
             f"{name} must be a floating-point array (float32 or float64), got dtype {x.dtype}; "
             f"convert images with x.astype(np.float32) / 255"
         )
+    if not x.dtype.isnative and x.dtype.newbyteorder("=") in _FLOATS:  # (a big-endian file)
+        x = x.astype(x.dtype.newbyteorder("="))  # the same numbers, in this machine's byte order
     if x.dtype not in _FLOATS:  # float16, longdouble: no kernel computes in them
         raise TypeError(f"{name} must be a float32 or float64 array, got dtype {x.dtype}; "
                         f"convert it with x.astype(np.float32)")

@@ -22,14 +22,16 @@ from .checks import check_array, check_labels, check_nonnegative
 def check_logits(logits, name="logits", *, ndim=2, masked=False):
     """Return ``logits`` as a float32/float64 array (N, K), K >= 1, after checking it.
 
-    Integer and float16 scores (a model that counts votes) are read as float64. NaN and
-    infinite values are refused; with ``masked``, −inf (a class masked out) is allowed, but not
-    in every class of a row (no class left to predict; its softmax would be 0 / 0). A single
-    logit −inf in a 2-D batch is the two logits [0, −inf], class 0.
+    Integer and float16 scores (a model that counts votes) are read as float64, big-endian
+    float32/float64 ones as the native dtype (see ``check_array``). NaN and infinite values
+    are refused; with ``masked``, −inf (a class masked out) is allowed, but not in every class
+    of a row (no class left to predict; its softmax would be 0 / 0). A single logit −inf in a
+    2-D batch is the two logits [0, −inf], class 0.
     """
     if isinstance(logits, (list, tuple)):
         logits = np.asarray(logits, dtype=np.float64)
-    if isinstance(logits, np.ndarray) and (logits.dtype.kind in "iu" or logits.dtype == np.float16):
+    if isinstance(logits, np.ndarray) and (logits.dtype.kind in "iu" or (
+            logits.dtype.kind == "f" and logits.dtype.itemsize == 2)):  # (float16, either order)
         logits = logits.astype(np.float64)
     logits = check_array(logits, name, ndim=ndim, finite=not masked)
     if logits.shape[-1] == 0:
