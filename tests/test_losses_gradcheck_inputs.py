@@ -127,7 +127,8 @@ def test_a_class_masked_with_minus_inf_is_never_chosen():
 @pytest.mark.parametrize("function", [ta.softmax, ta.log_softmax, ta.logits_to_labels])
 @pytest.mark.parametrize("z, message", [
     (np.array([[-np.inf, -np.inf, -np.inf]]), "row 0: no class is left"),
-    (np.array([[1.0, -np.inf], [-np.inf, -np.inf], [-np.inf, -np.inf]]), r"row 1 \(and 1 other rows\)"),
+    (np.array([[1.0, -np.inf], [-np.inf, -np.inf], [-np.inf, -np.inf]]),
+     r"row 1 \(and 1 other rows\)"),
     (np.array([[0.0, 1.0], [-np.inf, -np.inf]], np.float32), "row 1"),
 ])
 def test_a_row_with_every_class_masked_is_refused(function, z, message):
@@ -195,6 +196,41 @@ def test_penalties_check_their_weights(penalty, weights, error, message):
 def test_l2_penalty_refuses_a_value_that_overflows():
     with pytest.raises(ValueError, match=r"the penalty of weights\[0\] overflows float64"):
         ta.l2_penalty([np.array([1e200])], 0.1)
+
+
+BIG32 = np.array([1e30], np.float32)
+
+
+@pytest.mark.parametrize("penalty, weights, lam, message", [
+    # λ W overflows float32 (the value, in float64, does not)
+    (ta.l2_penalty, [BIG32], 1e10,
+     r"the gradient of l2_penalty with lam=1e\+10 overflows float32 at weights\[0\]"),
+    # λ itself is more than float32 holds: inf · 0 would be NaN
+    (ta.l2_penalty, [np.ones(2, np.float32), np.zeros(3, np.float32)], 1e39,
+     r"the gradient of l2_penalty with lam=1e\+39 overflows float32 at weights\[0\]"),
+    (ta.l1_penalty, [np.zeros(3, np.float32)], 1e39,
+     r"the gradient of l1_penalty with lam=1e\+39 overflows float32"),
+    # the value overflows float64
+    (ta.l1_penalty, [BIG32], 1e300,
+     r"l1_penalty with lam=1e\+300 overflows float64 \(its value is inf\): use a smaller lam"),
+    (ta.l2_penalty, [np.array([1e150])], 1e300, r"l2_penalty with lam=1e\+300 overflows float64"),
+    # each weight's term is finite, their sum is not (NaN with lam = 0)
+    (ta.l2_penalty, [np.array([1e154]), np.array([1e154])], 0.0,
+     r"l2_penalty with lam=0 overflows float64 \(its value is nan\): "
+     r"the penalties of the weights sum to inf"),
+])
+def test_penalties_refuse_a_value_or_gradient_that_overflows(penalty, weights, lam, message):
+    """Finite weights and λ must not give inf or NaN (they did, with only a RuntimeWarning)."""
+    with pytest.raises(ValueError, match=message):
+        penalty(weights, lam)
+
+
+@pytest.mark.parametrize("penalty", [ta.l1_penalty, ta.l2_penalty])
+def test_penalties_near_the_float32_limit_are_not_refused(penalty):
+    w = [np.array([3e38, -1.0, 0.0], np.float32), np.zeros((0, 2), np.float32)]
+    value, grads = penalty(w, 1.0)
+    assert np.isfinite(value) and all(np.all(np.isfinite(g)) for g in grads)
+    assert grads[0].dtype == np.float32
 
 
 @pytest.mark.parametrize("penalty, expected", [(ta.l1_penalty, 2.5), (ta.l2_penalty, 15.0)])

@@ -290,6 +290,29 @@ def _check_penalty_value(terms, weights):
             raise ValueError(f"the penalty of weights[{i}] overflows float64 ({term})")
 
 
+def _check_penalty_result(penalty, lam, terms, value, grads, largest):
+    """Raise ValueError naming ``penalty``, ``lam`` and the dtype when the penalty's value
+    (a float64) or a gradient is not finite though the weights and ``lam`` were: an overflow.
+
+    ``terms`` are the per-weight terms (each finite, see :func:`_check_penalty_value`) whose
+    sum times λ is the value. ``largest[i]`` bounds max|W_i| from above (or bounds what λ
+    multiplies); a gradient is scanned only when λ or λ·``largest[i]`` comes within a factor 2
+    of its dtype's largest value (λ itself is rounded to the weight's dtype), so in every other
+    case the check is O(1).
+    """
+    if not np.isfinite(value):
+        total = sum(terms)
+        cause = ("use a smaller lam" if np.isfinite(total) else
+                 f"the penalties of the weights sum to {total}, more than float64 can hold")
+        raise ValueError(f"{penalty} with lam={lam:g} overflows float64 (its value is {value}): "
+                         f"{cause}")
+    for i, (g, bound) in enumerate(zip(grads, largest)):
+        half = 0.5 * float(np.finfo(g.dtype).max)
+        if (lam >= half or lam * bound >= half) and not np.all(np.isfinite(g)):
+            raise ValueError(f"the gradient of {penalty} with lam={lam:g} overflows {g.dtype} "
+                             f"at weights[{i}]: use a smaller lam")
+
+
 def l2_penalty(weights, lam):
     """Weight decay as a loss term: value ½ λ Σ ‖W‖² and gradients λ W.
 
@@ -303,23 +326,34 @@ def l2_penalty(weights, lam):
     -------
     value : float
     grads : list of ndarray, one per weight
+
+    Raises ValueError, naming it, when the value overflows float64 or a gradient its
+    weight's dtype.
     """
     weights = _check_weights(weights)
     lam = check_nonnegative(lam, "lam")
     with np.errstate(over="ignore"):  # an overflowing term is refused by name
         terms = [float(np.sum(w.astype(np.float64) ** 2)) for w in weights]
     _check_penalty_value(terms, weights)
-    return 0.5 * lam * sum(terms), [lam * w for w in weights]
+    with np.errstate(over="ignore", invalid="ignore"):  # refused by name just below
+        value, grads = 0.5 * lam * sum(terms), [lam * w for w in weights]
+    _check_penalty_result("l2_penalty", lam, terms, value, grads, [np.sqrt(t) for t in terms])
+    return value, grads
 
 
 def l1_penalty(weights, lam):
     """L1 penalty λ Σ mean|W| (REFERENCES.md §7 uses the mean) and its subgradient λ sign(W)/size.
 
     ``weights`` is a list or tuple of finite float32/float64 arrays; an empty one contributes 0.
-    At W = 0 the subgradient 0 is used.
+    At W = 0 the subgradient 0 is used. Raises ValueError, naming it, when the value overflows
+    float64 or a subgradient its weight's dtype.
     """
     weights = _check_weights(weights)
     lam = check_nonnegative(lam, "lam")
     terms = [float(np.mean(np.abs(w))) if w.size else 0.0 for w in weights]
     _check_penalty_value(terms, weights)
-    return lam * sum(terms), [lam * np.sign(w) / max(w.size, 1) for w in weights]
+    with np.errstate(over="ignore", invalid="ignore"):  # refused by name just below
+        value, grads = lam * sum(terms), [lam * np.sign(w) / max(w.size, 1) for w in weights]
+    ones = [1.0] * len(weights)  # (|sign(W)| <= 1)
+    _check_penalty_result("l1_penalty", lam, terms, value, grads, ones)
+    return value, grads
