@@ -303,7 +303,7 @@ def torch_cw_l2(model, x, *, c=1e-2, steps=100, lr=5e-3):
             improved = (margin < 0) & (l2sq < best_l2)
             best_l2[improved] = l2sq[improved]
             best_x[improved] = x_new[improved]
-        if t % max(steps // 10, 1) == 0:
+        if (t - 1) % max(steps // 10, 1) == 0:  # iterations 0, steps/10, ... as l2_attack.py
             if loss.item() > previous * 0.9999:
                 break
             previous = loss.item()
