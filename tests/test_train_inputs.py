@@ -275,3 +275,101 @@ def test_an_optimizer_of_your_own_needs_only_step(data):
 def test_adam_takes_betas_as_any_pair():
     optimizer = ta.Adam(small_model().parameters(), betas=np.array([0.8, 0.99]))
     assert (optimizer.beta1, optimizer.beta2) == (0.8, 0.99)
+
+
+def _stepped(optimizer):
+    """``optimizer`` after one step on gradients of 1 (so that its state is not all zero)."""
+    for p in optimizer.parameters:
+        p.grad[...] = 1.0
+    optimizer.step()
+    return optimizer
+
+
+@pytest.mark.parametrize("make", [lambda p: ta.SGD(p, momentum=0.9), lambda p: ta.Adam(p)],
+                         ids=["SGD", "Adam"])
+@pytest.mark.parametrize("state", [None, [], "state", 5])
+def test_an_optimizer_state_that_is_not_a_dict_is_refused_by_type(make, state):
+    """It was AttributeError ('NoneType' object has no attribute 'get') for Adam, and TypeError
+    'argument of type NoneType is not iterable' for SGD."""
+    optimizer = make(small_model().parameters())
+    with pytest.raises(TypeError, match=r"state must be a dict of arrays \(optimizer.state_dict\(\)\), "
+                                        f"got {type(state).__name__}"):
+        optimizer.load_state_dict(state)
+
+
+@pytest.mark.parametrize("key, change, message", [
+    ("velocity.0", lambda a: a + np.nan, "velocity.0: the optimizer state holds NaN, infinite"),
+    ("velocity.1", lambda a: a - np.inf, "velocity.1: the optimizer state holds NaN, infinite"),
+    ("velocity.0", lambda a: a + 1j, "velocity.0: the optimizer state holds complex64 values, "
+                                     "not real numbers"),
+    ("velocity.0", lambda a: np.full(a.shape, 1e300), "values beyond float32's range"),
+    ("velocity.0", lambda a: a.astype(object), "velocity.0: the optimizer state holds object"),
+    ("velocity.1", lambda a: [[0.0], [0.0, 1.0], []], "velocity.1: the optimizer state holds "
+                                                      r"\[\[0.0\], .*not an array of numbers"),
+    ("m.0", lambda a: a + np.nan, "m.0: the optimizer state holds NaN, infinite"),
+    ("m.1", lambda a: a + np.inf, "m.1: the optimizer state holds NaN, infinite"),
+    ("v.0", lambda a: a * np.inf, "v.0: the optimizer state holds NaN, infinite"),
+    ("m.0", lambda a: a + 1j, "m.0: the optimizer state holds complex64 values, not real numbers"),
+    ("v.1", lambda a: a - 1j, "v.1: the optimizer state holds complex64 values, not real numbers"),
+    ("v.0", lambda a: a - 1, "v.0: the optimizer state holds negative values"),
+    ("v.1", lambda a: -a, "v.1: the optimizer state holds negative values"),
+    ("t", lambda t: np.array(1.0), "needs a step count t, an integer >= 0"),
+    ("t", lambda t: np.array(True), "needs a step count t, an integer >= 0"),
+    ("t", lambda t: np.array([1]), "needs a step count t, an integer >= 0"),
+    ("t", lambda t: "1", "needs a step count t, an integer >= 0"),
+])
+def test_an_optimizer_state_that_would_turn_the_weights_into_nan_is_refused(key, change, message):
+    """NaN, infinite, complex (cut to its real part with a ComplexWarning) or negative second
+    moments were loaded, and the next step turned every weight into NaN; now ValueError naming
+    the key, with the optimizer as it was."""
+    model = small_model()
+    optimizer = _stepped(ta.SGD(model.parameters(), momentum=0.9) if key.startswith("velocity")
+                         else ta.Adam(model.parameters()))
+    state = {k: np.array(v) for k, v in optimizer.state_dict().items()}
+    state[key] = change(state[key])
+    before = {k: np.array(v) for k, v in optimizer.state_dict().items()}
+    with pytest.raises(ValueError, match=message):
+        optimizer.load_state_dict(state)
+    for k, v in optimizer.state_dict().items():
+        np.testing.assert_array_equal(v, before[k], err_msg=k)
+    optimizer.step()
+    assert all(np.all(np.isfinite(p.data)) for p in model.parameters())
+
+
+@pytest.mark.parametrize("make", [lambda p: ta.SGD(p, momentum=0.9, nesterov=True),
+                                  lambda p: ta.Adam(p)], ids=["SGD", "Adam"])
+def test_a_loaded_optimizer_state_steps_as_the_original(make):
+    """The checks refuse nothing that state_dict() gives, velocities < 0 included, and change
+    no bit of it: the two optimizers take the same steps."""
+    first, second = small_model(), small_model()
+    one = _stepped(make(first.parameters()))
+    for p in first.parameters():
+        p.grad[...] = -3.0  # a step back: SGD's velocity goes negative
+    one.step()
+    assert any(np.any(v < 0) for v in one.state_dict().values())
+    two = make(second.parameters())
+    second.load_state_dict(first.state_dict())
+    two.load_state_dict({k: v.tolist() if k.endswith(".1") else v  # (lists too)
+                         for k, v in one.state_dict().items()})
+    for model in (first, second):
+        for p in model.parameters():
+            p.grad[...] = 0.5
+    one.step()
+    two.step()
+    for a, b in zip(first.parameters(), second.parameters()):
+        np.testing.assert_array_equal(a.data, b.data)
+
+
+def test_resuming_from_a_checkpoint_with_negative_second_moments_changes_nothing(data, tmp_path):
+    x, y = data
+    path = tmp_path / "run.npz"
+    ta.fit(small_model(), x, y, epochs=1, checkpoint=path, progress=False)  # Adam
+    with np.load(path) as archive:
+        arrays = dict(archive)
+    arrays["optimizer/v.0"] = -arrays["optimizer/v.0"] - 1
+    np.savez(path, **arrays)
+    model = small_model()
+    before = weights(model)
+    with pytest.raises(ValueError, match="run.npz: v.0: the optimizer state holds negative values"):
+        ta.fit(model, x, y, epochs=2, checkpoint=path, resume=True, progress=False)
+    assert_unchanged(model, before)

@@ -68,18 +68,48 @@ class Optimizer:
     def load_state_dict(self, state):
         raise NotImplementedError
 
-    def _state_arrays(self, state, prefix):
-        """Copies of ``state[f"{prefix}.{i}"]``, one per parameter, checked against its shape."""
+    def _check_state(self, state):
+        """Raise TypeError unless ``state`` is a dict of arrays (as ``state_dict()`` gives)."""
+        if not (hasattr(state, "items") and hasattr(state, "__contains__")):
+            raise TypeError(f"state must be a dict of arrays (optimizer.state_dict()), got "
+                            f"{type(state).__name__}")
+
+    def _state_arrays(self, state, prefix, *, nonnegative=False):
+        """Copies of ``state[f"{prefix}.{i}"]``, one per parameter, in its dtype.
+
+        Refuses (ValueError naming the key) a missing key, another shape than the parameter's,
+        anything but an array of real numbers (a ragged list; complex values, which a cast
+        would cut to their real part; strings, objects), NaN, infinite values or values beyond
+        the parameter dtype's range (the next step would turn every weight into NaN), and with
+        ``nonnegative`` negative values (Adam's second moments, whose square root the step
+        takes). Nothing is copied until every array is checked.
+        """
         arrays = []
         for i, p in enumerate(self.parameters):
             key = f"{prefix}.{i}"
             if key not in state:
                 raise ValueError(f"the optimizer state lacks {key!r}: it was saved by another "
                                  f"optimizer or for other parameters")
-            value = np.array(state[key], dtype=p.data.dtype)
+            try:
+                value = np.asarray(state[key])
+            except (TypeError, ValueError):  # (ragged lists)
+                raise ValueError(f"{key}: the optimizer state holds {state[key]!r:.60}, not an "
+                                 f"array of numbers") from None
             if value.shape != p.data.shape:
                 raise ValueError(f"{key} has shape {value.shape} in the state, {p.data.shape} in the parameter")
-            arrays.append(value)
+            if value.dtype.kind not in "biuf":
+                raise ValueError(f"{key}: the optimizer state holds {value.dtype} values, not "
+                                 f"real numbers")
+            dtype = p.data.dtype
+            if value.size and not (np.all(np.isfinite(value))
+                                   and np.max(np.abs(value)) <= np.finfo(dtype).max):
+                raise ValueError(f"{key}: the optimizer state holds NaN, infinite values or "
+                                 f"values beyond {dtype}'s range")
+            if nonnegative and value.size and np.min(value) < 0:
+                raise ValueError(f"{key}: the optimizer state holds negative values (min "
+                                 f"{np.min(value)}), where Adam's second moments, averages of "
+                                 f"squared gradients, are >= 0")
+            arrays.append(np.array(value, dtype=dtype))
         return arrays
 
 
@@ -110,6 +140,9 @@ class SGD(Optimizer):
         return {f"velocity.{i}": v for i, v in enumerate(self.velocity)}
 
     def load_state_dict(self, state):
+        """Load ``state_dict()``'s velocities, checked as ``Optimizer._state_arrays`` says (a
+        state that is not a dict: TypeError); nothing changes unless all of them fit."""
+        self._check_state(state)
         self.velocity = self._state_arrays(state, "velocity")
 
 
@@ -139,10 +172,16 @@ class Adam(Optimizer):
         return state
 
     def load_state_dict(self, state):
-        t = np.asarray(state.get("t", -1))
+        """Load ``state_dict()``'s step count and moments. Refuses a state that is not a dict
+        (TypeError), a step count t that is not an integer >= 0 (a bool, a float, an array)
+        and moments as ``Optimizer._state_arrays`` says, second moments ``v.i`` < 0 included
+        (ValueError naming the key); nothing changes unless all of it fits."""
+        self._check_state(state)
+        t = np.asarray(state["t"] if "t" in state else -1)
         if t.shape != () or not np.issubdtype(t.dtype, np.integer) or t < 0:
-            raise ValueError(f"the optimizer state needs a step count t, an integer >= 0, got {state.get('t')!r}")
-        m, v = self._state_arrays(state, "m"), self._state_arrays(state, "v")
+            raise ValueError(f"the optimizer state needs a step count t, an integer >= 0, got "
+                             f"{state['t'] if 't' in state else None!r}")
+        m, v = self._state_arrays(state, "m"), self._state_arrays(state, "v", nonnegative=True)
         self.t, self.m, self.v = int(t), m, v
 
 
