@@ -221,3 +221,18 @@ def test_check_attack_takes_no_seed_for_a_deterministic_attack_and_a_logits_only
 
     report = ta.check_attack(ta.spsa, LogitsOnly(), x, eps=0.1, seed=0, steps=2, samples=8, lr=0.05)
     assert "runs" not in report.failures
+
+
+@pytest.mark.parametrize("progress", ["no", 0, None])
+@pytest.mark.parametrize("evaluation", ["robust_accuracy", "sweep", "robustness_table"])
+def test_the_progress_flag_of_an_evaluation_must_be_a_bool(setup, evaluation, progress, capsys):
+    """progress="no" showed the bar (a non-empty string is true)."""
+    model, x, y = setup
+    calls = {"robust_accuracy": lambda **k: ta.robust_accuracy(model, x, y, unchanged, eps=0.1, **k),
+             "sweep": lambda **k: ta.sweep(model, x, y, unchanged, [0.1], **k),
+             "robustness_table": lambda **k: ta.robustness_table(model, x, y, {"a": unchanged},
+                                                                 [0.1], **k)}
+    with pytest.raises(TypeError, match=f"progress must be True or False, got {progress!r}"):
+        calls[evaluation](progress=progress)
+    calls[evaluation](progress=np.False_)
+    assert capsys.readouterr().err == ""

@@ -31,6 +31,8 @@ def small_model():
     (dict(batch_hook=lambda m, x, y, **k: None), TypeError, r"batch_hook must return a pair \(x_batch, y_batch\)"),
     (dict(batch_hook=lambda m, x, y, **k: (x[:0], y[:0])), ValueError, "x holds no samples"),
     (dict(shuffle="no"), TypeError, "shuffle must be True or False"),
+    (dict(resume="no"), TypeError, "resume must be True or False, got 'no'"),
+    (dict(resume=None), TypeError, "resume must be True or False, got None"),
     (dict(label_smoothing="a"), TypeError, "label_smoothing must be a real number"),
 ])
 def test_fit_refuses_bad_arguments_before_any_weight_moves(data, change, error, message):
@@ -373,3 +375,19 @@ def test_resuming_from_a_checkpoint_with_negative_second_moments_changes_nothing
     with pytest.raises(ValueError, match="run.npz: v.0: the optimizer state holds negative values"):
         ta.fit(model, x, y, epochs=2, checkpoint=path, resume=True, progress=False)
     assert_unchanged(model, before)
+
+
+@pytest.mark.parametrize("progress", ["no", 0, np.array(False)])
+def test_fit_refuses_a_progress_flag_that_is_not_a_bool(data, progress, capsys):
+    """progress="no" showed the bar (a non-empty string is true); None means "by the run's
+    length", and NumPy's bool is a bool."""
+    x, y = data
+    model = small_model()
+    before = weights(model)
+    with pytest.raises(TypeError, match="progress must be True or False"):
+        ta.fit(model, x, y, epochs=1, batch_size=4, progress=progress)
+    assert_unchanged(model, before)
+    assert "epoch 1/1" not in capsys.readouterr().err
+    for fine in (None, np.False_):
+        ta.fit(model, x, y, epochs=1, batch_size=4, progress=fine)
+    assert "epoch 1/1" not in capsys.readouterr().err  # (2 steps: None shows no bar)

@@ -44,7 +44,8 @@ import numpy as np
 from tqdm import tqdm
 
 from .attacks.base import check_logits_model, check_model, model_gradient, model_logits
-from .checks import check_array, check_labels, check_nonnegative, check_positive_int, make_rng
+from .checks import (check_array, check_bool, check_labels, check_nonnegative, check_positive_int,
+                     make_rng)
 from .losses import cross_entropy, logits_to_labels, softmax
 
 
@@ -146,6 +147,7 @@ def robust_accuracy(model, x, y, attack=None, *, batch_size=256, progress=True, 
         raise TypeError(f"attack must be callable or None, got {type(attack).__name__}")
     if attack is None and attack_kwargs:
         raise ValueError(f"attack keyword arguments {sorted(attack_kwargs)} were given but attack is None")
+    progress = check_bool(progress, "progress")
     x, y, batch_size = _check(model, x, y, batch_size)
     total = len(_batches(len(x), batch_size))
     with tqdm(total=total, disable=not progress, desc="robust accuracy") as bar:
@@ -192,6 +194,7 @@ def sweep(model, x, y, attack, levels, *, param="eps", level_kwargs=None, batch_
     if param in attack_kwargs:
         raise ValueError(f"{param} is set by the levels; do not pass it as a fixed keyword argument too")
     _check_level_kwargs(level_kwargs, param)
+    progress = check_bool(progress, "progress")
     levels = _check_levels(levels, "levels", kinds="iufU")
     values = levels.tolist()
     accuracy, confidence = np.zeros(levels.size), np.zeros(levels.size)
@@ -317,6 +320,7 @@ def robustness_table(model, x, y, attacks, eps, *, batch_size=256, progress=True
         raise TypeError("attacks must be a non-empty dict name -> attack or (attack, kwargs[, level_kwargs])")
     if "worst case" in attacks:
         raise ValueError("'worst case' is the name of the combined row; rename that attack")
+    progress = check_bool(progress, "progress")
     eps = _check_levels(eps, "eps").astype(np.float64)
     if np.any(eps < 0) or not np.all(np.isfinite(eps)):
         raise ValueError(f"every eps must be a finite number ≥ 0, got {eps}")

@@ -160,7 +160,8 @@ def fit(model, x, y, *, epochs=1, batch_size=128, optimizer=None, weight_decay=0
     seed : int or numpy.random.Generator
         The only source of randomness (shuffling and the hook's ``rng``).
     progress : bool or None
-        Show a tqdm bar per epoch; None shows it for runs of 200 steps or more.
+        Show a tqdm bar per epoch; None shows it for runs of 200 steps or more. Flags that are
+        not bools (``progress="no"``, ``resume="yes"``) are refused with TypeError.
     checkpoint : path, optional
         After every epoch, write model, optimizer, history and generator state there (an
         ``.npz``, atomically).
@@ -181,6 +182,9 @@ def fit(model, x, y, *, epochs=1, batch_size=128, optimizer=None, weight_decay=0
     check_nonnegative(weight_decay, "weight_decay")
     check_nonnegative(l1, "l1")
     shuffle = check_bool(shuffle, "shuffle")
+    resume = check_bool(resume, "resume")  # (resume="no" would resume)
+    if progress is not None:
+        progress = check_bool(progress, "progress")
     if batch_hook is not None and not callable(batch_hook):
         raise TypeError(f"batch_hook must be callable or None, got {type(batch_hook).__name__}")
     num_logits = _num_logits(model, x[:1])
