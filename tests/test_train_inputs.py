@@ -391,3 +391,43 @@ def test_fit_refuses_a_progress_flag_that_is_not_a_bool(data, progress, capsys):
     for fine in (None, np.False_):
         ta.fit(model, x, y, epochs=1, batch_size=4, progress=fine)
     assert "epoch 1/1" not in capsys.readouterr().err  # (2 steps: None shows no bar)
+
+
+@pytest.mark.parametrize("make", [small_model, OwnModel], ids=["Sequential", "own model"])
+@pytest.mark.parametrize("x, y, error, message", [
+    (None, "y", TypeError, "x must be a NumPy array, got NoneType"),
+    (np.float64(1.0), "y", TypeError, "x must be a NumPy array, got float64"),
+    ("abc", "y", TypeError, "x must be a NumPy array, got str"),
+    ("x as uint8", "y", TypeError, "x must be a floating-point array"),
+    ("one row", "y", ValueError, r"x must have at least 2 dimensions, got shape \(4,\)"),
+    ("x", None, TypeError, "y must be a NumPy array of integer labels, got NoneType"),
+    ("x", "y as float", TypeError, "y must hold integer class labels, got dtype float64"),
+    ("x", "y of 7", ValueError, r"y must have shape \(8,\) to match the batch, got \(7,\)"),
+    ("x", "y of -1", ValueError, r"y holds labels outside"),
+])
+def test_train_step_checks_x_and_y_as_fit_does_before_anything_moves(data, make, x, y, error, message):
+    """train_step(m, opt, None, y) raised "object of type 'NoneType' has no len()": len(x) came
+    before any check of x."""
+    xs, ys = data
+    examples = {"x": xs, "x as uint8": (xs * 255).astype(np.uint8), "one row": xs[0, 0, 0],
+                "y": ys, "y as float": ys.astype(np.float64), "y of 7": ys[:7], "y of -1": ys - 1}
+    x, y = (examples.get(v, v) if isinstance(v, str) and v != "abc" else v for v in (x, y))
+    model = make()
+    optimizer = ta.Adam(model.parameters(), lr=0.1)
+    before = weights(model)
+    with pytest.raises(error, match=message):
+        ta.train_step(model, optimizer, x, y)
+    assert_unchanged(model, before)
+    assert optimizer.t == 0
+
+
+def test_train_step_takes_a_list_and_boolean_labels_as_before(data):
+    x, y = data
+    y = (y > 0)
+    first, second = small_model(), small_model()
+    one = ta.train_step(first, ta.SGD(first.parameters(), lr=0.1), x.astype(np.float64), y)
+    two = ta.train_step(second, ta.SGD(second.parameters(), lr=0.1), x.astype(np.float64).tolist(),
+                        y.tolist())
+    assert one == two
+    for a, b in zip(first.parameters(), second.parameters()):
+        np.testing.assert_array_equal(a.data, b.data)

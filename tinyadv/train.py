@@ -64,11 +64,16 @@ def train_step(model, optimizer, x, y, *, weight_decay=0.0, l1=0.0, label_smooth
     """One gradient step on the batch ``(x, y)``; returns ``(loss, number correct)``.
 
     ``loss`` includes the penalties; the model must be in training mode (``fit`` sets it).
+    ``x`` must be a floating array (N, ...) with N >= 1 and ``y`` N integer labels, as ``fit``
+    asks (TypeError or ValueError naming them before anything runs; NaN in x is the model's to
+    refuse, as a Sequential does chunk by chunk, so that the step makes no extra pass over x).
     A step that raises (labels beyond the number of logits are found only once the logits exist)
     leaves a Sequential's buffers as they were: BatchNorm's running statistics do not move.
     """
+    x = check_array(x, "x", min_ndim=2, finite=False)
     if len(x) == 0:
         raise ValueError("x holds no samples: a training step needs at least one")
+    y = check_labels(y, len(x), None)  # (cross_entropy checks the range against the logits)
     check_optimizer(model, optimizer)
     check_nonnegative(weight_decay, "weight_decay")
     check_nonnegative(l1, "l1")
@@ -79,7 +84,6 @@ def train_step(model, optimizer, x, y, *, weight_decay=0.0, l1=0.0, label_smooth
     saved = [dict(b) for b in buffers]  # the layers replace their buffers, never write into them
     try:
         if hasattr(model, "forward_backward"):  # Sequential: one pass per chunk, same numbers
-            y = check_labels(y, len(x), None)
             totals = {}  # the whole batch's Σ w_n, once per dtype of the logits
 
             def loss_gradient(logits, rows):  # rows of the whole batch's mean loss
