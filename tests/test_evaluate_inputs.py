@@ -236,3 +236,26 @@ def test_the_progress_flag_of_an_evaluation_must_be_a_bool(setup, evaluation, pr
         calls[evaluation](progress=progress)
     calls[evaluation](progress=np.False_)
     assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("size", [1e200, 1e-200, 1e154, 1e-160, 1e300])
+def test_perturbation_stats_l2_is_right_where_the_squares_leave_float64(size):
+    """√Σδ² of δ = 1e200 was inf (the squares overflow) and of 1e-200 was 0 (they underflow)."""
+    x = np.zeros((2, 1, 2, 2))
+    x_adv = x + np.array([size, 1.0])[:, None, None, None] * np.array([1.0, -2.0, 0.0, 2.0]).reshape(1, 1, 2, 2)
+    stats = ta.perturbation_stats(x, x_adv)
+    np.testing.assert_allclose(stats[2]["per_sample"], [3.0 * size, 3.0], rtol=1e-15)
+    np.testing.assert_array_equal(stats[2]["per_sample"], ta.attacks.lp_norm(x_adv - x, 2))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_perturbation_stats_l2_of_ordinary_perturbations_is_unchanged_to_the_bit(dtype):
+    """Only the rows whose squares may leave float64 are measured by lp_norm's scaling; the
+    others keep √Σδ² summed NumPy's way (lp_norm's einsum differs in the last bit)."""
+    rng = np.random.default_rng(0)
+    x = rng.random((64, 3, 8, 8)).astype(dtype)
+    x_adv = np.clip(x + rng.normal(0, 0.03, x.shape), 0, 1).astype(dtype)
+    x_adv[:4] = x[:4]  # (δ = 0: an L2 of 0)
+    delta = (x_adv.astype(np.float64) - x).reshape(64, -1)
+    np.testing.assert_array_equal(ta.perturbation_stats(x, x_adv)[2]["per_sample"],
+                                  np.sqrt((delta ** 2).sum(axis=1)))
