@@ -234,6 +234,68 @@ def test_mutual_information_between_zero_and_label_entropy(pairs):
     assert -1e-9 <= mi <= label_entropy(y, 5) + 1e-9
 
 
+def matrix_mutual_information(t, y, k, guard=1e-4):
+    """The docstring's estimator on the K × K confusion matrix, as mutual_information computed
+    it before it made only the cells that hold a pair."""
+    confusion = np.zeros((k, k))
+    np.add.at(confusion, (t, y), 1.0)
+    p_ty = confusion / confusion.sum()
+    p_t, p_y = p_ty.sum(axis=1, keepdims=True), p_ty.sum(axis=0, keepdims=True)
+    seen = p_ty > 0
+    joint, product = p_ty[seen], (p_t * p_y)[seen]
+    return float(np.sum(joint * (np.log2(joint + guard) - np.log2(product + guard))))
+
+
+def random_pairs(rng, k, n):
+    y = rng.integers(0, k, n)
+    return np.where(rng.random(n) < rng.random(), y, rng.integers(0, k, n)), y
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 7, 8, 10, 100, 129, 1000])
+def test_mutual_information_and_entropy_are_the_confusion_matrix_ones_to_the_bit(k):
+    rng = np.random.default_rng(k)
+    for n in (1, 2, 50, 999, 5000):
+        t, y = random_pairs(rng, k, n)
+        for guard in (1e-4, 0.0):
+            assert mutual_information(t, y, k, guard=guard) == matrix_mutual_information(t, y, k, guard)
+        p = np.bincount(y, minlength=k) / n
+        p = p[p > 0]
+        assert label_entropy(y, k) == float(-(p * np.log2(p)).sum()) + 0.0
+
+
+def test_mutual_information_with_rows_beyond_the_dense_sum_is_the_matrix_one_to_1e_12():
+    """Past 2²⁰ entries in the rows of the observed t, P(t) adds a row's cells in order instead
+    of NumPy's pairwise sum over the row."""
+    rng = np.random.default_rng(0)
+    t, y = random_pairs(rng, 1100, 100_000)
+    assert len(np.unique(t)) * 1100 > 2 ** 20
+    assert mutual_information(t, y, 1100) == pytest.approx(matrix_mutual_information(t, y, 1100),
+                                                           rel=1e-12)
+
+
+@pytest.mark.parametrize("k", [10 ** 7, 2 ** 31, 2 ** 31 + 1, 10 ** 12, 2 ** 63])
+def test_mutual_information_and_entropy_take_any_number_of_classes(k):
+    """They made the K × K matrix (K = 10⁷: 728 TiB, MemoryError) or K counts (10¹²: 7 TiB);
+    now the cells that hold a pair only, whatever the labels' values."""
+    rng = np.random.default_rng(1)
+    t, y = random_pairs(rng, 10, 3000)
+    far = [0, 1, 2, 3, 4, k // 3, k // 2, k - 3, k - 2, k - 1]  # ten labels over [0, K), in order
+    relabel = np.array(far, dtype=np.int64)
+    assert mutual_information(relabel[y], relabel[y], k) == mutual_information(y, y, 10)
+    assert label_entropy(relabel[y], k) == label_entropy(y, 10)
+    assert mutual_information(relabel[t], relabel[y], k) == pytest.approx(
+        mutual_information(t, y, 10), rel=1e-12)
+    shifted = mutual_information(t + (k - 10), y + (k - 10), k)  # (the same cells' order)
+    assert shifted == mutual_information(t + 2 ** 20, y + 2 ** 20, 2 ** 20 + 10)
+
+
+@pytest.mark.parametrize("k", [10 ** 12, 2 ** 62])
+def test_label_entropy_takes_any_number_of_classes(k):
+    """It counted all K classes (10¹²: 7 TiB, MemoryError)."""
+    y = np.array([0, k - 1, k - 1, 5])
+    assert label_entropy(y, k) == label_entropy(np.array([0, 2, 2, 1]), 3) == 1.5
+
+
 @pytest.mark.parametrize("t, y, k, error", [
     (np.array([0, 1]), np.array([0]), 2, ValueError),
     (np.array([0, 2]), np.array([0, 1]), 2, ValueError),
