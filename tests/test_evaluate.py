@@ -251,26 +251,17 @@ def random_pairs(rng, k, n):
     return np.where(rng.random(n) < rng.random(), y, rng.integers(0, k, n)), y
 
 
-@pytest.mark.parametrize("k", [1, 2, 3, 7, 8, 10, 100, 129, 1000])
-def test_mutual_information_and_entropy_are_the_confusion_matrix_ones_to_the_bit(k):
+@pytest.mark.parametrize("k", [1, 2, 3, 7, 8, 10, 100, 129, 1000, 1100])
+def test_mutual_information_and_entropy_are_the_confusion_matrix_ones(k):
     rng = np.random.default_rng(k)
-    for n in (1, 2, 50, 999, 5000):
+    for n in (1, 2, 50, 999, 5000, 100_000):
         t, y = random_pairs(rng, k, n)
         for guard in (1e-4, 0.0):
-            assert mutual_information(t, y, k, guard=guard) == matrix_mutual_information(t, y, k, guard)
+            assert mutual_information(t, y, k, guard=guard) == pytest.approx(
+                matrix_mutual_information(t, y, k, guard), rel=1e-12, abs=1e-15)
         p = np.bincount(y, minlength=k) / n
         p = p[p > 0]
         assert label_entropy(y, k) == float(-(p * np.log2(p)).sum()) + 0.0
-
-
-def test_mutual_information_with_rows_beyond_the_dense_sum_is_the_matrix_one_to_1e_12():
-    """Past 2²⁰ entries in the rows of the observed t, P(t) adds a row's cells in order instead
-    of NumPy's pairwise sum over the row."""
-    rng = np.random.default_rng(0)
-    t, y = random_pairs(rng, 1100, 100_000)
-    assert len(np.unique(t)) * 1100 > 2 ** 20
-    assert mutual_information(t, y, 1100) == pytest.approx(matrix_mutual_information(t, y, 1100),
-                                                           rel=1e-12)
 
 
 @pytest.mark.parametrize("k", [10 ** 7, 2 ** 31, 2 ** 31 + 1, 10 ** 12, 2 ** 63])
@@ -283,8 +274,7 @@ def test_mutual_information_and_entropy_take_any_number_of_classes(k):
     relabel = np.array(far, dtype=np.int64)
     assert mutual_information(relabel[y], relabel[y], k) == mutual_information(y, y, 10)
     assert label_entropy(relabel[y], k) == label_entropy(y, 10)
-    assert mutual_information(relabel[t], relabel[y], k) == pytest.approx(
-        mutual_information(t, y, 10), rel=1e-12)
+    assert mutual_information(relabel[t], relabel[y], k) == mutual_information(t, y, 10)
     shifted = mutual_information(t + (k - 10), y + (k - 10), k)  # (the same cells' order)
     assert shifted == mutual_information(t + 2 ** 20, y + 2 ** 20, 2 ** 20 + 10)
 
