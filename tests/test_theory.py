@@ -476,6 +476,35 @@ def test_tilt_keeps_the_weight_norm_and_deviates_by_exactly_the_angle(w, directi
     assert deviation_angle(w_theta, w) == pytest.approx(angle, abs=1e-6)
 
 
+# Entries 0 or of magnitude in [0.01, 3]: times 2**k they stay exact and normal in the dtype for
+# every k in SCALE_EXPONENTS (float32 keeps 24 bits from 2**-126 to 2**128).
+scalable = st.one_of(st.just(0.0), st.floats(0.01, 3.0), st.floats(-3.0, -0.01))
+SCALE_EXPONENTS = {np.float64: st.integers(-1000, 1000), np.float32: st.integers(-115, 120)}
+
+
+@st.composite
+def scaled_pairs(draw, size=st.integers(1, 8)):
+    """Draw (dtype, w, v, k, j): two non-zero vectors of one dtype and length, and exponents of
+    powers of two to scale them by (exactly) over the whole range of the dtype."""
+    dtype = draw(st.sampled_from([np.float64, np.float32]))
+    n = draw(size)
+    w, v = (draw(arrays(dtype, n, elements=scalable).filter(np.any)) for _ in range(2))
+    return dtype, w, v, draw(SCALE_EXPONENTS[dtype]), draw(SCALE_EXPONENTS[dtype])
+
+
+@given(pair=scaled_pairs())
+def test_deviation_angle_does_not_depend_on_the_scale_of_either_vector(pair):
+    """deviation_angle(2^k·w, 2^j·v) = deviation_angle(w, v) for k, j over the whole range of the
+    dtype (2^±1000 in float64, 2^-115..2^120 in float32): the norms of huge vectors do not
+    overflow to a NaN angle, and tiny non-zero vectors are not called zero."""
+    dtype, w, v, k, j = pair
+    angle = deviation_angle(w * dtype(2.0) ** k, v * dtype(2.0) ** j)
+    # compared through cos θ, which the rounding of w·v/(||w||·||v||) moves by a few ulp
+    assert np.cos(angle) == pytest.approx(np.cos(deviation_angle(w, v)),
+                                          abs=8 * np.finfo(dtype).eps)
+    assert np.isfinite(angle)
+
+
 def orthogonal_direction(basis, seed):
     """A unit vector orthogonal to the columns of ``basis`` (the data subspace)."""
     g = np.random.default_rng(seed).standard_normal(basis.shape[0])

@@ -13,6 +13,7 @@ from tinyadv.plots import image_grid, signed_image_grid, to_displayable
 from tinyadv.theory import (
     accuracy_and_distance,
     adversarial_logistic_loss,
+    deviation_angle,
     dual_direction,
     fit_logistic_regression,
     folded_normal_mean,
@@ -107,6 +108,24 @@ def test_float64_weights_beyond_float32_range_with_float32_x():
     w32 = np.array([1e20, 1e20], np.float32)
     margin = worst_case_margin(w32, 0.0, x, np.array([1]), eps=0.5)
     np.testing.assert_allclose(margin, [math.sqrt(2) * 1e20 * (math.sqrt(2) - 0.5)], rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "w, w_ref",
+    [
+        (np.array([1e200, 0.0]), np.array([1e200, 1e199])),                  # squares overflow
+        (np.array([1e20, 0.0], np.float32), np.array([1e20, 1e19], np.float32)),
+        (np.array([1e-200, 0.0]), np.array([1e-200, 1e-201])),               # squares underflow
+        (np.array([1e-30, 0.0], np.float32), np.array([1e-30, 1e-31], np.float32)),
+        (np.array([1e300, 0.0]), np.array([1e-300, 1e-301])),
+    ],
+)
+def test_deviation_angle_of_tiny_and_huge_weights(w, w_ref):
+    """The angle between (1, 0) and (1, ~0.1), at any scale: arctan(w_ref[1]/w_ref[0]), not NaN
+    (norms that overflow) nor "zero weight vector" (norms that underflow)."""
+    expected = math.atan(float(w_ref[1]) / float(w_ref[0]))
+    rel = 1e-5 if w.dtype == np.float32 else 1e-9           # arccos near 1 in float32
+    assert deviation_angle(w, w_ref) == pytest.approx(expected, rel=rel)
 
 
 # --- 13. fit_logistic_regression ------------------------------------------------------------------

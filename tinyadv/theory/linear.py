@@ -27,6 +27,8 @@ under- or overflow) and float64 weights beyond float32's range give the exact di
 of these functions knows about the pixel box [0, 1]: they are the unconstrained optima.
 """
 
+import math
+
 import numpy as np
 
 from ..checks import check_array, check_finite_real, check_nonnegative, check_norm
@@ -96,6 +98,19 @@ def _scaled(w):
     _check_nonzero(w)
     scale = np.max(np.abs(w))
     return w / scale, scale
+
+
+def _needs_scaling(w):
+    """True when the direct formulas (squares, ||w||_2, dot products with a vector of the same
+    kind) could under- or overflow w's dtype or lose precision as subnormals: when max_i |w_i|
+    lies outside [sqrt(tiny/eps), sqrt(max/D)/2] of the dtype (about [1e-146, 6e153/sqrt(D)]
+    in float64, [3e-16, 9e18/sqrt(D)] in float32; an all-zero w is outside too). Callers then
+    work with ``_scaled(w)`` and otherwise keep the direct formula, so that ordinary weights
+    give the same bits as without the rescaling."""
+    info = np.finfo(w.dtype)
+    top = float(np.max(np.abs(w), initial=0.0))
+    low = math.sqrt(float(info.tiny) / float(info.eps))
+    return not low <= top <= math.sqrt(float(info.max) / max(w.size, 1)) / 2
 
 
 def _dual_norm_of(w, norm):

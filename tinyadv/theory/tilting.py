@@ -30,7 +30,15 @@ Shapes: x (N, n) samples, y (N,) class ids in {0, 1}, w (n,), basis (n, k).
 import numpy as np
 
 from ..checks import check_array, check_labels, check_nonnegative, check_positive_int, make_rng
-from .linear import _as_affine, _as_list, _check_bias, _check_real, minimal_linear_distance
+from .linear import (
+    _as_affine,
+    _as_list,
+    _check_bias,
+    _check_real,
+    _needs_scaling,
+    _scaled,
+    minimal_linear_distance,
+)
 from .logistic import fit_logistic_regression
 
 
@@ -113,15 +121,22 @@ def deviation_angle(w, w_ref):
     """Angle in radians, in [0, π], between the weight vectors w and w_ref.
 
     Tanay & Griffin's deviation angle when w_ref is the nearest-centroid direction:
-    θ = arccos(w·w_ref / (||w||·||w_ref||)).
+    θ = arccos(w·w_ref / (||w||·||w_ref||)). The angle does not depend on the scale of either
+    vector, so one whose squares would under- or overflow its dtype (such as 1e200 or 1e-200 in
+    float64, 1e20 in float32) is first divided by its largest |entry| (``linear._scaled``);
+    only an all-zero vector is refused.
     """
     w = check_array(w, "w", ndim=1)
     w_ref = check_array(w_ref, "w_ref", ndim=1)
     if w.shape != w_ref.shape:
         raise ValueError(f"w and w_ref must have the same shape, got {w.shape} and {w_ref.shape}")
-    norms = np.linalg.norm(w) * np.linalg.norm(w_ref)
-    if norms == 0:
+    if not (np.any(w) and np.any(w_ref)):
         raise ValueError("deviation_angle is undefined for a zero weight vector")
+    if _needs_scaling(w):
+        w, _ = _scaled(w)
+    if _needs_scaling(w_ref):
+        w_ref, _ = _scaled(w_ref)
+    norms = np.linalg.norm(w) * np.linalg.norm(w_ref)
     return float(np.arccos(np.clip(w @ w_ref / norms, -1.0, 1.0)))
 
 
