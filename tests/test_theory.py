@@ -505,6 +505,23 @@ def test_deviation_angle_does_not_depend_on_the_scale_of_either_vector(pair):
     assert np.isfinite(angle)
 
 
+@given(pair=scaled_pairs(size=st.integers(2, 8)), angle=st.floats(0.0, np.pi))
+def test_tilt_is_homogeneous_in_w_and_ignores_the_scale_of_the_direction(pair, angle):
+    """tilt_boundary(2^k·w, b, 2^j·v, θ) = 2^k·tilt_boundary(w, b, v, θ) for k, j over the whole
+    range of the dtype: huge weights do not give NaN or inf, tiny ones are not called zero, and a
+    tiny or huge direction is not called parallel to w."""
+    dtype, w, direction, k, j = pair
+    w64, d64 = w.astype(np.float64), direction.astype(np.float64)
+    v = d64 - (d64 @ w64) / (w64 @ w64) * w64
+    if np.linalg.norm(v) < 1e-3 * np.linalg.norm(d64):
+        return  # direction (almost) parallel to w: nothing to tilt towards
+    w_theta, b_theta = tilt_boundary(w, 0.3, direction, angle)
+    w_scaled, b_scaled = tilt_boundary(w * dtype(2.0) ** k, 0.3, direction * dtype(2.0) ** j, angle)
+    assert w_scaled.dtype == dtype and b_scaled == b_theta
+    np.testing.assert_allclose(np.ldexp(w_scaled.astype(np.float64), -k), w_theta,
+                               rtol=0, atol=1e4 * np.finfo(dtype).eps * np.linalg.norm(w64))
+
+
 def orthogonal_direction(basis, seed):
     """A unit vector orthogonal to the columns of ``basis`` (the data subspace)."""
     g = np.random.default_rng(seed).standard_normal(basis.shape[0])

@@ -128,6 +128,32 @@ def test_deviation_angle_of_tiny_and_huge_weights(w, w_ref):
     assert deviation_angle(w, w_ref) == pytest.approx(expected, rel=rel)
 
 
+@pytest.mark.parametrize(
+    "w, direction",
+    [
+        (np.array([1e20, 0.0], np.float32), np.array([0.0, 1.0], np.float32)),  # ||w||² = inf
+        (np.array([1e-30, 0.0], np.float32), np.array([0.0, 1.0], np.float32)),  # ||w||² = 0
+        (np.array([1e-200, 0.0]), np.array([0.0, 1.0])),
+        (np.array([1e200, 0.0]), np.array([0.0, 1.0])),
+        (np.array([1.0, 0.0]), np.array([0.0, 1e-200])),                        # not "parallel"
+        (np.array([1.0, 0.0]), np.array([1e200, 1e200])),
+    ],
+)
+def test_tilt_boundary_of_tiny_and_huge_vectors(w, direction):
+    """w = (s, 0) tilted by 0.5 towards e_2 is s·(cos 0.5, sin 0.5) at any scale s."""
+    w_theta, b_theta = tilt_boundary(w, 2.0, direction, 0.5)
+    assert w_theta.dtype == w.dtype and b_theta == pytest.approx(2.0 * math.cos(0.5))
+    np.testing.assert_allclose(w_theta / w[0], [math.cos(0.5), math.sin(0.5)], rtol=1e-6)
+
+
+@pytest.mark.parametrize("w", [np.array([3e38, 3e38], np.float32), np.array([1.5e308, 1.5e308])])
+def test_tilt_boundary_refuses_a_tilted_w_beyond_the_dtype(w):
+    """w tilted by 0.5 towards (1, −1) has an entry (cos 0.5 + sin 0.5)·max|w| ≈ 1.36·max|w|,
+    beyond float32's (float64's) range for these w: refused rather than returned as inf."""
+    with pytest.raises(ValueError, match=f"would not be finite in {w.dtype}"):
+        tilt_boundary(w, 0.0, np.array([1.0, -1.0]), 0.5)
+
+
 # --- 13. fit_logistic_regression ------------------------------------------------------------------
 
 

@@ -167,6 +167,10 @@ def tilt_boundary(w, b, direction, angle):
     On every x with v·x = 0 — all of the data when v is orthogonal to their subspace — the
     decision is unchanged for θ < 90° while the L2 distance to the boundary becomes
     cos θ·|f(x)|/||w|| (Tanay & Griffin 2016, boundary tilting).
+
+    Weights or directions whose squares would under- or overflow their dtype are rescaled
+    (``linear._scaled``), so any non-zero w works; a w so large that w_θ, whose norm is ||w||,
+    does not fit in w's dtype is refused with a ValueError.
     """
     w = check_array(w, "w", ndim=1)
     b = _check_bias(b)
@@ -174,14 +178,28 @@ def tilt_boundary(w, b, direction, angle):
     direction = check_array(direction, "direction", ndim=1)
     if direction.shape != w.shape:
         raise ValueError(f"direction must have the shape of w {w.shape}, got {direction.shape}")
-    w_norm = np.linalg.norm(w)
-    if w_norm == 0:
+    if not np.any(w):
         raise ValueError("w is all zeros: there is no boundary to tilt")
-    v = direction - (direction @ w) / w_norm**2 * w
+    # w_θ is homogeneous in w and does not depend on the scale of direction, so a vector whose
+    # squares would under- or overflow (1e20 in float32, 1e-200 in float64) is divided by its
+    # largest |entry| first, and w_θ multiplied back; ordinary vectors take the direct formula.
+    unit, scale = _scaled(w) if _needs_scaling(w) else (w, None)
+    if np.any(direction) and _needs_scaling(direction):
+        direction, _ = _scaled(direction)
+    w_norm = np.linalg.norm(unit)
+    v = direction - (direction @ unit) / w_norm**2 * unit
     v_norm = np.linalg.norm(v)
     if v_norm <= 1e-12 * np.linalg.norm(direction) or v_norm == 0:
         raise ValueError("direction is parallel to w: it gives no direction to tilt towards")
-    w_theta = np.cos(angle) * w + np.sin(angle) * w_norm * (v / v_norm)
+    w_theta = np.cos(angle) * unit + np.sin(angle) * w_norm * (v / v_norm)
+    if scale is not None:
+        with np.errstate(over="ignore"):
+            w_theta = (scale * w_theta).astype(w.dtype, copy=False)
+        if not np.all(np.isfinite(w_theta)):
+            raise ValueError(
+                f"w is too large to tilt in {w.dtype} (max |w| = {float(scale):.3g}, ||w|| = "
+                f"{float(scale) * float(w_norm):.3g}): w_theta, of the same norm, would not be "
+                f"finite in {w.dtype}")
     return w_theta.astype(w.dtype, copy=False), float(np.cos(angle) * b)
 
 
