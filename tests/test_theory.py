@@ -254,6 +254,63 @@ def test_weight_decay_scales_the_score_but_not_the_distance(problem, c):
                                    minimal_linear_distance(w, b, x, norm), rtol=1e-9, atol=1e-9)
 
 
+# eps = m·10^k over the whole float64 range, from 1e-300 to beyond float32's and float64's maxima
+eps_over_scales = st.builds(lambda m, k: m * 10.0**k, st.floats(1.0, 1.7), st.integers(-300, 307))
+
+
+def fits_or_refused(call, largest, dtype, rtol):
+    """Return ``call()`` when |result| ``largest`` (computed in float64) is well inside the range
+    of ``dtype``; check it raises the ValueError naming eps and the dtype when it is well beyond
+    (and return None); in between, either is right."""
+    top = float(np.finfo(dtype).max)
+    if largest > top * (1 + 10 * rtol):
+        with pytest.raises(ValueError, match=rf"eps=.* is too large: .* not be finite in {dtype.__name__}"):
+            call()
+        return None
+    if largest < top * (1 - 10 * rtol):
+        result = call()
+        assert result.dtype == dtype and np.all(np.isfinite(result))
+        return result
+    return None
+
+
+@pytest.mark.parametrize("norm", NORMS)
+@given(problem=affine_problems(), eps=eps_over_scales, dtype=st.sampled_from([np.float32, np.float64]),
+       seed=st.integers(0, 2**32 - 1))
+def test_worst_case_results_are_exact_or_refuse_an_eps_beyond_the_dtype(norm, problem, eps, dtype, seed):
+    """For ε over the whole float64 range, η = −ε·y·u_p, the margin y·f(x) − ε·||w||_q and the loss
+    ζ(−y·f(x) + ε·||w||_q) are returned (finite, in x's dtype) while they fit in it, and refused
+    with a ValueError naming eps and the dtype once they do not (not returned as ±inf)."""
+    w, b, x = problem
+    x = x.astype(dtype)
+    x64 = x.astype(np.float64)
+    y = np.random.default_rng(seed).choice([-1, 1], size=len(x))
+    rtol = 1e-6 if dtype == np.float32 else 1e-12
+    tiny = np.finfo(dtype).tiny                     # below it, the dtype's subnormals round
+    u = dual_direction(w, norm)
+    penalty = eps * np.linalg.norm(w, ord=dual_norm(norm))
+    clean = y * (x64 @ w + b)
+
+    eta = fits_or_refused(lambda: worst_case_linear_perturbation(w, x, y, eps=eps, norm=norm),
+                          eps * np.abs(u).max(), dtype, rtol)
+    if eta is not None:
+        np.testing.assert_allclose(eta, -eps * y[:, None] * u[None, :], rtol=rtol, atol=tiny)
+    with np.errstate(over="ignore"):
+        largest_margin = np.abs(clean - penalty).max()
+    margin = fits_or_refused(lambda: worst_case_margin(w, b, x, y, eps=eps, norm=norm),
+                             largest_margin, dtype, rtol)
+    if margin is not None:
+        np.testing.assert_allclose(margin, clean - penalty, rtol=rtol,
+                                   atol=rtol * (np.abs(clean).max() + penalty) + tiny)
+    with np.errstate(over="ignore"):
+        z = penalty - clean
+    loss = fits_or_refused(lambda: adversarial_logistic_loss(w, b, x, y, eps=eps, norm=norm),
+                           z.max(), dtype, rtol)
+    if loss is not None:
+        np.testing.assert_allclose(loss, np.logaddexp(0.0, z), rtol=rtol,
+                                   atol=rtol * (np.abs(clean).max() + penalty) + tiny)
+
+
 # --- Goodfellow et al. 2015: the activation change eps*m*n ----------------------------------------
 
 

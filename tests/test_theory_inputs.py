@@ -110,6 +110,50 @@ def test_float64_weights_beyond_float32_range_with_float32_x():
     np.testing.assert_allclose(margin, [math.sqrt(2) * 1e20 * (math.sqrt(2) - 0.5)], rtol=1e-6)
 
 
+X32 = np.ones((1, 3), np.float32)
+POS = np.array([1])
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: worst_case_linear_perturbation(W3, X32, POS, eps=1e300, norm=np.inf),
+        lambda: worst_case_margin(W3, 0.0, X32, POS, eps=1e300),
+        lambda: adversarial_logistic_loss(W3, 0.0, X32, POS, eps=1e300),
+    ],
+)
+def test_an_eps_beyond_float32_is_refused_not_turned_into_inf(call):
+    """With float32 x, ε = 1e300 makes η, the worst-case margin and the adversarial loss ±1e300,
+    which float32 cannot hold: refused by name rather than returned as ±inf."""
+    raises(call, ValueError, r"eps=1e\+300 is too large: .* would not be finite in float32")
+
+
+def test_an_eps_beyond_float64_is_refused_by_name():
+    """ε = 1e308 with ||w||_1 = 3: the loss 3e308 is beyond float64 and refused naming eps (not
+    "z contains infinite values", which names no argument); the margin 3 − √3·1e308 (||w||_2 = √3)
+    still fits and is returned."""
+    x = np.ones((1, 3))
+    raises(lambda: adversarial_logistic_loss(W3, 0.0, x, POS, eps=1e308), ValueError,
+           r"eps=1e\+308 is too large: .* would not be finite in float64")
+    np.testing.assert_allclose(worst_case_margin(W3, 0.0, x, POS, eps=1e308),
+                               [-math.sqrt(3) * 1e308], rtol=1e-12)
+
+
+def test_scores_beyond_the_dtype_are_named_not_eps():
+    """A loss or margin that would not fit even with ε = 0 blames the scores, not ε."""
+    raises(lambda: logistic_loss(W3, 1e300, X32, np.array([-1])), ValueError,
+           "would not be finite in float32: the scores w·x \\+ b are too large")
+    raises(lambda: worst_case_margin(W3, 1e300, X32, POS, eps=0.1), ValueError,
+           "even with eps = 0: the scores")
+
+
+def test_worst_case_margin_with_a_norm_of_w_beyond_float64():
+    """||(1e308, 1e308)||_1 = 2e308 exceeds float64, but the worst-case L∞ margin at x = (1, 1)
+    with ε = 1.5 is 2e308·(1 − 1.5) = −1e308, which fits: returned, not −inf."""
+    margin = worst_case_margin(np.full(2, 1e308), 0.0, np.ones((1, 2)), POS, eps=1.5, norm=np.inf)
+    np.testing.assert_allclose(margin, [-1e308], rtol=1e-12)
+
+
 @pytest.mark.parametrize(
     "w, w_ref",
     [

@@ -20,8 +20,11 @@ only rescales ||w||.
 Shapes: x is a batch (N, ...) — (N, D) vectors or (N, C, H, W) images — and w holds one weight
 per feature of a sample, in any shape with D = prod(x.shape[1:]) elements (e.g. (D,), (1, D) as
 in a logistic regression's fc.weight, or (C, H, W)). An empty batch (0, ...) gives empty
-results. Results keep x's dtype (a value beyond its range, such as a score of 1e300 with float32
-x, becomes ±inf), but the arithmetic is done in float64 and the norms of w as
+results. Results keep x's dtype (in ``linear_scores``, ``signed_distance`` and the minimal
+distance and perturbation a value beyond its range, such as a score of 1e300 with float32 x,
+becomes ±inf; ``worst_case_linear_perturbation`` and ``worst_case_margin`` refuse a result
+beyond it with a ValueError naming eps and the dtype), but the arithmetic is done in float64
+and the norms of w as
 s·||w/s||_q with s = max|w_i|, so that float32 weights such as 1e-23 or 1e20 (whose squares
 under- or overflow) and float64 weights beyond float32's range give the exact distances. None
 of these functions knows about the pixel box [0, 1]: they are the unconstrained optima.
@@ -120,6 +123,37 @@ def _dual_norm_of(w, norm):
         return 0.0
     unit, scale = _scaled(w)
     return scale * np.linalg.norm(unit, ord=dual_norm(norm))
+
+
+def _finite_result(values_at, eps, dtype, what):
+    """Return ``values_at(eps)`` (float64, ±inf where it overflows) cast to ``dtype``, after
+    checking that every entry is finite there: a result beyond the dtype's range is refused with
+    a ValueError naming ``what`` and the dtype, and naming eps when ``values_at(0)`` would fit (it
+    is eps that pushes the result out of range; otherwise the scores w·x + b are too large)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        result = values_at(eps).astype(dtype, copy=False)
+    if np.all(np.isfinite(result)):
+        return result
+    if eps > 0:
+        with np.errstate(over="ignore", invalid="ignore"):
+            clean = values_at(0.0).astype(dtype, copy=False)
+        if np.all(np.isfinite(clean)):
+            raise ValueError(f"eps={eps:g} is too large: {what} would not be finite in {dtype}")
+    raise ValueError(f"{what} would not be finite in {dtype}{' even with eps = 0' if eps > 0 else ''}"
+                     f": the scores w·x + b are too large for it; rescale w, b or x")
+
+
+def _eps_dual_norm(eps, w, norm):
+    """ε·||w||_q in float64: 0 for ε = 0, and s·||w/s||_q multiplied in as (ε·s)·||w/s||_q when
+    ||w||_q alone exceeds float64; inf only when the product itself does."""
+    if eps == 0:
+        return 0.0
+    w_norm = _dual_norm_of(w, norm)
+    with np.errstate(over="ignore"):
+        if np.isfinite(w_norm):
+            return eps * w_norm
+        unit, scale = _scaled(w)
+        return eps * scale * np.linalg.norm(unit, ord=dual_norm(norm))
 
 
 def _signed_distance(w, b, x, norm):
@@ -288,8 +322,9 @@ def worst_case_linear_perturbation(w, x, y, *, eps, norm):
     w_flat, _, x_flat, dtype = _as_affine(w, 0.0, x)
     y = check_signed_labels(y, x_flat.shape[0])
     u = dual_direction(w_flat, norm)
-    eta = -eps * y[:, None] * u[None, :]
-    return eta.astype(dtype, copy=False).reshape(np.shape(x))
+    eta = _finite_result(lambda e: -e * y[:, None] * u[None, :], eps, dtype,
+                         f"the perturbation -eps·y·u_p (entries up to eps·{np.abs(u).max():.3g})")
+    return eta.reshape(np.shape(x))
 
 
 def signed_distance(w, b, x, norm=2):
@@ -342,4 +377,15 @@ def worst_case_margin(w, b, x, y, *, eps, norm=2):
     w_flat, b, x_flat, dtype = _as_affine(w, b, x)
     d = _signed_distance(w_flat, b, x_flat, norm)
     y = check_signed_labels(y, d.shape[0])
-    return (_dual_norm_of(w_flat, norm) * (y * d - eps)).astype(dtype, copy=False)
+    with np.errstate(over="ignore"):
+        w_norm = _dual_norm_of(w_flat, norm)
+    if not np.isfinite(w_norm):     # ||w||_q beyond float64: s·(||w/s||_q·(y·d − ε)) may fit
+        unit, scale = _scaled(w_flat)
+        unit_norm = np.linalg.norm(unit, ord=dual_norm(norm))
+
+    def margin_at(e):
+        if np.isfinite(w_norm):
+            return w_norm * (y * d - e)
+        return scale * (unit_norm * (y * d - e))
+
+    return _finite_result(margin_at, eps, dtype, "the worst-case margin ||w||_q·(y·d - eps)")

@@ -29,7 +29,7 @@ from ..checks import (
     check_positive_int,
     make_rng,
 )
-from .linear import _as_affine, _dual_norm_of, check_signed_labels
+from .linear import _as_affine, _eps_dual_norm, _finite_result, check_signed_labels
 
 
 def softplus(z):
@@ -51,10 +51,26 @@ def logistic_loss(w, b, x, y):
     Returns
     -------
     loss : ndarray, shape (N,), x's dtype
+        A loss beyond the range of x's dtype (scores too large for it) is refused with a
+        ValueError, rather than returned as inf.
     """
     w, b, x, dtype = _as_affine(w, b, x)
     y = check_signed_labels(y, x.shape[0])
-    return softplus(-y * (x @ w + b)).astype(dtype, copy=False)
+    return _loss(w, b, x, y, 0.0, 2, dtype, "the loss softplus(-y·(w·x + b))")
+
+
+def _loss(w, b, x, y, eps, norm, dtype, what):
+    """softplus(−y·(w·x + b) + ε·||w||_q) for the float64 (w, b, x) of ``_as_affine``, cast to
+    ``dtype``; a loss beyond its range (or a score beyond float64's) is refused with a ValueError
+    naming eps when it is what makes the loss too large, the scores otherwise."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        score_term = -y * (x @ w + b)
+
+    def loss_at(e):
+        z = score_term + _eps_dual_norm(e, w, norm)
+        return softplus(z) if np.all(np.isfinite(z)) else z
+
+    return _finite_result(loss_at, eps, dtype, what)
 
 
 def adversarial_logistic_loss(w, b, x, y, *, eps, norm=np.inf):
@@ -72,6 +88,8 @@ def adversarial_logistic_loss(w, b, x, y, *, eps, norm=np.inf):
     Returns
     -------
     loss : ndarray, shape (N,), x's dtype
+        A loss beyond the range of x's dtype (about ε·||w||_q when that is huge) is refused
+        with a ValueError naming eps and the dtype, rather than returned as inf.
 
     Notes
     -----
@@ -87,7 +105,7 @@ def adversarial_logistic_loss(w, b, x, y, *, eps, norm=np.inf):
     eps = check_nonnegative(eps, "eps")
     w, b, x, dtype = _as_affine(w, b, x)
     y = check_signed_labels(y, x.shape[0])
-    return softplus(-y * (x @ w + b) + eps * _dual_norm_of(w, norm)).astype(dtype, copy=False)
+    return _loss(w, b, x, y, eps, norm, dtype, "the loss softplus(-y·(w·x + b) + eps·||w||_q)")
 
 
 def sigmoid(z):
