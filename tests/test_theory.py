@@ -264,7 +264,8 @@ def fits_or_refused(call, largest, dtype, rtol):
     (and return None); in between, either is right."""
     top = float(np.finfo(dtype).max)
     if largest > top * (1 + 10 * rtol):
-        with pytest.raises(ValueError, match=rf"eps=.* is too large: .* not be finite in {dtype.__name__}"):
+        refusal = rf"eps=.* is too large: .* not be finite in {dtype.__name__}"
+        with pytest.raises(ValueError, match=refusal):
             call()
         return None
     if largest < top * (1 - 10 * rtol):
@@ -275,9 +276,10 @@ def fits_or_refused(call, largest, dtype, rtol):
 
 
 @pytest.mark.parametrize("norm", NORMS)
-@given(problem=affine_problems(), eps=eps_over_scales, dtype=st.sampled_from([np.float32, np.float64]),
-       seed=st.integers(0, 2**32 - 1))
-def test_worst_case_results_are_exact_or_refuse_an_eps_beyond_the_dtype(norm, problem, eps, dtype, seed):
+@given(problem=affine_problems(), eps=eps_over_scales,
+       dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 2**32 - 1))
+def test_worst_case_results_are_exact_or_refuse_an_eps_beyond_the_dtype(norm, problem, eps, dtype,
+                                                                         seed):
     """For ε over the whole float64 range, η = −ε·y·u_p, the margin y·f(x) − ε·||w||_q and the loss
     ζ(−y·f(x) + ε·||w||_q) are returned (finite, in x's dtype) while they fit in it, and refused
     with a ValueError naming eps and the dtype once they do not (not returned as ±inf)."""
@@ -288,7 +290,8 @@ def test_worst_case_results_are_exact_or_refuse_an_eps_beyond_the_dtype(norm, pr
     rtol = 1e-6 if dtype == np.float32 else 1e-12
     tiny = np.finfo(dtype).tiny                     # below it, the dtype's subnormals round
     u = dual_direction(w, norm)
-    penalty = eps * np.linalg.norm(w, ord=dual_norm(norm))
+    with np.errstate(over="ignore"):
+        penalty = eps * np.linalg.norm(w, ord=dual_norm(norm))
     clean = y * (x64 @ w + b)
 
     eta = fits_or_refused(lambda: worst_case_linear_perturbation(w, x, y, eps=eps, norm=norm),

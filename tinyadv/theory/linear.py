@@ -139,8 +139,9 @@ def _finite_result(values_at, eps, dtype, what):
             clean = values_at(0.0).astype(dtype, copy=False)
         if np.all(np.isfinite(clean)):
             raise ValueError(f"eps={eps:g} is too large: {what} would not be finite in {dtype}")
-    raise ValueError(f"{what} would not be finite in {dtype}{' even with eps = 0' if eps > 0 else ''}"
-                     f": the scores w·x + b are too large for it; rescale w, b or x")
+    even = " even with eps = 0" if eps > 0 else ""
+    raise ValueError(f"{what} would not be finite in {dtype}{even}: the scores w·x + b are too "
+                     f"large for it; rescale w, b or x")
 
 
 def _eps_dual_norm(eps, w, norm):
