@@ -341,6 +341,36 @@ def test_sign_perturbation_is_the_largest_change_in_the_linf_ball(w, eps, seed):
     assert np.all(eta @ w <= activation_change(w, eps=eps) + 1e-12)
 
 
+@st.composite
+def weights_of_either_dtype(draw):
+    """One unit's weights (n,) or M units' (M, n), float32 or float64, entries in [-3, 3]."""
+    dtype = draw(st.sampled_from([np.float32, np.float64]))
+    shape = draw(st.tuples(st.integers(1, 50)) | st.tuples(st.integers(1, 4), st.integers(1, 50)))
+    return draw(arrays(dtype, shape, elements=finite))
+
+
+@given(w=weights_of_either_dtype(), eps=eps_over_scales)
+def test_sign_perturbation_and_change_are_exact_or_refuse_an_eps_beyond_the_dtype(w, eps):
+    """For ε over the whole float64 range, ε·sign(w) and the change ε·||w||_1 (made by that η,
+    so refused as well when η is) are returned (finite, in w's dtype) while they fit in it, and
+    refused with a ValueError naming eps and the dtype once they do not (not returned as ±inf,
+    nor as NaN where w_j = 0)."""
+    dtype = w.dtype.type
+    rtol = 1e-5 if dtype == np.float32 else 1e-12       # a float32 sum of up to 50 terms
+    w64 = w.astype(np.float64)
+    l1 = np.abs(w64).sum(axis=-1)
+    atol = np.finfo(dtype).tiny * (1.0 + l1.max())       # ε·sign(w) subnormal in the dtype
+    largest_eta = eps if np.any(w) else 0.0
+    eta = fits_or_refused(lambda: sign_perturbation(w, eps=eps), largest_eta, dtype, rtol)
+    if eta is not None:
+        np.testing.assert_allclose(eta, eps * np.sign(w64), rtol=rtol, atol=atol)
+    with np.errstate(over="ignore"):
+        largest_change = max(largest_eta, eps * l1.max())
+    change = fits_or_refused(lambda: activation_change(w, eps=eps), largest_change, dtype, rtol)
+    if change is not None:
+        np.testing.assert_allclose(change, eps * l1, rtol=rtol, atol=atol)
+
+
 @settings(max_examples=10)
 @given(w_mean=st.floats(-1.0, 1.0), w_std=st.floats(0.1, 1.0), eps=st.floats(0.01, 0.5),
        seed=st.integers(0, 2**32 - 1))

@@ -12,6 +12,7 @@ import pytest
 from tinyadv.plots import image_grid, signed_image_grid, to_displayable
 from tinyadv.theory import (
     accuracy_and_distance,
+    activation_change,
     adversarial_logistic_loss,
     deviation_angle,
     dual_direction,
@@ -24,6 +25,7 @@ from tinyadv.theory import (
     minimal_linear_distance,
     minimal_linear_perturbation,
     sigmoid,
+    sign_perturbation,
     signed_distance,
     softplus,
     submanifold_data,
@@ -126,6 +128,18 @@ def test_an_eps_beyond_float32_is_refused_not_turned_into_inf(call):
     """With float32 x, ε = 1e300 makes η, the worst-case margin and the adversarial loss ±1e300,
     which float32 cannot hold: refused by name rather than returned as ±inf."""
     raises(call, ValueError, r"eps=1e\+300 is too large: .* would not be finite in float32")
+
+
+def test_sign_perturbation_and_change_refuse_an_eps_beyond_the_dtype():
+    """ε = 1e300 with float32 w, and a change ε·||w||_1 = 6e38 > 3.4e38, are refused by name;
+    ε·sign(0) is 0 even when ε is beyond the dtype."""
+    w = np.ones(3, np.float32)
+    raises(lambda: sign_perturbation(w, eps=1e300), ValueError,
+           r"eps=1e\+300 is too large: eps·sign\(w\) would not be finite in float32")
+    raises(lambda: activation_change(w, eps=2e38), ValueError,
+           r"eps=2e\+38 is too large: the change .* would not be finite in float32")
+    assert activation_change(w, eps=1e38) == np.float32(3e38)
+    np.testing.assert_array_equal(sign_perturbation(np.zeros(2, np.float32), eps=1e300), 0.0)
 
 
 def test_an_eps_beyond_float64_is_refused_by_name():

@@ -28,7 +28,7 @@ import math
 import numpy as np
 
 from ..checks import check_array, check_nonnegative, check_positive_int, make_rng
-from .linear import _as_list, _check_real
+from .linear import _as_list, _check_real, _finite_result
 
 
 def sign_perturbation(w, *, eps):
@@ -42,10 +42,14 @@ def sign_perturbation(w, *, eps):
     Returns
     -------
     eta : ndarray, shape and dtype of w
+        An eps beyond the range of w's dtype (1e300 with float32 w) is refused with a
+        ValueError naming eps and the dtype, rather than returned as ±inf.
     """
     w = check_array(w, "w", min_ndim=1)
     eps = check_nonnegative(eps, "eps")
-    return (eps * np.sign(w)).astype(w.dtype, copy=False)
+    # ε·sign(w) in float64 then rounded once to w's dtype (as ε rounded to it times ±1 would
+    # be), so that a zero w_j gives 0 rather than inf·0 = NaN when ε is beyond the dtype
+    return _finite_result(lambda e: e * np.sign(w).astype(np.float64), eps, w.dtype, "eps·sign(w)")
 
 
 def activation_change(w, *, eps):
@@ -60,6 +64,8 @@ def activation_change(w, *, eps):
     Returns
     -------
     change : ndarray, shape () or (M,), w's dtype
+        A change beyond the range of w's dtype is refused with a ValueError naming eps and
+        the dtype, rather than returned as inf.
 
     Notes
     -----
@@ -67,7 +73,14 @@ def activation_change(w, *, eps):
     (Goodfellow et al. 2015, section 3). It is the largest change any ||η||_∞ ≤ ε can make.
     """
     w = check_array(w, "w", ndim=(1, 2))
-    return np.sum(w * sign_perturbation(w, eps=eps), axis=-1)
+    eta = sign_perturbation(w, eps=eps)
+    with np.errstate(over="ignore"):
+        change = np.sum(w * eta, axis=-1)
+    if not np.all(np.isfinite(change)):
+        raise ValueError(f"eps={eps:g} is too large: the change eps·||w||_1 (max |w| = "
+                         f"{np.abs(w).max():.3g}, {w.shape[-1]} weights) would not be finite in "
+                         f"{w.dtype}")
+    return change
 
 
 def linearity_ratio(w, x, *, eps):
