@@ -63,6 +63,23 @@ def random_directions(rng, shape, norm):
     return r / np.linalg.norm(r, ord=norm, axis=1, keepdims=True)
 
 
+# Entries 0 or of magnitude in [0.01, 3]: times 2**k they stay exact and normal in the dtype for
+# every k in SCALE_EXPONENTS (float32 keeps 24 bits from 2**-126 to 2**128).
+nonzero_scalable = st.one_of(st.floats(0.01, 3.0), st.floats(-3.0, -0.01))
+scalable = st.one_of(st.just(0.0), nonzero_scalable)
+SCALE_EXPONENTS = {np.float64: st.integers(-1000, 1000), np.float32: st.integers(-115, 120)}
+
+
+@st.composite
+def scaled_pairs(draw, size=st.integers(1, 8)):
+    """Draw (dtype, w, v, k, j): two non-zero vectors of one dtype and length, and exponents of
+    powers of two to scale them by (exactly) over the whole range of the dtype."""
+    dtype = draw(st.sampled_from([np.float64, np.float32]))
+    n = draw(size)
+    w, v = (draw(arrays(dtype, n, elements=scalable).filter(np.any)) for _ in range(2))
+    return dtype, w, v, draw(SCALE_EXPONENTS[dtype]), draw(SCALE_EXPONENTS[dtype])
+
+
 # --- the exact minimal perturbation of a linear classifier ---------------------------------------
 
 
@@ -439,6 +456,56 @@ def test_linearity_ratio_shapes_and_errors():
         linearity_sweep([10], eps=0.1, w_mean=0.0, w_std=1.0, trials=0)
 
 
+@st.composite
+def ratio_problems(draw):
+    """Draw (w, x, eps, k, j): x (N, n) float32 or float64, w (n,) or (N, n) float32 or float64
+    (float64 w with float32 x may lie beyond float32) with no zero entry, and exponents k, j of
+    exact scales 2^k of w and 2^j of x over the whole range of their dtype."""
+    x_dtype, w_dtype = draw(st.sampled_from([np.float64, np.float32])), draw(
+        st.sampled_from([np.float64, np.float32]))
+    n_samples, n = draw(st.integers(1, 4)), draw(st.integers(1, 8))
+    w_shape = draw(st.sampled_from([(n,), (n_samples, n)]))
+    w = draw(arrays(w_dtype, w_shape, elements=nonzero_scalable))
+    x = draw(arrays(x_dtype, (n_samples, n), elements=scalable))
+    return w, x, draw(eps_over_scales), draw(SCALE_EXPONENTS[w_dtype]), draw(
+        SCALE_EXPONENTS[x_dtype])
+
+
+@given(problem=ratio_problems())
+def test_linearity_ratio_is_exact_at_every_scale_or_refused(problem):
+    """ε·||w||_1/|w·x| for w·2^k and x·2^j (k, j over their dtypes' whole ranges, float64 w with
+    float32 x included) is ε·2^-j·||w||_1/|w·x|: computed exactly while it fits in x's dtype,
+    refused by a ValueError naming eps and the dtype once it does not; never NaN (w beyond x's
+    dtype), never a spurious inf or 0/0 (sums that underflow)."""
+    w, x, eps, k, j = problem
+    w64, x64 = w.astype(np.float64), x.astype(np.float64)
+    l1 = np.broadcast_to(np.abs(w64).sum(axis=-1), x.shape[:1])
+    terms = np.abs(w64 * x64).sum(axis=1)                    # Σ|w_j x_j| >= |w·x|
+    dot = np.abs((w64 * x64).sum(axis=1))
+    if np.any(dot <= 1e-3 * terms):
+        return  # w·x (nearly) 0 for some sample: covered by test_linearity_ratio_shapes_and_errors
+    dtype = x.dtype.type
+    rtol = (1e-5 if dtype == np.float32 else 1e-12) * np.max(terms / dot)  # w·x's cancellation
+    # the exact ratio ε·2^-j·||w||_1/|w·x| as mantissa·2^exponent, which cannot overflow
+    eps_mantissa, eps_exponent = np.frexp(eps)
+    mantissa, exponent = np.frexp(l1 / dot)
+    mantissa, exponent = eps_mantissa * mantissa, eps_exponent + exponent - j
+    with np.errstate(over="ignore"):
+        expected = np.ldexp(mantissa, np.clip(exponent, -1100, 1100))    # 0 or inf beyond
+    beyond = expected.max() / float(np.finfo(dtype).max)   # > 1: beyond the range of x's dtype
+
+    def call():
+        return linearity_ratio(w * w.dtype.type(2.0) ** k, x * dtype(2.0) ** j, eps=eps)
+
+    if beyond > 1 + 10 * rtol:
+        with pytest.raises(ValueError, match=f"would not be finite in {dtype.__name__}.*eps ="):
+            call()
+    elif beyond < 1 - 10 * rtol:
+        ratio = call()
+        assert ratio.dtype == dtype
+        np.testing.assert_allclose(ratio, expected, rtol=rtol, atol=float(np.finfo(dtype).tiny))
+
+
 # --- the adversarial logistic loss ---------------------------------------------------------------
 
 
@@ -564,22 +631,6 @@ def test_tilt_keeps_the_weight_norm_and_deviates_by_exactly_the_angle(w, directi
     w_theta, _ = tilt_boundary(w, 0.3, direction, angle)
     assert np.linalg.norm(w_theta) == pytest.approx(np.linalg.norm(w))
     assert deviation_angle(w_theta, w) == pytest.approx(angle, abs=1e-6)
-
-
-# Entries 0 or of magnitude in [0.01, 3]: times 2**k they stay exact and normal in the dtype for
-# every k in SCALE_EXPONENTS (float32 keeps 24 bits from 2**-126 to 2**128).
-scalable = st.one_of(st.just(0.0), st.floats(0.01, 3.0), st.floats(-3.0, -0.01))
-SCALE_EXPONENTS = {np.float64: st.integers(-1000, 1000), np.float32: st.integers(-115, 120)}
-
-
-@st.composite
-def scaled_pairs(draw, size=st.integers(1, 8)):
-    """Draw (dtype, w, v, k, j): two non-zero vectors of one dtype and length, and exponents of
-    powers of two to scale them by (exactly) over the whole range of the dtype."""
-    dtype = draw(st.sampled_from([np.float64, np.float32]))
-    n = draw(size)
-    w, v = (draw(arrays(dtype, n, elements=scalable).filter(np.any)) for _ in range(2))
-    return dtype, w, v, draw(SCALE_EXPONENTS[dtype]), draw(SCALE_EXPONENTS[dtype])
 
 
 @given(pair=scaled_pairs())

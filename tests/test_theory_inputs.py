@@ -304,6 +304,31 @@ def test_linearity_functions_name_the_bad_argument(call, error, match):
     raises(call, error, match)
 
 
+@pytest.mark.parametrize(
+    "w, x, expected",
+    [
+        (np.array([1e300, 1.0]), np.ones((1, 2), np.float32), 0.1),       # w beyond float32
+        (np.array([1e308, 1e308]), np.ones((1, 2)), 0.1),                 # ||w||_1 beyond float64
+        (np.full(2, 1e-30, np.float32), np.full((1, 2), 1e-20, np.float32), 1e19),  # w·x = 2e-50
+        (np.array([[1e300, 1.0], [1.0, 2.0]]), np.array([[1.0, 1.0], [0.0, 0.0]], np.float32),
+         [0.1, np.inf]),                                                   # w·x = 0: inf
+    ],
+)
+def test_linearity_ratio_of_weights_beyond_or_below_the_dtype(w, x, expected):
+    """ε·||w||_1/|w·x| (ε = 0.1) is computed where x's dtype would cast w to inf (NaN before),
+    overflow ||w||_1 or underflow w·x to 0 (a spurious inf): the exact ratio, in x's dtype."""
+    ratio = linearity_ratio(w, x, eps=0.1)
+    assert ratio.dtype == x.dtype
+    np.testing.assert_allclose(ratio, expected, rtol=1e-6)
+
+
+def test_linearity_ratio_beyond_the_dtype_is_refused():
+    """ε·||w||_1/|w·x| = 1e38·2/2e-5 = 1e43 does not fit in float32: refused naming eps."""
+    raises(lambda: linearity_ratio(np.ones(2, np.float32), np.full((1, 2), 1e-5, np.float32),
+                                   eps=1e38),
+           ValueError, r"would not be finite in float32 for sample\(s\) \[0\].*eps = 1e\+38")
+
+
 # --- 17. tilt_boundary ----------------------------------------------------------------------------
 
 

@@ -95,9 +95,17 @@ def _check_nonzero(w):
         raise ValueError("w is all zeros: the classifier is constant and has no decision boundary")
 
 
-def _scaled(w):
+def _scaled(w, axis=None):
     """Return (w/s, s) with s = max_i |w_i| > 0, so that ||w||_q = s·||w/s||_q never under- or
-    overflows: 1 <= ||w/s||_q <= D (squaring 1e-23 or 1e20 in float32 would give 0 or inf)."""
+    overflows: 1 <= ||w/s||_q <= D (squaring 1e-23 or 1e20 in float32 would give 0 or inf).
+
+    With ``axis``, s is the largest |w_i| along that axis, one per slice (kept as a size-1 axis,
+    so w/s broadcasts), and an all-zero slice keeps s = 1; without it an all-zero w is refused.
+    """
+    if axis is not None:
+        scale = np.max(np.abs(w), axis=axis, keepdims=True)
+        scale = np.where(scale > 0, scale, 1)
+        return w / scale, scale
     _check_nonzero(w)
     scale = np.max(np.abs(w))
     return w / scale, scale
