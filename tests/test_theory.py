@@ -1,5 +1,7 @@
 """Property tests for tinyadv.theory: each test's name and docstring state the claim it checks."""
 
+import math
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -745,6 +747,37 @@ def test_submanifold_data_lies_on_its_subspace():
     np.testing.assert_allclose(x2 @ basis, x @ basis, atol=1e-12)
     assert np.abs(x2 - x).max() > 0.1
     np.testing.assert_array_equal(submanifold_data(20, 15, manifold_dim=3, seed=7)[0], x)
+
+
+# (k, separation, spread, noise): scales 2^k from 2^-900 up, and at k = 1020 (parameters up to
+# 2^1023) spreads large enough that the data often overflow float64
+submanifold_scales = st.one_of(
+    st.tuples(st.integers(-900, 1000), st.floats(0.5, 8.0), st.floats(0.0, 8.0),
+              st.floats(0.0, 8.0)),
+    st.tuples(st.just(1020), st.floats(0.5, 8.0), st.floats(4.0, 8.0), st.floats(4.0, 8.0)),
+)
+
+
+@given(scales=submanifold_scales, seed=st.integers(0, 2**32 - 1))
+def test_submanifold_data_scales_exactly_or_is_refused(scales, seed):
+    """Multiplying separation, spread and off-manifold noise by 2^k multiplies the data by 2^k,
+    from 2^-900 up to where they would overflow float64: there the call is refused by a
+    ValueError naming the scales, not answered with inf or NaN data."""
+    k, separation, spread, noise = scales
+    x, y, basis = submanifold_data(40, 8, manifold_dim=2, separation=separation, spread=spread,
+                                   off_manifold_noise=noise, seed=seed)
+    with np.errstate(over="ignore"):
+        scaled = np.ldexp(x, k)
+    kwargs = dict(manifold_dim=2, separation=math.ldexp(separation, k),
+                  spread=math.ldexp(spread, k), off_manifold_noise=math.ldexp(noise, k), seed=seed)
+    if not np.all(np.isfinite(scaled)):
+        with pytest.raises(ValueError, match="separation=.* are too large: .* float64"):
+            submanifold_data(40, 8, **kwargs)
+    elif np.abs(scaled).max() < np.finfo(np.float64).max / 100:   # no intermediate overflow
+        x_k, y_k, basis_k = submanifold_data(40, 8, **kwargs)
+        np.testing.assert_allclose(x_k, scaled, rtol=1e-12, atol=math.ldexp(1e-12, k))
+        np.testing.assert_array_equal(y_k, y)
+        np.testing.assert_array_equal(basis_k, basis)
 
 
 @pytest.mark.parametrize(

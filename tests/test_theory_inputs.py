@@ -374,6 +374,16 @@ def test_tilting_functions_name_the_bad_argument(call, error, match):
     raises(call, error, match)
 
 
+@pytest.mark.parametrize("kwargs", [dict(spread=1e308), dict(off_manifold_noise=1e308),
+                                    dict(separation=1.7e308, spread=1e308)])
+def test_submanifold_data_refuses_scales_that_overflow(kwargs):
+    """Scales whose data overflow float64 (inf, or NaN from inf − inf in the projection of the
+    noise) are refused by name; separation = 1e308 alone still gives finite data (|x| <= 5e307)."""
+    raises(lambda: submanifold_data(100, 10, **kwargs), ValueError,
+           "separation=.*spread=.*off_manifold_noise=.* are too large: .* float64")
+    assert np.all(np.isfinite(submanifold_data(100, 10, separation=1e308)[0]))
+
+
 def test_tilting_sweep_with_no_angles_gives_empty_arrays():
     """No angles: empty results, but the other arguments are still checked."""
     accuracy, distance = tilting_sweep(np.array([1.0, 0.0]), 0.0, np.array([0.0, 1.0]), [], X42, Y4)

@@ -60,6 +60,7 @@ def submanifold_data(n_samples, dim, *, manifold_dim=2, separation=4.0, spread=1
         Standard deviation of each class inside S.
     off_manifold_noise : float >= 0
         Standard deviation of isotropic Gaussian noise orthogonal to S (0: exactly on S).
+        Scales so large (1e308) that the data overflow float64 are refused with a ValueError.
     seed : int, numpy.random.Generator or None
         Default 0, so that a call without a seed is reproducible; None draws fresh OS entropy.
 
@@ -82,11 +83,18 @@ def submanifold_data(n_samples, dim, *, manifold_dim=2, separation=4.0, spread=1
     rng = make_rng(seed)
     basis, _ = np.linalg.qr(rng.standard_normal((dim, manifold_dim)))
     y = np.arange(n_samples, dtype=np.int64) % 2
-    z = spread * rng.standard_normal((n_samples, manifold_dim))
-    z[:, 0] += (y - 0.5) * separation
-    noise = off_manifold_noise * rng.standard_normal((n_samples, dim))
-    noise -= (noise @ basis) @ basis.T
-    return z @ basis.T + noise, y, basis
+    with np.errstate(over="ignore", invalid="ignore"):      # an overflow is refused below
+        z = spread * rng.standard_normal((n_samples, manifold_dim))
+        z[:, 0] += (y - 0.5) * separation
+        noise = off_manifold_noise * rng.standard_normal((n_samples, dim))
+        noise -= (noise @ basis) @ basis.T
+        x = z @ basis.T + noise
+    if not np.all(np.isfinite(x)):
+        raise ValueError(
+            f"separation={separation:g}, spread={spread:g} and off_manifold_noise="
+            f"{off_manifold_noise:g} are too large: the data would not be finite in float64"
+        )
+    return x, y, basis
 
 
 def nearest_centroid(x, y):
