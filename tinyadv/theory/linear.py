@@ -24,10 +24,10 @@ results. Results keep x's dtype (in ``linear_scores``, ``signed_distance`` and t
 distance and perturbation a value beyond its range, such as a score of 1e300 with float32 x,
 becomes ±inf; ``worst_case_linear_perturbation`` and ``worst_case_margin`` refuse a result
 beyond it with a ValueError naming eps and the dtype), but the arithmetic is done in float64
-and the norms of w as
-s·||w/s||_q with s = max|w_i|, so that float32 weights such as 1e-23 or 1e20 (whose squares
-under- or overflow) and float64 weights beyond float32's range give the exact distances. None
-of these functions knows about the pixel box [0, 1]: they are the unconstrained optima.
+and the norms of w as s·||w/s||_q with s = max|w_i|, so that float32 weights such as 1e-23 or
+1e20 (whose squares under- or overflow) and float64 weights beyond float32's range give the
+exact distances. None of these functions knows about the pixel box [0, 1]: they are the
+unconstrained optima.
 """
 
 import math
