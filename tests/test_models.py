@@ -46,6 +46,10 @@ def test_cleverhans_cnn_pads_odd_images_as_tensorflow_same(size, sizes):
     padded = np.pad(x, ((0, 0), (0, 0), (3, 4), (3, 4)))
     expected = conv2d_forward_naive(padded, model["conv1"].params["weight"].data, stride=2)
     np.testing.assert_allclose(model["conv1"].forward(x)[0], expected, rtol=1e-5, atol=1e-6)
+    model64 = ta.cleverhans_cnn(in_channels=1, image_size=size, nf=2, seed=0, dtype=np.float64)
+    x64, g = x[:1].astype(np.float64), np.random.default_rng(1).normal(size=(1, 10))
+    numeric = numerical_gradient(lambda: model64.logits(x64), x64, g)  # the uneven pads' backward
+    assert rel_error(model64.input_gradient(x64, g), numeric) < 1e-6
 
 def test_cleverhans_cnn_initialisation_follows_the_reference_code():
     model = ta.cleverhans_cnn(binary="binary", seed=3)
