@@ -115,6 +115,30 @@ def test_fit_resumes_from_a_checkpoint_exactly(tmp_path):
     np.testing.assert_array_equal(resumed.state_dict()["fc1.weight"], straight.state_dict()["fc1.weight"])
 
 
+
+def test_fit_resumes_a_stochastic_binary_model_exactly(tmp_path):
+    """StochasticBinaryConv2D draws its weights from its own generator at every pass: the
+    checkpoint keeps that generator's state, so a resumed run samples as the straight one."""
+    rng = np.random.default_rng(0)
+    x, y = rng.random((96, 1, 28, 28)).astype(np.float32), rng.integers(0, 10, 96)
+
+    def model():
+        return ta.cleverhans_cnn(in_channels=1, image_size=28, nf=4, binary="stochastic", seed=0)
+
+    straight = model()
+    ta.fit(straight, x, y, epochs=3, batch_size=32, seed=1, progress=False)
+    path = tmp_path / "ckpt.npz"
+    ta.fit(model(), x, y, epochs=2, batch_size=32, seed=1, progress=False, checkpoint=path)
+    resumed = model()  # a fresh process: its generator at the start of the seed's stream
+    ta.fit(resumed, x, y, epochs=3, batch_size=32, seed=1, progress=False, checkpoint=path,
+           resume=True)
+    for key, value in straight.state_dict().items():
+        np.testing.assert_array_equal(resumed.state_dict()[key], value, err_msg=key)
+    np.testing.assert_array_equal(resumed["conv3"].rng.random(3), straight["conv3"].rng.random(3))
+    with pytest.raises(ValueError, match="sampling generators of the layers"):
+        ta.fit(ta.cleverhans_cnn(in_channels=1, image_size=28, nf=4, seed=0), x, y, epochs=3,
+               batch_size=32, seed=1, progress=False, checkpoint=path, resume=True)
+
 def test_batch_hook_can_replace_each_batch():
     x, y = small_data()
     seen = []

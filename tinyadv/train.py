@@ -272,13 +272,23 @@ def save_checkpoint(path, model, optimizer, rng, epoch, history):
                             f"{type(value).__name__}")
     arrays = {f"model/{k}": v for k, v in model.state_dict().items()}
     arrays.update({f"optimizer/{k}": np.asarray(v) for k, v in optimizer.state_dict().items()})
-    meta = {"epoch": epoch, "history": history, "rng": rng.bit_generator.state}
+    layer_rngs = {name: g.bit_generator.state for name, g in _layer_generators(model).items()}
+    meta = {"epoch": epoch, "history": history, "rng": rng.bit_generator.state,
+            "layer_rngs": layer_rngs}
     try:
         arrays["__meta__"] = np.array(json.dumps(meta, default=_json_value))
     except TypeError as error:
         raise TypeError(f"history must hold numbers, text and lists (it is written as JSON): "
                         f"{error}") from None
     write_npz_atomically(path, arrays)
+
+
+def _layer_generators(model):
+    """The generators that a model's layers draw from at every pass (``StochasticBinaryConv2D``'s
+    resampled weights), by layer name: a checkpoint keeps their states, so that a resumed run
+    samples as the uninterrupted one would (the model's own file keeps only their seeds)."""
+    return {name: layer.rng for name, layer in getattr(model, "layers", ())
+            if isinstance(getattr(layer, "rng", None), np.random.Generator)}
 
 
 def _json_value(value):
@@ -298,7 +308,8 @@ def _check_history(history, what, error, lists=()):
 
 
 def load_checkpoint(path, model, optimizer, rng, history_keys=None):
-    """Restore model, optimizer and generator from ``path``; returns ``(epoch, history)``.
+    """Restore model, optimizer and generators (``rng``, and those of the model's stochastic
+    layers) from ``path``; returns ``(epoch, history)``.
 
     Nothing changes unless all of it fits: a file that is not a checkpoint (or not a readable
     one: a bad epoch, history or generator state, entries of no model or optimizer), a history
@@ -327,6 +338,20 @@ def load_checkpoint(path, model, optimizer, rng, history_keys=None):
     except (TypeError, ValueError, KeyError) as error:
         raise ValueError(f"{path}: its generator state does not fit rng, a "
                          f"{type(rng.bit_generator).__name__} generator ({error!s:.80})") from None
+    layer_generators = _layer_generators(model)
+    layer_states = meta.get("layer_rngs", {})  # (none in checkpoints written before them)
+    if not isinstance(layer_states, dict):
+        raise ValueError(f"{path} is not a readable tinyadv checkpoint (its layer_rngs are "
+                         f"{layer_states!r:.80}, not a dict)")
+    if layer_states and set(layer_states) != set(layer_generators):
+        raise ValueError(f"{path} holds the sampling generators of the layers "
+                         f"{sorted(layer_states)}, the model has them in {sorted(layer_generators)}")
+    for name, state in layer_states.items():
+        try:
+            type(layer_generators[name].bit_generator)().state = state
+        except (TypeError, ValueError, KeyError) as error:
+            raise ValueError(f"{path}: the generator state of layer {name!r} does not fit it "
+                             f"({error!s:.80})") from None
     model_state = {k[len("model/"):]: v for k, v in arrays.items() if k.startswith("model/")}
     optimizer_state = {k[len("optimizer/"):]: v for k, v in arrays.items() if k.startswith("optimizer/")}
     others = sorted(k for k in arrays if not k.startswith(("model/", "optimizer/")))
@@ -355,6 +380,8 @@ def load_checkpoint(path, model, optimizer, rng, history_keys=None):
         model.load_state_dict(previous)
         raise ValueError(f"{path}: {error}") from None
     rng.bit_generator.state = meta["rng"]
+    for name, state in layer_states.items():
+        layer_generators[name].bit_generator.state = state
     return epoch, history
 
 
@@ -381,9 +408,9 @@ def adversarial_hook(attack, *, mix=True, true_labels=False, **attack_kwargs):
 
     Notes
     -----
-    The model is attacked in evaluation mode (BatchNorm with running statistics, no resampling:
-    the function a user will attack at test time) and ``fit`` switches it back to training mode
-    before the step. Returns ``hook(model, xb, yb, *, epoch, step, rng) -> (x', y')``.
+    The model is attacked in evaluation mode (BatchNorm with running statistics: the function a
+    user will attack at test time; a stochastic layer resamples in both modes) and ``fit``
+    switches it back to training mode before the step. Returns ``hook(model, xb, yb, *, epoch, step, rng) -> (x', y')``.
     """
     if not callable(attack):
         raise TypeError(f"attack must be callable, got {type(attack).__name__}")

@@ -101,6 +101,9 @@ class StochasticBinaryConv2D(Conv2D):
     a list of ints or None, not a Generator: it is saved with the model).
 
     The sampling happens in training and in evaluation mode alike, as in the reference code.
+    A model's file keeps the seed, not the generator's position: a loaded model samples from
+    the start of the seed's stream. ``fit``'s checkpoints keep the position, so a resumed run
+    samples as the uninterrupted one.
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, *, ste="galloway", seed=None, **kwargs):
