@@ -70,8 +70,9 @@ class Sequential:
         inference 1.06x and PGD 1.03x (the later layers' products have few rows per image).
         64 ran 1.02-1.08x faster than 32 at batches of 128 and 512 (a training step 1.01-1.05x
         once conv1's weight gradient went by blocks), but a batch of 64 would then be one
-        chunk, on one thread (``scripts/BENCHMARKS.md``, "Chunks on threads"). A positive
-        integer or None, else ValueError (also when set later: ``model.chunk_size = 64``).
+        chunk, on one thread (``scripts/BENCHMARKS.md``, "Chunks on threads"). Another size
+        changes results in their last bits (see ``tinyadv/threads.py``). A positive integer or
+        None, else ValueError (also when set later: ``model.chunk_size = 64``).
     """
 
     def __init__(self, *layers, chunk_size=None):
@@ -133,7 +134,8 @@ class Sequential:
     # The readable core is the pair _forward_chunk / _backward_chunk: every layer in order, then
     # every layer in reverse. forward/backward/logits/input_gradient cut the batch into chunks
     # and run the pair on each chunk, on several threads (tinyadv/threads.py); the results are
-    # the same as for one chunk, and the same for any number of threads.
+    # those of one chunk up to rounding (float32 products round differently with their number of
+    # rows; weight gradients add the chunks' sums), and the same for any number of threads.
 
     def _forward_chunk(self, x):
         caches = []
