@@ -122,6 +122,20 @@ def test_fetch_no_network_says_where_to_put_the_file(tmp_path):
     assert listing(tmp_path) == []
 
 
+
+def test_a_failed_fetch_leaves_no_empty_folder_it_made(tmp_path):
+    """The data folders it had to make are removed again when no file came (an empty svhn/ made
+    check_offline_data report a missing data set); a folder that was there stays."""
+    target = tmp_path / "data" / "svhn" / "train_32x32.mat"
+    with pytest.raises(DataNotFoundError):
+        fetch(closed_port_url() + "train_32x32.mat", str(target), md5="0" * 32, progress=False, timeout=5)
+    assert listing(tmp_path) == []
+    (tmp_path / "kept").mkdir()
+    with pytest.raises(DataNotFoundError):
+        fetch(closed_port_url() + "x.mat", str(tmp_path / "kept" / "x.mat"), md5="0" * 32,
+              progress=False, timeout=5)
+    assert listing(tmp_path) == ["kept"]
+
 def test_fetch_falls_back_to_next_mirror(server, tmp_path):
     payload = b"digits" * 1000
     server.files["/mirror2/a.bin"] = payload

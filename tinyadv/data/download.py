@@ -173,6 +173,7 @@ def fetch(urls, path, *, md5, progress=True, timeout=60):
         raise ValueError(f"md5 must be the 32 hexadecimal digits of an MD5 checksum, got {md5!r}")
     check_positive(timeout, "timeout")  # (checked, not converted: urlopen gets it as it is)
     folder, name = os.path.split(os.path.abspath(path))
+    created = [] if os.path.isdir(folder) else _new_folders(folder)
     os.makedirs(folder, exist_ok=True)
     failures, bad_checksum = [], None
     for url in urls:
@@ -188,6 +189,9 @@ def fetch(urls, path, *, md5, progress=True, timeout=60):
             failures.append(bad_checksum)
         except (OSError, http.client.HTTPException, ValueError) as err:
             failures.append(f"{url}: {type(err).__name__}: {err}")
+    for new in created:  # (no file came: leave no empty folder behind)
+        if os.path.isdir(new) and not os.listdir(new):
+            os.rmdir(new)
     tried = "\n  ".join(failures)
     if bad_checksum is not None:
         raise ChecksumError(f"could not download a verified copy of {name}:\n  {tried}\n"
@@ -197,6 +201,18 @@ def fetch(urls, path, *, md5, progress=True, timeout=60):
         f"Without internet, place the official file {name} at {path} "
         f"(or set {ENV_VAR} to a folder that holds it)."
     )
+
+
+def _new_folders(folder):
+    """The folders that ``os.makedirs(folder)`` would create, deepest first."""
+    new = []
+    while folder and not os.path.isdir(folder):
+        new.append(folder)
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            break
+        folder = parent
+    return new
 
 
 REPAIR_HINT = ("Delete the damaged file and load again (download=True) to fetch the official one, "
