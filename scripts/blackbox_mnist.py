@@ -91,6 +91,9 @@ def main(argv=None):
     began = time.perf_counter()
     x_train, y_train = load_dataset(args.data, "train", limit=args.train_limit)
     x_test, y_test = load_dataset(args.data, "test", limit=args.test_limit)
+    if args.seed_size >= len(x_test):
+        raise SystemExit(f"--seed-size ({args.seed_size}) must be smaller than the {len(x_test)} test "
+                         f"images of {args.data}: the rest are the ones attacked")
     x_seed = x_test[:args.seed_size]
     x_eval, y_eval = x_test[args.seed_size:], y_test[args.seed_size:]
     print(f"data: {args.data}; oracle trained on {len(x_train)} digits; seed set = the first "

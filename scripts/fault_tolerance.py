@@ -130,6 +130,8 @@ def main(argv=None):
                             record_every=25, sigma=list(np.linspace(1e-6, 10, 100)), momentum=0.0)
         args = parser.parse_args(argv)
     increasing(parser, args.sigma, "--sigma")
+    if args.train_limit == 1:
+        parser.error("--train-limit must be >= 2: the per-pixel std of the training images needs two")
     if args.momentum == 1:
         parser.error("--momentum must be < 1 (the velocity would never decay)")
     if args.record_every > args.steps:

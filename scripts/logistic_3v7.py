@@ -70,11 +70,12 @@ from tinyadv.cli import (  # noqa: E402
     positive_float,
     positive_int,
 )
-from tinyadv.data import DATASET_NAMES, load_dataset, select_classes  # noqa: E402
+from tinyadv.data import load_dataset, select_classes  # noqa: E402
 from tinyadv.init import truncated_normal  # noqa: E402
 from tinyadv.plots import image_grid, save_figure, signed_image_grid  # noqa: E402
 
 MODELS = ("natural", "l2", "l1", "adversarial", "expert", "expert-l2", "binarized")
+GREYSCALE_28 = ("mini-mnist", "mnist", "fashion-mnist")  # the data sets of 28×28 greyscale images
 
 #: The papers' numbers: clean acc, FGSM acc at ε = 0.25, mean ‖x_adv − x‖₂, ‖w‖₂ (None: not
 #: reported). natural's clean and FGSM numbers are Goodfellow et al. (2015, REFERENCES §1:
@@ -100,7 +101,8 @@ COLORS = {name: f"C{i}" for i, name in enumerate(MODELS)}
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=nonnegative_int, default=0)
-    parser.add_argument("--data", choices=DATASET_NAMES, default="mini-mnist")
+    parser.add_argument("--data", choices=GREYSCALE_28, default="mini-mnist",
+                        help="28×28 greyscale images (the weight images and the L0 attack need them)")
     parser.add_argument("--limit", type=positive_int, default=None,
                         help="use at most this many train and test digits")
     parser.add_argument("--eps", type=fraction, default=0.25, help="FGSM L∞ budget in [0, 1] (the papers' 0.25)")
@@ -154,6 +156,10 @@ def load_data(args):
     else:
         x_train, y_train = load_dataset(args.data, "train", classes=(3, 7), binary=True,
                                         limit=args.limit)
+    if len(np.unique(y_train)) < 2:
+        raise SystemExit(f"the first {len(y_train)} training digits are all "
+                         f"{'3s' if y_train[0] == 1 else '7s'}: the expert initialisation needs both "
+                         f"classes; give a larger --limit")
     return x_train, y_train, x_test, y_test
 
 

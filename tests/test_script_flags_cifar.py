@@ -162,6 +162,7 @@ BAD = {
     ],
     "fault_tolerance": [
         (["--train-limit", "0"], ["--train-limit"]),
+        (["--train-limit", "1"], ["--train-limit"]),  # the per-pixel std needs two images
         (["--test-limit", "-5"], ["--test-limit"]),
         (["--epochs", "0"], ["--epochs"]),
         (["--lr", "0"], ["--lr"]),

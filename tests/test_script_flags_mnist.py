@@ -89,6 +89,7 @@ BINARIZED = [
 ] + OUT
 
 LOGISTIC = [
+    (["--data", "cifar10"], "--data"),  # the weight images and the L0 attack are 28×28 greyscale
     (["--max-pixels", "393"], "--max-pixels"), (["--max-pixels", "400"], "--max-pixels"),
     (["--max-pixels", "0"], "--max-pixels"), (["--max-pixels", "-1"], "--max-pixels"),
     (["--sweep-points", "1"], "--sweep-points"), (["--sweep-points", "-2"], "--sweep-points"),

@@ -56,3 +56,10 @@ def test_prints_the_table_next_to_the_paper(run):
     for row in ("oracle queries to train the substitute", "oracle misclassification (transfer success)",
                 "0.8424", "substitute acc"):
         assert row in printed
+
+
+def test_a_seed_set_as_large_as_the_test_set_is_refused_before_training(tmp_path):
+    """The seed set is taken off the test images; it must leave some to attack (with no
+    --test-limit the parse-time check cannot see how many there are)."""
+    with pytest.raises(SystemExit, match="--seed-size .2000. must be smaller than the 2000 test"):
+        load_script().main(["--seed-size", "2000", "--out", str(tmp_path / "b.png")])

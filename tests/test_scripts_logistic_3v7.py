@@ -111,3 +111,11 @@ def test_smoke_run_on_mini_mnist(tmp_path, capsys):
     assert rows["expert"][0] > 0.8
     assert rows["expert"][1] > rows["natural"][1]
     assert rows["l2"][3] < rows["natural"][3]
+
+
+def test_a_training_subset_of_one_class_is_refused_by_name(tmp_path):
+    """The first training 3s and 7s of mini-MNIST are 7s: the expert initialisation, the mean
+    3 minus the mean 7, needs both (it gave NaN weights and a traceback deep in fit)."""
+    with pytest.raises(SystemExit, match="all 7s: the expert initialisation needs both classes"):
+        L.main(["--limit", "1", "--epochs", "1", "--max-pixels", "1",
+                "--sweep-points", "2", "--figures", str(tmp_path)])
