@@ -386,6 +386,9 @@ def run_demo(model, x, y, class_names, args):
     """Headless demo: the figure for the first --digits correctly classified digits and the
     table of toggles to flip over --eval-digits digits; returns the table's numbers."""
     correct = np.flatnonzero(model.predict(x) == y)
+    if len(correct) == 0:
+        raise SystemExit(f"the model classifies none of the {len(x)} test digits correctly: there "
+                         f"is nothing to flip (train it longer)")
     chosen = correct[:args.digits]
     frames, probs = toggle_sequence(model, x[chosen], y[chosen], args.steps)
     for i, index in enumerate(chosen):

@@ -2,6 +2,7 @@
 click position, session keys), the window's event wiring under Agg, save/load of the model, and
 headless demo runs on the bundled mini-MNIST."""
 
+import argparse
 import importlib.util
 from pathlib import Path
 
@@ -172,3 +173,14 @@ def test_demo_smoke_run_with_a_small_cnn(tmp_path):
                       "--steps", "3", "--digits", "2", "--eval-digits", "10", "--out", str(out)])
     assert out.stat().st_size > 10_000
     assert 0.0 <= summary["accuracy"] <= 1.0 and summary["digits"] >= 2
+
+
+def test_the_demo_with_no_correctly_classified_digit_says_so():
+    """It crashed in auto_step on an empty batch (a weak model, or one of other data)."""
+    model = ta.logistic_regression(784, seed=0)
+    x = np.zeros((3, 1, 28, 28), np.float32)
+    y = 1 - model.predict(x)  # every digit misclassified
+    args = argparse.Namespace(digits=2, eval_digits=3, steps=2, model_kind="logistic", nf=4,
+                              data="mini-mnist", out="unused.png")
+    with pytest.raises(SystemExit, match="classifies none of the 3 test digits correctly"):
+        H.run_demo(model, x, y, ["7", "3"], args)
