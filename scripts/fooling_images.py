@@ -78,7 +78,12 @@ def get_models(args, x_train, y_train, training_flags=()):
         if path and os.path.exists(path):
             model = ta.load(path)
             model.eval()
-            model.logits(x_train[:1])  # fails loudly if the model does not take these images
+            try:
+                model.logits(x_train[:1])
+            except ValueError as error:
+                raise SystemExit(f"{path} does not take {args.data} images {x_train.shape[1:]} "
+                                 f"({error}): give --checkpoints of models trained on "
+                                 f"{args.data}, or none to train them here") from error
             models[name] = (model, f"read {path} (train_cifar_cnn.py: clean + PGD-7 adversarial)"
                                    + unused)
             continue

@@ -116,6 +116,11 @@ def build_model(args, x, y):
     """The model loaded from --model, or a fresh model of ``args.model_kind`` trained on (x, y) (Adam 1e-3)."""
     if args.model is not None:
         model = args.model
+        try:
+            model.logits(x[:1])
+        except ValueError as error:
+            raise SystemExit(f"--model does not take {args.data} images {x.shape[1:]} ({error}): "
+                             f"give a model trained on {args.data}") from error
     else:
         if args.model_kind == "logistic":
             model = ta.logistic_regression(int(np.prod(x.shape[1:])), seed=args.seed)

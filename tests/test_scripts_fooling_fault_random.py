@@ -8,6 +8,7 @@ test_evaluate.py, the label permutation in test_train.py.)
 
 
 import numpy as np
+import pytest
 
 import tinyadv as ta
 
@@ -54,6 +55,11 @@ def test_fooling_images_reads_models_from_checkpoints(tmp_path, capsys):
         "--checkpoints", str(tmp_path), "--per-class", "1", "--eps", "--figures", str(tmp_path),
         "--epochs", "3", "--nf", "8"])
     assert capsys.readouterr().out.count("--epochs, --nf not used for it") == 2
+    for stem in ("cifar_cnn", "cifar_cnn_l2"):  # models of CIFAR's images, given MNIST's: said so
+        ta.cleverhans_cnn(in_channels=3, nf=4, seed=1).save(tmp_path / f"{stem}.npz")
+    with pytest.raises(SystemExit, match=r"does not take mini-mnist images \(1, 28, 28\)"):
+        load_script("fooling_images").main(["--checkpoints", str(tmp_path), "--per-class", "1",
+                                            "--eps", "--figures", str(tmp_path)])
 
 
 # ---- fault_tolerance.py ------------------------------------------------------------------------

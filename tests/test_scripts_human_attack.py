@@ -184,3 +184,13 @@ def test_the_demo_with_no_correctly_classified_digit_says_so():
                               data="mini-mnist", out="unused.png")
     with pytest.raises(SystemExit, match="classifies none of the 3 test digits correctly"):
         H.run_demo(model, x, y, ["7", "3"], args)
+
+
+def test_a_model_of_other_images_is_refused_by_name(tmp_path):
+    """A CNN of CIFAR's images given for MNIST's digits (the logit counts agree) failed deep in
+    accuracy() with a channel mismatch."""
+    path = tmp_path / "cifar.npz"
+    ta.cleverhans_cnn(in_channels=3, nf=2, seed=0).save(path)
+    with pytest.raises(SystemExit, match=r"--model does not take mini-mnist images \(1, 28, 28\)"):
+        H.main(["--demo", "--model-kind", "cnn", "--model", str(path), "--limit", "50",
+                "--out", str(tmp_path / "h.png")])
