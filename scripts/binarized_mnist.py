@@ -41,7 +41,8 @@ import numpy as np  # noqa: E402
 
 import tinyadv as ta  # noqa: E402
 from tinyadv.attacks import spsa  # noqa: E402
-from tinyadv.cli import figure_path, fraction, nonnegative_int, positive_float, positive_int  # noqa: E402
+from tinyadv.cli import (changed_flags, figure_path, fraction, nonnegative_int,  # noqa: E402
+                         positive_float, positive_int)
 from tinyadv.data import DATASET_NAMES, load_dataset  # noqa: E402
 from tinyadv.evaluate import vanishing_gradients  # noqa: E402
 from tinyadv.plots import save_figure  # noqa: E402
@@ -108,7 +109,9 @@ def parse_args(argv=None):
     if not set(args.adv_models) <= set(args.variants):
         parser.error(f"--adv-models {' '.join(args.adv_models)} must be among --variants {' '.join(args.variants)}")
     if args.adv_after > args.epochs:
-        parser.error(f"--adv-after ({args.adv_after}) must be <= --epochs ({args.epochs})")
+        preset = (" (the --paper preset's: give --adv-after too)"
+                  if args.paper and not changed_flags(parser, args, ("adv_after",)) else "")
+        parser.error(f"--adv-after ({args.adv_after}){preset} must be <= --epochs ({args.epochs})")
     if args.adv_models and args.adv_after == args.epochs:
         parser.error("--adv-after equal to --epochs leaves --adv-models no adversarial epoch")
     return args

@@ -51,7 +51,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 import tinyadv as ta  # noqa: E402
-from tinyadv.cli import (folder, fraction, increasing, nonnegative_int,  # noqa: E402
+from tinyadv.cli import (changed_flags, folder, fraction, increasing, nonnegative_int,  # noqa: E402
                          positive_float, positive_int)
 from tinyadv.data import DATASET_NAMES, load_dataset  # noqa: E402
 from tinyadv.data.preprocess import standardize, to_greyscale  # noqa: E402
@@ -135,7 +135,9 @@ def main(argv=None):
     if args.momentum == 1:
         parser.error("--momentum must be < 1 (the velocity would never decay)")
     if args.record_every > args.steps:
-        parser.error(f"--record-every {args.record_every} is more than --steps {args.steps}")
+        preset = (" (the --paper preset's: give --record-every too)"
+                  if args.paper and not changed_flags(parser, args, ("record_every",)) else "")
+        parser.error(f"--record-every {args.record_every}{preset} is more than --steps {args.steps}")
 
     began = time.perf_counter()
     x_train, y_train, x_test, y_test = load_greyscale(args.data, args.train_limit, args.test_limit)

@@ -174,6 +174,7 @@ BAD = {
         (["--record-every", "0"], ["--record-every"]),
         (["--record-every", "-1"], ["--record-every"]),
         (["--record-every", "100"], ["--record-every", "--steps"]),
+        (["--paper", "--steps", "2"], ["--record-every 25 (the --paper preset's"]),
         (["--paper", "--steps", "10"], ["--record-every", "--steps"]),  # 25 of --paper > 10
         (["--sigma", "0"], ["--sigma"]),
         (["--sigma", "0.1", "nan"], ["--sigma"]),

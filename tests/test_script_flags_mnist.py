@@ -70,6 +70,7 @@ BLACKBOX = [
 ] + OUT
 
 BINARIZED = [
+    (["--paper", "--epochs", "1"], "the --paper preset's: give --adv-after too"),
     (["--eps", "-0.3"], "--eps"), (["--eps", "2"], "--eps"), (["--temperature", "nan"], "--temperature"),
     (["--temperature", "0"], "--temperature"), (["--temperature", "-1"], "--temperature"),
     (["--cw-steps", "0"], "--cw-steps"), (["--spsa-steps", "0"], "--spsa-steps"),
