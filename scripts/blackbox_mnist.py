@@ -20,7 +20,8 @@ records the substitute's test accuracy and how well FGSM crafted on it transfers
 
 Laptop default: the oracle has nf = 32 (paper 64) and trains 3 epochs (paper 10) on all training
 digits. Writes figures/blackbox_mnist.png (substitute accuracy and transfer per round) and
-figures/blackbox_mnist_examples.png (transferred examples with the oracle's labels).
+figures/blackbox_mnist_examples.png (transferred examples with the oracle's labels; beside
+--out, in its format).
 """
 
 import argparse
@@ -108,13 +109,14 @@ def main(argv=None):
           f"({'--paper' if args.paper else 'laptop default; paper nf 64, 10 epochs'}), "
           f"test accuracy {np.mean(oracle.predict(x_eval) == y_eval):.4f}")
 
-    substitute = ta.mlp([int(np.prod(x_train.shape[1:])), 200, 200, 10], seed=args.seed)
+    sizes = [int(np.prod(x_train.shape[1:])), 200, 200, 10]  # (784 inputs on MNIST)
+    substitute = ta.mlp(sizes, seed=args.seed)
     train_substitute, log = round_tracker(x_eval, y_eval, oracle, args)
     result = papernot_blackbox(oracle, substitute, train_substitute, x_seed, x_eval, y_eval,
                                rounds=args.rounds, lmbda=args.lmbda, tau=args.tau, eps=args.eps)
 
-    print(f"\nsubstitute MLP 784-200-200-10, {args.sub_epochs} epochs per round, λ = ±{args.lmbda} "
-          f"(τ = {args.tau}), FGSM ε = {args.eps}")
+    print(f"\nsubstitute MLP {'-'.join(map(str, sizes))}, {args.sub_epochs} epochs per round, "
+          f"λ = ±{args.lmbda} (τ = {args.tau}), FGSM ε = {args.eps}")
     print(f"{'round ρ':>8} {'oracle queries':>15} {'substitute acc':>15} {'oracle acc on FGSM':>19}")
     for rho, (q, acc, adv) in enumerate(zip(log["queries"], log["substitute_accuracy"],
                                             log["oracle_accuracy_adv"])):
@@ -155,7 +157,8 @@ def main(argv=None):
                           captions=[[f"oracle: {p}" for p in pred_clean], [f"oracle: {p}" for p in pred_adv]],
                           row_titles=["clean", f"FGSM ε={args.eps:g}\non substitute"], cell_size=1.7,
                           title=f"transferred examples (true labels {' '.join(str(v) for v in y_eval[shown])})")
-    examples_path = os.path.splitext(args.out)[0] + "_examples.png"
+    stem, suffix = os.path.splitext(args.out)  # (the --out's format for both figures)
+    examples_path = f"{stem}_examples{suffix}"
     save_figure(examples, examples_path)
     print(f"\nwrote {args.out} and {examples_path} in {time.perf_counter() - began:.0f} s in all")
     return result, log
