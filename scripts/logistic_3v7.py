@@ -457,7 +457,7 @@ def main(argv=None):
 
     print(f"\nL0 attack, accuracy / mean 2|sigma - 1/2| (paper, model not named: i = 50 -> "
           f"{PAPER_L0[1]:.4f} / {PAPER_L0[2]:.4f})")
-    marks = [i for i in (5, 10, 25, 50) if i <= args.max_pixels]
+    marks = [i for i in (5, 10, 25, 50) if i <= args.max_pixels] or [args.max_pixels]
     print(f"{'model':<12} " + " ".join(f"{'§7 i=' + str(i):>13}" for i in marks) + " | "
           + " ".join(f"{'greedy k=' + str(2 * i):>14}" for i in marks))
     for name, c in curves.items():
