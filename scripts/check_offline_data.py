@@ -109,6 +109,9 @@ def main(argv=None):
             all_ok &= ok
     verdict = "nothing to check" if checked == 0 else "all as documented" if all_ok else "SOME DIFFER"
     print(f"{checked} splits checked: {verdict}")
+    if checked == 0 and os.path.basename(os.path.normpath(root)) in PRESENT.values():
+        print(f"({root} is a data set's own folder: the data folder is the one that holds it, "
+              f"--root {os.path.dirname(os.path.normpath(root))})")
     return 0 if all_ok else 1
 
 

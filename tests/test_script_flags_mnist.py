@@ -206,7 +206,11 @@ def test_check_offline_data_refuses_a_missing_default_folder(monkeypatch, capsys
 
 def test_check_offline_data_on_an_empty_folder_checks_nothing(capsys, tmp_path):
     assert load_script("check_offline_data").main(["--root", str(tmp_path)]) == 0
-    assert "0 splits checked: nothing to check" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "0 splits checked: nothing to check" in printed and "--root" not in printed
+    (tmp_path / "mnist").mkdir()  # one folder too deep: the hint names the data folder
+    assert load_script("check_offline_data").main(["--root", str(tmp_path / "mnist")]) == 0
+    assert f"the data folder is the one that holds it, --root {tmp_path}" in capsys.readouterr().out
 
 
 def test_make_mini_mnist_names_the_missing_folder_and_files(monkeypatch, capsys, paths, tmp_path):
