@@ -291,6 +291,16 @@ def _layer_generators(model):
             if isinstance(getattr(layer, "rng", None), np.random.Generator)}
 
 
+def _check_generator_state(generator, state, message):
+    """Raise ValueError(``message`` and why) unless ``state`` is one that ``generator`` can take,
+    tried on a fresh generator of its kind, so that nothing changes before all is checked."""
+    try:
+        type(generator.bit_generator)().state = state
+    except (TypeError, ValueError, KeyError) as error:
+        raise ValueError(f"{message}, a {type(generator.bit_generator).__name__} generator "
+                         f"({error!s:.80})") from None
+
+
 def _json_value(value):
     """A NumPy number or array as the Python number or list JSON can write (``json.dumps``'s
     ``default``; the states of MT19937, Philox and SFC64 generators hold arrays)."""
@@ -333,11 +343,7 @@ def load_checkpoint(path, model, optimizer, rng, history_keys=None):
         raise ValueError(f"{path} records {sorted(history)} but this run records "
                          f"{sorted(history_keys)}: resume with the same validation_data")
     _check_history(history, f"{path}: its history", ValueError, lists=history_keys or ())
-    try:  # on a generator of the same kind, so that rng changes only once all else is loaded
-        type(rng.bit_generator)().state = meta["rng"]
-    except (TypeError, ValueError, KeyError) as error:
-        raise ValueError(f"{path}: its generator state does not fit rng, a "
-                         f"{type(rng.bit_generator).__name__} generator ({error!s:.80})") from None
+    _check_generator_state(rng, meta["rng"], f"{path}: its generator state does not fit rng")
     layer_generators = _layer_generators(model)
     layer_states = meta.get("layer_rngs", {})  # (none in checkpoints written before them)
     if not isinstance(layer_states, dict):
@@ -347,11 +353,8 @@ def load_checkpoint(path, model, optimizer, rng, history_keys=None):
         raise ValueError(f"{path} holds the sampling generators of the layers "
                          f"{sorted(layer_states)}, the model has them in {sorted(layer_generators)}")
     for name, state in layer_states.items():
-        try:
-            type(layer_generators[name].bit_generator)().state = state
-        except (TypeError, ValueError, KeyError) as error:
-            raise ValueError(f"{path}: the generator state of layer {name!r} does not fit it "
-                             f"({error!s:.80})") from None
+        _check_generator_state(layer_generators[name], state,
+                               f"{path}: the generator state of layer {name!r} does not fit it")
     model_state = {k[len("model/"):]: v for k, v in arrays.items() if k.startswith("model/")}
     optimizer_state = {k[len("optimizer/"):]: v for k, v in arrays.items() if k.startswith("optimizer/")}
     others = sorted(k for k in arrays if not k.startswith(("model/", "optimizer/")))
@@ -410,7 +413,8 @@ def adversarial_hook(attack, *, mix=True, true_labels=False, **attack_kwargs):
     -----
     The model is attacked in evaluation mode (BatchNorm with running statistics: the function a
     user will attack at test time; a stochastic layer resamples in both modes) and ``fit``
-    switches it back to training mode before the step. Returns ``hook(model, xb, yb, *, epoch, step, rng) -> (x', y')``.
+    switches it back to training mode before the step. Returns
+    ``hook(model, xb, yb, *, epoch, step, rng) -> (x', y')``.
     """
     if not callable(attack):
         raise TypeError(f"attack must be callable, got {type(attack).__name__}")
