@@ -98,9 +98,9 @@ def linearity_ratio(w, x, *, eps):
     ratio : ndarray, shape (N,), x's dtype
         inf where w·x = 0 < ε·||w||_1. Where both are 0 (ε = 0 or a zero w) the ratio is 0/0,
         which is refused with a ValueError, and so is a finite ratio beyond x's dtype. The
-        ratio is computed in x's dtype (w cast to it) unless w does not fit in it or the sums
-        would under- or overflow there (weights of 1e300 or 1e-30 with float32 x, for example):
-        then in float64, with each row of w and of x divided by its largest |entry|.
+        ratio is computed in float64 with each row of w and of x divided by its largest |entry|
+        (ŵ, x̂), as ε·||ŵ||_1/|ŵ·x̂| / max|x|, so that no sum under- or overflows (weights of
+        1e300 or 1e-30 with float32 x, for example), then rounded once to x's dtype.
 
     Notes
     -----
@@ -116,66 +116,29 @@ def linearity_ratio(w, x, *, eps):
             f"shape {x.shape}, got {w.shape}"
         )
     eps = check_nonnegative(eps, "eps")
-    rows = np.broadcast_to(w, x.shape)
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        w = rows.astype(x.dtype, copy=False)
-        change = eps * np.sum(np.abs(w), axis=1)
-        clean = np.abs(np.sum(w * x, axis=1))
-        ratio = change / clean
-    redo = np.flatnonzero(~_direct_ratio_is_exact(rows, x, eps))
-    if redo.size:   # samples where x's dtype would under- or overflow: rescaled, in float64
-        change, clean = change.astype(bool), clean.astype(bool)     # only "is it 0?" is needed
-        change[redo], clean[redo], redone = _rescaled_ratio(rows[redo], x[redo], eps)
-        ratio = ratio.astype(np.float64)
-        ratio[redo] = redone
-    undefined = np.flatnonzero((change == 0) & (clean == 0))
+    w_unit, _ = _scaled(np.broadcast_to(w, x.shape).astype(np.float64), axis=1)
+    x_unit, x_scale = _scaled(x.astype(np.float64), axis=1)
+    x_scale = x_scale[:, 0]
+    l1 = np.sum(np.abs(w_unit), axis=1)                 # in [1, n], 0 for a zero row of w
+    dot = np.abs(np.sum(w_unit * x_unit, axis=1))       # ŵ·x̂ has no under- or overflow to fear
+    undefined = np.flatnonzero((eps * l1 == 0) & (dot == 0))
     if undefined.size:
         raise ValueError(
             f"linearity_ratio is 0/0 for sample(s) {undefined[:5].tolist()}: both "
             f"eps·||w||_1 (eps = {eps:g}) and w·x are 0 there"
         )
-    with np.errstate(over="ignore"):
-        ratio = ratio.astype(x.dtype, copy=False)
-    too_large = np.flatnonzero(~np.isfinite(ratio) & (clean != 0))
+    with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
+        quotient = l1 / dot                             # >= 1, inf where w·x = 0
+        # ε·quotient/max|x| in the order that cannot overflow when the result fits
+        ratio = np.where(x_scale >= 1, (eps / x_scale) * quotient, (eps * quotient) / x_scale)
+        ratio = ratio.astype(x.dtype)
+    too_large = np.flatnonzero(~np.isfinite(ratio) & (dot != 0))
     if too_large.size:
         raise ValueError(
             f"linearity_ratio would not be finite in {x.dtype} for sample(s) "
             f"{too_large[:5].tolist()}: eps·||w||_1/|w·x| (eps = {eps:g}) is beyond its range there"
         )
     return ratio
-
-
-def _direct_ratio_is_exact(w, x, eps):
-    """Per sample, whether ε·||w||_1 and |w·x| computed directly in x's dtype are exact to
-    rounding: max|w| (which may be float64 with float32 x) fits in the dtype, and ε·||w||_1 and
-    |w·x| can neither overflow nor come down to subnormal numbers (< tiny/eps of the dtype)."""
-    info = np.finfo(x.dtype)
-    big, low = float(info.max), float(info.tiny) / float(info.eps)
-    n = x.shape[1]
-    top_w = np.max(np.abs(w), axis=1, initial=0.0).astype(np.float64)
-    top_x = np.max(np.abs(x), axis=1, initial=0.0).astype(np.float64)
-    with np.errstate(over="ignore", under="ignore"):
-        exact = (top_w <= big) & ((top_w == 0) | (top_w >= low))
-        if eps > 0:
-            exact &= (float(info.tiny) <= eps <= big) & (eps * top_w >= low)
-            exact &= eps * n * top_w <= big
-        exact &= (top_x == 0) | ((top_w * top_x >= low) & (n * top_w * top_x <= big))
-    return exact
-
-
-def _rescaled_ratio(w, x, eps):
-    """(ε·||w||_1 ≠ 0, w·x ≠ 0, ratio) per sample, in float64 with each row of w and of x
-    divided by its largest |entry| (``linear._scaled``): ratio = ε·||ŵ||_1/|ŵ·x̂| / max|x|."""
-    w, _ = _scaled(w.astype(np.float64), axis=1)
-    x, x_scale = _scaled(x.astype(np.float64), axis=1)
-    x_scale = x_scale[:, 0]
-    l1 = np.sum(np.abs(w), axis=1)                  # in [1, n], 0 for a zero row of w
-    dot = np.abs(np.sum(w * x, axis=1))             # ŵ·x̂ has no under- or overflow to fear
-    with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
-        quotient = l1 / dot                         # >= 1, inf where w·x = 0
-        # ε·quotient/max|x| in the order that cannot overflow when the result fits
-        ratio = np.where(x_scale >= 1, (eps / x_scale) * quotient, (eps * quotient) / x_scale)
-    return (eps > 0) & (l1 > 0), dot > 0, ratio
 
 
 def folded_normal_mean(mean, std):
