@@ -4,6 +4,7 @@ message naming it, and the theory functions are seeded (seed=0) by default."""
 
 import inspect
 import math
+import warnings
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -159,6 +160,31 @@ def test_scores_beyond_the_dtype_are_named_not_eps():
            "would not be finite in float32: the scores w·x \\+ b are too large")
     raises(lambda: worst_case_margin(W3, 1e300, X32, POS, eps=0.1), ValueError,
            "even with eps = 0: the scores")
+
+
+TINY_W = np.array([1e-300, 0.0, 0.0])   # ||w||_q = 1e-300: a distance of 1e300·|w·x + b|
+
+
+@pytest.mark.parametrize(
+    "call, what",
+    [
+        (lambda x: linear_scores(np.full(3, 1e300), 0.0, x), "the scores"),
+        (lambda x: signed_distance(TINY_W, float(x[0, 0]), x), "the signed distance"),
+        (lambda x: minimal_linear_distance(TINY_W, float(x[0, 0]), x, 2), "the distance"),
+        (lambda x: minimal_linear_perturbation(TINY_W, float(x[0, 0]), x, np.inf),
+         "the minimal perturbation"),
+    ],
+)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_results_beyond_the_dtype_are_refused_not_returned_as_inf(call, what, dtype):
+    """A score of 3e300 or a distance of 1e300 does not fit in float32; with x = b = 1e10 the
+    score 3e310 and the distance 1e310 do not fit in float64 either: each is refused naming the
+    result and the dtype (it was ±inf, with a RuntimeWarning at most), and no warning leaks."""
+    x = np.full((1, 3), 1.0 if dtype == np.float32 else 1e10, dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        raises(lambda: call(x), ValueError,
+               f"{what}.* would not be finite in {np.dtype(dtype).name}: rescale w, b or x")
 
 
 def test_worst_case_margin_with_a_norm_of_w_beyond_float64():

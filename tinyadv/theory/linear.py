@@ -20,10 +20,9 @@ only rescales ||w||.
 Shapes: x is a batch (N, ...) — (N, D) vectors or (N, C, H, W) images — and w holds one weight
 per feature of a sample, in any shape with D = prod(x.shape[1:]) elements (e.g. (D,), (1, D) as
 in a logistic regression's fc.weight, or (C, H, W)). An empty batch (0, ...) gives empty
-results. Results keep x's dtype (in ``linear_scores``, ``signed_distance`` and the minimal
-distance and perturbation a value beyond its range, such as a score of 1e300 with float32 x,
-becomes ±inf; ``worst_case_linear_perturbation`` and ``worst_case_margin`` refuse a result
-beyond it with a ValueError naming eps and the dtype), but the arithmetic is done in float64
+results. Results keep x's dtype (a result beyond its range, such as a score of 1e300 with
+float32 x, is refused with a ValueError naming the result and the dtype, and naming eps where
+eps is what pushes it out), but the arithmetic is done in float64
 and the norms of w as s·||w/s||_q with s = max|w_i|, so that float32 weights such as 1e-23 or
 1e20 (whose squares under- or overflow) and float64 weights beyond float32's range give the
 exact distances. None of these functions knows about the pixel box [0, 1]: they are the
@@ -64,7 +63,8 @@ def _check_bias(b, name="b"):
 def _as_list(values, name, what):
     """Return ``values`` as a list after checking it is a list, tuple or 1-D array (a lone
     number or a string is refused rather than iterated over); the caller checks each item."""
-    if isinstance(values, (list, tuple, range)) or (isinstance(values, np.ndarray) and values.ndim == 1):
+    if isinstance(values, (list, tuple, range)) or (
+            isinstance(values, np.ndarray) and values.ndim == 1):
         return list(values)
     shape = f" of shape {values.shape}" if isinstance(values, np.ndarray) else f" {values!r}"
     raise TypeError(f"{name} must be a list, tuple or 1-D array of {what}, got "
@@ -133,6 +133,17 @@ def _dual_norm_of(w, norm):
     return scale * np.linalg.norm(unit, ord=dual_norm(norm))
 
 
+def _in_dtype(values, dtype, what):
+    """Return the float64 ``values`` cast to ``dtype`` after checking that every entry is finite
+    there: a value beyond the dtype's range (or beyond float64 on the way) is refused with a
+    ValueError naming ``what`` and the dtype."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        result = values.astype(dtype, copy=False)
+    if not np.all(np.isfinite(result)):
+        raise ValueError(f"{what} would not be finite in {dtype}: rescale w, b or x")
+    return result
+
+
 def _finite_result(values_at, eps, dtype, what):
     """Return ``values_at(eps)`` (float64, ±inf where it overflows) cast to ``dtype``, after
     checking that every entry is finite there: a result beyond the dtype's range is refused with
@@ -169,7 +180,8 @@ def _signed_distance(w, b, x, norm):
     """(w·x + b)/||w||_q for the float64 w (D,), b and x (N, D) of ``_as_affine``, computed as
     ((w/s)·x + b/s)/||w/s||_q with s = max|w| so that no norm under- or overflows."""
     unit, scale = _scaled(w)
-    return (x @ unit + b / scale) / np.linalg.norm(unit, ord=dual_norm(norm))
+    with np.errstate(over="ignore", invalid="ignore"):     # beyond float64: refused by callers
+        return (x @ unit + b / scale) / np.linalg.norm(unit, ord=dual_norm(norm))
 
 
 def linear_scores(w, b, x):
@@ -186,7 +198,8 @@ def linear_scores(w, b, x):
     f : ndarray, shape (N,), x's dtype
     """
     w, b, x, dtype = _as_affine(w, b, x)
-    return (x @ w + b).astype(dtype, copy=False)
+    with np.errstate(over="ignore", invalid="ignore"):
+        return _in_dtype(x @ w + b, dtype, "the scores w·x + b")
 
 
 def dual_direction(w, norm):
@@ -246,7 +259,8 @@ def minimal_linear_distance(w, b, x, norm):
     """
     norm = check_norm(norm)
     w, b, x, dtype = _as_affine(w, b, x)
-    return np.abs(_signed_distance(w, b, x, norm)).astype(dtype, copy=False)
+    distance = np.abs(_signed_distance(w, b, x, norm))
+    return _in_dtype(distance, dtype, "the distance |w·x + b|/||w||_q")
 
 
 def minimal_linear_perturbation(w, b, x, norm, *, overshoot=0.0):
@@ -280,9 +294,10 @@ def minimal_linear_perturbation(w, b, x, norm, *, overshoot=0.0):
     norm = check_norm(norm)
     overshoot = check_nonnegative(overshoot, "overshoot")
     w_flat, b, x_flat, dtype = _as_affine(w, b, x)
-    distance = (1.0 + overshoot) * _signed_distance(w_flat, b, x_flat, norm)
-    delta = -distance[:, None] * dual_direction(w_flat, norm)[None, :]
-    return delta.astype(dtype, copy=False).reshape(np.shape(x))
+    with np.errstate(over="ignore", invalid="ignore"):
+        distance = (1.0 + overshoot) * _signed_distance(w_flat, b, x_flat, norm)
+        delta = -distance[:, None] * dual_direction(w_flat, norm)[None, :]
+    return _in_dtype(delta, dtype, "the minimal perturbation").reshape(np.shape(x))
 
 
 def check_signed_labels(y, n, name="y"):
@@ -357,7 +372,7 @@ def signed_distance(w, b, x, norm=2):
     """
     norm = check_norm(norm)
     w_flat, b, x_flat, dtype = _as_affine(w, b, x)
-    return _signed_distance(w_flat, b, x_flat, norm).astype(dtype, copy=False)
+    return _in_dtype(_signed_distance(w_flat, b, x_flat, norm), dtype, "the signed distance")
 
 
 def worst_case_margin(w, b, x, y, *, eps, norm=2):
