@@ -212,6 +212,16 @@ def test_deviation_angle_of_tiny_and_huge_weights(w, w_ref):
     assert deviation_angle(w, w_ref) == pytest.approx(expected, rel=rel)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_deviation_angle_stays_in_zero_to_pi(dtype):
+    """Opposite vectors are π apart and equal ones 0, to the last bit, in either dtype: arccos of
+    the rounded cosine gave π − 1.5e-8 and 1.5e-8 for about a quarter of random float64 vectors,
+    and float32's π, 3.1415927410 (above π), for float32 ones."""
+    for w in np.random.default_rng(0).standard_normal((40, 5)).astype(dtype):
+        assert deviation_angle(w, -w) == math.pi
+        assert deviation_angle(w, w) == 0.0
+
+
 @pytest.mark.parametrize(
     "w, direction",
     [
