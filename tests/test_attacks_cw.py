@@ -4,12 +4,13 @@ import importlib
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from attack_models import LinearModel, TwoLayerMLP
 import tinyadv as ta
 from tinyadv.attacks import cw_l2, cw_margin, cw_success, lp_norm
+from tinyadv.gradcheck import numerical_gradient, rel_error
 
 from tinyadv.theory import minimal_linear_distance
 from tinyadv.threads import row_chunks
@@ -71,6 +72,31 @@ def test_cw_margin_on_a_single_logit_model_reads_it_as_two_logits():
     f, dz = cw_margin(np.array([[2.0], [-1.0]]), np.array([1, 1]))
     np.testing.assert_allclose(f, [2.0, 0.0])  # Z_1 - Z_0 with Z_0 = 0
     np.testing.assert_allclose(dz, [[1.0], [0.0]])
+
+
+@given(n=st.integers(1, 4), k=st.integers(1, 5), confidence=st.sampled_from([0.0, 0.5, 3.0]),
+       targeted=st.booleans(), seed=st.integers(0, 2**16))
+def test_cw_margin_gradient_matches_finite_differences(n, k, confidence, targeted, seed):
+    """∂f/∂Z, which cw_l2 scales by c into the upstream gradient of every Adam step, equals
+    central differences of f in float64: untargeted and targeted, K = 1 read as [0, z], on both
+    sides of the hinge (f > 0 and f = 0). The logits are drawn 1e-3 or more away from f's kinks
+    (its hinge, a tie for the largest other logit), where f has no derivative."""
+    rng = np.random.default_rng(seed)
+    logits = rng.normal(size=(n, k)) * 3
+    y = rng.integers(0, max(k, 2), size=n)
+    two = np.hstack([np.zeros((n, 1)), logits]) if k == 1 else logits
+    rows = np.arange(n)
+    others = np.sort(np.where(np.arange(two.shape[1]) == y[:, None], -np.inf, two), axis=1)
+    if two.shape[1] > 2:
+        assume(np.all(others[:, -1] - others[:, -2] > 1e-3))
+    diff = others[:, -1] - two[rows, y]
+    assume(np.all(np.abs((diff if targeted else -diff) + confidence) > 1e-3))
+    options = dict(confidence=confidence, targeted=targeted)
+    f, dlogits = cw_margin(logits, y, **options)
+    assert dlogits.shape == logits.shape
+    dout = rng.normal(size=n)
+    numeric = numerical_gradient(lambda: cw_margin(logits, y, **options)[0], logits, dout)
+    assert rel_error(dout[:, None] * dlogits, numeric) < 1e-6
 
 
 class _Spy:
