@@ -1,6 +1,7 @@
 """Every layer's backward equals central finite differences in float64 (relative error < 1e-6),
 over shapes, strides, paddings and batch sizes drawn by Hypothesis — parameters included."""
 
+import copy
 from unittest import mock
 
 import numpy as np
@@ -10,7 +11,8 @@ from hypothesis import strategies as st
 
 import tinyadv as ta
 from tinyadv import kernels
-from tinyadv.gradcheck import check_layer, numerical_gradient, rel_error
+from tinyadv.gradcheck import check_gradients, check_layer, numerical_gradient, rel_error
+from tinyadv.layers.activations import straight_through
 
 TOL = 1e-6
 
@@ -187,6 +189,61 @@ def test_binary_conv_input_gradient_is_exact():
     x = np.random.default_rng(0).normal(size=(2, 2, 5, 5))
     errors = check_layer(layer, x).errors
     assert errors["x"] < TOL and errors["weight"] > 0.1
+
+
+@given(kind=st.sampled_from(["linear", "conv", "stochastic conv"]), scale=st.booleans(),
+       ste=st.sampled_from(["hubara", "galloway"]), n=st.integers(1, 3), c=st.integers(1, 3),
+       f=st.integers(1, 3), bias=st.booleans(), seed=st.integers(0, 2**16))
+def test_binarized_layers_exact_gradients_match_finite_differences(kind, scale, ste, n, c, f, bias,
+                                                                   seed):
+    """Only the straight-through part of a binarized layer's weight gradient is a stand-in; the
+    rest is a derivative and matches central differences in float64: dL/dx and dL/db of
+    BinaryLinear, BinaryConv2D and StochasticBinaryConv2D (its Bernoulli draw held fixed), and
+    for a scaled layer the term sign(W)·mean(dW_b ⊙ sign(W)) through α = mean|W| (the weight
+    gradient minus STE(α·dW_b, W); 0 without scale, as sign is flat away from 0)."""
+    rng = np.random.default_rng(seed)
+    options = dict(bias=bias, seed=seed, dtype=np.float64)
+    if kind == "linear":
+        layer = ta.BinaryLinear(c * 4, f, scale=scale, ste=ste, **options)
+        x = rng.normal(size=(n, c * 4))
+    elif kind == "conv":
+        layer = ta.BinaryConv2D(c, f, 3, scale=scale, ste=ste, padding=1, **options)
+        x = rng.normal(size=(n, c, 4, 5))
+    else:
+        layer = ta.StochasticBinaryConv2D(c, f, 3, ste=ste, stride=2, **options)
+        x = rng.normal(size=(n, c, 5, 5))
+    w_shape = layer.params["weight"].shape
+    layer.params["weight"].data = away_from_zero(rng, w_shape) * 1.5  # |W| > 1 too (hubara's 0)
+    if bias:
+        layer.params["bias"].data = rng.normal(size=f)
+    draws = getattr(layer, "rng", None)
+    state = None if draws is None else draws.bit_generator.state
+
+    def forward(x, *params):  # the parameters in the order of ``inputs`` below
+        for name, value in zip(list(inputs)[1:], params):
+            layer.params[name].data = value
+        if state is not None:
+            draws.bit_generator.state = state  # the same Bernoulli draw at every evaluation
+        return layer.forward(x)
+
+    def backward(dout, cache):
+        dx, grads = layer.backward(dout, cache)
+        gradients = [dx] + ([grads["bias"]] if bias else [])
+        if kind != "stochastic conv":
+            w = layer.params["weight"].data
+            plain = copy.copy(layer)
+            plain.weight_gradient = lambda dw_binary: dw_binary  # dL/dW_b, exact
+            dw_binary = plain.backward(dout, cache)[1]["weight"]
+            alpha = np.mean(np.abs(w)) if scale else 1.0
+            gradients.append(grads["weight"] - straight_through(alpha * dw_binary, w, ste))
+        return gradients
+
+    inputs = dict(x=x)
+    if bias:
+        inputs["bias"] = layer.params["bias"].data
+    if kind != "stochastic conv":
+        inputs["weight"] = layer.params["weight"].data
+    assert_passes(check_gradients(forward, backward, inputs, seed=seed, tolerance=TOL))
 
 
 def test_stochastic_binary_conv_resamples_from_its_own_generator():
