@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from attack_models import LinearModel, TwoLayerMLP
 import tinyadv as ta
 from tinyadv.attacks import cw_l2, cw_margin, cw_success, lp_norm
-from tinyadv.gradcheck import numerical_gradient, rel_error
+from tinyadv.gradcheck import central_difference_noise, numerical_gradient, rel_error
 
 from tinyadv.theory import minimal_linear_distance
 from tinyadv.threads import row_chunks
@@ -214,6 +214,37 @@ def test_compiled_cw_step_equals_the_numpy_step(n, d, box, dtype, t, seed):
     cw_adam_step_reference(*states[1], fast[0], x64, model_grad, fast[1], lr=0.01, t=t)
     for compiled, reference in zip(*states):
         np.testing.assert_array_equal(compiled, reference)
+
+
+@given(n=st.integers(1, 3), d=st.integers(1, 12), box=st.sampled_from([(0.0, 1.0), (-1.0, 2.0), None]),
+       compiled=st.booleans(), seed=st.integers(0, 2**16))
+def test_cw_gradient_with_respect_to_w_matches_finite_differences(n, d, box, compiled, seed):
+    """The gradient that CW's Adam steps take, ∇_w L = (2(x′ − x) + ∇ₓ′ c·f) · dx′/dw for
+    L(w) = Σ_n ‖x′(w) − x‖₂² + c·f(x′(w)), equals central differences in float64, with or
+    without a box: cw_image's dx′/dw against those of x′(w), and the gradient in the Adam step
+    (read off m = 0.1·∇ after step 1 from m = v = 0) against those of L, c·f taken linear with
+    the gradient g drawn here. (Adam's step is nearly blind to a constant factor in ∇ and the
+    search on c to one in either term, so CW's end-to-end tests would not see one.)"""
+    rng = np.random.default_rng(seed)
+    w = rng.normal(size=(n, 1, d)) * rng.choice([0.3, 1.0, 3.0], size=(n, 1, d))
+    x64 = rng.uniform(*(box or (-1.0, 1.0)), size=(n, 1, d))
+    g = rng.normal(size=w.shape)  # ∇ₓ′ c·f, held fixed: c·f(x′) is g·x′ + const near x′
+    x_new, dimage, l2sq = cw_image(w, x64, box, np.float64)
+    dout = rng.normal(size=w.shape)
+    numeric = numerical_gradient(lambda: cw_image(w, x64, box, np.float64)[0], w, dout)
+    noise = central_difference_noise(x_new, dout, 1e-6)  # saturated tanh: dx′/dw near 0
+    assert rel_error(dout * dimage, numeric, noise=noise) < 1e-6
+    m, v = np.zeros_like(w), np.zeros_like(w)
+    step = cw_adam_step if compiled else cw_adam_step_reference
+    step(w.copy(), m, v, x_new, x64, g, dimage, lr=0.01, t=1)
+
+    def terms():
+        image, _, distances = cw_image(w, x64, box, np.float64)
+        return np.concatenate([distances, (g * image).ravel()])
+
+    numeric = numerical_gradient(lambda: np.sum(terms()), w, 1.0)
+    noise = central_difference_noise(terms(), 1.0, 1e-6)
+    assert rel_error(m / 0.1, numeric, noise=noise) < 1e-6
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
