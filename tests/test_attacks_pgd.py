@@ -311,17 +311,19 @@ def test_fused_gradient_checks_the_shape_that_grad_fn_returns():
 
 @given(n=st.integers(1, 4), d=st.integers(1, 50), eps=st.floats(0, 0.5), alpha=st.floats(0, 0.5),
        box=st.sampled_from([(0.0, 1.0), (-1.0, 1.0)]), dtype=st.sampled_from([np.float32, np.float64]),
-       seed=st.integers(0, 2**16))
-def test_compiled_linf_step_equals_the_numpy_step(n, d, eps, alpha, box, dtype, seed):
+       scalar=st.sampled_from([float, np.float64, np.float32]), seed=st.integers(0, 2**16))
+def test_compiled_linf_step_equals_the_numpy_step(n, d, eps, alpha, box, dtype, scalar, seed):
     """The one-pass Numba L∞ step gives the bits of the readable NumPy step, with zero
-    gradients and points on the faces of the box and of the ball included."""
+    gradients and points on the faces of the box and of the ball included, and alpha and eps
+    Python floats or NumPy scalars (NumPy float64 ones made the NumPy step compute in float64
+    on float32 images)."""
     rng = np.random.default_rng(seed)
     x = rng.choice([box[0], box[1], 0.5], size=(n, d)) * (rng.random((n, d)) < 0.3) + \
         rng.uniform(*box, size=(n, d)) * (rng.random((n, d)) >= 0.3)
     x = np.clip(x, *box).astype(dtype)
     x_adv = np.clip(x + rng.choice([-eps, eps, 0.0], size=(n, d)), *box).astype(dtype)
     grad = (rng.normal(size=(n, d)) * (rng.random((n, d)) < 0.8)).astype(dtype)
-    options = dict(alpha=alpha, eps=eps, norm=np.inf, clip=box)
+    options = dict(alpha=scalar(alpha), eps=scalar(eps), norm=np.inf, clip=box)
     fast = gradient_step(x, x_adv, grad, **options)
     assert fast.dtype == dtype
     np.testing.assert_array_equal(fast, gradient_step_reference(x, x_adv, grad, **options))

@@ -36,10 +36,16 @@ def test_adam_first_step_moves_each_weight_by_lr():
 
 
 @given(n=st.integers(1, 300), steps=st.integers(1, 4), dtype=st.sampled_from([np.float32, np.float64]),
+       lr=st.floats(0, 1), beta1=st.floats(0, 0.99), beta2=st.floats(0, 0.9999),
+       eps=st.floats(1e-10, 1e-3), scalar=st.sampled_from([float, np.float64, np.float32]),
        seed=st.integers(0, 2**16))
-def test_compiled_adam_update_equals_the_numpy_lines(n, steps, dtype, seed):
+def test_compiled_adam_update_equals_the_numpy_lines(n, steps, dtype, lr, beta1, beta2, eps, scalar,
+                                                     seed):
     """The one-pass Adam update gives the bits of the NumPy lines, over several steps, with
-    gradients from 1e-6 to 1e3, zero gradients and zero moments included."""
+    gradients from 1e-6 to 1e3, zero gradients and zero moments included, whatever the
+    hyperparameters and whether they are Python floats or NumPy scalars (NumPy float64 ones
+    made the NumPy lines compute in float64 on float32 arrays)."""
+    hyperparameters = [scalar(value) for value in (lr, beta1, beta2, eps)]
     rng = np.random.default_rng(seed)
     scale = rng.choice([0.0, 1e-6, 1.0, 1e3], size=n)
     arrays = [rng.normal(size=n), rng.normal(size=n) * scale, rng.normal(size=n) * 0.1 * (scale > 0),
@@ -47,8 +53,8 @@ def test_compiled_adam_update_equals_the_numpy_lines(n, steps, dtype, seed):
     compiled = [a.astype(dtype) for a in arrays]
     reference = [a.copy() for a in compiled]
     for t in range(1, steps + 1):
-        adam_update(*compiled, 1e-3, 0.9, 0.999, 1e-8, t)
-        adam_update_reference(*reference, 1e-3, 0.9, 0.999, 1e-8, t)
+        adam_update(*compiled, *hyperparameters, t)
+        adam_update_reference(*reference, *hyperparameters, t)
     for fast, slow in zip(compiled, reference):
         assert fast.dtype == dtype
         np.testing.assert_array_equal(fast, slow)

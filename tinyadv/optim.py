@@ -196,18 +196,22 @@ def check_betas(betas):
     return beta1, beta2
 
 
-def _check_adam_step(data, grad, m, v, beta1, beta2, t):
-    """Raise unless the four arrays have one shape (no broadcasting), the betas are in [0, 1)
-    and the step t is an integer >= 1 (t = 0 would divide by 1 − β⁰ = 0)."""
+def _check_adam_step(data, grad, m, v, lr, beta1, beta2, eps, t):
+    """Raise unless the four arrays have one shape (no broadcasting), lr and eps are finite
+    numbers >= 0, the betas are in [0, 1) and the step t is an integer >= 1 (t = 0 would divide
+    by 1 − β⁰ = 0). Returns (lr, beta1, beta2, eps) as Python floats, which NumPy rounds to the
+    arrays' dtype as the compiled update does (NumPy float64 scalars would make the NumPy lines
+    compute in float64 on float32 arrays, and differ in the last bits)."""
     check_same_shape(data=data, grad=grad, m=m, v=v)
-    check_betas((beta1, beta2))
+    beta1, beta2 = check_betas((beta1, beta2))
     check_positive_int(t, "t")
+    return check_nonnegative(lr, "lr"), beta1, beta2, check_nonnegative(eps, "eps")
 
 
 def adam_update_reference(data, grad, m, v, lr, beta1, beta2, eps, t):
     """Adam's step t on one parameter, in place on ``data`` and its moments ``m``, ``v``.
     Refuses a step t < 1, betas outside [0, 1) and arrays of other shapes than ``data``."""
-    _check_adam_step(data, grad, m, v, beta1, beta2, t)
+    lr, beta1, beta2, eps = _check_adam_step(data, grad, m, v, lr, beta1, beta2, eps, t)
     m *= beta1
     m += (1 - beta1) * grad
     v *= beta2
@@ -219,7 +223,7 @@ def adam_update(data, grad, m, v, lr, beta1, beta2, eps, t):
     """:func:`adam_update_reference` as one compiled pass, when the four arrays are C-contiguous
     of one floating dtype (as the optimizers make them); else the reference. Refuses what the
     reference refuses."""
-    _check_adam_step(data, grad, m, v, beta1, beta2, t)
+    lr, beta1, beta2, eps = _check_adam_step(data, grad, m, v, lr, beta1, beta2, eps, t)
     arrays = (data, grad, m, v)
     dtype = data.dtype
     if dtype not in (np.float32, np.float64) or not all(
