@@ -101,15 +101,20 @@ def test_batchnorm_updates_running_statistics_like_pytorch():
 
 @given(n=st.integers(1, 5), k=st.integers(1, 5), smoothing=st.sampled_from([0.0, 0.1]),
        temperature=st.sampled_from([1.0, 0.25, 4.0]), weighted=st.booleans(),
-       reduction=st.sampled_from(["mean", "sum", "none"]), seed=st.integers(0, 2**16))
+       reduction=st.sampled_from(["mean", "sum", "none", "mean of a larger batch"]),
+       seed=st.integers(0, 2**16))
 def test_cross_entropy_gradient_matches_finite_differences(n, k, smoothing, temperature, weighted,
                                                             reduction, seed):
+    """Every option, and the mean over a larger batch that a chunk's loss takes (``total_weight``:
+    the chunk's sum divided by the whole batch's weight, as the fused training step uses it)."""
     rng = np.random.default_rng(seed)
     logits = rng.normal(size=(n, k)) * 3
     y = rng.integers(0, max(k, 2), size=n)
     weights = rng.random(max(k, 2)) + 0.1 if weighted else None
     options = dict(label_smoothing=smoothing, temperature=temperature, class_weights=weights,
                    reduction=reduction)
+    if reduction == "mean of a larger batch":
+        options.update(reduction="mean", total_weight=float(rng.uniform(n, 4 * n)))
     _, dlogits = ta.cross_entropy(logits, y, **options)
     h = 1e-6
     numeric = numerical_gradient(lambda: np.sum(ta.cross_entropy(logits, y, **options)[0]),
@@ -132,14 +137,17 @@ def test_single_logit_cross_entropy_is_the_logistic_loss():
     np.testing.assert_allclose(dz[:, 0], sigmoid - y, rtol=1e-12)
 
 
-@given(seed=st.integers(0, 2**16))
-def test_penalty_gradients_match_finite_differences(seed):
+@given(shapes=st.lists(st.sampled_from([(3, 2), (4,), (2, 1, 3), (1,)]), min_size=1, max_size=3),
+       lam=st.just(0.0) | st.floats(1e-3, 10.0), seed=st.integers(0, 2**16))
+def test_penalty_gradients_match_finite_differences(shapes, lam, seed):
+    """λ·W and λ·sign(W) for several weights of any shape, λ = 0 included (a λ as small as
+    1e-300 is left out: the changes of the value in a central difference round to 0)."""
     rng = np.random.default_rng(seed)
-    weights = [away_from_zero(rng, (3, 2)), away_from_zero(rng, (4,))]
+    weights = [away_from_zero(rng, shape) for shape in shapes]
     for penalty in (ta.l2_penalty, ta.l1_penalty):
-        _, grads = penalty(weights, 0.7)
+        _, grads = penalty(weights, lam)
         for w, g in zip(weights, grads):
-            numeric = numerical_gradient(lambda: np.array(penalty(weights, 0.7)[0]), w, 1.0)
+            numeric = numerical_gradient(lambda: np.array(penalty(weights, lam)[0]), w, 1.0)
             assert rel_error(g, numeric) < TOL
 
 
