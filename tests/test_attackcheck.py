@@ -3,9 +3,12 @@ naming what they broke."""
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import tinyadv as ta
 from tinyadv.attackcheck import LinearModel
+from tinyadv.gradcheck import numerical_gradient, rel_error
 
 
 @pytest.fixture
@@ -83,3 +86,17 @@ def test_a_student_model_works_with_the_checker():
     model = LinearModel(np.arange(12.0) - 6, 0.5)
     x = np.random.default_rng(1).uniform(0, 1, size=(6, 12))
     assert ta.check_attack(ta.fgsm, model, x, eps=0.2).passed
+
+
+@given(n=st.integers(1, 4), k=st.integers(1, 4), shape=st.sampled_from([(6,), (2, 3), (1, 2, 3)]),
+       seed=st.integers(0, 2**16))
+def test_linear_model_input_gradient_matches_finite_differences(n, k, shape, seed):
+    """The student-style model's input_gradient(x, g) = g·W, reshaped like x, is the gradient of
+    Σ g ⊙ logits(x) by central differences in float64, for K = 1 and more classes and images
+    of any shape."""
+    rng = np.random.default_rng(seed)
+    model = LinearModel(rng.normal(size=(k, 6)), rng.normal(size=k))
+    x = rng.normal(size=(n, *shape))
+    g = rng.normal(size=(n, k))
+    numeric = numerical_gradient(lambda: model.logits(x), x, g)
+    assert rel_error(model.input_gradient(x, g), numeric) < 1e-6
