@@ -171,6 +171,48 @@ def test_cw_binary_search_raises_a_too_small_c():
     assert np.all((model.logits(searched)[:, 0] > 0) != (model.logits(x)[:, 0] > 0))
 
 
+class _Recorder(_Spy):
+    """A spy that also records the upstream gradient c·∂f/∂Z of every step."""
+
+    def __init__(self, model):
+        super().__init__(model)
+        self.upstream = []
+
+    def input_gradient(self, x, g):
+        self.upstream.append(np.array(g, copy=True))
+        return super().input_gradient(x, g)
+
+
+def test_cw_binary_search_on_c_follows_the_reference_rule():
+    """The c of every round, read off the attack's own upstream gradient, is the reference rule
+    (l2_attack.py, REFERENCES.md §9) applied to the rounds' outcomes: success: upper = min(upper,
+    c); failure: lower = max(lower, c); then c = (lower + upper)/2 if upper < 1e9, else 10·c.
+    A search that halves c on success, forgets the lower bound or never lowers the upper one
+    fails here (REFERENCES.md names no peer issue for this rule)."""
+    model, x = _logistic(1, n=8)
+    spy = _Recorder(model)
+    y = (model.logits(x)[:, 0] > 0).astype(int)
+    rounds, steps, c0 = 8, 30, 1e-2
+    cw_l2(spy, x, y, c=c0, search_steps=rounds, steps=steps, lr=0.05, abort_early=False)
+    # each round starts at x′ ≈ x, where f > 0, so |c·∂f/∂Z| = c for every sample
+    seen_c = np.abs(np.stack(spy.upstream).reshape(rounds, steps, len(x))[:, 0])
+    iterates = np.stack(spy.seen[1:])  # the first call computes the clean prediction
+    flipped = (model.logits(iterates.reshape(-1, x.shape[1]))[:, 0] > 0) != np.tile(y, len(iterates))
+    succeeded = flipped.reshape(rounds, steps, len(x)).any(axis=1)
+
+    c, lower, upper = np.full(len(x), c0), np.zeros(len(x)), np.full(len(x), 1e10)
+    for r in range(rounds):
+        np.testing.assert_allclose(seen_c[r], c, rtol=1e-12)
+        upper = np.where(succeeded[r], np.minimum(upper, c), upper)
+        lower = np.where(succeeded[r], lower, np.maximum(lower, c))
+        c = np.where(upper < 1e9, (lower + upper) / 2, 10 * c)
+    # the test needs every branch: a first round that fails (×10) and one that succeeds (c
+    # falls), and a failure after a success whose c is seen (a bisection between finite bounds)
+    assert not succeeded[0].all() and succeeded[0].any()
+    after_success = np.cumsum(succeeded, axis=0) > 0
+    assert np.any(after_success[:-2] & ~succeeded[1:-1])
+
+
 def test_cw_without_a_box():
     model, x = _logistic(6, n=5)
     x_adv = cw_l2(model, x * 4 - 2, clip=None, search_steps=6)
