@@ -87,6 +87,34 @@ def test_normalize_is_the_steepest_unit_direction(g, norm):
     np.testing.assert_allclose(np.sum(g * u, axis=1), lp_norm(g, DUAL[norm]), rtol=1e-6)
 
 
+@given(g=vectors, scale=st.sampled_from([0.0, 1e-9, 1e-7, 3e-7, 1e-5, 1.0]),
+       dtype=st.sampled_from([np.float32, np.float64]))
+def test_normalize_l2_floors_the_sum_of_squares_at_1e_minus_12(g, scale, dtype):
+    """CleverHans ``optimize_linear`` (REFERENCES.md §9): u = g/√max(1e-12, Σg²). Below the floor
+    (‖g‖₂ < 1e-6) the step is g·1e6, shorter than a unit step, and g = 0 gives u = 0; a floor
+    put on ‖g‖₂ itself (max(1e-12, ‖g‖₂)) would make every tiny gradient a unit step."""
+    g = (g * scale).astype(dtype)
+    g64 = g.astype(np.float64)
+    expected = g64 / np.sqrt(np.maximum(1e-12, np.sum(g64 ** 2, axis=1, keepdims=True)))
+    u = normalize(g, 2)
+    assert u.dtype == dtype
+    np.testing.assert_allclose(u, expected, rtol=1e-6 if dtype == np.float32 else 1e-12,
+                               atol=np.finfo(dtype).tiny)  # (subnormal float32 entries round)
+
+
+@given(g=arrays(np.float64, st.tuples(st.integers(1, 4), st.integers(1, 7)),
+                elements=st.sampled_from([-2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0])))
+def test_l1_direction_splits_the_step_among_tied_largest_coordinates(g):
+    """CleverHans ``optimize_linear`` (REFERENCES.md §9): the exact L1 direction puts
+    sign(g_i)/#ties on every coordinate with |g_i| = max |g|, not all of it on the first arg-max
+    (``np.argmax``), which is also a steepest direction and so passes the test above."""
+    u = normalize(g, 1, l1_quantile=None)
+    largest = np.abs(g).max(axis=1, keepdims=True)
+    tied = (np.abs(g) == largest) & (largest > 0)
+    expected = np.sign(g) * tied / np.maximum(tied.sum(axis=1, keepdims=True), 1)
+    np.testing.assert_allclose(u, expected, rtol=1e-15, atol=0)
+
+
 @given(g=vectors, q=st.sampled_from([0.0, 0.5, 0.9, 0.99]))
 def test_sparse_l1_direction_covers_the_top_quantile(g, q):
     """SLIDE (Tramèr & Boneh 2019): equal weight on the coordinates with |g_i| ≥ the q-quantile."""

@@ -69,6 +69,19 @@ def test_fgsm_is_the_sign_step_and_uses_the_prediction_as_label():
     np.testing.assert_allclose(fgsm(model, x, y_pred, eps=0.1), expected)
 
 
+def test_fgm_l1_splits_eps_among_the_tied_largest_gradient_coordinates():
+    """CleverHans ``optimize_linear`` (REFERENCES.md §9): FGM-L1 moves ε·sign(g_i)/#ties on each
+    arg-max |g_i|. On logistic regression g ∝ ±w, so with three weights tied at the largest
+    |w_i| each moves by ε/3 toward the boundary and the others stay."""
+    w = np.array([2.0, -0.5, -2.0, 1.0, 0.0, 2.0, -1.5, 0.25, -2.0, 0.5, 1.0, -1.0])
+    model = LinearModel(w[None], [0.0])
+    x = np.random.default_rng(0).uniform(0.3, 0.7, size=(6, 12))
+    side = np.sign(model.logits(x)[:, :1])  # +1: predicted 1, the step lowers w·x
+    tied = np.abs(w) == 2.0
+    x_adv = fgm(model, x, eps=0.3, norm=1, clip=None)
+    np.testing.assert_allclose(x_adv - x, -side * 0.3 * np.sign(w) * tied / tied.sum(), atol=1e-15)
+
+
 def test_fgsm_equals_the_exact_linf_answer_on_logistic_regression():
     """Goodfellow et al. 2015: for a linear model the sign step is the optimal L∞ perturbation."""
     model, x = _linear_problem(0, n=20)
