@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from scipy import stats
 
 import tinyadv as ta
 from attack_models import LinearModel, OnlyTheInterface, TwoLayerMLP
@@ -166,6 +167,22 @@ def test_early_stop_freezes_successful_samples():
     assert np.all(lp_norm(x_adv - x, 2) <= d2 + alpha + 1e-9)
     far = pgd(model, x, eps=10.0, alpha=alpha, steps=400, norm=2, random_start=False, clip=None)
     assert np.all(lp_norm(far - x, 2) > d2 + alpha)
+
+
+@pytest.mark.parametrize("norm", [1, 2])
+def test_pgd_random_start_is_uniform_in_the_ball_of_its_norm(norm):
+    """Regression (CleverHans v4 torch, torchattacks #161): PGD-L2/L1 starts from a point uniform
+    in the ε-ball of its own norm, not from the L∞ box projected onto that ball (in d = 10 most
+    box points lie outside the L2 ball and land on its sphere). With steps=0 and no box PGD
+    returns its start x + δ₀, and for a uniform point (‖δ₀‖/ε)^d ~ U(0, 1)."""
+    d, n, eps = 10, 3000, 0.5
+    rng = np.random.default_rng(norm)
+    model = LinearModel(rng.normal(size=(2, d)))
+    x = rng.uniform(0, 1, size=(n, d))
+    start = pgd(model, x, eps=eps, alpha=0.0, steps=0, norm=norm, clip=None, seed=0)
+    radius = lp_norm(start - x, norm) / eps
+    assert radius.max() <= 1 + 1e-12
+    assert stats.kstest(radius ** d, "uniform").pvalue > 1e-3
 
 
 def test_pgd_is_seeded():
