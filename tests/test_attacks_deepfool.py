@@ -51,6 +51,33 @@ def test_deepfool_is_exact_on_a_multiclass_linear_model():
     np.testing.assert_allclose(lp_norm(x_adv - x, 2) / exact, 1.0, atol=0.01)
 
 
+@pytest.mark.parametrize("candidates", [3, 6])
+def test_one_step_goes_to_the_closest_linearised_boundary_among_the_top_candidates(candidates):
+    """Moosavi-Dezfooli et al. 2016, Alg. 2 (REFERENCES.md §9): each step picks, among the top-k
+    classes of the clean logits, the l minimising (|f_l| + 1e-5)/‖w_l‖₂ and moves by
+    ((|f_l| + 1e-5)/‖w_l‖₂ + 1e-4)·w_l/‖w_l‖₂. Rows of w of very different norms make the
+    smallest |f_k| or the smallest |f_k|/‖w_k‖₂² another class for some samples (a choice by
+    |f_k|/‖w_k‖₂² passed the tests of the full run above)."""
+    rng = np.random.default_rng(6)
+    k, d = 6, 15
+    w = rng.normal(size=(k, d)) * np.array([0.2, 0.5, 1.0, 2.0, 4.0, 8.0])[:, None]
+    model = LinearModel(w, rng.normal(size=k))
+    x = rng.uniform(0.3, 0.7, size=(40, d))
+    z = model.logits(x)
+    top = np.argsort(-z, axis=1, kind="stable")[:, :candidates]
+    rows = np.arange(len(x))[:, None]
+    y, others = top[:, :1], top[:, 1:]
+    f = np.abs(z[rows, others] - z[rows, y])
+    w_diff = w[others] - w[y]                                   # (N, k − 1, D)
+    norms = np.linalg.norm(w_diff, axis=2)
+    pick = np.argmin((f + 1e-5) / norms, axis=1)
+    n = np.arange(len(x))
+    step = ((f[n, pick] + 1e-5) / norms[n, pick] + 1e-4)[:, None] * w_diff[n, pick] / norms[n, pick, None]
+    x_adv = deepfool(model, x, candidates=candidates, overshoot=0.0, steps=1, clip=None)
+    np.testing.assert_allclose(x_adv - x, step, rtol=1e-9, atol=1e-12)
+    assert np.any(pick != np.argmin(f, axis=1)) and np.any(pick != np.argmin(f / norms ** 2, axis=1))
+
+
 def test_deepfool_overshoot_placement():
     """Regression (CleverHans #1008): overshoot scales the total perturbation once, at the end."""
     model = TwoLayerMLP(12, 10, 5, activation="tanh", seed=3, scale=3.0)
