@@ -60,6 +60,34 @@ def test_spsa_evaluation_point():
     assert np.all(iterates[0] == x) and not np.allclose(iterates[-1], x)
 
 
+def test_spsa_steps_are_adam_on_the_antithetic_estimate():
+    """Uesato et al. 2018, Alg. 1, and CleverHans ``SPSA`` (REFERENCES.md §9): the perturbation
+    p takes Adam steps (β₁ = 0.9, β₂ = 0.999, ε = 1e-8, bias-corrected) on
+    ĝ = mean over ±v of L(x + p ± δv)·(±v)/δ, then is clipped to the ε-ball and the box. The
+    estimate and the Adam steps are recomputed here from the points the attack evaluated; a
+    signed-gradient step, Adam without bias correction, or ĝ multiplied by δv (CleverHans
+    #1087, which Adam's ε = 1e-8 makes visible) give other iterates."""
+    model = TwoLayerMLP(10, 8, 3, seed=2)
+    x = np.random.default_rng(2).uniform(0.2, 0.8, size=(2, 10))
+    spy = _Spy(model)
+    eps, delta, lr, pairs = 0.1, 0.01, 0.02, 4
+    spsa(spy, x, eps=eps, steps=4, delta=delta, samples=2 * pairs, lr=lr, random_start=False,
+         early_stop=False, seed=0)
+    y = model.logits(x).argmax(1)
+    iterates, sampled = spy.seen[1::2], spy.seen[2::2]  # as in test_spsa_evaluation_point
+    p, m, v = np.zeros_like(x), np.zeros_like(x), np.zeros_like(x)
+    for t, pts in enumerate(sampled, start=1):
+        losses = margin_loss(model.logits(pts), np.tile(y, 2 * pairs)).reshape(2, pairs, len(x))
+        pts = pts.reshape(2, pairs, len(x), 10)
+        direction = np.sign(pts[0] - pts[1])                   # v_j, each entry ±1
+        g = np.sum((losses[0] - losses[1])[..., None] * direction, axis=0) / (2 * pairs * delta)
+        m = 0.9 * m + 0.1 * g
+        v = 0.999 * v + 0.001 * g ** 2
+        p = p - lr * (m / (1 - 0.9 ** t)) / (np.sqrt(v / (1 - 0.999 ** t)) + 1e-8)
+        p = np.clip(x + np.clip(p, -eps, eps), 0, 1) - x
+        np.testing.assert_allclose(iterates[t] - x, p, rtol=1e-9, atol=1e-12)
+
+
 @given(seed=st.integers(0, 1000), eps=st.sampled_from([0.0, 0.05, 0.5, 3.0]),
        dtype=st.sampled_from([np.float32, np.float64]), targeted=st.booleans())
 def test_spsa_stays_in_the_ball_and_the_box(seed, eps, dtype, targeted):
