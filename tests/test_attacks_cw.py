@@ -1,6 +1,7 @@
 """Carlini–Wagner L2: closed-form accuracy, the "other" logit, best-not-last, binary search."""
 
 import importlib
+import inspect
 
 import numpy as np
 import pytest
@@ -211,6 +212,11 @@ def test_cw_binary_search_on_c_follows_the_reference_rule():
     assert not succeeded[0].all() and succeeded[0].any()
     after_success = np.cumsum(succeeded, axis=0) > 0
     assert np.any(after_success[:-2] & ~succeeded[1:-1])
+
+
+def test_cw_default_learning_rate_is_in_the_reference_range():
+    """REFERENCES.md §9: CW's Adam runs at lr 5e-3 to 1e-2 (the peers' defaults)."""
+    assert 5e-3 <= inspect.signature(cw_l2).parameters["lr"].default <= 1e-2
 
 
 def test_cw_without_a_box():

@@ -88,6 +88,16 @@ def test_deepfool_overshoot_placement():
     assert np.all(model.logits(plain).argmax(1) != model.logits(x).argmax(1))
 
 
+def test_deepfool_default_overshoot_is_two_percent():
+    """REFERENCES.md §9 (the authors' and CleverHans's default): without ``overshoot`` the result
+    is x₀ + 1.02·r_tot."""
+    model = TwoLayerMLP(12, 10, 5, activation="tanh", seed=3, scale=3.0)
+    x = np.random.default_rng(3).uniform(0.2, 0.8, size=(12, 12))
+    plain = deepfool(model, x, overshoot=0.0, clip=None)
+    np.testing.assert_allclose(deepfool(model, x, clip=None) - x, 1.02 * (plain - x), rtol=1e-10,
+                               atol=1e-12)
+
+
 def test_deepfool_stays_in_the_box_and_keeps_dtype():
     model = TwoLayerMLP(12, 10, 3, seed=4)
     x = np.random.default_rng(4).uniform(0, 1, size=(7, 3, 2, 2)).astype(np.float32)

@@ -126,6 +126,16 @@ def test_spsa_is_seeded_and_targeted_works():
     assert np.mean(model.logits(a).argmax(1) == target) >= 0.8
 
 
+def test_spsa_defaults_are_the_papers():
+    """REFERENCES.md §9 (Uesato et al. 2018; CleverHans ``SPSA``): Adam lr 0.01, δ 0.01 and 128
+    samples by default; a call without them gives the bits of a call with them."""
+    model = TwoLayerMLP(12, 6, 3, seed=5)
+    x = np.random.default_rng(5).uniform(0, 1, size=(3, 12))
+    np.testing.assert_array_equal(
+        spsa(model, x, eps=0.1, steps=2, seed=0),
+        spsa(model, x, eps=0.1, steps=2, seed=0, lr=0.01, delta=0.01, samples=128))
+
+
 def test_spsa_bad_input():
     model = TwoLayerMLP(12, 6, 3, seed=0)
     x = np.random.default_rng(0).uniform(0, 1, size=(2, 12))
