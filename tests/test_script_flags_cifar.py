@@ -236,6 +236,14 @@ def recorded(monkeypatch, tmp_path):
     return module, folder
 
 
+def test_adversarial_training_defaults_to_madry_cifar_pgd(recorded):
+    """REFERENCES.md §8 and §9 (Madry et al. 2018 on CIFAR-10): the training PGD is L∞ with
+    ε = 8/255, step 2/255 and 7 iterations by default."""
+    _, folder = recorded
+    settings = json.loads((folder / "cifar_cnn_settings.json").read_text())
+    assert (settings["eps"], settings["alpha"], settings["steps"]) == (8 / 255, 2 / 255, 7)
+
+
 def test_training_records_its_settings_beside_the_checkpoints(recorded):
     module, folder = recorded
     settings = json.loads((folder / "cifar_cnn_settings.json").read_text())

@@ -165,6 +165,13 @@ def test_the_default_flags_parse():
     assert human.out == load_script("human_attack").DEFAULT_OUT and human.steps == 40
 
 
+def test_white_box_pgd_defaults_to_madry_mnist():
+    """REFERENCES.md §3 and §9 (Madry et al. 2018 on MNIST): binarized_mnist's white-box PGD is
+    L∞ with ε = 0.3, step 0.01 and 40 iterations by default."""
+    args = load_script("binarized_mnist").parse_args([])
+    assert (args.eps, args.pgd_alpha, args.pgd_steps) == (0.3, 0.01, 40)
+
+
 def test_paper_flags_set_the_paper_values_and_explicit_flags_win():
     blackbox = load_script("blackbox_mnist")
     assert (blackbox.parse_args(["--paper"]).nf, blackbox.parse_args(["--paper"]).oracle_epochs) == (64, 10)
