@@ -42,6 +42,20 @@ def test_projection_satisfies_the_variational_inequality(delta, eps, norm):
         assert np.all((z - p[n]) @ (delta[n] - p[n]) <= 1e-9)
 
 
+@pytest.mark.parametrize("norm", NORMS)
+@given(delta=vectors, eps=radii)
+def test_projection_satisfies_the_variational_inequality_at_the_worst_point_of_the_ball(norm, delta,
+                                                                                     eps):
+    """The same condition checked exactly (REFERENCES.md §9: exact projections; L1 by sorting,
+    Duchi et al. 2008): max over the ball of <δ − P, z> is ε·‖δ − P‖_dual, so P is the
+    projection iff ε·‖δ − P‖_dual <= <δ − P, P>. The 200 random z above caught an L1
+    "projection" by rescaling, δ·min(1, ε/‖δ‖₁), in about 2 runs of 10."""
+    p = project(delta, eps, norm)
+    r = delta - p
+    worst = eps * lp_norm(r, DUAL[norm])
+    assert np.all(worst <= np.sum(r * p, axis=1) + 1e-9 * (1 + worst))
+
+
 def _scipy_l1_projection(v, eps):
     """argmin ||a - b - v||^2 s.t. sum(a + b) <= eps, a, b >= 0 (a QP that SLSQP solves)."""
     d = v.size
