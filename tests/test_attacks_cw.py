@@ -69,6 +69,22 @@ def test_cw_other_logit_with_all_negative_logits():
     assert np.all(ratio <= 1.05)
 
 
+def test_cw_attacks_the_logits_of_a_saturated_float32_model():
+    """REFERENCES.md §9, gradient masking (ART #1298, CleverHans #763/#350): attack logits, never
+    probabilities. A logit margin of about 800 saturates the softmax even in float64 (p_y = 1,
+    p_k = 0), so f on probabilities would have a zero gradient and CW would stand still; on the
+    logits it reaches the minimal L2 distance of this linear model."""
+    rng = np.random.default_rng(9)
+    model = LinearModel(rng.normal(size=(3, 12)) * 20, np.array([900.0, 0.0, 0.0]))
+    x = rng.uniform(0.3, 0.7, size=(4, 12)).astype(np.float32)
+    y = np.zeros(4, dtype=np.int64)
+    assert np.all(model.logits(x).argmax(1) == 0)
+    x_adv = cw_l2(model, x, y, clip=None, search_steps=6, steps=200, lr=0.1)
+    assert x_adv.dtype == np.float32 and np.all(model.logits(x_adv).argmax(1) != 0)
+    ratio = lp_norm(x_adv.astype(np.float64) - x, 2) / _multiclass_min_l2(model, x.astype(np.float64))
+    assert np.all(ratio >= 1 - 1e-6) and np.all(ratio <= 1.05)
+
+
 def test_cw_margin_on_a_single_logit_model_reads_it_as_two_logits():
     f, dz = cw_margin(np.array([[2.0], [-1.0]]), np.array([1, 1]))
     np.testing.assert_allclose(f, [2.0, 0.0])  # Z_1 - Z_0 with Z_0 = 0
