@@ -18,7 +18,8 @@ and highest. Machines are noisy: compare the ratios of one run, not figures acro
 
 It also reports, each in a fresh process, the import time and Numba's start: the first
 training step, input gradient, FGSM and CW-L2 steps (every compiled kernel) with a cold cache
-(compiling) and a warm one (loading). And
+(compiling, one process) and a warm one (loading: the median of five processes, with the
+lowest and highest, as one process's time moves by 10% from run to run). And
 the peak memory that a training step allocates (tracemalloc, batch 128, float32), and the
 images/s of CW-L2 and DeepFool on batch 500 (``--attacks``), next to the same two algorithms
 written in PyTorch (``torch_cw_l2``, ``torch_deepfool``: batched, on the same weights; peers'
@@ -455,10 +456,11 @@ def main(argv=None):
     if not args.no_compile:
         with tempfile.TemporaryDirectory() as cache:
             cold = seconds_to_first_result(cache)
-            warm = seconds_to_first_result(cache)
-        print(f"fresh process: import tinyadv {warm[0]:.2f} s (NumPy and Numba included); first "
-              f"train step, input gradient, FGSM and CW-L2 steps in float32 and float64: "
-              f"cold Numba cache {cold[1]:.1f} s (compiling), warm cache {warm[1]:.2f} s (loading)")
+            imported, warm = np.array([seconds_to_first_result(cache) for _ in range(5)]).T
+        print(f"fresh process: import tinyadv {np.median(imported):.2f} s (NumPy and Numba "
+              f"included); first train step, input gradient, FGSM and CW-L2 steps in float32 and "
+              f"float64: cold Numba cache {cold[1]:.1f} s (compiling), warm cache "
+              f"{np.median(warm):.2f} s ({warm.min():.2f}-{warm.max():.2f}; loading)")
     if args.attacks:
         print("\nattacks on 500 random images, float32, the same weights: tinyadv / PyTorch running "
               "the same algorithm (torch_cw_l2, torch_deepfool); mean L2 of the perturbations")
