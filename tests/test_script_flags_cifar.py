@@ -221,6 +221,31 @@ def test_paper_sizes_are_defaults_that_explicit_flags_override(name, flags, limi
     assert parsed.value.args[1]["limit"] == limits[0]
 
 
+def test_robustness_evaluation_defaults_to_pgd_20_with_a_quarter_of_eps(monkeypatch):
+    """REFERENCES.md §8 and §9 (the paper's evaluation, Madry et al. 2018): cifar_robustness
+    attacks with FGSM and with PGD of 20 steps of α = ε/4 from a random start, so α = 2/255 at
+    the paper's ε = 8/255; the sweep that PGD's accuracy curve comes from is read here."""
+    module = load_script("cifar_robustness")
+    model = ta.mlp([784, 10], seed=0).eval()
+    monkeypatch.setattr(module, "load_trained", lambda *args: {"CNN-L2": model, "CNN": model})
+    calls = []
+
+    def recording_sweep(model, x, y, attack, levels, **kwargs):
+        calls.append((attack, levels, kwargs))
+        if attack is ta.pgd:
+            raise Parsed()
+        return {"accuracy": np.zeros(len(levels))}
+
+    monkeypatch.setattr(module.ta, "sweep", recording_sweep)
+    with pytest.raises(Parsed):
+        module.main(["--test-limit", "8", "--examples", "2"])
+    (fgsm, levels, _), (pgd, _, kwargs) = calls
+    assert fgsm is ta.fgsm and pgd is ta.pgd
+    np.testing.assert_allclose(levels, np.array([0, 2, 4, 8, 12, 16, 24, 32]) / 255)
+    assert kwargs["steps"] == 20 and kwargs["level_kwargs"](8 / 255) == {"alpha": 2 / 255}
+    assert kwargs.get("random_start", True)
+
+
 # ---- train_cifar_cnn: checkpoints are resumed only with the settings they were trained with --
 
 @pytest.fixture
