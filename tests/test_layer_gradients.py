@@ -2,6 +2,7 @@
 over shapes, strides, paddings and batch sizes drawn by Hypothesis — parameters included."""
 
 import copy
+import math
 from unittest import mock
 
 import numpy as np
@@ -124,6 +125,31 @@ def test_cross_entropy_gradient_matches_finite_differences(n, k, smoothing, temp
     # below ~n·eps/h (a confident sample at temperature 0.25 has a gradient of 1e-13).
     noise = n * np.finfo(np.float64).eps * (1.0 if weights is None else weights.max()) / h
     assert rel_error(dlogits, numeric, noise=noise) < TOL
+
+
+@given(n=st.integers(1, 5), k=st.integers(1, 5), scale=st.sampled_from([1.0, 30.0, 300.0]),
+       dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 2**16))
+def test_cross_entropy_is_accurate_where_the_label_leads(n, k, scale, dtype, seed):
+    """Each sample's loss log Σ_k exp(z_k − z_y) against the same sum in Python's math.fsum, in
+    float64: to the rounding of the differences z_k − z_y in the logits' dtype (4ε·max|z|
+    relative), also where the label leads by far more than 37 (17 in float32), where the log
+    of 1 + a sum below ε rounded it to 0 (and printed -0.0)."""
+    rng = np.random.default_rng(seed)
+    logits = (rng.normal(size=(n, k)) * scale).astype(dtype)
+    y = rng.integers(0, max(k, 2), size=n)
+    loss, _ = ta.cross_entropy(logits, y, reduction="none")
+    z = np.hstack([np.zeros((n, 1)), logits]).astype(float) if k == 1 else logits.astype(float)
+    expected = []
+    for row, label in zip(z.tolist(), y):
+        lead = max(row)
+        if row[label] == lead:  # log(1 + s), s the sum of the other classes' terms (each <= 1)
+            expected.append(math.log1p(math.fsum(math.exp(v - lead) for i, v in enumerate(row)
+                                                 if i != label)))
+        else:
+            expected.append(lead - row[label] + math.log(math.fsum(math.exp(v - lead) for v in row)))
+    assert np.all(np.signbit(loss) == 0)
+    rtol = 4 * float(np.finfo(dtype).eps) * np.maximum(1.0, np.abs(z).max(axis=1))
+    assert np.all(np.abs(loss - expected) <= rtol * np.array(expected) + float(np.finfo(dtype).tiny))
 
 
 def test_single_logit_cross_entropy_is_the_logistic_loss():

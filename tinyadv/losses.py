@@ -157,7 +157,9 @@ def cross_entropy(logits, y, *, label_smoothing=0.0, temperature=1.0, class_weig
         l_n = - Σ_k q_nk log p_nk = -(1 - s) log p_{n,y_n} - (s/K) Σ_k log p_nk
 
     The second form is the one computed: a class with no target mass (every class but y_n
-    when s = 0) contributes exactly 0, even where log p_nk = -inf.
+    when s = 0) contributes exactly 0, even where log p_nk = -inf. Where y_n has the largest
+    logit, -log p_{n,y_n} is computed as log1p(Σ_{k≠y_n} exp(z_nk - z_{n,y_n})), so that a
+    confident sample's loss is small (e^-60 for a lead of 60) rather than rounded to 0.
 
     Backward: dl_n/dz_n = p_n - q_n, so dl_n/dlogits_n = (p_n - q_n) / T, times the sample's
     weight and the reduction's factor. For a single logit the gradient with respect to z is the
@@ -189,7 +191,7 @@ def cross_entropy(logits, y, *, label_smoothing=0.0, temperature=1.0, class_weig
                          f"overflows {logits.dtype}")
     k = z.shape[1]
     log_p = _log_softmax(z)
-    per_sample = -(1.0 - label_smoothing) * log_p[np.arange(n), y]
+    per_sample = (1.0 - label_smoothing) * _label_loss(z, y, log_p)
     if label_smoothing > 0:
         per_sample -= label_smoothing / k * np.sum(log_p, axis=1)
     q = np.full(z.shape, label_smoothing / k, dtype=z.dtype)
@@ -220,6 +222,23 @@ def cross_entropy(logits, y, *, label_smoothing=0.0, temperature=1.0, class_weig
         raise ValueError(f"the cross-entropy or its gradient overflows {logits.dtype}: logits too "
                          f"far apart, or class_weights or 1 / temperature too large")
     return loss, dlogits.astype(logits.dtype, copy=False)
+
+
+def _label_loss(z, y, log_p):
+    """−log p_y for each row of z (N, K), from log_p = log_softmax(z), but where the label
+    leads (z_y >= every z_k) as log1p(Σ_{k≠y} exp(z_k − z_y)): −log_p[y] is the log of 1 plus
+    that sum, which rounds to 0 once z_y leads every other logit by more than about 37 in
+    float64 (17 in float32), and a confident sample's loss would say nothing more (PGD ranks
+    its iterates by it). The gradient, p − q, does not round so and is left as it is."""
+    rows = np.arange(len(z))
+    loss = -log_p[rows, y]
+    with np.errstate(over="ignore", invalid="ignore"):  # (a difference beyond the dtype: inf)
+        others = z - z[rows, y][:, None]
+    others[rows, y] = -np.inf
+    leads = np.max(others, axis=1) <= 0
+    with np.errstate(under="ignore"):
+        loss[leads] = np.log1p(np.sum(np.exp(others[leads]), axis=1))
+    return loss
 
 
 def sample_weights(y, class_weights, dtype, *, num_classes=None):

@@ -224,25 +224,8 @@ def loss_gradient(model, x, y, targeted):
     sign = -1.0 if check_bool(targeted, "targeted") else 1.0
     logits, grad = logits_and_gradient(
         model, x, lambda z, rows: sign * cross_entropy_direction(z, y[rows]))
-    return sign * attack_loss(logits, y), grad, logits
-
-
-def attack_loss(logits, y):
-    """Per-sample cross-entropy CE(z_n, y_n) = log Σ_k exp(z_k − z_y) in float64, by which PGD
-    ranks its iterates and restarts. Where the label leads (z_y >= every z_k) it is computed as
-    log1p(Σ_{k≠y} exp(z_k − z_y)): as ``cross_entropy`` computes it, the log of 1 plus a sum
-    below float64's ε, it rounds to 0 once z_y leads every other logit by more than about 37,
-    and all the iterates of such a sample would tie (the first would be kept as the best)."""
-    z = as_two_logits(logits).astype(np.float64)
-    loss, _ = cross_entropy(z, y, reduction="none")
-    rows = np.arange(len(z))
-    with np.errstate(over="ignore", invalid="ignore"):  # (a difference beyond float64: inf)
-        others = z - z[rows, y][:, None]
-    others[rows, y] = -np.inf
-    leads = np.max(others, axis=1) <= 0
-    with np.errstate(under="ignore"):
-        loss[leads] = np.log1p(np.sum(np.exp(others[leads]), axis=1))
-    return loss
+    loss, _ = cross_entropy(logits.astype(np.float64), y, reduction="none")
+    return sign * loss, grad, logits
 
 
 def labels_and_first_pass(model, x, y, targeted):

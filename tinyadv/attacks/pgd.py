@@ -18,9 +18,10 @@ from numba import njit
 
 from ..checks import (check_bool, check_clip, check_nonnegative, check_norm, check_positive_int,
                       check_same_shape, make_rng)
+from ..losses import cross_entropy
 from ..threads import map_chunks, row_chunks
-from .base import (attack_labels, attack_loss, check_input, check_model, check_reach, clip_box,
-                   is_success, labels_and_first_pass, loss_gradient, model_logits)
+from .base import (attack_labels, check_input, check_model, check_reach, clip_box, is_success,
+                   labels_and_first_pass, loss_gradient, model_logits)
 from .norms import check_l1_quantile, normalize, project
 from .norms import random_start as draw_random_start
 
@@ -107,7 +108,7 @@ def _linf_step_numba(x, x_adv, grad, alpha, eps, low, high, x_new):
 
 def _objective(model, x_adv, y, targeted):
     logits = model_logits(model, x_adv)
-    loss = attack_loss(logits, y)
+    loss, _ = cross_entropy(logits.astype(np.float64), y, reduction="none")
     return (-loss if targeted else loss), logits
 
 
