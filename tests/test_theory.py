@@ -573,6 +573,22 @@ def test_softplus_and_sigmoid_are_stable_and_keep_the_dtype():
     assert adversarial_logistic_loss(w, 0.0, x, np.array([1, -1]), eps=0.1).dtype == np.float32
 
 
+@settings(max_examples=50, deadline=None)
+@given(st.floats(min_value=-700.0, max_value=0.0), st.sampled_from([np.float32, np.float64]))
+def test_sigmoid_keeps_its_digits_for_negative_scores(z, dtype):
+    """σ(z) for z < 0 against the definition 1/(1 + e^−z) in Python floats: within a few ulps,
+    not the (1 + tanh(z/2))/2 that gave σ(−40) = 0 (float64) and σ(−17) = 6.0e-8 instead of
+    4.1e-8 (float32). In float32, scores whose σ is below its normal range are left out."""
+    exact = 1.0 / (1.0 + math.exp(-z))
+    if dtype == np.float32:
+        z = float(np.float32(z))
+        exact = 1.0 / (1.0 + math.exp(-z))
+        if exact < np.finfo(np.float32).tiny:
+            return
+    got = float(sigmoid(np.array([z], dtype=dtype))[0])
+    assert got == pytest.approx(exact, rel=4 * float(np.finfo(dtype).eps), abs=0.0)
+
+
 # --- the plain gradient-descent logistic fit -----------------------------------------------------
 
 
