@@ -152,6 +152,26 @@ def test_cross_entropy_is_accurate_where_the_label_leads(n, k, scale, dtype, see
     assert np.all(np.abs(loss - expected) <= rtol * np.array(expected) + float(np.finfo(dtype).tiny))
 
 
+@given(n=st.integers(1, 5), k=st.integers(1, 5), scale=st.sampled_from([1.0, 30.0, 300.0]),
+       dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 2**16))
+def test_log_softmax_is_accurate_where_one_class_leads(n, k, scale, dtype, seed):
+    """Every log p_k = (z_k − z_m) − log1p(Σ_{j≠m} exp(z_j − z_m)), z_m the largest logit,
+    against the same sum in Python's math.fsum: to 4ε·max|z| relative, also for the leading
+    class when it leads by more than 37 (17 in float32), where 0 − log(1 + sum) gave 0."""
+    rng = np.random.default_rng(seed)
+    logits = (rng.normal(size=(n, k)) * scale).astype(dtype)
+    log_p = ta.log_softmax(logits)
+    z = np.hstack([np.zeros((n, 1)), logits]).astype(float) if k == 1 else logits.astype(float)
+    expected = []
+    for row in z.tolist():
+        m = row.index(max(row))
+        rest = math.log1p(math.fsum(math.exp(v - row[m]) for i, v in enumerate(row) if i != m))
+        expected.append([(v - row[m]) - rest for v in row])
+    assert log_p.dtype == dtype and np.all(log_p <= 0)
+    rtol = 4 * float(np.finfo(dtype).eps) * np.maximum(1.0, np.abs(z).max(axis=1, keepdims=True))
+    assert np.all(np.abs(log_p - expected) <= rtol * np.abs(expected) + float(np.finfo(dtype).tiny))
+
+
 def test_single_logit_cross_entropy_is_the_logistic_loss():
     """softmax CE on [0, z] equals log(1 + exp(−z)) for label 1 and log(1 + exp(z)) for label 0."""
     z = np.array([[-3.0], [0.5], [2.0]])

@@ -94,9 +94,21 @@ def log_softmax(z):
 
     A single logit (K = 1) is read as ``[0, z]``, so the result has shape (N, max(K, 2)). One
     sample's logits (K,) give (K,). A class masked with −inf gets log p = −inf.
+
+    The largest logit z_m (the first, if several are) gets log p_m = −log1p(Σ_{k≠m} e^{z_k − z_m})
+    rather than 0 − log(1 + that sum), which rounds to 0 once z_m leads the others by more than
+    about 37 (17 in float32): log p_m of the logits [60, 0] is −8.8e-27, not 0.
     """
     z = check_logits(z, "z", ndim=(1, 2), masked=True)
-    return _log_softmax(_two_logits(z) if z.ndim == 2 else z)
+    z = _two_logits(z) if z.ndim == 2 else z
+    log_p = _log_softmax(z)
+    top = np.argmax(z, axis=-1)[..., None]
+    with np.errstate(over="ignore", under="ignore"):  # (z_k − z_m below the dtype: −inf, e^ 0)
+        others = np.exp(z - np.take_along_axis(z, top, axis=-1))
+    np.put_along_axis(others, top, 0, axis=-1)
+    lead = np.log1p(np.sum(others, axis=-1, keepdims=True))
+    np.put_along_axis(log_p, top, 0.0 - lead, axis=-1)  # (0.0 − 0 is 0.0, not −0.0)
+    return log_p
 
 
 def softmax(z):

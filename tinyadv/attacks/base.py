@@ -18,7 +18,7 @@ attacks ascend. Every attack works in the dtype of ``x`` and returns that dtype.
 import numpy as np
 
 from ..checks import check_array, check_bool, check_clip, check_labels
-from ..losses import as_two_logits, cross_entropy, log_softmax, logits_to_labels
+from ..losses import _log_softmax, as_two_logits, cross_entropy, logits_to_labels
 
 
 def check_model(model):
@@ -179,7 +179,7 @@ def cross_entropy_direction(logits, y):
     two = as_two_logits(logits)  # (checks the logits: (N, K), floating, finite)
     k_logits = np.shape(logits)[1]
     y = check_labels(y, len(two), k_logits)
-    log_p = log_softmax(two.astype(np.float64))
+    log_p = _log_softmax(two.astype(np.float64))  # (checked: ``as_two_logits``)
     is_label = np.arange(log_p.shape[1])[None, :] == y[:, None]
     others = np.where(is_label, -np.inf, log_p)
     e = np.exp(others - np.max(others, axis=1, keepdims=True))
