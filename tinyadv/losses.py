@@ -100,15 +100,23 @@ def log_softmax(z):
     about 37 (17 in float32): log p_m of the logits [60, 0] is −8.8e-27, not 0.
     """
     z = check_logits(z, "z", ndim=(1, 2), masked=True)
-    z = _two_logits(z) if z.ndim == 2 else z
-    log_p = _log_softmax(z)
-    top = np.argmax(z, axis=-1)[..., None]
-    with np.errstate(over="ignore", under="ignore"):  # (z_k − z_m below the dtype: −inf, e^ 0)
-        others = np.exp(z - np.take_along_axis(z, top, axis=-1))
-    np.put_along_axis(others, top, 0, axis=-1)
-    lead = np.log1p(np.sum(others, axis=-1, keepdims=True))
-    np.put_along_axis(log_p, top, 0.0 - lead, axis=-1)  # (0.0 − 0 is 0.0, not −0.0)
-    return log_p
+    rows = _two_logits(z) if z.ndim == 2 else z[None, :]
+    log_p = _log_softmax(rows)
+    top = np.argmax(rows, axis=1)
+    log_p[np.arange(len(rows)), top] = 0.0 - _leader_loss(rows, top)  # (0.0 − 0.0 is +0.0)
+    return log_p if z.ndim == 2 else log_p[0]
+
+
+def _leader_loss(z, leader):
+    """−log p of a leading class, log1p(Σ_{k≠m} e^{z_k − z_m}) for each row of z (N, K) and
+    m = ``leader`` (N,) one of its largest logits; no checks. ``_log_softmax`` gives it as
+    0 − log(1 + that sum), which rounds to 0 once z_m leads every other logit by more than
+    about 37 in float64 (17 in float32)."""
+    rows = np.arange(len(z))
+    with np.errstate(over="ignore", under="ignore"):  # (a class far behind or masked: e^… = 0)
+        others = np.exp(z - z[rows, leader][:, None])
+    others[rows, leader] = 0
+    return np.log1p(np.sum(others, axis=1))
 
 
 def softmax(z):
@@ -203,7 +211,10 @@ def cross_entropy(logits, y, *, label_smoothing=0.0, temperature=1.0, class_weig
                          f"overflows {logits.dtype}")
     k = z.shape[1]
     log_p = _log_softmax(z)
-    per_sample = (1.0 - label_smoothing) * _label_loss(z, y, log_p)
+    label_loss = -log_p[np.arange(n), y]
+    leads = z[np.arange(n), y] >= np.max(z, axis=1)  # (the sum of the others' terms is < K)
+    label_loss[leads] = _leader_loss(z[leads], y[leads])
+    per_sample = (1.0 - label_smoothing) * label_loss
     if label_smoothing > 0:
         per_sample -= label_smoothing / k * np.sum(log_p, axis=1)
     q = np.full(z.shape, label_smoothing / k, dtype=z.dtype)
@@ -234,23 +245,6 @@ def cross_entropy(logits, y, *, label_smoothing=0.0, temperature=1.0, class_weig
         raise ValueError(f"the cross-entropy or its gradient overflows {logits.dtype}: logits too "
                          f"far apart, or class_weights or 1 / temperature too large")
     return loss, dlogits.astype(logits.dtype, copy=False)
-
-
-def _label_loss(z, y, log_p):
-    """−log p_y for each row of z (N, K), from log_p = log_softmax(z), but where the label
-    leads (z_y >= every z_k) as log1p(Σ_{k≠y} exp(z_k − z_y)): −log_p[y] is the log of 1 plus
-    that sum, which rounds to 0 once z_y leads every other logit by more than about 37 in
-    float64 (17 in float32), and a confident sample's loss would say nothing more (PGD ranks
-    its iterates by it). The gradient, p − q, does not round so and is left as it is."""
-    rows = np.arange(len(z))
-    loss = -log_p[rows, y]
-    with np.errstate(over="ignore", invalid="ignore"):  # (a difference beyond the dtype: inf)
-        others = z - z[rows, y][:, None]
-    others[rows, y] = -np.inf
-    leads = np.max(others, axis=1) <= 0
-    with np.errstate(under="ignore"):
-        loss[leads] = np.log1p(np.sum(np.exp(others[leads]), axis=1))
-    return loss
 
 
 def sample_weights(y, class_weights, dtype, *, num_classes=None):
