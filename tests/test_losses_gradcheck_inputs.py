@@ -2,6 +2,7 @@
 and leave what they are given as it was."""
 
 import copy
+import warnings
 
 import numpy as np
 import pytest
@@ -191,6 +192,18 @@ def test_penalties_check_their_weights(penalty, weights, error, message):
     weights = weights() if callable(weights) else weights
     with pytest.raises(error, match=message):
         penalty(weights, 0.1)
+
+
+def test_l1_penalty_of_huge_float32_weights_is_their_mean_in_float64():
+    """λ·mean|W| of 1,000 float32 weights of 1e36 is 5e35, which float64 holds: the mean is taken
+    in float64, where a float32 sum of the weights overflowed and was refused as overflowing
+    float64, with a RuntimeWarning."""
+    w = np.full(1000, 1e36, np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        value, grads = ta.l1_penalty([w], 0.5)
+    assert value == pytest.approx(0.5 * float(np.float32(1e36)), rel=1e-12)
+    np.testing.assert_array_equal(grads[0], np.full(1000, 0.5 / 1000, np.float32))
 
 
 def test_l2_penalty_refuses_a_value_that_overflows():

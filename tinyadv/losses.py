@@ -375,7 +375,7 @@ def l1_penalty(weights, lam):
     """
     weights = _check_weights(weights)
     lam = check_nonnegative(lam, "lam")
-    terms = [float(np.mean(np.abs(w))) if w.size else 0.0 for w in weights]
+    terms = [float(np.mean(np.abs(w), dtype=np.float64)) if w.size else 0.0 for w in weights]
     _check_penalty_value(terms, weights)
     with np.errstate(over="ignore", invalid="ignore"):  # refused by name just below
         value, grads = lam * sum(terms), [lam * np.sign(w) / max(w.size, 1) for w in weights]
