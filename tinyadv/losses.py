@@ -209,16 +209,16 @@ def cross_entropy(logits, y, *, label_smoothing=0.0, temperature=1.0, class_weig
     if not np.all(np.isfinite(z)):
         raise ValueError(f"temperature {temperature:g} is too small: logits / temperature "
                          f"overflows {logits.dtype}")
-    k = z.shape[1]
+    k, rows = z.shape[1], np.arange(n)
     log_p = _log_softmax(z)
-    label_loss = -log_p[np.arange(n), y]
-    leads = z[np.arange(n), y] >= np.max(z, axis=1)  # (the sum of the others' terms is < K)
+    label_loss = -log_p[rows, y]
+    leads = z[rows, y] >= np.max(z, axis=1)  # (the sum of the others' terms is < K)
     label_loss[leads] = _leader_loss(z[leads], y[leads])
     per_sample = (1.0 - label_smoothing) * label_loss
     if label_smoothing > 0:
         per_sample -= label_smoothing / k * np.sum(log_p, axis=1)
     q = np.full(z.shape, label_smoothing / k, dtype=z.dtype)
-    q[np.arange(n), y] += 1.0 - label_smoothing
+    q[rows, y] += 1.0 - label_smoothing
 
     weights = _sample_weights(y, class_weights, z.dtype, k)  # (y is checked above)
     if reduction == "mean":
