@@ -154,6 +154,31 @@ def test_cross_entropy_is_accurate_where_the_label_leads(n, k, scale, dtype, see
 
 @given(n=st.integers(1, 5), k=st.integers(1, 5), scale=st.sampled_from([1.0, 30.0, 300.0]),
        dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 2**16))
+def test_cross_entropy_gradient_is_accurate_where_the_label_leads(n, k, scale, dtype, seed):
+    """Each entry of ∂l_n/∂z_n = p_n − onehot(y_n) against the same in Python's math.fsum, in
+    float64, to 8ε·max|z| relative: also the label's p_y − 1 = −s/(1 + s) (s = Σ_{k≠y} e^{z_k −
+    z_y}) where the label leads by more than 17 in float32 (37 in float64), where exp(log p_y) − 1
+    gave 0 beside the others' nonzero p_k, and the rows still sum to 0."""
+    rng = np.random.default_rng(seed)
+    logits = (rng.normal(size=(n, k)) * scale).astype(dtype)
+    y = rng.integers(0, max(k, 2), size=n)
+    _, dz = ta.cross_entropy(logits, y, reduction="none")
+    z = np.hstack([np.zeros((n, 1)), logits]).astype(float) if k == 1 else logits.astype(float)
+    expected = []
+    for row, label in zip(z.tolist(), y):
+        m = row.index(max(row))
+        s = math.fsum(math.exp(v - row[m]) for i, v in enumerate(row) if i != m)
+        p = [math.exp((v - row[m]) - math.log1p(s)) for v in row]
+        p[label] = -s / (1 + s) if label == m else p[label] - 1
+        expected.append(p)
+    expected = np.array(expected)[:, 1:] if k == 1 else np.array(expected)
+    assert dz.dtype == dtype
+    rtol = 8 * float(np.finfo(dtype).eps) * np.maximum(1.0, np.abs(z).max(axis=1, keepdims=True))
+    assert np.all(np.abs(dz - expected) <= rtol * np.abs(expected) + float(np.finfo(dtype).tiny))
+
+
+@given(n=st.integers(1, 5), k=st.integers(1, 5), scale=st.sampled_from([1.0, 30.0, 300.0]),
+       dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 2**16))
 def test_log_softmax_is_accurate_where_one_class_leads(n, k, scale, dtype, seed):
     """Every log p_k = (z_k − z_m) − log1p(Σ_{j≠m} exp(z_j − z_m)), z_m the largest logit,
     against the same sum in Python's math.fsum: to 4ε·max|z| relative, also for the leading

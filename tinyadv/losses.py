@@ -67,14 +67,23 @@ def _two_logits(logits):
 
 
 def _log_softmax(z):
-    """z - logsumexp(z) along the last axis, shifted by the maximum for stability; no checks.
+    """log p = z − logsumexp(z) along the last axis; no checks.
 
-    Logits further apart than the dtype's range give log p = -inf for the smaller ones: the
-    true value is below -max_float and p underflows to 0 anyway.
+    With z_m a row's largest logit (the first, if several are) and s = Σ_{k≠m} e^{z_k − z_m},
+
+        log p_k = (z_k − z_m) − log1p(s),   so   log p_m = −log1p(s).
+
+    log1p(s) rather than log(Σ_k e^{z_k − z_m}) = log(1 + s): once z_m leads the others by more
+    than about 37 (17 in float32), 1 + s rounds to 1 and log p_m to 0, where it is −s (−8.8e-27
+    for the logits [60, 0]). Logits further apart than the dtype's range give log p = −inf for
+    the smaller ones: the true value is below −max_float and p underflows to 0 anyway.
     """
-    with np.errstate(over="ignore"):
-        shifted = z - np.max(z, axis=-1, keepdims=True)
-    return shifted - np.log(np.sum(np.exp(shifted), axis=-1, keepdims=True))
+    top = np.argmax(z, axis=-1)[..., None]
+    with np.errstate(over="ignore", under="ignore"):  # (a class far behind or masked: e^… = 0)
+        shifted = z - np.take_along_axis(z, top, axis=-1)
+        others = np.exp(shifted)
+    np.put_along_axis(others, top, 0, axis=-1)
+    return shifted - np.log1p(np.sum(others, axis=-1, keepdims=True))
 
 
 def as_two_logits(logits):
@@ -93,30 +102,12 @@ def log_softmax(z):
     """Numerically stable log-softmax of logits ``z`` (N, K): z - logsumexp(z), row by row.
 
     A single logit (K = 1) is read as ``[0, z]``, so the result has shape (N, max(K, 2)). One
-    sample's logits (K,) give (K,). A class masked with −inf gets log p = −inf.
-
-    The largest logit z_m (the first, if several are) gets log p_m = −log1p(Σ_{k≠m} e^{z_k − z_m})
-    rather than 0 − log(1 + that sum), which rounds to 0 once z_m leads the others by more than
-    about 37 (17 in float32): log p_m of the logits [60, 0] is −8.8e-27, not 0.
+    sample's logits (K,) give (K,). A class masked with −inf gets log p = −inf. The largest
+    logit's log p stays accurate however far it leads (−8.8e-27 for [60, 0], not 0; see
+    ``_log_softmax``).
     """
     z = check_logits(z, "z", ndim=(1, 2), masked=True)
-    rows = _two_logits(z) if z.ndim == 2 else z[None, :]
-    log_p = _log_softmax(rows)
-    top = np.argmax(rows, axis=1)
-    log_p[np.arange(len(rows)), top] = 0.0 - _leader_loss(rows, top)  # (0.0 − 0.0 is +0.0)
-    return log_p if z.ndim == 2 else log_p[0]
-
-
-def _leader_loss(z, leader):
-    """−log p of a leading class, log1p(Σ_{k≠m} e^{z_k − z_m}) for each row of z (N, K) and
-    m = ``leader`` (N,) one of its largest logits; no checks. ``_log_softmax`` gives it as
-    0 − log(1 + that sum), which rounds to 0 once z_m leads every other logit by more than
-    about 37 in float64 (17 in float32)."""
-    rows = np.arange(len(z))
-    with np.errstate(over="ignore", under="ignore"):  # (a class far behind or masked: e^… = 0)
-        others = np.exp(z - z[rows, leader][:, None])
-    others[rows, leader] = 0
-    return np.log1p(np.sum(others, axis=1))
+    return _log_softmax(_two_logits(z) if z.ndim == 2 else z)
 
 
 def softmax(z):
@@ -178,12 +169,18 @@ def cross_entropy(logits, y, *, label_smoothing=0.0, temperature=1.0, class_weig
 
     The second form is the one computed: a class with no target mass (every class but y_n
     when s = 0) contributes exactly 0, even where log p_nk = -inf. Where y_n has the largest
-    logit, -log p_{n,y_n} is computed as log1p(Σ_{k≠y_n} exp(z_nk - z_{n,y_n})), so that a
+    logit, -log p_{n,y_n} = log1p(Σ_{k≠y_n} exp(z_nk - z_{n,y_n})) (``_log_softmax``), so that a
     confident sample's loss is small (e^-60 for a lead of 60) rather than rounded to 0.
 
     Backward: dl_n/dz_n = p_n - q_n, so dl_n/dlogits_n = (p_n - q_n) / T, times the sample's
-    weight and the reduction's factor. For a single logit the gradient with respect to z is the
-    second column of the two-logit gradient (the first logit is the constant 0).
+    weight and the reduction's factor. The label's entry is computed as (p_y - 1) + (1 - q_y)
+    with p_y - 1 = expm1(log p_y): exp(log p_y) - 1 rounds to 0 once the label leads by more
+    than about 17 in float32 (37 in float64), and the gradient would lose its -∂z_y part while
+    keeping the others' p_k (about e^-20 for a lead of 20, far from underflow): a direction
+    that pushes the other classes up but the label not down (PyTorch 2.13's gradient does
+    this). Where every p_k underflows too, the gradient is 0: see ``cross_entropy_direction``.
+    For a single logit the gradient with respect to z is the second column of the two-logit
+    gradient (the first logit is the constant 0).
     """
     logits = check_logits(logits)
     n, num_logits = logits.shape
@@ -211,14 +208,12 @@ def cross_entropy(logits, y, *, label_smoothing=0.0, temperature=1.0, class_weig
                          f"overflows {logits.dtype}")
     k, rows = z.shape[1], np.arange(n)
     log_p = _log_softmax(z)
-    label_loss = -log_p[rows, y]
-    leads = z[rows, y] >= np.max(z, axis=1)  # (the sum of the others' terms is < K)
-    label_loss[leads] = _leader_loss(z[leads], y[leads])
-    per_sample = (1.0 - label_smoothing) * label_loss
+    log_p_y = log_p[rows, y]
+    per_sample = (1.0 - label_smoothing) * (0.0 - log_p_y)  # (0.0 − 0.0 is +0.0, not −0.0)
     if label_smoothing > 0:
         per_sample -= label_smoothing / k * np.sum(log_p, axis=1)
-    q = np.full(z.shape, label_smoothing / k, dtype=z.dtype)
-    q[rows, y] += 1.0 - label_smoothing
+    dz = np.exp(log_p) - label_smoothing / k  # p_k − q_k; for k = y_n, (p_y − 1) + (1 − q_y):
+    dz[rows, y] = np.expm1(log_p_y) + (label_smoothing - label_smoothing / k)
 
     weights = _sample_weights(y, class_weights, z.dtype, k)  # (y is checked above)
     if reduction == "mean":
@@ -239,7 +234,7 @@ def cross_entropy(logits, y, *, label_smoothing=0.0, temperature=1.0, class_weig
         factor = weights
         loss = factor * per_sample
 
-    dz = (np.exp(log_p) - q) * factor[:, None] / temperature
+    dz *= factor[:, None] / temperature
     dlogits = dz[:, 1:] if num_logits == 1 else dz
     if not (np.all(np.isfinite(loss)) and np.all(np.isfinite(dlogits))):
         raise ValueError(f"the cross-entropy or its gradient overflows {logits.dtype}: logits too "
