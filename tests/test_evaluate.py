@@ -227,6 +227,17 @@ def test_mutual_information_exact_cases():
     assert label_entropy(y, 4) == pytest.approx(2.0)
 
 
+def test_mutual_information_guard_biases_many_classes_as_documented():
+    """T = Y over K equally frequent classes: the paper's guard g = 1e-4 is small against
+    P(t)·P(y) = 1/K² for K = 10 but not for K = 1,000, where it takes I(T;Y) from log2 K to
+    about a third of it (the docstring's numbers); guard=0 gives log2 K."""
+    y = np.tile(np.arange(1000), 100)
+    assert mutual_information(y, y, 1000, guard=0) == pytest.approx(np.log2(1000), rel=1e-12)
+    assert mutual_information(y, y, 1000) == pytest.approx(3.45, abs=0.01)
+    y = np.tile(np.arange(10), 10_000)
+    assert mutual_information(y, y, 10) == pytest.approx(3.31, abs=0.01)
+
+
 @given(st.lists(st.tuples(st.integers(0, 4), st.integers(0, 4)), min_size=1, max_size=60))
 def test_mutual_information_between_zero_and_label_entropy(pairs):
     t, y = (np.array(v, dtype=np.int64) for v in zip(*pairs))
