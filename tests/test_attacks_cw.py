@@ -203,7 +203,8 @@ class _Recorder(_Spy):
 def test_cw_binary_search_on_c_follows_the_reference_rule():
     """The c of every round, read off the attack's own upstream gradient, is the reference rule
     (l2_attack.py, REFERENCES.md §9) applied to the rounds' outcomes: success: upper = min(upper,
-    c); failure: lower = max(lower, c); then c = (lower + upper)/2 if upper < 1e9, else 10·c.
+    c); failure: lower = max(lower, c); then c = (lower + upper)/2 if upper < 1e9, else 10·c
+    after a failure and c unchanged after a success.
     A search that halves c on success, forgets the lower bound or never lowers the upper one
     fails here (REFERENCES.md names no peer issue for this rule)."""
     model, x = _logistic(1, n=8)
@@ -222,12 +223,30 @@ def test_cw_binary_search_on_c_follows_the_reference_rule():
         np.testing.assert_allclose(seen_c[r], c, rtol=1e-12)
         upper = np.where(succeeded[r], np.minimum(upper, c), upper)
         lower = np.where(succeeded[r], lower, np.maximum(lower, c))
-        c = np.where(upper < 1e9, (lower + upper) / 2, 10 * c)
+        c = np.where(upper < 1e9, (lower + upper) / 2, np.where(succeeded[r], c, 10 * c))
     # the test needs every branch: a first round that fails (×10) and one that succeeds (c
     # falls), and a failure after a success whose c is seen (a bisection between finite bounds)
     assert not succeeded[0].all() and succeeded[0].any()
     after_success = np.cumsum(succeeded, axis=0) > 0
     assert np.any(after_success[:-2] & ~succeeded[1:-1])
+
+
+def test_cw_binary_search_keeps_a_successful_c_at_or_above_1e9_as_the_reference():
+    """l2_attack.py, on success: upper = min(upper, c), and c = (lower + upper)/2 only if
+    upper < 1e9, else c is left as it is; the ×10 belongs to the failure branch alone. A round
+    that succeeds at c = 1e9 leaves c at 1e9 for the next round (raising it to 1e10 after a
+    success was a bug)."""
+    model, x = _logistic(1, n=8)
+    spy = _Recorder(model)
+    y = (model.logits(x)[:, 0] > 0).astype(int)
+    rounds, steps, c0 = 2, 30, 1e9
+    cw_l2(spy, x, y, c=c0, search_steps=rounds, steps=steps, lr=0.05, abort_early=False)
+    seen_c = np.abs(np.stack(spy.upstream).reshape(rounds, steps, len(x))[:, 0])
+    iterates = np.stack(spy.seen[1:1 + steps])  # round 1 (the first call: the clean prediction)
+    flipped = (model.logits(iterates.reshape(-1, x.shape[1]))[:, 0] > 0) != np.tile(y, steps)
+    assert flipped.reshape(steps, len(x)).any(axis=0).all()  # round 1 succeeded everywhere
+    np.testing.assert_allclose(seen_c[0], c0, rtol=1e-12)
+    np.testing.assert_allclose(seen_c[1], c0, rtol=1e-12)
 
 
 def test_cw_default_learning_rate_is_in_the_reference_range():

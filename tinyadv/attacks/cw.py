@@ -281,8 +281,9 @@ def cw_l2(model, x, y=None, *, confidence=0.0, c=1e-2, search_steps=5, steps=100
         ∇_w L = (2(x′ − x) + c·J_Z(x′)ᵀ ∂f/∂Z) · (high − low)/2 · (1 − tanh²(w)).
 
     After each round (REFERENCES.md §9): if the round succeeded, upper = min(upper, c) and
-    c = (lower + upper)/2; otherwise lower = max(lower, c) and c = (lower + upper)/2 if
-    upper < 1e9, else min(10·c, 1e10). Success is ``cw_success`` (the κ margin is required).
+    c = (lower + upper)/2 if upper < 1e9, else c stays; otherwise lower = max(lower, c) and
+    c = (lower + upper)/2 if upper < 1e9, else min(10·c, 1e10). Success is ``cw_success`` (the
+    κ margin is required).
     The search starts with upper = 1e10, as in the reference code, and c stays in (0, 1e10]
     (``C_MAX``): an initial c above it is refused, and the ×10 rule stops there, so that
     c·∂f/∂Z stays finite (beyond float32's 3.4e38 a long search would otherwise turn the
@@ -341,5 +342,6 @@ def cw_l2(model, x, y=None, *, confidence=0.0, c=1e-2, search_steps=5, steps=100
 
         upper = np.where(succeeded, np.minimum(upper, c_n), upper)
         lower = np.where(succeeded, lower, np.maximum(lower, c_n))
-        c_n = np.where(upper < 1e9, (lower + upper) / 2.0, np.minimum(c_n * 10.0, C_MAX))
+        c_n = np.where(upper < 1e9, (lower + upper) / 2.0,
+                       np.where(succeeded, c_n, np.minimum(c_n * 10.0, C_MAX)))
     return best_x
