@@ -328,6 +328,19 @@ def test_fgsm_moves_a_confident_float32_model():
     np.testing.assert_array_equal(np.sign(x_adv - x), np.sign(expected))
 
 
+def test_l2_fgm_takes_a_full_eps_step_where_the_true_gradient_is_below_the_floor():
+    """fgm's Notes: g is loss_gradient's scaled multiple of ∇ₓCE, so the L2 step is ε long even
+    where ‖∇ₓCE‖ < 1e-6, whose own u = g/√max(1e-12, Σg²) would be 0.052 long (CleverHans)."""
+    w = np.zeros((1, 4))
+    w[0, 0] = 25.0
+    model = LinearModel(w, np.array([0.0]))
+    x = np.array([[0.8, 0.5, 0.5, 0.5]])  # logit 20, label 1
+    true_grad = (1.0 / (1.0 + np.exp(-20.0)) - 1.0) * w  # ∇ₓ CE = (σ(z) − 1)·w
+    assert np.linalg.norm(true_grad) < 1e-6
+    x_adv = fgm(model, x, np.array([1]), eps=0.1, norm=2)
+    np.testing.assert_allclose(x_adv - x, [[-0.1, 0.0, 0.0, 0.0]], atol=1e-12)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_fused_forward_and_gradient_equals_the_two_calls_bit_for_bit(dtype):
     """Sequential.logits_and_input_gradient (one forward pass) is an optimisation only: the

@@ -213,7 +213,8 @@ def loss_gradient(model, x, y, targeted):
         A positive per-sample multiple of ∇ₓJ_n (row n depends on sample n only), from
         ``cross_entropy_direction`` so that it does not vanish for confident models. The
         attacks that use it (FGM, PGD, the pixel attack, fooling images) depend only on its
-        direction per sample.
+        direction per sample, except through L2's ``normalize``, which divides by
+        max(‖g‖₂, 1e-6).
     logits : ndarray, shape (N, K)
         The logits at x.
 

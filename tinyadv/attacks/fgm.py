@@ -35,14 +35,18 @@ def fgm(model, x, y=None, *, eps, norm=np.inf, targeted=False, clip=(0.0, 1.0)):
 
     Notes
     -----
-    With g = ∇ₓ CE(z(x), y) (targeted: −∇ₓ CE(z(x), t)),
+    With g a positive multiple of ∇ₓ CE(z(x), y) (targeted: of −∇ₓ CE(z(x), t)), per sample,
+    scaled so that it does not vanish for a confident model (``base.loss_gradient``),
 
         x_adv = clip(x + ε·u),   u = sign(g)                     (L∞)
                                  u = g / √max(1e-12, Σ g²)        (L2)
                                  u_i = sign(g_i)/#ties on the arg-max |g_i|, else 0   (L1)
 
     (CleverHans ``optimize_linear``; for L1, coordinates blocked by the box are skipped, see
-    ``pgd.gradient_step``). This is ``pgd(..., alpha=eps, steps=1, random_start=False,
+    ``pgd.gradient_step``). L∞ and L1 depend on g's direction only. In L2 the scaling keeps a
+    confident model's step at length ε, where CleverHans, taking g = ∇ₓ CE itself, steps only
+    ε·‖∇ₓ CE‖/1e-6 once ‖∇ₓ CE‖ < 1e-6 (logit 20 of a logistic model with ‖w‖ = 25: 0.0052
+    for ε = 0.1). This is ``pgd(..., alpha=eps, steps=1, random_start=False,
     l1_quantile=None)``.
     """
     return pgd(model, x, y, eps=eps, alpha=eps, steps=1, norm=norm, random_start=False,

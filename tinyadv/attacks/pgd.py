@@ -173,9 +173,10 @@ def pgd(model, x, y=None, *, eps, alpha, steps, norm=np.inf, random_start=True, 
 
     Notes
     -----
-    With J(x) = CE(z(x), y) untargeted or −CE(z(x), t) targeted, u = normalize(∇ₓJ) the
-    steepest-ascent direction of the norm (for L1 by default SLIDE's sparse direction) and Π
-    the projections,
+    With J(x) = CE(z(x), y) untargeted or −CE(z(x), t) targeted, u = normalize(g) the
+    steepest-ascent direction of the norm (for L1 by default SLIDE's sparse direction), g a
+    positive per-sample multiple of ∇ₓJ that does not vanish for a confident model
+    (``base.loss_gradient``; see ``fgm`` for what that changes in L2), and Π the projections,
 
         x⁰ = Π_box(x + δ₀),    xᵗ⁺¹ = Π_box( x + Π_ε(xᵗ + α·u(xᵗ) − x) ).
 
