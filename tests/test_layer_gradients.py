@@ -129,52 +129,36 @@ def test_cross_entropy_gradient_matches_finite_differences(n, k, smoothing, temp
 
 @given(n=st.integers(1, 5), k=st.integers(1, 5), scale=st.sampled_from([1.0, 30.0, 300.0]),
        dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 2**16))
-def test_cross_entropy_is_accurate_where_the_label_leads(n, k, scale, dtype, seed):
-    """Each sample's loss log Σ_k exp(z_k − z_y) against the same sum in Python's math.fsum, in
-    float64: to the rounding of the differences z_k − z_y in the logits' dtype (4ε·max|z|
-    relative), also where the label leads by far more than 37 (17 in float32), where the log
-    of 1 + a sum below ε rounded it to 0 (and printed -0.0)."""
+def test_cross_entropy_and_its_gradient_are_accurate_where_the_label_leads(n, k, scale, dtype,
+                                                                          seed):
+    """Each sample's loss (z_m − z_y) + log1p(s), z_m the largest logit and s = Σ_{k≠m} e^{z_k −
+    z_m}, and each entry of its gradient p − onehot(y), the label's p_y − 1 being −s/(1 + s)
+    where the label leads, against the same sums in Python's math.fsum, in float64: to the
+    rounding of the differences z_k − z_m in the logits' dtype (4ε·max|z| relative for the loss,
+    8ε·max|z| for the gradient). Also where the label leads by more than 37 (17 in float32): there
+    log(1 + s) rounded the loss to 0 (and printed -0.0), and exp(log p_y) − 1 gave the label's
+    entry 0 beside the other classes' nonzero p_k."""
     rng = np.random.default_rng(seed)
     logits = (rng.normal(size=(n, k)) * scale).astype(dtype)
     y = rng.integers(0, max(k, 2), size=n)
-    loss, _ = ta.cross_entropy(logits, y, reduction="none")
+    loss, dz = ta.cross_entropy(logits, y, reduction="none")
     z = np.hstack([np.zeros((n, 1)), logits]).astype(float) if k == 1 else logits.astype(float)
-    expected = []
-    for row, label in zip(z.tolist(), y):
-        lead = max(row)
-        if row[label] == lead:  # log(1 + s), s the sum of the other classes' terms (each <= 1)
-            expected.append(math.log1p(math.fsum(math.exp(v - lead) for i, v in enumerate(row)
-                                                 if i != label)))
-        else:
-            expected.append(lead - row[label] + math.log(math.fsum(math.exp(v - lead) for v in row)))
-    assert np.all(np.signbit(loss) == 0)
-    rtol = 4 * float(np.finfo(dtype).eps) * np.maximum(1.0, np.abs(z).max(axis=1))
-    assert np.all(np.abs(loss - expected) <= rtol * np.array(expected) + float(np.finfo(dtype).tiny))
-
-
-@given(n=st.integers(1, 5), k=st.integers(1, 5), scale=st.sampled_from([1.0, 30.0, 300.0]),
-       dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 2**16))
-def test_cross_entropy_gradient_is_accurate_where_the_label_leads(n, k, scale, dtype, seed):
-    """Each entry of ∂l_n/∂z_n = p_n − onehot(y_n) against the same in Python's math.fsum, in
-    float64, to 8ε·max|z| relative: also the label's p_y − 1 = −s/(1 + s) (s = Σ_{k≠y} e^{z_k −
-    z_y}) where the label leads by more than 17 in float32 (37 in float64), where exp(log p_y) − 1
-    gave 0 beside the others' nonzero p_k, and the rows still sum to 0."""
-    rng = np.random.default_rng(seed)
-    logits = (rng.normal(size=(n, k)) * scale).astype(dtype)
-    y = rng.integers(0, max(k, 2), size=n)
-    _, dz = ta.cross_entropy(logits, y, reduction="none")
-    z = np.hstack([np.zeros((n, 1)), logits]).astype(float) if k == 1 else logits.astype(float)
-    expected = []
+    expected_loss, expected_dz = [], []
     for row, label in zip(z.tolist(), y):
         m = row.index(max(row))
         s = math.fsum(math.exp(v - row[m]) for i, v in enumerate(row) if i != m)
+        expected_loss.append((row[m] - row[label]) + math.log1p(s))
         p = [math.exp((v - row[m]) - math.log1p(s)) for v in row]
         p[label] = -s / (1 + s) if label == m else p[label] - 1
-        expected.append(p)
-    expected = np.array(expected)[:, 1:] if k == 1 else np.array(expected)
-    assert dz.dtype == dtype
-    rtol = 8 * float(np.finfo(dtype).eps) * np.maximum(1.0, np.abs(z).max(axis=1, keepdims=True))
-    assert np.all(np.abs(dz - expected) <= rtol * np.abs(expected) + float(np.finfo(dtype).tiny))
+        expected_dz.append(p)
+    expected_loss = np.array(expected_loss)
+    expected_dz = np.array(expected_dz)[:, 1:] if k == 1 else np.array(expected_dz)
+    assert np.all(np.signbit(loss) == 0) and dz.dtype == dtype
+    eps, tiny = float(np.finfo(dtype).eps), float(np.finfo(dtype).tiny)
+    largest = np.maximum(1.0, np.abs(z).max(axis=1))
+    assert np.all(np.abs(loss - expected_loss) <= 4 * eps * largest * expected_loss + tiny)
+    rtol = 8 * eps * largest[:, None]
+    assert np.all(np.abs(dz - expected_dz) <= rtol * np.abs(expected_dz) + tiny)
 
 
 @given(n=st.integers(1, 5), k=st.integers(1, 5), scale=st.sampled_from([1.0, 30.0, 300.0]),
