@@ -362,3 +362,14 @@ def test_compiled_cw_step_in_chunks_of_rows_equals_the_numpy_step(restore_thread
     cw_adam_step_reference(*states[1], fast[0], x64, model_grad, fast[1], lr=0.01, t=7)
     for compiled, reference in zip(*states):
         np.testing.assert_array_equal(compiled, reference)
+
+
+
+def test_cw_success_breaks_ties_after_the_confidence_shift_by_the_lowest_class_as_the_reference():
+    """l2_attack.py's compare shifts Z_y by κ and takes np.argmax, so a tie at margin exactly κ
+    goes to the lower class index: a success or not by the order of the classes alone."""
+    untargeted = np.array([[1.0, 0.0], [0.0, 1.0]])  # Z_y + 1 ties the other class
+    assert cw_success(untargeted, np.array([1, 0]), confidence=1.0).tolist() == [True, False]
+    targeted = np.array([[2.0, 0.0, 1.0], [1.0, 0.0, 2.0]])  # Z_t − 1 ties the other class
+    assert cw_success(targeted, np.array([0, 2]), confidence=1.0,
+                      targeted=True).tolist() == [True, False]
