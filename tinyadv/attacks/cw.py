@@ -76,7 +76,7 @@ def cw_success(logits, y, *, confidence=0.0, targeted=False):
 
     Untargeted: argmax(Z with Z_y + κ) ≠ y; targeted: argmax(Z with Z_t − κ) = t. For κ = 0
     this is plain misclassification. A tie after the shift goes to the lowest class index
-    (``np.argmax``, as the reference's ``np.argmax`` in ``compare``): untargeted, Z = [1, 0] with
+    (``np.argmax``, as in the reference's ``compare``): untargeted, Z = [1, 0] with
     y = 1 and κ = 1 is a success though f = 0, and Z = [0, 1] with y = 0 is not.
     """
     targeted = check_bool(targeted, "targeted")
