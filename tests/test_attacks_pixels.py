@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from scipy import stats
 
 from attack_models import LinearModel, TwoLayerMLP
 import tinyadv as ta
@@ -28,9 +29,23 @@ def test_gaussian_noise_has_the_right_scale_and_is_seeded():
 
 @given(eps=st.sampled_from([0.0, 0.01, 0.3, 2.0]), seed=st.integers(0, 1000))
 def test_uniform_noise_stays_in_the_linf_ball_and_box(eps, seed):
-    x = _images(seed)
+    """In the ball and the box, and really noise: where the box does not clip (x ± ε inside
+    it), x̃ − x is U(−ε, ε) (a uniform_noise returning x, or drawing U(0, ε), passed the bounds
+    alone); seeded. (The images are drawn from another seed than the noise: from the same one,
+    x and x̃ − x would be the same uniform draws, perfectly correlated.)"""
+    x = _images(seed + 1001, n=100)
     noisy = uniform_noise(None, x, eps=eps, seed=seed)
     assert np.all(np.abs(noisy - x) <= eps) and noisy.min() >= 0 and noisy.max() <= 1
+    np.testing.assert_array_equal(noisy, uniform_noise(None, x, eps=eps, seed=seed))
+    if eps == 0.0:
+        np.testing.assert_array_equal(noisy, x)
+        return
+    free = (x - eps >= 0) & (x + eps <= 1)  # entries that the box cannot clip
+    if not free.any():  # (ε = 0.3 leaves 40% of the 3,600 entries free, ε = 2 none)
+        assert np.mean(noisy != x) > 0.5
+        return
+    noise = (noisy - x)[free] / eps
+    assert stats.kstest(noise, stats.uniform(-1, 2).cdf).pvalue > 1e-6  # (U(0, ε): 1e-200)
 
 
 def test_salt_and_pepper_hits_the_fraction_with_box_values():
