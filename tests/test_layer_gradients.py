@@ -127,6 +127,43 @@ def test_cross_entropy_gradient_matches_finite_differences(n, k, smoothing, temp
     assert rel_error(dlogits, numeric, noise=noise) < TOL
 
 
+@given(n=st.integers(1, 5), k=st.integers(1, 5), smoothing=st.sampled_from([0.0, 0.1, 0.5]),
+       temperature=st.sampled_from([1.0, 0.25, 4.0]), weighted=st.booleans(),
+       reduction=st.sampled_from(["mean", "sum", "none", "mean of a larger batch"]),
+       seed=st.integers(0, 2**16))
+def test_cross_entropy_value_of_every_option_is_the_documented_formula(n, k, smoothing, temperature,
+                                                                       weighted, reduction, seed):
+    """The value of every option, from its definition with SciPy's log-softmax: l_n = −Σ_k q_nk
+    log softmax(z_n/T)_k, q = (1 − s)·onehot(y) + s/K, weighted by w_{y_n}, then summed, or
+    divided by Σ w_n (or total_weight). The finite-difference test above holds the gradient to
+    the value, not the value to this: a temperature that multiplied the logits, or smoothing
+    that spread s over the K − 1 other classes, each planted in value and gradient alike,
+    passed it."""
+    from scipy.special import log_softmax as scipy_log_softmax
+
+    rng = np.random.default_rng(seed)
+    logits = rng.normal(size=(n, k)) * 3
+    y = rng.integers(0, max(k, 2), size=n)
+    weights = rng.random(max(k, 2)) + 0.1 if weighted else None
+    options = dict(label_smoothing=smoothing, temperature=temperature, class_weights=weights,
+                   reduction=reduction)
+    if reduction == "mean of a larger batch":
+        options.update(reduction="mean", total_weight=float(rng.uniform(n, 4 * n)))
+    loss, _ = ta.cross_entropy(logits, y, **options)
+    z = np.hstack([np.zeros((n, 1)), logits]) if k == 1 else logits  # one logit: [0, z]
+    classes = z.shape[1]
+    q = (1 - smoothing) * np.eye(classes)[y] + smoothing / classes
+    per_sample = -np.sum(q * scipy_log_softmax(z / temperature, axis=1), axis=1)
+    w = np.ones(n) if weights is None else weights[y]
+    if reduction == "none":
+        expected = w * per_sample
+    elif reduction == "sum":
+        expected = np.sum(w * per_sample)
+    else:
+        expected = np.sum(w * per_sample) / options.get("total_weight", np.sum(w))
+    np.testing.assert_allclose(loss, expected, rtol=1e-12, atol=1e-15)
+
+
 @given(n=st.integers(1, 5), k=st.integers(1, 5), scale=st.sampled_from([1.0, 30.0, 300.0]),
        dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 2**16))
 def test_cross_entropy_and_its_gradient_are_accurate_where_the_label_leads(n, k, scale, dtype,
