@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from scipy import stats
 
 from attack_models import LinearModel, TwoLayerMLP
 from tinyadv.attacks import lp_norm, margin_loss, spsa, spsa_gradient
@@ -86,6 +87,23 @@ def test_spsa_steps_are_adam_on_the_antithetic_estimate():
         p = p - lr * (m / (1 - 0.9 ** t)) / (np.sqrt(v / (1 - 0.999 ** t)) + 1e-8)
         p = np.clip(x + np.clip(p, -eps, eps), 0, 1) - x
         np.testing.assert_allclose(iterates[t] - x, p, rtol=1e-9, atol=1e-12)
+
+
+def test_spsa_random_start_is_uniform_in_the_linf_ball():
+    """CleverHans ``projected_optimization`` (REFERENCES.md §9): with ``random_start`` the first
+    iterate is x + p, p ~ U(−ε, ε) per entry (here no entry reaches the box), seeded. No test
+    looked at it: a start drawn from U(0, ε), or no start at all, passed every test of SPSA."""
+    model = TwoLayerMLP(10, 8, 3, seed=6)
+    x = np.random.default_rng(6).uniform(0.3, 0.7, size=(60, 10))
+    spy = _Spy(model)
+    spsa(spy, x, eps=0.1, steps=1, samples=2, lr=0.01, early_stop=False, seed=3)
+    start = spy.seen[1]  # the first call computes the clean prediction, the second sees x + p
+    p = (start - x) / 0.1
+    assert np.all(np.abs(p) <= 1 + 1e-12)
+    assert stats.kstest(p.ravel(), stats.uniform(-1, 2).cdf).pvalue > 1e-3
+    again = _Spy(model)
+    spsa(again, x, eps=0.1, steps=1, samples=2, lr=0.01, early_stop=False, seed=3)
+    np.testing.assert_array_equal(again.seen[1], start)
 
 
 @given(seed=st.integers(0, 1000), eps=st.sampled_from([0.0, 0.05, 0.5, 3.0]),
