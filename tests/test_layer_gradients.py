@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from scipy.special import log_softmax as scipy_log_softmax
 
 import tinyadv as ta
 from tinyadv import kernels
@@ -100,47 +101,20 @@ def test_batchnorm_updates_running_statistics_like_pytorch():
     assert layer.buffers["num_batches_tracked"] == 1
 
 
-@given(n=st.integers(1, 5), k=st.integers(1, 5), smoothing=st.sampled_from([0.0, 0.1]),
-       temperature=st.sampled_from([1.0, 0.25, 4.0]), weighted=st.booleans(),
-       reduction=st.sampled_from(["mean", "sum", "none", "mean of a larger batch"]),
-       seed=st.integers(0, 2**16))
-def test_cross_entropy_gradient_matches_finite_differences(n, k, smoothing, temperature, weighted,
-                                                            reduction, seed):
-    """Every option, and the mean over a larger batch that a chunk's loss takes (``total_weight``:
-    the chunk's sum divided by the whole batch's weight, as the fused training step uses it)."""
-    rng = np.random.default_rng(seed)
-    logits = rng.normal(size=(n, k)) * 3
-    y = rng.integers(0, max(k, 2), size=n)
-    weights = rng.random(max(k, 2)) + 0.1 if weighted else None
-    options = dict(label_smoothing=smoothing, temperature=temperature, class_weights=weights,
-                   reduction=reduction)
-    if reduction == "mean of a larger batch":
-        options.update(reduction="mean", total_weight=float(rng.uniform(n, 4 * n)))
-    _, dlogits = ta.cross_entropy(logits, y, **options)
-    h = 1e-6
-    numeric = numerical_gradient(lambda: np.sum(ta.cross_entropy(logits, y, **options)[0]),
-                                 logits, 1.0, h)
-    # Each sample's loss is a log-sum-exp, log(Σ exp(z_k − max z)), whose sum is ≥ 1: it is
-    # rounded to about eps whatever the loss, so a central difference cannot resolve changes
-    # below ~n·eps/h (a confident sample at temperature 0.25 has a gradient of 1e-13).
-    noise = n * np.finfo(np.float64).eps * (1.0 if weights is None else weights.max()) / h
-    assert rel_error(dlogits, numeric, noise=noise) < TOL
-
-
 @given(n=st.integers(1, 5), k=st.integers(1, 5), smoothing=st.sampled_from([0.0, 0.1, 0.5]),
        temperature=st.sampled_from([1.0, 0.25, 4.0]), weighted=st.booleans(),
        reduction=st.sampled_from(["mean", "sum", "none", "mean of a larger batch"]),
        seed=st.integers(0, 2**16))
-def test_cross_entropy_value_of_every_option_is_the_documented_formula(n, k, smoothing, temperature,
-                                                                       weighted, reduction, seed):
-    """The value of every option, from its definition with SciPy's log-softmax: l_n = −Σ_k q_nk
-    log softmax(z_n/T)_k, q = (1 − s)·onehot(y) + s/K, weighted by w_{y_n}, then summed, or
-    divided by Σ w_n (or total_weight). The finite-difference test above holds the gradient to
-    the value, not the value to this: a temperature that multiplied the logits, or smoothing
-    that spread s over the K − 1 other classes, each planted in value and gradient alike,
-    passed it."""
-    from scipy.special import log_softmax as scipy_log_softmax
+def test_cross_entropy_value_is_the_documented_formula_and_its_gradient_matches_finite_differences(
+        n, k, smoothing, temperature, weighted, reduction, seed):
+    """Every option, and the mean over a larger batch that a chunk's loss takes (``total_weight``:
+    the chunk's sum divided by the whole batch's weight, as the fused training step uses it).
 
+    The value from its definition with SciPy's log-softmax: l_n = −Σ_k q_nk log softmax(z_n/T)_k,
+    q = (1 − s)·onehot(y) + s/K, weighted by w_{y_n}, then summed, or divided by Σ w_n (or
+    total_weight); the finite differences alone hold the gradient to the value, not the value to
+    this (a temperature that multiplied the logits, or smoothing spread over the K − 1 other
+    classes, each planted in value and gradient alike, passed them)."""
     rng = np.random.default_rng(seed)
     logits = rng.normal(size=(n, k)) * 3
     y = rng.integers(0, max(k, 2), size=n)
@@ -149,7 +123,8 @@ def test_cross_entropy_value_of_every_option_is_the_documented_formula(n, k, smo
                    reduction=reduction)
     if reduction == "mean of a larger batch":
         options.update(reduction="mean", total_weight=float(rng.uniform(n, 4 * n)))
-    loss, _ = ta.cross_entropy(logits, y, **options)
+    loss, dlogits = ta.cross_entropy(logits, y, **options)
+
     z = np.hstack([np.zeros((n, 1)), logits]) if k == 1 else logits  # one logit: [0, z]
     classes = z.shape[1]
     q = (1 - smoothing) * np.eye(classes)[y] + smoothing / classes
@@ -162,6 +137,15 @@ def test_cross_entropy_value_of_every_option_is_the_documented_formula(n, k, smo
     else:
         expected = np.sum(w * per_sample) / options.get("total_weight", np.sum(w))
     np.testing.assert_allclose(loss, expected, rtol=1e-12, atol=1e-15)
+
+    h = 1e-6
+    numeric = numerical_gradient(lambda: np.sum(ta.cross_entropy(logits, y, **options)[0]),
+                                 logits, 1.0, h)
+    # Each sample's loss is a log-sum-exp, log(Σ exp(z_k − max z)), whose sum is ≥ 1: it is
+    # rounded to about eps whatever the loss, so a central difference cannot resolve changes
+    # below ~n·eps/h (a confident sample at temperature 0.25 has a gradient of 1e-13).
+    noise = n * np.finfo(np.float64).eps * (1.0 if weights is None else weights.max()) / h
+    assert rel_error(dlogits, numeric, noise=noise) < TOL
 
 
 @given(n=st.integers(1, 5), k=st.integers(1, 5), scale=st.sampled_from([1.0, 30.0, 300.0]),
