@@ -156,6 +156,33 @@ def test_cw_abort_early_checks_the_loss_from_iteration_zero_as_the_reference(abo
     cw_l2(spy, x, y, c=1.0, search_steps=1, steps=1000, lr=1e-12, abort_early=abort_early)
     assert len(spy.seen) - 1 == iterates  # the first call computes the clean prediction
 
+class _FallingLoss:
+    """A binary model whose logit falls by the factor ``per_check`` every 100 calls, whatever x:
+    CW's loss on label 1 is then c·z (its distance term stays about 0 at lr = 1e-12)."""
+
+    def __init__(self, per_check):
+        self.rate, self.calls = per_check ** (1 / 100), 0
+
+    def logits(self, x):
+        self.calls += 1
+        return np.full((len(x), 1), 1000.0 * self.rate ** self.calls)
+
+    def input_gradient(self, x, g):
+        return np.zeros_like(x)
+
+
+@pytest.mark.parametrize("per_check, iterates", [(0.995, 1000), (0.99995, 101)])
+def test_cw_abort_early_stops_when_the_loss_falls_by_less_than_a_ten_thousandth(per_check,
+                                                                                iterates):
+    """l2_attack.py: ``if l > prev*.9999: break`` at every tenth of the iterations. A loss that
+    falls by 0.5% per check runs the whole round; one that falls by 0.005% stops at the second
+    check (a threshold of 0.99, or of 0.999999, fails one of the two)."""
+    model = _FallingLoss(per_check)
+    x = np.full((2, 3), 0.5)
+    cw_l2(model, x, np.array([1, 1]), c=1.0, search_steps=1, steps=1000, lr=1e-12)
+    assert model.calls - 1 == iterates  # the first call computes the clean prediction
+
+
 def test_cw_confidence_margin_is_met():
     model = TwoLayerMLP(10, 8, 4, seed=3)
     x = np.random.default_rng(3).uniform(0.2, 0.8, size=(8, 10))
