@@ -109,3 +109,35 @@ def test_bench_cnn_times_the_same_attacks_in_pytorch(attack):
                                 for a, b in ((ours, x), (their_x, x), (their_x, ours)))
     np.testing.assert_allclose(their_l2, ours_l2, rtol=1e-2)  # measured: within 0.11%
     assert np.all(apart <= 0.05 * ours_l2)  # the same direction (measured: within 3.1%)
+
+
+@pytest.mark.parametrize("options", [{}, {"label_smoothing": 0.1}, {"reduction": "sum"},
+                                     {"reduction": "none"}, {"class_weights": "drawn"}])
+def test_cross_entropy_matches_pytorch_and_departs_only_where_its_gradient_rounds(options):
+    """Value and gradient equal torch.nn.functional.cross_entropy's in float64 for each option
+    used alone (with class weights and smoothing together the two weight differently, see the
+    docstring). For a float32 label leading by 20, PyTorch's gradient entry of the label is
+    exp(log p_y) − 1 = 0 beside the others' e^−20, tinyadv's is −s/(1 + s) (the row sums to 0)."""
+    functional = torch.nn.functional
+    rng = np.random.default_rng(0)
+    logits, y = rng.normal(size=(6, 4)) * 3, rng.integers(0, 4, size=6)
+    options = dict(options)
+    torch_options = {k: v for k, v in options.items() if k != "class_weights"}
+    if "class_weights" in options:
+        options["class_weights"] = rng.random(4) + 0.1
+        torch_options["weight"] = torch.from_numpy(options["class_weights"])
+    loss, dlogits = ta.cross_entropy(logits, y, **options)
+    z = torch.tensor(logits, requires_grad=True)
+    expected = functional.cross_entropy(z, torch.from_numpy(y), **torch_options)
+    expected.sum().backward()
+    np.testing.assert_allclose(loss, expected.detach().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(dlogits, z.grad.numpy(), rtol=1e-10, atol=1e-15)
+
+    confident = np.array([[20.0, 0.0, 0.0]], dtype=np.float32)
+    _, ours = ta.cross_entropy(confident, np.array([0]))
+    z = torch.tensor(confident, requires_grad=True)
+    functional.cross_entropy(z, torch.tensor([0])).backward()
+    theirs = z.grad.numpy()
+    assert theirs[0, 0] == 0 and theirs[0, 1] > 0  # PyTorch: the label's part rounds away
+    np.testing.assert_allclose(ours[0, 1:], theirs[0, 1:], rtol=1e-6)
+    np.testing.assert_allclose(ours[0, 0], -2 * np.exp(-20.0) / (1 + 2 * np.exp(-20.0)), rtol=1e-6)
