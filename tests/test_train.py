@@ -1,5 +1,7 @@
 """Optimizers follow their update rules; fit is seeded, resumable, and learns real digits."""
 
+import math
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -77,6 +79,70 @@ def test_decoupled_weight_decay_shrinks_weights_only():
     ta.SGD([weight, bias], lr=0.1, decoupled_weight_decay=0.5).step()
     np.testing.assert_allclose(weight.data, [2.0 - 0.1 * 0.5 * 2.0])
     np.testing.assert_allclose(bias.data, [2.0])
+
+
+def documented_adam(p, grads, lr, beta1, beta2, eps, decoupled):
+    """Adam/AdamW on one scalar by the module docstring's (and PyTorch's AdamW) formulas, in
+    plain Python floats: decay p ← p − ηλp first, then the bias-corrected step t = 1, 2, ..."""
+    m = v = 0.0
+    for t, g in enumerate(grads, start=1):
+        p -= lr * decoupled * p
+        m = beta1 * m + (1 - beta1) * g
+        v = beta2 * v + (1 - beta2) * g * g
+        p -= lr * (m / (1 - beta1 ** t)) / (math.sqrt(v / (1 - beta2 ** t)) + eps)
+    return p
+
+
+def documented_sgd(p, grads, lr, momentum, nesterov, decoupled):
+    """SGD by PyTorch's formulas (v ← μv + g, step g + μv or v), the decay p ← p − ηλp first."""
+    v = 0.0
+    for g in grads:
+        p -= lr * decoupled * p
+        v = momentum * v + g
+        p -= lr * ((g + momentum * v) if nesterov else v)
+    return p
+
+
+@pytest.mark.parametrize("decoupled", [0.0, 0.3])
+def test_adam_and_adamw_follow_the_documented_update_over_several_steps(decoupled):
+    """Four steps with other gradients at each, betas far from each other and from the
+    defaults: the bias correction at t = 2, 3, 4 (the first-step test sees only t = 1, where
+    swapped betas or a step count stuck at 1 give the same move), and AdamW's decay before the
+    step, on weights only (a bias with decay=False takes the plain Adam steps)."""
+    grads = [[0.5, -3.0], [-1.0, 0.25], [2.0, 0.5], [0.125, -4.0]]
+    start = [1.5, -2.0]
+    weight = ta.Parameter(np.array(start))
+    bias = ta.Parameter(np.array(start), decay=False)
+    opt = ta.Adam([weight, bias], lr=0.1, betas=(0.5, 0.8), eps=1e-3, decoupled_weight_decay=decoupled)
+    for g in grads:
+        for p in (weight, bias):
+            p.grad[...] = g
+        opt.step()
+    for p, decay in ((weight, decoupled), (bias, 0.0)):
+        expected = [documented_adam(start[i], [g[i] for g in grads], 0.1, 0.5, 0.8, 1e-3, decay)
+                    for i in range(2)]
+        np.testing.assert_allclose(p.data, expected, rtol=1e-13)
+    assert opt.t == 4
+
+
+@pytest.mark.parametrize("momentum, nesterov", [(0.0, False), (0.75, False), (0.75, True)])
+def test_sgd_with_decoupled_weight_decay_follows_the_documented_update(momentum, nesterov):
+    """Decay p ← p − ηλp before the step, with nonzero gradients (with zero ones, decay after
+    the step gives the same numbers), on weights only."""
+    grads = [[0.5, -3.0], [-1.0, 0.25], [2.0, 0.5]]
+    start = [1.5, -2.0]
+    weight = ta.Parameter(np.array(start))
+    bias = ta.Parameter(np.array(start), decay=False)
+    opt = ta.SGD([weight, bias], lr=0.1, momentum=momentum, nesterov=nesterov,
+                 decoupled_weight_decay=0.4)
+    for g in grads:
+        for p in (weight, bias):
+            p.grad[...] = g
+        opt.step()
+    for p, decay in ((weight, 0.4), (bias, 0.0)):
+        expected = [documented_sgd(start[i], [g[i] for g in grads], 0.1, momentum, nesterov, decay)
+                    for i in range(2)]
+        np.testing.assert_allclose(p.data, expected, rtol=1e-13)
 
 
 def test_weight_decay_in_fit_is_the_loss_term_half_lambda_norm_squared():
