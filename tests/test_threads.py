@@ -237,6 +237,25 @@ def test_batchnorm_in_training_mode_sees_the_whole_batch():
     np.testing.assert_allclose(out.mean(axis=0), 0, atol=1e-12)  # normalised over all 6 rows
 
 
+def test_batchnorm_in_training_mode_normalises_by_the_whole_batch_statistics(restore_threads):
+    """Chunks of 2 rows each have mean 0 after their own normalisation too, so the test above
+    cannot tell whole-batch statistics from per-chunk ones: here the output is the whole batch's
+    (h − mean(h)) / √(var(h) + eps), and one training pass moves the running statistics once,
+    by the whole batch's mean and unbiased variance."""
+    set_num_threads(2)
+    linear = ta.Linear(3, 2, seed=0, dtype=np.float64)
+    model = ta.Sequential(("fc", linear), ("bn", ta.BatchNorm(2, dtype=np.float64)), chunk_size=2)
+    x = np.random.default_rng(0).normal(size=(6, 3)) * 3 + 1
+    h = x @ linear.params["weight"].data.T + linear.params["bias"].data
+    out = model.train().logits(x)
+    np.testing.assert_allclose(out, (h - h.mean(axis=0)) / np.sqrt(h.var(axis=0) + 1e-5),
+                               rtol=1e-10, atol=1e-12)
+    state = model.state_dict()
+    assert state["bn.num_batches_tracked"] == 1
+    np.testing.assert_allclose(state["bn.running_mean"], 0.1 * h.mean(axis=0), rtol=1e-10)
+    np.testing.assert_allclose(state["bn.running_var"], 0.9 + 0.1 * h.var(axis=0, ddof=1), rtol=1e-10)
+
+
 def test_map_chunks_keeps_order(restore_threads):
     set_num_threads(2)
     slices = [slice(i, i + 1) for i in range(50)]
