@@ -211,6 +211,61 @@ def test_fit_resumes_a_stochastic_binary_model_exactly(tmp_path):
         ta.fit(ta.cleverhans_cnn(in_channels=1, image_size=28, nf=4, seed=0), x, y, epochs=3,
                batch_size=32, seed=1, progress=False, checkpoint=path, resume=True)
 
+def batch_indices(seed, *, shuffle=True, epochs=2, n=40, batch_size=8):
+    """The sample indices of fit's batches, epoch by epoch (x[:, 0] holds each sample's index)."""
+    x = np.zeros((n, 3))
+    x[:, 0] = np.arange(n)
+    seen = {}
+
+    def record(model, xb, yb, *, epoch, step, rng):
+        seen.setdefault(epoch, []).extend(xb[:, 0].astype(int).tolist())
+        return xb, yb
+
+    ta.fit(ta.logistic_regression(3, seed=0, dtype=np.float64), x, np.arange(n) % 2, epochs=epochs,
+           batch_size=batch_size, seed=seed, shuffle=shuffle, progress=False, batch_hook=record)
+    return [seen[e] for e in range(epochs)]
+
+
+def test_fit_shuffles_every_epoch_by_its_seed():
+    """Each epoch visits every sample once, in a new order drawn from the seed: the same seed
+    gives the same orders, another seed others; shuffle=False keeps the order of x. (The
+    reproducibility tests alone pass a fit that does not shuffle or ignores its seed.)"""
+    first, second = batch_indices(7)
+    assert sorted(first) == sorted(second) == list(range(40))
+    assert first != list(range(40)) and second != first
+    assert batch_indices(7) == [first, second]
+    assert batch_indices(8)[0] != first
+    assert batch_indices(7, shuffle=False) == [list(range(40))] * 2
+
+
+def test_fit_history_is_the_mean_over_samples_with_a_short_last_batch():
+    """With lr = 0 the model never moves, so each epoch's loss and accuracy are the mean
+    cross-entropy and accuracy over all the samples, the short last batch (2 of 10) counted
+    by its size."""
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(10, 3)), rng.integers(0, 2, 10)
+    model = ta.logistic_regression(3, seed=0, dtype=np.float64)
+    logits = model.logits(x)
+    history = ta.fit(model, x, y, epochs=2, batch_size=4, seed=0, progress=False,
+                     optimizer=ta.SGD(model.parameters(), lr=0.0))
+    np.testing.assert_allclose(history["loss"], [ta.cross_entropy(logits, y)[0]] * 2, rtol=1e-12)
+    assert history["accuracy"] == [np.mean(model.predict(x) == y)] * 2
+
+
+@pytest.mark.parametrize("penalty", ["weight_decay", "l1"])
+def test_penalties_in_train_step_leave_biases_alone(penalty):
+    """The penalties apply to weights only (Parameter.decay): the bias moves by the gradient
+    of the cross-entropy alone."""
+    x = np.random.default_rng(0).normal(size=(8, 3))
+    y = np.array([0, 1] * 4)
+    model = ta.logistic_regression(3, seed=0, dtype=np.float64)
+    model["fc"].params["bias"].data[...] = 2.0
+    ce_grad = ta.cross_entropy(model.logits(x), y)[1]
+    ta.train_step(model, ta.SGD(model.parameters(), lr=0.1), x, y, **{penalty: 0.3})
+    np.testing.assert_allclose(model["fc"].params["bias"].data, 2.0 - 0.1 * ce_grad.sum(axis=0),
+                               rtol=1e-12)
+
+
 def test_batch_hook_can_replace_each_batch():
     x, y = small_data()
     seen = []
