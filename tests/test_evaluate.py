@@ -375,6 +375,63 @@ def test_masking_report_flags_zero_gradients_a_flat_curve_and_a_stronger_gradien
     assert str(report).endswith(text.replace(" | ", "; "))
 
 
+class FirstPixel:
+    """One logit z = x₀ (label 1 when x₀ > 0) whose input gradient is zero on the rows with
+    x₁ < ``dead`` (x₁ holds each row's place in [0, 1])."""
+
+    def __init__(self, dead):
+        self.dead = dead
+
+    def logits(self, x):
+        return x[:, :1].copy()
+
+    def input_gradient(self, x, grad_logits):
+        grad = np.zeros_like(x)
+        grad[:, 0] = grad_logits[:, 0]
+        grad[x[:, 1] < self.dead] = 0
+        return grad
+
+
+def _fooled(x, accuracy):
+    """x with x₀ = −1 (misclassified) on all but the last ``accuracy`` fraction of its rows."""
+    x_adv = x.copy()
+    x_adv[x[:, 1] < 1 - accuracy, 0] = -1.0
+    return x_adv
+
+
+@pytest.mark.parametrize("dead, curve, gradient_free, transfer, expected", [
+    (0.10, [0.58, 0.56, 0.55], 0.54, 0.54, []),                        # every check at its edge
+    (0.20, [0.58, 0.56, 0.55], None, None, ["zero or not finite"]),    # 20% > 10% dead gradients
+    (0.00, [0.70, 0.68, 0.65], None, None, ["far above chance"]),      # 0.65 > chance 0.5 + 0.1
+    (0.00, [0.58, 0.55, 0.58], None, None, []),                        # a rise of 0.03 ≤ 0.05
+    (0.00, [0.58, 0.51, 0.59], None, None, ["rises with"]),            # a rise of 0.08 > 0.05
+    (0.00, [0.60, 0.50, 0.40], 0.56, 0.56, []),                        # 0.56 ≥ 0.60 − 0.05
+    (0.00, [0.60, 0.50, 0.40], 0.50, 0.52, ["gradient-free attack beats", "transfer attack beats"]),
+])
+def test_masking_report_thresholds_are_the_documented_ones(dead, curve, gradient_free, transfer,
+                                                          expected):
+    """Each check against its documented threshold, on attacks that fool a chosen fraction of
+    100 samples: more than 10% dead gradients, the last white-box accuracy above chance + 0.1,
+    a rise above ``tolerance`` (0.05) between two ε, and a gradient-free or transfer attack
+    more than ``tolerance`` below the white-box accuracy at the first ε (not the last: there
+    0.40 would hide both). The report on a real model cannot tell 10% from 50% dead gradients,
+    or the first ε from the last."""
+    n = 100
+    x = np.zeros((n, 2))
+    x[:, 0], x[:, 1] = 1.0, (np.arange(n) + 0.5) / n
+    y = np.ones(n, dtype=np.int64)
+    eps = [0.1, 0.2, 0.3]
+    accuracy = dict(zip(eps, curve))
+    report = gradient_masking_report(
+        FirstPixel(dead), x, y, eps=eps, white_box=lambda m, x, y, *, eps: _fooled(x, accuracy[eps]),
+        gradient_free=None if gradient_free is None else lambda m, x, y: _fooled(x, gradient_free),
+        transfer=None if transfer is None else _fooled(x, transfer))
+    assert len(report.flags) == len(expected), str(report)
+    for words in expected:
+        assert any(words in flag for flag in report.flags), str(report)
+    assert f"{dead:.1%} of 100 samples" in str(report)
+
+
 def test_masking_report_bad_input():
     model, x, y = _masking_problem()
     with pytest.raises(ValueError, match="increasing"):
