@@ -218,3 +218,30 @@ def test_relu_numba_equals_reference(shape, dtype, x_layout, dout_layout, seed):
     dout = with_layout(dout.astype(dtype), dout_layout)
     with np.errstate(invalid="ignore"):  # ∞ · 0 = NaN, in both
         assert bits(relu_backward(dout, mask)) == bits(relu_backward_reference(dout, mask))
+
+
+@pytest.mark.parametrize("H, W, HH, WW, stride, pads", [
+    (7, 7, 4, 2, 2, (1, 2, 0, 1)),   # rows: Ho 4, total 3; columns: Wo 4, total 1
+    (8, 5, 2, 3, 1, (0, 1, 1, 1)),   # rows: total 1, all at the bottom; columns: total 2
+    (5, 8, 3, 5, 3, (0, 1, 1, 2)),   # rows: Ho 2, total 1; columns: Wo 3, total 3
+    (5, 5, 1, 1, 2, (0, 0, 0, 0)),   # a 1x1 kernel needs none
+])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_same_padding_puts_the_extra_row_and_column_at_the_bottom_and_right(H, W, HH, WW, stride,
+                                                                          pads, dtype):
+    """TensorFlow's SAME: Ho = ceil(H / stride), total = (Ho - 1)·stride + HH - H, top = total // 2
+    and the rest at the bottom (columns alike). The pads are written out here, not computed by
+    resolve_padding (which conv2d_forward_naive shares), and the convolution with "same" equals
+    the definition on the input zero-padded by them with np.pad."""
+    from tinyadv.layers.conv import resolve_padding
+    assert resolve_padding("same", H, W, HH, WW, stride) == pads
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(2, 3, H, W)).astype(dtype)
+    w = rng.normal(size=(4, 3, HH, WW)).astype(dtype)
+    top, bottom, left, right = pads
+    xpad = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)))
+    out, _ = conv2d_forward(x, w, stride=stride, padding="same", method="im2col")
+    assert out.shape[2:] == (-(-H // stride), -(-W // stride))
+    rtol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(out, conv2d_forward_naive(xpad, w, stride=stride, padding=0),
+                               rtol=rtol, atol=rtol * 10)
