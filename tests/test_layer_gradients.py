@@ -352,3 +352,24 @@ def test_unknown_ste_variant_is_refused():
         ta.Sign("tanh")
     with pytest.raises(ValueError, match="unknown STE variant"):
         ta.BinaryConv2D(1, 1, 3, ste="identity")
+
+
+@pytest.mark.parametrize("padding", [(2, 0), (0, 1), (1, 3), (3, 1)])
+@pytest.mark.parametrize("stride", [1, 2])
+@pytest.mark.parametrize("training", [True, False])
+def test_conv2d_with_other_row_and_column_padding_matches_finite_differences(padding, stride,
+                                                                            training):
+    """padding = (rows, columns) with rows != columns: the input gradient is cut from the padded
+    one at (top, left), two offsets that the square paddings of the test above never tell
+    apart; the forward pass equals the definition on the input zero-padded with np.pad."""
+    from tinyadv.layers.conv import conv2d_forward_naive
+    layer = ta.Conv2D(2, 3, (3, 2), stride=stride, padding=padding, seed=5, dtype=np.float64)
+    layer.training = training
+    x = np.random.default_rng(5).normal(size=(2, 2, 6, 5))
+    rows, columns = padding
+    xpad = np.pad(x, ((0, 0), (0, 0), (rows, rows), (columns, columns)))
+    out, _ = layer.forward(x)
+    np.testing.assert_allclose(out, conv2d_forward_naive(xpad, layer.params["weight"].data,
+                                                         layer.params["bias"].data, stride=stride),
+                               rtol=1e-12, atol=1e-12)
+    assert_passes(check_layer(layer, x, seed=5, tolerance=TOL))
