@@ -363,3 +363,57 @@ def test_a_small_single_chunk_keeps_blas_to_one_thread(restore_threads):
         calls.append([getter() for getter in getters]) or f(x))
     model.logits(np.zeros((1, 4), np.float32))
     assert calls == [[1] * len(getters)]
+
+
+def test_blas_threads_restores_the_previous_setting_not_the_thread_count_and_after_an_error(
+        restore_threads):
+    """The previous OpenBLAS setting comes back, here 3 (neither the 1 of the block nor
+    tinyadv's thread count, 2), also when the block, or a chunk of map_chunks (on the calling
+    thread or on the pool), raises."""
+    from tinyadv.threads import _openblas_setters
+    setters = _openblas_setters()
+    if not setters:
+        pytest.skip("needs OpenBLAS")
+    before = [getter() for _, getter in setters]
+
+    def fail(part):
+        raise KeyError("a chunk failed")
+
+    try:
+        set_num_threads(2)
+        for setter, _ in setters:
+            setter(3)
+        with blas_threads(1):
+            assert all(getter() == 1 for _, getter in setters)
+        assert [getter() for _, getter in setters] == [3] * len(setters)
+        with pytest.raises(KeyError), blas_threads(1):
+            raise KeyError("the block failed")
+        assert [getter() for _, getter in setters] == [3] * len(setters)
+        for slices in ([slice(0, 1)], [slice(0, 1), slice(1, 2)]):
+            with pytest.raises(KeyError, match="a chunk failed"):
+                map_chunks(fail, slices, small=True)
+            assert [getter() for _, getter in setters] == [3] * len(setters)
+    finally:
+        for (setter, _), value in zip(setters, before):
+            setter(value)
+
+
+def test_set_num_threads_runs_the_next_chunks_on_that_many_threads(restore_threads):
+    """A pool made for another count is replaced: after 2 -> 3 three chunks run at once (each
+    waits at a barrier of 3), after 3 -> 2 no more than two threads take the chunks."""
+    import threading
+    import time
+    set_num_threads(2)
+    assert map_chunks(lambda s: s.start, [slice(i, i + 1) for i in range(4)]) == [0, 1, 2, 3]
+    set_num_threads(3)
+    barrier = threading.Barrier(3, timeout=5)
+    assert map_chunks(lambda s: barrier.wait() is not None, [slice(i, i + 1) for i in range(3)]) \
+        == [True] * 3
+    set_num_threads(2)
+
+    def which_thread(part):
+        time.sleep(0.005)
+        return threading.get_ident()
+
+    idents = map_chunks(which_thread, [slice(i, i + 1) for i in range(30)])
+    assert 1 <= len(set(idents)) <= 2
