@@ -280,3 +280,23 @@ def test_bad_method_names_the_problem():
         conv2d_forward(x, w, stride=2, method="winograd")
     with pytest.raises(TypeError, match="float32 or float64"):
         conv2d_forward(x.astype(np.int64), w, method="winograd")
+
+
+def test_tile_size_takes_tiles_whole_in_both_directions_on_rectangular_outputs():
+    """"Of 2 and 3, those that divide Ho and Wo if any do": a size that divides only one of the
+    two is not whole. The rule written out here against every output up to 13×13; and the auto
+    choice takes Winograd only where the tiles are whole both ways."""
+    assert winograd.tile_size(4, 3, 3) == 3  # no whole tiles: 2 tiles of 5×5 = 50 < 4 of 4×4
+    assert winograd.tile_size(3, 4, 3) == 3
+    assert winograd.tile_size(6, 4, 3) == 2  # 2 is whole both ways, 3 only down
+    assert winograd.tile_size(4, 6, 3) == 2
+    for r in (2, 3, 4, 5):
+        sizes = [m for m in (2, 3) if m + r - 1 <= 6]
+        for Ho in range(1, 14):
+            for Wo in range(1, 14):
+                whole = [m for m in sizes if Ho % m == 0 and Wo % m == 0]
+                cost = {m: -(-Ho // m) * -(-Wo // m) * (m + r - 1) ** 2 for m in sizes}
+                expected = min(whole or sizes, key=lambda m: (cost[m], m))
+                assert winograd.tile_size(Ho, Wo, r) == expected, (Ho, Wo, r)
+    for Ho, Wo, expected in ((12, 12, True), (12, 13, False), (13, 12, False), (9, 6, True)):
+        assert winograd.faster_than_im2col(32, 3, 3, 1, Ho, Wo) is expected, (Ho, Wo)
