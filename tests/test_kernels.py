@@ -245,3 +245,27 @@ def test_same_padding_puts_the_extra_row_and_column_at_the_bottom_and_right(H, W
     rtol = 1e-5 if dtype == np.float32 else 1e-12
     np.testing.assert_allclose(out, conv2d_forward_naive(xpad, w, stride=stride, padding=0),
                                rtol=rtol, atol=rtol * 10)
+
+
+@pytest.mark.parametrize("tall", [True, False])
+def test_kernels_refuse_a_kernel_or_rows_past_the_input_in_either_direction(tall):
+    """The compiled loops do not check their indices: a kernel taller or wider than the padded
+    input, and dcols that cover more rows or more columns than Hp x Wp, are refused (ValueError
+    naming the sizes), not read or written past the array's end. Each direction alone: the
+    square cases elsewhere exceed both at once."""
+    xpad = np.zeros((1, 4, 5, 2)) if tall else np.zeros((1, 5, 4, 2))
+    HH, WW = (5, 1) if tall else (1, 5)
+    with pytest.raises(ValueError, match=f"kernel {HH}x{WW} is larger than xpad's"):
+        im2col(xpad, HH, WW, 1)
+    w_rows = np.zeros((3, HH * WW * 2))
+    with pytest.raises(ValueError, match=f"kernel {HH}x{WW} is larger than the padded input"):
+        kernels.rows_product(xpad, w_rows, HH, WW, 1, False)
+    with pytest.raises(ValueError, match=f"kernel {HH}x{WW} is larger than the padded input"):
+        kernels.rows_weight_gradient(np.zeros((1, 3)), xpad, HH, WW, 1)
+    with pytest.raises(ValueError, match=f"kernel {HH}x{WW} is larger than the padded input"):
+        kernels.rows_product_adjoint(np.zeros((1, 3)), w_rows, xpad.shape, HH, WW, 1, 1, 1)
+    dcols = np.zeros((1, 2, 2, 3, 3, 2))  # at stride 2 it covers 5x5 pixels
+    Hp, Wp = (4, 5) if tall else (5, 4)
+    with pytest.raises(ValueError, match=r"covers 5x5 pixels, more than Hp x Wp"):
+        col2im(dcols, Hp, Wp, 2)
+    assert col2im(dcols, 5, 5, 2).shape == (1, 5, 5, 2)
