@@ -300,3 +300,29 @@ def test_tile_size_takes_tiles_whole_in_both_directions_on_rectangular_outputs()
                 assert winograd.tile_size(Ho, Wo, r) == expected, (Ho, Wo, r)
     for Ho, Wo, expected in ((12, 12, True), (12, 13, False), (13, 12, False), (9, 6, True)):
         assert winograd.faster_than_im2col(32, 3, 3, 1, Ho, Wo) is expected, (Ho, Wo)
+
+
+@pytest.mark.parametrize("short", ["rows", "columns"])
+def test_transforms_refuse_an_input_or_gradient_short_in_one_direction_alone(short):
+    """2x2 tiles of F(2, 3) at stride 1 read 6x6 pixels: an input (or xpad_shape) one pixel
+    short in the rows alone, or in the columns alone, is refused by the Numba transforms and
+    their references (the compiled loops would read or write past the array), and so is a dout
+    of the wrong width or height for the output transform's adjoint."""
+    rng = np.random.default_rng(0)
+    shape = (1, 5, 6, 1) if short == "rows" else (1, 6, 5, 1)
+    xpad = rng.normal(size=shape)
+    for transform in (winograd.input_transform, winograd.input_transform_reference):
+        with pytest.raises(ValueError, match=r"is too small for 2x2 tiles of F\(2, 3\)"):
+            transform(xpad, 1, 2, 3, 2, 2)
+    dV = rng.normal(size=(4, 4, 4, 1))
+    for adjoint in (winograd.input_transform_adjoint, winograd.input_transform_adjoint_reference):
+        with pytest.raises(ValueError, match=r"is too small for 2x2 tiles of F\(2, 3\)"):
+            adjoint(dV, 1, 2, shape, 2, 2)
+    for dout_shape in (((1, 3, 4, 2), (1, 6, 4, 2)) if short == "rows"
+                       else ((1, 4, 3, 2), (1, 4, 6, 2))):
+        for adjoint in (winograd.output_transform_adjoint,
+                        winograd.output_transform_adjoint_reference):
+            with pytest.raises(ValueError, match=r"dout must have m\*Th x m\*Tw = 4x4 pixels"):
+                adjoint(rng.normal(size=dout_shape), 4, 2, 2, 2)
+    assert winograd.input_transform(rng.normal(size=(1, 6, 6, 1)), 1, 2, 3, 2, 2).shape == \
+        (4, 4, 4, 1)
