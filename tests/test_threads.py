@@ -417,3 +417,23 @@ def test_set_num_threads_runs_the_next_chunks_on_that_many_threads(restore_threa
 
     idents = map_chunks(which_thread, [slice(i, i + 1) for i in range(30)])
     assert 1 <= len(set(idents)) <= 2
+
+
+def test_held_weights_are_kept_apart_by_the_other_arguments_of_the_transform():
+    """While a layer holds its weights, Winograd's transformed filters are kept per tile size
+    m (the transform's other argument): inputs whose outputs take F(3x3, 3x3) (6x6) and
+    F(2x2, 3x3) (4x4) within one hold each get their own U, and the results equal the layer's
+    without a hold."""
+    rng = np.random.default_rng(3)
+    layer = Conv2D(2, 3, 3, seed=0, dtype=np.float64)
+    layer.method = "winograd"
+    inputs = [rng.normal(size=(2, 2, 8, 8)), rng.normal(size=(2, 2, 6, 6))]
+    assert [winograd.tile_size(s - 2, s - 2, 3) for s in (8, 6)] == [3, 2]
+    free = [layer.forward(x)[0] for x in inputs]
+    layer.hold_weights()
+    try:
+        held = [layer.forward(x)[0] for x in inputs + inputs[::-1]]
+    finally:
+        layer.release_weights()
+    for out, expected in zip(held, free + free[::-1]):
+        np.testing.assert_array_equal(out, expected)
