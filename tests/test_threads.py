@@ -437,3 +437,23 @@ def test_held_weights_are_kept_apart_by_the_other_arguments_of_the_transform():
         layer.release_weights()
     for out, expected in zip(held, free + free[::-1]):
         np.testing.assert_array_equal(out, expected)
+
+
+def test_a_batch_of_exactly_one_chunk_is_small(restore_threads):
+    """"A batch of at most one chunk is small": with chunk_size 4, a batch of 4 images runs its
+    one chunk with BLAS on one thread, as a batch of 3 does; a batch of 5 runs two chunks, also
+    with BLAS on one thread each (on the pool)."""
+    from tinyadv.threads import _openblas_setters
+    getters = [getter for _, getter in _openblas_setters()]
+    if not getters or (os.cpu_count() or 1) < 2:
+        pytest.skip("needs OpenBLAS and two cores")
+    set_num_threads(2)
+    model = ta.mlp([4, 3], seed=0)
+    model.chunk_size = 4
+    calls = []
+    model.layers[1][1].forward = lambda x, f=model.layers[1][1].forward: (
+        calls.append([getter() for getter in getters]) or f(x))
+    for n, chunks in ((3, 1), (4, 1), (5, 2)):
+        calls.clear()
+        model.logits(np.zeros((n, 4), np.float32))
+        assert calls == [[1] * len(getters)] * chunks, n
