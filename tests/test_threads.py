@@ -457,3 +457,20 @@ def test_a_batch_of_exactly_one_chunk_is_small(restore_threads):
         calls.clear()
         model.logits(np.zeros((n, 4), np.float32))
         assert calls == [[1] * len(getters)] * chunks, n
+
+
+def test_chunk_slices_and_row_chunks_cut_where_documented():
+    """chunk_slices: consecutive slices of chunk_size, the last shorter and ending at n, one
+    empty slice for n = 0; row_chunks: as many whole rows as fit in chunk_bytes (at least one),
+    rows of 0 bytes counted as 1."""
+    from tinyadv.threads import chunk_slices, row_chunks
+    assert chunk_slices(10, 4) == [slice(0, 4), slice(4, 8), slice(8, 10)]
+    assert chunk_slices(8, 4) == [slice(0, 4), slice(4, 8)]
+    assert chunk_slices(3, 5) == [slice(0, 3)]
+    assert chunk_slices(0, 3) == [slice(0, 0)]
+    assert row_chunks(10, 300, 1000) == [slice(0, 3), slice(3, 6), slice(6, 9), slice(9, 10)]
+    assert row_chunks(10, 250, 1000) == [slice(0, 4), slice(4, 8), slice(8, 10)]
+    assert row_chunks(3, 5000, 1000) == [slice(0, 1), slice(1, 2), slice(2, 3)]
+    assert row_chunks(5, 0, 2) == [slice(0, 2), slice(2, 4), slice(4, 5)]
+    assert row_chunks(4, 1 << 18) == [slice(0, 4)]  # the default: 1 MiB
+    assert row_chunks(5, 1 << 18) == [slice(0, 4), slice(4, 5)]
