@@ -474,3 +474,23 @@ def test_chunk_slices_and_row_chunks_cut_where_documented():
     assert row_chunks(5, 0, 2) == [slice(0, 2), slice(2, 4), slice(4, 5)]
     assert row_chunks(4, 1 << 18) == [slice(0, 4)]  # the default: 1 MiB
     assert row_chunks(5, 1 << 18) == [slice(0, 4), slice(4, 5)]
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_a_call_that_raises_in_a_chunk_releases_the_held_weights(restore_threads, threads):
+    """A chunk that raises (NaN in its images) still releases the layers' held weights: the
+    next call, after the weights changed in place, computes from the new ones."""
+    set_num_threads(threads)
+    rng = np.random.default_rng(4)
+    model = ta.Sequential(Conv2D(2, 3, 3, seed=0, dtype=np.float64), ta.Flatten(), chunk_size=2)
+    x = rng.normal(size=(4, 2, 5, 5))
+    bad = x.copy()
+    bad[3, 0, 0, 0] = np.nan  # in the second chunk
+    with pytest.raises(ValueError):
+        model.logits(bad)
+    assert model._holds == 0
+    assert all(getattr(layer, "_held", None) is None for _, layer in model.layers)
+    model.layers[0][1].params["weight"].data *= 2.0  # in place: the same array
+    expected = conv_module.conv2d_forward_naive(x, model.layers[0][1].params["weight"].data,
+                                                model.layers[0][1].params["bias"].data)
+    np.testing.assert_allclose(model.logits(x), expected.reshape(4, -1), rtol=1e-12, atol=1e-12)
