@@ -30,6 +30,8 @@ WEIGHTS = [1.0, 2.0, 3.0]
     (np.array([3]), None, ValueError, "3 entries, but y holds the label 3"),
     (np.array([3]), 3, ValueError, r"outside \[0, 2\]"),
     (np.array([1.7, 0.2]), None, TypeError, "integer class labels"),
+    # timedelta: NumPy's issubdtype counts it as an integer type, but it holds no class labels
+    (np.array([1, 0], dtype="m8[s]"), None, TypeError, "integer class labels"),
 ])
 def test_sample_weights_refuses_bad_labels(y, num_classes, error, match):
     with pytest.raises(error, match=match):

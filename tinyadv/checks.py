@@ -14,6 +14,7 @@ import numpy as np
 
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+_LARGEST_FLOAT = float(np.finfo(np.float64).max)
 
 
 def check_array(x, name="x", *, ndim=None, min_ndim=None, finite=True):
@@ -91,7 +92,7 @@ def check_labels(y, n, num_classes, name="y"):
         y = np.asarray(y)
     if not isinstance(y, np.ndarray):
         raise TypeError(f"{name} must be a NumPy array of integer labels, got {type(y).__name__}")
-    if not (np.issubdtype(y.dtype, np.integer) or y.dtype == np.bool_):
+    if y.dtype.kind not in "biu":  # (integers, or booleans as the labels 0 and 1)
         raise TypeError(f"{name} must hold integer class labels, got dtype {y.dtype}")
     if y.ndim != 1 or y.shape[0] != n:
         raise ValueError(f"{name} must have shape ({n},) to match the batch, got {y.shape}")
@@ -132,6 +133,8 @@ def check_nonnegative(value, name):
     NaN, infinities and negative numbers are refused. -0.0 is accepted and returned as +0.0:
     NumPy's ``rng.uniform(-eps, eps)`` would refuse eps = -0.0 ("high - low < 0").
     """
+    if type(value) is float and 0.0 <= value <= _LARGEST_FLOAT:  # the common case, at once
+        return value + 0.0
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
     value = _as_float(value)

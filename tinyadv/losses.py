@@ -78,12 +78,14 @@ def _log_softmax(z):
     for the logits [60, 0]). Logits further apart than the dtype's range give log p = −inf for
     the smaller ones: the true value is below −max_float and p underflows to 0 anyway.
     """
-    top = np.argmax(z, axis=-1)[..., None]
+    rows_of_z = z.reshape(-1, z.shape[-1])  # (a view: any leading axes as rows)
+    rows, top = np.arange(len(rows_of_z)), rows_of_z.argmax(axis=1)
     with np.errstate(over="ignore", under="ignore"):  # (a class far behind or masked: e^… = 0)
-        shifted = z - np.take_along_axis(z, top, axis=-1)
+        shifted = rows_of_z - rows_of_z[rows, top][:, None]
         others = np.exp(shifted)
-    np.put_along_axis(others, top, 0, axis=-1)
-    return shifted - np.log1p(np.sum(others, axis=-1, keepdims=True))
+    others[rows, top] = 0
+    log_p = shifted - np.log1p(others.sum(axis=1, keepdims=True))
+    return log_p.reshape(z.shape)
 
 
 def as_two_logits(logits):
@@ -201,11 +203,13 @@ def cross_entropy(logits, y, *, label_smoothing=0.0, temperature=1.0, class_weig
             total_weight = total_weight[()]
         total_weight = check_nonnegative(total_weight, "total_weight")
 
-    with np.errstate(over="ignore"):  # refused just below
-        z = _two_logits(logits) / temperature
-    if not np.all(np.isfinite(z)):
-        raise ValueError(f"temperature {temperature:g} is too small: logits / temperature "
-                         f"overflows {logits.dtype}")
+    z = _two_logits(logits)
+    if temperature != 1.0:  # (z / 1 is z: no pass over it)
+        with np.errstate(over="ignore"):  # refused just below
+            z = z / temperature
+        if not np.isfinite(z).all():
+            raise ValueError(f"temperature {temperature:g} is too small: logits / temperature "
+                             f"overflows {logits.dtype}")
     k, rows = z.shape[1], np.arange(n)
     log_p = _log_softmax(z)
     log_p_y = log_p[rows, y]
@@ -217,7 +221,7 @@ def cross_entropy(logits, y, *, label_smoothing=0.0, temperature=1.0, class_weig
 
     weights = _sample_weights(y, class_weights, z.dtype, k)  # (y is checked above)
     if reduction == "mean":
-        total = np.sum(weights)
+        total = weights.sum()
         if not np.isfinite(total):
             raise ValueError(f"the class weights of this batch sum to more than {z.dtype} can "
                              f"hold: use smaller class_weights")
@@ -226,17 +230,17 @@ def cross_entropy(logits, y, *, label_smoothing=0.0, temperature=1.0, class_weig
                 raise ValueError("total_weight must be > 0 (it divides the sum of the losses)")
             total = z.dtype.type(total_weight)
         factor = weights / total if total > 0 else np.zeros_like(weights)
-        loss = float(np.sum(factor * per_sample))
+        loss = float((factor * per_sample).sum())
     elif reduction == "sum":
         factor = weights
-        loss = float(np.sum(factor * per_sample))
+        loss = float((factor * per_sample).sum())
     else:
         factor = weights
         loss = factor * per_sample
 
     dz *= factor[:, None] / temperature
     dlogits = dz[:, 1:] if num_logits == 1 else dz
-    if not (np.all(np.isfinite(loss)) and np.all(np.isfinite(dlogits))):
+    if not (np.isfinite(loss).all() and np.isfinite(dlogits).all()):
         raise ValueError(f"the cross-entropy or its gradient overflows {logits.dtype}: logits too "
                          f"far apart, or class_weights or 1 / temperature too large")
     return loss, dlogits.astype(logits.dtype, copy=False)

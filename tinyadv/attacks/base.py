@@ -182,8 +182,8 @@ def cross_entropy_direction(logits, y):
     log_p = _log_softmax(two.astype(np.float64))  # (checked: ``as_two_logits``)
     is_label = np.arange(log_p.shape[1])[None, :] == y[:, None]
     others = np.where(is_label, -np.inf, log_p)
-    e = np.exp(others - np.max(others, axis=1, keepdims=True))
-    e[is_label] = -np.sum(e, axis=1)
+    e = np.exp(others - others.max(axis=1, keepdims=True))
+    e[is_label] = -e.sum(axis=1)
     return from_two_logits(e, k_logits)
 
 
