@@ -271,6 +271,29 @@ def test_blas_threads_restores_the_previous_setting():
     assert [getter() for _, getter in setters] == before
 
 
+SCIPY_AFTER_FIRST_CALL = """
+from tinyadv import threads
+with threads.blas_threads(1):  # the first call: NumPy's OpenBLAS only
+    pass
+import scipy.linalg  # SciPy's wheels bring an OpenBLAS of their own (32-bit integers)
+libraries = threads._openblas_libraries()
+with threads.blas_threads(1):
+    print(len(libraries), len(threads._openblas_setters()),
+          [getter() for _, getter in threads._blas["setters"]])
+"""
+
+
+def test_blas_threads_sets_scipys_own_openblas_too():
+    """SciPy's OpenBLAS names its setter otherwise than NumPy's, and comes in with an import
+    after the first call; a SciPy routine run inside a chunk must not start threads."""
+    printed = subprocess.run([sys.executable, "-c", SCIPY_AFTER_FIRST_CALL], check=True,
+                             capture_output=True, text=True).stdout.split(maxsplit=2)
+    libraries, setters, inside = int(printed[0]), int(printed[1]), printed[2].strip()
+    if libraries < 2:
+        pytest.skip("SciPy uses NumPy's OpenBLAS, or none, here")
+    assert setters == libraries and inside == str([1] * libraries)
+
+
 def test_openblas_kernels_names_the_kernel_set_that_openblas_uses():
     """In a fresh process OpenBLAS takes OPENBLAS_CORETYPE at load. Nehalem's kernels (SSE4.2)
     run on any x86-64 CPU of the last fifteen years, and every x86-64 build has them."""

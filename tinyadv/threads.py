@@ -38,6 +38,7 @@ import functools
 import glob
 import numbers
 import os
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -130,11 +131,13 @@ def openblas_kernels():
 
 
 def _openblas_setters():
-    """``openblas_set_num_threads``-like functions of every OpenBLAS that NumPy/SciPy loaded."""
+    """``openblas_set_num_threads``-like functions of every OpenBLAS that NumPy/SciPy loaded
+    (NumPy's wheels name theirs ``scipy_openblas_set_num_threads64_``, SciPy's, with 32-bit
+    integers, ``scipy_openblas_set_num_threads``)."""
     setters = []
     for library in _openblas_libraries():
-        for symbol in ("scipy_openblas_set_num_threads64_", "openblas_set_num_threads64_",
-                       "openblas_set_num_threads"):
+        for symbol in ("scipy_openblas_set_num_threads64_", "scipy_openblas_set_num_threads",
+                       "openblas_set_num_threads64_", "openblas_set_num_threads"):
             setter = getattr(library, symbol, None)
             getter = getattr(library, symbol.replace("set_num_threads", "get_num_threads"), None)
             if setter is not None and getter is not None:
@@ -160,24 +163,34 @@ def keep_freed_memory():
     return applied
 
 
-_blas = {"setters": None}
+_blas = {"setters": None, "modules": 0}
+
+
+def _loaded_setters():
+    """The setters of every OpenBLAS loaded now. Looking costs about 1 ms (the process's memory
+    map), so they are looked for again only after an import: a new module is how another
+    OpenBLAS comes in (SciPy's linear algebra brings its own)."""
+    if _blas["setters"] is None:  # the first time: tune malloc, once
+        keep_freed_memory()
+    if _blas["setters"] is None or _blas["modules"] != len(sys.modules):
+        _blas["setters"], _blas["modules"] = _openblas_setters(), len(sys.modules)
+    return _blas["setters"]
 
 
 @contextlib.contextmanager
 def blas_threads(n):
-    """Within the block, OpenBLAS uses ``n`` threads (a no-op when OpenBLAS is not found).
-    Refuses n < 1 (OpenBLAS would take 0 or a negative count for all cores) and non-integers."""
+    """Within the block, every OpenBLAS loaded (NumPy's, and SciPy's own) uses ``n`` threads; a
+    no-op when OpenBLAS is not found. Refuses n < 1 (OpenBLAS would take 0 or a negative count
+    for all cores) and non-integers."""
     n = min(check_positive_int(n, "n"), 1 << 16)  # (OpenBLAS caps it lower; a C int would wrap)
-    if _blas["setters"] is None:  # the first time: find OpenBLAS, and tune malloc once
-        _blas["setters"] = _openblas_setters()
-        keep_freed_memory()
-    before = [getter() for _, getter in _blas["setters"]]
-    for setter, _ in _blas["setters"]:
+    setters = _loaded_setters()
+    before = [getter() for _, getter in setters]
+    for setter, _ in setters:
         setter(n)
     try:
         yield
     finally:
-        for (setter, _), value in zip(_blas["setters"], before):
+        for (setter, _), value in zip(setters, before):
             setter(value)
 
 
