@@ -44,14 +44,16 @@ def test_adam_first_step_moves_each_weight_by_lr():
 def test_compiled_adam_update_equals_the_numpy_lines(n, steps, dtype, lr, beta1, beta2, eps, scalar,
                                                      seed):
     """The one-pass Adam update gives the bits of the NumPy lines, over several steps, with
-    gradients from 1e-6 to 1e3, zero gradients and zero moments included, whatever the
-    hyperparameters and whether they are Python floats or NumPy scalars (NumPy float64 ones
-    made the NumPy lines compute in float64 on float32 arrays)."""
+    gradients from 1e-6 to 1e3, zero gradients and zero moments included, each where the other
+    is or is not zero (a zero gradient still decays the moments and moves the weight by the
+    momentum), whatever the hyperparameters and whether they are Python floats or NumPy scalars
+    (NumPy float64 ones made the NumPy lines compute in float64 on float32 arrays)."""
     hyperparameters = [scalar(value) for value in (lr, beta1, beta2, eps)]
     rng = np.random.default_rng(seed)
     scale = rng.choice([0.0, 1e-6, 1.0, 1e3], size=n)
-    arrays = [rng.normal(size=n), rng.normal(size=n) * scale, rng.normal(size=n) * 0.1 * (scale > 0),
-              rng.random(n) * 0.01 * (scale > 0)]
+    moving = rng.random(n) < 0.75  # nonzero moments, drawn apart from the zero gradients
+    arrays = [rng.normal(size=n), rng.normal(size=n) * scale, rng.normal(size=n) * 0.1 * moving,
+              rng.random(n) * 0.01 * moving]
     compiled = [a.astype(dtype) for a in arrays]
     reference = [a.copy() for a in compiled]
     for t in range(1, steps + 1):
