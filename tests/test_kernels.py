@@ -269,3 +269,28 @@ def test_kernels_refuse_a_kernel_or_rows_past_the_input_in_either_direction(tall
     with pytest.raises(ValueError, match=r"covers 5x5 pixels, more than Hp x Wp"):
         col2im(dcols, Hp, Wp, 2)
     assert col2im(dcols, 5, 5, 2).shape == (1, 5, 5, 2)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_kernel_loops_stay_inside_their_arrays(dtype):
+    """The compiled loops do not check their indices, so a loop that runs one step past a run
+    or an axis writes past the array (or onto an entry that a later step writes again) and can
+    still return the right values, corrupting memory. Run as plain Python (``py_func``), where
+    NumPy refuses an index past an axis's end (IndexError), the same loops give the references'
+    values: im2col, col2im and the padding at strides and kernels that leave pixels unread."""
+    rng = np.random.default_rng(0)
+    xpad = rng.normal(size=(2, 7, 6, 3)).astype(dtype)
+    for HH, WW, stride in ((3, 2, 2), (2, 3, 1), (1, 1, 3)):
+        ho, wo = (7 - HH) // stride + 1, (6 - WW) // stride + 1
+        cols = np.zeros((2, ho, wo, HH, WW, 3), dtype)
+        kernels._im2col_numba.py_func(xpad, HH, WW, stride, cols)
+        np.testing.assert_array_equal(cols, im2col_reference(xpad, HH, WW, stride))
+        dcols = rng.normal(size=cols.shape).astype(dtype)
+        dxpad = np.zeros_like(xpad)
+        kernels._col2im_numba.py_func(dcols, stride, dxpad)
+        np.testing.assert_allclose(dxpad, col2im_reference(dcols, 7, 6, stride), rtol=1e-5)
+    x = rng.normal(size=(2, 3, 4, 5)).astype(dtype)
+    for top, bottom, left, right in ((1, 2, 0, 3), (0, 0, 2, 0)):
+        padded = np.zeros((2, 4 + top + bottom, 5 + left + right, 3), dtype)
+        kernels._pad_channels_last_numba.py_func(x, top, left, padded)
+        np.testing.assert_array_equal(padded, pad_channels_last_reference(x, (top, bottom, left, right)))
