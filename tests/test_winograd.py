@@ -329,35 +329,34 @@ def test_transforms_refuse_an_input_or_gradient_short_in_one_direction_alone(sho
 
 
 @pytest.mark.parametrize("m, r, stride", [(2, 3, 2), (3, 2, 1), (2, 5, 1)])
-def test_transform_loops_stay_inside_their_arrays(m, r, stride):
+def test_transform_loops_stay_inside_their_arrays(m, r, stride, monkeypatch):
     """The compiled transforms do not check their indices: a loop over the wrong axis of a
     matrix (G is n×r, not square) reads past it and writes past the scratch tiles, and can still
     return the right values while corrupting memory. Run as plain Python (``py_func``, with
     _combine and _adjoint_sandwich as Python too), where NumPy refuses an index past an axis's
-    end (IndexError), the four transforms give the references' values."""
-    from unittest import mock
+    end (IndexError), the five transforms give the references' values."""
     rng = np.random.default_rng(m * 10 + r)
     n, th, tw, c, f = m + r - 1, 2, 1, 2, 3
     xpad = padded_input(2, c, th, tw, stride, m, r, 1, np.float64, 0)
     BT, G, AT = winograd.matrices(m, r)
     T, K = 2 * th * tw, stride * stride * c
-    with mock.patch.object(winograd, "_combine", winograd._combine.py_func), \
-            mock.patch.object(winograd, "_adjoint_sandwich", winograd._adjoint_sandwich.py_func):
-        V = np.zeros((n, n, T, K))
-        winograd._input_transform_numba.py_func(xpad, stride, m, BT, th, tw, V)
-        assert_close(V, winograd.input_transform_reference(xpad, stride, m, r, th, tw), np.float64)
-        dxpad = np.zeros_like(xpad)
-        winograd._input_transform_adjoint_numba.py_func(V, stride, m, BT, th, tw, dxpad)
-        assert_close(dxpad, winograd.input_transform_adjoint_reference(V, stride, m, xpad.shape, th,
-                                                                       tw), np.float64)
-        M = rng.normal(size=(n, n, T, f))
-        out = np.zeros((2, m * th, m * tw, f))
-        winograd._output_transform_numba.py_func(M, m, AT, th, tw, out)
-        assert_close(out, winograd.output_transform_reference(M, 2, m, th, tw), np.float64)
-        dM = np.zeros_like(M)
-        winograd._output_transform_adjoint_numba.py_func(out, m, AT, th, tw, dM)
-        assert_close(dM, winograd.output_transform_adjoint_reference(out, n, m, th, tw), np.float64)
-        dU = rng.normal(size=(n, n, K, f))
-        dw = np.zeros((f, c, r * stride, r * stride))
-        winograd._filter_transform_adjoint_numba.py_func(dU, stride, G, dw)
-        assert_close(dw, winograd.filter_transform_adjoint_reference(dU, stride, c, m), np.float64)
+    monkeypatch.setattr(winograd, "_combine", winograd._combine.py_func)
+    monkeypatch.setattr(winograd, "_adjoint_sandwich", winograd._adjoint_sandwich.py_func)
+    V = np.zeros((n, n, T, K))
+    winograd._input_transform_numba.py_func(xpad, stride, m, BT, th, tw, V)
+    assert_close(V, winograd.input_transform_reference(xpad, stride, m, r, th, tw), np.float64)
+    dxpad = np.zeros_like(xpad)
+    winograd._input_transform_adjoint_numba.py_func(V, stride, m, BT, th, tw, dxpad)
+    assert_close(dxpad, winograd.input_transform_adjoint_reference(V, stride, m, xpad.shape, th,
+                                                                   tw), np.float64)
+    M = rng.normal(size=(n, n, T, f))
+    out = np.zeros((2, m * th, m * tw, f))
+    winograd._output_transform_numba.py_func(M, m, AT, th, tw, out)
+    assert_close(out, winograd.output_transform_reference(M, 2, m, th, tw), np.float64)
+    dM = np.zeros_like(M)
+    winograd._output_transform_adjoint_numba.py_func(out, m, AT, th, tw, dM)
+    assert_close(dM, winograd.output_transform_adjoint_reference(out, n, m, th, tw), np.float64)
+    dU = rng.normal(size=(n, n, K, f))
+    dw = np.zeros((f, c, r * stride, r * stride))
+    winograd._filter_transform_adjoint_numba.py_func(dU, stride, G, dw)
+    assert_close(dw, winograd.filter_transform_adjoint_reference(dU, stride, c, m), np.float64)
