@@ -78,7 +78,7 @@ def _log_softmax(z):
     for the logits [60, 0]). Logits further apart than the dtype's range give log p = −inf for
     the smaller ones: the true value is below −max_float and p underflows to 0 anyway.
     """
-    rows_of_z = z.reshape(-1, z.shape[-1])  # (a view: any leading axes as rows)
+    rows_of_z = z.reshape(-1, z.shape[-1])  # (any leading axes as rows)
     rows, top = np.arange(len(rows_of_z)), rows_of_z.argmax(axis=1)
     with np.errstate(over="ignore", under="ignore"):  # (a class far behind or masked: e^… = 0)
         shifted = rows_of_z - rows_of_z[rows, top][:, None]
