@@ -21,14 +21,23 @@ images at a time (``rows_product`` in ``tinyadv/kernels.py``), which can make th
 faster in place than its products and copies alone. The last line compares the products' rate
 with NumPy's on a 1024² product.
 
-Everything runs on one thread (tinyadv's and BLAS's); the first lines name the OpenBLAS
-kernels (see bench_cnn.py about ``OPENBLAS_CORETYPE``).
+Everything above runs on one thread (tinyadv's and BLAS's); the first lines name the OpenBLAS
+kernels (see bench_cnn.py about ``OPENBLAS_CORETYPE``). The last line is about the threads: a
+batch of two chunks per thread, passed through the model (the chunk's work of the mode) on one
+thread and on all of tinyadv's threads, and the same share of work (two chunks on one thread)
+in as many processes side by side as there are threads, against one process alone. Processes
+share the cores' caches and memory as threads do, but not the GIL: what the threads lose beyond
+what the processes lose is the process's own, the threads' waits for the GIL and the serial part
+of a call (the weights held, the chunks' results gathered): ``scripts/BENCHMARKS.md``.
 
     python scripts/bench_profile.py
     python scripts/bench_profile.py --dtype float64 --mode eval
 """
 
 import argparse
+import os
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -158,6 +167,70 @@ def layer_times(model, x, mode, passes):
     return {key: value / passes for key, value in seconds.items()}
 
 
+def chunks_through_the_model(model, x, mode, calls, *, warm=True):
+    """Median seconds of ``calls`` passes of ``x`` through ``model`` as the mode's chunks run,
+    after one more (unless not ``warm``): forward and backward with the weight gradients
+    (train) or the input gradient (eval)."""
+    def ones(logits, rows):
+        return np.ones_like(logits)
+
+    seconds = []
+    for _ in range(calls + warm):
+        began = time.perf_counter()
+        model.forward_backward(x, ones, need_input_grad=mode == "eval",
+                               need_param_grads=mode == "train")
+        seconds.append(time.perf_counter() - began)
+    model.zero_grad()
+    return float(np.median(seconds[warm:]))
+
+
+ONE_THREAD = """
+import sys, time
+import numpy as np
+import tinyadv as ta
+sys.path.insert(0, sys.argv[1])
+from bench_profile import chunks_through_the_model
+dtype, mode, duration = sys.argv[2], sys.argv[3], float(sys.argv[4])
+n, chunk, seed = (int(value) for value in sys.argv[5:8])
+ta.set_num_threads(1)
+model = ta.cleverhans_cnn(seed=seed, dtype=dtype).train(mode == "train")
+model.chunk_size = chunk
+x = np.random.default_rng(seed).random((n, 3, 32, 32)).astype(dtype)
+chunks_through_the_model(model, x, mode, 1)  # (compiled kernels loaded, memory in place)
+print("ready", flush=True)
+sys.stdin.readline()  # all the processes start together
+seconds, end = [], time.perf_counter() + duration
+while not seconds or time.perf_counter() < end:
+    seconds.append(chunks_through_the_model(model, x, mode, 1, warm=False))
+print(np.median(seconds))
+"""
+
+
+def processes_side_by_side(count, dtype, mode, n, chunk, seed, duration):
+    """Median seconds per pass of ``n`` images in chunks of ``chunk`` in each of ``count`` fresh
+    processes, each on one thread (``ONE_THREAD``), which start passing together once all are
+    ready and pass for ``duration`` seconds, so that they run side by side the whole time."""
+    arguments = [sys.executable, "-c", ONE_THREAD, os.path.dirname(os.path.abspath(__file__)),
+                 str(dtype), mode, str(duration), str(n), str(chunk), str(seed)]
+    running = [subprocess.Popen(arguments, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                text=True) for _ in range(count)]
+    try:
+        for process in running:
+            if process.stdout.readline().strip() != "ready":
+                raise RuntimeError("a process of the side-by-side run failed before its passes")
+        for process in running:
+            process.stdin.write("go\n")
+            process.stdin.flush()
+        printed = [process.communicate()[0] for process in running]
+    finally:
+        for process in running:
+            if process.poll() is None:
+                process.kill()
+    if any(process.returncode for process in running):
+        raise RuntimeError("a process of the side-by-side run failed")
+    return [float(text.split()[-1]) for text in printed]
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
@@ -217,7 +290,31 @@ def main(argv=None):
           f"{1e3 * alone:.3f} ms ({alone / total:.0%} of it), {flops / alone / 1e9:.1f} GFLOP/s "
           f"against {rate / 1e9:.1f} for a 1024² product; its copies alone (padding, im2col, "
           f"col2im; Winograd's transforms): {1e3 * copied:.3f} ms ({copied / total:.0%})")
-    return seconds, products, copies
+
+    # The threads: a batch of two chunks per thread, on one thread and on all of them, against
+    # the same work per thread in processes side by side.
+    calls = max(3, args.passes // 30)
+    batch = rng.random((2 * n * threads, 3, 32, 32)).astype(dtype)
+    model.chunk_size = n
+    ta.set_num_threads(1)
+    try:
+        on_one = chunks_through_the_model(model, batch, args.mode, calls)
+    finally:
+        ta.set_num_threads(threads)
+    on_all = chunks_through_the_model(model, batch, args.mode, calls)
+    duration = args.passes / 150  # (2 s of passes by default)
+    share = (dtype, args.mode, 2 * n, n, args.seed, duration)  # one thread's share of the work
+    alone, = processes_side_by_side(1, *share)
+    side_by_side = processes_side_by_side(threads, *share)
+    print(f"threads: {2 * threads} chunks took {1e3 * on_one:.2f} ms on one thread, "
+          f"{1e3 * on_all:.2f} ms on {threads} ({on_one / on_all:.2f}x); 2 chunks on one thread "
+          f"took {1e3 * alone:.2f} ms in one process alone, "
+          f"{' and '.join(f'{1e3 * t:.2f}' for t in side_by_side)} ms in {threads} processes side "
+          f"by side: what the threads lose beyond that is the process's own (the GIL, and the "
+          f"call's serial part)")
+    threads_report = dict(one_thread=on_one, all_threads=on_all, alone=alone,
+                          side_by_side=side_by_side)
+    return seconds, products, copies, threads_report
 
 
 if __name__ == "__main__":

@@ -99,17 +99,21 @@ def test_bench_profile_times_every_layer_and_counts_its_products_and_copies(caps
     flops[1] = 25 * 4 * 128 * 64 * 2  # Winograd's
     threads = ta.get_num_threads()
     for mode, products_per_layer in (("eval", [2, 2, 2, 2]), ("train", [2, 3, 3, 3])):
-        seconds, products, copies = module.main(["--dtype", "float64", "--mode", mode,
-                                                 "--images", "3", "--passes", "2"])
+        seconds, products, copies, threads_report = module.main(
+            ["--dtype", "float64", "--mode", mode, "--images", "3", "--passes", "2"])
         assert list(products) == ["conv1", "conv2", "conv3", "fc"]
         assert list(copies) == ["conv1", "conv2", "conv3"] and all(s > 0 for s in copies.values())
         assert [f for _, f in products.values()] == [
             3 * count * f for count, f in zip(products_per_layer, flops)]
         assert {name for name, _ in seconds} == {name for name, _ in ta.cleverhans_cnn().layers}
         assert all(value > 0 for value in seconds.values())
+        # the threads' line: one pass on one thread, one on all, and one process per thread
+        assert len(threads_report.pop("side_by_side")) == threads
+        assert all(value > 0 for value in threads_report.values())
     assert ta.get_num_threads() == threads  # the profile's one thread is given back
     printed = capsys.readouterr().out
     assert "its matrix products alone" in printed and "its copies alone" in printed
+    assert "processes side by side" in printed
 
 
 def test_theory_figures_writes_both_theory_slides(tmp_path, capsys):
