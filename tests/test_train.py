@@ -75,6 +75,30 @@ def test_adam_steps_a_strided_parameter_by_the_numpy_lines():
     np.testing.assert_array_equal(strided.data, plain.data)
 
 
+@pytest.mark.parametrize("make", [lambda p: ta.SGD(p, lr=0.1, momentum=0.9),
+                                  lambda p: ta.Adam(p, lr=0.1)], ids=["SGD", "Adam"])
+def test_optimizer_state_dict_is_a_snapshot_that_later_steps_leave_alone(make):
+    """A state kept in memory (scripts/binarized_mnist.py forks its Adam state after the clean
+    epochs and trains on) must stay the state of its step: loaded into a fresh optimizer, it
+    takes the step that the original took from there. (Views of the arrays that the steps
+    update in place gave Adam the fork's t with the moments of a later step.)"""
+    first, second = (one_parameter([1.0, -2.0], [0.5, 0.25]) for _ in range(2))
+    one = make([first])
+    one.step()
+    state = one.state_dict()
+    first.grad[...] = -3.0
+    one.step()  # moves the optimizer on; the state above must not move with it
+    two = make([second])
+    two.step()  # the first step again, on a copy of the parameter
+    first.data[...] = second.data
+    for p in (first, second):
+        p.grad[...] = [0.75, -1.5]
+    one.load_state_dict(state)
+    one.step()
+    two.step()
+    np.testing.assert_array_equal(first.data, second.data)
+
+
 def test_decoupled_weight_decay_shrinks_weights_only():
     weight = one_parameter([2.0], [0.0])
     bias = ta.Parameter(np.array([2.0]), decay=False)

@@ -62,7 +62,9 @@ class Optimizer:
             p.data -= self.lr * self.decoupled_weight_decay * p.data
 
     def state_dict(self):
-        """Arrays and numbers that let training resume exactly (for checkpoints)."""
+        """Copies of the arrays and numbers that let training resume exactly (for checkpoints):
+        a snapshot, which later steps leave as it was (the steps update the optimizer's own
+        arrays in place)."""
         raise NotImplementedError
 
     def load_state_dict(self, state):
@@ -137,7 +139,7 @@ class SGD(Optimizer):
             p.data -= self.lr * (p.grad + self.momentum * v if self.nesterov else v)
 
     def state_dict(self):
-        return {f"velocity.{i}": v for i, v in enumerate(self.velocity)}
+        return {f"velocity.{i}": v.copy() for i, v in enumerate(self.velocity)}
 
     def load_state_dict(self, state):
         """Load ``state_dict()``'s velocities, checked as ``Optimizer._state_arrays`` says (a
@@ -168,7 +170,7 @@ class Adam(Optimizer):
     def state_dict(self):
         state = {"t": np.array(self.t)}
         for i, (m, v) in enumerate(zip(self.m, self.v)):
-            state[f"m.{i}"], state[f"v.{i}"] = m, v
+            state[f"m.{i}"], state[f"v.{i}"] = m.copy(), v.copy()
         return state
 
     def load_state_dict(self, state):
