@@ -207,6 +207,8 @@ def test_permuted_labels_refuses_labels_that_do_not_fit_int64():
     (lambda p: ta.SGD(p, momentum=0.9, nesterov="no"), TypeError, "nesterov must be True or False"),
     (lambda p: ta.SGD(p + p), ValueError, "a parameter appears twice"),
     (lambda p: ta.Adam(p, eps=0.0), ValueError, "eps must be > 0"),
+    (lambda p: ta.Adam(p, eps=1e-50), ValueError, "eps must be > 0 in the parameters' float32, "
+     "got 1e-50, which rounds to 0 there"),  # (it gave NaN weights where the gradient is 0)
     (lambda p: ta.Adam(p, betas=(0.9, 0.99, 0.5)), TypeError, r"betas must be a pair .*got \(0.9, 0.99, 0.5\)"),
     (lambda p: ta.Adam(p, betas=0.9), TypeError, r"betas must be a pair \(beta1, beta2\), got 0.9"),
     (lambda p: ta.Adam(p, betas=np.array(0.9)), TypeError, r"betas must be a pair .*got array\(0.9\)"),

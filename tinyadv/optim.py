@@ -157,6 +157,10 @@ class Adam(Optimizer):
         if check_nonnegative(eps, "eps") == 0:
             raise ValueError("eps must be > 0 (with eps = 0 a zero gradient gives 0 / 0)")
         self.eps = float(eps)
+        for dtype in {p.data.dtype for p in self.parameters if p.data.dtype.kind == "f"}:
+            if dtype.type(self.eps) == 0:  # the step computes in the parameter's dtype
+                raise ValueError(f"eps must be > 0 in the parameters' {dtype}, got {eps}, which "
+                                 f"rounds to 0 there (a zero gradient would give 0 / 0)")
         self.t = 0
         self.m = [np.zeros_like(p.data) for p in self.parameters]
         self.v = [np.zeros_like(p.data) for p in self.parameters]
