@@ -534,6 +534,24 @@ def test_batchnorm_forward_checks_its_statistics_and_parameters(change, message)
         batchnorm.batchnorm_forward(X2, **arguments)
 
 
+def test_batchnorm_refuses_an_eps_that_rounds_to_0_in_its_dtype(tmp_path):
+    """eps = 0 was refused (a constant feature gives 0 / 0) but 1e-50, which float32 rounds to
+    0, gave the same 0 / 0: NaN for a constant feature (a dead ReLU channel), in training and in
+    evaluation. float64 holds it, and computes on (and a float64 model with it loads: load
+    builds the layers in float32 before it converts them, so the constructor must take it)."""
+    x = np.ones((4, 2), np.float32)
+    x[:, 1] = [1, 2, 3, 4]
+    layer = ta.BatchNorm(2, eps=1e-50, dtype=np.float64)
+    assert np.all(np.isfinite(layer.forward(x.astype(np.float64))[0]))
+    model = ta.Sequential(("bn", layer)).eval()
+    model.save(tmp_path / "bn.npz")
+    assert np.all(np.isfinite(ta.load(tmp_path / "bn.npz").logits(x.astype(np.float64))))
+    for training in (True, False):
+        layer.training = training
+        with pytest.raises(ValueError, match="needs eps > 0 in float32, got eps=1e-50, which rounds"):
+            layer.forward(x) if training else layer.astype(np.float32).forward(x)
+
+
 # ---- 11. Winograd's small functions check their integers -----------------------------------
 
 

@@ -79,6 +79,9 @@ def batchnorm_forward(x, gamma, beta, *, eps, training, running_mean, running_va
         if not np.all(running_var >= 0):  # (O(C); NaN fails this too)
             raise ValueError(f"running_var must hold variances >= 0, got min {np.min(running_var)}")
         mean, var, unbiased = running_mean, running_var, None
+    if var.dtype.type(eps) == 0:  # (O(1)) σ² + eps is computed in var's dtype
+        raise ValueError(f"BatchNorm needs eps > 0 in {var.dtype}, got eps={eps}, which rounds "
+                         f"to 0 there (a constant feature would give 0 / 0)")
     inv_std = 1.0 / np.sqrt(var + eps)
     x_hat = (x - _per_feature(mean, x.ndim)) * _per_feature(inv_std, x.ndim)
     out = _per_feature(gamma, x.ndim) * x_hat + _per_feature(beta, x.ndim)
