@@ -21,6 +21,36 @@ def test_spsa_gradient_of_a_quadratic_is_unbiased_and_divides_by_delta():
         np.testing.assert_allclose(g, a + x, atol=0.1)
 
 
+def test_spsa_gradient_sends_at_most_batch_size_points_and_takes_an_empty_batch():
+    """``batch_size`` is the largest number of points per call of ``loss_fn``: when the 2N
+    points of one direction ±v exceed it, they go in slices (all 10 went at once for N = 5,
+    batch_size = 4), with the same estimate. An empty batch gives an empty estimate (it divided
+    by 2N = 0: ZeroDivisionError)."""
+    a = np.random.default_rng(0).normal(size=(5, 3))
+    x = np.random.default_rng(1).uniform(size=(5, 3))
+
+    def estimate(batch_size):
+        sizes = []
+
+        def loss_fn(pts, i):
+            sizes.append(len(pts))
+            return np.sum(a[i] * pts, axis=1) + np.sum(pts ** 2, axis=1)
+
+        g = spsa_gradient(loss_fn, x, delta=0.01, samples=6, rng=np.random.default_rng(2),
+                          batch_size=batch_size)
+        assert max(sizes) <= batch_size and sum(sizes) == 6 * len(x)
+        return g
+
+    whole = estimate(10)  # one direction's 10 points per call, as before
+    for batch_size in [1, 3, 4, 7]:
+        np.testing.assert_array_equal(estimate(batch_size), whole)
+
+    calls = []
+    g = spsa_gradient(lambda pts, i: calls.append(i) or np.zeros(len(pts)), np.zeros((0, 3)),
+                      delta=0.01, samples=4, rng=np.random.default_rng(0))
+    assert g.shape == (0, 3) and g.dtype == np.float64 and not calls
+
+
 def test_margin_loss_with_negative_logits_and_a_single_logit():
     np.testing.assert_allclose(margin_loss(np.array([[-1.0, -5.0, -3.0]]), np.array([0])), [2.0])
     targeted = margin_loss(np.array([[-1.0, -5.0, -3.0]]), np.array([2]), targeted=True)

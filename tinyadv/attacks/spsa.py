@@ -85,7 +85,7 @@ def spsa_gradient(loss_fn, x, *, delta, samples, rng, batch_size=4096):
 
     Returns
     -------
-    grad : ndarray, shape (N, ...), float64
+    grad : ndarray, shape (N, ...), float64 (empty for N = 0)
 
     Notes
     -----
@@ -106,14 +106,19 @@ def spsa_gradient(loss_fn, x, *, delta, samples, rng, batch_size=4096):
     n = x.shape[0]
     pairs = samples // 2
     grad = np.zeros(x.shape, dtype=np.float64)
-    per_chunk = max(1, batch_size // (2 * n))
+    if n == 0:  # (no points to evaluate; a chunk of directions would divide by 2n)
+        return grad
+    per_chunk = max(1, batch_size // (2 * n))  # directions per chunk: 2·per_chunk·n points
     for start in range(0, pairs, per_chunk):
         m = min(per_chunk, pairs - start)
         v = rng.choice(np.array([-1.0, 1.0]), size=(m, n) + x.shape[1:])
         points = np.concatenate([x[None] + delta * v, x[None] - delta * v]).astype(x.dtype)
+        points = points.reshape((2 * m * n,) + x.shape[1:])
         index = np.tile(np.arange(n), 2 * m)
-        losses = _check_losses(loss_fn(points.reshape((2 * m * n,) + x.shape[1:]), index),
-                               2 * m * n).reshape(2, m, n)
+        losses = np.concatenate([
+            _check_losses(loss_fn(points[s:s + batch_size], index[s:s + batch_size]),
+                          len(index[s:s + batch_size]))
+            for s in range(0, len(points), batch_size)]).reshape(2, m, n)
         diff = (losses[0] - losses[1]).reshape((m, n) + (1,) * (x.ndim - 1))
         grad += np.sum(diff * v, axis=0)
     return grad / (2 * pairs * delta)
@@ -150,8 +155,9 @@ def spsa(model, x, y=None, *, eps, steps, delta=0.01, samples=128, lr=0.01, targ
         Start from p ~ U(−ε, ε) (CleverHans ``projected_optimization``) instead of p = 0.
     early_stop : bool
         Freeze a sample once its margin is below 0 (it is adversarial).
-    batch_size : int
-        Largest number of points per call of ``model.logits``.
+    batch_size : int >= 1
+        Largest number of sampled points x + p ± δv per call of ``model.logits`` (the N
+        iterates x + p themselves go in one call, as in the other attacks).
 
     Returns
     -------
