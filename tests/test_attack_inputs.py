@@ -300,3 +300,54 @@ def test_fooling_images_takes_a_range_of_classes_and_an_array_shape():
     model = ta.mlp([36, 3]).eval()
     result = ta.fooling_images(model, np.array([1, 6, 6]), classes=range(2), steps=1)
     assert result.images.shape == (2, 1, 6, 6) and result.targets.tolist() == [0, 1]
+
+
+# 13. A model in training mode, with labels given ----------------------------------------------
+
+_WITH_LABELS = {
+    "fgsm": lambda m, x, y: ta.fgsm(m, x, y, eps=0.1),
+    "pgd": lambda m, x, y: ta.pgd(m, x, y, eps=0.1, alpha=0.05, steps=2, seed=0),
+    "pgd_targeted": lambda m, x, y: ta.pgd(m, x, y, eps=0.1, alpha=0.05, steps=2, seed=0,
+                                           targeted=True),
+    "cw_l2": lambda m, x, y: cw_l2(m, x, y, steps=3, search_steps=1),
+    "spsa": lambda m, x, y: spsa(m, x, y, eps=0.1, steps=1, samples=2, seed=0),
+    "pixel_attack": lambda m, x, y: pixel_attack(m, x, y, k=2),
+    "deepfool": lambda m, x, y: ta.deepfool(m, x, steps=2),
+    "jacobian_augmentation": lambda m, x, y: jacobian_augmentation(m, x, y, 0.1),
+    "papernot_blackbox": lambda m, x, y: papernot_blackbox(
+        m, m, lambda *args: None, x, x, y, rounds=2).x_adv,
+}
+
+
+@pytest.mark.parametrize("attack", _WITH_LABELS.values(), ids=_WITH_LABELS.keys())
+def test_attacks_given_labels_run_on_a_model_in_training_mode(attack):
+    """Attacks use the model in whatever mode it is in. To check given labels (and DeepFool and
+    the black-box attack, always) they read K off the first sample alone, which in training mode
+    is a batch of one: a BatchNorm on vectors refused it ('needs more than one value per
+    feature, got input of shape (1, 6)') though fgsm(model, x) without labels ran. In training
+    mode the whole batch tells K now; in evaluation mode one sample still does."""
+    model = ta.Sequential(ta.Linear(12, 6), ta.BatchNorm(6), ta.ReLU(), ta.Linear(6, 3))
+    assert model.training  # as built
+    x = _images(dtype=np.float32)
+    x_adv = attack(model, x, np.array([0, 1, 2, 0]))
+    assert x_adv.shape == x.shape and x_adv.dtype == x.dtype and np.all(np.isfinite(x_adv))
+
+
+@pytest.mark.parametrize("training", [False, True])
+def test_the_number_of_logits_is_read_off_one_sample_outside_training_mode(training):
+    seen = []
+
+    class Spy:
+        def __init__(self):
+            self.model, self.training = _model(), training
+
+        def logits(self, x):
+            seen.append(len(x))
+            return self.model.logits(x)
+
+        def input_gradient(self, x, g):
+            return self.model.input_gradient(x, g)
+
+    x = _images()
+    ta.fgsm(Spy(), x, np.array([0, 1, 2, 0]), eps=0.1)
+    assert seen[0] == (len(x) if training else 1)

@@ -133,20 +133,34 @@ def num_classes(logits):
     return max(shape[1], 2)
 
 
+def probe_batch(model, x):
+    """The part of the batch ``x`` (N, ...) whose logits tell the number of logits K: the first
+    sample alone (one sample's forward pass, not the batch's), unless the model is in training
+    mode (``model.training`` is True, as after ``train()``). There a layer may depend on the
+    batch, and one sample would be a batch of its own (a BatchNorm on vectors refuses it, one on
+    images would update its running statistics with a single image's), so the whole batch goes
+    through, as in every other pass of the attack."""
+    return x if getattr(model, "training", False) is True else x[:1]
+
+
+def num_logits(model, x):
+    """K, the number of logits of ``model`` on the batch ``x``, read off ``probe_batch``."""
+    return model_logits(model, probe_batch(model, x)).shape[1]
+
+
 def attack_labels(model, x, y, targeted):
     """Return the labels to attack (int64, (N,)).
 
     ``y`` is the true label (untargeted) or the target (targeted). When ``y`` is None the
     model's prediction is used; a targeted attack without targets is an error. Given labels are
-    checked against the number of classes K, which the logits of the first sample tell (so a
-    given ``y`` costs no forward pass of the whole batch).
+    checked against the number of classes K, which :func:`num_logits` reads off the first
+    sample (so a given ``y`` costs no forward pass of the whole batch, except in training mode).
     """
     if y is None:
         if targeted:
             raise ValueError("a targeted attack needs the target labels y (got y=None)")
         return logits_to_labels(model_logits(model, x))
-    k = model_logits(model, x[:1]).shape[1]
-    return check_labels(y, x.shape[0], k)
+    return check_labels(y, x.shape[0], num_logits(model, x))
 
 
 def from_two_logits(dlogits2, k):

@@ -23,7 +23,7 @@ import numpy as np
 from ..checks import check_array, check_labels, check_nonnegative, check_positive_int
 from ..losses import logits_to_labels
 from .base import (check_input, check_logits_model, check_model, check_reach, from_two_logits,
-                   model_gradient, model_logits, num_classes)
+                   model_gradient, model_logits, num_classes, num_logits, probe_batch)
 from .fgm import fgsm
 
 
@@ -92,7 +92,7 @@ def jacobian_augmentation(substitute, x, y, lmbda):
     x = check_array(x, "x", min_ndim=2)
     lmbda = _check_lmbda(lmbda)
     check_reach(x, abs(lmbda), "lmbda", lmbda)
-    k = model_logits(substitute, x[:1]).shape[1]
+    k = num_logits(substitute, x)
     y = check_labels(y, len(x), k)
     onehot = np.zeros((len(x), max(k, 2)), dtype=x.dtype)
     onehot[np.arange(len(x)), y] = 1.0
@@ -163,8 +163,8 @@ def papernot_blackbox(oracle, substitute, train_substitute, x_seed, x_test, y_te
     if tau is not None:
         tau = check_positive_int(tau, "tau")
     eps = check_nonnegative(eps, "eps")
-    k_oracle = num_classes(model_logits(oracle, x_test[:1]))
-    k_substitute = num_classes(model_logits(substitute, x_test[:1]))
+    k_oracle = num_classes(model_logits(oracle, probe_batch(oracle, x_test)))
+    k_substitute = num_classes(model_logits(substitute, probe_batch(substitute, x_test)))
     if k_substitute < k_oracle:
         raise ValueError(f"the substitute has {k_substitute} classes but the oracle has "
                          f"{k_oracle}: the substitute must have a logit for every oracle label")

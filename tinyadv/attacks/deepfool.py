@@ -22,7 +22,7 @@ from ..checks import check_nonnegative, check_positive_int
 from ..losses import as_two_logits
 from ..threads import map_chunks, row_chunks
 from .base import (check_input, check_logits, check_model, check_reach, clip_box,
-                   from_two_logits, model_gradient, model_logits)
+                   from_two_logits, model_gradient, model_logits, num_logits)
 from .norms import lp_norm
 
 
@@ -71,7 +71,7 @@ def deepfool(model, x, *, candidates=10, overshoot=0.02, steps=50, clip=(0.0, 1.
     steps = check_positive_int(steps, "steps")
 
     n = x.shape[0]
-    k_logits = model_logits(model, x[:1]).shape[1]  # K, which one image tells
+    k_logits = num_logits(model, x)  # K, which one image tells (outside training mode)
     k = min(candidates, max(k_logits, 2))
     top = np.zeros((n, k), dtype=np.int64)  # the k largest clean logits' classes, label first
 
