@@ -351,3 +351,15 @@ def test_the_number_of_logits_is_read_off_one_sample_outside_training_mode(train
     x = _images()
     ta.fgsm(Spy(), x, np.array([0, 1, 2, 0]), eps=0.1)
     assert seen[0] == (len(x) if training else 1)
+
+
+def test_evaluation_and_the_attack_checker_take_labels_for_a_model_in_training_mode():
+    """evaluate's functions and check_attack read K to check given labels as the attacks do:
+    off one sample they ran a batch of one through a model in training mode, which a BatchNorm
+    on vectors refused ('needs more than one value per feature')."""
+    model = ta.Sequential(ta.Linear(12, 6), ta.BatchNorm(6), ta.ReLU(), ta.Linear(6, 3))
+    x, y = _images(), np.array([0, 1, 2, 0])
+    accuracy = ta.robust_accuracy(model, x, y, progress=False)
+    assert 0.0 <= accuracy <= 1.0
+    report = ta.check_attack(ta.fgsm, model, x, y, eps=0.1)
+    assert report.results and report.passed, str(report)

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .attacks import fgm
-from .attacks.base import check_input, check_logits_model, model_logits
+from .attacks.base import check_input, check_logits_model, num_logits
 from .attacks.norms import lp_norm
 from .checks import check_labels, check_nonnegative, check_norm, check_positive_int, make_rng
 from .gradcheck import float64_copy
@@ -169,7 +169,7 @@ def check_attack(attack, model, x, y=None, *, eps, norm=np.inf, clip=(0.0, 1.0),
     if len(x) == 0:
         raise ValueError("x is empty")
     if y is not None:
-        y = check_labels(y, len(x), model_logits(model, x[:1]).shape[1])
+        y = check_labels(y, len(x), num_logits(model, x))
     eps = check_nonnegative(eps, "eps")
     norm = check_norm(norm)
     make_rng(copy.deepcopy(seed))  # refuses what is not a seed, as every attack does

@@ -43,7 +43,8 @@ import copy
 import numpy as np
 from tqdm import tqdm
 
-from .attacks.base import check_logits_model, check_model, model_gradient, model_logits
+from .attacks.base import (check_logits_model, check_model, model_gradient, model_logits,
+                           num_logits)
 from .attacks.norms import lp_norm
 from .checks import (check_array, check_bool, check_labels, check_nonnegative, check_positive_int,
                      make_rng)
@@ -58,7 +59,7 @@ def _check(model, x, y, batch_size):
     check_logits_model(model)  # (the attack, not the evaluation, may need input_gradient)
     x = check_array(x, "x", min_ndim=2)
     batch_size = check_positive_int(batch_size, "batch_size")
-    k = model_logits(model, x[:1]).shape[1] if len(x) else 2
+    k = num_logits(model, x) if len(x) else 2
     y = check_labels(y, x.shape[0], k)
     if len(x) == 0:
         raise ValueError("x is empty")
@@ -602,7 +603,7 @@ def gradient_masking_report(model, x, y, *, eps, white_box, gradient_free=None, 
     if gradient_free is not None and not callable(gradient_free):
         raise TypeError(f"gradient_free must be callable or None, got {type(gradient_free).__name__}")
     check_nonnegative(tolerance, "tolerance")
-    classes = max(2, model_logits(model, x[:1]).shape[1])
+    classes = max(2, num_logits(model, x))
     if num_classes is not None:
         num_classes = check_positive_int(num_classes, "num_classes", minimum=classes)
     chance = 1.0 / (num_classes or classes)
