@@ -31,9 +31,11 @@ def test_jacobian_augmentation_steps_along_the_sign_of_the_label_logit_gradient(
     x = rng.uniform(0, 1, size=(5, 8))
     y = np.array([0, 1, 2, 1, 0])
     np.testing.assert_allclose(jacobian_augmentation(sub, x, y, -0.1) - x, -0.1 * np.sign(sub.w[y]))
+    # One logit z: class 1 steps along +sign(∂z), class 0 along −sign(∂z), the signs of the
+    # softmax's Jacobian (with the logits [0, z] class 0 did not move at all).
     binary = LinearModel(rng.normal(size=(1, 8)), [0.0])
     np.testing.assert_allclose(jacobian_augmentation(binary, x, y % 2, 0.1) - x,
-                               0.1 * np.sign(binary.w[0]) * (y % 2)[:, None])
+                               0.1 * np.sign(binary.w[0]) * np.where(y % 2, 1, -1)[:, None])
 
 
 def test_rounds_queries_and_the_periodic_step():

@@ -22,8 +22,8 @@ import numpy as np
 
 from ..checks import check_array, check_labels, check_nonnegative, check_positive_int
 from ..losses import logits_to_labels
-from .base import (check_input, check_logits_model, check_model, check_reach, from_two_logits,
-                   model_gradient, model_logits, num_classes, num_logits, probe_batch)
+from .base import (check_input, check_logits_model, check_model, check_reach, model_gradient,
+                   model_logits, num_classes, num_logits, probe_batch)
 from .fgm import fgsm
 
 
@@ -75,6 +75,11 @@ def _check_lmbda(lmbda):
 def jacobian_augmentation(substitute, x, y, lmbda):
     """One Jacobian-based augmentation step: x_new = x + λ·sign(∂Z_y(x)/∂x) of the substitute.
 
+    For a substitute with one logit z the two classes' logits are taken as −z/2 and z/2, so that
+    class 0 steps along −sign(∂z/∂x) and class 1 along +sign(∂z/∂x): the signs of the paper's
+    Jacobian of the softmax output. (The logits [0, z] that the losses use would leave every
+    point of class 0 where it is: its logit does not depend on x.)
+
     Parameters
     ----------
     substitute : object with ``logits`` and ``input_gradient``
@@ -94,9 +99,12 @@ def jacobian_augmentation(substitute, x, y, lmbda):
     check_reach(x, abs(lmbda), "lmbda", lmbda)
     k = num_logits(substitute, x)
     y = check_labels(y, len(x), k)
-    onehot = np.zeros((len(x), max(k, 2)), dtype=x.dtype)
-    onehot[np.arange(len(x)), y] = 1.0
-    grad = model_gradient(substitute, x, from_two_logits(onehot, k))
+    if k == 1:  # ∂(±z/2): only the sign of the step counts
+        upstream = np.where(y == 1, 1.0, -1.0).astype(x.dtype)[:, None]
+    else:
+        upstream = np.zeros((len(x), k), dtype=x.dtype)
+        upstream[np.arange(len(x)), y] = 1.0
+    grad = model_gradient(substitute, x, upstream)
     return (x + lmbda * np.sign(grad)).astype(x.dtype)
 
 
