@@ -8,8 +8,9 @@ DeepFool estimates the *minimal* L2 perturbation, which is how tinyadv uses it (
 for linear models is ``tinyadv.theory.minimal_linear_distance``).
 
 Two details matter and are tested. Only the top-k classes of the clean logits are candidates,
-as in the authors' code (LTS4/DeepFool ``deepfool.py``, ``num_classes``) and CleverHans's
-``nb_candidate`` (Foolbox #62 was 5× worse without them). And the overshoot multiplies the
+as in the authors' code (LTS4/DeepFool ``deepfool.py``, ``num_classes``; CleverHans's
+``nb_candidate`` keeps k candidates too, but the top k of the current logits, ranked again at
+every step; Foolbox #62 was 5× worse without candidates). And the overshoot multiplies the
 *total* perturbation, x₀ + (1 + overshoot)·r_tot, not each step (CleverHans #1008). tinyadv
 follows CleverHans's ``deep_fool.py`` in walking from the iterates x₀ + r_tot and overshooting
 once at the end; the authors' code (and Foolbox) walks from x₀ + (1 + overshoot)·r_tot instead,
