@@ -102,3 +102,37 @@ def test_the_noise_floor_does_not_hide_a_wrong_near_zero_gradient():
         lambda dx, grads: (dx, dict(grads, bias=grads["bias"] * 1.01)))(*backward(dout, cache, **kw))
     report = ta.check_layer(layer, x, seed=264)
     assert not report.passed and report.errors["bias"] > 1e-3
+
+
+@pytest.mark.parametrize("x0", [1.0, 0.05, -3.0])
+def test_numerical_gradient_divides_by_the_step_float32_actually_takes(x0):
+    """1 + 1e-6 is 1 + 1.013e-6 in float32: dividing by 2h gave a slope of 3.93 for 4."""
+    x = np.array([x0, 2 * x0], dtype=np.float32)
+    numeric = ta.numerical_gradient(lambda: 2.0 * x.astype(np.float64) ** 2, x, 1.0)
+    np.testing.assert_allclose(numeric, 4 * x.astype(np.float64), rtol=1e-6)
+
+
+@pytest.mark.parametrize("x0, dtype", [(100.0, np.float32), (3e11, np.float64)])
+def test_numerical_gradient_refuses_a_step_below_the_dtypes_resolution(x0, dtype):
+    """x ± h rounded to x: the difference was 0 and the gradient silently 0."""
+    x = np.array([0.5, x0], dtype=dtype)
+    with pytest.raises(ValueError, match=r"h=1e-06 is below the resolution of .* at x\[1\]"):
+        ta.numerical_gradient(lambda: 2.0 * x.astype(np.float64), x, 1.0)
+
+
+def test_a_wrong_gradient_does_not_pass_when_central_differences_are_all_noise():
+    """Outputs of 1e9 against a gradient of 1: the noise floor used to swallow the whole
+    gradient, and a backward returning 0 passed with error 0."""
+    x = np.random.default_rng(0).normal(size=(4, 4))
+    for backward in (lambda dout, cache: 0 * dout, lambda dout, cache: dout):
+        report = ta.check_gradients(lambda x: (x + 1e9, None), backward, [x])
+        assert not report.passed
+        assert "too noisy to check" in report.problems["x"]
+
+
+def test_a_forward_in_float32_is_named_as_too_noisy_to_check():
+    rng = np.random.default_rng(0)
+    x, w = rng.normal(size=(4, 5)), rng.normal(size=(5, 3)).astype(np.float32)
+    report = ta.check_gradients(lambda x: (x.astype(np.float32) @ w, None),
+                                lambda dout, cache: dout @ w.T.astype(np.float64), [x])
+    assert not report.passed and "computes in float32" in report.problems["x"]

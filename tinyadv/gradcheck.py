@@ -58,7 +58,12 @@ def numerical_gradient(f, x, dout, h=1e-6):
         Upstream gradient, the shape of ``f()``; a scalar weights every entry alike (``1.0``:
         the gradient of ``sum(f())``). Other shapes are refused rather than broadcast.
     h : float > 0
-        Step of the central difference.
+        Step of the central difference. x_i ± h is rounded to x's dtype, and the difference
+        is divided by the step actually taken, (x_i + h) − (x_i − h) after rounding, not by
+        2h: in float32, 1 + 1e-6 is stored as 1 + 1.013e-6 (dividing by 2h gave 1.97 for
+        the slope 2). An h below the spacing of the dtype at some x_i (x_i ± h rounds to x_i:
+        1e-6 at |x_i| >= 32 in float32, at |x_i| >= 2^33 ≈ 8.6e9 in float64) is refused with a
+        ValueError rather than returned as a zero gradient.
 
     Returns
     -------
@@ -87,12 +92,19 @@ def numerical_gradient(f, x, dout, h=1e-6):
         old = flat[i]
         try:
             flat[i] = old + h
+            upper = float(flat[i])      # x_i + h as stored in x's dtype
             plus = np.sum(f() * dout)
             flat[i] = old - h
+            lower = float(flat[i])
             minus = np.sum(f() * dout)
         finally:
             flat[i] = old
-        grad.reshape(-1)[i] = (plus - minus) / (2 * h)
+        if not lower < float(old) < upper:
+            index = ", ".join(map(str, np.unravel_index(i, x.shape)))
+            hint = "" if x.dtype == np.float64 else ", or float64"
+            raise ValueError(f"h={h:g} is below the resolution of {x.dtype} at x[{index}] = "
+                             f"{float(old):g}: x ± h rounds to x there; use a larger h{hint}")
+        grad.reshape(-1)[i] = (plus - minus) / (upper - lower)
     return grad
 
 
@@ -308,12 +320,35 @@ def check_layer(layer, x, *, seed=0, h=1e-6, tolerance=1e-6):
     return _compare(targets, lambda: layer.forward(x)[0], out, dout, h, tolerance)
 
 
+# The rounding noise of central differences is forgiven (``rel_error``'s ``noise``) only while
+# it is below this fraction of the gradient's largest entry. Beyond it the numerical gradient
+# cannot tell a right backward from a wrong one (an output offset of 1e9 on 16 entries let a
+# backward that returns 0 pass with error 0), so the error reported is at least noise / scale.
+NOISE_LIMIT = 1e-2
+
+
 def _compare(targets, f, out, dout, h, tolerance):
-    """The report for ``targets``, a list of (name, array that ``f`` reads, analytic gradient)."""
+    """The report for ``targets``, a list of (name, array that ``f`` reads, analytic gradient).
+
+    The noise is that of ``out``'s dtype: a forward that computes in float32 although its
+    inputs are float64 is about 1e-7·|out| / h noisy, which is what makes its check fail.
+    """
     errors, problems = {}, {}
+    out = np.asarray(out)
+    machine_eps = np.finfo(out.dtype if out.dtype.kind == "f" else np.float64).eps
+    noise = central_difference_noise(out, dout, h) * float(machine_eps / np.finfo(np.float64).eps)
     for name, array, analytic in targets:
         numeric = numerical_gradient(f, array, dout, h)
-        errors[name] = rel_error(analytic, numeric, noise=central_difference_noise(out, dout, h))
-        if errors[name] >= tolerance:
+        errors[name] = rel_error(analytic, numeric, noise=noise)
+        scale = max(np.max(np.abs(analytic), initial=0.0), np.max(np.abs(numeric), initial=0.0))
+        if scale > 0 and noise >= NOISE_LIMIT * scale:
+            errors[name] = float(max(errors[name], noise / scale))
+            if errors[name] >= tolerance:
+                problems[name] = (
+                    f"central differences are too noisy to check it: their rounding noise "
+                    f"({noise:.2g}) is {noise / scale:.2g} of the gradient's largest entry "
+                    f"({scale:.2g}); outputs too large against the gradient, a forward that "
+                    f"computes in {out.dtype} rather than float64, or h too small")
+        elif errors[name] >= tolerance:
             problems[name] = diagnose(analytic, numeric)
     return GradientReport(errors, problems, tolerance)
