@@ -100,3 +100,34 @@ def test_linear_model_input_gradient_matches_finite_differences(n, k, shape, see
     g = rng.normal(size=(n, k))
     numeric = numerical_gradient(lambda: model.logits(x), x, g)
     assert rel_error(model.input_gradient(x, g), numeric) < 1e-6
+
+
+def fgsm_three_steps_in_place(model, x, y=None, *, eps, clip=(0.0, 1.0)):
+    """A broken BIM: steps x itself in place (never copies it) and never projects."""
+    for _ in range(3):
+        x[...] = ta.fgsm(model, x, y, eps=eps, clip=clip)
+    return x
+
+
+def test_an_attack_that_writes_into_x_fails_and_the_callers_x_is_kept(model_and_data):
+    """x_adv − x was measured after the attack had overwritten x: 0, so three ε-steps passed."""
+    model, x = model_and_data
+    clean = x.copy()
+    report = ta.check_attack(fgsm_three_steps_in_place, model, x, eps=0.05)
+    np.testing.assert_array_equal(x, clean)
+    assert not report.passed
+    assert {"leaves x unchanged", "inside the L∞ ball"} <= set(report.failures), str(report)
+
+
+def test_an_attack_that_fails_on_a_second_call_is_reported_not_raised(model_and_data):
+    model, x = model_and_data
+    calls = []
+
+    def once(model, x, y=None, *, eps):
+        calls.append(1)
+        if len(calls) > 1:
+            raise RuntimeError("no second run")
+        return x
+
+    report = ta.check_attack(once, model, x, eps=0.1)
+    assert "raised RuntimeError on a second call" in report.failures["repeatable"]

@@ -3,7 +3,9 @@
 An attack is ``attack(model, x, y=None, *, eps, ...) -> x_adv`` (DESIGN.md). Whatever it does
 inside, its output must
 
-1. have the shape and dtype of ``x``, and no NaN or infinity;
+1. have the shape and dtype of ``x``, and no NaN or infinity, and leave ``x`` itself as it
+   was (an attack that steps ``x += ...`` in place destroys the caller's clean batch, and its
+   x_adv − x is 0 whatever it did: each call gets its own copy, measured against the original);
 2. lie in the ε-ball of its norm around ``x``: ‖x_adv − x‖_p ≤ ε for every sample;
 3. lie in the pixel box ``clip`` (when one is given);
 4. be the same for the same seed (randomness only through an explicit ``seed``);
@@ -180,12 +182,16 @@ def check_attack(attack, model, x, y=None, *, eps, norm=np.inf, clip=(0.0, 1.0),
     def record(name, ok, detail):
         report.results.append((name, bool(ok), detail))
 
+    x_given = x.copy()  # (the attack gets this copy: x stays the clean batch to measure from)
     try:
-        x_adv = attack(model, x, y, **kwargs)
+        x_adv = attack(model, x_given, y, **kwargs)
     except Exception as error:  # the report says what went wrong instead of a traceback
         record("runs", False, f"raised {type(error).__name__}: {error}")
         return report
     record("runs", True, "")
+    untouched = np.array_equal(x_given, x)
+    record("leaves x unchanged", untouched, "" if untouched else
+           "the attack wrote into its input x (copy it before stepping: x = x.copy())")
 
     same = isinstance(x_adv, np.ndarray) and x_adv.shape == x.shape and x_adv.dtype == x.dtype
     record("shape and dtype", same,
@@ -213,7 +219,12 @@ def check_attack(attack, model, x, y=None, *, eps, norm=np.inf, clip=(0.0, 1.0),
                f"values in [{lowest:.4g}, {highest:.4g}], box [{low:g}, {high:g}]"
                + ("" if in_box else " (does the attack clip to the box?)"))
 
-    again = attack(model, x, y, **_keyword_arguments(attack, eps, norm, clip, seed, attack_kwargs)[0])
+    try:
+        again = attack(model, x.copy(), y,
+                       **_keyword_arguments(attack, eps, norm, clip, seed, attack_kwargs)[0])
+    except Exception as error:
+        record("repeatable", False, f"raised {type(error).__name__} on a second call: {error}")
+        return report
     repeatable = np.array_equal(again, x_adv)
     record("repeatable", repeatable,
            ("same output for the same seed" if seeded else "same output on a second call") if repeatable
@@ -231,7 +242,7 @@ def check_attack(attack, model, x, y=None, *, eps, norm=np.inf, clip=(0.0, 1.0),
     y_linear = logits_to_labels(linear.logits(x_linear))
     linear_kwargs, _ = _keyword_arguments(attack, eps, norm, clip, seed, attack_kwargs)
     try:
-        x_attacked = attack(linear, x_linear, y_linear, **linear_kwargs)
+        x_attacked = attack(linear, x_linear.copy(), y_linear, **linear_kwargs)
         flipped = int(np.sum(logits_to_labels(linear.logits(x_attacked)) != y_linear))
     except Exception as error:
         record("≥ FGM on a linear model", False, f"raised {type(error).__name__} on a logistic model: {error}")
