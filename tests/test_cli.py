@@ -72,3 +72,18 @@ def test_changed_flags_names_the_flags_set_to_other_than_their_defaults():
     args = parser.parse_args(["--train-limit", "50", "--epochs", "3"])
     assert cli.changed_flags(parser, args, ("train_limit", "epochs")) == ["--train-limit"]
     assert cli.changed_flags(parser, parser.parse_args([]), ("train_limit", "epochs")) == []
+
+
+@pytest.mark.parametrize("kind, text, message", [
+    (cli.file_path, "", "expected a file name, got ''"),
+    (cli.file_path, "models/", "expected a file name, got 'models/'"),
+    (cli.folder, "", "expected a folder, got an empty name"),
+])
+def test_names_of_no_file_or_folder_are_refused_when_read_not_when_written(capsys, kind, text,
+                                                                         message):
+    # (human_attack.py --save models/ used to train, then stop with check_path's traceback)
+    parser = argparse.ArgumentParser(prog="x")
+    parser.add_argument("--flag", type=kind)
+    with pytest.raises(SystemExit) as stop:
+        parser.parse_args(["--flag", text])
+    assert stop.value.code == 2 and message in capsys.readouterr().err

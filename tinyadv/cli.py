@@ -77,7 +77,10 @@ def pixel_levels(text):
 
 
 def folder(text):
-    """A folder to write into: it may not exist yet (it is created), but it may not be a file."""
+    """A folder to write into: it may not exist yet (it is created), but it may not be a file
+    (nor empty: ``os.makedirs("")`` fails; "." is the current folder)."""
+    if not text:
+        raise argparse.ArgumentTypeError("expected a folder, got an empty name (use . for the current folder)")
     path = os.path.abspath(text)
     parent = path
     while not os.path.exists(parent):
@@ -88,7 +91,12 @@ def folder(text):
 
 
 def file_path(text):
-    """A file to write: not a folder, in a folder that exists or can be made (see ``folder``)."""
+    """A file to write: not a folder, in a folder that exists or can be made (see ``folder``).
+
+    An empty name and one ending in a path separator ("models/") name no file: they are refused
+    here, as :func:`tinyadv.files.check_path` would refuse them when the file is written."""
+    if not text or text.endswith(os.sep) or (os.altsep and text.endswith(os.altsep)):
+        raise argparse.ArgumentTypeError(f"expected a file name, got {text!r}")
     if os.path.isdir(text):
         raise argparse.ArgumentTypeError(f"{text} is a folder, not a file name")
     folder(os.path.dirname(os.path.abspath(text)))
