@@ -9,6 +9,7 @@ import hashlib
 import io
 import os
 import pickle
+import stat
 import struct
 import tarfile
 
@@ -227,3 +228,16 @@ def test_no_files_and_download_false(tmp_path):
         load_cifar10(str(tmp_path), download=False)
     assert str(tmp_path / "cifar-10-python.tar.gz") in str(info.value)
     assert "cifar-10-batches-py" in str(info.value)
+
+
+def test_extracted_folder_gets_the_umask_permissions_not_owner_only(tmp_path, monkeypatch):
+    # (it was made by tempfile.mkdtemp, mode 0o700: unreadable to others in a shared data folder)
+    records = make_cifar(tmp_path / "src")
+    monkeypatch.setattr(cifar_module, "CIFAR10_MD5",
+                        make_archive(tmp_path / "cifar-10-python.tar.gz", records))
+    old = os.umask(0o022)
+    try:
+        load_cifar10(str(tmp_path), "test", download=False)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(os.stat(tmp_path / "cifar-10-batches-py").st_mode) == 0o755

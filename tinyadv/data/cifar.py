@@ -22,7 +22,7 @@ import gzip
 import os
 import shutil
 import tarfile
-import tempfile
+import uuid
 import zlib
 
 import numpy as np
@@ -52,7 +52,10 @@ def extract_cifar10(archive, root):
     readable tar.gz or lacks a member.
     """
     target = os.path.join(root, CIFAR10_FOLDER)
-    tmp = tempfile.mkdtemp(prefix=f".{CIFAR10_FOLDER}.", dir=root)
+    # (os.mkdir, not tempfile.mkdtemp: the folder that is renamed into place gets the permissions
+    # of the user's umask, not mkdtemp's owner-only 0o700, as every file tinyadv writes)
+    tmp = os.path.join(root, f".{CIFAR10_FOLDER}.{uuid.uuid4().hex[:12]}")
+    os.mkdir(tmp)
     try:
         with tarfile.open(archive, "r:gz") as tar:
             names = {member.name: member for member in tar.getmembers() if member.isfile()}
