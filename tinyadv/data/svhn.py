@@ -61,6 +61,9 @@ def read_svhn_mat(path):
     except FileNotFoundError:  # as read_idx, read_cifar_batch and safe_load raise it
         raise FileNotFoundError(errno.ENOENT, "No such file (an SVHN *_32x32.mat file)",
                                 path) from None
+    except NotImplementedError as err:  # scipy's answer to a MATLAB v7.3 (HDF5) file
+        raise ValueError(f"{path} is not a .mat file that scipy.io.loadmat reads ({err}); the "
+                         f"official SVHN files are MATLAB v5 files") from None
     except (ValueError, TypeError, OSError, EOFError, zlib.error, scipy.io.matlab.MatReadError) as err:
         raise ValueError(f"{path} is not a readable .mat file (truncated or corrupted?): {err}") from None
     if "X" not in mat or "y" not in mat:
