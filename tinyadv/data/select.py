@@ -129,7 +129,7 @@ def finish(x, y, *, num_classes, classes=None, binary=False, limit=None, dtype=n
 
     Returns
     -------
-    x : ndarray, shape (M, C, H, W), ``dtype`` (floats are ``x / 255`` in [0, 1])
+    x : ndarray, shape (M, C, H, W), ``dtype`` (floats are ``x / 255`` in [0, 1]), C-contiguous
     y : ndarray of int64, shape (M,)
 
     Other images (floats already in [0, 1], int16, a list) and labels that are not integers in
@@ -152,6 +152,6 @@ def finish(x, y, *, num_classes, classes=None, binary=False, limit=None, dtype=n
         x, y = x[:limit], y[:limit]
     if dtype == np.uint8:
         return np.ascontiguousarray(x, dtype=np.uint8), y
-    out = x.astype(dtype)
+    out = x.astype(dtype, order="C")   # (C order, as for uint8: SVHN's x is a transposed view)
     out /= dtype.type(255)
     return out, y
