@@ -41,3 +41,15 @@ def test_new_files_get_the_umask_permissions_not_owner_only(tmp_path):
         os.umask(old)
         plt.close("all")
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o644
+
+
+def test_a_long_name_of_multibyte_characters_still_has_a_temporary_name_that_fits(tmp_path):
+    # (234 bytes is a valid name; shortened to 200 characters, not bytes, the temporary name had
+    # 256 bytes: "File name too long")
+    target = tmp_path / ("é" * 115 + ".txt")
+    assert len(os.fsencode(target.name)) == 234
+    with atomic_path(target) as temporary:
+        assert len(os.fsencode(os.path.basename(temporary))) <= 255
+        with open(temporary, "w") as f:
+            f.write("new")
+    assert target.read_text() == "new" and os.listdir(tmp_path) == [target.name]

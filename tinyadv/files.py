@@ -58,8 +58,12 @@ def atomic_path(path, *, suffix=None):
         raise NotADirectoryError(f"cannot write {path}: a part of {folder} is a file, "
                                  f"not a folder") from None
     suffix = os.path.splitext(name)[1] if suffix is None else suffix
-    # (the name is shortened so that the temporary one stays within the usual 255 bytes)
-    temporary = os.path.join(folder, f".tmp-{name[:200]}-{uuid.uuid4().hex[:12]}{suffix}")
+    # (the name is shortened to 200 bytes, not characters: é is two bytes in UTF-8, so that the
+    # temporary one stays within the usual 255 bytes)
+    short = name[:200]
+    while len(os.fsencode(short)) > 200:
+        short = short[:-1]
+    temporary = os.path.join(folder, f".tmp-{short}-{uuid.uuid4().hex[:12]}{suffix}")
     with open(temporary, "xb"):
         pass
     try:
