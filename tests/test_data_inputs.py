@@ -447,3 +447,18 @@ def test_read_svhn_mat_still_reads_a_path_an_open_file_and_the_name_without_mat(
     (tmp_path / "corrupted.mat").write_bytes(b"\x00\xff" * 100)  # a file there: ValueError still
     with pytest.raises(ValueError, match="is not a readable .mat file"):
         read_svhn_mat(str(tmp_path / "corrupted.mat"))
+
+
+@pytest.mark.parametrize("read", [read_cifar_batch, safe_load], ids=lambda f: f.__name__)
+def test_pickle_readers_refuse_a_path_of_the_wrong_type_and_leave_a_descriptor_open(tmp_path, read):
+    # (an int went to open(), which read that open file descriptor as a batch, and closed it)
+    path = tmp_path / "data_batch_1"
+    path.write_bytes(pickle.dumps({b"data": np.zeros((1, 3072), np.uint8), b"labels": [1]}, protocol=2))
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        for bad in (fd, None, 2.5):
+            with pytest.raises(TypeError, match="path must be a file path .* got "):
+                read(bad)
+        os.fstat(fd)  # still open
+    finally:
+        os.close(fd)

@@ -29,7 +29,7 @@ import numpy as np
 
 from tinyadv.checks import check_bool, check_positive_int
 from tinyadv.data.download import data_root, fetch, missing_file_message, verify_md5
-from tinyadv.data.safe_pickle import safe_load
+from tinyadv.data.safe_pickle import check_path_type, safe_load
 from tinyadv.data.select import check_split, finish
 
 # URL and MD5 as published on https://www.cs.toronto.edu/~kriz/cifar.html; the same values are
@@ -110,6 +110,7 @@ def read_cifar_batch(path, *, num_classes=10):
     y : ndarray of int64, shape (N,)
     """
     num_classes = check_positive_int(num_classes, "num_classes")
+    check_path_type(path)
     if not os.path.exists(path):
         raise FileNotFoundError(
             f"{path} is missing: the folder {os.path.dirname(path)}/ must hold the official "

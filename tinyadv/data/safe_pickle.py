@@ -19,6 +19,7 @@ stand-ins are checked on every call, before doing anything, and have no state th
 could change (a ``BUILD`` on them is refused), so one file cannot loosen the rules for the next.
 """
 
+import os
 import pickle
 
 import numpy as np
@@ -113,6 +114,13 @@ class RestrictedUnpickler(pickle.Unpickler):
         return allowed[(module, name)]
 
 
+def check_path_type(path):
+    """TypeError unless ``path`` is a str, bytes or os.PathLike: ``open(3)`` would read the open
+    file descriptor 3, and close it, instead of refusing an int."""
+    if not isinstance(path, (str, bytes, os.PathLike)):
+        raise TypeError(f"path must be a file path (str or os.PathLike), got {type(path).__name__}")
+
+
 def safe_load(path):
     """Unpickle the file at ``path`` with :class:`RestrictedUnpickler` (``encoding="bytes"``).
 
@@ -121,12 +129,15 @@ def safe_load(path):
 
     Raises
     ------
+    TypeError
+        ``path`` is not a file path (an int would be read as an open file descriptor).
     UnsafePickleError
         The pickle references a callable outside the allow-list (it is never called), or calls
         an allowed stand-in with arguments it refuses (``bytes(10**9)``, another codec).
     ValueError
         The file is not a readable pickle (truncated or corrupted).
     """
+    check_path_type(path)
     with open(path, "rb") as f:
         try:
             return RestrictedUnpickler(f, encoding="bytes").load()
