@@ -185,7 +185,7 @@ def test_margin_loss_refuses_bad_labels(y, error, message):
 
 @pytest.mark.parametrize("kwargs, error, message", [
     ({"delta": 0.0}, ValueError, "delta must be > 0"),
-    ({"delta": -0.1}, ValueError, "delta must be a finite number >= 0"),
+    ({"delta": -0.1}, ValueError, "delta must be a finite number > 0"),
     ({"delta": 1e308}, ValueError, "delta=1e\\+308 is too large"),
     ({"samples": 3}, ValueError, "samples must be even"),
     ({"samples": 0}, ValueError, "samples must be >= 2"),

@@ -382,10 +382,10 @@ def abc_url(tmp_path):
     (dict(md5=5), TypeError, "md5 must be a hexadecimal string, got int"),
     (dict(md5="0"), ValueError, "md5 must be the 32 hexadecimal digits of an MD5 checksum, got '0'"),
     (dict(md5="z" * 32), ValueError, "md5 must be the 32 hexadecimal digits"),
-    (dict(timeout=-1), ValueError, "timeout must be a finite number >= 0, got -1"),
+    (dict(timeout=-1), ValueError, "timeout must be a finite number > 0, got -1"),
     (dict(timeout=0), ValueError, "timeout must be > 0, got 0"),
-    (dict(timeout=float("nan")), ValueError, "timeout must be a finite number >= 0, got nan"),
-    (dict(timeout=float("inf")), ValueError, "timeout must be a finite number >= 0, got inf"),
+    (dict(timeout=float("nan")), ValueError, "timeout must be a finite number > 0, got nan"),
+    (dict(timeout=float("inf")), ValueError, "timeout must be a finite number > 0, got inf"),
     (dict(timeout="60"), TypeError, "timeout must be a real number, got str"),
     (dict(timeout=True), TypeError, "timeout must be a real number, got bool"),
 ])

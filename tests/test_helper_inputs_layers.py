@@ -187,7 +187,7 @@ class _FakeParameter:
     (lambda: init.truncated_normal(np.random.default_rng(0), (3, -1), 0.1), ValueError,
      "shape must be a non-empty tuple"),
     (lambda: init.unit_norm_filters(np.zeros((2, 3)), tiny=-1.0), ValueError,
-     "tiny must be a finite number >= 0"),
+     "tiny must be a finite number > 0"),
     (lambda: init.unit_norm_filters(np.zeros((2, 3)), tiny=0.0), ValueError, "tiny must be > 0"),
     (lambda: init.unit_norm_filters(np.array(2.0)), ValueError,
      "w must have at least 1 dimensions"),

@@ -275,7 +275,7 @@ def test_numerical_gradient_restores_x_when_f_raises():
     ([0.0, 1.0, 2.0], np.ones(3), 1e-6, TypeError, "x must be the NumPy array that f reads, got list"),
     (np.array([0.0, np.nan, 1.0]), np.ones(3), 1e-6, ValueError, "x contains NaN"),
     (np.zeros(3), np.ones(3), 0.0, ValueError, "h must be > 0"),
-    (np.zeros(3), np.ones(3), np.nan, ValueError, "h must be a finite number >= 0"),
+    (np.zeros(3), np.ones(3), np.nan, ValueError, "h must be a finite number > 0"),
     (np.zeros(3), np.ones(3), "1e-6", TypeError, "h must be a real number"),
     (np.zeros(3), np.ones(1), 1e-6, ValueError, r"dout must have the shape of f\(\), \(3,\), got \(1,\)"),
     (np.zeros(3), np.array(["a", "b", "c"]), 1e-6, TypeError, "dout must be an array of numbers"),
@@ -309,7 +309,7 @@ def double_backward(dout, cache):
     ([np.array([np.nan, 1.0])], {}, ValueError, "input 'x' contains NaN"),
     ({"x": np.array([np.inf])}, {}, ValueError, "input 'x' contains infinite values"),
     ([["a", "b"]], {}, TypeError, "input 'x' must be an array of numbers"),
-    ([np.ones(3)], dict(tolerance=np.nan), ValueError, "tolerance must be a finite number >= 0"),
+    ([np.ones(3)], dict(tolerance=np.nan), ValueError, "tolerance must be a finite number > 0"),
     ([np.ones(3)], dict(tolerance=0.0), ValueError, "tolerance must be > 0"),
     ([np.ones(3)], dict(h=0.0), ValueError, "h must be > 0"),
     ([np.ones(3)], dict(seed=-1), ValueError, "seed must be a non-negative int"),
@@ -322,7 +322,7 @@ def test_check_gradients_checks_its_arguments(inputs, options, error, message):
 
 @pytest.mark.parametrize("layer, x, options, error, message", [
     ("linear", np.array([[np.nan, 1.0]]), {}, ValueError, "x contains NaN"),
-    ("linear", np.ones((1, 2)), dict(h=-1e-6), ValueError, "h must be a finite number >= 0"),
+    ("linear", np.ones((1, 2)), dict(h=-1e-6), ValueError, "h must be a finite number > 0"),
     ("linear", np.ones((1, 2)), dict(tolerance=0), ValueError, "tolerance must be > 0"),
     ("linear", np.ones((1, 2)), dict(seed=-1), ValueError, "seed must be a non-negative int"),
     (np.ones(3), np.ones((1, 2)), {}, TypeError, "layer must be a tinyadv Layer"),

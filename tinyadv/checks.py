@@ -178,9 +178,13 @@ def check_same_shape(*, batch=False, **arrays):
 
 def check_positive(value, name):
     """Return ``value`` as a float after checking it is a finite number > 0 (a step, a rate)."""
-    if check_nonnegative(value, name) == 0.0:
+    try:
+        positive = check_nonnegative(value, name)
+    except ValueError:  # (its message would say ">= 0")
+        raise ValueError(f"{name} must be a finite number > 0, got {value}") from None
+    if positive == 0.0:
         raise ValueError(f"{name} must be > 0, got {value}")
-    return float(value)
+    return positive
 
 
 def check_positive_int(value, name, *, minimum=1):
