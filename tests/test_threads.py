@@ -5,6 +5,8 @@ import platform
 import resource
 import subprocess
 import sys
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -517,3 +519,32 @@ def test_a_call_that_raises_in_a_chunk_releases_the_held_weights(restore_threads
     expected = conv_module.conv2d_forward_naive(x, model.layers[0][1].params["weight"].data,
                                                 model.layers[0][1].params["bias"].data)
     np.testing.assert_allclose(model.logits(x), expected.reshape(4, -1), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+def test_a_call_that_raises_in_a_chunk_returns_only_once_no_chunk_runs_any_more(
+        restore_threads, threads):
+    """Like ``[work(s) for s in slices]``: once the exception reaches the caller, no chunk of
+    that call is still running or starts later (the pool's other threads used to go on with
+    theirs, calling ``grad_fn`` after the call had raised, on memory the caller owned again)."""
+    set_num_threads(threads)
+    model = ta.mlp([4, 3, 2], dtype=np.float64)
+    model.chunk_size = 1
+    x = np.random.default_rng(0).random((8, 4))
+    calls, lock = [], threading.Lock()
+
+    def grad_fn(out, rows):
+        if rows.start == 0:
+            raise RuntimeError("a bad chunk")
+        time.sleep(0.05)
+        with lock:
+            calls.append(time.monotonic())
+        return np.ones_like(out)
+
+    model.zero_grad()
+    with pytest.raises(RuntimeError, match="a bad chunk"):
+        model.forward_backward(x, grad_fn)
+    raised = time.monotonic()
+    time.sleep(0.3)
+    assert all(t <= raised for t in calls)
+    assert all(np.all(p.grad == 0) for p in model.parameters())
