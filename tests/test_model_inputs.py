@@ -107,6 +107,10 @@ def test_models_built_with_numpy_integers_save_and_load(tmp_path):
      "holds an architecture tinyadv cannot build: .*unexpected keyword argument 'bogus'"),
     (json.dumps({"format": "tinyadv-sequential-1", "architecture": [["fc", "Linear"]]}),
      r"each layer of the architecture must be \[name, class name, config\]"),
+    pytest.param("[" * 100_000 + "]" * 100_000, "its __meta__ is not a JSON object",
+                 id="lists-nested-too-deep"),  # (json raised RecursionError)
+    pytest.param('{"format": ' + "[" * 100_000 + "]" * 100_000 + "}",
+                 "its __meta__ is not a JSON object", id="a-value-nested-too-deep"),
 ])
 def test_a_file_with_a_foreign_meta_is_not_a_model(tmp_path, meta, message):
     path = tmp_path / "bad.npz"

@@ -509,7 +509,7 @@ def read_npz_with_meta(path, kind):
             arrays = {key: _read_entry(data, key, path, kind) for key in data.files}
     try:
         meta = json.loads(str(arrays.pop("__meta__")))
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):  # (lists nested too deep for the parser)
         meta = None
     if not isinstance(meta, dict):
         raise ValueError(f"{path} is not a tinyadv {kind} (its __meta__ is not a JSON object)")
