@@ -207,6 +207,26 @@ def test_save_and_load_round_trip(tmp_path, binary):
     assert [f.name for f in tmp_path.iterdir()] == ["model.npz"]  # no temporary left behind
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_model_file_written_on_a_big_endian_machine_loads_with_the_same_numbers(tmp_path, dtype):
+    """NumPy on a big-endian machine (s390x) saves '>f4' and '>f8' arrays; they are float32 and
+    float64 in the other byte order (``check_array`` takes them too), not a foreign dtype."""
+    model = small_cnn(dtype, binary="scaled")
+    model.train().forward(np.random.default_rng(0).random((4, 1, 28, 28)).astype(dtype))
+    path = tmp_path / "model.npz"
+    model.save(path)
+    with np.load(path, allow_pickle=False) as data:
+        arrays = {key: data[key] for key in data.files}
+    swapped = {key: value if key == "__meta__" else value.astype(value.dtype.newbyteorder(">"))
+               for key, value in arrays.items()}
+    np.savez(path, **swapped)
+    loaded = ta.load(path)
+    assert loaded.dtype == dtype
+    for key, value in model.state_dict().items():
+        assert loaded.state_dict()[key].dtype == value.dtype
+        np.testing.assert_array_equal(loaded.state_dict()[key], value)
+
+
 def test_model_file_is_read_without_pickle(tmp_path):
     path = tmp_path / "model.npz"
     small_cnn().save(path)

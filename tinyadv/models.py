@@ -456,6 +456,7 @@ class Sequential:
             raise ValueError(f"{path} holds an architecture tinyadv cannot build: {error}") from None
         names = [f"{name}.{key}" for name, layer in model.layers for key in layer.params]
         dtype = next((state[k].dtype for k in names if k in state), np.dtype(np.float32))
+        dtype = dtype.newbyteorder("=")  # (a file from a big-endian machine holds '>f4': float32)
         try:
             check_float_dtype(dtype)
         except TypeError:
