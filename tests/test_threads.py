@@ -207,6 +207,44 @@ def test_a_forked_child_runs_its_chunks_on_threads_of_its_own():
     assert finished.stdout.strip() == "0"  # the child's exit code: same logits
 
 
+FORKED_DURING_A_CALL = """
+import os, threading, time, numpy as np, tinyadv as ta
+from tinyadv.layers.conv import conv2d_forward_naive
+ta.set_num_threads(2)
+model = ta.Sequential(ta.Conv2D(3, 4, 3, seed=0, dtype=np.float64), ta.Flatten(), chunk_size=2)
+conv = model.layers[0][1]
+x = np.random.default_rng(0).normal(size=(8, 3, 6, 6))
+started = threading.Event()
+def slow(out, rows):
+    started.set()
+    time.sleep(0.5)
+    return np.zeros_like(out)
+running = threading.Thread(target=model.forward_backward, args=(x, slow))
+running.start()
+started.wait()
+child = os.fork()  # while the other thread's call holds the weights
+if child == 0:
+    conv.params["weight"].data *= 2.0  # in place: the same array
+    expected = conv2d_forward_naive(x, conv.params["weight"].data, conv.params["bias"].data)
+    same = np.allclose(model.logits(x), expected.reshape(8, -1), rtol=1e-12, atol=1e-12)
+    os._exit(0 if same and model._holds == 0 and conv._held is None else 3)
+_, status = os.waitpid(child, 0)
+running.join()
+print(os.waitstatus_to_exitcode(status))
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork is a POSIX call")
+def test_a_child_forked_during_a_call_of_another_thread_does_not_keep_its_held_weights():
+    """The child has none of the threads of the parent's running call, which would release the
+    weights at its end: it kept them held for ever, and computed with the transformed weights
+    of the parent's call after its own weights had changed in place (stale logits)."""
+    finished = subprocess.run([sys.executable, "-c", FORKED_DURING_A_CALL], capture_output=True,
+                              text=True, timeout=180)
+    assert finished.returncode == 0, finished.stderr
+    assert finished.stdout.strip() == "0"  # the child's exit code: the logits of its weights
+
+
 class BatchSizes(ta.Layer):
     """The identity, recording the size of every chunk it is given."""
 

@@ -24,7 +24,9 @@ The architectures:
 
 import json
 import numbers
+import os
 import threading
+import weakref
 import zipfile
 import zlib
 
@@ -46,7 +48,26 @@ LAYER_CLASSES = {cls.__name__: cls for cls in (
 
 FORMAT = "tinyadv-sequential-1"
 
-_holding = threading.Lock()  # guards Sequential._holds
+_holding = threading.Lock()  # guards Sequential._holds and _holders
+_holders = weakref.WeakSet()  # the models whose layers hold their weights now (see _map)
+
+
+def _forget_the_calls_of_other_threads():
+    """In the child of ``os.fork``: the threads running the parent's calls are not there to
+    release the weights at their end, so the child would keep its models' weights held for
+    ever (and compute from what was transformed before its own weights changed). The child
+    starts with no call running."""
+    global _holding
+    _holding = threading.Lock()  # (the parent's may have been held by a thread the child lacks)
+    for model in list(_holders):
+        model._holds = 0
+        for _, layer in model.layers:
+            layer.release_weights()
+    _holders.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_the_calls_of_other_threads)
 
 
 class Sequential:
@@ -184,6 +205,7 @@ class Sequential:
         with _holding:
             outermost = self._holds == 0
             self._holds += 1
+            _holders.add(self)
         if outermost:
             for _, layer in self.layers:
                 layer.hold_weights()
@@ -191,7 +213,9 @@ class Sequential:
             return map_chunks(work, items, small=n <= self._chunk_images())
         finally:
             with _holding:
-                self._holds -= 1
+                self._holds = max(self._holds - 1, 0)  # (0 already in a child forked meanwhile)
+                if self._holds == 0:
+                    _holders.discard(self)
             if outermost:
                 for _, layer in self.layers:
                     layer.release_weights()
