@@ -586,3 +586,29 @@ def test_a_call_that_raises_in_a_chunk_returns_only_once_no_chunk_runs_any_more(
     time.sleep(0.3)
     assert all(t <= raised for t in calls)
     assert all(np.all(p.grad == 0) for p in model.parameters())
+
+
+def test_set_num_threads_from_another_thread_never_fails_a_running_call(restore_threads):
+    """The pool was taken under the lock and given the chunks after it: a set_num_threads of
+    another thread in between shut it down, and the call raised 'cannot schedule new futures
+    after shutdown'."""
+    set_num_threads(2)
+    errors, done = [], threading.Event()
+
+    def calls():
+        try:
+            for _ in range(200):
+                assert map_chunks(lambda part: part, list(range(6))) == list(range(6))
+        except Exception as error:  # (any failure is the finding)
+            errors.append(error)
+        finally:
+            done.set()
+
+    caller = threading.Thread(target=calls)
+    caller.start()
+    count = 0
+    while not done.is_set():
+        set_num_threads(2 + count % 2)
+        count += 1
+    caller.join()
+    assert errors == []

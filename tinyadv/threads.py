@@ -245,12 +245,11 @@ def map_chunks(work, slices, *, small=False):
     if threads == 1 or len(slices) == 1:
         with blas_threads(1 if small else threads):
             return [work(s) for s in slices]
-    with _lock:
-        if _state["pool"] is None:
-            _state["pool"] = ThreadPoolExecutor(threads, thread_name_prefix="tinyadv")
-        pool = _state["pool"]
     with blas_threads(1):
-        futures = [pool.submit(_run_chunk, work, s) for s in slices]
+        with _lock:  # (set_num_threads in another thread shuts the pool down under it)
+            if _state["pool"] is None:
+                _state["pool"] = ThreadPoolExecutor(threads, thread_name_prefix="tinyadv")
+            futures = [_state["pool"].submit(_run_chunk, work, s) for s in slices]
         try:
             return [future.result() for future in futures]
         finally:  # (an exception: the chunks not started never start, the running ones end
