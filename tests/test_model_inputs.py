@@ -2,6 +2,7 @@
 naming them, and a model that builds also saves."""
 
 import json
+import zipfile
 
 import numpy as np
 import pytest
@@ -117,3 +118,18 @@ def test_a_file_with_a_foreign_meta_is_not_a_model(tmp_path, meta, message):
     np.savez(path, __meta__=np.array(meta))
     with pytest.raises(ValueError, match=message):
         ta.load(path)
+
+
+def test_an_entry_that_is_not_a_numpy_array_is_named(tmp_path):
+    """``np.load`` hands an archive member without the .npy format over as raw bytes; a
+    parameter stored that way raised AttributeError ('bytes' object has no attribute 'dtype')."""
+    good, bad = tmp_path / "good.npz", tmp_path / "bad.npz"
+    ta.logistic_regression(3).save(good)
+    with zipfile.ZipFile(good) as source, zipfile.ZipFile(bad, "w") as target:
+        for name in source.namelist():
+            if name == "fc.weight.npy":
+                target.writestr("fc.weight", b"not an array")
+            else:
+                target.writestr(name, source.read(name))
+    with pytest.raises(ValueError, match="entry 'fc.weight' is not a NumPy array"):
+        ta.load(bad)

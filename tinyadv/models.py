@@ -544,7 +544,7 @@ def read_npz_with_meta(path, kind):
 def _read_entry(data, key, path, kind):
     """``data[key]`` of an open .npz, or the ValueError that names the file and the entry."""
     try:
-        return data[key]
+        value = data[key]
     except ValueError as error:
         if "allow_pickle" in str(error):  # NumPy's refusal of an object array
             raise ValueError(f"{path}: its entry {key!r} holds Python objects (pickled data), "
@@ -553,6 +553,10 @@ def _read_entry(data, key, path, kind):
     except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as error:
         raise ValueError(f"{path} is a damaged .npz (entry {key!r}: {error}); it is not a "
                          f"readable tinyadv {kind}") from None
+    if not isinstance(value, np.ndarray):  # (a member that is not in the .npy format: bytes)
+        raise ValueError(f"{path}: its entry {key!r} is not a NumPy array (.npy); it is not a "
+                         f"readable tinyadv {kind}")
+    return value
 
 
 def write_npz_atomically(path, arrays):
