@@ -87,6 +87,9 @@ def test_cleverhans_cnn_with_biases_and_binary_variants():
         assert model.logits(np.random.default_rng(0).random((3, 1, 28, 28))).shape == (3, 10)
     with pytest.raises(ValueError, match="binary must be one of"):
         ta.cleverhans_cnn(binary="ternary")
+    for variant in (None, "binary"):  # (the full-precision model has no STE, but a typo is one)
+        with pytest.raises(ValueError, match="unknown STE variant 'hubbara'"):
+            ta.cleverhans_cnn(binary=variant, ste="hubbara")
 
 
 def small_cnn(dtype=np.float64, binary=None):

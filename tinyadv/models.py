@@ -35,6 +35,7 @@ import numpy as np
 from .checks import check_array, check_bool, check_float_dtype, check_positive_int, make_rng
 from .files import atomic_path, check_path
 from .init import truncated_normal, unit_norm_filters
+from .layers.activations import check_ste
 from .layers import (BatchNorm, BinaryConv2D, BinaryLinear, Conv2D, Flatten, Layer, Linear, ReLU,
                      Scale, ScaledReLU, Sign, StochasticBinaryConv2D)
 from .losses import logits_to_labels
@@ -657,6 +658,7 @@ def cleverhans_cnn(in_channels=3, nf=32, bias=False, binary=None, image_size=32,
         raise ValueError(f"binary must be one of {BINARY_VARIANTS}, got {binary!r}")
     if fc_norm not in ("rows", "matrix"):
         raise ValueError(f"fc_norm must be 'rows' or 'matrix', got {fc_norm!r}")
+    check_ste(ste)  # (also when binary is None, where it is unused: an unknown name is a mistake)
     for value, name in ((in_channels, "in_channels"), (nf, "nf"), (image_size, "image_size")):
         check_positive_int(value, name)
     size1 = -(-image_size // 2)
