@@ -612,3 +612,26 @@ def test_set_num_threads_from_another_thread_never_fails_a_running_call(restore_
         count += 1
     caller.join()
     assert errors == []
+
+
+def test_a_pool_made_after_another_thread_changed_the_count_has_the_new_count(monkeypatch,
+                                                                             restore_threads):
+    """set_num_threads(3) in another thread can end between map_chunks reading the count (2) and
+    taking the lock to make the pool: the pool must have the count of that moment (3), not the
+    one read before; a pool of 2 would stay, under a setting of 3, until the next change."""
+    import tinyadv.threads as threads
+    ta.set_num_threads(2)
+    lock = threads._lock
+
+    class ChangedMeanwhile:
+        def __enter__(self):
+            monkeypatch.setattr(threads, "_lock", lock)  # (once: set_num_threads takes it too)
+            ta.set_num_threads(3)  # what the other thread did, just before this call's turn
+            return lock.__enter__()
+
+        def __exit__(self, *exc):
+            return lock.__exit__(*exc)
+
+    monkeypatch.setattr(threads, "_lock", ChangedMeanwhile())
+    assert threads.map_chunks(lambda s: s.start, [slice(0, 1), slice(1, 2)]) == [0, 1]
+    assert threads._state["pool"]._max_workers == threads.get_num_threads() == 3

@@ -248,7 +248,7 @@ def map_chunks(work, slices, *, small=False):
     with blas_threads(1):
         with _lock:  # (set_num_threads in another thread shuts the pool down under it)
             if _state["pool"] is None:
-                _state["pool"] = ThreadPoolExecutor(threads, thread_name_prefix="tinyadv")
+                _state["pool"] = ThreadPoolExecutor(_state["threads"], thread_name_prefix="tinyadv")
             futures = [_state["pool"].submit(_run_chunk, work, s) for s in slices]
         try:
             return [future.result() for future in futures]
