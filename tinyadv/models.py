@@ -301,7 +301,9 @@ class Sequential:
         mean the divisor must be the whole batch's, see ``cross_entropy(total_weight=...)``).
         Parameter gradients (``need_param_grads``) are *added* into each ``Parameter.grad``,
         chunk by chunk in a fixed order, exactly as :meth:`backward` after :meth:`forward`
-        adds them, so the numbers are the same bit for bit. The difference is memory: only one
+        adds them, so the numbers are the same bit for bit (for a ``dout`` in the logits' dtype:
+        ``grad_fn``'s result is cast to it, while :meth:`backward` takes a float64 ``dout`` of a
+        float32 model as the float64 gradient it is). The difference is memory: only one
         chunk's caches are alive per thread, instead of the whole batch's.
         """
         x = check_array(x, "x", min_ndim=2, finite=False)
@@ -467,7 +469,8 @@ class Sequential:
     @classmethod
     def load(cls, path):
         """Rebuild a model saved with :meth:`save` (read with ``allow_pickle=False``), in the
-        dtype of its first parameter. A file whose parameters are not float32 or float64, or do
+        dtype of its first parameter and in evaluation mode (the mode is not saved: call
+        ``train()`` to train on). A file whose parameters are not float32 or float64, or do
         not fit the architecture it records, raises ValueError naming the file."""
         meta, state = read_npz_with_meta(path, "model file")
         if "format" not in meta:
