@@ -198,9 +198,11 @@ def masking_verdict(name, r, args):
     lines.append(f"PGD accuracy at ε = {args.sweep_eps[-1]:g}: {top:.3f} (chance {chance:.2f})")
     if top > chance + 0.1:
         flags.append("does not reach chance as ε grows")
-    pgd_spsa = white_box(r, "PGD", args.spsa_limit)
-    spsa_acc = float(np.mean(r["SPSA"]))
-    lines.append(f"SPSA {spsa_acc:.3f} vs white-box PGD {pgd_spsa:.3f} on the same {len(r['SPSA'])} digits")
+    # the first n digits, attacked by both (--spsa-limit may exceed --pgd-limit)
+    n = min(len(r["SPSA"]), len(r["PGD"]))
+    pgd_spsa = white_box(r, "PGD", n)
+    spsa_acc = float(np.mean(r["SPSA"][:n]))
+    lines.append(f"SPSA {spsa_acc:.3f} vs white-box PGD {pgd_spsa:.3f} on the same {n} digits")
     if spsa_acc < pgd_spsa - args.tolerance:
         flags.append("gradient-free SPSA beats white-box PGD")
     if not name.startswith("A"):

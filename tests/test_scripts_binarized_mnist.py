@@ -105,6 +105,17 @@ def test_masking_verdict_flags_each_kind_of_evidence(kwargs, flag):
     assert masked and flags == [flag]
 
 
+def test_masking_verdict_compares_spsa_and_pgd_on_the_digits_both_attacked():
+    # --spsa-limit 10 with --pgd-limit 4: PGD leaves all 4 correct, SPSA too on those 4 and
+    # breaks the 6 digits PGD never saw. On the same 4 digits SPSA is not stronger.
+    r = fake_results(spsa=0.5, pgd=1.0, transfer_pgd=1.0)
+    r.update({"PGD": np.ones(4, dtype=bool), "PGD+T": np.ones(4, dtype=bool),
+              "transfer PGD": np.ones(4, dtype=bool), "SPSA": np.arange(10) < 4})
+    masked, flags, lines = bnn.masking_verdict("B", r, ARGS)
+    assert "gradient-free SPSA beats white-box PGD" not in flags
+    assert any("SPSA 1.000 vs white-box PGD 1.000 on the same 4 digits" in line for line in lines)
+
+
 @pytest.mark.parametrize("argv", [["--epochs", "2", "--adv-after", "3"], ["--variants", "B", "C"],
                                   ["--variants", "D"]])
 def test_bad_arguments_are_refused(argv):
