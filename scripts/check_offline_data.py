@@ -17,6 +17,7 @@ import hashlib
 import os
 import sys
 import time
+import zlib
 
 import numpy as np
 
@@ -65,8 +66,13 @@ def check_mnist_contents(root):
     ok, lines = True, []
     for name, want in MNIST_CONTENT_MD5.items():
         path = os.path.join(root, "mnist", name)
-        with gzip.open(path, "rb") as f:
-            got = hashlib.md5(f.read()).hexdigest()
+        try:
+            with gzip.open(path, "rb") as f:
+                got = hashlib.md5(f.read()).hexdigest()
+        except (OSError, EOFError, zlib.error) as err:  # a damaged file is a FAIL line, not the end
+            ok = False
+            lines.append(f"FAIL mnist contents {name}: {type(err).__name__}: {err}")
+            continue
         ok &= got == want
         lines.append(f"{'ok  ' if got == want else 'FAIL'} mnist contents {name}: md5 {got}")
     return ok, lines

@@ -220,6 +220,23 @@ def test_check_offline_data_on_an_empty_folder_checks_nothing(capsys, tmp_path):
     assert f"the data folder is the one that holds it, --root {tmp_path}" in capsys.readouterr().out
 
 
+def test_check_offline_data_reports_a_truncated_mnist_file_and_checks_on(capsys, tmp_path):
+    import gzip
+    mnist = tmp_path / "mnist"
+    mnist.mkdir()
+    for name in ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
+                 "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
+        (mnist / name).write_bytes(gzip.compress(b"not an idx file" * 100))
+    whole = (mnist / "train-images-idx3-ubyte.gz").read_bytes()
+    (mnist / "train-images-idx3-ubyte.gz").write_bytes(whole[:len(whole) // 2])  # truncated
+    (tmp_path / "cifar-10-batches-py").mkdir()  # a later data set is still checked
+    assert load_script("check_offline_data").main(["--root", str(tmp_path)]) == 1
+    printed = capsys.readouterr().out
+    assert "FAIL mnist contents train-images-idx3-ubyte.gz: EOFError" in printed
+    assert "FAIL mnist contents t10k-labels-idx1-ubyte.gz: md5" in printed
+    assert "FAIL cifar10" in printed and "SOME DIFFER" in printed
+
+
 def test_make_mini_mnist_names_the_missing_folder_and_files(monkeypatch, capsys, paths, tmp_path):
     error = refuse(monkeypatch, capsys, paths, "make_mini_mnist", [str(tmp_path / "no_mnist_here")])
     assert "argument src" in error and "no_mnist_here" in error
