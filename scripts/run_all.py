@@ -38,7 +38,8 @@ Checkpoints. train_cifar_cnn.py writes the two CIFAR CNNs that four later script
 fooling_images) read, with resumable checkpoints, into one folder per configuration,
 ``<checkpoints>/run_all_<preset>_<data>_seed<seed>/``, so that a fast run never resumes from a
 default one. Run the same command again after an interruption and training continues; delete
-the folder to retrain.
+the folder to retrain. A reader run without the two models in that folder is reported as failed
+and not run (fooling_images would train models of its own, not the talk's CNNs).
 
 An experiment that raises is reported as failed and the others still run; the exit status is 1
 if any failed. Writes every script's figures into ``--figures`` and the summary table, with the
@@ -358,6 +359,8 @@ EXPERIMENTS = (
 #: Scripts that read or write the CIFAR CNNs of train_cifar_cnn.py.
 CHECKPOINT_SCRIPTS = ("train_cifar_cnn", "cifar_robustness", "cifar_filters", "noisy_examples",
                       "pixel_swap_tradeoff", "fooling_images")
+#: The two models train_cifar_cnn.py writes, which every other CHECKPOINT_SCRIPTS reads.
+CIFAR_MODELS = ("cifar_cnn.npz", "cifar_cnn_l2.npz")
 
 
 # ---- running the experiments ------------------------------------------------------------------
@@ -403,6 +406,21 @@ def script_argv(experiment, options, data, args, checkpoints):
     if experiment.script in CHECKPOINT_SCRIPTS:
         argv += ["--checkpoints", checkpoints]
     return argv
+
+
+def missing_models(experiment, checkpoints):
+    """The error of a reader of train_cifar_cnn's models when one is missing, else None.
+
+    fooling_images trains models of its own when --checkpoints has none, which are not the
+    talk's CNNs of section 11: run_all reports it as failed instead of checking its claims on
+    other models (the other readers stop by themselves)."""
+    if experiment.script not in CHECKPOINT_SCRIPTS or experiment.script == "train_cifar_cnn":
+        return None
+    for name in CIFAR_MODELS:
+        path = os.path.join(checkpoints, name)
+        if not os.path.exists(path):
+            return f"missing trained model {path}: run the train_cifar_cnn experiment first (same preset, data and seed)"
+    return None
 
 
 def run_experiment(experiment, argv):
@@ -500,7 +518,10 @@ def main(argv=None):
         print(f"\n== {experiment.name}: python scripts/{experiment.script}.py "
               f"{shlex.join(script_args)}", flush=True)
         start = time.perf_counter()
-        status, error, claims = run_experiment(experiment, script_args)
+        if (missing := missing_models(experiment, checkpoints)) is not None:
+            status, error, claims = "failed", missing, []
+        else:
+            status, error, claims = run_experiment(experiment, script_args)
         seconds = time.perf_counter() - start
         print(f"== {experiment.name}: {status} in {seconds:.0f} s", flush=True)
         runs.append(Run(experiment.name, used, script_args, seconds, status, error, claims))

@@ -7,6 +7,9 @@ import os
 import pathlib
 import subprocess
 import sys
+from types import SimpleNamespace
+
+import numpy as np
 
 SCRIPTS = pathlib.Path(__file__).resolve().parent.parent / "scripts"
 MINI = ["--data-mnist", "mini-mnist", "--data-cifar", "mini-mnist"]
@@ -76,3 +79,28 @@ def test_command_line_exits_non_zero_when_an_experiment_fails(tmp_path):
     assert done.returncode == 1, done.stdout + done.stderr
     assert "missing trained model" in done.stdout
     assert "linearity" in done.stdout and "1 experiment(s) failed: cifar_robustness" in done.stdout
+
+
+def test_a_reader_of_the_cifar_models_fails_when_train_cifar_cnn_left_none(tmp_path, monkeypatch):
+    # fooling_images trains models of its own when --checkpoints holds none: its claims would
+    # be checked on other models than the talk's CNNs, so run_all reports it as failed
+    run_all = load_script("run_all")
+    load, called = run_all.load_script, []
+
+    def load_with_a_stub_fooling_images(name):
+        module = load(name)
+        if name == "fooling_images":
+            def stub(argv):
+                called.append(argv)
+                result = SimpleNamespace(confidence=np.ones(2))
+                return {"cifar": {"CNN-L2": result, "CNN": result}, "cross_margin": 0.1}
+            module.main = stub
+        return module
+
+    monkeypatch.setattr(run_all, "load_script", load_with_a_stub_fooling_images)
+    report = run_all.main(["--fast", "--only", "fooling_images", "--figures", str(tmp_path / "figures"),
+                           "--checkpoints", str(tmp_path / "checkpoints")] + MINI)
+    (run,) = report["runs"]
+    assert report["status"] == 1 and run.status == "failed" and not called
+    assert "missing trained model" in run.error and "cifar_cnn.npz" in run.error
+    assert report["claims"] == []
