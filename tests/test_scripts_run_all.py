@@ -104,3 +104,21 @@ def test_a_reader_of_the_cifar_models_fails_when_train_cifar_cnn_left_none(tmp_p
     assert report["status"] == 1 and run.status == "failed" and not called
     assert "missing trained model" in run.error and "cifar_cnn.npz" in run.error
     assert report["claims"] == []
+
+
+def test_thresholds_of_exact_paper_numbers_are_two_points_as_the_docstring_says():
+    # run_all's rule: "≈" numbers of REFERENCES.md get ±3 points, exact ones ±2 points
+    run_all = load_script("run_all")
+    rows = {"natural": {"clean": 0.984, "fgsm": 0.04}, "l2": {"fgsm": 0.36},
+            "expert": {"fgsm": 0.396}, "binarized": {"fgsm": 0.0}}
+    natural = run_all.claims_logistic_3v7(rows)[1]          # 99% error: 96% does not hold
+    assert "99%" in natural.paper and not natural.holds
+    rows["natural"]["fgsm"] = 0.03
+    assert run_all.claims_logistic_3v7(rows)[1].holds       # 97% does
+    for success, holds in ((0.81, False), (0.8224, True)):  # 84.24% (MetaMind)
+        result = SimpleNamespace(transfer_success=success, oracle_queries=4800)
+        assert run_all.claims_blackbox_mnist((result, None))[0].holds == holds
+    for margin, holds in ((0.305, False), (0.30, True)):     # 28% (SVHN)
+        result = SimpleNamespace(confidence=np.ones(2))
+        fooling = {"cifar": {"CNN-L2": result, "CNN": result}, "cross_margin": margin}
+        assert run_all.claims_fooling_images(fooling)[1].holds == holds
