@@ -122,3 +122,18 @@ def test_thresholds_of_exact_paper_numbers_are_two_points_as_the_docstring_says(
         result = SimpleNamespace(confidence=np.ones(2))
         fooling = {"cifar": {"CNN-L2": result, "CNN": result}, "cross_margin": margin}
         assert run_all.claims_fooling_images(fooling)[1].holds == holds
+
+
+def test_fault_tolerance_claim_reads_the_attacks_whole_curves_not_only_their_ends():
+    run_all = load_script("run_all")
+    awgn = [(20.0, 1.2, 0.5), (1.0, 0.02, 0.1)]                  # (SNR, I(T;Y), accuracy)
+    dips = [(40.0, 1.2, 0.5), (30.0, 0.05, 0.1), (25.0, 0.6, 0.2)]  # near 0 bits, then up again
+    steady = [(40.0, 1.2, 0.5), (30.0, 0.8, 0.3)]
+    curves = {"AWGN": awgn, "BIM-L2": steady, "BIM-L2 one-target": steady, "BIM-L∞": dips,
+              "BIM-L∞ one-target": steady}
+    r = {"results": {"weight decay": {"curves": curves}, "no weight decay": {"curves": curves}},
+         "drops": {name: {"BIM-L2 one-target": 0.5} for name in ("weight decay", "no weight decay")}}
+    only_awgn = run_all.claims_fault_tolerance(r)[0]
+    assert not only_awgn.holds and "attacks ≥ 0.05 / 0.05 bits" in only_awgn.tinyadv
+    curves["BIM-L∞"] = steady
+    assert run_all.claims_fault_tolerance(r)[0].holds
