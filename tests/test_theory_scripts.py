@@ -55,3 +55,14 @@ def test_boundary_tilting_script_distance_falls_at_fixed_accuracy(tmp_path, caps
     assert all(b < a for a, b in zip(dist_plane, dist_plane[1:]))
     lam, angle, *_ = zip(*numeric_rows(fit_part))
     assert lam == (0.0, 1.0) and angle[1] < angle[0]
+
+
+def test_the_guide_states_the_range_of_the_ratio_that_linearity_prints(tmp_path):
+    """figures/README.md §3 gives the range of ε‖w‖₁/|w·x| of the default run (seed 0)."""
+    import re
+
+    results = load_script("linearity").main(["--out", str(tmp_path / "linearity.png")])
+    ratio = [round(float(r), 3) for r in results["ratio"]]
+    guide = (SCRIPTS.parent / "figures" / "README.md").read_text(encoding="utf-8")
+    low, high = map(float, re.search(r"stays between (\d\.\d+) and (\d\.\d+)", guide).groups())
+    assert (low, high) == (min(ratio), max(ratio))
