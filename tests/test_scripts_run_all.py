@@ -137,3 +137,13 @@ def test_fault_tolerance_claim_reads_the_attacks_whole_curves_not_only_their_end
     assert not only_awgn.holds and "attacks ≥ 0.05 / 0.05 bits" in only_awgn.tinyadv
     curves["BIM-L∞"] = steady
     assert run_all.claims_fault_tolerance(r)[0].holds
+
+
+def test_linearity_claim_reads_the_ratio_at_every_n_not_only_the_ends():
+    run_all = load_script("run_all")
+    n = np.array([10.0, 100.0, 1000.0])
+    r = {"n": n, "activation_change": 0.25 * n, "expected_change": 0.25 * n,
+         "ratio": np.array([0.58, 1.2, 0.59]), "ratio_unrelated": np.array([1.0, 3.0, 10.0])}
+    assert not run_all.claims_linearity(r)[1].holds   # doubles in the middle: not flat
+    r["ratio"] = np.array([0.58, 0.6, 0.59])
+    assert run_all.claims_linearity(r)[1].holds
