@@ -260,13 +260,15 @@ def claims_fault_tolerance(r):
 
 def claims_random_labels(r):
     final = {name: float(curve[-1]) for name, curve in r["curves"].items()}
+    highest = float(np.max(r["curves"]["adversarial"]))  # "stays": at every epoch
     chance = float(r["chance"])
     return [Claim("random labels: natural fits better than adversarial", "natural → 100% (Zhang)",
                   f"{final['natural']:.3f} vs {final['adversarial']:.3f}",
                   final["natural"] > final["adversarial"]),
-            Claim("adversarial training stays near chance (≤ chance + 5 points)",
-                  "does not learn random labels", f"{final['adversarial']:.3f} (chance {chance:.3f})",
-                  final["adversarial"] <= chance + 0.05)]
+            Claim("adversarial training stays near chance (≤ chance + 5 points at every epoch)",
+                  "does not learn random labels",
+                  f"{final['adversarial']:.3f} at the end, at most {highest:.3f} (chance {chance:.3f})",
+                  highest <= chance + 0.05)]
 
 
 # ---- the experiments: one row per script run, with the arguments of each preset --------------

@@ -147,3 +147,13 @@ def test_linearity_claim_reads_the_ratio_at_every_n_not_only_the_ends():
     assert not run_all.claims_linearity(r)[1].holds   # doubles in the middle: not flat
     r["ratio"] = np.array([0.58, 0.6, 0.59])
     assert run_all.claims_linearity(r)[1].holds
+
+
+def test_random_labels_claim_reads_every_epoch_of_the_adversarial_curve():
+    run_all = load_script("run_all")
+    r = {"curves": {"natural": np.array([0.2, 0.9]), "adversarial": np.array([0.1, 0.4, 0.12])},
+         "chance": 0.1}
+    stays = run_all.claims_random_labels(r)[1]
+    assert not stays.holds and "at most 0.400" in stays.tinyadv  # 0.4 at epoch 2: it did not stay
+    r["curves"]["adversarial"] = np.array([0.1, 0.13, 0.12])
+    assert run_all.claims_random_labels(r)[1].holds
