@@ -220,6 +220,7 @@ def train(model, x, y, args, *, steps, weight_decay=0.0, l1=0.0, adversarial=Fal
         xb, yb = x[s:s + 128], y[s:s + 128]
         if hook is not None:
             xb, yb = hook(model, xb, yb, epoch=0, step=step, rng=None)
+            model.train()  # the hook attacks in evaluation mode; the step trains (as fit does)
         ta.train_step(model, optimizer, xb, yb, weight_decay=weight_decay, l1=l1)
     model.eval()
     return time.perf_counter() - began

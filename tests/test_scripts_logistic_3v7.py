@@ -52,6 +52,24 @@ def test_binarize_keeps_signs_and_the_mean_magnitude(values):
     np.testing.assert_allclose(np.abs(b[w != 0]), np.mean(np.abs(w)))
 
 
+def test_paper_protocol_takes_every_step_in_training_mode(monkeypatch):
+    """train_step wants the model in training mode; the adversarial hook attacks in evaluation
+    mode, and fit switches back, so the paper protocol's own loop must do it too."""
+    modes, step = [], ta.train_step
+
+    def recording_step(model, *args, **kwargs):
+        modes.append(model.training)
+        return step(model, *args, **kwargs)
+
+    monkeypatch.setattr(L.ta, "train_step", recording_step)
+    args = L.parse_args(["--paper-protocol", "--paper-steps", "3"])
+    x = np.random.default_rng(0).random((300, 1, 28, 28), dtype=np.float32)
+    y = np.arange(300) % 2
+    model = L.paper_model(784, 0)
+    L.train(model, x, y, args, steps=3, adversarial=True)
+    assert modes == [True, True, True] and not model.training
+
+
 def test_paper_batches_only_ever_cover_the_first_214_images():
     """§7's quirk: s = (step·128) mod (⌊N/128⌋ − 1); for N = 11,300 (3s and 7s of TensorFlow's
     55k training split) that is at most 86, so images 0..213."""
