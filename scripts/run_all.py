@@ -414,14 +414,16 @@ def script_argv(experiment, options, data, args, checkpoints):
     return argv
 
 
-def missing_models(experiment, checkpoints):
-    """The error of a reader of train_cifar_cnn's models when one is missing, else None.
+def missing_models(experiment, argv):
+    """The error of a reader of train_cifar_cnn's models when one is missing from the
+    ``--checkpoints`` folder of its ``argv``, else None.
 
     fooling_images trains models of its own when --checkpoints has none, which are not the
     talk's CNNs of section 11: run_all reports it as failed instead of checking its claims on
     other models (the other readers stop by themselves)."""
     if experiment.script not in CHECKPOINT_SCRIPTS or experiment.script == "train_cifar_cnn":
         return None
+    checkpoints = argv[argv.index("--checkpoints") + 1]
     for name in CIFAR_MODELS:
         path = os.path.join(checkpoints, name)
         if not os.path.exists(path):
@@ -431,6 +433,8 @@ def missing_models(experiment, checkpoints):
 
 def run_experiment(experiment, argv):
     """Run one script in this process; returns (status, error, claims). Never raises."""
+    if (missing := missing_models(experiment, argv)) is not None:
+        return "failed", missing, []
     try:
         results = load_script(experiment.script).main(argv)
         return "ok", "", experiment.claims(results)
@@ -524,10 +528,7 @@ def main(argv=None):
         print(f"\n== {experiment.name}: python scripts/{experiment.script}.py "
               f"{shlex.join(script_args)}", flush=True)
         start = time.perf_counter()
-        if (missing := missing_models(experiment, checkpoints)) is not None:
-            status, error, claims = "failed", missing, []
-        else:
-            status, error, claims = run_experiment(experiment, script_args)
+        status, error, claims = run_experiment(experiment, script_args)
         seconds = time.perf_counter() - start
         print(f"== {experiment.name}: {status} in {seconds:.0f} s", flush=True)
         runs.append(Run(experiment.name, used, script_args, seconds, status, error, claims))
