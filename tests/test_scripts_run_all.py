@@ -144,7 +144,8 @@ def test_linearity_claim_reads_the_ratio_at_every_n_not_only_the_ends():
     n = np.array([10.0, 100.0, 1000.0])
     r = {"n": n, "activation_change": 0.25 * n, "expected_change": 0.25 * n,
          "ratio": np.array([0.58, 1.2, 0.59]), "ratio_unrelated": np.array([1.0, 3.0, 10.0])}
-    assert not run_all.claims_linearity(r)[1].holds   # doubles in the middle: not flat
+    flat = run_all.claims_linearity(r)[1]
+    assert not flat.holds and "0.580–1.200 over n" in flat.tinyadv  # doubles in the middle
     r["ratio"] = np.array([0.58, 0.6, 0.59])
     assert run_all.claims_linearity(r)[1].holds
 
