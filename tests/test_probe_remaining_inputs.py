@@ -210,6 +210,25 @@ def test_a_checkpoint_of_another_dtype_is_refused(checkpoint):
     assert_unchanged(model, before)
 
 
+def test_a_checkpoint_written_on_a_big_endian_machine_resumes_with_the_same_numbers(checkpoint):
+    """Its arrays are '>f4' (and '>i8'): the same float32 numbers, which were refused as "fc1.weight
+    as >f4, the model has it as float32"."""
+    with np.load(checkpoint) as data:
+        arrays = {k: data[k] for k in data.files}
+    swapped = {k: (v.astype(v.dtype.newbyteorder(">")) if k != "__meta__" else v)
+               for k, v in arrays.items()}
+    np.savez(checkpoint, **swapped)
+    model, optimizer, _ = _resumer()
+    epoch, _ = load_checkpoint(checkpoint, model, optimizer, np.random.default_rng(1))
+    assert epoch == 1
+    for key, value in model.state_dict().items():
+        assert value.dtype == arrays[f"model/{key}"].dtype
+        np.testing.assert_array_equal(value, arrays[f"model/{key}"])
+    for key, value in optimizer.state_dict().items():
+        assert value.dtype == arrays[f"optimizer/{key}"].dtype
+        np.testing.assert_array_equal(value, arrays[f"optimizer/{key}"])
+
+
 def _crafted(checkpoint, meta_changes=(), extra=()):
     with np.load(checkpoint) as data:
         arrays = {k: data[k] for k in data.files}

@@ -369,7 +369,8 @@ def load_checkpoint(path, model, optimizer, rng, history_keys=None):
                          f"optimizer or for other parameters")
     previous = model.state_dict()
     for key, value in model_state.items():  # (resuming in another dtype would not be exact)
-        if key in previous and value.dtype != previous[key].dtype:
+        # (a checkpoint written on a big-endian machine holds '>f4': float32 all the same)
+        if key in previous and value.dtype.newbyteorder("=") != previous[key].dtype:
             raise ValueError(f"{path} holds {key} as {value.dtype}, the model has it as "
                              f"{previous[key].dtype}: resume with a model of the checkpoint's "
                              f"dtype (model.astype(np.{value.dtype}))")
