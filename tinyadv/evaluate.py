@@ -467,7 +467,7 @@ def mutual_information(t, y, num_classes, *, guard=1e-4):
     The guard g biases the estimate down once P(t)·P(y) is not large against it: for T = Y over
     K equally frequent classes (100,000 samples) it gives 3.31 bits of log2 10 = 3.32 for K = 10,
     5.66 of 6.64 for K = 100 and 3.45 of 9.97 for K = 1,000, where ``guard=0`` gives 3.32, 6.64
-    and 9.96. Keep the paper's g to compare with its numbers (10 classes); pass ``guard=0`` for
+    and 9.97. Keep the paper's g to compare with its numbers (10 classes); pass ``guard=0`` for
     many classes.
     """
     num_classes = check_positive_int(num_classes, "num_classes")
