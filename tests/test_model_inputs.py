@@ -120,6 +120,23 @@ def test_a_file_with_a_foreign_meta_is_not_a_model(tmp_path, meta, message):
         ta.load(path)
 
 
+@pytest.mark.parametrize("layer", [
+    ["fc", "Linear", {"in_features": 10 ** 7, "out_features": 10 ** 7}],
+    ["c", "Conv2D", {"in_channels": 4096, "out_channels": 4096, "kernel_size": [64, 64]}],
+    ["c", "BinaryConv2D", {"in_channels": 4096, "out_channels": 4096, "kernel_size": 64}],
+], ids=["Linear", "Conv2D", "BinaryConv2D"])
+def test_a_file_that_declares_a_huge_layer_is_refused_before_it_is_built(tmp_path, layer):
+    """A few hundred bytes can declare Linear(10**7, 10**7): 400 TB of weights, which load
+    allocated (MemoryError) before it compared the layers with the file's few arrays; a size
+    that fits in memory would have been allocated, gigabytes for a file of bytes."""
+    path = tmp_path / "huge.npz"
+    meta = {"format": "tinyadv-sequential-1", "architecture": [layer]}
+    np.savez(path, __meta__=np.array(json.dumps(meta)), **{f"{layer[0]}.weight": np.zeros(4)})
+    with pytest.raises(ValueError, match=rf"layer '{layer[0]}' declares a weight of \d+ values, "
+                                         r"more than the 4 the file holds"):
+        ta.load(path)
+
+
 def test_an_entry_that_is_not_a_numpy_array_is_named(tmp_path):
     """``np.load`` hands an archive member without the .npy format over as raw bytes; a
     parameter stored that way raised AttributeError ('bytes' object has no attribute 'dtype')."""

@@ -23,6 +23,7 @@ The architectures:
 """
 
 import json
+import math
 import numbers
 import os
 import threading
@@ -479,7 +480,8 @@ class Sequential:
         if meta["format"] != FORMAT:
             raise ValueError(f"{path}: unknown model format {meta['format']!r}")
         try:
-            model = cls.from_architecture(meta.get("architecture"), chunk_size=meta.get("chunk_size"))
+            model = cls.from_architecture(meta.get("architecture"), chunk_size=meta.get("chunk_size"),
+                                          most_values=sum(int(a.size) for a in state.values()))
         except (TypeError, ValueError) as error:
             raise ValueError(f"{path} holds an architecture tinyadv cannot build: {error}") from None
         names = [f"{name}.{key}" for name, layer in model.layers for key in layer.params]
@@ -496,8 +498,13 @@ class Sequential:
             raise ValueError(f"{path}: {error}") from None
 
     @classmethod
-    def from_architecture(cls, architecture, chunk_size=None):
-        """Build the layers described by :meth:`architecture` (only tinyadv's own layer classes)."""
+    def from_architecture(cls, architecture, chunk_size=None, *, most_values=None):
+        """Build the layers described by :meth:`architecture` (only tinyadv's own layer classes).
+
+        With ``most_values`` (what a file holds), a layer whose weight would hold more values is
+        refused before it is built: a file of a few hundred bytes could otherwise ask for
+        ``Linear(10**7, 10**7)``, 400 TB of weights, which :meth:`load` only compares with the
+        file's arrays once the layers exist."""
         if not isinstance(architecture, list):
             raise TypeError(f"the architecture must be a list of [name, class name, config], "
                             f"got {type(architecture).__name__}")
@@ -509,8 +516,26 @@ class Sequential:
             name, class_name, config = item
             if class_name not in LAYER_CLASSES:
                 raise ValueError(f"unknown layer class {class_name!r} in model file")
+            declared = _declared_values(config)
+            if most_values is not None and declared > most_values:
+                raise ValueError(f"layer {name!r} declares a weight of {declared} values, more than "
+                                 f"the {most_values} the file holds")
             layers.append((name, LAYER_CLASSES[class_name](**config)))
         return cls(*layers, chunk_size=chunk_size)
+
+
+def _declared_values(config):
+    """The number of values of the weight a layer ``config`` declares, read off the config without
+    building the layer: in_features·out_features (Linear), in_channels·out_channels·kernel area
+    (the convolutions), num_features (BatchNorm's γ), else 0. Sizes that are not ints count 1 (the
+    layer's constructor refuses them)."""
+    sizes = [config.get(key) for key in ("in_features", "out_features", "in_channels",
+                                          "out_channels", "num_features") if key in config]
+    kernel = config.get("kernel_size")
+    sizes += kernel if isinstance(kernel, list) else [kernel] * 2 if kernel is not None else []
+    if not sizes:
+        return 0
+    return math.prod(size if type(size) is int and size > 0 else 1 for size in sizes)
 
 
 def load(path):
