@@ -532,7 +532,8 @@ def _declared_values(config):
     sizes = [config.get(key) for key in ("in_features", "out_features", "in_channels",
                                           "out_channels", "num_features") if key in config]
     kernel = config.get("kernel_size")
-    sizes += kernel if isinstance(kernel, list) else [kernel] * 2 if kernel is not None else []
+    if kernel is not None:  # (a pair, or one int for a square kernel)
+        sizes += kernel if isinstance(kernel, list) else [kernel, kernel]
     if not sizes:
         return 0
     return math.prod(size if type(size) is int and size > 0 else 1 for size in sizes)

@@ -32,7 +32,6 @@ step of the talk's CNN (batch 128) it removed about 4,000 page faults per step. 
 (macOS, Windows, musl) nothing is changed.
 """
 
-import concurrent.futures
 import contextlib
 import ctypes
 import glob
@@ -40,7 +39,7 @@ import numbers
 import os
 import sys
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 
 import numpy as np
 
@@ -255,7 +254,7 @@ def map_chunks(work, slices, *, small=False):
         finally:  # (an exception: the chunks not started never start, the running ones end
             for future in futures:  # before the caller sees it, as in the loop above)
                 future.cancel()
-            concurrent.futures.wait(futures)
+            wait(futures)
 
 
 def _run_chunk(work, part):
