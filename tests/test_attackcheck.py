@@ -131,3 +131,13 @@ def test_an_attack_that_fails_on_a_second_call_is_reported_not_raised(model_and_
 
     report = ta.check_attack(once, model, x, eps=0.1)
     assert "raised RuntimeError on a second call" in report.failures["repeatable"]
+
+
+@pytest.mark.parametrize("comparison_size", [1, 2, 10])
+def test_the_strength_check_can_fail_on_few_comparison_points(model_and_data, comparison_size):
+    # (One miss was forgiven at any size: with one point the check passed an attack that never
+    # flips anything.)
+    model, x = model_and_data
+    report = ta.check_attack(fgsm_descending, model, x, eps=0.5, comparison_size=comparison_size)
+    assert "≥ FGM on a linear model" in report.failures, str(report)
+    assert ta.check_attack(ta.fgsm, model, x, eps=0.5, comparison_size=comparison_size).passed

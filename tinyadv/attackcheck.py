@@ -154,7 +154,8 @@ def check_attack(attack, model, x, y=None, *, eps, norm=np.inf, clip=(0.0, 1.0),
         calls of check 4 start alike) and seeds check 5's points. None gives fresh entropy:
         an attack that draws random numbers then fails check 4, as it should.
     comparison_size : int
-        Number of points of the logistic-model comparison (check 5).
+        Number of points of the logistic-model comparison (check 5); the attack may flip one
+        fewer than the fast gradient step per 50 points (none below 50).
     **attack_kwargs
         Further keywords for the attack (e.g. ``alpha=..., steps=...``).
 
@@ -249,7 +250,9 @@ def check_attack(attack, model, x, y=None, *, eps, norm=np.inf, clip=(0.0, 1.0),
         return report
     reference = fgm(linear, x_linear, y_linear, eps=eps, norm=norm, clip=clip)
     flipped_by_fgm = int(np.sum(logits_to_labels(linear.logits(reference)) != y_linear))
-    strong = flipped >= flipped_by_fgm - max(1, samples // 50)
+    # One miss in 50 points is forgiven (an attack that estimates its gradient, as SPSA does, may
+    # miss a point near the boundary); below 50 points none, so that the check can fail there too.
+    strong = flipped >= flipped_by_fgm - samples // 50
     record("≥ FGM on a linear model", strong,
            f"flips {flipped}/{samples} logistic-model predictions, one fast gradient step flips "
            f"{flipped_by_fgm}" + ("" if strong else " (is the step in the gradient's ascent direction?)"))
