@@ -50,6 +50,33 @@ def test_fit_refuses_bad_arguments_before_any_weight_moves(data, change, error, 
     assert_unchanged(model, before)
 
 
+@pytest.mark.parametrize("failure", ["hook raises", "labels beyond the logits", "interrupted"])
+def test_fit_that_raises_mid_epoch_leaves_the_model_in_evaluation_mode(data, failure):
+    """As a fit that returns does: a model left in training mode would be evaluated next with
+    BatchNorm's batch statistics (and would move its running ones)."""
+    x, y = data
+    model = ta.Sequential(("flatten", ta.Flatten()), ("fc", ta.Linear(16, 3, seed=0)),
+                          ("bn", ta.BatchNorm(3)))
+
+    def hook(model, xb, yb, *, epoch, step, rng):
+        if step == 1:
+            if failure == "hook raises":
+                raise RuntimeError("the attack failed")
+            if failure == "interrupted":
+                raise KeyboardInterrupt
+            return xb, yb + 3
+        return xb, yb
+
+    error = {"hook raises": RuntimeError, "interrupted": KeyboardInterrupt}.get(failure, ValueError)
+    with pytest.raises(error):
+        ta.fit(model, x, y, epochs=2, batch_size=4, progress=False, batch_hook=hook)
+    assert not model.training and not model["bn"].training
+    state = model.state_dict()
+    model.logits(x)  # in evaluation mode: the running statistics stay
+    for key, value in model.state_dict().items():
+        np.testing.assert_array_equal(value, state[key], err_msg=key)
+
+
 def test_fit_and_train_step_refuse_an_empty_batch(data):
     x, y = data
     model = small_model()

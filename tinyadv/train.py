@@ -172,6 +172,9 @@ def fit(model, x, y, *, epochs=1, batch_size=128, optimizer=None, weight_decay=0
     resume : bool
         If ``checkpoint`` exists, load it and continue after its last epoch.
 
+    The model trains in training mode and is left in evaluation mode, whether fit returns or
+    raises (a failing hook, Ctrl-C): as it would be evaluated next.
+
     Returns
     -------
     history : dict of lists, one entry per epoch: "epoch", "loss", "accuracy", "seconds", and
@@ -215,43 +218,46 @@ def fit(model, x, y, *, epochs=1, batch_size=128, optimizer=None, weight_decay=0
     if checkpoint is not None and resume and os.path.exists(checkpoint):
         start_epoch, history = load_checkpoint(checkpoint, model, optimizer, rng, history)
 
-    for epoch in range(start_epoch, epochs):
-        began = time.perf_counter()
-        model.train()
-        order = rng.permutation(len(x)) if shuffle else np.arange(len(x))
-        total_loss, correct, seen = 0.0, 0, 0
-        bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch + 1}/{epochs}", disable=not progress,
-                   leave=False)
-        for step in range(steps_per_epoch):
-            batch = order[step * batch_size:(step + 1) * batch_size]
-            xb, yb = x[batch], y[batch]
-            if batch_hook is not None:
-                hooked = batch_hook(model, xb, yb, epoch=epoch, step=step, rng=rng)
-                if not (isinstance(hooked, (tuple, list)) and len(hooked) == 2):
-                    raise TypeError(f"batch_hook must return a pair (x_batch, y_batch), got "
-                                    f"{type(hooked).__name__}")
-                xb, yb = hooked
-                model.train()
-            loss, right = train_step(model, optimizer, xb, yb, weight_decay=weight_decay, l1=l1,
-                                     label_smoothing=label_smoothing, class_weights=class_weights)
-            total_loss += loss * len(yb)
-            correct += right
-            seen += len(yb)
-            bar.update(1)
-            bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.3f}")
-        bar.close()
-        history["epoch"].append(epoch + 1)
-        history["loss"].append(total_loss / max(seen, 1))
-        history["accuracy"].append(correct / max(seen, 1))
-        if validation_data is not None:
-            model.eval()
-            val_loss, val_accuracy = evaluate_loss_accuracy(model, x_val, y_val)
-            history["val_loss"].append(val_loss)
-            history["val_accuracy"].append(val_accuracy)
-        history["seconds"].append(time.perf_counter() - began)
-        if checkpoint is not None:
-            save_checkpoint(checkpoint, model, optimizer, rng, epoch + 1, history)
-    model.eval()
+    try:  # (an error or Ctrl-C mid-epoch leaves the model in evaluation mode too)
+        for epoch in range(start_epoch, epochs):
+            began = time.perf_counter()
+            model.train()
+            order = rng.permutation(len(x)) if shuffle else np.arange(len(x))
+            total_loss, correct, seen = 0.0, 0, 0
+            bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch + 1}/{epochs}",
+                       disable=not progress, leave=False)
+            for step in range(steps_per_epoch):
+                batch = order[step * batch_size:(step + 1) * batch_size]
+                xb, yb = x[batch], y[batch]
+                if batch_hook is not None:
+                    hooked = batch_hook(model, xb, yb, epoch=epoch, step=step, rng=rng)
+                    if not (isinstance(hooked, (tuple, list)) and len(hooked) == 2):
+                        raise TypeError(f"batch_hook must return a pair (x_batch, y_batch), got "
+                                        f"{type(hooked).__name__}")
+                    xb, yb = hooked
+                    model.train()
+                loss, right = train_step(model, optimizer, xb, yb, weight_decay=weight_decay,
+                                         l1=l1, label_smoothing=label_smoothing,
+                                         class_weights=class_weights)
+                total_loss += loss * len(yb)
+                correct += right
+                seen += len(yb)
+                bar.update(1)
+                bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.3f}")
+            bar.close()
+            history["epoch"].append(epoch + 1)
+            history["loss"].append(total_loss / max(seen, 1))
+            history["accuracy"].append(correct / max(seen, 1))
+            if validation_data is not None:
+                model.eval()
+                val_loss, val_accuracy = evaluate_loss_accuracy(model, x_val, y_val)
+                history["val_loss"].append(val_loss)
+                history["val_accuracy"].append(val_accuracy)
+            history["seconds"].append(time.perf_counter() - began)
+            if checkpoint is not None:
+                save_checkpoint(checkpoint, model, optimizer, rng, epoch + 1, history)
+    finally:
+        model.eval()
     return history
 
 
