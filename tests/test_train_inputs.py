@@ -34,6 +34,8 @@ def small_model():
     (dict(resume="no"), TypeError, "resume must be True or False, got 'no'"),
     (dict(resume=None), TypeError, "resume must be True or False, got None"),
     (dict(label_smoothing="a"), TypeError, "label_smoothing must be a real number"),
+    (dict(checkpoint=5), TypeError, "checkpoint must be a file path"),  # (not after an epoch)
+    (dict(checkpoint="folder/"), ValueError, "checkpoint must name a file"),
 ])
 def test_fit_refuses_bad_arguments_before_any_weight_moves(data, change, error, message):
     x, y = data

@@ -30,6 +30,7 @@ from tqdm.auto import tqdm
 
 from .checks import (check_array, check_bool, check_generator, check_labels, check_nonnegative,
                      check_positive_int, make_rng)
+from .files import check_path
 from .losses import cross_entropy, l1_penalty, l2_penalty, logits_to_labels, sample_weights
 from .models import Sequential, read_npz_with_meta, write_npz_atomically
 from .optim import Adam
@@ -168,7 +169,7 @@ def fit(model, x, y, *, epochs=1, batch_size=128, optimizer=None, weight_decay=0
         not bools (``progress="no"``, ``resume="yes"``) are refused with TypeError.
     checkpoint : path, optional
         After every epoch, write model, optimizer, history and generator state there (an
-        ``.npz``, atomically).
+        ``.npz``, atomically). One that is not a path to a file is refused before any step.
     resume : bool
         If ``checkpoint`` exists, load it and continue after its last epoch.
 
@@ -206,6 +207,8 @@ def fit(model, x, y, *, epochs=1, batch_size=128, optimizer=None, weight_decay=0
         y_val = check_labels(validation_data[1], len(x_val), num_logits, name="validation y")
     optimizer = optimizer if optimizer is not None else Adam(model.parameters(), lr=1e-3)
     check_optimizer(model, optimizer)
+    if checkpoint is not None:  # (not only when the first epoch's end writes it)
+        checkpoint = check_path(checkpoint, "checkpoint")
     rng = make_rng(seed)
     steps_per_epoch = -(-len(x) // batch_size)
     if progress is None:
