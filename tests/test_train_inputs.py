@@ -223,6 +223,29 @@ def test_resuming_with_another_optimizer_or_without_validation_changes_nothing(d
     assert_unchanged(model, before)
 
 
+def test_resuming_a_model_of_another_architecture_names_the_model_not_the_optimizer(data, tmp_path):
+    """A checkpoint of a model with more parameters also holds more optimizer entries; the error
+    names the layers that differ (it blamed "another optimizer or other parameters"). An
+    optimizer of only some of the parameters is still refused by name, the model as it was."""
+    x, y = data
+    path = tmp_path / "run.npz"
+    with_batchnorm = ta.Sequential(("flatten", ta.Flatten()), ("fc1", ta.Linear(16, 3, seed=0)),
+                                   ("bn", ta.BatchNorm(3)))
+    ta.fit(with_batchnorm, x, y, epochs=1, checkpoint=path, progress=False)
+    model = small_model()
+    before = weights(model)
+    match = r"does not match the model: .*unexpected keys \['bn\.bias'"
+    with pytest.raises(ValueError, match=match):
+        ta.fit(model, x, y, epochs=2, checkpoint=path, resume=True, progress=False)
+    assert_unchanged(model, before)
+    path = tmp_path / "same.npz"
+    ta.fit(small_model(), x, y, epochs=1, checkpoint=path, progress=False)
+    with pytest.raises(ValueError, match=r"the optimizer state has entries \['m\.1'"):
+        ta.fit(model, x, y, epochs=2, optimizer=ta.Adam(model.parameters()[:1]),
+               checkpoint=path, resume=True, progress=False)
+    assert_unchanged(model, before)
+
+
 def test_permuted_labels_refuses_labels_that_do_not_fit_int64():
     with pytest.raises(ValueError, match="too large for int64"):
         ta.permuted_labels(np.array([2**63 + 1], np.uint64), 0)

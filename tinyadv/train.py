@@ -370,12 +370,6 @@ def load_checkpoint(path, model, optimizer, rng, history_keys=None):
     if others:
         raise ValueError(f"{path} is not a readable tinyadv checkpoint (entries {others[:4]} "
                          f"belong to no model or optimizer)")
-    own = set(optimizer.state_dict())  # (a state that lacks some of them is refused below)
-    extra = sorted(set(optimizer_state) - own)
-    if extra and own <= set(optimizer_state):
-        raise ValueError(f"{path}: the optimizer state has entries {extra[:4]} that this "
-                         f"{type(optimizer).__name__} does not: it was saved by another "
-                         f"optimizer or for other parameters")
     previous = model.state_dict()
     for key, value in model_state.items():  # (resuming in another dtype would not be exact)
         # (a checkpoint written on a big-endian machine holds '>f4': float32 all the same)
@@ -383,11 +377,17 @@ def load_checkpoint(path, model, optimizer, rng, history_keys=None):
             raise ValueError(f"{path} holds {key} as {value.dtype}, the model has it as "
                              f"{previous[key].dtype}: resume with a model of the checkpoint's "
                              f"dtype (model.astype(np.{value.dtype}))")
-    try:
+    try:  # (the model first: a model of another architecture is named as such)
         model.load_state_dict(model_state)
     except ValueError as error:
         raise ValueError(f"{path}: {error}") from None
+    own = set(optimizer.state_dict())  # (a state that lacks some of them is refused below)
+    extra = sorted(set(optimizer_state) - own)
     try:
+        if extra and own <= set(optimizer_state):
+            raise ValueError(f"the optimizer state has entries {extra[:4]} that this "
+                             f"{type(optimizer).__name__} does not: it was saved by another "
+                             f"optimizer or for other parameters")
         optimizer.load_state_dict(optimizer_state)
     except ValueError as error:
         model.load_state_dict(previous)
