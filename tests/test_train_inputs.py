@@ -171,6 +171,21 @@ def test_a_model_of_ones_own_with_a_list_of_layers_trains(data):
     assert any(not np.array_equal(p.data, w) for p, w in zip(model.parameters(), before))
 
 
+@pytest.mark.parametrize("model, method", [("a model", "parameters"), (None, "parameters"),
+                                           (ta.Linear(16, 3), "parameters")])
+def test_fit_and_train_step_refuse_what_is_not_a_model_by_name(data, model, method):
+    """(An AttributeError from deep inside once: "'str' object has no attribute 'eval'".)"""
+    x, y = data
+    with pytest.raises(TypeError, match=f"model must have a method {method}\\(\\) to be trained"):
+        ta.fit(model, x, y, progress=False)
+    with pytest.raises(TypeError, match=f"model must have a method {method}\\(\\) to be trained"):
+        ta.train_step(model, ta.SGD(small_model().parameters()), x, y)
+    without_eval = OwnModel()
+    without_eval.eval = None
+    with pytest.raises(TypeError, match="model must have a method eval\\(\\) to be trained"):
+        ta.fit(without_eval, x, y, progress=False)
+
+
 def test_train_step_refuses_an_optimizer_of_another_model(data):
     x, y = data
     model = small_model()

@@ -47,6 +47,15 @@ def _num_logits(model, x):
         model.train(training)
 
 
+def check_trainable(model, methods=("parameters", "zero_grad", "forward", "backward")):
+    """Raise TypeError unless ``model`` has the callable ``methods`` that training calls (a
+    Sequential, or a model of your own with them), naming the first one it lacks."""
+    for method in methods:
+        if not callable(getattr(model, method, None)):
+            raise TypeError(f"model must have a method {method}() to be trained, as a "
+                            f"ta.Sequential has (got {type(model).__name__})")
+
+
 def check_optimizer(model, optimizer):
     """Raise unless ``optimizer`` has a ``step()`` and, when it lists its ``parameters`` (as
     tinyadv's do), they are the model's (a subset is fine: a frozen layer), so that training
@@ -75,6 +84,7 @@ def train_step(model, optimizer, x, y, *, weight_decay=0.0, l1=0.0, label_smooth
     if len(x) == 0:
         raise ValueError("x holds no samples: a training step needs at least one")
     y = check_labels(y, len(x), None)  # (cross_entropy checks the range against the logits)
+    check_trainable(model)
     check_optimizer(model, optimizer)
     check_nonnegative(weight_decay, "weight_decay")
     check_nonnegative(l1, "l1")
@@ -182,6 +192,8 @@ def fit(model, x, y, *, epochs=1, batch_size=128, optimizer=None, weight_decay=0
         "val_loss", "val_accuracy" when ``validation_data`` is given. Loss and accuracy are the
         running means over the epoch's (possibly hooked) batches.
     """
+    check_trainable(model, ("parameters", "zero_grad", "forward", "backward", "logits", "train",
+                            "eval"))
     x = check_array(x, "x", min_ndim=2)
     if len(x) == 0:
         raise ValueError("x holds no samples")
