@@ -320,6 +320,16 @@ def test_snr_skips_unperturbed_images_and_matches_the_formula():
         mean_snr(x, x[:2])
 
 
+@pytest.mark.parametrize("scale", [1e-200, 1e-170, 1e160, 1e200])
+def test_snr_of_tiny_or_huge_images_is_the_formula_not_nan(scale):
+    """‖x‖₂ and ‖δ‖₂ whose squares underflow or overflow float64: with δ = x the SNR is
+    20·log10(2) at any scale, and δ ≠ 0 next to x = 0 is 0 dB. (A δ of 1e-200 was taken for
+    δ = 0 and skipped, so every image was, and the mean came back NaN; 1e200 gave inf / inf.)"""
+    x = np.full((2, 1, 2, 2), scale)
+    assert mean_snr(x, 2 * x) == pytest.approx(20 * np.log10(2), rel=1e-12)
+    assert mean_snr(np.zeros_like(x), x) == 0.0
+
+
 # ---- gradient-masking report ---------------------------------------------------------------------
 
 class MaskedGradients(OnlyTheInterface):

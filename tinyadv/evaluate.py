@@ -510,8 +510,10 @@ def mean_snr(x, x_noisy):
         raise ValueError(f"x and x_noisy must have the same shape, got {x.shape} and {x_noisy.shape}")
     if len(x) == 0:
         raise ValueError("x is empty")
-    signal = np.linalg.norm(x.reshape(len(x), -1).astype(np.float64), axis=1)
-    noise = np.linalg.norm((x_noisy.astype(np.float64) - x).reshape(len(x), -1), axis=1)
+    # (‖·‖₂ as perturbation_stats takes it: the same numbers as np.linalg.norm, without its
+    # squares underflowing to a zero δ, skipped as unperturbed, or overflowing to inf / inf)
+    signal = _l2_sizes(x.reshape(len(x), -1).astype(np.float64))
+    noise = _l2_sizes((x_noisy.astype(np.float64) - x).reshape(len(x), -1))
     finite = noise > 0
     if not finite.any():
         return float("nan")
