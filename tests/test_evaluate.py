@@ -448,3 +448,12 @@ def test_masking_report_bad_input():
         gradient_masking_report(model, x, y, eps=[0.5, 0.3], white_box=_white_box)
     with pytest.raises(ValueError, match="shaped like x"):
         gradient_masking_report(model, x, y, eps=[0.3], white_box=_white_box, transfer=x[:3])
+
+
+def test_masking_report_refuses_a_gradient_free_attack_that_returns_nothing():
+    """A gradient-free attack that returns None (a forgotten return) skipped check 3 without a
+    word: "no sign of gradient masking" from one check fewer than asked for."""
+    model, x, y = _masking_problem()
+    with pytest.raises(TypeError, match="the gradient-free attack must return x_adv shaped like x"):
+        gradient_masking_report(model, x, y, eps=[0.3], white_box=_white_box,
+                                gradient_free=lambda m, x, y: None)

@@ -626,10 +626,12 @@ def gradient_masking_report(model, x, y, *, eps, white_box, gradient_free=None, 
         flags.append("white-box accuracy rises with ε somewhere")
 
     reference = curve[0]
-    for name, x_other in (("gradient-free", None if gradient_free is None else
-                           gradient_free(model, x, y)), ("transfer", transfer)):
+    others = [("transfer", transfer)] if transfer is not None else []
+    if gradient_free is not None:  # (its None, a forgotten return, would skip the check unseen)
+        others.insert(0, ("gradient-free", gradient_free(model, x, y)))
+    for name, x_other in others:
         if x_other is None:
-            continue
+            raise TypeError(f"the {name} attack must return x_adv shaped like x {x.shape}, got None")
         x_other = check_array(x_other, f"{name} examples")
         if x_other.shape != x.shape:
             raise ValueError(f"{name} examples must be shaped like x {x.shape}, got {x_other.shape}")
