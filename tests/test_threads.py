@@ -373,19 +373,25 @@ def test_default_thread_count_follows_the_environment_then_the_usable_cores():
 
 
 def test_set_num_threads_refuses_nonsense(restore_threads):
-    for nonsense in (0, -1, 1.5, "2", True):
-        with pytest.raises(ValueError, match="positive integer"):
+    for nonsense in (0, -1):
+        with pytest.raises(ValueError, match="the number of threads must be >= 1"):
+            set_num_threads(nonsense)
+    for nonsense in (1.5, "2", True):  # (not an integer: TypeError, as everywhere in tinyadv)
+        with pytest.raises(TypeError, match="the number of threads must be an integer"):
             set_num_threads(nonsense)
     set_num_threads(np.int64(1))  # a NumPy integer is an integer
     assert ta.get_num_threads() == 1 and type(ta.get_num_threads()) is int
 
 
-@pytest.mark.parametrize("chunk_size", [0, -3, 2.5, "8", True])
-def test_chunk_size_refuses_nonsense_when_built_and_when_set(chunk_size):
-    with pytest.raises(ValueError, match="chunk_size must be a positive integer or None"):
+@pytest.mark.parametrize("chunk_size, error, message", [
+    (0, ValueError, "chunk_size must be >= 1"), (-3, ValueError, "chunk_size must be >= 1"),
+    (2.5, TypeError, "chunk_size must be an integer"), ("8", TypeError, "chunk_size must be an integer"),
+    (True, TypeError, "chunk_size must be an integer")])
+def test_chunk_size_refuses_nonsense_when_built_and_when_set(chunk_size, error, message):
+    with pytest.raises(error, match=message):
         ta.Sequential(ta.ReLU(), chunk_size=chunk_size)
     model = ta.Sequential(ta.ReLU(), chunk_size=np.int64(3))
-    with pytest.raises(ValueError, match="chunk_size must be a positive integer or None"):
+    with pytest.raises(error, match=message):
         model.chunk_size = chunk_size
     assert model.chunk_size == 3 and type(model.chunk_size) is int
     model.chunk_size = None

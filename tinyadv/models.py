@@ -24,7 +24,6 @@ The architectures:
 
 import json
 import math
-import numbers
 import os
 import threading
 import weakref
@@ -117,10 +116,7 @@ class Sequential:
 
     @chunk_size.setter
     def chunk_size(self, value):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Integral)
-                                  or value < 1):
-            raise ValueError(f"chunk_size must be a positive integer or None, got {value!r}")
-        self._chunk_size = None if value is None else int(value)
+        self._chunk_size = None if value is None else check_positive_int(value, "chunk_size")
 
     def append(self, name, layer):
         """Add ``layer`` at the end under ``name``; returns self."""

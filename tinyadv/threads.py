@@ -35,7 +35,6 @@ step of the talk's CNN (batch 128) it removed about 4,000 page faults per step. 
 import contextlib
 import ctypes
 import glob
-import numbers
 import os
 import sys
 import threading
@@ -82,9 +81,7 @@ def get_num_threads():
 def set_num_threads(n):
     """Run chunks on ``n`` threads (1 = everything on the calling thread, BLAS as configured).
     Not from inside a chunk (RuntimeError): the threads it replaces are the ones running."""
-    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
-        raise ValueError(f"the number of threads must be a positive integer, got {n!r}")
-    n = int(n)
+    n = check_positive_int(n, "the number of threads")
     if getattr(_in_chunk, "running", False):  # shutting the pool down would wait for itself
         raise RuntimeError("set_num_threads cannot be called from inside a chunk")
     with _lock:
