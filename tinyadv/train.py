@@ -156,6 +156,8 @@ def fit(model, x, y, *, epochs=1, batch_size=128, optimizer=None, weight_decay=0
     x : ndarray, shape (N, ...), floating
     y : ndarray of int, shape (N,)
     epochs, batch_size : int
+        The last batch of an epoch holds what is left (N mod batch_size samples when that is not
+        0): a model with BatchNorm refuses a batch of one in training mode, as PyTorch does.
     optimizer : Optimizer, optional
         Default ``Adam(model.parameters(), lr=1e-3)``, the papers' choice.
     weight_decay : float
@@ -181,7 +183,9 @@ def fit(model, x, y, *, epochs=1, batch_size=128, optimizer=None, weight_decay=0
         After every epoch, write model, optimizer, history and generator state there (an
         ``.npz``, atomically). One that is not a path to a file is refused before any step.
     resume : bool
-        If ``checkpoint`` exists, load it and continue after its last epoch.
+        If ``checkpoint`` exists, load it and continue after its last epoch (with ``epochs`` no
+        more than the checkpoint's, nothing trains: its model and whole history are returned).
+        The other arguments (batch size, hooks, data) are not checked against the stopped run's.
 
     The model trains in training mode and is left in evaluation mode, whether fit returns or
     raises (a failing hook, Ctrl-C): as it would be evaluated next.
