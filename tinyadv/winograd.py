@@ -48,7 +48,8 @@ multiplications per filter and channel, against 144 with F(2×2, 3×3) and 324 d
 
 Numbers. The result differs from the direct sum in rounding only, a little more the larger the
 tile: over 128 channels in float32, about 4e-7 of the largest output for F(2×2, 3×3), 2e-6 for
-F(3×3, 3×3) and 3e-6 for F(2×2, 5×5), against 3-5e-7 for the direct sum; in float64 about 1e-15.
+F(3×3, 3×3) and 3e-6 for F(2×2, 5×5), against 3-5e-7 for the direct sum; in float64 about 1e-15
+for F(2×2, 3×3) and 6e-15 for the other two, against 1e-15 for the direct sum.
 (An infinite input is another matter: the transforms subtract, so ∞ − ∞ can make NaN where the
 direct sum would give ±∞. And integer arrays would be truncated by the fractions, so
 ``conv2d_forward`` keeps them on im2col.)
