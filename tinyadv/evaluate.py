@@ -23,7 +23,7 @@ Accuracy is always measured against the true labels ``y``. For a targeted attack
 that it picks its own targets, e.g. ``lambda m, x, y, **kw: pgd(m, x, (y + 1) % 10,
 targeted=True, **kw)``.
 
-Beyond one accuracy number per level, the talk needs four more measurements, each one function:
+Beyond one accuracy number per level, the talk needs five more measurements:
 
 * ``robustness_table(model, x, y, attacks, eps)``: several attacks at every ε at once, and the
   per-sample worst case over them (a sample counts as robust only if *every* attack fails on
@@ -168,8 +168,9 @@ def sweep(model, x, y, attack, levels, *, param="eps", level_kwargs=None, batch_
     y : ndarray of int, shape (N,)
     attack : callable
         ``attack(model, x, y, **{param: level}, **attack_kwargs) -> x_adv``.
-    levels : sequence of numbers, shape (L,)
-        Values of ``param`` (ε, σ, fraction, k, ...), passed to the attack as Python numbers.
+    levels : sequence of numbers (or of strings, e.g. norms), shape (L,)
+        Values of ``param`` (ε, σ, fraction, k, ...), passed to the attack as Python numbers
+        (or str).
     param : str
         Name of the keyword argument that the levels set (``"eps"`` by default; ``"sigma"``,
         ``"fraction"`` or ``"k"`` for the corruptions and the pixel attack).
@@ -411,6 +412,13 @@ def _l2_sizes(delta):
 def confidence_and_margin(model, x, *, batch_size=1024):
     """Top softmax probability and margin (top-1 − top-2 probability) of every sample.
 
+    Parameters
+    ----------
+    model : object with ``logits(x) -> (N, K)``
+    x : ndarray, shape (N, ...)
+    batch_size : int >= 1
+        Largest number of inputs per call of ``model.logits``.
+
     Returns
     -------
     confidence, margin : ndarray, shape (N,), float64
@@ -574,6 +582,8 @@ def gradient_masking_report(model, x, y, *, eps, white_box, gradient_free=None, 
         Chance is 1/K (default K = number of logits, 2 for a single logit).
     tolerance : float
         How much better (in accuracy) a gradient-free or transfer attack may do before it counts.
+    batch_size : int >= 1
+        Batch size of the white-box attack's ``robust_accuracy`` runs.
 
     Returns
     -------
