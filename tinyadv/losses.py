@@ -133,7 +133,8 @@ def cross_entropy(logits, y, *, label_smoothing=0.0, temperature=1.0, class_weig
     y : ndarray of int, shape (N,)
         Class labels in [0, max(K, 2)).
     label_smoothing : float in [0, 1)
-        s: the target is q = (1 - s)·onehot(y) + s/K (Szegedy et al. 2016).
+        s: the target is q = (1 - s)·onehot(y) + s/K (Szegedy et al. 2016); K = 2 for a
+        single logit (the two logits [0, z]).
     temperature : float > 0
         T: the loss is computed on z = logits / T (Hinton et al. 2015). The BNN paper's
         "multiply the logits by 0.25" (REFERENCES.md §3) is temperature = 4. A temperature so
@@ -369,6 +370,7 @@ def l1_penalty(weights, lam):
     """L1 penalty λ Σ mean|W| (REFERENCES.md §7 uses the mean) and its subgradient λ sign(W)/size.
 
     ``weights`` is a list or tuple of finite float32/float64 arrays; an empty one contributes 0.
+    ``lam`` is λ >= 0.
     At W = 0 the subgradient 0 is used. Raises ValueError, naming it, when the value overflows
     float64 or a subgradient its weight's dtype.
     """
