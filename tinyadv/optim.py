@@ -116,7 +116,21 @@ class Optimizer:
 
 
 class SGD(Optimizer):
-    """Stochastic gradient descent with optional (Nesterov) momentum μ."""
+    """Stochastic gradient descent with optional (Nesterov) momentum μ.
+
+    Parameters
+    ----------
+    parameters : iterable of Parameter
+        ``model.parameters()``.
+    lr : float >= 0
+        η.
+    momentum : float in [0, 1)
+        μ.
+    nesterov : bool
+        Step g + μ v instead of v (needs μ > 0).
+    decoupled_weight_decay : float >= 0
+        λ of p ← p − η λ p.
+    """
 
     def __init__(self, parameters, lr=0.01, *, momentum=0.0, nesterov=False, decoupled_weight_decay=0.0):
         super().__init__(parameters, lr, decoupled_weight_decay)
@@ -149,7 +163,20 @@ class SGD(Optimizer):
 
 
 class Adam(Optimizer):
-    """Adam with bias correction; ``decoupled_weight_decay`` > 0 makes it AdamW."""
+    """Adam with bias correction; ``decoupled_weight_decay`` > 0 makes it AdamW.
+
+    Parameters
+    ----------
+    parameters : iterable of Parameter
+        ``model.parameters()``.
+    lr : float >= 0
+        η.
+    betas : pair (β₁, β₂) in [0, 1)
+    eps : float > 0
+        ε.
+    decoupled_weight_decay : float >= 0
+        λ of p ← p − η λ p.
+    """
 
     def __init__(self, parameters, lr=1e-3, *, betas=(0.9, 0.999), eps=1e-8, decoupled_weight_decay=0.0):
         super().__init__(parameters, lr, decoupled_weight_decay)

@@ -157,7 +157,14 @@ class ReLU(Layer):
 
 
 class ScaledReLU(Layer):
-    """s · max(x, 0) with one learned scalar ``scale`` (variant C of Galloway et al. 2018)."""
+    """s · max(x, 0) with one learned scalar ``scale`` (variant C of Galloway et al. 2018).
+
+    Parameters
+    ----------
+    init : float
+        The initial s (0.05, as in the reference code).
+    dtype : float32 or float64
+    """
 
     def __init__(self, init=0.05, *, dtype=np.float32):
         super().__init__()

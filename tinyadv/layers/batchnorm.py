@@ -46,6 +46,10 @@ def batchnorm_forward(x, gamma, beta, *, eps, training, running_mean, running_va
     The running statistics are not modified here: the layer updates them from the returned batch
     statistics (None in evaluation mode), which keeps this function pure. In evaluation mode it
     refuses a running_var with a negative or NaN value (ValueError).
+
+    ``gamma`` and ``beta`` (and, used in evaluation mode only, ``running_mean`` and
+    ``running_var``) hold one value per feature; ``eps`` > 0; ``training`` chooses the batch or
+    the running statistics; ``momentum`` is not used here (the layer applies it).
     """
     x = check_array(x, "input of BatchNorm", finite=False)
     training = check_bool(training, "training")
@@ -119,6 +123,16 @@ class BatchNorm(Layer):
     """Batch normalisation over ``num_features`` features (channels for images).
 
     Works on (N, D) and (N, C, H, W) input (PyTorch's BatchNorm1d and BatchNorm2d in one class).
+
+    Parameters
+    ----------
+    num_features : int >= 1
+        D, or C for images.
+    eps : float > 0
+        Added to the variance (1e-5, as in PyTorch and the BNN reference code).
+    momentum : float in [0, 1]
+        Weight of the batch statistics in the running averages (0.1, as in PyTorch).
+    dtype : float32 or float64
     """
 
     def __init__(self, num_features, *, eps=1e-5, momentum=0.1, dtype=np.float32):

@@ -98,7 +98,8 @@ def _check_saved_seed(seed):
 class StochasticBinaryConv2D(Conv2D):
     """Conv2D whose weights are resampled as ±1 at every forward pass:
     W_b = 2·Bernoulli(hardsigmoid(W)) − 1, drawn from the layer's generator (``seed``: an int,
-    a list of ints or None, not a Generator: it is saved with the model).
+    a list of ints or None, not a Generator: it is saved with the model). Same arguments as
+    Conv2D plus ``ste`` ("hubara" or "galloway").
 
     The sampling happens in training and in evaluation mode alike, as in the reference code.
     A model's file keeps the seed, not the generator's position: a loaded model samples from

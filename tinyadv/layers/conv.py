@@ -323,6 +323,17 @@ class Conv2D(Layer):
     Initialisation is PyTorch's default, U(-1/√fan_in, 1/√fan_in) with fan_in = C·HH·WW, from
     an explicit ``seed``; models that need another initialisation (``cleverhans_cnn``) set
     ``layer.params["weight"].data`` themselves.
+
+    Parameters
+    ----------
+    in_channels, out_channels : int >= 1
+        C and F.
+    kernel_size : int >= 1 or a pair (HH, WW)
+    stride : int >= 1
+    padding : int, pair (rows, columns), "same" or "valid" (see the module docstring)
+    bias : bool
+    seed : int, numpy.random.Generator or None
+    dtype : float32 or float64
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, *, stride=1, padding=0,

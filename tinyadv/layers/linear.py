@@ -62,6 +62,14 @@ class Linear(Layer):
     """Fully connected layer with ``weight`` (M, D) and optional ``bias`` (M,).
 
     Initialisation is PyTorch's default, U(-1/√D, 1/√D), from an explicit ``seed``.
+
+    Parameters
+    ----------
+    in_features, out_features : int >= 1
+        D and M.
+    bias : bool
+    seed : int, numpy.random.Generator or None
+    dtype : float32 or float64
     """
 
     def __init__(self, in_features, out_features, *, bias=True, seed=None, dtype=np.float32):
