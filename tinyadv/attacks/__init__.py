@@ -3,10 +3,11 @@
 An attack is ``f(model, x, y=None, *, eps, ...) -> x_adv``: it attacks the logits, clips to the
 pixel box (``clip=(0, 1)`` by default, None for no box), supports targeted and untargeted
 versions, takes an explicit seed when it is random, and returns a batch shaped like x in x's
-dtype. The exceptions say so in their docstrings: the minimal-perturbation attacks have no ε
-(``cw_l2``; ``deepfool``, which is untargeted and attacks the model's own prediction, so it takes
-no y), and ``swap_pixels`` only moves the values of x, so it needs no box. One attack per
-module; ``norms`` holds the per-norm start, direction and projection.
+dtype. The exceptions say so in their docstrings; among them, the minimal-perturbation attacks
+have no ε (``cw_l2``; ``deepfool``, which is untargeted and attacks the model's own prediction,
+so it takes no y), ``pixel_attack`` and all corruptions but ``uniform_noise`` have a budget of
+their own instead (k; σ or a fraction), and ``swap_pixels`` only moves the values of x, so it
+needs no box. One attack per module; ``norms`` holds the per-norm start, direction and projection.
 
 Attacks see the model only through ``logits(x) -> (N, K)`` and ``input_gradient(x, grad_logits)``
 and use it in whatever mode it is in, like PyTorch: call ``model.eval()`` first when it has
