@@ -169,6 +169,35 @@ def test_chunks_give_the_logits_and_gradients_of_one_chunk_in_both_dtypes(n, chu
         np.testing.assert_allclose(chunked, whole, rtol=tol, atol=tol * np.abs(whole).max())
 
 
+@pytest.mark.parametrize("scale", [False, True])
+@pytest.mark.parametrize("run", ["forward_backward", "forward_then_backward"])
+def test_a_clipping_straight_through_weight_gradient_sees_the_whole_batch(scale, run):
+    """The Galloway STE clips dL/dW_b, the gradient of the whole batch's loss (the reference
+    code clips the gradient that reaches tf.sign(W)): the chunks' dW_b are summed first, then
+    clipped once. Clipping each chunk's share and adding (as the chunked runner did) gave
+    another gradient, which changed with chunk_size (here 4 chunks of 8 rows)."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(32, 6))
+    dout = rng.normal(size=(32, 3))
+    model = ta.Sequential(("fc", ta.BinaryLinear(6, 3, scale=scale, seed=1, dtype=np.float64)),
+                          chunk_size=8)
+    layer = model["fc"]
+    w = layer.params["weight"].data
+    sign_w = np.where(w >= 0, 1.0, -1.0)
+    dw_binary = dout.T @ x  # dL/dW_b of the whole batch, W_b = (α) sign(W)
+    alpha = np.mean(np.abs(w))
+    expected = (np.clip(alpha * dw_binary, -1, 1) + sign_w * np.mean(dw_binary * sign_w)
+                if scale else np.clip(dw_binary, -1, 1))
+    assert np.abs(dw_binary).max() > 1  # the clip bites on the sum
+    model.zero_grad()
+    if run == "forward_backward":
+        model.forward_backward(x, lambda out, rows: dout[rows])
+    else:
+        _, caches = model.forward(x)
+        model.backward(dout, caches)
+    np.testing.assert_allclose(layer.params["weight"].grad, expected, rtol=1e-12, atol=1e-12)
+
+
 @pytest.mark.parametrize("chunk_size", [None, 3])
 def test_input_gradients_are_c_ordered_in_the_dtype_of_x(chunk_size):
     """Inside, the first convolution's dL/dx is a view of channels-last memory; the model hands

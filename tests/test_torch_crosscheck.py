@@ -83,6 +83,97 @@ def test_batchnorm_matches_pytorch_in_training_and_evaluation():
         np.testing.assert_allclose(ours_state[f"bn.{key}"], value.numpy(), rtol=1e-10)
 
 
+def torch_binary_cleverhans_cnn(ours):
+    """The binarized variants in torch: sign with sign(0) = +1 and a straight-through backward
+    (the Galloway clip or Hubara's 1{|x| <= 1}), for activations and for conv2's and conv3's
+    weights; the scalar of ScaledReLU as a parameter ``scale``."""
+    nn, functional = torch.nn, torch.nn.functional
+
+    class SignSTE(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x, ste):
+            ctx.save_for_backward(x)
+            ctx.ste = ste
+            return torch.where(x >= 0, 1.0, -1.0).to(x.dtype)
+
+        @staticmethod
+        def backward(ctx, grad):
+            (x,) = ctx.saved_tensors
+            return (grad * (x.abs() <= 1) if ctx.ste == "hubara" else grad.clamp(-1, 1)), None
+
+    class Sign(nn.Module):
+        def __init__(self, ste):
+            super().__init__()
+            self.ste = ste
+
+        def forward(self, x):
+            return SignSTE.apply(x, self.ste)
+
+    class BinaryConv(nn.Conv2d):
+        def forward(self, x):
+            return functional.conv2d(x, SignSTE.apply(self.weight, self.ste), None, self.stride)
+
+    class ScaledReLU(nn.Module):
+        def __init__(self, init):
+            super().__init__()
+            self.scale = nn.Parameter(torch.tensor([init], dtype=torch.float64))
+
+        def forward(self, x):
+            return functional.relu(x) * self.scale[0]
+
+    modules = OrderedDict()
+    for name, layer in ours.layers:
+        kind = type(layer).__name__
+        if kind == "Conv2D":
+            modules[name] = nn.Conv2d(layer.in_channels, layer.out_channels, layer.kernel_size,
+                                      stride=layer.stride, padding=3, bias=False)
+        elif kind == "BinaryConv2D":
+            modules[name] = BinaryConv(layer.in_channels, layer.out_channels, layer.kernel_size,
+                                       stride=layer.stride, bias=False)
+            modules[name].ste = layer.ste
+        else:
+            modules[name] = {
+                "ReLU": nn.ReLU, "Flatten": nn.Flatten,
+                "BatchNorm": lambda: nn.BatchNorm2d(layer.num_features),
+                "Sign": lambda: Sign(layer.ste),
+                "ScaledReLU": lambda: ScaledReLU(layer.init),
+                "Linear": lambda: nn.Linear(layer.in_features, layer.out_features, bias=False),
+            }[kind]()
+    return nn.Sequential(modules).double()
+
+
+@pytest.mark.parametrize("binary", ["binary", "scaled"])
+@pytest.mark.parametrize("ste", ["galloway", "hubara"])
+@pytest.mark.parametrize("training", [True, False])
+def test_binarized_cleverhans_cnn_matches_pytorch(binary, ste, training):
+    """Logits, the mean cross-entropy's dL/dx and every parameter gradient (with the STE on
+    conv2's and conv3's weights) and BatchNorm's running statistics, in float64, for a batch of
+    40 (two chunks in evaluation mode). The state dict loads into torch with strict=True."""
+    ours = ta.cleverhans_cnn(nf=4, binary=binary, ste=ste, seed=0, dtype=np.float64)
+    theirs = torch_binary_cleverhans_cnn(ours)
+    theirs.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in ours.state_dict().items()},
+                           strict=True)
+    ours.train(training)
+    theirs.train(training)
+    rng = np.random.default_rng(0)
+    x, y = rng.random((40, 3, 32, 32)), rng.integers(0, 10, 40)
+    x_torch = torch.from_numpy(x.copy()).requires_grad_(True)
+    logits_torch = theirs(x_torch)
+    torch.nn.functional.cross_entropy(logits_torch, torch.from_numpy(y)).backward()
+
+    ours.zero_grad()
+    logits, caches = ours.forward(x)
+    dx = ours.backward(ta.cross_entropy(logits, y)[1], caches)
+    assert ta.rel_error(logits, logits_torch.detach().numpy()) < 1e-10
+    assert ta.rel_error(dx, x_torch.grad.numpy()) < 1e-10
+    named = dict(theirs.named_parameters())
+    for name, parameter in ours.named_parameters():
+        assert ta.rel_error(parameter.grad, named[name].grad.numpy()) < 1e-10, name
+    their_state = theirs.state_dict()
+    for name, value in ours.state_dict().items():
+        np.testing.assert_allclose(value, their_state[name].numpy(), rtol=1e-12, err_msg=name)
+
+
 @pytest.mark.parametrize("attack", ["cw_l2", "deepfool"])
 def test_bench_cnn_times_the_same_attacks_in_pytorch(attack):
     """bench_cnn's ratios for CW-L2 and DeepFool compare like with like: its PyTorch versions,

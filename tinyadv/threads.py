@@ -9,9 +9,10 @@ core's cache, instead of two BLAS threads fighting over one large product.
 The math does not change: chunks are cut at fixed places (``chunk_size``, not the thread count)
 and their results are put back together in order, so a result is the same, bit for bit, for
 any number of threads. The exception is a batch larger than a chunk that must run as one (a
-model with BatchNorm in training mode or a stochastic layer): it runs with BLAS on all the
-threads, and OpenBLAS's multi-threaded products round differently with their thread count
-(reproducible for a fixed one). Another ``chunk_size`` changes the last bits (float32 products
+model with BatchNorm in training mode or a stochastic layer, or the parameter gradients of a
+binarized layer with the Galloway STE): it runs with BLAS on all the threads, and OpenBLAS's
+multi-threaded products round differently with their thread count (reproducible for a fixed
+one). Another ``chunk_size`` changes the last bits (float32 products
 round differently with their number of rows; weight gradients are summed chunk by chunk).
 
 Thread count: ``set_num_threads(n)``; by default ``NUMBA_NUM_THREADS``, else

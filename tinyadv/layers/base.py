@@ -112,6 +112,13 @@ class Layer:
         which chunks are run): then the model must not cut the batch into chunks."""
         return False
 
+    @property
+    def param_grads_need_whole_batch(self):
+        """True when a parameter's gradient is not the sum of the chunks' gradients (a
+        straight-through estimator that clips the whole batch's dL/dW_b): then a model that
+        computes parameter gradients runs the batch as one chunk."""
+        return False
+
     def forward(self, x):
         raise NotImplementedError
 

@@ -43,6 +43,11 @@ class _Binarized:
         self.scale = check_bool(scale, "scale")
         self.ste = check_ste(ste)
 
+    @property
+    def param_grads_need_whole_batch(self):
+        """The Galloway STE clips dL/dW_b of the whole batch, and Σ clip ≠ clip Σ over chunks."""
+        return self.ste == "galloway"
+
     def effective_weight(self):
         w = self.params["weight"].data
         if self.scale:
@@ -128,6 +133,10 @@ class StochasticBinaryConv2D(Conv2D):
     @property
     def batch_dependent(self):
         return True  # draws from one generator: chunks on threads would draw in random order
+
+    @property
+    def param_grads_need_whole_batch(self):
+        return self.ste == "galloway"  # (clips the whole batch's dL/dW_b, as _Binarized)
 
     def effective_weight(self):
         w = self.params["weight"].data
