@@ -150,3 +150,23 @@ def test_an_entry_that_is_not_a_numpy_array_is_named(tmp_path):
                 target.writestr(name, source.read(name))
     with pytest.raises(ValueError, match="entry 'fc.weight' is not a NumPy array"):
         ta.load(bad)
+
+
+@pytest.mark.parametrize("caches", [None, (1, 2), ([slice(0, 2)], [], (2, 3)), "caches"])
+def test_backward_names_caches_that_forward_did_not_return(model, caches):
+    with pytest.raises(ValueError, match="caches must be the caches that forward returned"):
+        model.backward(np.zeros((2, 3), np.float32), caches)
+
+
+@pytest.mark.parametrize("method", ["forward_backward", "logits_and_input_gradient",
+                                    "logits_and_input_gradients"])
+def test_a_grad_fn_that_is_not_callable_is_named(model, method):
+    with pytest.raises(TypeError, match="grad_fn must be callable"):
+        getattr(model, method)(np.zeros((2, 4), np.float32), np.ones((2, 3), np.float32))
+
+
+def test_load_state_dict_names_a_value_that_is_no_array(model):
+    state = dict(model.state_dict(), **{"fc1.weight": [[1.0, 2.0], [3.0]]})
+    with pytest.raises(ValueError, match="fc1.weight: the state dict holds a value that is not "
+                                         "an array of numbers"):
+        model.load_state_dict(state)

@@ -242,7 +242,7 @@ class Sequential:
         """
         need_input_grad = check_bool(need_input_grad, "need_input_grad")
         need_param_grads = check_bool(need_param_grads, "need_param_grads")
-        slices, chunk_caches, shape = caches
+        slices, chunk_caches, shape = self._check_caches(caches)
         dout = check_array(dout, "dout")
         if dout.shape != shape:
             raise ValueError(f"dout must have the logits' shape {shape}, got {dout.shape}")
@@ -252,6 +252,20 @@ class Sequential:
             list(range(len(slices))), len(dout))
         self._add_param_grads([grads for _, grads in results])
         return np.concatenate([dx for dx, _ in results]) if need_input_grad else None
+
+    def _check_caches(self, caches):
+        """``caches`` if it has the form that :meth:`forward` returns (its chunks' slices, one
+        list of this model's layer caches per chunk, the logits' shape), else ValueError."""
+        valid = (isinstance(caches, tuple) and len(caches) == 3
+                 and isinstance(caches[0], list) and isinstance(caches[1], list)
+                 and len(caches[0]) == len(caches[1])
+                 and all(isinstance(part, slice) for part in caches[0])
+                 and all(isinstance(c, list) and len(c) == len(self.layers) for c in caches[1])
+                 and isinstance(caches[2], tuple))
+        if not valid:
+            raise ValueError(f"caches must be the caches that forward returned for this model "
+                             f"(logits, caches = model.forward(x)), got {type(caches).__name__}")
+        return caches
 
     def logits(self, x):
         """Scores (N, K) for a batch ``x``."""
@@ -309,6 +323,7 @@ class Sequential:
         chunk's caches are alive per thread, instead of the whole batch's.
         """
         x = check_array(x, "x", min_ndim=2, finite=False)
+        _check_grad_fn(grad_fn)
         need_input_grad = check_bool(need_input_grad, "need_input_grad")
         need_param_grads = check_bool(need_param_grads, "need_param_grads")
 
@@ -339,6 +354,7 @@ class Sequential:
         times. ``dx[m]`` equals ``input_gradient(x, g[m])`` bit for bit.
         """
         x = check_array(x, "x", min_ndim=2, finite=False)
+        _check_grad_fn(grad_fn)
 
         def chunk(part):
             out, caches = self._forward_chunk(self._chunk_input(x, part))
@@ -433,7 +449,11 @@ class Sequential:
             raise ValueError(f"state dict does not match the model: missing keys {missing}, "
                              f"unexpected keys {unexpected}")
         for key, value in state.items():
-            value = np.asarray(value)
+            try:
+                value = np.asarray(value)
+            except (TypeError, ValueError) as error:  # (ragged lists)
+                raise ValueError(f"{key}: the state dict holds a value that is not an array of "
+                                 f"numbers ({error})") from None
             if value.shape != expected[key].shape:
                 raise ValueError(f"{key}: shape {value.shape} in the state dict, "
                                  f"{expected[key].shape} in the model")
@@ -523,6 +543,12 @@ class Sequential:
                                  f"the {most_values} the file holds")
             layers.append((name, LAYER_CLASSES[class_name](**config)))
         return cls(*layers, chunk_size=chunk_size)
+
+
+def _check_grad_fn(grad_fn):
+    if not callable(grad_fn):
+        raise TypeError(f"grad_fn must be callable, grad_fn(logits_chunk, rows) -> "
+                        f"dL/dlogits_chunk, got {type(grad_fn).__name__}")
 
 
 def _declared_values(config):
