@@ -18,8 +18,9 @@ and in evaluation, where the statistics are constants, dx = dout·γ / √(runni
 
 Parameters and buffers follow PyTorch (``weight`` = γ, ``bias`` = β, ``running_mean``,
 ``running_var``, ``num_batches_tracked``; momentum 0.1, eps 1e-5) so state dicts move unchanged.
-The BNN reference code uses TensorFlow's batch_norm with eps 1e-5, a shift β and no scale γ;
-here γ is learned too (it starts at 1).
+The BNN reference code uses TensorFlow's batch_norm with eps 1e-5, a shift β and no scale γ,
+and TensorFlow's default decay 0.999 for its running statistics (``momentum=0.001`` here); here γ
+is learned too (it starts at 1) and the momentum is PyTorch's 0.1 unless told otherwise.
 """
 
 import numpy as np
