@@ -110,8 +110,11 @@ def test_labels_of_the_wrong_length():
 
 
 def test_negative_or_zero_stride():
-    with pytest.raises(ValueError, match="stride must be a positive integer"):
+    with pytest.raises(ValueError, match="stride must be >= 1"):
         ta.Conv2D(1, 1, 3, stride=-1)
+    for stride in (2.0, "2", True):  # (not an integer: TypeError, as for the kernel's size)
+        with pytest.raises(TypeError, match="stride must be an integer"):
+            ta.Conv2D(1, 1, 3, stride=stride)
     with pytest.raises(ValueError, match="stride must be >= 1"):
         ta.layers.conv2d_forward(np.zeros((1, 1, 5, 5)), np.zeros((1, 1, 3, 3)), stride=0)
 

@@ -344,8 +344,7 @@ class Conv2D(Layer):
         dtype = check_float_dtype(dtype)
         bias = check_bool(bias, "bias")
         kh, kw = _pair(kernel_size, "kernel_size")
-        if isinstance(stride, bool) or not isinstance(stride, numbers.Integral) or stride < 1:
-            raise ValueError(f"stride must be a positive integer, got {stride!r}")
+        stride = check_positive_int(stride, "stride")
         pads = resolve_padding(padding, kh, kw, kh, kw, stride)  # validates the spec
         if isinstance(padding, numbers.Integral):  # plain ints: NumPy's do not save as JSON
             padding = int(padding)
