@@ -294,3 +294,30 @@ def test_kernel_loops_stay_inside_their_arrays(dtype):
         padded = np.zeros((2, 4 + top + bottom, 5 + left + right, 3), dtype)
         kernels._pad_channels_last_numba.py_func(x, top, left, padded)
         np.testing.assert_array_equal(padded, pad_channels_last_reference(x, (top, bottom, left, right)))
+
+
+@pytest.mark.parametrize("x_dtype, w_dtype, padding", [(">i8", "<i8", 0), (">i8", "<i8", 1),
+                                                       ("<i8", ">i4", 0), (">f8", "<f8", 1),
+                                                       (">f4", ">f4", 0)])
+def test_conv_takes_arrays_in_the_other_byte_order(x_dtype, w_dtype, padding):
+    """An input or weights stored big-endian (read from a file of another machine) give the
+    numbers of the native arrays, as Conv2D's check_array makes them: the compiled kernels
+    crashed on big-endian integers (Numba TypingError) and conv2d refused '>f8' as not float64.
+    The kernels themselves refuse such an array by name (TypeError)."""
+    rng = np.random.default_rng(0)
+    x, w = rng.integers(-5, 5, (2, 3, 6, 5)), rng.integers(-5, 5, (4, 3, 3, 2))
+    native_x, native_w = (x.astype(np.dtype(x_dtype).newbyteorder("=")),
+                          w.astype(np.dtype(w_dtype).newbyteorder("=")))
+    out, cache = conv2d_forward(x.astype(x_dtype), w.astype(w_dtype), padding=padding)
+    expected, expected_cache = conv2d_forward(native_x, native_w, padding=padding)
+    assert out.dtype == expected.dtype and out.dtype.isnative
+    np.testing.assert_array_equal(out, expected)
+    np.testing.assert_array_equal(out, conv2d_forward_naive(x.astype(x_dtype), w.astype(w_dtype),
+                                                            padding=padding))
+    dout = rng.normal(size=out.shape)
+    for got, wanted in zip(conv2d_backward(dout, cache), conv2d_backward(dout, expected_cache)):
+        np.testing.assert_array_equal(got, wanted)
+    with pytest.raises(TypeError, match="xpad must be in this machine's byte order, got dtype >i8"):
+        im2col(np.zeros((1, 3, 3, 1), ">i8"), 2, 2, 1)
+    with pytest.raises(TypeError, match="x must be in this machine's byte order"):
+        pad_channels_last(np.zeros((1, 1, 3, 3), ">i8"), (1, 1, 1, 1))

@@ -186,9 +186,13 @@ _COMPILED_DTYPES = frozenset(np.dtype(t) for t in (np.float32, np.float64, np.co
 
 def check_ndim(a, name, ndim):
     """Raise TypeError unless ``a`` is a NumPy array of a dtype the kernels compile for (bool,
-    integers, float32/64, complex64/128), ValueError unless it has ``ndim`` axes."""
+    integers, float32/64, complex64/128, in this machine's byte order: Numba compiles no loop
+    for another), ValueError unless it has ``ndim`` axes."""
     if not isinstance(a, np.ndarray):
         raise TypeError(f"{name} must be a NumPy array, got {type(a).__name__}")
+    if not a.dtype.isnative:
+        raise TypeError(f"{name} must be in this machine's byte order, got dtype {a.dtype.str} "
+                        f"(a.astype(a.dtype.newbyteorder('=')) holds the same numbers)")
     if a.dtype not in _COMPILED_DTYPES and a.dtype.kind not in "biu":
         raise TypeError(f"{name} must hold numbers (float32, float64, integers), got dtype "
                         f"{a.dtype}")

@@ -105,6 +105,9 @@ def resolve_padding(padding, H, W, HH, WW, stride):
 
 
 def _check_conv_args(x, w, b, stride):
+    """x and w after checking them with b and stride, each in this machine's byte order (a copy
+    of an array in the other one, '>f4' say, as :func:`tinyadv.checks.check_array` makes: the
+    compiled kernels take no other)."""
     if isinstance(stride, bool) or not isinstance(stride, numbers.Integral):
         raise TypeError(f"stride must be an integer, got {stride!r}")
     if stride < 1:
@@ -113,7 +116,8 @@ def _check_conv_args(x, w, b, stride):
         if not isinstance(a, np.ndarray):
             raise TypeError(f"conv2d's {name} must be a NumPy array, got {type(a).__name__}")
         # (integers stay exact on im2col: test_integer_arrays_take_im2col_and_stay_exact)
-        if a.dtype not in (np.float32, np.float64) and a.dtype.kind not in "iu":
+        native = a.dtype.newbyteorder("=")
+        if native not in (np.float32, np.float64) and native.kind not in "iu":
             raise TypeError(f"conv2d computes in float32, float64 or integers: its {name} have "
                             f"dtype {a.dtype}")
     if x.ndim != 4:
@@ -126,6 +130,7 @@ def _check_conv_args(x, w, b, stride):
         )
     if b is not None and (not isinstance(b, np.ndarray) or b.shape != (w.shape[0],)):
         raise ValueError(f"bias must have shape ({w.shape[0]},), got {np.shape(b)}")
+    return tuple(a if a.dtype.isnative else a.astype(a.dtype.newbyteorder("=")) for a in (x, w))
 
 
 def padded_channels_last(x, pads):
@@ -182,7 +187,7 @@ def conv2d_forward(x, w, b=None, *, stride=1, padding=0, keep_rows=True, method=
     out : ndarray, shape (N, F, Ho, Wo)
     cache : tuple for :func:`conv2d_backward`
     """
-    _check_conv_args(x, w, b, stride)
+    x, w = _check_conv_args(x, w, b, stride)
     keep_rows = check_bool(keep_rows, "keep_rows")
     N, C, H, W = x.shape
     F, _, HH, WW = w.shape
@@ -281,7 +286,7 @@ def _conv_cache(cache):
 
 def conv2d_forward_naive(x, w, b=None, *, stride=1, padding=0):
     """The definition, one output position at a time: slow and obviously right (for tests)."""
-    _check_conv_args(x, w, b, stride)
+    x, w = _check_conv_args(x, w, b, stride)
     N, C, H, W = x.shape
     F, _, HH, WW = w.shape
     top, bottom, left, right = resolve_padding(padding, H, W, HH, WW, stride)
