@@ -360,3 +360,25 @@ def test_transform_loops_stay_inside_their_arrays(m, r, stride, monkeypatch):
     dw = np.zeros((f, c, r * stride, r * stride))
     winograd._filter_transform_adjoint_numba.py_func(dU, stride, G, dw)
     assert_close(dw, winograd.filter_transform_adjoint_reference(dU, stride, c, m), np.float64)
+
+
+@pytest.mark.parametrize("x_dtype, w_dtype, expected", [
+    (np.uint8, np.uint8, np.uint64), (np.int8, np.int8, np.int64), (np.uint8, np.int8, np.int64),
+    (np.int16, np.uint16, np.int64), (np.int32, np.int32, np.int64), (np.uint32, np.int64, np.int64)])
+def test_small_integer_arrays_are_summed_in_64_bits(x_dtype, w_dtype, expected):
+    """uint8 images and kernels: their convolution used to come back as uint8, every sum taken
+    modulo 256 (here 2·9·100·2 = 3600 came back as 16); summed in 64 bits as np.sum sums small
+    integers, it is exact, the direct definition's too."""
+    x = np.full((1, 2, 5, 5), 100, x_dtype)
+    w = np.full((1, 2, 3, 3), 2, w_dtype)
+    for convolution in (conv2d_forward, conv2d_forward_naive):
+        out = convolution(x, w, padding=1)
+        out = out[0] if isinstance(out, tuple) else out
+        assert out.dtype == expected
+        assert out[0, 0, 2, 2] == 2 * 9 * 100 * 2 and out[0, 0, 0, 0] == 2 * 4 * 100 * 2
+    out, cache = conv2d_forward(x, w, padding=1)
+    exact = conv2d_forward(x.astype(np.float64), w.astype(np.float64), padding=1)
+    np.testing.assert_array_equal(out, exact[0])
+    for got, wanted in zip(conv2d_backward(np.ones(out.shape), cache),
+                           conv2d_backward(np.ones(out.shape), exact[1])):
+        np.testing.assert_array_equal(got, wanted)

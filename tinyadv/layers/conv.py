@@ -107,7 +107,8 @@ def resolve_padding(padding, H, W, HH, WW, stride):
 def _check_conv_args(x, w, b, stride):
     """x and w after checking them with b and stride, each in this machine's byte order (a copy
     of an array in the other one, '>f4' say, as :func:`tinyadv.checks.check_array` makes: the
-    compiled kernels take no other)."""
+    compiled kernels take no other). Two integer arrays come back as the 64-bit integers the
+    convolution sums in (:func:`_integer_sums`)."""
     if isinstance(stride, bool) or not isinstance(stride, numbers.Integral):
         raise TypeError(f"stride must be an integer, got {stride!r}")
     if stride < 1:
@@ -130,7 +131,20 @@ def _check_conv_args(x, w, b, stride):
         )
     if b is not None and (not isinstance(b, np.ndarray) or b.shape != (w.shape[0],)):
         raise ValueError(f"bias must have shape ({w.shape[0]},), got {np.shape(b)}")
-    return tuple(a if a.dtype.isnative else a.astype(a.dtype.newbyteorder("=")) for a in (x, w))
+    x, w = (a if a.dtype.isnative else a.astype(a.dtype.newbyteorder("=")) for a in (x, w))
+    return _integer_sums(x, w)
+
+
+def _integer_sums(x, w):
+    """x and w as int64 (uint64 when both are unsigned) when both are integers narrower than
+    that: a convolution is a sum of products, which NumPy would compute in their common dtype
+    and wrap around (uint8 images and kernels: 255 + 1 = 0), so it sums them as ``np.sum``
+    sums small integers, in 64 bits. Other arrays are returned as they are."""
+    dtype = np.result_type(x, w)
+    if x.dtype.kind in "iu" and w.dtype.kind in "iu" and dtype.itemsize < 8:
+        dtype = np.uint64 if dtype.kind == "u" else np.int64
+        return x.astype(dtype), w.astype(dtype)
+    return x, w
 
 
 def padded_channels_last(x, pads):
@@ -163,6 +177,7 @@ def conv2d_forward(x, w, b=None, *, stride=1, padding=0, keep_rows=True, method=
     ----------
     x : ndarray, shape (N, C, H, W)
     w : ndarray, shape (F, C, HH, WW)
+        float32, float64 or integers (an integer x and w are summed in 64 bits, exactly).
     b : ndarray, shape (F,), optional
     stride : int >= 1
     padding : int, pair, "same" or "valid"
