@@ -506,6 +506,11 @@ def test_layers_refuse_integer_input_as_conv2d_does(layer):
      TypeError, "conv2d computes in float32, float64 or integers"),
     (lambda: conv.conv2d_forward([[[[1.0]]]], np.ones((1, 1, 1, 1))), TypeError,
      "conv2d's input must be a NumPy array, got list"),
+    # a complex bias made the output complex, a bias of strings failed inside NumPy
+    (lambda: conv.conv2d_forward(np.ones((1, 1, 3, 3)), np.ones((2, 1, 2, 2)), np.array([1j, 2])),
+     TypeError, "conv2d computes in float32, float64 or integers: its bias have dtype complex128"),
+    (lambda: conv.conv2d_forward(np.ones((1, 1, 3, 3)), np.ones((2, 1, 2, 2)), np.array(["a", "b"])),
+     TypeError, "conv2d computes in float32, float64 or integers: its bias have dtype <U1"),
     (lambda: ta.Flatten().forward(np.ones(3)), ValueError, "input of Flatten must have at least 2"),
 ])
 def test_parameters_and_inputs_of_the_wrong_type_are_named(call, error, message):

@@ -117,10 +117,7 @@ def _check_conv_args(x, w, b, stride):
         if not isinstance(a, np.ndarray):
             raise TypeError(f"conv2d's {name} must be a NumPy array, got {type(a).__name__}")
         # (integers stay exact on im2col: test_integer_arrays_take_im2col_and_stay_exact)
-        native = a.dtype.newbyteorder("=")
-        if native not in (np.float32, np.float64) and native.kind not in "iu":
-            raise TypeError(f"conv2d computes in float32, float64 or integers: its {name} have "
-                            f"dtype {a.dtype}")
+        _check_conv_dtype(a, name)
     if x.ndim != 4:
         raise ValueError(f"conv2d expects input of shape (N, C, H, W), got shape {x.shape}")
     if w.ndim != 4:
@@ -131,8 +128,17 @@ def _check_conv_args(x, w, b, stride):
         )
     if b is not None and (not isinstance(b, np.ndarray) or b.shape != (w.shape[0],)):
         raise ValueError(f"bias must have shape ({w.shape[0]},), got {np.shape(b)}")
+    if b is not None:  # (a complex bias made the output complex, strings failed inside NumPy)
+        _check_conv_dtype(b, "bias")
     x, w = (a if a.dtype.isnative else a.astype(a.dtype.newbyteorder("=")) for a in (x, w))
     return _integer_sums(x, w)
+
+
+def _check_conv_dtype(a, name):
+    native = a.dtype.newbyteorder("=")
+    if native not in (np.float32, np.float64) and native.kind not in "iu":
+        raise TypeError(f"conv2d computes in float32, float64 or integers: its {name} have "
+                        f"dtype {a.dtype}")
 
 
 def _integer_sums(x, w):
