@@ -382,3 +382,87 @@ def test_small_integer_arrays_are_summed_in_64_bits(x_dtype, w_dtype, expected):
     for got, wanted in zip(conv2d_backward(np.ones(out.shape), cache),
                            conv2d_backward(np.ones(out.shape), exact[1])):
         np.testing.assert_array_equal(got, wanted)
+
+
+def _non_finite(a):
+    return ~np.isfinite(a)
+
+
+@given(stride=st.integers(1, 2), r=st.integers(2, 5), c=st.integers(1, 3), f=st.integers(1, 3),
+       h=st.integers(0, 5), w=st.integers(0, 5), padding=st.sampled_from([0, 1, "same"]),
+       special=st.sampled_from([np.nan, np.inf, -np.inf]), dtype=dtypes,
+       seed=st.integers(0, 2**16))
+def test_non_finite_values_reach_at_least_the_outputs_of_the_definition(stride, r, c, f, h, w,
+                                                                        padding, special, dtype,
+                                                                        seed):
+    """A NaN or ±∞ in the input (or in dout) makes non-finite every output (and gradient) that
+    the direct definition (im2col's gradients) makes non-finite: never lost; by tiles of m = 2
+    exactly those, by m = 3 possibly more of the tile ("NaN and ∞" in winograd.py)."""
+    rng = np.random.default_rng(seed)
+    k = r * stride
+    x = rng.normal(size=(2, c, k + h, k + w)).astype(dtype)
+    weight = rng.normal(size=(f, c, k, k)).astype(dtype)
+    x[tuple(rng.integers(0, size) for size in x.shape)] = special
+    options = dict(stride=stride, padding=padding)
+    with np.errstate(invalid="ignore", over="ignore"):
+        out, cache = conv2d_forward(x, weight, method="winograd", **options)
+        definition = conv2d_forward_naive(x, weight, **options)
+        m = cache[1].shape[0] - r + 1
+        assert np.all(_non_finite(out)[_non_finite(definition)])
+        if m == 2:
+            np.testing.assert_array_equal(_non_finite(out), _non_finite(definition))
+        _, by_im2col = conv2d_forward(x, weight, method="im2col", **options)
+        dout = rng.normal(size=out.shape).astype(dtype)
+        # the weight gradient of a non-finite input, and both gradients of a non-finite dout
+        dw, dw_im2col = conv2d_backward(dout, cache)[1], conv2d_backward(dout, by_im2col)[1]
+        assert np.all(_non_finite(dw)[_non_finite(dw_im2col)])
+        x[_non_finite(x)] = 0
+        _, cache = conv2d_forward(x, weight, method="winograd", **options)
+        _, by_im2col = conv2d_forward(x, weight, method="im2col", **options)
+        dout[tuple(rng.integers(0, size) for size in dout.shape)] = special
+        for by_winograd, expected in zip(conv2d_backward(dout, cache)[:2],
+                                         conv2d_backward(dout, by_im2col)[:2]):
+            assert np.all(_non_finite(by_winograd)[_non_finite(expected)])
+
+
+@given(batch=st.integers(1, 2), c=st.integers(1, 3), th=st.integers(1, 2), tw=st.integers(1, 2),
+       stride=st.integers(1, 2), tiling=tilings, special=st.sampled_from([np.nan, np.inf, -np.inf]),
+       dtype=dtypes, seed=st.integers(0, 2**16))
+def test_transforms_numba_equal_references_where_the_references_are_finite(batch, c, th, tw, stride,
+                                                                          tiling, special, dtype,
+                                                                          seed):
+    """With a NaN or ±∞ among their inputs the Numba transforms skip the matrices' zeros, the
+    references multiply by them (0 · NaN = NaN): wherever a reference is finite, its Numba loop
+    is finite and equal to it (and non-finite where the reference is ±∞)."""
+    m, r = tiling
+    n = m + r - 1
+    rng = np.random.default_rng(seed)
+    xpad = padded_input(batch, c, th, tw, stride, m, r, 0, dtype, seed)
+    T, K = batch * th * tw, stride * stride * c
+
+    def with_special(a):
+        a = a.copy()
+        a[tuple(rng.integers(0, size) for size in a.shape)] = special
+        return a
+
+    pairs = [
+        (winograd.input_transform, winograd.input_transform_reference,
+         (with_special(xpad), stride, m, r, th, tw)),
+        (winograd.input_transform_adjoint, winograd.input_transform_adjoint_reference,
+         (with_special(rng.normal(size=(n, n, T, K)).astype(dtype)), stride, m, xpad.shape, th, tw)),
+        (winograd.output_transform, winograd.output_transform_reference,
+         (with_special(rng.normal(size=(n, n, T, 2)).astype(dtype)), batch, m, th, tw)),
+        (winograd.output_transform_adjoint, winograd.output_transform_adjoint_reference,
+         (with_special(rng.normal(size=(batch, m * th, m * tw, 2)).astype(dtype)), n, m, th, tw)),
+        (winograd.filter_transform_adjoint, winograd.filter_transform_adjoint_reference,
+         (with_special(rng.normal(size=(n, n, K, 2)).astype(dtype)), stride, c, m)),
+    ]
+    tol = tolerance(dtype)
+    with np.errstate(invalid="ignore", over="ignore"):
+        for fast_transform, reference_transform, arguments in pairs:
+            fast, reference = fast_transform(*arguments), reference_transform(*arguments)
+            finite = np.isfinite(reference)
+            assert np.all(np.isfinite(fast[finite])), fast_transform.__name__
+            assert np.all(_non_finite(fast)[np.isinf(reference)]), fast_transform.__name__
+            np.testing.assert_allclose(fast[finite], reference[finite], rtol=tol,
+                                       atol=tol * np.abs(reference[finite]).max(initial=1.0))

@@ -54,6 +54,17 @@ for F(2×2, 3×3) and 6e-15 for the other two, against 1e-15 for the direct sum.
 direct sum would give ±∞. And integer arrays would be truncated by the fractions, so
 ``conv2d_forward`` keeps them on im2col.)
 
+NaN and ∞. A non-finite value is never lost: every output (or gradient) that the direct sum
+makes NaN or ±∞ is NaN or ±∞ here too (Σ_j Aᵀ[i, j] G[j, k] Bᵀ[j, l] = 1 for l = i + k: a path
+of non-zero entries leads from every pixel of an output's receptive field to it). With m = 2
+the Numba loops, which skip the matrices' zeros, reach just the outputs the direct sum reaches;
+with m = 3 (F(3×3, 3×3), F(3×3, 2×2)) a NaN or ∞ can also reach outputs of its tile whose
+receptive field does not hold it (in 1-D F(3, 3) the tile's second and fourth pixels reach all
+three outputs, against two by the direct sum), and the input gradient spreads alike. The
+references multiply by the zeros too, and 0 · NaN = NaN, so on non-finite values a reference
+can have NaN across a whole tile where its Numba loop has fewer: the two are held equal where
+the reference is finite (test_non_finite_values_reach_at_least_the_outputs_of_the_definition).
+
 As in ``kernels.py``, every transform but one exists twice: a ``*_reference`` in NumPy that
 says the formula above, and a serial ``nogil`` Numba loop beside it, which the layers call and
 the tests hold equal to the reference. The one is the forward filter transform: a model runs it

@@ -44,10 +44,11 @@ Winograd: a kernel of r·stride square (2 <= r <= 5; the talk's conv2, 6×6 at s
 Gray 2016; ``tinyadv/winograd.py`` has the math): conv2's 6×6 outputs by F(3×3, 3×3) take 100
 multiplications per filter and phase channel (stride² = 4 of them per input channel) instead of
 324, with the same result up to rounding (2e-6 of the largest output in float32, 5e-15 in
-float64). The weight gradient and the input gradient are the same steps transposed, so the
-layer's cache keeps Winograd's transformed input tiles where it would keep the rows. Output
-sizes that m does not divide are covered by last tiles that read zeros past the edge and whose
-extra outputs are dropped.
+float64; a NaN or ∞ in the input reaches every output it reaches by the direct sum, and by 3×3
+tiles some more of its tile: "NaN and ∞" in ``tinyadv/winograd.py``). The weight gradient and
+the input gradient are the same steps transposed, so the layer's cache keeps Winograd's
+transformed input tiles where it would keep the rows. Output sizes that m does not divide are
+covered by last tiles that read zeros past the edge and whose extra outputs are dropped.
 ``method="auto"`` (the default) takes Winograd only where it measured faster than im2col
 (:func:`tinyadv.winograd.faster_than_im2col`: r = 3, whole tiles, at least 32 phase channels);
 there, on 2 cores (A/B runs, the talk's CNN on CIFAR-10 images), training steps ran 1.29-1.31×
