@@ -232,3 +232,67 @@ def test_cross_entropy_matches_pytorch_and_departs_only_where_its_gradient_round
     assert theirs[0, 0] == 0 and theirs[0, 1] > 0  # PyTorch: the label's part rounds away
     np.testing.assert_allclose(ours[0, 1:], theirs[0, 1:], rtol=1e-6)
     np.testing.assert_allclose(ours[0, 0], -2 * np.exp(-20.0) / (1 + 2 * np.exp(-20.0)), rtol=1e-6)
+
+
+CONV_SHAPES = [  # N, C, H, W, F, kernel, stride, padding
+    (1, 1, 5, 5, 1, (3, 3), 1, 0),         # one image, one channel, one filter
+    (2, 3, 7, 4, 2, (2, 3), 2, "same"),    # non-square image and kernel, asymmetric SAME pads
+    (2, 2, 9, 6, 3, (2, 2), 3, 0),         # stride > kernel: pixels no output reads
+    (2, 2, 5, 4, 2, (5, 4), 1, 0),         # the kernel is the whole image: 1x1 outputs
+    (2, 2, 4, 3, 2, (6, 5), 1, (1, 1)),    # the kernel is the whole padded image
+    (3, 2, 7, 7, 2, (3, 3), 1, 0),         # 5x5 outputs: no whole tiles of 2 or 3
+    (3, 4, 8, 9, 2, (6, 6), 2, 1),         # Winograd on the phases, rectangular output
+    (2, 3, 10, 10, 2, (5, 5), 1, "same"),  # F(2x2, 5x5)
+    (2, 3, 11, 8, 2, (4, 4), 2, "same"),   # F(m, 2) on the phases, asymmetric SAME pads
+    (5, 32, 8, 8, 4, (3, 3), 1, 1),        # where "auto" takes Winograd
+    (40, 16, 12, 12, 3, (3, 3), 1, 1),     # four blocks of im2col rows, the last one short
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", CONV_SHAPES)
+def test_conv2d_layer_matches_pytorch_on_edge_shapes(shape, dtype):
+    """Conv2D's output, input gradient and weight and bias gradients equal
+    torch.nn.functional.conv2d's (float64) on the input padded by the same pads, by im2col and
+    by Winograd wherever it applies, with the rows (tiles) kept (training) and formed again
+    (evaluation): to 1e-10 of the largest entry in float64, 1e-5 in float32 (5e-5 by Winograd,
+    whose transforms round more: winograd.py; measured at most 4e-6 here)."""
+    from tinyadv import winograd
+    from tinyadv.layers.conv import resolve_padding
+
+    N, C, H, W, F, kernel, stride, padding = shape
+    rng = np.random.default_rng(CONV_SHAPES.index(shape))
+    x = rng.normal(size=(N, C, H, W)).astype(dtype)
+    dout = None
+    top, bottom, left, right = resolve_padding(padding, H, W, *kernel, stride)
+    methods = ["auto", "im2col"] + ["winograd"] * winograd.applies(*kernel, stride)
+    for method in methods:
+        for training in (True, False):
+            layer = ta.Conv2D(C, F, kernel, stride=stride, padding=padding, seed=1, dtype=dtype)
+            layer.params["bias"].data[...] = rng.normal(size=F)
+            layer.method, layer.training = method, training
+            out, cache = layer.forward(x)
+            if dout is None:
+                dout = rng.normal(size=out.shape).astype(dtype)
+            dx, grads = layer.backward(dout, cache)
+            x_torch = torch.from_numpy(np.pad(x.astype(np.float64), ((0, 0), (0, 0), (top, bottom),
+                                                                     (left, right))))
+            x_torch.requires_grad_(True)
+            w_torch = torch.from_numpy(layer.params["weight"].data.astype(np.float64))
+            b_torch = torch.from_numpy(layer.params["bias"].data.astype(np.float64))
+            w_torch.requires_grad_(True)
+            b_torch.requires_grad_(True)
+            out_torch = torch.nn.functional.conv2d(x_torch, w_torch, b_torch, stride=stride)
+            out_torch.backward(torch.from_numpy(dout.astype(np.float64)))
+            by_winograd = cache[0] == "winograd"
+            tolerance = 1e-10 if dtype == np.float64 else 5e-5 if by_winograd else 1e-5
+            pairs = [("out", out, out_torch.detach().numpy()),
+                     ("dx", dx, x_torch.grad.numpy()[:, :, top:top + H, left:left + W]),
+                     ("dw", grads["weight"], w_torch.grad.numpy()),
+                     ("db", grads["bias"], b_torch.grad.numpy())]
+            for name, ours, theirs in pairs:
+                assert ours.dtype == dtype and ours.shape == theirs.shape, name
+                np.testing.assert_allclose(ours, theirs, rtol=tolerance,
+                                           atol=tolerance * np.abs(theirs).max(),
+                                           err_msg=f"{name} by {cache[0]} ({method}), "
+                                                   f"training={training}")
