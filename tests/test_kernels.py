@@ -321,3 +321,61 @@ def test_conv_takes_arrays_in_the_other_byte_order(x_dtype, w_dtype, padding):
         im2col(np.zeros((1, 3, 3, 1), ">i8"), 2, 2, 1)
     with pytest.raises(TypeError, match="x must be in this machine's byte order"):
         pad_channels_last(np.zeros((1, 1, 3, 3), ">i8"), (1, 1, 1, 1))
+
+
+def conv2d_gradients_naive(dout, x, w, stride, pads):
+    """dx and dw by the definition (the module docstring of layers/conv.py), one output
+    position at a time: dxpad[n, :, i·s + p, j·s + q] += Σ_f dout[n, f, i, j] w[f, :, p, q] and
+    dw[f, c, p, q] = Σ_{n,i,j} dout[n, f, i, j] xpad[n, c, i·s + p, j·s + q]."""
+    top, bottom, left, right = pads
+    xpad = np.pad(x.astype(np.float64), ((0, 0), (0, 0), (top, bottom), (left, right)))
+    dxpad, dw = np.zeros_like(xpad), np.zeros(w.shape)
+    HH, WW = w.shape[2:]
+    for i in range(dout.shape[2]):
+        for j in range(dout.shape[3]):
+            rows, columns = slice(i * stride, i * stride + HH), slice(j * stride, j * stride + WW)
+            dxpad[:, :, rows, columns] += np.tensordot(dout[:, :, i, j], w, axes=(1, 0))
+            dw += np.tensordot(dout[:, :, i, j], xpad[:, :, rows, columns], axes=(0, 0))
+    return dxpad[:, :, top:top + x.shape[2], left:left + x.shape[3]], dw
+
+
+@given(n=st.integers(1, 3), c=st.integers(1, 3), f=st.integers(1, 3), h=st.integers(1, 8),
+       w=st.integers(1, 8), kh=st.integers(1, 4), kw=st.integers(1, 4), stride=st.integers(1, 4),
+       padding=st.sampled_from([0, 1, (0, 2), (2, 1), "same", "valid"]),
+       method=st.sampled_from(["im2col", "winograd"]), keep_rows=st.booleans(),
+       dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 2**16))
+@example(n=1, c=1, f=1, h=3, w=4, kh=3, kw=4, stride=4, padding="valid", method="im2col",
+         keep_rows=True, dtype=np.float32, seed=0)  # the kernel is the image, stride > kernel
+def test_conv_gradients_equal_the_definition(n, c, f, h, w, kh, kw, stride, padding, method,
+                                             keep_rows, dtype, seed):
+    """The output, input gradient and weight gradient of conv2d (im2col, or Winograd where the
+    kernel is r·stride square) equal the definition, in float32 and float64, for single images
+    and channels, non-square images and kernels, strides larger than the kernel, asymmetric
+    SAME pads, kernels the size of the padded input; to 1e-5 (float32) or 1e-12 of the largest
+    entry (Winograd: 1e-4 in float32, its transforms round more)."""
+    from hypothesis import assume
+
+    from tinyadv import winograd
+    from tinyadv.layers.conv import resolve_padding
+
+    if method == "winograd":
+        kh = kw = stride * min(max(kh, 2), 5 if stride == 1 else 2)  # r·stride, 2 <= r <= 5
+        assert winograd.applies(kh, kw, stride)
+    pads = resolve_padding(padding, h, w, kh, kw, stride)
+    assume(h + pads[0] + pads[1] >= kh and w + pads[2] + pads[3] >= kw)
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, c, h, w)).astype(dtype)
+    weight = rng.normal(size=(f, c, kh, kw)).astype(dtype)
+    out, cache = conv2d_forward(x, weight, stride=stride, padding=padding, keep_rows=keep_rows,
+                                method=method)
+    assert cache[0] == method
+    dout = rng.normal(size=out.shape).astype(dtype)
+    dx, dw, _ = conv2d_backward(dout, cache)
+    expected = (conv2d_forward_naive(x.astype(np.float64), weight.astype(np.float64),
+                                     stride=stride, padding=padding),
+                ) + conv2d_gradients_naive(dout.astype(np.float64), x, weight, stride, pads)
+    tolerance = 1e-12 if dtype == np.float64 else 1e-4 if method == "winograd" else 1e-5
+    for name, ours, definition in zip(("out", "dx", "dw"), (out, dx, dw), expected):
+        assert ours.dtype == dtype and ours.shape == definition.shape, name
+        np.testing.assert_allclose(ours, definition, rtol=tolerance, err_msg=name,
+                                   atol=tolerance * max(1.0, np.abs(definition).max()))
