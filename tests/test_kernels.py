@@ -379,3 +379,24 @@ def test_conv_gradients_equal_the_definition(n, c, f, h, w, kh, kw, stride, padd
         assert ours.dtype == dtype and ours.shape == definition.shape, name
         np.testing.assert_allclose(ours, definition, rtol=tolerance, err_msg=name,
                                    atol=tolerance * max(1.0, np.abs(definition).max()))
+
+
+@pytest.mark.parametrize("N, C, F", [(2, 0, 3), (2, 3, 0), (2, 0, 0), (0, 3, 3), (0, 0, 0)])
+@pytest.mark.parametrize("method", ["im2col", "winograd"])
+@pytest.mark.parametrize("keep_rows", [True, False])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_conv_with_no_channels_or_no_filters_equals_the_definition(N, C, F, method, keep_rows,
+                                                                   dtype):
+    """No input channels (an empty sum: the output is the bias) or no filters (an empty output):
+    the direct definition computed them, the fast paths raised "cannot reshape array of size 0
+    into shape (0)" (a reshape(-1, K) with K = 0 or F = 0)."""
+    x = np.ones((N, C, 6, 5), dtype)
+    w = np.ones((F, C, 3, 3), dtype)
+    b = np.arange(F, dtype=dtype)
+    out, cache = conv2d_forward(x, w, b, keep_rows=keep_rows, method=method)
+    assert out.dtype == dtype
+    np.testing.assert_array_equal(out, conv2d_forward_naive(x, w, b))
+    dx, dw, db = conv2d_backward(np.ones(out.shape, dtype), cache)
+    assert dx.shape == x.shape and dw.shape == w.shape and db.shape == b.shape
+    assert not dx.any() and not dw.any()  # empty sums (or empty arrays) in every case here
+    np.testing.assert_array_equal(db, np.full(F, N * 4 * 3))

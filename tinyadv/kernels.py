@@ -331,9 +331,10 @@ def rows_product(xpad, w_rows, HH, WW, stride, keep_rows):
     Ho, Wo = _check_rows(xpad.shape, K, HH, WW, stride)
     blocks = _row_blocks(N, Ho * Wo * K)
     out = np.empty((N, Ho, Wo, F), dtype=np.result_type(xpad, w_rows))
-    for part in blocks:
+    for part in blocks:  # (the sizes written out: -1 is ambiguous when C or F is 0)
         rows = _im2col(xpad[part], HH, WW, stride)
-        np.matmul(rows.reshape(-1, K), w_rows.T, out=out[part].reshape(-1, F))
+        count = rows.shape[0] * Ho * Wo
+        np.matmul(rows.reshape(count, K), w_rows.T, out=out[part].reshape(count, F))
     return out, (rows if keep_rows and len(blocks) == 1 else None)
 
 
@@ -360,7 +361,8 @@ def rows_weight_gradient(dout_rows, xpad, HH, WW, stride, cols=None):
     dw_rows = np.zeros((F, K), dtype=np.result_type(dout_rows, xpad))
     for part in _row_blocks(N, Ho * Wo * K):
         rows = _im2col(xpad[part], HH, WW, stride)
-        dw_rows += dout_images[part].reshape(-1, F).T @ rows.reshape(-1, K)
+        count = rows.shape[0] * Ho * Wo
+        dw_rows += dout_images[part].reshape(count, F).T @ rows.reshape(count, K)
     return dw_rows
 
 
@@ -382,7 +384,9 @@ def rows_product_adjoint(dout_rows, w_rows, xpad_shape, HH, WW, stride, Ho, Wo):
     dxpad = np.empty(xpad_shape, dtype=np.result_type(dout_rows, w_rows))
     dout_images = dout_rows.reshape(N, Ho * Wo, F)
     for part in _row_blocks(N, Ho * Wo * K):
-        dcols = (dout_images[part].reshape(-1, F) @ w_rows).reshape(-1, Ho, Wo, HH, WW, C)
+        images = dout_images[part].shape[0]
+        dcols = dout_images[part].reshape(images * Ho * Wo, F) @ w_rows
+        dcols = dcols.reshape(images, Ho, Wo, HH, WW, C)
         dxpad[part] = 0
         _col2im(dcols, stride, dxpad[part])
     return dxpad

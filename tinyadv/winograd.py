@@ -251,8 +251,8 @@ def conv2d(xpad, w, stride, Ho, Wo, transform_filters=None):
     xpad = _pad_to(xpad, stride * (m * Th + r - 1), stride * (m * Tw + r - 1))
     U = (transform_filters or filter_transform)(w, stride, m)  # (n, n, K, F)
     V = _input_transform(xpad, stride, m, r, Th, Tw)  # (n, n, T, K)
-    M = np.matmul(V.reshape(n * n, N * Th * Tw, V.shape[3]), U.reshape(n * n, -1, F))
-    out = _output_transform(M.reshape(n, n, -1, F), N, m, Th, Tw)[:, :Ho, :Wo]
+    M = np.matmul(V.reshape(n * n, N * Th * Tw, V.shape[3]), U.reshape(n * n, U.shape[2], F))
+    out = _output_transform(M.reshape(n, n, N * Th * Tw, F), N, m, Th, Tw)[:, :Ho, :Wo]
     return out, U, V, xpad
 
 
@@ -297,9 +297,9 @@ def conv2d_backward(dout, U, w_shape, stride, xpad_shape, *, V=None, xpad=None,
         if V is None:
             V = _input_transform(xpad, stride, m, r, Th, Tw)
         dU = np.matmul(V.reshape(n * n, N * Th * Tw, V.shape[3]).transpose(0, 2, 1), dM)
-        dw = _filter_transform_adjoint(dU.reshape(n, n, -1, F), stride, C, m)
+        dw = _filter_transform_adjoint(dU.reshape(n, n, K, F), stride, C, m)
     if need_input_grad:
-        dV = np.matmul(dM, U.reshape(n * n, -1, F).transpose(0, 2, 1))
+        dV = np.matmul(dM, U.reshape(n * n, U.shape[2], F).transpose(0, 2, 1))
         dV = dV.reshape(n, n, N * Th * Tw, dV.shape[2])
         dxpad = _input_transform_adjoint(dV, stride, m, xpad_shape, Th, Tw)
     return dxpad, dw
@@ -351,7 +351,7 @@ def filter_transform_adjoint_reference(dU, stride, C, m):
     s, n, F = stride, dU.shape[0], dU.shape[3]
     r = n - m + 1
     G = matrices(m, r)[1]
-    taps = np.kron(G, G).T.astype(dU.dtype) @ dU.reshape(n * n, -1)  # (r², K·F)
+    taps = np.kron(G, G).T.astype(dU.dtype) @ dU.reshape(n * n, dU.shape[2] * F)  # (r², K·F)
     dw = taps.reshape(r, r, s, s, C, F).transpose(5, 4, 0, 2, 1, 3)  # (F, C, p, a, q, b)
     return np.ascontiguousarray(dw).reshape(F, C, r * s, r * s)
 
@@ -380,7 +380,8 @@ def input_transform_reference(xpad, stride, m, r, Th, Tw):
     d = input_tiles_reference(xpad, stride, m, r, Th, Tw)  # (checks the arguments)
     BT = matrices(m, r)[0].astype(d.dtype)
     V = np.einsum("xu,ntjuvk,yv->xyntjk", BT, d, BT)
-    return np.ascontiguousarray(V.reshape(BT.shape[0], BT.shape[0], -1, d.shape[-1]))
+    return np.ascontiguousarray(V.reshape(BT.shape[0], BT.shape[0], math.prod(d.shape[:3]),
+                                          d.shape[-1]))
 
 
 def output_transform_reference(M, N, m, Th, Tw):

@@ -281,7 +281,7 @@ def conv2d_backward(dout, cache, *, need_input_grad=True, need_param_grads=True)
 
     dx = dw = db = None
     if method == "im2col":
-        dout_rows = dout_last.reshape(-1, F)  # (N*Ho*Wo, F)
+        dout_rows = dout_last.reshape(N * Ho * Wo, F)
         if need_param_grads:
             dw_rows = rows_weight_gradient(dout_rows, xpad, HH, WW, stride, cols=kept)
             dw = dw_rows.reshape(F, HH, WW, C).transpose(0, 3, 1, 2)
