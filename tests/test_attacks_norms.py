@@ -1,5 +1,7 @@
 """The per-norm building blocks: uniform random starts, steepest directions, exact projections."""
 
+from fractions import Fraction
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -80,6 +82,45 @@ def test_l1_projection_of_a_known_vector():
     np.testing.assert_allclose(project_l1_ball(v, 2.0), [[2.0, 0.0, 0.0]])
     np.testing.assert_allclose(project_l1_ball(v, 3.0), [[2.5, -0.5, 0.0]])
     np.testing.assert_allclose(project_l1_ball(v, 0.0), [[0.0, 0.0, 0.0]])
+
+
+def _exact_l1_projection(v, eps):
+    """Duchi et al. 2008, Fig. 1, in exact rational arithmetic (v, eps: floats)."""
+    v, eps = [Fraction(float(a)) for a in v], Fraction(float(eps))
+    if sum(abs(a) for a in v) <= eps:
+        return np.array(v, dtype=float)
+    mu, total, theta = sorted((abs(a) for a in v), reverse=True), Fraction(0), None
+    for j, m in enumerate(mu, 1):
+        total += m
+        if m - (total - eps) / j > 0:
+            theta = (total - eps) / j
+    return np.array([float((1 if a > 0 else -1) * max(abs(a) - theta, Fraction(0))) for a in v])
+
+
+@pytest.mark.parametrize("v, eps, expected", [
+    ([1.0, 1.0], 1e-17, [5e-18, 5e-18]),            # ε below the rounding error of max |v|
+    ([1e17, -1e17], 1.0, [0.5, -0.5]),
+    ([1e308, 1e308], 1.0, [0.5, 0.5]),              # ‖v‖₁ overflows
+    ([0.1, -0.1, 0.1, 0.0], 3e-20, [1e-20, -1e-20, 1e-20, 0.0]),  # a three-way tie
+])
+def test_l1_projection_is_exact_when_eps_is_tiny_next_to_v(v, eps, expected):
+    """θ = (Σμ − ε)/ρ lost ε by cancellation: ρ came out 0 (a division by zero) and the
+    projection was 0 instead of ε spread over the largest entries."""
+    with np.errstate(over="ignore"):
+        p = project_l1_ball(np.array([v]), eps)[0]
+    np.testing.assert_allclose(p, expected, rtol=1e-12, atol=0)
+
+
+@given(mu=st.lists(st.sampled_from([0.0, 0.1, 0.2, 1 / 3, 0.7, 1.0]), min_size=1, max_size=9),
+       signs=st.lists(st.booleans(), min_size=9, max_size=9),
+       scale=st.sampled_from([1e-5, 1.0, 1e5]),
+       ratio=st.sampled_from([1e-12, 1e-6, 0.01, 0.3, 1.0, 2.0]))
+def test_l1_projection_matches_exact_arithmetic_with_ties(mu, signs, scale, ratio):
+    """Ties, zeros, points inside, and ε far below ‖v‖₁, against rationals (was off by 8e-5·ε)."""
+    v = np.array([m * scale * (1 if s else -1) for m, s in zip(mu, signs)])
+    eps = ratio * float(np.abs(v).sum())
+    p = project_l1_ball(v[None], eps)[0]
+    np.testing.assert_allclose(p, _exact_l1_projection(v, eps), rtol=0, atol=1e-14 * eps)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

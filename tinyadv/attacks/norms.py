@@ -177,6 +177,12 @@ def project_l1_ball(delta, eps):
     w_i = sign(v_i)·max(|v_i| − θ, 0), with the θ ≥ 0 that makes ‖w‖₁ = ε: sort μ = |v|
     descending, ρ = max{j : μ_j − (Σ_{r≤j} μ_r − ε)/j > 0}, θ = (Σ_{r≤ρ} μ_r − ε)/ρ.
     "Efficient projections onto the l1-ball for learning in high dimensions", ICML 2008, Fig. 1.
+
+    The same quantities are computed without cancellation: the condition is D_j < ε with
+    D_j = Σ_{r≤j} (μ_r − μ_j) = D_{j−1} + (j − 1)(μ_{j−1} − μ_j) (a sum of non-negative terms,
+    so ρ ≥ 1 and the test is monotone in j), and w_i = max((|v_i| − μ_ρ) + (ε − D_ρ)/ρ, 0).
+    Subtracting θ = μ_ρ − (ε − D_ρ)/ρ directly loses ε entirely once ε is below the rounding
+    error of max |v| (v = (1, 1), ε = 1e-17 gave 0 instead of (5e-18, 5e-18)).
     """
     delta = _check_batch(delta, "delta")
     eps = check_nonnegative(eps, "eps")
@@ -190,11 +196,13 @@ def project_l1_ball(delta, eps):
     elif outside.any():
         v = flat[outside]
         mu = -np.sort(-np.abs(v), axis=1)
-        cssv = np.cumsum(mu, axis=1) - eps
-        j = np.arange(1, d + 1)
-        rho = np.count_nonzero(mu - cssv / j > 0, axis=1)  # the condition holds exactly for j ≤ ρ
-        theta = cssv[np.arange(len(v)), rho - 1] / rho
-        out[outside] = np.sign(v) * np.maximum(np.abs(v) - theta[:, None], 0.0)
+        steps = np.arange(1, d) * (mu[:, :-1] - mu[:, 1:])  # (j − 1)(μ_{j−1} − μ_j) >= 0, j >= 2
+        big_d = np.concatenate([np.zeros((len(v), 1)), np.cumsum(steps, axis=1)], axis=1)
+        rho = np.count_nonzero(big_d < eps, axis=1)  # D is non-decreasing and D_1 = 0 < ε
+        rows = np.arange(len(v))
+        shift = (eps - big_d[rows, rho - 1]) / rho  # (ε − D_ρ)/ρ = μ_ρ − θ, in (0, ε]
+        out[outside] = np.sign(v) * np.maximum((np.abs(v) - mu[rows, rho - 1][:, None])
+                                               + shift[:, None], 0.0)
     return out.astype(delta.dtype).reshape(delta.shape)
 
 
