@@ -239,3 +239,14 @@ def test_random_start_is_seeded_and_zero_at_eps_zero():
     assert a.dtype == np.float32
     np.testing.assert_array_equal(a, b)
     assert np.all(random_start(np.random.default_rng(9), (3, 5), 0.0, 1) == 0)
+
+
+def test_l2_direction_and_projection_survive_a_norm_beyond_float64():
+    """‖δ‖₂ of (1.5e308, 1.5e308) is inf in float64 (lp_norm is right to say so), and δ/inf was
+    0: normalize gave the zero direction and project the origin instead of ε·δ/‖δ‖₂."""
+    delta = np.array([[1.5e308, -1.5e308], [3.0, 4.0]])
+    with np.errstate(over="ignore"):
+        u = normalize(delta, 2)
+        p = project(delta, 2.0, 2)
+    np.testing.assert_allclose(u, [[2 ** -0.5, -2 ** -0.5], [0.6, 0.8]], rtol=1e-15)
+    np.testing.assert_allclose(p, [[2 ** 0.5, -2 ** 0.5], [1.2, 1.6]], rtol=1e-15)

@@ -67,6 +67,20 @@ def _l2_norms(flat):
     return norms
 
 
+def _rescale_overflowed(flat, norms, out, eps):
+    """Rows of ``flat`` whose ‖v‖₂ overflowed float64 (``norms`` inf, every entry finite): put
+    ε·v/‖v‖₂ = ε·(v/m)/‖v/m‖₂, m = max |v_i|, into those rows of ``out`` (ε·v/inf would be 0)."""
+    big = np.isinf(norms)  # (N values: a negligible check on the per-step path)
+    if np.any(big):
+        rows = flat[big].astype(np.float64)
+        m = np.max(np.abs(rows), axis=1)
+        finite = np.isfinite(m)  # (a row with an infinite entry has no direction: left as is)
+        unit = rows[finite] / m[finite, None]
+        index = np.flatnonzero(big)[finite]
+        out[index] = (unit * (eps / np.sqrt(np.sum(unit * unit, axis=1)))[:, None]).astype(out.dtype)
+    return out
+
+
 def lp_norm(delta, norm):
     """‖δ_n‖_p for each sample of δ (N, ...), shape (N,), float64; norm is 1, 2 or np.inf.
 
@@ -142,7 +156,8 @@ def normalize(g, norm, *, l1_quantile=None):
     Notes
     -----
     L∞: u = sign(g). L2: u = g / √max(1e-12, Σ g²) (CleverHans ``optimize_linear``; the norm is
-    taken without overflow, see ``lp_norm``).
+    taken without overflow, see ``lp_norm``, and a g whose norm exceeds float64's range is
+    divided by it after scaling by max |g_i|, not sent to 0).
     L1: u_i = sign(g_i)·1[|g_i| ≥ τ] / #{i : |g_i| ≥ τ}, with τ = max |g| (ties split equally)
     or τ = quantile_q(|g_i| : g_i ≠ 0). A zero gradient gives u = 0 in every norm.
     """
@@ -153,8 +168,10 @@ def normalize(g, norm, *, l1_quantile=None):
         return np.sign(g)
     flat = _flat(g)
     if norm == 2:
-        scale = 1.0 / np.maximum(_l2_norms(flat), 1e-6)
-        return (flat * scale[:, None].astype(g.dtype)).reshape(g.shape)
+        norms = _l2_norms(flat)
+        scale = 1.0 / np.maximum(norms, 1e-6)
+        u = _rescale_overflowed(flat, norms, flat * scale[:, None].astype(g.dtype), 1.0)
+        return u.reshape(g.shape)
     abs_flat = np.abs(flat).astype(np.float64)
     if l1_quantile is None:
         tau = np.max(abs_flat, axis=1, keepdims=True, initial=0.0)
@@ -211,7 +228,8 @@ def project(delta, eps, norm):
 
     Notes
     -----
-    L∞: clip(δ, −ε, ε). L2: δ·min(1, ε/‖δ‖₂). L1: ``project_l1_ball`` (sorting, exact).
+    L∞: clip(δ, −ε, ε). L2: δ·min(1, ε/‖δ‖₂) (taken as ε·(δ/m)/‖δ/m‖₂, m = max |δ_i|, when
+    ‖δ‖₂ exceeds float64's range). L1: ``project_l1_ball`` (sorting, exact).
     """
     delta = _check_batch(delta, "delta")
     eps = check_nonnegative(eps, "eps")
@@ -221,5 +239,6 @@ def project(delta, eps, norm):
     if norm == 2:
         norms = lp_norm(delta, 2)
         factor = np.divide(eps, norms, out=np.ones_like(norms), where=norms > eps)
-        return delta * _per_sample(factor, delta.shape).astype(delta.dtype)
+        out = delta * _per_sample(factor, delta.shape).astype(delta.dtype)
+        return _rescale_overflowed(_flat(delta), norms, _flat(out), eps).reshape(delta.shape)
     return project_l1_ball(delta, eps)
