@@ -67,3 +67,16 @@ def test_fooling_bad_input():
         fooling_images(model, (3, 4, 4), classes=[7])
     with pytest.raises(ValueError, match="start must have shape"):
         fooling_images(model, (3, 4, 4), start=np.zeros((2, 3, 4, 4)))
+
+
+def test_a_model_in_training_mode_with_batchnorm_on_vectors():
+    """"Used in whatever mode it is in": the class count was probed with one grey image, which
+    a BatchNorm on vectors in training mode refuses ("needs more than one value per feature")."""
+    from tinyadv import layers
+    from tinyadv.models import Sequential
+    model = Sequential(layers.Flatten(), layers.Linear(16, 8, seed=0), layers.BatchNorm(8),
+                       layers.ReLU(), layers.Linear(8, 3, seed=1))
+    assert model.training
+    result = fooling_images(model, (1, 4, 4), steps=3, seed=0)
+    np.testing.assert_array_equal(result.targets, [0, 1, 2])
+    assert np.all(np.isfinite(result.images)) and np.all(np.isfinite(result.confidence))

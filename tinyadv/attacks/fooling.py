@@ -90,7 +90,10 @@ def fooling_images(model, shape, *, start="uniform", norm=np.inf, alpha=0.005, s
     shape = check_shape(shape, minimum=1)  # one image, e.g. (1, 28, 28)
     rng = make_rng(seed)
 
-    probe = model_logits(model, np.full((1,) + shape, 0.5, dtype=dtype))
+    # The number of classes from a grey image; two of them for a model in training mode, where a
+    # batch-dependent layer may refuse a batch of one (BatchNorm on vectors), cf. probe_batch.
+    n_probe = 2 if getattr(model, "training", False) is True else 1
+    probe = model_logits(model, np.full((n_probe,) + shape, 0.5, dtype=dtype))
     k = num_classes(probe)
     if classes is None:
         classes = np.arange(k)
