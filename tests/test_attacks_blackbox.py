@@ -81,3 +81,16 @@ def test_blackbox_bad_input():
         papernot_blackbox(oracle, sub, _train_softmax_regression, x[:5].reshape(5, -1), x, y)
     with pytest.raises(ValueError, match="y_test"):
         papernot_blackbox(oracle, sub, _train_softmax_regression, x[:5], x, y + 5)
+
+
+def test_blackbox_names_x_test_when_it_leaves_the_box():
+    """x_test outside the clip box, or with NaN, was reported as "x", a name the function lacks."""
+    oracle, x = _problem(5)
+    sub = LinearModel(np.zeros((3, 20)), np.zeros(3))
+    y = oracle.logits(x).argmax(1)
+    with pytest.raises(ValueError, match="^x_test has values in"):
+        papernot_blackbox(oracle, sub, _train_softmax_regression, x[:5], x * 3, y)
+    bad = x.copy()
+    bad[0, 0, 0, 0] = np.nan
+    with pytest.raises(ValueError, match="^x_test contains NaN"):
+        papernot_blackbox(oracle, sub, _train_softmax_regression, x[:5], bad, y)

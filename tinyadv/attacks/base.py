@@ -37,23 +37,24 @@ def check_logits_model(model, name="model"):
         raise TypeError(f"{name} must have a method logits(x) -> (N, K), got {type(model).__name__}")
 
 
-def check_input(x, clip):
+def check_input(x, clip, name="x"):
     """Check the batch ``x`` (floating, finite, N first) and ``clip``; return ``(x, clip)``.
+    Errors call the batch ``name``.
 
     When a box is given, ``x`` must lie in it: the ε-ball guarantee of the attacks holds only
     then (clipping moves a coordinate toward the box, hence toward a clean pixel inside it).
     The box's smallest and largest value also tell that x is finite (NaN makes both NaN), so
     then the finiteness check needs no pass of its own.
     """
-    x = check_array(x, "x", min_ndim=2, finite=clip is None)
+    x = check_array(x, name, min_ndim=2, finite=clip is None)
     clip = check_clip(clip)
     if clip is not None and x.size:
         low, high = x.min(), x.max()
         if not (np.isfinite(low) and np.isfinite(high)):
-            check_array(x, "x")  # raises, naming NaN or infinite values
+            check_array(x, name)  # raises, naming NaN or infinite values
         if low < clip[0] or high > clip[1]:
             raise ValueError(
-                f"x has values in [{low:.4g}, {high:.4g}], outside the clip box {clip}; "
+                f"{name} has values in [{low:.4g}, {high:.4g}], outside the clip box {clip}; "
                 f"pass clip=None for inputs that are not pixels in a box"
             )
     return x, clip

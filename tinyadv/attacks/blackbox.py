@@ -158,7 +158,7 @@ def papernot_blackbox(oracle, substitute, train_substitute, x_seed, x_test, y_te
     if not callable(train_substitute):
         raise TypeError("train_substitute must be a callable train_substitute(substitute, x, y)")
     x_seed = check_array(x_seed, "x_seed", min_ndim=2)
-    x_test, clip = check_input(x_test, clip)
+    x_test, clip = check_input(x_test, clip, "x_test")
     for name, a in (("x_seed", x_seed), ("x_test", x_test)):
         if len(a) == 0:
             raise ValueError(f"{name} is empty (shape {a.shape}): give at least one input")
