@@ -141,3 +141,11 @@ def test_the_strength_check_can_fail_on_few_comparison_points(model_and_data, co
     report = ta.check_attack(fgsm_descending, model, x, eps=0.5, comparison_size=comparison_size)
     assert "≥ FGM on a linear model" in report.failures, str(report)
     assert ta.check_attack(ta.fgsm, model, x, eps=0.5, comparison_size=comparison_size).passed
+
+
+def test_linear_model_takes_an_empty_batch():
+    # (reshape(len(x), -1) cannot infer a size of an empty batch: it raised before)
+    model = LinearModel(np.ones((3, 12)))
+    x = np.zeros((0, 1, 3, 4), np.float32)
+    assert model.logits(x).shape == (0, 3)
+    assert ta.fgsm(model, x, eps=0.1).shape == x.shape

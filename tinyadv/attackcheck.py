@@ -60,7 +60,7 @@ class LinearModel:
 
     def logits(self, x):
         self._check_x(x)
-        z = x.reshape(len(x), -1) @ self.w.T.astype(x.dtype) + self.b.astype(x.dtype)
+        z = x.reshape(len(x), self.w.shape[1]) @ self.w.T.astype(x.dtype) + self.b.astype(x.dtype)
         return z.astype(x.dtype)
 
     def input_gradient(self, x, grad_logits):
