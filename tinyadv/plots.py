@@ -3,9 +3,11 @@
 Plotting stands alone: it takes arrays and strings, never models. Bad input (an empty or ragged
 grid, too few or too many captions, a string where a list of strings belongs, NaN or integer
 0..255 pixels, an image whose shape is not one the docstring lists) is refused with a ValueError
-or TypeError before matplotlib is called, rather than drawn wrongly.
+or TypeError before matplotlib is called, rather than drawn wrongly; a figure whose drawing
+fails anyway (matplotlib refusing a colour map) is closed before the error propagates.
 """
 
+import contextlib
 import os
 
 import numpy as np
@@ -51,6 +53,19 @@ def _real_image(image, name):
     if image.size == 0:
         raise ValueError(f"{name} is empty, got shape {image.shape}")
     return image
+
+
+@contextlib.contextmanager
+def _closed_on_error(fig):
+    """Close ``fig`` (pyplot keeps every figure it opened until it is closed) if the block
+    raises, e.g. matplotlib refusing a colour map: the caller never got the figure to close."""
+    import matplotlib.pyplot as plt
+
+    try:
+        yield fig
+    except BaseException:
+        plt.close(fig)
+        raise
 
 
 def to_displayable(image, name="image"):
@@ -110,21 +125,24 @@ def image_grid(rows, *, captions=None, row_titles=None, cell_size=1.3, title=Non
     if row_titles is not None:
         row_titles = _check_texts(row_titles, "row_titles", n_rows, "row")
     cell_size = _check_figure_options(cell_size, title)
+    shown = [[to_displayable(rows[r][m], f"rows[{r}][{m}]") for m in range(n_cols)]
+             for r in range(n_rows)]  # (every cell checked before a figure is opened)
     fig, axes = plt.subplots(n_rows, n_cols, figsize=(cell_size * n_cols + 1, cell_size * n_rows + 0.6),
                              squeeze=False)
-    for r in range(n_rows):
-        for m in range(n_cols):
-            ax = axes[r, m]
-            ax.imshow(to_displayable(rows[r][m], f"rows[{r}][{m}]"), cmap="gray", vmin=0, vmax=1)
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if captions is not None:
-                ax.set_title(captions[r][m], fontsize=8)
-        if row_titles is not None:
-            axes[r, 0].set_ylabel(row_titles[r], fontsize=9)
-    if title:
-        fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+    with _closed_on_error(fig):
+        for r in range(n_rows):
+            for m in range(n_cols):
+                ax = axes[r, m]
+                ax.imshow(shown[r][m], cmap="gray", vmin=0, vmax=1)
+                ax.set_xticks([])
+                ax.set_yticks([])
+                if captions is not None:
+                    ax.set_title(captions[r][m], fontsize=8)
+            if row_titles is not None:
+                axes[r, 0].set_ylabel(row_titles[r], fontsize=9)
+        if title:
+            fig.suptitle(title, fontsize=10)
+        fig.tight_layout()
     return fig
 
 
@@ -170,22 +188,26 @@ def signed_image_grid(images, *, titles=None, ncols=None, cell_size=2.2, cmap="R
     ncols = n if ncols is None else min(check_positive_int(ncols, "ncols"), n)
     cell_size = _check_figure_options(cell_size, title)
     nrows = -(-n // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(cell_size * ncols + 0.6, cell_size * nrows + 0.7),
-                             squeeze=False)
-    for m, ax in enumerate(axes.ravel()):
-        if m >= n:
-            ax.axis("off")
-            continue
-        scale = float(np.max(np.abs(images[m]))) or 1.0
+    scales = []
+    for m, image in enumerate(images):  # (every image checked before a figure is opened)
+        scale = float(np.max(np.abs(image))) or 1.0
         if not np.isfinite(2 * scale):  # (the colour bar's range, 2·scale, would be inf)
             raise ValueError(f"images[{m}] holds values too large to draw (max |v| = {scale:g})")
-        shown = ax.imshow(images[m], cmap=cmap, vmin=-scale, vmax=scale)
-        fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.03).ax.tick_params(labelsize=7)
-        ax.set_xticks([])
-        ax.set_yticks([])
-        if titles is not None:
-            ax.set_title(titles[m], fontsize=8)
-    if title:
-        fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+        scales.append(scale)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(cell_size * ncols + 0.6, cell_size * nrows + 0.7),
+                             squeeze=False)
+    with _closed_on_error(fig):
+        for m, ax in enumerate(axes.ravel()):
+            if m >= n:
+                ax.axis("off")
+                continue
+            shown = ax.imshow(images[m], cmap=cmap, vmin=-scales[m], vmax=scales[m])
+            fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.03).ax.tick_params(labelsize=7)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if titles is not None:
+                ax.set_title(titles[m], fontsize=8)
+        if title:
+            fig.suptitle(title, fontsize=10)
+        fig.tight_layout()
     return fig
