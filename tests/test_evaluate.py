@@ -9,9 +9,9 @@ from hypothesis import strategies as st
 
 from attack_models import LinearModel, OnlyTheInterface, TwoLayerMLP
 from tinyadv.attacks import fgsm, pgd, spsa
-from tinyadv.evaluate import (confidence_and_margin, gradient_masking_report, label_entropy,
-                              mean_snr, mutual_information, perturbation_stats, robust_accuracy,
-                              robustness_table, sweep, vanishing_gradients)
+from tinyadv.evaluate import (RobustnessTable, confidence_and_margin, gradient_masking_report,
+                              label_entropy, mean_snr, mutual_information, perturbation_stats,
+                              robust_accuracy, robustness_table, sweep, vanishing_gradients)
 from tinyadv.losses import softmax
 from tinyadv.models import mlp
 from tinyadv.theory import minimal_linear_distance
@@ -165,6 +165,32 @@ def test_robustness_table_plots_one_line_per_attack_and_the_worst_case():
     assert [line.get_label() for line in ax.get_lines()] == ["linear FGSM", "linear worst case"]
     np.testing.assert_allclose(ax.get_lines()[0].get_xdata(), [0.0, 5.1, 25.5])
     plt.close(ax.figure)
+
+
+def test_robustness_table_plot_takes_line_properties_and_refuses_bad_options():
+    """marker= or ms= crashed with "got multiple values for keyword argument" (they were passed
+    twice to ax.plot); a NaN eps_scale drew nothing under the label "ε × nan", a label_prefix
+    that is not a str or an ax that is not an Axes failed inside the plotting, and a failed
+    draw without ax left its new figure open in pyplot."""
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
+    table = RobustnessTable([0.0, 0.1], {"A": np.array([[1, 1, 0], [1, 0, 0]], dtype=bool)})
+    ax = table.plot(marker="s", ms=5, lw=2)
+    assert [(line.get_marker(), line.get_markersize()) for line in ax.get_lines()] == [("s", 5)] * 2
+    assert ax.get_lines()[1].get_color() == "k" and ax.get_lines()[1].get_linestyle() == "--"
+    assert ax.get_xlabel() == "ε" and ax.get_ylabel() == "accuracy"
+    plt.close("all")
+    for kwargs, error, match in [(dict(eps_scale=np.nan), ValueError, "eps_scale"),
+                                 (dict(eps_scale=0), ValueError, "eps_scale"),
+                                 (dict(eps_scale="255"), TypeError, "eps_scale"),
+                                 (dict(label_prefix=3), TypeError, "label_prefix"),
+                                 (dict(label="x"), TypeError, "label_prefix"),
+                                 (dict(ax="axes"), TypeError, "ax must be"),
+                                 (dict(no_such_property=1), AttributeError, "no_such_property")]:
+        with pytest.raises(error, match=match):
+            table.plot(**kwargs)
+    assert plt.get_fignums() == []
 
 
 @pytest.mark.parametrize("attacks, eps, error, match", [

@@ -46,8 +46,8 @@ from tqdm import tqdm
 from .attacks.base import (check_logits_model, check_model, model_gradient, model_logits,
                            num_logits)
 from .attacks.norms import lp_norm
-from .checks import (check_array, check_bool, check_labels, check_nonnegative, check_positive_int,
-                     make_rng)
+from .checks import (check_array, check_bool, check_labels, check_nonnegative, check_positive,
+                     check_positive_int, make_rng)
 from .losses import cross_entropy, logits_to_labels, softmax
 
 
@@ -270,22 +270,40 @@ class RobustnessTable:
     def plot(self, ax=None, *, label_prefix="", eps_scale=1.0, **line_kwargs):
         """Draw accuracy against ε, one line per attack (worst case dashed black); returns ax.
 
-        ``eps_scale=255`` draws ε in pixel levels; ``label_prefix`` names the model in the legend
-        when several tables share one axis.
+        ``eps_scale=255`` (a finite number > 0) draws ε in pixel levels; ``label_prefix`` (str)
+        names the model in the legend when several tables share one axis. ``line_kwargs`` are
+        matplotlib line properties for every line; they override the defaults (``marker="o"``,
+        ``ms=3``, the worst case's ``color="k", ls="--"``). The labels are ``label_prefix`` + the
+        attack's name, so ``label`` is refused. Without ``ax`` a new figure is made (and closed
+        again if drawing fails).
         """
         import matplotlib.pyplot as plt  # plotting is optional: import only when asked
 
+        if not isinstance(label_prefix, str):
+            raise TypeError(f"label_prefix must be a str, got {type(label_prefix).__name__}")
+        eps_scale = check_positive(eps_scale, "eps_scale")
+        if "label" in line_kwargs:
+            raise TypeError("label is set per line (label_prefix + the attack's name); pass label_prefix")
+        if ax is not None and not callable(getattr(ax, "plot", None)):
+            raise TypeError(f"ax must be a matplotlib Axes or None, got {type(ax).__name__}")
+        fig = None
         if ax is None:
-            _, ax = plt.subplots(figsize=(5, 3.6))
-        for name, row in self.accuracy.items():
-            style = dict(color="k", ls="--") if name == "worst case" else {}
-            style.update(line_kwargs)
-            ax.plot(self.eps * eps_scale, row, marker="o", ms=3, label=label_prefix + name, **style)
-        ax.set_xlabel("ε" if eps_scale == 1.0 else f"ε × {eps_scale:g}")
-        ax.set_ylabel("accuracy")
-        ax.set_ylim(0.0, 1.02)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+            fig, ax = plt.subplots(figsize=(5, 3.6))
+        try:
+            for name, row in self.accuracy.items():
+                style = dict(marker="o", ms=3)
+                style.update(dict(color="k", ls="--") if name == "worst case" else {})
+                style.update(line_kwargs)
+                ax.plot(self.eps * eps_scale, row, label=label_prefix + name, **style)
+            ax.set_xlabel("ε" if eps_scale == 1.0 else f"ε × {eps_scale:g}")
+            ax.set_ylabel("accuracy")
+            ax.set_ylim(0.0, 1.02)
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=8)
+        except BaseException:
+            if fig is not None:
+                plt.close(fig)
+            raise
         return ax
 
 
