@@ -193,6 +193,18 @@ def test_robustness_table_plot_takes_line_properties_and_refuses_bad_options():
     assert plt.get_fignums() == []
 
 
+def test_robustness_table_keeps_its_own_copy_of_eps_and_the_outcomes():
+    """The table held the caller's bool and float64 arrays themselves: filling the same buffer
+    again for the next model changed ``correct`` and ``eps`` of the table already made, but not
+    its ``accuracy`` (computed once), so the two disagreed."""
+    eps, outcome = np.array([0.0, 0.1]), np.array([[1, 1, 0], [1, 0, 0]], dtype=bool)
+    table = RobustnessTable(eps, {"A": outcome})
+    eps[:], outcome[:] = 9.0, False
+    np.testing.assert_array_equal(table.eps, [0.0, 0.1])
+    np.testing.assert_array_equal(table.correct["A"].mean(axis=1), table.accuracy["A"])
+    np.testing.assert_allclose(table.accuracy["A"], [2 / 3, 1 / 3])
+
+
 @pytest.mark.parametrize("attacks, eps, error, match", [
     ({}, [0.1], TypeError, "non-empty dict"),
     ({"a": 3}, [0.1], TypeError, "callable"),

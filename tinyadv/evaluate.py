@@ -225,11 +225,12 @@ class RobustnessTable:
         The per-sample outcomes behind each row.
 
     Refuses ``eps`` that is not 1-D and outcomes that are not bool arrays of one shape (L, N).
+    ``eps`` and the outcomes are copied: changing the given arrays later does not change the table.
     """
 
     def __init__(self, eps, correct):
         try:
-            self.eps = np.asarray(eps, dtype=np.float64)
+            self.eps = np.array(eps, dtype=np.float64)  # (copies: the table keeps its numbers)
         except (TypeError, ValueError):
             raise TypeError(f"eps must be a 1-D sequence of numbers, got {eps!r}") from None
         if self.eps.ndim != 1:
@@ -248,7 +249,7 @@ class RobustnessTable:
                     outcome.dtype.kind in "iu" and np.isin(outcome, (0, 1)).all()))):
                 raise TypeError(f"correct[{name!r}] must be a bool array (or of 0 and 1), got "
                                 f"{getattr(outcome, 'dtype', type(outcome).__name__)}")
-            outcomes[name] = outcome = outcome.astype(bool, copy=False)
+            outcomes[name] = outcome = outcome.astype(bool)  # (a copy, as eps)
             if outcome.ndim != 2 or outcome.shape[0] != self.eps.size:
                 raise ValueError(f"correct[{name!r}] must have shape (L, N) with one row per eps "
                                  f"(L = {self.eps.size}), got {outcome.shape}")
