@@ -2,6 +2,8 @@
 request), the worst-case robustness table, perturbation sizes, confidence and margin, I(T;Y) and
 SNR, and the gradient-masking report (it must flag a model whose gradients are masked)."""
 
+from fractions import Fraction
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -236,6 +238,29 @@ def test_perturbation_stats_in_every_norm():
         perturbation_stats(x, x_adv[:2])
     with pytest.raises(ValueError, match="mask"):
         perturbation_stats(x, x_adv, mask=np.ones(2, bool))
+
+
+@pytest.mark.parametrize("sizes", [[1e308, 1.5e308, 1.7e308], [1.5e308, 1.7e308], [1e308] * 5,
+                                   [1e-300, 1.0, 1.7e308, 1.7e308]])
+def test_perturbation_stats_mean_and_median_of_huge_sizes_are_finite(sizes):
+    """Sizes near the float64 maximum, each finite, gave a mean (NumPy sums first) and a median
+    of two middle values (NumPy adds them) of inf; they are the direct numbers now."""
+    sizes = np.array(sizes)
+    x = np.zeros((len(sizes), 2))
+    x_adv = np.stack([sizes, np.zeros_like(sizes)], axis=1)
+    with np.errstate(over="raise"):
+        stats = perturbation_stats(x, x_adv)
+    exact_mean = float(sum(Fraction(v) for v in sizes) / len(sizes))
+    middle = np.sort(sizes)[[(len(sizes) - 1) // 2, len(sizes) // 2]]
+    exact_median = float((Fraction(middle[0]) + Fraction(middle[1])) / 2)
+    for norm in (1, 2, np.inf):
+        np.testing.assert_array_equal(stats[norm]["per_sample"], sizes)
+        assert stats[norm]["mean"] == pytest.approx(exact_mean, rel=1e-15)
+        assert stats[norm]["median"] == exact_median
+    ordinary = np.random.default_rng(0).uniform(0, 1, size=(7, 3))  # (NumPy's numbers kept)
+    stats = perturbation_stats(np.zeros_like(ordinary), ordinary)
+    assert stats[1]["mean"] == float(np.mean(ordinary.sum(axis=1)))
+    assert stats[1]["median"] == float(np.median(ordinary.sum(axis=1)))
 
 
 def test_confidence_and_margin_from_known_logits():

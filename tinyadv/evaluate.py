@@ -389,7 +389,8 @@ def perturbation_stats(x, x_adv, mask=None):
     dict norm -> dict with ``"per_sample"`` (N,), ``"mean"``, ``"median"`` over the masked samples
         (NaN when none), for the keys 0, 1, 2 and ``np.inf``. L0 counts the entries that changed.
         L2 is right for δ of any size float64 holds (its squares are not left to overflow or
-        underflow); an L1 or L2 beyond float64's range is inf.
+        underflow); an L1 or L2 beyond float64's range is inf. The mean and median of finite
+        sizes are finite (they are not left to overflow either).
     """
     x = check_array(x, "x", min_ndim=1)
     x_adv = check_array(x_adv, "x_adv", min_ndim=1)
@@ -408,10 +409,23 @@ def perturbation_stats(x, x_adv, mask=None):
     out = {}
     for norm, per_sample in sizes.items():
         chosen = per_sample[mask]
-        out[norm] = {"per_sample": per_sample,
-                     "mean": float(chosen.mean()) if chosen.size else float("nan"),
-                     "median": float(np.median(chosen)) if chosen.size else float("nan")}
+        mean, median = _mean_and_median(chosen) if chosen.size else (float("nan"), float("nan"))
+        out[norm] = {"per_sample": per_sample, "mean": mean, "median": median}
     return out
+
+
+def _mean_and_median(values):
+    """Mean and median of the non-empty float64 ``values``, finite whenever they are: NumPy's
+    mean sums first and its median adds the two middle values, which overflowed to inf for sizes
+    near the float64 maximum (three L∞ sizes of 1e308 gave a mean of inf). Only then are they
+    taken again as Σ(v/n) and 2·median(v/2); other values keep NumPy's numbers."""
+    with np.errstate(over="ignore"):
+        mean, median = float(np.mean(values)), float(np.median(values))
+    if np.isinf(mean) or np.isinf(median):
+        if np.all(np.isfinite(values)):
+            mean = float(np.sum(values / values.size)) if np.isinf(mean) else mean
+            median = 2.0 * float(np.median(values * 0.5)) if np.isinf(median) else median
+    return mean, median
 
 
 def _l2_sizes(delta):
