@@ -463,6 +463,7 @@ WEIGHTS = np.linspace(-1.0, 1.0, 9).reshape(3, 3)
         (lambda: signed_image_grid([WEIGHTS, WEIGHTS], titles="ab"), TypeError, "titles"),
         (lambda: signed_image_grid([WEIGHTS * np.nan]), ValueError, "NaN"),
         (lambda: signed_image_grid([WEIGHTS[None]]), ValueError, "2 dimensions"),
+        (lambda: signed_image_grid(WEIGHTS), ValueError, "for a single image pass \\[w\\]"),
         (lambda: to_displayable(np.zeros((4, 5, 3))), ValueError, "C = 1 or 3"),
         (lambda: to_displayable(np.zeros((1, 0, 3))), ValueError, "empty"),
     ],

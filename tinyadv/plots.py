@@ -169,7 +169,7 @@ def signed_image_grid(images, *, titles=None, ncols=None, cell_size=2.2, cmap="R
     ----------
     images : list of M >= 1 arrays of shape (H, W)
         Real values (float or integer), no NaN or inf, |v| below half the float64 maximum; one
-        channel each, (1, H, W) is refused rather than guessed.
+        channel each, (1, H, W) is refused rather than guessed, and so is one (H, W) array (pass [w]).
     titles : list of M str, optional
         ``titles[m]`` is written above image m.
     ncols : int >= 1, optional
@@ -180,6 +180,9 @@ def signed_image_grid(images, *, titles=None, ncols=None, cell_size=2.2, cmap="R
     """
     import matplotlib.pyplot as plt
 
+    if isinstance(images, np.ndarray) and images.ndim == 2:  # one (H, W) image, not a list of them
+        raise ValueError(f"images must be a list of (H, W) arrays, got one array of shape "
+                         f"{images.shape}: for a single image pass [w]")
     images = [_real_image(image, f"images[{m}]")
               for m, image in enumerate(_as_list(images, "images", "(H, W) arrays"))]
     n = len(images)
