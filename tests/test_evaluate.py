@@ -89,6 +89,24 @@ def test_integer_levels_stay_integers():
     assert seen == [1, 2] and all(isinstance(k, int) for k in seen)
 
 
+def test_sweep_passes_the_levels_in_their_order_and_returns_its_own_copy():
+    """Levels are passed exactly (float32 ones as the Python float of the same number), in the
+    order given; a given array was returned as "levels" itself, so that refilling it for the
+    next sweep changed the result already returned."""
+    model, x, y = _problem(5, n=10)
+    seen = []
+
+    def attack(model, x, y, *, eps):
+        seen.append(eps)
+        return x
+
+    levels = np.array([0.3, 0.1, 0.2], dtype=np.float32)
+    result = sweep(model, x, y, attack, levels, progress=False)
+    assert seen == [float(v) for v in levels] and all(type(v) is float for v in seen)
+    levels[:] = 9.0
+    np.testing.assert_array_equal(result["levels"], np.array([0.3, 0.1, 0.2], dtype=np.float32))
+
+
 def test_progress_bar_can_be_turned_off(capsys):
     model, x, y = _problem(6, n=10)
     sweep(model, x, y, fgsm, [0.0, 0.1], progress=False)

@@ -208,7 +208,7 @@ def sweep(model, x, y, attack, levels, *, param="eps", level_kwargs=None, batch_
             kwargs.update(_level_kwargs(level_kwargs, level, param))
             correct, conf = _per_sample(model, x, y, attack, kwargs, batch_size, bar)
             accuracy[i], confidence[i] = correct.mean(), conf.mean()
-    return {"levels": levels, "accuracy": accuracy, "confidence": confidence}
+    return {"levels": levels.copy(), "accuracy": accuracy, "confidence": confidence}  # (not the caller's array)
 
 
 class RobustnessTable:
