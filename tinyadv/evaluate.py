@@ -280,6 +280,8 @@ class RobustnessTable:
         """
         import matplotlib.pyplot as plt  # plotting is optional: import only when asked
 
+        from .plots import closed_on_error
+
         if not isinstance(label_prefix, str):
             raise TypeError(f"label_prefix must be a str, got {type(label_prefix).__name__}")
         eps_scale = check_positive(eps_scale, "eps_scale")
@@ -290,7 +292,7 @@ class RobustnessTable:
         fig = None
         if ax is None:
             fig, ax = plt.subplots(figsize=(5, 3.6))
-        try:
+        with closed_on_error(fig):
             for name, row in self.accuracy.items():
                 style = dict(marker="o", ms=3)
                 style.update(dict(color="k", ls="--") if name == "worst case" else {})
@@ -301,10 +303,6 @@ class RobustnessTable:
             ax.set_ylim(0.0, 1.02)
             ax.grid(alpha=0.3)
             ax.legend(fontsize=8)
-        except BaseException:
-            if fig is not None:
-                plt.close(fig)
-            raise
         return ax
 
 

@@ -56,15 +56,17 @@ def _real_image(image, name):
 
 
 @contextlib.contextmanager
-def _closed_on_error(fig):
+def closed_on_error(fig):
     """Close ``fig`` (pyplot keeps every figure it opened until it is closed) if the block
-    raises, e.g. matplotlib refusing a colour map: the caller never got the figure to close."""
+    raises, e.g. matplotlib refusing a colour map: the caller never got the figure to close.
+    None (an axis the caller gave, no figure of ours) is left alone."""
     import matplotlib.pyplot as plt
 
     try:
         yield fig
     except BaseException:
-        plt.close(fig)
+        if fig is not None:
+            plt.close(fig)
         raise
 
 
@@ -129,7 +131,7 @@ def image_grid(rows, *, captions=None, row_titles=None, cell_size=1.3, title=Non
              for r in range(n_rows)]  # (every cell checked before a figure is opened)
     fig, axes = plt.subplots(n_rows, n_cols, figsize=(cell_size * n_cols + 1, cell_size * n_rows + 0.6),
                              squeeze=False)
-    with _closed_on_error(fig):
+    with closed_on_error(fig):
         for r in range(n_rows):
             for m in range(n_cols):
                 ax = axes[r, m]
@@ -199,7 +201,7 @@ def signed_image_grid(images, *, titles=None, ncols=None, cell_size=2.2, cmap="R
         scales.append(scale)
     fig, axes = plt.subplots(nrows, ncols, figsize=(cell_size * ncols + 0.6, cell_size * nrows + 0.7),
                              squeeze=False)
-    with _closed_on_error(fig):
+    with closed_on_error(fig):
         for m, ax in enumerate(axes.ravel()):
             if m >= n:
                 ax.axis("off")
