@@ -651,6 +651,35 @@ def test_tilt_keeps_the_weight_norm_and_deviates_by_exactly_the_angle(w, directi
     assert deviation_angle(w_theta, w) == pytest.approx(angle, abs=1e-6)
 
 
+@given(w=arrays(np.float32, st.integers(2, 64), elements=nonzero_scalable),
+       c=st.sampled_from([3.0, -1.0, 0.1, 7.3, -2.5e3]), same_dtype=st.booleans(),
+       angle=st.floats(0.05, 3.0))
+def test_a_direction_parallel_to_a_float32_w_is_refused(w, c, same_dtype, angle):
+    """A direction c·w (in w's float32, or exact in float64) has no component orthogonal to w:
+    it is refused, not tilted towards. Catches a projection done in float32, whose residual of
+    ~1e-7·||direction|| used to pass for a direction and gave a w_θ with ||w_θ|| ≠ ||w|| (by
+    up to 25%) and a deviation angle ≠ θ."""
+    direction = (np.float32(c) * w) if same_dtype else c * w.astype(np.float64)
+    with pytest.raises(ValueError, match="parallel"):
+        tilt_boundary(w, 0.3, direction, angle)
+
+
+@given(w=arrays(np.float32, 6, elements=nonzero_scalable),
+       direction=arrays(np.float32, 6, elements=nonzero_scalable), angle=st.floats(0.0, np.pi))
+def test_tilting_a_float32_w_keeps_its_norm_and_deviates_by_the_angle(w, direction, angle):
+    """The float32 analogue of the float64 property: ||w_θ|| = ||w|| and angle(w_θ, w) = θ to
+    float32 rounding, for any direction not (nearly) parallel to w."""
+    w64, d64 = w.astype(np.float64), direction.astype(np.float64)
+    v = d64 - (d64 @ w64) / (w64 @ w64) * w64
+    if np.linalg.norm(v) < 1e-3 * np.linalg.norm(d64):
+        return  # direction (almost) parallel to w: nothing to tilt towards
+    w_theta, _ = tilt_boundary(w, 0.3, direction, angle)
+    assert w_theta.dtype == np.float32
+    assert np.linalg.norm(w_theta.astype(np.float64)) == pytest.approx(np.linalg.norm(w64),
+                                                                       rel=1e-6)
+    assert deviation_angle(w_theta, w) == pytest.approx(angle, abs=1e-5)
+
+
 @given(pair=scaled_pairs())
 def test_deviation_angle_does_not_depend_on_the_scale_of_either_vector(pair):
     """deviation_angle(2^k·w, 2^j·v) = deviation_angle(w, v) for k, j over the whole range of the

@@ -157,7 +157,9 @@ def tilt_boundary(w, b, direction, angle):
     w : ndarray, shape (n,)
     b : float, or an ndarray holding one value; finite
     direction : ndarray, shape (n,)
-        Only its component orthogonal to w is used (normalised to the unit vector v).
+        Only its component orthogonal to w is used (normalised to the unit vector v); a
+        direction whose orthogonal component is at most 1e-12·||direction|| (100 ulps,
+        1.2e-5·||direction||, when w or direction is float32) is refused as parallel to w.
     angle : float
         θ in radians; a finite real number (not an array).
 
@@ -179,7 +181,8 @@ def tilt_boundary(w, b, direction, angle):
 
     Weights or directions whose squares would under- or overflow their dtype are rescaled
     (``linear._scaled``), so any non-zero w works; a w so large that w_θ, whose norm is ||w||,
-    does not fit in w's dtype is refused with a ValueError.
+    does not fit in w's dtype is refused with a ValueError. The arithmetic is done in float64,
+    w_θ rounded once to w's dtype.
     """
     w = check_array(w, "w", ndim=1)
     b = _check_bias(b)
@@ -195,10 +198,16 @@ def tilt_boundary(w, b, direction, angle):
     unit, scale = _scaled(w) if _needs_scaling(w) else (w, None)
     if np.any(direction) and _needs_scaling(direction):
         direction, _ = _scaled(direction)
+    # The projection is done in float64 whatever the dtypes: in float32 it left a residual of
+    # about 1e-7·||direction|| for a direction parallel to w, which passed for a tilt direction
+    # (w_θ then came out with a norm ≠ ||w|| and an angle ≠ θ). A direction parallel to w up to
+    # the rounding of the coarser input dtype (3·w rounded to float32) is refused as well.
+    tolerance = max(1e-12, 100 * max(np.finfo(w.dtype).eps, np.finfo(direction.dtype).eps))
+    unit, direction = unit.astype(np.float64), direction.astype(np.float64)
     w_norm = np.linalg.norm(unit)
     v = direction - (direction @ unit) / w_norm**2 * unit
     v_norm = np.linalg.norm(v)
-    if v_norm <= 1e-12 * np.linalg.norm(direction) or v_norm == 0:
+    if v_norm <= tolerance * np.linalg.norm(direction) or v_norm == 0:
         raise ValueError("direction is parallel to w: it gives no direction to tilt towards")
     w_theta = np.cos(angle) * unit + np.sin(angle) * w_norm * (v / v_norm)
     if scale is not None:
