@@ -332,6 +332,15 @@ def test_folded_normal_mean_handles_a_vanishing_std():
         (lambda: linearity_sweep([2], eps=0.1, w_mean="0", w_std=1.0), TypeError, "w_mean"),
         (lambda: linearity_sweep([2], eps=0.1, w_mean=0.0, w_std=-1.0), ValueError, "w_std"),
         (lambda: linearity_sweep(5, eps=0.1, w_mean=0.0, w_std=1.0), TypeError, "dims"),
+        # w = 0 in every trial: named by w_mean and w_std, not as an internal linearity_ratio
+        (lambda: linearity_sweep([2], eps=0.1, w_mean=0.0, w_std=0.0), ValueError,
+         "w_mean = 0 and w_std = 0 make every w zero"),
+        # draws of N(1e308, 1e308²) overflow: named, not "w contains infinite values" (n = 4)
+        # nor a clean_activation of inf with a RuntimeWarning (n = 1)
+        (lambda: linearity_sweep([4], eps=0.1, w_mean=1e308, w_std=1e308), ValueError,
+         "w_mean=1e.308 and w_std=1e.308 are too large"),
+        (lambda: linearity_sweep([1], eps=0.1, w_mean=1e308, w_std=1e308), ValueError,
+         "w_mean=1e.308 and w_std=1e.308 are too large"),
         (lambda: linearity_ratio(np.array([1.0, -1.0]), np.array([[1.0, 1.0]]), eps=0.0),
          ValueError, "0/0"),
     ],

@@ -169,10 +169,11 @@ def linearity_sweep(dims, *, eps, w_mean, w_std, trials=200, seed=0):
     dims : list, tuple or 1-D array of int >= 1, length K
         The dimensions n.
     eps : float >= 0
-    w_mean, w_std : float (finite; w_std >= 0)
+    w_mean, w_std : float (finite; w_std >= 0; not both 0, which makes the ratio 0/0)
         Per-coordinate distribution of the weights. E[w_j x_j] = w_mean/2: with w_mean ≠ 0
         the unit responds to its input and the ratio stays flat; with w_mean = 0 it is
-        unrelated to x and the ratio grows like √n.
+        unrelated to x and the ratio grows like √n. Scales whose draws or activations overflow
+        float64 are refused with a ValueError naming them.
     trials : int
         Samples per dimension.
     seed : int, numpy.random.Generator or None
@@ -192,14 +193,21 @@ def linearity_sweep(dims, *, eps, w_mean, w_std, trials=200, seed=0):
     w_mean = _check_real(w_mean, "w_mean")
     w_std = check_nonnegative(w_std, "w_std")
     dims = [check_positive_int(n, "each of dims") for n in _as_list(dims, "dims", "ints")]
+    if w_mean == 0 and w_std == 0:
+        raise ValueError("w_mean = 0 and w_std = 0 make every w zero: the ratio "
+                         "eps·||w||_1/|w·x| is 0/0 for every n")
     rng = make_rng(seed)
     mean_abs_w = folded_normal_mean(w_mean, w_std)
     change, clean, ratio = [], [], []
     for n in dims:
-        w = rng.normal(w_mean, w_std, size=(trials, n))
-        x = rng.uniform(0.0, 1.0, size=(trials, n))
+        with np.errstate(over="ignore", invalid="ignore"):     # an overflow is refused below
+            w = rng.normal(w_mean, w_std, size=(trials, n))
+            x = rng.uniform(0.0, 1.0, size=(trials, n))
+            clean.append(np.mean(np.abs(np.sum(w * x, axis=1))))
+        if not np.isfinite(clean[-1]):
+            raise ValueError(f"w_mean={w_mean:g} and w_std={w_std:g} are too large: the weights "
+                             f"or the activations w·x (n = {n}) would not be finite in float64")
         change.append(np.mean(activation_change(w, eps=eps)))
-        clean.append(np.mean(np.abs(np.sum(w * x, axis=1))))
         ratio.append(np.median(linearity_ratio(w, x, eps=eps)))
     n = np.asarray(dims, dtype=np.float64)
     correlation = abs(w_mean) * 0.5
