@@ -343,6 +343,10 @@ def test_folded_normal_mean_handles_a_vanishing_std():
          "w_mean=1e.308 and w_std=1e.308 are too large"),
         (lambda: linearity_ratio(np.array([1.0, -1.0]), np.array([[1.0, 1.0]]), eps=0.0),
          ValueError, "0/0"),
+        # n = 0 features: ||w||_1 = w·x = 0, the documented 0/0 (was NumPy's "zero-size array
+        # to reduction operation maximum which has no identity")
+        (lambda: linearity_ratio(np.ones(0), np.ones((2, 0)), eps=0.1), ValueError,
+         r"0/0 for sample\(s\) \[0, 1\]"),
     ],
 )
 def test_linearity_functions_name_the_bad_argument(call, error, match):

@@ -100,10 +100,11 @@ def _scaled(w, axis=None):
     overflows: 1 <= ||w/s||_q <= D (squaring 1e-23 or 1e20 in float32 would give 0 or inf).
 
     With ``axis``, s is the largest |w_i| along that axis, one per slice (kept as a size-1 axis,
-    so w/s broadcasts), and an all-zero slice keeps s = 1; without it an all-zero w is refused.
+    so w/s broadcasts), and an all-zero or empty slice keeps s = 1; without it an all-zero w is
+    refused.
     """
     if axis is not None:
-        scale = np.max(np.abs(w), axis=axis, keepdims=True)
+        scale = np.max(np.abs(w), axis=axis, keepdims=True, initial=0.0)
         scale = np.where(scale > 0, scale, 1)
         return w / scale, scale
     _check_nonzero(w)
