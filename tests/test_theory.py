@@ -834,6 +834,8 @@ def test_submanifold_data_scales_exactly_or_is_refused(scales, seed):
         (lambda: deviation_angle(np.ones(3), np.ones(4)), ValueError, "shape"),
         (lambda: deviation_angle(np.zeros(3), np.ones(3)), ValueError, "zero"),
         (lambda: tilt_boundary(np.ones(3), 0.0, 2 * np.ones(3), 0.1), ValueError, "parallel"),
+        (lambda: tilt_boundary(np.ones(3), 0.0, np.zeros(3), 0.1), ValueError,
+         "direction is all zeros"),
         (lambda: tilt_boundary(np.zeros(3), 0.0, np.ones(3), 0.1), ValueError, "zeros"),
     ],
 )

@@ -192,6 +192,8 @@ def tilt_boundary(w, b, direction, angle):
         raise ValueError(f"direction must have the shape of w {w.shape}, got {direction.shape}")
     if not np.any(w):
         raise ValueError("w is all zeros: there is no boundary to tilt")
+    if not np.any(direction):
+        raise ValueError("direction is all zeros: it gives no direction to tilt towards")
     # w_θ is homogeneous in w and does not depend on the scale of direction, so a vector whose
     # squares would under- or overflow (1e20 in float32, 1e-200 in float64) is divided by its
     # largest |entry| first, and w_θ multiplied back; ordinary vectors take the direct formula.
