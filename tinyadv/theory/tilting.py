@@ -198,7 +198,7 @@ def tilt_boundary(w, b, direction, angle):
     # squares would under- or overflow (1e20 in float32, 1e-200 in float64) is divided by its
     # largest |entry| first, and w_θ multiplied back; ordinary vectors take the direct formula.
     unit, scale = _scaled(w) if _needs_scaling(w) else (w, None)
-    if np.any(direction) and _needs_scaling(direction):
+    if _needs_scaling(direction):  # (not all zeros: refused above)
         direction, _ = _scaled(direction)
     # The projection is done in float64 whatever the dtypes: in float32 it left a residual of
     # about 1e-7·||direction|| for a direction parallel to w, which passed for a tilt direction
