@@ -187,6 +187,79 @@ def test_codecs_encode_latin1_still_loads(tmp_path):
     assert safe_load(path) == b"\xe9a"
 
 
+# -- safe_pickle: NumPy's BUILD on a dtype or an array, ndarray and _reconstruct ---------------------
+
+def _u1_dtype(flags=0, name="u1", order="|"):
+    """np.dtype(name, False, True) then BUILD (3, order, None, None, None, -1, -1, flags)."""
+    return (_call(_global("numpy", "dtype"), _text(name), b"\x89\x88")
+            + b"(K\x03" + _text(order) + b"NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xff"
+            + b"J" + struct.pack("<i", flags) + b"tb")
+
+
+def _empty_array():
+    return _call(_global("numpy.core.multiarray", "_reconstruct"), _global("numpy", "ndarray"),
+                 b"K\x00\x85", b"C\x01b")
+
+
+def _array(shape_opcodes, dtype, data):
+    """_reconstruct(ndarray, (0,), b"b") then BUILD (1, shape, dtype, False, data)."""
+    return _empty_array() + b"(K\x01" + shape_opcodes + dtype + b"\x89" + data + b"tb"
+
+
+_N = 1 << 16
+_FORGED = {
+    # an object dtype whose flags say it holds no references: its bytes are read as pointers
+    # (0x4141414141414141 here; reading the array was a segmentation fault)
+    "object-dtype-without-references": _array(b"K\x02\x85", _u1_dtype(0, "O8"), b"C\x10" + b"A" * 16),
+    # uint8 whose flags say it holds references: the list's pointers went into 1-byte items
+    "uint8-dtype-with-references": _array(b"K\x02\x85", _u1_dtype(63), b"K\x01K\x02\x86"),
+    # a second BUILD on an array frees the memory that the view made in between still reads
+    "second-build-under-a-view": (
+        _array(b"J" + struct.pack("<i", _N) + b"\x85", _u1_dtype(), b"B" + struct.pack("<I", _N)
+               + b"A" * _N) + b"q\x00"
+        + _call(_global("numpy", "ndarray"), b"J" + struct.pack("<i", _N) + b"\x85", _u1_dtype(), b"h\x00")
+        + b"q\x01" + b"0" + b"h\x00" + b"(K\x01K\x01\x85" + _u1_dtype() + b"\x89C\x01Ztb" + b"0"
+        + b"h\x01"),
+    # ndarray(shape, dtype, buffer, offset, strides) with zero strides: 4000 bytes read from b""
+    "ndarray-with-zero-strides": _call(_global("numpy", "ndarray"), b"K\x04\x85",
+                                       _call(_global("numpy", "dtype"), _text("V1000")),
+                                       b"C\x00", b"K\x00", b"K\x00\x85"),
+    # an uninitialised array of any size, straight from the file's numbers
+    "reconstruct-of-a-large-array": _call(_global("numpy.core.multiarray", "_reconstruct"),
+                                          _global("numpy", "ndarray"), b"J\x00\x00\x00\x40\x85",
+                                          b"C\x01b"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_FORGED))
+def test_numpy_states_that_break_memory_safety_are_refused(tmp_path, name):
+    """Before, each of these loaded (the C unpickler calls NumPy's __setstate__ on any state,
+    and numpy.ndarray or _reconstruct with any arguments): an array whose use read or wrote
+    memory it does not own; a CIFAR batch with such labels crashed the process (exit 139). The
+    result is not touched here, so the old code fails with DID NOT RAISE, not a crash."""
+    path = _write(tmp_path, _pickle(body=_FORGED[name]))
+    with pytest.raises(UnsafePickleError, match=r"refused .*(state|numpy\.ndarray|_reconstruct)") as info:
+        safe_load(path)
+    assert str(path) in str(info.value)
+
+
+@pytest.mark.parametrize("protocol", [0, 1, 2, 3, 4, "py2"])
+def test_numpy_arrays_of_every_plain_dtype_still_load(tmp_path, protocol):
+    from test_data_cifar import dumps
+    arrays = [np.arange(3 * 3072, dtype=np.uint8).reshape(3, 3072), np.arange(6, dtype=">u4"),
+              np.asfortranarray(np.arange(6.0).reshape(2, 3)), np.array(5), np.array([True, False]),
+              np.arange(3, dtype=np.float16), np.array([1 + 2j]), np.array([b"ab", b"c"]),
+              np.array(["xy", "z"]), np.array(["2020-01-01"], dtype="M8[D]"), np.zeros((0, 5)),
+              np.array([1, b"a", None], dtype=object), np.zeros(2, dtype="V3")]
+    for array in arrays:
+        data = dumps(array, py2=True) if protocol == "py2" else pickle.dumps(array, protocol=protocol)
+        loaded = safe_load(_write(tmp_path, data))
+        assert loaded.shape == array.shape and loaded.dtype.newbyteorder("=") == array.dtype.newbyteorder("=")
+        assert loaded.tolist() == array.tolist()
+    dtype = pickle.dumps(np.dtype(">f8"), protocol=2 if protocol == "py2" else protocol)
+    assert safe_load(_write(tmp_path, dtype)) == np.dtype(">f8")
+
+
 # -- read_cifar_batch ----------------------------------------------------------------------------
 
 _DATA = np.zeros((2, 3072), np.uint8)
