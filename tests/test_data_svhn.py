@@ -139,13 +139,17 @@ def test_wrong_structure_is_refused(tmp_path, contents, match):
 V73_HEADER = b"MATLAB 7.3 MAT-file, HDF5 schema 1.00 .".ljust(116) + b"\x00" * 8 + b"\x00\x02IM"
 
 
-@pytest.mark.parametrize("how", ["truncated", "garbage", "empty", "v7.3"])
+@pytest.mark.parametrize("how", ["truncated", "garbage", "empty", "v7.3", "header-only-20",
+                                 "header-only-126"])
 def test_corrupted_mat_gives_clear_error(tmp_path, how):
+    # (a download cut inside the 128-byte header was scipy's raw "IndexError: index out of
+    # range", which load_svhn let through without naming the file)
     make_svhn(tmp_path, n=40)
     path = tmp_path / "svhn" / "test_32x32.mat"
     data = path.read_bytes()
     data = {"truncated": data[: len(data) // 2], "garbage": b"\x00\xff" * 500, "empty": b"",
-            "v7.3": V73_HEADER + b"\x89HDF\r\n\x1a\n" + b"\x00" * 100}[how]
+            "v7.3": V73_HEADER + b"\x89HDF\r\n\x1a\n" + b"\x00" * 100,
+            "header-only-20": data[:20], "header-only-126": data[:126]}[how]
     path.write_bytes(data)
     with pytest.raises(ValueError, match="test_32x32.mat") as info:
         load_svhn(str(tmp_path), "test", download=False)
