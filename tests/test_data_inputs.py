@@ -474,6 +474,23 @@ def test_fetch_checks_its_arguments_before_fetching(tmp_path, abc_url, change, e
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("path, error, match", [
+    ("", ValueError, "path must name a file, got ''"),
+    ("out/", ValueError, "path must name a file, got '.*out/'"),
+    (".", IsADirectoryError, "is a folder; give the name of a file in it"),
+    ("source.bin/a.bin", NotADirectoryError, "source.bin is a file, not a folder"),
+])
+def test_fetch_refuses_a_path_that_names_no_file_before_fetching(tmp_path, abc_url, monkeypatch,
+                                                                 path, error, match):
+    """Before: "" and "out/" were reported as a failed download of every mirror
+    (DataNotFoundError "could not download ... Without internet, place the official file"), a
+    folder too (IsADirectoryError inside it), and a path under a file was a bare FileExistsError."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(error, match=match):
+        fetch(abc_url, path, md5=_MD5_ABC, progress=False)
+    assert sorted(os.listdir(tmp_path)) == ["source.bin"]
+
+
 @pytest.mark.parametrize("urls", [lambda url: url, lambda url: [url], lambda url: (url, url),
                                   lambda url: iter([url])], ids=["str", "list", "tuple", "iterator"])
 @pytest.mark.parametrize("timeout", [5, 0.5, np.float64(2.0)])

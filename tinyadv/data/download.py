@@ -32,7 +32,7 @@ from collections.abc import Iterable
 from tqdm import tqdm
 
 from ..checks import check_bool, check_positive, check_positive_int
-from ..files import atomic_path
+from ..files import atomic_path, check_path
 
 ENV_VAR = "TINYADV_DATA"
 DEFAULT_ROOT = os.path.join("~", ".cache", "tinyadv")
@@ -158,6 +158,9 @@ def fetch(urls, path, *, md5, progress=True, timeout=60):
 
     Raises
     ------
+    ValueError, IsADirectoryError, NotADirectoryError
+        ``path`` names no file (empty, ending in a separator), names a folder, or lies under a
+        file; before anything is downloaded.
     ChecksumError
         A mirror delivered a file with another checksum (and no mirror delivered the right one).
     DataNotFoundError
@@ -172,9 +175,14 @@ def fetch(urls, path, *, md5, progress=True, timeout=60):
     if len(md5) != 32 or not all(c in string.hexdigits for c in md5):
         raise ValueError(f"md5 must be the 32 hexadecimal digits of an MD5 checksum, got {md5!r}")
     check_positive(timeout, "timeout")  # (checked, not converted: urlopen gets it as it is)
+    check_path(path)  # (here, not per mirror: "out/" or a folder is no failed download)
     folder, name = os.path.split(os.path.abspath(path))
     created = [] if os.path.isdir(folder) else _new_folders(folder)
-    os.makedirs(folder, exist_ok=True)
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):  # a file stands where a folder must be
+        raise NotADirectoryError(f"cannot write {path}: a part of {folder} is a file, "
+                                 f"not a folder") from None
     failures, bad_checksum = [], None
     for url in urls:
         try:
