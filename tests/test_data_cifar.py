@@ -209,6 +209,19 @@ def test_truncated_archive_leaves_nothing(tmp_path, monkeypatch):
     assert sorted(os.listdir(tmp_path)) == ["cifar-10-python.tar.gz", "src"]
 
 
+def test_two_processes_extracting_at_once_both_get_the_batches(tmp_path, monkeypatch):
+    """Two scripts on a fresh data folder both extract; the second rename found the first
+    one's folder and raised 'OSError: [Errno 39] Directory not empty' (its data was there)."""
+    records = make_cifar(tmp_path / "src")
+    archive = tmp_path / "cifar-10-python.tar.gz"
+    make_archive(archive, records)
+    first = cifar_module.extract_cifar10(str(archive), str(tmp_path))
+    assert cifar_module.extract_cifar10(str(archive), str(tmp_path)) == first
+    assert sorted(os.listdir(tmp_path)) == ["cifar-10-batches-py", "cifar-10-python.tar.gz", "src"]
+    x, y = read_cifar_batch(os.path.join(first, "test_batch"))
+    assert y.tolist() == records["test_batch"][b"labels"]
+
+
 def test_archive_cannot_write_outside_its_folder(tmp_path, monkeypatch):
     records = make_cifar(tmp_path / "src")
     archive = tmp_path / "cifar-10-python.tar.gz"

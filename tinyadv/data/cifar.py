@@ -49,7 +49,8 @@ def extract_cifar10(archive, root):
 
     Only the members named in ``CIFAR10_MEMBERS`` are read, by name, into a temporary folder that
     is renamed into place once all are written. Raises ``ValueError`` if the archive is not a
-    readable tar.gz or lacks a member.
+    readable tar.gz or lacks a member. If the folder is already there (another process that
+    loads CIFAR-10 at the same time extracted it first), that one is kept.
     """
     target = os.path.join(root, CIFAR10_FOLDER)
     # (os.mkdir, not tempfile.mkdtemp: the folder that is renamed into place gets the permissions
@@ -66,7 +67,11 @@ def extract_cifar10(archive, root):
                                      f"it is not the official CIFAR-10 archive")
                 with tar.extractfile(member) as src, open(os.path.join(tmp, name), "wb") as dst:
                     shutil.copyfileobj(src, dst)
-        os.replace(tmp, target)
+        try:
+            os.replace(tmp, target)
+        except OSError:   # (ENOTEMPTY: another process extracted it meanwhile; keep theirs)
+            if not os.path.isdir(target):
+                raise
     except (tarfile.TarError, EOFError, gzip.BadGzipFile, zlib.error) as err:
         raise ValueError(f"{archive} is not a readable tar.gz archive (truncated or corrupted?): {err}") from None
     finally:
