@@ -157,6 +157,33 @@ def test_pgd_keeps_the_best_iterate_not_the_last():
     np.testing.assert_allclose(_objective(model, best, y), losses[score.argmax(0), np.arange(len(x))])
 
 
+@pytest.mark.parametrize("restarts", [1, 3])
+def test_targeted_pgd_keeps_the_iterate_closest_to_the_target(restarts):
+    """Targeted, the best iterate is the largest (reached t, −CE(z, t)), in the attack's own sign:
+    the iterates computed by hand, the one with the highest target probability comes back (a
+    targeted PGD that ranked its iterates by +CE(z, t), or ranked the last one differently from
+    the others, would return a point farther from the target)."""
+    model = TwoLayerMLP(12, 16, 4, activation="tanh", seed=8, scale=6.0)
+    x = np.random.default_rng(8).uniform(0, 1, size=(30, 12))
+    target = (model.logits(x).argmax(1) + 2) % 4
+    kwargs = dict(alpha=0.6, eps=1.0, norm=2, clip=(0.0, 1.0))
+    iterates, x_t = [], x
+    for _ in range(6):
+        _, grad, _ = loss_gradient(model, x_t, target, True)
+        x_t = gradient_step(x, x_t, grad, **kwargs)
+        iterates.append(x_t)
+    closeness = -np.stack([_objective(model, it, target) for it in iterates])
+    reached = np.stack([model.logits(it).argmax(1) == target for it in iterates])
+    score = closeness + 1e6 * reached
+    best_index = score.argmax(0)
+    assert np.any(best_index != len(iterates) - 1), "the test needs a sample whose last is not best"
+    assert np.any(~reached.any(0)), "the test needs a sample that never reaches its target"
+    best = pgd(model, x, target, steps=6, random_start=False, targeted=True, restarts=restarts,
+               **kwargs)
+    np.testing.assert_allclose(_objective(model, best, target),
+                               -closeness[best_index, np.arange(len(x))])
+
+
 def test_early_stop_freezes_successful_samples():
     model, x = _linear_problem(7, n=12)
     d2 = minimal_linear_distance(model.w[0], model.b[0], x, 2)
