@@ -212,6 +212,34 @@ def test_pgd_random_start_is_uniform_in_the_ball_of_its_norm(norm):
     assert stats.kstest(radius ** d, "uniform").pvalue > 1e-3
 
 
+class _BoxWatcher(LinearModel):
+    """A linear model that records the smallest and largest pixel it was ever called at."""
+
+    seen = (np.inf, -np.inf)
+
+    def logits(self, x):
+        self.seen = (min(self.seen[0], x.min(initial=np.inf)),
+                     max(self.seen[1], x.max(initial=-np.inf)))
+        return super().logits(x)
+
+
+@pytest.mark.parametrize("norm", NORMS)
+@pytest.mark.parametrize("steps", [0, 2])
+def test_pgd_random_start_is_in_the_box_as_well_as_the_ball(norm, steps):
+    """x⁰ = Π_box(x + δ₀): the random start of pixels at the box's ends is clipped before the
+    model sees it and before it is returned (steps = 0 returns x⁰ itself)."""
+    rng = np.random.default_rng(norm if norm != np.inf else 3)
+    model = _BoxWatcher(rng.normal(size=(3, 12)))
+    x = rng.choice([0.0, 1.0], size=(20, 12))
+    eps = {1: 3.0, 2: 1.0, np.inf: 0.3}[norm]
+    x_adv = pgd(model, x, eps=eps, alpha=eps / 4, steps=steps, norm=norm, seed=0)
+    assert 0.0 <= x_adv.min() and x_adv.max() <= 1.0
+    assert np.all(lp_norm(x_adv - x, norm) <= eps * (1 + 1e-12))
+    assert 0.0 <= model.seen[0] and model.seen[1] <= 1.0
+    if steps == 0:
+        assert not np.array_equal(x_adv, x)  # (a start was drawn)
+
+
 def test_pgd_keeps_the_best_iterate_of_a_confident_sample():
     """A sample whose label leads by 60 cannot be flipped in an ε-ball of 0.05, and each L∞ step
     on this linear model raises its cross-entropy until the ball's face: the best iterate is the
