@@ -265,7 +265,8 @@ def cw_l2(model, x, y=None, *, confidence=0.0, c=1e-2, search_steps=5, steps=100
         the reference code, the loss is compared at iterations 0, steps/10, 2·steps/10, ... (counting
         from 0: a flat loss stops a round after steps/10 Adam steps), but the first comparison is
         with +∞, where the reference's is with 1e6 (which ends a round at once when its loss starts
-        above 1e6, as it does for a large c).
+        above 1e6, as it does for a large c). The iterate at which a round stops still counts
+        (for the best x′ and the round's success); the reference stops before looking at it.
 
     Returns
     -------
@@ -290,6 +291,8 @@ def cw_l2(model, x, y=None, *, confidence=0.0, c=1e-2, search_steps=5, steps=100
     (``C_MAX``): an initial c above it is refused, and the ×10 rule stops there, so that
     c·∂f/∂Z stays finite (beyond float32's 3.4e38 a long search would otherwise turn the
     gradient, then the image, into NaN).
+    With search_steps >= 10 the reference code runs its last round at c = upper (the smallest
+    successful c, or 1e10: its ``repeat``); here every round takes its c from the rule above.
     Carlini & Wagner 2017; reference code carlini/nn_robust_attacks ``l2_attack.py``.
     """
     check_model(model)
