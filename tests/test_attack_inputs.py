@@ -363,3 +363,31 @@ def test_evaluation_and_the_attack_checker_take_labels_for_a_model_in_training_m
     assert 0.0 <= accuracy <= 1.0
     report = ta.check_attack(ta.fgsm, model, x, y, eps=0.1)
     assert report.results and report.passed, str(report)
+
+
+class GradientWith:
+    """A TwoLayerMLP whose input gradient holds one bad value (NaN, or a float64 1e40 that is
+    inf in float32): the attacks must name input_gradient, not return NaN pixels or blame the
+    logits a step later."""
+
+    def __init__(self, bad):
+        self.mlp, self.bad = TwoLayerMLP(12, 8, 3, seed=0), bad
+
+    def logits(self, x):
+        return self.mlp.logits(x)
+
+    def input_gradient(self, x, grad_logits):
+        g = self.mlp.input_gradient(x, grad_logits).astype(np.float64)
+        g.flat[5] = self.bad
+        return g
+
+
+@pytest.mark.parametrize("bad", [np.nan, 1e40])
+@pytest.mark.parametrize("attack", [
+    lambda m, x: ta.fgsm(m, x, eps=0.1), lambda m, x: ta.fgm(m, x, eps=0.5, norm=2),
+    lambda m, x: ta.fgm(m, x, eps=2.0, norm=1), lambda m, x: ta.pgd(m, x, eps=0.1, alpha=0.02, steps=3),
+    lambda m, x: ta.cw_l2(m, x, steps=3, search_steps=1), lambda m, x: ta.deepfool(m, x)])
+def test_a_non_finite_input_gradient_is_named(bad, attack):
+    x = np.random.default_rng(0).uniform(0.1, 0.9, (4, 1, 3, 4)).astype(np.float32)
+    with pytest.raises(ValueError, match="model.input_gradient returned NaN or infinite values"):
+        attack(GradientWith(bad), x)

@@ -104,15 +104,23 @@ def check_logits(logits, x):
 
 
 def check_gradient(dx, x):
-    """Check that the model's input gradient is shaped like ``x``; return it in x's dtype (a list
-    is converted)."""
+    """Check that the model's input gradient is shaped like ``x`` and finite in x's dtype; return
+    it in x's dtype (a list is converted). A NaN, or a float64 1e40 that is inf in float32, would
+    otherwise come out as NaN pixels (FGSM: sign(NaN)) or be blamed on the logits a step later.
+    (One pass over an x-sized array: about 0.2 ms for 512 CIFAR-10 images, against some 70 ms
+    for the gradient itself.)"""
     dx = np.asarray(dx)
     _check_real(dx, "model.input_gradient")
     if dx.shape != x.shape:
         raise ValueError(
             f"model.input_gradient must return an array shaped like x {x.shape}, got {dx.shape}"
         )
-    return dx.astype(x.dtype, copy=False)
+    with np.errstate(over="ignore"):  # (an overflow in the cast is named just below)
+        dx = dx.astype(x.dtype, copy=False)
+    if not np.all(np.isfinite(dx)):
+        raise ValueError(f"model.input_gradient returned NaN or infinite values (in x's dtype "
+                         f"{x.dtype})")
+    return dx
 
 
 def model_logits(model, x):
