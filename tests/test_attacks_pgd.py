@@ -443,6 +443,22 @@ def test_compiled_linf_step_equals_the_numpy_step(n, d, eps, alpha, box, dtype, 
     np.testing.assert_array_equal(fast, gradient_step_reference(x, x_adv, grad, **options))
 
 
+
+@pytest.mark.parametrize("l1_quantile", [None, 0.9])
+@pytest.mark.parametrize("step", [gradient_step, gradient_step_reference])
+def test_l1_step_is_spent_on_pixels_the_box_does_not_block(step, l1_quantile):
+    """In L1 the gradient is zeroed where the box blocks the move (x_adv at the lower bound with
+    g < 0, at the upper bound with g > 0) before the sparse direction is taken, so α goes to the
+    largest movable |g_i|. Here the two largest |g_i| (5 up at the upper bound, −4 down at the
+    lower bound) are both blocked: the step moves pixel 2 (g = 2) by α and nothing else. Had
+    either bound not been checked, α went to a blocked pixel and the box undid the step."""
+    x = np.full((1, 5), 0.5)
+    x_adv = np.array([[1.0, 0.0, 0.5, 0.5, 0.5]])
+    grad = np.array([[5.0, -4.0, 2.0, -1.0, 0.5]])
+    x_new = step(x, x_adv, grad, alpha=0.25, eps=10.0, norm=1, clip=(0.0, 1.0),
+                 l1_quantile=l1_quantile)
+    np.testing.assert_array_equal(x_new, [[1.0, 0.0, 0.75, 0.5, 0.5]])
+
 @pytest.mark.parametrize("threads", [1, 2])
 def test_linf_step_and_best_iterate_in_chunks_of_samples_equal_the_numpy_ones(restore_threads,
                                                                              threads):
