@@ -109,6 +109,26 @@ def test_pixel_attack_greedy_equals_one_shot_on_logistic_regression():
     np.testing.assert_array_equal(greedy, pixel_attack(model, x, k=7))
 
 
+@pytest.mark.parametrize("per_step", [None, 1, 3])
+def test_pixel_attack_switches_only_entries_with_a_positive_gain(per_step):
+    """Only entries with gain g_i·(t_i − x_i) > 0 are switched. With k = 20 and five nonzero
+    weights on logistic regression, g = c·w (c ≠ 0, of one sign per sample) has 31 zero entries:
+    those keep their value, as does an entry that sits at its target end already (gain 0);
+    the five others go to their ends. Switching the zero-gain entries too (sent to the lower
+    end, as g_i > 0 is false) changed x where the loss gains nothing."""
+    w = np.zeros(36)
+    w[[2, 7, 11, 20, 33]] = [1.5, -2.0, 0.7, -0.4, 1.1]
+    model = LinearModel(w[None], [0.0])
+    x = _images(9, n=6) * 0.8 + 0.1
+    y = (model.logits(x)[:, 0] > 0).astype(np.int64)
+    sign = np.where(y == 1, -1.0, 1.0)[:, None]  # the sign of c: the loss pushes z away from y
+    target = np.where(sign * w > 0, 1.0, 0.0)
+    flat = x.reshape(6, -1)
+    flat[0, 2] = target[0, 2]  # already at its end: nothing to gain there
+    expected = np.where(w != 0, target, flat)
+    x_adv = pixel_attack(model, x, y, k=20, pixels_per_step=per_step)
+    np.testing.assert_array_equal(x_adv.reshape(6, -1), expected)
+
 @given(k=st.integers(0, 40), per_step=st.sampled_from([None, 1, 3]), seed=st.integers(0, 100))
 def test_pixel_attack_respects_the_l0_budget_and_box(k, per_step, seed):
     model = TwoLayerMLP(36, 8, 3, seed=seed)
