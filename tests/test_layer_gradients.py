@@ -246,6 +246,17 @@ def test_sign_ste_is_not_the_derivative_and_matches_the_documented_stand_in(ste)
     np.testing.assert_array_equal(dx, expected)
 
 
+def test_hubara_ste_passes_the_gradient_at_plus_and_minus_one():
+    """1{|x| ≤ 1} includes its edges (REFERENCES.md §7), where Hubara et al.'s clipped weights
+    sit: the gradient passes at x = ±1 and stops just beyond (the random x above never hits
+    ±1 exactly, and 1{|x| < 1} passed it). Galloway's clip(dout, −1, 1) ignores x."""
+    x = np.array([-1.5, -1.0 - 1e-12, -1.0, -0.25, 0.0, 0.25, 1.0, 1.0 + 1e-12, 1.5])
+    dout = np.array([3.0, -2.0, 0.5, -4.0, 2.0, 0.75, -3.0, 1.0, 2.5])
+    np.testing.assert_array_equal(straight_through(dout, x, "hubara"),
+                                  [0.0, 0.0, 0.5, -4.0, 2.0, 0.75, -3.0, 0.0, 0.0])
+    np.testing.assert_array_equal(straight_through(dout, x, "galloway"),
+                                  [1.0, -1.0, 0.5, -1.0, 1.0, 0.75, -1.0, 1.0, 1.0])
+
 @pytest.mark.parametrize("scale", [False, True])
 @pytest.mark.parametrize("ste", ["hubara", "galloway"])
 def test_binary_linear_uses_sign_of_weights_and_the_ste_for_their_gradient(scale, ste):
