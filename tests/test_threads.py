@@ -555,7 +555,7 @@ def test_a_call_that_raises_in_a_chunk_releases_the_held_weights(restore_threads
     x = rng.normal(size=(4, 2, 5, 5))
     bad = x.copy()
     bad[3, 0, 0, 0] = np.nan  # in the second chunk
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="x contains NaN"):  # (raised in the chunk, not before)
         model.logits(bad)
     assert model._holds == 0
     assert all(getattr(layer, "_held", None) is None for _, layer in model.layers)
