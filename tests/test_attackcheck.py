@@ -109,6 +109,28 @@ def fgsm_three_steps_in_place(model, x, y=None, *, eps, clip=(0.0, 1.0)):
     return x
 
 
+def test_an_attack_that_leaves_the_box_only_at_the_top_fails_naming_the_box(model_and_data):
+    """x + ε, never clipped: no value falls below the box's low end, some rise above its high
+    end (x up to 0.9, ε = 0.3); the box check looks at both ends."""
+    model, x = model_and_data
+    report = ta.check_attack(lambda model, x, y=None, *, eps: x + x.dtype.type(eps), model, x,
+                             eps=0.3)
+    assert "inside the pixel box" in report.failures, str(report)
+    assert "inside the L∞ ball" not in report.failures, str(report)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_an_attack_that_returns_nan_or_infinity_fails_naming_it(model_and_data, bad):
+    model, x = model_and_data
+
+    def broken(model, x, y=None, *, eps):
+        x_adv = x.copy()
+        x_adv[0, 0, 0, 0] = bad
+        return x_adv
+
+    report = ta.check_attack(broken, model, x, eps=0.1)
+    assert "no NaN or infinity" in report.failures, str(report)
+
 def test_an_attack_that_writes_into_x_fails_and_the_callers_x_is_kept(model_and_data):
     """x_adv − x was measured after the attack had overwritten x: 0, so three ε-steps passed."""
     model, x = model_and_data
