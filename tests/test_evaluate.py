@@ -445,6 +445,25 @@ def test_vanishing_gradients_flags_a_saturated_softmax_only():
     assert vanishing_gradients(model, x, y).all()
 
 
+def test_vanishing_gradients_flags_an_infinite_or_nan_gradient():
+    """A gradient with an infinite or NaN entry is as useless to an attack as a zero one: the
+    samples whose gradient has one are flagged, a finite nonzero gradient is not."""
+
+    class Broken:  # logits z = x[:, :3]; its gradient passes dL/dz and puts inf, NaN at entry 3
+        def logits(self, x):
+            return x[:, :3].copy()
+
+        def input_gradient(self, x, grad_logits):
+            grad = np.zeros_like(x)
+            grad[:, :3] = grad_logits
+            grad[:2, 3] = [np.inf, np.nan]
+            return grad
+
+    x = np.eye(3, 4)
+    np.testing.assert_array_equal(vanishing_gradients(Broken(), x, np.array([0, 1, 2])),
+                                  [True, True, False])
+
+
 def test_masking_report_is_clean_on_a_linear_model():
     model, x, y = _masking_problem()
     report = gradient_masking_report(model, x, y, eps=[0.3, 0.5, 1.0], white_box=_white_box,
