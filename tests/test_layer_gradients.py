@@ -358,6 +358,30 @@ def test_stochastic_binary_weights_follow_hardsigmoid_probabilities():
     assert abs(np.mean(draws == 1) - 0.75) < 0.03
 
 
+@pytest.mark.parametrize("ste", ["hubara", "galloway"])
+def test_stochastic_binary_weight_gradient_is_the_ste_masked_where_the_weight_leaves_minus_one_one(
+        ste):
+    """dW = STE(dW_b, W)·1{|W| ≤ 1} (module docstring): beyond ±1 hardsigmoid(W) is flat, so no
+    gradient; Galloway's clip alone does not zero it there (and dropping the mask passed every
+    test). dW_b, the exact gradient with respect to the drawn ±1 weights, is taken from the same
+    forward pass with the STE replaced by the identity."""
+    rng = np.random.default_rng(2)
+    layer = ta.StochasticBinaryConv2D(2, 3, 3, ste=ste, padding=1, seed=4, dtype=np.float64)
+    w = rng.uniform(-2, 2, size=layer.params["weight"].shape)
+    w[0, 0, 0, 0], w[1, 0, 0, 0] = 1.0, -1.0  # the edges pass
+    layer.params["weight"].data = w
+    x = rng.normal(size=(2, 2, 5, 5))
+    out, cache = layer.forward(x)
+    dout = rng.normal(size=out.shape) * 5
+    _, grads = layer.backward(dout, cache)
+    plain = copy.copy(layer)
+    plain.weight_gradient = lambda dw_binary: dw_binary
+    dw_binary = plain.backward(dout, cache)[1]["weight"]
+    inside = np.abs(w) <= 1
+    assert inside.any() and not inside.all() and np.any(np.abs(dw_binary[~inside]) > 0)
+    expected = (dw_binary if ste == "hubara" else np.clip(dw_binary, -1, 1)) * inside
+    np.testing.assert_array_equal(grads["weight"], expected)
+
 def test_unknown_ste_variant_is_refused():
     with pytest.raises(ValueError, match="unknown STE variant"):
         ta.Sign("tanh")
