@@ -177,10 +177,13 @@ def test_weight_decay_in_fit_is_the_loss_term_half_lambda_norm_squared():
     y = np.array([0, 1] * 4)
     model = ta.logistic_regression(3, seed=0, dtype=np.float64)
     w0 = model["fc"].params["weight"].data.copy()
-    ce_grad = ta.cross_entropy(model.logits(x), y)[1]
+    ce, ce_grad = ta.cross_entropy(model.logits(x), y)
     expected = w0 - 0.1 * (ce_grad.T @ x + 0.3 * w0)
-    ta.train_step(model, ta.SGD(model.parameters(), lr=0.1), x, y, weight_decay=0.3)
+    loss, _ = ta.train_step(model, ta.SGD(model.parameters(), lr=0.1), x, y, weight_decay=0.3)
     np.testing.assert_allclose(model["fc"].params["weight"].data, expected)
+    # the loss it returns includes the penalty, of the weights before the step (the bias is not
+    # decayed): CE + ½λ‖W‖²
+    np.testing.assert_allclose(loss, ce + 0.5 * 0.3 * np.sum(w0 ** 2), rtol=1e-12)
 
 
 def small_data():
@@ -286,10 +289,13 @@ def test_penalties_in_train_step_leave_biases_alone(penalty):
     y = np.array([0, 1] * 4)
     model = ta.logistic_regression(3, seed=0, dtype=np.float64)
     model["fc"].params["bias"].data[...] = 2.0
-    ce_grad = ta.cross_entropy(model.logits(x), y)[1]
-    ta.train_step(model, ta.SGD(model.parameters(), lr=0.1), x, y, **{penalty: 0.3})
+    w0 = model["fc"].params["weight"].data.copy()
+    ce, ce_grad = ta.cross_entropy(model.logits(x), y)
+    loss, _ = ta.train_step(model, ta.SGD(model.parameters(), lr=0.1), x, y, **{penalty: 0.3})
     np.testing.assert_allclose(model["fc"].params["bias"].data, 2.0 - 0.1 * ce_grad.sum(axis=0),
                                rtol=1e-12)
+    term = 0.5 * np.sum(w0 ** 2) if penalty == "weight_decay" else np.mean(np.abs(w0))
+    np.testing.assert_allclose(loss, ce + 0.3 * term, rtol=1e-12)  # the weights' penalty only
 
 
 def test_batch_hook_can_replace_each_batch():
