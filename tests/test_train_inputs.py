@@ -500,3 +500,28 @@ def test_train_step_takes_a_list_and_boolean_labels_as_before(data):
     assert one == two
     for a, b in zip(first.parameters(), second.parameters()):
         np.testing.assert_array_equal(a.data, b.data)
+
+
+@pytest.mark.parametrize("make", [lambda p: ta.SGD(p, lr=0.1), lambda p: ta.SGD(p, momentum=0.5),
+                                  lambda p: ta.Adam(p)])
+@pytest.mark.parametrize("grad, error, message", [
+    (None, TypeError, "the gradient of parameter 1 must be a float array, got NoneType"),
+    (np.zeros((1, 16), np.float32), ValueError,
+     r"the gradient of parameter 1 has shape \(1, 16\), the parameter \(3, 16\)"),
+    (np.zeros((3, 16), np.complex64), TypeError, "must be a float array, got dtype complex64"),
+])
+def test_optimizer_step_refuses_a_gradient_that_does_not_fit_before_any_weight_moves(
+        make, grad, error, message):
+    # SGD without momentum broadcast a (1, 16) gradient over the (3, 16) weight, and gave
+    # "unsupported operand type(s)" for None; Adam counted the step and moved parameter 0
+    # before it refused parameter 1.
+    model = small_model()
+    weight, bias = model.parameters()
+    bias.grad[...] = 1
+    weight.grad = grad
+    optimizer = make([bias, weight])
+    before = weights(model)
+    with pytest.raises(error, match=message):
+        optimizer.step()
+    assert_unchanged(model, before)
+    assert getattr(optimizer, "t", 0) == 0

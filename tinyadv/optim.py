@@ -57,6 +57,22 @@ class Optimizer:
         for p in self.parameters:
             p.grad[...] = 0
 
+    def _check_grads(self):
+        """Raise before any parameter moves unless every ``p.grad`` is a float array of its
+        parameter's shape: a TypeError for None (freeze a parameter by leaving it out of the
+        optimizer's list) or another type, a ValueError for another shape (SGD would broadcast
+        a (1, D) gradient over a (M, D) weight). O(1) per parameter: no pass over the values."""
+        for i, p in enumerate(self.parameters):
+            grad = p.grad
+            if not (isinstance(grad, np.ndarray) and grad.dtype.kind == "f"):
+                kind = (f"dtype {grad.dtype}" if isinstance(grad, np.ndarray)
+                        else type(grad).__name__)
+                raise TypeError(f"the gradient of parameter {i} must be a float array, got {kind} "
+                                f"(to freeze a parameter, leave it out of the optimizer's list)")
+            if grad.shape != p.data.shape:
+                raise ValueError(f"the gradient of parameter {i} has shape {grad.shape}, the "
+                                 f"parameter {p.data.shape}")
+
     def _decay(self, p):
         if self.decoupled_weight_decay and p.decay:
             p.data -= self.lr * self.decoupled_weight_decay * p.data
@@ -143,6 +159,7 @@ class SGD(Optimizer):
         self.velocity = [np.zeros_like(p.data) for p in self.parameters]
 
     def step(self):
+        self._check_grads()
         for p, v in zip(self.parameters, self.velocity):
             self._decay(p)
             if self.momentum == 0:
@@ -193,6 +210,7 @@ class Adam(Optimizer):
         self.v = [np.zeros_like(p.data) for p in self.parameters]
 
     def step(self):
+        self._check_grads()
         self.t += 1
         for p, m, v in zip(self.parameters, self.m, self.v):
             self._decay(p)
