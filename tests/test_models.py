@@ -316,3 +316,27 @@ def test_an_empty_batch_gives_empty_results(in_channels, image_size, dtype):
                    lambda: ta.cw_l2(model, x, search_steps=1, steps=2)):
         x_adv = attack()
         assert x_adv.shape == x.shape and x_adv.dtype == dtype
+
+
+def test_a_layer_used_twice_is_one_parameter_set_trained_with_the_sum_of_its_gradients():
+    # parameters() listed the shared weight twice: Adam(model.parameters()) and fit refused it
+    # ("a parameter appears twice"), and weight decay would have counted it twice.
+    shared = ta.Linear(3, 3, seed=0, dtype=np.float64)
+    model = ta.Sequential(("a", shared), ("relu", ta.ReLU()), ("b", shared))
+    assert [key for key, _ in model.named_parameters()] == ["a.weight", "a.bias"]
+    assert model.num_parameters() == 12
+    assert list(model.state_dict()) == ["a.weight", "a.bias", "b.weight", "b.bias"]
+    x = np.random.default_rng(0).normal(size=(4, 3))
+    model.zero_grad()
+    out, caches = model.forward(x)
+    model.backward(np.ones_like(out), caches)
+    weight = shared.params["weight"]
+    numeric = ta.gradcheck.numerical_gradient(lambda: model.forward(x)[0], weight.data, 1.0)
+    np.testing.assert_allclose(weight.grad, numeric, rtol=1e-6, atol=1e-8)
+    y, before = np.array([0, 1, 2, 0]), weight.data.copy()
+    model.zero_grad()
+    out, caches = model.forward(x)
+    model.backward(ta.cross_entropy(out, y)[1], caches)
+    expected = before - 0.5 * (weight.grad + 0.1 * before)  # λ W once, not twice
+    ta.train_step(model, ta.SGD(model.parameters(), lr=0.5), x, y, weight_decay=0.1)
+    np.testing.assert_allclose(weight.data, expected, rtol=1e-12)

@@ -384,8 +384,18 @@ class Sequential:
     # ---- parameters, modes, dtype -------------------------------------------------------
 
     def named_parameters(self):
-        """List of ``(key, Parameter)`` with PyTorch's keys, e.g. ``("conv1.weight", p)``."""
-        return [(f"{name}.{key}", p) for name, layer in self.layers for key, p in layer.params.items()]
+        """List of ``(key, Parameter)`` with PyTorch's keys, e.g. ``("conv1.weight", p)``.
+
+        A layer (or a Parameter) used at two places of the model is listed once, under its
+        first key, as in PyTorch: its gradient is the sum over its uses, and an optimizer or
+        a penalty must see it once (``state_dict`` keeps both keys, as PyTorch's does)."""
+        seen, named = set(), []
+        for name, layer in self.layers:
+            for key, p in layer.params.items():
+                if id(p) not in seen:
+                    seen.add(id(p))
+                    named.append((f"{name}.{key}", p))
+        return named
 
     def parameters(self):
         """List of the trainable ``Parameter`` objects (each has ``.data`` and ``.grad``)."""
