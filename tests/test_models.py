@@ -340,3 +340,16 @@ def test_a_layer_used_twice_is_one_parameter_set_trained_with_the_sum_of_its_gra
     expected = before - 0.5 * (weight.grad + 0.1 * before)  # λ W once, not twice
     ta.train_step(model, ta.SGD(model.parameters(), lr=0.5), x, y, weight_decay=0.1)
     np.testing.assert_allclose(weight.data, expected, rtol=1e-12)
+
+
+def test_a_layer_appended_after_eval_takes_the_models_mode():
+    # It stayed in training mode: a BatchNorm appended after eval() normalised with the batch's
+    # statistics and updated its running ones in what model.training said was evaluation.
+    model = ta.mlp([4, 3]).eval()
+    model.append("bn", ta.BatchNorm(3))
+    assert model["bn"].training is False
+    x = np.random.default_rng(0).normal(size=(5, 4)).astype(np.float32)
+    out = model.logits(x)
+    np.testing.assert_array_equal(model["bn"].buffers["num_batches_tracked"], 0)
+    np.testing.assert_allclose(out, model["fc1"](x) / np.sqrt(1 + 1e-5), rtol=1e-6)
+    assert model.train().append("relu", ta.ReLU())["relu"].training is True

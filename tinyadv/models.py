@@ -121,13 +121,17 @@ class Sequential:
         self._chunk_size = None if value is None else check_positive_int(value, "chunk_size")
 
     def append(self, name, layer):
-        """Add ``layer`` at the end under ``name``; returns self."""
+        """Add ``layer`` at the end under ``name``; returns self. Added to a model built
+        already, the layer takes the model's mode (a BatchNorm appended after ``eval()`` uses
+        its running statistics, as the rest of the model does)."""
         if not isinstance(name, str):
             raise TypeError(f"a layer name must be a str, got {name!r}")
         if not isinstance(layer, Layer):
             raise TypeError(f"layer {name!r} must be a tinyadv Layer, got {type(layer).__name__}")
         if name in dict(self.layers) or "." in name or not name:
             raise ValueError(f"layer names must be unique, non-empty and without '.', got {name!r}")
+        if hasattr(self, "training"):  # (not while __init__ adds its layers)
+            layer.training = self.training
         self.layers.append((name, layer))
         return self
 
