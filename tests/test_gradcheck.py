@@ -136,3 +136,12 @@ def test_a_forward_in_float32_is_named_as_too_noisy_to_check():
     report = ta.check_gradients(lambda x: (x.astype(np.float32) @ w, None),
                                 lambda dout, cache: dout @ w.T.astype(np.float64), [x])
     assert not report.passed and "computes in float32" in report.problems["x"]
+
+
+def test_numerical_gradient_of_an_empty_array_is_empty():
+    # It refused x of shape (0, 4) as "not a contiguous array it can perturb in place".
+    x = np.zeros((0, 4))
+    grad = ta.gradcheck.numerical_gradient(lambda: x * 2, x, np.zeros((0, 4)))
+    assert grad.shape == (0, 4) and grad.dtype == np.float64
+    with pytest.raises(ValueError, match="contiguous"):
+        ta.gradcheck.numerical_gradient(lambda: 1.0, np.zeros((3, 4)).T, 1.0)

@@ -86,7 +86,7 @@ def numerical_gradient(f, x, dout, h=1e-6):
         raise ValueError(f"dout must have the shape of f(), {out_shape}, got {dout.shape}")
     grad = np.zeros_like(x, dtype=np.float64)
     flat = x.reshape(-1)
-    if not np.shares_memory(flat, x):
+    if x.size and not np.shares_memory(flat, x):  # (an empty x shares no memory: nothing to do)
         raise ValueError("numerical_gradient needs a contiguous array it can perturb in place")
     for i in range(flat.size):
         old = flat[i]
