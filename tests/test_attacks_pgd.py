@@ -137,17 +137,23 @@ def test_worst_restart_chosen_per_sample():
     np.testing.assert_allclose(_objective(model, both, y), losses[score.argmax(0), np.arange(len(x))])
 
 
+def _iterates_by_hand(model, x, labels, targeted, steps=6, **kwargs):
+    """PGD's iterates without random start, step by step from x (the steps pgd takes)."""
+    iterates, x_t = [], x
+    for _ in range(steps):
+        _, grad, _ = loss_gradient(model, x_t, labels, targeted)
+        x_t = gradient_step(x, x_t, grad, **kwargs)
+        iterates.append(x_t)
+    return iterates
+
+
 def test_pgd_keeps_the_best_iterate_not_the_last():
     """Iterates computed by hand with the same step; PGD returns the best of them per sample."""
     model = TwoLayerMLP(12, 16, 4, activation="tanh", seed=8, scale=6.0)
     x = np.random.default_rng(8).uniform(0, 1, size=(30, 12))
     y = model.logits(x).argmax(1)
     kwargs = dict(alpha=0.6, eps=1.0, norm=2, clip=(0.0, 1.0))
-    iterates, x_t = [], x
-    for _ in range(6):
-        _, grad, _ = loss_gradient(model, x_t, y, False)
-        x_t = gradient_step(x, x_t, grad, **kwargs)
-        iterates.append(x_t)
+    iterates = _iterates_by_hand(model, x, y, False, **kwargs)
     losses = np.stack([_objective(model, it, y) for it in iterates])
     success = np.stack([model.logits(it).argmax(1) != y for it in iterates])
     score = losses + 1e6 * success
@@ -167,11 +173,7 @@ def test_targeted_pgd_keeps_the_iterate_closest_to_the_target(restarts):
     x = np.random.default_rng(8).uniform(0, 1, size=(30, 12))
     target = (model.logits(x).argmax(1) + 2) % 4
     kwargs = dict(alpha=0.6, eps=1.0, norm=2, clip=(0.0, 1.0))
-    iterates, x_t = [], x
-    for _ in range(6):
-        _, grad, _ = loss_gradient(model, x_t, target, True)
-        x_t = gradient_step(x, x_t, grad, **kwargs)
-        iterates.append(x_t)
+    iterates = _iterates_by_hand(model, x, target, True, **kwargs)
     closeness = -np.stack([_objective(model, it, target) for it in iterates])
     reached = np.stack([model.logits(it).argmax(1) == target for it in iterates])
     score = closeness + 1e6 * reached
