@@ -467,6 +467,55 @@ def test_blas_threads_restores_the_previous_setting_not_the_thread_count_and_aft
             setter(value)
 
 
+def test_blas_threads_of_two_python_threads_overlapping_put_back_the_users_setting(
+        restore_threads):
+    """OpenBLAS's count is one setting of the process. Two Python threads each running a
+    single small chunk (a model used from two threads): the second block found the first's 1
+    and put it back when it closed after the first, leaving the process at 1 thread for good.
+    Now the user's setting (here 3) comes back when the last block closes; a block nested in
+    the same thread gets its enclosing block's count back."""
+    from tinyadv.threads import _openblas_setters
+    setters = _openblas_setters()
+    if not setters:
+        pytest.skip("needs OpenBLAS")
+    before = [getter() for _, getter in setters]
+    first_in, second_in, first_out = threading.Event(), threading.Event(), threading.Event()
+
+    def first(part):
+        first_in.set()
+        assert second_in.wait(10)
+
+    def second(part):
+        second_in.set()
+        assert first_out.wait(10)
+        return [getter() for _, getter in setters]
+
+    try:
+        set_num_threads(2)
+        for setter, _ in setters:
+            setter(3)
+        one = threading.Thread(target=map_chunks, args=(first, [0]), kwargs=dict(small=True))
+        one.start()
+        assert first_in.wait(10)
+        seen = []
+        two = threading.Thread(target=lambda: seen.extend(map_chunks(second, [0], small=True)))
+        two.start()
+        one.join(10)
+        first_out.set()
+        two.join(10)
+        assert seen == [[1] * len(setters)]  # (the second block still had its 1 after the first closed)
+        assert [getter() for _, getter in setters] == [3] * len(setters)
+        with blas_threads(1):
+            with blas_threads(2):
+                assert all(getter() == 2 for _, getter in setters)
+            assert all(getter() == 1 for _, getter in setters)
+        assert [getter() for _, getter in setters] == [3] * len(setters)
+    finally:
+        first_in.set(), second_in.set(), first_out.set()
+        for (setter, _), value in zip(setters, before):
+            setter(value)
+
+
 def test_set_num_threads_runs_the_next_chunks_on_that_many_threads(restore_threads):
     """A pool made for another count is replaced: after 2 -> 3 three chunks run at once (each
     waits at a barrier of 3), after 3 -> 2 no more than two threads take the chunks."""

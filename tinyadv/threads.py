@@ -65,9 +65,13 @@ def _forget_the_pool():
     """In the child of ``os.fork`` (multiprocessing's default start on Linux): the child has
     none of the parent's threads, and a pool that still counted them would take chunks and
     never run them. The child makes its own pool when it first needs one."""
-    global _lock
+    global _lock, _blas_lock
     _lock = threading.Lock()  # (the parent's may have been held by a thread the child lacks)
     _state["pool"] = None
+    # The blocks of blas_threads open in the parent's other threads never close here; the
+    # setting saved before them ("saved") comes back when the child's own next block closes.
+    _blas_lock = threading.Lock()
+    _blas_blocks["open"] = []
 
 
 if hasattr(os, "register_at_fork"):
@@ -174,21 +178,48 @@ def _loaded_setters():
     return _blas["setters"]
 
 
+_blas_blocks = {"open": [], "saved": None}  # the blocks of blas_threads open now, in any thread
+_blas_lock = threading.Lock()
+
+
 @contextlib.contextmanager
 def blas_threads(n):
     """Within the block, every OpenBLAS loaded (NumPy's, and SciPy's own) uses ``n`` threads; a
     no-op when OpenBLAS is not found. Refuses n < 1 (OpenBLAS would take 0 or a negative count
-    for all cores) and non-integers."""
+    for all cores) and non-integers.
+
+    OpenBLAS's count is one setting of the whole process, while blocks may be open in several
+    Python threads at once (a model used from two threads). The setting the user had is saved
+    when the first block opens and put back when the last one closes; a block that closes
+    while others are open puts back the ``n`` of the most recently opened of them (a block
+    nested in the same thread gets its enclosing block's ``n`` back). Each block restoring what
+    it found instead left the process at 1 thread for good whenever two blocks overlapped
+    without nesting (the second one found the first's 1)."""
     n = min(check_positive_int(n, "n"), 1 << 16)  # (OpenBLAS caps it lower; a C int would wrap)
-    setters = _loaded_setters()
-    before = [getter() for _, getter in setters]
-    for setter, _ in setters:
-        setter(n)
+    block = [n]  # (told apart from the other blocks by identity)
+    with _blas_lock:
+        setters = _loaded_setters()
+        if not _blas_blocks["open"] and _blas_blocks["saved"] is None:
+            _blas_blocks["saved"] = [(setter, getter()) for setter, getter in setters]
+        _blas_blocks["open"].append(block)
+        for setter, _ in setters:
+            setter(n)
     try:
         yield
     finally:
-        for (setter, _), value in zip(setters, before):
-            setter(value)
+        with _blas_lock:
+            blocks = _blas_blocks["open"]
+            for index, other in enumerate(blocks):
+                if other is block:
+                    del blocks[index]
+                    break
+            if blocks:
+                for setter, _ in setters:
+                    setter(blocks[-1][0])
+            elif _blas_blocks["saved"] is not None:
+                for setter, value in _blas_blocks["saved"]:
+                    setter(value)
+                _blas_blocks["saved"] = None
 
 
 def chunk_slices(n, chunk_size):
