@@ -259,6 +259,23 @@ def test_a_model_file_written_on_a_big_endian_machine_loads_with_the_same_number
         np.testing.assert_array_equal(loaded.state_dict()[key], value)
 
 
+def test_a_path_starting_with_a_tilde_is_in_the_home_folder(tmp_path, monkeypatch):
+    """``model.save("~/m.npz")`` made a folder named "~" in the working directory and wrote
+    there (the data folder ``root`` has always expanded ~); now "~" is the home folder, for
+    save and load alike, as str or pathlib.Path."""
+    import pathlib
+    home, work = tmp_path / "home", tmp_path / "work"
+    home.mkdir(), work.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(work)
+    model = ta.logistic_regression(3)
+    model.save("~/models/m.npz")
+    assert (home / "models" / "m.npz").is_file() and list(work.iterdir()) == []
+    for path in ("~/models/m.npz", pathlib.Path("~/models/m.npz")):
+        np.testing.assert_array_equal(ta.load(path).state_dict()["fc.weight"],
+                                      model.state_dict()["fc.weight"])
+
+
 def test_model_file_is_read_without_pickle(tmp_path):
     path = tmp_path / "model.npz"
     small_cnn().save(path)

@@ -14,7 +14,10 @@ import uuid
 
 
 def check_path(path, name="path"):
-    """Return ``path`` (str, bytes or os.PathLike) as an absolute str path to a file.
+    """Return ``path`` (str, bytes or os.PathLike) as an absolute str path to a file, with a
+    leading ``~`` or ``~user`` expanded to that home folder (``os.path.expanduser``), as the
+    data folder ``root`` is: ``model.save("~/m.npz")`` writes to the home folder, where it used
+    to make a folder named "~" in the working directory.
 
     Refuses what is not a path (TypeError: an int would be taken for an open file descriptor),
     and a path that names a folder (ValueError for an empty path or one ending in a separator,
@@ -22,7 +25,7 @@ def check_path(path, name="path"):
     """
     if not isinstance(path, (str, bytes, os.PathLike)):
         raise TypeError(f"{name} must be a file path (str or os.PathLike), got {type(path).__name__}")
-    path = os.fsdecode(os.fspath(path))
+    path = os.path.expanduser(os.fsdecode(os.fspath(path)))
     if not path or path.endswith(os.sep) or (os.altsep and path.endswith(os.altsep)):
         raise ValueError(f"{name} must name a file, got {path!r}")
     if os.path.isdir(path):

@@ -594,7 +594,7 @@ def read_npz_with_meta(path, kind):
     ("model file", "checkpoint"); a missing file raises FileNotFoundError, a ``path`` that is
     not a path TypeError.
     """
-    check_path(path)  # (an int would be opened as a file descriptor, and closed)
+    path = check_path(path)  # (an int would be opened as a file descriptor, and closed; ~ expanded)
     with open(path, "rb") as file:
         if not zipfile.is_zipfile(file):  # np.load would call it pickled data, or an array
             raise ValueError(f"{path} is not a tinyadv {kind} (not an .npz archive)")

@@ -175,8 +175,8 @@ def fetch(urls, path, *, md5, progress=True, timeout=60):
     if len(md5) != 32 or not all(c in string.hexdigits for c in md5):
         raise ValueError(f"md5 must be the 32 hexadecimal digits of an MD5 checksum, got {md5!r}")
     check_positive(timeout, "timeout")  # (checked, not converted: urlopen gets it as it is)
-    check_path(path)  # (here, not per mirror: "out/" or a folder is no failed download)
-    folder, name = os.path.split(os.path.abspath(path))
+    # (here, not per mirror: "out/" or a folder is no failed download; ~ expanded as atomic_path does)
+    folder, name = os.path.split(check_path(path))
     created = [] if os.path.isdir(folder) else _new_folders(folder)
     try:
         os.makedirs(folder, exist_ok=True)
