@@ -276,6 +276,24 @@ def test_a_path_starting_with_a_tilde_is_in_the_home_folder(tmp_path, monkeypatc
                                       model.state_dict()["fc.weight"])
 
 
+@pytest.mark.parametrize("offset, value, zipfile_raised", [
+    (0, 0, "BadZipFile"), (6, 64, "NotImplementedError"), (8, 1, "RuntimeError")])
+def test_a_model_file_with_a_damaged_central_directory_is_refused_by_name(
+        tmp_path, offset, value, zipfile_raised):
+    """One byte changed in the .npz's central directory (its magic number, the "version
+    needed", the flags): zipfile raised BadZipFile, NotImplementedError ("zip file version
+    6.4") or RuntimeError ("is encrypted") through load, instead of the ValueError that names
+    the file as damaged."""
+    path = tmp_path / "model.npz"
+    ta.logistic_regression(3).save(path)
+    raw = bytearray(path.read_bytes())
+    raw[raw.index(b"PK\x01\x02") + offset] = value  # the first entry's central directory record
+    path.write_bytes(bytes(raw))
+    with pytest.raises(ValueError, match=f"{path} is a damaged .npz.*not a readable tinyadv "
+                                         f"model file"):
+        ta.load(path)
+
+
 def test_model_file_is_read_without_pickle(tmp_path):
     path = tmp_path / "model.npz"
     small_cnn().save(path)

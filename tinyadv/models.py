@@ -589,17 +589,22 @@ def read_npz_with_meta(path, kind):
     """Read an ``.npz`` written with a JSON ``__meta__`` entry: returns ``(meta, arrays)``.
 
     Read with ``allow_pickle=False``. A file that is not an .npz archive, has no
-    ``__meta__``, is damaged (a bad checksum, a broken entry) or holds an entry of Python objects
-    (a pickle, never loaded) raises ValueError naming it as not a readable tinyadv ``kind``
-    ("model file", "checkpoint"); a missing file raises FileNotFoundError, a ``path`` that is
-    not a path TypeError.
+    ``__meta__``, is damaged (a bad checksum, a broken entry or central directory) or holds an
+    entry of Python objects (a pickle, never loaded) raises ValueError naming it as not a
+    readable tinyadv ``kind`` ("model file", "checkpoint"); a missing file raises
+    FileNotFoundError, a ``path`` that is not a path TypeError.
     """
     path = check_path(path)  # (an int would be opened as a file descriptor, and closed; ~ expanded)
     with open(path, "rb") as file:
         if not zipfile.is_zipfile(file):  # np.load would call it pickled data, or an array
             raise ValueError(f"{path} is not a tinyadv {kind} (not an .npz archive)")
         file.seek(0)
-        with np.load(file, allow_pickle=False) as data:
+        try:
+            data = np.load(file, allow_pickle=False)
+        except _DAMAGED as error:  # (a broken central directory: zipfile's own exceptions)
+            raise ValueError(f"{path} is a damaged .npz ({type(error).__name__}: {error}); it is "
+                             f"not a readable tinyadv {kind}") from None
+        with data:
             if "__meta__" not in data.files:
                 raise ValueError(f"{path} is not a tinyadv {kind} (no __meta__ entry)")
             arrays = {key: _read_entry(data, key, path, kind) for key in data.files}
@@ -612,6 +617,12 @@ def read_npz_with_meta(path, kind):
     return meta, arrays
 
 
+#: What zipfile raises for a damaged archive: besides BadZipFile and zlib's errors, a flipped
+#: byte in the central directory reads as an unsupported "zip file version" or compression
+#: (NotImplementedError) or as an encrypted entry (RuntimeError).
+_DAMAGED = (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError, RuntimeError)
+
+
 def _read_entry(data, key, path, kind):
     """``data[key]`` of an open .npz, or the ValueError that names the file and the entry."""
     try:
@@ -621,7 +632,7 @@ def _read_entry(data, key, path, kind):
             raise ValueError(f"{path}: its entry {key!r} holds Python objects (pickled data), "
                              f"which tinyadv never loads; it is not a tinyadv {kind}") from None
         raise ValueError(f"{path} is not a readable tinyadv {kind} (entry {key!r}: {error})") from None
-    except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as error:
+    except _DAMAGED as error:
         raise ValueError(f"{path} is a damaged .npz (entry {key!r}: {error}); it is not a "
                          f"readable tinyadv {kind}") from None
     if not isinstance(value, np.ndarray):  # (a member that is not in the .npy format: bytes)
