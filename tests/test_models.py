@@ -222,6 +222,23 @@ def test_input_gradient_leaves_parameter_gradients_untouched():
     assert all(np.all(p.grad == 0) for p in model.parameters())
 
 
+def test_mlp_takes_every_seed_the_other_builders_take():
+    """mlp seeded layer i with [seed, i] whatever the seed was: a Generator or None (which
+    logistic_regression and cleverhans_cnn take) raised TypeError naming a list the user never
+    wrote, and seed=-1 was reported as "got [-1, 1]". An int's numbers are unchanged."""
+    weights = [p.data for p in ta.mlp([4, 5, 3], seed=7).parameters()]
+    expected = [ta.Linear(4, 5, seed=[7, 1]), ta.Linear(5, 3, seed=[7, 2])]
+    for got, want in zip(weights, [p.data for layer in expected for p in layer.params.values()]):
+        np.testing.assert_array_equal(got, want)
+    from_generator = [ta.mlp([4, 5, 3], seed=np.random.default_rng(3)).state_dict()
+                      for _ in range(2)]
+    for key, value in from_generator[0].items():
+        np.testing.assert_array_equal(from_generator[1][key], value)
+    assert ta.mlp([4, 3], seed=None).num_parameters() == 15
+    with pytest.raises(ValueError, match="non-negative int, got -1$"):
+        ta.mlp([4, 3], seed=-1)
+
+
 @pytest.mark.parametrize("binary", [None, "binary", "scaled", "stochastic"])
 def test_save_and_load_round_trip(tmp_path, binary):
     model = small_cnn(np.float32, binary=binary)

@@ -24,6 +24,7 @@ The architectures:
 
 import json
 import math
+import numbers
 import os
 import threading
 import weakref
@@ -674,7 +675,10 @@ def mlp(sizes, *, bias=True, seed=0, dtype=np.float32):
     """A ReLU network on flattened inputs: ``mlp([784, 200, 200, 10])`` is 784 → 200 → 200 → 10.
 
     Layers ``fc1``, ``relu1``, ``fc2``, ... (no ReLU after the last); PyTorch-default init, each
-    layer's generator derived from ``seed``.
+    layer's generator derived from ``seed``: for an int (or a list of ints) the i-th layer's is
+    seeded with ``[seed, i]`` (the seed's list plus i), for a Generator (or None, fresh
+    entropy) the layers draw from it one after the other. Any seed that the other builders
+    take (``make_rng``) is taken.
     """
     if isinstance(sizes, str) or not hasattr(sizes, "__len__"):
         raise TypeError(f"sizes must be a list of layer widths such as [784, 100, 10], "
@@ -682,9 +686,16 @@ def mlp(sizes, *, bias=True, seed=0, dtype=np.float32):
     if len(sizes) < 2:
         raise ValueError(f"mlp needs at least two sizes, got {list(sizes)}")
     sizes = [check_positive_int(s, f"sizes[{i}]") for i, s in enumerate(sizes)]
+    rng = make_rng(seed)  # (checks the seed as the user gave it)
+    if isinstance(seed, np.ndarray):
+        seed = seed.tolist()
+    entropy = ([int(seed)] if isinstance(seed, numbers.Integral)
+               else [int(s) for s in seed] if isinstance(seed, (list, tuple)) and len(seed)
+               else None)
     layers = [("flatten", Flatten())]
     for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
-        layers.append((f"fc{i}", Linear(fan_in, fan_out, bias=bias, seed=[seed, i], dtype=dtype)))
+        layer_seed = rng if entropy is None else entropy + [i]
+        layers.append((f"fc{i}", Linear(fan_in, fan_out, bias=bias, seed=layer_seed, dtype=dtype)))
         if i < len(sizes) - 1:
             layers.append((f"relu{i}", ReLU()))
     return Sequential(*layers)
