@@ -87,3 +87,11 @@ def test_names_of_no_file_or_folder_are_refused_when_read_not_when_written(capsy
     with pytest.raises(SystemExit) as stop:
         parser.parse_args(["--flag", text])
     assert stop.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_a_leading_tilde_is_the_home_folder_in_folder_and_file_flags(tmp_path, monkeypatch):
+    # (a quoted "~/out" or --out=~/out reaches the script as it is: it made a folder named "~")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert parse(cli.folder, "~/runs")[1] == str(tmp_path / "runs")
+    assert parse(cli.file_path, "~/models/m.npz")[1] == str(tmp_path / "models" / "m.npz")
+    assert parse(cli.figure_path, "~/fig.png")[1] == str(tmp_path / "fig.png")

@@ -78,9 +78,12 @@ def pixel_levels(text):
 
 def folder(text):
     """A folder to write into: it may not exist yet (it is created), but it may not be a file
-    (nor empty: ``os.makedirs("")`` fails; "." is the current folder)."""
+    (nor empty: ``os.makedirs("")`` fails; "." is the current folder). A leading ``~`` is
+    expanded to the home folder, as :func:`tinyadv.files.check_path` does for files (a quoted
+    "~/out" or ``--out=~/out`` reaches the script unexpanded by the shell)."""
     if not text:
         raise argparse.ArgumentTypeError("expected a folder, got an empty name (use . for the current folder)")
+    text = os.path.expanduser(text)
     path = os.path.abspath(text)
     parent = path
     while not os.path.exists(parent):
@@ -94,9 +97,11 @@ def file_path(text):
     """A file to write: not a folder, in a folder that exists or can be made (see ``folder``).
 
     An empty name and one ending in a path separator ("models/") name no file: they are refused
-    here, as :func:`tinyadv.files.check_path` would refuse them when the file is written."""
+    here, as :func:`tinyadv.files.check_path` would refuse them when the file is written. A
+    leading ``~`` is expanded (see ``folder``)."""
     if not text or text.endswith(os.sep) or (os.altsep and text.endswith(os.altsep)):
         raise argparse.ArgumentTypeError(f"expected a file name, got {text!r}")
+    text = os.path.expanduser(text)
     if os.path.isdir(text):
         raise argparse.ArgumentTypeError(f"{text} is a folder, not a file name")
     folder(os.path.dirname(os.path.abspath(text)))
