@@ -209,7 +209,10 @@ class Sequential:
         (BLAS keeps to one thread for it, see ``threads.map_chunks``). Meanwhile the layers
         hold their weights (``Layer.hold_weights``): nothing changes them during one call. A
         call made from inside a chunk (a loss that runs the model again) finds them held
-        already and leaves the releasing to the outermost call."""
+        already and leaves the releasing to the outermost call. So does a call from another
+        Python thread while one runs: a model may be called from several threads at once, but
+        its weights must not change until every call has returned (a change made meanwhile
+        would not reach the held forms: Winograd's U, the weight rows)."""
         with _holding:
             outermost = self._holds == 0
             self._holds += 1
