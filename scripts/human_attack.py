@@ -77,7 +77,8 @@ def parse_args(argv=None):
                         help="training epochs (default 10 for logistic, 3 for cnn)")
     parser.add_argument("--limit", type=positive_int, default=None,
                         help="use at most this many train and test digits")
-    parser.add_argument("--nf", type=positive_int, default=8, help="cnn: filters of conv1 (the talk's model has 32)")
+    parser.add_argument("--nf", type=positive_int, default=8,
+                        help="cnn trained here: filters of conv1 (the talk's model has 32)")
     parser.add_argument("--demo", action="store_true", help="no window: write the figure and the table")
     parser.add_argument("--steps", type=positive_int, default=40, help="demo: automatic toggles per digit")
     parser.add_argument("--digits", type=positive_int, default=4, help="demo: digits in the figure")
@@ -86,6 +87,10 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if args.model is not None and (args.save, args.epochs) != (None, None):
         parser.error("--save and --epochs are for training; --model loads a trained model instead")
+    if changed_flags(parser, args, ("nf",)) and (args.model is not None or args.model_kind != "cnn"):
+        parser.error("--nf sets the filters of a cnn trained here; "
+                     + ("--model loads a trained model instead" if args.model is not None
+                        else f"--model-kind {args.model_kind} has no filters"))
     if args.model is not None and logit_count(args.model) != LOGITS[args.model_kind]:
         parser.error(f"--model has {logit_count(args.model)} logits, but --model-kind {args.model_kind} needs "
                      f"{LOGITS[args.model_kind]} (logistic: 1, for 3 vs 7; cnn: 10, one per digit)")
@@ -399,7 +404,11 @@ def run_demo(model, x, y, class_names, args):
     for i, index in enumerate(chosen):
         line = " ".join(f"{class_names[int(np.argmax(p))]}({p.max():.2f})" for p in probs[:, i])
         print(f"digit {index} (label {class_names[y[index]]}): {line}")
-    kind = "logistic regression 3 vs 7" if args.model_kind == "logistic" else f"CNN nf={args.nf}, 10 digits"
+    if args.model_kind == "logistic":
+        kind = "logistic regression 3 vs 7"
+    else:  # the filters of the model attacked (--model's, not --nf's default)
+        conv1 = model["conv1"] if "conv1" in model else None
+        kind = f"CNN nf={conv1.out_channels}, 10 digits" if conv1 is not None else "10 digits"
     plot_demo(frames, probs, y[chosen], class_names, args.out,
               f"Automatic pixel toggles on {kind} ({args.data}): prediction (confidence) under each image")
 

@@ -205,6 +205,20 @@ def test_human_attack_refuses_training_flags_with_a_loaded_model(monkeypatch, ca
     assert flag in error and "--model" in error
 
 
+@pytest.mark.parametrize("kind, saved", [("cnn", True), ("logistic", False)])
+def test_human_attack_refuses_nf_where_no_cnn_is_trained(monkeypatch, capsys, paths, tmp_path, kind, saved):
+    """--nf was accepted and ignored with a loaded --model (the figure then named --nf's value,
+    not the model's filters) and with --model-kind logistic."""
+    extra = []
+    if saved:
+        ta.cleverhans_cnn(in_channels=1, image_size=28, nf=4, bias=True, seed=0).save(tmp_path / "m.npz")
+        extra = ["--model", str(tmp_path / "m.npz")]
+    error = refuse(monkeypatch, capsys, paths, "human_attack",
+                   ["--demo", "--model-kind", kind, "--nf", "16"] + extra)
+    assert "--nf" in error
+    assert load_script("human_attack").parse_args(["--demo", "--model-kind", kind] + extra).nf == 8
+
+
 def test_check_offline_data_refuses_a_missing_default_folder(monkeypatch, capsys, paths, tmp_path):
     monkeypatch.setenv("TINYADV_DATA", str(tmp_path / "nowhere"))
     error = refuse(monkeypatch, capsys, paths, "check_offline_data", [])

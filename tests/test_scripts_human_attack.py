@@ -194,3 +194,17 @@ def test_a_model_of_other_images_is_refused_by_name(tmp_path):
     with pytest.raises(SystemExit, match=r"--model does not take mini-mnist images \(1, 28, 28\)"):
         H.main(["--demo", "--model-kind", "cnn", "--model", str(path), "--limit", "50",
                 "--out", str(tmp_path / "h.png")])
+
+
+def test_the_demo_figure_names_the_filters_of_a_loaded_cnn(tmp_path, monkeypatch):
+    """The title read --nf's default (8) for a --model CNN of 4 filters ('CNN nf=8')."""
+    path = tmp_path / "cnn4.npz"
+    ta.cleverhans_cnn(in_channels=1, image_size=28, nf=4, bias=True, seed=0).save(path)
+    titles = []
+    monkeypatch.setattr(H, "plot_demo", lambda *args: titles.append(args[-1]))
+    model = ta.load(path)
+    x = np.zeros((2, 1, 28, 28), np.float32)
+    args = argparse.Namespace(digits=1, eval_digits=1, steps=1, model_kind="cnn", nf=8,
+                              data="mini-mnist", out=str(tmp_path / "h.png"))
+    H.run_demo(model, x, model.predict(x), [str(k) for k in range(10)], args)
+    assert "CNN nf=4," in titles[0] and "nf=8" not in titles[0]
