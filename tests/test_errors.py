@@ -277,3 +277,90 @@ def test_eps_minus_zero_is_eps_zero(attack, options):
     np.testing.assert_array_equal(at_minus_zero, x)
     assert check_nonnegative(-0.0, "eps") == 0.0
     assert not np.signbit(check_nonnegative(-0.0, "eps"))
+
+
+def test_a_masked_array_is_refused_when_it_masks_entries_and_read_as_its_data_when_not():
+    """Before, a masked array passed check_array (np.isfinite ignores masked NaN) and failed
+    deep in numpy.ma ("operands could not be broadcast together with shapes (5,4) (4,8)");
+    masked labels were read with their mask ignored."""
+    model = ta.mlp([4, 8, 3], seed=0, dtype=np.float64)
+    x = np.random.default_rng(0).uniform(0, 1, (5, 4))
+    y = np.array([0, 1, 2, 0, 1])
+    masked = np.ma.array(x.copy(), mask=np.zeros(x.shape, bool))
+    masked[0, 0] = np.ma.masked
+    for call in (lambda: model.logits(masked), lambda: ta.predict(model, masked),
+                 lambda: ta.fgsm(model, masked, y, eps=0.1)):
+        with pytest.raises(ValueError, match=r"x is a masked array with 1 masked entries"):
+            call()
+    with pytest.raises(ValueError, match=r"y is a masked array with 1 masked entries"):
+        ta.accuracy(model, x, np.ma.array(y, mask=[1, 0, 0, 0, 0]))
+    unmasked = np.ma.array(x)
+    np.testing.assert_array_equal(model.logits(unmasked), model.logits(x))
+    assert ta.accuracy(model, unmasked, np.ma.array(y)) == ta.accuracy(model, x, y)
+
+
+def test_ndarray_subclasses_are_read_as_plain_arrays():
+    """Before, np.matrix passed check_array and failed in Numba ("Cannot unify array(float64,
+    1d, C) and Literal[int](0)"), in softmax ("could not be broadcast together with shapes (5,3)
+    (5,1,5)") or in perturbation_stats ("matrix.sum() got an unexpected keyword argument
+    'keepdims'")."""
+    import warnings
+    model = ta.mlp([4, 8, 3], seed=0, dtype=np.float64)
+    x = np.random.default_rng(0).uniform(0, 1, (5, 4))
+    y = np.array([0, 1, 2, 0, 1])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PendingDeprecationWarning)
+        xm, logits_m = np.matrix(x), np.matrix(model.logits(x))
+    np.testing.assert_array_equal(model.logits(xm), model.logits(x))
+    np.testing.assert_array_equal(ta.fgsm(model, xm, y, eps=0.1), ta.fgsm(model, x, y, eps=0.1))
+    np.testing.assert_array_equal(ta.softmax(logits_m), ta.softmax(model.logits(x)))
+    stats = ta.perturbation_stats(xm, xm + 0.01)
+    np.testing.assert_allclose(stats[np.inf]["per_sample"], 0.01)
+    assert type(ta.checks.check_array(xm)) is np.ndarray
+
+
+@pytest.mark.parametrize("values, error, message", [
+    ([[0.1, 0.2], [0.3]], ValueError, r"x is a ragged list \(rows of different lengths\)"),
+    ([["0.1", "0.2"]], TypeError, "x must be an array or a list of real numbers, got a list of dtype <U3"),
+    ([[None, 0.2]], TypeError, "x must be an array or a list of real numbers, got a list of NoneType"),
+    ([1j, 0.5], TypeError, "x must be an array or a list of real numbers, got a list of dtype complex128"),
+    ([10 ** 400, 0.5], ValueError, "x contains infinite values"),
+])
+def test_a_list_that_is_not_of_real_numbers_is_refused_by_name(values, error, message):
+    """Before: NumPy's "setting an array element with a sequence", the strings read as numbers,
+    None read as NaN ("x contains NaN"), float()'s own TypeError, and an OverflowError."""
+    from tinyadv.checks import check_array
+    with pytest.raises(error, match=message):
+        check_array(values, "x")
+
+
+def test_lists_of_numbers_are_still_float64_arrays():
+    from tinyadv.checks import check_array
+    from fractions import Fraction
+    for values, expected in (([[1, 2], [3, 4]], [[1.0, 2.0], [3.0, 4.0]]), ([True, False], [1.0, 0.0]),
+                             ([2 ** 70, 1], [2.0 ** 70, 1.0]), ([Fraction(1, 2)], [0.5]), ([], []),
+                             ([np.float32(0.5)], [0.5])):
+        out = check_array(values, "x")
+        assert type(out) is np.ndarray and out.dtype == np.float64
+        np.testing.assert_array_equal(out, expected)
+
+
+def test_label_lists_empty_or_ragged():
+    """Before, an empty list of labels for an empty batch was refused ("y must hold integer
+    class labels, got dtype float64": np.asarray([]) is float64), and a ragged list failed with
+    NumPy's "setting an array element with a sequence"."""
+    from tinyadv.checks import check_labels
+    model = ta.mlp([4, 8, 3], seed=0, dtype=np.float64)
+    assert ta.fgsm(model, np.zeros((0, 4)), [], eps=0.1).shape == (0, 4)
+    assert check_labels([], 0, 3).dtype == np.int64
+    with pytest.raises(ValueError, match="y is a ragged list, not a vector of labels"):
+        check_labels([[1], 0], 2, 3)
+
+
+def test_a_clip_bound_too_large_for_a_float_is_an_open_end():
+    """Before, float(10**400) escaped check_clip as OverflowError."""
+    from tinyadv.checks import check_clip
+    assert check_clip((0, 10 ** 400)) == (0.0, np.inf)
+    assert check_clip((-10 ** 400, 1)) == (-np.inf, 1.0)
+    with pytest.raises(ValueError, match="clip must satisfy low < high"):
+        check_clip((10 ** 400, 10 ** 401))

@@ -52,11 +52,13 @@ def check_array(x, name="x", *, ndim=None, min_ndim=None, finite=True):
 
 def _as_float_array(x, name):
     """``x`` as a float32 or float64 array (a list as float64, a non-native byte order as the
-    native one), or the TypeError naming why not."""
+    native one, a subclass such as ``np.matrix`` or ``np.memmap`` as a plain ndarray view, a
+    masked array with no entry masked as its data), or the TypeError naming why not."""
     if isinstance(x, (list, tuple)):
-        x = np.asarray(x, dtype=np.float64)
+        x = _list_as_float64(x, name)
     if not isinstance(x, np.ndarray):
         raise TypeError(f"{name} must be a NumPy array, got {type(x).__name__}")
+    x = _as_plain_ndarray(x, name)
     if not np.issubdtype(x.dtype, np.floating):
         raise TypeError(
             f"{name} must be a floating-point array (float32 or float64), got dtype {x.dtype}; "
@@ -68,6 +70,40 @@ def _as_float_array(x, name):
         raise TypeError(f"{name} must be a float32 or float64 array, got dtype {x.dtype}; "
                         f"convert it with x.astype(np.float32)")
     return x
+
+
+def _list_as_float64(x, name):
+    """The (nested) list or tuple of real numbers ``x`` as a float64 array; ValueError for a
+    ragged one, TypeError for one holding strings, None, complex numbers or other objects
+    (``np.asarray(x, dtype=float)`` would read "0.5" as 0.5 and None as NaN)."""
+    try:
+        a = np.asarray(x)
+    except ValueError:  # (NumPy: "setting an array element with a sequence ... inhomogeneous")
+        raise ValueError(f"{name} is a ragged list (rows of different lengths), "
+                         f"not an array") from None
+    if a.dtype.kind in "biuf":
+        return a.astype(np.float64)
+    if a.dtype.kind == "O" and all(isinstance(v, numbers.Real) for v in a.flat):
+        # Python ints beyond int64 (then a 10**400 is inf, refused as not finite) or Fractions
+        return np.array([_as_float(v) for v in a.flat], dtype=np.float64).reshape(a.shape)
+    held = (", ".join(sorted({type(v).__name__ for v in a.flat})) if a.dtype.kind == "O"
+            else f"dtype {a.dtype}")
+    raise TypeError(f"{name} must be an array or a list of real numbers, got a list of {held}")
+
+
+def _as_plain_ndarray(a, name):
+    """The ndarray ``a`` as a plain ``np.ndarray``: a subclass as a view (``np.matrix`` would
+    keep every slice and sum 2-D), a masked array with no entry masked as its data; ValueError
+    for one with masked entries (the kernels would read the values under the mask)."""
+    if type(a) is np.ndarray:
+        return a
+    if isinstance(a, np.ma.MaskedArray):
+        masked = int(np.count_nonzero(np.ma.getmaskarray(a)))
+        if masked:
+            raise ValueError(f"{name} is a masked array with {masked} masked entries; "
+                             f"fill them first ({name}.filled(value))")
+        return np.asarray(a.data)
+    return np.asarray(a)
 
 
 def check_float_dtype(dtype, name="dtype"):
@@ -89,9 +125,13 @@ def check_labels(y, n, num_classes, name="y"):
     None checks everything but the range (for when the logits are not known yet).
     """
     if isinstance(y, (list, tuple, range)):
-        y = np.asarray(y)
+        try:  # (an empty list is an empty int64 vector, not NumPy's float64 one)
+            y = np.asarray(y) if len(y) else np.zeros(0, np.int64)
+        except ValueError:  # (NumPy: "setting an array element with a sequence ... inhomogeneous")
+            raise ValueError(f"{name} is a ragged list, not a vector of labels") from None
     if not isinstance(y, np.ndarray):
         raise TypeError(f"{name} must be a NumPy array of integer labels, got {type(y).__name__}")
+    y = _as_plain_ndarray(y, name)
     if y.dtype.kind not in "biu":  # (integers, or booleans as the labels 0 and 1)
         raise TypeError(f"{name} must hold integer class labels, got dtype {y.dtype}")
     if y.ndim != 1 or y.shape[0] != n:
@@ -119,12 +159,12 @@ def check_finite_real(value, name):
 
 
 def _as_float(value):
-    """``float(value)`` of a real number; an int too large for a float is inf (then refused as
-    not finite, rather than failing with OverflowError)."""
+    """``float(value)`` of a real number; an int too large for a float is ±inf (then refused as
+    not finite, or an open end of a box, rather than failing with OverflowError)."""
     try:
         return float(value)
     except OverflowError:
-        return np.inf
+        return np.inf if value > 0 else -np.inf
 
 
 def check_nonnegative(value, name):
@@ -237,7 +277,7 @@ def check_clip(clip):
         if isinstance(clip, (str, bytes)):
             raise TypeError
         low, high = clip
-        low, high = float(low), float(high)
+        low, high = _as_float(low), _as_float(high)
     except (TypeError, ValueError):
         raise TypeError(f"clip must be a pair (low, high) or None, got {clip!r}") from None
     if not low < high:
