@@ -156,12 +156,25 @@ def test_oracle_labels_converts_a_list_and_batches():
     ({"lmbda": np.nan}, ValueError, "lmbda must be finite"),
     ({"lmbda": np.inf}, ValueError, "lmbda must be finite"),
     ({"lmbda": "0.1"}, TypeError, "lmbda must be a real number"),
+    ({"lmbda": 10 ** 400}, ValueError, "lmbda must be finite"),  # (were np.isfinite's TypeError
+    ({"lmbda": True}, TypeError, "lmbda must be a real number"),  # "ufunc 'isfinite' not supported")
     ({"x": _images(dtype=np.float32), "lmbda": 1e39}, ValueError, "lmbda=1e\\+39 is too large"),
 ])
 def test_jacobian_augmentation_refuses_bad_input(change, error, message):
     args = {"x": _images(), "y": np.array([0, 1, 2, 1]), "lmbda": 0.1, **change}
     with pytest.raises(error, match=message):
         jacobian_augmentation(_model(), args["x"], args["y"], args["lmbda"])
+
+
+def test_jacobian_augmentation_takes_any_finite_real_lmbda():
+    """Before, a Fraction or an int beyond int64 failed in np.isfinite with "ufunc 'isfinite'
+    not supported for the input types"."""
+    from fractions import Fraction
+    x, y = _images(), np.array([0, 1, 2, 1])
+    expected = jacobian_augmentation(_model(), x, y, 0.5)
+    np.testing.assert_array_equal(jacobian_augmentation(_model(), x, y, Fraction(1, 2)), expected)
+    huge = jacobian_augmentation(_model(), x, y, 2 ** 70)
+    np.testing.assert_array_equal(huge, jacobian_augmentation(_model(), x, y, 2.0 ** 70))
 
 
 def test_jacobian_augmentation_allows_a_negative_lmbda():

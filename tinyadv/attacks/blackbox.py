@@ -15,12 +15,12 @@ the paper's protocol: 10 epochs of Adam, continuing from the previous round), e.
 The oracle only needs ``logits``; only its arg-max label is used.
 """
 
-import numbers
 from typing import NamedTuple
 
 import numpy as np
 
-from ..checks import check_array, check_labels, check_nonnegative, check_positive_int
+from ..checks import (check_array, check_finite_real, check_labels, check_nonnegative,
+                      check_positive_int)
 from ..losses import logits_to_labels
 from .base import (check_input, check_logits_model, check_model, check_reach, model_gradient,
                    model_logits, num_classes, num_logits, probe_batch)
@@ -65,11 +65,7 @@ def oracle_labels(oracle, x, batch_size=1024):
 
 def _check_lmbda(lmbda):
     """Return λ as a float after checking it is a finite real number (of either sign)."""
-    if isinstance(lmbda, bool) or not isinstance(lmbda, numbers.Real):
-        raise TypeError(f"lmbda must be a real number, got {type(lmbda).__name__}")
-    if not np.isfinite(lmbda):
-        raise ValueError(f"lmbda must be finite, got {lmbda}")
-    return float(lmbda)
+    return check_finite_real(lmbda, "lmbda")  # (np.isfinite refused a Fraction or 2**70 itself)
 
 
 def jacobian_augmentation(substitute, x, y, lmbda):
