@@ -523,3 +523,18 @@ def test_attacks_without_labels_take_them_from_their_first_pass(dtype):
         given = _CountingForwards(model)
         attack(given, y)
         assert counting.images == given.images - fewer
+
+
+@pytest.mark.parametrize("step", [gradient_step, gradient_step_reference])
+def test_gradient_step_uses_the_checked_box(step):
+    """Before, the box was checked and then used as given: clip=(0, 10**400) failed with
+    OverflowError ("int too large to convert to float") in the cast for the compiled step, and
+    clip=("0", "1") passed the check and failed in the reference's np.clip (UFuncTypeError)."""
+    x = np.full((2, 3), 0.5, np.float32)
+    grad = np.ones_like(x)
+    expected = step(x, x, grad, alpha=0.1, eps=0.2, norm=np.inf, clip=(0.0, np.inf))
+    np.testing.assert_array_equal(
+        step(x, x, grad, alpha=0.1, eps=0.2, norm=np.inf, clip=(0, 10 ** 400)), expected)
+    np.testing.assert_array_equal(
+        step(x, x, grad, alpha=0.1, eps=0.2, norm=np.inf, clip=("0", "1")),
+        step(x, x, grad, alpha=0.1, eps=0.2, norm=np.inf, clip=(0.0, 1.0)))

@@ -43,7 +43,8 @@ def gradient_step(x, x_adv, grad, *, alpha, eps, norm, clip, l1_quantile=None):
     Refused, in O(1): ``x_adv`` or ``grad`` not shaped like ``x``, alpha not a finite number
     >= 0 (as in :func:`pgd`), eps < 0 or NaN, an unknown norm, a clip box with low >= high.
     """
-    norm, alpha, eps = _check_step(x, x_adv, grad, alpha=alpha, eps=eps, norm=norm, clip=clip)
+    norm, alpha, eps, clip = _check_step(x, x_adv, grad, alpha=alpha, eps=eps, norm=norm,
+                                         clip=clip)
     if norm == np.inf and clip is not None and x.dtype in (np.float32, np.float64):
         dtype = x.dtype.type
         x_new = np.empty(x.shape, dtype=x.dtype)
@@ -64,22 +65,24 @@ def gradient_step(x, x_adv, grad, *, alpha, eps, norm, clip, l1_quantile=None):
 
 def _check_step(x, x_adv, grad, *, alpha, eps, norm, clip):
     """The checks of :func:`gradient_step` and its reference, O(1) (shapes and scalars only);
-    returns (norm as ``check_norm`` gives it, alpha, eps), alpha and eps as Python floats, which
-    NumPy rounds to the images' dtype as the compiled step does (a NumPy float64 alpha would
-    make the NumPy step compute in float64 on float32 images, and differ in the last bits)."""
+    returns (norm as ``check_norm`` gives it, alpha, eps, clip as ``check_clip`` gives it), alpha,
+    eps and the box's ends as Python floats, which NumPy rounds to the images' dtype as the
+    compiled step does (a NumPy float64 alpha would make the NumPy step compute in float64 on
+    float32 images, and differ in the last bits). The checked box, not the one given: a bound
+    too large for a float is then an open end (inf), not an OverflowError in the kernel's cast."""
     check_same_shape(x=x, x_adv=x_adv, grad=grad, batch=True)
     alpha = check_nonnegative(alpha, "alpha")
     if isinstance(eps, numbers.Real) and eps == np.inf:  # (no ball: fooling_images)
         eps = np.inf
     else:
         eps = check_nonnegative(eps, "eps")
-    check_clip(clip)
-    return check_norm(norm), alpha, eps
+    return check_norm(norm), alpha, eps, check_clip(clip)
 
 
 def gradient_step_reference(x, x_adv, grad, *, alpha, eps, norm, clip, l1_quantile=None):
     """:func:`gradient_step` in NumPy, for every norm (see there)."""
-    norm, alpha, eps = _check_step(x, x_adv, grad, alpha=alpha, eps=eps, norm=norm, clip=clip)
+    norm, alpha, eps, clip = _check_step(x, x_adv, grad, alpha=alpha, eps=eps, norm=norm,
+                                         clip=clip)
     if norm == 1 and clip is not None:
         blocked = ((x_adv <= clip[0]) & (grad < 0)) | ((x_adv >= clip[1]) & (grad > 0))
         grad = np.where(blocked, 0, grad).astype(grad.dtype)
