@@ -322,6 +322,7 @@ _X = np.random.default_rng(0).random((4, 1, 3, 3))
     (float("inf"), np.float64, ValueError, "got inf"),
     (1e-50, np.float32, ValueError, r"representable in float32\), got 1e-50"),
     (1e300, np.float32, ValueError, r"representable in float32\), got 1e\+300"),
+    (10 ** 400, np.float64, ValueError, "got inf"),  # (was float()'s OverflowError)
     ("a", np.float64, TypeError, "eps must be a real number, got str"),
     (None, np.float64, TypeError, "eps must be a real number, got NoneType"),
     (True, np.float64, TypeError, "eps must be a real number, got bool"),

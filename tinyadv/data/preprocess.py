@@ -62,7 +62,10 @@ def standardize(x, pixel_std=None, *, eps=1e-8):
     x = check_array(x, "x", ndim=4)
     if isinstance(eps, bool) or not isinstance(eps, numbers.Real):
         raise TypeError(f"eps must be a real number, got {type(eps).__name__}")
-    eps = float(eps)
+    try:
+        eps = float(eps)
+    except OverflowError:  # (an int such as 10**400: refused just below as not finite)
+        eps = np.inf
     largest = float(np.finfo(x.dtype).max)
     if not (0 < eps <= largest and x.dtype.type(eps) > 0):   # (NaN fails; 1e-50 is 0 in float32)
         raise ValueError(f"eps must be a finite number > 0 (representable in {x.dtype}), got {eps}")
