@@ -114,6 +114,9 @@ def parse_args(argv=None):
         parser.error(f"--adv-after ({args.adv_after}){preset} must be <= --epochs ({args.epochs})")
     if args.adv_models and args.adv_after == args.epochs:
         parser.error("--adv-after equal to --epochs leaves --adv-models no adversarial epoch")
+    unused = changed_flags(parser, args, ("adv_steps", "adv_alpha"))
+    if not args.adv_models and unused:
+        parser.error(f"{', '.join(unused)} set adversarial training, but --adv-models names no model")
     return args
 
 

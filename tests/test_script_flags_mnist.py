@@ -85,6 +85,9 @@ BINARIZED = [
     (["--epochs", "2", "--adv-after", "3"], "--adv-after"),
     (["--adv-models", "A", "--epochs", "1", "--adv-after", "1"], "--adv-after"),
     (["--variants", "A", "--adv-models", "B"], "--adv-models"),
+    # (set and then unused: no model trains adversarially)
+    (["--adv-models", "--adv-steps", "3"], "--adv-steps"),
+    (["--adv-models", "--adv-alpha", "0.1"], "--adv-alpha"),
     (["--variants", "A", "A"], "--variants"), (["--seed", "-1"], "--seed"),
     (["--paper", "--spsa-steps", "0"], "--spsa-steps"),
 ] + OUT
