@@ -19,6 +19,8 @@ import argparse
 import math
 import os
 
+from .files import names_no_file
+
 
 def _number(text, kind):
     try:
@@ -99,7 +101,7 @@ def file_path(text):
     An empty name and one ending in a path separator ("models/") name no file: they are refused
     here, as :func:`tinyadv.files.check_path` would refuse them when the file is written. A
     leading ``~`` is expanded (see ``folder``)."""
-    if not text or text.endswith(os.sep) or (os.altsep and text.endswith(os.altsep)):
+    if names_no_file(text):
         raise argparse.ArgumentTypeError(f"expected a file name, got {text!r}")
     text = os.path.expanduser(text)
     if os.path.isdir(text):

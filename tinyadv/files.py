@@ -13,6 +13,11 @@ import os
 import uuid
 
 
+def names_no_file(path):
+    """Whether the str ``path`` names no file: empty, or ending in a path separator ("models/")."""
+    return not path or path.endswith(os.sep) or bool(os.altsep and path.endswith(os.altsep))
+
+
 def check_path(path, name="path"):
     """Return ``path`` (str, bytes or os.PathLike) as an absolute str path to a file, with a
     leading ``~`` or ``~user`` expanded to that home folder (``os.path.expanduser``), as the
@@ -26,7 +31,7 @@ def check_path(path, name="path"):
     if not isinstance(path, (str, bytes, os.PathLike)):
         raise TypeError(f"{name} must be a file path (str or os.PathLike), got {type(path).__name__}")
     path = os.path.expanduser(os.fsdecode(os.fspath(path)))
-    if not path or path.endswith(os.sep) or (os.altsep and path.endswith(os.altsep)):
+    if names_no_file(path):
         raise ValueError(f"{name} must name a file, got {path!r}")
     if os.path.isdir(path):
         raise IsADirectoryError(f"{name} {path} is a folder; give the name of a file in it")
