@@ -517,6 +517,7 @@ def _fooled(x, accuracy):
     (0.00, [0.58, 0.51, 0.59], None, None, ["rises with"]),            # a rise of 0.08 > 0.05
     (0.00, [0.60, 0.50, 0.40], 0.56, 0.56, []),                        # 0.56 ≥ 0.60 − 0.05
     (0.00, [0.60, 0.50, 0.40], 0.50, 0.52, ["gradient-free attack beats", "transfer attack beats"]),
+    (0.00, [0.70, 0.65, 0.60], None, None, []),                        # 0.60 = chance + 0.1 exactly
 ])
 def test_masking_report_thresholds_are_the_documented_ones(dead, curve, gradient_free, transfer,
                                                           expected):
@@ -540,6 +541,47 @@ def test_masking_report_thresholds_are_the_documented_ones(dead, curve, gradient
     for words in expected:
         assert any(words in flag for flag in report.flags), str(report)
     assert f"{dead:.1%} of 100 samples" in str(report)
+
+
+def test_masking_report_differences_of_exactly_the_tolerance_do_not_count():
+    """Accuracies are multiples of 1/N, and their float differences are off in the last bit:
+    0.53 − 0.48 is 0.05000000000000004, so a rise, or a gradient-free or transfer attack, of
+    exactly ``tolerance`` = 0.05 was flagged as "more than tolerance" at some accuracies (0.48
+    and 0.53 of 100 samples) and not at others (0.50 and 0.55). Now none is; a difference above
+    the tolerance (0.05 > 0.049, or 0.06) still counts."""
+    n = 100
+    x = np.zeros((n, 2))
+    x[:, 0], x[:, 1] = 1.0, (np.arange(n) + 0.5) / n
+    y = np.ones(n, dtype=np.int64)
+
+    def flags(curve, other, tolerance=0.05):
+        accuracy = dict(zip([0.1, 0.2], curve))
+        return gradient_masking_report(
+            FirstPixel(0.0), x, y, eps=[0.1, 0.2], tolerance=tolerance,
+            white_box=lambda m, x, y, *, eps: _fooled(x, accuracy[eps]),
+            gradient_free=lambda m, x, y: _fooled(x, other), transfer=_fooled(x, other)).flags
+
+    for low, high in [(0.48, 0.53), (0.50, 0.55), (0.09, 0.14), (0.02, 0.07)]:
+        assert flags([high, high], low) == [] and flags([low, high], high) == []
+        assert flags([high, high], low, tolerance=0.049) != []
+        assert flags([low, high], high, tolerance=0.049) != []
+    assert len(flags([0.53, 0.59], 0.47)) == 3  # a rise of 0.06 and two attacks 0.06 better
+
+
+def test_masking_report_reads_chance_off_num_classes():
+    """``num_classes`` sets chance: 0.40 at the largest ε is near chance 0.5 for the two logits
+    of ``FirstPixel``, far above chance 0.1 for ten classes (the argument was never tested)."""
+    n = 100
+    x = np.zeros((n, 2))
+    x[:, 0], x[:, 1] = 1.0, (np.arange(n) + 0.5) / n
+    y = np.ones(n, dtype=np.int64)
+    white_box = lambda m, x, y, *, eps: _fooled(x, 0.40)
+    report = gradient_masking_report(FirstPixel(0.0), x, y, eps=[0.1], white_box=white_box)
+    assert not report.masked and "(chance 0.50)" in str(report)
+    report = gradient_masking_report(FirstPixel(0.0), x, y, eps=[0.1], white_box=white_box,
+                                     num_classes=10)
+    assert report.flags == ["white-box accuracy stays at 0.40 at ε = 0.1, far above chance"]
+    assert "(chance 0.10)" in str(report)
 
 
 def test_masking_report_bad_input():

@@ -576,6 +576,15 @@ def vanishing_gradients(model, x, y):
     return np.all(grad == 0, axis=1) | ~np.all(np.isfinite(grad), axis=1)
 
 
+def _more_than(difference, tolerance):
+    """``difference > tolerance`` for differences of accuracies, read to 12 decimals.
+
+    Accuracies are multiples of 1/N, and their float differences are off in the last bit
+    (0.53 − 0.48 is 0.05000000000000004): unrounded, a difference of exactly the tolerance
+    would count as more than it at some accuracies and not at others."""
+    return np.round(difference, 12) > tolerance
+
+
 class MaskingReport:
     """The outcome of ``gradient_masking_report``: ``masked`` (bool), ``flags`` (what failed, one
     short sentence each) and ``lines`` (the evidence, one line per check). Prints readably."""
@@ -663,7 +672,7 @@ def gradient_masking_report(model, x, y, *, eps, white_box, gradient_free=None, 
         f"{level:g} → {acc:.3f}" for level, acc in zip(eps, curve)) + f" (chance {chance:.2f})")
     if curve[-1] > chance + 0.1:
         flags.append(f"white-box accuracy stays at {curve[-1]:.2f} at ε = {eps[-1]:g}, far above chance")
-    if np.any(np.diff(curve) > tolerance):
+    if np.any(_more_than(np.diff(curve), tolerance)):
         flags.append("white-box accuracy rises with ε somewhere")
 
     reference = curve[0]
@@ -678,6 +687,6 @@ def gradient_masking_report(model, x, y, *, eps, white_box, gradient_free=None, 
             raise ValueError(f"{name} examples must be shaped like x {x.shape}, got {x_other.shape}")
         acc = float(np.mean(logits_to_labels(model_logits(model, x_other)) == y))
         lines.append(f"{name} attack accuracy {acc:.3f} vs white-box {reference:.3f} at ε = {eps[0]:g}")
-        if acc < reference - tolerance:
+        if _more_than(reference - acc, tolerance):
             flags.append(f"the {name} attack beats the white-box attack")
     return MaskingReport(flags, lines)
