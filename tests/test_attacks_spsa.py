@@ -119,6 +119,25 @@ def test_spsa_steps_are_adam_on_the_antithetic_estimate():
         np.testing.assert_allclose(iterates[t] - x, p, rtol=1e-9, atol=1e-12)
 
 
+def test_spsa_returns_the_iterate_with_the_lowest_margin():
+    """The documented return value: per sample, the iterate x + p (of the clean start and the
+    ``steps`` Adam steps) whose margin is lowest, not the last one. With a large learning rate
+    Adam overshoots, so for some samples the lowest margin comes before the last step; returning
+    the last iterate (CleverHans ``projected_optimization`` does) passed every test of SPSA."""
+    model = TwoLayerMLP(10, 8, 3, seed=3)
+    x = np.random.default_rng(3).uniform(0.2, 0.8, size=(8, 10))
+    y = model.logits(x).argmax(1)
+    spy = _Spy(model)
+    x_adv = spsa(spy, x, y, eps=0.3, steps=8, samples=8, lr=0.2, random_start=False,
+                 early_stop=False, seed=0)
+    iterates = np.stack(spy.seen[1::2])  # (steps + 1, N, D): given y, no clean prediction call
+    assert len(iterates) == 9
+    margins = np.stack([margin_loss(model.logits(it), y) for it in iterates])
+    best = np.argmin(margins, axis=0)
+    assert np.any(best < len(iterates) - 1)  # (else the last iterate would pass)
+    np.testing.assert_array_equal(x_adv, iterates[best, np.arange(len(x))])
+
+
 def test_spsa_random_start_is_uniform_in_the_linf_ball():
     """CleverHans ``projected_optimization`` (REFERENCES.md §9): with ``random_start`` the first
     iterate is x + p, p ~ U(−ε, ε) per entry (here no entry reaches the box), seeded. No test
