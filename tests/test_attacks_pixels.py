@@ -129,6 +129,30 @@ def test_pixel_attack_switches_only_entries_with_a_positive_gain(per_step):
     x_adv = pixel_attack(model, x, y, k=20, pixels_per_step=per_step)
     np.testing.assert_array_equal(x_adv.reshape(6, -1), expected)
 
+class _Bowl:
+    """One logit z = 10·(x₀ − 0.7)² + 0.5·x₁ (label 1 when z > 0). Lowering z (the untargeted
+    attack on label 1) wants x₀ toward 0.7, so x₀ = 0.4 goes up to 1, and from 1 back down."""
+
+    def logits(self, x):
+        return (10.0 * (x[:, :1] - 0.7) ** 2 + 0.5 * x[:, 1:2]).copy()
+
+    def input_gradient(self, x, grad_logits):
+        grad = np.zeros_like(x)
+        grad[:, 0] = grad_logits[:, 0] * 20.0 * (x[:, 0] - 0.7)
+        grad[:, 1] = grad_logits[:, 0] * 0.5
+        return grad
+
+
+def test_pixel_attack_never_switches_an_entry_twice():
+    """Each step switches entries "not yet switched": on ``_Bowl`` x₀ = 0.4 goes to 1 in the
+    first step (the largest gain), and the second step, where the gradient at x₀ = 1 asks for 0
+    with a gain 24 times that of x₁, must switch x₁ instead. Without the mark, x₀ went
+    back to 0 and spent the budget (no test saw it)."""
+    x = np.array([[0.4, 0.5, 0.5]])
+    x_adv = pixel_attack(_Bowl(), x, k=2, pixels_per_step=1)
+    np.testing.assert_array_equal(x_adv, [[1.0, 0.0, 0.5]])
+
+
 @given(k=st.integers(0, 40), per_step=st.sampled_from([None, 1, 3]), seed=st.integers(0, 100))
 def test_pixel_attack_respects_the_l0_budget_and_box(k, per_step, seed):
     model = TwoLayerMLP(36, 8, 3, seed=seed)
