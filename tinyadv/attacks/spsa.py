@@ -147,7 +147,8 @@ def spsa(model, x, y=None, *, eps, steps, delta=0.01, samples=128, lr=0.01, targ
         Loss evaluations per sample and step (antithetic: samples/2 directions, each used as
         ±v); an odd number is refused.
     lr : float > 0
-        Adam learning rate (β₁ = 0.9, β₂ = 0.999, ε = 1e-8).
+        Adam learning rate (β₁ = 0.9, β₂ = 0.999, ε = 1e-8; CleverHans's ``TensorAdam`` has
+        ε = 1e-9, a difference only where |ĝ| is about 1e-8 or less).
     targeted : bool
     clip : (low, high) or None
     seed : int, Generator or None
@@ -172,6 +173,8 @@ def spsa(model, x, y=None, *, eps, steps, delta=0.01, samples=128, lr=0.01, targ
         p ← Adam(p, ĝ),   p ← clip(x + clip(p, −ε, ε), box) − x.
 
     The sampled points x + p ± δv are not clipped, so the finite difference stays symmetric.
+    p is kept in float64 and x + p rounded once to x's dtype, so in float32 a coordinate at the
+    ball's edge may exceed ε by half an ulp (up to 2⁻²⁵ for pixels in [0, 1]), as in ``pgd``.
     Uesato et al. 2018, Algorithm 1; reference code CleverHans ``SPSA`` /
     ``projected_optimization`` (with its bugs #1087 and #1249 fixed).
     """
