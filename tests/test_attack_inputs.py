@@ -214,6 +214,17 @@ def test_spsa_gradient_refuses_bad_settings(kwargs, error, message):
 
 # 9. SPSA refuses an odd number of samples ----------------------------------------------------
 
+def test_spsa_takes_any_finite_real_lr():
+    """lr was checked and then used as given: a Fraction made the Adam step an object array and
+    failed in NumPy ("Cannot cast ufunc 'subtract' output from dtype('O')"), where eps and delta
+    as Fractions worked. Now lr is the checked float, as they are."""
+    from fractions import Fraction
+    x = _images()
+    expected = spsa(_model(), x, eps=0.1, steps=2, samples=4, lr=0.25, seed=0)
+    np.testing.assert_array_equal(spsa(_model(), x, eps=0.1, steps=2, samples=4,
+                                       lr=Fraction(1, 4), seed=0), expected)
+
+
 def test_spsa_refuses_an_odd_number_of_samples():
     with pytest.raises(ValueError, match="samples must be even"):
         spsa(_model(), _images(), eps=0.1, steps=1, samples=5, seed=0)

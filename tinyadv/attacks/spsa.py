@@ -185,7 +185,7 @@ def spsa(model, x, y=None, *, eps, steps, delta=0.01, samples=128, lr=0.01, targ
     steps = check_positive_int(steps, "steps")
     delta = check_positive(delta, "delta")
     check_reach(x, eps + delta, "delta", delta, clip)  # the sampled points x + p ± δv, |p| ≤ ε
-    check_positive(lr, "lr")
+    lr = check_positive(lr, "lr")
     samples = _check_samples(samples)
     batch_size = check_positive_int(batch_size, "batch_size")
     targeted = check_bool(targeted, "targeted")
