@@ -419,6 +419,9 @@ def test_a_stochastic_layer_refuses_a_generator_before_drawing_from_it():
     ("3", TypeError, "seed must be an int or None here"),
     (True, TypeError, "seed must be an int or None here"),
     ([1, 2.5], TypeError, "seed must be an int or None here"),
+    # taken by make_rng, but neither saves as JSON: "'SeedSequence' object is not iterable"
+    (np.random.SeedSequence(0), TypeError, "seed must be an int or None here"),
+    (np.random.PCG64(0), TypeError, "seed must be an int or None here"),
 ])
 def test_a_stochastic_layer_names_a_seed_it_cannot_save(seed, error, message):
     with pytest.raises(error, match=message):

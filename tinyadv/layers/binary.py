@@ -88,11 +88,12 @@ class BinaryLinear(_Binarized, Linear):
 
 def _check_saved_seed(seed):
     """Raise unless ``seed`` is one that can be saved with the model (as JSON): None, an int >= 0
-    or a list of them (what :func:`tinyadv.checks.make_rng` takes, a Generator excepted)."""
+    or a list of them (what :func:`tinyadv.checks.make_rng` takes, a Generator, SeedSequence or
+    bit generator excepted)."""
     if seed is None:
         return
     try:
-        if isinstance(seed, np.random.Generator):
+        if isinstance(seed, (np.random.Generator, np.random.SeedSequence, np.random.BitGenerator)):
             raise TypeError
         make_rng(seed)  # ValueError for negative ints, as everywhere
     except TypeError:
