@@ -377,6 +377,25 @@ def test_adversarial_hook_stacks_clean_and_adversarial_against_the_prediction():
     assert x3.shape == x.shape and seen["y"] is y and y3 is y
 
 
+def test_adversarial_hook_gives_fits_generator_to_an_attack_taking_keyword_arguments():
+    """A wrapper ``attack(model, x, y, **kw)`` around pgd gets fit's generator as its seed, as
+    check_attack gives it one (which calls such an attack repeatable): it got none, so pgd drew
+    from fresh entropy and two fits with seed=0 ended with different weights."""
+    def wrapped(model, x, y=None, **kw):
+        return ta.pgd(model, x, y, **kw)
+
+    rng = np.random.default_rng(0)
+    x, y = rng.random((40, 1, 3, 4)), rng.integers(0, 3, 40)
+    weights = []
+    for _ in range(2):
+        model = ta.mlp([12, 8, 3], seed=0, dtype=np.float64)
+        ta.fit(model, x, y, epochs=2, batch_size=16, seed=0, progress=False,
+               batch_hook=ta.adversarial_hook(wrapped, eps=0.1, alpha=0.05, steps=2))
+        weights.append(model.state_dict())
+    for key in weights[0]:
+        np.testing.assert_array_equal(weights[0][key], weights[1][key], err_msg=key)
+
+
 def test_adversarial_hook_without_seed_argument_and_bad_input():
     hook = ta.adversarial_hook(ta.fgsm, eps=0.1)          # fgsm takes no seed: none is passed
     model = ta.logistic_regression(4, seed=0)

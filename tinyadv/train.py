@@ -421,8 +421,9 @@ def adversarial_hook(attack, *, mix=True, true_labels=False, **attack_kwargs):
     ----------
     attack : callable
         ``attack(model, x, y, **attack_kwargs) -> x_adv``, e.g. ``tinyadv.fgsm`` or
-        ``tinyadv.pgd``. If its signature has a ``seed`` argument, it receives the training
-        generator, so the whole run is reproducible from ``fit``'s seed.
+        ``tinyadv.pgd``. If its signature has a ``seed`` argument or ``**kwargs`` (a wrapper,
+        as :func:`tinyadv.check_attack` assumes too), it receives the training generator as
+        ``seed``, so the whole run is reproducible from ``fit``'s seed.
     mix : bool
         True (default): the step sees the clean and the adversarial batch stacked, (2B, ...), so
         its mean loss is ½ CE(x, y) + ½ CE(x_adv, y) (Goodfellow et al. 2015; Madry et al. 2018,
@@ -447,7 +448,8 @@ def adversarial_hook(attack, *, mix=True, true_labels=False, **attack_kwargs):
     mix, true_labels = check_bool(mix, "mix"), check_bool(true_labels, "true_labels")
     if "seed" in attack_kwargs:
         raise ValueError("the hook passes fit's generator as the attack's seed; do not give one")
-    takes_seed = "seed" in inspect.signature(attack).parameters
+    parameters = inspect.signature(attack).parameters
+    takes_seed = "seed" in parameters or any(p.kind == p.VAR_KEYWORD for p in parameters.values())
 
     def hook(model, xb, yb, *, epoch, step, rng):
         model.eval()
