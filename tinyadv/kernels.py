@@ -331,10 +331,13 @@ def rows_product(xpad, w_rows, HH, WW, stride, keep_rows):
     Ho, Wo = _check_rows(xpad.shape, K, HH, WW, stride)
     blocks = _row_blocks(N, Ho * Wo * K)
     out = np.empty((N, Ho, Wo, F), dtype=np.result_type(xpad, w_rows))
+    # Cast before transposing: matmul would cast w_rowsᵀ into a C-ordered copy, a product that
+    # OpenBLAS may round otherwise than the float64 model's with its transposed view.
+    w_rows_t = w_rows.astype(out.dtype, copy=False).T
     for part in blocks:  # (the sizes written out: -1 is ambiguous when C or F is 0)
         rows = _im2col(xpad[part], HH, WW, stride)
         count = rows.shape[0] * Ho * Wo
-        np.matmul(rows.reshape(count, K), w_rows.T, out=out[part].reshape(count, F))
+        np.matmul(rows.reshape(count, K), w_rows_t, out=out[part].reshape(count, F))
     return out, (rows if keep_rows and len(blocks) == 1 else None)
 
 

@@ -34,7 +34,8 @@ def linear_forward(x, w, b=None):
         b = check_array(b, "bias of linear", finite=False)
         if b.shape != (w.shape[0],):
             raise ValueError(f"bias must have shape ({w.shape[0]},), got {b.shape}")
-    out = x @ w.T
+    # Cast, then transpose: the float64 model's product, bit for bit (see kernels.rows_product).
+    out = x @ w.astype(np.result_type(x, w), copy=False).T
     if b is not None:
         out = out + b
     return out, (x, w, b is not None)
