@@ -292,6 +292,45 @@ def test_numerical_gradient_refuses_a_read_only_x():
         ta.numerical_gradient(lambda: x * 2, x, np.ones(3))
 
 
+# ---- rel_error ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("a, b, noise, error, message", [
+    # a NaN beside zeros made the scale 0 (Python's max(0.0, nan) is 0.0): "they agree", 0.0
+    (np.zeros(3), np.array([0.0, np.nan, 0.0]), 0.0, ValueError, "b contains NaN"),
+    (np.array([np.inf, 1.0]), np.ones(2), 0.0, ValueError, "a contains infinite values"),
+    # the imaginary part was dropped with only a ComplexWarning: 0.0 for 1j against 0
+    (np.array([1j]), np.zeros(1), 0.0, TypeError, "a must be a floating-point array"),
+    ([0.0, None], [0.0, 0.0], 0.0, TypeError, "a must be an array or a list of real numbers"),
+    (np.ones(2), np.ones(2), -1.0, ValueError, "noise must be a finite number >= 0"),
+    (np.ones(2), np.ones(2), "0", TypeError, "noise must be a real number"),
+    (np.ones(2), np.ones(2), 10 ** 400, ValueError, "noise must be a finite number >= 0"),
+])
+def test_rel_error_refuses_what_it_cannot_compare(a, b, noise, error, message):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(error, match=message):
+            ta.rel_error(a, b, noise)
+
+
+def test_rel_error_takes_integers_lists_and_scalars():
+    assert ta.rel_error(np.array([1, 2]), [1.0, 2.5]) == pytest.approx(0.2)
+    assert ta.rel_error(2.0, np.float32(1.0)) == pytest.approx(0.5)
+    assert ta.rel_error(np.zeros(2, np.float16), np.zeros(2)) == 0.0
+
+
+def test_check_gradients_reports_a_nan_gradient_by_name():
+    def nan_backward(dout, cache):
+        grad = np.zeros_like(cache)
+        grad[0] = np.nan
+        return grad
+
+    report = ta.check_gradients(lambda x: (np.zeros_like(x), x), nan_backward, [np.ones(3)])
+    assert not report.passed
+    assert "backward's gradient contains NaN" in report.problems["x"]
+    assert "gradient of x does not match" in str(report)
+
+
 # ---- check_gradients and check_layer --------------------------------------------------------
 
 

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .checks import check_array, check_positive, make_rng
+from .checks import check_array, check_nonnegative, check_positive, make_rng
 
 
 def numerical_gradient(f, x, dout, h=1e-6):
@@ -125,15 +125,30 @@ def rel_error(a, b, noise=0.0):
     which stays meaningful where single entries of the gradient are (nearly) zero. ``noise`` is
     an absolute difference too small to mean anything (see :func:`central_difference_noise`);
     differences up to it do not count. Returns 0 when both arrays are 0.
+
+    ``a`` and ``b`` are arrays (or lists, or numbers) of finite real numbers: NaN, infinities
+    and complex numbers are refused (ValueError, TypeError) rather than compared (a NaN beside
+    zeros gave 0.0, "they agree"; a complex array lost its imaginary part); ``noise`` >= 0.
     """
-    a = np.asarray(a, dtype=np.float64)
-    b = np.asarray(b, dtype=np.float64)
+    a = _real_array(a, "a")
+    b = _real_array(b, "b")
+    noise = check_nonnegative(noise, "noise")
     if a.shape != b.shape:
         raise ValueError(f"cannot compare arrays of shapes {a.shape} and {b.shape}")
     scale = max(np.max(np.abs(a), initial=0.0), np.max(np.abs(b), initial=0.0))
     if scale == 0.0:
         return 0.0
     return float(max(np.max(np.abs(a - b), initial=0.0) - noise, 0.0) / scale)
+
+
+def _real_array(value, name, *, finite=True):
+    """``value`` (an array, a list or a number; integers and float16 included) as a float64
+    array, or the TypeError or ValueError of :func:`check_array` naming it."""
+    if not isinstance(value, (list, tuple)):
+        value = np.asarray(value)
+        if value.dtype.kind in "biuf":
+            value = value.astype(np.float64)
+    return check_array(value, name, finite=finite)
 
 
 def central_difference_noise(out, dout, h):
@@ -327,6 +342,13 @@ def check_layer(layer, x, *, seed=0, h=1e-6, tolerance=1e-6):
 NOISE_LIMIT = 1e-2
 
 
+def _not_finite(gradient, what):
+    """"``what`` contains NaN" (or infinite values), or "" when ``gradient`` is finite."""
+    if np.all(np.isfinite(gradient)):
+        return ""
+    return f"{what} contains {'NaN' if np.isnan(gradient).any() else 'infinite values'}"
+
+
 def _compare(targets, f, out, dout, h, tolerance):
     """The report for ``targets``, a list of (name, array that ``f`` reads, analytic gradient).
 
@@ -339,6 +361,12 @@ def _compare(targets, f, out, dout, h, tolerance):
     noise = central_difference_noise(out, dout, h) * float(machine_eps / np.finfo(np.float64).eps)
     for name, array, analytic in targets:
         numeric = numerical_gradient(f, array, dout, h)
+        analytic = _real_array(analytic, f"the gradient of {name}", finite=False)
+        not_finite = _not_finite(analytic, "backward's gradient") or _not_finite(
+            numeric, "the central differences (forward is not finite near the input)")
+        if not_finite:
+            errors[name], problems[name] = np.inf, not_finite
+            continue
         errors[name] = rel_error(analytic, numeric, noise=noise)
         scale = max(np.max(np.abs(analytic), initial=0.0), np.max(np.abs(numeric), initial=0.0))
         if scale > 0 and noise >= NOISE_LIMIT * scale:
