@@ -77,6 +77,18 @@ def test_level_kwargs_and_seed_are_passed():
     np.testing.assert_array_equal(a["accuracy"], b["accuracy"])
 
 
+def test_sweep_confidence_is_that_of_the_attacked_inputs_at_every_level():
+    """The mean top softmax probability on FGSM's output at each ε; only the clean level's was
+    checked, so a confidence read off the clean inputs, or level 0's repeated, passed."""
+    model, x, y = _problem(1)
+    levels = [0.0, 0.02, 0.1]
+    result = sweep(model, x, y, fgsm, levels, batch_size=8, progress=False, clip=None)
+    expected = [np.mean(softmax(model.logits(fgsm(model, x, y, eps=e, clip=None))).max(1))
+                for e in levels]
+    np.testing.assert_allclose(result["confidence"], expected, rtol=1e-12)
+    assert len(set(np.round(expected, 6))) == len(levels)  # (the levels differ)
+
+
 def test_integer_levels_stay_integers():
     model, x, y = _problem(5, n=10)
     seen = []
