@@ -185,6 +185,18 @@ def test_robustness_table_fgsm_row_is_the_closed_form_and_pgd_kwargs_are_passed(
     np.testing.assert_allclose(table.accuracy["FGSM"], [np.mean(correct & (d_inf > e)) for e in eps])
     assert np.all(table.accuracy["worst case"] <= np.minimum(table.accuracy["FGSM"],
                                                                table.accuracy["PGD"]))
+    # Each ε gets its own level_kwargs (α = ε/2); no test saw α taken at another ε.
+    pgd_alone = [robust_accuracy(model, x, y, pgd, eps=e, alpha=e / 2, steps=5, clip=None, seed=0,
+                                 progress=False) for e in eps]
+    np.testing.assert_array_equal(table.accuracy["PGD"], pgd_alone)
+    seen = []
+
+    def spy(model, x, y, *, eps, alpha):
+        seen.append((eps, alpha))
+        return x
+
+    robustness_table(model, x, y, {"spy": (spy, {}, lambda e: {"alpha": e / 2})}, eps, progress=False)
+    assert seen == [(e, e / 2) for e in eps]
 
 
 def test_robustness_table_plots_one_line_per_attack_and_the_worst_case():
