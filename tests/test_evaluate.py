@@ -2,6 +2,7 @@
 request), the worst-case robustness table, perturbation sizes, confidence and margin, I(T;Y) and
 SNR, and the gradient-masking report (it must flag a model whose gradients are masked)."""
 
+import math
 from fractions import Fraction
 
 import numpy as np
@@ -433,6 +434,19 @@ def test_snr_of_tiny_or_huge_images_is_the_formula_not_nan(scale):
     x = np.full((2, 1, 2, 2), scale)
     assert mean_snr(x, 2 * x) == pytest.approx(20 * np.log10(2), rel=1e-12)
     assert mean_snr(np.zeros_like(x), x) == 0.0
+
+
+def test_snr_whose_ratio_leaves_float64_is_the_formula_not_inf():
+    """‖x‖₂/‖δ‖₂ beyond float64's largest number (δ of 1e-320 on a unit image, of 1e-200 on one
+    of 1e200) gave an SNR of inf with an overflow warning, which made the mean over all images
+    inf; the paper skips only δ = 0. It is 20·log10(‖x‖/‖δ‖) there (the 1 is below the last bit)."""
+    x = np.array([[1.0, 0.0], [1e200, 0.0], [1.0, 1.0]])
+    x_noisy = np.array([[1.0, 1e-320], [1e200, 1e-200], [2.0, 2.0]])
+    expected = [-20 * math.log10(1e-320), 20 * 400.0, 20 * math.log10(2)]
+    with np.errstate(all="raise"):
+        assert mean_snr(x[:1], x_noisy[:1]) == pytest.approx(expected[0], rel=1e-12)
+        assert mean_snr(x[1:2], x_noisy[1:2]) == pytest.approx(expected[1], rel=1e-12)
+        assert mean_snr(x, x_noisy) == pytest.approx(np.mean(expected), rel=1e-12)
 
 
 # ---- gradient-masking report ---------------------------------------------------------------------
