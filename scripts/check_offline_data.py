@@ -38,6 +38,8 @@ EXPECTED = {
 SHAPES = {"mnist": (1, 28, 28), "fashion-mnist": (1, 28, 28), "cifar10": (3, 32, 32), "svhn": (3, 32, 32)}
 LOADERS = {"mnist": load_mnist, "fashion-mnist": load_fashion_mnist, "cifar10": load_cifar10, "svhn": load_svhn}
 PRESENT = {"mnist": "mnist", "fashion-mnist": "fashion-mnist", "cifar10": "cifar-10-batches-py", "svhn": "svhn"}
+# CIFAR-10 may also be there as its official archive alone, which the loader checks and extracts.
+ARCHIVES = {"cifar10": "cifar-10-python.tar.gz"}
 # MD5 of the decompressed official MNIST idx files (../shared/data/README.md).
 MNIST_CONTENT_MD5 = {
     "train-images-idx3-ubyte.gz": "6bbc9ace898e44ae57da46a324031adb",
@@ -98,8 +100,10 @@ def main(argv=None):
     print(f"data folder: {root}")
     all_ok, checked = True, 0
     for name in LOADERS:
-        if not os.path.isdir(os.path.join(root, PRESENT[name])):
-            print(f"skip {name:14s} (no {PRESENT[name]}/ in the folder)")
+        archive = ARCHIVES.get(name)
+        if not (os.path.isdir(os.path.join(root, PRESENT[name]))
+                or archive and os.path.exists(os.path.join(root, archive))):
+            print(f"skip {name:14s} (no {PRESENT[name]}/{f' or {archive}' if archive else ''} in the folder)")
             continue
         for split in ("train", "test"):
             try:

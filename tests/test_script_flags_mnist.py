@@ -254,6 +254,15 @@ def test_check_offline_data_reports_a_truncated_mnist_file_and_checks_on(capsys,
     assert "FAIL cifar10" in printed and "SOME DIFFER" in printed
 
 
+def test_check_offline_data_checks_a_cifar_archive_placed_without_its_folder(capsys, tmp_path):
+    """The data folder may hold CIFAR-10 as the official archive alone (the README's layout);
+    the check loads it as the loaders do, so an archive that is not the official one fails."""
+    (tmp_path / "cifar-10-python.tar.gz").write_bytes(b"not the official archive")
+    assert load_script("check_offline_data").main(["--root", str(tmp_path)]) == 1
+    printed = capsys.readouterr().out
+    assert "skip cifar10" not in printed and "FAIL cifar10" in printed and "MD5" in printed
+
+
 def test_make_mini_mnist_names_the_missing_folder_and_files(monkeypatch, capsys, paths, tmp_path):
     error = refuse(monkeypatch, capsys, paths, "make_mini_mnist", [str(tmp_path / "no_mnist_here")])
     assert "argument src" in error and "no_mnist_here" in error
