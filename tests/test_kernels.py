@@ -400,3 +400,28 @@ def test_conv_with_no_channels_or_no_filters_equals_the_definition(N, C, F, meth
     assert dx.shape == x.shape and dw.shape == w.shape and db.shape == b.shape
     assert not dx.any() and not dw.any()  # empty sums (or empty arrays) in every case here
     np.testing.assert_array_equal(db, np.full(F, N * 4 * 3))
+
+
+@pytest.mark.parametrize("size", [1, 2, 7, 33])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_compiled_relu_loops_write_every_entry_of_their_outputs(size, dtype):
+    """relu_forward and relu_backward hand the compiled loops arrays from np.empty_like, whose
+    entries are whatever memory held before: a loop that skipped an entry (its last, say) could
+    leave there the very value the reference gives, and test_relu_numba_equals_reference passed
+    such a loop in about one run of three. Here every output starts as a value the loops never
+    write (12345, a mask of the wrong truth values), so an entry left unwritten shows."""
+    from tinyadv.layers import activations
+
+    rng = np.random.default_rng(size)
+    x = rng.normal(size=size).astype(dtype)
+    specials = np.array([np.nan, 0.0, -np.inf, np.inf, -0.0], dtype)[:len(x[::3])]
+    x[::3][:len(specials)] = specials  # (every third entry, while they last)
+    reference, reference_mask = relu_forward_reference(x)
+    out, mask = np.full(size, 12345, dtype), ~reference_mask
+    activations._relu_numba(x, out, mask)
+    assert bits(out) == bits(reference)
+    np.testing.assert_array_equal(mask, reference_mask)
+    dout = rng.normal(size=size).astype(dtype)
+    dx = np.full(size, 12345, dtype)
+    activations._relu_backward_numba(dout, reference_mask, dx)
+    assert bits(dx) == bits(relu_backward_reference(dout, reference_mask))
