@@ -21,6 +21,11 @@ def blocks_of_one_image():
     return mock.patch.object(kernels, "ROWS_BLOCK_VALUES", 1)
 
 
+def blocks_of_two_images(values_per_image):
+    """Blocks of two images, so that an odd batch ends with a short block of one."""
+    return mock.patch.object(kernels, "ROWS_BLOCK_VALUES", 2 * values_per_image)
+
+
 shapes = dict(n=st.integers(1, 3), c=st.integers(1, 4), hp=st.integers(3, 10), wp=st.integers(3, 10),
               kh=st.integers(1, 3), kw=st.integers(1, 3), stride=st.integers(1, 3),
               dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 2**16))
@@ -130,9 +135,10 @@ def test_conv_gradients_are_the_same_with_rows_kept_or_rebuilt(stride, padding, 
 @given(n=st.integers(0, 5), stride=st.integers(1, 3), padding=st.sampled_from([0, 1, "same"]),
        keep_rows=st.booleans(), dtype=st.sampled_from([np.float32, np.float64]),
        seed=st.integers(0, 2**16))
+@example(n=5, stride=1, padding=1, keep_rows=False, dtype=np.float32, seed=0)  # blocks 2, 2, 1
 def test_conv_by_blocks_of_images_equals_one_product(n, stride, padding, keep_rows, dtype, seed):
     """The im2col rows formed and multiplied a block of images at a time (here one image per
-    block), in the forward pass and for the input gradient, give what one product over the
+    block, then two, the last block short when n is odd), in the forward pass and for the input gradient, give what one product over the
     whole batch gives (up to BLAS's rounding: OpenBLAS may take another kernel for fewer rows),
     and the weight gradient from the kept or rebuilt rows too: to 1e-5 (float32) or 1e-12 of
     each entry or of the largest one, as test_models' chunked runner (float32 sums of the
@@ -145,14 +151,16 @@ def test_conv_by_blocks_of_images_equals_one_product(n, stride, padding, keep_ro
     out, cache = conv2d_forward(x, w, **options)
     dout = rng.normal(size=out.shape).astype(dtype)
     whole = (out,) + conv2d_backward(dout, cache)[:2]
-    with blocks_of_one_image():
-        out, cache = conv2d_forward(x, w, **options)
-        blocked = (out,) + conv2d_backward(dout, cache)[:2]
+    rows_values = out.shape[2] * out.shape[3] * w[0].size  # of one image
     rtol = 1e-5 if dtype == np.float32 else 1e-12
-    for by_blocks, at_once in zip(blocked, whole):
-        assert by_blocks.dtype == dtype and by_blocks.shape == at_once.shape
-        np.testing.assert_allclose(by_blocks, at_once, rtol=rtol,
-                                   atol=rtol * max(1.0, float(np.abs(at_once).max(initial=0.0))))
+    for blocks in (blocks_of_one_image(), blocks_of_two_images(rows_values)):
+        with blocks:
+            out, cache = conv2d_forward(x, w, **options)
+            blocked = (out,) + conv2d_backward(dout, cache)[:2]
+        for by_blocks, at_once in zip(blocked, whole):
+            assert by_blocks.dtype == dtype and by_blocks.shape == at_once.shape
+            np.testing.assert_allclose(by_blocks, at_once, rtol=rtol, atol=rtol * max(
+                1.0, float(np.abs(at_once).max(initial=0.0))))
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
