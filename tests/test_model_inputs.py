@@ -58,6 +58,18 @@ def test_backward_checks_dout_against_the_logits(model, dout, error, message):
         model.backward(dout, caches)
 
 
+def test_a_grad_fn_returning_a_ragged_tuple_is_named(model):
+    """A tuple such as (dlogits, 1) from grad_fn was NumPy's "inhomogeneous shape" error, not
+    naming grad_fn; a list of Python numbers is read as float64, as check_array reads lists."""
+    x = np.zeros((8, 4), np.float32)
+    with pytest.raises(ValueError, match="the result of grad_fn"):
+        model.forward_backward(x, lambda out, rows: (out, 1))
+    with pytest.raises(ValueError, match="the result of grad_fn"):
+        model.logits_and_input_gradients(x, lambda out, rows: (np.stack([out]), 1))
+    logits, dx = model.forward_backward(x, lambda out, rows: np.ones(out.shape, int).tolist())
+    assert np.array_equal(dx, model.input_gradient(x, np.ones_like(logits)))
+
+
 def test_forward_checks_x(model):
     with pytest.raises(TypeError, match="x must be a NumPy array"):
         model.forward(None)

@@ -337,7 +337,7 @@ class Sequential:
 
         def chunk(part):
             out, caches = self._forward_chunk(self._chunk_input(x, part))
-            grad_logits = check_array(np.asarray(grad_fn(out, part)), "the result of grad_fn")
+            grad_logits = check_array(grad_fn(out, part), "the result of grad_fn")
             if grad_logits.shape != out.shape:
                 raise ValueError(f"grad_fn must return the logits' shape {out.shape}, "
                                  f"got {grad_logits.shape}")
@@ -366,7 +366,7 @@ class Sequential:
 
         def chunk(part):
             out, caches = self._forward_chunk(self._chunk_input(x, part))
-            grad_logits = check_array(np.asarray(grad_fn(out, part)), "the result of grad_fn")
+            grad_logits = check_array(grad_fn(out, part), "the result of grad_fn")
             if grad_logits.ndim != 3 or grad_logits.shape[1:] != out.shape or len(grad_logits) == 0:
                 raise ValueError(f"grad_fn must return shape (M,) + {out.shape} with M >= 1, "
                                  f"got {grad_logits.shape}")
