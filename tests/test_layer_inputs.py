@@ -503,6 +503,8 @@ def test_layers_refuse_integer_input_as_conv2d_does(layer):
 @pytest.mark.parametrize("call, error, message", [
     (lambda: ta.Parameter("abc"), TypeError, "a Parameter's data must be a NumPy array, got str"),
     (lambda: ta.Parameter(np.arange(3)), TypeError, "a Parameter's data must be a floating-point"),
+    # decay="no" was kept as given and counted as true by the penalties and the optimizers
+    (lambda: ta.Parameter(np.ones(3), decay="no"), TypeError, "decay must be True or False, got 'no'"),
     (lambda: linear.linear_forward(np.array([["a"] * 4]), np.ones((2, 4))), TypeError,
      "input of linear must be a floating-point array"),
     (lambda: conv.conv2d_forward(np.ones((1, 1, 5, 5), np.float16), np.ones((1, 1, 3, 3), np.float16)),

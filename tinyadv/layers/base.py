@@ -16,7 +16,7 @@ Two flags let a model skip work it does not need:
 
 import numpy as np
 
-from ..checks import check_array, check_float_dtype
+from ..checks import check_array, check_bool, check_float_dtype
 
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))  # what the layers compute in
 
@@ -38,7 +38,7 @@ class Parameter:
     def __init__(self, data, *, decay=True):
         self.data = np.ascontiguousarray(check_array(data, "a Parameter's data", finite=False))
         self.grad = np.zeros_like(self.data)
-        self.decay = decay
+        self.decay = check_bool(decay, "decay")
 
     @property
     def shape(self):
