@@ -30,7 +30,8 @@ def assert_passes(report):
 
 @given(n=st.integers(1, 3), c=st.integers(1, 3), f=st.integers(1, 4), h=st.integers(3, 8),
        w=st.integers(3, 8), kh=st.integers(1, 3), kw=st.integers(1, 3), stride=st.integers(1, 3),
-       padding=st.one_of(st.integers(0, 2), st.sampled_from(["same", "valid"])),
+       padding=st.one_of(st.integers(0, 2), st.sampled_from(["same", "valid"]),
+                         st.tuples(st.integers(0, 2), st.integers(0, 2))),
        bias=st.booleans(), training=st.booleans(), blocks=st.booleans(),
        seed=st.integers(0, 2**16))
 def test_conv2d_backward_matches_finite_differences(n, c, f, h, w, kh, kw, stride, padding, bias,

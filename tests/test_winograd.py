@@ -197,7 +197,7 @@ def test_winograd_convolution_equals_the_definition_and_im2col(stride, r, c, f, 
 
 
 @given(batch=st.integers(1, 2), c=st.integers(1, 3), f=st.integers(1, 3), stride=st.integers(1, 2),
-       r=st.integers(2, 5), h=st.integers(0, 4), w=st.integers(0, 4), padding=st.sampled_from([0, 1]),
+       r=st.integers(2, 5), h=st.integers(0, 4), w=st.integers(0, 4), padding=st.sampled_from([0, 1, (1, 0), (0, 2), "same", "valid"]),
        training=st.booleans(), seed=st.integers(0, 2**16))
 def test_winograd_layer_backward_matches_finite_differences(batch, c, f, stride, r, h, w, padding,
                                                             training, seed):
