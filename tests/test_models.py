@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tinyadv as ta
-from tinyadv.gradcheck import numerical_gradient, rel_error
+from tinyadv.gradcheck import central_difference_noise, numerical_gradient, rel_error
 from tinyadv.layers.conv import conv2d_forward_naive
 
 
@@ -118,6 +118,60 @@ def test_model_parameter_gradients_match_finite_differences():
     for key, p in model.named_parameters():
         numeric = numerical_gradient(lambda: model.forward(x)[0], p.data, dout)
         assert rel_error(p.grad, numeric) < 1e-6, key
+
+
+@settings(max_examples=10)
+@given(n=st.integers(2, 5), c=st.integers(1, 2), k=st.integers(1, 3), stride=st.integers(1, 2),
+       chunk_size=st.integers(1, 3), training=st.booleans(),
+       need_input_grad=st.booleans(), seed=st.integers(0, 2**16))
+def test_sequential_gradients_match_finite_differences_through_every_entry_point(
+        n, c, k, stride, chunk_size, training, need_input_grad, seed):
+    """The model as a whole, in float64, against central differences of its logits: dL/dx and
+    every parameter's gradient from forward then backward and from forward_backward (which adds
+    them chunk by chunk, also without dL/dx, as training asks), dL/dx from input_gradient and
+    from each of logits_and_input_gradients' upstream gradients; BatchNorm in evaluation mode
+    (in chunks of 1 to 3 images) or training mode (one chunk: batch statistics)."""
+    rng = np.random.default_rng(seed)
+    # (no convolution bias before BatchNorm in training mode: the batch mean cancels it, its
+    # gradient is 0 up to rounding, which no relative error can judge)
+    conv = ta.Conv2D(c, 3, 3, stride=stride, padding=1, bias=not training, seed=seed,
+                     dtype=np.float64)
+    side = (4 + 2 - 3) // stride + 1
+    model = ta.Sequential(("conv", conv), ("bn", ta.BatchNorm(3, dtype=np.float64)),
+                          ("relu", ta.ReLU()), ("flat", ta.Flatten()),
+                          ("fc", ta.Linear(3 * side * side, k, seed=seed, dtype=np.float64)),
+                          ("scale", ta.Scale(0.5)), chunk_size=chunk_size)
+    bn = model["bn"]
+    bn.params["weight"].data, bn.params["bias"].data = rng.normal(size=3), rng.normal(size=3)
+    bn.buffers["running_mean"], bn.buffers["running_var"] = rng.normal(size=3), rng.random(3) + 0.5
+    model.train(training)
+    x = rng.normal(size=(n, c, 4, 4))
+    g = rng.normal(size=(2, n, k))  # two upstream gradients dL/dlogits
+    numeric_x = [numerical_gradient(lambda: model.logits(x), x, g[m]) for m in range(2)]
+    numeric_params = {key: numerical_gradient(lambda: model.forward(x)[0], p.data, g[0])
+                      for key, p in model.named_parameters()}
+
+    # (differences within the rounding noise of central differences do not count)
+    noise = max(central_difference_noise(model.logits(x), g[m], 1e-6) for m in range(2))
+
+    def assert_close(analytic, numeric, what):
+        assert rel_error(analytic, numeric, noise=noise) < 1e-6, what
+
+    assert_close(model.input_gradient(x, g[0]), numeric_x[0], "input_gradient")
+    _, several = model.logits_and_input_gradients(x, lambda z, rows: g[:, rows])
+    for m in range(2):
+        assert_close(several[m], numeric_x[m], f"logits_and_input_gradients[{m}]")
+    model.zero_grad()
+    _, caches = model.forward(x)
+    assert_close(model.backward(g[0], caches), numeric_x[0], "backward")
+    for key, p in model.named_parameters():
+        assert_close(p.grad, numeric_params[key], f"backward: {key}")
+    model.zero_grad()
+    _, dx = model.forward_backward(x, lambda z, rows: g[0][rows], need_input_grad=need_input_grad)
+    if need_input_grad:
+        assert_close(dx, numeric_x[0], "forward_backward")
+    for key, p in model.named_parameters():
+        assert_close(p.grad, numeric_params[key], f"forward_backward: {key}")
 
 
 def test_gradients_accumulate_when_one_weight_is_used_twice():
