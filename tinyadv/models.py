@@ -744,10 +744,11 @@ def cleverhans_cnn(in_channels=3, nf=32, bias=False, binary=None, image_size=32,
         output unit: the CleverHans reference code, REFERENCES.md §3) or as a whole (unit
         Frobenius norm: the input-fault model of REFERENCES.md §4, whose initial logits are
         then √num_classes times smaller).
-    seed : int
-        Seed of the initialisation: truncated normal σ = 0.1 with each filter at unit L2 norm for
-        full-precision convolutions, truncated normal σ = 0.2 for binary ones, the normal matrix
-        of fc (the CleverHans reference code).
+    seed : int or None
+        Seed of the initialisation (None: fresh entropy, other weights at every call): truncated
+        normal σ = 0.1 with each filter at unit L2 norm for full-precision convolutions,
+        truncated normal σ = 0.2 for binary ones, the normal matrix of fc (the CleverHans
+        reference code).
     """
     if binary not in BINARY_VARIANTS:
         raise ValueError(f"binary must be one of {BINARY_VARIANTS}, got {binary!r}")

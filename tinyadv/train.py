@@ -174,8 +174,9 @@ def fit(model, x, y, *, epochs=1, batch_size=128, optimizer=None, weight_decay=0
         training mode when the hook is called; a hook that attacks the model may switch it to
         evaluation mode and must switch it back.
     shuffle : bool
-    seed : int or numpy.random.Generator
-        The only source of randomness (shuffling and the hook's ``rng``).
+    seed : int, numpy.random.Generator or None
+        The only source of randomness (shuffling and the hook's ``rng``); None draws fresh
+        entropy, so the run is not repeatable.
     progress : bool or None
         Show a tqdm bar per epoch; None shows it for runs of 200 steps or more. Flags that are
         not bools (``progress="no"``, ``resume="yes"``) are refused with TypeError.
@@ -466,7 +467,8 @@ def permuted_labels(y, seed):
 
     The labels of "Understanding deep learning requires rethinking generalization" (Zhang et al.
     2017) and the talk's last slide: the link between image and label is destroyed, the label
-    distribution is not. y (N,) int -> (N,) int64.
+    distribution is not. y (N,) int -> (N,) int64. ``seed``: an int or a Generator (the same
+    seed, the same π), or None for fresh entropy.
     """
     y = np.asarray(y)
     if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
