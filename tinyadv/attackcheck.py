@@ -18,14 +18,13 @@ attacks are held to it in the tests.
 """
 
 import copy
-import inspect
 import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from .attacks import fgm
-from .attacks.base import check_input, check_logits_model, num_logits
+from .attacks.base import accepts_keyword, check_input, check_logits_model, num_logits
 from .attacks.norms import lp_norm
 from .checks import check_labels, check_nonnegative, check_norm, check_positive_int, make_rng
 from .gradcheck import float64_copy
@@ -113,14 +112,9 @@ def _keyword_arguments(attack, eps, norm, clip, seed, extra):
 
     A Generator seed is copied, so that every call starts from the same state, as from an int.
     """
-    try:
-        accepted = inspect.signature(attack).parameters
-    except (TypeError, ValueError):
-        accepted = {}
-    takes_any = any(p.kind == p.VAR_KEYWORD for p in accepted.values())
     kwargs = dict(extra, eps=eps)
     for name, value in (("norm", norm), ("clip", clip), ("seed", copy.deepcopy(seed))):
-        if name in accepted or takes_any:
+        if accepts_keyword(attack, name):
             kwargs[name] = value
     return kwargs, ("seed" in kwargs)
 

@@ -20,7 +20,6 @@ from any attack. Random-label training needs no hook: ``permuted_labels(y, seed)
 random labels of Zhang et al. 2017, once, and ``fit`` trains on them.
 """
 
-import inspect
 import json
 import os
 import time
@@ -28,6 +27,7 @@ import time
 import numpy as np
 from tqdm.auto import tqdm
 
+from .attacks.base import accepts_keyword
 from .checks import (check_array, check_bool, check_generator, check_labels, check_nonnegative,
                      check_positive_int, make_rng)
 from .files import check_path
@@ -449,8 +449,7 @@ def adversarial_hook(attack, *, mix=True, true_labels=False, **attack_kwargs):
     mix, true_labels = check_bool(mix, "mix"), check_bool(true_labels, "true_labels")
     if "seed" in attack_kwargs:
         raise ValueError("the hook passes fit's generator as the attack's seed; do not give one")
-    parameters = inspect.signature(attack).parameters
-    takes_seed = "seed" in parameters or any(p.kind == p.VAR_KEYWORD for p in parameters.values())
+    takes_seed = accepts_keyword(attack, "seed")
 
     def hook(model, xb, yb, *, epoch, step, rng):
         model.eval()

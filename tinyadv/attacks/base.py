@@ -15,6 +15,8 @@ leaking, Kurakin et al. 2017), and compute the per-sample loss gradient that the
 attacks ascend. Every attack works in the dtype of ``x`` and returns that dtype.
 """
 
+import inspect
+
 import numpy as np
 
 from ..checks import check_array, check_bool, check_clip, check_labels
@@ -126,6 +128,18 @@ def check_gradient(dx, x, finite=True):
 def model_logits(model, x):
     """Call ``model.logits`` and check that it returned a finite (N, K) array."""
     return check_logits(model.logits(x), x)
+
+
+def accepts_keyword(function, name):
+    """Whether ``function`` can be called with the keyword ``name``: its signature names it or
+    takes ``**kwargs`` (a wrapper). A callable whose signature cannot be read (some builtins)
+    is taken to accept none. ``check_attack`` and ``adversarial_hook`` pass norm, clip and seed
+    only where this holds."""
+    try:
+        parameters = inspect.signature(function).parameters
+    except (TypeError, ValueError):
+        return False
+    return name in parameters or any(p.kind == p.VAR_KEYWORD for p in parameters.values())
 
 
 def model_gradient(model, x, grad_logits, finite=True):
