@@ -169,10 +169,22 @@ def claims_blackbox_mnist(r):
                   f"({result.oracle_queries} queries)", result.transfer_success >= 0.8224)]
 
 
+def toggles_evidence(r):
+    return f"{r['accuracy']:.4f} ({r['flipped']:.0%} flipped, median {r['median']:g} toggles)"
+
+
 def claims_human_attack(r):
     return [Claim("≤ 40 greedy pixel toggles leave accuracy below §7's 100 fixed pixels",
-                  "0.4956 (§7, 3 vs 7)", f"{r['accuracy']:.4f} ({r['flipped']:.0%} flipped, "
-                  f"median {r['median']:g} toggles)", r["accuracy"] <= 0.4956)]
+                  "0.4956 (§7, 3 vs 7)", toggles_evidence(r), r["accuracy"] <= 0.4956)]
+
+
+def claims_human_attack_cnn(r):
+    """The 10-digit CNN has no paper number of its own (§7's 0.4956 is the 3-vs-7 logistic
+    model's, near chance for two classes): the claim is that the toggles bring it to chance
+    for ten classes or below."""
+    return [Claim("≤ 40 greedy pixel toggles bring the 10-digit CNN to chance (accuracy ≤ 0.10)",
+                  "qualitative (slide: human-driven attacks)", toggles_evidence(r),
+                  r["accuracy"] <= 0.10)]
 
 
 def claims_train_cifar_cnn(r):
@@ -328,7 +340,7 @@ EXPERIMENTS = (
                ["--demo", "--model-kind", "cnn", "--epochs", "1", "--limit", "10000",
                 "--eval-digits", "100"],
                ["--demo", "--model-kind", "cnn", "--epochs", "2"],
-               claims_human_attack),
+               claims_human_attack_cnn),
     Experiment("train_cifar_cnn", "train_cifar_cnn", "cifar", None,
                ["--train-limit", "5000", "--test-limit", "1000", "--clean-epochs", "2",
                 "--adv-epochs", "1"],
