@@ -78,6 +78,18 @@ def test_cross_entropy_refuses_what_would_give_nan(logits, options, error, messa
         ta.cross_entropy(logits, Y, **options)
 
 
+@pytest.mark.filterwarnings("error")
+def test_cross_entropy_takes_temperatures_beyond_the_float32_range_without_warnings():
+    """A temperature past float32's range was cast with NumPy's RuntimeWarnings ("overflow
+    encountered in cast", "divide by zero"): now 1e39 counts as infinite (z / T = 0: the
+    loss of uniform probabilities, a zero gradient), and 1e-46 is refused by its message alone."""
+    logits = LOGITS.astype(np.float32)
+    loss, d = ta.cross_entropy(logits, Y, temperature=1e39)
+    assert loss == pytest.approx(np.log(3)) and d.dtype == np.float32 and not np.any(d)
+    with pytest.raises(ValueError, match="temperature 1e-46 is too small"):
+        ta.cross_entropy(logits, Y, temperature=1e-46)
+
+
 def test_cross_entropy_of_logits_further_apart_than_the_float_range_is_exact():
     """Only class 0 has target mass: the -inf log-probability of class 1 must not become NaN."""
     loss, d = ta.cross_entropy(np.array([[1e308, -1e308, 0.0]]), np.array([0]))

@@ -138,7 +138,8 @@ def cross_entropy(logits, y, *, label_smoothing=0.0, temperature=1.0, class_weig
     temperature : float > 0
         T: the loss is computed on z = logits / T (Hinton et al. 2015). The BNN paper's
         "multiply the logits by 0.25" (REFERENCES.md §3) is temperature = 4. A temperature so
-        small that logits / T overflows the logits' dtype is refused.
+        small that logits / T overflows the logits' dtype is refused; one larger than that dtype
+        holds (1e39 for float32) counts as infinite: loss log K, gradient 0.
     class_weights : array_like of numbers, shape (max(K, 2),), optional
         Weight w_c >= 0 of each class (at least one > 0, each representable in the logits'
         dtype); sample n counts with weight w_{y_n}. With label smoothing as well, the whole
@@ -206,7 +207,8 @@ def cross_entropy(logits, y, *, label_smoothing=0.0, temperature=1.0, class_weig
 
     z = _two_logits(logits)
     if temperature != 1.0:  # (z / 1 is z: no pass over it)
-        with np.errstate(over="ignore"):  # refused just below
+        # (overflow is refused just below; T beyond z's dtype, as 1e-46 or 1e39 for float32,
+        with np.errstate(over="ignore", divide="ignore"):  # is cast to 0 or inf there)
             z = z / temperature
         if not np.isfinite(z).all():
             raise ValueError(f"temperature {temperature:g} is too small: logits / temperature "
@@ -239,7 +241,8 @@ def cross_entropy(logits, y, *, label_smoothing=0.0, temperature=1.0, class_weig
         factor = weights
         loss = factor * per_sample
 
-    dz *= factor[:, None] / temperature
+    with np.errstate(over="ignore"):  # (T cast to inf: the gradient is 0; overflow refused below)
+        dz *= factor[:, None] / temperature
     dlogits = dz[:, 1:] if num_logits == 1 else dz
     if not (np.isfinite(loss).all() and np.isfinite(dlogits).all()):
         raise ValueError(f"the cross-entropy or its gradient overflows {logits.dtype}: logits too "
