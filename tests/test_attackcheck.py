@@ -165,6 +165,19 @@ def test_the_strength_check_can_fail_on_few_comparison_points(model_and_data, co
     assert ta.check_attack(ta.fgsm, model, x, eps=0.5, comparison_size=comparison_size).passed
 
 
+@pytest.mark.parametrize("comparison_size, message", [
+    (10 ** 30, "comparison_size must be < 2\\*\\*63"),
+    (2 ** 62, r"comparison_size=4611686018427387904 images of shape \(1, 3, 4\): the comparison "
+              r"batch would have shape \(4611686018427387904, 1, 3, 4\), more than the 2\*\*63"),
+])
+def test_a_comparison_batch_no_array_can_hold_is_refused_before_the_attack_runs(
+        model_and_data, comparison_size, message):
+    """Before: "array is too big" from NumPy after the attack had run."""
+    model, x = model_and_data
+    with pytest.raises(ValueError, match=message):
+        ta.check_attack(ta.fgsm, model, x, eps=0.1, comparison_size=comparison_size)
+
+
 def test_linear_model_takes_an_empty_batch():
     # (reshape(len(x), -1) cannot infer a size of an empty batch: it raised before)
     model = LinearModel(np.ones((3, 12)))

@@ -1,5 +1,8 @@
 """Fooling images from both start distributions: targets reached, reports computed right."""
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -67,6 +70,36 @@ def test_fooling_bad_input():
         fooling_images(model, (3, 4, 4), classes=[7])
     with pytest.raises(ValueError, match="start must have shape"):
         fooling_images(model, (3, 4, 4), start=np.zeros((2, 3, 4, 4)))
+
+
+@pytest.mark.parametrize("options, message", [
+    (dict(per_class=10 ** 30), "per_class must be < 2\\*\\*63, got 10{30}"),
+    (dict(classes=[0, 1, 2], per_class=2 ** 62),
+     r"per_class=4611686018427387904 for 3 classes of shape \(3, 4, 4\): the images would have "
+     r"shape \(13835058055282163712, 3, 4, 4\), more than the 2\*\*63 - 1 bytes"),
+    (dict(classes=[1], per_class=2 ** 58), r"per_class=288230376151711744 for 1 classes"),
+])
+def test_fooling_refuses_more_images_than_an_array_holds(options, message):
+    """Before: OverflowError (10**30), "negative dimensions are not allowed" (3 · 2**62
+    wrapped round in int64), "array is too big" (2**58 images of 48 values)."""
+    with pytest.raises(ValueError, match=message):
+        fooling_images(_model(), (3, 4, 4), **options)
+
+
+def test_fooling_refuses_a_count_that_wraps_round_to_zero_in_a_fresh_process():
+    """4 · 2**62 images wrap round to 0 in int64, and np.repeat crashed the process on them
+    (a segmentation fault, NumPy 2.4): run where a crash fails this test, not the test run."""
+    program = ("import tinyadv as ta\n"
+               "try:\n"
+               "    ta.fooling_images(ta.mlp([48, 4]), (3, 4, 4), per_class=2 ** 62)\n"
+               "except ValueError as error:\n"
+               "    print(error)\n")
+    finished = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,
+                              timeout=300)
+    assert finished.returncode == 0, f"exit code {finished.returncode}: {finished.stderr[-800:]}"
+    assert finished.stdout.startswith("per_class=4611686018427387904 for 4 classes of shape "
+                                      "(3, 4, 4): the images would have shape "
+                                      "(18446744073709551616, 3, 4, 4)"), finished.stdout
 
 
 def test_a_model_in_training_mode_with_batchnorm_on_vectors():

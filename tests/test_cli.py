@@ -17,6 +17,7 @@ def parse(kind, text, nargs=None):
     (cli.positive_int, "0", "must be >= 1, got 0"),
     (cli.positive_int, "-3", "must be >= 1, got -3"),
     (cli.positive_int, "2.5", "expected an integer, got '2.5'"),
+    (cli.positive_int, str(2 ** 63), r"must be < 2\*\*63, got 9223372036854775808"),
     (cli.nonnegative_int, "-1", "must be >= 0, got -1"),
     (cli.nonnegative_float, "-0.1", "must be a finite number >= 0, got '-0.1'"),
     (cli.nonnegative_float, "nan", "must be a finite number >= 0"),
@@ -37,6 +38,8 @@ def test_a_bad_value_is_a_usage_error_naming_the_flag(capsys, kind, text, messag
 
 def test_good_values_pass(tmp_path):
     assert parse(cli.positive_int, "3")[1] == 3 and parse(cli.nonnegative_int, "0")[1] == 0
+    assert parse(cli.positive_int, str(2 ** 63 - 1))[1] == 2 ** 63 - 1
+    assert parse(cli.nonnegative_int, str(10 ** 30))[1] == 10 ** 30  # (a seed may be any size)
     assert parse(cli.nonnegative_float, "0")[1] == 0.0 and parse(cli.fraction, "1")[1] == 1.0
     assert parse(cli.positive_float, "1e-3")[1] == 1e-3
     new = tmp_path / "new" / "deeper" / "fig.pdf"

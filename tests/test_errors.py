@@ -127,6 +127,9 @@ def test_negative_or_zero_stride():
     (lambda: ta.Linear(4, 2.7), TypeError, "out_features must be an integer, got float"),
     (lambda: ta.cleverhans_cnn(nf=0), ValueError, "nf must be >= 1, got 0"),
     (lambda: ta.cleverhans_cnn(image_size=27.5), TypeError, "image_size must be an integer"),
+    (lambda: ta.cleverhans_cnn(num_classes=0), ValueError, "num_classes must be >= 1, got 0"),
+    (lambda: ta.cleverhans_cnn(image_size=2 ** 40), ValueError,  # (np.sqrt's TypeError before)
+     r"nf=32, image_size=1099511627776, num_classes=10: the weight of fc would have shape"),
     (lambda: ta.mlp("784,10"), TypeError, "sizes must be a list of layer widths"),
     (lambda: ta.mlp([784, 2.5, 10]), TypeError, "sizes\\[1\\] must be an integer, got float"),
     (lambda: ta.Conv2D(3, 4, 3, dtype=np.int32), TypeError,
@@ -364,3 +367,55 @@ def test_a_clip_bound_too_large_for_a_float_is_an_open_end():
     assert check_clip((-10 ** 400, 1)) == (-np.inf, 1.0)
     with pytest.raises(ValueError, match="clip must satisfy low < high"):
         check_clip((10 ** 400, 10 ** 401))
+
+
+HUGE = 10 ** 30  # (beyond int64: NumPy's sizes and Numba's integers)
+
+
+@pytest.mark.parametrize("call, name", [
+    (lambda: ta.layers.conv2d_forward(np.ones((1, 1, 5, 5)), np.ones((1, 1, 3, 3)), stride=HUGE),
+     "stride"),
+    (lambda: ta.layers.conv2d_forward(np.ones((1, 1, 5, 5)), np.ones((1, 1, 3, 3)), padding=HUGE),
+     "padding"),
+    (lambda: ta.layers.conv2d_forward(np.ones((1, 1, 5, 5)), np.ones((1, 1, 3, 3)),
+                                      padding=(1, HUGE)), "padding"),
+    (lambda: ta.Conv2D(3, 4, HUGE), "kernel_size"),
+    (lambda: ta.Conv2D(3, 4, (3, HUGE)), "kernel_size"),
+    (lambda: ta.Conv2D(3, 4, 3, stride=HUGE), "stride"),
+    (lambda: ta.Conv2D(3, 4, 3, padding=HUGE), "padding"),
+    (lambda: ta.Conv2D(HUGE, 4, 3), "in_channels"),
+    (lambda: ta.Linear(3, HUGE), "out_features"),
+    (lambda: ta.BatchNorm(HUGE), "num_features"),
+    (lambda: ta.cleverhans_cnn(nf=HUGE), "nf"),
+    (lambda: ta.cleverhans_cnn(image_size=HUGE), "image_size"),
+    (lambda: ta.cleverhans_cnn(num_classes=HUGE), "num_classes"),
+    (lambda: ta.mlp([4, HUGE, 3]), r"sizes\[1\]"),
+    (lambda: ta.fooling_images(ta.mlp([4, 3]), (4,), per_class=HUGE), "per_class"),
+    (lambda: ta.fooling_images(ta.mlp([4, 3]), (HUGE,)), "shape must hold sizes"),
+    (lambda: ta.deepfool(ta.mlp([4, 3]), np.ones((2, 4)), steps=HUGE), "steps"),
+    (lambda: ta.deepfool(ta.mlp([4, 3]), np.ones((2, 4)), candidates=HUGE), "candidates"),
+    (lambda: ta.spsa(ta.mlp([4, 3]), np.ones((2, 4)), eps=0.1, steps=1, batch_size=HUGE),
+     "batch_size"),
+    (lambda: ta.accuracy(ta.mlp([4, 3]), np.ones((2, 4)), np.zeros(2, int), batch_size=HUGE),
+     "batch_size"),
+    (lambda: ta.Sequential(ta.Linear(4, 3), chunk_size=HUGE), "chunk_size"),
+    (lambda: ta.set_num_threads(HUGE), "the number of threads"),
+])
+def test_a_count_or_size_beyond_int64_is_refused_by_name(restore_threads, call, name):
+    """Before: a Numba TypingError (stride), NumPy's "Maximum allowed dimension exceeded"
+    (padding), np.sqrt's TypeError on a Python int (kernel_size), an OverflowError
+    (per_class), or no error at all (a count of steps, of threads; pgd, which does not stop
+    early, looped for ever)."""
+    with pytest.raises(ValueError, match=f"{name} .*< 2\\*\\*63, got {HUGE}"):
+        call()
+
+
+def test_check_positive_int_takes_int64_and_names_larger_integers():
+    from tinyadv.checks import check_positive_int
+    assert check_positive_int(2 ** 63 - 1, "n") == 2 ** 63 - 1
+    assert check_positive_int(np.uint64(2 ** 63 - 1), "n") == 2 ** 63 - 1
+    with pytest.raises(ValueError, match=f"n must be < 2\\*\\*63, got {2 ** 63}"):
+        check_positive_int(np.uint64(2 ** 63), "n")
+    with pytest.raises(ValueError, match="n must be < 2\\*\\*63, got an integer of 16610 bits"):
+        check_positive_int(10 ** 5000, "n")  # (str() of its 5001 digits raises ValueError)
+    assert check_positive_int(HUGE, "n", maximum=np.inf) == HUGE  # (no bound)

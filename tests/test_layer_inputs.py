@@ -403,6 +403,40 @@ def test_integer_paddings_and_kernel_sizes_still_build():
     assert layer.forward(np.ones((1, 1, 5, 5), np.float32))[0].shape == (1, 2, 5, 7)
 
 
+many_filters = np.broadcast_to(np.ones((1, 1, 1, 1)), (2 ** 59, 1, 1, 1))  # (a view: no memory)
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: conv.conv2d_forward(np.ones((1, 1, 5, 5)), np.ones((1, 1, 3, 3)), padding=2 ** 62),
+     r"padding=4611686018427387904 of an input of shape \(1, 1, 5, 5\): the padded input would "
+     r"have shape \(1, 9223372036854775813, 9223372036854775813, 1\), more than the 2\*\*63 - 1 "
+     r"bytes an array can hold"),
+    (lambda: conv.conv2d_forward_naive(np.ones((1, 1, 5, 5)), np.ones((1, 1, 3, 3)),
+                                       padding=(0, 2 ** 62)), "padding=.*: the padded input"),
+    (lambda: conv.conv2d_forward(np.ones((1, 1, 5, 5)), many_filters, padding=1),
+     r"576460752303423488 filters over an input of shape \(1, 1, 5, 5\) with padding=1: the "
+     r"output would have shape \(1, 576460752303423488, 7, 7\)"),
+    (lambda: ta.Conv2D(1, 2, 3, padding=2 ** 62).forward(np.ones((1, 1, 5, 5), np.float32)),
+     "padding=4611686018427387904 of an input"),
+    (lambda: ta.Conv2D(3, 4, 2 ** 40), r"Conv2D\(3, 4, kernel_size=\(1099511627776, "
+                                       r"1099511627776\)\): the weight would have shape"),
+    (lambda: ta.BinaryConv2D(3, 4, (3, 2 ** 62)), r"BinaryConv2D\(3, 4, kernel_size="),
+    (lambda: ta.Linear(2 ** 62, 3), r"Linear\(4611686018427387904, 3\): the weight"),
+    (lambda: ta.BatchNorm(2 ** 62), r"BatchNorm\(4611686018427387904\): the weight"),
+    (lambda: ta.kernels.pad_channels_last(np.ones((1, 1, 3, 3)), (2 ** 62, 2 ** 62, 0, 0)),
+     r"pads=\(4611686018427387904, 4611686018427387904, 0, 0\) of x of shape \(1, 1, 3, 3\): "
+     r"xpad would have shape \(1, 9223372036854775811, 3, 1\)"),
+    (lambda: ta.kernels.pad_channels_last(np.ones((1, 1, 3, 3)), (10 ** 30, 0, 0, 0)),
+     r"pads must be 4 integers < 2\*\*63 \(top, bottom, left, right\), got \(10{30}, 0, 0, 0\)"),
+])
+def test_sizes_no_array_can_hold_are_refused_by_name(make, message):
+    """Sizes below 2**63 whose arrays NumPy cannot make (more than 2**63 - 1 bytes). Before:
+    "Maximum allowed dimension exceeded" (the padding), "array is too big" (the output, the
+    weights), np.sqrt's TypeError on the Python int in_channels·HH·WW (the kernel size)."""
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
 # ---- 8. a stochastic layer's seed is checked before anything is drawn from it --------------
 
 

@@ -433,6 +433,24 @@ def test_submanifold_data_refuses_scales_that_overflow(kwargs):
     assert np.all(np.isfinite(submanifold_data(100, 10, separation=1e308)[0]))
 
 
+@pytest.mark.parametrize("call, match", [
+    (lambda: submanifold_data(2 ** 62, 10), r"n_samples=4611686018427387904, dim=10: the data "
+                                            r"would have shape \(4611686018427387904, 10\)"),
+    (lambda: submanifold_data(10, 2 ** 62), r"n_samples=10, dim=4611686018427387904: the data"),
+    (lambda: submanifold_data(10 ** 30, 10), r"n_samples must be < 2\*\*63"),
+    (lambda: linearity_sweep([4], eps=0.1, w_mean=1.0, w_std=1.0, trials=2 ** 62),
+     r"trials=4611686018427387904 units of n=4 inputs: the weights would have shape"),
+    (lambda: linearity_sweep([4, 2 ** 62], eps=0.1, w_mean=1.0, w_std=1.0),
+     r"trials=200 units of n=4611686018427387904 inputs: the weights"),
+    (lambda: linearity_sweep([10 ** 30], eps=0.1, w_mean=1.0, w_std=1.0),
+     r"each of dims must be < 2\*\*63"),
+])
+def test_sizes_no_array_can_hold_are_refused_by_name(call, match):
+    """Before: NumPy's "array is too big" (or a Numba/NumPy error beyond int64), naming nothing;
+    now before anything is drawn."""
+    raises(call, ValueError, match)
+
+
 def test_tilting_sweep_with_no_angles_gives_empty_arrays():
     """No angles: empty results, but the other arguments are still checked."""
     accuracy, distance = tilting_sweep(np.array([1.0, 0.0]), 0.0, np.array([0.0, 1.0]), [], X42, Y4)

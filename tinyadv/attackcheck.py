@@ -26,7 +26,8 @@ import numpy as np
 from .attacks import fgm
 from .attacks.base import accepts_keyword, check_input, check_logits_model, num_logits
 from .attacks.norms import lp_norm
-from .checks import check_labels, check_nonnegative, check_norm, check_positive_int, make_rng
+from .checks import (check_fits, check_labels, check_nonnegative, check_norm, check_positive_int,
+                     make_rng)
 from .gradcheck import float64_copy
 from .losses import logits_to_labels
 
@@ -171,6 +172,9 @@ def check_attack(attack, model, x, y=None, *, eps, norm=np.inf, clip=(0.0, 1.0),
     norm = check_norm(norm)
     make_rng(copy.deepcopy(seed))  # refuses what is not a seed, as every attack does
     comparison_size = check_positive_int(comparison_size, "comparison_size")
+    check_fits((comparison_size,) + x.shape[1:], 8,  # (drawn in float64)
+               f"comparison_size={comparison_size} images of shape {x.shape[1:]}: "
+               f"the comparison batch")
     kwargs, seeded = _keyword_arguments(attack, eps, norm, clip, seed, attack_kwargs)
     report = AttackReport()
 

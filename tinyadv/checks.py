@@ -8,6 +8,7 @@ Type problems (not an array, integer pixels, float labels) raise ``TypeError``; 
 (wrong rank or shape, NaN, out-of-range labels, negative eps, unknown norm) raise ``ValueError``.
 """
 
+import math
 import numbers
 
 import numpy as np
@@ -15,6 +16,7 @@ import numpy as np
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 _LARGEST_FLOAT = float(np.finfo(np.float64).max)
+INT64_MAX = 2 ** 63 - 1  # NumPy's sizes and Numba's integers: the largest count they can hold
 
 
 def check_array(x, name="x", *, ndim=None, min_ndim=None, finite=True):
@@ -184,8 +186,8 @@ def check_nonnegative(value, name):
 
 
 def check_shape(shape, name="shape", *, minimum=0):
-    """Return ``shape`` (a tuple, list or 1-D array of ints >= ``minimum``, at least one) as a
-    tuple of ints."""
+    """Return ``shape`` (a tuple, list or 1-D array of ints >= ``minimum`` and < 2**63, at least
+    one) as a tuple of ints."""
     if isinstance(shape, np.ndarray) and shape.ndim == 1:
         shape = tuple(shape.tolist())
     if not isinstance(shape, (tuple, list)) or not all(
@@ -194,7 +196,21 @@ def check_shape(shape, name="shape", *, minimum=0):
     if len(shape) == 0 or min(shape) < minimum:
         sizes = "positive ints" if minimum == 1 else f"ints >= {minimum}"
         raise ValueError(f"{name} must be a non-empty tuple of {sizes}, got {shape!r}")
+    if max(shape) > INT64_MAX:
+        raise ValueError(f"{name} must hold sizes < 2**63, got {_int_text(max(shape))}")
     return tuple(int(s) for s in shape)
+
+
+def check_fits(shape, itemsize, what):
+    """Raise ValueError unless an array of ``shape`` (ints >= 0) with ``itemsize`` bytes per
+    value can exist: at most 2**63 - 1 bytes, NumPy's limit, which it enforces deep inside
+    ("array is too big", "Maximum allowed dimension exceeded"; a size past int64 failed in
+    Numba, or in np.sqrt as a Python int). ``what`` names the arguments that asked for it,
+    e.g. "padding=2**62: the padded input". A size that fits may still not be free
+    (MemoryError)."""
+    if max(shape, default=0) > INT64_MAX or math.prod(shape) * itemsize > INT64_MAX:
+        raise ValueError(f"{what} would have shape {tuple(shape)}, more than the 2**63 - 1 "
+                         f"bytes an array can hold")
 
 
 def check_same_shape(*, batch=False, **arrays):
@@ -227,15 +243,27 @@ def check_positive(value, name):
     return positive
 
 
-def check_positive_int(value, name, *, minimum=1):
-    """Return ``value`` as an int after checking it is an integer >= ``minimum``."""
-    if type(value) is int and value >= minimum:  # the common case, at once
+def check_positive_int(value, name, *, minimum=1, maximum=INT64_MAX):
+    """Return ``value`` as an int after checking it is an integer >= ``minimum`` and <=
+    ``maximum``: by default 2**63 - 1, as a count or size beyond int64 failed deep inside NumPy
+    or Numba (a TypingError, an OverflowError); ``math.inf`` for none."""
+    if type(value) is int and minimum <= value <= maximum:  # the common case, at once
         return value
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
     if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+        raise ValueError(f"{name} must be >= {minimum}, got {_int_text(value)}")
+    if value > maximum:
+        bound = "< 2**63" if maximum == INT64_MAX else f"<= {maximum}"
+        raise ValueError(f"{name} must be {bound}, got {_int_text(value)}")
     return int(value)
+
+
+def _int_text(value):
+    """The integer ``value`` for a message: its digits, or its size when it has too many (str()
+    of more than 4300 digits raises ValueError)."""
+    value = int(value)
+    return str(value) if value.bit_length() <= 256 else f"an integer of {value.bit_length()} bits"
 
 
 def check_bool(value, name):

@@ -31,10 +31,13 @@ def _number(text, kind):
 
 
 def positive_int(text):
-    """An integer >= 1 (epochs, sizes, steps, limits)."""
+    """An integer >= 1 and < 2**63 (epochs, sizes, steps, limits: the library refuses larger
+    ones, which no array or loop counter holds, after the training)."""
     value = _number(text, int)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    if value >= 2 ** 63:
+        raise argparse.ArgumentTypeError(f"must be < 2**63, got {value}")
     return value
 
 

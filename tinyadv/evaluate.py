@@ -39,6 +39,7 @@ Beyond one accuracy number per level, the talk needs five more measurements:
 """
 
 import copy
+import math
 
 import numpy as np
 from tqdm import tqdm
@@ -509,7 +510,7 @@ def mutual_information(t, y, num_classes, *, guard=1e-4):
     and 9.97. Keep the paper's g to compare with its numbers (10 classes); pass ``guard=0`` for
     many classes.
     """
-    num_classes = check_positive_int(num_classes, "num_classes")
+    num_classes = check_positive_int(num_classes, "num_classes", maximum=math.inf)  # (any K)
     y = _class_labels(y, np.size(y), num_classes, "y")
     t = _class_labels(t, len(y), num_classes, "t")
     if len(y) == 0:
@@ -529,7 +530,7 @@ def label_entropy(y, num_classes):
     """H(Y) = −Σ_y P(y) log2 P(y) of the empirical label distribution, in bits (the ceiling of
     I(T;Y); ≈ 3.2 bits on the SVHN test set, §4). From the labels that occur, so any
     ``num_classes`` takes O(N) memory (10¹² asked for 7 TiB)."""
-    num_classes = check_positive_int(num_classes, "num_classes")
+    num_classes = check_positive_int(num_classes, "num_classes", maximum=math.inf)  # (any K)
     y = _class_labels(y, np.size(y), num_classes, "y")
     if len(y) == 0:
         raise ValueError("label_entropy needs at least one label")

@@ -42,7 +42,7 @@ import numbers
 import numpy as np
 from numba import njit
 
-from .checks import check_bool, check_positive_int
+from .checks import INT64_MAX, check_bool, check_fits, check_positive_int
 from .threads import row_chunks
 
 
@@ -201,14 +201,17 @@ def check_ndim(a, name, ndim):
 
 
 def check_sizes(sizes, name, letters):
-    """Return ``sizes`` as a tuple of ints >= 0, one per letter (say "N, Hp, Wp, C"), or raise
-    ValueError naming them."""
+    """Return ``sizes`` as a tuple of ints >= 0 and < 2**63, one per letter (say "N, Hp, Wp,
+    C"), or raise ValueError naming them."""
     count = letters.count(",") + 1
     if isinstance(sizes, (tuple, list)) and len(sizes) == count:
-        if all(type(size) is int and size >= 0 for size in sizes):
+        if all(type(size) is int and 0 <= size <= INT64_MAX for size in sizes):
             return tuple(sizes)
         if all(isinstance(size, numbers.Integral) and not isinstance(size, bool) and size >= 0
                for size in sizes):
+            if max(sizes) > INT64_MAX:
+                raise ValueError(f"{name} must be {count} integers < 2**63 ({letters}), got "
+                                 f"{sizes!r}")
             return tuple(int(size) for size in sizes)
     raise ValueError(f"{name} must be {count} integers >= 0 ({letters}), got {sizes!r}")
 
@@ -223,6 +226,8 @@ def pad_channels_last(x, pads):
     check_ndim(x, "x", 4)
     top, bottom, left, right = check_sizes(pads, "pads", "top, bottom, left, right")
     N, C, H, W = x.shape
+    check_fits((N, H + top + bottom, W + left + right, C), x.dtype.itemsize,
+               f"pads={tuple(pads)} of x of shape {x.shape}: xpad")
     xpad = np.zeros((N, H + top + bottom, W + left + right, C), dtype=x.dtype)
     _pad_channels_last_numba(x, top, left, xpad)
     return xpad

@@ -33,7 +33,8 @@ import zlib
 
 import numpy as np
 
-from .checks import check_array, check_bool, check_float_dtype, check_positive_int, make_rng
+from .checks import (check_array, check_bool, check_fits, check_float_dtype, check_positive_int,
+                     make_rng)
 from .files import atomic_path, check_path
 from .init import truncated_normal, unit_norm_filters
 from .layers.activations import check_ste
@@ -755,13 +756,16 @@ def cleverhans_cnn(in_channels=3, nf=32, bias=False, binary=None, image_size=32,
     if fc_norm not in ("rows", "matrix"):
         raise ValueError(f"fc_norm must be 'rows' or 'matrix', got {fc_norm!r}")
     check_ste(ste)  # (also when binary is None, where it is unused: an unknown name is a mistake)
-    for value, name in ((in_channels, "in_channels"), (nf, "nf"), (image_size, "image_size")):
+    for value, name in ((in_channels, "in_channels"), (nf, "nf"), (image_size, "image_size"),
+                        (num_classes, "num_classes")):
         check_positive_int(value, name)
     size1 = -(-image_size // 2)
     size2 = (size1 - 6) // 2 + 1
     size3 = size2 - 5 + 1
     if size3 < 1:
         raise ValueError(f"image_size {image_size} is too small for cleverhans_cnn (needs >= 27)")
+    check_fits((num_classes, 2 * nf * size3 * size3), 8,  # (the largest weight, drawn in float64)
+               f"nf={nf}, image_size={image_size}, num_classes={num_classes}: the weight of fc")
     rng = make_rng(seed)
     options = dict(bias=bias, dtype=dtype)
 

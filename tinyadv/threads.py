@@ -36,6 +36,7 @@ step of the talk's CNN (batch 128) it removed about 4,000 page faults per step. 
 import contextlib
 import ctypes
 import glob
+import math
 import os
 import sys
 import threading
@@ -195,7 +196,8 @@ def blas_threads(n):
     nested in the same thread gets its enclosing block's ``n`` back). Each block restoring what
     it found instead left the process at 1 thread for good whenever two blocks overlapped
     without nesting (the second one found the first's 1)."""
-    n = min(check_positive_int(n, "n"), 1 << 16)  # (OpenBLAS caps it lower; a C int would wrap)
+    # (OpenBLAS caps it lower, and a C int would wrap: any count above 2**16, however large)
+    n = min(check_positive_int(n, "n", maximum=math.inf), 1 << 16)
     block = [n]  # (told apart from the other blocks by identity)
     with _blas_lock:
         setters = _loaded_setters()

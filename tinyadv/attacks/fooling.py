@@ -21,8 +21,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..checks import (check_array, check_clip, check_float_dtype, check_labels, check_nonnegative,
-                      check_norm, check_positive_int, check_shape, make_rng)
+from ..checks import (check_array, check_clip, check_fits, check_float_dtype, check_labels,
+                      check_nonnegative, check_norm, check_positive_int, check_shape, make_rng)
 from ..losses import logits_to_labels, softmax
 from .base import check_model, check_reach, clip_box, loss_gradient, model_logits, num_classes
 from .pgd import gradient_step
@@ -93,6 +93,7 @@ def fooling_images(model, shape, *, start="uniform", norm=np.inf, alpha=0.005, s
     # The number of classes from a grey image; two of them for a model in training mode, where a
     # batch-dependent layer may refuse a batch of one (BatchNorm on vectors), cf. probe_batch.
     n_probe = 2 if getattr(model, "training", False) is True else 1
+    check_fits((n_probe,) + shape, dtype.itemsize, f"shape={shape}: the images")
     probe = model_logits(model, np.full((n_probe,) + shape, 0.5, dtype=dtype))
     k = num_classes(probe)
     if classes is None:
@@ -101,6 +102,8 @@ def fooling_images(model, shape, *, start="uniform", norm=np.inf, alpha=0.005, s
         raise ValueError("classes must name at least one class, got an empty sequence")
     else:
         classes = check_labels(classes, np.size(classes), k, "classes")
+    check_fits((len(classes) * per_class,) + shape, 8,  # (the starts are drawn in float64)
+               f"per_class={per_class} for {len(classes)} classes of shape {shape}: the images")
     targets = np.repeat(classes, per_class)
     m = targets.size
 

@@ -25,7 +25,8 @@ is learned too (it starts at 1) and the momentum is PyTorch's 0.1 unless told ot
 
 import numpy as np
 
-from ..checks import check_array, check_bool, check_float_dtype, check_nonnegative, check_positive_int
+from ..checks import (check_array, check_bool, check_fits, check_float_dtype, check_nonnegative,
+                      check_positive_int)
 from .base import Layer, Parameter, check_cache, check_dout
 
 
@@ -140,6 +141,7 @@ class BatchNorm(Layer):
         super().__init__()
         num_features = check_positive_int(num_features, "num_features")
         dtype = check_float_dtype(dtype)
+        check_fits((num_features,), dtype.itemsize, f"BatchNorm({num_features}): the weight")
         eps, momentum = check_nonnegative(eps, "eps"), check_nonnegative(momentum, "momentum")
         if eps == 0 or momentum > 1:
             raise ValueError(f"BatchNorm needs eps > 0 and momentum <= 1, got eps={eps}, "

@@ -68,7 +68,8 @@ import threading
 import numpy as np
 
 from .. import winograd
-from ..checks import check_array, check_bool, check_float_dtype, check_positive_int, make_rng
+from ..checks import (check_array, check_bool, check_fits, check_float_dtype, check_positive_int,
+                      make_rng)
 from ..kernels import (check_ndim, check_sizes, output_size, pad_channels_last, rows_product,
                        rows_product_adjoint, rows_weight_gradient)
 from .base import Layer, Parameter, check_cache, check_dout, weight_and_bias_grads
@@ -76,7 +77,7 @@ from .base import Layer, Parameter, check_cache, check_dout, weight_and_bias_gra
 
 def resolve_padding(padding, H, W, HH, WW, stride):
     """Turn a padding spec into the four pads (top, bottom, left, right) for this input size.
-    Refuses a stride < 1."""
+    Refuses a stride < 1, and a stride or pad >= 2**63 (no array is that large)."""
     stride = check_positive_int(stride, "stride")
     if isinstance(padding, str):
         if padding == "valid":
@@ -92,7 +93,7 @@ def resolve_padding(padding, H, W, HH, WW, stride):
     if isinstance(padding, numbers.Integral) and not isinstance(padding, bool):
         if padding < 0:
             raise ValueError(f"padding must be >= 0, got {padding!r}")
-        return (int(padding),) * 4
+        return (check_positive_int(padding, "padding", minimum=0),) * 4
     try:
         rows, columns = padding
     except (TypeError, ValueError):
@@ -102,6 +103,7 @@ def resolve_padding(padding, H, W, HH, WW, stride):
     rows, columns = int(rows), int(columns)
     if rows < 0 or columns < 0:
         raise ValueError(f"padding must be >= 0, got {padding!r}")
+    rows, columns = (check_positive_int(p, "padding", minimum=0) for p in (rows, columns))
     return (rows, rows, columns, columns)
 
 
@@ -133,6 +135,17 @@ def _check_conv_args(x, w, b, stride):
         _check_conv_dtype(b, "bias")
     x, w = (a if a.dtype.isnative else a.astype(a.dtype.newbyteorder("=")) for a in (x, w))
     return _integer_sums(x, w)
+
+
+def _check_sizes_fit(padding, x_shape, pads, out_shape, itemsize):
+    """Raise ValueError naming ``padding`` (and the shapes) unless the padded input and the
+    output can exist as arrays (:func:`tinyadv.checks.check_fits`)."""
+    N, C, H, W = x_shape
+    top, bottom, left, right = pads
+    check_fits((N, H + top + bottom, W + left + right, C), itemsize,
+               f"padding={padding!r} of an input of shape {x_shape}: the padded input")
+    check_fits(out_shape, itemsize, f"{out_shape[1]} filters over an input of shape {x_shape} "
+                                    f"with padding={padding!r}: the output")
 
 
 def _check_conv_dtype(a, name):
@@ -220,6 +233,9 @@ def conv2d_forward(x, w, b=None, *, stride=1, padding=0, keep_rows=True, method=
             f"kernel {HH}x{WW} is larger than the padded input "
             f"{H + top + bottom}x{W + left + right}"
         )
+    Ho = output_size(H, HH, stride, top, bottom)
+    Wo = output_size(W, WW, stride, left, right)
+    _check_sizes_fit(padding, x.shape, pads, (N, F, Ho, Wo), np.result_type(x, w).itemsize)
     if method not in ("auto", "im2col", "winograd"):
         raise ValueError(f"method must be 'auto', 'im2col' or 'winograd', got {method!r}")
     floating = x.dtype in (np.float32, np.float64) and w.dtype in (np.float32, np.float64)
@@ -228,8 +244,6 @@ def conv2d_forward(x, w, b=None, *, stride=1, padding=0, keep_rows=True, method=
     if method == "winograd" and not floating:  # its transforms have fractions
         raise TypeError(f"Winograd's F(m x m, r x r) needs float32 or float64 input and weights, "
                         f"got {x.dtype} and {w.dtype}")
-    Ho = output_size(H, HH, stride, top, bottom)
-    Wo = output_size(W, WW, stride, left, right)
     xpad = padded_channels_last(x, pads)
 
     use_winograd = method == "winograd" or (
@@ -311,10 +325,11 @@ def conv2d_forward_naive(x, w, b=None, *, stride=1, padding=0):
     x, w = _check_conv_args(x, w, b, stride)
     N, C, H, W = x.shape
     F, _, HH, WW = w.shape
-    top, bottom, left, right = resolve_padding(padding, H, W, HH, WW, stride)
-    xpad = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)))
+    top, bottom, left, right = pads = resolve_padding(padding, H, W, HH, WW, stride)
     Ho = output_size(H, HH, stride, top, bottom)
     Wo = output_size(W, WW, stride, left, right)
+    _check_sizes_fit(padding, x.shape, pads, (N, F, Ho, Wo), np.result_type(x, w).itemsize)
+    xpad = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)))
     out = np.zeros((N, F, Ho, Wo), dtype=np.result_type(x, w))
     for i in range(Ho):
         for j in range(Wo):
@@ -335,7 +350,7 @@ def _pair(value, name):
     if len(value) != 2 or not all(isinstance(v, numbers.Integral) and not isinstance(v, bool)
                                   and v >= 1 for v in value):
         raise ValueError(f"{name} must be a positive int or a pair of them, got {value!r}")
-    return tuple(int(v) for v in value)
+    return tuple(check_positive_int(int(v), name) for v in value)
 
 
 class Conv2D(Layer):
@@ -381,9 +396,11 @@ class Conv2D(Layer):
         self.kernel_size, self.stride, self.padding = (kh, kw), int(stride), padding
         self.method = "auto"  # how conv2d_forward forms the products: "auto", "im2col", "winograd"
         self._held = None  # (lock, {(function, args): result}) while a model holds the weights
+        shape = (out_channels, in_channels, kh, kw)
+        check_fits(shape, 8, f"{type(self).__name__}({in_channels}, {out_channels}, "
+                             f"kernel_size={(kh, kw)}): the weight")  # (drawn in float64)
         rng = make_rng(seed)
         bound = 1.0 / np.sqrt(in_channels * kh * kw)
-        shape = (out_channels, in_channels, kh, kw)
         self.params["weight"] = Parameter(rng.uniform(-bound, bound, shape).astype(dtype))
         if bias:
             self.params["bias"] = Parameter(

@@ -15,8 +15,8 @@ import math
 
 import numpy as np
 
-from ..checks import (check_array, check_bool, check_finite_real, check_float_dtype, check_positive_int,
-                      make_rng)
+from ..checks import (check_array, check_bool, check_finite_real, check_fits, check_float_dtype,
+                      check_positive_int, make_rng)
 from .base import Layer, Parameter, check_cache, check_dout, is_shape, weight_and_bias_grads
 
 
@@ -79,6 +79,8 @@ class Linear(Layer):
         self.out_features = out_features = check_positive_int(out_features, "out_features")
         dtype = check_float_dtype(dtype)
         bias = check_bool(bias, "bias")
+        check_fits((out_features, in_features), 8,  # (drawn in float64)
+                   f"{type(self).__name__}({in_features}, {out_features}): the weight")
         rng = make_rng(seed)
         bound = 1.0 / np.sqrt(in_features)
         self.params["weight"] = Parameter(

@@ -27,7 +27,7 @@ import math
 
 import numpy as np
 
-from ..checks import check_array, check_nonnegative, check_positive_int, make_rng
+from ..checks import check_array, check_fits, check_nonnegative, check_positive_int, make_rng
 from .linear import _as_list, _check_real, _finite_result, _scaled
 
 
@@ -193,6 +193,8 @@ def linearity_sweep(dims, *, eps, w_mean, w_std, trials=200, seed=0):
     w_mean = _check_real(w_mean, "w_mean")
     w_std = check_nonnegative(w_std, "w_std")
     dims = [check_positive_int(n, "each of dims") for n in _as_list(dims, "dims", "ints")]
+    for n in dims:
+        check_fits((trials, n), 8, f"trials={trials} units of n={n} inputs: the weights")
     if w_mean == 0 and w_std == 0:
         raise ValueError("w_mean = 0 and w_std = 0 make every w zero: the ratio "
                          "eps·||w||_1/|w·x| is 0/0 for every n")

@@ -29,7 +29,8 @@ Shapes: x (N, n) samples, y (N,) class ids in {0, 1}, w (n,), basis (n, k).
 
 import numpy as np
 
-from ..checks import check_array, check_labels, check_nonnegative, check_positive_int, make_rng
+from ..checks import (check_array, check_fits, check_labels, check_nonnegative, check_positive_int,
+                      make_rng)
 from .linear import (
     _as_affine,
     _as_list,
@@ -77,6 +78,7 @@ def submanifold_data(n_samples, dim, *, manifold_dim=2, separation=4.0, spread=1
     manifold_dim = check_positive_int(manifold_dim, "manifold_dim")
     if manifold_dim > dim:
         raise ValueError(f"manifold_dim must be <= dim, got manifold_dim={manifold_dim}, dim={dim}")
+    check_fits((n_samples, dim), 8, f"n_samples={n_samples}, dim={dim}: the data")
     separation = check_nonnegative(separation, "separation")
     spread = check_nonnegative(spread, "spread")
     off_manifold_noise = check_nonnegative(off_manifold_noise, "off_manifold_noise")
