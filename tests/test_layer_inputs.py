@@ -253,6 +253,24 @@ def test_backward_takes_a_float_dout_of_either_precision(layer, x, name, dout_dt
     assert all(g.dtype.kind == "f" for g in grads.values())
 
 
+@pytest.mark.parametrize("layer, x, name", EVERY_LAYER, ids=lambda v: getattr(v, "__name__", None))
+@pytest.mark.parametrize("dout_dtype", [np.float32, np.float64])
+def test_backward_takes_a_dout_in_the_other_byte_order(layer, x, name, dout_dtype):
+    """A '>f4' or '>f8' dout (on a little-endian machine; a file from a big-endian one) gives the
+    native dout's gradients bit for bit, as forward takes such an input. Before: "dout of ...
+    must be a float32 or float64 array, got dtype >f4"."""
+    out, cache = layer.forward(x)
+    dout = np.random.default_rng(3).normal(size=out.shape).astype(dout_dtype)
+    swapped = dout.astype(dout.dtype.newbyteorder("S"))
+    assert not swapped.dtype.isnative
+    dx, grads = layer.backward(dout, cache)
+    dx_swapped, grads_swapped = layer.backward(swapped, cache)
+    for result, expected in [(dx_swapped, dx)] + [(grads_swapped[k], grads[k]) for k in grads]:
+        assert result.dtype == expected.dtype and result.dtype.isnative
+        assert result.tobytes() == expected.tobytes()
+    assert grads_swapped.keys() == grads.keys() and not swapped.dtype.isnative
+
+
 def test_sequential_backward_still_takes_a_float64_dout_into_a_float32_model():
     model = ta.Sequential(ta.Linear(4, 3, seed=0), ta.ReLU(), ta.Linear(3, 2, seed=1))
     logits, caches = model.forward(X2)

@@ -66,12 +66,19 @@ def _as_float_array(x, name):
             f"{name} must be a floating-point array (float32 or float64), got dtype {x.dtype}; "
             f"convert images with x.astype(np.float32) / 255"
         )
-    if not x.dtype.isnative and x.dtype.newbyteorder("=") in _FLOATS:  # (a big-endian file)
-        x = x.astype(x.dtype.newbyteorder("="))  # the same numbers, in this machine's byte order
+    if x.dtype.newbyteorder("=") in _FLOATS:  # (a big-endian file)
+        x = native_byte_order(x)
     if x.dtype not in _FLOATS:  # float16, longdouble: no kernel computes in them
         raise TypeError(f"{name} must be a float32 or float64 array, got dtype {x.dtype}; "
                         f"convert it with x.astype(np.float32)")
     return x
+
+
+def native_byte_order(a):
+    """The array ``a`` itself if its dtype is in this machine's byte order, else a copy that is:
+    the same numbers (an array from a file written on a big-endian machine, ``'>f4'``), which
+    the compiled kernels and the float32/float64 checks take."""
+    return a if a.dtype.isnative else a.astype(a.dtype.newbyteorder("="))
 
 
 def _list_as_float64(x, name):

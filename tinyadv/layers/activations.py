@@ -44,7 +44,7 @@ def straight_through(dout, x, ste):
     Refuses an unknown ``ste`` (ValueError)."""
     check_ste(ste)
     x = _as_array(x)
-    check_dout(dout, x.shape, "sign")
+    dout = check_dout(dout, x.shape, "sign")
     if ste == "hubara":
         return dout * (np.abs(x) <= 1)
     return np.clip(dout, -1, 1)
@@ -131,7 +131,7 @@ def relu_backward(dout, mask):
     """Compiled version of :func:`relu_backward_reference` (same result) when ``dout`` and
     ``mask`` lie in memory in the same order."""
     _check_mask(mask)
-    check_dout(dout, mask.shape, "ReLU")
+    dout = check_dout(dout, mask.shape, "ReLU")
     same_order = (dout.strides == tuple(step * dout.itemsize for step in mask.strides))
     compiled = dout.dtype in (np.float32, np.float64) and same_order
     flat_dout = _in_memory_order(dout) if compiled else None
@@ -185,7 +185,7 @@ class ScaledReLU(Layer):
         positive, mask = check_cache(
             cache, isinstance(cache, tuple) and len(cache) == 2
             and all(isinstance(a, np.ndarray) for a in cache), "ScaledReLU.forward")
-        check_dout(dout, mask.shape, "ScaledReLU")
+        dout = check_dout(dout, mask.shape, "ScaledReLU")
         grads = {"scale": np.sum(dout * positive, keepdims=True).reshape(1)} if need_param_grads else {}
         dx = relu_backward(dout, mask) * self.params["scale"].data[0] if need_input_grad else None
         return dx, grads

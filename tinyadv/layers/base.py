@@ -16,7 +16,7 @@ Two flags let a model skip work it does not need:
 
 import numpy as np
 
-from ..checks import check_array, check_bool, check_float_dtype
+from ..checks import check_array, check_bool, check_float_dtype, native_byte_order
 
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))  # what the layers compute in
 
@@ -49,23 +49,26 @@ class Parameter:
 
 
 def check_dout(dout, shape, layer):
-    """Raise unless ``dout`` is a float32 or float64 array of ``shape``, the shape of the output
-    that the cache belongs to (a wrong shape would broadcast into a wrong gradient, or fail deep
-    in NumPy; another dtype would come back as complex, object or integer gradients).
+    """Return ``dout`` after checking it is a float32 or float64 array of ``shape``, the shape of
+    the output that the cache belongs to (a wrong shape would broadcast into a wrong gradient,
+    or fail deep in NumPy; another dtype would come back as complex, object or integer
+    gradients). One in the other byte order (``'>f4'``, from a big-endian machine) is returned
+    as a copy in this machine's, the same numbers, as forward takes its input
+    (:func:`tinyadv.checks.check_array`).
 
     The dtype need not be the layer's: as forward takes a float64 input into a float32 layer,
     and ``Sequential.backward`` any float32 or float64 dout, a float64 dout is the float64
     gradient. O(1): the dtype and the shape only, no pass over the values (it runs at every
-    step of training)."""
+    step of training), but for the copy of a dout in the other byte order."""
     if not isinstance(dout, np.ndarray):
         raise TypeError(f"dout of {layer} must be a NumPy array, got {type(dout).__name__}")
-    if dout.dtype not in _FLOAT_DTYPES:
+    if dout.dtype not in _FLOAT_DTYPES and dout.dtype.newbyteorder("=") not in _FLOAT_DTYPES:
         raise TypeError(f"dout of {layer} must be a float32 or float64 array, got dtype "
                         f"{dout.dtype}")
     if dout.shape != shape:
         raise ValueError(f"dout of {layer} must have the shape of its output {shape}, "
                          f"got {dout.shape}")
-    return dout
+    return native_byte_order(dout)
 
 
 def check_cache(cache, is_valid, source):

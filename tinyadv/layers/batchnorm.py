@@ -107,7 +107,7 @@ def batchnorm_backward(dout, cache, *, need_input_grad=True, need_param_grads=Tr
     need_input_grad = check_bool(need_input_grad, "need_input_grad")
     need_param_grads = check_bool(need_param_grads, "need_param_grads")
     x_hat, gamma, inv_std, training = _batchnorm_cache(cache)
-    check_dout(dout, x_hat.shape, "BatchNorm")
+    dout = check_dout(dout, x_hat.shape, "BatchNorm")
     axes = _batch_axes(dout)
     dgamma = np.sum(dout * x_hat, axis=axes) if need_param_grads else None
     dbeta = np.sum(dout, axis=axes) if need_param_grads else None

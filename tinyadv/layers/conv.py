@@ -69,7 +69,7 @@ import numpy as np
 
 from .. import winograd
 from ..checks import (check_array, check_bool, check_fits, check_float_dtype, check_positive_int,
-                      make_rng)
+                      make_rng, native_byte_order)
 from ..kernels import (check_ndim, check_sizes, output_size, pad_channels_last, rows_product,
                        rows_product_adjoint, rows_weight_gradient)
 from .base import Layer, Parameter, check_cache, check_dout, weight_and_bias_grads
@@ -133,7 +133,7 @@ def _check_conv_args(x, w, b, stride):
         raise ValueError(f"bias must have shape ({w.shape[0]},), got {np.shape(b)}")
     if b is not None:  # (a complex bias made the output complex, strings failed inside NumPy)
         _check_conv_dtype(b, "bias")
-    x, w = (a if a.dtype.isnative else a.astype(a.dtype.newbyteorder("=")) for a in (x, w))
+    x, w = (native_byte_order(a) for a in (x, w))
     return _integer_sums(x, w)
 
 
@@ -290,7 +290,7 @@ def conv2d_backward(dout, cache, *, need_input_grad=True, need_param_grads=True)
     top, bottom, left, right = pads
     Ho = output_size(H, HH, stride, top, bottom)
     Wo = output_size(W, WW, stride, left, right)
-    check_dout(dout, (N, F, Ho, Wo), "conv2d")
+    dout = check_dout(dout, (N, F, Ho, Wo), "conv2d")
     dout_last = dout.transpose(0, 2, 3, 1)  # (N, Ho, Wo, F)
 
     dx = dw = db = None

@@ -52,7 +52,7 @@ def linear_backward(dout, cache, *, need_input_grad=True, need_param_grads=True)
     need_input_grad = check_bool(need_input_grad, "need_input_grad")
     need_param_grads = check_bool(need_param_grads, "need_param_grads")
     x, w, has_bias = _linear_cache(cache)
-    check_dout(dout, (x.shape[0], w.shape[0]), "linear")
+    dout = check_dout(dout, (x.shape[0], w.shape[0]), "linear")
     dx = dout @ w if need_input_grad else None
     dw = dout.T @ x if need_param_grads else None
     db = dout.sum(axis=0) if (need_param_grads and has_bias) else None
@@ -129,7 +129,7 @@ class Flatten(Layer):
         if not check_bool(need_input_grad, "need_input_grad"):
             return None, {}
         check_cache(cache, is_shape(cache) and len(cache) >= 2, "Flatten.forward")
-        check_dout(dout, (cache[0], math.prod(cache[1:])), "Flatten")
+        dout = check_dout(dout, (cache[0], math.prod(cache[1:])), "Flatten")
         return dout.reshape(cache), {}
 
 
@@ -154,5 +154,5 @@ class Scale(Layer):
     def backward(self, dout, cache, *, need_input_grad=True, need_param_grads=True):
         if not check_bool(need_input_grad, "need_input_grad"):
             return None, {}
-        check_dout(dout, check_cache(cache, is_shape(cache), "Scale.forward"), "Scale")
+        dout = check_dout(dout, check_cache(cache, is_shape(cache), "Scale.forward"), "Scale")
         return dout * np.asarray(self.factor, dtype=dout.dtype), {}
