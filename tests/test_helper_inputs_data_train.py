@@ -165,6 +165,17 @@ def test_missing_file_message_without_urls_names_no_source():
     ([[0.1, 0.2]], {"a": np.ones((2, 3), bool)}, ValueError, "1-D"),
     ([0.1], {}, ValueError, "at least one"),
     ([0.1], [("a", np.ones((1, 3), bool))], TypeError, "dict"),
+    # as robustness_table refuses them (before, NaN, inf and -0.1 made a table; N = 0 a table of
+    # NaN accuracies with RuntimeWarnings)
+    ([np.nan], {"a": np.ones((1, 3), bool)}, ValueError,
+     r"every eps must be a finite number ≥ 0, got \[nan\]"),
+    ([0.1, np.inf], {"a": np.ones((2, 3), bool)}, ValueError, "every eps must be a finite number"),
+    ([-0.1], {"a": np.ones((1, 3), bool)}, ValueError, "every eps must be a finite number ≥ 0"),
+    ([], {"a": np.ones((0, 3), bool)}, ValueError,
+     r"eps must be a non-empty 1-D sequence of real numbers, got \[\]"),
+    (["0.1"], {"a": np.ones((1, 3), bool)}, ValueError, "eps must be a non-empty 1-D sequence"),
+    ([0.1], {"a": np.ones((1, 0), bool)}, ValueError,
+     r"correct\['a'\] has no samples \(shape \(1, 0\)\): an accuracy over N = 0 samples"),
 ])
 def test_robustness_table_refuses_misaligned_outcomes(eps, correct, error, match):
     with pytest.raises(error, match=match):

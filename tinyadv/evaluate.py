@@ -80,6 +80,15 @@ def _check_levels(levels, name, kinds="iuf"):
     return array
 
 
+def _check_eps(eps):
+    """``eps`` as a new non-empty 1-D float64 array of finite numbers >= 0 (a robustness
+    table's budgets), or the ValueError that names it."""
+    eps = _check_levels(eps, "eps").astype(np.float64)  # (a copy)
+    if np.any(eps < 0) or not np.all(np.isfinite(eps)):
+        raise ValueError(f"every eps must be a finite number ≥ 0, got {eps}")
+    return eps
+
+
 def _check_level_kwargs(level_kwargs, param, name="level_kwargs"):
     if level_kwargs is not None and not callable(level_kwargs):
         raise TypeError(f"{name} must be a callable level -> dict or None, got {type(level_kwargs).__name__}")
@@ -225,17 +234,14 @@ class RobustnessTable:
     correct : dict name -> bool ndarray, shape (L, N)
         The per-sample outcomes behind each row.
 
-    Refuses ``eps`` that is not 1-D and outcomes that are not bool arrays of one shape (L, N).
-    ``eps`` and the outcomes are copied: changing the given arrays later does not change the table.
+    Refuses ``eps`` that is not a non-empty 1-D sequence of finite numbers >= 0 (as
+    :func:`robustness_table` does, with the same messages) and outcomes that are not bool arrays
+    of one shape (L, N) with N >= 1. ``eps`` and the outcomes are copied: changing the given
+    arrays later does not change the table.
     """
 
     def __init__(self, eps, correct):
-        try:
-            self.eps = np.array(eps, dtype=np.float64)  # (copies: the table keeps its numbers)
-        except (TypeError, ValueError):
-            raise TypeError(f"eps must be a 1-D sequence of numbers, got {eps!r}") from None
-        if self.eps.ndim != 1:
-            raise ValueError(f"eps must be a 1-D sequence of numbers, got shape {self.eps.shape}")
+        self.eps = _check_eps(eps)  # (a copy: the table keeps its numbers)
         if not isinstance(correct, dict):
             raise TypeError(f"correct must be a dict name -> bool array of shape (L, N), got "
                             f"{type(correct).__name__}")
@@ -258,6 +264,9 @@ class RobustnessTable:
                 raise ValueError(f"correct[{name!r}] has shape {outcome.shape} but "
                                  f"correct[{first_name!r}] has {first.shape}: every attack must "
                                  f"be scored on the same N samples")
+            if outcome.shape[1] == 0:  # (robustness_table refuses an empty x: "x is empty")
+                raise ValueError(f"correct[{name!r}] has no samples (shape {outcome.shape}): an "
+                                 f"accuracy over N = 0 samples is 0/0")
         self.correct = outcomes
         self.correct["worst case"] = np.logical_and.reduce(list(outcomes.values()))
         self.accuracy = {name: c.mean(axis=1) for name, c in self.correct.items()}
@@ -342,9 +351,7 @@ def robustness_table(model, x, y, attacks, eps, *, batch_size=256, progress=True
     if "worst case" in attacks:
         raise ValueError("'worst case' is the name of the combined row; rename that attack")
     progress = check_bool(progress, "progress")
-    eps = _check_levels(eps, "eps").astype(np.float64)
-    if np.any(eps < 0) or not np.all(np.isfinite(eps)):
-        raise ValueError(f"every eps must be a finite number ≥ 0, got {eps}")
+    eps = _check_eps(eps)
     specs = {}
     for name, spec in attacks.items():
         if not isinstance(name, str):
