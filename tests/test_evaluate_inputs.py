@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import tinyadv as ta
+from tinyadv.evaluate import RobustnessTable
 
 
 @pytest.fixture
@@ -88,6 +89,24 @@ def test_levels_must_be_a_flat_list_of_real_numbers(setup, levels):
         ta.robustness_table(model, x, y, {"none": unchanged}, levels, progress=False)
     with pytest.raises(ValueError, match=f"eps {message}"):
         ta.gradient_masking_report(model, x, y, eps=levels, white_box=unchanged)
+
+
+def test_masked_levels_are_refused_when_they_mask_entries_and_read_as_their_data_when_not(setup):
+    """As check_array treats a masked x. Before, np.asarray read the values under the mask: an
+    eps masked out as 1e9 was attacked with (and printed in the table)."""
+    model, x, y = setup
+    masked = np.ma.array([0.1, 1e9], mask=[False, True])
+    for call, name in [
+            (lambda e: ta.robustness_table(model, x, y, {"none": unchanged}, e, progress=False), "eps"),
+            (lambda e: ta.sweep(model, x, y, unchanged, e, progress=False), "levels"),
+            (lambda e: ta.gradient_masking_report(model, x, y, eps=e, white_box=unchanged), "eps"),
+            (lambda e: RobustnessTable(e, {"a": np.ones((e.size, 3), bool)}), "eps")]:
+        with pytest.raises(ValueError, match=f"{name} is a masked array with 1 masked entries"):
+            call(masked)
+    unmasked = np.ma.array([0.1, 0.2])
+    table = ta.robustness_table(model, x, y, {"none": unchanged}, unmasked, progress=False)
+    assert type(table.eps) is np.ndarray and table.eps.tolist() == [0.1, 0.2]
+    assert ta.sweep(model, x, y, unchanged, unmasked, progress=False)["levels"].tolist() == [0.1, 0.2]
 
 
 @pytest.mark.parametrize("levels, param", [(["1", "2", "inf"], "norm"), ([1, 3], "k")])

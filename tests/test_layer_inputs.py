@@ -507,6 +507,39 @@ def test_binary_layers_check_their_settings_before_drawing_from_the_seed():
     assert generator.bit_generator.state == before
 
 
+@pytest.mark.parametrize("call, name", [
+    (lambda a: activations.straight_through(np.ones((2, 2)), a, "hubara"), "x"),
+    (lambda a: activations.straight_through(a, np.ones((2, 2)), "galloway"), "dout"),
+    (lambda a: activations.sign(a), "x"),
+    (lambda a: activations.relu_forward(a), "x"),
+    (lambda a: ta.ReLU().backward(a, ta.ReLU().forward(np.ones((2, 2)))[1]), "dout"),
+    (lambda a: ta.Linear(2, 2, seed=0).backward(a, ta.Linear(2, 2, seed=0).forward(np.ones((2, 2)))[1]),
+     "dout"),
+    (lambda a: linear.linear_backward(a, linear.linear_forward(np.ones((2, 2)), np.ones((2, 2)))[1]),
+     "dout"),
+])
+def test_masked_arrays_are_refused_when_they_mask_entries_and_read_as_their_data_when_not(call,
+                                                                                          name):
+    """As check_array treats a masked input. Before: a MaskedArray came back (straight_through,
+    sign, linear_backward), or Numba's "Unsupported array type: numpy.ma.MaskedArray" (the
+    compiled ReLU, forward and backward)."""
+    values = np.array([[-2.0, 0.5], [0.3, 4.0]])
+    with pytest.raises(ValueError, match=f"{name} is a masked array with 1 masked entries"):
+        call(np.ma.array(values, mask=[[False, True], [False, False]]))
+    results, expected = _arrays(call(np.ma.array(values))), _arrays(call(values))
+    assert len(results) == len(expected) and all(
+        type(a) is np.ndarray and np.array_equal(a, b) for a, b in zip(results, expected))
+
+
+def _arrays(result):
+    """The arrays in a result: itself, or those in its tuple (dx, dw, db) or (dx, grads)."""
+    if isinstance(result, (tuple, list)):
+        return [a for part in result for a in _arrays(part)]
+    if isinstance(result, dict):
+        return _arrays(list(result.values()))
+    return [] if result is None else [result]
+
+
 # ---- 9. sign keeps NaN ---------------------------------------------------------------------
 
 

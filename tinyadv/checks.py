@@ -60,7 +60,7 @@ def _as_float_array(x, name):
         x = _list_as_float64(x, name)
     if not isinstance(x, np.ndarray):
         raise TypeError(f"{name} must be a NumPy array, got {type(x).__name__}")
-    x = _as_plain_ndarray(x, name)
+    x = as_plain_ndarray(x, name)
     if not np.issubdtype(x.dtype, np.floating):
         raise TypeError(
             f"{name} must be a floating-point array (float32 or float64), got dtype {x.dtype}; "
@@ -100,10 +100,11 @@ def _list_as_float64(x, name):
     raise TypeError(f"{name} must be an array or a list of real numbers, got a list of {held}")
 
 
-def _as_plain_ndarray(a, name):
+def as_plain_ndarray(a, name):
     """The ndarray ``a`` as a plain ``np.ndarray``: a subclass as a view (``np.matrix`` would
     keep every slice and sum 2-D), a masked array with no entry masked as its data; ValueError
-    for one with masked entries (the kernels would read the values under the mask)."""
+    for one with masked entries (the kernels would read the values under the mask). For the
+    checks that take arrays of any dtype, as :func:`check_array` does for float arrays."""
     if type(a) is np.ndarray:
         return a
     if isinstance(a, np.ma.MaskedArray):
@@ -140,7 +141,7 @@ def check_labels(y, n, num_classes, name="y"):
             raise ValueError(f"{name} is a ragged list, not a vector of labels") from None
     if not isinstance(y, np.ndarray):
         raise TypeError(f"{name} must be a NumPy array of integer labels, got {type(y).__name__}")
-    y = _as_plain_ndarray(y, name)
+    y = as_plain_ndarray(y, name)
     if y.dtype.kind not in "biu":  # (integers, or booleans as the labels 0 and 1)
         raise TypeError(f"{name} must hold integer class labels, got dtype {y.dtype}")
     if y.ndim != 1 or y.shape[0] != n:

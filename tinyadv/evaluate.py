@@ -47,8 +47,8 @@ from tqdm import tqdm
 from .attacks.base import (check_logits_model, check_model, model_gradient, model_logits,
                            num_logits)
 from .attacks.norms import lp_norm
-from .checks import (check_array, check_bool, check_labels, check_nonnegative, check_positive,
-                     check_positive_int, make_rng)
+from .checks import (as_plain_ndarray, check_array, check_bool, check_labels, check_nonnegative,
+                     check_positive, check_positive_int, make_rng)
 from .losses import cross_entropy, logits_to_labels, softmax
 
 
@@ -69,7 +69,11 @@ def _check(model, x, y, batch_size):
 
 def _check_levels(levels, name, kinds="iuf"):
     """Return ``levels`` as a non-empty 1-D array of real numbers (integers or floats), or with
-    ``kinds="iufU"`` also of strings (a sweep over ``norm="1", "2", "inf"``)."""
+    ``kinds="iufU"`` also of strings (a sweep over ``norm="1", "2", "inf"``). A masked array is
+    read as its data if no entry is masked, else refused (np.asarray would read the values
+    under the mask)."""
+    if isinstance(levels, np.ndarray):
+        levels = as_plain_ndarray(levels, name)
     try:
         array = np.asarray(levels)
     except (ValueError, TypeError):

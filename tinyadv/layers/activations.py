@@ -26,7 +26,8 @@ and a test shows that it does):
 import numpy as np
 from numba import njit
 
-from ..checks import check_array, check_bool, check_finite_real, check_float_dtype
+from ..checks import (as_plain_ndarray, check_array, check_bool, check_finite_real,
+                      check_float_dtype)
 from .base import Layer, Parameter, check_cache, check_dout
 
 STE_VARIANTS = ("hubara", "galloway")
@@ -51,11 +52,13 @@ def straight_through(dout, x, ste):
 
 
 def _as_array(x, name="x"):
-    """``x`` itself if it is a NumPy array; a list as a float64 array, as the layers take it;
-    else TypeError."""
+    """``x`` itself if it is a NumPy array (a subclass as a plain array, a masked array as its
+    data, or refused if it masks entries, as the layers take them); a list as a float64 array,
+    as the layers take it; else TypeError."""
     if isinstance(x, np.generic):  # a NumPy scalar: a 0-d array of its dtype
         return np.asarray(x)
-    return x if isinstance(x, np.ndarray) else check_array(x, name, finite=False)
+    return as_plain_ndarray(x, name) if isinstance(x, np.ndarray) else check_array(
+        x, name, finite=False)
 
 
 def sign(x):

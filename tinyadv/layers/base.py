@@ -16,7 +16,7 @@ Two flags let a model skip work it does not need:
 
 import numpy as np
 
-from ..checks import check_array, check_bool, check_float_dtype, native_byte_order
+from ..checks import as_plain_ndarray, check_array, check_bool, check_float_dtype, native_byte_order
 
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))  # what the layers compute in
 
@@ -53,7 +53,8 @@ def check_dout(dout, shape, layer):
     the output that the cache belongs to (a wrong shape would broadcast into a wrong gradient,
     or fail deep in NumPy; another dtype would come back as complex, object or integer
     gradients). One in the other byte order (``'>f4'``, from a big-endian machine) is returned
-    as a copy in this machine's, the same numbers, as forward takes its input
+    as a copy in this machine's, the same numbers, and a subclass as a plain array (a masked
+    array as its data, or refused if it masks entries), as forward takes its input
     (:func:`tinyadv.checks.check_array`).
 
     The dtype need not be the layer's: as forward takes a float64 input into a float32 layer,
@@ -62,6 +63,8 @@ def check_dout(dout, shape, layer):
     step of training), but for the copy of a dout in the other byte order."""
     if not isinstance(dout, np.ndarray):
         raise TypeError(f"dout of {layer} must be a NumPy array, got {type(dout).__name__}")
+    if type(dout) is not np.ndarray:  # (a masked array: the kernels would read under the mask)
+        dout = as_plain_ndarray(dout, "dout")
     if dout.dtype not in _FLOAT_DTYPES and dout.dtype.newbyteorder("=") not in _FLOAT_DTYPES:
         raise TypeError(f"dout of {layer} must be a float32 or float64 array, got dtype "
                         f"{dout.dtype}")
