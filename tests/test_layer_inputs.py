@@ -6,36 +6,14 @@ a fresh process each, so that a regression fails this test instead of killing th
 
 import copy
 import re
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
+from fresh_process import outcome
 import tinyadv as ta
 from tinyadv import winograd
 from tinyadv.layers import activations, batchnorm, conv, linear
-
-
-def outcome(code):
-    """What ``code`` raises, as "ValueError: message" ("no error" if nothing), run in a fresh
-    process: a call that writes out of bounds kills that process, not this one."""
-    program = ("import numpy as np\n"
-               "import tinyadv as ta\n"
-               "from tinyadv import kernels, winograd\n"
-               "from tinyadv.layers import conv\n"
-               "f32 = lambda *shape: np.ones(shape, np.float32)\n"
-               "try:\n"
-               + "".join(f"    {line}\n" for line in code.splitlines()) +
-               "except (TypeError, ValueError) as error:\n"
-               "    print(f'{type(error).__name__}: {error}')\n"
-               "else:\n"
-               "    print('no error')\n")
-    finished = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,
-                              timeout=300)
-    assert finished.returncode == 0, (
-        f"the process died (exit code {finished.returncode}): {finished.stderr[-800:]}")
-    return finished.stdout.strip()
 
 
 # ---- 1. the kernels check sizes before their compiled loops run ----------------------------
