@@ -283,7 +283,10 @@ def peak_training_memory(batch=128):
 def torch_cw_l2(model, x, *, c=1e-2, steps=100, lr=5e-3, abort_early=True):
     """CW-L2 with one search round, as tinyadv's ``cw_l2(search_steps=1)`` runs it (untargeted,
     κ = 0, box [0, 1], abort early unless told not to, the best success kept), written the way
-    PyTorch users write it (torchattacks' CW): w in x's dtype, ``torch.optim.Adam``, autograd."""
+    PyTorch users write it (torchattacks' CW): w in x's dtype, ``torch.optim.Adam``, autograd.
+    The backward pass goes to w alone (``backward(inputs=[w])``), as tinyadv's computes the
+    input gradient alone: a plain ``loss.backward()`` also computes and accumulates the model's
+    weight gradients, which nothing uses (1.20-1.29x PyTorch's time on 250 images, 2 cores)."""
     import torch
 
     with torch.no_grad():
@@ -309,7 +312,7 @@ def torch_cw_l2(model, x, *, c=1e-2, steps=100, lr=5e-3, abort_early=True):
                 break
             previous = loss.item()
         optimizer.zero_grad()
-        loss.backward()
+        loss.backward(inputs=[w])  # (not into the model's weights: an attack leaves them alone)
         optimizer.step()
     return best_x
 
