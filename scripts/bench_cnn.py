@@ -320,21 +320,23 @@ def torch_cw_l2(model, x, *, c=1e-2, steps=100, lr=5e-3, abort_early=True):
 def torch_deepfool(model, x, *, candidates=10, overshoot=0.02, steps=50):
     """DeepFool as tinyadv's ``deepfool`` runs it (top-k candidates of the clean logits, the
     overshoot once at the end, clipped to [0, 1]), batched: per step one forward pass over the
-    samples still classified as at first and k − 1 backward passes through its graph."""
+    samples still classified as at first and k − 1 backward passes through its graph. The
+    candidates are read off the first step's pass, which is at x (as tinyadv's are), not from
+    a forward pass of their own."""
     import torch
 
-    with torch.no_grad():
-        top = torch.sort(model(x), dim=1, descending=True, stable=True).indices[:, :candidates]
-    label = top[:, 0]
     r_tot = torch.zeros_like(x)
     x_i = x.clone()
     active = torch.ones(len(x), dtype=torch.bool)
-    for _ in range(steps):
+    for step in range(steps):
         idx = active.nonzero()[:, 0]
         if len(idx) == 0:
             break
         x_at = x_i[idx].requires_grad_(True)
         z = model(x_at)
+        if step == 0:  # at x itself, every sample: the clean logits
+            top = torch.sort(z.detach(), dim=1, descending=True, stable=True).indices[:, :candidates]
+            label = top[:, 0]
         rows = torch.arange(len(idx))
         still = z.argmax(1) == label[idx]
         active[idx] = still

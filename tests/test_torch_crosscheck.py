@@ -311,3 +311,20 @@ def test_bench_cnn_pytorch_attacks_compute_no_weight_gradients():
     bench.torch_cw_l2(theirs, x, steps=3, abort_early=False)
     bench.torch_deepfool(theirs, x, steps=3)
     assert all(p.requires_grad and p.grad is None for p in theirs.parameters())
+
+
+def test_bench_cnn_pytorch_deepfool_makes_no_forward_pass_of_its_own_for_the_candidates():
+    """tinyadv's deepfool reads the clean logits' top-k candidates off its first step's pass (at
+    x); bench_cnn's PyTorch DeepFool does the same, so that every forward pass it makes is a
+    step's, through which its backward passes go, and none is spent under no_grad."""
+    from script_loading import load_script
+
+    bench = load_script("bench_cnn")
+    model = ta.cleverhans_cnn(seed=0).eval()
+    theirs = bench.torch_cnn(torch.float32, model.state_dict()).eval()
+    x = torch.from_numpy(np.random.default_rng(0).random((6, 3, 32, 32), dtype=np.float32))
+    passes = []
+    theirs.register_forward_pre_hook(lambda module, inputs: passes.append(
+        (len(inputs[0]), inputs[0].requires_grad)))
+    bench.torch_deepfool(theirs, x)
+    assert passes and passes[0][0] == len(x) and all(needs_grad for _, needs_grad in passes)
