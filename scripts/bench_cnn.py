@@ -17,7 +17,8 @@ both; the ratio is taken in each round, and the median of those is printed with 
 and highest. Machines are noisy: compare the ratios of one run, not figures across runs.
 
 It also reports, each in a fresh process, the import time and Numba's start: the first
-training step, input gradient, FGSM and CW-L2 steps (every compiled kernel) with a cold cache
+training step (SGD's, then an Adam step: ``fit``'s default optimizer), input gradient, FGSM and
+CW-L2 steps (every compiled kernel) with a cold cache
 (compiling, one process) and a warm one (loading: the median of five processes, with the
 lowest and highest, as one process's time moves by 10% from run to run). And
 the peak memory that a training step allocates (tracemalloc, batch 128, float32), and the
@@ -249,6 +250,7 @@ for dtype in (np.float32, np.float64):
     model = ta.cleverhans_cnn(nf=8, dtype=dtype)
     x = np.zeros((4, 3, 32, 32), dtype)
     ta.train_step(model, ta.SGD(model.parameters(), lr=0.1), x, np.zeros(4, np.int64))
+    ta.Adam(model.parameters()).step()  # (on the step's gradients: fit's default optimizer)
     model.input_gradient(x, np.ones((4, 10), dtype))
     ta.fgsm(model, x, eps=0.1)
     ta.cw_l2(model, x, search_steps=1, steps=2)
@@ -258,8 +260,8 @@ print(imported - began, time.perf_counter() - imported)
 
 def seconds_to_first_result(cache_dir):
     """Seconds that a fresh process spends importing tinyadv (NumPy and Numba included), then
-    on its first training step, input gradient, FGSM and CW-L2 steps in float32 and float64
-    (compiling or loading every Numba kernel), with Numba's cache in ``cache_dir``."""
+    on its first training step (and Adam step), input gradient, FGSM and CW-L2 steps in float32
+    and float64 (compiling or loading every Numba kernel), with Numba's cache in ``cache_dir``."""
     environment = dict(os.environ, NUMBA_CACHE_DIR=cache_dir)
     result = subprocess.run([sys.executable, "-c", FIRST_RESULT], env=environment, check=True,
                             capture_output=True, text=True)
@@ -463,8 +465,8 @@ def main(argv=None):
             cold = seconds_to_first_result(cache)
             imported, warm = np.array([seconds_to_first_result(cache) for _ in range(5)]).T
         print(f"fresh process: import tinyadv {np.median(imported):.2f} s (NumPy and Numba "
-              f"included); first train step, input gradient, FGSM and CW-L2 steps in float32 and "
-              f"float64: cold Numba cache {cold[1]:.1f} s (compiling), warm cache "
+              f"included); first train step (SGD and Adam), input gradient, FGSM and CW-L2 steps "
+              f"in float32 and float64: cold Numba cache {cold[1]:.1f} s (compiling), warm cache "
               f"{np.median(warm):.2f} s ({warm.min():.2f}-{warm.max():.2f}; loading)")
     if args.attacks:
         print("\nattacks on 500 random images, float32, the same weights: tinyadv / PyTorch running "

@@ -37,6 +37,37 @@ def test_bench_cnn_prints_a_row_per_workload(capsys):
 
 
 
+def test_bench_cnn_first_result_compiles_every_kernel():
+    """The cold and warm start that bench_cnn reports cover every cached Numba kernel of
+    tinyadv in both dtypes (an Adam step included: fit's default optimizer), not some of them:
+    a fresh process runs FIRST_RESULT, then lists the kernels it has not compiled or loaded
+    for float32 and float64 (those inlined into their callers have no code of their own)."""
+    pytest.importorskip("numba")
+    import subprocess
+    import sys
+
+    module = load_script("bench_cnn")
+    listing = """
+import sys
+import numba
+missing = []
+for name, module in sorted(sys.modules.items()):
+    if name.startswith("tinyadv"):
+        for attribute, kernel in vars(module).items():
+            if (isinstance(kernel, numba.core.registry.CPUDispatcher)
+                    and type(kernel._cache).__name__ != "NullCache"
+                    and kernel.targetoptions.get("inline") != "always"):
+                dtypes = {str(t.dtype) for signature in kernel.signatures for t in signature
+                          if isinstance(t, numba.types.Array)}
+                if not {"float32", "float64"} <= dtypes:
+                    missing.append(f"{name}.{attribute}")
+print("missing:", " ".join(missing))
+"""
+    result = subprocess.run([sys.executable, "-c", module.FIRST_RESULT + listing], check=True,
+                            capture_output=True, text=True)
+    assert result.stdout.splitlines()[-1].split() == ["missing:"]
+
+
 @pytest.mark.parametrize("script, argv, flag", [
     ("bench_cnn", ["--repeats", "0"], "--repeats"),
     ("bench_cnn", ["--chunk-size", "0"], "--chunk-size"),
