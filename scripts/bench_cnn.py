@@ -34,6 +34,12 @@ tinyadv's GEMM rates while PyTorch, which does not read that variable, keeps AVX
     python scripts/bench_cnn.py
     python scripts/bench_cnn.py --repeats 7 --dtypes float32
     python scripts/bench_cnn.py --chunk-size 64 --no-compile   # try another chunk size
+    python scripts/bench_cnn.py --torch-channels-last          # PyTorch tuned: channels-last
+
+PyTorch runs by default on the contiguous NCHW tensors most users have; its CPU performance
+guide recommends the channels-last memory format for convolutions (``--torch-channels-last``:
+model and inputs converted once, outside the timed work), which changes its speed by workload
+and machine: scripts/BENCHMARKS.md has runs of both.
 """
 
 import argparse
@@ -175,9 +181,10 @@ def tinyadv_workloads(dtype, rng, chunk_size=None):
             "PGD-10 (512)": (pgd10, 512)}
 
 
-def torch_cnn(torch_dtype, state=None):
+def torch_cnn(torch_dtype, state=None, channels_last=False):
     """The talk's CNN in PyTorch: PyTorch's own initialisation, or tinyadv's ``state`` (the
-    same layouts, in the same order)."""
+    same layouts, in the same order); with ``channels_last``, its weights in that memory format
+    (give it inputs in it too: :func:`torch_input`)."""
     import torch
     from torch import nn
 
@@ -190,20 +197,29 @@ def torch_cnn(torch_dtype, state=None):
     if state is not None:
         model.load_state_dict({key: torch.from_numpy(value) for key, value
                                in zip(model.state_dict(), state.values())})
-    return model
+    return model.to(memory_format=torch.channels_last) if channels_last else model
 
 
-def torch_workloads(dtype, rng):
+def torch_input(x, torch_dtype, channels_last=False):
+    """The NumPy batch ``x`` as a PyTorch tensor of ``torch_dtype``, in the channels-last memory
+    format if asked (the same numbers: only their order in memory changes)."""
+    import torch
+
+    x = torch.from_numpy(x).to(torch_dtype)
+    return x.contiguous(memory_format=torch.channels_last) if channels_last else x
+
+
+def torch_workloads(dtype, rng, channels_last=False):
     import torch
     from torch import nn
 
     torch_dtype = torch.float32 if dtype == np.float32 else torch.float64
-    model = torch_cnn(torch_dtype)
+    model = torch_cnn(torch_dtype, channels_last=channels_last)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     loss_fn = nn.CrossEntropyLoss()
-    x128 = torch.from_numpy(rng.random((128, 3, 32, 32))).to(torch_dtype)
+    x128 = torch_input(rng.random((128, 3, 32, 32)), torch_dtype, channels_last)
     y128 = torch.from_numpy(rng.integers(0, 10, 128))
-    x512 = torch.from_numpy(rng.random((512, 3, 32, 32))).to(torch_dtype)
+    x512 = torch_input(rng.random((512, 3, 32, 32)), torch_dtype, channels_last)
     y512 = torch.from_numpy(rng.integers(0, 10, 512))
     g512 = torch.from_numpy(rng.normal(size=(512, 10))).to(torch_dtype)
     generator = torch.Generator().manual_seed(0)
@@ -357,7 +373,7 @@ def torch_deepfool(model, x, *, candidates=10, overshoot=0.02, steps=50):
     return (x + (1 + overshoot) * r_tot).clamp(0, 1)
 
 
-def attack_rates(batch, repeats, chunk_size=None):
+def attack_rates(batch, repeats, chunk_size=None, channels_last=False):
     """CW-L2 (1 search step, 100 iterations: without abort-early, which on these random images
     ends the round after 10) and DeepFool (defaults), float32, on ``batch`` random images and
     the untrained CNN: {name: (tinyadv's images/s, mean L2 of its
@@ -375,8 +391,8 @@ def attack_rates(batch, repeats, chunk_size=None):
     except ImportError:
         torch = None
     if torch is not None:
-        their_model = torch_cnn(torch.float32, model.state_dict()).eval()
-        x_t = torch.from_numpy(x)
+        their_model = torch_cnn(torch.float32, model.state_dict(), channels_last).eval()
+        x_t = torch_input(x, torch.float32, channels_last)
         theirs = {"CW-L2, 1 x 100 iterations":
                   lambda: torch_cw_l2(their_model, x_t, abort_early=False),
                   "DeepFool (10 candidates, <= 50 steps)": lambda: torch_deepfool(their_model, x_t)}
@@ -407,6 +423,10 @@ def main(argv=None):
     parser.add_argument("--chunk-size", type=positive_int, default=None,
                         help="images per chunk for tinyadv (default: Sequential's, 32); the best "
                              "size depends on the machine's caches (scripts/BENCHMARKS.md)")
+    parser.add_argument("--torch-channels-last", action="store_true",
+                        help="run PyTorch's side in the channels-last memory format (model and "
+                             "inputs), the tuning PyTorch's CPU performance guide recommends for "
+                             "convolutions; by default its usual contiguous NCHW tensors")
     args = parser.parse_args(argv)
 
     try:
@@ -416,7 +436,8 @@ def main(argv=None):
     threads = ta.get_num_threads()
     if torch is not None:
         torch.set_num_threads(threads)  # the same thread count for both
-    their_version = (f"{torch.__version__} ({torch.get_num_threads()} threads)" if torch
+    their_version = (f"{torch.__version__} ({torch.get_num_threads()} threads"
+                     + (", channels-last" if args.torch_channels_last else "") + ")" if torch
                      else "not installed")
     chunk = args.chunk_size or ta.Sequential()._chunk_images()
     cpu = cpu_description()
@@ -443,7 +464,8 @@ def main(argv=None):
         dtype = np.dtype(name).type
         rng = np.random.default_rng(args.seed)
         ours = tinyadv_workloads(dtype, rng, args.chunk_size)
-        theirs = torch_workloads(dtype, rng) if torch is not None else {}
+        theirs = (torch_workloads(dtype, rng, args.torch_channels_last) if torch is not None
+                  else {})
         for workload, (work, batch) in ours.items():
             bound = f"{rates[name] / flops[workload]:11,.0f}"
             if workload in theirs:
@@ -471,7 +493,8 @@ def main(argv=None):
     if args.attacks:
         print("\nattacks on 500 random images, float32, the same weights: tinyadv / PyTorch running "
               "the same algorithm (torch_cw_l2, torch_deepfool); mean L2 of the perturbations")
-        for name, (rate, l2, theirs) in attack_rates(500, 3, args.chunk_size).items():
+        for name, (rate, l2, theirs) in attack_rates(500, 3, args.chunk_size,
+                                                     args.torch_channels_last).items():
             line = f"{name:38s} {rate:8,.0f} img/s, mean L2 {l2:.3f}"
             if theirs is not None:
                 line += f"  |  PyTorch {theirs[0]:8,.0f} img/s, mean L2 {theirs[1]:.3f}: {rate / theirs[0]:.2f}"

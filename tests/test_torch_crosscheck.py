@@ -328,3 +328,21 @@ def test_bench_cnn_pytorch_deepfool_makes_no_forward_pass_of_its_own_for_the_can
         (len(inputs[0]), inputs[0].requires_grad)))
     bench.torch_deepfool(theirs, x)
     assert passes and passes[0][0] == len(x) and all(needs_grad for _, needs_grad in passes)
+
+
+def test_bench_cnn_pytorch_channels_last_is_the_same_network_in_another_memory_order():
+    """--torch-channels-last changes where PyTorch keeps the numbers, not the numbers: the same
+    weights and inputs in channels-last order give the contiguous network's logits."""
+    from script_loading import load_script
+
+    bench = load_script("bench_cnn")
+    state = ta.cleverhans_cnn(seed=0).state_dict()
+    x = np.random.default_rng(0).random((4, 3, 32, 32), dtype=np.float32)
+    plain = bench.torch_cnn(torch.float32, state).eval()
+    last = bench.torch_cnn(torch.float32, state, channels_last=True).eval()
+    x_last = bench.torch_input(x, torch.float32, channels_last=True)
+    assert x_last.is_contiguous(memory_format=torch.channels_last) and not x_last.is_contiguous()
+    assert last[0].weight.is_contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        np.testing.assert_allclose(last(x_last).numpy(), plain(torch.from_numpy(x)).numpy(),
+                                   rtol=1e-5, atol=1e-6)
