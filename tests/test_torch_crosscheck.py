@@ -346,3 +346,16 @@ def test_bench_cnn_pytorch_channels_last_is_the_same_network_in_another_memory_o
     with torch.no_grad():
         np.testing.assert_allclose(last(x_last).numpy(), plain(torch.from_numpy(x)).numpy(),
                                    rtol=1e-5, atol=1e-6)
+
+
+def test_bench_cnn_attack_ratio_is_the_median_of_the_rounds_ratios(monkeypatch):
+    """The attacks' ratio is taken as the table's is: one per round (both timed within it), then
+    the median; not the ratio of the two medians (here 2.0 against 1.0)."""
+    from script_loading import load_script
+
+    bench = load_script("bench_cnn")
+    monkeypatch.setattr(bench, "round_seconds", lambda *works, repeats: (
+        np.array([1.0, 2.0, 3.0]), np.array([2.0, 2.0, 9.0])))
+    rates = bench.attack_rates(2, 3)
+    for rate, _, (their_rate, _, ratio) in rates.values():
+        assert (rate, their_rate, ratio) == (1.0, 1.0, 2.0)
