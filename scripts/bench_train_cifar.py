@@ -9,7 +9,10 @@ each first reaches ``--target`` accuracy (60% by default).
     TINYADV_DATA=~/tinyadv-data python scripts/bench_train_cifar.py --data cifar10
     python scripts/bench_train_cifar.py --train-limit 2000 --target 0.3     # a quick look
 
-PyTorch is optional (``pip install torch``); without it only tinyadv is timed.
+PyTorch is optional (``pip install torch``); without it only tinyadv is timed. With
+``--torch-channels-last`` PyTorch trains in the channels-last memory format (the model once, each
+batch as it is drawn), as its CPU performance guide recommends for convolutions (bench_cnn.py
+has the same option).
 """
 
 import argparse
@@ -38,7 +41,7 @@ def tinyadv_trainer(model):
     return train_epoch, test_accuracy
 
 
-def torch_trainer(model_numpy, in_channels, image_size):
+def torch_trainer(model_numpy, in_channels, image_size, channels_last=False):
     import torch
     from torch import nn
 
@@ -50,6 +53,8 @@ def torch_trainer(model_numpy, in_channels, image_size):
         ("flatten", nn.Flatten()), ("fc", nn.Linear(64 * side * side, 10, bias=False)),
     ]))
     model.load_state_dict({k: torch.from_numpy(v) for k, v in model_numpy.state_dict().items()})
+    memory_format = torch.channels_last if channels_last else torch.contiguous_format
+    model = model.to(memory_format=memory_format)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     loss_fn = nn.CrossEntropyLoss()
 
@@ -58,7 +63,8 @@ def torch_trainer(model_numpy, in_channels, image_size):
         for start in range(0, len(x), batch_size):
             batch = order[start:start + batch_size]
             optimizer.zero_grad()
-            loss_fn(model(torch.from_numpy(x[batch])), torch.from_numpy(y[batch])).backward()
+            images = torch.from_numpy(x[batch]).contiguous(memory_format=memory_format)
+            loss_fn(model(images), torch.from_numpy(y[batch])).backward()
             optimizer.step()
 
     def test_accuracy(x, y):
@@ -99,6 +105,8 @@ def main(argv=None):
     parser.add_argument("--test-limit", type=positive_int, default=None)
     parser.add_argument("--batch-size", type=positive_int, default=128)
     parser.add_argument("--seed", type=nonnegative_int, default=0)
+    parser.add_argument("--torch-channels-last", action="store_true",
+                        help="train PyTorch's model in the channels-last memory format")
     args = parser.parse_args(argv)
 
     x, y = load_dataset(args.data, "train", limit=args.train_limit)
@@ -113,8 +121,10 @@ def main(argv=None):
         import torch
         torch.set_num_threads(ta.get_num_threads())  # the same thread count for both
         trainers["PyTorch"] = torch_trainer(ta.cleverhans_cnn(in_channels=channels, image_size=size,
-                                                              seed=args.seed), channels, size)
-        print(f"PyTorch {torch.__version__}, {torch.get_num_threads()} threads")
+                                                              seed=args.seed), channels, size,
+                                               args.torch_channels_last)
+        print(f"PyTorch {torch.__version__}, {torch.get_num_threads()} threads"
+              + (", channels-last" if args.torch_channels_last else ""))
     except ImportError:
         print("PyTorch is not installed: timing tinyadv only")
 

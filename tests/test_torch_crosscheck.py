@@ -359,3 +359,36 @@ def test_bench_cnn_attack_ratio_is_the_median_of_the_rounds_ratios(monkeypatch):
     rates = bench.attack_rates(2, 3)
     for rate, _, (their_rate, _, ratio) in rates.values():
         assert (rate, their_rate, ratio) == (1.0, 1.0, 2.0)
+
+
+def test_bench_train_cifar_pytorch_channels_last_trains_in_that_memory_format():
+    """--torch-channels-last in bench_train_cifar: conv1 and every batch it trains on are in
+    channels-last order, and the training moves the weights as the default one does."""
+    from script_loading import load_script
+
+    bench = load_script("bench_train_cifar")
+    rng = np.random.default_rng(0)
+    x = rng.random((8, 3, 32, 32), dtype=np.float32)
+    y = rng.integers(0, 10, 8)
+    weights = {}
+    for channels_last in (False, True):
+        train_epoch, test_accuracy = bench.torch_trainer(ta.cleverhans_cnn(seed=0), 3, 32,
+                                                         channels_last)
+        seen = []  # (conv1, whether its input was channels-last) at every training step
+
+        def conv1_input(module, inputs):
+            if isinstance(module, torch.nn.Conv2d) and module.in_channels == 3:
+                seen.append((module, inputs[0].is_contiguous(memory_format=torch.channels_last)))
+
+        hook = torch.nn.modules.module.register_module_forward_pre_hook(conv1_input)
+        try:
+            train_epoch(x, y, np.arange(8), 4)
+        finally:
+            hook.remove()
+        conv1 = seen[0][0]
+        assert [last for _, last in seen] == [channels_last] * 2
+        assert conv1.weight.is_contiguous(memory_format=torch.channels_last) == channels_last
+        weights[channels_last] = conv1.weight.detach().numpy().copy()
+        assert 0.0 <= test_accuracy(x, y) <= 1.0
+    np.testing.assert_allclose(weights[True], weights[False], atol=1e-5)
+    assert not np.allclose(weights[True], ta.cleverhans_cnn(seed=0).state_dict()["conv1.weight"])
