@@ -132,13 +132,17 @@ def rel_error(a, b, noise=0.0):
     """
     a = _real_array(a, "a")
     b = _real_array(b, "b")
-    noise = check_nonnegative(noise, "noise")
+    return _error_and_scale(a, b, check_nonnegative(noise, "noise"))[0]
+
+
+def _error_and_scale(a, b, noise):
+    """:func:`rel_error` of two float64 arrays already checked, and the scale it divides by."""
     if a.shape != b.shape:
         raise ValueError(f"cannot compare arrays of shapes {a.shape} and {b.shape}")
     scale = max(np.max(np.abs(a), initial=0.0), np.max(np.abs(b), initial=0.0))
     if scale == 0.0:
-        return 0.0
-    return float(max(np.max(np.abs(a - b), initial=0.0) - noise, 0.0) / scale)
+        return 0.0, scale
+    return float(max(np.max(np.abs(a - b), initial=0.0) - noise, 0.0) / scale), scale
 
 
 def _real_array(value, name, *, finite=True):
@@ -361,8 +365,7 @@ def _compare(targets, f, out, dout, h, tolerance):
         except ValueError as error:
             errors[name], problems[name] = np.inf, str(error)
             continue
-        errors[name] = rel_error(analytic, numeric, noise=noise)
-        scale = max(np.max(np.abs(analytic), initial=0.0), np.max(np.abs(numeric), initial=0.0))
+        errors[name], scale = _error_and_scale(analytic, numeric, noise)
         if scale > 0 and noise >= NOISE_LIMIT * scale:
             errors[name] = float(max(errors[name], noise / scale))
             if errors[name] >= tolerance:
