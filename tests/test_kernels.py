@@ -177,6 +177,82 @@ def test_col2im_writes_into_a_given_array(dtype):
             col2im(rows, 7, 6, 2, out=wrong)
 
 
+@given(lead=st.sampled_from([((), ()), ((2,), (2,)), ((3,), ()), ((), (2,)), ((2, 1), (1, 3))]),
+       M=st.integers(0, 70), K=st.integers(0, 12), N=st.integers(1, 9), rows=st.integers(1, 40),
+       b_transposed=st.booleans(), out_layout=st.sampled_from([None, "C", "transposed"]),
+       dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 2**16))
+@example(lead=((2,), (2,)), M=128, K=12, N=9, rows=32, b_transposed=True, out_layout="C",
+         dtype=np.float32, seed=0)  # whole pieces only
+def test_matmul_in_rows_equals_one_product(lead, M, K, N, rows, b_transposed, out_layout, dtype,
+                                           seed):
+    """Products of ``rows`` rows each (the last M % rows as one more; stacks broadcast as
+    np.matmul broadcasts them; b transposed or not; into a given out in any layout) give
+    np.matmul's result, to 1e-5 (float32) or 1e-12 of the largest entry."""
+    rng = np.random.default_rng(seed)
+    a = rng.normal(size=lead[0] + (M, K)).astype(dtype)
+    b = rng.normal(size=lead[1] + (N, K)).astype(dtype).swapaxes(-1, -2) if b_transposed else \
+        rng.normal(size=lead[1] + (K, N)).astype(dtype)
+    expected = np.matmul(a, b)
+    out = None
+    if out_layout is not None:
+        out = np.full(expected.shape, np.nan, dtype)
+        if out_layout == "transposed":  # the same shape, not C-contiguous
+            out = np.full(expected.shape[:-2] + (N, M), np.nan, dtype).swapaxes(-1, -2)
+    result = kernels.matmul_in_rows(a, b, rows, out=out)
+    assert result.shape == expected.shape and result.dtype == dtype
+    assert out is None or result is out
+    tolerance = (1e-5 if dtype == np.float32 else 1e-12) * max(1.0, float(np.abs(expected).max(initial=0)))
+    np.testing.assert_allclose(result, expected, rtol=0, atol=tolerance)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shapes", [((1280, 192), (192, 32)), ((1280, 32), (32, 192)),
+                                    ((25, 128, 128), (25, 128, 64)), ((70, 5), (5, 3))])
+def test_matmul_cuts_a_product_only_where_openblas_multiplies_the_pieces_faster(shapes, dtype):
+    """``kernels.matmul`` gives np.matmul's result (to 1e-5 in float32, 1e-12 in float64) and
+    takes the pieces of 32 rows exactly when NumPy's OpenBLAS has the small-matrix path (as
+    it reports: mocked here both ways), BLAS is on one thread, and the pieces fit 100³
+    multiply-adds (all these shapes do)."""
+    from tinyadv.threads import blas_threads
+
+    rng = np.random.default_rng(0)
+    a, b = (rng.normal(size=shape).astype(dtype) for shape in shapes)
+    expected = np.matmul(a, b)
+    tolerance = (1e-5 if dtype == np.float32 else 1e-12) * float(np.abs(expected).max())
+    for fast in (False, True):
+        for threads in (None, 1, 2):
+            with mock.patch.object(kernels, "_small_products_fast", lambda: fast), \
+                    mock.patch.object(kernels, "matmul_in_rows",
+                                      wraps=kernels.matmul_in_rows) as in_rows:
+                if threads is None:
+                    result = kernels.matmul(a, b)
+                else:
+                    with blas_threads(threads):
+                        result = kernels.matmul(a, b)
+            assert in_rows.called == (fast and threads == 1)
+            np.testing.assert_allclose(result, expected, rtol=0, atol=tolerance)
+    with blas_threads(1), mock.patch.object(kernels, "_small_products_fast", lambda: True), \
+            mock.patch.object(kernels, "matmul_in_rows") as in_rows:  # pieces past the bound
+        kernels.matmul(np.ones((64, 1600), dtype), np.ones((1600, 64), dtype))
+        kernels.matmul(np.ones((64, 3), np.float32), np.ones((3, 4), np.float64))  # mixed
+        kernels.matmul(np.ones((32, 3), dtype), np.ones((3, 4), dtype))  # one piece's rows
+    assert not in_rows.called
+
+
+def test_matmul_in_rows_refuses_what_it_cannot_multiply_by_name():
+    a, b = np.ones((4, 3)), np.ones((3, 2))
+    for args, message in [((a, np.ones((2, 2)), 2), "a has 3 columns, b 2 rows"),
+                          ((np.ones(3), b, 2), "a must have at least 2 dimensions"),
+                          ((a, np.ones(3), 2), "b must have at least 2 dimensions"),
+                          ((a, b, 0), "rows must be >= 1"),
+                          ((a.tolist(), b, 2), "a must be a NumPy array")]:
+        with pytest.raises((ValueError, TypeError), match=message):
+            kernels.matmul_in_rows(*args)
+    for out in (np.ones((4, 2), np.float32), np.ones((2, 4)), [[0.0] * 2] * 4):
+        with pytest.raises(ValueError, match=r"out must be a float64 array of shape \(4, 2\)"):
+            kernels.matmul_in_rows(a, b, 2, out=out)
+
+
 def bits(a):
     """The bytes of ``a``'s values in C order (NaN payloads and signs of zero included)."""
     return np.ascontiguousarray(a).tobytes()

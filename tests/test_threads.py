@@ -302,6 +302,25 @@ def test_map_chunks_keeps_order(restore_threads):
     assert map_chunks(lambda s: s.start, slices) == list(range(50))
 
 
+def test_blas_on_one_thread_tells_the_count_of_the_block_in_force():
+    """False outside every block (the user's setting, whatever it is), else the count of the
+    most recently opened block, the one in force; inside map_chunks' chunks, True."""
+    from tinyadv.threads import blas_on_one_thread
+    assert not blas_on_one_thread()
+    with blas_threads(1):
+        assert blas_on_one_thread()
+        with blas_threads(2):
+            assert not blas_on_one_thread()
+        assert blas_on_one_thread()
+    with blas_threads(2):
+        assert not blas_on_one_thread()
+    assert not blas_on_one_thread()
+    set_num_threads(2)
+    assert map_chunks(lambda s: blas_on_one_thread(), [slice(0, 1), slice(1, 2)]) == [True, True]
+    assert map_chunks(lambda s: blas_on_one_thread(), [slice(0, 1)], small=True) == [True]
+    assert map_chunks(lambda s: blas_on_one_thread(), [slice(0, 1)]) == [False]
+
+
 def test_blas_threads_restores_the_previous_setting():
     from tinyadv.threads import _openblas_setters
     setters = _openblas_setters()

@@ -36,6 +36,7 @@ runs. Their innermost loops copy or add between two named runs of memory with an
 instructions, which it did not do for an index written as ``start + r``.
 """
 
+import functools
 import math
 import numbers
 
@@ -43,7 +44,7 @@ import numpy as np
 from numba import njit
 
 from .checks import INT64_MAX, check_bool, check_fits, check_positive_int
-from .threads import row_chunks
+from .threads import blas_on_one_thread, openblas_kernels, row_chunks
 
 
 def output_size(size, kernel, stride, pad_before, pad_after):
@@ -200,6 +201,13 @@ def check_ndim(a, name, ndim):
         raise ValueError(f"{name} must have {ndim} dimensions, got shape {a.shape}")
 
 
+def check_ndim_at_least(a, name, ndim):
+    """As :func:`check_ndim`, for at least ``ndim`` axes."""
+    check_ndim(a, name, a.ndim if isinstance(a, np.ndarray) else ndim)
+    if a.ndim < ndim:
+        raise ValueError(f"{name} must have at least {ndim} dimensions, got shape {a.shape}")
+
+
 def check_sizes(sizes, name, letters):
     """Return ``sizes`` as a tuple of ints >= 0 and < 2**63, one per letter (say "N, Hp, Wp,
     C"), or raise ValueError naming them."""
@@ -306,6 +314,81 @@ def _checked_out(out, shape, dtype):
 ROWS_BLOCK_VALUES = 1 << 18
 
 
+# Products a few rows at a time. OpenBLAS multiplies a large product in blocks that it first
+# copies ("packs") into a layout of its own. Its AVX-512 kernel set, "SkylakeX" (the one it
+# picks on Intel's AVX-512 CPUs and on AMD's Zen 4), has a second path: a product of at most
+# 100³ multiply-adds (M·N·K) is multiplied straight from where its operands lie, with no copy
+# (its "small-matrix" kernels), at full speed when both operands are in C order (with a
+# transposed one, at half speed). Cut into products of 32 rows each, conv1's products (rows of
+# K = 192 by F = 32 filters, for its forward pass and its input gradient) and Winograd's (128
+# tiles by K = 128 channels by 64 filters at each point) ran 1.15-1.35 times as fast as whole,
+# on one thread of an AMD Zen 4, in both dtypes (each shape alone, 200 rounds taking turns). With
+# OpenBLAS's AVX2 kernels ("Haswell", which have no such path) the cut made them slower (0.8x),
+# and with BLAS on several threads each piece would run on one. So ``matmul`` cuts a product
+# only when NumPy's OpenBLAS runs the SkylakeX kernels, on one thread (inside the chunks, see
+# ``threads.map_chunks``), and the pieces fit the bound; otherwise it is ``np.matmul``. Each
+# output is the same dot product either way; on the Zen 4 the two paths gave the same bits for
+# every product of the talk's CNN (both add the K terms in order), which OpenBLAS does not promise.
+SMALL_PRODUCT_ROWS = 32
+SMALL_PRODUCT_MULTIPLY_ADDS = 100 ** 3  # OpenBLAS's bound on M·N·K for its small-matrix path
+_SMALL_PRODUCT_KERNELS = frozenset({"SkylakeX"})
+_BLAS_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+@functools.cache
+def _small_products_fast():
+    """Whether the OpenBLAS that NumPy loaded runs kernels with the small-matrix path (it
+    chooses its kernels once, when it is loaded)."""
+    names = openblas_kernels()
+    return bool(names) and all(name in _SMALL_PRODUCT_KERNELS for name in names)
+
+
+def matmul_in_rows(a, b, rows, out=None):
+    """``np.matmul(a, b)`` (a (..., M, K), b (..., K, N), stacks broadcast as matmul does) as
+    products of ``rows`` rows of a each (the last M % rows rows as one more), with b in C order;
+    into ``out`` if given. Every output is the same dot product as in ``a @ b``, rounded as
+    OpenBLAS rounds a product of that size."""
+    check_ndim_at_least(a, "a", 2)
+    check_ndim_at_least(b, "b", 2)
+    rows = check_positive_int(rows, "rows")
+    M, K, N = a.shape[-2], a.shape[-1], b.shape[-1]
+    if b.shape[-2] != K:
+        raise ValueError(f"a of shape {a.shape} and b of shape {b.shape} cannot be multiplied: "
+                         f"a has {K} columns, b {b.shape[-2]} rows")
+    shape = np.broadcast_shapes(a.shape[:-2], b.shape[:-2]) + (M, N)
+    dtype = np.result_type(a, b)
+    if out is not None and (not isinstance(out, np.ndarray) or out.shape != shape
+                            or out.dtype != dtype):
+        raise ValueError(f"out must be a {dtype} array of shape {shape}, got "
+                         f"{getattr(out, 'dtype', type(out).__name__)} {getattr(out, 'shape', '')}")
+    result = out if out is not None and out.flags.c_contiguous else np.empty(shape, dtype)
+    b = np.ascontiguousarray(b)
+    whole = M - M % rows
+    if whole:
+        lead = shape[:-2]
+        pieces = np.broadcast_to(a, lead + (M, K))[..., :whole, :]
+        np.matmul(pieces.reshape(lead + (whole // rows, rows, K)), b[..., None, :, :],
+                  out=result[..., :whole, :].reshape(lead + (whole // rows, rows, N)))
+    if whole < M:
+        np.matmul(a[..., whole:, :], b, out=result[..., whole:, :])
+    if out is not None and result is not out:
+        out[...] = result
+        return out
+    return result
+
+
+def matmul(a, b, out=None):
+    """``np.matmul(a, b, out=out)`` for float arrays a (..., M, K) and b (..., K, N) of one
+    dtype, as :func:`matmul_in_rows` with ``SMALL_PRODUCT_ROWS`` rows when OpenBLAS multiplies
+    such pieces faster (the comment above)."""
+    rows = SMALL_PRODUCT_ROWS
+    if (rows and a.shape[-2] > rows and a.dtype == b.dtype and a.dtype in _BLAS_FLOATS
+            and rows * a.shape[-1] * b.shape[-1] <= SMALL_PRODUCT_MULTIPLY_ADDS
+            and _small_products_fast() and blas_on_one_thread()):
+        return matmul_in_rows(a, b, rows, out)
+    return np.matmul(a, b, out=out)
+
+
 def _row_blocks(N, values_per_image):
     """Slices of range(N): blocks of images with about ROWS_BLOCK_VALUES values of rows each."""
     return row_chunks(N, values_per_image, ROWS_BLOCK_VALUES)
@@ -342,7 +425,7 @@ def rows_product(xpad, w_rows, HH, WW, stride, keep_rows):
     for part in blocks:  # (the sizes written out: -1 is ambiguous when C or F is 0)
         rows = _im2col(xpad[part], HH, WW, stride)
         count = rows.shape[0] * Ho * Wo
-        np.matmul(rows.reshape(count, K), w_rows_t, out=out[part].reshape(count, F))
+        matmul(rows.reshape(count, K), w_rows_t, out=out[part].reshape(count, F))
     return out, (rows if keep_rows and len(blocks) == 1 else None)
 
 
@@ -393,7 +476,7 @@ def rows_product_adjoint(dout_rows, w_rows, xpad_shape, HH, WW, stride, Ho, Wo):
     dout_images = dout_rows.reshape(N, Ho * Wo, F)
     for part in _row_blocks(N, Ho * Wo * K):
         images = dout_images[part].shape[0]
-        dcols = dout_images[part].reshape(images * Ho * Wo, F) @ w_rows
+        dcols = matmul(dout_images[part].reshape(images * Ho * Wo, F), w_rows)
         dcols = dcols.reshape(images, Ho, Wo, HH, WW, C)
         dxpad[part] = 0
         _col2im(dcols, stride, dxpad[part])

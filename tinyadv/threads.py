@@ -224,6 +224,16 @@ def blas_threads(n):
                 _blas_blocks["saved"] = None
 
 
+def blas_on_one_thread():
+    """Whether a :func:`blas_threads` block has OpenBLAS on one thread at this moment (as in
+    every chunk that ``map_chunks`` runs, but a batch that must run whole): the count that the
+    most recently opened block set, which is the one in force. Outside every block, False
+    (BLAS as the user configured it; not asked of OpenBLAS, so that the answer does not change
+    with the libraries a call happens to load)."""
+    last = _blas_blocks["open"][-1:]  # (a slice: another thread may close its block meanwhile)
+    return bool(last) and last[0][0] == 1
+
+
 def chunk_slices(n, chunk_size):
     """Cut range(n) into consecutive slices of ``chunk_size`` (the last may be shorter).
     Refuses n < 0 and chunk_size < 1 (0 is taken for an empty range: one empty slice)."""

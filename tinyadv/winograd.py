@@ -81,7 +81,7 @@ import numpy as np
 from numba import njit
 
 from .checks import check_array, check_bool, check_positive_int
-from .kernels import check_kernel, check_sizes, output_size
+from .kernels import check_kernel, check_sizes, matmul, output_size
 
 POINTS = (0, 1, -1, 2, -2)  # interpolation points, the first n − 1 of them, then ∞
 
@@ -251,7 +251,7 @@ def conv2d(xpad, w, stride, Ho, Wo, transform_filters=None):
     xpad = _pad_to(xpad, stride * (m * Th + r - 1), stride * (m * Tw + r - 1))
     U = (transform_filters or filter_transform)(w, stride, m)  # (n, n, K, F)
     V = _input_transform(xpad, stride, m, r, Th, Tw)  # (n, n, T, K)
-    M = np.matmul(V.reshape(n * n, N * Th * Tw, V.shape[3]), U.reshape(n * n, U.shape[2], F))
+    M = matmul(V.reshape(n * n, N * Th * Tw, V.shape[3]), U.reshape(n * n, U.shape[2], F))
     out = _output_transform(M.reshape(n, n, N * Th * Tw, F), N, m, Th, Tw)[:, :Ho, :Wo]
     return out, U, V, xpad
 
@@ -299,7 +299,7 @@ def conv2d_backward(dout, U, w_shape, stride, xpad_shape, *, V=None, xpad=None,
         dU = np.matmul(V.reshape(n * n, N * Th * Tw, V.shape[3]).transpose(0, 2, 1), dM)
         dw = _filter_transform_adjoint(dU.reshape(n, n, K, F), stride, C, m)
     if need_input_grad:
-        dV = np.matmul(dM, U.reshape(n * n, U.shape[2], F).transpose(0, 2, 1))
+        dV = matmul(dM, U.reshape(n * n, U.shape[2], F).transpose(0, 2, 1))
         dV = dV.reshape(n, n, N * Th * Tw, dV.shape[2])
         dxpad = _input_transform_adjoint(dV, stride, m, xpad_shape, Th, Tw)
     return dxpad, dw
