@@ -45,7 +45,7 @@ import numpy as np
 import tinyadv as ta
 from tinyadv import winograd
 from tinyadv.cli import nonnegative_int, positive_int
-from tinyadv.kernels import col2im, im2col, output_size
+from tinyadv.kernels import col2im, im2col, matmul, output_size
 from tinyadv.layers.conv import padded_channels_last, resolve_padding
 from tinyadv.threads import blas_threads, openblas_kernels
 from bench_cnn import cpu_description, gemm_rate  # the script beside this one
@@ -67,17 +67,19 @@ def product_shapes(layer, x, out, by_winograd):
 def products_alone(count, M, K, N, dtype, mode, first, passes, rng):
     """(seconds per pass, FLOPs) of the layer's products alone: forward rows · W, then the
     weight gradient rowsᵀ · dout (train) and the input gradient dout · Wᵀ (unless first in
-    train), each ``count`` times (stacked, as ``np.matmul`` runs Winograd's)."""
+    train), each ``count`` times (stacked, as ``np.matmul`` runs Winograd's). The forward and
+    input-gradient products go through ``kernels.matmul``, as the layers' do (in pieces of 32
+    rows where OpenBLAS multiplies those faster), the weight gradient through ``np.matmul``."""
     rows = rng.random((count, M, K)).astype(dtype)
     weight = rng.random((count, K, N)).astype(dtype)
     if count == 1:  # im2col keeps its weight as rows (N, K), and Winograd's U is (K, N)
         weight = np.ascontiguousarray(weight.transpose(0, 2, 1)).transpose(0, 2, 1)
     dout = rng.random((count, M, N)).astype(dtype)
-    products = [lambda: np.matmul(rows, weight)]
+    products = [lambda: matmul(rows, weight)]
     if mode == "train":
         products.append(lambda: np.matmul(rows.transpose(0, 2, 1), dout))
     if mode == "eval" or not first:
-        products.append(lambda: np.matmul(dout, weight.transpose(0, 2, 1)))
+        products.append(lambda: matmul(dout, weight.transpose(0, 2, 1)))
     return seconds_per_pass(products, passes), 2 * count * M * K * N * len(products)
 
 
