@@ -181,19 +181,24 @@ def tinyadv_workloads(dtype, rng, chunk_size=None):
             "PGD-10 (512)": (pgd10, 512)}
 
 
-def torch_cnn(torch_dtype, state=None, channels_last=False):
-    """The talk's CNN in PyTorch: PyTorch's own initialisation, or tinyadv's ``state`` (the
-    same layouts, in the same order); with ``channels_last``, its weights in that memory format
+def torch_cnn(torch_dtype, state=None, channels_last=False, *, in_channels=3, image_size=32):
+    """The talk's CNN in PyTorch, with tinyadv's layer names, for square images of
+    ``image_size`` pixels: PyTorch's own initialisation, or tinyadv's ``state`` (the same
+    layouts, in the same order); with ``channels_last``, its weights in that memory format
     (give it inputs in it too: :func:`torch_input`)."""
+    from collections import OrderedDict
+
     import torch
     from torch import nn
 
-    model = nn.Sequential(
-        nn.Conv2d(3, 32, 8, stride=2, padding=3, bias=False), nn.ReLU(),
-        nn.Conv2d(32, 64, 6, stride=2, bias=False), nn.ReLU(),
-        nn.Conv2d(64, 64, 5, stride=1, bias=False), nn.ReLU(),
-        nn.Flatten(), nn.Linear(256, 10, bias=False),
-    ).to(torch_dtype)
+    side = (-(-image_size // 2) - 6) // 2 + 1 - 4  # conv1 (SAME, stride 2), conv2, conv3
+    model = nn.Sequential(OrderedDict([
+        ("conv1", nn.Conv2d(in_channels, 32, 8, stride=2, padding=3, bias=False)),
+        ("relu1", nn.ReLU()),
+        ("conv2", nn.Conv2d(32, 64, 6, stride=2, bias=False)), ("relu2", nn.ReLU()),
+        ("conv3", nn.Conv2d(64, 64, 5, stride=1, bias=False)), ("relu3", nn.ReLU()),
+        ("flatten", nn.Flatten()), ("fc", nn.Linear(64 * side * side, 10, bias=False)),
+    ])).to(torch_dtype)
     if state is not None:
         model.load_state_dict({key: torch.from_numpy(value) for key, value
                                in zip(model.state_dict(), state.values())})

@@ -17,13 +17,13 @@ has the same option).
 
 import argparse
 import time
-from collections import OrderedDict
 
 import numpy as np
 
 import tinyadv as ta
 from tinyadv.cli import fraction, nonnegative_int, positive_int
 from tinyadv.data import DATASET_NAMES, load_dataset
+from bench_cnn import torch_cnn  # the script beside this one
 
 
 def tinyadv_trainer(model):
@@ -45,16 +45,9 @@ def torch_trainer(model_numpy, in_channels, image_size, channels_last=False):
     import torch
     from torch import nn
 
-    side = ((-(-image_size // 2)) - 6) // 2 + 1 - 4
-    model = nn.Sequential(OrderedDict([
-        ("conv1", nn.Conv2d(in_channels, 32, 8, stride=2, padding=3, bias=False)), ("relu1", nn.ReLU()),
-        ("conv2", nn.Conv2d(32, 64, 6, stride=2, bias=False)), ("relu2", nn.ReLU()),
-        ("conv3", nn.Conv2d(64, 64, 5, stride=1, bias=False)), ("relu3", nn.ReLU()),
-        ("flatten", nn.Flatten()), ("fc", nn.Linear(64 * side * side, 10, bias=False)),
-    ]))
-    model.load_state_dict({k: torch.from_numpy(v) for k, v in model_numpy.state_dict().items()})
+    model = torch_cnn(torch.float32, model_numpy.state_dict(), channels_last,
+                      in_channels=in_channels, image_size=image_size)
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
-    model = model.to(memory_format=memory_format)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     loss_fn = nn.CrossEntropyLoss()
 
