@@ -302,7 +302,7 @@ def test_map_chunks_keeps_order(restore_threads):
     assert map_chunks(lambda s: s.start, slices) == list(range(50))
 
 
-def test_blas_on_one_thread_tells_the_count_of_the_block_in_force():
+def test_blas_on_one_thread_tells_the_count_of_the_block_in_force(restore_threads):
     """False outside every block (the user's setting, whatever it is), else the count of the
     most recently opened block, the one in force; inside map_chunks' chunks, True."""
     from tinyadv.threads import blas_on_one_thread

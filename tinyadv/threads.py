@@ -225,9 +225,9 @@ def blas_threads(n):
 
 
 def blas_on_one_thread():
-    """Whether a :func:`blas_threads` block has OpenBLAS on one thread at this moment (as in
-    every chunk that ``map_chunks`` runs, but a batch that must run whole): the count that the
-    most recently opened block set, which is the one in force. Outside every block, False
+    """Whether a :func:`blas_threads` block has OpenBLAS on one thread at this moment, as in the
+    chunks that ``map_chunks`` runs (all but the one chunk of a batch that must run whole): the
+    count set by the most recently opened block, the one in force. Outside every block, False
     (BLAS as the user configured it; not asked of OpenBLAS, so that the answer does not change
     with the libraries a call happens to load)."""
     last = _blas_blocks["open"][-1:]  # (a slice: another thread may close its block meanwhile)
