@@ -269,10 +269,10 @@ import tinyadv as ta
 imported = time.perf_counter()
 for dtype in (np.float32, np.float64):
     model = ta.cleverhans_cnn(nf=8, dtype=dtype)
-    x = np.zeros((4, 3, 32, 32), dtype)
-    ta.train_step(model, ta.SGD(model.parameters(), lr=0.1), x, np.zeros(4, np.int64))
+    x = np.zeros((8, 3, 32, 32), dtype)  # (conv1's rows more than one block: not kept)
+    ta.train_step(model, ta.SGD(model.parameters(), lr=0.1), x, np.zeros(8, np.int64))
     ta.Adam(model.parameters()).step()  # (on the step's gradients: fit's default optimizer)
-    model.input_gradient(x, np.ones((4, 10), dtype))
+    model.input_gradient(x, np.ones((8, 10), dtype))
     ta.fgsm(model, x, eps=0.1)
     ta.cw_l2(model, x, search_steps=1, steps=2)
 print(imported - began, time.perf_counter() - imported)

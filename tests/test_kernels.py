@@ -1,6 +1,7 @@
 """The Numba kernels equal their readable NumPy references, in float32 and float64; the im2col
 reference copies what its definition says; the im2col convolution equals the direct definition."""
 
+import contextlib
 from unittest import mock
 
 import numpy as np
@@ -237,6 +238,81 @@ def test_matmul_cuts_a_product_only_where_openblas_multiplies_the_pieces_faster(
         kernels.matmul(np.ones((64, 3), np.float32), np.ones((3, 4), np.float64))  # mixed
         kernels.matmul(np.ones((32, 3), dtype), np.ones((3, 4), dtype))  # one piece's rows
     assert not in_rows.called
+
+
+@given(n=st.integers(1, 3), c=st.integers(1, 3), hp=st.integers(3, 11), wp=st.integers(3, 11),
+       kh=st.integers(1, 4), kw=st.integers(1, 4), stride=st.integers(1, 3), f=st.integers(1, 4),
+       band=st.integers(1, 5), dtype=st.sampled_from([np.float32, np.float64]),
+       seed=st.integers(0, 2**16))
+def test_compiled_bands_equal_the_products_of_im2col_reference(n, c, hp, wp, kh, kw, stride, f,
+                                                               band, dtype, seed):
+    """The compiled row products, a band of output rows of one image at a time (the last band
+    short when the band does not divide Ho), equal the products of the readable im2col rows:
+    out = cols · Wᵀ, dW = doutᵀ · cols and dxpad = col2im(dout · W), to 1e-5 (float32) or
+    1e-12 of the largest entry."""
+    kh, kw = min(kh, hp), min(kw, wp)
+    rng = np.random.default_rng(seed)
+    xpad = rng.normal(size=(n, hp, wp, c)).astype(dtype)
+    cols = im2col_reference(xpad, kh, kw, stride)
+    ho, wo, k = cols.shape[1], cols.shape[2], kh * kw * c
+    w_rows = rng.normal(size=(f, k)).astype(dtype)
+    dout = rng.normal(size=(n, ho, wo, f)).astype(dtype)
+    rows = cols.reshape(-1, k)
+    out = np.full((n, ho, wo, f), np.nan, dtype)
+    kernels._rows_product_numba(xpad, np.ascontiguousarray(w_rows.T), kh, kw, stride, band, out)
+    dw_rows = np.zeros((f, k), dtype)
+    kernels._rows_weight_gradient_numba(dout, xpad, kh, kw, stride, band, dw_rows)
+    dxpad = np.zeros(xpad.shape, dtype)
+    kernels._rows_product_adjoint_numba(dout, w_rows, kw, stride, band, dxpad)
+    dout_rows = dout.reshape(-1, f)
+    expected = [(rows @ w_rows.T).reshape(out.shape), dout_rows.T @ rows,
+                col2im_reference((dout_rows @ w_rows).reshape(cols.shape), hp, wp, stride)]
+    for result, reference in zip([out, dw_rows, dxpad], expected):
+        tolerance = (1e-5 if dtype == np.float32 else 1e-12) * max(1.0, float(np.abs(reference).max()))
+        np.testing.assert_allclose(result, reference, rtol=0, atol=tolerance)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("fast", [False, True])
+def test_row_products_take_the_bands_only_where_openblas_multiplies_them_fast(fast, dtype):
+    """rows_product, rows_product_adjoint and rows_weight_gradient run the compiled bands when
+    OpenBLAS has the small-matrix path (mocked both ways) and BLAS is on one thread, for conv1 of
+    the talk's CNN (bands of 10 output rows: pieces of 160 rows by 192 by 32 filters), and give
+    what the blocks give (to 1e-5 in float32, 1e-12 in float64); not for conv3's shapes (K =
+    1,600: one output row of 2 pixels by 64 filters leaves pieces of at most 18 rows), nor in
+    two dtypes, nor outside a blas_threads(1) block."""
+    from tinyadv.threads import blas_threads
+
+    rng = np.random.default_rng(0)
+    xpad = rng.normal(size=(7, 38, 38, 3)).astype(dtype)
+    w_rows = rng.normal(size=(32, 192)).astype(dtype)
+    dout_rows = rng.normal(size=(7 * 256, 32)).astype(dtype)
+
+    def all_three():
+        return (kernels.rows_product(xpad, w_rows, 8, 8, 2, False)[0],
+                kernels.rows_product_adjoint(dout_rows, w_rows, xpad.shape, 8, 8, 2, 16, 16),
+                kernels.rows_weight_gradient(dout_rows, xpad, 8, 8, 2))
+
+    blocks = all_three()
+    names = ["_rows_product_numba", "_rows_product_adjoint_numba", "_rows_weight_gradient_numba"]
+    with mock.patch.object(kernels, "_small_products_fast", lambda: fast):
+        with blas_threads(1), mock.patch.multiple(kernels, **{
+                name: mock.DEFAULT for name in names}) as compiled:
+            kernels.rows_weight_gradient(rng.normal(size=(7 * 4, 64)).astype(dtype),
+                                         rng.normal(size=(7, 6, 6, 64)).astype(dtype), 5, 5, 1)
+            kernels.rows_product(xpad.astype(np.float32), w_rows.astype(np.float64), 8, 8, 2, False)
+            assert not any(kernel.called for kernel in compiled.values())
+        for threads in (1, 2):
+            with blas_threads(threads), contextlib.ExitStack() as stack:
+                spies = [stack.enter_context(mock.patch.object(
+                    kernels, name, wraps=getattr(kernels, name))) for name in names]
+                bands = all_three()
+                assert kernels._band(xpad, w_rows, 16, 16, 192, 32) == (
+                    10 if fast and threads == 1 else 0)
+            assert [spy.called for spy in spies] == [fast and threads == 1] * 3
+            for result, by_blocks in zip(bands, blocks):
+                tolerance = (1e-5 if dtype == np.float32 else 1e-12) * float(np.abs(by_blocks).max())
+                np.testing.assert_allclose(result, by_blocks, rtol=0, atol=tolerance)
 
 
 def test_matmul_in_rows_refuses_what_it_cannot_multiply_by_name():
