@@ -53,7 +53,7 @@ def test_bench_cnn_first_result_compiles_every_kernel():
 import sys
 import numba
 from tinyadv import kernels
-bands = {"_rows_product_numba", "_rows_product_adjoint_numba", "_rows_weight_gradient_numba"}
+bands = {"_rows_bands_numba", "_rows_bands_adjoint_numba"}
 unused = set() if kernels._small_products_fast() else {"tinyadv.kernels." + band for band in bands}
 missing = []
 for name, module in sorted(sys.modules.items()):

@@ -37,6 +37,7 @@ runs. Their innermost loops copy or add between two named runs of memory with an
 instructions, which it did not do for an index written as ``start + r``.
 """
 
+import ctypes
 import functools
 import math
 import numbers
@@ -45,7 +46,7 @@ import numpy as np
 from numba import njit
 
 from .checks import INT64_MAX, check_bool, check_fits, check_positive_int
-from .threads import blas_on_one_thread, openblas_kernels, row_chunks
+from .threads import blas_on_one_thread, openblas_function, openblas_kernels, row_chunks
 
 
 def output_size(size, kernel, stride, pad_before, pad_after):
@@ -127,40 +128,57 @@ def col2im_reference(dcols, Hp, Wp, stride):
 # contiguous values) at a time.
 
 
+@njit(nogil=True)
+def _copy_fields_numba(pixels, top, count, Wo, HH, WW, C, stride, rows):
+    """rows[b·Wo + j] = the receptive field whose top-left pixel is in row top + b·stride and
+    column j·stride of pixels (N·Hp, Wp·C: xpad's rows of pixels), for b < count: the im2col
+    rows of count output rows of one image (rows (count·Wo, HH·WW·C)).
+
+    Called by im2col for whole images and by the compiled bands below for a few rows, so that
+    the loop is written and compiled once for both. Not cached on its own (as
+    ``winograd._adjoint_sandwich``): its code goes into its callers' cached code."""
+    run = WW * C
+    for b in range(count):
+        for j in range(Wo):
+            row, start = rows[b * Wo + j], j * stride * C
+            for p in range(HH):
+                source_run = pixels[top + b * stride + p, start:start + run]
+                to = row[p * run:(p + 1) * run]
+                for r in range(run):
+                    to[r] = source_run[r]
+
+
+@njit(nogil=True)
+def _add_fields_numba(rows, top, count, Wo, HH, WW, C, stride, pixels):
+    """The adjoint of ``_copy_fields_numba`` (and called and compiled as it is): every entry of
+    rows[b·Wo + j] added back onto the pixel it came from."""
+    run = WW * C
+    for b in range(count):
+        for j in range(Wo):
+            row, start = rows[b * Wo + j], j * stride * C
+            for p in range(HH):
+                to = pixels[top + b * stride + p, start:start + run]
+                source_run = row[p * run:(p + 1) * run]
+                for r in range(run):
+                    to[r] += source_run[r]
+
+
 @njit(cache=True, nogil=True)
 def _im2col_numba(xpad, HH, WW, stride, cols):
     N, Hp, Wp, C = xpad.shape
     Ho, Wo = cols.shape[1], cols.shape[2]
-    run = WW * C
-    source = xpad.reshape(N, Hp, Wp * C)
-    target = cols.reshape(N, Ho, Wo, HH, run)
+    pixels, rows = xpad.reshape(N * Hp, Wp * C), cols.reshape(N * Ho * Wo, HH * WW * C)
     for n in range(N):
-        for i in range(Ho):
-            for j in range(Wo):
-                start = j * stride * C
-                for p in range(HH):
-                    source_run = source[n, i * stride + p, start:start + run]
-                    to = target[n, i, j, p]
-                    for r in range(run):
-                        to[r] = source_run[r]
+        _copy_fields_numba(pixels, n * Hp, Ho, Wo, HH, WW, C, stride, rows[n * Ho * Wo:])
 
 
 @njit(cache=True, nogil=True)
 def _col2im_numba(dcols, stride, dxpad):
     N, Ho, Wo, HH, WW, C = dcols.shape
     Hp, Wp = dxpad.shape[1], dxpad.shape[2]
-    run = WW * C
-    source = dcols.reshape(N, Ho, Wo, HH, run)
-    target = dxpad.reshape(N, Hp, Wp * C)
+    rows, pixels = dcols.reshape(N * Ho * Wo, HH * WW * C), dxpad.reshape(N * Hp, Wp * C)
     for n in range(N):
-        for i in range(Ho):
-            for j in range(Wo):
-                start = j * stride * C
-                for p in range(HH):
-                    to = target[n, i * stride + p, start:start + run]
-                    source_run = source[n, i, j, p]
-                    for r in range(run):
-                        to[r] += source_run[r]
+        _add_fields_numba(rows[n * Ho * Wo:], n * Hp, Ho, Wo, HH, WW, C, stride, pixels)
 
 
 @njit(cache=True, nogil=True)
@@ -393,103 +411,102 @@ def matmul(a, b, out=None):
 # Where OpenBLAS multiplies small products fast (``matmul`` above), a convolution's rows need not
 # be formed a block of images at a time at all: the compiled loops below copy the receptive
 # fields of a band of a few output rows of one image (conv1: 10 rows of 16 pixels, a piece of
-# 160 rows by K = 192) into a buffer that stays in the core's cache and multiply it at once
-# (np.dot, Numba's call of BLAS: SciPy's OpenBLAS, also on one thread in the chunks); the input
-# gradient adds each piece's dcols back, and the weight gradient adds each piece's product, before
-# the next band. The same dot products as the blocks' (the forward pass and the input gradient
-# gave the same bits on the Zen 4; the weight gradient adds its terms in other groups). There,
-# on one thread, 200 rounds taking turns, conv1's forward pass ran 1.12-1.17 times as fast as by
-# blocks, its input gradient 1.14-1.17 and its weight gradient 1.31-1.34, float32 and float64.
+# 160 rows by K = 192) into a buffer that stays in the core's cache (``_copy_fields_numba``, as
+# im2col copies an image) and multiply it at once; the input gradient adds each piece's dcols
+# back (``_add_fields_numba``) and the weight gradient each piece's product, before the next
+# band. The product is OpenBLAS's own, called from the loop through its C interface: NumPy's
+# library, as for np.matmul (Numba's np.dot calls SciPy's copy, and its code took 1-2 s longer
+# to compile for the first results of bench_cnn.py, against about 1 s for these). The same
+# dot products as the blocks' (the forward pass and the input gradient gave the same bits on the
+# Zen 4; the weight gradient adds its terms in other groups). There, on one thread, 200 rounds
+# taking turns, conv1's forward pass ran 1.12-1.17 times as fast as by blocks, its input
+# gradient 1.14-1.17 and its weight gradient 1.31-1.34, in float32 and float64.
 # ``rows_product``, ``rows_product_adjoint`` and ``rows_weight_gradient`` take them where a band
 # of at least SMALL_PRODUCT_ROWS rows fits OpenBLAS's bound; the blocks stay the readable form.
+
+# cblas_sgemm / cblas_dgemm: C = alpha·op(A)·op(B) + beta·C, for row-major matrices given by
+# their addresses. NumPy's wheels name them scipy_cblas_?gemm64_ (64-bit integers); other
+# builds of OpenBLAS otherwise.
+_GEMM_NAMES = (("scipy_cblas_{}gemm64_", ctypes.c_int64), ("cblas_{}gemm64_", ctypes.c_int64),
+               ("scipy_cblas_{}gemm", ctypes.c_int), ("cblas_{}gemm", ctypes.c_int))
+_ROW_MAJOR, _NO_TRANSPOSE, _TRANSPOSE = 101, 111, 112  # CBLAS's constants
+
+
+@functools.cache
+def _gemm(dtype):
+    """The loaded OpenBLAS's cblas_sgemm (float32) or cblas_dgemm (float64), as a ctypes
+    function that compiled code can call (addresses as integers), or None."""
+    real, letter = (ctypes.c_float, "s") if dtype == np.float32 else (ctypes.c_double, "d")
+    for name, integer in _GEMM_NAMES:
+        address = openblas_function(name.format(letter))
+        if address is not None:
+            matrix = ctypes.c_size_t  # an address
+            return ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.c_int, ctypes.c_int, integer,
+                                    integer, integer, real, matrix, integer, matrix, integer,
+                                    real, matrix, integer)(address)
+    return None
 
 
 def _band(a, b, Ho, Wo, K, F):
     """Output rows per band for the compiled row products: the most whose piece, band·Wo rows
     by K columns by F filters, fits SMALL_PRODUCT_MULTIPLY_ADDS; or 0 where the blocks run
     instead: pieces of fewer than SMALL_PRODUCT_ROWS rows, arrays ``a`` and ``b`` of two dtypes
-    or of another than float32/64, OpenBLAS without the small-matrix path, or BLAS on several
-    threads."""
+    or of another than float32/64, OpenBLAS without the small-matrix path or its cblas_?gemm,
+    or BLAS on several threads."""
     per_row = Wo * K * F
     band = min(Ho, SMALL_PRODUCT_MULTIPLY_ADDS // per_row) if per_row else 0
     if (SMALL_PRODUCT_ROWS and band * Wo >= SMALL_PRODUCT_ROWS and a.dtype == b.dtype
-            and a.dtype in _BLAS_FLOATS and _small_products_fast() and blas_on_one_thread()):
+            and a.dtype in _BLAS_FLOATS and _small_products_fast() and blas_on_one_thread()
+            and _gemm(a.dtype) is not None):
         return band
     return 0
 
 
-@njit(cache=True, nogil=True, inline="always")
-def _im2col_band(xpad, n, first, count, HH, WW, stride, piece):
-    """piece[b·Wo + j] = the receptive field of output pixel (first + b, j) of image n, for
-    b < count: the rows of im2col, as ``_im2col_numba`` copies them."""
+@njit(cache=True, nogil=True)
+def _rows_bands_numba(gemm, pixels, Hp, HH, WW, C, stride, band, Ho, Wo, other, out,
+                      weight_gradient):
+    """Band by band (``band`` output rows of one image), the band's im2col rows copied into
+    ``piece`` (pixels (N·Hp, Wp·C): xpad's rows of pixels), then one product: out[band's rows] =
+    rows · other, with ``other`` the weight rows transposed (K, F) and ``out`` (N·Ho·Wo, F); or,
+    for the ``weight_gradient``, out += other[band's rows]ᵀ · rows, with ``other`` dout
+    (N·Ho·Wo, F) and ``out`` dW_rows (F, K)."""
+    K, F = HH * WW * C, other.shape[1]
+    piece = np.empty((band * Wo, K), dtype=pixels.dtype)
+    for n in range(pixels.shape[0] // Hp):
+        for first in range(0, Ho, band):
+            count = min(band, Ho - first)
+            _copy_fields_numba(pixels, n * Hp + first * stride, count, Wo, HH, WW, C, stride,
+                               piece)
+            start = (n * Ho + first) * Wo  # the band's first row of out, or of dout
+            if weight_gradient:
+                gemm(_ROW_MAJOR, _TRANSPOSE, _NO_TRANSPOSE, F, K, count * Wo, 1.0,
+                     other[start:].ctypes.data, F, piece.ctypes.data, K, 1.0, out.ctypes.data, K)
+            else:
+                gemm(_ROW_MAJOR, _NO_TRANSPOSE, _NO_TRANSPOSE, count * Wo, F, K, 1.0,
+                     piece.ctypes.data, K, other.ctypes.data, F, 0.0, out[start:].ctypes.data, F)
+
+
+@njit(cache=True, nogil=True)
+def _rows_bands_adjoint_numba(gemm, dout, w_rows, Hp, HH, WW, C, stride, band, Ho, Wo, pixels):
+    """pixels += col2im(dout · w_rows), band by band: the band's dcols (band·Wo, HH·WW·C) in
+    ``piece`` (dout (N·Ho·Wo, F), w_rows (F, K)), then added back onto the pixels they came
+    from (pixels (N·Hp, Wp·C): dxpad's rows of pixels)."""
+    F, K = w_rows.shape
+    piece = np.empty((band * Wo, K), dtype=pixels.dtype)
+    for n in range(pixels.shape[0] // Hp):
+        for first in range(0, Ho, band):
+            count = min(band, Ho - first)
+            gemm(_ROW_MAJOR, _NO_TRANSPOSE, _NO_TRANSPOSE, count * Wo, K, F, 1.0,
+                 dout[(n * Ho + first) * Wo:].ctypes.data, F, w_rows.ctypes.data, K, 0.0,
+                 piece.ctypes.data, K)
+            _add_fields_numba(piece, n * Hp + first * stride, count, Wo, HH, WW, C, stride,
+                              pixels)
+
+
+def _pixel_rows(xpad):
+    """xpad (N, Hp, Wp, C) as its N·Hp rows of pixels (N·Hp, Wp·C), C-ordered."""
     N, Hp, Wp, C = xpad.shape
-    Wo = (Wp - WW) // stride + 1
-    run = WW * C
-    source = xpad.reshape(N, Hp, Wp * C)
-    target = piece.reshape(piece.shape[0] // Wo, Wo, HH, run)
-    for b in range(count):
-        i = first + b
-        for j in range(Wo):
-            start = j * stride * C
-            for p in range(HH):
-                source_run = source[n, i * stride + p, start:start + run]
-                to = target[b, j, p]
-                for r in range(run):
-                    to[r] = source_run[r]
-
-
-@njit(cache=True, nogil=True)
-def _rows_product_numba(xpad, w_rows_t, HH, WW, stride, band, out):
-    """out = im2col(xpad) · w_rows_t, (N, Ho, Wo, F), band output rows of one image at a time."""
-    N, Ho, Wo, F = out.shape
-    piece = np.empty((band * Wo, w_rows_t.shape[0]), dtype=out.dtype)
-    for n in range(N):
-        for first in range(0, Ho, band):
-            count = min(band, Ho - first)
-            _im2col_band(xpad, n, first, count, HH, WW, stride, piece)
-            np.dot(piece[:count * Wo], w_rows_t, out[n, first:first + count].reshape(count * Wo, F))
-
-
-@njit(cache=True, nogil=True)
-def _rows_weight_gradient_numba(dout, xpad, HH, WW, stride, band, dw_rows):
-    """dw_rows += doutᵀ · im2col(xpad), (F, HH·WW·C), band output rows of one image at a time
-    (dout (N, Ho, Wo, F)): each band's product added in order."""
-    N, Ho, Wo, F = dout.shape
-    piece = np.empty((band * Wo, dw_rows.shape[1]), dtype=dw_rows.dtype)
-    product = np.empty_like(dw_rows)
-    for n in range(N):
-        for first in range(0, Ho, band):
-            count = min(band, Ho - first)
-            _im2col_band(xpad, n, first, count, HH, WW, stride, piece)
-            np.dot(dout[n, first:first + count].reshape(count * Wo, F).T, piece[:count * Wo],
-                   product)
-            dw_rows += product
-
-
-@njit(cache=True, nogil=True)
-def _rows_product_adjoint_numba(dout, w_rows, WW, stride, band, dxpad):
-    """dxpad += col2im(dout · w_rows), band output rows of one image at a time: the band's
-    dcols (band·Wo, HH·WW·C) in ``piece``, then added back onto the pixels they came from."""
-    N, Ho, Wo, F = dout.shape
-    Hp, Wp, C = dxpad.shape[1], dxpad.shape[2], dxpad.shape[3]
-    run = WW * C
-    HH = w_rows.shape[1] // run
-    target = dxpad.reshape(N, Hp, Wp * C)
-    piece = np.empty((band * Wo, HH * run), dtype=dxpad.dtype)
-    source = piece.reshape(band, Wo, HH, run)
-    for n in range(N):
-        for first in range(0, Ho, band):
-            count = min(band, Ho - first)
-            np.dot(dout[n, first:first + count].reshape(count * Wo, F), w_rows, piece[:count * Wo])
-            for b in range(count):
-                i = first + b
-                for j in range(Wo):
-                    start = j * stride * C
-                    for p in range(HH):
-                        to = target[n, i * stride + p, start:start + run]
-                        source_run = source[b, j, p]
-                        for r in range(run):
-                            to[r] += source_run[r]
+    return np.ascontiguousarray(xpad).reshape(N * Hp, Wp * C)
 
 
 def _row_blocks(N, values_per_image):
@@ -524,8 +541,9 @@ def rows_product(xpad, w_rows, HH, WW, stride, keep_rows):
     out = np.empty((N, Ho, Wo, F), dtype=np.result_type(xpad, w_rows))
     band = _band(xpad, w_rows, Ho, Wo, K, F)
     if band and not (keep_rows and len(blocks) == 1):
-        _rows_product_numba(np.ascontiguousarray(xpad), np.ascontiguousarray(w_rows.T), HH, WW,
-                            stride, band, out)
+        _rows_bands_numba(_gemm(out.dtype), _pixel_rows(xpad), xpad.shape[1], HH, WW,
+                          xpad.shape[3], stride, band, Ho, Wo, np.ascontiguousarray(w_rows.T),
+                          out.reshape(N * Ho * Wo, F), False)
         return out, None
     # Cast before transposing: matmul would cast w_rowsᵀ into a C-ordered copy, a product that
     # OpenBLAS may round otherwise than the float64 model's with its transposed view.
@@ -559,8 +577,8 @@ def rows_weight_gradient(dout_rows, xpad, HH, WW, stride, cols=None):
     dw_rows = np.zeros((F, K), dtype=np.result_type(dout_rows, xpad))
     band = _band(dout_rows, xpad, Ho, Wo, K, F)
     if band:
-        _rows_weight_gradient_numba(np.ascontiguousarray(dout_rows).reshape(N, Ho, Wo, F),
-                                    np.ascontiguousarray(xpad), HH, WW, stride, band, dw_rows)
+        _rows_bands_numba(_gemm(dw_rows.dtype), _pixel_rows(xpad), Hp, HH, WW, C, stride, band,
+                          Ho, Wo, np.ascontiguousarray(dout_rows), dw_rows, True)
         return dw_rows
     dout_images = dout_rows.reshape(N, Ho * Wo, F)
     for part in _row_blocks(N, Ho * Wo * K):
@@ -589,8 +607,9 @@ def rows_product_adjoint(dout_rows, w_rows, xpad_shape, HH, WW, stride, Ho, Wo):
     band = _band(dout_rows, w_rows, Ho, Wo, K, F)
     if band:
         dxpad[...] = 0
-        _rows_product_adjoint_numba(np.ascontiguousarray(dout_rows).reshape(N, Ho, Wo, F),
-                                    np.ascontiguousarray(w_rows), WW, stride, band, dxpad)
+        _rows_bands_adjoint_numba(_gemm(dxpad.dtype), np.ascontiguousarray(dout_rows),
+                                  np.ascontiguousarray(w_rows), Hp, HH, WW, C, stride, band, Ho,
+                                  Wo, dxpad.reshape(N * Hp, Wp * C))
         return dxpad
     dout_images = dout_rows.reshape(N, Ho * Wo, F)
     for part in _row_blocks(N, Ho * Wo * K):

@@ -132,6 +132,16 @@ def openblas_kernels():
     return names
 
 
+def openblas_function(name):
+    """The address of the function ``name`` in the first loaded OpenBLAS (in the order of their
+    paths) that exports it, or None."""
+    for library in _openblas_libraries():
+        function = getattr(library, name, None)
+        if function is not None:
+            return ctypes.cast(function, ctypes.c_void_p).value
+    return None
+
+
 def _openblas_setters():
     """``openblas_set_num_threads``-like functions of every OpenBLAS that NumPy/SciPy loaded
     (NumPy's wheels name theirs ``scipy_openblas_set_num_threads64_``, SciPy's, with 32-bit
