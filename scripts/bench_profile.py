@@ -69,7 +69,9 @@ def products_alone(count, M, K, N, dtype, mode, first, passes, rng):
     weight gradient rowsᵀ · dout (train) and the input gradient dout · Wᵀ (unless first in
     train), each ``count`` times (stacked, as ``np.matmul`` runs Winograd's). The forward and
     input-gradient products go through ``kernels.matmul``, as the layers' do (in pieces of 32
-    rows where OpenBLAS multiplies those faster), the weight gradient through ``np.matmul``."""
+    rows where OpenBLAS multiplies those faster), the weight gradient through ``np.matmul``; a
+    convolution that multiplies its rows band by band from compiled loops (conv1 on OpenBLAS's
+    SkylakeX kernels: ``kernels._rows_bands_numba``) can beat these in place."""
     rows = rng.random((count, M, K)).astype(dtype)
     weight = rng.random((count, K, N)).astype(dtype)
     if count == 1:  # im2col keeps its weight as rows (N, K), and Winograd's U is (K, N)

@@ -24,9 +24,10 @@ pixel it was copied from, which is how the gradient of the input is gathered:
 
 Each copying operation exists twice: ``*_reference`` is plain NumPy you can read (and is what
 the tests hold the fast version to), and the Numba version beside it is what the layers call.
-(The products at the end of the file are NumPy's, a block of images at a time, and where
-OpenBLAS multiplies small products faster, in pieces of 32 rows (``matmul``); the tests hold
-them to one product over the whole batch and to the definition.) On
+(The products at the end of the file are NumPy's, a block of images at a time; where OpenBLAS
+multiplies small products faster, in pieces of 32 rows (``matmul``), or a band of a few output
+rows at a time from compiled loops that call OpenBLAS themselves (``_rows_bands_numba``); the
+tests hold them to one product over the whole batch and to the definition.) On
 the talk's CNN (float32, chunks of 32 images) the Numba loops take 0.3 ms against NumPy's
 0.7 ms for conv1's im2col, and 0.8 ms against 15 ms for its col2im (NumPy can only write that
 sum as HH·WW strided additions). The Numba kernels are serial (``parallel=False``) and release
