@@ -529,8 +529,9 @@ def _check_rows(xpad_shape, w_rows_columns, HH, WW, stride):
 
 def rows_product(xpad, w_rows, HH, WW, stride, keep_rows):
     """``(out, cols)``: out = im2col(xpad) · w_rowsᵀ, (N, Ho, Wo, F), formed a block of images at
-    a time, and the rows cols (N, Ho, Wo, HH, WW, C) if ``keep_rows`` and they are one block,
-    else None (:func:`rows_weight_gradient` forms them again, a block at a time)."""
+    a time (or a band of output rows at a time where ``_band`` says so), and the rows cols
+    (N, Ho, Wo, HH, WW, C) if ``keep_rows`` and they are one block, else None
+    (:func:`rows_weight_gradient` forms them again)."""
     check_ndim(xpad, "xpad", 4)
     check_ndim(w_rows, "w_rows", 2)
     HH, WW, stride = check_kernel(HH, WW, stride)
@@ -558,8 +559,8 @@ def rows_product(xpad, w_rows, HH, WW, stride, keep_rows):
 
 def rows_weight_gradient(dout_rows, xpad, HH, WW, stride, cols=None):
     """dW_rows = dout_rowsᵀ · im2col(xpad), (F, HH·WW·C): one product with the rows ``cols`` if
-    the forward pass kept them, else the rows formed again a block of images at a time and the
-    blocks' products added in order."""
+    the forward pass kept them, else the rows formed again a block of images (or a band of
+    output rows, where ``_band`` says so) at a time and their products added in order."""
     check_ndim(dout_rows, "dout_rows", 2)
     HH, WW, stride = check_kernel(HH, WW, stride)
     if cols is not None:
@@ -590,7 +591,8 @@ def rows_weight_gradient(dout_rows, xpad, HH, WW, stride, cols=None):
 
 
 def rows_product_adjoint(dout_rows, w_rows, xpad_shape, HH, WW, stride, Ho, Wo):
-    """dxpad = col2im(dout_rows · w_rows), (N, Hp, Wp, C), a block of images at a time."""
+    """dxpad = col2im(dout_rows · w_rows), (N, Hp, Wp, C), a block of images (or a band of
+    output rows, where ``_band`` says so) at a time."""
     check_ndim(dout_rows, "dout_rows", 2)
     check_ndim(w_rows, "w_rows", 2)
     N, Hp, Wp, C = xpad_shape = check_sizes(xpad_shape, "xpad_shape", "N, Hp, Wp, C")
