@@ -416,8 +416,8 @@ def matmul(a, b, out=None):
 # im2col copies an image) and multiply it at once; the input gradient adds each piece's dcols
 # back (``_add_fields_numba``) and the weight gradient each piece's product, before the next
 # band. The product is OpenBLAS's own, called from the loop through its C interface: NumPy's
-# library, as for np.matmul (Numba's np.dot calls SciPy's copy, and its code took 1-2 s longer
-# to compile for the first results of bench_cnn.py, against about 1 s for these). The same
+# library, as for np.matmul (a first version through Numba's np.dot, which calls SciPy's copy,
+# made the cold first results of bench_cnn.py 3-4 s longer to compile; these, about 1 s). The same
 # dot products as the blocks' (the forward pass and the input gradient gave the same bits on the
 # Zen 4; the weight gradient adds its terms in other groups). There, on one thread, 200 rounds
 # taking turns, conv1's forward pass ran 1.12-1.17 times as fast as by blocks, its input
