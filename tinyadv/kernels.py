@@ -397,14 +397,21 @@ def matmul_in_rows(a, b, rows, out=None):
     return result
 
 
+def _small_products_here(a, b):
+    """Whether OpenBLAS multiplies small products of ``a`` and ``b`` fast at this moment: one
+    dtype, float32 or float64, its SkylakeX kernels, BLAS on one thread (and SMALL_PRODUCT_ROWS
+    not 0). ``matmul`` and ``_band`` ask it, each then of the sizes of its own pieces."""
+    return bool(SMALL_PRODUCT_ROWS and a.dtype == b.dtype and a.dtype in _BLAS_FLOATS
+                and _small_products_fast() and blas_on_one_thread())
+
+
 def matmul(a, b, out=None):
     """``np.matmul(a, b, out=out)`` for float arrays a (..., M, K) and b (..., K, N) of one
     dtype, as :func:`matmul_in_rows` with ``SMALL_PRODUCT_ROWS`` rows when OpenBLAS multiplies
     such pieces faster (the comment above)."""
     rows = SMALL_PRODUCT_ROWS
-    if (rows and a.shape[-2] > rows and a.dtype == b.dtype and a.dtype in _BLAS_FLOATS
-            and rows * a.shape[-1] * b.shape[-1] <= SMALL_PRODUCT_MULTIPLY_ADDS
-            and _small_products_fast() and blas_on_one_thread()):
+    if (a.shape[-2] > rows and rows * a.shape[-1] * b.shape[-1] <= SMALL_PRODUCT_MULTIPLY_ADDS
+            and _small_products_here(a, b)):
         return matmul_in_rows(a, b, rows, out)
     return np.matmul(a, b, out=out)
 
@@ -456,8 +463,7 @@ def _band(a, b, Ho, Wo, K, F):
     or BLAS on several threads."""
     per_row = Wo * K * F
     band = min(Ho, SMALL_PRODUCT_MULTIPLY_ADDS // per_row) if per_row else 0
-    if (SMALL_PRODUCT_ROWS and band * Wo >= SMALL_PRODUCT_ROWS and a.dtype == b.dtype
-            and a.dtype in _BLAS_FLOATS and _small_products_fast() and blas_on_one_thread()
+    if (band * Wo >= SMALL_PRODUCT_ROWS and _small_products_here(a, b)
             and _gemm(a.dtype) is not None):
         return band
     return 0
