@@ -5,7 +5,7 @@ import inspect
 
 import numpy as np
 import pytest
-from hypothesis import assume, given
+from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
 from attack_models import LinearModel, TwoLayerMLP
@@ -328,6 +328,7 @@ def test_compiled_cw_step_equals_the_numpy_step(n, d, box, dtype, t, seed):
 
 @given(n=st.integers(1, 3), d=st.integers(1, 12), box=st.sampled_from([(0.0, 1.0), (-1.0, 2.0), None]),
        compiled=st.booleans(), seed=st.integers(0, 2**16))
+@example(n=1, d=1, box=(0.0, 1.0), compiled=False, seed=898)  # a saturated tanh (the noise above)
 def test_cw_gradient_with_respect_to_w_matches_finite_differences(n, d, box, compiled, seed):
     """The gradient that CW's Adam steps take, ∇_w L = (2(x′ − x) + ∇ₓ′ c·f) · dx′/dw for
     L(w) = Σ_n ‖x′(w) − x‖₂² + c·f(x′(w)), equals central differences in float64, with or
@@ -342,7 +343,14 @@ def test_cw_gradient_with_respect_to_w_matches_finite_differences(n, d, box, com
     x_new, dimage, l2sq = cw_image(w, x64, box, np.float64)
     dout = rng.normal(size=w.shape)
     numeric = numerical_gradient(lambda: cw_image(w, x64, box, np.float64)[0], w, dout)
-    noise = central_difference_noise(x_new, dout, 1e-6)  # saturated tanh: dx′/dw near 0
+    # x′ = mid + half·tanh(w) (x + w without a box) is rounded at the size of its terms, not of
+    # its value: at a saturated edge of the box (x′ ≈ 1e-7, dx′/dw ≈ 2e-7) the noise of x′'s
+    # central differences is eps·(|mid| + |half·tanh w|)/h, which |x′| (seed 898) underrated
+    if box is None:
+        size = np.abs(x64) + np.abs(w)
+    else:
+        size = abs(box[0] + box[1]) / 2 + (box[1] - box[0]) / 2 * np.abs(np.tanh(w))
+    noise = central_difference_noise(size, dout, 1e-6)
     assert rel_error(dout * dimage, numeric, noise=noise) < 1e-6
     m, v = np.zeros_like(w), np.zeros_like(w)
     step = cw_adam_step if compiled else cw_adam_step_reference
@@ -353,7 +361,12 @@ def test_cw_gradient_with_respect_to_w_matches_finite_differences(n, d, box, com
         return np.concatenate([distances, (g * image).ravel()])
 
     numeric = numerical_gradient(lambda: np.sum(terms()), w, 1.0)
-    noise = central_difference_noise(terms(), 1.0, 1e-6)
+    # each term's rounding, at x′'s: (x′ − x)² is off by about 2|x′ − x|·eps·size + eps·(x′ − x)²,
+    # g·x′ by eps·|g|·size
+    diff = x_new - x64
+    rounding = np.concatenate([np.sum((2 * np.abs(diff) * size + diff ** 2).reshape(n, -1), axis=1),
+                               (np.abs(g) * size).ravel()])
+    noise = central_difference_noise(np.maximum(rounding, np.abs(terms())), 1.0, 1e-6)
     assert rel_error(m / 0.1, numeric, noise=noise) < 1e-6
 
 
