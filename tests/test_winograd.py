@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import tinyadv as ta
-from tinyadv import winograd
+from tinyadv import kernels, winograd
 from tinyadv.gradcheck import check_layer
 from tinyadv.layers.conv import conv2d_backward, conv2d_forward, conv2d_forward_naive
 
@@ -219,11 +219,14 @@ def test_tile_size_takes_the_fewest_multiplications():
 
 
 def test_auto_takes_winograd_where_it_is_faster():
-    """A kernel of 3·stride square, every tile whole, and s²·C >= 32 channels."""
+    """A kernel of 3·stride square, every tile whole, and s²·C >= 32 channels; or of 5·stride
+    with s²·C >= 64 where OpenBLAS has its small-matrix path."""
+    conv3 = "winograd" if kernels._small_products_fast() else "im2col"
     for channels, size, kernel, stride, expected in (
             (32, 12, 3, 1, "winograd"), (8, 12, 6, 2, "winograd"), (4, 18, 9, 3, "winograd"),
             (32, 34, 3, 1, "winograd"),  # 32×32 outputs: whole tiles of 2×2
-            (32, 16, 6, 2, "winograd"), (64, 6, 5, 1, "im2col"),  # the talk's conv2 and conv3
+            (32, 16, 6, 2, "winograd"), (64, 6, 5, 1, conv3),  # the talk's conv2 and conv3
+            (32, 6, 5, 1, "im2col"), (64, 7, 5, 1, "im2col"),  # too few channels; 3×3 outputs
             (32, 12, 3, 2, "im2col"), (32, 12, 7, 1, "im2col"), (32, 12, (3, 6), 2, "im2col"),
             (32, 12, 1, 1, "im2col"), (16, 12, 3, 1, "im2col"), (32, 13, 3, 1, "im2col"),
             (32, 14, 6, 2, "im2col")):  # the talk's conv2 on MNIST: 5×5 outputs

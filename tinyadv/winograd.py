@@ -81,7 +81,7 @@ import numpy as np
 from numba import njit
 
 from .checks import check_array, check_bool, check_positive_int
-from .kernels import check_kernel, check_sizes, matmul, output_size
+from .kernels import _small_products_fast, check_kernel, check_sizes, matmul, output_size
 
 POINTS = (0, 1, -1, 2, -2)  # interpolation points, the first n − 1 of them, then ∞
 
@@ -180,14 +180,24 @@ def faster_than_im2col(C, HH, WW, stride, Ho, Wo):
     transforms cost what its products save; with the filters transformed once per batch
     (Zen 2 EPYC, 2 threads, 9 rounds taking turns in one process), the training step,
     inference and forward + input gradient ran 0.98-1.03× as fast in float32 and 1.02-1.04× in
-    float64: not enough to take it."""
+    float64: not enough to take it. On a Zen 4 (OpenBLAS's AVX-512 kernels, whose small-matrix
+    path multiplies conv3's 36 products of 32 tiles by 64 channels by 64 filters without packing
+    them: ``kernels.matmul``), with conv1 by ``winograd_rows``, it made the float32 training
+    step 1.09× faster (1.07-1.12 in 5 rounds, one thread), inference 1.06×, forward + input
+    gradient 1.07×; on 2 threads 1.03-1.04× each (A/B rounds taking turns). So r = 5 is taken
+    on such kernels, with s²·C >= 64 (at 32 channels the layer alone ran 0.8×)."""
     C = check_positive_int(C, "C", minimum=0)
     HH, WW, stride = check_kernel(HH, WW, stride)
     Ho, Wo = _check_output(Ho, Wo)
-    if not _applies(HH, WW, stride) or HH // stride != 3:
+    if not _applies(HH, WW, stride) or HH // stride not in (3, 5):
         return False
-    m = _tile_size(Ho, Wo, 3)
-    return Ho % m == 0 and Wo % m == 0 and stride * stride * C >= 32
+    r = HH // stride
+    m = _tile_size(Ho, Wo, r)
+    if Ho % m or Wo % m:
+        return False
+    if r == 5:
+        return stride * stride * C >= 64 and _small_products_fast()
+    return stride * stride * C >= 32
 
 
 def tiles(Ho, Wo, m):
