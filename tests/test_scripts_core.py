@@ -43,7 +43,8 @@ def test_bench_cnn_first_result_compiles_every_kernel():
     a fresh process runs FIRST_RESULT, then lists the kernels it has not compiled or loaded
     for float32 and float64 (those inlined into their callers have no code of their own; the
     compiled bands of the row products run only where OpenBLAS multiplies small products fast,
-    ``kernels._small_products_fast``, so elsewhere they are never compiled and not counted)."""
+    ``kernels._small_products_fast``, so elsewhere they are never compiled and not counted; the
+    kernel of ``method="winograd_rows"`` runs only when a layer asks for it, and is not either)."""
     pytest.importorskip("numba")
     import subprocess
     import sys
@@ -55,6 +56,7 @@ import numba
 from tinyadv import kernels
 bands = {"_rows_bands_numba", "_rows_bands_adjoint_numba"}
 unused = set() if kernels._small_products_fast() else {"tinyadv.kernels." + band for band in bands}
+unused.add("tinyadv.winograd_rows._winograd_rows_numba")  # (runs only when asked for)
 missing = []
 for name, module in sorted(sys.modules.items()):
     if name.startswith("tinyadv"):
@@ -128,12 +130,16 @@ def test_bench_profile_times_every_layer_and_counts_its_products_and_copies(caps
     images and the products of the mode: forward and input gradient in evaluation mode; in
     training, forward and weight gradient, and an input gradient for all layers but the first.
     conv2 takes Winograd's products, F(3×3, 3×3): 25 per 3×3 output tile, 4 tiles, of 4·32
-    phase channels by 64 filters, 100/324 of the direct count."""
+    phase channels by 64 filters, 100/324 of the direct count; conv3 too where OpenBLAS has its
+    small-matrix path, F(2×2, 5×5): 36 for its one 2×2 tile, of 64 channels by 64 filters."""
     import tinyadv as ta
+    from tinyadv import kernels
     module = load_script("bench_profile")
     flops = load_script("bench_cnn").layer_flops(ta.cleverhans_cnn(seed=0))
     assert flops[1] == 36 * 1152 * 64 * 2
     flops[1] = 25 * 4 * 128 * 64 * 2  # Winograd's
+    if kernels._small_products_fast():
+        flops[2] = 36 * 64 * 64 * 2
     threads = ta.get_num_threads()
     for mode, products_per_layer in (("eval", [2, 2, 2, 2]), ("train", [2, 3, 3, 3])):
         seconds, products, copies, threads_report = module.main(

@@ -50,10 +50,15 @@ the input gradient are the same steps transposed, so the layer's cache keeps Win
 transformed input tiles where it would keep the rows. Output sizes that m does not divide are
 covered by last tiles that read zeros past the edge and whose extra outputs are dropped.
 ``method="auto"`` (the default) takes Winograd only where it measured faster than im2col
-(:func:`tinyadv.winograd.faster_than_im2col`: r = 3, whole tiles, at least 32 phase channels);
+(:func:`tinyadv.winograd.faster_than_im2col`: r = 3, whole tiles, at least 32 phase channels;
+or r = 5 with at least 64 where OpenBLAS has its small-matrix path: the talk's conv3 on a Zen 4);
 there, on 2 cores (A/B runs, the talk's CNN on CIFAR-10 images), training steps ran 1.29-1.31×
 faster, inference 1.16-1.22×, forward + input gradient 1.16-1.19×, in float32 and float64.
 ``method="im2col"`` or ``"winograd"`` (as a layer attribute: ``layer.method``) forces a choice.
+``method="winograd_rows"`` runs Winograd down the rows only, F(m, r), and im2col across
+(``tinyadv/winograd_rows.py``): any kernel r·stride rows tall, 2 <= r <= 5. It made the talk's
+conv1 1.13-1.18× faster, but ``auto`` does not take it yet (its compiled kernel would take the
+cold start past its 15 s target: see that module's docstring), so it runs only when asked for.
 
 Padding is an int (the same on all four sides), a pair (rows, columns), ``"valid"`` (none), or
 ``"same"``: TensorFlow's SAME, Ho = ceil(H / stride), the total padding split with the extra row
@@ -67,12 +72,15 @@ import threading
 
 import numpy as np
 
-from .. import winograd
+from .. import winograd, winograd_rows
 from ..checks import (check_array, check_bool, check_fits, check_float_dtype, check_positive_int,
                       make_rng, native_byte_order)
 from ..kernels import (check_ndim, check_sizes, output_size, pad_channels_last, rows_product,
                        rows_product_adjoint, rows_weight_gradient)
 from .base import Layer, Parameter, check_cache, check_dout, weight_and_bias_grads
+
+# How the products are formed (``layer.method``; "Winograd" in the docstring above).
+METHODS = ("auto", "im2col", "winograd", "winograd_rows")
 
 
 def resolve_padding(padding, H, W, HH, WW, stride):
@@ -206,10 +214,11 @@ def conv2d_forward(x, w, b=None, *, stride=1, padding=0, keep_rows=True, method=
         Winograd's transformed tiles, or the im2col rows if they are one block), or only the
         padded input, from which :func:`conv2d_backward` forms them again if a weight gradient
         is asked for (False; see "Memory" in the module docstring).
-    method : "auto", "im2col" or "winograd"
+    method : "auto", "im2col", "winograd" or "winograd_rows"
         How the products are formed (see "Winograd" in the module docstring): "auto" takes
         Winograd's F(m×m, r×r) where it is faster (:func:`tinyadv.winograd.faster_than_im2col`),
-        else im2col; "winograd" takes it whenever the kernel is r·stride square, 2 <= r <= 5.
+        else im2col; "winograd" takes it whenever the kernel is r·stride square, 2 <= r <= 5;
+        "winograd_rows" takes F(m, r) down the rows whenever the kernel is r·stride rows tall.
     per_batch : callable, optional
         ``per_batch(function, w, *args) -> function(w, *args)``: how the convolution computes
         what depends on the weights alone (:func:`weight_rows`, or Winograd's transformed
@@ -236,27 +245,35 @@ def conv2d_forward(x, w, b=None, *, stride=1, padding=0, keep_rows=True, method=
     Ho = output_size(H, HH, stride, top, bottom)
     Wo = output_size(W, WW, stride, left, right)
     _check_sizes_fit(padding, x.shape, pads, (N, F, Ho, Wo), np.result_type(x, w).itemsize)
-    if method not in ("auto", "im2col", "winograd"):
-        raise ValueError(f"method must be 'auto', 'im2col' or 'winograd', got {method!r}")
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     floating = x.dtype in (np.float32, np.float64) and w.dtype in (np.float32, np.float64)
     if method == "winograd":
         winograd.check_applies(HH, WW, stride)
-    if method == "winograd" and not floating:  # its transforms have fractions
-        raise TypeError(f"Winograd's F(m x m, r x r) needs float32 or float64 input and weights, "
-                        f"got {x.dtype} and {w.dtype}")
+    if method == "winograd_rows":
+        winograd_rows.check_applies(HH, WW, stride)
+    if method.startswith("winograd") and not floating:  # its transforms have fractions
+        raise TypeError(f"Winograd's minimal filtering needs float32 or float64 input and "
+                        f"weights, got {x.dtype} and {w.dtype}")
     xpad = padded_channels_last(x, pads)
 
-    use_winograd = method == "winograd" or (
-        method == "auto" and floating and winograd.faster_than_im2col(C, HH, WW, stride, Ho, Wo))
-    if not use_winograd:
+    if method == "auto":
+        method = ("winograd" if floating and winograd.faster_than_im2col(C, HH, WW, stride, Ho, Wo)
+                  else "im2col")
+    if method == "im2col":
         w_rows = per_batch(weight_rows, w)
         out, kept = rows_product(xpad, w_rows, HH, WW, stride, keep_rows)  # out (N, Ho, Wo, F)
         cache = ("im2col", w_rows, kept)  # the rows if kept, else dW forms them again from xpad
-    else:
+    elif method == "winograd":
         out, U, V, xpad = winograd.conv2d(xpad, w, stride, Ho, Wo,
                                           functools.partial(per_batch, winograd.filter_transform))
         kept = V if keep_rows else None  # what dW will need: the tiles, or their source
         cache = ("winograd", U, kept)
+    else:
+        out, U, xpad = winograd_rows.conv2d(
+            xpad, w, stride, Ho, Wo, functools.partial(per_batch, winograd_rows.filter_transform))
+        kept = None  # dW transforms the input again, a block of images at a time
+        cache = ("winograd_rows", U, kept)
     out = out.transpose(0, 3, 1, 2)
     if b is not None:
         out = out + b[None, :, None, None]
@@ -301,10 +318,14 @@ def conv2d_backward(dout, cache, *, need_input_grad=True, need_param_grads=True)
             dw = dw_rows.reshape(F, HH, WW, C).transpose(0, 3, 1, 2)
         if need_input_grad:
             dxpad = rows_product_adjoint(dout_rows, w_product, xpad_shape, HH, WW, stride, Ho, Wo)
-    else:
+    elif method == "winograd":
         dxpad, dw = winograd.conv2d_backward(
             dout_last, w_product, w_shape, stride, xpad_shape, V=kept, xpad=xpad,
             need_input_grad=need_input_grad, need_param_grads=need_param_grads)
+    else:
+        dxpad, dw = winograd_rows.conv2d_backward(
+            dout_last, w_product, w_shape, stride, xpad, need_input_grad=need_input_grad,
+            need_param_grads=need_param_grads)
     if need_param_grads:
         dw = np.ascontiguousarray(dw)
         if has_bias:
@@ -317,7 +338,7 @@ def conv2d_backward(dout, cache, *, need_input_grad=True, need_param_grads=True)
 def _conv_cache(cache):
     """``cache`` after checking it is one that :func:`conv2d_forward` returned."""
     return check_cache(cache, isinstance(cache, tuple) and len(cache) == 10
-                       and cache[0] in ("im2col", "winograd"), "conv2d_forward")
+                       and cache[0] in METHODS[1:], "conv2d_forward")
 
 
 def conv2d_forward_naive(x, w, b=None, *, stride=1, padding=0):
@@ -359,8 +380,9 @@ class Conv2D(Layer):
     In training mode its cache keeps Winograd's tiles (or the im2col rows when they are one
     block) for the weight gradient; in evaluation mode it does not (see "Memory" in the module
     docstring).
-    ``layer.method`` ("auto", "im2col" or "winograd"; see "Winograd" there) chooses how the
-    products are formed; it changes rounding only, so it is not saved with the model.
+    ``layer.method`` ("auto", "im2col", "winograd" or "winograd_rows"; see "Winograd" there)
+    chooses how the products are formed; it changes rounding only, so it is not saved with the
+    model.
 
     Initialisation is PyTorch's default, U(-1/√fan_in, 1/√fan_in) with fan_in = C·HH·WW, from
     an explicit ``seed``; models that need another initialisation (``cleverhans_cnn``) set
@@ -394,7 +416,7 @@ class Conv2D(Layer):
             padding = (pads[0], pads[2])
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size, self.stride, self.padding = (kh, kw), int(stride), padding
-        self.method = "auto"  # how conv2d_forward forms the products: "auto", "im2col", "winograd"
+        self.method = "auto"  # how conv2d_forward forms the products: one of METHODS
         self._held = None  # (lock, {(function, args): result}) while a model holds the weights
         shape = (out_channels, in_channels, kh, kw)
         check_fits(shape, 8, f"{type(self).__name__}({in_channels}, {out_channels}, "
