@@ -182,10 +182,12 @@ def faster_than_im2col(C, HH, WW, stride, Ho, Wo):
     inference and forward + input gradient ran 0.98-1.03× as fast in float32 and 1.02-1.04× in
     float64: not enough to take it. On a Zen 4 (OpenBLAS's AVX-512 kernels, whose small-matrix
     path multiplies conv3's 36 products of 32 tiles by 64 channels by 64 filters without packing
-    them: ``kernels.matmul``), with conv1 by ``winograd_rows``, it made the float32 training
-    step 1.09× faster (1.07-1.12 in 5 rounds, one thread), inference 1.06×, forward + input
-    gradient 1.07×; on 2 threads 1.03-1.04× each (A/B rounds taking turns). So r = 5 is taken
-    on such kernels, with s²·C >= 64 (at 32 channels the layer alone ran 0.8×)."""
+    them: ``kernels.matmul``), the float32 training step, inference and forward + input gradient
+    of the CNN ran, as medians of A/B rounds taking turns in one process, 1.03, 1.03 and 1.04×
+    as fast on 2 threads (7 rounds), and with conv1 by ``winograd_rows`` 1.01, 1.06 and 1.08×
+    on 2 threads, 1.05, 1.05 and 1.00× on one (7 rounds each; single rounds from 0.81 to 1.57
+    on this noisy machine). So r = 5 is taken on such kernels, with s²·C >= 64 (with 32
+    channels the layer alone ran 0.8×)."""
     C = check_positive_int(C, "C", minimum=0)
     HH, WW, stride = check_kernel(HH, WW, stride)
     Ho, Wo = _check_output(Ho, Wo)
