@@ -240,24 +240,8 @@ def conv2d(xpad, w, stride, Ho, Wo, transform_filters=None):
     backward pass, and the input as read, with zeros added at the bottom and right when m does
     not divide Ho or Wo (the last tiles read past the edge; their extra outputs are dropped).
     """
-    xpad = check_array(xpad, "xpad", ndim=4, finite=False)
-    w = check_array(w, "w", ndim=4, finite=False)
-    stride = check_positive_int(stride, "stride")
-    F, C, HH, WW = w.shape
-    check_applies(HH, WW, stride)
-    if xpad.shape[3] != C:
-        raise ValueError(f"channel mismatch: xpad {xpad.shape} has {xpad.shape[3]} channels "
-                         f"(last axis), w {w.shape} expects {C}")
-    expected = (output_size(xpad.shape[1], HH, stride, 0, 0),
-                output_size(xpad.shape[2], WW, stride, 0, 0))
-    if (Ho, Wo) != expected or expected[0] < 1 or expected[1] < 1:
-        raise ValueError(f"Ho, Wo = {Ho}, {Wo} is not the output size of a {HH}x{WW} kernel at "
-                         f"stride {stride} over xpad of shape {xpad.shape}: {expected}")
-    Ho, Wo = expected
-    # A float32 and a float64 operand: both transforms in float64, as im2col's product would be
-    # (a float32 transform would round the filters or the tiles to float32 on the way).
-    dtype = np.promote_types(xpad.dtype, w.dtype)
-    xpad, w = xpad.astype(dtype, copy=False), w.astype(dtype, copy=False)
+    xpad, w, stride, Ho, Wo = check_convolution(xpad, w, stride, Ho, Wo, check_applies)
+    F, _, HH, _ = w.shape
     N = xpad.shape[0]
     r, m, n, Th, Tw = _tiling(HH, stride, Ho, Wo)
     xpad = _pad_to(xpad, stride * (m * Th + r - 1), stride * (m * Tw + r - 1))
@@ -266,6 +250,29 @@ def conv2d(xpad, w, stride, Ho, Wo, transform_filters=None):
     M = matmul(V.reshape(n * n, N * Th * Tw, V.shape[3]), U.reshape(n * n, U.shape[2], F))
     out = _output_transform(M.reshape(n, n, N * Th * Tw, F), N, m, Th, Tw)[:, :Ho, :Wo]
     return out, U, V, xpad
+
+
+def check_convolution(xpad, w, stride, Ho, Wo, check_method):
+    """Check the arguments of a convolution by Winograd (this module's or
+    ``winograd_rows``'s, whose ``check_applies`` is ``check_method``); return them as
+    ``(xpad, w, stride, Ho, Wo)``, xpad and w in one dtype. A float32 and a float64 operand:
+    both transforms in float64, as im2col's product would be (a float32 transform would round
+    the filters or the tiles to float32 on the way)."""
+    xpad = check_array(xpad, "xpad", ndim=4, finite=False)
+    w = check_array(w, "w", ndim=4, finite=False)
+    stride = check_positive_int(stride, "stride")
+    C, HH, WW = w.shape[1:]
+    check_method(HH, WW, stride)
+    if xpad.shape[3] != C:
+        raise ValueError(f"channel mismatch: xpad {xpad.shape} has {xpad.shape[3]} channels "
+                         f"(last axis), w {w.shape} expects {C}")
+    expected = (output_size(xpad.shape[1], HH, stride, 0, 0),
+                output_size(xpad.shape[2], WW, stride, 0, 0))
+    if (Ho, Wo) != expected or expected[0] < 1 or expected[1] < 1:
+        raise ValueError(f"Ho, Wo = {Ho}, {Wo} is not the output size of a {HH}x{WW} kernel at "
+                         f"stride {stride} over xpad of shape {xpad.shape}: {expected}")
+    dtype = np.promote_types(xpad.dtype, w.dtype)
+    return xpad.astype(dtype, copy=False), w.astype(dtype, copy=False), stride, *expected
 
 
 def conv2d_backward(dout, U, w_shape, stride, xpad_shape, *, V=None, xpad=None,

@@ -2,7 +2,7 @@
 r·stride rows tall with fewer multiplications, even on few input channels.
 
 ``tinyadv/winograd.py`` cuts the multiplications of a square kernel in both directions,
-F(m×m, r×r); its products then have s²·C rows (K), and on the talk's conv1 (8×8 at stride 2 on
+F(m×m, r×r); its products then have s²·C columns (K), and on the talk's conv1 (8×8 at stride 2 on
 3 channels: K = 12) the transforms cost far more than the products save. Here Winograd's
 minimal filtering runs in one direction only, down the rows, and the other direction stays
 im2col's, so that a product's K is s·WW·C (48 for conv1) and the products take n/(m·r) of
@@ -22,8 +22,8 @@ last, Ty = ⌈Ho/m⌉ tiles down an image and Wo outputs across:
     M[ξ]            = V[ξ] @ U[ξ]                                         (N·Ty·Wo, F)
     out[i, m·ty + k, j] = Σ_ξ Aᵀ[k, ξ] · M[ξ, (i, ty, j)]                 (F,)
 
-n products of K columns instead of im2col's one of r·K (m rows of outputs: n·K against m·r·K
-multiplications per output pixel pair of rows). Every step is linear, so the backward pass is
+n products of K columns instead of im2col's one of r·K: for m rows of outputs, n·K
+multiplications per output pixel and filter against im2col's m·r·K. Every step is linear, so the backward pass is
 the same steps transposed, in reverse order:
 
     dM[ξ, (i, ty, j)] = Σ_k Aᵀ[k, ξ] · dout[i, m·ty + k, j]
@@ -33,7 +33,8 @@ the same steps transposed, in reverse order:
 
 The input transform and its adjoint work on whole pixel rows (Wp·C values in a run), the
 output transform and its adjoint on whole output rows (Wo·F); across, the rows of V are copied
-and added back by the loops of im2col and col2im (``kernels._copy_fields_numba``).
+out of R, and those of dV added back into dR, a run of WW·C values at a time, as im2col and
+col2im do (``kernels.py``).
 
 Tiles. m = 2 or 3, as ``winograd.tile_size`` takes them down one direction: whole tiles if
 either makes them, and of those the fewest multiplications; an output whose rows m does not
@@ -69,8 +70,7 @@ from numba import njit
 
 from .checks import check_array, check_bool, check_positive_int
 from .kernels import _NO_TRANSPOSE, _ROW_MAJOR, _TRANSPOSE, _gemm, check_kernel, check_sizes
-from .kernels import output_size
-from .winograd import POINTS, _matrices, matrices
+from .winograd import POINTS, _matrices, check_convolution, matrices
 
 # Values of V per block of images (see "Memory and speed" above): 2 of conv1's images.
 BLOCK_VALUES = 1 << 16
@@ -398,22 +398,9 @@ def conv2d(xpad, w, stride, Ho, Wo, transform_filters=None):
     the zero rows that whole tiles read added at the bottom. ``transform_filters(w, stride,
     m)`` computes U (by default :func:`filter_transform`; ``Conv2D`` passes one that keeps it
     for the batch)."""
-    xpad = check_array(xpad, "xpad", ndim=4, finite=False)
-    w = check_array(w, "w", ndim=4, finite=False)
-    stride = check_positive_int(stride, "stride")
+    xpad, w, stride, Ho, Wo = check_convolution(xpad, w, stride, Ho, Wo, check_applies)
     F, C, HH, WW = w.shape
-    check_applies(HH, WW, stride)
-    if xpad.shape[3] != C:
-        raise ValueError(f"channel mismatch: xpad {xpad.shape} has {xpad.shape[3]} channels "
-                         f"(last axis), w {w.shape} expects {C}")
-    expected = (output_size(xpad.shape[1], HH, stride, 0, 0),
-                output_size(xpad.shape[2], WW, stride, 0, 0))
-    if (Ho, Wo) != expected or expected[0] < 1 or expected[1] < 1:
-        raise ValueError(f"Ho, Wo = {Ho}, {Wo} is not the output size of a {HH}x{WW} kernel at "
-                         f"stride {stride} over xpad of shape {xpad.shape}: {expected}")
-    Ho, Wo = expected
-    dtype = np.promote_types(xpad.dtype, w.dtype)  # (as winograd.conv2d)
-    xpad, w = xpad.astype(dtype, copy=False), w.astype(dtype, copy=False)
+    dtype = w.dtype
     s, r = stride, HH // stride
     m = _tile_rows(Ho, r)
     Ty = -(-Ho // m)
