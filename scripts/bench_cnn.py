@@ -461,7 +461,8 @@ def main(argv=None):
     print(f"NumPy's GEMM (2048², {threads} BLAS threads): "
           + ", ".join(f"{name} {rate / 1e9:,.0f} GFLOP/s" for name, rate in rates.items()))
     print("GEMM bound: images/s if every matrix product of the workload, counted as im2col's, ran "
-          "at that rate and nothing else took time (Winograd's conv2 needs 100/324 of its products)")
+          "at that rate and nothing else took time (Winograd's conv2 needs 100/324 of its products, "
+          "and conv3, where taken, 36/100)")
     print("ratio: tinyadv's images/s over PyTorch's, the median over the rounds and in brackets "
           "the lowest and highest of one round")
     print(f"{'workload':34s} {'dtype':8s} {'tinyadv img/s':>14s} {'PyTorch img/s':>14s} "
