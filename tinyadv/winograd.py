@@ -165,7 +165,8 @@ def _tile_size(Ho, Wo, r):
 def faster_than_im2col(C, HH, WW, stride, Ho, Wo):
     """Whether Winograd beat im2col + product where we measured (one thread, 32 images, float32):
     a 3×3 filter of the phases (r = 3), every tile whole (no output computed and thrown away),
-    and products with s²·C >= 32 rows.
+    and products with s²·C >= 32 rows; or a 5×5 one (r = 5) with s²·C >= 64 where OpenBLAS
+    multiplies small products in place (below).
 
     Forward + backward of one layer, im2col's time over Winograd's (r = 3, the tiles of
     :func:`tile_size`): s²·C = 128 (the talk's conv2) 1.78, 64 1.45-1.75, 32 1.14; 16 0.78,
@@ -187,7 +188,7 @@ def faster_than_im2col(C, HH, WW, stride, Ho, Wo):
     as fast on 2 threads (7 rounds), and with conv1 by ``winograd_rows`` 1.01, 1.06 and 1.08×
     on 2 threads, 1.05, 1.05 and 1.00× on one (7 rounds each; single rounds from 0.81 to 1.57
     on this noisy machine). So r = 5 is taken on such kernels, with s²·C >= 64 (with 32
-    channels the layer alone ran 0.8×)."""
+    channels the layer alone ran 0.81-0.91× as fast, its filters transformed in each call)."""
     C = check_positive_int(C, "C", minimum=0)
     HH, WW, stride = check_kernel(HH, WW, stride)
     Ho, Wo = _check_output(Ho, Wo)
