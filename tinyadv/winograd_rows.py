@@ -213,12 +213,14 @@ def input_transform_adjoint_reference(dV, stride, m, xpad_shape, WW, Ty):
 # --------------------------------------------------------------------------------------------
 # The Numba kernel: the whole convolution, forward or backward, in one compiled loop over blocks
 # of images, its products by calling OpenBLAS's gemm from the loop (``kernels._gemm``, as
-# ``kernels._rows_bands_numba`` does). One kernel, not one per transform: each compiled
-# function costs a cold start about a second per dtype, and one call per convolution keeps the
-# GIL free (as separate kernels called from a Python loop over the blocks, those calls held it
-# about 0.2 ms of conv1's 1.05 ms per chunk, and two threads queued for it). Each of the four
-# transforms below is written once, and combines whole rows with a matrix's entries, skipping
-# its zeros (runs of memory: a pixel row of Wp·C values, or an output row of Wo·F).
+# ``kernels._rows_bands_numba`` does). One kernel, not one per transform: as four kernels
+# sharing a helper (compiled again for each of its call signatures) they took 3.9 s of a cold
+# start per dtype, against 1.9 s; and one call per convolution keeps the GIL free (the four
+# called from a Python loop over the blocks, 16 calls and their products per chunk, made the
+# CNN 3% faster on one thread but no faster on two, where the threads queue for the GIL; one
+# kernel 5% on both). Each of the four transforms below is written once, and combines whole
+# rows with a matrix's entries, skipping its zeros (runs of memory: a pixel row of Wp·C
+# values, or an output row of Wo·F).
 
 
 @njit(cache=True, nogil=True)
