@@ -422,7 +422,6 @@ def conv2d(xpad, w, stride, Ho, Wo, transform_filters=None):
                          np.zeros((0, Wo * F), dtype), np.zeros((n, 0, F), dtype),
                          np.zeros((0, Wp * C), dtype))
     return out[:, :Ho], U, xpad
-    return out[:, :Ho], U, xpad
 
 
 def conv2d_backward(dout, U, w_shape, stride, xpad, *, need_input_grad=True,
@@ -454,8 +453,7 @@ def conv2d_backward(dout, U, w_shape, stride, xpad, *, need_input_grad=True,
     dtype = np.result_type(dout, U, xpad)
     dout, U, xpad = (a.astype(dtype, copy=False) for a in (dout, U, xpad))
     dout = np.ascontiguousarray(_pad_rows(dout, m * Ty))
-    dxpad = np.zeros((N, Hp, Wp, C), dtype=dtype) if need_input_grad else None
-    dU = np.zeros((n, K, F), dtype=dtype) if need_param_grads else None
+    dxpad = dU = None
     gemm = _gemm(dtype)
     if gemm is None:  # (no OpenBLAS to call from the loop: the NumPy references)
         dM = output_transform_adjoint_reference(dout, n, m)
@@ -465,6 +463,8 @@ def conv2d_backward(dout, U, w_shape, stride, xpad, *, need_input_grad=True,
             dV = dM @ U.transpose(0, 2, 1)
             dxpad = input_transform_adjoint_reference(dV, s, m, xpad.shape, WW, Ty)
     else:
+        dxpad = np.zeros((N, Hp, Wp, C), dtype=dtype) if need_input_grad else None
+        dU = np.zeros((n, K, F), dtype=dtype) if need_param_grads else None
         BT, _, AT = (matrix.astype(dtype) for matrix in _matrices(m, r))
         _winograd_rows_numba(gemm, np.ascontiguousarray(xpad).reshape(N * Hp, Wp * C), Hp, s, m,
                              BT, AT, Ty, WW, C, Wo, np.ascontiguousarray(U),
