@@ -53,3 +53,25 @@ def test_a_long_name_of_multibyte_characters_still_has_a_temporary_name_that_fit
         with open(temporary, "w") as f:
             f.write("new")
     assert target.read_text() == "new" and os.listdir(tmp_path) == [target.name]
+
+
+@pytest.mark.skipif(not hasattr(os, "symlink") or os.name == "nt", reason="POSIX symbolic links")
+@pytest.mark.parametrize("existing", [True, False])
+def test_a_symbolic_link_is_written_through_and_stays_a_link(tmp_path, existing):
+    """As open(link, "w") does: the file the link names gets the new content (made if missing,
+    in its own folder, with the temporary beside it), and the link is still a link to it."""
+    (tmp_path / "models").mkdir()
+    (tmp_path / "links").mkdir()
+    target = tmp_path / "models" / "model.npz"
+    if existing:
+        target.write_text("old")
+    link = tmp_path / "links" / "latest.npz"
+    os.symlink(os.path.join("..", "models", "model.npz"), link)
+    with atomic_path(link) as temporary:
+        assert os.path.dirname(temporary) == str(target.parent)
+        with open(temporary, "w") as f:
+            f.write("new")
+    assert os.path.islink(link) and os.readlink(link) == os.path.join("..", "models", "model.npz")
+    assert target.read_text() == "new" and link.read_text() == "new"
+    assert sorted(os.listdir(tmp_path / "models")) == ["model.npz"]
+    assert os.listdir(tmp_path / "links") == ["latest.npz"]

@@ -52,10 +52,13 @@ def atomic_path(path, *, suffix=None):
 
     The block must write the temporary file (by its name). If it raises, the temporary file is
     removed and the destination is left as it was. The data is flushed to disk (``fsync``)
-    before the rename. A path that is not a file name (see :func:`check_path`), or whose folder
-    cannot be made because a file holds its name (NotADirectoryError), is refused first.
+    before the rename. A symbolic link is written through, as ``open(path, "w")`` writes: the
+    file it names is replaced (made if missing) and the link stays (renamed onto, the link
+    would become a plain file and the file it names keep its old content). A path that is not a
+    file name (see :func:`check_path`), or whose folder cannot be made because a file holds its
+    name (NotADirectoryError), is refused first.
     """
-    path = check_path(path)
+    path = os.path.realpath(check_path(path))  # (through symbolic links, to the file they name)
     if suffix is not None and not (isinstance(suffix, str) and os.sep not in suffix
                                    and (not os.altsep or os.altsep not in suffix)):
         raise ValueError(f"suffix must be a file ending such as '.png', got {suffix!r}")
