@@ -66,11 +66,12 @@ def _count_filter_transforms(monkeypatch):
 @pytest.mark.parametrize("threads", [1, 2])
 def test_work_on_the_weights_alone_is_done_once_per_batch_with_the_same_numbers(
         restore_threads, monkeypatch, threads):
-    """Winograd's transformed filters (conv2) and the weight in im2col's row order (conv1,
-    conv3) are computed once per call of three chunks, and the results are the same bits as
-    when every chunk computes them."""
+    """Winograd's transformed filters (conv2) and their transpose for the input gradient, and the
+    weight in im2col's row order (conv1, conv3) are computed once per call of three chunks,
+    and the results are the same bits as when every chunk computes them."""
     set_num_threads(threads)
     transforms = _count_filter_transforms(monkeypatch)
+    transposes = _count_calls(monkeypatch, winograd, "transposed_filters")
     rows = _count_calls(monkeypatch, conv_module, "weight_rows")
     rng = np.random.default_rng(2)
     model = ta.cleverhans_cnn(nf=8, seed=0, dtype=np.float64)  # conv2 by Winograd
@@ -78,14 +79,15 @@ def test_work_on_the_weights_alone_is_done_once_per_batch_with_the_same_numbers(
     x, g = rng.random((10, 3, 32, 32)), rng.normal(size=(10, 10))
     held = model.logits(x), model.input_gradient(x, g)
     assert transforms == [(16, 8, 6, 6)] * 2  # conv2's weights, once per call
+    assert transposes == [(5, 5, 32, 16)]  # and Uᵀ from its U, once, for the input gradient
     assert sorted(rows) == sorted([(8, 3, 8, 8), (16, 16, 5, 5)] * 2)  # conv1's and conv3's
     assert all(getattr(layer, "_held", None) is None for _, layer in model.layers)
 
-    transforms.clear()
-    rows.clear()
+    for calls in (transforms, transposes, rows):
+        calls.clear()
     monkeypatch.setattr(Conv2D, "hold_weights", lambda self: None)  # every chunk computes them
     every_chunk = model.logits(x), model.input_gradient(x, g)
-    assert len(transforms) == 6 and len(rows) == 12
+    assert len(transforms) == 6 and len(transposes) == 3 and len(rows) == 12
     for first, second in zip(held, every_chunk):
         np.testing.assert_array_equal(first, second)
 

@@ -289,6 +289,42 @@ def test_bad_method_names_the_problem():
         conv2d_forward(x.astype(np.int64), w, method="winograd")
 
 
+@pytest.mark.parametrize("module", ["winograd", "winograd_rows"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_input_gradient_takes_a_given_transpose_of_the_filters(module, dtype):
+    """``transposed_filters(U)`` is Uᵀ at every point in C order; given to the backward pass
+    (as a layer passes the one it keeps for a batch) it gives the gradients computed without
+    it, bit for bit, also a float32 Ut given in float64 (taken in U's dtype); one of another
+    shape is refused."""
+    from tinyadv import winograd_rows
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2, 3, 14, 14)).astype(dtype)
+    w = rng.normal(size=(4, 3, 6, 6)).astype(dtype)
+    out, cache = conv2d_forward(x, w, stride=2, method=module)
+    U = cache[1]
+    Ut = winograd.transposed_filters(U)
+    points = U.shape[:-2]
+    assert Ut.flags.c_contiguous and Ut.shape == (int(np.prod(points)),) + U.shape[:-3:-1]
+    np.testing.assert_array_equal(Ut, U.reshape(-1, *U.shape[-2:]).transpose(0, 2, 1))
+    dout = rng.normal(size=out.shape).astype(dtype)
+    dout_last = dout.transpose(0, 2, 3, 1)
+    if module == "winograd":  # (the cache: method, U, V, x's shape, xpad or None, xpad's shape)
+        def backward(**kwargs):
+            return winograd.conv2d_backward(dout_last, U, w.shape, 2, cache[5], V=cache[2],
+                                            **kwargs)
+    else:
+        def backward(**kwargs):
+            return winograd_rows.conv2d_backward(dout_last, U, w.shape, 2, cache[4], **kwargs)
+    expected = backward()
+    for given in (Ut, Ut.astype(np.float64)):  # (a float32 U's, exactly, in float64)
+        for got, want in zip(backward(Ut=given), expected):
+            np.testing.assert_array_equal(got, want)
+    with pytest.raises(ValueError, match="Ut must be transposed_filters"):
+        backward(Ut=Ut[:, :, :-1])
+    with pytest.raises(ValueError, match="dimensions"):
+        winograd.transposed_filters(U.reshape(-1))
+
+
 def test_tile_size_takes_tiles_whole_in_both_directions_on_rectangular_outputs():
     """"Of 2 and 3, those that divide Ho and Wo if any do": a size that divides only one of the
     two is not whole. The rule written out here against every output up to 13×13; and the auto

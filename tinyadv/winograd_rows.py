@@ -70,7 +70,7 @@ from numba import njit
 
 from .checks import check_array, check_bool, check_positive_int
 from .kernels import _NO_TRANSPOSE, _ROW_MAJOR, _TRANSPOSE, _gemm, check_kernel, check_sizes
-from .winograd import POINTS, _matrices, check_convolution, matrices
+from .winograd import POINTS, _checked_transpose, _matrices, check_convolution, matrices
 
 # Values of V per block of images (see "Memory and speed" above): 2 of conv1's images.
 BLOCK_VALUES = 1 << 16
@@ -424,11 +424,12 @@ def conv2d(xpad, w, stride, Ho, Wo, transform_filters=None):
     return out[:, :Ho], U, xpad
 
 
-def conv2d_backward(dout, U, w_shape, stride, xpad, *, need_input_grad=True,
+def conv2d_backward(dout, U, w_shape, stride, xpad, *, Ut=None, need_input_grad=True,
                     need_param_grads=True):
     """Gradients of :func:`conv2d`: dout (N, Ho, Wo, F), U and xpad as :func:`conv2d` returned
     them -> (dxpad of xpad's shape or None, dw of ``w_shape`` or None). The weight gradient
-    transforms the input again, a block of images at a time."""
+    transforms the input again, a block of images at a time. The input gradient multiplies by
+    ``Ut = winograd.transposed_filters(U)``, computed here unless given (as in ``winograd``)."""
     need_input_grad = check_bool(need_input_grad, "need_input_grad")
     need_param_grads = check_bool(need_param_grads, "need_param_grads")
     dout = check_array(dout, "dout", ndim=4, finite=False)
@@ -468,7 +469,8 @@ def conv2d_backward(dout, U, w_shape, stride, xpad, *, need_input_grad=True,
         BT, _, AT = (matrix.astype(dtype) for matrix in _matrices(m, r))
         _winograd_rows_numba(gemm, np.ascontiguousarray(xpad).reshape(N * Hp, Wp * C), Hp, s, m,
                              BT, AT, Ty, WW, C, Wo, np.ascontiguousarray(U),
-                             np.ascontiguousarray(U.transpose(0, 2, 1)), _block(n, Ty, Wo, K),
+                             _checked_transpose(U, Ut) if need_input_grad
+                             else np.zeros((n, 0, K), dtype), _block(n, Ty, Wo, K),
                              np.zeros((0, Wo * F), dtype), dout.reshape(N * Ty * m, Wo * F),
                              dU if need_param_grads else np.zeros((n, 0, F), dtype),
                              np.zeros((0, Wp * C), dtype) if dxpad is None

@@ -282,7 +282,8 @@ def conv2d_forward(x, w, b=None, *, stride=1, padding=0, keep_rows=True, method=
     return out, cache
 
 
-def conv2d_backward(dout, cache, *, need_input_grad=True, need_param_grads=True):
+def conv2d_backward(dout, cache, *, need_input_grad=True, need_param_grads=True,
+                    per_batch=_call):
     """Gradients of the convolution with respect to its input, weights and bias.
 
     Parameters
@@ -291,6 +292,10 @@ def conv2d_backward(dout, cache, *, need_input_grad=True, need_param_grads=True)
     cache : from :func:`conv2d_forward`
     need_input_grad, need_param_grads : bool
         Skip the work whose result nobody needs (returns None in its place).
+    per_batch : callable, optional
+        As in :func:`conv2d_forward`, for what the input gradient computes from the forward
+        pass's transformed filters alone: ``per_batch(function, U) -> function(U)`` (Winograd's
+        Uᵀ, :func:`tinyadv.winograd.transposed_filters`).
 
     Returns
     -------
@@ -318,14 +323,16 @@ def conv2d_backward(dout, cache, *, need_input_grad=True, need_param_grads=True)
             dw = dw_rows.reshape(F, HH, WW, C).transpose(0, 3, 1, 2)
         if need_input_grad:
             dxpad = rows_product_adjoint(dout_rows, w_product, xpad_shape, HH, WW, stride, Ho, Wo)
-    elif method == "winograd":
-        dxpad, dw = winograd.conv2d_backward(
-            dout_last, w_product, w_shape, stride, xpad_shape, V=kept, xpad=xpad,
-            need_input_grad=need_input_grad, need_param_grads=need_param_grads)
     else:
-        dxpad, dw = winograd_rows.conv2d_backward(
-            dout_last, w_product, w_shape, stride, xpad, need_input_grad=need_input_grad,
-            need_param_grads=need_param_grads)
+        Ut = per_batch(winograd.transposed_filters, w_product) if need_input_grad else None
+        if method == "winograd":
+            dxpad, dw = winograd.conv2d_backward(
+                dout_last, w_product, w_shape, stride, xpad_shape, V=kept, xpad=xpad, Ut=Ut,
+                need_input_grad=need_input_grad, need_param_grads=need_param_grads)
+        else:
+            dxpad, dw = winograd_rows.conv2d_backward(
+                dout_last, w_product, w_shape, stride, xpad, Ut=Ut,
+                need_input_grad=need_input_grad, need_param_grads=need_param_grads)
     if need_param_grads:
         dw = np.ascontiguousarray(dw)
         if has_bias:
@@ -450,24 +457,30 @@ class Conv2D(Layer):
         """Keep what the convolution computes from its weights alone, once computed, for the
         rest of the batch (its other chunks, on any thread) instead of computing it again in
         every chunk: Winograd's transformed filters U (a chunk of 32 images spent 0.6 ms in
-        float32, 1.1 ms in float64, on conv2's) and the weight in im2col's row order (a copy of
-        conv3's 102,400 weights per chunk). Only what comes from the layer's own weight array
-        is kept (a binarized layer's sign(W) is a new array in every chunk, so what comes from
-        it is computed there), keyed by the function and its other arguments."""
+        float32, 1.1 ms in float64, on conv2's), their transpose Uᵀ for the input gradient
+        (:func:`tinyadv.winograd.transposed_filters`) and the weight in im2col's row order (a
+        copy of conv3's 102,400 weights per chunk). Only what comes from the layer's own weight
+        array, or from what is kept, is kept (a binarized layer's sign(W) is a new array in
+        every chunk, so what comes from it is computed there), keyed by the function, the array
+        it came from and its other arguments."""
         self._held = (threading.Lock(), {})
 
     def release_weights(self):
         self._held = None
 
-    def _per_batch(self, function, w, *args):
+    def _per_batch(self, function, source, *args):
         held = self._held  # read once: the chunks of this batch share it
-        if held is None or w is not self.params["weight"].data:
-            return function(w, *args)
+        if held is None:
+            return function(source, *args)
         lock, results = held
+        key = (function, id(source), args)  # (the source is kept with the result: its id stays)
         with lock:  # the first chunk computes, the others wait for its result
-            if (function, args) not in results:
-                results[function, args] = function(w, *args)
-            return results[function, args]
+            if key not in results and (source is self.params["weight"].data or any(
+                    source is result for _, result in results.values())):
+                results[key] = (source, function(source, *args))
+            if key in results:
+                return results[key][1]
+        return function(source, *args)  # not from the layer's own weight: every chunk computes
 
     def weight_gradient(self, dw_effective):
         """Map dL/d(effective weight) to dL/d(weight): the identity here, an STE when binarized."""
@@ -479,6 +492,6 @@ class Conv2D(Layer):
             raise ValueError(f"cache is of a convolution with weights of shape {w_shape}, this "
                              f"layer's are {self.params['weight'].shape}")
         dx, dw, db = conv2d_backward(
-            dout, cache, need_input_grad=need_input_grad, need_param_grads=need_param_grads
-        )
+            dout, cache, need_input_grad=need_input_grad, need_param_grads=need_param_grads,
+            per_batch=self._per_batch)
         return dx, weight_and_bias_grads(self, dw, db, need_param_grads)
