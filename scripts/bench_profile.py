@@ -76,12 +76,14 @@ def products_alone(count, M, K, N, dtype, mode, first, passes, rng):
     weight = rng.random((count, K, N)).astype(dtype)
     if count == 1:  # im2col keeps its weight as rows (N, K), and Winograd's U is (K, N)
         weight = np.ascontiguousarray(weight.transpose(0, 2, 1)).transpose(0, 2, 1)
+    # (and Winograd's Uᵀ, (N, K), in C order: winograd.transposed_filters, kept per batch)
+    weight_t = weight.transpose(0, 2, 1) if count == 1 else winograd.transposed_filters(weight)
     dout = rng.random((count, M, N)).astype(dtype)
     products = [lambda: matmul(rows, weight)]
     if mode == "train":
         products.append(lambda: np.matmul(rows.transpose(0, 2, 1), dout))
     if mode == "eval" or not first:
-        products.append(lambda: matmul(dout, weight.transpose(0, 2, 1)))
+        products.append(lambda: matmul(dout, weight_t))
     return seconds_per_pass(products, passes), 2 * count * M * K * N * len(products)
 
 
