@@ -67,9 +67,9 @@ def product_shapes(layer, x, out, by_winograd):
 def products_alone(count, M, K, N, dtype, mode, first, passes, rng):
     """(seconds per pass, FLOPs) of the layer's products alone: forward rows · W, then the
     weight gradient rowsᵀ · dout (train) and the input gradient dout · Wᵀ (unless first in
-    train), each ``count`` times (stacked, as ``np.matmul`` runs Winograd's). The forward and
-    input-gradient products go through ``kernels.matmul``, as the layers' do (in pieces of 32
-    rows where OpenBLAS multiplies those faster), the weight gradient through ``np.matmul``; a
+    train), each ``count`` times (stacked, as ``np.matmul`` runs Winograd's). The products go
+    through ``kernels.matmul``, as the layers' do (in pieces of 32 rows where OpenBLAS
+    multiplies those faster), but im2col's weight gradient through ``np.matmul``; a
     convolution that multiplies its rows band by band from compiled loops (conv1 on OpenBLAS's
     SkylakeX kernels: ``kernels._rows_bands_numba``) can beat these in place."""
     rows = rng.random((count, M, K)).astype(dtype)
@@ -80,8 +80,9 @@ def products_alone(count, M, K, N, dtype, mode, first, passes, rng):
     weight_t = weight.transpose(0, 2, 1) if count == 1 else winograd.transposed_filters(weight)
     dout = rng.random((count, M, N)).astype(dtype)
     products = [lambda: matmul(rows, weight)]
-    if mode == "train":
-        products.append(lambda: np.matmul(rows.transpose(0, 2, 1), dout))
+    if mode == "train":  # (Winograd's weight gradient as its layer multiplies it)
+        weight_gradient = matmul if count > 1 else np.matmul
+        products.append(lambda: weight_gradient(rows.transpose(0, 2, 1), dout))
     if mode == "eval" or not first:
         products.append(lambda: matmul(dout, weight_t))
     return seconds_per_pass(products, passes), 2 * count * M * K * N * len(products)

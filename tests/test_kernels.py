@@ -213,11 +213,13 @@ def test_matmul_cuts_a_product_only_where_openblas_multiplies_the_pieces_faster(
     """``kernels.matmul`` gives np.matmul's result (to 1e-5 in float32, 1e-12 in float64) and
     takes the pieces of 32 rows exactly when NumPy's OpenBLAS has the small-matrix path (as
     it reports: mocked here both ways), BLAS is on one thread, and the pieces fit 100³
-    multiply-adds (all these shapes do)."""
+    multiply-adds (all these shapes do) while the whole product does not (the last one's
+    does: OpenBLAS takes the small path for it whole)."""
     from tinyadv.threads import blas_threads
 
     rng = np.random.default_rng(0)
     a, b = (rng.normal(size=shape).astype(dtype) for shape in shapes)
+    beyond = a.shape[-2] * a.shape[-1] * b.shape[-1] > 100**3
     expected = np.matmul(a, b)
     tolerance = (1e-5 if dtype == np.float32 else 1e-12) * float(np.abs(expected).max())
     for fast in (False, True):
@@ -230,7 +232,7 @@ def test_matmul_cuts_a_product_only_where_openblas_multiplies_the_pieces_faster(
                 else:
                     with blas_threads(threads):
                         result = kernels.matmul(a, b)
-            assert in_rows.called == (fast and threads == 1)
+            assert in_rows.called == (fast and threads == 1 and beyond)
             np.testing.assert_allclose(result, expected, rtol=0, atol=tolerance)
     with blas_threads(1), mock.patch.object(kernels, "_small_products_fast", lambda: True), \
             mock.patch.object(kernels, "matmul_in_rows") as in_rows:  # pieces past the bound

@@ -316,8 +316,8 @@ def test_the_input_gradient_takes_a_given_transpose_of_the_filters(module, dtype
         def backward(**kwargs):
             return winograd_rows.conv2d_backward(dout_last, U, w.shape, 2, cache[4], **kwargs)
     expected = backward()
-    for given in (Ut, Ut.astype(np.float64)):  # (a float32 U's, exactly, in float64)
-        for got, want in zip(backward(Ut=given), expected):
+    for transposed in (Ut, Ut.astype(np.float64)):  # (a float32 U's, exactly, in float64)
+        for got, want in zip(backward(Ut=transposed), expected):
             np.testing.assert_array_equal(got, want)
     with pytest.raises(ValueError, match="Ut must be transposed_filters"):
         backward(Ut=Ut[:, :, :-1])

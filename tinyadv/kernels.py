@@ -346,7 +346,9 @@ ROWS_BLOCK_VALUES = 1 << 18
 # OpenBLAS's AVX2 kernels ("Haswell", which have no such path) the cut made them slower (0.8x),
 # and with BLAS on several threads each piece would run on one. So ``matmul`` cuts a product
 # only when NumPy's OpenBLAS runs the SkylakeX kernels, on one thread (inside the chunks, see
-# ``threads.map_chunks``), and the pieces fit the bound; otherwise it is ``np.matmul``. Each
+# ``threads.map_chunks``), and the pieces fit the bound while the whole product does not (within
+# it OpenBLAS takes the small path for the whole, and pieces of it ran 5-15% slower: 64 to 128
+# rows by K = 32-128 by 64, both dtypes); otherwise it is ``np.matmul``. Each
 # output is the same dot product either way; on the Zen 4 the two paths gave the same bits for
 # every product of the talk's CNN (both add the K terms in order), which OpenBLAS does not promise.
 SMALL_PRODUCT_ROWS = 32
@@ -408,9 +410,11 @@ def _small_products_here(a, b):
 def matmul(a, b, out=None):
     """``np.matmul(a, b, out=out)`` for float arrays a (..., M, K) and b (..., K, N) of one
     dtype, as :func:`matmul_in_rows` with ``SMALL_PRODUCT_ROWS`` rows when OpenBLAS multiplies
-    such pieces faster (the comment above)."""
+    such pieces faster (the comment above): when the pieces fit its small-matrix bound and the
+    whole product does not."""
     rows = SMALL_PRODUCT_ROWS
-    if (a.shape[-2] > rows and rows * a.shape[-1] * b.shape[-1] <= SMALL_PRODUCT_MULTIPLY_ADDS
+    M, K, N = a.shape[-2], a.shape[-1], b.shape[-1]
+    if (M > rows and rows * K * N <= SMALL_PRODUCT_MULTIPLY_ADDS < M * K * N
             and _small_products_here(a, b)):
         return matmul_in_rows(a, b, rows, out)
     return np.matmul(a, b, out=out)

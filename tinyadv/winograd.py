@@ -317,7 +317,7 @@ def conv2d_backward(dout, U, w_shape, stride, xpad_shape, *, V=None, xpad=None, 
     if need_param_grads:
         if V is None:
             V = _input_transform(xpad, stride, m, r, Th, Tw)
-        dU = np.matmul(V.reshape(n * n, N * Th * Tw, V.shape[3]).transpose(0, 2, 1), dM)
+        dU = matmul(V.reshape(n * n, N * Th * Tw, V.shape[3]).transpose(0, 2, 1), dM)
         dw = _filter_transform_adjoint(dU.reshape(n, n, K, F), stride, C, m)
     if need_input_grad:
         dV = matmul(dM, _checked_transpose(U, Ut))
