@@ -449,6 +449,20 @@ def test_snr_whose_ratio_leaves_float64_is_the_formula_not_inf():
         assert mean_snr(x, x_noisy) == pytest.approx(np.mean(expected), rel=1e-12)
 
 
+
+def test_snr_of_images_near_the_largest_float64_is_the_formula_not_nan():
+    """δ = x_noisy − x and ‖x‖ beyond float64's largest number (x = 1e308 against −1e308, or
+    ‖x‖ of four values of 1e308) gave inf / inf: NaN, with overflow warnings. The ratio of the
+    norms is the same for both taken a power of two smaller."""
+    x = np.array([[1e308, 1e308, 1e308, 1e308], [1e308, 0.0, 1e308, 0.0], [1.0, 0.0, 0.0, 0.0]])
+    x_noisy = np.array([[-1e308] * 4, [1.7e308, 0.0, 1e308, 0.0], [0.5, 0.0, 0.0, 0.0]])
+    expected = [20 * math.log10(1.5), 20 * math.log10(1 + math.sqrt(2) / 0.7), 20 * math.log10(3)]
+    with np.errstate(all="raise"):
+        for row in range(3):
+            assert mean_snr(x[row:row + 1], x_noisy[row:row + 1]) == pytest.approx(expected[row],
+                                                                                   rel=1e-12)
+        assert mean_snr(x, x_noisy) == pytest.approx(np.mean(expected), rel=1e-12)
+
 # ---- gradient-masking report ---------------------------------------------------------------------
 
 class MaskedGradients(OnlyTheInterface):

@@ -563,8 +563,15 @@ def mean_snr(x, x_noisy):
         raise ValueError("x is empty")
     # (‖·‖₂ as perturbation_stats takes it: the same numbers as np.linalg.norm, without its
     # squares underflowing to a zero δ, skipped as unperturbed, or overflowing to inf / inf)
-    signal = _l2_sizes(x.reshape(len(x), -1).astype(np.float64))
-    noise = _l2_sizes((x_noisy.astype(np.float64) - x).reshape(len(x), -1))
+    x, x_noisy = (a.reshape(len(a), -1).astype(np.float64) for a in (x, x_noisy))  # (copies)
+    # Images with values near float64's largest (beyond 2¹⁰⁰⁰): δ itself could overflow (1e308
+    # − (−1e308)), and ‖x‖ with it, inf / inf; both are taken 2⁶⁴ times smaller, which leaves
+    # their ratio as it is.
+    near_largest = np.maximum(np.abs(x).max(axis=1, initial=0),
+                              np.abs(x_noisy).max(axis=1, initial=0)) > 2.0 ** 1000
+    x[near_largest] *= 2.0 ** -64
+    x_noisy[near_largest] *= 2.0 ** -64
+    signal, noise = _l2_sizes(x), _l2_sizes(x_noisy - x)
     finite = noise > 0
     if not finite.any():
         return float("nan")
