@@ -283,6 +283,17 @@ def test_perturbation_stats_in_every_norm():
         perturbation_stats(x, x_adv, mask=np.ones(2, bool))
 
 
+def test_perturbation_stats_of_a_delta_beyond_float64_is_inf_without_a_warning():
+    """x_adv − x of −1e308 − 1e308 is beyond float64: its L1, L2 and L∞ sizes are inf, as the
+    docstring says, and L0 counts it; the subtraction no longer warns of the overflow."""
+    x, x_adv = np.array([[1e308, 0.0], [1.0, 0.0]]), np.array([[-1e308, 0.0], [2.0, 0.0]])
+    with np.errstate(all="raise"):
+        stats = perturbation_stats(x, x_adv)
+    for norm in (1, 2, np.inf):
+        np.testing.assert_array_equal(stats[norm]["per_sample"], [np.inf, 1.0])
+    np.testing.assert_array_equal(stats[0]["per_sample"], [1.0, 1.0])
+
+
 @pytest.mark.parametrize("sizes", [[1e308, 1.5e308, 1.7e308], [1.5e308, 1.7e308], [1e308] * 5,
                                    [1e-300, 1.0, 1.7e308, 1.7e308]])
 def test_perturbation_stats_mean_and_median_of_huge_sizes_are_finite(sizes):

@@ -406,7 +406,8 @@ def perturbation_stats(x, x_adv, mask=None):
     x_adv = check_array(x_adv, "x_adv", min_ndim=1)
     if x.shape != x_adv.shape:
         raise ValueError(f"x and x_adv must have the same shape, got {x.shape} and {x_adv.shape}")
-    delta = (x_adv.astype(np.float64) - x).reshape(len(x), int(np.prod(x.shape[1:])))
+    with np.errstate(over="ignore"):  # (a δ beyond float64's range is inf, as said above)
+        delta = (x_adv.astype(np.float64) - x).reshape(len(x), int(np.prod(x.shape[1:])))
     if mask is None:
         mask = np.ones(len(x), dtype=bool)
     mask = np.asarray(mask)
