@@ -460,7 +460,6 @@ def test_snr_whose_ratio_leaves_float64_is_the_formula_not_inf():
         assert mean_snr(x, x_noisy) == pytest.approx(np.mean(expected), rel=1e-12)
 
 
-
 def test_snr_of_images_near_the_largest_float64_is_the_formula_not_nan():
     """δ = x_noisy − x and ‖x‖ beyond float64's largest number (x = 1e308 against −1e308, or
     ‖x‖ of four values of 1e308) gave inf / inf: NaN, with overflow warnings. The ratio of the
@@ -473,6 +472,7 @@ def test_snr_of_images_near_the_largest_float64_is_the_formula_not_nan():
             assert mean_snr(x[row:row + 1], x_noisy[row:row + 1]) == pytest.approx(expected[row],
                                                                                    rel=1e-12)
         assert mean_snr(x, x_noisy) == pytest.approx(np.mean(expected), rel=1e-12)
+
 
 # ---- gradient-masking report ---------------------------------------------------------------------
 
