@@ -180,17 +180,21 @@ def test_col2im_writes_into_a_given_array(dtype):
 
 @given(lead=st.sampled_from([((), ()), ((2,), (2,)), ((3,), ()), ((), (2,)), ((2, 1), (1, 3))]),
        M=st.integers(0, 70), K=st.integers(0, 12), N=st.integers(1, 9), rows=st.integers(1, 40),
-       b_transposed=st.booleans(), out_layout=st.sampled_from([None, "C", "transposed"]),
+       a_transposed=st.booleans(), b_transposed=st.booleans(),
+       out_layout=st.sampled_from([None, "C", "transposed"]),
        dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 2**16))
-@example(lead=((2,), (2,)), M=128, K=12, N=9, rows=32, b_transposed=True, out_layout="C",
-         dtype=np.float32, seed=0)  # whole pieces only
-def test_matmul_in_rows_equals_one_product(lead, M, K, N, rows, b_transposed, out_layout, dtype,
-                                           seed):
+@example(lead=((2,), (2,)), M=128, K=12, N=9, rows=32, a_transposed=False, b_transposed=True,
+         out_layout="C", dtype=np.float32, seed=0)  # whole pieces only
+@example(lead=((3,), (3,)), M=64, K=12, N=9, rows=32, a_transposed=True, b_transposed=False,
+         out_layout=None, dtype=np.float64, seed=0)  # as Winograd's weight gradient, Vᵀ dM
+def test_matmul_in_rows_equals_one_product(lead, M, K, N, rows, a_transposed, b_transposed,
+                                           out_layout, dtype, seed):
     """Products of ``rows`` rows each (the last M % rows as one more; stacks broadcast as
-    np.matmul broadcasts them; b transposed or not; into a given out in any layout) give
+    np.matmul broadcasts them; a or b transposed or not; into a given out in any layout) give
     np.matmul's result, to 1e-5 (float32) or 1e-12 of the largest entry."""
     rng = np.random.default_rng(seed)
-    a = rng.normal(size=lead[0] + (M, K)).astype(dtype)
+    a = rng.normal(size=lead[0] + (K, M)).astype(dtype).swapaxes(-1, -2) if a_transposed else \
+        rng.normal(size=lead[0] + (M, K)).astype(dtype)
     b = rng.normal(size=lead[1] + (N, K)).astype(dtype).swapaxes(-1, -2) if b_transposed else \
         rng.normal(size=lead[1] + (K, N)).astype(dtype)
     expected = np.matmul(a, b)
