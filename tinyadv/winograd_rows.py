@@ -60,8 +60,9 @@ inference 1.05×, forward + input gradient 1.08×.
 
 Not taken by ``method="auto"`` yet: its kernel compiles in about 1.9 s per dtype, and with it
 in the defaults the first results of ``scripts/bench_cnn.py`` on a cold cache took 16.4-16.8 s
-(14.7 and 16.8 s with it in float32 only), past the 15 s target. Until the compile time is
-found elsewhere (the square method's five kernels take 3.3-3.8 s per dtype), set
+(14.7 and 16.8 s with it in float32 only), past the 15 s target; without it the median of
+three cold starts later took 12.1 s, and its 3.8 s would still pass 15. Until the compile time
+is found elsewhere (the square method's five kernels take about 3 s per dtype), set
 ``layer.method = "winograd_rows"`` to use it.
 """
 
