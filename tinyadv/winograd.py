@@ -311,6 +311,7 @@ def conv2d_backward(dout, U, w_shape, stride, xpad_shape, *, V=None, xpad=None, 
         xpad = check_array(xpad, "xpad", ndim=4, finite=False)
         if xpad.shape != xpad_shape:
             raise ValueError(f"xpad must have xpad_shape {xpad_shape}, got {xpad.shape}")
+    Ut = _checked_transpose(U, Ut) if need_input_grad else None
     dM = _output_transform_adjoint(_pad_to(dout, m * Th, m * Tw), n, m, Th, Tw)
     dM = dM.reshape(n * n, N * Th * Tw, F)
     dxpad = dw = None
@@ -320,7 +321,7 @@ def conv2d_backward(dout, U, w_shape, stride, xpad_shape, *, V=None, xpad=None, 
         dU = matmul(V.reshape(n * n, N * Th * Tw, V.shape[3]).transpose(0, 2, 1), dM)
         dw = _filter_transform_adjoint(dU.reshape(n, n, K, F), stride, C, m)
     if need_input_grad:
-        dV = matmul(dM, _checked_transpose(U, Ut))
+        dV = matmul(dM, Ut)
         dV = dV.reshape(n, n, N * Th * Tw, dV.shape[2])
         dxpad = _input_transform_adjoint(dV, stride, m, xpad_shape, Th, Tw)
     return dxpad, dw
@@ -346,10 +347,10 @@ def _checked_transpose(U, Ut):
     lays it out (ValueError for another), else that transpose, computed."""
     if Ut is None:
         return transposed_filters(U)
-    P, (K, F) = int(np.prod(U.shape[:-2])), U.shape[-2:]
+    shape = (int(np.prod(U.shape[:-2])), U.shape[-1], U.shape[-2])
     Ut = check_array(Ut, "Ut", ndim=3, finite=False)
-    if Ut.shape != (P, F, K):
-        raise ValueError(f"Ut must be transposed_filters(U), of shape {(P, F, K)}, got {Ut.shape}")
+    if Ut.shape != shape:
+        raise ValueError(f"Ut must be transposed_filters(U), of shape {shape}, got {Ut.shape}")
     return np.ascontiguousarray(Ut, dtype=U.dtype)
 
 
