@@ -573,6 +573,23 @@ def test_conv_with_no_channels_or_no_filters_equals_the_definition(N, C, F, meth
     np.testing.assert_array_equal(db, np.full(F, N * 4 * 3))
 
 
+@pytest.mark.parametrize("layout, one_block", [
+    ("C", True), ("channels last", True), ("fortran", True),
+    ("reversed", False), ("strided", False), ("broadcast", False)])
+def test_relu_runs_through_memory_in_order_exactly_when_it_is_one_block(layout, one_block):
+    """The compiled ReLU takes an array as the 1-D view of its memory (``_in_memory_order``)
+    when there is one (any order of the axes), and the reference otherwise: told apart by
+    whether ``ravel`` made a view, with the result's values in the array's own order."""
+    from tinyadv.layers.activations import _in_memory_order
+
+    x = with_layout(np.arange(24.0).reshape(2, 3, 2, 2) - 11, layout)
+    flat = _in_memory_order(x)
+    assert (flat is not None) == one_block
+    if one_block:
+        assert np.shares_memory(flat, x) and flat.shape == (x.size,)
+        np.testing.assert_array_equal(np.sort(flat), np.sort(x, axis=None))
+
+
 @pytest.mark.parametrize("size", [1, 2, 7, 33])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_compiled_relu_loops_write_every_entry_of_their_outputs(size, dtype):

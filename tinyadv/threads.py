@@ -40,7 +40,7 @@ import math
 import os
 import sys
 import threading
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 
 import numpy as np
 
@@ -301,6 +301,10 @@ def map_chunks(work, slices, *, small=False):
                 _state["pool"] = ThreadPoolExecutor(_state["threads"], thread_name_prefix="tinyadv")
             futures = [_state["pool"].submit(_run_chunk, work, s) for s in slices]
         try:
+            # This thread sleeps until every chunk is done (or one has raised): woken at each
+            # chunk's end instead, it took a core and the GIL from the chunks 16 times per
+            # call of 512 images (2 cores: 1-2% slower).
+            wait(futures, return_when=FIRST_EXCEPTION)
             return [future.result() for future in futures]
         finally:  # (an exception: the chunks not started never start, the running ones end
             for future in futures:  # before the caller sees it, as in the loop above)

@@ -113,9 +113,11 @@ def _in_memory_order(a):
     """``a`` as a 1-D view that runs through its memory in order, which is the order of
     ``np.empty_like(a)`` raveled the same way; None when ``a`` is not one block of memory
     (steps, negative strides, broadcasts: ``ravel`` copies, and for a broadcast the orders can
-    differ)."""
+    differ). A copy is an array of its own (no ``base``); a view has one. (``np.may_share_memory``
+    said the same, but it lets go of the GIL and takes it back: one more wait for it per call
+    when chunks run on several threads.)"""
     flat = a.ravel(order="K")
-    return flat if np.may_share_memory(flat, a) else None
+    return flat if flat.base is not None else None
 
 
 def relu_forward(x):
