@@ -258,8 +258,8 @@ def conv2d_forward(x, w, b=None, *, stride=1, padding=0, keep_rows=True, method=
     xpad = padded_channels_last(x, pads)
 
     if method == "auto":
-        method = ("winograd" if floating and winograd.faster_than_im2col(C, HH, WW, stride, Ho, Wo)
-                  else "im2col")
+        faster = floating and winograd._faster_than_im2col(C, HH, WW, stride, Ho, Wo)
+        method = "winograd" if faster else "im2col"
     if method == "im2col":
         w_rows = per_batch(weight_rows, w)
         out, kept = rows_product(xpad, w_rows, HH, WW, stride, keep_rows)  # out (N, Ho, Wo, F)
