@@ -57,8 +57,10 @@ def test_winograd_transforms_still_take_valid_filters_and_tiles():
     U = winograd.filter_transform(w, 2, 3)
     assert U.shape == (5, 5, 12, 2) and U.dtype == np.float32
     G = winograd.matrices(3, 3)[1]
-    taps = w.reshape(2, 3, 3, 2, 3, 2).transpose(2, 4, 3, 5, 1, 0).reshape(9, -1)
-    np.testing.assert_array_equal(U, (np.kron(G, G).astype(np.float32) @ taps).reshape(U.shape))
+    # U[ξ, ν, (a, b, c), f] = (G g Gᵀ)[ξ, ν] for the filter g[p, q] = w[f, c, 2p + a, 2q + b]
+    g = w.astype(np.float64).reshape(2, 3, 3, 2, 3, 2)  # [f, c, p, a, q, b]
+    exact = np.einsum("xp,yq,fcpaqb->xyabcf", G, G, g).reshape(U.shape)
+    np.testing.assert_allclose(U, exact, rtol=1e-6, atol=1e-6)
     xpad = rng.normal(size=(1, 6, 6, 2))
     np.testing.assert_allclose(winograd.input_transform_reference(xpad, 1, 2, 3, 2, 2),
                                winograd.input_transform(xpad, 1, 2, 3, 2, 2),
