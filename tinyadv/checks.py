@@ -214,9 +214,11 @@ def check_fits(shape, itemsize, what):
     value can exist: at most 2**63 - 1 bytes, NumPy's limit, which it enforces deep inside
     ("array is too big", "Maximum allowed dimension exceeded"; a size past int64 failed in
     Numba, or in np.sqrt as a Python int). ``what`` names the arguments that asked for it,
-    e.g. "padding=2**62: the padded input". A size that fits may still not be free
-    (MemoryError)."""
+    e.g. "padding=2**62: the padded input", or is a function that returns that text (for a
+    check made in every chunk: the text is written only when it is needed). A size that fits
+    may still not be free (MemoryError)."""
     if max(shape, default=0) > INT64_MAX or math.prod(shape) * itemsize > INT64_MAX:
+        what = what() if callable(what) else what
         raise ValueError(f"{what} would have shape {tuple(shape)}, more than the 2**63 - 1 "
                          f"bytes an array can hold")
 

@@ -255,7 +255,7 @@ def pad_channels_last(x, pads):
     top, bottom, left, right = check_sizes(pads, "pads", "top, bottom, left, right")
     N, C, H, W = x.shape
     check_fits((N, H + top + bottom, W + left + right, C), x.dtype.itemsize,
-               f"pads={tuple(pads)} of x of shape {x.shape}: xpad")
+               lambda: f"pads={tuple(pads)} of x of shape {x.shape}: xpad")
     xpad = np.zeros((N, H + top + bottom, W + left + right, C), dtype=x.dtype)
     _pad_channels_last_numba(x, top, left, xpad)
     return xpad
@@ -377,7 +377,9 @@ def matmul_in_rows(a, b, rows, out=None):
     if b.shape[-2] != K:
         raise ValueError(f"a of shape {a.shape} and b of shape {b.shape} cannot be multiplied: "
                          f"a has {K} columns, b {b.shape[-2]} rows")
-    shape = np.broadcast_shapes(a.shape[:-2], b.shape[:-2]) + (M, N)
+    lead = a.shape[:-2]  # the stacks' shape, as matmul broadcasts them (mostly a's and b's)
+    lead = lead if lead == b.shape[:-2] else np.broadcast_shapes(lead, b.shape[:-2])
+    shape = lead + (M, N)
     dtype = np.result_type(a, b)
     if out is not None and (not isinstance(out, np.ndarray) or out.shape != shape
                             or out.dtype != dtype):
@@ -387,8 +389,7 @@ def matmul_in_rows(a, b, rows, out=None):
     b = np.ascontiguousarray(b)
     whole = M - M % rows
     if whole:
-        lead = shape[:-2]
-        pieces = np.broadcast_to(a, lead + (M, K))[..., :whole, :]
+        pieces = (a if a.shape[:-2] == lead else np.broadcast_to(a, lead + (M, K)))[..., :whole, :]
         np.matmul(pieces.reshape(lead + (whole // rows, rows, K)), b[..., None, :, :],
                   out=result[..., :whole, :].reshape(lead + (whole // rows, rows, N)))
     if whole < M:

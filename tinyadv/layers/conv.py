@@ -151,9 +151,9 @@ def _check_sizes_fit(padding, x_shape, pads, out_shape, itemsize):
     N, C, H, W = x_shape
     top, bottom, left, right = pads
     check_fits((N, H + top + bottom, W + left + right, C), itemsize,
-               f"padding={padding!r} of an input of shape {x_shape}: the padded input")
-    check_fits(out_shape, itemsize, f"{out_shape[1]} filters over an input of shape {x_shape} "
-                                    f"with padding={padding!r}: the output")
+               lambda: f"padding={padding!r} of an input of shape {x_shape}: the padded input")
+    check_fits(out_shape, itemsize, lambda: f"{out_shape[1]} filters over an input of shape "
+                                            f"{x_shape} with padding={padding!r}: the output")
 
 
 def _check_conv_dtype(a, name):
