@@ -46,7 +46,7 @@ def check_array(x, name="x", *, ndim=None, min_ndim=None, finite=True):
             raise ValueError(f"{name} must have {want} dimensions, got shape {x.shape}")
     if min_ndim is not None and x.ndim < min_ndim:
         raise ValueError(f"{name} must have at least {min_ndim} dimensions, got shape {x.shape}")
-    if finite and not np.all(np.isfinite(x)):
+    if finite and not np.isfinite(x).all():
         bad = "NaN" if np.isnan(x).any() else "infinite values"
         raise ValueError(f"{name} contains {bad}")
     return x

@@ -343,7 +343,7 @@ def transposed_filters(U):
     given against 568 copying it, 88 for conv3 against 179 (its product, too small to be cut
     into pieces, ran with Uᵀ as a transposed view); float64 977 against 1,135, 176 against 268."""
     U = check_array(U, "U", min_ndim=3, finite=False)
-    points = int(np.prod(U.shape[:-2]))  # (not -1: U may have no channels or no filters)
+    points = math.prod(U.shape[:-2])  # (not -1: U may have no channels or no filters)
     return np.ascontiguousarray(U.reshape(points, *U.shape[-2:]).transpose(0, 2, 1))
 
 
@@ -352,7 +352,7 @@ def _checked_transpose(U, Ut):
     lays it out (ValueError for another), else that transpose, computed."""
     if Ut is None:
         return transposed_filters(U)
-    shape = (int(np.prod(U.shape[:-2])), U.shape[-1], U.shape[-2])
+    shape = (math.prod(U.shape[:-2]), U.shape[-1], U.shape[-2])
     Ut = check_array(Ut, "Ut", ndim=3, finite=False)
     if Ut.shape != shape:
         raise ValueError(f"Ut must be transposed_filters(U), of shape {shape}, got {Ut.shape}")
