@@ -590,6 +590,27 @@ def test_relu_runs_through_memory_in_order_exactly_when_it_is_one_block(layout, 
         np.testing.assert_array_equal(np.sort(flat), np.sort(x, axis=None))
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_rows_product_takes_the_transposed_weight_kept_by_its_caller(dtype):
+    """A w_columns given (a Conv2D keeps it per batch) gives the bits of the one the bands make
+    themselves, on the bands' path (one BLAS thread) and the blocks'; one not of w_rows's shape
+    or dtype is refused: the compiled bands would read past it."""
+    from tinyadv.threads import blas_threads
+
+    rng = np.random.default_rng(1)
+    xpad = rng.normal(size=(3, 38, 38, 3)).astype(dtype)
+    w_rows = rng.normal(size=(32, 192)).astype(dtype)
+    for threads in (1, 2):
+        with blas_threads(threads):
+            alone = kernels.rows_product(xpad, w_rows, 8, 8, 2, False)[0]
+            given = kernels.rows_product(xpad, w_rows, 8, 8, 2, False,
+                                         kernels.weight_columns(w_rows))[0]
+        assert bits(given) == bits(alone)
+    for wrong in (w_rows, w_rows.T.astype(np.float32 if dtype == np.float64 else np.float64)):
+        with pytest.raises(ValueError, match="w_columns must be weight_columns"):
+            kernels.rows_product(xpad, w_rows, 8, 8, 2, False, wrong)
+
+
 @pytest.mark.parametrize("size", [1, 2, 7, 33])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_compiled_relu_loops_write_every_entry_of_their_outputs(size, dtype):

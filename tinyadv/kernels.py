@@ -538,11 +538,19 @@ def _check_rows(xpad_shape, w_rows_columns, HH, WW, stride):
     return output_size(Hp, HH, stride, 0, 0), output_size(Wp, WW, stride, 0, 0)
 
 
-def rows_product(xpad, w_rows, HH, WW, stride, keep_rows):
+def weight_columns(w_rows):
+    """w_rowsᵀ (HH·WW·C, F) in C order: the compiled bands' right operand (a copy)."""
+    check_ndim(w_rows, "w_rows", 2)
+    return np.ascontiguousarray(w_rows.T)
+
+
+def rows_product(xpad, w_rows, HH, WW, stride, keep_rows, w_columns=None):
     """``(out, cols)``: out = im2col(xpad) · w_rowsᵀ, (N, Ho, Wo, F), formed a block of images at
     a time (or a band of output rows at a time where ``_band`` says so), and the rows cols
     (N, Ho, Wo, HH, WW, C) if ``keep_rows`` and they are one block, else None
-    (:func:`rows_weight_gradient` forms them again)."""
+    (:func:`rows_weight_gradient` forms them again). ``w_columns`` is
+    :func:`weight_columns` of w_rows if the caller keeps it (a ``Conv2D`` in a model makes it
+    once per batch; the bands make it otherwise)."""
     check_ndim(xpad, "xpad", 4)
     check_ndim(w_rows, "w_rows", 2)
     HH, WW, stride = check_kernel(HH, WW, stride)
@@ -550,12 +558,18 @@ def rows_product(xpad, w_rows, HH, WW, stride, keep_rows):
     N = xpad.shape[0]
     F, K = w_rows.shape
     Ho, Wo = _check_rows(xpad.shape, K, HH, WW, stride)
+    if w_columns is not None:  # (the bands read K·F values from it: refused unless it has them)
+        check_ndim(w_columns, "w_columns", 2)
+        if w_columns.shape != (K, F) or w_columns.dtype != w_rows.dtype:
+            raise ValueError(f"w_columns must be weight_columns(w_rows), {w_rows.dtype} of shape "
+                             f"{(K, F)}, got {w_columns.dtype} of shape {w_columns.shape}")
     blocks = _row_blocks(N, Ho * Wo * K)
     out = np.empty((N, Ho, Wo, F), dtype=np.result_type(xpad, w_rows))
     band = _band(xpad, w_rows, Ho, Wo, K, F)
     if band and not (keep_rows and len(blocks) == 1):
+        w_columns = weight_columns(w_rows) if w_columns is None else w_columns
         _rows_bands_numba(_gemm(out.dtype), _pixel_rows(xpad), xpad.shape[1], HH, WW,
-                          xpad.shape[3], stride, band, Ho, Wo, np.ascontiguousarray(w_rows.T),
+                          xpad.shape[3], stride, band, Ho, Wo, np.ascontiguousarray(w_columns),
                           out.reshape(N * Ho * Wo, F), False)
         return out, None
     # Cast before transposing: matmul would cast w_rowsᵀ into a C-ordered copy, a product that

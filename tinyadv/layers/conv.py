@@ -76,7 +76,7 @@ from .. import winograd, winograd_rows
 from ..checks import (check_array, check_bool, check_fits, check_float_dtype, check_positive_int,
                       make_rng, native_byte_order)
 from ..kernels import (check_ndim, check_sizes, output_size, pad_channels_last, rows_product,
-                       rows_product_adjoint, rows_weight_gradient)
+                       rows_product_adjoint, rows_weight_gradient, weight_columns)
 from .base import Layer, Parameter, check_cache, check_dout, weight_and_bias_grads
 
 # How the products are formed (``layer.method``; "Winograd" in the docstring above).
@@ -221,10 +221,11 @@ def conv2d_forward(x, w, b=None, *, stride=1, padding=0, keep_rows=True, method=
         "winograd_rows" takes F(m, r) down the rows whenever the kernel is r·stride rows tall.
     per_batch : callable, optional
         ``per_batch(function, w, *args) -> function(w, *args)``: how the convolution computes
-        what depends on the weights alone (:func:`weight_rows`, or Winograd's transformed
-        filters U, :func:`tinyadv.winograd.filter_transform`). By default a plain call;
-        ``Conv2D`` passes one that computes each once for all the chunks of a batch
-        (:meth:`Conv2D.hold_weights`).
+        what depends on the weights alone (:func:`weight_rows` and its transpose for the
+        compiled bands, :func:`tinyadv.kernels.weight_columns`, or Winograd's transformed
+        filters U, :func:`tinyadv.winograd.filter_transform`). By default a plain call (which
+        leaves the transpose to the bands); ``Conv2D`` passes one that computes each once for
+        all the chunks of a batch (:meth:`Conv2D.hold_weights`).
 
     Returns
     -------
@@ -262,7 +263,10 @@ def conv2d_forward(x, w, b=None, *, stride=1, padding=0, keep_rows=True, method=
         method = "winograd" if faster else "im2col"
     if method == "im2col":
         w_rows = per_batch(weight_rows, w)
-        out, kept = rows_product(xpad, w_rows, HH, WW, stride, keep_rows)  # out (N, Ho, Wo, F)
+        # (w_rowsᵀ in C order, for the compiled bands: kept for a batch where the layer keeps it)
+        w_columns = None if per_batch is _call else per_batch(weight_columns, w_rows)
+        out, kept = rows_product(xpad, w_rows, HH, WW, stride, keep_rows,
+                                 w_columns)  # out (N, Ho, Wo, F)
         cache = ("im2col", w_rows, kept)  # the rows if kept, else dW forms them again from xpad
     elif method == "winograd":
         out, U, V, xpad = winograd.conv2d(xpad, w, stride, Ho, Wo,
@@ -458,8 +462,10 @@ class Conv2D(Layer):
         rest of the batch (its other chunks, on any thread) instead of computing it again in
         every chunk: Winograd's transformed filters U (a chunk of 32 images spent 0.6 ms in
         float32, 1.1 ms in float64, on conv2's), their transpose Uᵀ for the input gradient
-        (:func:`tinyadv.winograd.transposed_filters`) and the weight in im2col's row order (a
-        copy of conv3's 102,400 weights per chunk). Only what comes from the layer's own weight
+        (:func:`tinyadv.winograd.transposed_filters`), the weight in im2col's row order (a
+        copy of conv3's 102,400 weights per chunk) and its transpose for the compiled bands (a
+        copy, which also let go of the GIL and took it back, in every chunk of conv1's
+        forward pass). Only what comes from the layer's own weight
         array, or from what is kept, is kept (a binarized layer's sign(W) is a new array in
         every chunk, so what comes from it is computed there), keyed by the function, the array
         it came from and its other arguments."""
