@@ -108,7 +108,8 @@ def test_a_binarized_layer_computes_from_its_new_sign_in_every_chunk(restore_thr
     x, g = rng.random((10, 3, 32, 32)), rng.normal(size=(10, 10))
     held = model.logits(x), model.input_gradient(x, g)
     assert len(transforms) == 6  # conv2's sign(W), once in each of three chunks, twice
-    assert kept == [1, 0, 0] * 2  # conv1 (full precision) keeps its rows; conv2, conv3 nothing
+    assert kept == [2, 0, 0] * 2  # conv1 (full precision) keeps its rows and their transpose;
+    # conv2 and conv3 nothing
     monkeypatch.setattr(Conv2D, "hold_weights", lambda self: None)
     monkeypatch.setattr(Conv2D, "release_weights", release)
     for first, second in zip(held, (model.logits(x), model.input_gradient(x, g))):
