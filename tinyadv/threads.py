@@ -19,13 +19,14 @@ The GIL. Between two kernels a chunk runs Python (each layer's checks, shapes an
 holds the GIL; a thread back from a kernel while the other holds it sleeps until it is let go,
 and waking takes tens of microseconds on a virtual machine. Measured with uprobes on CPython's
 ``take_gil``/``drop_gil`` (2 cores, a Zen 4, inference of 512 float32 images): each thread held
-the GIL 11-14% of the time and waited for it 8% (median wait 80-90 µs); a chunk's forward pass
-lets go of it 17 times, forward and backward 30-38 times, and the Python after a kernel runs
-with the cache cold (the kernel has streamed its megabytes through it: a call's GIL-held part
-took 5.6 µs on one image, 18 µs on 32). Two processes side by side ran at full speed each, two
-threads at 1.5-1.8 times one. So the Python on the chunks' path is kept short (what depends on
-shapes alone is remembered, messages are written only for errors), and the caller sleeps until
-all the chunks are done instead of waking at each one's end.
+the GIL 14% of the time and waited for it 8% (median wait 80-90 µs; since the trimming named
+at the end of this paragraph, 11-12% and 6-7%); a chunk's forward pass let go of it 17 times,
+forward and backward 30-38 times, and the Python after a kernel runs with the cache cold (the
+kernel has streamed its megabytes through it: a call's GIL-held part took 5.6 µs on one image,
+18 µs on 32). Two processes side by side ran at full speed each, two threads at 1.5-1.8 times
+one. So the Python on the chunks' path is kept short (what depends on shapes alone is
+remembered, messages are written only for errors), and the caller sleeps until all the chunks
+are done instead of waking at each one's end.
 
 Thread count: ``set_num_threads(n)``; by default ``NUMBA_NUM_THREADS``, else
 ``OMP_NUM_THREADS``/``OPENBLAS_NUM_THREADS``, else the number of cores this process may run on

@@ -376,16 +376,16 @@ def filter_transform(w, stride, m):
     """U = G g Gᵀ for every filter g of the phases: w (F, C, rs, rs) -> U (n, n, s²·C, F).
 
     Written as two matrix products, as the formula reads: the taps of every filter laid out
-    (r, r, K·F), G times them down the first axis (g Gᵀ's transpose, (n, r, K·F)), then G
-    times that down the second, U[ξ, ν] = Σ_q G[ν, q] Σ_p G[ξ, p] g[p, q]. (As one product,
-    the Kronecker product G ⊗ G (n² × r²) times the r² taps, it took 2.6 times as long in
+    (r, r, K·F), G times them down the first axis (G g, (n, r, K·F)), then G times that down
+    the second (G g Gᵀ), U[ξ, ν] = Σ_q G[ν, q] Σ_p G[ξ, p] g[p, q]. (As one product, the
+    Kronecker product G ⊗ G (n² × r²) times the r² taps, it took 1.6-2.8 times as long in
     float32 and 1.5 in float64: products of 9 or 25 columns run far from OpenBLAS's speed.)
 
     NumPy only, no Numba kernel beside it: a model transforms its filters once per batch
     (``Conv2D.hold_weights``), not once per chunk, but then the batch's other chunks wait for
-    it (on the talk's CNN, one thread: conv2's 0.095 ms, conv3's 0.10 ms in float32, 0.15
-    and 0.19 in float64). A compiled loop took 0.59 ms against the Kronecker product's 0.77 ms,
-    and its compilation 2 s of the cold start.
+    it (on the talk's CNN, one thread: conv2's and conv3's 0.10-0.16 ms in float32, 0.15-0.20
+    in float64). A compiled loop took 0.59 ms against the Kronecker product's 0.77 ms, and its
+    compilation 2 s of the cold start.
 
     Refuses (TypeError) a w that is not float32 or float64: the fractions of G would be truncated.
     """
