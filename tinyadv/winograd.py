@@ -246,7 +246,14 @@ def conv2d(xpad, w, stride, Ho, Wo, transform_filters=None):
     backward pass, and the input as read, with zeros added at the bottom and right when m does
     not divide Ho or Wo (the last tiles read past the edge; their extra outputs are dropped).
     """
-    xpad, w, stride, Ho, Wo = check_convolution(xpad, w, stride, Ho, Wo, check_applies)
+    return _conv2d(*check_convolution(xpad, w, stride, Ho, Wo, check_applies), transform_filters)
+
+
+def _conv2d(xpad, w, stride, Ho, Wo, transform_filters):
+    """:func:`conv2d` of arguments checked already (``conv2d_forward`` checks them for it: the
+    Python between two kernels holds the GIL, see ``tinyadv/threads.py``)."""
+    dtype = np.promote_types(xpad.dtype, w.dtype)  # (as check_convolution: both transformed in it)
+    xpad, w = xpad.astype(dtype, copy=False), w.astype(dtype, copy=False)
     F, _, HH, _ = w.shape
     N = xpad.shape[0]
     r, m, n, Th, Tw = _tiling(HH, stride, Ho, Wo)

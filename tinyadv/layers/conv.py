@@ -145,6 +145,37 @@ def _check_conv_args(x, w, b, stride):
     return _integer_sums(x, w)
 
 
+def _sizes(padding, x_shape, w_shape, stride, itemsize):
+    """``(pads, Ho, Wo)`` of a convolution of an input of ``x_shape`` by weights of ``w_shape``,
+    after checking that the kernel fits in the padded input and that the padded input and the
+    output can exist as arrays (ValueError naming ``padding`` otherwise). Remembered for the
+    paddings a ``Conv2D`` holds (an int, a string, a pair of ints): each of a batch's chunks
+    asks again, and the Python between two kernels holds the GIL (``tinyadv/threads.py``)."""
+    if type(padding) in (int, str) or (type(padding) is tuple
+                                       and all(type(p) is int for p in padding)):
+        return _remembered_sizes(padding, x_shape, w_shape, int(stride), itemsize)
+    return _work_out_sizes(padding, x_shape, w_shape, stride, itemsize)
+
+
+def _work_out_sizes(padding, x_shape, w_shape, stride, itemsize):
+    N, C, H, W = x_shape
+    F, _, HH, WW = w_shape
+    pads = resolve_padding(padding, H, W, HH, WW, stride)
+    top, bottom, left, right = pads
+    if H + top + bottom < HH or W + left + right < WW:
+        raise ValueError(
+            f"kernel {HH}x{WW} is larger than the padded input "
+            f"{H + top + bottom}x{W + left + right}"
+        )
+    Ho = output_size(H, HH, stride, top, bottom)
+    Wo = output_size(W, WW, stride, left, right)
+    _check_sizes_fit(padding, x_shape, pads, (N, F, Ho, Wo), itemsize)
+    return pads, Ho, Wo
+
+
+_remembered_sizes = functools.lru_cache(maxsize=256)(_work_out_sizes)  # (errors are not kept)
+
+
 def _check_sizes_fit(padding, x_shape, pads, out_shape, itemsize):
     """Raise ValueError naming ``padding`` (and the shapes) unless the padded input and the
     output can exist as arrays (:func:`tinyadv.checks.check_fits`)."""
@@ -236,16 +267,7 @@ def conv2d_forward(x, w, b=None, *, stride=1, padding=0, keep_rows=True, method=
     keep_rows = check_bool(keep_rows, "keep_rows")
     N, C, H, W = x.shape
     F, _, HH, WW = w.shape
-    pads = resolve_padding(padding, H, W, HH, WW, stride)
-    top, bottom, left, right = pads
-    if H + top + bottom < HH or W + left + right < WW:
-        raise ValueError(
-            f"kernel {HH}x{WW} is larger than the padded input "
-            f"{H + top + bottom}x{W + left + right}"
-        )
-    Ho = output_size(H, HH, stride, top, bottom)
-    Wo = output_size(W, WW, stride, left, right)
-    _check_sizes_fit(padding, x.shape, pads, (N, F, Ho, Wo), np.result_type(x, w).itemsize)
+    pads, Ho, Wo = _sizes(padding, x.shape, w.shape, stride, np.result_type(x, w).itemsize)
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     floating = x.dtype in (np.float32, np.float64) and w.dtype in (np.float32, np.float64)
@@ -269,8 +291,8 @@ def conv2d_forward(x, w, b=None, *, stride=1, padding=0, keep_rows=True, method=
                                  w_columns)  # out (N, Ho, Wo, F)
         cache = ("im2col", w_rows, kept)  # the rows if kept, else dW forms them again from xpad
     elif method == "winograd":
-        out, U, V, xpad = winograd.conv2d(xpad, w, stride, Ho, Wo,
-                                          functools.partial(per_batch, winograd.filter_transform))
+        out, U, V, xpad = winograd._conv2d(xpad, w, stride, Ho, Wo,  # (all checked above)
+                                           functools.partial(per_batch, winograd.filter_transform))
         kept = V if keep_rows else None  # what dW will need: the tiles, or their source
         cache = ("winograd", U, kept)
     else:
