@@ -58,12 +58,13 @@ Slower where K is small: conv1 on MNIST (C = 1, K = 16) 0.97, 0.89, 0.92; 3×3 o
 Over the talk's CNN (conv1 so, one thread, float32) the training step ran 1.04× as fast,
 inference 1.05×, forward + input gradient 1.08×.
 
-Not taken by ``method="auto"`` yet: its kernel compiles in about 1.9 s per dtype, and with it
-in the defaults the first results of ``scripts/bench_cnn.py`` on a cold cache took 16.4-16.8 s
-(14.7 and 16.8 s with it in float32 only), past the 15 s target; without it the median of
-three cold starts later took 12.1 s, and its 3.8 s would still pass 15. Until the compile time
-is found elsewhere (the square method's five kernels take about 3 s per dtype), set
-``layer.method = "winograd_rows"`` to use it.
+Not taken by ``method="auto"``: on two threads (a Zen 4, A/B taking turns, 9 rounds) the CNN's
+training step, inference and forward + input gradient ran only 0.999, 1.046 and 1.007 times as
+fast with it; and its kernel compiles in about 1.9 s per dtype: with it in the defaults the
+first results of ``scripts/bench_cnn.py`` on a cold cache took 16.4-16.8 s (14.7 and 16.8 s
+with it in float32 only), past the 15 s target, while without it the median of three cold
+starts took 10.8-13.7 s. Set ``layer.method = "winograd_rows"`` to use it (on one thread, or
+where it measures faster).
 """
 
 import numpy as np

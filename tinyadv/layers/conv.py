@@ -57,8 +57,9 @@ faster, inference 1.16-1.22×, forward + input gradient 1.16-1.19×, in float32 
 ``method="im2col"`` or ``"winograd"`` (as a layer attribute: ``layer.method``) forces a choice.
 ``method="winograd_rows"`` runs Winograd down the rows only, F(m, r), and im2col across
 (``tinyadv/winograd_rows.py``): any kernel r·stride rows tall, 2 <= r <= 5. It made the talk's
-conv1 1.13-1.18× faster, but ``auto`` does not take it yet (its compiled kernel would take the
-cold start past its 15 s target: see that module's docstring), so it runs only when asked for.
+conv1 1.13-1.18× faster on one thread, but ``auto`` does not take it (its compiled kernel would
+take the cold start past its 15 s target: see that module's docstring; and over the network on
+two threads it ran 1.00-1.05× as fast), so it runs only when asked for.
 
 Padding is an int (the same on all four sides), a pair (rows, columns), ``"valid"`` (none), or
 ``"same"``: TensorFlow's SAME, Ho = ceil(H / stride), the total padding split with the extra row
