@@ -130,6 +130,53 @@ def test_weights_changed_in_place_between_calls_are_transformed_again(restore_th
     assert not np.allclose(after, before)
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+def test_an_evaluating_model_keeps_its_weight_forms_from_call_to_call(restore_threads,
+                                                                      monkeypatch, threads):
+    """In evaluation mode U, Uᵀ and the weight rows are computed once over many calls (an
+    attack's), with the numbers of a model that keeps nothing; a weight changed in place (one
+    bit) or replaced is transformed again, and a model back in training mode keeps nothing."""
+    set_num_threads(threads)
+    transforms = _count_filter_transforms(monkeypatch)
+    transposes = _count_calls(monkeypatch, winograd, "transposed_filters")
+    rows = _count_calls(monkeypatch, conv_module, "weight_rows")
+    rng = np.random.default_rng(4)
+    model = ta.cleverhans_cnn(nf=8, seed=0, dtype=np.float64).eval()
+    model.chunk_size = 4
+    x, g = rng.random((10, 3, 32, 32)), rng.normal(size=(10, 10))
+
+    def calls():
+        return [model.logits(x), model.input_gradient(x, g), model.logits(x[:3]),
+                model.input_gradient(x, g)]
+
+    kept = calls()
+    assert transforms == [(16, 8, 6, 6)] and transposes == [(5, 5, 32, 16)]
+    assert sorted(rows) == sorted([(8, 3, 8, 8), (16, 16, 5, 5)])
+    with monkeypatch.context() as patch:  # every chunk computes them
+        patch.setattr(Conv2D, "hold_weights", lambda self: None)
+        for first, second in zip(kept, calls()):
+            np.testing.assert_array_equal(first, second)
+
+    weight = model["conv2"].params["weight"].data
+    weight.view(np.uint64)[0, 0, 0, 0] ^= 1  # the last bit of one weight, in place
+    fresh = ta.cleverhans_cnn(nf=8, seed=0, dtype=np.float64).eval()
+    fresh.chunk_size = 4
+    fresh.load_state_dict(model.state_dict())
+    transforms.clear()
+    np.testing.assert_array_equal(model.logits(x), fresh.logits(x))
+    assert len(transforms) == 2  # the model's conv2 (changed) and the fresh one's
+    model["conv2"].params["weight"].data = weight.copy()  # the same bytes, another array
+    transforms.clear()
+    model.logits(x)
+    assert len(transforms) == 1
+
+    model.train()
+    transforms.clear()
+    model.logits(x), model.logits(x)
+    assert len(transforms) == 2  # once per call
+    assert all(layer._kept is None for _, layer in model.layers if isinstance(layer, Conv2D))
+
+
 def test_a_model_called_again_from_inside_a_chunk_keeps_its_weights_held(restore_threads,
                                                                         monkeypatch):
     set_num_threads(2)

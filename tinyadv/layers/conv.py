@@ -452,6 +452,7 @@ class Conv2D(Layer):
         self.kernel_size, self.stride, self.padding = (kh, kw), int(stride), padding
         self.method = "auto"  # how conv2d_forward forms the products: one of METHODS
         self._held = None  # (lock, {(function, args): result}) while a model holds the weights
+        self._kept = None  # (weight, its bytes, the results computed from them): see hold_weights
         shape = (out_channels, in_channels, kh, kw)
         check_fits(shape, 8, f"{type(self).__name__}({in_channels}, {out_channels}, "
                              f"kernel_size={(kh, kw)}): the weight")  # (drawn in float64)
@@ -491,8 +492,28 @@ class Conv2D(Layer):
         forward pass). Only what comes from the layer's own weight
         array, or from what is kept, is kept (a binarized layer's sign(W) is a new array in
         every chunk, so what comes from it is computed there), keyed by the function, the array
-        it came from and its other arguments."""
-        self._held = (threading.Lock(), {})
+        it came from and its other arguments.
+
+        In evaluation mode (an attack's or an inference's calls, where the weights stay as
+        they are from call to call) what was kept is kept for the next call too, with the
+        weight's bytes as they were when it was computed: the next call takes it if the weight
+        is the same array holding the same bytes, and computes it again otherwise (a weight
+        changed in place or replaced). On the talk's CNN, U of conv2 and conv3 took 0.22 ms
+        of every call in float32 (a call on one image took 0.43 ms); comparing the bytes takes
+        tens of microseconds, and the layer keeps its forms (about 3 MB in float32) between
+        calls. In training mode nothing is kept past the call: the weights change at each
+        step."""
+        weight = self.params["weight"].data
+        results = {}
+        if self.training:
+            self._kept = None
+        else:
+            state = weight.tobytes()
+            kept = self._kept
+            if kept is not None and kept[0] is weight and kept[1] == state:
+                results = kept[2]
+            self._kept = (weight, state, results)  # (this call's chunks fill results)
+        self._held = (threading.Lock(), results)
 
     def release_weights(self):
         self._held = None
