@@ -7,7 +7,8 @@ layer's forward and backward pass in place, over ``--passes`` passes:
 
 - ``--mode train``: forward, then backward with the weight gradients and without the first
   layer's input gradient (a training step's chunk);
-- ``--mode eval``: forward, then backward with the input gradients only (an attack's step).
+- ``--mode eval``: forward, then backward with the input gradients only (an attack's step);
+- ``--mode infer``: forward only (the chunks of ``logits``: bench_cnn's inference).
 
 Next to each convolution and linear layer it prints the FLOPs of its matrix products and the
 time the same products take alone, at the same shapes, run back to back, and next to each
@@ -32,6 +33,7 @@ of a call (the weights held, the chunks' results gathered): ``scripts/BENCHMARKS
 
     python scripts/bench_profile.py
     python scripts/bench_profile.py --dtype float64 --mode eval
+    python scripts/bench_profile.py --mode infer
 """
 
 import argparse
@@ -66,8 +68,8 @@ def product_shapes(layer, x, out, by_winograd):
 
 def products_alone(count, M, K, N, dtype, mode, first, passes, rng):
     """(seconds per pass, FLOPs) of the layer's products alone: forward rows · W, then the
-    weight gradient rowsᵀ · dout (train) and the input gradient dout · Wᵀ (unless first in
-    train), each ``count`` times (stacked, as ``np.matmul`` runs Winograd's). The products go
+    weight gradient rowsᵀ · dout (train) and the input gradient dout · Wᵀ (eval, and train
+    but for the first layer; infer has the forward product alone), each ``count`` times (stacked, as ``np.matmul`` runs Winograd's). The products go
     through ``kernels.matmul``, as the layers' do (in pieces of 32 rows where OpenBLAS
     multiplies those faster), but im2col's weight gradient through ``np.matmul``; a
     convolution that multiplies its rows band by band from compiled loops (conv1 on OpenBLAS's
@@ -83,7 +85,7 @@ def products_alone(count, M, K, N, dtype, mode, first, passes, rng):
     if mode == "train":  # (Winograd's weight gradient as its layer multiplies it)
         weight_gradient = matmul if count > 1 else np.matmul
         products.append(lambda: weight_gradient(rows.transpose(0, 2, 1), dout))
-    if mode == "eval" or not first:
+    if mode == "eval" or (mode == "train" and not first):
         products.append(lambda: matmul(dout, weight_t))
     return seconds_per_pass(products, passes), 2 * count * M * K * N * len(products)
 
@@ -91,16 +93,17 @@ def products_alone(count, M, K, N, dtype, mode, first, passes, rng):
 def copies_alone(layer, x, mode, first, passes, by_winograd):
     """Seconds per pass of a convolution's copies alone, at the layer's shapes: padding into
     channels-last (when the layer pads) and im2col for the forward product, then col2im for the
-    input gradient (unless first in train). For a Winograd layer its transforms instead: of the
-    input tiles and the output (forward; not of the filters, which a model transforms once per
-    batch, not per chunk: ``Conv2D.hold_weights``); back, of the output gradient, then of the
-    filter gradient (train) and the input tiles' gradient (unless first in train)."""
+    input gradient (eval, and train but for the first layer). For a Winograd layer its
+    transforms instead: of the input tiles and the output (forward; not of the filters, which a
+    model transforms once per batch, not per chunk: ``Conv2D.hold_weights``); back (not in
+    infer), of the output gradient, then of the filter gradient (train) and the input tiles'
+    gradient (eval, and train but for the first layer)."""
     weight = layer.params["weight"].data
     F, C, HH, WW = weight.shape
     s = layer.stride
     pads = resolve_padding(layer.padding, x.shape[2], x.shape[3], HH, WW, s)
     xpad = padded_channels_last(x, pads)
-    first_gradient = mode == "eval" or not first
+    first_gradient = mode == "eval" or (mode == "train" and not first)
     if by_winograd:
         Ho, Wo = output_size(xpad.shape[1], HH, s, 0, 0), output_size(xpad.shape[2], WW, s, 0, 0)
         r, m, n, Th, Tw = winograd.tiling(HH, s, Ho, Wo)
@@ -109,8 +112,9 @@ def copies_alone(layer, x, mode, first, passes, by_winograd):
         M = np.ones((n, n, V.shape[2], F), weight.dtype)
         dout = winograd.output_transform(M, x.shape[0], m, Th, Tw)
         copies = [lambda: winograd.input_transform(xpad, s, m, r, Th, Tw),
-                  lambda: winograd.output_transform(M, x.shape[0], m, Th, Tw),
-                  lambda: winograd.output_transform_adjoint(dout, n, m, Th, Tw)]
+                  lambda: winograd.output_transform(M, x.shape[0], m, Th, Tw)]
+        if mode != "infer":
+            copies.append(lambda: winograd.output_transform_adjoint(dout, n, m, Th, Tw))
         if mode == "train":
             copies.append(lambda: winograd.filter_transform_adjoint(U, s, C, m))
         if first_gradient:
@@ -139,11 +143,12 @@ def seconds_per_pass(works, passes):
 
 
 def layer_times(model, x, mode, passes):
-    """Seconds per pass of each layer's forward and backward, timed in place: {(name, step)}.
-    The layers hold their weights meanwhile, as in a model's call, so what a layer computes
-    from its weights alone (Winograd's U, the weight in im2col's row order) is computed once,
-    not in every pass: the time of a chunk in a batch of many."""
-    seconds = {(name, step): 0.0 for name, _ in model.layers for step in ("forward", "backward")}
+    """Seconds per pass of each layer's forward and backward (forward alone in infer), timed
+    in place: {(name, step)}. The layers hold their weights meanwhile, as in a model's call, so
+    what a layer computes from its weights alone (Winograd's U, the weight in im2col's row
+    order) is computed once, not in every pass: the time of a chunk in a batch of many."""
+    steps = ("forward",) if mode == "infer" else ("forward", "backward")
+    seconds = {(name, step): 0.0 for name, _ in model.layers for step in steps}
 
     def one_pass(timed):
         caches, h = [], x
@@ -152,6 +157,8 @@ def layer_times(model, x, mode, passes):
             h, cache = layer.forward(h)
             seconds[name, "forward"] += timed * (time.perf_counter() - began)
             caches.append(cache)
+        if mode == "infer":
+            return
         dout = np.ones_like(h)
         for index in range(len(model.layers) - 1, -1, -1):
             name, layer = model.layers[index]
@@ -177,15 +184,18 @@ def layer_times(model, x, mode, passes):
 def chunks_through_the_model(model, x, mode, calls, *, warm=True):
     """Median seconds of ``calls`` passes of ``x`` through ``model`` as the mode's chunks run,
     after one more (unless not ``warm``): forward and backward with the weight gradients
-    (train) or the input gradient (eval)."""
+    (train) or the input gradient (eval), or forward alone (infer: ``logits``)."""
     def ones(logits, rows):
         return np.ones_like(logits)
 
     seconds = []
     for _ in range(calls + warm):
         began = time.perf_counter()
-        model.forward_backward(x, ones, need_input_grad=mode == "eval",
-                               need_param_grads=mode == "train")
+        if mode == "infer":
+            model.logits(x)
+        else:
+            model.forward_backward(x, ones, need_input_grad=mode == "eval",
+                                   need_param_grads=mode == "train")
         seconds.append(time.perf_counter() - began)
     model.zero_grad()
     return float(np.median(seconds[warm:]))
@@ -241,7 +251,7 @@ def processes_side_by_side(count, dtype, mode, n, chunk, seed, duration):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
-    parser.add_argument("--mode", default="train", choices=["train", "eval"])
+    parser.add_argument("--mode", default="train", choices=["train", "eval", "infer"])
     parser.add_argument("--images", type=positive_int, default=None,
                         help="images in the chunk (default: Sequential's chunk)")
     parser.add_argument("--passes", type=positive_int, default=300)
@@ -281,7 +291,7 @@ def main(argv=None):
           f"products: MFLOP, ms alone, GFLOP/s alone   copies: ms alone")
     total = sum(seconds.values())
     for name, _ in model.layers:
-        forward, backward = seconds[name, "forward"], seconds[name, "backward"]
+        forward, backward = seconds[name, "forward"], seconds.get((name, "backward"), 0.0)
         share = (forward + backward) / total
         line = f"{name:8s} {1e3 * forward:10.3f} {1e3 * backward:11.3f} {share:6.1%}"
         if name in products:

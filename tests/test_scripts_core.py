@@ -128,7 +128,8 @@ def test_bench_cnn_counts_the_flops_of_the_talks_cnn():
 def test_bench_profile_times_every_layer_and_counts_its_products_and_copies(capsys):
     """The products' FLOPs are the layers' (bench_cnn's count, checked by hand above) times the
     images and the products of the mode: forward and input gradient in evaluation mode; in
-    training, forward and weight gradient, and an input gradient for all layers but the first.
+    training, forward and weight gradient, and an input gradient for all layers but the first;
+    in inference the forward product alone (and each layer's forward time alone).
     conv2 takes Winograd's products, F(3×3, 3×3): 25 per 3×3 output tile, 4 tiles, of 4·32
     phase channels by 64 filters, 100/324 of the direct count; conv3 too where OpenBLAS has its
     small-matrix path, F(2×2, 5×5): 36 for its one 2×2 tile, of 64 channels by 64 filters."""
@@ -141,7 +142,8 @@ def test_bench_profile_times_every_layer_and_counts_its_products_and_copies(caps
     if kernels._small_products_fast():
         flops[2] = 36 * 64 * 64 * 2
     threads = ta.get_num_threads()
-    for mode, products_per_layer in (("eval", [2, 2, 2, 2]), ("train", [2, 3, 3, 3])):
+    for mode, products_per_layer in (("eval", [2, 2, 2, 2]), ("train", [2, 3, 3, 3]),
+                                     ("infer", [1, 1, 1, 1])):
         seconds, products, copies, threads_report = module.main(
             ["--dtype", "float64", "--mode", mode, "--images", "3", "--passes", "2"])
         assert list(products) == ["conv1", "conv2", "conv3", "fc"]
@@ -149,6 +151,8 @@ def test_bench_profile_times_every_layer_and_counts_its_products_and_copies(caps
         assert [f for _, f in products.values()] == [
             3 * count * f for count, f in zip(products_per_layer, flops)]
         assert {name for name, _ in seconds} == {name for name, _ in ta.cleverhans_cnn().layers}
+        assert {step for _, step in seconds} == ({"forward"} if mode == "infer"
+                                                 else {"forward", "backward"})
         assert all(value > 0 for value in seconds.values())
         # the threads' line: one pass on one thread, one on all, and one process per thread
         assert len(threads_report.pop("side_by_side")) == threads
