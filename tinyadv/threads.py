@@ -26,11 +26,13 @@ kernel has streamed its megabytes through it: a call's GIL-held part took 5.6 µ
 18 µs on 32). Two processes side by side ran at full speed each, two threads at 1.5-1.8 times
 one. So the Python on the chunks' path is kept short (what depends on shapes alone is
 remembered, messages are written only for errors), and the caller sleeps until all the chunks
-are done instead of waking at each one's end. The GIL is not all of the threads' loss, though:
-per image, the waits for it were about 4 points of the 10 by which two threads fell behind two
-processes in the same minutes, the kernels running slower in the threads the other 6-7 (five
-pairs of runs taking turns), and chunks of 256 images, with a fifth of the waits, ran no faster
-than chunks of 32 (``scripts/BENCHMARKS.md``).
+are done instead of waking at each one's end. Per image, two threads fell about a tenth
+behind two processes in the same minutes (five pairs of runs taking turns): about 4 points
+waiting for the GIL, about 3.5 idle at each call's start and end (the caller's Python before
+the first chunk and after the last, and one thread finishing the last chunk alone), the rest
+more time in Python; the kernels themselves, looped on two threads, ran as fast as in two
+processes. Chunks of 256 images, with a fifth of the waits, ran no faster than chunks of 32
+(``scripts/BENCHMARKS.md``).
 
 Thread count: ``set_num_threads(n)``; by default ``NUMBA_NUM_THREADS``, else
 ``OMP_NUM_THREADS``/``OPENBLAS_NUM_THREADS``, else the number of cores this process may run on
