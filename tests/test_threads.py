@@ -1,5 +1,6 @@
 """Chunks on threads change the speed, never the numbers."""
 
+import copy
 import os
 import platform
 import resource
@@ -169,6 +170,12 @@ def test_an_evaluating_model_keeps_its_weight_forms_from_call_to_call(restore_th
     transforms.clear()
     model.logits(x)
     assert len(transforms) == 1
+
+    copied = copy.deepcopy(model)  # its kept forms come under the original's ids: dropped
+    transforms.clear()
+    np.testing.assert_array_equal(copied.logits(x), model.logits(x))
+    copied.logits(x)
+    assert len(transforms) == 1 and len(copied["conv2"]._kept[2]) == 1  # (U, no stale entry)
 
     model.train()
     transforms.clear()
