@@ -69,7 +69,8 @@ def product_shapes(layer, x, out, by_winograd):
 def products_alone(count, M, K, N, dtype, mode, first, passes, rng):
     """(seconds per pass, FLOPs) of the layer's products alone: forward rows · W, then the
     weight gradient rowsᵀ · dout (train) and the input gradient dout · Wᵀ (eval, and train
-    but for the first layer; infer has the forward product alone), each ``count`` times (stacked, as ``np.matmul`` runs Winograd's). The products go
+    but for the first layer; infer has the forward product alone), each ``count`` times
+    (stacked, as ``np.matmul`` runs Winograd's). The products go
     through ``kernels.matmul``, as the layers' do (in pieces of 32 rows where OpenBLAS
     multiplies those faster), but im2col's weight gradient through ``np.matmul``; a
     convolution that multiplies its rows band by band from compiled loops (conv1 on OpenBLAS's
