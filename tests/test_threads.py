@@ -719,6 +719,32 @@ def test_a_call_that_raises_in_a_chunk_returns_only_once_no_chunk_runs_any_more(
     assert all(np.all(p.grad == 0) for p in model.parameters())
 
 
+def test_the_calling_thread_runs_chunks_too(restore_threads):
+    """Two chunks on two threads, each waiting at a barrier of two: one runs on the calling
+    thread, the other on the pool's one helper."""
+    set_num_threads(2)
+    barrier = threading.Barrier(2, timeout=5)
+    idents = map_chunks(lambda part: barrier.wait() is not None and threading.get_ident(),
+                        [slice(0, 1), slice(1, 2)])
+    assert len(set(idents)) == 2 and threading.get_ident() in idents
+
+
+def test_of_two_chunks_that_raise_the_first_ones_exception_reaches_the_caller(restore_threads):
+    """As in the loop: chunk 0 raises after chunk 1 has raised (both were running), and the
+    caller gets chunk 0's exception."""
+    set_num_threads(2)
+    barrier = threading.Barrier(2, timeout=5)
+
+    def work(part):
+        barrier.wait()
+        if part.start == 0:
+            time.sleep(0.05)
+        raise ValueError(f"chunk {part.start}")
+
+    with pytest.raises(ValueError, match="chunk 0"):
+        map_chunks(work, [slice(0, 1), slice(1, 2), slice(2, 3)])
+
+
 def test_set_num_threads_from_another_thread_never_fails_a_running_call(restore_threads):
     """The pool was taken under the lock and given the chunks after it: a set_num_threads of
     another thread in between shut it down, and the call raised 'cannot schedule new futures
@@ -765,4 +791,5 @@ def test_a_pool_made_after_another_thread_changed_the_count_has_the_new_count(mo
 
     monkeypatch.setattr(threads, "_lock", ChangedMeanwhile())
     assert threads.map_chunks(lambda s: s.start, [slice(0, 1), slice(1, 2)]) == [0, 1]
-    assert threads._state["pool"]._max_workers == threads.get_num_threads() == 3
+    # (the calling thread runs chunks too: the pool has the other threads of that count)
+    assert threads._state["pool"]._max_workers == threads.get_num_threads() - 1 == 2

@@ -25,14 +25,14 @@ forward and backward 30-38 times, and the Python after a kernel runs with the ca
 kernel has streamed its megabytes through it: a call's GIL-held part took 5.6 µs on one image,
 18 µs on 32). Two processes side by side ran at full speed each, two threads at 1.5-1.8 times
 one. So the Python on the chunks' path is kept short (what depends on shapes alone is
-remembered, messages are written only for errors), and the caller sleeps until all the chunks
-are done instead of waking at each one's end. Per image, two threads fell about a tenth
+remembered, messages are written only for errors). Per image, two threads fell about a tenth
 behind two processes in the same minutes (five pairs of runs taking turns): about 4 points
 waiting for the GIL, about 3.5 idle at each call's start and end (the caller's Python before
 the first chunk and after the last, and one thread finishing the last chunk alone), the rest
 more time in Python; the kernels themselves, looped on two threads, ran as fast as in two
 processes. Chunks of 256 images, with a fifth of the waits, ran no faster than chunks of 32
-(``scripts/BENCHMARKS.md``).
+(``scripts/BENCHMARKS.md``). So the calling thread runs chunks itself (``map_chunks``) instead
+of handing each to the pool and sleeping until they are done.
 
 Thread count: ``set_num_threads(n)``; by default ``NUMBA_NUM_THREADS``, else
 ``OMP_NUM_THREADS``/``OPENBLAS_NUM_THREADS``, else the number of cores this process may run on
@@ -59,7 +59,7 @@ import math
 import os
 import sys
 import threading
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor, wait
 
 import numpy as np
 
@@ -78,7 +78,7 @@ def _default_threads():
 
 _state = {"threads": _default_threads(), "pool": None}
 _lock = threading.Lock()
-_in_chunk = threading.local()  # .running: this thread runs a chunk of map_chunks's pool
+_in_chunk = threading.local()  # .running: this thread runs the chunks of a map_chunks call
 
 
 def _forget_the_pool():
@@ -287,15 +287,24 @@ def map_chunks(work, slices, *, small=False):
     """``[work(s) for s in slices]``, in the order of ``slices`` (any iterable; a ``work`` that
     is not callable or a ``small`` that is not a bool is refused with TypeError).
 
-    Several chunks run on ``get_num_threads()`` threads with BLAS at one thread each. A single
-    chunk runs on the calling thread, with BLAS at ``get_num_threads()`` threads unless the
-    caller says it is ``small``: after a multi-threaded product OpenBLAS's idle threads keep
-    spinning for a while (about 0.1 s) and take a core from the chunks that run next. Here a
-    forward pass of one image with BLAS on 2 threads made the next gradient of 512 images
-    28 ms (12%) slower. With more than one chunk the numbers do not depend on the thread count.
+    Several chunks run on ``get_num_threads()`` threads with BLAS at one thread each: the
+    calling thread and ``get_num_threads() - 1`` helpers of a pool take the chunks in order,
+    one at a time, until none is left. A single chunk runs on the calling thread, with BLAS at
+    ``get_num_threads()`` threads unless the caller says it is ``small``: after a
+    multi-threaded product OpenBLAS's idle threads keep spinning for a while (about 0.1 s) and
+    take a core from the chunks that run next. Here a forward pass of one image with BLAS on 2
+    threads made the next gradient of 512 images 28 ms (12%) slower. With more than one chunk
+    the numbers do not depend on the thread count.
+
+    The calling thread works instead of waiting: it starts the first chunk at once, with no
+    chunk handed to the pool one by one, and a call whose last chunk it runs returns without
+    waking from a sleep (2 cores, inference of 512 float32 images: 1.056 and 1.063 times as fast
+    as with the caller asleep until the pool's threads had run every chunk, in two A/Bs of 16
+    and 24 rounds; the training step and the input gradient 0.99-1.02).
 
     A chunk that raises stops the call as in the loop: the chunks not yet started never
-    start, and the ones running on other threads end before the exception reaches the caller.
+    start, the ones running on other threads end before the exception reaches the caller, and
+    the exception raised is that of the first chunk (in the order of ``slices``) that raised.
 
     Called again from inside a chunk (a loss that runs the model again on a batch, say), it
     runs its slices right there, one after the other: the cores are busy with the outer
@@ -306,7 +315,7 @@ def map_chunks(work, slices, *, small=False):
     if not isinstance(slices, (list, tuple)):
         if not hasattr(slices, "__iter__"):
             raise TypeError(f"slices must be a list of chunks, got {type(slices).__name__}")
-        slices = list(slices)  # (a generator has no len: the pool's branch needs one)
+        slices = list(slices)  # (a generator has no len: the threads' branch needs one)
     small = check_bool(small, "small")
     threads = _state["threads"]
     if getattr(_in_chunk, "running", False):
@@ -314,27 +323,39 @@ def map_chunks(work, slices, *, small=False):
     if threads == 1 or len(slices) == 1:
         with blas_threads(1 if small else threads):
             return [work(s) for s in slices]
+    results = [None] * len(slices)
+    order = iter(range(len(slices)))  # (next() on it is one step under the GIL: each chunk once)
+    raised = []  # (index, exception) of the chunks that raised
+
+    def take_chunks():
+        """Run the next chunk not yet taken, until none is left or one has raised."""
+        _in_chunk.running = True
+        try:
+            for index in order:
+                if raised:
+                    return
+                try:
+                    results[index] = work(slices[index])
+                except BaseException as error:  # (KeyboardInterrupt too: the others stop)
+                    raised.append((index, error))
+                    return
+        finally:
+            _in_chunk.running = False
+
     with blas_threads(1):
         with _lock:  # (set_num_threads in another thread shuts the pool down under it)
             if _state["pool"] is None:
-                _state["pool"] = ThreadPoolExecutor(_state["threads"], thread_name_prefix="tinyadv")
-            futures = [_state["pool"].submit(_run_chunk, work, s) for s in slices]
+                _state["pool"] = ThreadPoolExecutor(max(_state["threads"] - 1, 1),
+                                                    thread_name_prefix="tinyadv")
+            helpers = [_state["pool"].submit(take_chunks)
+                       for _ in range(min(threads, len(slices)) - 1)]
         try:
-            # This thread sleeps until every chunk is done (or one has raised): woken at each
-            # chunk's end instead, it took a core and the GIL from the chunks 16 times per
-            # call of 512 images (2 cores: 1-2% slower).
-            wait(futures, return_when=FIRST_EXCEPTION)
-            return [future.result() for future in futures]
-        finally:  # (an exception: the chunks not started never start, the running ones end
-            for future in futures:  # before the caller sees it, as in the loop above)
-                future.cancel()
-            wait(futures)
-
-
-def _run_chunk(work, part):
-    """``work(part)`` on a pool thread, marked as inside a chunk (see ``map_chunks``)."""
-    _in_chunk.running = True
-    try:
-        return work(part)
-    finally:
-        _in_chunk.running = False
+            take_chunks()
+        except BaseException as error:  # (outside a chunk: an interrupt between two of them)
+            raised.append((len(slices), error))
+            raise
+        finally:  # the helpers end their chunks before the caller goes on
+            wait(helpers)
+    if raised:
+        raise min(raised, key=lambda entry: entry[0])[1]
+    return results
