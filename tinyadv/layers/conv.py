@@ -511,13 +511,18 @@ class Conv2D(Layer):
             state = weight.tobytes()
             kept = self._kept
             if kept is not None and kept[0] is weight and kept[1] == state:
-                # (a deep copy of the layer copies the results under the original's ids: dropped)
-                results = {key: entry for key, entry in kept[2].items() if key[1] == id(entry[0])}
+                results = kept[2]
             self._kept = (weight, state, results)  # (this call's chunks fill results)
         self._held = (threading.Lock(), results)
 
     def release_weights(self):
         self._held = None
+
+    def __getstate__(self):
+        """A copy (``copy.deepcopy``, pickle) starts with nothing kept from call to call: what
+        :meth:`hold_weights` keeps is filed under the ids of this layer's arrays, which the
+        copy's arrays do not have."""
+        return {**self.__dict__, "_kept": None}
 
     def _per_batch(self, function, source, *args):
         held = self._held  # read once: the chunks of this batch share it
