@@ -53,6 +53,12 @@ from tinyadv.threads import blas_threads, openblas_kernels
 from bench_cnn import cpu_description, gemm_rate  # the script beside this one
 
 
+def takes_input_gradient(mode, first):
+    """Whether the mode's pass computes a layer's input gradient: in eval, and in train for
+    every layer but the first (a training step does not need dL/dx); never in infer."""
+    return mode == "eval" or (mode == "train" and not first)
+
+
 def product_shapes(layer, x, out, by_winograd):
     """The layer's forward product as ``(count, M, K, N)``: ``count`` products rows(M, K) ·
     weight(K, N). For im2col (and Linear) one product: N outputs per position (the filters), K
@@ -86,7 +92,7 @@ def products_alone(count, M, K, N, dtype, mode, first, passes, rng):
     if mode == "train":  # (Winograd's weight gradient as its layer multiplies it)
         weight_gradient = matmul if count > 1 else np.matmul
         products.append(lambda: weight_gradient(rows.transpose(0, 2, 1), dout))
-    if mode == "eval" or (mode == "train" and not first):
+    if takes_input_gradient(mode, first):
         products.append(lambda: matmul(dout, weight_t))
     return seconds_per_pass(products, passes), 2 * count * M * K * N * len(products)
 
@@ -104,7 +110,7 @@ def copies_alone(layer, x, mode, first, passes, by_winograd):
     s = layer.stride
     pads = resolve_padding(layer.padding, x.shape[2], x.shape[3], HH, WW, s)
     xpad = padded_channels_last(x, pads)
-    first_gradient = mode == "eval" or (mode == "train" and not first)
+    first_gradient = takes_input_gradient(mode, first)
     if by_winograd:
         Ho, Wo = output_size(xpad.shape[1], HH, s, 0, 0), output_size(xpad.shape[2], WW, s, 0, 0)
         r, m, n, Th, Tw = winograd.tiling(HH, s, Ho, Wo)
@@ -165,7 +171,7 @@ def layer_times(model, x, mode, passes):
             name, layer = model.layers[index]
             began = time.perf_counter()
             dout, _ = layer.backward(dout, caches[index],
-                                     need_input_grad=mode == "eval" or index > 0,
+                                     need_input_grad=takes_input_gradient(mode, index == 0),
                                      need_param_grads=mode == "train")
             seconds[name, "backward"] += timed * (time.perf_counter() - began)
 
