@@ -18,7 +18,7 @@ and highest. Machines are noisy: compare the ratios of one run, not figures acro
 
 It also reports, each in a fresh process, the import time and Numba's start: the first
 training step (SGD's, then an Adam step: ``fit``'s default optimizer), input gradient, FGSM and
-CW-L2 steps (every compiled kernel) with a cold cache
+CW-L2 steps, and an FGSM step in evaluation mode (every compiled kernel) with a cold cache
 (compiling: the median of three processes, each with a fresh cache, with the lowest and
 highest) and a warm one (loading: the median of five processes, with the lowest and highest,
 as one process's time moves by 10% from run to run). And
@@ -276,14 +276,16 @@ for dtype in (np.float32, np.float64):
     model.input_gradient(x, np.ones((8, 10), dtype))
     ta.fgsm(model, x, eps=0.1)
     ta.cw_l2(model, x, search_steps=1, steps=2)
+    ta.fgsm(model.eval(), x, eps=0.1)  # (in evaluation mode: Winograd's forward pass by blocks)
 print(imported - began, time.perf_counter() - imported)
 """
 
 
 def seconds_to_first_result(cache_dir):
     """Seconds that a fresh process spends importing tinyadv (NumPy and Numba included), then
-    on its first training step (and Adam step), input gradient, FGSM and CW-L2 steps in float32
-    and float64 (compiling or loading every Numba kernel), with Numba's cache in ``cache_dir``."""
+    on its first training step (and Adam step), input gradient, FGSM and CW-L2 steps, and an
+    FGSM step in evaluation mode, in float32 and float64 (compiling or loading every Numba
+    kernel), with Numba's cache in ``cache_dir``."""
     environment = dict(os.environ, NUMBA_CACHE_DIR=cache_dir)
     result = subprocess.run([sys.executable, "-c", FIRST_RESULT], env=environment, check=True,
                             capture_output=True, text=True)
@@ -498,8 +500,8 @@ def main(argv=None):
             cold = [seconds_to_first_result(cache)[1] for cache in caches]
             imported, warm = np.array([seconds_to_first_result(caches[-1]) for _ in range(5)]).T
         print(f"fresh process: import tinyadv {np.median(imported):.2f} s (NumPy and Numba "
-              f"included); first train step (SGD and Adam), input gradient, FGSM and CW-L2 steps "
-              f"in float32 and float64: cold Numba cache {np.median(cold):.1f} s "
+              f"included); first train step (SGD and Adam), input gradient, FGSM and CW-L2 steps, "
+              f"FGSM in evaluation mode, in float32 and float64: cold Numba cache {np.median(cold):.1f} s "
               f"({min(cold):.1f}-{max(cold):.1f}; compiling), warm cache {np.median(warm):.2f} s "
               f"({warm.min():.2f}-{warm.max():.2f}; loading)")
     if args.attacks:

@@ -352,6 +352,77 @@ def test_gradients_at_the_talks_conv2_in_a_chunk_equal_im2cols(dtype, monkeypatc
         assert pieces == [False, True, False]
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(32, 32, 16, 64, 6, 2),  # the talk's conv2 on a chunk
+                                   (37, 32, 16, 64, 6, 2),  # ... and a last block of 5 images
+                                   (32, 64, 6, 64, 5, 1),  # the talk's conv3 (whole products)
+                                   (3, 5, 11, 4, 4, 2), (0, 3, 9, 4, 6, 2)])
+@pytest.mark.parametrize("one_thread", [True, False])
+def test_the_forward_pass_by_blocks_equals_the_steps_bit_for_bit(dtype, shape, one_thread):
+    """A layer in evaluation mode keeps no tiles: its forward pass runs a block of images at a
+    time in one compiled call (``_conv2d_blocks_numba``), the products in the pieces the steps
+    cut them into (inside a chunk, BLAS on one thread; whole outside). Its output is the steps'
+    bit for bit, within the tolerance of the definition, and the gradients from its cache
+    (the weight gradient transforms the input again) equal those of the kept tiles."""
+    from tinyadv.threads import blas_threads
+    N, C, H, F, k, stride = shape
+    rng = np.random.default_rng(N + C)
+    x = rng.normal(size=(N, C, H, H)).astype(dtype)
+    w = rng.normal(size=(F, C, k, k)).astype(dtype)
+    with blas_threads(1 if one_thread else 2):
+        out, cache = conv2d_forward(x, w, stride=stride, method="winograd", keep_rows=True)
+        by_blocks, cache_blocks = conv2d_forward(x, w, stride=stride, method="winograd",
+                                                 keep_rows=False)
+        dout = rng.normal(size=out.shape).astype(dtype)
+        gradients = conv2d_backward(dout, cache)
+        gradients_blocks = conv2d_backward(dout, cache_blocks)
+    assert cache_blocks[2] is None and cache[2] is not None  # (no tiles kept by blocks)
+    np.testing.assert_array_equal(by_blocks, out)
+    for got, want in zip(gradients_blocks, gradients):
+        np.testing.assert_array_equal(got, want)
+    if N:
+        rtol = winograd_tolerance(dtype, cache[1].shape[0] - k // stride + 1, k // stride)
+        np.testing.assert_allclose(by_blocks, conv2d_forward_naive(x, w, stride=stride),
+                                   rtol=rtol, atol=rtol * np.abs(out).max())
+
+
+def test_a_block_is_the_fewest_images_whose_tiles_fill_whole_pieces(monkeypatch):
+    """Pieces of 32 rows: 4 tiles an image (the talk's conv2) make blocks of 8 images, 3 tiles
+    of 32 images, 64 tiles of one; products not cut into pieces are one block of all N."""
+    monkeypatch.setattr(winograd, "product_rows", lambda M, K, N, a, b: min(32, M))
+    a = np.zeros(1, np.float32)
+    assert winograd._pieces_and_block(32, 4, 128, 64, a, a) == (32, 8)
+    assert winograd._pieces_and_block(37, 4, 128, 64, a, a) == (32, 8)
+    assert winograd._pieces_and_block(40, 3, 128, 64, a, a) == (32, 32)
+    assert winograd._pieces_and_block(5, 64, 128, 64, a, a) == (32, 1)
+    assert winograd._pieces_and_block(8, 4, 128, 64, a, a) == (32, 8)  # (32 tiles: whole)
+    assert winograd._pieces_and_block(0, 4, 128, 64, a, a) == (1, 1)  # (no tiles: no pieces)
+    monkeypatch.setattr(winograd, "product_rows", lambda M, K, N, a, b: M)
+    assert winograd._pieces_and_block(32, 4, 128, 64, a, a) == (128, 32)
+
+
+def test_the_block_loop_stays_inside_its_arrays(monkeypatch):
+    """As the transforms (test_transform_loops_stay_inside_their_arrays): the compiled block
+    loop run as plain Python, with its transforms as Python too, where NumPy refuses an index
+    past an axis's end, on blocks of 2 images and a last block of 1, gives the steps' output."""
+    for name in ("_input_transform_numba", "_output_transform_numba", "_combine"):
+        monkeypatch.setattr(winograd, name, getattr(winograd, name).py_func)
+    gemm = kernels._gemm(np.float64)
+    if gemm is None:
+        pytest.skip("no cblas_dgemm in the OpenBLAS that NumPy loaded")
+    rng = np.random.default_rng(0)
+    m, r, stride, Th, Tw, N, C, F = 2, 3, 2, 2, 1, 5, 2, 3
+    n = m + r - 1
+    xpad = padded_input(N, C, Th, Tw, stride, m, r, 1, np.float64, 0)
+    U = rng.normal(size=(n, n, stride * stride * C, F))
+    BT, _, AT = (np.array(a, dtype=float) for a in winograd.matrices(m, r))
+    out = np.zeros((N, m * Th, m * Tw, F))
+    winograd._conv2d_blocks_numba.py_func(gemm, xpad, stride, m, BT, AT, Th, Tw, U, 3, 2, out)
+    V = winograd.input_transform_reference(xpad, stride, m, r, Th, Tw)
+    M = np.einsum("xytk,xykf->xytf", V, U)
+    assert_close(out, winograd.output_transform_reference(M, N, m, Th, Tw), np.float64)
+
+
 def test_tile_size_takes_tiles_whole_in_both_directions_on_rectangular_outputs():
     """"Of 2 and 3, those that divide Ho and Wo if any do": a size that divides only one of the
     two is not whole. The rule written out here against every output up to 13×13; and the auto

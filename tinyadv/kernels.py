@@ -408,15 +408,25 @@ def _small_products_here(a, b):
                 and _small_products_fast() and blas_on_one_thread())
 
 
-def matmul(a, b, out=None):
-    """``np.matmul(a, b, out=out)`` for float arrays a (..., M, K) and b (..., K, N) of one
-    dtype, as :func:`matmul_in_rows` with ``SMALL_PRODUCT_ROWS`` rows when OpenBLAS multiplies
-    such pieces faster (the comment above): when the pieces fit its small-matrix bound and the
-    whole product does not."""
+def product_rows(M, K, N, a, b):
+    """Rows per piece of a product (M, K) @ (K, N) of a's and b's dtypes, as :func:`matmul`
+    cuts it: ``SMALL_PRODUCT_ROWS`` where OpenBLAS multiplies such pieces faster (the comment
+    above), when the pieces fit its small-matrix bound and the whole product does not; else M
+    (whole)."""
     rows = SMALL_PRODUCT_ROWS
-    M, K, N = a.shape[-2], a.shape[-1], b.shape[-1]
     if (M > rows and rows * K * N <= SMALL_PRODUCT_MULTIPLY_ADDS < M * K * N
             and _small_products_here(a, b)):
+        return rows
+    return M
+
+
+def matmul(a, b, out=None):
+    """``np.matmul(a, b, out=out)`` for float arrays a (..., M, K) and b (..., K, N) of one
+    dtype, as :func:`matmul_in_rows` in pieces of :func:`product_rows` rows where those are
+    fewer than M."""
+    M = a.shape[-2]
+    rows = product_rows(M, a.shape[-1], b.shape[-1], a, b)
+    if rows < M:
         return matmul_in_rows(a, b, rows, out)
     return np.matmul(a, b, out=out)
 

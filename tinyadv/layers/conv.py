@@ -36,8 +36,10 @@ forward + input gradient of 512 images ran 3-15% faster, inference 2-17% (float3
 most). A layer in training mode keeps the rows only when they are one block (conv3's): conv1's
 6.3 MB, read back from memory for dW, cost more than forming them again block by block in
 cache (training steps 1.05× faster in float32, 1.02× in float64, 2 cores). Winograd's
-transformed tiles (below) are kept in training mode: transforming them again was slower. See
-``keep_rows`` in :func:`conv2d_forward`.
+transformed tiles (below) are kept in training mode: transforming them again was slower; in
+evaluation mode, where nothing is kept, Winograd's forward pass runs a few images at a time in
+one compiled call ("Blocks of images" in ``tinyadv/winograd.py``). See ``keep_rows`` in
+:func:`conv2d_forward`.
 
 Winograd: a kernel of r·stride square (2 <= r <= 5; the talk's conv2, 6×6 at stride 2, has r =
 3) can have its products formed by Winograd's minimal filtering F(m×m, r×r) instead (Lavin &
@@ -293,8 +295,9 @@ def conv2d_forward(x, w, b=None, *, stride=1, padding=0, keep_rows=True, method=
         cache = ("im2col", w_rows, kept)  # the rows if kept, else dW forms them again from xpad
     elif method == "winograd":
         out, U, V, xpad = winograd._conv2d(xpad, w, stride, Ho, Wo,  # (all checked above)
-                                           functools.partial(per_batch, winograd.filter_transform))
-        kept = V if keep_rows else None  # what dW will need: the tiles, or their source
+                                           functools.partial(per_batch, winograd.filter_transform),
+                                           keep_rows)
+        kept = V  # what dW will need: the tiles if kept (else None: their source, xpad)
         cache = ("winograd", U, kept)
     else:
         out, U, xpad = winograd_rows.conv2d(
