@@ -500,8 +500,9 @@ def main(argv=None):
             cold = [seconds_to_first_result(cache)[1] for cache in caches]
             imported, warm = np.array([seconds_to_first_result(caches[-1]) for _ in range(5)]).T
         print(f"fresh process: import tinyadv {np.median(imported):.2f} s (NumPy and Numba "
-              f"included); first train step (SGD and Adam), input gradient, FGSM and CW-L2 steps, "
-              f"FGSM in evaluation mode, in float32 and float64: cold Numba cache {np.median(cold):.1f} s "
+              f"included); first train step (SGD and Adam), input gradient, FGSM and CW-L2 "
+              f"steps, FGSM in evaluation mode, in float32 and float64: cold Numba cache "
+              f"{np.median(cold):.1f} s "
               f"({min(cold):.1f}-{max(cold):.1f}; compiling), warm cache {np.median(warm):.2f} s "
               f"({warm.min():.2f}-{warm.max():.2f}; loading)")
     if args.attacks:

@@ -269,8 +269,8 @@ def _conv2d(xpad, w, stride, Ho, Wo, transform_filters, keep_tiles=True):
         rows, block = _pieces_and_block(N, Th * Tw, U.shape[2], F, xpad, U)
         out = np.empty((N, m * Th, m * Tw, F), dtype=dtype)
         BT, _, AT = (a.astype(dtype) for a in _matrices(m, r))
-        _conv2d_blocks_numba(gemm, np.ascontiguousarray(xpad), stride, m, BT, AT, Th, Tw, U, rows,
-                             block, out)
+        _conv2d_blocks_numba(gemm, np.ascontiguousarray(xpad), stride, m, BT, AT, Th, Tw,
+                             np.ascontiguousarray(U, dtype=dtype), rows, block, out)
         return out[:, :Ho, :Wo], U, None, xpad
     V = _input_transform(xpad, stride, m, r, Th, Tw)  # (n, n, T, K)
     M = matmul(V.reshape(n * n, N * Th * Tw, V.shape[3]), U.reshape(n * n, U.shape[2], F))
