@@ -28,9 +28,10 @@ written in PyTorch (``torch_cw_l2``, ``torch_deepfool``: batched, on the same we
 versions are slower still: torchattacks' DeepFool steps through the batch one image at a time).
 
 The first lines name the CPU (its model, whether it has AVX-512, its L2 cache per core) and the
-OpenBLAS kernels in use. OpenBLAS picks them for the CPU unless
-``OPENBLAS_CORETYPE`` forces a set: on a CPU with AVX-512, a forced ``Haswell`` (AVX2) halves
-tinyadv's GEMM rates while PyTorch, which does not read that variable, keeps AVX-512.
+OpenBLAS kernels in use. OpenBLAS picks them for the CPU unless ``OPENBLAS_CORETYPE`` forces a
+set: on a CPU with AVX-512, a forced ``Haswell`` (AVX2) halves tinyadv's GEMM rates while
+PyTorch, which does not read that variable, keeps AVX-512. The last lines set each figure that
+has a target (README, Speed) against it: met, not met, or not measured in this run.
 
     python scripts/bench_cnn.py
     python scripts/bench_cnn.py --repeats 7 --dtypes float32
@@ -422,6 +423,36 @@ def attack_rates(batch, repeats, chunk_size=None, channels_last=False):
     return rates
 
 
+# The targets of this benchmark (README, Speed): tinyadv / PyTorch in one run, the median ratio
+# of the rounds, at least this much; the start, compile and memory figures at most this much.
+RATIO_TARGETS = {("train step (128)", "float32"): 1.3, ("inference (512)", "float32"): 1.3,
+                 ("FGSM (512)", "float32"): 1.5, ("PGD-10 (512)", "float32"): 1.5,
+                 ("train step (128)", "float64"): 2.5, ("inference (512)", "float64"): 2.5,
+                 ("FGSM (512)", "float64"): 2.5, ("PGD-10 (512)", "float64"): 2.5}
+LIMITS = {"warm start": (0.5, "s"), "cold compile": (15.0, "s"),
+          "peak memory of a training step": (500.0, "MB")}
+
+
+def target_lines(ratios, figures):
+    """One line per target: the figure measured in this run against it and "met" or "NOT met",
+    or "not measured" (no PyTorch, a dtype left out, ``--no-compile``). ``ratios`` maps
+    (workload, dtype) to the run's median ratio, ``figures`` the names of ``LIMITS`` to the
+    run's figure (the median of the fresh processes for the two starts). A figure is judged as
+    printed, to two decimals (a ratio printed 1.30 meets 1.3)."""
+    lines = []
+    for (workload, dtype), target in RATIO_TARGETS.items():
+        ratio = ratios.get((workload, dtype))
+        verdict = ("not measured" if ratio is None
+                   else f"{ratio:.2f}: {'met' if round(ratio, 2) >= target else 'NOT met'}")
+        lines.append(f"  {workload} {dtype}, ratio >= {target}: {verdict}")
+    for name, (limit, unit) in LIMITS.items():
+        figure = figures.get(name)
+        verdict = ("not measured" if figure is None
+                   else f"{figure:.2f} {unit}: {'met' if round(figure, 2) <= limit else 'NOT met'}")
+        lines.append(f"  {name} <= {limit:g} {unit}: {verdict}")
+    return lines
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=positive_int, default=5)
@@ -471,6 +502,7 @@ def main(argv=None):
     print(f"{'workload':34s} {'dtype':8s} {'tinyadv img/s':>14s} {'PyTorch img/s':>14s} "
           f"{'ratio':>18s} {'GEMM bound':>11s}")
     flops = workload_flops(ta.cleverhans_cnn(seed=0))  # the same in both dtypes
+    medians, figures = {}, {}  # (the run's figures that have a target: target_lines)
     for name in args.dtypes:
         dtype = np.dtype(name).type
         rng = np.random.default_rng(args.seed)
@@ -483,6 +515,7 @@ def main(argv=None):
                 ours_time, their_time = round_seconds(work, theirs[workload][0],
                                                       repeats=args.repeats)
                 ratios = their_time / ours_time  # one per round: both timed within it
+                medians[workload, name] = np.median(ratios)
                 ratio = f"{np.median(ratios):.2f} ({ratios.min():.2f}-{ratios.max():.2f})"
                 print(f"{workload:34s} {name:8s} {batch / np.median(ours_time):14,.0f} "
                       f"{batch / np.median(their_time):14,.0f} {ratio:>18s} {bound}", flush=True)
@@ -491,14 +524,16 @@ def main(argv=None):
                 print(f"{workload:34s} {name:8s} {batch / np.median(ours_time):14,.0f} "
                       f"{'':14s} {'':18s} {bound}", flush=True)
 
+    figures["peak memory of a training step"] = peak_training_memory() / 2**20
     print(f"\npeak memory of a training step (float32, batch 128): "
-          f"{peak_training_memory() / 2**20:.0f} MB")
+          f"{figures['peak memory of a training step']:.0f} MB")
     if not args.no_compile:
         # (one cold start moved by 1-3 s from run to run: three, each in a fresh cache)
         with tempfile.TemporaryDirectory() as folder:
             caches = [os.path.join(folder, str(run)) for run in range(3)]
             cold = [seconds_to_first_result(cache)[1] for cache in caches]
             imported, warm = np.array([seconds_to_first_result(caches[-1]) for _ in range(5)]).T
+        figures["cold compile"], figures["warm start"] = np.median(cold), np.median(warm)
         print(f"fresh process: import tinyadv {np.median(imported):.2f} s (NumPy and Numba "
               f"included); first train step (SGD and Adam), input gradient, FGSM and CW-L2 "
               f"steps, FGSM in evaluation mode, in float32 and float64: cold Numba cache "
@@ -514,6 +549,8 @@ def main(argv=None):
             if theirs is not None:
                 line += f"  |  PyTorch {theirs[0]:8,.0f} img/s, mean L2 {theirs[1]:.3f}: {theirs[2]:.2f}"
             print(line)
+    print("\ntargets (README, Speed), this run:")
+    print("\n".join(target_lines(medians, figures)))
 
 
 if __name__ == "__main__":

@@ -27,6 +27,12 @@ def test_bench_cnn_prints_a_row_per_workload(capsys):
                      "FGSM (512)", "PGD-10 (512)", "peak memory of a training step",
                      "CPU: ", "OpenBLAS kernels:", "GEMM bound"):
         assert workload in printed
+    # the targets: float32 was left out and the starts were not timed; the memory was
+    targets = printed.split("targets (README, Speed), this run:")[1].splitlines()[1:]
+    assert len(targets) == 11
+    assert all(line.endswith("not measured") for line in targets if "float32" in line)
+    assert [line for line in targets if "cold compile" in line][0].endswith("not measured")
+    assert re.search(r"peak memory of a training step <= 500 MB: \d+\.\d\d MB: met$", targets[-1])
     try:
         import torch  # noqa: F401  (optional: then every row has a ratio and its range)
     except ImportError:
@@ -35,6 +41,28 @@ def test_bench_cnn_prints_a_row_per_workload(capsys):
     assert len(rows) == 2 and all(re.search(r" \d+\.\d\d \(\d+\.\d\d-\d+\.\d\d\) ", row)
                                   for row in rows)
 
+
+
+def test_bench_cnn_sets_each_figure_against_its_target():
+    """A ratio printed at its target is met, one printed below is not; a start or a memory
+    printed at its limit is met, above is not; a figure the run did not measure says so."""
+    module = load_script("bench_cnn")
+    ratios = {("train step (128)", "float32"): 1.2996, ("inference (512)", "float32"): 1.294,
+              ("FGSM (512)", "float64"): 2.6}  # (judged as printed: 1.30 and 1.29)
+    figures = {"warm start": 0.504, "cold compile": 15.2, "peak memory of a training step": 19.0}
+    lines = module.target_lines(ratios, figures)
+    assert lines == [
+        "  train step (128) float32, ratio >= 1.3: 1.30: met",
+        "  inference (512) float32, ratio >= 1.3: 1.29: NOT met",
+        "  FGSM (512) float32, ratio >= 1.5: not measured",
+        "  PGD-10 (512) float32, ratio >= 1.5: not measured",
+        "  train step (128) float64, ratio >= 2.5: not measured",
+        "  inference (512) float64, ratio >= 2.5: not measured",
+        "  FGSM (512) float64, ratio >= 2.5: 2.60: met",
+        "  PGD-10 (512) float64, ratio >= 2.5: not measured",
+        "  warm start <= 0.5 s: 0.50 s: met",
+        "  cold compile <= 15 s: 15.20 s: NOT met",
+        "  peak memory of a training step <= 500 MB: 19.00 MB: met"]
 
 
 def test_bench_cnn_first_result_compiles_every_kernel():
