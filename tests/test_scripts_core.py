@@ -70,8 +70,9 @@ def test_bench_cnn_first_result_compiles_every_kernel():
     tinyadv in both dtypes (an Adam step included: fit's default optimizer), not some of them:
     a fresh process runs FIRST_RESULT, then lists the kernels it has not compiled or loaded
     for float32 and float64 (those inlined into their callers have no code of their own; the
-    compiled bands of the row products run only where OpenBLAS multiplies small products fast,
-    ``kernels._small_products_fast``, so elsewhere they are never compiled and not counted; the
+    compiled bands of the row products and Winograd's blocks of images run only where OpenBLAS
+    multiplies small products fast, ``kernels._small_products_fast``, so elsewhere they are
+    never compiled and not counted; the
     kernel of ``method="winograd_rows"`` runs only when a layer asks for it, and is not either)."""
     pytest.importorskip("numba")
     import subprocess
@@ -82,8 +83,9 @@ def test_bench_cnn_first_result_compiles_every_kernel():
 import sys
 import numba
 from tinyadv import kernels
-bands = {"_rows_bands_numba", "_rows_bands_adjoint_numba"}
-unused = set() if kernels._small_products_fast() else {"tinyadv.kernels." + band for band in bands}
+bands = {"kernels._rows_bands_numba", "kernels._rows_bands_adjoint_numba",
+         "winograd._conv2d_blocks_numba"}
+unused = set() if kernels._small_products_fast() else {"tinyadv." + band for band in bands}
 unused.add("tinyadv.winograd_rows._winograd_rows_numba")  # (runs only when asked for)
 missing = []
 for name, module in sorted(sys.modules.items()):

@@ -358,13 +358,17 @@ def test_gradients_at_the_talks_conv2_in_a_chunk_equal_im2cols(dtype, monkeypatc
                                    (32, 64, 6, 64, 5, 1),  # the talk's conv3 (whole products)
                                    (3, 5, 11, 4, 4, 2), (0, 3, 9, 4, 6, 2)])
 @pytest.mark.parametrize("one_thread", [True, False])
-def test_the_forward_pass_by_blocks_equals_the_steps_bit_for_bit(dtype, shape, one_thread):
+def test_the_forward_pass_by_blocks_equals_the_steps_bit_for_bit(dtype, shape, one_thread,
+                                                                  monkeypatch):
     """A layer in evaluation mode keeps no tiles: its forward pass runs a block of images at a
     time in one compiled call (``_conv2d_blocks_numba``), the products in the pieces the steps
     cut them into (inside a chunk, BLAS on one thread; whole outside). Its output is the steps'
     bit for bit, within the tolerance of the definition, and the gradients from its cache
-    (the weight gradient transforms the input again) equal those of the kept tiles."""
+    (the weight gradient transforms the input again) equal those of the kept tiles. (The layer
+    takes the blocks only where OpenBLAS multiplies small pieces in place; here on any machine,
+    with whole products, one block, where it has no such path or BLAS runs on two threads.)"""
     from tinyadv.threads import blas_threads
+    monkeypatch.setattr(winograd, "_small_products_here", lambda a, b: True)
     N, C, H, F, k, stride = shape
     rng = np.random.default_rng(N + C)
     x = rng.normal(size=(N, C, H, H)).astype(dtype)
@@ -384,6 +388,26 @@ def test_the_forward_pass_by_blocks_equals_the_steps_bit_for_bit(dtype, shape, o
         rtol = winograd_tolerance(dtype, cache[1].shape[0] - k // stride + 1, k // stride)
         np.testing.assert_allclose(by_blocks, conv2d_forward_naive(x, w, stride=stride),
                                    rtol=rtol, atol=rtol * np.abs(out).max())
+
+
+@pytest.mark.parametrize("pieces", [True, False])
+def test_the_forward_pass_runs_by_blocks_only_where_products_come_in_pieces(pieces, monkeypatch):
+    """Where OpenBLAS multiplies small pieces of products in place (``_small_products_here``) a
+    layer in evaluation mode runs its forward pass by blocks; elsewhere its products are whole,
+    the blocks kernel measured no faster than the steps and costs compiling: the steps run."""
+    calls = []
+    blocks = winograd._conv2d_blocks_numba
+    monkeypatch.setattr(winograd, "_small_products_here", lambda a, b: pieces)
+    monkeypatch.setattr(winograd, "_conv2d_blocks_numba",
+                        lambda *arguments: calls.append(1) or blocks(*arguments))
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(4, 8, 16, 16)).astype(np.float32)
+    w = rng.normal(size=(16, 8, 6, 6)).astype(np.float32)
+    kept, _ = conv2d_forward(x, w, stride=2, method="winograd", keep_rows=True)
+    out, cache = conv2d_forward(x, w, stride=2, method="winograd", keep_rows=False)
+    assert len(calls) == (1 if pieces and kernels._gemm(np.float32) is not None else 0)
+    assert cache[2] is None  # (no tiles kept either way)
+    np.testing.assert_array_equal(out, kept)
 
 
 def test_a_block_is_the_fewest_images_whose_tiles_fill_whole_pieces(monkeypatch):

@@ -82,7 +82,8 @@ from numba import njit
 
 from .checks import check_array, check_bool, check_positive_int
 from .kernels import (_NO_TRANSPOSE, _ROW_MAJOR, _gemm, _small_products_fast,
-                      check_kernel, check_sizes, matmul, output_size, product_rows)
+                      _small_products_here, check_kernel, check_sizes, matmul, output_size,
+                      product_rows)
 
 POINTS = (0, 1, -1, 2, -2)  # interpolation points, the first n − 1 of them, then ∞
 
@@ -246,9 +247,9 @@ def conv2d(xpad, w, stride, Ho, Wo, transform_filters=None, keep_tiles=True):
     Returns (out (N, Ho, Wo, F), U, V, xpad): the transformed filters and input tiles, for the
     backward pass, and the input as read, with zeros added at the bottom and right when m does
     not divide Ho or Wo (the last tiles read past the edge; their extra outputs are dropped).
-    With ``keep_tiles=False`` V is None (a weight gradient transforms xpad again), and the steps
-    run a block of images at a time where OpenBLAS's gemm is found ("Blocks of images" below):
-    the same result, bit for bit.
+    With ``keep_tiles=False`` V is None (a weight gradient transforms xpad again), and where
+    OpenBLAS multiplies small pieces of products in place the steps run a block of images at a
+    time ("Blocks of images" below): the same result, bit for bit.
     """
     return _conv2d(*check_convolution(xpad, w, stride, Ho, Wo, check_applies), transform_filters,
                    check_bool(keep_tiles, "keep_tiles"))
@@ -264,8 +265,9 @@ def _conv2d(xpad, w, stride, Ho, Wo, transform_filters, keep_tiles=True):
     r, m, n, Th, Tw = _tiling(HH, stride, Ho, Wo)
     xpad = _pad_to(xpad, stride * (m * Th + r - 1), stride * (m * Tw + r - 1))
     U = (transform_filters or filter_transform)(w, stride, m)  # (n, n, K, F)
-    gemm = None if keep_tiles else _gemm(dtype)
-    if gemm is not None:  # by blocks of images, in one call ("Blocks of images" below)
+    blocks = not keep_tiles and _small_products_here(xpad, U)  # ("Blocks of images" below)
+    gemm = _gemm(dtype) if blocks else None
+    if gemm is not None:  # by blocks of images, in one call
         rows, block = _pieces_and_block(N, Th * Tw, U.shape[2], F, xpad, U)
         out = np.empty((N, m * Th, m * Tw, F), dtype=dtype)
         BT, _, AT = (a.astype(dtype) for a in _matrices(m, r))
@@ -719,7 +721,13 @@ def _filter_transform_adjoint_numba(dU, stride, G, dw):
 # again by blocks (float32; 1.10 in float64), and the training step as fast in one call as in
 # steps (0.99, 40 pairs), but a kernel compiles its transforms again into itself (0.7-0.9 s per
 # dtype on a cold start), and the attacks were past their targets already: only the forward
-# pass without tiles to keep runs so.
+# pass without tiles to keep runs so. And only where OpenBLAS multiplies small pieces of products
+# in place (``kernels._small_products_here``: its AVX-512 kernels, BLAS on one thread). Elsewhere
+# the products are whole, a chunk is one block, and the one call ran as fast as the steps (with
+# OpenBLAS's AVX2 kernels forced on the Zen 4, inference 1.03 +- 0.02 times as fast in float32,
+# 60 pairs taking turns in one process, 0.996 +- 0.011 in float64, 50 pairs; forward + input
+# gradient 1.000 +- 0.017 in float64), while its compiling took 0.7-0.9 s per dtype more of a
+# cold start, on the machines whose cold start is the slowest (a Zen 2's, with AVX2).
 
 
 @njit(cache=True, nogil=True)
