@@ -4,7 +4,10 @@ The talk's CNN (``cleverhans_cnn()``, 184,832 weights, no biases) is trained wit
 recipe in both: Adam lr 1e-3, batch 128, the same initial weights (tinyadv's state dict loaded
 into the PyTorch model), the same shuffling order. After every epoch each is evaluated on the
 test images. The script prints the wall time (training time only, evaluation excluded) at which
-each first reaches ``--target`` accuracy (60% by default).
+each first reaches ``--target`` accuracy (60% by default). tinyadv's time includes its first
+steps' loading of the compiled Numba kernels from the cache (about 0.4 s), or their compiling
+where the cache is cold, after an install or once a module of tinyadv has changed (on a Zen 4
+its first epoch then took 14.6 s against 6.2-7.7 s for the others): run it twice then.
 
     TINYADV_DATA=~/tinyadv-data python scripts/bench_train_cifar.py --data cifar10
     python scripts/bench_train_cifar.py --train-limit 2000 --target 0.3     # a quick look
