@@ -726,10 +726,10 @@ def _filter_transform_adjoint_numba(dU, stride, G, dw):
 # the products are whole, a chunk is one block, and the one call ran as fast as the steps (with
 # OpenBLAS's AVX2 kernels forced on the Zen 4, inference taking turns with the steps in one
 # process: float32 1.03 +- 0.02, 0.98 +- 0.04 and 1.01 +- 0.02 times as fast, in 60, 30 and 40
-# pairs; float64 0.98 +- 0.02, 1.00 +- 0.01 and 1.00 +- 0.02), while its compiling took 0.7-0.9 s
-# per dtype more of a cold start (all the first results there: 10.9-11.6 s without it, 12.4-13.1
-# s with it, three fresh caches each), on the machines whose cold start is the slowest (the
-# Zen 2's, with AVX2).
+# pairs; float64 0.98 +- 0.02, 1.00 +- 0.01 and 1.00 +- 0.02 in 30, 50 and 30), while its
+# compiling took 0.7-0.9 s per dtype more of a cold start (all the first results there:
+# 10.9-11.6 s without it, 12.4-13.1 s with it, three fresh caches each), on the machines whose
+# cold start is the slowest (the Zen 2's, with AVX2).
 
 
 @njit(cache=True, nogil=True)
