@@ -410,6 +410,23 @@ def test_the_forward_pass_runs_by_blocks_only_where_products_come_in_pieces(piec
     np.testing.assert_array_equal(out, kept)
 
 
+def test_a_model_in_evaluation_mode_runs_winograd_by_blocks_where_products_come_in_pieces(
+        monkeypatch):
+    """Where OpenBLAS multiplies small pieces in place, a model's inference takes the blocks in
+    its chunks (BLAS on one thread there), so that the fast path cannot go quietly unused."""
+    if not kernels._small_products_fast() or kernels._gemm(np.float32) is None:
+        pytest.skip("OpenBLAS here has no small-product path: the layer takes the steps")
+    import tinyadv as ta
+    calls = []
+    blocks = winograd._conv2d_blocks_numba
+    monkeypatch.setattr(winograd, "_conv2d_blocks_numba",
+                        lambda *arguments: calls.append(1) or blocks(*arguments))
+    model = ta.cleverhans_cnn(nf=8, seed=0).eval()  # (conv2: 4 phases of 8 channels, Winograd)
+    x = np.random.default_rng(0).random((70, 3, 32, 32), dtype=np.float32)
+    model.logits(x)
+    assert len(calls) == 3  # (conv2 in each of the three chunks)
+
+
 def test_a_block_is_the_fewest_images_whose_tiles_fill_whole_pieces(monkeypatch):
     """Pieces of 32 rows: 4 tiles an image (the talk's conv2) make blocks of 8 images, 3 tiles
     of 32 images, 64 tiles of one; products not cut into pieces are one block of all N."""
