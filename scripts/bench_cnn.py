@@ -515,8 +515,8 @@ def main(argv=None):
                 ours_time, their_time = round_seconds(work, theirs[workload][0],
                                                       repeats=args.repeats)
                 ratios = their_time / ours_time  # one per round: both timed within it
-                medians[workload, name] = np.median(ratios)
-                ratio = f"{np.median(ratios):.2f} ({ratios.min():.2f}-{ratios.max():.2f})"
+                medians[workload, name] = median = np.median(ratios)
+                ratio = f"{median:.2f} ({ratios.min():.2f}-{ratios.max():.2f})"
                 print(f"{workload:34s} {name:8s} {batch / np.median(ours_time):14,.0f} "
                       f"{batch / np.median(their_time):14,.0f} {ratio:>18s} {bound}", flush=True)
             else:
