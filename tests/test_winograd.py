@@ -390,41 +390,44 @@ def test_the_forward_pass_by_blocks_equals_the_steps_bit_for_bit(dtype, shape, o
                                    rtol=rtol, atol=rtol * np.abs(out).max())
 
 
+@pytest.fixture
+def blocks_calls(monkeypatch):
+    """A list that gets an entry at each call of Winograd's blocks kernel (which still runs)."""
+    calls = []
+    blocks = winograd._conv2d_blocks_numba
+    monkeypatch.setattr(winograd, "_conv2d_blocks_numba",
+                        lambda *arguments: calls.append(1) or blocks(*arguments))
+    return calls
+
+
 @pytest.mark.parametrize("pieces", [True, False])
-def test_the_forward_pass_runs_by_blocks_only_where_products_come_in_pieces(pieces, monkeypatch):
+def test_the_forward_pass_runs_by_blocks_only_where_products_come_in_pieces(pieces, blocks_calls,
+                                                                            monkeypatch):
     """Where OpenBLAS multiplies small pieces of products in place (``_small_products_here``) a
     layer in evaluation mode runs its forward pass by blocks; elsewhere its products are whole,
     the blocks kernel measured no faster than the steps and costs compiling: the steps run."""
-    calls = []
-    blocks = winograd._conv2d_blocks_numba
     monkeypatch.setattr(winograd, "_small_products_here", lambda a, b: pieces)
-    monkeypatch.setattr(winograd, "_conv2d_blocks_numba",
-                        lambda *arguments: calls.append(1) or blocks(*arguments))
     rng = np.random.default_rng(3)
     x = rng.normal(size=(4, 8, 16, 16)).astype(np.float32)
     w = rng.normal(size=(16, 8, 6, 6)).astype(np.float32)
     kept, _ = conv2d_forward(x, w, stride=2, method="winograd", keep_rows=True)
     out, cache = conv2d_forward(x, w, stride=2, method="winograd", keep_rows=False)
-    assert len(calls) == (1 if pieces and kernels._gemm(np.float32) is not None else 0)
+    assert len(blocks_calls) == (1 if pieces and kernels._gemm(np.float32) is not None else 0)
     assert cache[2] is None  # (no tiles kept either way)
     np.testing.assert_array_equal(out, kept)
 
 
 def test_a_model_in_evaluation_mode_runs_winograd_by_blocks_where_products_come_in_pieces(
-        monkeypatch):
+        blocks_calls):
     """Where OpenBLAS multiplies small pieces in place, a model's inference takes the blocks in
     its chunks (BLAS on one thread there), so that the fast path cannot go quietly unused."""
     if not kernels._small_products_fast() or kernels._gemm(np.float32) is None:
         pytest.skip("OpenBLAS here has no small-product path: the layer takes the steps")
     import tinyadv as ta
-    calls = []
-    blocks = winograd._conv2d_blocks_numba
-    monkeypatch.setattr(winograd, "_conv2d_blocks_numba",
-                        lambda *arguments: calls.append(1) or blocks(*arguments))
     model = ta.cleverhans_cnn(nf=8, seed=0).eval()  # (conv2: 4 phases of 8 channels, Winograd)
     x = np.random.default_rng(0).random((70, 3, 32, 32), dtype=np.float32)
     model.logits(x)
-    assert len(calls) == 3  # (conv2 in each of the three chunks)
+    assert len(blocks_calls) == 3  # (conv2 in each of the three chunks)
 
 
 def test_a_block_is_the_fewest_images_whose_tiles_fill_whole_pieces(monkeypatch):
