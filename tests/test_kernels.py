@@ -246,6 +246,18 @@ def test_matmul_cuts_a_product_only_where_openblas_multiplies_the_pieces_faster(
     assert not in_rows.called
 
 
+@pytest.mark.parametrize("names, fast", [
+    (["SkylakeX"], True), (["Cooperlake"], True), (["SapphireRapids"], True),
+    (["SkylakeX", "SkylakeX"], True), (["SkylakeX", "Haswell"], False), (["Haswell"], False),
+    (["Zen"], False), ([], False)])
+def test_the_small_products_are_taken_for_the_kernel_sets_that_have_them(names, fast):
+    """OpenBLAS's AVX-512 kernel sets, SkylakeX and the two that take its float kernels
+    (Cooperlake, SapphireRapids), have the small-matrix path; the others, or no OpenBLAS found,
+    do not, and with several OpenBLAS loaded each must have it."""
+    with mock.patch.object(kernels, "openblas_kernels", lambda: names):
+        assert kernels._small_products_fast.__wrapped__() is fast
+
+
 @given(n=st.integers(1, 3), c=st.integers(1, 3), hp=st.integers(3, 11), wp=st.integers(3, 11),
        kh=st.integers(1, 4), kw=st.integers(1, 4), stride=st.integers(1, 3), f=st.integers(1, 4),
        band=st.integers(1, 5), dtype=st.sampled_from([np.float32, np.float64]),

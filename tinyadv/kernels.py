@@ -351,9 +351,14 @@ ROWS_BLOCK_VALUES = 1 << 18
 # rows by K = 32-128 by 64, both dtypes); otherwise it is ``np.matmul``. Each
 # output is the same dot product either way; on the Zen 4 the two paths gave the same bits for
 # every product of the talk's CNN (both add the K terms in order), which OpenBLAS does not promise.
+# OpenBLAS builds that include its kernel sets for Intel's later AVX-512 CPUs name them
+# "Cooperlake" and "SapphireRapids"; both take SkylakeX's float32 and float64 kernels, the small
+# ones included, and replace only the bfloat16 ones (its kernel/x86_64/KERNEL.COOPERLAKE includes
+# KERNEL.SKYLAKEX, KERNEL.SAPPHIRERAPIDS includes KERNEL.COOPERLAKE). NumPy's wheels name none of
+# them: asked for either (``OPENBLAS_CORETYPE``), their OpenBLAS (0.3.31) names SkylakeX.
 SMALL_PRODUCT_ROWS = 32
 SMALL_PRODUCT_MULTIPLY_ADDS = 100 ** 3  # OpenBLAS's bound on M·N·K for its small-matrix path
-_SMALL_PRODUCT_KERNELS = frozenset({"SkylakeX"})
+_SMALL_PRODUCT_KERNELS = frozenset({"SkylakeX", "Cooperlake", "SapphireRapids"})
 _BLAS_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
@@ -402,8 +407,9 @@ def matmul_in_rows(a, b, rows, out=None):
 
 def _small_products_here(a, b):
     """Whether OpenBLAS multiplies small products of ``a`` and ``b`` fast at this moment: one
-    dtype, float32 or float64, its SkylakeX kernels, BLAS on one thread (and SMALL_PRODUCT_ROWS
-    not 0). ``matmul`` and ``_band`` ask it, each then of the sizes of its own pieces."""
+    dtype, float32 or float64, its AVX-512 kernels (``_SMALL_PRODUCT_KERNELS``), BLAS on one
+    thread (and SMALL_PRODUCT_ROWS not 0). ``matmul`` and ``_band`` ask it, each then of the
+    sizes of its own pieces."""
     return bool(SMALL_PRODUCT_ROWS and a.dtype == b.dtype and a.dtype in _BLAS_FLOATS
                 and _small_products_fast() and blas_on_one_thread())
 
