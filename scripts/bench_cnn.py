@@ -537,9 +537,9 @@ def main(argv=None):
         print(f"fresh process: import tinyadv {np.median(imported):.2f} s (NumPy and Numba "
               f"included); first train step (SGD and Adam), input gradient, FGSM and CW-L2 "
               f"steps, FGSM in evaluation mode, in float32 and float64: cold Numba cache "
-              f"{np.median(cold):.1f} s "
-              f"({min(cold):.1f}-{max(cold):.1f}; compiling), warm cache {np.median(warm):.2f} s "
-              f"({warm.min():.2f}-{warm.max():.2f}; loading)")
+              f"{figures['cold compile']:.1f} s ({min(cold):.1f}-{max(cold):.1f}; compiling), "
+              f"warm cache {figures['warm start']:.2f} s ({warm.min():.2f}-{warm.max():.2f}; "
+              f"loading)")
     if args.attacks:
         print("\nattacks on 500 random images, float32, the same weights: tinyadv / PyTorch running "
               "the same algorithm (torch_cw_l2, torch_deepfool); mean L2 of the perturbations")
