@@ -483,8 +483,10 @@ def main(argv=None):
     chunk = args.chunk_size or ta.Sequential()._chunk_images()
     cpu = cpu_description()
     print(f"CPU: {cpu}")
+    gil = "" if getattr(sys, "_is_gil_enabled", lambda: True)() else ", free-threaded: no GIL"
     print(f"cores: {os.cpu_count()}, tinyadv threads: {threads} (chunks of {chunk} images), "
-          f"NumPy {np.__version__}, PyTorch {their_version}")
+          f"Python {platform.python_version()}{gil}, NumPy {np.__version__}, "
+          f"PyTorch {their_version}")
     forced = os.environ.get("OPENBLAS_CORETYPE")
     print(f"OpenBLAS kernels: {', '.join(openblas_kernels()) or 'unknown'}"
           + (f" (forced by OPENBLAS_CORETYPE={forced})" if forced else " (chosen for this CPU)"))

@@ -359,6 +359,20 @@ def test_map_chunks_keeps_order(restore_threads):
     assert map_chunks(lambda s: s.start, slices) == list(range(50))
 
 
+def test_map_chunks_runs_every_chunk_once_on_all_the_threads(restore_threads):
+    set_num_threads(4)
+    runs, threads = [0] * 200, set()
+
+    def work(s):
+        runs[s.start] += 1
+        threads.add(threading.get_ident())
+        time.sleep(0.0005)  # (lets go of the GIL: the threads take chunks in turns)
+        return s.start
+
+    assert map_chunks(work, [slice(i, i + 1) for i in range(200)]) == list(range(200))
+    assert runs == [1] * 200 and len(threads) == 4
+
+
 def test_blas_on_one_thread_tells_the_count_of_the_block_in_force(restore_threads):
     """False outside every block (the user's setting, whatever it is), else the count of the
     most recently opened block, the one in force; inside map_chunks' chunks, True."""

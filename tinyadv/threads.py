@@ -331,15 +331,20 @@ def map_chunks(work, slices, *, small=False):
         with blas_threads(1 if small else threads):
             return [work(s) for s in slices]
     results = [None] * len(slices)
-    order = iter(range(len(slices)))  # (next() on it is one step under the GIL: each chunk once)
+    order = iter(range(len(slices)))
+    # Each chunk to one thread: the lock, not the GIL, makes next() one step (on a free-threaded
+    # Python, 3.13t and later, two threads' next() on one iterator may return the same item).
+    taking = threading.Lock()
     raised = []  # (index, exception) of the chunks that raised
 
     def take_chunks():
         """Run the next chunk not yet taken, until none is left or one has raised."""
         _in_chunk.running = True
         try:
-            for index in order:
-                if raised:
+            while not raised:
+                with taking:
+                    index = next(order, None)
+                if index is None:
                     return
                 try:
                     results[index] = work(slices[index])
