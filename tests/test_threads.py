@@ -366,7 +366,7 @@ def test_map_chunks_runs_every_chunk_once_on_all_the_threads(restore_threads):
     def work(s):
         runs[s.start] += 1
         threads.add(threading.get_ident())
-        time.sleep(0.0005)  # (lets go of the GIL: the threads take chunks in turns)
+        time.sleep(0.001)  # (lets go of the GIL: the threads take chunks in turns)
         return s.start
 
     assert map_chunks(work, [slice(i, i + 1) for i in range(200)]) == list(range(200))
