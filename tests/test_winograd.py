@@ -423,7 +423,6 @@ def test_a_model_in_evaluation_mode_runs_winograd_by_blocks_where_products_come_
     its chunks (BLAS on one thread there), so that the fast path cannot go quietly unused."""
     if not kernels._small_products_fast() or kernels._gemm(np.float32) is None:
         pytest.skip("OpenBLAS here has no small-product path: the layer takes the steps")
-    import tinyadv as ta
     model = ta.cleverhans_cnn(nf=8, seed=0).eval()  # (conv2: 4 phases of 8 channels, Winograd)
     x = np.random.default_rng(0).random((70, 3, 32, 32), dtype=np.float32)
     model.logits(x)
