@@ -30,8 +30,10 @@ versions are slower still: torchattacks' DeepFool steps through the batch one im
 The first lines name the CPU (its model, whether it has AVX-512, its L2 cache per core) and the
 OpenBLAS kernels in use. OpenBLAS picks them for the CPU unless ``OPENBLAS_CORETYPE`` forces a
 set: on a CPU with AVX-512, a forced ``Haswell`` (AVX2) halves tinyadv's GEMM rates while
-PyTorch, which does not read that variable, keeps AVX-512. The last lines set each figure that
-has a target (README, Speed) against it: met, not met, or not measured in this run.
+PyTorch, which does not read that variable, keeps AVX-512. In a KVM guest they also say how long
+an idle core polls before it halts (``halt_polling``): where it does not, tinyadv's threads wake
+late. The last lines set each figure that has a target (README, Speed) against it: met, not met,
+or not measured in this run.
 
     python scripts/bench_cnn.py
     python scripts/bench_cnn.py --repeats 7 --dtypes float32
@@ -134,6 +136,22 @@ def cpu_description(cpuinfo="/proc/cpuinfo",
     except OSError:
         pass
     return description + ")"
+
+
+def halt_polling(path="/sys/module/haltpoll/parameters/guest_halt_poll_ns"):
+    """A line on the idle cores' halt polling in a KVM guest with Linux's cpuidle-haltpoll
+    driver, or None where there is no such setting. An idle core polls for up to this many
+    nanoseconds before it halts (Linux's default: 200,000); at 0 it halts at once, and a thread
+    woken there (one that waited for Python's GIL) starts 30-60 µs late: on the Xeon of
+    scripts/BENCHMARKS.md tinyadv ran 3-13% more images/s at 200,000 than at 0, and PyTorch,
+    whose threads spin while they wait, the same."""
+    try:
+        nanoseconds = int(pathlib.Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+    if nanoseconds == 0:
+        return "guest halt polling: off (0 ns): woken threads start late here (README, Speed)"
+    return f"guest halt polling: up to {nanoseconds:,} ns"
 
 
 def gemm_rate(dtype, threads, size=2048, repeats=5):
@@ -487,6 +505,9 @@ def main(argv=None):
     print(f"cores: {os.cpu_count()}, tinyadv threads: {threads} (chunks of {chunk} images), "
           f"Python {platform.python_version()}{gil}, NumPy {np.__version__}, "
           f"PyTorch {their_version}")
+    polling = halt_polling()
+    if polling:
+        print(polling)
     forced = os.environ.get("OPENBLAS_CORETYPE")
     print(f"OpenBLAS kernels: {', '.join(openblas_kernels()) or 'unknown'}"
           + (f" (forced by OPENBLAS_CORETYPE={forced})" if forced else " (chosen for this CPU)"))

@@ -139,6 +139,18 @@ def test_bench_cnn_names_the_cpu_and_its_vector_instructions(tmp_path):
     assert module.cpu_description(tmp_path / "none", l2)  # platform.processor(), or "unknown"
 
 
+def test_bench_cnn_reports_a_guests_halt_polling(tmp_path):
+    module = load_script("bench_cnn")
+    setting = tmp_path / "guest_halt_poll_ns"
+    assert module.halt_polling(setting) is None  # no such driver: nothing to say
+    setting.write_text("0\n")
+    assert module.halt_polling(setting).startswith("guest halt polling: off (0 ns)")
+    setting.write_text("200000\n")
+    assert module.halt_polling(setting) == "guest halt polling: up to 200,000 ns"
+    setting.write_text("garbled\n")
+    assert module.halt_polling(setting) is None
+
+
 def test_bench_cnn_counts_the_flops_of_the_talks_cnn():
     """By hand: output size × weights per output, times 2, for each layer of the CNN on 32×32."""
     import tinyadv as ta
