@@ -29,7 +29,9 @@ thread and on all of tinyadv's threads, and the same share of work (two chunks o
 in as many processes side by side as there are threads, against one process alone. Processes
 share the cores' caches and memory as threads do, but not the GIL: what the threads lose beyond
 what the processes lose is the process's own, the threads' waits for the GIL and the serial part
-of a call (the weights held, the chunks' results gathered): ``scripts/BENCHMARKS.md``.
+of a call (the weights held, the chunks' results gathered): ``scripts/BENCHMARKS.md``. In a
+KVM guest the first lines also give the idle cores' halt polling: without it a thread woken from
+its wait for the GIL starts tens of microseconds late (``bench_cnn.halt_polling``).
 
     python scripts/bench_profile.py
     python scripts/bench_profile.py --dtype float64 --mode eval
@@ -50,7 +52,7 @@ from tinyadv.cli import nonnegative_int, positive_int
 from tinyadv.kernels import col2im, im2col, matmul, output_size
 from tinyadv.layers.conv import padded_channels_last, resolve_padding
 from tinyadv.threads import blas_threads, openblas_kernels
-from bench_cnn import cpu_description, gemm_rate  # the script beside this one
+from bench_cnn import cpu_description, gemm_rate, halt_polling  # the script beside this one
 
 
 def takes_input_gradient(mode, first):
@@ -292,6 +294,9 @@ def main(argv=None):
         ta.set_num_threads(threads)
 
     print(f"CPU: {cpu_description()}")
+    polling = halt_polling()  # in a KVM guest: how late a thread woken from the GIL starts
+    if polling:
+        print(polling)
     print(f"OpenBLAS kernels: {openblas_kernels()}; one thread; {args.dtype}, {args.mode} mode, "
           f"a chunk of {n} images, {args.passes} passes")
     print(f"{'layer':8s} {'forward ms':>10s} {'backward ms':>11s} {'share':>6s}   "
