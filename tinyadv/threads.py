@@ -18,21 +18,21 @@ round differently with their number of rows; weight gradients are summed chunk b
 The GIL. Between two kernels a chunk runs Python (each layer's checks, shapes and calls), which
 holds the GIL; a thread back from a kernel while the other holds it sleeps until it is let go,
 and waking takes tens of microseconds on a virtual machine (30-60 µs on a KVM guest whose idle
-cores halt at once, without Linux's halt polling: README, Speed). Measured with uprobes on
-CPython's ``take_gil``/``drop_gil`` (2 cores, a Zen 4, inference of 512 float32 images): each
-thread held the GIL 14% of the time and waited for it 8% (median wait 80-90 µs; since the
-trimming named at the end of this paragraph, 11-12% and 6-7%; since Winograd's forward pass runs
-in one call, ``winograd._conv2d_blocks_numba``, 8-9% and 4%); a chunk's forward pass let go of
-it 17 times (11.7 since), forward and backward 30-38 times, and the Python after a kernel runs
-with the cache cold (the kernel has streamed its megabytes through it: a call's GIL-held part
-took 5.6 µs on one image, 18 µs on 32). Two processes side by side ran at full speed each, two
-threads at 1.5-1.8 times one. So the Python on the chunks' path is kept short (what depends on
-shapes alone is remembered, messages are written only for errors). Per image, two threads fell
-about a tenth behind two processes in the same minutes (five pairs of runs taking turns): about
-4 points waiting for the GIL, about 3.5 idle at each call's start and end (the caller's Python
-before the first chunk and after the last, and one thread finishing the last chunk alone), the
-rest more time in Python; the kernels themselves, looped on two threads, ran as fast as in two
-processes. Chunks of 256 images, with a fifth of the waits, ran no faster than chunks of 32
+cores halt at once, without Linux's halt polling: README, Speed). Measured with uprobes on CPython's
+``take_gil``/``drop_gil`` (2 cores, a Zen 4, inference of 512 float32 images): each thread held
+the GIL 14% of the time and waited for it 8% (median wait 80-90 µs; since the trimming named at
+the end of this paragraph, 11-12% and 6-7%; since Winograd's forward pass runs in one call,
+``winograd._conv2d_blocks_numba``, 8-9% and 4%); a chunk's forward pass let go of it 17 times
+(11.7 since), forward and backward 30-38 times, and the Python after a kernel runs with the
+cache cold (the kernel has streamed its megabytes through it: a call's GIL-held part took 5.6 µs
+on one image, 18 µs on 32). Two processes side by side ran at full speed each, two threads at
+1.5-1.8 times one. So the Python on the chunks' path is kept short (what depends on shapes alone
+is remembered, messages are written only for errors). Per image, two threads fell about a tenth
+behind two processes in the same minutes (five pairs of runs taking turns): about 4 points
+waiting for the GIL, about 3.5 idle at each call's start and end (the caller's Python before the
+first chunk and after the last, and one thread finishing the last chunk alone), the rest more
+time in Python; the kernels themselves, looped on two threads, ran as fast as in two processes.
+Chunks of 256 images, with a fifth of the waits, ran no faster than chunks of 32
 (``scripts/BENCHMARKS.md``). So the calling thread runs chunks itself (``map_chunks``) instead
 of handing each to the pool and sleeping until they are done. A training step (batch 128,
 float32) lets go of the GIL more often: 66 times a chunk (about a quarter at the compiled
