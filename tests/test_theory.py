@@ -689,7 +689,7 @@ def test_deviation_angle_does_not_depend_on_the_scale_of_either_vector(pair):
     angle = deviation_angle(w * dtype(2.0) ** k, v * dtype(2.0) ** j)
     # compared through cos θ, which the rounding of w·v/(||w||·||v||) moves by a few ulp
     assert np.cos(angle) == pytest.approx(np.cos(deviation_angle(w, v)),
-                                          abs=8 * np.finfo(dtype).eps)
+                                          abs=8 * float(np.finfo(dtype).eps))
     assert np.isfinite(angle)
 
 
