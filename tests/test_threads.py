@@ -1,6 +1,7 @@
 """Chunks on threads change the speed, never the numbers."""
 
 import copy
+import ctypes
 import os
 import platform
 import resource
@@ -435,6 +436,40 @@ def test_openblas_kernels_names_the_kernel_set_that_openblas_uses():
     printed = subprocess.run([sys.executable, "-c", code], env=environment, check=True,
                              capture_output=True, text=True).stdout
     assert printed.strip() == "['Nehalem']"
+
+
+class _Corename:
+    """A stand-in for a ctypes function of OpenBLAS that returns a core name."""
+
+    def __init__(self, name):
+        self.name, self.restype = name, None
+
+    def __call__(self):
+        assert self.restype is ctypes.c_char_p  # set before the call, as a char * needs
+        return self.name
+
+
+class _Library:
+    def __init__(self, **functions):
+        self.__dict__.update({symbol: _Corename(name) for symbol, name in functions.items()})
+
+
+def test_openblas_kernels_asks_each_library_by_the_name_it_exports(monkeypatch):
+    """NumPy 2.5's OpenBLAS exports scipy_openblas_get_corename64_ but no longer
+    gotoblas_corename, SciPy's scipy_openblas_get_corename, a plain build openblas_get_corename:
+    one name for each library, from the public function where there is one, none for a
+    library without any."""
+    from tinyadv import threads
+    libraries = [
+        _Library(scipy_openblas_get_corename64_=b"SkylakeX"),                       # NumPy 2.5
+        _Library(gotoblas_corename=b"Zen", scipy_openblas_get_corename64_=b"Zen"),  # NumPy 2.4
+        _Library(scipy_openblas_get_corename=b"Haswell"),                           # SciPy
+        _Library(openblas_get_corename=b"Nehalem"),
+        _Library(gotoblas_corename=b"Sandybridge"),
+        _Library(),
+    ]
+    monkeypatch.setattr(threads, "_openblas_libraries", lambda: libraries)
+    assert threads.openblas_kernels() == ["SkylakeX", "Zen", "Haswell", "Nehalem", "Sandybridge"]
 
 
 def default_threads(environment, cores=None):

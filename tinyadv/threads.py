@@ -146,19 +146,28 @@ def _openblas_libraries():
     return libraries
 
 
+# OpenBLAS's openblas_get_corename, as NumPy's wheels (64-bit integers), SciPy's and other builds
+# name it; gotoblas_corename, the internal function it calls in builds for many CPUs, last
+# (NumPy 2.4's OpenBLAS exports both, NumPy 2.5's only the first).
+_CORENAME_FUNCTIONS = ("scipy_openblas_get_corename64_", "scipy_openblas_get_corename",
+                       "openblas_get_corename64_", "openblas_get_corename", "gotoblas_corename")
+
+
 def openblas_kernels():
     """Names of the GEMM kernel sets (``"SkylakeX"``, ``"Haswell"``, ...) that the loaded
-    OpenBLAS libraries chose at load, for the libraries built for many CPUs. OpenBLAS picks
-    them from the CPU, or takes ``OPENBLAS_CORETYPE`` when it is set; tinyadv never changes
-    them. On a CPU with AVX-512 the AVX2 kernels ("Haswell") are about half as fast: on a
-    2-core AMD Zen 5, a 2048² float32 product ran at 203-224 GFLOP/s with them, 390-400 with
-    the AVX-512 ones ("SkylakeX")."""
+    OpenBLAS libraries use, one for each library. NumPy's and SciPy's wheels, built for many
+    CPUs, pick them from the CPU when they are loaded, or take ``OPENBLAS_CORETYPE`` when it is
+    set; tinyadv never changes them. On a CPU with AVX-512 the AVX2 kernels ("Haswell") are
+    about half as fast: on a 2-core AMD Zen 5, a 2048² float32 product ran at 203-224 GFLOP/s
+    with them, 390-400 with the AVX-512 ones ("SkylakeX")."""
     names = []
     for library in _openblas_libraries():
-        corename = getattr(library, "gotoblas_corename", None)
-        if corename is not None:
-            corename.restype = ctypes.c_char_p
-            names.append(corename().decode())
+        for symbol in _CORENAME_FUNCTIONS:
+            corename = getattr(library, symbol, None)
+            if corename is not None:
+                corename.restype = ctypes.c_char_p
+                names.append(corename().decode())
+                break
     return names
 
 
