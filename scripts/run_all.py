@@ -448,7 +448,10 @@ def run_experiment(experiment, argv):
     if (missing := missing_models(experiment, argv)) is not None:
         return "failed", missing, []
     try:
-        results = load_script(experiment.script).main(argv)
+        # the module held while its main runs: on CPython 3.14.4's free-threaded build, a module
+        # dropped while its function ran had its globals freed under it by the garbage collector
+        script = load_script(experiment.script)
+        results = script.main(argv)
         return "ok", "", experiment.claims(results)
     except (Exception, SystemExit) as error:  # a script exits with SystemExit on bad input
         traceback.print_exc()
