@@ -42,8 +42,8 @@ every hand-over costs alike: the loss's eleven a chunk (``np.arange``, ``argmax`
 indexing let go of it even at 32 × 10), taken out with masks, saved nothing measurable (0.99 ±
 0.01 of the step's time), while the loss's Python itself, about 35 µs a chunk, cost about 5%.
 On a free-threaded Python there is no GIL to wait for: on the Xeon of README's Speed, four
-chunks ran 1.72-1.88 times as fast on two threads as on one on CPython 3.13t, 1.45-1.64 times on
-3.11.
+chunks ran 1.67-1.88 times as fast on two threads as on one on CPython 3.13t and 3.14t,
+1.45-1.64 times on 3.11.
 
 Thread count: ``set_num_threads(n)``; by default ``NUMBA_NUM_THREADS``, else
 ``OMP_NUM_THREADS``/``OPENBLAS_NUM_THREADS``, else the number of cores this process may run on
