@@ -1,9 +1,7 @@
 """Tests of scripts/binarized_mnist.py: its helpers, and a smoke run on the bundled mini-MNIST."""
 
 import contextlib
-import importlib.util
 import io
-import pathlib
 from types import SimpleNamespace
 
 import numpy as np
@@ -11,17 +9,10 @@ import pytest
 
 import tinyadv as ta
 
-SCRIPT = pathlib.Path(__file__).resolve().parent.parent / "scripts" / "binarized_mnist.py"
+from script_loading import load_script
 
 
-def load_script():
-    spec = importlib.util.spec_from_file_location("binarized_mnist", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-bnn = load_script()
+bnn = load_script("binarized_mnist")
 
 TINY = ["--variants", "A", "B", "--adv-models", "A", "B", "--train-limit", "2000", "--epochs", "2",
         "--adv-after", "1", "--adv-steps", "1", "--nf", "16", "--test-limit", "100", "--pgd-limit", "40",

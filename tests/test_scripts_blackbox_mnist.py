@@ -1,27 +1,18 @@
 """Smoke test of scripts/blackbox_mnist.py on the bundled mini-MNIST at a tiny size."""
 
 import contextlib
-import importlib.util
 import io
-import pathlib
 
 import numpy as np
 import pytest
 
-SCRIPT = pathlib.Path(__file__).resolve().parent.parent / "scripts" / "blackbox_mnist.py"
-
-
-def load_script():
-    spec = importlib.util.spec_from_file_location("blackbox_mnist", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from script_loading import load_script
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     out = tmp_path_factory.mktemp("figures") / "blackbox_mnist.png"
-    module = load_script()
+    module = load_script("blackbox_mnist")
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
         result, log = module.main(["--oracle-epochs", "2", "--train-limit", "1500", "--test-limit", "650",
@@ -62,4 +53,4 @@ def test_a_seed_set_as_large_as_the_test_set_is_refused_before_training(tmp_path
     """The seed set is taken off the test images; it must leave some to attack (with no
     --test-limit the parse-time check cannot see how many there are)."""
     with pytest.raises(SystemExit, match="--seed-size .2000. must be smaller than the 2000 test"):
-        load_script().main(["--seed-size", "2000", "--out", str(tmp_path / "b.png")])
+        load_script("blackbox_mnist").main(["--seed-size", "2000", "--out", str(tmp_path / "b.png")])

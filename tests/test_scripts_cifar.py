@@ -5,8 +5,6 @@ that read them run on a few hundred test images and must write their figures, pr
 tables next to the paper's numbers, and show the directions that a tiny run already decides.
 """
 
-import importlib.util
-import pathlib
 import re
 
 import numpy as np
@@ -14,16 +12,10 @@ import pytest
 
 import tinyadv as ta
 
-SCRIPTS = pathlib.Path(__file__).resolve().parent.parent / "scripts"
+from script_loading import load_script
+
 TRAIN_ARGS = ["--train-limit", "256", "--test-limit", "200", "--clean-epochs", "1",
               "--adv-epochs", "1", "--steps", "2"]
-
-
-def load_script(name):
-    spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")

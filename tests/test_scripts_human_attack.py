@@ -3,8 +3,6 @@ click position, session keys), the window's event wiring under Agg, save/load of
 headless demo runs on the bundled mini-MNIST."""
 
 import argparse
-import importlib.util
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -15,17 +13,10 @@ from matplotlib.backend_bases import KeyEvent, MouseEvent
 
 import tinyadv as ta
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "human_attack.py"
+from script_loading import load_script
 
 
-def load_script():
-    spec = importlib.util.spec_from_file_location("script_human_attack", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-H = load_script()
+H = load_script("human_attack")
 
 
 def linear_model(seed=0, size=4):

@@ -2,9 +2,6 @@
 code's minibatch quirk, §7's L0 attack and how it relates to ta.pixel_attack) and a smoke run on
 the bundled mini-MNIST."""
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 from hypothesis import given
@@ -12,17 +9,10 @@ from hypothesis import strategies as st
 
 import tinyadv as ta
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "logistic_3v7.py"
+from script_loading import load_script
 
 
-def load_script():
-    spec = importlib.util.spec_from_file_location("script_logistic_3v7", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-L = load_script()
+L = load_script("logistic_3v7")
 
 
 def table_rows(text):

@@ -2,7 +2,6 @@
 experiments, prints and writes the claims table, and reports a failing experiment in the table
 and in its exit status."""
 
-import importlib.util
 import os
 import pathlib
 import subprocess
@@ -11,15 +10,10 @@ from types import SimpleNamespace
 
 import numpy as np
 
+from script_loading import load_script
+
 SCRIPTS = pathlib.Path(__file__).resolve().parent.parent / "scripts"
 MINI = ["--data-mnist", "mini-mnist", "--data-cifar", "mini-mnist"]
-
-
-def load_script(name):
-    spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_run_all_checks_the_claims_and_reports_a_failed_experiment(tmp_path, capsys, monkeypatch):

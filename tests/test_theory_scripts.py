@@ -1,17 +1,11 @@
 """Smoke tests of the theory slides' scripts: tiny settings, a figure in tmp_path, and the printed
 table pointing the way the claim says."""
 
-import importlib.util
 from pathlib import Path
 
+from script_loading import load_script
+
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
-
-
-def load_script(name):
-    spec = importlib.util.spec_from_file_location(f"script_{name}", SCRIPTS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def numeric_rows(text):
