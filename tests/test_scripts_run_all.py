@@ -3,16 +3,14 @@ experiments, prints and writes the claims table, and reports a failing experimen
 and in its exit status."""
 
 import os
-import pathlib
 import subprocess
 import sys
 from types import SimpleNamespace
 
 import numpy as np
 
-from script_loading import load_script
+from script_loading import SCRIPTS, load_script
 
-SCRIPTS = pathlib.Path(__file__).resolve().parent.parent / "scripts"
 MINI = ["--data-mnist", "mini-mnist", "--data-cifar", "mini-mnist"]
 
 

@@ -1,11 +1,7 @@
 """Smoke tests of the theory slides' scripts: tiny settings, a figure in tmp_path, and the printed
 table pointing the way the claim says."""
 
-from pathlib import Path
-
-from script_loading import load_script
-
-SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
+from script_loading import SCRIPTS, load_script
 
 
 def numeric_rows(text):
