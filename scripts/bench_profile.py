@@ -49,7 +49,8 @@ import numpy as np
 import tinyadv as ta
 from tinyadv import winograd
 from tinyadv.cli import nonnegative_int, positive_int
-from tinyadv.kernels import col2im, im2col, matmul, output_size
+from tinyadv.kernels import (col2im, im2col, matmul, output_size, pad_space_to_depth,
+                             pad_space_to_depth_adjoint)
 from tinyadv.layers.conv import padded_channels_last, resolve_padding
 from tinyadv.threads import blas_threads, openblas_kernels
 from bench_cnn import cpu_description, gemm_rate, halt_polling  # the script beside this one
@@ -99,10 +100,12 @@ def products_alone(count, M, K, N, dtype, mode, first, passes, rng):
     return seconds_per_pass(products, passes), 2 * count * M * K * N * len(products)
 
 
-def copies_alone(layer, x, mode, first, passes, by_winograd):
+def copies_alone(layer, x, mode, first, passes, by_winograd, by_blocks):
     """Seconds per pass of a convolution's copies alone, at the layer's shapes: padding into
     channels-last (when the layer pads) and im2col for the forward product, then col2im for the
-    input gradient (eval, and train but for the first layer). For a Winograd layer its
+    input gradient (eval, and train but for the first layer); for a layer that takes im2col over
+    its input's stride x stride blocks (``by_blocks``: conv1 in float32, "Space to depth" in
+    tinyadv/kernels.py), the padding into blocks and back instead. For a Winograd layer its
     transforms instead: of the input tiles and the output (forward; not of the filters, which a
     model transforms once per batch, not per chunk: ``Conv2D.hold_weights``); back (not in
     infer), of the output gradient, then of the filter gradient (train) and the input tiles'
@@ -130,13 +133,20 @@ def copies_alone(layer, x, mode, first, passes, by_winograd):
             copies.append(lambda: winograd.input_transform_adjoint(V, s, m, xpad.shape, Th, Tw))
         return seconds_per_pass(copies, passes)
 
+    Ho, Wo = output_size(x.shape[2], HH, s, *pads[:2]), output_size(x.shape[3], WW, s, *pads[2:])
+    Hs, Ws = Ho - 1 + HH // s, Wo - 1 + WW // s  # (by blocks: the blocks that it reads)
+
     def rows():
+        if by_blocks:
+            return im2col(pad_space_to_depth(x, pads, s, Hs, Ws), HH // s, WW // s, 1)
         return im2col(padded_channels_last(x, pads), HH, WW, s)
 
     copies = [rows]
     if first_gradient:
         dcols = rows()
-        copies.append(lambda: col2im(dcols, xpad.shape[1], xpad.shape[2], s))
+        copies.append((lambda: pad_space_to_depth_adjoint(col2im(dcols, Hs, Ws, 1), pads, s,
+                                                          x.shape)) if by_blocks else
+                      (lambda: col2im(dcols, xpad.shape[1], xpad.shape[2], s)))
     return seconds_per_pass(copies, passes)
 
 
@@ -285,7 +295,7 @@ def main(argv=None):
                 by_winograd = isinstance(layer, ta.layers.Conv2D) and cache[0] == "winograd"
                 if isinstance(layer, ta.layers.Conv2D):
                     copies[name] = copies_alone(layer, h, args.mode, index == 0, args.passes,
-                                                by_winograd)
+                                                by_winograd, cache[0] == "space_to_depth")
                 if "weight" in layer.params:
                     products[name] = products_alone(*product_shapes(layer, h, out, by_winograd),
                                                     dtype, args.mode, index == 0, args.passes, rng)

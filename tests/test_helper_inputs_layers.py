@@ -258,6 +258,19 @@ def test_chunks_still_cut_empty_and_small_batches():
      r"x must have 4 dimensions, got shape \(2, 3, 3\)"),
     (lambda: conv.padded_channels_last(f64(1, 2, 3, 3), (0, 0)), ValueError,
      r"pads must be 4 integers >= 0 \(top, bottom, left, right\), got \(0, 0\)"),
+    (lambda: kernels.pad_space_to_depth(f64(1, 2, 4, 4), (0, 0, 0, 0), 0, 2, 2), ValueError,
+     "stride must be >= 1, got 0"),
+    (lambda: kernels.pad_space_to_depth(f64(2, 4, 4), (0, 0, 0, 0), 2, 2, 2), ValueError,
+     r"x must have 4 dimensions, got shape \(2, 4, 4\)"),
+    (lambda: kernels.pad_space_to_depth(f64(1, 2, 4, 4), (0, 0, 0, 0), 2, -1, 2), ValueError,
+     r"Hs, Ws must be 2 integers >= 0"),
+    (lambda: kernels.pad_space_to_depth(np.ones((1, 1, 2, 2), "U3"), (0, 0, 0, 0), 2, 1, 1),
+     TypeError, "x must hold numbers .* got dtype <U3"),
+    (lambda: kernels.pad_space_to_depth_adjoint(f64(1, 2, 2, 8), (0, 0, 0, 0), 2, (1, 3, 4, 4)),
+     ValueError, r"dxs of shape \(1, 2, 2, 8\) is not the space-to-depth of an input of shape "
+                 r"\(1, 3, 4, 4\) at stride 2"),
+    (lambda: conv.weight_rows_space_to_depth(f64(2, 3, 3, 4), 2), ValueError,
+     "a 3x4 kernel is not in blocks of stride x stride = 2x2 pixels"),
 ])
 def test_kernel_helpers_refuse_a_zero_stride_wrong_dtype_or_rank(call, error, message):
     """Before: ZeroDivisionError, a Numba TypingError, silently padded strings, "not enough

@@ -10,11 +10,16 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from tinyadv import kernels
-from tinyadv.kernels import (col2im, col2im_reference, im2col, im2col_reference, pad_channels_last,
-                             pad_channels_last_reference)
+from tinyadv.kernels import (col2im, col2im_reference, depth_to_space_reference, im2col,
+                             im2col_reference, pad_channels_last, pad_channels_last_reference,
+                             pad_space_to_depth, pad_space_to_depth_adjoint,
+                             pad_space_to_depth_adjoint_reference, pad_space_to_depth_reference,
+                             space_to_depth_reference)
+from tinyadv.layers import conv
 from tinyadv.layers.activations import (relu_backward, relu_backward_reference, relu_forward,
                                         relu_forward_reference)
-from tinyadv.layers.conv import conv2d_backward, conv2d_forward, conv2d_forward_naive
+from tinyadv.layers.conv import (conv2d_backward, conv2d_forward, conv2d_forward_naive,
+                                 weight_from_space_to_depth, weight_rows_space_to_depth)
 
 
 def blocks_of_one_image():
@@ -88,6 +93,129 @@ def test_col2im_is_the_adjoint_of_im2col(n, c, hp, wp, kh, kw, stride, dtype, se
     lhs = np.sum(im2col(xpad, kh, kw, stride) * d)
     rhs = np.sum(xpad * col2im(d, hp, wp, stride))
     np.testing.assert_allclose(lhs, rhs, rtol=1e-10)
+
+
+@given(n=st.integers(1, 3), c=st.integers(1, 4), hs=st.integers(1, 5), ws=st.integers(1, 5),
+       stride=st.integers(1, 3), dtype=st.sampled_from([np.float32, np.float64]),
+       seed=st.integers(0, 2**16))
+def test_space_to_depth_reference_moves_every_pixel_into_its_block(n, c, hs, ws, stride, dtype,
+                                                                   seed):
+    """xs[n, i, j, (a·s + b)·C + c] = xpad[n, i·s + a, j·s + b, c], one entry at a time, and
+    depth_to_space_reference undoes it."""
+    xpad = np.random.default_rng(seed).normal(size=(n, hs * stride, ws * stride, c)).astype(dtype)
+    xs = space_to_depth_reference(xpad, stride)
+    assert xs.shape == (n, hs, ws, stride * stride * c) and xs.flags.c_contiguous
+    for i in range(hs):
+        for j in range(ws):
+            for a in range(stride):
+                for b in range(stride):
+                    np.testing.assert_array_equal(xs[:, i, j, (a * stride + b) * c:][:, :c],
+                                                  xpad[:, i * stride + a, j * stride + b, :])
+    np.testing.assert_array_equal(depth_to_space_reference(xs, stride, c), xpad)
+
+
+space_to_depth_shapes = dict(
+    n=st.integers(1, 3), c=st.integers(1, 4), h=st.integers(1, 9), w=st.integers(1, 9),
+    pads=st.tuples(*[st.integers(0, 3)] * 4), stride=st.integers(1, 3),
+    extra=st.tuples(st.integers(-2, 2), st.integers(-2, 2)), channels_last_memory=st.booleans(),
+    dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 2**16))
+
+
+def space_to_depth_sizes(h, w, pads, stride, extra):
+    """Hs, Ws: the blocks that cover the padded input, give or take ``extra`` (fewer cut its
+    last rows or columns off, more reach past the padding into zeros), at least 1."""
+    top, bottom, left, right = pads
+    return (max(1, -(-(h + top + bottom) // stride) + extra[0]),
+            max(1, -(-(w + left + right) // stride) + extra[1]))
+
+
+@given(**space_to_depth_shapes)
+def test_pad_space_to_depth_numba_equals_reference(n, c, h, w, pads, stride, extra,
+                                                   channels_last_memory, dtype, seed):
+    x = np.random.default_rng(seed).normal(size=(n, c, h, w)).astype(dtype)
+    if channels_last_memory:  # an NCHW view of NHWC memory, as a convolution's output is
+        x = np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    Hs, Ws = space_to_depth_sizes(h, w, pads, stride, extra)
+    fast = pad_space_to_depth(x, pads, stride, Hs, Ws)
+    assert fast.dtype == dtype and fast.flags.c_contiguous
+    np.testing.assert_array_equal(fast, pad_space_to_depth_reference(x, pads, stride, Hs, Ws))
+    dxs = np.random.default_rng(seed + 1).normal(size=fast.shape).astype(dtype)
+    dx = pad_space_to_depth_adjoint(dxs, pads, stride, x.shape)
+    assert dx.dtype == dtype and dx.flags.c_contiguous
+    np.testing.assert_array_equal(dx, pad_space_to_depth_adjoint_reference(dxs, pads, stride,
+                                                                           x.shape))
+
+
+@given(**space_to_depth_shapes)
+def test_pad_space_to_depth_adjoint_is_its_adjoint(n, c, h, w, pads, stride, extra,
+                                                   channels_last_memory, dtype, seed):
+    """<pad_space_to_depth(x), d> = <x, pad_space_to_depth_adjoint(d)> for every x and d (each
+    of x's pixels lands in one place of xs or none), and the same for the references."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, c, h, w))
+    Hs, Ws = space_to_depth_sizes(h, w, pads, stride, extra)
+    d = rng.normal(size=(n, Hs, Ws, stride * stride * c)).astype(dtype)
+    if channels_last_memory:
+        d = np.asfortranarray(d)  # (the adjoint takes any layout)
+    for forward, adjoint in ((pad_space_to_depth, pad_space_to_depth_adjoint),
+                             (pad_space_to_depth_reference, pad_space_to_depth_adjoint_reference)):
+        dx = adjoint(d, pads, stride, x.shape)
+        assert dx.shape == x.shape and dx.dtype == dtype
+        np.testing.assert_allclose(np.sum(forward(x, pads, stride, Hs, Ws) * d), np.sum(x * dx),
+                                   rtol=1e-5 if dtype == np.float32 else 1e-12)
+
+
+@given(f=st.integers(1, 3), c=st.integers(1, 4), k=st.integers(1, 3), stride=st.integers(1, 3),
+       seed=st.integers(0, 2**16))
+def test_weight_rows_space_to_depth_match_the_blocks(f, c, k, stride, seed):
+    """The weight in the order of the space-to-depth input's im2col rows multiplies each input
+    value by the weight it meets in the convolution: its column (p', q', a, b, c) holds
+    w[f, c, p'·s + a, q'·s + b]; weight_from_space_to_depth undoes the order."""
+    HH, WW = k * stride, (k + 1) * stride
+    w = np.random.default_rng(seed).normal(size=(f, c, HH, WW))
+    rows = weight_rows_space_to_depth(w, stride)
+    assert rows.shape == (f, HH * WW * c)
+    columns = rows.reshape(f, k, k + 1, stride, stride, c)
+    for p in range(HH):
+        for q in range(WW):
+            np.testing.assert_array_equal(columns[:, p // stride, q // stride, p % stride,
+                                                  q % stride, :], w[:, :, p, q])
+    np.testing.assert_array_equal(weight_from_space_to_depth(rows, w.shape, stride), w)
+
+
+@given(n=st.integers(1, 3), c=st.integers(1, 4), h=st.integers(2, 12), w=st.integers(2, 12),
+       k=st.integers(1, 3), stride=st.integers(2, 3),
+       padding=st.sampled_from([0, 1, (0, 2), "same", "valid"]), keep_rows=st.booleans(),
+       dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 2**16))
+def test_conv_by_space_to_depth_equals_im2col(n, c, h, w, k, stride, padding, keep_rows, dtype,
+                                              seed):
+    """A kernel a multiple of the stride, over few channels, takes im2col over the input's
+    stride x stride blocks: the output, dx and dw of plain im2col (the output to rounding: its
+    dot products add their terms in another order)."""
+    from hypothesis import assume
+
+    from tinyadv.layers.conv import resolve_padding
+
+    HH, WW = k * stride, stride
+    pads = resolve_padding(padding, h, w, HH, WW, stride)
+    assume(h + pads[0] + pads[1] >= HH and w + pads[2] + pads[3] >= WW)
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, c, h, w)).astype(dtype)
+    weight = rng.normal(size=(3, c, HH, WW)).astype(dtype)
+    bias = rng.normal(size=3).astype(dtype)
+    results = []
+    for bytes_ in (conv.SPACE_TO_DEPTH_BYTES, 0):
+        with mock.patch.object(conv, "SPACE_TO_DEPTH_BYTES", bytes_):
+            out, cache = conv2d_forward(x, weight, bias, stride=stride, padding=padding,
+                                        keep_rows=keep_rows, method="im2col")
+            dout = np.random.default_rng(seed + 1).normal(size=out.shape).astype(dtype)
+            results.append((cache[0], out) + conv2d_backward(dout, cache))
+    assert [result[0] for result in results] == ["space_to_depth", "im2col"]
+    tolerance = 1e-5 if dtype == np.float32 else 1e-12
+    for name, ours, plain in zip(("out", "dx", "dw", "db"), results[0][1:], results[1][1:]):
+        assert ours.dtype == dtype and ours.shape == plain.shape, name
+        np.testing.assert_allclose(ours, plain, rtol=tolerance, err_msg=name,
+                                   atol=tolerance * max(1.0, np.abs(plain).max()))
 
 
 @given(stride=st.integers(1, 3), padding=st.sampled_from([0, 1, 2, "same", "valid"]),
@@ -460,7 +588,8 @@ def test_kernel_loops_stay_inside_their_arrays(dtype):
     or an axis writes past the array (or onto an entry that a later step writes again) and can
     still return the right values, corrupting memory. Run as plain Python (``py_func``), where
     NumPy refuses an index past an axis's end (IndexError), the same loops give the references'
-    values: im2col, col2im and the padding at strides and kernels that leave pixels unread."""
+    values: im2col, col2im, the padding and the space-to-depth at strides and kernels that leave
+    pixels unread, and at blocks that cut the input short or reach past its padding."""
     rng = np.random.default_rng(0)
     xpad = rng.normal(size=(2, 7, 6, 3)).astype(dtype)
     for HH, WW, stride in ((3, 2, 2), (2, 3, 1), (1, 1, 3)):
@@ -477,6 +606,16 @@ def test_kernel_loops_stay_inside_their_arrays(dtype):
         padded = np.zeros((2, 4 + top + bottom, 5 + left + right, 3), dtype)
         kernels._pad_channels_last_numba.py_func(x, top, left, padded)
         np.testing.assert_array_equal(padded, pad_channels_last_reference(x, (top, bottom, left, right)))
+    for pads, stride, Hs, Ws in (((1, 2, 0, 3), 2, 4, 4), ((0, 0, 2, 0), 3, 1, 2),
+                                 ((3, 0, 0, 1), 2, 3, 2), ((0, 0, 0, 0), 2, 2, 2)):
+        xs = np.zeros((2, Hs, Ws, stride * stride * 3), dtype)
+        kernels._pad_space_to_depth_numba.py_func(x, pads[0], pads[2], stride, xs)
+        np.testing.assert_array_equal(xs, pad_space_to_depth_reference(x, pads, stride, Hs, Ws))
+        dxs = rng.normal(size=xs.shape).astype(dtype)
+        dx = np.zeros_like(x)
+        kernels._pad_space_to_depth_adjoint_numba.py_func(dxs, pads[0], pads[2], stride, dx)
+        np.testing.assert_array_equal(dx, pad_space_to_depth_adjoint_reference(dxs, pads, stride,
+                                                                               x.shape))
 
 
 @pytest.mark.parametrize("x_dtype, w_dtype, padding", [(">i8", "<i8", 0), (">i8", "<i8", 1),
@@ -551,7 +690,8 @@ def test_conv_gradients_equal_the_definition(n, c, f, h, w, kh, kw, stride, padd
     weight = rng.normal(size=(f, c, kh, kw)).astype(dtype)
     out, cache = conv2d_forward(x, weight, stride=stride, padding=padding, keep_rows=keep_rows,
                                 method=method)
-    assert cache[0] == method
+    # (im2col over the input's stride x stride blocks where they make its rows of memory longer)
+    assert cache[0] == method or (method, cache[0]) == ("im2col", "space_to_depth")
     dout = rng.normal(size=out.shape).astype(dtype)
     dx, dw, _ = conv2d_backward(dout, cache)
     expected = (conv2d_forward_naive(x.astype(np.float64), weight.astype(np.float64),

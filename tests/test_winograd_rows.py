@@ -164,9 +164,10 @@ def test_tile_rows_takes_whole_tiles_and_the_fewest_multiplications():
 
 def test_auto_leaves_it_to_be_asked_for():
     """Not in ``auto`` yet (its compile time: the module docstring): the talk's conv1 takes
-    im2col, conv2 the square method."""
+    im2col (over its input's 2 x 2 blocks of pixels in float32: layers/conv.py), conv2 the
+    square method."""
     for channels, filters, size, kernel, stride, padding, expected in (
-            (3, 32, 32, 8, 2, "same", "im2col"), (32, 64, 16, 6, 2, 0, "winograd")):
+            (3, 32, 32, 8, 2, "same", "space_to_depth"), (32, 64, 16, 6, 2, 0, "winograd")):
         x = np.zeros((1, channels, size, size), np.float32)
         w = np.zeros((filters, channels, kernel, kernel), np.float32)
         assert conv2d_forward(x, w, stride=stride, padding=padding)[1][0] == expected
