@@ -149,6 +149,34 @@ def test_cross_entropy_value_is_the_documented_formula_and_its_gradient_matches_
     assert rel_error(dlogits, numeric, noise=noise) < TOL
 
 
+@given(n=st.integers(1, 40), k=st.integers(1, 12), scale=st.sampled_from([0.01, 1.0, 30.0, 300.0]),
+       smoothing=st.sampled_from([0.0, 0.1, 0.5]), weighted=st.booleans(),
+       larger=st.sampled_from([1.0, 1.5, 4.0]), dtype=st.sampled_from([np.float32, np.float64]),
+       seed=st.integers(0, 2**16))
+def test_cross_entropy_part_equals_cross_entropy(n, k, scale, smoothing, weighted, larger, dtype,
+                                                 seed):
+    """The compiled loss of a training step's chunks gives cross_entropy's loss and gradient
+    with total_weight (the mean of a larger batch), sample weights and label smoothing, one
+    logit or several: to 1e-5 (float32) or 1e-12 (float64) of each entry, or of the largest."""
+    from tinyadv.losses import _cross_entropy_part, sample_weights
+
+    rng = np.random.default_rng(seed)
+    logits = (rng.normal(size=(n, k)) * scale).astype(dtype)
+    y = rng.integers(0, max(k, 2), size=n)
+    class_weights = rng.random(max(k, 2)) + 0.1 if weighted else None
+    w = sample_weights(y, class_weights, dtype)
+    total = np.sum(w) * larger
+    loss, dlogits = ta.cross_entropy(logits, y, label_smoothing=smoothing,
+                                     class_weights=class_weights, total_weight=total)
+    part_loss, part_dlogits = _cross_entropy_part(logits, y, w, total, label_smoothing=smoothing)
+    assert isinstance(part_loss, float)
+    assert part_dlogits.dtype == dtype and part_dlogits.shape == logits.shape
+    tolerance = 1e-5 if dtype == np.float32 else 1e-12
+    assert part_loss == pytest.approx(loss, rel=tolerance, abs=tolerance * 1e-3)
+    np.testing.assert_allclose(part_dlogits, dlogits, rtol=tolerance,
+                               atol=tolerance * np.abs(dlogits).max())
+
+
 @given(n=st.integers(1, 5), k=st.integers(1, 5), scale=st.sampled_from([1.0, 30.0, 300.0]),
        dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 2**16))
 def test_cross_entropy_and_its_gradient_are_accurate_where_the_label_leads(n, k, scale, dtype,

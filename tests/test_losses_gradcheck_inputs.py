@@ -61,6 +61,25 @@ def test_total_weight_gives_the_mean_of_the_whole_batch_part_by_part():
     assert loss == 0.0 and not np.any(d)
 
 
+@pytest.mark.parametrize("logits, y, message", [
+    (np.array([[1.0, np.nan]], np.float32), [0], "logits contains NaN"),
+    (np.array([[1.0, -np.inf, 0.0]]), [0], "logits contains infinite values"),
+    (np.zeros((2, 3), np.float32), [0, 3], r"y holds labels outside \[0, 2\]"),
+    (np.zeros((1, 1)), [2], r"y holds labels outside \[0, 1\]"),  # (one logit: classes 0 and 1)
+    (np.array([[-1e308, 0.0, 1e308]]), [0], "the cross-entropy or its gradient overflows float64"),
+    (np.array([[0.0, 1.0]], np.float32), [0], "the cross-entropy or its gradient overflows float32"),
+])
+def test_cross_entropy_part_raises_what_cross_entropy_raises(logits, y, message):
+    """A training step's chunks compute the loss in a compiled loop; logits that are not finite,
+    a label with no logit, or a loss beyond the dtype (here a weight of 3e38 in float32, summed
+    in float64 by the loop) raise the error cross_entropy raises, by name."""
+    from tinyadv.losses import _cross_entropy_part
+
+    weights = np.full(len(y), 3e38 if "float32" in message else 1.0, logits.dtype)
+    with pytest.raises(ValueError, match=message):
+        _cross_entropy_part(logits, np.array(y), weights, 1.0)
+
+
 @pytest.mark.parametrize("logits, options, error, message", [
     (LOGITS, dict(temperature=1e-320), ValueError, "temperature .* is too small: logits / temperature overflows float64"),
     (LOGITS.astype(np.float32), dict(temperature=1e-39), ValueError, "overflows float32"),

@@ -75,7 +75,8 @@ def test_bench_cnn_first_result_compiles_every_kernel():
     never compiled and not counted; the
     kernel of ``method="winograd_rows"`` runs only when a layer asks for it, and is not either;
     conv1's input is padded into blocks of pixels in float32, whose rows of memory are short
-    enough for it, and padded as it is in float64: ``layers/conv.py``, SPACE_TO_DEPTH_BYTES)."""
+    enough for it, and padded as it is in float64: ``layers/conv.py``, SPACE_TO_DEPTH_BYTES;
+    the chunks' cross-entropy computes in float64 for both)."""
     pytest.importorskip("numba")
     import subprocess
     import sys
@@ -91,7 +92,8 @@ unused = set() if kernels._small_products_fast() else {"tinyadv." + band for ban
 unused.add("tinyadv.winograd_rows._winograd_rows_numba")  # (runs only when asked for)
 one_dtype = {"tinyadv.kernels._pad_space_to_depth_numba": {"float32"},
              "tinyadv.kernels._pad_space_to_depth_adjoint_numba": {"float32"},
-             "tinyadv.kernels._pad_channels_last_numba": {"float64"}}
+             "tinyadv.kernels._pad_channels_last_numba": {"float64"},
+             "tinyadv.losses._cross_entropy_numba": {"float64"}}  # (computes in float64)
 missing = []
 for name, module in sorted(sys.modules.items()):
     if name.startswith("tinyadv"):

@@ -14,7 +14,10 @@ Every function here takes logits of shape (N, K), K >= 1, float32 or float64, fi
 checks cost one pass over the logits, nothing proportional to the model.
 """
 
+import math
+
 import numpy as np
+from numba import njit
 
 from .checks import check_array, check_labels, check_nonnegative
 
@@ -121,6 +124,14 @@ def softmax(z):
     return np.exp(log_softmax(z))
 
 
+def check_label_smoothing(label_smoothing):
+    """``label_smoothing`` as a float in [0, 1) (ValueError/TypeError otherwise)."""
+    label_smoothing = check_nonnegative(label_smoothing, "label_smoothing")
+    if not label_smoothing < 1.0:
+        raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
+    return label_smoothing
+
+
 def cross_entropy(logits, y, *, label_smoothing=0.0, temperature=1.0, class_weights=None,
                   reduction="mean", total_weight=None):
     """Softmax cross-entropy on logits, and its gradient with respect to the logits.
@@ -189,9 +200,7 @@ def cross_entropy(logits, y, *, label_smoothing=0.0, temperature=1.0, class_weig
     logits = check_logits(logits)
     n, num_logits = logits.shape
     y = check_labels(y, n, num_logits)
-    label_smoothing = check_nonnegative(label_smoothing, "label_smoothing")
-    if not label_smoothing < 1.0:
-        raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
+    label_smoothing = check_label_smoothing(label_smoothing)
     temperature = check_nonnegative(temperature, "temperature")
     if temperature == 0.0:
         raise ValueError("temperature must be > 0")
@@ -245,9 +254,88 @@ def cross_entropy(logits, y, *, label_smoothing=0.0, temperature=1.0, class_weig
         dz *= factor[:, None] / temperature
     dlogits = dz[:, 1:] if num_logits == 1 else dz
     if not (np.isfinite(loss).all() and np.isfinite(dlogits).all()):
-        raise ValueError(f"the cross-entropy or its gradient overflows {logits.dtype}: logits too "
-                         f"far apart, or class_weights or 1 / temperature too large")
+        raise _overflow_error(logits.dtype)
     return loss, dlogits.astype(logits.dtype, copy=False)
+
+
+def _overflow_error(dtype):
+    return ValueError(f"the cross-entropy or its gradient overflows {dtype}: logits too far "
+                      f"apart, or class_weights or 1 / temperature too large")
+
+
+# The chunks of a training step. ``train_step`` asks every chunk of its batch for the gradient of
+# the batch's mean loss with respect to that chunk's logits (32 × 10 of them): ``cross_entropy``
+# with ``total_weight``. There, between the convolutions' kernels, NumPy's thirty-odd small steps
+# ran with the core's cache cold and holding the GIL: 150 µs a chunk against 36 µs in a warm
+# loop, while the other thread waited for the GIL. The compiled loop below computes the same
+# loss and gradient in one call that lets go of the GIL, for labels and weights checked once
+# per batch (training steps of the talk's CNN on an Intel Xeon's 2 cores, four A/B runs of 12-20
+# rounds taking turns in one process: 1.02-1.06 times as fast in float32, 1.01-1.03 in float64,
+# in slow and noisy hours: single rounds 0.85-1.26). It computes in float64 for both dtypes (one
+# compiled kernel, 0.3 s of compiling; for float32 logits the gradient comes within 4e-7 of the
+# largest entry of cross_entropy's, which computes in float32). A logit that is not finite, or a
+# label with no logit, sends the chunk back to ``cross_entropy``, which raises the error that
+# names it.
+
+@njit(cache=True, nogil=True)
+def _cross_entropy_numba(z, y, weights, total, label_smoothing, largest, dz):
+    """``cross_entropy(z, y, total_weight=total, label_smoothing=...)`` with sample weights
+    ``weights``, z (N, K >= 2) float64: its loss is returned and its gradient written into dz
+    (N, K); NaN is returned instead where a logit is not finite, a label not in [0, K), or the
+    loss or an entry of its gradient larger than ``largest`` (the logits' dtype's largest
+    number). The steps of ``_log_softmax`` and ``cross_entropy``, row by row."""
+    N, K = z.shape
+    loss = 0.0
+    for n in range(N):
+        label, top = y[n], 0
+        if label < 0 or label >= K:
+            return math.nan
+        for k in range(K):
+            if not math.isfinite(z[n, k]):
+                return math.nan
+            if z[n, k] > z[n, top]:
+                top = k
+        others = 0.0  # Σ_{k ≠ top} e^{z_k − z_top}
+        for k in range(K):
+            if k != top:
+                others += math.exp(z[n, k] - z[n, top])
+        log1p_others = math.log1p(others)
+        factor = weights[n] / total if total > 0 else 0.0
+        per_sample = (1.0 - label_smoothing) * (0.0 - ((z[n, label] - z[n, top]) - log1p_others))
+        for k in range(K):
+            log_p = (z[n, k] - z[n, top]) - log1p_others
+            if label_smoothing > 0:
+                per_sample -= label_smoothing / K * log_p
+            if k == label:
+                dz[n, k] = (math.expm1(log_p) + (label_smoothing - label_smoothing / K)) * factor
+            else:
+                dz[n, k] = (math.exp(log_p) - label_smoothing / K) * factor
+            if not abs(dz[n, k]) <= largest:
+                return math.nan
+        loss += factor * per_sample
+    return loss if abs(loss) <= largest else math.nan
+
+
+def _cross_entropy_part(logits, y, weights, total_weight, *, label_smoothing=0.0):
+    """``cross_entropy(logits, y, total_weight=total_weight, label_smoothing=label_smoothing,
+    class_weights=...)`` for one part of a batch whose labels and weights were checked with the
+    whole batch: ``y`` the part's labels (int64), ``weights`` their sample weights
+    (:func:`sample_weights` of the batch, this part's rows), ``total_weight`` >= 0 the batch's
+    Σ w_n. Returns ``(loss, dlogits)`` as ``cross_entropy`` does, to its rounding (the compiled
+    loop above, in float64), or raises the error ``cross_entropy`` raises for these logits (not
+    finite, too few for a label, or a loss or gradient beyond their dtype)."""
+    z = _two_logits(logits) if logits.shape[1] == 1 else logits
+    dz = np.empty(z.shape)
+    loss = _cross_entropy_numba(np.asarray(z, np.float64), y, np.asarray(weights, np.float64),
+                                float(total_weight), float(label_smoothing),
+                                _LARGEST[logits.dtype], dz)
+    if math.isnan(loss):
+        cross_entropy(logits, y, label_smoothing=label_smoothing)  # (raises for logits, labels)
+        raise _overflow_error(logits.dtype)
+    return loss, (dz[:, 1:] if logits.shape[1] == 1 else dz).astype(logits.dtype)
+
+
+_LARGEST = {np.dtype(t): float(np.finfo(t).max) for t in (np.float32, np.float64)}
 
 
 def sample_weights(y, class_weights, dtype, *, num_classes=None):

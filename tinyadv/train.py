@@ -31,7 +31,8 @@ from .attacks.base import accepts_keyword
 from .checks import (check_array, check_bool, check_generator, check_labels, check_nonnegative,
                      check_positive_int, make_rng)
 from .files import check_path
-from .losses import cross_entropy, l1_penalty, l2_penalty, logits_to_labels, sample_weights
+from .losses import (_cross_entropy_part, check_label_smoothing, cross_entropy, l1_penalty,
+                     l2_penalty, logits_to_labels, sample_weights)
 from .models import Sequential, read_npz_with_meta, write_npz_atomically
 from .optim import Adam
 
@@ -88,20 +89,24 @@ def train_step(model, optimizer, x, y, *, weight_decay=0.0, l1=0.0, label_smooth
     check_optimizer(model, optimizer)
     check_nonnegative(weight_decay, "weight_decay")
     check_nonnegative(l1, "l1")
+    label_smoothing = check_label_smoothing(label_smoothing)
     options = dict(label_smoothing=label_smoothing, class_weights=class_weights)
     model.zero_grad()
     layers = model.layers if isinstance(model, Sequential) else ()  # (a model of your own: as it is)
     buffers = [layer.buffers for _, layer in layers]
     saved = [dict(b) for b in buffers]  # the layers replace their buffers, never write into them
     try:
-        if hasattr(model, "forward_backward"):  # Sequential: one pass per chunk, same numbers
-            totals = {}  # the whole batch's Σ w_n, once per dtype of the logits
+        if hasattr(model, "forward_backward"):  # Sequential: one pass per chunk, the same
+            # numbers to rounding (each chunk's loss is losses._cross_entropy_part, compiled)
+            weights = {}  # the batch's sample weights and their Σ w_n, once per logits' dtype
 
             def loss_gradient(logits, rows):  # rows of the whole batch's mean loss
-                if logits.dtype not in totals:
-                    totals[logits.dtype] = np.sum(sample_weights(y, class_weights, logits.dtype))
-                return cross_entropy(logits, y[rows], total_weight=totals[logits.dtype],
-                                     **options)[1]
+                if logits.dtype not in weights:
+                    w_n = sample_weights(y, class_weights, logits.dtype)
+                    weights[logits.dtype] = w_n, np.sum(w_n)
+                w_n, total = weights[logits.dtype]
+                return _cross_entropy_part(logits, y[rows], w_n[rows], total,
+                                           label_smoothing=label_smoothing)[1]
 
             logits, _ = model.forward_backward(x, loss_gradient, need_input_grad=False)
             loss, _ = cross_entropy(logits, y, **options)
