@@ -609,11 +609,11 @@ def test_kernel_loops_stay_inside_their_arrays(dtype):
     for pads, stride, Hs, Ws in (((1, 2, 0, 3), 2, 4, 4), ((0, 0, 2, 0), 3, 1, 2),
                                  ((3, 0, 0, 1), 2, 3, 2), ((0, 0, 0, 0), 2, 2, 2)):
         xs = np.zeros((2, Hs, Ws, stride * stride * 3), dtype)
-        kernels._pad_space_to_depth_numba.py_func(x, pads[0], pads[2], stride, xs)
+        kernels._pad_space_to_depth_numba.py_func(x, pads[0], pads[2], stride, xs, False)
         np.testing.assert_array_equal(xs, pad_space_to_depth_reference(x, pads, stride, Hs, Ws))
         dxs = rng.normal(size=xs.shape).astype(dtype)
         dx = np.zeros_like(x)
-        kernels._pad_space_to_depth_adjoint_numba.py_func(dxs, pads[0], pads[2], stride, dx)
+        kernels._pad_space_to_depth_numba.py_func(dx, pads[0], pads[2], stride, dxs, True)
         np.testing.assert_array_equal(dx, pad_space_to_depth_adjoint_reference(dxs, pads, stride,
                                                                                x.shape))
 
