@@ -327,10 +327,12 @@ def _checked_out(out, shape, dtype):
 # them instead of HH: im2col copies a row of memory at a time, and for a few channels its cost
 # goes by the rows, not by their length. The talk's conv1 (8 x 8 at stride 2 over 3 channels)
 # becomes 4 x 4 at stride 1 over 12: runs of 48 values instead of 24. There (32 float32 images,
-# one thread of an Intel Xeon, its compiled bands) the forward product with its copies took
-# 0.94 ms against 1.17 and the weight gradient 0.95 against 1.19; in float64 1.83 against 2.27
-# and 2.21 against 2.31. Only the padded input's first (Ho - 1)·s + HH rows (and (Wo - 1)·s +
-# WW columns) are read by the convolution, a multiple of s: those are the ones laid out.
+# one thread of an Intel Xeon, its compiled bands alone, the blocks laid out beforehand) the
+# forward product with its copies took 0.94 ms against 1.17 and the weight gradient 0.95 against
+# 1.19; in float64 1.83 against 2.27 and 2.21 against 2.31 in that run, but the layer and the
+# network ran no faster (``layers/conv.py`` takes the blocks in float32 alone). Only the padded
+# input's first (Ho - 1)·s + HH rows (and (Wo - 1)·s + WW columns) are read by the convolution,
+# a multiple of s: those are the ones laid out.
 
 
 def space_to_depth_reference(xpad, stride):

@@ -51,7 +51,7 @@ of the input, WW·C values, is shorter than ``SPACE_TO_DEPTH_BYTES`` (128 bytes,
 where its copies cost by the row, not by the byte: conv1 in float32 (rows of 96 bytes, 192 over
 the blocks), not in float64. There, on an Intel Xeon's 2 cores (the talk's CNN on CIFAR-10-sized
 images, two A/B runs of 12 and 16 rounds taking turns), training steps ran 1.04-1.06× as fast,
-inference 1.05-1.06×, FGSM 1.01-1.04×; in float64, made to take the blocks, 0.96-1.02×. The
+inference 1.05-1.06×, FGSM 1.01-1.04×; in float64, made to take the blocks, 0.99-1.02×. The
 cache says ``"space_to_depth"`` then; the weight gradient comes back to PyTorch's layout, and
 the input gradient to the input's pixels.
 
@@ -275,6 +275,14 @@ def _by_space_to_depth(C, HH, WW, stride, itemsize):
             and WW * C * itemsize < SPACE_TO_DEPTH_BYTES)
 
 
+def _rows_kernel(method, HH, WW, stride):
+    """(HH, WW, stride) of the convolution that im2col computes: over the input's stride x
+    stride blocks ("space_to_depth"), (HH / stride, WW / stride, 1)."""
+    if method == "space_to_depth":
+        return HH // stride, WW // stride, 1
+    return HH, WW, stride
+
+
 def _call(function, *args):
     return function(*args)
 
@@ -333,23 +341,21 @@ def conv2d_forward(x, w, b=None, *, stride=1, padding=0, keep_rows=True, method=
     if method == "auto":
         faster = floating and winograd._faster_than_im2col(C, HH, WW, stride, Ho, Wo)
         method = "winograd" if faster else "im2col"
-    if method == "im2col" and _by_space_to_depth(C, HH, WW, stride, itemsize):
-        # a convolution at stride 1 of the input's stride x stride blocks: what it reads of the
-        # padded input, (Ho - 1)·stride + HH rows by (Wo - 1)·stride + WW columns, in blocks
-        s = stride
-        xpad = pad_space_to_depth(x, pads, s, Ho - 1 + HH // s, Wo - 1 + WW // s)
-        w_rows = per_batch(weight_rows_space_to_depth, w, s)
-        w_columns = None if per_batch is _call else per_batch(weight_columns, w_rows)
-        out, kept = rows_product(xpad, w_rows, HH // s, WW // s, 1, keep_rows, w_columns)
-        cache = ("space_to_depth", w_rows, kept)
-    elif method == "im2col":
-        xpad = padded_channels_last(x, pads)
-        w_rows = per_batch(weight_rows, w)
+    if method == "im2col":
+        if _by_space_to_depth(C, HH, WW, stride, itemsize):
+            # a convolution at stride 1 of the input's stride x stride blocks: what it reads of
+            # the padded input, (Ho - 1)·stride + HH rows by (Wo - 1)·stride + WW columns
+            method, s = "space_to_depth", stride
+            xpad = pad_space_to_depth(x, pads, s, Ho - 1 + HH // s, Wo - 1 + WW // s)
+            w_rows = per_batch(weight_rows_space_to_depth, w, s)
+        else:
+            xpad = padded_channels_last(x, pads)
+            w_rows = per_batch(weight_rows, w)
         # (w_rowsᵀ in C order, for the compiled bands: kept for a batch where the layer keeps it)
         w_columns = None if per_batch is _call else per_batch(weight_columns, w_rows)
-        out, kept = rows_product(xpad, w_rows, HH, WW, stride, keep_rows,
+        out, kept = rows_product(xpad, w_rows, *_rows_kernel(method, HH, WW, stride), keep_rows,
                                  w_columns)  # out (N, Ho, Wo, F)
-        cache = ("im2col", w_rows, kept)  # the rows if kept, else dW forms them again from xpad
+        cache = (method, w_rows, kept)  # the rows if kept, else dW forms them again from xpad
     elif method == "winograd":
         xpad = padded_channels_last(x, pads)
         out, U, V, xpad = winograd._conv2d(xpad, w, stride, Ho, Wo,  # (all checked above)
@@ -405,23 +411,17 @@ def conv2d_backward(dout, cache, *, need_input_grad=True, need_param_grads=True,
     dout_last = dout.transpose(0, 2, 3, 1)  # (N, Ho, Wo, F)
 
     dx = dw = db = None
-    if method == "space_to_depth":  # (xpad, xpad_shape: the space-to-depth input's)
-        s = stride
+    if method in ("im2col", "space_to_depth"):  # (space to depth: xpad is the input's blocks)
+        kernel = _rows_kernel(method, HH, WW, stride)
         dout_rows = dout_last.reshape(N * Ho * Wo, F)
         if need_param_grads:
-            dw_rows = rows_weight_gradient(dout_rows, xpad, HH // s, WW // s, 1, cols=kept)
-            dw = weight_from_space_to_depth(dw_rows, w_shape, s)
+            dw_rows = rows_weight_gradient(dout_rows, xpad, *kernel, cols=kept)
+            dw = (dw_rows.reshape(F, HH, WW, C).transpose(0, 3, 1, 2) if method == "im2col"
+                  else weight_from_space_to_depth(dw_rows, w_shape, stride))
         if need_input_grad:
-            dxs = rows_product_adjoint(dout_rows, w_product, xpad_shape, HH // s, WW // s, 1,
-                                       Ho, Wo)
-            dx = pad_space_to_depth_adjoint(dxs, pads, s, x_shape)
-    elif method == "im2col":
-        dout_rows = dout_last.reshape(N * Ho * Wo, F)
-        if need_param_grads:
-            dw_rows = rows_weight_gradient(dout_rows, xpad, HH, WW, stride, cols=kept)
-            dw = dw_rows.reshape(F, HH, WW, C).transpose(0, 3, 1, 2)
-        if need_input_grad:
-            dxpad = rows_product_adjoint(dout_rows, w_product, xpad_shape, HH, WW, stride, Ho, Wo)
+            dxpad = rows_product_adjoint(dout_rows, w_product, xpad_shape, *kernel, Ho, Wo)
+            if method == "space_to_depth":
+                dx = pad_space_to_depth_adjoint(dxpad, pads, stride, x_shape)
     else:
         Ut = per_batch(winograd.transposed_filters, w_product) if need_input_grad else None
         if method == "winograd":
