@@ -271,6 +271,11 @@ def test_chunks_still_cut_empty_and_small_batches():
                  r"\(1, 3, 4, 4\) at stride 2"),
     (lambda: conv.weight_rows_space_to_depth(f64(2, 3, 3, 4), 2), ValueError,
      "a 3x4 kernel is not in blocks of stride x stride = 2x2 pixels"),
+    (lambda: conv.weight_from_space_to_depth(f64(2, 40), (2, 3, 4, 4), 2), ValueError,
+     r"dw_rows of shape \(2, 40\) is not the weight of shape \(2, 3, 4, 4\) in blocks of "
+     r"stride x stride = 2x2 pixels"),
+    (lambda: conv.weight_from_space_to_depth(f64(2, 48), (2, 3, 4), 2), ValueError,
+     r"w_shape must be 4 integers"),
 ])
 def test_kernel_helpers_refuse_a_zero_stride_wrong_dtype_or_rank(call, error, message):
     """Before: ZeroDivisionError, a Numba TypingError, silently padded strings, "not enough

@@ -263,8 +263,12 @@ def weight_rows_space_to_depth(w, stride):
 
 def weight_from_space_to_depth(dw_rows, w_shape, stride):
     """The inverse of :func:`weight_rows_space_to_depth`: (F, HH·WW·C) back to (F, C, HH, WW)."""
-    F, C, HH, WW = w_shape
-    s = stride
+    check_ndim(dw_rows, "dw_rows", 2)
+    F, C, HH, WW = check_sizes(w_shape, "w_shape", "F, C, HH, WW")
+    s = check_positive_int(stride, "stride")
+    if HH % s or WW % s or dw_rows.shape != (F, HH * WW * C):
+        raise ValueError(f"dw_rows of shape {dw_rows.shape} is not the weight of shape "
+                         f"{tuple(w_shape)} in blocks of stride x stride = {s}x{s} pixels")
     dw_last = depth_to_space_reference(dw_rows.reshape(F, HH // s, WW // s, s * s * C), s, C)
     return dw_last.transpose(0, 3, 1, 2)
 
