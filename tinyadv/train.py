@@ -8,7 +8,8 @@ One step on a batch (x, y):
     optimizer.step()
 
 (``Sequential.forward_backward`` runs the first and third lines chunk by chunk, which gives
-the same numbers with one chunk's caches in memory at a time.)
+the same numbers, to the rounding of each chunk's compiled cross-entropy
+(``losses._cross_entropy_part``), with one chunk's caches in memory at a time.)
 
 ``fit`` loops over epochs of shuffled minibatches (shuffled by its own seeded generator) and
 returns the history of per-epoch metrics. A ``batch_hook`` may replace each batch before the
