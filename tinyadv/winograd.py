@@ -83,7 +83,7 @@ from numba import njit
 from .checks import check_array, check_bool, check_positive_int
 from .kernels import (_NO_TRANSPOSE, _ROW_MAJOR, _gemm, _small_products_fast,
                       _small_products_here, check_kernel, check_sizes, matmul, output_size,
-                      product_rows)
+                      product_rows, space_to_depth_reference)
 
 POINTS = (0, 1, -1, 2, -2)  # interpolation points, the first n − 1 of them, then ∞
 
@@ -456,12 +456,10 @@ def input_tiles_reference(xpad, stride, m, r, Th, Tw):
     s·(m·tj + v) + b, c]; the arguments checked as :func:`input_transform` checks them.
     """
     xpad, stride, m, r, Th, Tw = _check_input_transform(xpad, stride, m, r, Th, Tw)
-    N, _, _, C = xpad.shape
     s, n = stride, m + r - 1
     rows, columns = m * Th + r - 1, m * Tw + r - 1
-    x = xpad[:, :s * rows, :s * columns]
-    phases = x.reshape(N, rows, s, columns, s, C).transpose(0, 1, 3, 2, 4, 5)
-    phases = phases.reshape(N, rows, columns, s * s * C)
+    # the phases: the space-to-depth of the pixels the tiles read, (N, rows, columns, s²·C)
+    phases = space_to_depth_reference(xpad[:, :s * rows, :s * columns], s)
     d = np.lib.stride_tricks.sliding_window_view(phases, (n, n), axis=(1, 2))[:, ::m, ::m]
     return d.transpose(0, 1, 2, 4, 5, 3)
 
