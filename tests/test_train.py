@@ -427,8 +427,9 @@ class WithoutFusedPass:
 @pytest.mark.parametrize("options", [{}, dict(label_smoothing=0.1, class_weights=np.linspace(0.5, 2, 10))])
 def test_train_step_in_one_pass_per_chunk_equals_forward_then_backward(dtype, options):
     """train_step runs forward and backward chunk by chunk (Sequential.forward_backward); the
-    parameters after the step are those of its plain branch (forward, cross_entropy, backward),
-    to the rounding of the chunks' compiled loss (losses._cross_entropy_part)."""
+    parameters after the step and its loss are those of its plain branch (forward,
+    cross_entropy, backward), to the rounding of the chunks' compiled loss
+    (losses._cross_entropy_part, in float64)."""
     rng = np.random.default_rng(3)
     x, y = rng.random((75, 3, 32, 32)).astype(dtype), rng.integers(0, 10, 75)
     results = []
@@ -440,8 +441,9 @@ def test_train_step_in_one_pass_per_chunk_equals_forward_then_backward(dtype, op
         loss, correct = ta.train_step(trained, optimizer, x, y, **options)
         results.append((loss, correct, model.state_dict()))
     (loss, correct, state), (loss_plain, correct_plain, state_plain) = results
-    assert loss == loss_plain and correct == correct_plain  # (the batch's loss: cross_entropy)
     tolerance = 1e-6 if dtype == np.float32 else 1e-14
+    assert correct == correct_plain  # (the loss: the chunks' parts, added in the chunks' order)
+    assert loss == pytest.approx(loss_plain, rel=tolerance) and isinstance(loss, float)
     for key in state:
         np.testing.assert_allclose(state[key], state_plain[key], rtol=tolerance,
                                    atol=tolerance * np.abs(state_plain[key]).max(), err_msg=key)

@@ -9,7 +9,8 @@ One step on a batch (x, y):
 
 (``Sequential.forward_backward`` runs the first and third lines chunk by chunk, which gives
 the same numbers, to the rounding of each chunk's compiled cross-entropy
-(``losses._cross_entropy_part``), with one chunk's caches in memory at a time.)
+(``losses._cross_entropy_part``, in float64), with one chunk's caches in memory at a time; the
+loss is the sum of the chunks' parts, added in the chunks' order.)
 
 ``fit`` loops over epochs of shuffled minibatches (shuffled by its own seeded generator) and
 returns the history of per-epoch metrics. A ``batch_hook`` may replace each batch before the
@@ -100,17 +101,19 @@ def train_step(model, optimizer, x, y, *, weight_decay=0.0, l1=0.0, label_smooth
         if hasattr(model, "forward_backward"):  # Sequential: one pass per chunk, the same
             # numbers to rounding (each chunk's loss is losses._cross_entropy_part, compiled)
             weights = {}  # the batch's sample weights and their Σ w_n, once per logits' dtype
+            parts = {}  # each chunk's share of the batch's mean loss, by the chunk's first row
 
             def loss_gradient(logits, rows):  # rows of the whole batch's mean loss
                 if logits.dtype not in weights:
                     w_n = sample_weights(y, class_weights, logits.dtype)
                     weights[logits.dtype] = w_n, np.sum(w_n)
                 w_n, total = weights[logits.dtype]
-                return _cross_entropy_part(logits, y[rows], w_n[rows], total,
-                                           label_smoothing=label_smoothing)[1]
+                parts[rows.start], dlogits = _cross_entropy_part(
+                    logits, y[rows], w_n[rows], total, label_smoothing=label_smoothing)
+                return dlogits
 
             logits, _ = model.forward_backward(x, loss_gradient, need_input_grad=False)
-            loss, _ = cross_entropy(logits, y, **options)
+            loss = sum(parts[start] for start in sorted(parts))  # (in the chunks' order)
         else:
             logits, caches = model.forward(x)
             loss, dlogits = cross_entropy(logits, y, **options)
