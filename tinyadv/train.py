@@ -106,6 +106,9 @@ def train_step(model, optimizer, x, y, *, weight_decay=0.0, l1=0.0, label_smooth
             def loss_gradient(logits, rows):  # rows of the whole batch's mean loss
                 if logits.dtype not in weights:
                     w_n = sample_weights(y, class_weights, logits.dtype)
+                    if class_weights is not None:  # one per class, as cross_entropy asks
+                        sample_weights(y, class_weights, logits.dtype,  # (one logit: 2 classes)
+                                       num_classes=max(logits.shape[1], 2))
                     weights[logits.dtype] = w_n, np.sum(w_n)
                 w_n, total = weights[logits.dtype]
                 parts[rows.start], dlogits = _cross_entropy_part(
