@@ -39,6 +39,7 @@ or not measured in this run.
     python scripts/bench_cnn.py --repeats 7 --dtypes float32
     python scripts/bench_cnn.py --chunk-size 64 --no-compile   # try another chunk size
     python scripts/bench_cnn.py --torch-channels-last          # PyTorch tuned: channels-last
+    NUMBA_NUM_THREADS=1 python scripts/bench_cnn.py --no-compile   # both on one thread
 
 PyTorch runs by default on the contiguous NCHW tensors most users have; its CPU performance
 guide recommends the channels-last memory format for convolutions (``--torch-channels-last``:
