@@ -41,6 +41,7 @@ from .layers.activations import check_ste
 from .layers import (BatchNorm, BinaryConv2D, BinaryLinear, Conv2D, Flatten, Layer, Linear, ReLU,
                      Scale, ScaledReLU, Sign, StochasticBinaryConv2D)
 from .losses import logits_to_labels
+from .plans import inference_plan
 from .threads import chunk_slices, map_chunks
 
 #: The layer classes that ``load`` may rebuild from a file (nothing else is ever constructed).
@@ -277,11 +278,15 @@ class Sequential:
         return caches
 
     def logits(self, x):
-        """Scores (N, K) for a batch ``x``."""
+        """Scores (N, K) for a batch ``x``: the layers' forward passes, chunk by chunk, or, where
+        the layers allow it, their compiled calls alone with the same numbers
+        (``tinyadv/plans.py``)."""
         x = check_array(x, "x", min_ndim=2, finite=False)
+        plan = inference_plan(self, x)  # (None: the layers one by one)
 
         def chunk(part):  # its caches are dropped as soon as its logits exist (forward keeps them)
-            return self._forward_chunk(self._chunk_input(x, part))[0]
+            inputs = self._chunk_input(x, part)
+            return self._forward_chunk(inputs)[0] if plan is None else plan(inputs)
 
         return np.concatenate(self._map(chunk, self._chunks(len(x)), len(x)))
 

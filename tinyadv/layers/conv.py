@@ -279,6 +279,32 @@ def _by_space_to_depth(C, HH, WW, stride, itemsize):
             and WW * C * itemsize < SPACE_TO_DEPTH_BYTES)
 
 
+def _how(method, x_dtype, w_dtype, C, HH, WW, stride, Ho, Wo):
+    """How :func:`conv2d_forward` forms the products asked for by ``method`` (one of METHODS)
+    for x of ``x_dtype`` (N, C, H, W) and w of ``w_dtype`` (F, C, HH, WW) at this stride, the
+    output Ho × Wo: "winograd", "winograd_rows", "space_to_depth" or "im2col" ("auto" takes
+    Winograd where it is faster, im2col over the input's blocks where its rows are short).
+    Refuses an unknown method and a Winograd method that does not apply (ValueError) or that
+    would compute in integers (TypeError)."""
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    floating = x_dtype in (np.float32, np.float64) and w_dtype in (np.float32, np.float64)
+    if method == "winograd":
+        winograd.check_applies(HH, WW, stride)
+    if method == "winograd_rows":
+        winograd_rows.check_applies(HH, WW, stride)
+    if method.startswith("winograd") and not floating:  # its transforms have fractions
+        raise TypeError(f"Winograd's minimal filtering needs float32 or float64 input and "
+                        f"weights, got {x_dtype} and {w_dtype}")
+    if method == "auto":
+        faster = floating and winograd._faster_than_im2col(C, HH, WW, stride, Ho, Wo)
+        method = "winograd" if faster else "im2col"
+    itemsize = np.promote_types(x_dtype, w_dtype).itemsize
+    if method == "im2col" and _by_space_to_depth(C, HH, WW, stride, itemsize):
+        return "space_to_depth"
+    return method
+
+
 def _rows_kernel(method, HH, WW, stride):
     """(HH, WW, stride) of the convolution that im2col computes: over the input's stride x
     stride blocks ("space_to_depth"), (HH / stride, WW / stride, 1)."""
@@ -332,24 +358,12 @@ def conv2d_forward(x, w, b=None, *, stride=1, padding=0, keep_rows=True, method=
     F, _, HH, WW = w.shape
     itemsize = np.result_type(x, w).itemsize
     pads, Ho, Wo = _sizes(padding, x.shape, w.shape, stride, itemsize)
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-    floating = x.dtype in (np.float32, np.float64) and w.dtype in (np.float32, np.float64)
-    if method == "winograd":
-        winograd.check_applies(HH, WW, stride)
-    if method == "winograd_rows":
-        winograd_rows.check_applies(HH, WW, stride)
-    if method.startswith("winograd") and not floating:  # its transforms have fractions
-        raise TypeError(f"Winograd's minimal filtering needs float32 or float64 input and "
-                        f"weights, got {x.dtype} and {w.dtype}")
-    if method == "auto":
-        faster = floating and winograd._faster_than_im2col(C, HH, WW, stride, Ho, Wo)
-        method = "winograd" if faster else "im2col"
-    if method == "im2col":
-        if _by_space_to_depth(C, HH, WW, stride, itemsize):
+    method = _how(method, x.dtype, w.dtype, C, HH, WW, stride, Ho, Wo)
+    if method in ("im2col", "space_to_depth"):
+        if method == "space_to_depth":
             # a convolution at stride 1 of the input's stride x stride blocks: what it reads of
             # the padded input, (Ho - 1)·stride + HH rows by (Wo - 1)·stride + WW columns
-            method, s = "space_to_depth", stride
+            s = stride
             xpad = pad_space_to_depth(x, pads, s, Ho - 1 + HH // s, Wo - 1 + WW // s)
             w_rows = per_batch(weight_rows_space_to_depth, w, s)
         else:

@@ -1,0 +1,210 @@
+"""Inference plans: a Sequential's forward pass in evaluation mode as its compiled calls alone.
+
+Why. ``Sequential.logits`` runs each chunk of a batch through every layer's ``forward``, and each
+of them checks its input, chooses how to compute (a convolution: its padding, im2col or
+Winograd, the compiled bands' height, the tiles), and keeps a cache that ``logits`` throws
+away. That Python runs again for every chunk, holding the GIL (``tinyadv/threads.py``): on an
+Intel Xeon's 2 cores, the talk's CNN on 512 float32 images, the seven compiled calls of a chunk
+replayed with nothing between them ran 1.22-1.28 times as fast as ``logits``, 1.12 times on one
+thread (scripts/BENCHMARKS.md).
+
+What. A plan makes those choices once per batch, from the layers and the batch's shape, and
+keeps for each layer a step that each chunk runs: for a convolution its padding and its
+compiled products (the bands of ``kernels.rows_product``, where the layer takes them, or
+Winograd's blocks of ``winograd._conv2d``), for a ReLU its compiled loop, for Flatten and Linear
+their NumPy lines. The steps call the kernels the layers call, with the same arguments, so the
+logits are the layers' bit for bit (``tests/test_plans.py`` holds them to it). Where a
+convolution's compiled path is not there at a chunk (BLAS on several threads, or an OpenBLAS
+without its small-matrix kernels), its step runs the layer's own ``forward`` for that chunk.
+
+Covered: ``Conv2D`` itself in evaluation mode (not a subclass: a binarized layer's weights
+change with every call), ``ReLU``, ``Flatten`` and ``Linear``, for a float32 or float64 input of
+the weights' dtype, none of them with a ``forward`` replaced on the layer itself. For any other
+layer, a convolution in training mode, or an input the layers would refuse,
+:func:`inference_plan` gives None and the layers run as they always do (and raise their
+errors)."""
+
+import functools
+import math
+
+import numpy as np
+
+from . import kernels, winograd
+from .kernels import _band, _gemm, _pixel_rows, _small_products_here, weight_columns
+from .layers import Conv2D, Flatten, Linear, ReLU, activations
+from .layers.activations import _in_memory_order, relu_forward
+from .layers.conv import (_how, _sizes, padded_channels_last, weight_rows,
+                          weight_rows_space_to_depth)
+
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def inference_plan(model, x):
+    """``plan(chunk) -> logits`` of the chunks of ``x`` (N, ...) through ``model`` (a
+    ``Sequential``'s layers in order), or None where a layer or the input is not covered."""
+    if x.dtype not in _FLOATS or len(x) == 0:
+        return None
+    shape, steps = x.shape, []
+    try:
+        for _, layer in model.layers:
+            made = _step(layer, shape, x.dtype)
+            if made is None:
+                return None
+            step, shape = made
+            steps.append(step)
+    except (ValueError, TypeError):  # (an input the layers refuse: they run, and say why)
+        return None
+    return functools.partial(_run, steps)
+
+
+def _run(steps, x):
+    for step in steps:
+        x = step(x)
+    return x
+
+
+def _step(layer, shape, dtype):
+    """``(step, output shape)`` for ``layer`` on inputs of ``shape`` (N, ...), or None (also
+    for a layer whose ``forward`` was replaced on the layer itself: it runs as it is)."""
+    if "forward" in vars(layer):
+        return None
+    kind = type(layer)
+    if kind is ReLU:
+        return _relu, shape
+    if kind is Flatten and len(shape) >= 2:
+        return _flatten, (shape[0], math.prod(shape[1:]))
+    if kind is Linear:
+        return _linear_step(layer, shape, dtype)
+    if kind is Conv2D:
+        return _conv_step(layer, shape, dtype)
+    return None
+
+
+def _relu(x):
+    """``relu_forward(x)[0]``: its compiled loop on x's memory, or the layer's way."""
+    flat = _in_memory_order(x)
+    if flat is None:
+        return relu_forward(x)[0]
+    out, mask = np.empty_like(x), np.empty_like(x, dtype=bool)
+    activations._relu_numba(flat, out.ravel(order="K"), mask.ravel(order="K"))
+    return out
+
+
+def _flatten(x):
+    return x.reshape(x.shape[0], math.prod(x.shape[1:]))  # (as Flatten.forward)
+
+
+def _linear_step(layer, shape, dtype):
+    w = layer.params["weight"].data
+    b = layer.params["bias"].data if "bias" in layer.params else None
+    if (len(shape) != 2 or w.dtype != dtype or w.ndim != 2 or shape[1] != w.shape[1]
+            or (b is not None and b.dtype != dtype)):
+        return None
+
+    def step(x):  # (linear_forward's lines, for x and w of one dtype)
+        out = x @ w.T
+        return out if b is None else out + b
+
+    return step, (shape[0], w.shape[0])
+
+
+def _conv_step(layer, shape, dtype):
+    w = layer.params["weight"].data
+    b = layer.params["bias"].data if "bias" in layer.params else None
+    if (layer.training or len(shape) != 4 or w.dtype != dtype or shape[1] != w.shape[1]
+            or (b is not None and b.dtype != dtype)):
+        return None
+    N, C, H, W = shape
+    F, _, HH, WW = w.shape
+    stride = layer.stride
+    pads, Ho, Wo = _sizes(layer.padding, shape, w.shape, stride, dtype.itemsize)
+    how = _how(layer.method, dtype, dtype, C, HH, WW, stride, Ho, Wo)
+    if how == "winograd":
+        products = _winograd_products(layer, w, pads, stride, Ho, Wo, dtype)
+    elif how in ("im2col", "space_to_depth"):
+        products = _rows_products(layer, w, pads, stride, Ho, Wo, how, dtype)
+    else:
+        return None
+
+    def step(x):  # (conv2d_forward's last lines)
+        out = products(x)
+        if out is None:  # (no compiled products here and now: the layer's own way)
+            return layer.forward(x)[0]
+        return out if b is None else out + b[None, :, None, None]
+
+    return step, (N, F, Ho, Wo)
+
+
+def _rows_products(layer, w, pads, stride, Ho, Wo, how, dtype):
+    """The products of ``rows_product`` by its compiled bands, as ``conv2d_forward`` asks for
+    them in evaluation mode: the output (n, F, Ho, Wo), a view of channels-last memory, or None
+    where ``rows_product`` would not take the bands."""
+    F, C, HH, WW = w.shape
+    top, bottom, left, right = pads
+    if how == "space_to_depth":  # (the kernel over the input's stride x stride blocks)
+        blocks = (Ho - 1 + HH // stride, Wo - 1 + WW // stride, stride * stride * C)
+        kernel = (HH // stride, WW // stride, 1)
+    else:
+        kernel = (HH, WW, stride)
+    K = HH * WW * C  # (the same over the blocks: a quarter of the pixels, four times the channels)
+    gemm = _gemm(dtype)
+    prepared = []  # [(band, w_columns)], made by the first chunk (the weights are held)
+
+    def products(x):
+        if not prepared:
+            w_rows = (layer._per_batch(weight_rows_space_to_depth, w, stride)
+                      if how == "space_to_depth" else layer._per_batch(weight_rows, w))
+            band = _band(x, w_rows, Ho, Wo, K, F) if gemm is not None else 0
+            w_columns = layer._per_batch(weight_columns, w_rows) if band else None
+            prepared.append((band, None if w_columns is None else np.ascontiguousarray(w_columns)))
+        band, w_columns = prepared[0]
+        if not band:
+            return None
+        n = x.shape[0]
+        if how == "space_to_depth":  # (pad_space_to_depth's lines)
+            xpad = np.zeros((n,) + blocks, dtype=dtype)
+            kernels._pad_space_to_depth_numba(np.ascontiguousarray(x), top, left, stride, xpad,
+                                              False)
+        elif any(pads):  # (pad_channels_last's lines)
+            xpad = np.zeros((n, x.shape[2] + top + bottom, x.shape[3] + left + right, C), dtype)
+            kernels._pad_channels_last_numba(x, top, left, xpad)
+        else:
+            xpad = x.transpose(0, 2, 3, 1)  # (free where x is a convolution's output)
+        out = np.empty((n, Ho, Wo, F), dtype=dtype)
+        kernels._rows_bands_numba(gemm, _pixel_rows(xpad), xpad.shape[1], kernel[0], kernel[1],
+                                  xpad.shape[3], kernel[2], band, Ho, Wo, w_columns,
+                                  out.reshape(n * Ho * Wo, F), False)
+        return out.transpose(0, 3, 1, 2)
+
+    return products
+
+
+def _winograd_products(layer, w, pads, stride, Ho, Wo, dtype):
+    """The products of ``winograd._conv2d`` by blocks of images, as ``conv2d_forward`` asks for
+    them in evaluation mode: the output (n, F, Ho, Wo), a view of channels-last memory, or None
+    where ``winograd._conv2d`` would not take the blocks."""
+    F, _, HH, _ = w.shape
+    r, m, n, Th, Tw = winograd._tiling(HH, stride, Ho, Wo)
+    BT, _, AT = (a.astype(dtype) for a in winograd._matrices(m, r))
+    gemm = _gemm(dtype)
+    prepared = {}  # images -> (U, rows, block) or None, made by the first chunk of each size
+
+    def products(x):
+        xpad = winograd._pad_to(padded_channels_last(x, pads), stride * (m * Th + r - 1),
+                                stride * (m * Tw + r - 1))
+        images = xpad.shape[0]
+        if images not in prepared:
+            U = layer._per_batch(winograd.filter_transform, w, stride, m)
+            blocks = gemm is not None and _small_products_here(xpad, U)
+            prepared[images] = ((np.ascontiguousarray(U, dtype=dtype),)
+                                + winograd._pieces_and_block(images, Th * Tw, U.shape[2], F,
+                                                             xpad, U)) if blocks else None
+        if prepared[images] is None:
+            return None
+        U, rows, block = prepared[images]
+        out = np.empty((images, m * Th, m * Tw, F), dtype=dtype)
+        winograd._conv2d_blocks_numba(gemm, np.ascontiguousarray(xpad), stride, m, BT, AT, Th,
+                                      Tw, U, rows, block, out)
+        return out[:, :Ho, :Wo].transpose(0, 3, 1, 2)
+
+    return products
