@@ -395,7 +395,8 @@ def test_compiled_bands_equal_the_products_of_im2col_reference(n, c, hp, wp, kh,
     """The compiled row products, a band of output rows of one image at a time (the last band
     short when the band does not divide Ho), equal the products of the readable im2col rows:
     out = cols · Wᵀ, dW = doutᵀ · cols and dxpad = col2im(dout · W), to 1e-5 (float32) or
-    1e-12 of the largest entry."""
+    1e-12 of the largest entry; with the ReLU asked for, the forward products come out as
+    ReLU's reference gives them."""
     kh, kw = min(kh, hp), min(kw, wp)
     rng = np.random.default_rng(seed)
     xpad = rng.normal(size=(n, hp, wp, c)).astype(dtype)
@@ -409,9 +410,14 @@ def test_compiled_bands_equal_the_products_of_im2col_reference(n, c, hp, wp, kh,
         pytest.skip("no OpenBLAS cblas_?gemm found: the compiled bands are not used here")
     pixels, bands = xpad.reshape(n * hp, wp * c), (hp, kh, kw, c, stride, band, ho, wo)
     out = np.full((n * ho * wo, f), np.nan, dtype)
-    kernels._rows_bands_numba(gemm, pixels, *bands, np.ascontiguousarray(w_rows.T), out, False)
+    kernels._rows_bands_numba(gemm, pixels, *bands, np.ascontiguousarray(w_rows.T), out, False,
+                              False)
+    out_relu = np.full_like(out, np.nan)  # (with the ReLU of an inference plan: the same bits)
+    kernels._rows_bands_numba(gemm, pixels, *bands, np.ascontiguousarray(w_rows.T), out_relu,
+                              False, True)
+    np.testing.assert_array_equal(out_relu, relu_forward_reference(out)[0])
     dw_rows = np.zeros((f, k), dtype)
-    kernels._rows_bands_numba(gemm, pixels, *bands, dout_rows, dw_rows, True)
+    kernels._rows_bands_numba(gemm, pixels, *bands, dout_rows, dw_rows, True, False)
     dxpad = np.zeros(xpad.shape, dtype)
     kernels._rows_bands_adjoint_numba(gemm, dout_rows, w_rows, *bands,
                                       dxpad.reshape(n * hp, wp * c))

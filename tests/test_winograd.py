@@ -447,7 +447,8 @@ def test_a_block_is_the_fewest_images_whose_tiles_fill_whole_pieces(monkeypatch)
 def test_the_block_loop_stays_inside_its_arrays(monkeypatch):
     """As the transforms (test_transform_loops_stay_inside_their_arrays): the compiled block
     loop run as plain Python, with its transforms as Python too, where NumPy refuses an index
-    past an axis's end, on blocks of 2 images and a last block of 1, gives the steps' output."""
+    past an axis's end, on blocks of 2 images and a last block of 1, gives the steps' output
+    (and with the ReLU, its ReLU)."""
     for name in ("_input_transform_numba", "_output_transform_numba", "_combine"):
         monkeypatch.setattr(winograd, name, getattr(winograd, name).py_func)
     gemm = kernels._gemm(np.float64)
@@ -460,10 +461,15 @@ def test_the_block_loop_stays_inside_its_arrays(monkeypatch):
     U = rng.normal(size=(n, n, stride * stride * C, F))
     BT, _, AT = (np.array(a, dtype=float) for a in winograd.matrices(m, r))
     out = np.zeros((N, m * Th, m * Tw, F))
-    winograd._conv2d_blocks_numba.py_func(gemm, xpad, stride, m, BT, AT, Th, Tw, U, 3, 2, out)
+    winograd._conv2d_blocks_numba.py_func(gemm, xpad, stride, m, BT, AT, Th, Tw, U, 3, 2, out,
+                                          False)
     V = winograd.input_transform_reference(xpad, stride, m, r, Th, Tw)
     M = np.einsum("xytk,xykf->xytf", V, U)
     assert_close(out, winograd.output_transform_reference(M, N, m, Th, Tw), np.float64)
+    out_relu = np.zeros_like(out)  # (with the ReLU an inference plan asks for: max(out, 0))
+    winograd._conv2d_blocks_numba.py_func(gemm, xpad, stride, m, BT, AT, Th, Tw, U, 3, 2,
+                                          out_relu, True)
+    np.testing.assert_array_equal(out_relu, np.maximum(out, 0))
 
 
 def test_tile_size_takes_tiles_whole_in_both_directions_on_rectangular_outputs():

@@ -164,6 +164,17 @@ def _add_fields_numba(rows, top, count, Wo, HH, WW, C, stride, pixels):
                     to[r] += source_run[r]
 
 
+@njit(nogil=True)
+def _relu_in_place_numba(values):
+    """values = max(values, 0) with NaN kept, in place on a 1-D run: the ReLU's numbers
+    (``layers/activations.py``), for the compiled products that an inference plan asks to put
+    through the ReLU that follows them while they are in cache (``tinyadv/plans.py``). Not
+    cached on its own: its code goes into its callers'."""
+    for i in range(values.size):
+        value = values[i]
+        values[i] = value if value > 0 or value != value else 0  # NaN (value != value) stays
+
+
 @njit(cache=True, nogil=True)
 def _im2col_numba(xpad, HH, WW, stride, cols):
     N, Hp, Wp, C = xpad.shape
@@ -626,12 +637,13 @@ def _band(a, b, Ho, Wo, K, F):
 
 @njit(cache=True, nogil=True)
 def _rows_bands_numba(gemm, pixels, Hp, HH, WW, C, stride, band, Ho, Wo, other, out,
-                      weight_gradient):
+                      weight_gradient, relu):
     """Band by band (``band`` output rows of one image), the band's im2col rows copied into
     ``piece`` (pixels (N·Hp, Wp·C): xpad's rows of pixels), then one product: out[band's rows] =
-    rows · other, with ``other`` the weight rows transposed (K, F) and ``out`` (N·Ho·Wo, F); or,
-    for the ``weight_gradient``, out += other[band's rows]ᵀ · rows, with ``other`` dout
-    (N·Ho·Wo, F) and ``out`` dW_rows (F, K)."""
+    rows · other, with ``other`` the weight rows transposed (K, F) and ``out`` (N·Ho·Wo, F),
+    and with ``relu`` those rows put through a ReLU (``_relu_in_place_numba``); or, for the
+    ``weight_gradient``, out += other[band's rows]ᵀ · rows, with ``other`` dout (N·Ho·Wo, F)
+    and ``out`` dW_rows (F, K)."""
     K, F = HH * WW * C, other.shape[1]
     piece = np.empty((band * Wo, K), dtype=pixels.dtype)
     for n in range(pixels.shape[0] // Hp):
@@ -646,6 +658,8 @@ def _rows_bands_numba(gemm, pixels, Hp, HH, WW, C, stride, band, Ho, Wo, other, 
             else:
                 gemm(_ROW_MAJOR, _NO_TRANSPOSE, _NO_TRANSPOSE, count * Wo, F, K, 1.0,
                      piece.ctypes.data, K, other.ctypes.data, F, 0.0, out[start:].ctypes.data, F)
+                if relu:  # (C-ordered rows: ravel gives a view)
+                    _relu_in_place_numba(out[start:start + count * Wo].ravel())
 
 
 @njit(cache=True, nogil=True)
@@ -720,7 +734,7 @@ def rows_product(xpad, w_rows, HH, WW, stride, keep_rows, w_columns=None):
         w_columns = weight_columns(w_rows) if w_columns is None else w_columns
         _rows_bands_numba(_gemm(out.dtype), _pixel_rows(xpad), xpad.shape[1], HH, WW,
                           xpad.shape[3], stride, band, Ho, Wo, np.ascontiguousarray(w_columns),
-                          out.reshape(N * Ho * Wo, F), False)
+                          out.reshape(N * Ho * Wo, F), False, False)
         return out, None
     # Cast before transposing: matmul would cast w_rowsᵀ into a C-ordered copy, a product that
     # OpenBLAS may round otherwise than the float64 model's with its transposed view.
@@ -755,7 +769,7 @@ def rows_weight_gradient(dout_rows, xpad, HH, WW, stride, cols=None):
     band = _band(dout_rows, xpad, Ho, Wo, K, F)
     if band:
         _rows_bands_numba(_gemm(dw_rows.dtype), _pixel_rows(xpad), Hp, HH, WW, C, stride, band,
-                          Ho, Wo, np.ascontiguousarray(dout_rows), dw_rows, True)
+                          Ho, Wo, np.ascontiguousarray(dout_rows), dw_rows, True, False)
         return dw_rows
     dout_images = dout_rows.reshape(N, Ho * Wo, F)
     for part in _row_blocks(N, Ho * Wo * K):

@@ -44,14 +44,17 @@ def inference_plan(model, x):
     ``Sequential``'s layers in order), or None where a layer or the input is not covered."""
     if x.dtype not in _FLOATS or len(x) == 0:
         return None
-    shape, steps = x.shape, []
+    layers = [layer for _, layer in model.layers]
+    shape, steps, index = x.shape, [], 0
     try:
-        for _, layer in model.layers:
-            made = _step(layer, shape, x.dtype)
+        while index < len(layers):
+            relu_next = index + 1 < len(layers) and _plain(layers[index + 1], ReLU)
+            made = _step(layers[index], shape, x.dtype, relu_next)
             if made is None:
                 return None
-            step, shape = made
+            step, shape, taken = made  # (taken: 2 where a convolution's step has its ReLU)
             steps.append(step)
+            index += taken
     except (ValueError, TypeError):  # (an input the layers refuse: they run, and say why)
         return None
     return functools.partial(_run, steps)
@@ -63,20 +66,23 @@ def _run(steps, x):
     return x
 
 
-def _step(layer, shape, dtype):
-    """``(step, output shape)`` for ``layer`` on inputs of ``shape`` (N, ...), or None (also
-    for a layer whose ``forward`` was replaced on the layer itself: it runs as it is)."""
-    if "forward" in vars(layer):
-        return None
-    kind = type(layer)
-    if kind is ReLU:
-        return _relu, shape
-    if kind is Flatten and len(shape) >= 2:
-        return _flatten, (shape[0], math.prod(shape[1:]))
-    if kind is Linear:
+def _plain(layer, kind):
+    """Whether ``layer`` is of the class ``kind`` itself, its ``forward`` not replaced on it."""
+    return type(layer) is kind and "forward" not in vars(layer)
+
+
+def _step(layer, shape, dtype, relu_next):
+    """``(step, output shape, layers taken)`` for ``layer`` on inputs of ``shape`` (N, ...),
+    or None; a convolution without a bias takes the ReLU that follows it (``relu_next``) into
+    its compiled products."""
+    if _plain(layer, ReLU):
+        return _relu, shape, 1
+    if _plain(layer, Flatten) and len(shape) >= 2:
+        return _flatten, (shape[0], math.prod(shape[1:])), 1
+    if _plain(layer, Linear):
         return _linear_step(layer, shape, dtype)
-    if kind is Conv2D:
-        return _conv_step(layer, shape, dtype)
+    if _plain(layer, Conv2D):
+        return _conv_step(layer, shape, dtype, relu_next)
     return None
 
 
@@ -105,10 +111,10 @@ def _linear_step(layer, shape, dtype):
         out = x @ w.T
         return out if b is None else out + b
 
-    return step, (shape[0], w.shape[0])
+    return step, (shape[0], w.shape[0]), 1
 
 
-def _conv_step(layer, shape, dtype):
+def _conv_step(layer, shape, dtype, relu_next):
     w = layer.params["weight"].data
     b = layer.params["bias"].data if "bias" in layer.params else None
     if (layer.training or len(shape) != 4 or w.dtype != dtype or shape[1] != w.shape[1]
@@ -119,26 +125,29 @@ def _conv_step(layer, shape, dtype):
     stride = layer.stride
     pads, Ho, Wo = _sizes(layer.padding, shape, w.shape, stride, dtype.itemsize)
     how = _how(layer.method, dtype, dtype, C, HH, WW, stride, Ho, Wo)
+    relu = relu_next and b is None  # (a bias comes before the ReLU: then two steps)
     if how == "winograd":
-        products = _winograd_products(layer, w, pads, stride, Ho, Wo, dtype)
+        products = _winograd_products(layer, w, (H, W), pads, stride, Ho, Wo, dtype, relu)
     elif how in ("im2col", "space_to_depth"):
-        products = _rows_products(layer, w, pads, stride, Ho, Wo, how, dtype)
+        products = _rows_products(layer, w, pads, stride, Ho, Wo, how, dtype, relu)
     else:
         return None
 
     def step(x):  # (conv2d_forward's last lines)
         out = products(x)
         if out is None:  # (no compiled products here and now: the layer's own way)
-            return layer.forward(x)[0]
+            out = layer.forward(x)[0]
+            return _relu(out) if relu else out
         return out if b is None else out + b[None, :, None, None]
 
-    return step, (N, F, Ho, Wo)
+    return step, (N, F, Ho, Wo), 2 if relu else 1
 
 
-def _rows_products(layer, w, pads, stride, Ho, Wo, how, dtype):
+def _rows_products(layer, w, pads, stride, Ho, Wo, how, dtype, relu):
     """The products of ``rows_product`` by its compiled bands, as ``conv2d_forward`` asks for
-    them in evaluation mode: the output (n, F, Ho, Wo), a view of channels-last memory, or None
-    where ``rows_product`` would not take the bands."""
+    them in evaluation mode (with ``relu``, put through the ReLU band by band): the output (n,
+    F, Ho, Wo), a view of channels-last memory, or None where ``rows_product`` would not take
+    the bands."""
     F, C, HH, WW = w.shape
     top, bottom, left, right = pads
     if how == "space_to_depth":  # (the kernel over the input's stride x stride blocks)
@@ -173,25 +182,30 @@ def _rows_products(layer, w, pads, stride, Ho, Wo, how, dtype):
         out = np.empty((n, Ho, Wo, F), dtype=dtype)
         kernels._rows_bands_numba(gemm, _pixel_rows(xpad), xpad.shape[1], kernel[0], kernel[1],
                                   xpad.shape[3], kernel[2], band, Ho, Wo, w_columns,
-                                  out.reshape(n * Ho * Wo, F), False)
+                                  out.reshape(n * Ho * Wo, F), False, relu)
         return out.transpose(0, 3, 1, 2)
 
     return products
 
 
-def _winograd_products(layer, w, pads, stride, Ho, Wo, dtype):
+def _winograd_products(layer, w, image, pads, stride, Ho, Wo, dtype, relu):
     """The products of ``winograd._conv2d`` by blocks of images, as ``conv2d_forward`` asks for
-    them in evaluation mode: the output (n, F, Ho, Wo), a view of channels-last memory, or None
+    them in evaluation mode (with ``relu``, put through the ReLU block by block), for inputs of
+    H × W = ``image`` pixels: the output (n, F, Ho, Wo), a view of channels-last memory, or None
     where ``winograd._conv2d`` would not take the blocks."""
     F, _, HH, _ = w.shape
     r, m, n, Th, Tw = winograd._tiling(HH, stride, Ho, Wo)
     BT, _, AT = (a.astype(dtype) for a in winograd._matrices(m, r))
     gemm = _gemm(dtype)
+    read = (stride * (m * Th + r - 1), stride * (m * Tw + r - 1))  # (the pixels the tiles read)
+    as_it_is = not any(pads) and image[0] >= read[0] and image[1] >= read[1]
     prepared = {}  # images -> (U, rows, block) or None, made by the first chunk of each size
 
     def products(x):
-        xpad = winograd._pad_to(padded_channels_last(x, pads), stride * (m * Th + r - 1),
-                                stride * (m * Tw + r - 1))
+        if as_it_is:  # (padded_channels_last and _pad_to would leave x as it is)
+            xpad = x.transpose(0, 2, 3, 1)
+        else:
+            xpad = winograd._pad_to(padded_channels_last(x, pads), *read)
         images = xpad.shape[0]
         if images not in prepared:
             U = layer._per_batch(winograd.filter_transform, w, stride, m)
@@ -204,7 +218,7 @@ def _winograd_products(layer, w, pads, stride, Ho, Wo, dtype):
         U, rows, block = prepared[images]
         out = np.empty((images, m * Th, m * Tw, F), dtype=dtype)
         winograd._conv2d_blocks_numba(gemm, np.ascontiguousarray(xpad), stride, m, BT, AT, Th,
-                                      Tw, U, rows, block, out)
+                                      Tw, U, rows, block, out, relu)
         return out[:, :Ho, :Wo].transpose(0, 3, 1, 2)
 
     return products

@@ -81,9 +81,9 @@ import numpy as np
 from numba import njit
 
 from .checks import check_array, check_bool, check_positive_int
-from .kernels import (_NO_TRANSPOSE, _ROW_MAJOR, _gemm, _small_products_fast,
-                      _small_products_here, check_kernel, check_sizes, matmul, output_size,
-                      product_rows, space_to_depth_reference)
+from .kernels import (_NO_TRANSPOSE, _ROW_MAJOR, _gemm, _relu_in_place_numba,
+                      _small_products_fast, _small_products_here, check_kernel, check_sizes,
+                      matmul, output_size, product_rows, space_to_depth_reference)
 
 POINTS = (0, 1, -1, 2, -2)  # interpolation points, the first n − 1 of them, then ∞
 
@@ -272,7 +272,7 @@ def _conv2d(xpad, w, stride, Ho, Wo, transform_filters, keep_tiles=True):
         out = np.empty((N, m * Th, m * Tw, F), dtype=dtype)
         BT, _, AT = (a.astype(dtype) for a in _matrices(m, r))
         _conv2d_blocks_numba(gemm, np.ascontiguousarray(xpad), stride, m, BT, AT, Th, Tw,
-                             np.ascontiguousarray(U, dtype=dtype), rows, block, out)
+                             np.ascontiguousarray(U, dtype=dtype), rows, block, out, False)
         return out[:, :Ho, :Wo], U, None, xpad
     V = _input_transform(xpad, stride, m, r, Th, Tw)  # (n, n, T, K)
     M = matmul(V.reshape(n * n, N * Th * Tw, V.shape[3]), U.reshape(n * n, U.shape[2], F))
@@ -731,9 +731,10 @@ def _filter_transform_adjoint_numba(dU, stride, G, dw):
 
 
 @njit(cache=True, nogil=True)
-def _conv2d_blocks_numba(gemm, xpad, stride, m, BT, AT, Th, Tw, U, rows, block, out):
+def _conv2d_blocks_numba(gemm, xpad, stride, m, BT, AT, Th, Tw, U, rows, block, out, relu):
     """out (N, m·Th, m·Tw, F) = the convolution of xpad (N, Hp, Wp, C) by the transformed
-    filters U (n, n, K, F), ``block`` images at a time, the products in pieces of ``rows`` rows."""
+    filters U (n, n, K, F), ``block`` images at a time, the products in pieces of ``rows`` rows;
+    with ``relu`` each block's outputs put through a ReLU (``kernels._relu_in_place_numba``)."""
     N = xpad.shape[0]
     n, _, K, F = U.shape
     tiles = Th * Tw
@@ -752,6 +753,8 @@ def _conv2d_blocks_numba(gemm, xpad, stride, m, BT, AT, Th, Tw, U, rows, block, 
                          V[x, y, row:].ctypes.data, K, U[x, y].ctypes.data, F, 0.0,
                          M[x, y, row:].ctypes.data, F)
         _output_transform_numba(M, m, AT, Th, Tw, out[first:first + images])
+        if relu:  # (out is C-ordered: ravel gives a view)
+            _relu_in_place_numba(out[first:first + images].ravel())
 
 
 # The functions that call the kernels check the sizes they are given against each other first
