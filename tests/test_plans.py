@@ -122,17 +122,20 @@ def test_inputs_in_any_memory_order_and_weights_changed_between_calls(dtype):
     np.testing.assert_array_equal(after, layers_logits(model, x))
 
 
-@pytest.mark.parametrize("change", ["training", "batchnorm", "scaled relu", "binary conv",
-                                    "scale", "own forward", "other dtype", "integers"])
+@pytest.mark.parametrize("change", ["training", "winograd rows", "batchnorm", "scaled relu",
+                                    "binary conv", "scale", "own forward", "other dtype",
+                                    "integers"])
 def test_what_a_plan_does_not_cover_runs_through_the_layers(change):
-    """A convolution in training mode, a layer of another kind (BatchNorm, ScaledReLU, a
-    binarized convolution, Scale), a layer whose forward was replaced on it, or an input of
-    another dtype than the weights' gives no plan:
+    """A convolution in training mode or by Winograd down the rows, a layer of another kind
+    (BatchNorm, ScaledReLU, a binarized convolution, Scale), a layer whose forward was replaced
+    on it, or an input of another dtype than the weights' gives no plan:
     the layers run, with the same logits as before (integers are refused as before)."""
     model = ta.cleverhans_cnn(nf=4, seed=0).eval()
     x = np.random.default_rng(3).random((5, 3, 32, 32)).astype(np.float32)
     if change == "training":
         model.train()
+    elif change == "winograd rows":  # (its compiled kernel runs only when asked for)
+        model["conv1"].method = "winograd_rows"
     elif change == "batchnorm":
         model.layers.insert(1, ("bn", BatchNorm(4)))
         model.eval()
