@@ -164,6 +164,9 @@ class Sequential:
     # and run the pair on each chunk, on several threads (tinyadv/threads.py); the results are
     # those of one chunk up to rounding (float32 products round differently with their number of
     # rows; weight gradients add the chunks' sums), and the same for any number of threads.
+    # (logits runs its chunks through an inference plan where one covers the model, the
+    # layers' compiled calls with their choices made once per batch: tinyadv/plans.py, the
+    # same numbers bit for bit.)
 
     def _forward_chunk(self, x):
         caches = []
