@@ -8,7 +8,10 @@ layer's forward and backward pass in place, over ``--passes`` passes:
 - ``--mode train``: forward, then backward with the weight gradients and without the first
   layer's input gradient (a training step's chunk);
 - ``--mode eval``: forward, then backward with the input gradients only (an attack's step);
-- ``--mode infer``: forward only (the chunks of ``logits``: bench_cnn's inference).
+- ``--mode infer``: forward only, layer by layer (``logits`` itself runs its chunks through
+  an inference plan, the same compiled calls with less Python between them and each ReLU
+  inside the convolution before it: ``tinyadv/plans.py``; the last line's chunks are
+  ``logits``'s).
 
 Next to each convolution and linear layer it prints the FLOPs of its matrix products and the
 time the same products take alone, at the same shapes, run back to back, and next to each
