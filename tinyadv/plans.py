@@ -31,9 +31,9 @@ import numpy as np
 
 from . import kernels, winograd
 from .kernels import _band, _gemm, _pixel_rows, _small_products_here, weight_columns
-from .layers import Conv2D, Flatten, Linear, ReLU, activations
-from .layers.activations import _in_memory_order, relu_forward
-from .layers.conv import (_how, _sizes, padded_channels_last, weight_rows,
+from .layers import Conv2D, Flatten, Linear, ReLU
+from .layers.activations import _relu_compiled, relu_forward
+from .layers.conv import (_how, _rows_kernel, _sizes, padded_channels_last, weight_rows,
                           weight_rows_space_to_depth)
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
@@ -87,13 +87,9 @@ def _step(layer, shape, dtype, relu_next):
 
 
 def _relu(x):
-    """``relu_forward(x)[0]``: its compiled loop on x's memory, or the layer's way."""
-    flat = _in_memory_order(x)
-    if flat is None:
-        return relu_forward(x)[0]
-    out, mask = np.empty_like(x), np.empty_like(x, dtype=bool)
-    activations._relu_numba(flat, out.ravel(order="K"), mask.ravel(order="K"))
-    return out
+    """``relu_forward(x)[0]``, without its checks of an array a step made."""
+    compiled = _relu_compiled(x)
+    return (relu_forward(x) if compiled is None else compiled)[0]
 
 
 def _flatten(x):
@@ -150,11 +146,8 @@ def _rows_products(layer, w, pads, stride, Ho, Wo, how, dtype, relu):
     the bands."""
     F, C, HH, WW = w.shape
     top, bottom, left, right = pads
-    if how == "space_to_depth":  # (the kernel over the input's stride x stride blocks)
-        blocks = (Ho - 1 + HH // stride, Wo - 1 + WW // stride, stride * stride * C)
-        kernel = (HH // stride, WW // stride, 1)
-    else:
-        kernel = (HH, WW, stride)
+    kernel = _rows_kernel(how, HH, WW, stride)  # (over the input's blocks, or as it is)
+    blocks = (Ho - 1 + kernel[0], Wo - 1 + kernel[1], stride * stride * C)  # (space to depth's)
     K = HH * WW * C  # (the same over the blocks: a quarter of the pixels, four times the channels)
     gemm = _gemm(dtype)
     prepared = []  # [(band, w_columns)], made by the first chunk (the weights are held)

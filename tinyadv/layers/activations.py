@@ -124,9 +124,17 @@ def relu_forward(x):
     """Compiled version of :func:`relu_forward_reference` (same result, same memory layout);
     a list is taken as a float64 array."""
     x = _as_array(x)
-    flat_x = _in_memory_order(x) if x.dtype in (np.float32, np.float64) else None
+    compiled = _relu_compiled(x) if x.dtype in (np.float32, np.float64) else None
+    return relu_forward_reference(x) if compiled is None else compiled
+
+
+def _relu_compiled(x):
+    """``(out, mask)`` of the compiled loop for a float32 or float64 array ``x``, or None where
+    x is not one block of memory (the reference's case). Also an inference plan's ReLU
+    (``tinyadv/plans.py``), whose arrays are checked already."""
+    flat_x = _in_memory_order(x)
     if flat_x is None:
-        return relu_forward_reference(x)
+        return None
     out, mask = np.empty_like(x), np.empty_like(x, dtype=bool)
     _relu_numba(flat_x, out.ravel(order="K"), mask.ravel(order="K"))
     return out, mask
