@@ -177,3 +177,135 @@ def test_inputs_the_layers_refuse_are_refused_by_the_layers():
     with_nan[1, 0, 5, 5] = np.nan
     with pytest.raises(ValueError, match="NaN"):
         model.logits(with_nan)
+
+
+# ---- gradient plans: Sequential.forward_backward (training steps, attacks' input gradients)
+
+
+def gradients(model, x, need_input_grad, need_param_grads, plan=True):
+    """``(logits, dL/dx, parameter gradients)`` of ``forward_backward`` for the loss
+    Σ logits · g (g fixed), through a gradient plan or (``plan=False``) the layers."""
+    g = np.random.default_rng(7).normal(size=(len(x), layers_logits(model, x[:1]).shape[1]))
+    model.zero_grad()
+    with contextlib.ExitStack() as stack:
+        if not plan:
+            stack.enter_context(mock.patch.object(models, "gradient_plan", lambda *args: None))
+        logits, dx = model.forward_backward(x, lambda out, rows: g[rows].astype(out.dtype),
+                                            need_input_grad=need_input_grad,
+                                            need_param_grads=need_param_grads)
+    return logits, dx, [p.grad.copy() for p in model.parameters()]
+
+
+def assert_same_gradients(model, x, need_input_grad=True, need_param_grads=True):
+    planned = gradients(model, x, need_input_grad, need_param_grads)
+    through_layers = gradients(model, x, need_input_grad, need_param_grads, plan=False)
+    for a, b in zip(planned[:2], through_layers[:2]):
+        assert (a is None) == (b is None)
+        if a is not None:
+            assert a.dtype == b.dtype
+            np.testing.assert_array_equal(a, b)
+    for a, b in zip(planned[2], through_layers[2]):
+        np.testing.assert_array_equal(a, b)
+    return planned
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("training", [True, False])
+def test_the_talks_cnn_gives_the_gradients_of_its_layers(dtype, threads, training):
+    """The talk's CNN in training and evaluation mode, both dtypes, batches of one image, of a
+    short last chunk and of 128 (float32: chunks of 64), in chunks of 5 too, every pair of
+    asked-for gradients: the logits, dL/dx and the parameter gradients of the layers, bit for
+    bit, and the parameter gradients are there (not zeros) where asked for."""
+    model = ta.cleverhans_cnn(seed=0, dtype=dtype).train(training)
+    rng = np.random.default_rng(4)
+    ta.set_num_threads(threads)
+    try:
+        for n, chunk_size in ((1, None), (37, None), (128, None), (23, 5)):
+            model.chunk_size = chunk_size
+            x = rng.random((n, 3, 32, 32)).astype(dtype)
+            for need_input_grad, need_param_grads in ((True, True), (False, True), (True, False)):
+                assert plans.gradient_plan(model, x, need_input_grad, need_param_grads) is not None
+                _, dx, grads = assert_same_gradients(model, x, need_input_grad, need_param_grads)
+                assert (dx is not None) == need_input_grad
+                assert all(np.any(g != 0) for g in grads) == need_param_grads
+    finally:
+        ta.set_num_threads(ta.threads._default_threads())
+
+
+def test_a_training_step_through_the_plan_is_the_layers_step():
+    """``train_step`` (its Sequential's forward_backward) takes the plan: the loss, the count
+    correct and the weights after two steps are those of the layers' own passes."""
+    results = []
+    for plan in (True, False):
+        model = ta.cleverhans_cnn(seed=0)
+        optimizer = ta.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        rng = np.random.default_rng(5)
+        x, y = rng.random((70, 3, 32, 32)).astype(np.float32), rng.integers(0, 10, 70)
+        with contextlib.ExitStack() as stack:
+            if not plan:
+                stack.enter_context(mock.patch.object(models, "gradient_plan",
+                                                      lambda *args: None))
+            steps = [ta.train_step(model, optimizer, x, y) for _ in range(2)]
+        results.append((steps, [p.data.copy() for p in model.parameters()]))
+    (steps, weights), (layers_steps, layers_weights) = results
+    assert steps == layers_steps
+    for a, b in zip(weights, layers_weights):
+        np.testing.assert_array_equal(a, b)
+
+
+@settings(max_examples=40, deadline=None)
+@given(c=st.integers(1, 4), f=st.integers(1, 5), size=st.integers(5, 13),
+       k=st.integers(1, 4), stride=st.integers(1, 3),
+       padding=st.sampled_from([0, 1, (2, 0), "same", "valid"]), bias=st.booleans(),
+       method=st.sampled_from(["auto", "im2col", "winograd", "winograd_rows"]),
+       training=st.booleans(), need=st.sampled_from([(True, True), (False, True), (True, False)]),
+       linear_bias=st.booleans(), n=st.integers(1, 6), fast=st.sampled_from([None, False, True]),
+       dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 2**16))
+def test_random_models_give_the_gradients_of_their_layers(c, f, size, k, stride, padding, bias,
+                                                           method, training, need, linear_bias,
+                                                           n, fast, dtype, seed):
+    """Conv2D (im2col, space to depth, Winograd, Winograd down the rows; padding, stride, bias)
+    in either mode, ReLU, Flatten and Linear: a plan's logits and gradients are the layers',
+    bit for bit."""
+    if method.startswith("winograd"):
+        k = 3 * stride
+        assume(applies(k, k, stride))
+    conv = conv_layer(c, f, k, stride, padding, bias, method, dtype, seed)
+    x = np.random.default_rng(seed).normal(size=(n, c, size, size)).astype(dtype)
+    try:
+        out = conv.forward(x)[0]
+    except ValueError:  # (a kernel larger than the padded input)
+        assume(False)
+    model = ta.Sequential(("conv1", conv), ("relu1", ReLU()), ("flatten", Flatten()),
+                          ("fc", Linear(f * out.shape[2] * out.shape[3], 10, bias=linear_bias,
+                                        seed=seed + 1, dtype=dtype))).train(training)
+    model.chunk_size = 4
+    with small_products(fast):
+        assert plans.gradient_plan(model, x, *need) is not None
+        assert_same_gradients(model, x, *need)
+
+
+@pytest.mark.parametrize("change", ["batchnorm", "scaled relu", "binary conv", "scale",
+                                    "own backward", "other dtype"])
+def test_what_a_gradient_plan_does_not_cover_runs_through_the_layers(change):
+    """A layer of another kind (BatchNorm, ScaledReLU, a binarized convolution, Scale), a layer
+    whose backward was replaced on it, or an input of another dtype than the weights' gives no
+    gradient plan: the layers run, with their gradients."""
+    model = ta.cleverhans_cnn(nf=4, seed=0)
+    x = np.random.default_rng(6).random((5, 3, 32, 32)).astype(np.float32)
+    if change == "batchnorm":
+        model.layers.insert(1, ("bn", BatchNorm(4)))
+    elif change == "scaled relu":
+        model.layers[1] = ("relu1", ScaledReLU())
+    elif change == "binary conv":
+        model.layers[0] = ("conv1", BinaryConv2D(3, 4, 8, stride=2, padding="same", bias=False))
+    elif change == "scale":
+        model.append("scale", Scale(0.25))
+    elif change == "own backward":  # (a backward replaced on the layer itself runs as it is)
+        relu = model["relu2"]
+        relu.backward = lambda dout, mask, **kwargs: (dout * mask * 2, {})
+    else:
+        x = x.astype(np.float64)
+    assert plans.gradient_plan(model, x, True, True) is None
+    assert_same_gradients(model, x)

@@ -41,7 +41,7 @@ from .layers.activations import check_ste
 from .layers import (BatchNorm, BinaryConv2D, BinaryLinear, Conv2D, Flatten, Layer, Linear, ReLU,
                      Scale, ScaledReLU, Sign, StochasticBinaryConv2D)
 from .losses import logits_to_labels
-from .plans import inference_plan
+from .plans import gradient_plan, inference_plan
 from .threads import chunk_slices, map_chunks
 
 #: The layer classes that ``load`` may rebuild from a file (nothing else is ever constructed).
@@ -165,8 +165,9 @@ class Sequential:
     # those of one chunk up to rounding (float32 products round differently with their number of
     # rows; weight gradients add the chunks' sums), and the same for any number of threads.
     # (logits runs its chunks through an inference plan where one covers the model, the
-    # layers' compiled calls with their choices made once per batch: tinyadv/plans.py, the
-    # same numbers bit for bit.)
+    # layers' compiled calls with their choices made once per batch, and forward_backward
+    # through a gradient plan, the computing parts of the layers' forward and backward passes
+    # without their checks: tinyadv/plans.py, the same numbers bit for bit.)
 
     def _forward_chunk(self, x):
         caches = []
@@ -344,14 +345,19 @@ class Sequential:
         need_input_grad = check_bool(need_input_grad, "need_input_grad")
         need_param_grads = check_bool(need_param_grads, "need_param_grads")
 
+        plan = gradient_plan(self, x, need_input_grad, need_param_grads)  # (None: the layers)
+
         def chunk(part):
-            out, caches = self._forward_chunk(self._chunk_input(x, part))
+            inputs = self._chunk_input(x, part)
+            out, caches = self._forward_chunk(inputs) if plan is None else plan[0](inputs)
             grad_logits = check_array(grad_fn(out, part), "the result of grad_fn")
             if grad_logits.shape != out.shape:
                 raise ValueError(f"grad_fn must return the logits' shape {out.shape}, "
                                  f"got {grad_logits.shape}")
-            dx, grads = self._backward_chunk(grad_logits.astype(out.dtype, copy=False), caches,
-                                             need_input_grad, need_param_grads)
+            grad_logits = grad_logits.astype(out.dtype, copy=False)
+            dx, grads = (self._backward_chunk(grad_logits, caches, need_input_grad,
+                                              need_param_grads) if plan is None
+                         else plan[1](grad_logits, caches))
             return out, (dx.astype(x.dtype, copy=False) if need_input_grad else None), grads
 
         results = self._map(chunk, self._chunks(len(x), need_param_grads), len(x))

@@ -1,4 +1,8 @@
-"""Inference plans: a Sequential's forward pass in evaluation mode as its compiled calls alone.
+"""Plans: a Sequential's passes over the chunks of a batch with the layers' choices made once.
+
+Inference plans run the forward pass in evaluation mode as its compiled calls alone; gradient
+plans (at the end) run the forward and backward passes of ``forward_backward`` as the layers'
+own computing parts, without their checks.
 
 Why. ``Sequential.logits`` runs each chunk of a batch through every layer's ``forward``, and each
 of them checks its input, chooses how to compute (a convolution: its padding, im2col or
@@ -32,9 +36,11 @@ import numpy as np
 from . import kernels, winograd
 from .kernels import _band, _gemm, _pixel_rows, _small_products_here, weight_columns
 from .layers import Conv2D, Flatten, Linear, ReLU
-from .layers.activations import _relu_compiled, relu_forward
-from .layers.conv import (_how, _rows_kernel, _sizes, padded_channels_last, weight_rows,
-                          weight_rows_space_to_depth)
+from .layers.activations import _relu_backward, _relu_compiled, relu_forward
+from .layers.base import weight_and_bias_grads
+from .layers.conv import (_backward, _forward, _how, _rows_kernel, _sizes, padded_channels_last,
+                          weight_rows, weight_rows_space_to_depth)
+from .layers.linear import _linear_backward, _linear_forward
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -67,8 +73,9 @@ def _run(steps, x):
 
 
 def _plain(layer, kind):
-    """Whether ``layer`` is of the class ``kind`` itself, its ``forward`` not replaced on it."""
-    return type(layer) is kind and "forward" not in vars(layer)
+    """Whether ``layer`` is of the class ``kind`` itself, its ``forward`` and ``backward`` not
+    replaced on it."""
+    return type(layer) is kind and "forward" not in vars(layer) and "backward" not in vars(layer)
 
 
 def _step(layer, shape, dtype, relu_next):
@@ -215,3 +222,116 @@ def _winograd_products(layer, w, image, pads, stride, Ho, Wo, dtype, relu):
         return out[:, :Ho, :Wo].transpose(0, 3, 1, 2)
 
     return products
+
+
+# --------------------------------------------------------------------------------------------
+# Gradient plans. ``forward_backward`` (a training step's chunks, an attack's input gradients)
+# runs each chunk's forward pass, keeping what the backward pass needs, then the backward pass.
+# Through the layers, each of them checks its input, its cache and its dout, and a convolution
+# works out its padding, its sizes and its method again, in every chunk. A plan does that once
+# per batch and keeps, for each layer, the computing part of its own forward and backward
+# (``conv._forward`` and ``conv._backward``, ``_linear_forward`` and ``_linear_backward``,
+# ``_relu_backward``): the same code, so the same numbers bit for bit (tests/test_plans.py).
+# Covered: the layers an inference plan covers, Conv2D in either mode and by any method, for
+# a float32 or float64 input of the weights' dtype. On the talk's CNN, an Intel Xeon's 2 cores,
+# runs taking turns: the float32 training step 1.02-1.03x as fast, float64 1.01-1.03x, forward
+# and input gradient 1.03-1.05x (scripts/BENCHMARKS.md).
+
+
+def gradient_plan(model, x, need_input_grad, need_param_grads):
+    """``(forward, backward)`` for the chunks of ``x`` (N, ...) through ``model``:
+    ``forward(chunk) -> (logits, saved)`` and ``backward(dlogits, saved) -> (dL/dchunk or None,
+    grads)``, as ``Sequential._forward_chunk`` and ``_backward_chunk`` return them (``grads`` a
+    dict per layer); or None where a layer or the input is not covered."""
+    if x.dtype not in _FLOATS or len(x) == 0:
+        return None
+    shape, steps = x.shape, []
+    try:
+        for index, (_, layer) in enumerate(model.layers):
+            made = _gradient_step(layer, shape, x.dtype, need_input_grad or index > 0,
+                                  need_param_grads)
+            if made is None:
+                return None
+            step, shape = made
+            steps.append(step)
+    except (ValueError, TypeError):  # (an input the layers refuse: they run, and say why)
+        return None
+    return functools.partial(_forward_saving, steps), functools.partial(_backward_through, steps)
+
+
+def _forward_saving(steps, x):
+    saved = []
+    for forward, _ in steps:
+        x, cache = forward(x)
+        saved.append(cache)
+    return x, saved
+
+
+def _backward_through(steps, dout, saved):
+    grads = [None] * len(steps)
+    for index in range(len(steps) - 1, -1, -1):
+        dout, grads[index] = steps[index][1](dout, saved[index])
+    return (None if dout is None else np.ascontiguousarray(dout)), grads  # (as _backward_chunk)
+
+
+def _gradient_step(layer, shape, dtype, need_input_grad, need_param_grads):
+    """``((forward, backward), output shape)`` for ``layer`` on inputs of ``shape``, or None."""
+    if _plain(layer, ReLU):
+        def backward(dout, mask):
+            return (_relu_backward(dout, mask) if need_input_grad else None), {}
+        return (_relu_saving, backward), shape
+    if _plain(layer, Flatten) and len(shape) >= 2:
+        def backward(dout, image_shape):
+            return (dout.reshape(image_shape) if need_input_grad else None), {}
+        return (_flatten_saving, backward), (shape[0], math.prod(shape[1:]))
+    if _plain(layer, Linear):
+        return _linear_gradient_step(layer, shape, dtype, need_input_grad, need_param_grads)
+    if _plain(layer, Conv2D):
+        return _conv_gradient_step(layer, shape, dtype, need_input_grad, need_param_grads)
+    return None
+
+
+def _relu_saving(x):
+    compiled = _relu_compiled(x)
+    return relu_forward(x) if compiled is None else compiled
+
+
+def _flatten_saving(x):
+    return _flatten(x), x.shape
+
+
+def _linear_gradient_step(layer, shape, dtype, need_input_grad, need_param_grads):
+    w = layer.params["weight"].data
+    b = layer.params["bias"].data if "bias" in layer.params else None
+    if (len(shape) != 2 or w.dtype != dtype or w.ndim != 2 or shape[1] != w.shape[1]
+            or (b is not None and b.dtype != dtype)):
+        return None
+
+    def forward(x):
+        return _linear_forward(x, w, b)
+
+    def backward(dout, cache):
+        dx, dw, db = _linear_backward(dout, *cache, need_input_grad, need_param_grads)
+        return dx, weight_and_bias_grads(layer, dw, db, need_param_grads)
+
+    return (forward, backward), (shape[0], w.shape[0])
+
+
+def _conv_gradient_step(layer, shape, dtype, need_input_grad, need_param_grads):
+    w = layer.params["weight"].data
+    b = layer.params["bias"].data if "bias" in layer.params else None
+    if (len(shape) != 4 or w.dtype != dtype or shape[1] != w.shape[1]
+            or (b is not None and b.dtype != dtype)):
+        return None
+    stride, per_batch, keep_rows = layer.stride, layer._per_batch, layer.training
+    pads, Ho, Wo = _sizes(layer.padding, shape, w.shape, stride, dtype.itemsize)
+    how = _how(layer.method, dtype, dtype, shape[1], *w.shape[2:], stride, Ho, Wo)
+
+    def forward(x):
+        return _forward(x, w, b, stride, pads, Ho, Wo, how, keep_rows, per_batch)
+
+    def backward(dout, cache):
+        dx, dw, db = _backward(dout, cache, need_input_grad, need_param_grads, per_batch)
+        return dx, weight_and_bias_grads(layer, dw, db, need_param_grads)
+
+    return (forward, backward), (shape[0], w.shape[0], Ho, Wo)

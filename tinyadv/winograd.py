@@ -350,6 +350,19 @@ def conv2d_backward(dout, U, w_shape, stride, xpad_shape, *, V=None, xpad=None, 
         if xpad.shape != xpad_shape:
             raise ValueError(f"xpad must have xpad_shape {xpad_shape}, got {xpad.shape}")
     Ut = _checked_transpose(U, Ut) if need_input_grad else None
+    return _conv2d_backward(dout, U, w_shape, stride, xpad_shape, V, xpad, Ut, need_input_grad,
+                            need_param_grads)
+
+
+def _conv2d_backward(dout, U, w_shape, stride, xpad_shape, V, xpad, Ut, need_input_grad,
+                     need_param_grads):
+    """:func:`conv2d_backward` of arguments checked already (``conv2d_backward`` of
+    ``tinyadv/layers/conv.py`` checks them for it), Ut given where the input gradient is asked
+    for."""
+    F, C, HH, _ = w_shape
+    N, Ho, Wo, _ = dout.shape
+    r, m, n, Th, Tw = _tiling(HH, stride, Ho, Wo)
+    K = stride * stride * C
     dM = _output_transform_adjoint(_pad_to(dout, m * Th, m * Tw), n, m, Th, Tw)
     dM = dM.reshape(n * n, N * Th * Tw, F)
     dxpad = dw = None

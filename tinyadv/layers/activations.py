@@ -144,7 +144,12 @@ def relu_backward(dout, mask):
     """Compiled version of :func:`relu_backward_reference` (same result) when ``dout`` and
     ``mask`` lie in memory in the same order."""
     _check_mask(mask)
-    dout = check_dout(dout, mask.shape, "ReLU")
+    return _relu_backward(check_dout(dout, mask.shape, "ReLU"), mask)
+
+
+def _relu_backward(dout, mask):
+    """:func:`relu_backward` of arguments checked already (also a gradient plan's ReLU,
+    ``tinyadv/plans.py``)."""
     same_order = (dout.strides == tuple(step * dout.itemsize for step in mask.strides))
     compiled = dout.dtype in (np.float32, np.float64) and same_order
     flat_dout = _in_memory_order(dout) if compiled else None

@@ -354,11 +354,17 @@ def conv2d_forward(x, w, b=None, *, stride=1, padding=0, keep_rows=True, method=
     """
     x, w = _check_conv_args(x, w, b, stride)
     keep_rows = check_bool(keep_rows, "keep_rows")
-    N, C, H, W = x.shape
-    F, _, HH, WW = w.shape
     itemsize = np.result_type(x, w).itemsize
     pads, Ho, Wo = _sizes(padding, x.shape, w.shape, stride, itemsize)
-    method = _how(method, x.dtype, w.dtype, C, HH, WW, stride, Ho, Wo)
+    method = _how(method, x.dtype, w.dtype, x.shape[1], *w.shape[2:], stride, Ho, Wo)
+    return _forward(x, w, b, stride, pads, Ho, Wo, method, keep_rows, per_batch)
+
+
+def _forward(x, w, b, stride, pads, Ho, Wo, method, keep_rows, per_batch):
+    """:func:`conv2d_forward` of arguments checked already, its sizes and its ``method`` (one
+    of :func:`_how`'s answers) worked out (also a gradient plan's convolution step,
+    ``tinyadv/plans.py``: the Python between two kernels holds the GIL)."""
+    F, C, HH, WW = w.shape
     if method in ("im2col", "space_to_depth"):
         if method == "space_to_depth":
             # a convolution at stride 1 of the input's stride x stride blocks: what it reads of
@@ -418,14 +424,25 @@ def conv2d_backward(dout, cache, *, need_input_grad=True, need_param_grads=True,
     """
     need_input_grad = check_bool(need_input_grad, "need_input_grad")
     need_param_grads = check_bool(need_param_grads, "need_param_grads")
-    method, w_product, kept, x_shape, xpad, xpad_shape, pads, stride, w_shape, has_bias = \
-        _conv_cache(cache)
+    return _backward(check_dout(dout, _output_shape(_conv_cache(cache)), "conv2d"), cache,
+                     need_input_grad, need_param_grads, per_batch)
+
+
+def _output_shape(cache):
+    """(N, F, Ho, Wo): the shape of the output that a :func:`conv2d_forward` cache is of."""
+    x_shape, pads, stride, w_shape = cache[3], cache[6], cache[7], cache[8]
+    top, bottom, left, right = pads
+    return (x_shape[0], w_shape[0], output_size(x_shape[2], w_shape[2], stride, top, bottom),
+            output_size(x_shape[3], w_shape[3], stride, left, right))
+
+
+def _backward(dout, cache, need_input_grad, need_param_grads, per_batch):
+    """:func:`conv2d_backward` of arguments checked already (also a gradient plan's)."""
+    method, w_product, kept, x_shape, xpad, xpad_shape, pads, stride, w_shape, has_bias = cache
     N, C, H, W = x_shape
     F, _, HH, WW = w_shape
     top, bottom, left, right = pads
-    Ho = output_size(H, HH, stride, top, bottom)
-    Wo = output_size(W, WW, stride, left, right)
-    dout = check_dout(dout, (N, F, Ho, Wo), "conv2d")
+    Ho, Wo = dout.shape[2:]
     dout_last = dout.transpose(0, 2, 3, 1)  # (N, Ho, Wo, F)
 
     dx = dw = db = None
@@ -443,9 +460,9 @@ def conv2d_backward(dout, cache, *, need_input_grad=True, need_param_grads=True,
     else:
         Ut = per_batch(winograd.transposed_filters, w_product) if need_input_grad else None
         if method == "winograd":
-            dxpad, dw = winograd.conv2d_backward(
-                dout_last, w_product, w_shape, stride, xpad_shape, V=kept, xpad=xpad, Ut=Ut,
-                need_input_grad=need_input_grad, need_param_grads=need_param_grads)
+            dxpad, dw = winograd._conv2d_backward(  # (all checked above)
+                dout_last, w_product, w_shape, stride, xpad_shape, kept, xpad, Ut,
+                need_input_grad, need_param_grads)
         else:
             dxpad, dw = winograd_rows.conv2d_backward(
                 dout_last, w_product, w_shape, stride, xpad, Ut=Ut,

@@ -34,6 +34,11 @@ def linear_forward(x, w, b=None):
         b = check_array(b, "bias of linear", finite=False)
         if b.shape != (w.shape[0],):
             raise ValueError(f"bias must have shape ({w.shape[0]},), got {b.shape}")
+    return _linear_forward(x, w, b)
+
+
+def _linear_forward(x, w, b):
+    """:func:`linear_forward` of arguments checked already (also a plan's, ``tinyadv/plans.py``)."""
     # Cast, then transpose: the float64 model's product, bit for bit (see kernels.rows_product).
     out = x @ w.astype(np.result_type(x, w), copy=False).T
     if b is not None:
@@ -52,7 +57,12 @@ def linear_backward(dout, cache, *, need_input_grad=True, need_param_grads=True)
     need_input_grad = check_bool(need_input_grad, "need_input_grad")
     need_param_grads = check_bool(need_param_grads, "need_param_grads")
     x, w, has_bias = _linear_cache(cache)
-    dout = check_dout(dout, (x.shape[0], w.shape[0]), "linear")
+    return _linear_backward(check_dout(dout, (x.shape[0], w.shape[0]), "linear"), x, w, has_bias,
+                            need_input_grad, need_param_grads)
+
+
+def _linear_backward(dout, x, w, has_bias, need_input_grad, need_param_grads):
+    """:func:`linear_backward` of arguments checked already (also a gradient plan's)."""
     dx = dout @ w if need_input_grad else None
     dw = dout.T @ x if need_param_grads else None
     db = dout.sum(axis=0) if (need_param_grads and has_bias) else None
