@@ -481,7 +481,8 @@ def main(argv=None):
     parser.add_argument("--no-compile", action="store_true", help="skip the compile-time check")
     parser.add_argument("--attacks", action="store_true", help="also time CW-L2 and DeepFool")
     parser.add_argument("--chunk-size", type=positive_int, default=None,
-                        help="images per chunk for tinyadv (default: Sequential's, 32); the best "
+                        help="images per chunk for tinyadv (default: Sequential's, 64 float32 "
+                             "images of a batch of 128 or more, else 32); the best "
                              "size depends on the machine's caches (scripts/BENCHMARKS.md)")
     parser.add_argument("--torch-channels-last", action="store_true",
                         help="run PyTorch's side in the channels-last memory format (model and "
@@ -499,11 +500,12 @@ def main(argv=None):
     their_version = (f"{torch.__version__} ({torch.get_num_threads()} threads"
                      + (", channels-last" if args.torch_channels_last else "") + ")" if torch
                      else "not installed")
-    chunk = args.chunk_size or ta.Sequential()._chunk_images()
+    chunk = (f"chunks of {args.chunk_size} images" if args.chunk_size else
+             "chunks of 64 float32 images at batches of 128 or more, else 32")
     cpu = cpu_description()
     print(f"CPU: {cpu}")
     gil = "" if getattr(sys, "_is_gil_enabled", lambda: True)() else ", free-threaded: no GIL"
-    print(f"cores: {os.cpu_count()}, tinyadv threads: {threads} (chunks of {chunk} images), "
+    print(f"cores: {os.cpu_count()}, tinyadv threads: {threads} ({chunk}), "
           f"Python {platform.python_version()}{gil}, NumPy {np.__version__}, "
           f"PyTorch {their_version}")
     polling = halt_polling()

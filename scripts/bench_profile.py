@@ -1,8 +1,9 @@
 """Profile: where one chunk's time goes in the talk's CNN, layer by layer, on one thread.
 
 ``bench_cnn.py`` times whole workloads on all cores; this script says where the time of one of
-their chunks goes. It runs one chunk of ``--images`` images (by default ``Sequential``'s chunk,
-32 images) through the layers of ``cleverhans_cnn`` as ``Sequential`` does, and times each
+their chunks goes. It runs one chunk of ``--images`` images (by default ``Sequential``'s chunk
+of bench_cnn's batch: 64 float32 images of a training batch of 128 or of 512 images, 32 float64
+ones) through the layers of ``cleverhans_cnn`` as ``Sequential`` does, and times each
 layer's forward and backward pass in place, over ``--passes`` passes:
 
 - ``--mode train``: forward, then backward with the weight gradients and without the first
@@ -283,7 +284,7 @@ def main(argv=None):
     rng = np.random.default_rng(args.seed)
 
     model = ta.cleverhans_cnn(seed=args.seed, dtype=dtype).train(args.mode == "train")
-    n = args.images or model._chunk_images()  # Sequential's default chunk
+    n = args.images or model._chunk_images(128 if args.mode == "train" else 512, dtype)
     x = rng.random((n, 3, 32, 32)).astype(dtype)
     threads = ta.get_num_threads()
     ta.set_num_threads(1)

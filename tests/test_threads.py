@@ -520,7 +520,21 @@ def test_chunk_size_refuses_nonsense_when_built_and_when_set(chunk_size, error, 
         model.chunk_size = chunk_size
     assert model.chunk_size == 3 and type(model.chunk_size) is int
     model.chunk_size = None
-    assert model._chunk_images() == 32
+    assert model._chunk_images(512, np.float64) == 32
+
+
+def test_default_chunks_hold_64_float32_images_in_batches_of_128_or_more():
+    """The default chunks (``Sequential``'s ``chunk_size``): 64 float32 images where a batch
+    has at least two such chunks, else 32 images (in float64 always); a chunk_size set wins."""
+    model = ta.Sequential(ta.ReLU())
+    sizes = {(n, dtype): [part.stop - part.start for part in model._chunks(n, np.dtype(dtype))]
+             for n in (1, 100, 127, 128, 300) for dtype in ("float32", "float64")}
+    assert sizes[(128, "float32")] == [64, 64] and sizes[(300, "float32")] == [64] * 4 + [44]
+    assert sizes[(127, "float32")] == [32] * 3 + [31] and sizes[(100, "float32")] == [32] * 3 + [4]
+    assert sizes[(128, "float64")] == [32] * 4 and sizes[(300, "float64")] == [32] * 9 + [12]
+    assert sizes[(1, "float32")] == sizes[(1, "float64")] == [1]
+    model.chunk_size = 5
+    assert [part.stop - part.start for part in model._chunks(12, np.dtype("float32"))] == [5, 5, 2]
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc",

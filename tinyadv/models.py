@@ -92,12 +92,16 @@ class Sequential:
         layers) turn chunking off, so their statistics are those of the whole batch; so do
         binarized layers with the Galloway STE where parameter gradients are computed
         (``forward``, ``forward_backward``): it clips the whole batch's dL/dW_b. None (the
-        default) takes 32 images in either dtype. On the talk's CNN, 2 cores, with conv2 by
-        Winograd, 32 float64 images instead of 16 made the training step 1.12x faster,
-        inference 1.06x and PGD 1.03x (the later layers' products have few rows per image).
-        64 ran 1.02-1.08x faster than 32 at batches of 128 and 512 (a training step 1.01-1.05x
-        once conv1's weight gradient went by blocks), but a batch of 64 would then be one
-        chunk, on one thread (``scripts/BENCHMARKS.md``, "Chunks on threads"). Another size
+        default) takes 64 images of a float32 batch of at least 128 (two chunks or more),
+        else 32 images: chunks of the same bytes in float32 as in float64, but never a batch
+        of 64 as one chunk on one thread. On the talk's CNN, 2 cores, with conv2 by Winograd,
+        32 float64 images instead of 16 made the training step 1.12x faster, inference 1.06x
+        and PGD 1.03x (the later layers' products have few rows per image). 64 float32 images
+        instead of 32 (an Intel Xeon, runs taking turns) made the training step at batch 128
+        1.09-1.10x faster (1.06x on one thread: half the Python per image), forward + input
+        gradient at batch 512 1.07x, inference 1.02x; 64 float64 images were slower than 32
+        (0.96-0.98x), and 48 float32 images (three chunks of a batch of 128 on two threads)
+        slower than both (``scripts/BENCHMARKS.md``, "Chunks on threads"). Another size
         changes results in their last bits (see ``tinyadv/threads.py``). A positive integer or
         None, else ValueError (also when set later: ``model.chunk_size = 64``).
     """
@@ -188,19 +192,22 @@ class Sequential:
         # the whole batch later (an attack's step works on flat pixels).
         return (None if dout is None else np.ascontiguousarray(dout)), grads
 
-    def _chunk_images(self):
-        """``chunk_size``, or by default 32 images."""
-        return 32 if self.chunk_size is None else self.chunk_size
+    def _chunk_images(self, n, dtype):
+        """``chunk_size``, or by default 64 float32 images in a batch of at least 128 of them,
+        else 32 images (``chunk_size`` in the class docstring)."""
+        if self.chunk_size is not None:
+            return self.chunk_size
+        return 64 if dtype == np.float32 and n >= 128 else 32
 
-    def _chunks(self, n, param_grads=False):
-        """Fixed chunks of ``_chunk_images()``, or one chunk when a layer needs the whole batch
-        (BatchNorm in training mode, a stochastic layer drawing from its generator) or, when
+    def _chunks(self, n, dtype, param_grads=False):
+        """Fixed chunks of ``_chunk_images(n, dtype)``, or one chunk when a layer needs the whole
+        batch (BatchNorm in training mode, a stochastic layer drawing from its generator) or, when
         ``param_grads`` are to be computed, a layer whose parameter gradient is not a sum over
         chunks (a binarized layer with the Galloway STE, which clips the whole batch's dL/dW_b)."""
         if any(layer.batch_dependent or (param_grads and layer.param_grads_need_whole_batch)
                for _, layer in self.layers):
             return chunk_slices(n, n)
-        return chunk_slices(n, self._chunk_images())
+        return chunk_slices(n, self._chunk_images(n, dtype))
 
     @staticmethod
     def _chunk_input(x, part):
@@ -210,10 +217,10 @@ class Sequential:
         before the first chunk could start, 4% of an inference call on 2 cores)."""
         return check_array(x[part], "x")
 
-    def _map(self, work, items, n):
-        """``map_chunks`` for a batch of ``n`` samples; a batch of at most one chunk is small
-        (BLAS keeps to one thread for it, see ``threads.map_chunks``). Meanwhile the layers
-        hold their weights (``Layer.hold_weights``): nothing changes them during one call. A
+    def _map(self, work, items, n, dtype):
+        """``map_chunks`` for a batch of ``n`` samples of ``dtype``; a batch of at most one chunk
+        is small (BLAS keeps to one thread for it, see ``threads.map_chunks``). Meanwhile the
+        layers hold their weights (``Layer.hold_weights``): nothing changes them during one call. A
         call made from inside a chunk (a loss that runs the model again) finds them held
         already and leaves the releasing to the outermost call. So does a call from another
         Python thread while one runs: a model may be called from several threads at once, but
@@ -227,7 +234,7 @@ class Sequential:
             for _, layer in self.layers:
                 layer.hold_weights()
         try:
-            return map_chunks(work, items, small=n <= self._chunk_images())
+            return map_chunks(work, items, small=n <= self._chunk_images(n, dtype))
         finally:
             with _holding:
                 self._holds = max(self._holds - 1, 0)  # (0 already in a child forked meanwhile)
@@ -240,9 +247,9 @@ class Sequential:
     def forward(self, x):
         """Run every layer; returns ``(logits, caches)`` for :meth:`backward`."""
         x = check_array(x, "x", min_ndim=2, finite=False)
-        slices = self._chunks(len(x), param_grads=True)  # (backward may be asked for them)
+        slices = self._chunks(len(x), x.dtype, param_grads=True)  # (backward may be asked for them)
         results = self._map(lambda part: self._forward_chunk(self._chunk_input(x, part)), slices,
-                            len(x))
+                            len(x), x.dtype)
         logits = np.concatenate([out for out, _ in results])
         return logits, (slices, [caches for _, caches in results], logits.shape)
 
@@ -263,7 +270,7 @@ class Sequential:
         results = self._map(
             lambda i: self._backward_chunk(dout[slices[i]], chunk_caches[i], need_input_grad,
                                            need_param_grads),
-            list(range(len(slices))), len(dout))
+            list(range(len(slices))), len(dout), dout.dtype)
         self._add_param_grads([grads for _, grads in results])
         return np.concatenate([dx for dx, _ in results]) if need_input_grad else None
 
@@ -292,7 +299,7 @@ class Sequential:
             inputs = self._chunk_input(x, part)
             return self._forward_chunk(inputs)[0] if plan is None else plan(inputs)
 
-        return np.concatenate(self._map(chunk, self._chunks(len(x)), len(x)))
+        return np.concatenate(self._map(chunk, self._chunks(len(x), x.dtype), len(x), x.dtype))
 
     __call__ = logits
 
@@ -360,7 +367,7 @@ class Sequential:
                          else plan[1](grad_logits, caches))
             return out, (dx.astype(x.dtype, copy=False) if need_input_grad else None), grads
 
-        results = self._map(chunk, self._chunks(len(x), need_param_grads), len(x))
+        results = self._map(chunk, self._chunks(len(x), x.dtype, need_param_grads), len(x), x.dtype)
         if need_param_grads:
             self._add_param_grads([grads for _, _, grads in results])
         logits = np.concatenate([out for out, _, _ in results])
@@ -389,7 +396,7 @@ class Sequential:
                   for g in grad_logits]
             return out, np.stack(dx).astype(x.dtype, copy=False)
 
-        results = self._map(chunk, self._chunks(len(x)), len(x))
+        results = self._map(chunk, self._chunks(len(x), x.dtype), len(x), x.dtype)
         return (np.concatenate([out for out, _ in results]),
                 np.concatenate([dx for _, dx in results], axis=1))
 
