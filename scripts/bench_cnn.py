@@ -482,7 +482,7 @@ def main(argv=None):
     parser.add_argument("--attacks", action="store_true", help="also time CW-L2 and DeepFool")
     parser.add_argument("--chunk-size", type=positive_int, default=None,
                         help="images per chunk for tinyadv (default: Sequential's, 64 float32 "
-                             "images of a batch of 128 or more, else 32); the best "
+                             "images where each core gets a chunk, else 32); the best "
                              "size depends on the machine's caches (scripts/BENCHMARKS.md)")
     parser.add_argument("--torch-channels-last", action="store_true",
                         help="run PyTorch's side in the channels-last memory format (model and "
@@ -501,7 +501,8 @@ def main(argv=None):
                      + (", channels-last" if args.torch_channels_last else "") + ")" if torch
                      else "not installed")
     chunk = (f"chunks of {args.chunk_size} images" if args.chunk_size else
-             "chunks of 64 float32 images at batches of 128 or more, else 32")
+             f"chunks of 64 float32 images at batches of {64 * ta.threads.cores()} or more, "
+             f"else 32")
     cpu = cpu_description()
     print(f"CPU: {cpu}")
     gil = "" if getattr(sys, "_is_gil_enabled", lambda: True)() else ", free-threaded: no GIL"

@@ -2,8 +2,8 @@
 
 ``bench_cnn.py`` times whole workloads on all cores; this script says where the time of one of
 their chunks goes. It runs one chunk of ``--images`` images (by default ``Sequential``'s chunk
-of bench_cnn's batch: 64 float32 images of a training batch of 128 or of 512 images, 32 float64
-ones) through the layers of ``cleverhans_cnn`` as ``Sequential`` does, and times each
+of bench_cnn's batch, a training batch of 128 or 512 images otherwise: on 2 cores 64 float32
+images, 32 float64 ones) through the layers of ``cleverhans_cnn`` as ``Sequential`` does, and times each
 layer's forward and backward pass in place, over ``--passes`` passes:
 
 - ``--mode train``: forward, then backward with the weight gradients and without the first

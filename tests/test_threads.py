@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -523,18 +524,37 @@ def test_chunk_size_refuses_nonsense_when_built_and_when_set(chunk_size, error, 
     assert model._chunk_images(512, np.float64) == 32
 
 
-def test_default_chunks_hold_64_float32_images_in_batches_of_128_or_more():
+@pytest.mark.parametrize("machine_cores", [1, 2, 4])
+def test_default_chunks_hold_64_float32_images_where_every_core_gets_one(machine_cores):
     """The default chunks (``Sequential``'s ``chunk_size``): 64 float32 images where a batch
-    has at least two such chunks, else 32 images (in float64 always); a chunk_size set wins."""
+    has a chunk of 64 for every core, else 32 images (in float64 always), whatever the thread
+    count; a chunk_size set wins."""
     model = ta.Sequential(ta.ReLU())
-    sizes = {(n, dtype): [part.stop - part.start for part in model._chunks(n, np.dtype(dtype))]
-             for n in (1, 100, 127, 128, 300) for dtype in ("float32", "float64")}
-    assert sizes[(128, "float32")] == [64, 64] and sizes[(300, "float32")] == [64] * 4 + [44]
-    assert sizes[(127, "float32")] == [32] * 3 + [31] and sizes[(100, "float32")] == [32] * 3 + [4]
-    assert sizes[(128, "float64")] == [32] * 4 and sizes[(300, "float64")] == [32] * 9 + [12]
-    assert sizes[(1, "float32")] == sizes[(1, "float64")] == [1]
-    model.chunk_size = 5
-    assert [part.stop - part.start for part in model._chunks(12, np.dtype("float32"))] == [5, 5, 2]
+
+    def sizes(n, dtype):
+        return [part.stop - part.start for part in model._chunks(n, np.dtype(dtype))]
+
+    with mock.patch.object(ta.models, "cores", lambda: machine_cores):
+        for threads in (1, 3):
+            ta.set_num_threads(threads)
+            try:
+                enough = 64 * machine_cores  # (the fewest images with a chunk of 64 per core)
+                assert sizes(enough, "float32") == [64] * machine_cores
+                assert sizes(enough + 30, "float32") == [64] * machine_cores + [30]
+                assert sizes(enough - 1, "float32") == [32] * (2 * machine_cores - 1) + [31]
+                assert sizes(enough, "float64") == [32] * (2 * machine_cores)
+                assert sizes(1, "float32") == sizes(1, "float64") == [1]
+                model.chunk_size = 5
+                assert sizes(12, "float32") == [5, 5, 2]
+                model.chunk_size = None
+            finally:
+                ta.set_num_threads(ta.threads._default_threads())
+
+
+def test_cores_counts_the_cores_this_process_may_run_on():
+    expected = (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                else os.cpu_count())
+    assert ta.threads.cores() == expected >= 1
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc",

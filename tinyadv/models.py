@@ -42,7 +42,7 @@ from .layers import (BatchNorm, BinaryConv2D, BinaryLinear, Conv2D, Flatten, Lay
                      Scale, ScaledReLU, Sign, StochasticBinaryConv2D)
 from .losses import logits_to_labels
 from .plans import gradient_plan, inference_plan
-from .threads import chunk_slices, map_chunks
+from .threads import chunk_slices, cores, map_chunks
 
 #: The layer classes that ``load`` may rebuild from a file (nothing else is ever constructed).
 LAYER_CLASSES = {cls.__name__: cls for cls in (
@@ -92,9 +92,12 @@ class Sequential:
         layers) turn chunking off, so their statistics are those of the whole batch; so do
         binarized layers with the Galloway STE where parameter gradients are computed
         (``forward``, ``forward_backward``): it clips the whole batch's dL/dW_b. None (the
-        default) takes 64 images of a float32 batch of at least 128 (two chunks or more),
-        else 32 images: chunks of the same bytes in float32 as in float64, but never a batch
-        of 64 as one chunk on one thread. On the talk's CNN, 2 cores, with conv2 by Winograd,
+        default) takes 64 images of a float32 batch that has a chunk of 64 for every core the
+        process may run on (``threads.cores``: a batch of at least 128 on 2 cores, 256 on 4),
+        else 32 images: chunks of the same bytes in float32 as in float64, but no core left
+        idle for want of a chunk (the cores, not the thread count: results stay the same for
+        any ``set_num_threads``, and differ in their last bits between machines of other core
+        counts, as they may with another OpenBLAS). On the talk's CNN, 2 cores, with conv2 by Winograd,
         32 float64 images instead of 16 made the training step 1.12x faster, inference 1.06x
         and PGD 1.03x (the later layers' products have few rows per image). 64 float32 images
         instead of 32 (an Intel Xeon, runs taking turns) made the training step at batch 128
@@ -193,11 +196,12 @@ class Sequential:
         return (None if dout is None else np.ascontiguousarray(dout)), grads
 
     def _chunk_images(self, n, dtype):
-        """``chunk_size``, or by default 64 float32 images in a batch of at least 128 of them,
-        else 32 images (``chunk_size`` in the class docstring)."""
+        """``chunk_size``, or by default 64 float32 images where a batch of n has a chunk of
+        64 for every core (``threads.cores``), else 32 images (``chunk_size`` in the class
+        docstring)."""
         if self.chunk_size is not None:
             return self.chunk_size
-        return 64 if dtype == np.float32 and n >= 128 else 32
+        return 64 if dtype == np.float32 and n >= 64 * cores() else 32
 
     def _chunks(self, n, dtype, param_grads=False):
         """Fixed chunks of ``_chunk_images(n, dtype)``, or one chunk when a layer needs the whole

@@ -6,7 +6,8 @@ Python threads, with BLAS held to one thread meanwhile. NumPy's matrix products 
 ``nogil`` Numba kernels release the GIL, so the chunks really run at once, each in its own
 core's cache, instead of two BLAS threads fighting over one large product.
 
-The math does not change: chunks are cut at fixed places (``chunk_size``, not the thread count)
+The math does not change: chunks are cut at fixed places (``chunk_size``, or by default a size
+that depends on the machine's cores, never on the thread count)
 and their results are put back together in order, so a result is the same, bit for bit, for
 any number of threads. The exception is a batch larger than a chunk that must run as one (a
 model with BatchNorm in training mode or a stochastic layer, or the parameter gradients of a
@@ -82,7 +83,14 @@ def _default_threads():
         value = os.environ.get(name, "")
         if value.isdigit() and int(value) > 0:
             return int(value)
-    if hasattr(os, "sched_getaffinity"):  # the cores this process may run on (taskset, a container)
+    return cores()
+
+
+def cores():
+    """The number of cores this process may run on (a ``taskset`` or a container's CPU set
+    counts), whatever the thread count: ``Sequential`` sizes its default chunks by it, so that
+    results do not change with ``set_num_threads``."""
+    if hasattr(os, "sched_getaffinity"):
         return len(os.sched_getaffinity(0)) or 1
     return os.cpu_count() or 1
 
