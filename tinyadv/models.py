@@ -97,9 +97,10 @@ class Sequential:
         else 32 images: chunks of the same bytes in float32 as in float64, but no core left
         idle for want of a chunk (the cores, not the thread count: results stay the same for
         any ``set_num_threads``, and differ in their last bits between machines of other core
-        counts, as they may with another OpenBLAS). On the talk's CNN, 2 cores, with conv2 by Winograd,
-        32 float64 images instead of 16 made the training step 1.12x faster, inference 1.06x
-        and PGD 1.03x (the later layers' products have few rows per image). 64 float32 images
+        counts, as they may with another OpenBLAS). On the talk's CNN, 2 cores, with conv2 by
+        Winograd, 32 float64 images instead of 16 made the training step 1.12x faster,
+        inference 1.06x and PGD 1.03x (the later layers' products have few rows per image).
+        64 float32 images
         instead of 32 (an Intel Xeon, runs taking turns) made the training step at batch 128
         1.09-1.10x faster (1.06x on one thread: half the Python per image), forward + input
         gradient at batch 512 1.07x, inference 1.02x; 64 float64 images were slower than 32
@@ -371,7 +372,8 @@ class Sequential:
                          else plan[1](grad_logits, caches))
             return out, (dx.astype(x.dtype, copy=False) if need_input_grad else None), grads
 
-        results = self._map(chunk, self._chunks(len(x), x.dtype, need_param_grads), len(x), x.dtype)
+        results = self._map(chunk, self._chunks(len(x), x.dtype, need_param_grads), len(x),
+                            x.dtype)
         if need_param_grads:
             self._add_param_grads([grads for _, _, grads in results])
         logits = np.concatenate([out for out, _, _ in results])

@@ -103,26 +103,30 @@ def _flatten(x):
     return x.reshape(x.shape[0], math.prod(x.shape[1:]))  # (as Flatten.forward)
 
 
-def _linear_step(layer, shape, dtype):
+def _weights(layer, shape, dtype):
+    """``(w, b)`` of a Linear or Conv2D ``layer`` (b None without a bias) where they fit inputs
+    of ``shape`` (as many axes as w, its input features or channels) and ``dtype``, else None."""
     w = layer.params["weight"].data
     b = layer.params["bias"].data if "bias" in layer.params else None
-    if (len(shape) != 2 or w.dtype != dtype or w.ndim != 2 or shape[1] != w.shape[1]
+    if (len(shape) != w.ndim or w.dtype != dtype or shape[1] != w.shape[1]
             or (b is not None and b.dtype != dtype)):
         return None
+    return w, b
 
-    def step(x):  # (linear_forward's lines, for x and w of one dtype)
-        out = x @ w.T
-        return out if b is None else out + b
 
-    return step, (shape[0], w.shape[0]), 1
+def _linear_step(layer, shape, dtype):
+    weights = _weights(layer, shape, dtype)
+    if weights is None:
+        return None
+    w, b = weights
+    return (lambda x: _linear_forward(x, w, b)[0]), (shape[0], w.shape[0]), 1
 
 
 def _conv_step(layer, shape, dtype, relu_next):
-    w = layer.params["weight"].data
-    b = layer.params["bias"].data if "bias" in layer.params else None
-    if (layer.training or len(shape) != 4 or w.dtype != dtype or shape[1] != w.shape[1]
-            or (b is not None and b.dtype != dtype)):
+    weights = _weights(layer, shape, dtype)
+    if layer.training or weights is None:
         return None
+    w, b = weights
     N, C, H, W = shape
     F, _, HH, WW = w.shape
     stride = layer.stride
@@ -301,11 +305,10 @@ def _flatten_saving(x):
 
 
 def _linear_gradient_step(layer, shape, dtype, need_input_grad, need_param_grads):
-    w = layer.params["weight"].data
-    b = layer.params["bias"].data if "bias" in layer.params else None
-    if (len(shape) != 2 or w.dtype != dtype or w.ndim != 2 or shape[1] != w.shape[1]
-            or (b is not None and b.dtype != dtype)):
+    weights = _weights(layer, shape, dtype)
+    if weights is None:
         return None
+    w, b = weights
 
     def forward(x):
         return _linear_forward(x, w, b)
@@ -318,11 +321,10 @@ def _linear_gradient_step(layer, shape, dtype, need_input_grad, need_param_grads
 
 
 def _conv_gradient_step(layer, shape, dtype, need_input_grad, need_param_grads):
-    w = layer.params["weight"].data
-    b = layer.params["bias"].data if "bias" in layer.params else None
-    if (len(shape) != 4 or w.dtype != dtype or shape[1] != w.shape[1]
-            or (b is not None and b.dtype != dtype)):
+    weights = _weights(layer, shape, dtype)
+    if weights is None:
         return None
+    w, b = weights
     stride, per_batch, keep_rows = layer.stride, layer._per_batch, layer.training
     pads, Ho, Wo = _sizes(layer.padding, shape, w.shape, stride, dtype.itemsize)
     how = _how(layer.method, dtype, dtype, shape[1], *w.shape[2:], stride, Ho, Wo)
