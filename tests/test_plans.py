@@ -309,3 +309,23 @@ def test_what_a_gradient_plan_does_not_cover_runs_through_the_layers(change):
         x = x.astype(np.float64)
     assert plans.gradient_plan(model, x, True, True) is None
     assert_same_gradients(model, x)
+
+
+def test_inputs_the_layers_refuse_get_no_gradient_plan_and_the_layers_errors():
+    """An input with another number of channels or too small for the kernel gives no gradient
+    plan, and ``forward_backward`` the layers' errors; NaN is refused by the chunk's check."""
+    model = ta.cleverhans_cnn(nf=4, seed=0)
+
+    def ones(out, rows):
+        return np.ones_like(out)
+
+    for x, message in ((np.zeros((2, 1, 32, 32), np.float32), "channel mismatch"),
+                       (np.zeros((2, 3, 4, 4), np.float32), "larger than the padded input")):
+        assert plans.gradient_plan(model, x, True, True) is None
+        with pytest.raises(ValueError, match=message):
+            model.forward_backward(x, ones)
+    with_nan = np.zeros((2, 3, 32, 32), np.float32)
+    with_nan[1, 0, 5, 5] = np.nan
+    assert plans.gradient_plan(model, with_nan, True, True) is not None
+    with pytest.raises(ValueError, match="NaN"):
+        model.forward_backward(with_nan, ones)
