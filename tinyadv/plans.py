@@ -95,8 +95,7 @@ def _step(layer, shape, dtype, relu_next):
 
 def _relu(x):
     """``relu_forward(x)[0]``, without its checks of an array a step made."""
-    compiled = _relu_compiled(x)
-    return (relu_forward(x) if compiled is None else compiled)[0]
+    return _relu_saving(x)[0]
 
 
 def _flatten(x):
@@ -296,6 +295,8 @@ def _gradient_step(layer, shape, dtype, need_input_grad, need_param_grads):
 
 
 def _relu_saving(x):
+    """``relu_forward(x)``, the output and its mask, without its checks of an array a step
+    made."""
     compiled = _relu_compiled(x)
     return relu_forward(x) if compiled is None else compiled
 
