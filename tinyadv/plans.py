@@ -23,9 +23,9 @@ without its small-matrix kernels), its step runs the layer's own ``forward`` for
 
 Covered: ``Conv2D`` itself in evaluation mode (not a subclass: a binarized layer's weights
 change with every call), ``ReLU``, ``Flatten`` and ``Linear``, for a float32 or float64 input of
-the weights' dtype, none of them with a ``forward`` replaced on the layer itself. For any other
-layer, a convolution in training mode, or an input the layers would refuse,
-:func:`inference_plan` gives None and the layers run as they always do (and raise their
+the weights' dtype, none of them with a ``forward`` or ``backward`` replaced on the layer
+itself. For any other layer, a convolution in training mode, or an input the layers would
+refuse, :func:`inference_plan` gives None and the layers run as they always do (and raise their
 errors)."""
 
 import functools
@@ -121,19 +121,24 @@ def _linear_step(layer, shape, dtype):
     return (lambda x: _linear_forward(x, w, b)[0]), (shape[0], w.shape[0]), 1
 
 
+def _conv_choices(layer, w, shape, dtype):
+    """``(pads, Ho, Wo, method)`` of ``layer``'s convolution by ``w`` of inputs of ``shape`` and
+    ``dtype``, as ``conv2d_forward`` works them out (ValueError or TypeError where it would)."""
+    pads, Ho, Wo = _sizes(layer.padding, shape, w.shape, layer.stride, dtype.itemsize)
+    return pads, Ho, Wo, _how(layer.method, dtype, dtype, shape[1], *w.shape[2:], layer.stride,
+                              Ho, Wo)
+
+
 def _conv_step(layer, shape, dtype, relu_next):
     weights = _weights(layer, shape, dtype)
     if layer.training or weights is None:
         return None
     w, b = weights
-    N, C, H, W = shape
-    F, _, HH, WW = w.shape
     stride = layer.stride
-    pads, Ho, Wo = _sizes(layer.padding, shape, w.shape, stride, dtype.itemsize)
-    how = _how(layer.method, dtype, dtype, C, HH, WW, stride, Ho, Wo)
+    pads, Ho, Wo, how = _conv_choices(layer, w, shape, dtype)
     relu = relu_next and b is None  # (a bias comes before the ReLU: then two steps)
     if how == "winograd":
-        products = _winograd_products(layer, w, (H, W), pads, stride, Ho, Wo, dtype, relu)
+        products = _winograd_products(layer, w, shape[2:], pads, stride, Ho, Wo, dtype, relu)
     elif how in ("im2col", "space_to_depth"):
         products = _rows_products(layer, w, pads, stride, Ho, Wo, how, dtype, relu)
     else:
@@ -146,7 +151,7 @@ def _conv_step(layer, shape, dtype, relu_next):
             return _relu(out) if relu else out
         return out if b is None else out + b[None, :, None, None]
 
-    return step, (N, F, Ho, Wo), 2 if relu else 1
+    return step, (shape[0], w.shape[0], Ho, Wo), 2 if relu else 1
 
 
 def _rows_products(layer, w, pads, stride, Ho, Wo, how, dtype, relu):
@@ -327,8 +332,7 @@ def _conv_gradient_step(layer, shape, dtype, need_input_grad, need_param_grads):
         return None
     w, b = weights
     stride, per_batch, keep_rows = layer.stride, layer._per_batch, layer.training
-    pads, Ho, Wo = _sizes(layer.padding, shape, w.shape, stride, dtype.itemsize)
-    how = _how(layer.method, dtype, dtype, shape[1], *w.shape[2:], stride, Ho, Wo)
+    pads, Ho, Wo, how = _conv_choices(layer, w, shape, dtype)
 
     def forward(x):
         return _forward(x, w, b, stride, pads, Ho, Wo, how, keep_rows, per_batch)
