@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 import tinyadv as ta
 from tinyadv.data import load_mini_mnist
-from tinyadv.optim import adam_update, adam_update_reference
+from tinyadv.optim import adam_update, adam_update_reference, sgd_update, sgd_update_reference
 
 
 def one_parameter(value, grad):
@@ -62,6 +62,63 @@ def test_compiled_adam_update_equals_the_numpy_lines(n, steps, dtype, lr, beta1,
     for fast, slow in zip(compiled, reference):
         assert fast.dtype == dtype
         np.testing.assert_array_equal(fast, slow)
+
+
+@given(n=st.integers(1, 300), steps=st.integers(1, 4), dtype=st.sampled_from([np.float32, np.float64]),
+       lr=st.floats(0, 1), momentum=st.sampled_from([0.0, 0.5, 0.9]) | st.floats(0, 0.999),
+       nesterov=st.booleans(), scalar=st.sampled_from([float, np.float64, np.float32]),
+       seed=st.integers(0, 2**16))
+def test_compiled_sgd_update_equals_the_numpy_lines(n, steps, dtype, lr, momentum, nesterov, scalar,
+                                                    seed):
+    """The one-pass SGD update gives the bits of the NumPy lines over several steps, with and
+    without (Nesterov) momentum, gradients from 1e-6 to 1e3 and zero ones, a velocity that
+    starts at zero or not, the hyperparameters as Python floats or NumPy scalars; with momentum
+    0 the velocity is left alone."""
+    momentum = scalar(momentum)
+    nesterov = nesterov and momentum > 0
+    hyperparameters = [scalar(lr), momentum, nesterov]
+    rng = np.random.default_rng(seed)
+    scale = rng.choice([0.0, 1e-6, 1.0, 1e3], size=n)
+    arrays = [rng.normal(size=n), rng.normal(size=n) * scale,
+              rng.normal(size=n) * (rng.random(n) < 0.5)]
+    compiled = [a.astype(dtype) for a in arrays]
+    reference = [a.copy() for a in compiled]
+    for _ in range(steps):
+        sgd_update(*compiled, *hyperparameters)
+        sgd_update_reference(*reference, *hyperparameters)
+    for fast, slow in zip(compiled, reference):
+        assert fast.dtype == dtype
+        np.testing.assert_array_equal(fast, slow)
+    if momentum == 0:
+        np.testing.assert_array_equal(compiled[2], arrays[2].astype(dtype))
+
+
+@pytest.mark.parametrize("update", [sgd_update, sgd_update_reference])
+def test_sgd_update_refuses_shapes_momentum_and_nesterov_that_do_not_fit(update):
+    data, grad, velocity = np.zeros(3), np.ones(3), np.zeros(3)
+    with pytest.raises(ValueError, match="velocity"):
+        update(data, grad, np.zeros(1), 0.1, 0.9, False)
+    with pytest.raises(ValueError, match=r"momentum must be in \[0, 1\)"):
+        update(data, grad, velocity, 0.1, 1.0, False)
+    with pytest.raises(ValueError, match="nesterov=True needs momentum > 0"):
+        update(data, grad, velocity, 0.1, 0.0, True)
+    with pytest.raises(ValueError, match="lr"):
+        update(data, grad, velocity, -0.1, 0.9, False)
+    np.testing.assert_array_equal(data, 0)
+
+
+def test_sgd_steps_a_strided_or_float16_parameter_by_the_numpy_lines():
+    """Arrays the compiled pass does not take (not C-contiguous; float16) take the NumPy lines."""
+    rng = np.random.default_rng(0)
+    start, grad = rng.normal(size=(3, 4)), rng.normal(size=(3, 4))
+    for dtype, layout in ((np.float64, np.asfortranarray), (np.float16, np.ascontiguousarray)):
+        fast = [layout(a.astype(dtype)) for a in (start, grad, np.zeros((3, 4)))]
+        slow = [a.copy() for a in fast]
+        for _ in range(2):
+            sgd_update(*fast, 0.1, 0.9, True)
+            sgd_update_reference(*slow, 0.1, 0.9, True)
+        np.testing.assert_array_equal(fast[0], slow[0])
+        assert fast[0].dtype == dtype
 
 
 def test_adam_steps_a_strided_parameter_by_the_numpy_lines():

@@ -25,7 +25,10 @@ Adam's update runs as one compiled pass over each parameter (``_adam_numba``, th
 of :func:`adam_update_reference` in the same order, held equal to it bit for bit by a test):
 the NumPy lines make about ten passes over the weights and their moments, 0.39 ms per step for
 the talk's CNN in float32 (1.03 ms in float64), the compiled pass 0.16 ms (0.51 ms), most of it
-the divisions and square roots, which it must keep to give the same bits.
+the divisions and square roots, which it must keep to give the same bits. SGD's update runs the
+same way (``_sgd_numba``, the lines of :func:`sgd_update_reference`): with momentum the NumPy
+lines make six passes and a temporary, 0.28 ms per step for the talk's CNN in float64 (0.13 ms
+in float32), the compiled pass 0.17 ms (0.08 ms), on the Xeon of README's Speed.
 """
 
 import numpy as np
@@ -162,12 +165,7 @@ class SGD(Optimizer):
         self._check_grads()
         for p, v in zip(self.parameters, self.velocity):
             self._decay(p)
-            if self.momentum == 0:
-                p.data -= self.lr * p.grad
-                continue
-            v *= self.momentum
-            v += p.grad
-            p.data -= self.lr * (p.grad + self.momentum * v if self.nesterov else v)
+            sgd_update(p.data, p.grad, v, self.lr, self.momentum, self.nesterov)
 
     def state_dict(self):
         return {f"velocity.{i}": v.copy() for i, v in enumerate(self.velocity)}
@@ -245,6 +243,58 @@ def check_betas(betas):
     if not (beta1 < 1 and beta2 < 1):
         raise ValueError(f"betas must be in [0, 1), got {betas}")
     return beta1, beta2
+
+
+def _check_sgd_step(data, grad, velocity, lr, momentum, nesterov):
+    """Raise unless the three arrays have one shape (no broadcasting), lr is a finite number
+    >= 0, the momentum is in [0, 1) and nesterov a bool that asks for momentum > 0. Returns
+    (lr, momentum, nesterov), the numbers as Python floats (see :func:`_check_adam_step`)."""
+    check_same_shape(data=data, grad=grad, velocity=velocity)
+    momentum = check_nonnegative(momentum, "momentum")
+    if momentum >= 1:
+        raise ValueError(f"momentum must be in [0, 1), got {momentum}")
+    if check_bool(nesterov, "nesterov") and momentum == 0:
+        raise ValueError("nesterov=True needs momentum > 0")
+    return check_nonnegative(lr, "lr"), momentum, nesterov
+
+
+def sgd_update_reference(data, grad, velocity, lr, momentum, nesterov):
+    """SGD's step on one parameter, in place on ``data`` and its ``velocity`` (left alone
+    when the momentum is 0). Refuses what :func:`_check_sgd_step` names."""
+    lr, momentum, nesterov = _check_sgd_step(data, grad, velocity, lr, momentum, nesterov)
+    if momentum == 0:
+        data -= lr * grad
+        return
+    velocity *= momentum
+    velocity += grad
+    data -= lr * (grad + momentum * velocity if nesterov else velocity)
+
+
+def sgd_update(data, grad, velocity, lr, momentum, nesterov):
+    """:func:`sgd_update_reference` as one compiled pass, when the three arrays are
+    C-contiguous of one floating dtype (as SGD makes them); else the reference."""
+    lr, momentum, nesterov = _check_sgd_step(data, grad, velocity, lr, momentum, nesterov)
+    arrays = (data, grad, velocity)
+    dtype = data.dtype
+    if dtype not in (np.float32, np.float64) or not all(
+            a.dtype == dtype and a.flags.c_contiguous for a in arrays):
+        return sgd_update_reference(data, grad, velocity, lr, momentum, nesterov)
+    scalar = dtype.type  # (rounded to the arrays' dtype, as NumPy rounds a Python float; a
+    # momentum that rounds to 0 in float32 still takes the momentum's lines, as the reference)
+    _sgd_numba(*(a.reshape(-1) for a in arrays), scalar(lr), momentum > 0, scalar(momentum),
+               nesterov)
+
+
+@njit(cache=True, nogil=True)
+def _sgd_numba(data, grad, velocity, lr, with_momentum, momentum, nesterov):
+    if not with_momentum:
+        for i in range(data.size):
+            data[i] = data[i] - lr * grad[i]
+        return
+    for i in range(data.size):
+        velocity[i] = velocity[i] * momentum + grad[i]
+        step = grad[i] + momentum * velocity[i] if nesterov else velocity[i]
+        data[i] = data[i] - lr * step
 
 
 def _check_adam_step(data, grad, m, v, lr, beta1, beta2, eps, t):
