@@ -54,6 +54,69 @@ def test_chunked_training_step_equals_one_chunk():
         np.testing.assert_allclose(chunked, whole, rtol=1e-12, atol=1e-15)
 
 
+@pytest.mark.parametrize("grad_dtype", [np.float32, np.float64])
+def test_chunk_gradients_handed_over_in_any_order_add_up_as_one_after_the_other(grad_dtype):
+    """``_GradientSum`` takes the chunks' gradients in whatever order the threads finish them
+    (here shuffled, from four threads at once) and adds into p.grad what adding them into a
+    zeroed p.grad one after the other in chunk order gives, bit for bit, float64 gradients
+    into float32 parameters included; zeros of either sign too."""
+    from tinyadv.models import _GradientSum
+    rng = np.random.default_rng(2)
+    model = ta.mlp([5, 4, 3], seed=0, dtype=np.float32)
+    chunks = []
+    for _ in range(9):
+        chunk = []
+        for _, layer in model.layers:
+            grads = {}
+            for name, p in layer.params.items():
+                g = (rng.normal(size=p.data.shape) * 10.0 ** rng.integers(-8, 8, p.data.shape))
+                g[rng.random(p.data.shape) < 0.2] = -0.0
+                grads[name] = g.astype(grad_dtype)
+            chunk.append(grads)
+        chunks.append(chunk)
+    expected = [np.zeros_like(p.grad) for p in model.parameters()]
+    for chunk in chunks:
+        for e, g in zip(expected, [g for grads in chunk for g in grads.values()]):
+            e += g
+    for _ in range(5):
+        model.zero_grad()
+        total = _GradientSum(model)
+        order = list(rng.permutation(len(chunks)))
+        threads = [threading.Thread(target=lambda: [total.add(i, chunks[i]) for i in iter(
+            lambda: order.pop() if order else None, None)]) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        total.into_parameters()
+        for p, e in zip(model.parameters(), expected):
+            assert p.grad.dtype == np.float32
+            np.testing.assert_array_equal(p.grad, e)
+            assert not np.signbit(p.grad[p.grad == 0]).any()
+
+
+def test_a_chunk_that_raises_leaves_the_parameter_gradients_as_they_were(restore_threads):
+    """Chunks summed before one raised reach no Parameter.grad: the call changes none."""
+    set_num_threads(2)
+    rng = np.random.default_rng(3)
+    model = ta.cleverhans_cnn(nf=4, seed=0, dtype=np.float64)
+    model.chunk_size = 5
+    x = rng.random((20, 3, 32, 32))
+    for p in model.parameters():
+        p.grad[...] = rng.normal(size=p.grad.shape)
+    before = [p.grad.copy() for p in model.parameters()]
+
+    def grad_fn(logits, rows):
+        if rows.start == 15:
+            raise RuntimeError("the last chunk fails")
+        return np.ones_like(logits)
+
+    with pytest.raises(RuntimeError, match="the last chunk fails"):
+        model.forward_backward(x, grad_fn)
+    for p, b in zip(model.parameters(), before):
+        np.testing.assert_array_equal(p.grad, b)
+
+
 def _count_calls(monkeypatch, module, name):
     """Record the shape of the weight given to ``module.name`` at every call."""
     calls = []

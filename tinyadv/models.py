@@ -261,9 +261,10 @@ class Sequential:
     def backward(self, dout, caches, *, need_input_grad=True, need_param_grads=True):
         """Backpropagate ``dout`` = dL/dlogits through the layers in reverse.
 
-        Parameter gradients are *added* into each ``Parameter.grad`` (call ``zero_grad`` first),
-        chunk by chunk in a fixed order. Returns dL/dx, or None when ``need_input_grad`` is False
-        (then the first layer skips computing it, which saves a whole col2im in training).
+        Parameter gradients are *added* into each ``Parameter.grad`` (call ``zero_grad`` first):
+        the chunks' gradients summed in chunk order (``_GradientSum``). Returns dL/dx, or None
+        when ``need_input_grad`` is False (then the first layer skips computing it, which saves
+        a whole col2im in training).
         ``dout`` must be finite and shaped like the logits that :meth:`forward` returned.
         """
         need_input_grad = check_bool(need_input_grad, "need_input_grad")
@@ -272,12 +273,17 @@ class Sequential:
         dout = check_array(dout, "dout")
         if dout.shape != shape:
             raise ValueError(f"dout must have the logits' shape {shape}, got {dout.shape}")
-        results = self._map(
-            lambda i: self._backward_chunk(dout[slices[i]], chunk_caches[i], need_input_grad,
-                                           need_param_grads),
-            list(range(len(slices))), len(dout), dout.dtype)
-        self._add_param_grads([grads for _, grads in results])
-        return np.concatenate([dx for dx, _ in results]) if need_input_grad else None
+        grads = _GradientSum(self)
+
+        def chunk(i):
+            dx, chunk_grads = self._backward_chunk(dout[slices[i]], chunk_caches[i],
+                                                   need_input_grad, need_param_grads)
+            grads.add(i, chunk_grads)
+            return dx
+
+        results = self._map(chunk, list(range(len(slices))), len(dout), dout.dtype)
+        grads.into_parameters()
+        return np.concatenate(results) if need_input_grad else None
 
     def _check_caches(self, caches):
         """``caches`` if it has the form that :meth:`forward` returns (its chunks' slices, one
@@ -346,11 +352,11 @@ class Sequential:
         so the loss must treat rows independently: a sum or mean of per-sample terms (for a
         mean the divisor must be the whole batch's, see ``cross_entropy(total_weight=...)``).
         Parameter gradients (``need_param_grads``) are *added* into each ``Parameter.grad``,
-        chunk by chunk in a fixed order, exactly as :meth:`backward` after :meth:`forward`
-        adds them, so the numbers are the same bit for bit (for a ``dout`` in the logits' dtype:
-        ``grad_fn``'s result is cast to it, while :meth:`backward` takes a float64 ``dout`` of a
-        float32 model as the float64 gradient it is). The difference is memory: only one
-        chunk's caches are alive per thread, instead of the whole batch's.
+        the chunks' gradients summed in chunk order, exactly as :meth:`backward` after
+        :meth:`forward` adds them, so the numbers are the same bit for bit (for a ``dout`` in
+        the logits' dtype: ``grad_fn``'s result is cast to it, while :meth:`backward` takes a
+        float64 ``dout`` of a float32 model as the float64 gradient it is). The difference is
+        memory: only one chunk's caches are alive per thread, instead of the whole batch's.
         """
         x = check_array(x, "x", min_ndim=2, finite=False)
         _check_grad_fn(grad_fn)
@@ -358,8 +364,11 @@ class Sequential:
         need_param_grads = check_bool(need_param_grads, "need_param_grads")
 
         plan = gradient_plan(self, x, need_input_grad, need_param_grads)  # (None: the layers)
+        slices = self._chunks(len(x), x.dtype, need_param_grads)
+        grads = _GradientSum(self)
 
-        def chunk(part):
+        def chunk(i):
+            part = slices[i]
             inputs = self._chunk_input(x, part)
             out, caches = self._forward_chunk(inputs) if plan is None else plan[0](inputs)
             grad_logits = check_array(grad_fn(out, part), "the result of grad_fn")
@@ -367,17 +376,16 @@ class Sequential:
                 raise ValueError(f"grad_fn must return the logits' shape {out.shape}, "
                                  f"got {grad_logits.shape}")
             grad_logits = grad_logits.astype(out.dtype, copy=False)
-            dx, grads = (self._backward_chunk(grad_logits, caches, need_input_grad,
-                                              need_param_grads) if plan is None
-                         else plan[1](grad_logits, caches))
-            return out, (dx.astype(x.dtype, copy=False) if need_input_grad else None), grads
+            dx, chunk_grads = (self._backward_chunk(grad_logits, caches, need_input_grad,
+                                                    need_param_grads) if plan is None
+                               else plan[1](grad_logits, caches))
+            grads.add(i, chunk_grads)
+            return out, (dx.astype(x.dtype, copy=False) if need_input_grad else None)
 
-        results = self._map(chunk, self._chunks(len(x), x.dtype, need_param_grads), len(x),
-                            x.dtype)
-        if need_param_grads:
-            self._add_param_grads([grads for _, _, grads in results])
-        logits = np.concatenate([out for out, _, _ in results])
-        return logits, (np.concatenate([dx for _, dx, _ in results]) if need_input_grad else None)
+        results = self._map(chunk, list(range(len(slices))), len(x), x.dtype)
+        grads.into_parameters()
+        logits = np.concatenate([out for out, _ in results])
+        return logits, (np.concatenate([dx for _, dx in results]) if need_input_grad else None)
 
     def logits_and_input_gradients(self, x, grad_fn):
         """Several vector-Jacobian products at the same point, with one forward pass.
@@ -405,13 +413,6 @@ class Sequential:
         results = self._map(chunk, self._chunks(len(x), x.dtype), len(x), x.dtype)
         return (np.concatenate([out for out, _ in results]),
                 np.concatenate([dx for _, dx in results], axis=1))
-
-    def _add_param_grads(self, chunk_grads):
-        """Add each chunk's parameter gradients into ``Parameter.grad``, chunk after chunk."""
-        for grads in chunk_grads:
-            for (_, layer), layer_grads in zip(self.layers, grads):
-                for name, g in layer_grads.items():
-                    layer.params[name].grad += g
 
     def predict(self, x):
         """Predicted class ids (N,): argmax of the logits, or z > 0 for a single logit."""
@@ -589,6 +590,69 @@ class Sequential:
                                  f"the {most_values} the file holds")
             layers.append((name, LAYER_CLASSES[class_name](**config)))
         return cls(*layers, chunk_size=chunk_size)
+
+
+class _GradientSum:
+    """The chunks' parameter gradients, summed in the chunks' order while the chunks still run.
+
+    A chunk hands its gradients over as soon as it has them (``add``). The thread that hands
+    over the next one in order adds it to the sums, and then any later ones that came before
+    their turn, while the other threads go on with their chunks; a thread whose chunk came early
+    leaves it to that one. When the last chunk ends, only its own gradients are left to add,
+    not the whole batch's (on the talk's CNN, 2 cores, float64 training step of 128: the
+    additions after the last chunk took 0.59 ms of 29, one pass per chunk over gradients a core
+    had not written; the step's time after its last chunk went from 1.43 to 0.77 ms with this
+    and SGD's compiled update, ``scripts/BENCHMARKS.md``). ``into_parameters`` then adds each sum
+    into its ``Parameter.grad``: p.grad + (((g₀ + g₁) + g₂) + ...), in that order whatever the
+    threads did, so the bits are the same for any number of threads, and nothing reaches
+    ``Parameter.grad`` from a call in which a chunk raised. From p.grad = 0 (``zero_grad``) it
+    is what adding the chunks into p.grad one after the other gives, bit for bit (0 + s = s
+    but for the sign of a zero, which the next sum, or the last 0 + s, makes +0 either way).
+    """
+
+    def __init__(self, model):
+        self._params = [layer.params for _, layer in model.layers]
+        self._sums = [{} for _ in model.layers]
+        self._owned = set()  # (layer index, name) of the sums that are arrays of their own
+        self._waiting = {}  # chunk index -> its gradients, handed over before their turn
+        self._next = 0
+        self._adding = False
+        self._lock = threading.Lock()
+
+    def add(self, index, grads):
+        """Take chunk ``index``'s gradients (one dict per layer); add those whose turn it is."""
+        with self._lock:
+            self._waiting[index] = grads
+            if self._adding:
+                return  # (the thread adding now will take them)
+            self._adding = True
+        while True:
+            with self._lock:
+                grads = self._waiting.pop(self._next, None)
+                if grads is None:
+                    self._adding = False
+                    return
+                self._next += 1
+            for layer, layer_grads in enumerate(grads):
+                sums = self._sums[layer]
+                for name, g in layer_grads.items():
+                    if name not in sums:  # the first chunk's own array, written into by no one
+                        sums[name] = g
+                    elif (layer, name) in self._owned:
+                        sums[name] += g
+                    else:  # the second chunk's: an array of its own, in the parameter's
+                        # dtype, the first rounded to it as p.grad += g0 would round it
+                        grad = self._params[layer][name].grad
+                        first = sums[name].astype(grad.dtype, casting="same_kind", copy=False)
+                        sums[name] = np.add(first, g, out=np.empty_like(grad),
+                                            casting="same_kind")
+                        self._owned.add((layer, name))
+
+    def into_parameters(self):
+        """Add the sums into the parameters' ``grad`` (after every chunk has been added)."""
+        for params, sums in zip(self._params, self._sums):
+            for name, total in sums.items():
+                params[name].grad += total
 
 
 def _check_grad_fn(grad_fn):
