@@ -330,16 +330,21 @@ def test_gradients_at_the_talks_conv2_in_a_chunk_equal_im2cols(dtype, monkeypatc
     """Inside a chunk (BLAS on one thread) at the talk's conv2 (32 images, 32 → 64 channels,
     6×6 at stride 2), where OpenBLAS runs its small-matrix kernels the products go in pieces of
     32 rows, the weight gradient's Vᵀ dM (a transposed view cut along its rows) among them: the
-    gradients equal im2col's (to 1e-5 of the largest in float32, 1e-12 in float64)."""
+    gradients equal im2col's (to 1e-5 of the largest in float32, 1e-12 in float64). The
+    backward pass's products are cut in its one compiled call, where OpenBLAS's gemm can be
+    called from it, else by ``matmul_in_rows``."""
     from tinyadv.threads import blas_threads
     rng = np.random.default_rng(0)
     x = rng.normal(size=(32, 32, 16, 16)).astype(dtype)
     w = rng.normal(size=(64, 32, 6, 6)).astype(dtype)
-    pieces = []
-    in_rows = kernels.matmul_in_rows
+    pieces, one_call_rows = [], []
+    in_rows, one_call = kernels.matmul_in_rows, winograd._conv2d_backward_numba
     monkeypatch.setattr(kernels, "matmul_in_rows",
                         lambda a, *rest: pieces.append(a.strides[-1] != a.itemsize) or
                         in_rows(a, *rest))
+    monkeypatch.setattr(winograd, "_conv2d_backward_numba",
+                        lambda *arguments: one_call_rows.append(arguments[11:13]) or
+                        one_call(*arguments))
     with blas_threads(1):
         out, cache = conv2d_forward(x, w, stride=2, method="winograd")
         dout = rng.normal(size=out.shape).astype(dtype)
@@ -348,8 +353,11 @@ def test_gradients_at_the_talks_conv2_in_a_chunk_equal_im2cols(dtype, monkeypatc
     dx_im2col, dw_im2col, _ = conv2d_backward(dout, cache_im2col)
     assert_close(dw, dw_im2col, dtype)
     assert_close(dx, dx_im2col, dtype)
-    if kernels._small_products_fast():  # forward, weight gradient (a transposed), input gradient
-        assert pieces == [False, True, False]
+    if kernels._small_products_fast():  # forward; weight gradient (a transposed), input gradient
+        if kernels._gemm(np.dtype(dtype)) is not None:
+            assert pieces == [False] and one_call_rows == [(32, 32)]
+        else:
+            assert pieces == [False, True, False] and one_call_rows == []
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -388,6 +396,52 @@ def test_the_forward_pass_by_blocks_equals_the_steps_bit_for_bit(dtype, shape, o
         rtol = winograd_tolerance(dtype, cache[1].shape[0] - k // stride + 1, k // stride)
         np.testing.assert_allclose(by_blocks, conv2d_forward_naive(x, w, stride=stride),
                                    rtol=rtol, atol=rtol * np.abs(out).max())
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(32, 32, 16, 64, 6, 2),  # the talk's conv2 on a chunk
+                                   (37, 32, 16, 64, 6, 2),  # ... and a last piece of 20 rows
+                                   (32, 64, 6, 64, 5, 1),  # the talk's conv3 (whole products)
+                                   (3, 5, 11, 4, 4, 2), (1, 2, 5, 3, 3, 1), (0, 3, 9, 4, 6, 2)])
+@pytest.mark.parametrize("one_thread", [True, False])
+def test_the_backward_pass_in_one_call_equals_the_steps_bit_for_bit(dtype, shape, one_thread,
+                                                                     monkeypatch):
+    """Where OpenBLAS's gemm can be called from compiled code, ``_conv2d_backward`` runs its
+    steps in one call (``_conv2d_backward_numba``): the same gradients bit for bit as the steps
+    one by one, for either gradient alone and both, from the kept tiles V or from the input
+    transformed again, with the products in pieces (BLAS on one thread, small products taken
+    as fast here on any machine) or whole."""
+    from tinyadv.threads import blas_threads
+    monkeypatch.setattr(winograd, "_small_products_here", lambda a, b: True)
+    N, C, H, F, k, stride = shape
+    rng = np.random.default_rng(N + C + F)
+    xpad = rng.normal(size=(N, H, H, C)).astype(dtype)
+    w = rng.normal(size=(F, C, k, k)).astype(dtype)
+    Ho = Wo = (H - k) // stride + 1
+    calls = []
+    one_call = winograd._conv2d_backward_numba
+    monkeypatch.setattr(winograd, "_conv2d_backward_numba",
+                        lambda *arguments: calls.append(1) or one_call(*arguments))
+    with blas_threads(1 if one_thread else 2):
+        _, U, V, xpad_read = winograd.conv2d(xpad, w, stride, Ho, Wo)
+        dout = rng.normal(size=(N, Ho, Wo, F)).astype(dtype)
+        for need_input_grad, need_param_grads in ((True, True), (True, False), (False, True)):
+            for tiles in (V, None):
+                def backward():
+                    return winograd.conv2d_backward(
+                        dout, U, w.shape, stride, xpad_read.shape, V=tiles, xpad=xpad_read,
+                        need_input_grad=need_input_grad, need_param_grads=need_param_grads)
+                in_one_call = backward()
+                with monkeypatch.context() as steps:
+                    steps.setattr(winograd, "_one_call_gemm", lambda *arrays: None)
+                    by_steps = backward()
+                for got, want, needed in zip(in_one_call, by_steps,
+                                             (need_input_grad, need_param_grads)):
+                    assert (got is None) == (want is None) == (not needed)
+                    if needed:
+                        assert got.dtype == want.dtype == dtype
+                        np.testing.assert_array_equal(got, want)
+    assert len(calls) == (6 if kernels._gemm(np.dtype(dtype)) is not None else 0)
 
 
 @pytest.fixture

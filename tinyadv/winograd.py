@@ -81,7 +81,8 @@ import numpy as np
 from numba import njit
 
 from .checks import check_array, check_bool, check_positive_int
-from .kernels import (_NO_TRANSPOSE, _ROW_MAJOR, _gemm, _relu_in_place_numba,
+from .kernels import (_BLAS_FLOATS, _NO_TRANSPOSE, _ROW_MAJOR, _TRANSPOSE, _gemm,
+                      _relu_in_place_numba,
                       _small_products_fast, _small_products_here, check_kernel, check_sizes,
                       matmul, output_size, product_rows, space_to_depth_reference)
 
@@ -362,18 +363,33 @@ def _conv2d_backward(dout, U, w_shape, stride, xpad_shape, V, xpad, Ut, need_inp
     F, C, HH, _ = w_shape
     N, Ho, Wo, _ = dout.shape
     r, m, n, Th, Tw = _tiling(HH, stride, Ho, Wo)
-    K = stride * stride * C
-    dM = _output_transform_adjoint(_pad_to(dout, m * Th, m * Tw), n, m, Th, Tw)
-    dM = dM.reshape(n * n, N * Th * Tw, F)
+    K, T = stride * stride * C, N * Th * Tw
+    dout = _pad_to(dout, m * Th, m * Tw)
+    if need_param_grads and V is None:
+        V = _input_transform(xpad, stride, m, r, Th, Tw)
+    gemm = _one_call_gemm(dout, U, V if need_param_grads else U, Ut if need_input_grad else U)
+    if gemm is not None:  # the steps below in one compiled call ("One call", below)
+        dtype = dout.dtype
+        BT, G, AT = (a.astype(dtype) for a in _matrices(m, r))
+        dw = np.empty((F, C, r * stride, r * stride), dtype) if need_param_grads else None
+        dxpad = np.zeros(xpad_shape, dtype) if need_input_grad else None
+        unused = np.empty((1, 1, 1, 1), dtype)  # (for what is not asked for)
+        _conv2d_backward_numba(
+            gemm, np.ascontiguousarray(dout), stride, m, BT, G, AT, Th, Tw,
+            np.ascontiguousarray(Ut) if need_input_grad else unused[0],
+            np.ascontiguousarray(V) if need_param_grads else unused,
+            max(product_rows(K, T, F, U, U), 1), max(product_rows(T, F, K, U, U), 1),
+            unused if dw is None else dw, unused if dxpad is None else dxpad,
+            need_param_grads, need_input_grad)
+        return dxpad, dw
+    dM = _output_transform_adjoint(dout, n, m, Th, Tw).reshape(n * n, T, F)
     dxpad = dw = None
     if need_param_grads:
-        if V is None:
-            V = _input_transform(xpad, stride, m, r, Th, Tw)
-        dU = matmul(V.reshape(n * n, N * Th * Tw, V.shape[3]).transpose(0, 2, 1), dM)
+        dU = matmul(V.reshape(n * n, T, V.shape[3]).transpose(0, 2, 1), dM)
         dw = _filter_transform_adjoint(dU.reshape(n, n, K, F), stride, C, m)
     if need_input_grad:
         dV = matmul(dM, Ut)
-        dV = dV.reshape(n, n, N * Th * Tw, dV.shape[2])
+        dV = dV.reshape(n, n, T, dV.shape[2])
         dxpad = _input_transform_adjoint(dV, stride, m, xpad_shape, Th, Tw)
     return dxpad, dw
 
@@ -618,7 +634,7 @@ def _input_transform_numba(xpad, stride, m, BT, Th, Tw, V):
                                     first = False
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _input_transform_adjoint_numba(dV, stride, m, BT, Th, Tw, dxpad):
     N, Hp, Wp, C = dxpad.shape
     s, n = stride, BT.shape[0]
@@ -668,7 +684,7 @@ def _output_transform_numba(M, m, AT, Th, Tw, out):
                                 first = False
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _output_transform_adjoint_numba(dout, m, AT, Th, Tw, dM):
     N, _, _, F = dout.shape
     n = AT.shape[1]
@@ -698,7 +714,7 @@ def _output_transform_adjoint_numba(dout, m, AT, Th, Tw, dM):
                             dM[x, y, t, :] = 0
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _filter_transform_adjoint_numba(dU, stride, G, dw):
     F, C = dw.shape[:2]
     s, n, r = stride, G.shape[0], G.shape[1]
@@ -768,6 +784,66 @@ def _conv2d_blocks_numba(gemm, xpad, stride, m, BT, AT, Th, Tw, U, rows, block, 
         _output_transform_numba(M, m, AT, Th, Tw, out[first:first + images])
         if relu:  # (out is C-ordered: ravel gives a view)
             _relu_in_place_numba(out[first:first + images].ravel())
+
+
+# One call. A training step's backward pass through Winograd's convolution is five steps (the
+# output transform's adjoint, the two products, the two other adjoints); between them a chunk
+# runs Python, which holds the GIL, and takes the GIL back after each (``tinyadv/threads.py``).
+# Where OpenBLAS's gemm can be called from compiled code (``kernels._gemm``: one float dtype),
+# ``_conv2d_backward`` runs the five in one call that lets go of the GIL once: the same kernels,
+# and the same products, piece for piece, as ``kernels.matmul`` cuts them
+# (``kernels.product_rows``), so the same numbers bit for bit. On the talk's CNN (the Xeon of
+# README's Speed, 2 threads, 30 rounds of 10 steps taking turns in one process) a training step
+# of 128 images ran 1.044 times as fast in float64 and 1.023 in float32, the forward pass and
+# input gradient of 512 images 1.015 and 1.013. The forward pass in one call as well (its tiles
+# kept) gained nothing more there (0.999 alone, 1.024 with the backward pass in a prototype), so
+# it runs in its three steps. The three adjoints are inlined into the one call
+# (``inline="always"``) rather than compiled on their own and linked into it: a cold start
+# (bench_cnn.py's first results) took 13.4 s so, 14.3 s the other way, against 12.9-13.2 s
+# with the steps alone.
+
+
+@njit(cache=True, nogil=True)
+def _conv2d_backward_numba(gemm, dout, stride, m, BT, G, AT, Th, Tw, Ut, V, rows_dU, rows_dV, dw,
+                           dxpad, need_dw, need_dxpad):
+    """The steps of ``_conv2d_backward`` in one call: dM = the output transform's adjoint of
+    dout (N, m·Th, m·Tw, F); with ``need_dw``, dw (F, C, r·s, r·s) from dU = Vᵀ dM at each
+    point (V (n, n, T, K)), in pieces of ``rows_dU`` rows; with ``need_dxpad``, dxpad (N, Hp,
+    Wp, C; zeros on entry) from dV = dM Uᵀ (Ut (n·n, F, K)), in pieces of ``rows_dV`` rows."""
+    N, F = dout.shape[0], dout.shape[3]
+    n = AT.shape[1]
+    T = N * Th * Tw
+    dM = np.empty((n, n, T, F), dtype=dout.dtype)
+    _output_transform_adjoint_numba(dout, m, AT, Th, Tw, dM)
+    if need_dw:
+        K = V.shape[3]
+        dU = np.empty((n, n, K, F), dtype=dout.dtype)
+        for x in range(n):
+            for y in range(n):
+                for row in range(0, K, rows_dU):  # the rows of dU are columns of V: Vᵀ's rows
+                    gemm(_ROW_MAJOR, _TRANSPOSE, _NO_TRANSPOSE, min(rows_dU, K - row), F, T, 1.0,
+                         V[x, y, :, row:].ctypes.data, K, dM[x, y].ctypes.data, F, 0.0,
+                         dU[x, y, row:].ctypes.data, F)
+        _filter_transform_adjoint_numba(dU, stride, G, dw)
+    if need_dxpad:
+        K = Ut.shape[2]
+        dV = np.empty((n, n, T, K), dtype=dout.dtype)
+        for x in range(n):
+            for y in range(n):
+                for row in range(0, T, rows_dV):
+                    gemm(_ROW_MAJOR, _NO_TRANSPOSE, _NO_TRANSPOSE, min(rows_dV, T - row), K, F,
+                         1.0, dM[x, y, row:].ctypes.data, F, Ut[x * n + y].ctypes.data, K, 0.0,
+                         dV[x, y, row:].ctypes.data, K)
+        _input_transform_adjoint_numba(dV, stride, m, BT, Th, Tw, dxpad)
+
+
+def _one_call_gemm(*arrays):
+    """OpenBLAS's gemm for ``_conv2d_backward_numba`` where every one of ``arrays`` has one
+    dtype, float32 or float64, and NumPy's OpenBLAS lends it (``kernels._gemm``); else None."""
+    dtype = arrays[0].dtype
+    if dtype in _BLAS_FLOATS and all(a.dtype == dtype for a in arrays):
+        return _gemm(dtype)
+    return None
 
 
 # The functions that call the kernels check the sizes they are given against each other first
