@@ -371,14 +371,17 @@ def _conv2d_backward(dout, U, w_shape, stride, xpad_shape, V, xpad, Ut, need_inp
     if gemm is not None:  # the steps below in one compiled call ("One call", below)
         dtype = dout.dtype
         BT, G, AT = (a.astype(dtype) for a in _matrices(m, r))
+        dw = np.empty((F, C, r * stride, r * stride), dtype) if need_param_grads else None
+        dxpad = np.zeros(xpad_shape, dtype) if need_input_grad else None
         unused = np.empty((1, 1, 1, 1), dtype)  # (for what is not asked for)
-        dxpad, dw = _conv2d_backward_numba(
+        _conv2d_backward_numba(
             gemm, np.ascontiguousarray(dout), stride, m, BT, G, AT, Th, Tw,
             np.ascontiguousarray(Ut) if need_input_grad else unused[0],
             np.ascontiguousarray(V) if need_param_grads else unused,
             max(product_rows(K, T, F, U, U), 1), max(product_rows(T, F, K, U, U), 1),
-            tuple(xpad_shape), (F, C, r * stride, r * stride), need_input_grad, need_param_grads)
-        return (dxpad if need_input_grad else None), (dw if need_param_grads else None)
+            unused if dw is None else dw, unused if dxpad is None else dxpad,
+            need_param_grads, need_input_grad)
+        return dxpad, dw
     dM = _output_transform_adjoint(dout, n, m, Th, Tw).reshape(n * n, T, F)
     dxpad = dw = None
     if need_param_grads:
@@ -802,19 +805,15 @@ def _conv2d_blocks_numba(gemm, xpad, stride, m, BT, AT, Th, Tw, U, rows, block, 
 
 
 @njit(cache=True, nogil=True)
-def _conv2d_backward_numba(gemm, dout, stride, m, BT, G, AT, Th, Tw, Ut, V, rows_dU, rows_dV,
-                           xpad_shape, w_shape, need_dxpad, need_dw):
+def _conv2d_backward_numba(gemm, dout, stride, m, BT, G, AT, Th, Tw, Ut, V, rows_dU, rows_dV, dw,
+                           dxpad, need_dw, need_dxpad):
     """The steps of ``_conv2d_backward`` in one call: dM = the output transform's adjoint of
-    dout (N, m·Th, m·Tw, F); with ``need_dxpad``, dxpad of ``xpad_shape`` (N, Hp, Wp, C) from
-    dV = dM Uᵀ (Ut (n·n, F, K)), in pieces of ``rows_dV`` rows; with ``need_dw``, dw of
-    ``w_shape`` (F, C, r·s, r·s) from dU = Vᵀ dM at each point (V (n, n, T, K)), in pieces of
-    ``rows_dU`` rows. Returns (dxpad, dw), each a (1, 1, 1, 1) placeholder where not asked for
-    (made here, as dM, dU and dV are: no NumPy call that lets go of the GIL and takes it back)."""
+    dout (N, m·Th, m·Tw, F); with ``need_dw``, dw (F, C, r·s, r·s) from dU = Vᵀ dM at each
+    point (V (n, n, T, K)), in pieces of ``rows_dU`` rows; with ``need_dxpad``, dxpad (N, Hp,
+    Wp, C; zeros on entry) from dV = dM Uᵀ (Ut (n·n, F, K)), in pieces of ``rows_dV`` rows."""
     N, F = dout.shape[0], dout.shape[3]
     n = AT.shape[1]
     T = N * Th * Tw
-    dxpad = np.zeros(xpad_shape if need_dxpad else (1, 1, 1, 1), dtype=dout.dtype)
-    dw = np.empty(w_shape if need_dw else (1, 1, 1, 1), dtype=dout.dtype)
     dM = np.empty((n, n, T, F), dtype=dout.dtype)
     _output_transform_adjoint_numba(dout, m, AT, Th, Tw, dM)
     if need_dw:
@@ -837,7 +836,6 @@ def _conv2d_backward_numba(gemm, dout, stride, m, BT, G, AT, Th, Tw, Ut, V, rows
                          1.0, dM[x, y, row:].ctypes.data, F, Ut[x * n + y].ctypes.data, K, 0.0,
                          dV[x, y, row:].ctypes.data, K)
         _input_transform_adjoint_numba(dV, stride, m, BT, Th, Tw, dxpad)
-    return dxpad, dw
 
 
 def _one_call_gemm(*arrays):
