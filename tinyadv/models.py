@@ -100,12 +100,11 @@ class Sequential:
         counts, as they may with another OpenBLAS). On the talk's CNN, 2 cores, with conv2 by
         Winograd, 32 float64 images instead of 16 made the training step 1.12x faster,
         inference 1.06x and PGD 1.03x (the later layers' products have few rows per image).
-        64 float32 images
-        instead of 32 (an Intel Xeon, runs taking turns) made the training step at batch 128
-        1.09-1.10x faster (1.06x on one thread: half the Python per image), forward + input
-        gradient at batch 512 1.07x, inference 1.02x; 64 float64 images were slower than 32
-        (0.96-0.98x), and 48 float32 images (three chunks of a batch of 128 on two threads)
-        slower than both (``scripts/BENCHMARKS.md``, "Chunks on threads"). Another size
+        64 float32 images instead of 32 (an Intel Xeon, runs taking turns) made the training
+        step at batch 128 1.09-1.10x faster (1.06x on one thread: half the Python per image),
+        forward + input gradient at batch 512 1.07x, inference 1.02x; 64 float64 images were
+        slower than 32 (0.96-0.98x), and 48 float32 images (three chunks of a batch of 128 on
+        two threads) slower than both (``scripts/BENCHMARKS.md``, "Chunks on threads"). Another size
         changes results in their last bits (see ``tinyadv/threads.py``). A positive integer or
         None, else ValueError (also when set later: ``model.chunk_size = 64``).
     """

@@ -153,12 +153,7 @@ class SGD(Optimizer):
 
     def __init__(self, parameters, lr=0.01, *, momentum=0.0, nesterov=False, decoupled_weight_decay=0.0):
         super().__init__(parameters, lr, decoupled_weight_decay)
-        self.momentum = check_nonnegative(momentum, "momentum")
-        if self.momentum >= 1:
-            raise ValueError(f"momentum must be in [0, 1), got {momentum} (the velocity would never decay)")
-        self.nesterov = check_bool(nesterov, "nesterov")
-        if self.nesterov and self.momentum == 0:
-            raise ValueError("nesterov=True needs momentum > 0")
+        self.momentum, self.nesterov = check_momentum(momentum, nesterov)
         self.velocity = [np.zeros_like(p.data) for p in self.parameters]
 
     def step(self):
@@ -245,17 +240,24 @@ def check_betas(betas):
     return beta1, beta2
 
 
-def _check_sgd_step(data, grad, velocity, lr, momentum, nesterov):
-    """Raise unless the three arrays have one shape (no broadcasting), lr is a finite number
-    >= 0, the momentum is in [0, 1) and nesterov a bool that asks for momentum > 0. Returns
-    (lr, momentum, nesterov), the numbers as Python floats (see :func:`_check_adam_step`)."""
-    check_same_shape(data=data, grad=grad, velocity=velocity)
+def check_momentum(momentum, nesterov):
+    """Return SGD's ``(momentum, nesterov)`` after checking the momentum is in [0, 1) and
+    nesterov a bool that asks for momentum > 0."""
     momentum = check_nonnegative(momentum, "momentum")
     if momentum >= 1:
-        raise ValueError(f"momentum must be in [0, 1), got {momentum}")
+        raise ValueError(f"momentum must be in [0, 1), got {momentum} (the velocity would never "
+                         f"decay)")
     if check_bool(nesterov, "nesterov") and momentum == 0:
         raise ValueError("nesterov=True needs momentum > 0")
-    return check_nonnegative(lr, "lr"), momentum, nesterov
+    return momentum, nesterov
+
+
+def _check_sgd_step(data, grad, velocity, lr, momentum, nesterov):
+    """Raise unless the three arrays have one shape (no broadcasting), lr is a finite number
+    >= 0 and the momentum and nesterov are as :func:`check_momentum` asks. Returns (lr,
+    momentum, nesterov), the numbers as Python floats (see :func:`_check_adam_step`)."""
+    check_same_shape(data=data, grad=grad, velocity=velocity)
+    return (check_nonnegative(lr, "lr"), *check_momentum(momentum, nesterov))
 
 
 def sgd_update_reference(data, grad, velocity, lr, momentum, nesterov):

@@ -36,7 +36,7 @@ import numpy as np
 from . import kernels, winograd
 from .kernels import _band, _gemm, _pixel_rows, _small_products_here, weight_columns
 from .layers import Conv2D, Flatten, Linear, ReLU
-from .layers.activations import _relu_backward, _relu_compiled, relu_forward
+from .layers.activations import _relu_backward, _relu_compiled, relu_forward_reference
 from .layers.base import weight_and_bias_grads
 from .layers.conv import (_backward, _forward, _how, _rows_kernel, _sizes, padded_channels_last,
                           weight_rows, weight_rows_space_to_depth)
@@ -303,7 +303,7 @@ def _relu_saving(x):
     """``relu_forward(x)``, the output and its mask, without its checks of an array a step
     made."""
     compiled = _relu_compiled(x)
-    return relu_forward(x) if compiled is None else compiled
+    return relu_forward_reference(x) if compiled is None else compiled
 
 
 def _flatten_saving(x):

@@ -82,9 +82,9 @@ from numba import njit
 
 from .checks import check_array, check_bool, check_positive_int
 from .kernels import (_BLAS_FLOATS, _NO_TRANSPOSE, _ROW_MAJOR, _TRANSPOSE, _gemm,
-                      _relu_in_place_numba,
-                      _small_products_fast, _small_products_here, check_kernel, check_sizes,
-                      matmul, output_size, product_rows, space_to_depth_reference)
+                      _relu_in_place_numba, _small_products_fast, _small_products_here,
+                      check_kernel, check_sizes, matmul, output_size, product_rows,
+                      space_to_depth_reference)
 
 POINTS = (0, 1, -1, 2, -2)  # interpolation points, the first n − 1 of them, then ∞
 
