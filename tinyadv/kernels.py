@@ -127,9 +127,16 @@ def col2im_reference(dcols, Hp, Wp, stride):
 # --------------------------------------------------------------------------------------------
 # Numba kernels: the same loops, compiled. im2col and col2im move one receptive-field row (WW·C
 # contiguous values) at a time.
+#
+# Every kernel of tinyadv is compiled with ``no_cfunc_wrapper=True``: else Numba also compiles,
+# for each kernel and dtype, a C-callable wrapper that lets one compiled function be passed to
+# another as a first-class function, which tinyadv never does. Without the wrappers a cold start
+# (every kernel in both dtypes: bench_cnn.py's first results) took 0.5-0.8 s less on the Xeon of
+# README's Speed (16.2-16.8 s against 16.9-17.3 s, four fresh caches each, taking turns; where
+# its time goes: scripts/bench_start.py).
 
 
-@njit(nogil=True)
+@njit(nogil=True, no_cfunc_wrapper=True)
 def _copy_fields_numba(pixels, top, count, Wo, HH, WW, C, stride, rows):
     """rows[b·Wo + j] = the receptive field whose top-left pixel is in row top + b·stride and
     column j·stride of pixels (N·Hp, Wp·C: xpad's rows of pixels), for b < count: the im2col
@@ -149,7 +156,7 @@ def _copy_fields_numba(pixels, top, count, Wo, HH, WW, C, stride, rows):
                     to[r] = source_run[r]
 
 
-@njit(nogil=True)
+@njit(nogil=True, no_cfunc_wrapper=True)
 def _add_fields_numba(rows, top, count, Wo, HH, WW, C, stride, pixels):
     """The adjoint of ``_copy_fields_numba`` (and called and compiled as it is): every entry of
     rows[b·Wo + j] added back onto the pixel it came from."""
@@ -164,7 +171,7 @@ def _add_fields_numba(rows, top, count, Wo, HH, WW, C, stride, pixels):
                     to[r] += source_run[r]
 
 
-@njit(nogil=True)
+@njit(nogil=True, no_cfunc_wrapper=True)
 def _relu_in_place_numba(values):
     """values = max(values, 0) with NaN kept, in place on a 1-D run: the ReLU's numbers
     (``layers/activations.py``), for the compiled products that an inference plan asks to put
@@ -175,7 +182,7 @@ def _relu_in_place_numba(values):
         values[i] = value if value > 0 or value != value else 0  # NaN (value != value) stays
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def _im2col_numba(xpad, HH, WW, stride, cols):
     N, Hp, Wp, C = xpad.shape
     Ho, Wo = cols.shape[1], cols.shape[2]
@@ -184,7 +191,7 @@ def _im2col_numba(xpad, HH, WW, stride, cols):
         _copy_fields_numba(pixels, n * Hp, Ho, Wo, HH, WW, C, stride, rows[n * Ho * Wo:])
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def _col2im_numba(dcols, stride, dxpad):
     N, Ho, Wo, HH, WW, C = dcols.shape
     Hp, Wp = dxpad.shape[1], dxpad.shape[2]
@@ -193,7 +200,7 @@ def _col2im_numba(dcols, stride, dxpad):
         _add_fields_numba(rows[n * Ho * Wo:], n * Hp, Ho, Wo, HH, WW, C, stride, pixels)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def _pad_channels_last_numba(x, top, left, xpad):
     N, C, H, W = x.shape
     for n in range(N):
@@ -381,7 +388,7 @@ def depth_to_space_reference(xs, stride, C):
 # µs against 132 µs for conv1's input of 32 float32 images (its zero padding alone, which reads
 # whole rows: 46 µs). One kernel for both directions: one compile (0.4 s) instead of two.
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def _pad_space_to_depth_numba(x, top, left, stride, xs, adjoint):
     """xs = the space-to-depth of x (N, C, H, W), C-contiguous, zero-padded by top and left (and
     at the bottom and right as far as xs reaches, or cut there); xs must be zeros on entry. Row
@@ -635,7 +642,7 @@ def _band(a, b, Ho, Wo, K, F):
     return 0
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def _rows_bands_numba(gemm, pixels, Hp, HH, WW, C, stride, band, Ho, Wo, other, out,
                       weight_gradient, relu):
     """Band by band (``band`` output rows of one image), the band's im2col rows copied into
@@ -662,7 +669,7 @@ def _rows_bands_numba(gemm, pixels, Hp, HH, WW, C, stride, band, Ho, Wo, other, 
                     _relu_in_place_numba(out[start:start + count * Wo].ravel())
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def _rows_bands_adjoint_numba(gemm, dout, w_rows, Hp, HH, WW, C, stride, band, Ho, Wo, pixels):
     """pixels += col2im(dout · w_rows), band by band: the band's dcols (band·Wo, HH·WW·C) in
     ``piece`` (dout (N·Ho·Wo, F), w_rows (F, K)), then added back onto the pixels they came

@@ -277,7 +277,7 @@ def _overflow_error(dtype):
 # label with no logit, sends the chunk back to ``cross_entropy``, which raises the error that
 # names it.
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def _cross_entropy_numba(z, y, weights, total, label_smoothing, largest, dz):
     """``cross_entropy(z, y, total_weight=total, label_smoothing=...)`` with sample weights
     ``weights``, z (N, K >= 2) float64: its loss is returned and its gradient written into dz

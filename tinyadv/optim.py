@@ -287,7 +287,7 @@ def sgd_update(data, grad, velocity, lr, momentum, nesterov):
                nesterov)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def _sgd_numba(data, grad, velocity, lr, with_momentum, momentum, nesterov):
     if not with_momentum:
         for i in range(data.size):
@@ -338,7 +338,8 @@ def adam_update(data, grad, m, v, lr, beta1, beta2, eps, t):
                 scalar(eps))
 
 
-@njit(cache=True, nogil=True, error_model="numpy")  # IEEE division, as NumPy's: no checks
+# (error_model="numpy": IEEE division, as NumPy's: no checks)
+@njit(cache=True, nogil=True, no_cfunc_wrapper=True, error_model="numpy")
 def _adam_numba(data, grad, m, v, beta1, one_minus_beta1, beta2, one_minus_beta2, lr,
                 correction1, correction2, eps):
     for i in range(data.size):

@@ -571,7 +571,7 @@ def _combine(coefficient, source, target, first):
             target[c] += coefficient * source[c]
 
 
-@njit(nogil=True)
+@njit(nogil=True, no_cfunc_wrapper=True)
 def _adjoint_sandwich(L, source, index, rows, out):
     """out[u, v] = Σ_{x,y} L[x, u] · source[x, y, index] · L[y, v], that is Lᵀ S L for the grid
     of runs S = source[:, :, index], rows first (``rows`` holds Lᵀ S). The two adjoints that
@@ -597,7 +597,7 @@ def _adjoint_sandwich(L, source, index, rows, out):
                     first = False
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def _input_transform_numba(xpad, stride, m, BT, Th, Tw, V):
     N, Hp, Wp, C = xpad.shape
     s, n = stride, BT.shape[0]
@@ -634,7 +634,7 @@ def _input_transform_numba(xpad, stride, m, BT, Th, Tw, V):
                                     first = False
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True, no_cfunc_wrapper=True, inline="always")
 def _input_transform_adjoint_numba(dV, stride, m, BT, Th, Tw, dxpad):
     N, Hp, Wp, C = dxpad.shape
     s, n = stride, BT.shape[0]
@@ -658,7 +658,7 @@ def _input_transform_adjoint_numba(dV, stride, m, BT, Th, Tw, dxpad):
                                 to[c] += dd[c]
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def _output_transform_numba(M, m, AT, Th, Tw, out):
     N, _, _, F = out.shape
     n = AT.shape[1]
@@ -684,7 +684,7 @@ def _output_transform_numba(M, m, AT, Th, Tw, out):
                                 first = False
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True, no_cfunc_wrapper=True, inline="always")
 def _output_transform_adjoint_numba(dout, m, AT, Th, Tw, dM):
     N, _, _, F = dout.shape
     n = AT.shape[1]
@@ -714,7 +714,7 @@ def _output_transform_adjoint_numba(dout, m, AT, Th, Tw, dM):
                             dM[x, y, t, :] = 0
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True, no_cfunc_wrapper=True, inline="always")
 def _filter_transform_adjoint_numba(dU, stride, G, dw):
     F, C = dw.shape[:2]
     s, n, r = stride, G.shape[0], G.shape[1]
@@ -759,7 +759,7 @@ def _filter_transform_adjoint_numba(dU, stride, G, dw):
 # cold start is the slowest (the Zen 2's, with AVX2).
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def _conv2d_blocks_numba(gemm, xpad, stride, m, BT, AT, Th, Tw, U, rows, block, out, relu):
     """out (N, m·Th, m·Tw, F) = the convolution of xpad (N, Hp, Wp, C) by the transformed
     filters U (n, n, K, F), ``block`` images at a time, the products in pieces of ``rows`` rows;
@@ -804,7 +804,7 @@ def _conv2d_blocks_numba(gemm, xpad, stride, m, BT, AT, Th, Tw, U, rows, block, 
 # with the steps alone.
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def _conv2d_backward_numba(gemm, dout, stride, m, BT, G, AT, Th, Tw, Ut, V, rows_dU, rows_dV, dw,
                            dxpad, need_dw, need_dxpad):
     """The steps of ``_conv2d_backward`` in one call: dM = the output transform's adjoint of

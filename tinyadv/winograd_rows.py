@@ -225,7 +225,7 @@ def input_transform_adjoint_reference(dV, stride, m, xpad_shape, WW, Ty):
 # values, or an output row of Wo·F).
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def _winograd_rows_numba(gemm, pixels, Hp, stride, m, BT, AT, Ty, WW, C, Wo, U, Ut, block,
                          out, dout, dU, dpixels):
     """pixels (N·Hp, Wp·C): xpad's rows of pixels; U (n, K, F) and Ut = Uᵀ (n, F, K). If out

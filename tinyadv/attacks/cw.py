@@ -151,7 +151,7 @@ def cw_image_reference(w, x64, clip, dtype):
     return x_new, dimage, np.sum(diff.reshape(len(w), w[:1].size) ** 2, axis=1)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def _cw_image_numba(tanh_w, x64, mid, half, x_new, dimage, l2sq):
     """Per sample n (a row) and value i: x′ = mid + half·tanh (rounded to x_new's dtype),
     dx′/dw = half·(1 − tanh²), and l2sq[n] = Σᵢ (x′ − x)²."""
@@ -224,7 +224,8 @@ def cw_adam_step_reference(w, m, v, x_new, x64, model_grad, dimage, *, lr, t):
     w -= lr * (m / (1 - 0.9 ** t)) / (np.sqrt(v / (1 - 0.999 ** t)) + 1e-8)
 
 
-@njit(cache=True, nogil=True, error_model="numpy")  # IEEE division, as NumPy's: no checks
+# (error_model="numpy": IEEE division, as NumPy's: no checks)
+@njit(cache=True, nogil=True, no_cfunc_wrapper=True, error_model="numpy")
 def _cw_adam_numba(w, m, v, x_new, x64, model_grad, dimage, lr, correction1, correction2):
     """Per value: the gradient with respect to w, then Adam's update of m, v and w (flat arrays;
     correction1 = 1 − 0.9ᵗ, correction2 = 1 − 0.999ᵗ)."""

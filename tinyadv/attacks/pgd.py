@@ -92,7 +92,7 @@ def gradient_step_reference(x, x_adv, grad, *, alpha, eps, norm, clip, l1_quanti
     return clip_box(x + delta, clip).astype(x.dtype, copy=False)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def _linf_step_numba(x, x_adv, grad, alpha, eps, low, high, x_new):
     """Per pixel: δ = clip(x_adv + α·sign(g) − x, −ε, ε), x_new = clip(x + δ, low, high)."""
     for i in range(x.size):

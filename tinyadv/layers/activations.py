@@ -95,7 +95,7 @@ def _check_mask(mask):
 # a chunk's forward pass in float32). The references serve other dtypes and arrays that are
 # not one block of memory (slices with steps, broadcasts).
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def _relu_numba(x, out, mask):
     for i in range(x.size):
         value = x[i]
@@ -103,7 +103,7 @@ def _relu_numba(x, out, mask):
         out[i] = value if value > 0 or value != value else 0  # NaN (value != value) stays
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def _relu_backward_numba(dout, mask, dx):
     for i in range(dout.size):
         dx[i] = dout[i] * mask[i]
