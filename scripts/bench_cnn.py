@@ -21,7 +21,7 @@ training step (SGD's, then an Adam step: ``fit``'s default optimizer), input gra
 CW-L2 steps, and an FGSM step in evaluation mode (every compiled kernel) with a cold cache
 (compiling: the median of three processes, each with a fresh cache, with the lowest and
 highest) and a warm one (loading: the median of five processes, with the lowest and highest,
-as one process's time moves by 10% from run to run). And
+as one process's time moves by 10% from run to run; where those go: ``bench_start.py``). And
 the peak memory that a training step allocates (tracemalloc, batch 128, float32), and the
 images/s of CW-L2 and DeepFool on batch 500 (``--attacks``), next to the same two algorithms
 written in PyTorch (``torch_cw_l2``, ``torch_deepfool``: batched, on the same weights; peers'
@@ -282,12 +282,7 @@ def torch_workloads(dtype, rng, channels_last=False):
             "PGD-10 (512)": (pgd10, 512)}
 
 
-FIRST_RESULT = """
-import time
-began = time.perf_counter()
-import numpy as np
-import tinyadv as ta
-imported = time.perf_counter()
+FIRST_WORK = """
 for dtype in (np.float32, np.float64):
     model = ta.cleverhans_cnn(nf=8, dtype=dtype)
     x = np.zeros((8, 3, 32, 32), dtype)  # (conv1's rows more than one block: not kept)
@@ -297,6 +292,14 @@ for dtype in (np.float32, np.float64):
     ta.fgsm(model, x, eps=0.1)
     ta.cw_l2(model, x, search_steps=1, steps=2)
     ta.fgsm(model.eval(), x, eps=0.1)  # (in evaluation mode: Winograd's forward pass by blocks)
+"""
+FIRST_RESULT = """
+import time
+began = time.perf_counter()
+import numpy as np
+import tinyadv as ta
+imported = time.perf_counter()
+""" + FIRST_WORK + """
 print(imported - began, time.perf_counter() - imported)
 """
 
@@ -561,6 +564,9 @@ def main(argv=None):
             cold = [seconds_to_first_result(cache)[1] for cache in caches]
             imported, warm = np.array([seconds_to_first_result(caches[-1]) for _ in range(5)]).T
         figures["cold compile"], figures["warm start"] = np.median(cold), np.median(warm)
+        if sys.dont_write_bytecode:
+            print("Python writes no bytecode here (PYTHONDONTWRITEBYTECODE): a module without a "
+                  ".pyc file is compiled at every import")
         print(f"fresh process: import tinyadv {np.median(imported):.2f} s (NumPy and Numba "
               f"included); first train step (SGD and Adam), input gradient, FGSM and CW-L2 "
               f"steps, FGSM in evaluation mode, in float32 and float64: cold Numba cache "

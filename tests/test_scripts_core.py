@@ -118,6 +118,7 @@ print("missing:", " ".join(missing))
     ("bench_cnn", ["--seed", "-1"], "--seed"),
     ("bench_profile", ["--passes", "-1"], "--passes"),
     ("bench_profile", ["--images", "0"], "--images"),
+    ("bench_start", ["--repeats", "0"], "--repeats"),
     ("bench_train_cifar", ["--batch-size", "0"], "--batch-size"),
     ("bench_train_cifar", ["--target", "1.5"], "--target"),
     ("bench_train_cifar", ["--epochs", "0"], "--epochs"),
@@ -127,6 +128,46 @@ def test_bench_scripts_refuse_a_bad_flag_when_they_read_it(script, argv, flag, c
     with pytest.raises(SystemExit) as exited:
         load_script(script).main(argv)
     assert exited.value.code == 2 and flag in capsys.readouterr().err
+
+def test_bench_start_gives_each_second_to_the_innermost_compile_open():
+    """Compiles nest (a kernel's callee compiles while the kernel is typed) and Numba's LLVM lock
+    is held inside them: by hand, kernel a compiles from 0 to 5 with its callee b from 1 to 3
+    (LLVM from 1.5 to 2, inside b) and LLVM from 3.5 to 4.5 (inside a), and a again (its other
+    dtype) from 6 to 7; LLVM outside any compile (8 to 9) goes to no kernel."""
+    module = load_script("bench_start")
+    events = [(0, True, "compile", "a"), (1, True, "compile", "b"), (1.5, True, "llvm", ""),
+              (2, False, "llvm", ""), (3, False, "compile", "b"), (3.5, True, "llvm", ""),
+              (4.5, False, "llvm", ""), (5, False, "compile", "a"), (6, True, "compile", "a"),
+              (7, False, "compile", "a"), (8, True, "llvm", ""), (9, False, "llvm", "")]
+    assert module.compile_seconds(events[::-1]) == {"a": (4, 1, 2), "b": (2, 0.5, 1)}  # any order
+    for broken in (events[1:], events[:-1], [(0, False, "compile", "a")]):
+        with pytest.raises(ValueError):
+            module.compile_seconds(broken)
+
+
+def test_bench_start_prints_the_medians_of_its_processes():
+    module = load_script("bench_start")
+    runs = [{"seconds": seconds, "trivial": 0.05,
+             "events": [(0, True, "compile", "tinyadv.k"), (seconds - 1, False, "compile", "tinyadv.k")]}
+            for seconds in (10.0, 12.0, 20.0)]
+    lines = module.cold_lines(runs)
+    assert lines[0] == "cold: a fresh process with a fresh Numba cache, 12.0 s after the import"
+    assert lines[2].split() == ["k", "1", "11.00", "0.00", "11.00"]
+    assert lines[-2] == "outside the compiles (Numba's set-up, the work): 1.00 s"
+    assert lines[-1].endswith("in 0.050 s: 1 compiles, 0.1 s at least")
+    parts = [{"SciPy's import": 0.1, "the work": work} for work in (0.02, 0.03, 0.5)]
+    assert module.warm_lines(parts) == ["warm: a fresh process on that cache, 0.13 s after the "
+                                        "import: SciPy's import 0.100 s, the work 0.030 s"]
+
+
+@pytest.mark.slow
+def test_bench_start_profiles_a_cold_and_a_warm_start(capsys):
+    """The whole script (every kernel compiled in a fresh cache: 15-20 s on 2 cores)."""
+    pytest.importorskip("numba")
+    load_script("bench_start").main([])
+    printed = capsys.readouterr().out
+    assert "winograd._conv2d_backward_numba" in printed and "loading the kernels" in printed
+
 
 def test_bench_cnn_names_the_cpu_and_its_vector_instructions(tmp_path):
     module = load_script("bench_cnn")
