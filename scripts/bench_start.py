@@ -139,21 +139,22 @@ def compile_seconds(events):
 def cold_lines(runs):
     """The cold start's lines from the medians of ``runs`` (each a COLD process's JSON)."""
     tables = [compile_seconds(run["events"]) for run in runs]
-    kernels = sorted(set().union(*tables), key=lambda k: -np.median(
-        [table.get(k, (0, 0, 0))[0] for table in tables]))
-    median = {k: np.median([table.get(k, (0, 0, 0)) for table in tables], axis=0)
-              for k in kernels}
+    median = {kernel: np.median([table.get(kernel, (0, 0, 0)) for table in tables], axis=0)
+              for kernel in set().union(*tables)}
+    kernels = sorted(median, key=lambda kernel: -median[kernel][0])
     total = np.median([run["seconds"] for run in runs])
+    names = {kernel: kernel.removeprefix("tinyadv.") for kernel in kernels}
+    width = max([len(name) for name in names.values()] + [len("kernel")])
     lines = [f"cold: a fresh process with a fresh Numba cache, {total:.1f} s after the import",
-             f"{'kernel':48s} {'compiles':>8s} {'seconds':>8s} {'in LLVM':>8s} "
+             f"{'kernel':{width}s} {'compiles':>8s} {'seconds':>8s} {'in LLVM':>8s} "
              f"{'in Numba':>8s}"]
     for kernel in kernels:
         seconds, llvm, compiles = median[kernel]
-        lines.append(f"{kernel.removeprefix('tinyadv.'):48s} {compiles:8.0f} {seconds:8.2f} "
-                     f"{llvm:8.2f} {seconds - llvm:8.2f}")
-    seconds, llvm, compiles = np.sum([median[k] for k in kernels], axis=0)
+        lines.append(f"{names[kernel]:{width}s} {compiles:8.0f} {seconds:8.2f} {llvm:8.2f} "
+                     f"{seconds - llvm:8.2f}")
+    seconds, llvm, compiles = np.sum(list(median.values()), axis=0)
     trivial = np.median([run["trivial"] for run in runs])
-    lines += [f"{'all':48s} {compiles:8.0f} {seconds:8.2f} {llvm:8.2f} {seconds - llvm:8.2f}",
+    lines += [f"{'all':{width}s} {compiles:8.0f} {seconds:8.2f} {llvm:8.2f} {seconds - llvm:8.2f}",
               f"outside the compiles (Numba's set-up, the work): {total - seconds:.2f} s",
               f"a trivial kernel (a loop over an array) compiles here in {trivial:.3f} s: "
               f"{compiles:.0f} compiles, {compiles * trivial:.1f} s at least"]
