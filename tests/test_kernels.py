@@ -792,3 +792,24 @@ def test_compiled_relu_loops_write_every_entry_of_their_outputs(size, dtype):
     dx = np.full(size, 12345, dtype)
     activations._relu_backward_numba(dout, reference_mask, dx)
     assert bits(dx) == bits(relu_backward_reference(dout, reference_mask))
+
+
+def test_every_kernel_is_compiled_without_numbas_cfunc_wrapper():
+    """No kernel of tinyadv is passed to another as a first-class function, so none has Numba
+    compile the C-callable wrapper that would need (kernels.py: 0.5-0.8 s of a cold start);
+    ``winograd._combine``, only ever inlined, compiles no code of its own."""
+    import importlib
+    import pkgutil
+
+    import numba
+
+    import tinyadv
+    kernels_seen = []
+    for module_info in pkgutil.walk_packages(tinyadv.__path__, "tinyadv."):
+        module = importlib.import_module(module_info.name)
+        for name, kernel in vars(module).items():
+            if (isinstance(kernel, numba.core.registry.CPUDispatcher)
+                    and kernel.py_func.__module__ == module.__name__ and name != "_combine"):
+                kernels_seen.append(name)
+                assert kernel.targetoptions.get("no_cfunc_wrapper") is True, name
+    assert len(kernels_seen) >= 25  # every file's kernels were found

@@ -130,10 +130,11 @@ def col2im_reference(dcols, Hp, Wp, stride):
 #
 # Every kernel of tinyadv is compiled with ``no_cfunc_wrapper=True``: else Numba also compiles,
 # for each kernel and dtype, a C-callable wrapper that lets one compiled function be passed to
-# another as a first-class function, which tinyadv never does. Without the wrappers a cold start
-# (every kernel in both dtypes: bench_cnn.py's first results) took 0.5-0.8 s less on the Xeon of
-# README's Speed (16.2-16.8 s against 16.9-17.3 s, four fresh caches each, taking turns; where
-# its time goes: scripts/bench_start.py).
+# another as a first-class function, which tinyadv never does (``winograd._combine``, only ever
+# inlined, compiles no code of its own; a test holds every kernel to it). Without the wrappers a
+# cold start (every kernel in both dtypes: bench_cnn.py's first results) took 0.5-0.8 s less on
+# the Xeon of README's Speed (16.2-16.8 s against 16.9-17.3 s, four fresh caches each, taking
+# turns; where its time goes: scripts/bench_start.py).
 
 
 @njit(nogil=True, no_cfunc_wrapper=True)
