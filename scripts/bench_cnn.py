@@ -304,15 +304,22 @@ print(imported - began, time.perf_counter() - imported)
 """
 
 
+def last_line_in_fresh_process(program, cache_dir):
+    """The last line that ``program`` prints, run in a fresh process with Numba's cache in
+    ``cache_dir``."""
+    environment = dict(os.environ, NUMBA_CACHE_DIR=cache_dir)
+    result = subprocess.run([sys.executable, "-c", program], env=environment, check=True,
+                            capture_output=True, text=True)
+    return result.stdout.splitlines()[-1]
+
+
 def seconds_to_first_result(cache_dir):
     """Seconds that a fresh process spends importing tinyadv (NumPy and Numba included), then
     on its first training step (and Adam step), input gradient, FGSM and CW-L2 steps, and an
     FGSM step in evaluation mode, in float32 and float64 (compiling or loading every Numba
     kernel), with Numba's cache in ``cache_dir``."""
-    environment = dict(os.environ, NUMBA_CACHE_DIR=cache_dir)
-    result = subprocess.run([sys.executable, "-c", FIRST_RESULT], env=environment, check=True,
-                            capture_output=True, text=True)
-    return tuple(float(value) for value in result.stdout.split()[-2:])
+    return tuple(float(value) for value in last_line_in_fresh_process(FIRST_RESULT,
+                                                                      cache_dir).split())
 
 
 def peak_training_memory(batch=128):

@@ -33,15 +33,13 @@ import argparse
 import collections
 import json
 import os
-import subprocess
-import sys
 import tempfile
 import textwrap
 
 import numpy as np
 
 from tinyadv.cli import positive_int
-from bench_cnn import FIRST_WORK  # the script beside this one
+from bench_cnn import FIRST_WORK, last_line_in_fresh_process  # the script beside this one
 
 COLD = """
 import json, time
@@ -103,10 +101,7 @@ print(json.dumps({{"SciPy's import": scipy_imported - began,
 def run(program, cache_dir):
     """The JSON that ``program`` prints last, run in a fresh process with Numba's cache in
     ``cache_dir``."""
-    environment = dict(os.environ, NUMBA_CACHE_DIR=cache_dir)
-    result = subprocess.run([sys.executable, "-c", program], env=environment, check=True,
-                            capture_output=True, text=True)
-    return json.loads(result.stdout.splitlines()[-1])
+    return json.loads(last_line_in_fresh_process(program, cache_dir))
 
 
 def compile_seconds(events):
