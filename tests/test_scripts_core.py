@@ -90,6 +90,7 @@ bands = {"kernels._rows_bands_numba", "kernels._rows_bands_adjoint_numba",
          "winograd._conv2d_blocks_numba"}
 unused = set() if kernels._small_products_fast() else {"tinyadv." + band for band in bands}
 unused.add("tinyadv.winograd_rows._winograd_rows_numba")  # (runs only when asked for)
+unused.add("tinyadv.awake._spin_numba")  # (no float arrays; only where idle cores halt at once)
 one_dtype = {"tinyadv.kernels._pad_space_to_depth_numba": {"float32"},
              "tinyadv.kernels._pad_channels_last_numba": {"float64"},
              "tinyadv.losses._cross_entropy_numba": {"float64"}}  # (computes in float64)

@@ -45,6 +45,9 @@ indexing let go of it even at 32 × 10), taken out with masks, saved nothing mea
 On a free-threaded Python there is no GIL to wait for: on the Xeon of README's Speed, four
 chunks ran 1.67-1.88 times as fast on two threads as on one on CPython 3.13t and 3.14t,
 1.45-1.64 times on 3.11.
+Where the machine's idle cores halt the moment they have nothing to run (a KVM guest without
+halt polling, as that Xeon), a thread that slept starts late and runs slower after; there,
+while chunks run, threads of the lowest priority keep the cores awake (``tinyadv/awake.py``).
 
 Thread count: ``set_num_threads(n)``; by default ``NUMBA_NUM_THREADS``, else
 ``OMP_NUM_THREADS``/``OPENBLAS_NUM_THREADS``, else the number of cores this process may run on
@@ -75,6 +78,7 @@ from concurrent.futures import ThreadPoolExecutor, wait
 
 import numpy as np
 
+from .awake import cores_awake
 from .checks import check_bool, check_positive_int
 
 
@@ -375,7 +379,7 @@ def map_chunks(work, slices, *, small=False):
         finally:
             _in_chunk.running = False
 
-    with blas_threads(1):
+    with blas_threads(1), cores_awake(threads):  # (the cores kept awake where they halt at once)
         with _lock:  # (set_num_threads in another thread shuts the pool down under it)
             if _state["pool"] is None:
                 _state["pool"] = ThreadPoolExecutor(max(_state["threads"] - 1, 1),
