@@ -1,10 +1,10 @@
 """Profile: where a fresh process's first results spend their time, on a cold and a warm cache.
 
 ``bench_cnn.py`` times a fresh process's first results (its ``FIRST_WORK``: a training step with
-SGD and with Adam, an input gradient, FGSM and CW-L2 steps and an FGSM step in evaluation mode,
-in float32 and float64, which runs every cached Numba kernel of tinyadv) after the import, on a
-cold Numba cache (compiling every kernel; target 15 s) and on a warm one (loading them; target
-0.5 s). This script says where those seconds go.
+SGD and with Adam, an input gradient, FGSM and CW-L2 steps, an FGSM step in evaluation mode and
+logits in two chunks, in float32 and float64, which runs every cached Numba kernel of tinyadv)
+after the import, on a cold Numba cache (compiling every kernel; target 15 s) and on a warm one
+(loading them; target 0.5 s). This script says where those seconds go.
 
 - **Cold**, in a fresh process with a fresh cache: the seconds that Numba spends compiling each
   kernel, its own (a kernel that it calls is compiled while the caller is typed; those seconds

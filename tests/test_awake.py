@@ -76,7 +76,8 @@ def test_spinners_start_with_a_call_and_sleep_after_the_grace_period(monkeypatch
 def test_the_kernel_spins_while_a_call_runs_and_ends_on_a_closed_pipe():
     running, asleep = np.ones(1, np.int64), np.zeros(1, np.int64)
     read_end, write_end = os.pipe()
-    thread = threading.Thread(target=awake._spin_numba, args=(running, asleep, read_end, 10**7))
+    thread = threading.Thread(target=awake._spin_numba,
+                              args=(running, asleep, read_end, 10**7, np.zeros(2, np.int64)))
     thread.start()
     os.write(write_end, b"\0")
     time.sleep(0.1)

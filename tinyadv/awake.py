@@ -93,16 +93,16 @@ _CLOCK_MONOTONIC = 1  # (Linux's)
 
 
 @njit(cache=True, nogil=True, no_cfunc_wrapper=True)
-def _spin_numba(running, asleep, fd, grace_ns):
+def _spin_numba(running, asleep, fd, grace_ns, clock):
     """A spinner's whole life: sleep in read() on ``fd`` until a byte comes, then spin while
     ``running[0]`` (the chunked calls running now) is above 0 and for ``grace_ns`` after it
     was last seen so, then say so in ``asleep[0]`` and sleep again; end when the pipe is
     closed (read() gives 0) or read() fails (a signal's EINTR too: then the calls run without
-    this spinner, as where there is none)."""
-    byte = np.zeros(1, np.uint8)
-    clock = np.zeros(2, np.int64)  # (a struct timespec: seconds, nanoseconds)
+    this spinner, as where there is none). ``clock`` (2,) int64 is room for a struct timespec
+    (seconds, nanoseconds) and, in clock[0] before the first read, for the byte read (no arrays
+    made in the kernel: each kind of np.zeros is one more compile)."""
     while True:
-        if _read(fd, byte.ctypes.data, 1) != 1:
+        if _read(fd, clock.ctypes.data, 1) != 1:
             return
         _clock_gettime(_CLOCK_MONOTONIC, clock.ctypes.data)
         last = clock[0] * 1_000_000_000 + clock[1]
@@ -128,7 +128,7 @@ def _compile():
     returns at once."""
     read_end, write_end = os.pipe()
     os.close(write_end)
-    _spin_numba(np.zeros(1, np.int64), np.zeros(1, np.int64), read_end, 0)
+    _spin_numba(np.zeros(1, np.int64), np.zeros(1, np.int64), read_end, 0, np.zeros(2, np.int64))
     os.close(read_end)
 
 
@@ -150,7 +150,7 @@ def _start_spinner():
         except OSError:
             return
         took.append(True)
-        _spin_numba(_running, asleep, read_end, int(GRACE_SECONDS * 1e9))
+        _spin_numba(_running, asleep, read_end, int(GRACE_SECONDS * 1e9), np.zeros(2, np.int64))
 
     thread = threading.Thread(target=spin, name="tinyadv-spinner", daemon=True)
     thread.start()
