@@ -99,17 +99,16 @@ def _spin_numba(running, asleep, fd, grace_ns, clock):
     was last seen so, then say so in ``asleep[0]`` and sleep again; end when the pipe is
     closed (read() gives 0) or read() fails (a signal's EINTR too: then the calls run without
     this spinner, as where there is none). ``clock`` (2,) int64 is room for a struct timespec
-    (seconds, nanoseconds) and, in clock[0] before the first read, for the byte read (no arrays
-    made in the kernel: each kind of np.zeros is one more compile)."""
+    (seconds, nanoseconds) and, at each read(), for the byte read (no arrays made in the kernel:
+    each kind of np.zeros is one more compile)."""
     while True:
         if _read(fd, clock.ctypes.data, 1) != 1:
             return
-        _clock_gettime(_CLOCK_MONOTONIC, clock.ctypes.data)
-        last = clock[0] * 1_000_000_000 + clock[1]
+        last = -1  # (the time of the first look, or of the last call seen running)
         while True:
             _clock_gettime(_CLOCK_MONOTONIC, clock.ctypes.data)
             now = clock[0] * 1_000_000_000 + clock[1]
-            if _load_acquire(running) > 0:
+            if last < 0 or _load_acquire(running) > 0:
                 last = now
             elif now - last > grace_ns:
                 break
