@@ -338,6 +338,18 @@ def test_matmul_in_rows_equals_one_product(lead, M, K, N, rows, a_transposed, b_
     np.testing.assert_allclose(result, expected, rtol=0, atol=tolerance)
 
 
+@given(M=st.integers(0, 100), N=st.integers(0, 4), rows=st.integers(1, 40))
+@example(M=1, N=3, rows=32)  # one tile (a Winograd product of one row)
+@example(M=65, N=3, rows=32)  # a last piece of one row
+@example(M=64, N=1, rows=32)  # one filter (of one column)
+def test_pieces_by_gemm_says_whether_no_piece_has_one_row_or_one_column(M, N, rows):
+    """``pieces_by_gemm(M, N, rows)`` holds exactly when none of the pieces that
+    ``matmul_in_rows`` multiplies (``rows`` rows each, then the last M % rows) has one row,
+    and the product is not of one column: the pieces that matmul hands to gemm."""
+    pieces = [rows] * (M // rows) + ([M % rows] if M % rows else [])
+    assert kernels.pieces_by_gemm(M, N, rows) == (N != 1 and 1 not in pieces)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("shapes", [((1280, 192), (192, 32)), ((1280, 32), (32, 192)),
                                     ((25, 128, 128), (25, 128, 64)), ((70, 5), (5, 3))])

@@ -579,6 +579,17 @@ def product_rows(M, K, N, a, b):
     return M
 
 
+def pieces_by_gemm(M, N, rows):
+    """Whether NumPy's matmul multiplies every piece of a product (M, K) @ (K, N), cut into
+    pieces of ``rows`` rows as :func:`matmul_in_rows` cuts it, by OpenBLAS's gemm: no piece of
+    one row and not one column. NumPy multiplies a row or a column by gemv (one number by dot),
+    whose sums OpenBLAS may round otherwise than gemm's (with its Haswell kernels forced on a
+    Zen 5, a product of one row by gemm and by gemv differed in the last bit), so the compiled
+    loops that call gemm themselves run only where this holds, and give the same bits as
+    ``matmul``."""
+    return N != 1 and min(rows, M) != 1 and M % rows != 1
+
+
 def matmul(a, b, out=None):
     """``np.matmul(a, b, out=out)`` for float arrays a (..., M, K) and b (..., K, N) of one
     dtype, as :func:`matmul_in_rows` in pieces of :func:`product_rows` rows where those are

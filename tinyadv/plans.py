@@ -218,9 +218,10 @@ def _winograd_products(layer, w, image, pads, stride, Ho, Wo, dtype, relu):
         if images not in prepared:
             U = layer._per_batch(winograd.filter_transform, w, stride, m)
             blocks = gemm is not None and _small_products_here(xpad, U)
-            prepared[images] = ((np.ascontiguousarray(U, dtype=dtype),)
-                                + winograd._pieces_and_block(images, Th * Tw, U.shape[2], F,
-                                                             xpad, U)) if blocks else None
+            pieces = (winograd._pieces_and_block(images, Th * Tw, U.shape[2], F, xpad, U)
+                      if blocks else None)
+            prepared[images] = (None if pieces is None
+                                else (np.ascontiguousarray(U, dtype=dtype), *pieces))
         if prepared[images] is None:
             return None
         U, rows, block = prepared[images]

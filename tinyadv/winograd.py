@@ -83,8 +83,8 @@ from numba import njit
 from .checks import check_array, check_bool, check_positive_int
 from .kernels import (_BLAS_FLOATS, _NO_TRANSPOSE, _ROW_MAJOR, _TRANSPOSE, _gemm,
                       _relu_in_place_numba, _small_products_fast, _small_products_here,
-                      check_kernel, check_sizes, matmul, output_size, product_rows,
-                      space_to_depth_reference)
+                      check_kernel, check_sizes, matmul, output_size, pieces_by_gemm,
+                      product_rows, space_to_depth_reference)
 
 POINTS = (0, 1, -1, 2, -2)  # interpolation points, the first n − 1 of them, then ∞
 
@@ -268,8 +268,9 @@ def _conv2d(xpad, w, stride, Ho, Wo, transform_filters, keep_tiles=True):
     U = (transform_filters or filter_transform)(w, stride, m)  # (n, n, K, F)
     blocks = not keep_tiles and _small_products_here(xpad, U)  # ("Blocks of images" below)
     gemm = _gemm(dtype) if blocks else None
-    if gemm is not None:  # by blocks of images, in one call
-        rows, block = _pieces_and_block(N, Th * Tw, U.shape[2], F, xpad, U)
+    pieces = _pieces_and_block(N, Th * Tw, U.shape[2], F, xpad, U) if gemm is not None else None
+    if pieces is not None:  # by blocks of images, in one call
+        rows, block = pieces
         out = np.empty((N, m * Th, m * Tw, F), dtype=dtype)
         BT, _, AT = (a.astype(dtype) for a in _matrices(m, r))
         _conv2d_blocks_numba(gemm, np.ascontiguousarray(xpad), stride, m, BT, AT, Th, Tw,
@@ -284,9 +285,12 @@ def _conv2d(xpad, w, stride, Ho, Wo, transform_filters, keep_tiles=True):
 def _pieces_and_block(N, tiles, K, F, a, b):
     """(rows, block): the rows of each piece of the products of N·tiles tiles by K channels by F
     filters (``kernels.product_rows``; a, b give the dtypes), and the images of a block: the
-    fewest whole images whose tiles fill whole pieces, or all N if the products are whole."""
+    fewest whole images whose tiles fill whole pieces, or all N if the products are whole; or
+    None where a piece is one that matmul does not hand to gemm (``kernels.pieces_by_gemm``)."""
     T = N * tiles
     rows = product_rows(T, K, F, a, b)
+    if not pieces_by_gemm(T, F, max(rows, 1)):
+        return None
     if rows >= T:
         return max(T, 1), max(N, 1)
     return rows, min(N, rows // math.gcd(rows, tiles))
@@ -368,7 +372,9 @@ def _conv2d_backward(dout, U, w_shape, stride, xpad_shape, V, xpad, Ut, need_inp
     if need_param_grads and V is None:
         V = _input_transform(xpad, stride, m, r, Th, Tw)
     gemm = _one_call_gemm(dout, U, V if need_param_grads else U, Ut if need_input_grad else U)
-    if gemm is not None:  # the steps below in one compiled call ("One call", below)
+    rows_dU, rows_dV = max(product_rows(K, T, F, U, U), 1), max(product_rows(T, F, K, U, U), 1)
+    if (gemm is not None and (not need_param_grads or pieces_by_gemm(K, F, rows_dU))
+            and (not need_input_grad or pieces_by_gemm(T, K, rows_dV))):  # ("One call", below)
         dtype = dout.dtype
         BT, G, AT = (a.astype(dtype) for a in _matrices(m, r))
         dw = np.empty((F, C, r * stride, r * stride), dtype) if need_param_grads else None
@@ -378,8 +384,7 @@ def _conv2d_backward(dout, U, w_shape, stride, xpad_shape, V, xpad, Ut, need_inp
             gemm, np.ascontiguousarray(dout), stride, m, BT, G, AT, Th, Tw,
             np.ascontiguousarray(Ut) if need_input_grad else unused[0],
             np.ascontiguousarray(V) if need_param_grads else unused,
-            max(product_rows(K, T, F, U, U), 1), max(product_rows(T, F, K, U, U), 1),
-            unused if dw is None else dw, unused if dxpad is None else dxpad,
+            rows_dU, rows_dV, unused if dw is None else dw, unused if dxpad is None else dxpad,
             need_param_grads, need_input_grad)
         return dxpad, dw
     dM = _output_transform_adjoint(dout, n, m, Th, Tw).reshape(n * n, T, F)
@@ -792,7 +797,9 @@ def _conv2d_blocks_numba(gemm, xpad, stride, m, BT, AT, Th, Tw, U, rows, block, 
 # Where OpenBLAS's gemm can be called from compiled code (``kernels._gemm``: one float dtype),
 # ``_conv2d_backward`` runs the five in one call that lets go of the GIL once: the same kernels,
 # and the same products, piece for piece, as ``kernels.matmul`` cuts them
-# (``kernels.product_rows``), so the same numbers bit for bit. On the talk's CNN (the Xeon of
+# (``kernels.product_rows``), so the same numbers bit for bit; not where a piece has one row or
+# one column (one tile, one filter), which matmul multiplies by gemv (``kernels.pieces_by_gemm``;
+# the blocks above likewise). On the talk's CNN (the Xeon of
 # README's Speed, 2 threads, 30 rounds of 10 steps taking turns in one process) a training step
 # of 128 images ran 1.044 times as fast in float64 and 1.023 in float32, the forward pass and
 # input gradient of 512 images 1.015 and 1.013 (in fresh processes taking turns, 12 pairs, the
