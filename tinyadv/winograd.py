@@ -792,23 +792,22 @@ def _conv2d_blocks_numba(gemm, xpad, stride, m, BT, AT, Th, Tw, U, rows, block, 
 
 
 # One call. A training step's backward pass through Winograd's convolution is five steps (the
-# output transform's adjoint, the two products, the two other adjoints); between them a chunk
-# runs Python, which holds the GIL, and takes the GIL back after each (``tinyadv/threads.py``).
-# Where OpenBLAS's gemm can be called from compiled code (``kernels._gemm``: one float dtype),
+# output transform's adjoint, the two products, the two other adjoints); between them a chunk runs
+# Python, which holds the GIL, and takes the GIL back after each (``tinyadv/threads.py``). Where
+# OpenBLAS's gemm can be called from compiled code (``kernels._gemm``: one float dtype),
 # ``_conv2d_backward`` runs the five in one call that lets go of the GIL once: the same kernels,
 # and the same products, piece for piece, as ``kernels.matmul`` cuts them
 # (``kernels.product_rows``), so the same numbers bit for bit; not where a piece has one row or
 # one column (one tile, one filter), which matmul multiplies by gemv (``kernels.pieces_by_gemm``;
-# the blocks above likewise). On the talk's CNN (the Xeon of
-# README's Speed, 2 threads, 30 rounds of 10 steps taking turns in one process) a training step
-# of 128 images ran 1.044 times as fast in float64 and 1.023 in float32, the forward pass and
-# input gradient of 512 images 1.015 and 1.013 (in fresh processes taking turns, 12 pairs, the
-# training step 1.018 and 1.014). The forward pass in one call as well (its tiles
-# kept) gained nothing more there (0.999 alone, 1.024 with the backward pass in a prototype), so
-# it runs in its three steps. The three adjoints are inlined into the one call
-# (``inline="always"``) rather than compiled on their own and linked into it: a cold start
-# (bench_cnn.py's first results) took 13.4 s so, 14.3 s the other way, against 12.9-13.2 s
-# with the steps alone.
+# the blocks above likewise). On the talk's CNN (the Xeon of README's Speed, 2 threads, 30 rounds
+# of 10 steps taking turns in one process) a training step of 128 images ran 1.044 times as fast
+# in float64 and 1.023 in float32, the forward pass and input gradient of 512 images 1.015 and
+# 1.013 (in fresh processes taking turns, 12 pairs, the training step 1.018 and 1.014). The
+# forward pass in one call as well (its tiles kept) gained nothing more there (0.999 alone, 1.024
+# with the backward pass in a prototype), so it runs in its three steps. The three adjoints are
+# inlined into the one call (``inline="always"``) rather than compiled on their own and linked
+# into it: a cold start (bench_cnn.py's first results) took 13.4 s so, 14.3 s the other way,
+# against 12.9-13.2 s with the steps alone.
 
 
 @njit(cache=True, nogil=True, no_cfunc_wrapper=True)
