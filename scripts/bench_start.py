@@ -23,7 +23,10 @@ after the import, on a cold Numba cache (compiling every kernel; target 15 s) an
 
 Both are single processes, and a process's figures move by 5-10% from one to the next (more
 from hour to hour on a shared machine): ``--repeats`` runs several of each and prints the
-medians. ``scripts/BENCHMARKS.md`` has profiles and what was tried.
+medians. Recording Numba's events costs time of its own, most of it inside the compiles: on a
+Zen 5 the first results on a cold cache took 12.9 s with the two listeners against 11.95 s
+without (medians of four fresh caches each, taking turns), so the cold figure here runs about
+1 s above ``bench_cnn.py``'s. ``scripts/BENCHMARKS.md`` has profiles and what was tried.
 
     python scripts/bench_start.py
     python scripts/bench_start.py --repeats 3
