@@ -62,6 +62,7 @@ import numpy as np
 
 import tinyadv as ta
 from tinyadv.cli import nonnegative_int, positive_int
+from tinyadv.awake import HALT_POLL
 from tinyadv.threads import blas_threads, openblas_kernels
 
 EPS, ALPHA = 8 / 255, 2 / 255
@@ -140,7 +141,7 @@ def cpu_description(cpuinfo="/proc/cpuinfo",
     return description + ")"
 
 
-def halt_polling(path="/sys/module/haltpoll/parameters/guest_halt_poll_ns"):
+def halt_polling(path=HALT_POLL):
     """A line on the idle cores' halt polling in a KVM guest with Linux's cpuidle-haltpoll
     driver, or None where there is no such setting. An idle core polls for up to this many
     nanoseconds before it halts (Linux's default: 200,000); at 0 it halts at once, and a thread
