@@ -11,6 +11,7 @@ import io
 import math
 import os
 import pickle
+import pickletools
 import re
 import struct
 
@@ -258,6 +259,27 @@ def test_numpy_arrays_of_every_plain_dtype_still_load(tmp_path, protocol):
         assert loaded.tolist() == array.tolist()
     dtype = pickle.dumps(np.dtype(">f8"), protocol=2 if protocol == "py2" else protocol)
     assert safe_load(_write(tmp_path, dtype)) == np.dtype(">f8")
+
+
+class _Numpy1Datetime:
+    """Pickles as NumPy 1.x pickles ``dtype("<M8[D]")``: its metadata is ``({}, ...)`` where
+    NumPy 2 writes ``(None, ...)``."""
+
+    def __reduce__(self):
+        return np.dtype, ("M8", False, True), (4, "<", None, None, None, -1, -1, 0,
+                                               ({}, (b"D", 1, 1, 1)))
+
+
+def test_a_datetime64_dtype_written_by_numpy_1_loads_with_a_metadata_dict_of_its_own(tmp_path):
+    data = pickle.dumps(_Numpy1Datetime(), protocol=2)
+    assert safe_load(_write(tmp_path, data)) == np.dtype("<M8[D]")
+    # The pickle's empty dict, fetched from its memo after the BUILD and filled, stays the pickle's.
+    ops = [(op.name, arg) for op, arg, _ in pickletools.genops(data)]
+    memo = ops[ops.index(("EMPTY_DICT", None)) + 1]
+    assert memo[0] == "BINPUT" and ops[-2:] == [("BUILD", None), ("STOP", None)]
+    filled = data[:-1] + b"h" + bytes([memo[1]]) + b"X\x01\x00\x00\x00kK\x01s0."
+    assert pickle.loads(filled).metadata == {"k": 1}   # what NumPy itself would keep
+    assert not safe_load(_write(tmp_path, filled)).metadata
 
 
 # -- read_cifar_batch ----------------------------------------------------------------------------

@@ -27,8 +27,9 @@ between still reads (use after free). The unpickler is therefore Python's own pu
 one (``pickle._Unpickler``, as joblib's), whose ``BUILD`` is checked first:
 
 * on a ``numpy.dtype``: only the state NumPy writes for that dtype (``dtype.__reduce__()``),
-  with its byte order ``<``, ``>`` or ``=`` (and a datetime64's unit); dtypes with fields or
-  sub-arrays (which a data file's arrays never have) are refused;
+  with its byte order ``<``, ``>`` or ``=`` (and a datetime64's unit, whose metadata dict NumPy
+  1.x writes empty: the dtype is given a new one); dtypes with fields or sub-arrays (which a
+  data file's arrays never have) are refused;
 * on a ``numpy.ndarray``: only on an array with no elements that owns its memory, as
   ``_reconstruct`` makes it (the state then brings the data; NumPy checks its size);
 * on anything else: Python's rules (the stand-ins refuse it, a dict or list has no state).
@@ -156,11 +157,20 @@ def _allowed_globals():
 
 
 def _plain(value):
-    """Whether ``value`` is None, an int, a str, bytes or a tuple of these (the parts of the
-    state of a dtype without fields: ``datetime64[D]`` has the metadata ``(None, (b'D', 1, 1, 1))``)."""
+    """Whether ``value`` is None, an int, a str, bytes, an empty dict or a tuple of these (the
+    parts of the state of a dtype without fields: ``datetime64[D]`` has the metadata ``(None,
+    (b'D', 1, 1, 1))``, which NumPy 1.x writes as ``({}, (b'D', 1, 1, 1))``)."""
     if type(value) is tuple:
         return all(_plain(v) for v in value)
-    return value is None or type(value) in (int, str, bytes)
+    return value is None or type(value) in (int, str, bytes) or (type(value) is dict and not value)
+
+
+def _fresh(value):
+    """``value`` (a :func:`_plain` one) with each empty dict replaced by a new one: the pickle's
+    own could be filled after the ``BUILD`` (fetched again from the memo), and the dtype keeps it."""
+    if type(value) is tuple:
+        return tuple(_fresh(v) for v in value)
+    return {} if type(value) is dict else value
 
 
 def _same(a, b):
@@ -175,7 +185,8 @@ def _same(a, b):
 def _check_dtype_build(dtype, state):
     """UnsafePickleError unless ``state`` is the state NumPy writes for ``dtype`` (byte order
     aside): ``(3, byteorder, None, None, None, -1, -1, flags)`` for a plain dtype, with the same
-    item size and flags (a forged one makes NumPy read bytes as pointers)."""
+    item size and flags (a forged one makes NumPy read bytes as pointers). Returns the state to
+    build with (:func:`_fresh`)."""
     expected = dtype.__reduce__()[2]
     order = state[1] if isinstance(state, tuple) and len(state) > 1 else None
     if isinstance(order, bytes):   # (a Python 2 str read with encoding="bytes")
@@ -189,6 +200,7 @@ def _check_dtype_build(dtype, state):
         shown = repr(state) if len(repr(state)) <= 120 else f"{repr(state)[:117]}..."
         raise UnsafePickleError(f"refused to set the state of dtype {dtype} to {shown}: only the "
                                 f"state NumPy writes for a plain dtype is allowed")
+    return _fresh(state)
 
 
 def _check_array_build(array):
@@ -222,7 +234,7 @@ class RestrictedUnpickler(pickle._Unpickler):
     def load_build(self):
         state, inst = self.stack[-1], self.stack[-2]
         if isinstance(inst, np.dtype):
-            _check_dtype_build(inst, state)
+            self.stack[-1] = _check_dtype_build(inst, state)
         elif isinstance(inst, np.ndarray):
             _check_array_build(inst)
         pickle._Unpickler.load_build(self)
