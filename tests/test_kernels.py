@@ -4,6 +4,7 @@ reference copies what its definition says; the im2col convolution equals the dir
 import contextlib
 from unittest import mock
 
+import numba
 import numpy as np
 import pytest
 from hypothesis import example, given
@@ -20,6 +21,8 @@ from tinyadv.layers.activations import (relu_backward, relu_backward_reference, 
                                         relu_forward_reference)
 from tinyadv.layers.conv import (conv2d_backward, conv2d_forward, conv2d_forward_naive,
                                  weight_from_space_to_depth, weight_rows_space_to_depth)
+
+from plain_python import plain_python
 
 
 def blocks_of_one_image():
@@ -604,7 +607,7 @@ def test_kernels_refuse_a_kernel_or_rows_past_the_input_in_either_direction(tall
 def test_kernel_loops_stay_inside_their_arrays(dtype):
     """The compiled loops do not check their indices, so a loop that runs one step past a run
     or an axis writes past the array (or onto an entry that a later step writes again) and can
-    still return the right values, corrupting memory. Run as plain Python (``py_func``), where
+    still return the right values, corrupting memory. Run as plain Python (``plain_python``), where
     NumPy refuses an index past an axis's end (IndexError), the same loops give the references'
     values: im2col, col2im, the padding and the space-to-depth at strides and kernels that leave
     pixels unread, and at blocks that cut the input short or reach past its padding."""
@@ -613,25 +616,27 @@ def test_kernel_loops_stay_inside_their_arrays(dtype):
     for HH, WW, stride in ((3, 2, 2), (2, 3, 1), (1, 1, 3)):
         ho, wo = (7 - HH) // stride + 1, (6 - WW) // stride + 1
         cols = np.zeros((2, ho, wo, HH, WW, 3), dtype)
-        kernels._im2col_numba.py_func(xpad, HH, WW, stride, cols)
+        plain_python(kernels._im2col_numba)(xpad, HH, WW, stride, cols)
         np.testing.assert_array_equal(cols, im2col_reference(xpad, HH, WW, stride))
         dcols = rng.normal(size=cols.shape).astype(dtype)
         dxpad = np.zeros_like(xpad)
-        kernels._col2im_numba.py_func(dcols, stride, dxpad)
+        plain_python(kernels._col2im_numba)(dcols, stride, dxpad)
         np.testing.assert_allclose(dxpad, col2im_reference(dcols, 7, 6, stride), rtol=1e-5)
     x = rng.normal(size=(2, 3, 4, 5)).astype(dtype)
     for top, bottom, left, right in ((1, 2, 0, 3), (0, 0, 2, 0)):
         padded = np.zeros((2, 4 + top + bottom, 5 + left + right, 3), dtype)
-        kernels._pad_channels_last_numba.py_func(x, top, left, padded)
+        plain_python(kernels._pad_channels_last_numba)(x, top, left, padded)
         np.testing.assert_array_equal(padded, pad_channels_last_reference(x, (top, bottom, left, right)))
     for pads, stride, Hs, Ws in (((1, 2, 0, 3), 2, 4, 4), ((0, 0, 2, 0), 3, 1, 2),
                                  ((3, 0, 0, 1), 2, 3, 2), ((0, 0, 0, 0), 2, 2, 2)):
         xs = np.zeros((2, Hs, Ws, stride * stride * 3), dtype)
-        kernels._pad_space_to_depth_numba.py_func(x, pads[0], pads[2], stride, xs, False)
+        plain_python(kernels._pad_space_to_depth_numba)(x, pads[0], pads[2], stride, xs,
+                                                        False)
         np.testing.assert_array_equal(xs, pad_space_to_depth_reference(x, pads, stride, Hs, Ws))
         dxs = rng.normal(size=xs.shape).astype(dtype)
         dx = np.zeros_like(x)
-        kernels._pad_space_to_depth_numba.py_func(dx, pads[0], pads[2], stride, dxs, True)
+        plain_python(kernels._pad_space_to_depth_numba)(dx, pads[0], pads[2], stride, dxs,
+                                                        True)
         np.testing.assert_array_equal(dx, pad_space_to_depth_adjoint_reference(dxs, pads, stride,
                                                                                x.shape))
 
@@ -806,14 +811,13 @@ def test_compiled_relu_loops_write_every_entry_of_their_outputs(size, dtype):
     assert bits(dx) == bits(relu_backward_reference(dout, reference_mask))
 
 
+@pytest.mark.skipif(numba.config.DISABLE_JIT, reason="NUMBA_DISABLE_JIT=1: nothing is compiled")
 def test_every_kernel_is_compiled_without_numbas_cfunc_wrapper():
     """No kernel of tinyadv is passed to another as a first-class function, so none has Numba
     compile the C-callable wrapper that would need (kernels.py: 0.5-0.8 s of a cold start);
     ``winograd._combine``, only ever inlined, compiles no code of its own."""
     import importlib
     import pkgutil
-
-    import numba
 
     import tinyadv
     kernels_seen = []

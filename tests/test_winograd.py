@@ -15,6 +15,8 @@ from tinyadv import kernels, winograd
 from tinyadv.gradcheck import check_layer
 from tinyadv.layers.conv import conv2d_backward, conv2d_forward, conv2d_forward_naive
 
+from plain_python import plain_python
+
 dtypes = st.sampled_from([np.float32, np.float64])
 tilings = st.sampled_from([(2, 3), (3, 3), (2, 5), (2, 2), (3, 2), (2, 4)])  # (m, r)
 sizes = dict(batch=st.integers(1, 3), c=st.integers(1, 5), th=st.integers(1, 3),
@@ -510,7 +512,7 @@ def test_the_block_loop_stays_inside_its_arrays(monkeypatch):
     past an axis's end, on blocks of 2 images and a last block of 1, gives the steps' output
     (and with the ReLU, its ReLU)."""
     for name in ("_input_transform_numba", "_output_transform_numba", "_combine"):
-        monkeypatch.setattr(winograd, name, getattr(winograd, name).py_func)
+        monkeypatch.setattr(winograd, name, plain_python(getattr(winograd, name)))
     gemm = kernels._gemm(np.float64)
     if gemm is None:
         pytest.skip("no cblas_dgemm in the OpenBLAS that NumPy loaded")
@@ -521,14 +523,13 @@ def test_the_block_loop_stays_inside_its_arrays(monkeypatch):
     U = rng.normal(size=(n, n, stride * stride * C, F))
     BT, _, AT = (np.array(a, dtype=float) for a in winograd.matrices(m, r))
     out = np.zeros((N, m * Th, m * Tw, F))
-    winograd._conv2d_blocks_numba.py_func(gemm, xpad, stride, m, BT, AT, Th, Tw, U, 3, 2, out,
-                                          False)
+    blocks = plain_python(winograd._conv2d_blocks_numba)
+    blocks(gemm, xpad, stride, m, BT, AT, Th, Tw, U, 3, 2, out, False)
     V = winograd.input_transform_reference(xpad, stride, m, r, Th, Tw)
     M = np.einsum("xytk,xykf->xytf", V, U)
     assert_close(out, winograd.output_transform_reference(M, N, m, Th, Tw), np.float64)
     out_relu = np.zeros_like(out)  # (with the ReLU an inference plan asks for: max(out, 0))
-    winograd._conv2d_blocks_numba.py_func(gemm, xpad, stride, m, BT, AT, Th, Tw, U, 3, 2,
-                                          out_relu, True)
+    blocks(gemm, xpad, stride, m, BT, AT, Th, Tw, U, 3, 2, out_relu, True)
     np.testing.assert_array_equal(out_relu, np.maximum(out, 0))
 
 
@@ -582,7 +583,7 @@ def test_transforms_refuse_an_input_or_gradient_short_in_one_direction_alone(sho
 def test_transform_loops_stay_inside_their_arrays(m, r, stride, monkeypatch):
     """The compiled transforms do not check their indices: a loop over the wrong axis of a
     matrix (G is n×r, not square) reads past it and writes past the scratch tiles, and can still
-    return the right values while corrupting memory. Run as plain Python (``py_func``, with
+    return the right values while corrupting memory. Run as plain Python (``plain_python``, with
     _combine and _adjoint_sandwich as Python too), where NumPy refuses an index past an axis's
     end (IndexError), the five transforms give the references' values."""
     rng = np.random.default_rng(m * 10 + r)
@@ -590,25 +591,25 @@ def test_transform_loops_stay_inside_their_arrays(m, r, stride, monkeypatch):
     xpad = padded_input(2, c, th, tw, stride, m, r, 1, np.float64, 0)
     BT, G, AT = winograd.matrices(m, r)
     T, K = 2 * th * tw, stride * stride * c
-    monkeypatch.setattr(winograd, "_combine", winograd._combine.py_func)
-    monkeypatch.setattr(winograd, "_adjoint_sandwich", winograd._adjoint_sandwich.py_func)
+    monkeypatch.setattr(winograd, "_combine", plain_python(winograd._combine))
+    monkeypatch.setattr(winograd, "_adjoint_sandwich", plain_python(winograd._adjoint_sandwich))
     V = np.zeros((n, n, T, K))
-    winograd._input_transform_numba.py_func(xpad, stride, m, BT, th, tw, V)
+    plain_python(winograd._input_transform_numba)(xpad, stride, m, BT, th, tw, V)
     assert_close(V, winograd.input_transform_reference(xpad, stride, m, r, th, tw), np.float64)
     dxpad = np.zeros_like(xpad)
-    winograd._input_transform_adjoint_numba.py_func(V, stride, m, BT, th, tw, dxpad)
+    plain_python(winograd._input_transform_adjoint_numba)(V, stride, m, BT, th, tw, dxpad)
     assert_close(dxpad, winograd.input_transform_adjoint_reference(V, stride, m, xpad.shape, th,
                                                                    tw), np.float64)
     M = rng.normal(size=(n, n, T, f))
     out = np.zeros((2, m * th, m * tw, f))
-    winograd._output_transform_numba.py_func(M, m, AT, th, tw, out)
+    plain_python(winograd._output_transform_numba)(M, m, AT, th, tw, out)
     assert_close(out, winograd.output_transform_reference(M, 2, m, th, tw), np.float64)
     dM = np.zeros_like(M)
-    winograd._output_transform_adjoint_numba.py_func(out, m, AT, th, tw, dM)
+    plain_python(winograd._output_transform_adjoint_numba)(out, m, AT, th, tw, dM)
     assert_close(dM, winograd.output_transform_adjoint_reference(out, n, m, th, tw), np.float64)
     dU = rng.normal(size=(n, n, K, f))
     dw = np.zeros((f, c, r * stride, r * stride))
-    winograd._filter_transform_adjoint_numba.py_func(dU, stride, G, dw)
+    plain_python(winograd._filter_transform_adjoint_numba)(dU, stride, G, dw)
     assert_close(dw, winograd.filter_transform_adjoint_reference(dU, stride, c, m), np.float64)
 
 
