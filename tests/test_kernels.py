@@ -607,10 +607,11 @@ def test_kernels_refuse_a_kernel_or_rows_past_the_input_in_either_direction(tall
 def test_kernel_loops_stay_inside_their_arrays(dtype):
     """The compiled loops do not check their indices, so a loop that runs one step past a run
     or an axis writes past the array (or onto an entry that a later step writes again) and can
-    still return the right values, corrupting memory. Run as plain Python (``plain_python``), where
-    NumPy refuses an index past an axis's end (IndexError), the same loops give the references'
-    values: im2col, col2im, the padding and the space-to-depth at strides and kernels that leave
-    pixels unread, and at blocks that cut the input short or reach past its padding."""
+    still return the right values, corrupting memory. Run as plain Python (``plain_python``),
+    where NumPy refuses an index past an axis's end (IndexError), the same loops give the
+    references' values: im2col, col2im, the padding and the space-to-depth at strides and
+    kernels that leave pixels unread, and at blocks that cut the input short or reach past its
+    padding."""
     rng = np.random.default_rng(0)
     xpad = rng.normal(size=(2, 7, 6, 3)).astype(dtype)
     for HH, WW, stride in ((3, 2, 2), (2, 3, 1), (1, 1, 3)):
