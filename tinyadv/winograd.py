@@ -282,14 +282,23 @@ def _conv2d(xpad, w, stride, Ho, Wo, transform_filters, keep_tiles=True):
     return out, U, (V if keep_tiles else None), xpad
 
 
+def _gemm_rows(M, K, N, a, b):
+    """The rows of each piece of a product (M, K) @ (K, N) as ``kernels.matmul`` cuts it
+    (``kernels.product_rows``, at least 1; a, b give the dtypes), or None where matmul would
+    hand a piece to gemv instead of gemm (``kernels.pieces_by_gemm``): the compiled loops that
+    call gemm themselves take the products only where this is not None."""
+    rows = max(product_rows(M, K, N, a, b), 1)
+    return rows if pieces_by_gemm(M, N, rows) else None
+
+
 def _pieces_and_block(N, tiles, K, F, a, b):
     """(rows, block): the rows of each piece of the products of N·tiles tiles by K channels by F
-    filters (``kernels.product_rows``; a, b give the dtypes), and the images of a block: the
-    fewest whole images whose tiles fill whole pieces, or all N if the products are whole; or
-    None where a piece is one that matmul does not hand to gemm (``kernels.pieces_by_gemm``)."""
+    filters (:func:`_gemm_rows`), and the images of a block: the fewest whole images whose tiles
+    fill whole pieces, or all N if the products are whole; or None where a piece is one that
+    matmul does not hand to gemm."""
     T = N * tiles
-    rows = product_rows(T, K, F, a, b)
-    if not pieces_by_gemm(T, F, max(rows, 1)):
+    rows = _gemm_rows(T, K, F, a, b)
+    if rows is None:
         return None
     if rows >= T:
         return max(T, 1), max(N, 1)
@@ -372,9 +381,10 @@ def _conv2d_backward(dout, U, w_shape, stride, xpad_shape, V, xpad, Ut, need_inp
     if need_param_grads and V is None:
         V = _input_transform(xpad, stride, m, r, Th, Tw)
     gemm = _one_call_gemm(dout, U, V if need_param_grads else U, Ut if need_input_grad else U)
-    rows_dU, rows_dV = max(product_rows(K, T, F, U, U), 1), max(product_rows(T, F, K, U, U), 1)
-    if (gemm is not None and (not need_param_grads or pieces_by_gemm(K, F, rows_dU))
-            and (not need_input_grad or pieces_by_gemm(T, K, rows_dV))):  # ("One call", below)
+    # The one call ("One call", below) where gemm is lent and every asked product goes to it.
+    rows_dU = _gemm_rows(K, T, F, U, U) if gemm is not None and need_param_grads else 1
+    rows_dV = _gemm_rows(T, F, K, U, U) if gemm is not None and need_input_grad else 1
+    if gemm is not None and rows_dU is not None and rows_dV is not None:
         dtype = dout.dtype
         BT, G, AT = (a.astype(dtype) for a in _matrices(m, r))
         dw = np.empty((F, C, r * stride, r * stride), dtype) if need_param_grads else None
