@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from tinyadv import awake
-from tinyadv.threads import get_num_threads, map_chunks, set_num_threads
+from tinyadv.threads import cores, get_num_threads, map_chunks, set_num_threads
 
 linux_only = pytest.mark.skipif(not (sys.platform.startswith("linux") and hasattr(os, "SCHED_IDLE")),
                                 reason="SCHED_IDLE is Linux's")
@@ -56,7 +56,8 @@ def test_spinners_start_with_a_call_and_sleep_after_the_grace_period(monkeypatch
         assert map_chunks(lambda part: part * 2, [1, 2, 3]) == [2, 4, 6]  # (the numbers alone)
         assert awake._enabled == [True]
         spinners = awake._spinners[:2]
-        assert len(spinners) == 2 and all(thread.is_alive() for thread, *_ in spinners)
+        expected = min(2, cores())  # (one a core)
+        assert len(spinners) == expected and all(thread.is_alive() for thread, *_ in spinners)
         assert awake._running[0] == 0  # (no call running now)
         deadline = time.monotonic() + 5
         while any(asleep[0] == 0 for _, asleep, _, _ in spinners) and time.monotonic() < deadline:
@@ -68,6 +69,22 @@ def test_spinners_start_with_a_call_and_sleep_after_the_grace_period(monkeypatch
         assert all(b - a < 0.05 for a, b in zip(before, after))  # asleep: no CPU time
         map_chunks(lambda part: part, [1, 2])  # a call wakes them again
         assert any(asleep[0] == 0 for _, asleep, _, _ in spinners)
+    finally:
+        set_num_threads(threads)
+
+
+@linux_only
+def test_no_more_spinners_than_cores_however_many_threads(monkeypatch):
+    # (set_num_threads(100000) started a spinner and a pipe for each: "Too many open files")
+    monkeypatch.setenv("TINYADV_SPIN", "1")
+    monkeypatch.setattr(awake, "_enabled", [])
+    monkeypatch.setattr(awake, "_spinners", list(awake._spinners))  # (this test's own list)
+    threads = get_num_threads()
+    set_num_threads(cores() + 3)
+    try:
+        assert map_chunks(lambda part: part + 1, list(range(cores() + 5))) == list(
+            range(1, cores() + 6))
+        assert 1 <= len(awake._spinners) <= cores()
     finally:
         set_num_threads(threads)
 
@@ -97,7 +114,7 @@ FORKED = """
 import os
 os.environ["TINYADV_SPIN"] = "1"
 from tinyadv import awake
-from tinyadv.threads import get_num_threads, map_chunks, set_num_threads
+from tinyadv.threads import cores, get_num_threads, map_chunks, set_num_threads
 set_num_threads(2)
 map_chunks(lambda part: part, [1, 2])  # the parent's spinners start
 assert len(awake._spinners) == 2

@@ -379,7 +379,8 @@ def map_chunks(work, slices, *, small=False):
         finally:
             _in_chunk.running = False
 
-    with blas_threads(1), cores_awake(threads):  # (the cores kept awake where they halt at once)
+    # (the cores kept awake where they halt at once: one spinner a core, however many threads)
+    with blas_threads(1), cores_awake(min(threads, cores())):
         with _lock:  # (set_num_threads in another thread shuts the pool down under it)
             if _state["pool"] is None:
                 _state["pool"] = ThreadPoolExecutor(max(_state["threads"] - 1, 1),
