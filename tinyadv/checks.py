@@ -132,7 +132,8 @@ def check_labels(y, n, num_classes, name="y"):
     """Return ``y`` as an int64 vector of length ``n`` with values in ``[0, num_classes)``.
 
     ``num_classes`` is the number of logits; a single-logit (binary) model has two classes.
-    None checks everything but the range (for when the logits are not known yet).
+    None checks everything but the range (for when the logits are not known yet); ``n`` None
+    takes a vector of any length (labels that are not of a batch).
     """
     if isinstance(y, (list, tuple, range)):
         try:  # (an empty list is an empty int64 vector, not NumPy's float64 one)
@@ -144,7 +145,9 @@ def check_labels(y, n, num_classes, name="y"):
     y = as_plain_ndarray(y, name)
     if y.dtype.kind not in "biu":  # (integers, or booleans as the labels 0 and 1)
         raise TypeError(f"{name} must hold integer class labels, got dtype {y.dtype}")
-    if y.ndim != 1 or y.shape[0] != n:
+    if n is None and y.ndim != 1:
+        raise ValueError(f"{name} must be a vector of labels (1-D), got shape {y.shape}")
+    if n is not None and (y.ndim != 1 or y.shape[0] != n):
         raise ValueError(f"{name} must have shape ({n},) to match the batch, got {y.shape}")
     num_classes = np.inf if num_classes is None else max(int(num_classes), 2)
     if y.size and y.dtype == np.uint64 and y.max() > np.iinfo(np.int64).max:
@@ -166,6 +169,18 @@ def check_finite_real(value, name):
     if not np.isfinite(value):
         raise ValueError(f"{name} must be finite, got {value}")
     return value
+
+
+def as_finite_in(value, dtype, name):
+    """``value``, a finite real number, rounded to the float ``dtype``; ValueError where it is
+    beyond that dtype's range there (1e39 is inf in float32)."""
+    dtype = np.dtype(dtype)
+    with np.errstate(over="ignore"):
+        rounded = dtype.type(value)
+    if np.isinf(rounded):
+        raise ValueError(f"{name} is {value:g}, beyond {dtype} (whose largest value is "
+                         f"{np.finfo(dtype).max:g})")
+    return rounded
 
 
 def _as_float(value):

@@ -225,6 +225,11 @@ def sweep(model, x, y, attack, levels, *, param="eps", level_kwargs=None, batch_
     return {"levels": levels.copy(), "accuracy": accuracy, "confidence": confidence}  # (not the caller's array)
 
 
+def _refuse_worst_case(names):
+    if "worst case" in names:
+        raise ValueError("'worst case' is the name of the combined row; rename that attack")
+
+
 class RobustnessTable:
     """Accuracy of one model under several attacks at several ε, and the per-sample worst case.
 
@@ -240,8 +245,9 @@ class RobustnessTable:
 
     Refuses ``eps`` that is not a non-empty 1-D sequence of finite numbers >= 0 (as
     :func:`robustness_table` does, with the same messages) and outcomes that are not bool arrays
-    of one shape (L, N) with N >= 1. ``eps`` and the outcomes are copied: changing the given
-    arrays later does not change the table.
+    of one shape (L, N) with N >= 1, and an attack named ``"worst case"`` (the combined row's
+    name). ``eps`` and the outcomes are copied: changing the given arrays later does not change
+    the table.
     """
 
     def __init__(self, eps, correct):
@@ -251,6 +257,7 @@ class RobustnessTable:
                             f"{type(correct).__name__}")
         if not correct:
             raise ValueError("correct must hold at least one attack's outcomes")
+        _refuse_worst_case(correct)
         first_name, first = next(iter(correct.items()))
         outcomes = {}
         for name, outcome in correct.items():
@@ -352,8 +359,7 @@ def robustness_table(model, x, y, attacks, eps, *, batch_size=256, progress=True
     x, y, batch_size = _check(model, x, y, batch_size)
     if not isinstance(attacks, dict) or not attacks:
         raise TypeError("attacks must be a non-empty dict name -> attack or (attack, kwargs[, level_kwargs])")
-    if "worst case" in attacks:
-        raise ValueError("'worst case' is the name of the combined row; rename that attack")
+    _refuse_worst_case(attacks)
     progress = check_bool(progress, "progress")
     eps = _check_eps(eps)
     specs = {}
@@ -523,11 +529,11 @@ def mutual_information(t, y, num_classes, *, guard=1e-4):
     many classes.
     """
     num_classes = check_positive_int(num_classes, "num_classes", maximum=math.inf)  # (any K)
-    y = _class_labels(y, np.size(y), num_classes, "y")
+    y = _class_labels(y, None, num_classes, "y")
     t = _class_labels(t, len(y), num_classes, "t")
     if len(y) == 0:
         raise ValueError("mutual_information needs at least one (prediction, label) pair")
-    check_nonnegative(guard, "guard")
+    guard = check_nonnegative(guard, "guard")
     n = len(y)
     _, t_rank, t_count = np.unique(t, return_inverse=True, return_counts=True)
     y_classes, y_rank, y_count = np.unique(y, return_inverse=True, return_counts=True)
@@ -543,7 +549,7 @@ def label_entropy(y, num_classes):
     I(T;Y); ≈ 3.2 bits on the SVHN test set, §4). From the labels that occur, so any
     ``num_classes`` takes O(N) memory (10¹² asked for 7 TiB)."""
     num_classes = check_positive_int(num_classes, "num_classes", maximum=math.inf)  # (any K)
-    y = _class_labels(y, np.size(y), num_classes, "y")
+    y = _class_labels(y, None, num_classes, "y")
     if len(y) == 0:
         raise ValueError("label_entropy needs at least one label")
     p = np.unique(y, return_counts=True)[1] / len(y)  # (the classes that occur, in order)
@@ -679,7 +685,7 @@ def gradient_masking_report(model, x, y, *, eps, white_box, gradient_free=None, 
         raise TypeError(f"white_box must be callable, got {type(white_box).__name__}")
     if gradient_free is not None and not callable(gradient_free):
         raise TypeError(f"gradient_free must be callable or None, got {type(gradient_free).__name__}")
-    check_nonnegative(tolerance, "tolerance")
+    tolerance = check_nonnegative(tolerance, "tolerance")
     classes = max(2, num_logits(model, x))
     if num_classes is not None:
         num_classes = check_positive_int(num_classes, "num_classes", minimum=classes)

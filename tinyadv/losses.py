@@ -240,7 +240,12 @@ def cross_entropy(logits, y, *, label_smoothing=0.0, temperature=1.0, class_weig
         if total_weight is not None:
             if total_weight == 0 and total > 0:
                 raise ValueError("total_weight must be > 0 (it divides the sum of the losses)")
-            total = z.dtype.type(total_weight)
+            with np.errstate(over="ignore"):  # (an overflow to inf is refused just below)
+                rounded = z.dtype.type(total_weight)
+            if total > 0 and not 0 < rounded < np.inf:
+                raise ValueError(f"total_weight {total_weight:g} is 0 or infinite in the logits' "
+                                 f"{z.dtype}: it must be a positive number that {z.dtype} holds")
+            total = rounded
         factor = weights / total if total > 0 else np.zeros_like(weights)
         loss = float((factor * per_sample).sum())
     elif reduction == "sum":

@@ -89,8 +89,8 @@ def train_step(model, optimizer, x, y, *, weight_decay=0.0, l1=0.0, label_smooth
     y = check_labels(y, len(x), None)  # (cross_entropy checks the range against the logits)
     check_trainable(model)
     check_optimizer(model, optimizer)
-    check_nonnegative(weight_decay, "weight_decay")
-    check_nonnegative(l1, "l1")
+    weight_decay = check_nonnegative(weight_decay, "weight_decay")
+    l1 = check_nonnegative(l1, "l1")
     label_smoothing = check_label_smoothing(label_smoothing)
     options = dict(label_smoothing=label_smoothing, class_weights=class_weights)
     model.zero_grad()
@@ -216,8 +216,8 @@ def fit(model, x, y, *, epochs=1, batch_size=128, optimizer=None, weight_decay=0
         raise ValueError("x holds no samples")
     epochs = check_positive_int(epochs, "epochs", minimum=0)
     batch_size = check_positive_int(batch_size, "batch_size")
-    check_nonnegative(weight_decay, "weight_decay")
-    check_nonnegative(l1, "l1")
+    weight_decay = check_nonnegative(weight_decay, "weight_decay")
+    l1 = check_nonnegative(l1, "l1")
     shuffle = check_bool(shuffle, "shuffle")
     resume = check_bool(resume, "resume")  # (resume="no" would resume)
     if progress is not None:
@@ -481,7 +481,5 @@ def permuted_labels(y, seed):
     distribution is not. y (N,) int -> (N,) int64. ``seed``: an int or a Generator (the same
     seed, the same π), or None for fresh entropy.
     """
-    y = np.asarray(y)
-    if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
-        raise TypeError(f"y must be a 1-D integer array, got {y.dtype} of shape {y.shape}")
-    return check_labels(y, len(y), None)[make_rng(seed).permutation(len(y))]
+    y = check_labels(y, None, None)
+    return y[make_rng(seed).permutation(len(y))]

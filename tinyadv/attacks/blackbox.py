@@ -19,8 +19,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..checks import (check_array, check_finite_real, check_labels, check_nonnegative,
-                      check_positive_int)
+from ..checks import (check_array, check_finite_real, check_fits, check_labels,
+                      check_nonnegative, check_positive_int)
 from ..losses import logits_to_labels
 from .base import (check_input, check_logits_model, check_model, check_reach, model_gradient,
                    model_logits, num_classes, num_logits, probe_batch)
@@ -123,8 +123,10 @@ def papernot_blackbox(oracle, substitute, train_substitute, x_seed, x_test, y_te
         Inputs to attack.
     y_test : ndarray of int, shape (N,)
         Their true labels (for the report only).
-    rounds : int >= 1
-        Substitute training rounds ρ = 0 … rounds − 1; augmentation after all but the last.
+    rounds : int in [1, 64]
+        Substitute training rounds ρ = 0 … rounds − 1; augmentation after all but the last,
+        each doubling the substitute's training set (S₀·2^(rounds−1) points at the end; a set
+        past NumPy's 2**63 bytes is refused before anything runs).
     lmbda : float >= 0
         λ, the augmentation step.
     tau : int or None
@@ -161,7 +163,10 @@ def papernot_blackbox(oracle, substitute, train_substitute, x_seed, x_test, y_te
     if x_seed.shape[1:] != x_test.shape[1:]:
         raise ValueError(f"x_seed and x_test must have the same image shape, got {x_seed.shape} "
                          f"and {x_test.shape}")
-    rounds = check_positive_int(rounds, "rounds")
+    rounds = check_positive_int(rounds, "rounds", maximum=64)  # (past 64, 2**63 points anyway)
+    check_fits((len(x_seed) << (rounds - 1),) + x_seed.shape[1:], x_seed.itemsize,
+               f"rounds={rounds} from {len(x_seed)} seed points: the substitute's training set "
+               f"(it doubles every round)")
     lmbda = check_nonnegative(lmbda, "lmbda")
     check_reach(x_seed, (rounds - 1) * lmbda, "lmbda", lmbda)  # each round moves by ±λ
     if tau is not None:

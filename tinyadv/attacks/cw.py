@@ -300,8 +300,7 @@ def cw_l2(model, x, y=None, *, confidence=0.0, c=1e-2, search_steps=5, steps=100
     x, clip = check_input(x, clip)
     check_finite_clip(clip, "cw_l2 (it maps the box onto tanh's range)")
     confidence = check_nonnegative(confidence, "confidence")
-    check_positive(c, "c")
-    if c > C_MAX:
+    if check_positive(c, "c") > C_MAX:  # (compared as a float: c itself is used as given)
         raise ValueError(f"c must be <= {C_MAX:g}, the largest c of the binary search, got {c:g}")
     targeted = check_bool(targeted, "targeted")
     abort_early = check_bool(abort_early, "abort_early")

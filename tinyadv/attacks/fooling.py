@@ -98,10 +98,10 @@ def fooling_images(model, shape, *, start="uniform", norm=np.inf, alpha=0.005, s
     k = num_classes(probe)
     if classes is None:
         classes = np.arange(k)
-    elif np.size(classes) == 0:
-        raise ValueError("classes must name at least one class, got an empty sequence")
     else:
-        classes = check_labels(classes, np.size(classes), k, "classes")
+        classes = check_labels(classes, None, k, "classes")
+        if classes.size == 0:
+            raise ValueError("classes must name at least one class, got an empty sequence")
     check_fits((len(classes) * per_class,) + shape, 8,  # (the starts are drawn in float64)
                f"per_class={per_class} for {len(classes)} classes of shape {shape}: the images")
     targets = np.repeat(classes, per_class)

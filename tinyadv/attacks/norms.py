@@ -20,8 +20,8 @@ import numbers
 
 import numpy as np
 
-from ..checks import (check_array, check_float_dtype, check_generator, check_nonnegative, check_norm,
-                      check_shape)
+from ..checks import (check_array, check_fits, check_float_dtype, check_generator,
+                      check_nonnegative, check_norm, check_shape)
 
 
 def _check_batch(a, name):
@@ -129,6 +129,7 @@ def random_start(rng, shape, eps, norm, dtype=np.float64):
     dtype = check_float_dtype(dtype)
     if eps > float(np.finfo(dtype).max) / 2:  # (uniform(−ε, ε) overflows once 2ε does)
         raise ValueError(f"eps={eps:g} is too large for a random start in {dtype}")
+    check_fits(shape, 8, f"shape={shape}: the random start")  # (drawn in float64)
     n, d = shape[0], math.prod(shape[1:])
     if norm == np.inf:
         delta = rng.uniform(-eps, eps, size=(n, d))

@@ -46,7 +46,8 @@ def standardize(x, pixel_std=None, *, eps=1e-8):
 
     Parameters
     ----------
-    x : ndarray, shape (N, C, H, W), float
+    x : ndarray, shape (N, C, H, W), float, finite (values whose means, standard deviation or
+        quotient overflow x's dtype, as float32 images of 1e20, are refused: pass float64)
     pixel_std : ndarray, shape (C, H, W), float, optional
         Per-pixel standard deviation to divide by, finite and >= 0; computed from ``x`` (after
         mean subtraction) when None.
@@ -69,12 +70,10 @@ def standardize(x, pixel_std=None, *, eps=1e-8):
     largest = float(np.finfo(x.dtype).max)
     if not (0 < eps <= largest and x.dtype.type(eps) > 0):   # (NaN fails; 1e-50 is 0 in float32)
         raise ValueError(f"eps must be a finite number > 0 (representable in {x.dtype}), got {eps}")
-    x_c = x - x.mean(axis=(1, 2, 3), keepdims=True)
-    if pixel_std is None:
-        if len(x) < 2:
-            raise ValueError(f"standardize needs at least 2 images to estimate a per-pixel std, got {len(x)}")
-        pixel_std = x_c.std(axis=0)
-    else:
+    computed = pixel_std is None
+    if computed and len(x) < 2:
+        raise ValueError(f"standardize needs at least 2 images to estimate a per-pixel std, got {len(x)}")
+    if not computed:
         pixel_std = check_array(pixel_std, "pixel_std", ndim=3)
         if pixel_std.shape != x.shape[1:]:
             raise ValueError(f"pixel_std must have shape {x.shape[1:]} to match x, got {pixel_std.shape}")
@@ -84,5 +83,14 @@ def standardize(x, pixel_std=None, *, eps=1e-8):
         if pixel_std.size and pixel_std.max() > largest:
             raise ValueError(f"pixel_std does not fit in x's dtype {x.dtype}: "
                              f"found {pixel_std.max()}")
-    pixel_std = pixel_std.astype(x.dtype, copy=False)
-    return (x_c / np.maximum(pixel_std, x.dtype.type(eps))).astype(x.dtype, copy=False), pixel_std
+    with np.errstate(over="ignore", invalid="ignore"):  # (an overflow is refused below)
+        x_c = x - x.mean(axis=(1, 2, 3), keepdims=True)
+        if computed:
+            pixel_std = x_c.std(axis=0)
+        pixel_std = pixel_std.astype(x.dtype, copy=False)
+        x_std = (x_c / np.maximum(pixel_std, x.dtype.type(eps))).astype(x.dtype, copy=False)
+    if not (np.isfinite(pixel_std).all() and np.isfinite(x_std).all()):
+        raise ValueError(f"x's values (up to {np.max(np.abs(x)):g} in size) overflow {x.dtype} in "
+                         f"the image means, the standard deviation or their quotient: pass x in "
+                         f"float64 (or scaled down)")
+    return x_std, pixel_std

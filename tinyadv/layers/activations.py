@@ -26,8 +26,8 @@ and a test shows that it does):
 import numpy as np
 from numba import njit
 
-from ..checks import (as_plain_ndarray, check_array, check_bool, check_finite_real,
-                      check_float_dtype)
+from ..checks import (as_finite_in, as_plain_ndarray, check_array, check_bool,
+                      check_finite_real, check_float_dtype)
 from .base import Layer, Parameter, check_cache, check_dout
 
 STE_VARIANTS = ("hubara", "galloway")
@@ -187,7 +187,8 @@ class ScaledReLU(Layer):
     def __init__(self, init=0.05, *, dtype=np.float32):
         super().__init__()
         self.init = check_finite_real(init, "init")
-        self.params["scale"] = Parameter(np.array([self.init], dtype=check_float_dtype(dtype)),
+        dtype = check_float_dtype(dtype)
+        self.params["scale"] = Parameter(np.array([as_finite_in(self.init, dtype, "init")]),
                                          decay=False)
 
     def config(self):

@@ -15,8 +15,8 @@ import math
 
 import numpy as np
 
-from ..checks import (check_array, check_bool, check_finite_real, check_fits, check_float_dtype,
-                      check_positive_int, make_rng)
+from ..checks import (as_finite_in, check_array, check_bool, check_finite_real, check_fits,
+                      check_float_dtype, check_positive_int, make_rng)
 from .base import Layer, Parameter, check_cache, check_dout, is_shape, weight_and_bias_grads
 
 
@@ -159,10 +159,10 @@ class Scale(Layer):
 
     def forward(self, x):
         x = check_array(x, "input of Scale", finite=False)
-        return x * np.asarray(self.factor, dtype=x.dtype), x.shape
+        return x * as_finite_in(self.factor, x.dtype, "Scale's factor"), x.shape
 
     def backward(self, dout, cache, *, need_input_grad=True, need_param_grads=True):
         if not check_bool(need_input_grad, "need_input_grad"):
             return None, {}
         dout = check_dout(dout, check_cache(cache, is_shape(cache), "Scale.forward"), "Scale")
-        return dout * np.asarray(self.factor, dtype=dout.dtype), {}
+        return dout * as_finite_in(self.factor, dout.dtype, "Scale's factor"), {}

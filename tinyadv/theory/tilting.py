@@ -79,6 +79,7 @@ def submanifold_data(n_samples, dim, *, manifold_dim=2, separation=4.0, spread=1
     if manifold_dim > dim:
         raise ValueError(f"manifold_dim must be <= dim, got manifold_dim={manifold_dim}, dim={dim}")
     check_fits((n_samples, dim), 8, f"n_samples={n_samples}, dim={dim}: the data")
+    check_fits((dim, manifold_dim), 8, f"dim={dim}, manifold_dim={manifold_dim}: the basis")
     separation = check_nonnegative(separation, "separation")
     spread = check_nonnegative(spread, "spread")
     off_manifold_noise = check_nonnegative(off_manifold_noise, "off_manifold_noise")
