@@ -14,9 +14,10 @@ while after each parallel region for the same reason (``KMP_BLOCKTIME``); PyTorc
 
 What. While a ``map_chunks`` call runs chunks on several threads (:func:`cores_awake`), and for
 ``GRACE_SECONDS`` after the last such call ends (so that the cores stay awake across a training
-loop's Python between its steps), one spinner thread per chunk thread, each pinned to a core of
-its own, spins at the lowest priority, ``SCHED_IDLE``: it runs only when its core has nothing
-else to run, and the core is taken from it the moment a thread there wakes. A spinner is a
+loop's Python between its steps), one spinner thread per chunk thread (at most one per core:
+``map_chunks`` asks for no more), each pinned to a core of its own, spins at the lowest
+priority, ``SCHED_IDLE``: it runs only when its core has nothing else to run, and the core is
+taken from it the moment a thread there wakes. A spinner is a
 daemon thread that enters one ``nogil`` kernel, :func:`_spin_numba`, and never comes back to
 Python: it blocks in ``read()`` on its own pipe while no call has run for the grace period, and a
 call that starts writes a byte to the pipe of each spinner that has gone to sleep. Nothing it
