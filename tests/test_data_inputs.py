@@ -225,6 +225,15 @@ _FORGED = {
     "ndarray-with-zero-strides": _call(_global("numpy", "ndarray"), b"K\x04\x85",
                                        _call(_global("numpy", "dtype"), _text("V1000")),
                                        b"C\x00", b"K\x00", b"K\x00\x85"),
+    # an object array whose list is shorter than its shape: NumPy read past the list's end
+    # (a segmentation fault, on the BUILD itself)
+    "object-array-with-a-short-list": _array(
+        b"K\x04\x85", _call(_global("numpy", "dtype"), _text("O"), b"\x89\x88"), b"]"),
+    # a dtype of object sub-arrays: NumPy allocates shape x sub-array of references (10**8 of
+    # them took 2.4 GB from a 112-byte file; 4 here, refused all the same)
+    "object-sub-array-dtype": _array(
+        b"K\x03\x85", _call(_global("numpy", "dtype"), _text("O") + b"K\x04\x85\x86"),
+        b"](NNNe"),
     # an uninitialised array of any size, straight from the file's numbers
     "reconstruct-of-a-large-array": _call(_global("numpy.core.multiarray", "_reconstruct"),
                                           _global("numpy", "ndarray"), b"J\x00\x00\x00\x40\x85",

@@ -135,6 +135,11 @@ def read_cifar_batch(path, *, num_classes=10):
         raise ValueError(f"{path}: b'data' must be a uint8 array of shape (N, 3072), got {desc}")
     if not isinstance(labels, (list, tuple, np.ndarray)):
         raise ValueError(f"{path}: b'labels' must be a list of integers, got {type(labels).__name__}")
+    if not isinstance(labels, np.ndarray) and any(isinstance(v, (list, tuple)) for v in labels):
+        # (before NumPy walks them: lists nested 28 deep that share their halves, 663 bytes in
+        # the file, would be 2**28 values)
+        raise ValueError(f"{path}: b'labels' must be a flat list of integers, one per image, "
+                         f"got nested lists")
     try:
         y = np.asarray(labels)
     except (ValueError, TypeError):   # e.g. ragged [[1], [2, 3]]

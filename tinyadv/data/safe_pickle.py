@@ -31,12 +31,25 @@ one (``pickle._Unpickler``, as joblib's), whose ``BUILD`` is checked first:
   1.x writes empty: the dtype is given a new one); dtypes with fields or sub-arrays (which a
   data file's arrays never have) are refused;
 * on a ``numpy.ndarray``: only on an array with no elements that owns its memory, as
-  ``_reconstruct`` makes it (the state then brings the data; NumPy checks its size);
+  ``_reconstruct`` makes it, and only with the state NumPy writes: a dtype without fields or
+  sub-arrays (an ``object`` sub-array of 10⁸ allocated 2.4 GB from a 112-byte file) and bytes,
+  whose size NumPy checks against the shape, or for an ``object`` dtype a list of one value
+  per element (NumPy does not count that list: a short one made it read past the list's end,
+  a segmentation fault);
 * on anything else: Python's rules (the stand-ins refuse it, a dict or list has no state).
+
+Containers are checked as they are built where Python would walk them: a dict key or a set's
+item must be None, a bool, an int, a float, a str or bytes (hashing a tuple nested a million
+deep crashed the interpreter, and one nested 40 deep that shares its halves through the memo,
+2⁴⁰ leaves from 800 bytes, never ended). The checks of a dtype's state look at most a few
+levels deep, and the messages show values through ``reprlib``, so that neither walks such a
+structure.
 """
 
+import math
 import os
 import pickle
+import reprlib
 import struct
 
 import numpy as np
@@ -129,11 +142,20 @@ class _Reconstruct(_Guarded):
                 and len(args[1]) == 1 and type(args[1][0]) is int and args[1][0] == 0
                 and args[2] in (b"b", "b")):
             return _RECONSTRUCT_FUNCTION(np.ndarray, (0,), b"b")
-        shown = ", ".join(repr(a) if isinstance(a, (tuple, bytes, str, _Guarded)) and len(repr(a)) <= 40
+        shown = ", ".join(_shown(a) if isinstance(a, (tuple, bytes, str, _Guarded))
                           else type(a).__name__ for a in args)
         raise UnsafePickleError(f"refused numpy._reconstruct({shown}): only "
                                 f"_reconstruct(numpy.ndarray, (0,), b'b'), how NumPy pickles an "
                                 f"array, is allowed")
+
+
+_SHOWN = reprlib.Repr()  # (a few items of a few levels: a message never walks a whole structure)
+_SHOWN.maxstring = _SHOWN.maxother = 60
+
+
+def _shown(value):
+    """``value`` for a message: ``reprlib``'s short form."""
+    return _SHOWN.repr(value)
 
 
 _LATIN1_ENCODE = _Latin1Encode()
@@ -156,12 +178,14 @@ def _allowed_globals():
     }
 
 
-def _plain(value):
-    """Whether ``value`` is None, an int, a str, bytes, an empty dict or a tuple of these (the
-    parts of the state of a dtype without fields: ``datetime64[D]`` has the metadata ``(None,
-    (b'D', 1, 1, 1))``, which NumPy 1.x writes as ``({}, (b'D', 1, 1, 1))``)."""
+def _plain(value, depth=3):
+    """Whether ``value`` is None, an int, a str, bytes, an empty dict or a tuple of these, at
+    most ``depth`` tuples deep (the parts of the state of a dtype without fields:
+    ``datetime64[D]`` has the metadata ``(None, (b'D', 1, 1, 1))``, which NumPy 1.x writes as
+    ``({}, (b'D', 1, 1, 1))``). The depth bounds the walk: a tuple nested 100,000 deep, or 60
+    deep sharing its halves, is not plain, and is not walked to find that out."""
     if type(value) is tuple:
-        return all(_plain(v) for v in value)
+        return depth > 0 and len(value) <= 16 and all(_plain(v, depth - 1) for v in value)
     return value is None or type(value) in (int, str, bytes) or (type(value) is dict and not value)
 
 
@@ -197,18 +221,36 @@ def _check_dtype_build(dtype, state):
             and _plain(state) and _plain(expected)
             and _same(state[:1] + state[2:compared], expected[:1] + expected[2:compared]))
     if not same:
-        shown = repr(state) if len(repr(state)) <= 120 else f"{repr(state)[:117]}..."
-        raise UnsafePickleError(f"refused to set the state of dtype {dtype} to {shown}: only the "
-                                f"state NumPy writes for a plain dtype is allowed")
+        raise UnsafePickleError(f"refused to set the state of dtype {dtype} to {_shown(state)}: "
+                                f"only the state NumPy writes for a plain dtype is allowed")
     return _fresh(state)
 
 
-def _check_array_build(array):
-    """UnsafePickleError unless ``array`` is fresh: no elements, owning its memory (no view)."""
+def _check_array_build(array, state):
+    """UnsafePickleError unless ``array`` is fresh (no elements, owning its memory: no view) and
+    ``state`` is ``(version, shape, dtype, is_fortran, data)`` with a dtype of no fields and no
+    sub-array, an item size above 0, and its data as NumPy writes them: bytes (whose size
+    NumPy checks against the shape), or for an ``object`` dtype a list of exactly one value per
+    element (NumPy does not count that list: a shorter one made it read past the list's end)."""
     if array.size != 0 or not array.flags.owndata or array.base is not None:
         raise UnsafePickleError(f"refused to set the state of an array of shape {array.shape} "
                                 f"that already holds data or views another: NumPy builds an "
                                 f"array only once, from an empty one")
+    fits = type(state) is tuple and len(state) == 5
+    if fits:
+        _, shape, dtype, _, data = state
+        fits = (type(shape) is tuple and all(type(n) is int and n >= 0 for n in shape)
+                and isinstance(dtype, np.dtype) and dtype.itemsize > 0
+                and dtype.fields is None and dtype.subdtype is None)
+        if fits and dtype.hasobject:
+            fits = type(data) is list and len(data) == math.prod(shape)
+        elif fits:
+            fits = type(data) is bytes
+    if not fits:
+        raise UnsafePickleError(f"refused to build an array from the state {_shown(state)}: only "
+                                f"the state NumPy writes (shape, a dtype without fields or "
+                                f"sub-arrays, and bytes, or one Python value per element) is "
+                                f"allowed")
 
 
 class RestrictedUnpickler(pickle._Unpickler):
@@ -236,10 +278,51 @@ class RestrictedUnpickler(pickle._Unpickler):
         if isinstance(inst, np.dtype):
             self.stack[-1] = _check_dtype_build(inst, state)
         elif isinstance(inst, np.ndarray):
-            _check_array_build(inst)
+            _check_array_build(inst, state)
         pickle._Unpickler.load_build(self)
 
     dispatch[pickle.BUILD[0]] = load_build
+
+    # The opcodes that hash what the file built (a dict's keys, a set's items) are checked
+    # first. (After a MARK, pickle._Unpickler keeps the items since the MARK as self.stack, the
+    # stack below it on self.metastack.)
+    def load_setitem(self):
+        _check_hashable(self.stack[-2])
+        pickle._Unpickler.load_setitem(self)
+
+    def load_setitems(self):
+        _check_hashable(*self.stack[0::2])
+        pickle._Unpickler.load_setitems(self)
+
+    def load_dict(self):
+        _check_hashable(*self.stack[0::2])
+        pickle._Unpickler.load_dict(self)
+
+    def load_additems(self):
+        _check_hashable(*self.stack)
+        pickle._Unpickler.load_additems(self)
+
+    def load_frozenset(self):
+        _check_hashable(*self.stack)
+        pickle._Unpickler.load_frozenset(self)
+
+    dispatch[pickle.SETITEM[0]] = load_setitem
+    dispatch[pickle.SETITEMS[0]] = load_setitems
+    dispatch[pickle.DICT[0]] = load_dict
+    dispatch[pickle.ADDITEMS[0]] = load_additems
+    dispatch[pickle.FROZENSET[0]] = load_frozenset
+
+
+_HASHABLE = (type(None), bool, int, float, str, bytes)
+
+
+def _check_hashable(*keys):
+    """UnsafePickleError unless every key is None, a bool, an int, a float, a str or bytes: what
+    a data file's dict keys are, and nothing that hashing walks."""
+    for key in keys:
+        if type(key) not in _HASHABLE:
+            raise UnsafePickleError(f"refused a dict key or set item of type {type(key).__name__}: "
+                                    f"a data file's are numbers, strings or bytes")
 
 
 def check_path_type(path):
@@ -272,6 +355,6 @@ def safe_load(path):
         except UnsafePickleError as err:
             raise UnsafePickleError(f"{path}: {err}") from None
         except (pickle.UnpicklingError, EOFError, TypeError, ValueError, LookupError,
-                AttributeError, OverflowError, MemoryError, struct.error) as err:
+                AttributeError, OverflowError, MemoryError, RecursionError, struct.error) as err:
             raise ValueError(f"{path} is not a readable pickle (truncated or corrupted?): "
                              f"{type(err).__name__}: {err}") from None
