@@ -47,7 +47,8 @@ def read_svhn_mat(path):
     FileNotFoundError
         No file at ``path`` (nor, as ``scipy.io.loadmat`` also tries it, at ``path + ".mat"``).
     ValueError
-        The file is not a readable .mat file, or not SVHN's structure.
+        The file is not a readable .mat file, or not SVHN's structure, or could not be read
+        into memory (a damaged size, a zlib bomb, or a file larger than the memory).
 
     ``scipy.io.loadmat`` is not hardened against damaged files: one changed byte in the type
     code of a data element (e.g. 2 -> 210 in ``y``'s tag) crashes the process with a
@@ -72,6 +73,10 @@ def read_svhn_mat(path):
     except (ValueError, TypeError, OSError, EOFError, zlib.error, scipy.io.matlab.MatReadError,
             IndexError) as err:   # (IndexError: scipy's answer to a file cut inside its header)
         raise ValueError(f"{path} is not a readable .mat file (truncated or corrupted?): {err}") from None
+    except MemoryError:  # scipy allocates what a size in the file announces, or inflates it all
+        raise ValueError(f"{path} could not be read into memory: the file is damaged (a size in "
+                         f"it announces more than it holds, or it inflates to gigabytes) or larger "
+                         f"than the memory available") from None
     if "X" not in mat or "y" not in mat:
         found = sorted(k for k in mat if not k.startswith("__"))
         raise ValueError(f"{path} lacks the variables 'X' and 'y' of SVHN (found {found})")
