@@ -245,6 +245,10 @@ def _crafted(checkpoint, meta_changes=(), extra=()):
     ({"history": [1]}, {}, "its history must be a dict"),
     ({"history": {"loss": 3}}, {}, "its history must be a dict"),  # fit appends to "loss"
     ({"rng": {"bit_generator": "PCG64"}}, {}, "its generator state does not fit rng"),
+    # (numbers beyond the generator's uint64/uint128: OverflowError escaped, naming no file)
+    *[({"rng": {"bit_generator": "PCG64", "state": {"state": state, "inc": inc},
+                "has_uint32": 0, "uinteger": 0}}, {}, "its generator state does not fit rng")
+      for state, inc in ((2 ** 200, 1), (-1, 1), (1, 2 ** 130))],
     ({}, {"junk": np.zeros(2)}, r"entries \['junk'\] belong to no model or optimizer"),
     ({}, {"optimizer/m.99": np.zeros(2)}, r"entries \['m.99'\] that this Adam does not"),
 ])

@@ -334,7 +334,7 @@ def _check_generator_state(generator, state, message):
     tried on a fresh generator of its kind, so that nothing changes before all is checked."""
     try:
         type(generator.bit_generator)().state = state
-    except (TypeError, ValueError, KeyError) as error:
+    except (TypeError, ValueError, KeyError, OverflowError) as error:  # (Overflow: 2**200)
         raise ValueError(f"{message}, a {type(generator.bit_generator).__name__} generator "
                          f"({error!s:.80})") from None
 
