@@ -22,6 +22,7 @@ The architectures:
   Neural Networks".
 """
 
+import io
 import json
 import math
 import numbers
@@ -687,7 +688,11 @@ def read_npz_with_meta(path, kind):
     ``__meta__``, is damaged (a bad checksum, a broken entry or central directory) or holds an
     entry of Python objects (a pickle, never loaded) raises ValueError naming it as not a
     readable tinyadv ``kind`` ("model file", "checkpoint"); a missing file raises
-    FileNotFoundError, a ``path`` that is not a path TypeError.
+    FileNotFoundError, a ``path`` that is not a path TypeError. Every entry is checked before
+    any is read (``_check_entries``): one that is not what its header declares or would cost
+    more memory than the file could hold (a header declaring more data than the entry holds,
+    values of no bytes, a zip bomb) is a ValueError naming the file and the entry, and so is an
+    entry that still does not fit in memory.
     """
     path = check_path(path)  # (an int would be opened as a file descriptor, and closed; ~ expanded)
     with open(path, "rb") as file:
@@ -702,10 +707,12 @@ def read_npz_with_meta(path, kind):
         with data:
             if "__meta__" not in data.files:
                 raise ValueError(f"{path} is not a tinyadv {kind} (no __meta__ entry)")
+            _check_entries(data.zip, path, kind, os.fstat(file.fileno()).st_size)
             arrays = {key: _read_entry(data, key, path, kind) for key in data.files}
-    try:
+    try:  # (ValueError: not JSON, or an integer of over 4300 digits, which Python refuses to
+        # convert; RecursionError: lists nested too deep for the parser)
         meta = json.loads(str(arrays.pop("__meta__")))
-    except (json.JSONDecodeError, RecursionError):  # (lists nested too deep for the parser)
+    except (ValueError, RecursionError):
         meta = None
     if not isinstance(meta, dict):
         raise ValueError(f"{path} is not a tinyadv {kind} (its __meta__ is not a JSON object)")
@@ -730,10 +737,108 @@ def _read_entry(data, key, path, kind):
     except _DAMAGED as error:
         raise ValueError(f"{path} is a damaged .npz (entry {key!r}: {error}); it is not a "
                          f"readable tinyadv {kind}") from None
+    except MemoryError:  # (an entry as large as its file says, in a file larger than memory)
+        raise ValueError(f"{path}: its entry {key!r} is too large to load into memory; it is "
+                         f"not a readable tinyadv {kind}") from None
     if not isinstance(value, np.ndarray):  # (a member that is not in the .npy format: bytes)
         raise ValueError(f"{path}: its entry {key!r} is not a NumPy array (.npy); it is not a "
                          f"readable tinyadv {kind}")
     return value
+
+
+#: NumPy's limit on the length of a .npy header (``np.load``'s ``max_header_size``), which
+#: tinyadv never raises: a longer header is not read at all.
+_LARGEST_NPY_HEADER = 10_000
+
+#: The entries of an .npz may inflate to at most ``_MOST_INFLATION`` times the file's size on
+#: disk, plus ``_INFLATION_ALLOWANCE`` bytes. tinyadv writes its files uncompressed (np.savez:
+#: the entries hold what the file holds); np.savez_compressed deflates a model's weights about
+#: 1.1 to 1 (the talk's CNN), weights of ±1 17 to 1, weights 95% zeros 13 to 1. Only an array
+#: of one repeated value comes near deflate's limit of 1032 to 1, as the 3.5 MB of a zip bomb
+#: that inflate to 3.5 GB do; the allowance lets a small compressed file hold such arrays.
+_MOST_INFLATION = 100
+_INFLATION_ALLOWANCE = 64 * 2**20
+
+
+def _check_entries(archive, path, kind, file_size):
+    """Refuse (ValueError naming the file and the entry) an .npz whose entries would cost more
+    memory than the file could hold, before any entry is read.
+
+    ``np.load`` allocates the whole array that an entry's .npy header declares before it reads
+    the data, and inflates a compressed entry to whatever size it holds: a 1 KB file can
+    declare 10**12 float32 values (4 TB), a dtype of no bytes (``|V0``) can declare 10**15
+    values for nothing (which ``Sequential.load`` counts as the values the file holds), and
+    3.5 MB of deflated zeros inflate to 3.5 GB. So each entry is checked from the archive's
+    directory and its first few KB alone: a .npy member (``np.load`` hands any other over as
+    raw bytes), stored or deflated (zipfile inflates bzip2 and LZMA reads with no limit on their
+    size), the entries so far inflating to no more than the bound of ``_MOST_INFLATION``, a
+    header NumPy reads, of numbers (or text for ``__meta__``) whose values take bytes and hold
+    no Python objects, and exactly as many bytes of data as that header declares.
+    """
+    end = f"it is not a readable tinyadv {kind}"
+    inflated = 0
+    for info in archive.infolist():
+        key = info.filename.removesuffix(".npy")
+        if key == info.filename:
+            raise ValueError(f"{path}: its entry {key!r} is not a NumPy array (.npy); {end}")
+        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            method = zipfile.compressor_names.get(info.compress_type, info.compress_type)
+            raise ValueError(f"{path}: its entry {key!r} is compressed with {method}, which "
+                             f"tinyadv does not read (np.savez stores the entries, "
+                             f"np.savez_compressed deflates them); {end}")
+        inflated += info.file_size
+        if inflated > _MOST_INFLATION * file_size + _INFLATION_ALLOWANCE:
+            raise ValueError(f"{path}: its entries up to {key!r} inflate to {inflated} bytes, "
+                             f"more than {_MOST_INFLATION} times the file's {file_size}, as a zip "
+                             f"bomb's do; {end}")
+        try:
+            shape, dtype, header_size = _npy_header(archive, info)
+        except _DAMAGED as error:
+            raise ValueError(f"{path} is a damaged .npz (entry {key!r}: {error}); {end}") from None
+        except ValueError as error:
+            raise ValueError(f"{path}: its entry {key!r} {error}; {end}") from None
+        if dtype.hasobject:
+            raise ValueError(f"{path}: its entry {key!r} holds Python objects (pickled data), "
+                             f"which tinyadv never loads; it is not a tinyadv {kind}")
+        if dtype.kind not in ("biufU" if key == "__meta__" else "biuf"):
+            what = "numbers or text" if key == "__meta__" else "numbers"
+            raise ValueError(f"{path}: its entry {key!r} holds {dtype} values, not {what}; {end}")
+        if dtype.itemsize == 0:
+            raise ValueError(f"{path}: its entry {key!r} holds {dtype} values, which take no "
+                             f"bytes; {end}")
+        declared = math.prod(shape) * dtype.itemsize
+        if declared != info.file_size - header_size:
+            raise ValueError(f"{path}: its entry {key!r} declares a {shape} array of {dtype}, "
+                             f"{declared} bytes, but holds {info.file_size - header_size}: it is "
+                             f"damaged or crafted; {end}")
+
+
+def _npy_header(archive, info):
+    """``(shape, dtype, header size in bytes)`` of the .npy member ``info`` of ``archive``,
+    read from its first bytes only (the header, at most ``_LARGEST_NPY_HEADER`` long).
+
+    ValueError when the member is no .npy array or its header one that NumPy refuses to read,
+    said as the end of a sentence that begins with the entry."""
+    with archive.open(info) as member:
+        head = io.BytesIO(member.read(12 + _LARGEST_NPY_HEADER))  # magic, version, length, header
+    try:
+        version = np.lib.format.read_magic(head)
+    except ValueError:
+        raise ValueError("is not a NumPy array (.npy)") from None
+    if version not in ((1, 0), (2, 0), (3, 0)):
+        raise ValueError(f"has a .npy header NumPy refuses to read (format version {version})")
+    length_size = 2 if version == (1, 0) else 4  # (2.0 and 3.0 allow headers of up to 4 GB)
+    length = int.from_bytes(head.getvalue()[8:8 + length_size], "little")
+    if length > _LARGEST_NPY_HEADER:
+        raise ValueError(f"has a .npy header NumPy refuses to read ({length} bytes long, more "
+                         f"than its limit of {_LARGEST_NPY_HEADER})")
+    read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                   else np.lib.format.read_array_header_2_0)  # (3.0 is 2.0 in UTF-8)
+    try:
+        shape, _, dtype = read_header(head, max_header_size=_LARGEST_NPY_HEADER)
+    except ValueError as error:
+        raise ValueError(f"has a .npy header NumPy refuses to read ({error!s:.200})") from None
+    return shape, dtype, 8 + length_size + length
 
 
 def write_npz_atomically(path, arrays):
