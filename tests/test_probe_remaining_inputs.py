@@ -242,6 +242,8 @@ def _crafted(checkpoint, meta_changes=(), extra=()):
     ({"epoch": -3}, {}, "its epoch is -3, not an integer >= 0"),
     ({"epoch": "x"}, {}, "its epoch is 'x'"),
     ({"epoch": True}, {}, "its epoch is True"),
+    ({"epoch": 2 ** 63}, {}, "its epoch is 9223372036854775808, not an integer >= 0 below 2"),
+    ({"epoch": 10 ** 400}, {}, "its epoch is an integer of 1329 bits"),  # (no 400 digits shown)
     ({"history": [1]}, {}, "its history must be a dict"),
     ({"history": {"loss": 3}}, {}, "its history must be a dict"),  # fit appends to "loss"
     ({"rng": {"bit_generator": "PCG64"}}, {}, "its generator state does not fit rng"),

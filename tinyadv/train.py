@@ -30,8 +30,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .attacks.base import accepts_keyword
-from .checks import (check_array, check_bool, check_generator, check_labels, check_nonnegative,
-                     check_positive_int, make_rng)
+from .checks import (INT64_MAX, _int_text, check_array, check_bool, check_generator, check_labels,
+                     check_nonnegative, check_positive_int, make_rng)
 from .files import check_path
 from .losses import (_cross_entropy_part, check_label_smoothing, cross_entropy, l1_penalty,
                      l2_penalty, logits_to_labels, sample_weights)
@@ -373,9 +373,10 @@ def load_checkpoint(path, model, optimizer, rng, history_keys=None):
     epoch, history = meta["epoch"], meta["history"]
     if isinstance(epoch, float) and epoch.is_integer():  # (2.0: a float epoch written as such)
         epoch = int(epoch)
-    if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
-        raise ValueError(f"{path} is not a readable tinyadv checkpoint (its epoch is {epoch!r}, "
-                         f"not an integer >= 0)")
+    if isinstance(epoch, bool) or not isinstance(epoch, int) or not 0 <= epoch <= INT64_MAX:
+        epoch = _int_text(epoch) if type(epoch) is int else repr(epoch)  # (4,000 digits: short)
+        raise ValueError(f"{path} is not a readable tinyadv checkpoint (its epoch is {epoch}, "
+                         f"not an integer >= 0 below 2**63)")
     _check_history(history, f"{path} is not a readable tinyadv checkpoint: its history", ValueError)
     if history_keys is not None and set(history) != set(history_keys):
         raise ValueError(f"{path} records {sorted(history)} but this run records "
