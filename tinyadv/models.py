@@ -124,7 +124,8 @@ class Sequential:
 
     @property
     def chunk_size(self):
-        """Images per chunk, or None for the default (32)."""
+        """Images per chunk, or None for the default: 64 float32 images where the batch has a
+        chunk of 64 for every core, else 32 (the class docstring)."""
         return self._chunk_size
 
     @chunk_size.setter
