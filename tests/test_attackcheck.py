@@ -130,6 +130,27 @@ def test_an_attack_that_returns_nan_or_infinity_fails_naming_it(model_and_data, 
 
     report = ta.check_attack(broken, model, x, eps=0.1)
     assert "no NaN or infinity" in report.failures, str(report)
+    assert "repeatable" not in report.failures, str(report)  # (the same bits twice, NaN too)
+
+
+@pytest.mark.parametrize("eps", [1.0, 10.0])
+def test_an_l1_attack_a_thousandth_outside_the_ball_fails_in_float32_on_cifar_sized_images(eps):
+    """The L1 slack was d times the L∞ one: 2.8e-3 at ε = 1 and 1.6e-2 at ε = 10 on 3×32×32
+    float32 images, so this attack passed; a rounding bound leaves 3.7e-4."""
+    x = np.random.default_rng(0).uniform(0.2, 0.8, (4, 3, 32, 32)).astype(np.float32)
+    model = ta.logistic_regression(x[0].size, seed=0).eval()
+
+    def past_the_ball(model, x, y=None, *, eps, norm, clip):
+        x_adv = ta.pgd(model, x, y, eps=eps, norm=norm, clip=clip, alpha=eps / 4, steps=10,
+                       seed=0)
+        x_adv[:, 0, 0, 0] = np.where(x_adv[:, 0, 0, 0] >= x[:, 0, 0, 0],
+                                     x_adv[:, 0, 0, 0] + 1e-3, x_adv[:, 0, 0, 0] - 1e-3)
+        return x_adv
+
+    report = ta.check_attack(past_the_ball, model, x, eps=eps, norm=1)
+    assert "inside the L1 ball" in report.failures, str(report)
+    assert ta.check_attack(ta.pgd, model, x, eps=eps, norm=1, alpha=eps / 4, steps=10).passed
+
 
 def test_an_attack_that_writes_into_x_fails_and_the_callers_x_is_kept(model_and_data):
     """x_adv − x was measured after the attack had overwritten x: 0, so three ε-steps passed."""

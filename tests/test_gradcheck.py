@@ -145,3 +145,14 @@ def test_numerical_gradient_of_an_empty_array_is_empty():
     assert grad.shape == (0, 4) and grad.dtype == np.float64
     with pytest.raises(ValueError, match="contiguous"):
         ta.gradcheck.numerical_gradient(lambda: 1.0, np.zeros((3, 4)).T, 1.0)
+
+
+def test_a_backward_that_returns_none_for_every_input_is_refused():
+    """It checked nothing and reported "all gradients match central differences"."""
+    x, w = np.linspace(-1, 1, 6).reshape(2, 3), np.ones((3, 2))
+    for backward, inputs in ((lambda dout, cache: None, [x]),
+                             (lambda dout, cache: (None,), [x]),
+                             (lambda dout, cache: (None, None), [x, w])):
+        with pytest.raises(ValueError, match="None for every input: there is no gradient to check"):
+            ta.check_gradients(lambda *a: (a[0] @ a[1] if len(a) == 2 else np.tanh(a[0]), a),
+                               backward, inputs)

@@ -260,7 +260,7 @@ def check_gradients(forward, backward, inputs, *, seed=0, h=1e-6, tolerance=1e-6
     backward : callable
         ``backward(dout, cache) -> gradients``: one array per input, in the order of ``inputs``
         (a single array when there is one input). A ``None`` entry means "not computed" and is
-        skipped.
+        skipped; ``None`` for every input is a ValueError (there would be nothing to check).
     inputs : list or tuple of ndarray, or dict of name -> ndarray
         Finite arrays of numbers, converted to float64 copies (the check needs float64 to be
         meaningful). Names come from the dict keys or from ``forward``'s parameter names. A
@@ -295,7 +295,7 @@ def check_gradients(forward, backward, inputs, *, seed=0, h=1e-6, tolerance=1e-6
     out, cache = result
     dout = rng.normal(size=np.shape(out))
     gradients = backward(dout, cache)
-    if len(arrays) == 1 and isinstance(gradients, np.ndarray):
+    if len(arrays) == 1 and (gradients is None or isinstance(gradients, np.ndarray)):
         gradients = (gradients,)
     gradients = tuple(gradients)
     if len(gradients) != len(arrays):
@@ -309,6 +309,8 @@ def check_gradients(forward, backward, inputs, *, seed=0, h=1e-6, tolerance=1e-6
             raise ValueError(f"gradient of {name} has shape {np.shape(analytic)}, "
                              f"the input has shape {array.shape}")
         targets.append((name, array, analytic))
+    if not targets:  # (a report of no errors would read "all gradients match")
+        raise ValueError("backward returned None for every input: there is no gradient to check")
     return _compare(targets, lambda: forward(*arrays)[0], out, dout, h, tolerance)
 
 
