@@ -26,6 +26,9 @@ def parse(kind, text, nargs=None):
     (cli.positive_float, "0", "must be > 0"),
     (cli.fraction, "1.5", r"must be in \[0, 1\]"),
     (cli.figure_path, "out.xyz", "does not end in a figure format matplotlib writes"),
+    (cli.figure_path, "out.pgf", "does not end in a figure format"),  # (it needs LaTeX)
+    (cli.count, "-1", "must be >= 0, got -1"),
+    (cli.count, str(2 ** 64), r"must be < 2\*\*63, got 18446744073709551616"),
 ])
 def test_a_bad_value_is_a_usage_error_naming_the_flag(capsys, kind, text, message):
     with pytest.raises(SystemExit) as stop:
@@ -98,3 +101,13 @@ def test_a_leading_tilde_is_the_home_folder_in_folder_and_file_flags(tmp_path, m
     assert parse(cli.folder, "~/runs")[1] == str(tmp_path / "runs")
     assert parse(cli.file_path, "~/models/m.npz")[1] == str(tmp_path / "models" / "m.npz")
     assert parse(cli.figure_path, "~/fig.png")[1] == str(tmp_path / "fig.png")
+
+
+def test_a_folder_that_cannot_be_written_into_is_refused(tmp_path, capsys, monkeypatch):
+    """It was found only when the figure was saved, after the training."""
+    monkeypatch.setattr(cli.os, "access", lambda path, mode: path != str(tmp_path))
+    for kind, text in ((cli.folder, f"{tmp_path}/new/figures"), (cli.figure_path, f"{tmp_path}/a.png")):
+        with pytest.raises(SystemExit):
+            parse(kind, text)
+        assert f"cannot write into {tmp_path}" in capsys.readouterr().err
+    assert parse(cli.count, "0")[1] == 0 and parse(cli.nonnegative_int, str(2 ** 70))[1] == 2 ** 70

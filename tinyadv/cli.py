@@ -42,10 +42,19 @@ def positive_int(text):
 
 
 def nonnegative_int(text):
-    """An integer >= 0 (a count that may be zero, a seed)."""
+    """An integer >= 0 (a seed: any size)."""
     value = _number(text, int)
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def count(text):
+    """An integer >= 0 and < 2**63 (a count that may be zero, as epochs after others: the
+    library refuses a larger one, after the training before it)."""
+    value = nonnegative_int(text)
+    if value >= 2 ** 63:
+        raise argparse.ArgumentTypeError(f"must be < 2**63, got {value}")
     return value
 
 
@@ -95,6 +104,8 @@ def folder(text):
         parent = os.path.dirname(parent)
     if not os.path.isdir(parent):
         raise argparse.ArgumentTypeError(f"{parent} is a file, not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):  # (else the figure fails after the training)
+        raise argparse.ArgumentTypeError(f"cannot write into {parent}")
     return text
 
 
@@ -114,11 +125,13 @@ def file_path(text):
 
 
 def figure_path(text):
-    """A figure's file name (see ``file_path``) with an extension matplotlib can write."""
+    """A figure's file name (see ``file_path``) with an extension matplotlib can write by itself
+    (not "pgf", which needs a LaTeX installation: it failed after the training)."""
     from matplotlib.backend_bases import FigureCanvasBase  # only scripts that draw need it
 
     extension = os.path.splitext(text)[1].lower().lstrip(".")
-    formats = FigureCanvasBase.get_supported_filetypes()
+    formats = {name: kind for name, kind in FigureCanvasBase.get_supported_filetypes().items()
+               if name != "pgf"}
     if extension not in formats:
         raise argparse.ArgumentTypeError(f"{text!r} does not end in a figure format matplotlib "
                                          f"writes ({', '.join(sorted(formats))})")
