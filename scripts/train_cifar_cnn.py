@@ -26,8 +26,8 @@ Each phase writes a resumable checkpoint (``<checkpoints>/cifar_cnn[_l2]_{clean,
 ``fit(checkpoint=..., resume=True)``): run the same command again after an interruption and it
 continues after the last finished epoch. The flags that shape the training are recorded in
 ``<checkpoints>/cifar_cnn_settings.json``, and a run with other values (``--eps``, ``--lr``,
-``--seed``, ...) in the same folder is refused: it would take the finished checkpoints for its
-own. Only ``--adv-epochs`` may grow, to train on. The final models are
+``--seed``, ...) in the same folder is refused once a checkpoint or a model is there: it would
+take the finished checkpoints for its own. Only ``--adv-epochs`` may grow, to train on. The final models are
 ``<checkpoints>/cifar_cnn.npz`` and ``cifar_cnn_l2.npz`` (``tinyadv.load``), read through
 ``load_trained`` below by cifar_robustness.py, cifar_filters.py, noisy_examples.py and
 pixel_swap_tradeoff.py. With ``--data mini-mnist`` (the default, for the smoke test) the same CNN
@@ -40,7 +40,7 @@ import os
 import time
 
 import tinyadv as ta
-from tinyadv.cli import folder, fraction, nonnegative_int, positive_float, positive_int
+from tinyadv.cli import count, folder, fraction, nonnegative_int, positive_float, positive_int
 from tinyadv.data import DATASET_NAMES, load_dataset
 from tinyadv.files import atomic_path
 
@@ -52,10 +52,20 @@ SETTINGS = ("data", "train_limit", "clean_epochs", "batch_size", "lr", "eps", "a
             "seed")
 
 
+def trained_files(checkpoints):
+    """The files of a training that ``checkpoints`` holds: the phases' checkpoints and the final
+    models."""
+    names = [f"{stem}{end}" for stem, _, _ in MODELS
+             for end in ("_clean.ckpt.npz", "_adv.ckpt.npz", ".npz")]
+    return [name for name in names if os.path.exists(os.path.join(checkpoints, name))]
+
+
 def settings_error(args):
-    """Why the checkpoints in ``args.checkpoints`` may not be resumed with ``args``, or None."""
+    """Why the checkpoints in ``args.checkpoints`` may not be resumed with ``args``, or None.
+    Settings recorded by a run that saved nothing (it failed before its first epoch ended: a
+    learning rate beyond float32, say) bind nothing: this run records its own."""
     path = os.path.join(args.checkpoints, "cifar_cnn_settings.json")
-    if not os.path.exists(path):
+    if not os.path.exists(path) or not trained_files(args.checkpoints):
         return None
     try:
         with open(path) as file:
@@ -77,8 +87,20 @@ def load_trained(checkpoints, data, x=None, names=("CNN-L2", "CNN")):
     """The models this script trained, ``{name: model}`` in the order of ``names``, read from
     ``checkpoints`` (in evaluation mode) for the scripts that study them. A missing file, or a
     model that does not take images shaped like ``x`` (N, C, H, W), ends the program with a
-    message naming the command that makes the models."""
+    message naming the command that makes the models, and so do models that the settings
+    recorded beside them say were trained on another data set than ``data`` (Fashion-MNIST
+    models read MNIST's images, or SVHN models CIFAR-10's, without an error otherwise)."""
     command = f"python scripts/train_cifar_cnn.py --data {data} --checkpoints {checkpoints}"
+    settings = os.path.join(checkpoints, "cifar_cnn_settings.json")
+    try:
+        with open(settings) as file:
+            trained_on = json.load(file).get("data", data)
+    except (OSError, ValueError, AttributeError):  # (none recorded: models from elsewhere)
+        trained_on = data
+    if trained_on != data:
+        raise SystemExit(f"the models in {checkpoints} were trained on {trained_on} ({settings}), "
+                         f"this run reads {data}: pass --data {trained_on}, or run `{command}` "
+                         f"with another --checkpoints folder")
     stems = {name: stem for stem, name in NAMES.items()}
     models = {}
     for name in names:
@@ -124,8 +146,8 @@ def main(argv=None):
                         help="first N training images (paper: all 50,000)")
     parser.add_argument("--test-limit", type=positive_int, default=None,
                         help="default: the whole test set")
-    parser.add_argument("--clean-epochs", type=nonnegative_int, default=10, help="paper: 50")
-    parser.add_argument("--adv-epochs", type=nonnegative_int, default=3, help="paper: 200")
+    parser.add_argument("--clean-epochs", type=count, default=10, help="paper: 50")
+    parser.add_argument("--adv-epochs", type=count, default=3, help="paper: 200")
     parser.add_argument("--batch-size", type=positive_int, default=128)
     parser.add_argument("--lr", type=positive_float, default=1e-3)
     parser.add_argument("--eps", type=fraction, default=8 / 255,

@@ -258,6 +258,7 @@ def recorded(monkeypatch, tmp_path):
     folder = tmp_path / "checkpoints"
     with pytest.raises(Parsed):
         module.main(["--checkpoints", str(folder)])
+    (folder / "cifar_cnn_clean.ckpt.npz").write_bytes(b"")  # (a first epoch's checkpoint)
     return module, folder
 
 
@@ -296,6 +297,21 @@ def test_resuming_with_other_settings_is_refused(recorded, flags, shown, capsys)
     assert "cifar_cnn_settings.json" in err and "another --checkpoints folder" in err
     for text in shown:
         assert text in err
+
+
+def test_settings_of_a_run_that_saved_nothing_bind_nothing(recorded, capsys):
+    """A run that failed before its first checkpoint (--lr 1e39 is beyond float32) had recorded
+    its settings, and the corrected command was refused, the folder holding no checkpoint."""
+    module, folder = recorded
+    (folder / "cifar_cnn_clean.ckpt.npz").unlink()
+    with pytest.raises(Parsed):
+        module.main(["--checkpoints", str(folder), "--lr", "0.01"])
+    assert json.loads((folder / "cifar_cnn_settings.json").read_text())["lr"] == 0.01
+    for name in ("cifar_cnn_l2_adv.ckpt.npz", "cifar_cnn.npz"):  # any of its files binds them
+        (folder / name).write_bytes(b"")
+        assert "another --checkpoints folder" in refused(module, ["--checkpoints", str(folder)],
+                                                         capsys)
+        (folder / name).unlink()
 
 
 # ---- fooling_images: no ε sweep, no ε figure ---------------------------------------------------

@@ -6,6 +6,7 @@ tables next to the paper's numbers, and show the directions that a tiny run alre
 """
 
 import re
+import shutil
 
 import numpy as np
 import pytest
@@ -52,7 +53,7 @@ def test_missing_models_name_the_training_command(name, tmp_path):
                                 "--figures", str(tmp_path)])
 
 
-def test_load_trained_reads_both_models_and_refuses_other_images(trained):
+def test_load_trained_reads_both_models_and_refuses_other_images(trained, tmp_path):
     folder, _ = trained
     load_trained = load_script("train_cifar_cnn").load_trained
     digits = np.zeros((2, 1, 28, 28), np.float32)
@@ -60,9 +61,18 @@ def test_load_trained_reads_both_models_and_refuses_other_images(trained):
     assert list(models) == ["CNN", "CNN-L2"] and not models["CNN"].training
     assert np.array_equal(models["CNN-L2"]["conv2"].params["weight"].data,
                           ta.load(folder / "cifar_cnn_l2.npz")["conv2"].params["weight"].data)
+    # MNIST's images have mini-MNIST's shape: the settings recorded beside the models tell them
+    # apart (the models were read without a word before)
+    with pytest.raises(SystemExit, match=r"were trained on mini-mnist .*pass --data mini-mnist"):
+        load_trained(str(folder), "mnist", digits)
+    elsewhere = tmp_path / "elsewhere"  # (models without recorded settings: their shape decides)
+    elsewhere.mkdir()
+    for stem in ("cifar_cnn", "cifar_cnn_l2"):
+        shutil.copy(folder / f"{stem}.npz", elsewhere)
+    assert list(load_trained(str(elsewhere), "mnist", digits)) == ["CNN-L2", "CNN"]
     with pytest.raises(SystemExit, match=r"does not take cifar10 images \(3, 32, 32\).*"
                                          r"train_cifar_cnn.py --data cifar10"):
-        load_trained(str(folder), "cifar10", np.zeros((2, 3, 32, 32), np.float32))
+        load_trained(str(elsewhere), "cifar10", np.zeros((2, 3, 32, 32), np.float32))
 
 
 def test_robustness_falls_with_eps(trained, tmp_path, capsys):
