@@ -69,7 +69,20 @@ def parse_args(argv=None):
     if args.test_limit is not None and args.seed_size >= args.test_limit:
         parser.error(f"--seed-size ({args.seed_size}) must be smaller than --test-limit ({args.test_limit}): "
                      "the other test digits are the evaluation set")
+    if args.rounds > 64:  # (papernot_blackbox refuses it too, but after the oracle's training)
+        parser.error(f"--rounds must be <= 64 (the substitute's data doubles every round), got "
+                     f"{args.rounds}")
+    try:  # (the second figure, written last, beside --out)
+        figure_path(examples_path(args.out))
+    except argparse.ArgumentTypeError as error:
+        parser.error(f"--out {args.out}: the examples' figure: {error}")
     return args
+
+
+def examples_path(out):
+    """The transferred examples' figure beside ``out``, in its format."""
+    stem, suffix = os.path.splitext(out)
+    return f"{stem}_examples{suffix}"
 
 
 def round_tracker(x_eval, y_eval, oracle, args):
@@ -157,10 +170,9 @@ def main(argv=None):
                           captions=[[f"oracle: {p}" for p in pred_clean], [f"oracle: {p}" for p in pred_adv]],
                           row_titles=["clean", f"FGSM ε={args.eps:g}\non substitute"], cell_size=1.7,
                           title=f"transferred examples (true labels {' '.join(str(v) for v in y_eval[shown])})")
-    stem, suffix = os.path.splitext(args.out)  # (the --out's format for both figures)
-    examples_path = f"{stem}_examples{suffix}"
-    save_figure(examples, examples_path)
-    print(f"\nwrote {args.out} and {examples_path} in {time.perf_counter() - began:.0f} s in all")
+    save_figure(examples, examples_path(args.out))
+    print(f"\nwrote {args.out} and {examples_path(args.out)} in {time.perf_counter() - began:.0f} s "
+          f"in all")
     return result, log
 
 

@@ -116,7 +116,8 @@ def parse_args(argv=None):
     parser.add_argument("--lr", type=positive_float, default=None,
                         help="laptop protocol only: Adam learning rate (default 1e-3)")
     parser.add_argument("--paper-protocol", action="store_true",
-                        help="the reference code's training: Adam lr 1e-5, ≈214 images, --paper-steps steps")
+                        help="the reference code's training: Adam lr 1e-5, --paper-steps steps (over the "
+                             "first ≈214 digits at the default steps)")
     parser.add_argument("--paper-steps", type=positive_int, default=None,
                         help="--paper-protocol only: Adam steps (default 50,000)")
     parser.add_argument("--paper-expert-steps", type=positive_int, default=None,
@@ -338,7 +339,7 @@ def protocol_suffix(args):
 
 
 def print_table(results, args):
-    protocol = "paper protocol (Adam 1e-5, ≈214 images)" if args.paper_protocol else \
+    protocol = f"paper protocol (Adam 1e-5, the first {args.paper_digits} digits)" if args.paper_protocol else \
         f"laptop protocol (Adam {args.lr:g}, {args.epochs} epochs over all digits)"
     print(f"MNIST 3 vs 7 logistic regression σ(x·w), {protocol}; FGSM ε = {args.eps}; "
           f"paper's numbers in parentheses (natural: Goodfellow 2015, others: Galloway et al. 2018)")
@@ -435,6 +436,7 @@ def main(argv=None):
     if args.paper_protocol:
         used = min(len(x_train), int(paper_batch_starts(len(x_train), 128, args.paper_steps).max()) + 128)
         print(f"paper protocol: minibatches only ever cover the first {used} training digits")
+        args.paper_digits = used  # (for the table's heading)
     models, seconds = build_models(x_train, y_train, args)
 
     results, adversarial, sweeps, curves = {}, {}, {}, {}

@@ -63,7 +63,8 @@ BLACKBOX = [
     (["--eps", "-0.3"], "--eps"), (["--eps", "1.5"], "--eps"),
     (["--lmbda", "-0.1"], "--lmbda"), (["--lmbda", "nan"], "--lmbda"), (["--lmbda", "0"], "--lmbda"),
     (["--tau", "0"], "--tau"), (["--tau", "-3"], "--tau"), (["--rounds", "0"], "--rounds"),
-    (["--rounds", "-1"], "--rounds"), (["--oracle-epochs", "0"], "--oracle-epochs"),
+    (["--rounds", "-1"], "--rounds"), (["--rounds", "65"], "--rounds"),
+    (["--oracle-epochs", "0"], "--oracle-epochs"),
     (["--sub-epochs", "0"], "--sub-epochs"), (["--nf", "0"], "--nf"), (["--train-limit", "0"], "--train-limit"),
     (["--test-limit", "-5"], "--test-limit"), (["--seed", "-1"], "--seed"),
     (["--paper", "--nf", "0"], "--nf"),
@@ -142,6 +143,15 @@ CASES = [(script, argv, flag) for script, cases in (
 def test_a_bad_flag_is_a_usage_error_naming_it(monkeypatch, capsys, paths, script, argv, flag):
     error = refuse(monkeypatch, capsys, paths, script, argv)
     assert "usage:" in error and flag in error
+
+
+def test_blackbox_refuses_an_out_whose_examples_figure_names_a_folder(monkeypatch, capsys, paths,
+                                                                      tmp_path):
+    """The examples' figure, written beside --out at the very end, met a folder there after all
+    the training (IsADirectoryError)."""
+    (tmp_path / "b_examples.png").mkdir()
+    error = refuse(monkeypatch, capsys, paths, "blackbox_mnist", ["--out", str(tmp_path / "b.png")])
+    assert "--out" in error and "the examples' figure" in error and "is a folder" in error
 
 
 @pytest.mark.parametrize("script", ["demo", "homework_example", "blackbox_mnist", "binarized_mnist",

@@ -68,6 +68,15 @@ def test_paper_batches_only_ever_cover_the_first_214_images():
     np.testing.assert_array_equal(np.unique(starts), np.arange(87))
 
 
+def test_the_paper_protocols_table_names_the_digits_its_batches_covered(capsys):
+    """Its heading said "≈214 images" whatever --paper-steps and --limit made of it."""
+    args = L.parse_args(["--paper-protocol", "--paper-steps", "3"])
+    args.paper_digits = 132  # (what main works out and prints on the line before)
+    L.print_table({}, args)
+    heading = capsys.readouterr().out.splitlines()[0]
+    assert "the first 132 digits" in heading and "214" not in heading
+
+
 def test_weight_pixel_attack_sets_the_extreme_weight_pixels_to_one():
     w = np.array([0.5, -2.0, 0.1, 3.0, -0.2, 0.0])
     x = np.full((2, 1, 2, 3), 0.3, dtype=np.float32)
