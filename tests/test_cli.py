@@ -24,6 +24,8 @@ def parse(kind, text, nargs=None):
     (cli.nonnegative_float, "inf", "must be a finite number >= 0"),
     (cli.nonnegative_float, "abc", "expected a number, got 'abc'"),
     (cli.positive_float, "0", "must be > 0"),
+    (cli.positive_float, "1e39", r"must be at most 3.403e\+38 \(float32's largest"),
+    (cli.nonnegative_float, "1e308", "float32's largest"),
     (cli.fraction, "1.5", r"must be in \[0, 1\]"),
     (cli.figure_path, "out.xyz", "does not end in a figure format matplotlib writes"),
     (cli.figure_path, "out.pgf", "does not end in a figure format"),  # (it needs LaTeX)

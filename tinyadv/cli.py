@@ -58,11 +58,19 @@ def count(text):
     return value
 
 
+#: float32's largest value: the scripts' models compute in float32, where a larger learning rate,
+#: σ or temperature is infinite (refused by the library, but after the training before it).
+LARGEST = 3.4028234663852886e38
+
+
 def nonnegative_float(text):
-    """A finite number >= 0 (ε, σ, a weight decay)."""
+    """A finite number >= 0 and at most float32's largest (ε, σ, a weight decay)."""
     value = _number(text, float)
     if not (math.isfinite(value) and value >= 0):
         raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text!r}")
+    if value > LARGEST:
+        raise argparse.ArgumentTypeError(f"must be at most {LARGEST:.4g} (float32's largest, in "
+                                         f"which the models compute), got {text!r}")
     return value
 
 
