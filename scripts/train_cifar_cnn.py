@@ -27,11 +27,11 @@ Each phase writes a resumable checkpoint (``<checkpoints>/cifar_cnn[_l2]_{clean,
 continues after the last finished epoch. The flags that shape the training are recorded in
 ``<checkpoints>/cifar_cnn_settings.json``, and a run with other values (``--eps``, ``--lr``,
 ``--seed``, ...) in the same folder is refused once a checkpoint or a model is there: it would
-take the finished checkpoints for its own. Only ``--adv-epochs`` may grow, to train on. The final models are
-``<checkpoints>/cifar_cnn.npz`` and ``cifar_cnn_l2.npz`` (``tinyadv.load``), read through
-``load_trained`` below by cifar_robustness.py, cifar_filters.py, noisy_examples.py and
-pixel_swap_tradeoff.py. With ``--data mini-mnist`` (the default, for the smoke test) the same CNN
-is built for 1×28×28 inputs.
+take the finished checkpoints for its own. Only ``--adv-epochs`` may grow, to train on. The
+final models are ``<checkpoints>/cifar_cnn.npz`` and ``cifar_cnn_l2.npz`` (``tinyadv.load``),
+read through ``load_trained`` below by cifar_robustness.py, cifar_filters.py, noisy_examples.py
+and pixel_swap_tradeoff.py. With ``--data mini-mnist`` (the default, for the smoke test) the same
+CNN is built for 1×28×28 inputs.
 """
 
 import argparse
