@@ -30,15 +30,20 @@ def _number(text, kind):
                                          f"got {text!r}") from None
 
 
-def positive_int(text):
-    """An integer >= 1 and < 2**63 (epochs, sizes, steps, limits: the library refuses larger
-    ones, which no array or loop counter holds, after the training)."""
+def _int_from(text, minimum):
+    """An integer >= ``minimum`` and < 2**63: the library refuses a larger count or size, which
+    no array or loop counter holds, after the training before it."""
     value = _number(text, int)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
     if value >= 2 ** 63:
         raise argparse.ArgumentTypeError(f"must be < 2**63, got {value}")
     return value
+
+
+def positive_int(text):
+    """An integer >= 1 and < 2**63 (epochs, sizes, steps, limits)."""
+    return _int_from(text, 1)
 
 
 def nonnegative_int(text):
@@ -50,12 +55,8 @@ def nonnegative_int(text):
 
 
 def count(text):
-    """An integer >= 0 and < 2**63 (a count that may be zero, as epochs after others: the
-    library refuses a larger one, after the training before it)."""
-    value = nonnegative_int(text)
-    if value >= 2 ** 63:
-        raise argparse.ArgumentTypeError(f"must be < 2**63, got {value}")
-    return value
+    """An integer >= 0 and < 2**63 (a count that may be zero, as epochs after others)."""
+    return _int_from(text, 0)
 
 
 #: float32's largest value: the scripts' models compute in float32, where a larger learning rate,

@@ -64,11 +64,15 @@ class Optimizer:
             "decoupled_weight_decay")
         self._check_number(self.lr * self.decoupled_weight_decay, "lr * decoupled_weight_decay")
 
+    def _float_dtypes(self):
+        """The float dtypes of the parameters: the steps compute in them."""
+        return {p.data.dtype for p in self.parameters if p.data.dtype.kind == "f"}
+
     def _check_number(self, value, name):
         """Return ``value`` after checking that it is finite in every float dtype of the
         parameters: the steps compute in those dtypes, where lr = 1e39 is inf in float32 (one
         step would make every weight inf or NaN)."""
-        for dtype in {p.data.dtype for p in self.parameters if p.data.dtype.kind == "f"}:
+        for dtype in self._float_dtypes():
             as_finite_in(value, dtype, name)
         return value
 
@@ -210,7 +214,7 @@ class Adam(Optimizer):
         if check_nonnegative(eps, "eps") == 0:
             raise ValueError("eps must be > 0 (with eps = 0 a zero gradient gives 0 / 0)")
         self.eps = self._check_number(float(eps), "eps")
-        for dtype in {p.data.dtype for p in self.parameters if p.data.dtype.kind == "f"}:
+        for dtype in self._float_dtypes():
             if dtype.type(self.eps) == 0:  # the step computes in the parameter's dtype
                 raise ValueError(f"eps must be > 0 in the parameters' {dtype}, got {eps}, which "
                                  f"rounds to 0 there (a zero gradient would give 0 / 0)")
