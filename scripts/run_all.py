@@ -32,7 +32,9 @@ Data. ``--data-mnist`` (default "mnist" when the full MNIST is in the data folde
 or ``~/.cache/tinyadv``, else the bundled "mini-mnist") and ``--data-cifar`` (default "cifar10"
 when present, else "mini-mnist") are passed to the MNIST and the CIFAR/SVHN experiments. Nothing
 is downloaded. There is no SVHN copy: fault_tolerance and fooling_images' SVHN protocol run on
---data-cifar, as their own docstrings say.
+--data-cifar, as their own docstrings say. Every chosen experiment's arguments go through the
+script's own checks before anything runs: a data set one of them refuses (logistic_3v7 takes
+28×28 greyscale digits only) stops the command at once, naming the experiment.
 
 Checkpoints. train_cifar_cnn.py writes the two CIFAR CNNs that four later scripts (and
 fooling_images) read, with resumable checkpoints, into one folder per configuration,
@@ -47,7 +49,9 @@ command, data and times, to ``<figures>/run_all_summary.md``.
 """
 
 import argparse
+import contextlib
 import importlib.util
+import io
 import os
 import pathlib
 import shlex
@@ -443,6 +447,23 @@ def missing_models(experiment, argv):
     return None
 
 
+def refused_arguments(experiment, argv):
+    """What the script's own argument checks say of ``argv`` (its ``parse_args``, where it has
+    one), or None when they accept it. run_all asks every chosen experiment before running any,
+    so that a data set one of them refuses (logistic_3v7 takes 28×28 greyscale digits only) stops
+    the command at once instead of failing that experiment after the others' training."""
+    script = load_script(experiment.script)
+    if not hasattr(script, "parse_args"):
+        return None
+    said = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(said):
+            script.parse_args(argv)
+    except SystemExit:
+        return said.getvalue().strip().splitlines()[-1].partition(" error: ")[2]
+    return None
+
+
 def run_experiment(experiment, argv):
     """Run one script in this process; returns (status, error, claims). Never raises."""
     if (missing := missing_models(experiment, argv)) is not None:
@@ -527,6 +548,12 @@ def main(argv=None):
     preset = "fast" if args.fast else "default"
     checkpoints = os.path.join(args.checkpoints, f"run_all_{preset}_{data['cifar']}_seed{args.seed}")
     chosen = [e for e in EXPERIMENTS if args.only is None or e.name in args.only]
+    argvs = {e.name: script_argv(e, options, data, args, checkpoints) for e in chosen
+             if (options := e.fast if args.fast else e.default) is not None}
+    refused = [f"{e.name} refuses {shlex.join(argvs[e.name])}: {message}" for e in chosen
+               if e.name in argvs and (message := refused_arguments(e, argvs[e.name]))]
+    if refused:
+        parser.error("; ".join(refused))
     print(f"run_all, {preset} preset: {len(chosen)} experiments; MNIST experiments on "
           f"{data['mnist']}, CIFAR/SVHN experiments on {data['cifar']}; seed {args.seed}; "
           f"figures in {args.figures}, CIFAR CNNs in {checkpoints}", flush=True)
@@ -534,12 +561,11 @@ def main(argv=None):
     began = time.perf_counter()
     runs = []
     for experiment in tqdm(chosen, desc="experiments", unit="experiment"):
-        options = experiment.fast if args.fast else experiment.default
         used = data.get(experiment.data, "–")
-        if options is None:
+        if experiment.name not in argvs:
             runs.append(Run(experiment.name, used, [], 0.0, "skipped", f"not run at {preset} size", []))
             continue
-        script_args = script_argv(experiment, options, data, args, checkpoints)
+        script_args = argvs[experiment.name]
         print(f"\n== {experiment.name}: python scripts/{experiment.script}.py "
               f"{shlex.join(script_args)}", flush=True)
         start = time.perf_counter()

@@ -8,6 +8,7 @@ import sys
 from types import SimpleNamespace
 
 import numpy as np
+import pytest
 
 from script_loading import SCRIPTS, load_script
 
@@ -71,6 +72,22 @@ def test_command_line_exits_non_zero_when_an_experiment_fails(tmp_path):
     assert done.returncode == 1, done.stdout + done.stderr
     assert "missing trained model" in done.stdout
     assert "linearity" in done.stdout and "1 experiment(s) failed: cifar_robustness" in done.stdout
+
+
+def test_a_data_set_a_chosen_experiment_refuses_stops_the_command_before_anything_runs(tmp_path, capsys):
+    # logistic_3v7 takes 28×28 greyscale digits only: with --data-mnist cifar10 it used to fail
+    # after demo had trained ("SystemExit: 2" in the summary)
+    run_all = load_script("run_all")
+    figures = tmp_path / "figures"
+    with pytest.raises(SystemExit) as exit_info:
+        run_all.main(["--fast", "--only", "demo", "logistic_3v7", "--data-mnist", "cifar10",
+                      "--figures", str(figures), "--checkpoints", str(tmp_path / "checkpoints")])
+    said = capsys.readouterr()
+    assert exit_info.value.code == 2
+    assert "logistic_3v7 refuses" in said.err and "--data cifar10" in said.err
+    assert "argument --data: invalid choice: 'cifar10'" in said.err
+    assert "demo refuses" not in said.err and "== demo" not in said.out
+    assert not figures.exists()
 
 
 def test_a_reader_of_the_cifar_models_fails_when_train_cifar_cnn_left_none(tmp_path, monkeypatch):
