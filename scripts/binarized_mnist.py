@@ -42,7 +42,7 @@ import numpy as np  # noqa: E402
 import tinyadv as ta  # noqa: E402
 from tinyadv.attacks import spsa  # noqa: E402
 from tinyadv.cli import (changed_flags, figure_path, fraction, nonnegative_int,  # noqa: E402
-                         positive_float, positive_int)
+                         positive_float, positive_int, preset_name)
 from tinyadv.data import DATASET_NAMES, load_dataset  # noqa: E402
 from tinyadv.evaluate import vanishing_gradients  # noqa: E402
 from tinyadv.plots import save_figure  # noqa: E402
@@ -117,6 +117,7 @@ def parse_args(argv=None):
     unused = changed_flags(parser, args, ("adv_steps", "adv_alpha"))
     if not args.adv_models and unused:
         parser.error(f"{', '.join(unused)} set adversarial training, but --adv-models names no model")
+    args.preset = preset_name(parser, args, PAPER)
     return args
 
 
@@ -306,7 +307,7 @@ def main(argv=None):
     print(f"models: nf = {args.nf}, {args.epochs} epochs (Adam 1e-3, batch 128); adversarial training: "
           f"{args.adv_after} clean epochs then {args.epochs - args.adv_after} of ½CE clean + ½CE PGD "
           f"(ε {args.eps}, {args.adv_steps} steps of {args.adv_alpha}, attack sees T) for "
-          f"{', '.join(args.adv_models) or 'none'}" + ("  [--paper]" if args.paper else "  [laptop default]"))
+          f"{', '.join(args.adv_models) or 'none'}" + f"  [{args.preset}]")
 
     models = {}
     for name in args.variants:

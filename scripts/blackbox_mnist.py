@@ -36,7 +36,8 @@ import numpy as np  # noqa: E402
 
 import tinyadv as ta  # noqa: E402
 from tinyadv.attacks import oracle_labels, papernot_blackbox  # noqa: E402
-from tinyadv.cli import figure_path, fraction, nonnegative_int, positive_float, positive_int  # noqa: E402
+from tinyadv.cli import (figure_path, fraction, nonnegative_int, positive_float, positive_int,  # noqa: E402
+                         preset_name)
 from tinyadv.data import DATASET_NAMES, load_dataset  # noqa: E402
 from tinyadv.plots import image_grid, save_figure  # noqa: E402
 
@@ -76,6 +77,7 @@ def parse_args(argv=None):
         figure_path(examples_path(args.out))
     except argparse.ArgumentTypeError as error:
         parser.error(f"--out {args.out}: the examples' figure: {error}")
+    args.preset = preset_name(parser, args, PAPER)
     return args
 
 
@@ -119,7 +121,7 @@ def main(argv=None):
            seed=args.seed)
     oracle.eval()
     print(f"oracle: cleverhans_cnn nf = {args.nf}, {args.oracle_epochs} epochs, label smoothing 0.1 "
-          f"({'--paper' if args.paper else 'laptop default; paper nf 64, 10 epochs'}), "
+          f"({args.preset}{'' if args.paper else '; paper nf 64, 10 epochs'}), "
           f"test accuracy {np.mean(oracle.predict(x_eval) == y_eval):.4f}")
 
     sizes = [int(np.prod(x_train.shape[1:])), 200, 200, 10]  # (784 inputs on MNIST)

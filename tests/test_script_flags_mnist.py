@@ -198,6 +198,18 @@ def test_paper_flags_set_the_paper_values_and_explicit_flags_win():
     assert binarized.parse_args(["--variants", "A", "S"]).adv_models == ["A"]
 
 
+def test_the_printed_preset_names_the_size_flags_set_otherwise():
+    # "[laptop default]" was printed beside sizes the command line had changed
+    blackbox, binarized = load_script("blackbox_mnist"), load_script("binarized_mnist")
+    assert blackbox.parse_args([]).preset == "laptop default"
+    assert blackbox.parse_args(["--nf", "64", "--seed", "3"]).preset == "laptop default, but --nf set"
+    assert blackbox.parse_args(["--paper"]).preset == "--paper"
+    assert blackbox.parse_args(["--paper", "--nf", "8"]).preset == "--paper, but --nf set"
+    assert binarized.parse_args(["--epochs", "5", "--cw-limit", "20"]).preset == \
+        "laptop default, but --epochs, --cw-limit set"
+    assert binarized.parse_args(["--paper", "--epochs", "15"]).preset == "--paper"  # (its value)
+
+
 @pytest.mark.parametrize("saved, kind", [("cnn", "logistic"), ("logistic", "cnn")])
 def test_human_attack_refuses_a_model_of_the_other_kind(monkeypatch, capsys, paths, tmp_path, saved, kind):
     model = (ta.logistic_regression(784, seed=0) if saved == "logistic"

@@ -158,3 +158,12 @@ def changed_flags(parser, args, names):
     to other than their defaults, as "--train-limit": for naming flags that a mode does not use."""
     return [f"--{name.replace('_', '-')}" for name in names
             if getattr(args, name) != parser.get_default(name)]
+
+
+def preset_name(parser, args, paper):
+    """The name a script with a ``--paper`` flag prints beside its sizes: "--paper" or "laptop
+    default", followed by the flags among ``paper`` (the dests whose defaults --paper changes)
+    that the command line set otherwise, e.g. "laptop default, but --nf, --epochs set"."""
+    name = "--paper" if args.paper else "laptop default"
+    changed = changed_flags(parser, args, paper)
+    return f"{name}, but {', '.join(changed)} set" if changed else name
