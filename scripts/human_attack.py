@@ -98,9 +98,13 @@ def parse_args(argv=None):
     if not args.demo and demo_only:
         parser.error(f"{', '.join(demo_only)}: for --demo's figure and table only; the window "
                      "writes no file and takes your toggles")
-    if not args.demo and matplotlib.get_backend().lower() in NON_INTERACTIVE:
-        parser.error(f"no display for the window (matplotlib backend {matplotlib.get_backend()}): "
-                     "use --demo to write the figure instead")
+    if not args.demo:
+        # pyplot resolves the backend when imported: one asked for (MPLBACKEND=TkAgg) that finds
+        # no display falls back to Agg there, and matplotlib.get_backend() before it names the wish
+        import matplotlib.pyplot as plt
+        if plt.get_backend().lower() in NON_INTERACTIVE:
+            parser.error(f"no display for the window (matplotlib backend {plt.get_backend()}): "
+                         "use --demo to write the figure instead")
     args.out = args.out or DEFAULT_OUT
     return args
 

@@ -3,6 +3,9 @@ click position, session keys), the window's event wiring under Agg, save/load of
 headless demo runs on the bundled mini-MNIST."""
 
 import argparse
+import os
+import subprocess
+import sys
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -13,7 +16,7 @@ from matplotlib.backend_bases import KeyEvent, MouseEvent
 
 import tinyadv as ta
 
-from script_loading import load_script
+from script_loading import SCRIPTS, load_script
 
 
 H = load_script("human_attack")
@@ -199,3 +202,16 @@ def test_the_demo_figure_names_the_filters_of_a_loaded_cnn(tmp_path, monkeypatch
                               data="mini-mnist", out=str(tmp_path / "h.png"))
     H.run_demo(model, x, model.predict(x), [str(k) for k in range(10)], args)
     assert "CNN nf=4," in titles[0] and "nf=8" not in titles[0]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"),
+                    reason="a display is found without DISPLAY off Linux: the window would open")
+def test_the_window_without_a_display_stops_before_training_even_when_a_backend_was_asked_for():
+    # MPLBACKEND=TkAgg without a display: pyplot falls back to Agg, so the script used to train,
+    # open no window and exit 0; it names the missing display at once now
+    env = {name: value for name, value in os.environ.items() if name not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    done = subprocess.run([sys.executable, str(SCRIPTS / "human_attack.py"), "--limit", "100"],
+                          capture_output=True, text=True, timeout=300, env={**env, "MPLBACKEND": "TkAgg"})
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "no display for the window" in done.stderr and "use --demo" in done.stderr
+    assert "accuracy" not in done.stdout  # (nothing was trained)
