@@ -161,12 +161,16 @@ def test_demo_smoke_run_with_save_and_load(tmp_path, capsys):
     assert first == second
 
 
-def test_demo_smoke_run_with_a_small_cnn(tmp_path):
+def test_demo_smoke_run_with_a_small_cnn(tmp_path, capsys):
     out = tmp_path / "cnn.png"
     summary = H.main(["--demo", "--model-kind", "cnn", "--nf", "4", "--limit", "300", "--epochs", "1",
                       "--steps", "3", "--digits", "2", "--eval-digits", "10", "--out", str(out)])
     assert out.stat().st_size > 10_000
     assert 0.0 <= summary["accuracy"] <= 1.0 and summary["digits"] >= 2
+    # §7's number is the 3-vs-7 logistic model's: the CNN's table sets chance beside its own
+    text = capsys.readouterr().out
+    assert str(H.PAPER_L0_ACCURACY) not in text and "no paper number: chance" in text
+    assert text.splitlines()[-2].endswith("| accuracy 0.100")
 
 
 def test_the_demo_with_no_correctly_classified_digit_says_so():
