@@ -77,6 +77,19 @@ def test_the_paper_protocols_table_names_the_digits_its_batches_covered(capsys):
     assert "the first 132 digits" in heading and "214" not in heading
 
 
+@pytest.mark.parametrize("eps", ["0.25", "0.1"])
+def test_the_tables_paper_fgsm_numbers_are_shown_only_at_their_eps(capsys, eps):
+    """The papers' FGSM accuracies and distances (and the ε = 0.25-trained adversarial model's
+    norm) were printed beside tinyadv's at any --eps."""
+    row = dict(clean=0.98, fgsm=0.5, distance=1.0, w_norm=2.0, seconds=1.0)
+    L.print_table({"natural": row, "expert": row, "adversarial": row}, L.parse_args(["--eps", eps]))
+    lines = {line.split("|")[0].strip(): line for line in capsys.readouterr().out.splitlines()}
+    shown = eps == "0.25"
+    assert ("0.0100)" in lines["natural"]) == shown and ("4.92)" in lines["expert"]) == shown
+    assert ("1.97)" in lines["adversarial"]) == shown
+    assert "0.9840)" in lines["natural"] and "7.17)" in lines["natural"]  # clean acc, ‖w‖₂: any ε
+
+
 def test_weight_pixel_attack_sets_the_extreme_weight_pixels_to_one():
     w = np.array([0.5, -2.0, 0.1, 3.0, -0.2, 0.0])
     x = np.full((2, 1, 2, 3), 0.3, dtype=np.float32)
