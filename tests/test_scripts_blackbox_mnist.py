@@ -54,3 +54,16 @@ def test_a_seed_set_as_large_as_the_test_set_is_refused_before_training(tmp_path
     --test-limit the parse-time check cannot see how many there are)."""
     with pytest.raises(SystemExit, match="--seed-size .2000. must be smaller than the 2000 test"):
         load_script("blackbox_mnist").main(["--seed-size", "2000", "--out", str(tmp_path / "b.png")])
+
+
+def test_the_same_command_again_gives_the_same_attack_bit_for_bit(run, tmp_path):
+    # the oracle's training, the Jacobian augmentation and the substitute's training all draw
+    # from the one --seed (default 0): nothing from global state
+    out, result, log, _ = run
+    with contextlib.redirect_stdout(io.StringIO()):
+        again, log_again = load_script("blackbox_mnist").main([
+            "--oracle-epochs", "2", "--train-limit", "1500", "--test-limit", "650", "--rounds", "3",
+            "--sub-epochs", "4", "--out", str(tmp_path / "again.png")])
+    assert again.x_adv.tobytes() == result.x_adv.tobytes()
+    assert again.x_substitute.tobytes() == result.x_substitute.tobytes()
+    assert log_again == log and again.transfer_success == result.transfer_success
