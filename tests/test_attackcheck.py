@@ -71,6 +71,19 @@ def test_an_attack_weaker_than_fgsm_on_a_linear_model_fails(model_and_data):
     assert "≥ FGM on a linear model" in report.failures
 
 
+    assert "ascent direction" in report.failures["≥ FGM on a linear model"]
+
+
+def test_pgd_whose_steps_cannot_cross_the_ball_from_a_random_start_is_told_so(model_and_data):
+    # steps·alpha = eps: from a random start a coordinate may need 2·eps; the hint named only the
+    # gradient's sign before
+    model, x = model_and_data
+    report = ta.check_attack(ta.pgd, model, x, eps=0.1, alpha=0.025, steps=4, random_start=True)
+    assert list(report.failures) == ["≥ FGM on a linear model"]
+    assert "steps·alpha = 0.1 is less than 2·eps = 0.2" in report.failures["≥ FGM on a linear model"]
+    assert ta.check_attack(ta.pgd, model, x, eps=0.1, alpha=0.025, steps=8, random_start=True).passed
+
+
 def test_a_random_attack_without_seed_is_not_repeatable(model_and_data):
     model, x = model_and_data
 

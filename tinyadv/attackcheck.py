@@ -261,5 +261,20 @@ def check_attack(attack, model, x, y=None, *, eps, norm=np.inf, clip=(0.0, 1.0),
     strong = flipped >= flipped_by_fgm - samples // 50
     record("≥ FGM on a linear model", strong,
            f"flips {flipped}/{samples} logistic-model predictions, one fast gradient step flips "
-           f"{flipped_by_fgm}" + ("" if strong else " (is the step in the gradient's ascent direction?)"))
+           f"{flipped_by_fgm}" + ("" if strong else _weakness_hint(eps, attack_kwargs)))
     return report
+
+
+def _weakness_hint(eps, attack_kwargs):
+    """Why an attack may flip fewer points than one fast gradient step: a step against the
+    gradient, or, given ``steps`` and ``alpha``, steps too short to cross the ball (a point
+    started at random inside it may lie 2·eps from the corner the gradient points to)."""
+    steps, alpha = attack_kwargs.get("steps"), attack_kwargs.get("alpha")
+    try:
+        reach = float(steps) * float(alpha)
+    except (TypeError, ValueError):
+        reach = math.inf
+    if reach < 2 * eps:
+        return (f" (steps·alpha = {reach:g} is less than 2·eps = {2 * eps:g}: from a random start "
+                f"the steps may not reach the ball's far side; or is a step against the gradient?)")
+    return " (is the step in the gradient's ascent direction?)"
