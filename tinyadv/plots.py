@@ -38,11 +38,25 @@ def _check_texts(texts, name, n, per):
     return list(texts)
 
 
+#: The longest side of a figure, in inches: matplotlib draws at most 2**23 pixels a side, which
+#: save_figure's 120 dpi reach at 69,905 inches; 10,000 leaves room for 838 dpi.
+LARGEST_FIGURE_INCHES = 10_000
+
+
 def _check_figure_options(cell_size, title):
     cell_size = check_positive(cell_size, "cell_size")
     if title is not None and not isinstance(title, str):
         raise TypeError(f"title must be a string or None, got {type(title).__name__}")
     return cell_size
+
+
+def _figure_size(width, height, cell_size, n_rows, n_cols):
+    """(width, height) in inches, refused naming cell_size when a side passes LARGEST_FIGURE_INCHES
+    (matplotlib's own message counts pixels, or calls 1e308 inches infinite)."""
+    if max(width, height) > LARGEST_FIGURE_INCHES:
+        raise ValueError(f"cell_size={cell_size:g} inches for {n_rows} × {n_cols} cells makes a figure of "
+                         f"{width:.4g} × {height:.4g} inches: at most {LARGEST_FIGURE_INCHES:,} a side")
+    return width, height
 
 
 def _real_image(image, name):
@@ -101,7 +115,7 @@ def image_grid(rows, *, captions=None, row_titles=None, cell_size=1.3, title=Non
     row_titles : list of R str, optional
         Written at the left of each row.
     cell_size : float > 0
-        Inches per cell.
+        Inches per cell (the figure at most LARGEST_FIGURE_INCHES a side).
     title : str, optional
     """
     import matplotlib.pyplot as plt
@@ -129,8 +143,8 @@ def image_grid(rows, *, captions=None, row_titles=None, cell_size=1.3, title=Non
     cell_size = _check_figure_options(cell_size, title)
     shown = [[to_displayable(rows[r][m], f"rows[{r}][{m}]") for m in range(n_cols)]
              for r in range(n_rows)]  # (every cell checked before a figure is opened)
-    fig, axes = plt.subplots(n_rows, n_cols, figsize=(cell_size * n_cols + 1, cell_size * n_rows + 0.6),
-                             squeeze=False)
+    figsize = _figure_size(cell_size * n_cols + 1, cell_size * n_rows + 0.6, cell_size, n_rows, n_cols)
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=figsize, squeeze=False)
     with closed_on_error(fig):
         for r in range(n_rows):
             for m in range(n_cols):
@@ -177,7 +191,7 @@ def signed_image_grid(images, *, titles=None, ncols=None, cell_size=2.2, cmap="R
     ncols : int >= 1, optional
         Images per row; default all M in one row.
     cell_size : float > 0
-        Inches per cell.
+        Inches per cell (the figure at most LARGEST_FIGURE_INCHES a side).
     title : str, optional
     """
     import matplotlib.pyplot as plt
@@ -199,8 +213,8 @@ def signed_image_grid(images, *, titles=None, ncols=None, cell_size=2.2, cmap="R
         if not np.isfinite(2 * scale):  # (the colour bar's range, 2·scale, would be inf)
             raise ValueError(f"images[{m}] holds values too large to draw (max |v| = {scale:g})")
         scales.append(scale)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(cell_size * ncols + 0.6, cell_size * nrows + 0.7),
-                             squeeze=False)
+    figsize = _figure_size(cell_size * ncols + 0.6, cell_size * nrows + 0.7, cell_size, nrows, ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=figsize, squeeze=False)
     with closed_on_error(fig):
         for m, ax in enumerate(axes.ravel()):
             if m >= n:
