@@ -24,7 +24,7 @@ import time
 import numpy as np
 
 import tinyadv as ta
-from tinyadv.cli import fraction, nonnegative_int, positive_int
+from tinyadv.cli import fraction, nonnegative_int, positive_int, run_script
 from tinyadv.data import DATASET_NAMES, load_dataset
 from bench_cnn import torch_cnn  # the script beside this one
 
@@ -138,4 +138,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -42,7 +42,7 @@ import numpy as np  # noqa: E402
 import tinyadv as ta  # noqa: E402
 from tinyadv.attacks import spsa  # noqa: E402
 from tinyadv.cli import (changed_flags, figure_path, fraction, nonnegative_int,  # noqa: E402
-                         positive_float, positive_int, preset_name)
+                         positive_float, positive_int, preset_name, run_script)
 from tinyadv.data import DATASET_NAMES, load_dataset  # noqa: E402
 from tinyadv.evaluate import vanishing_gradients  # noqa: E402
 from tinyadv.plots import save_figure  # noqa: E402
@@ -356,4 +356,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -36,8 +36,8 @@ import numpy as np  # noqa: E402
 
 import tinyadv as ta  # noqa: E402
 from tinyadv.attacks import oracle_labels, papernot_blackbox  # noqa: E402
-from tinyadv.cli import (figure_path, fraction, nonnegative_int, positive_float, positive_int,  # noqa: E402
-                         preset_name)
+from tinyadv.cli import (figure_path, fraction, nonnegative_int, positive_float,  # noqa: E402
+                         positive_int, preset_name, run_script)
 from tinyadv.data import DATASET_NAMES, load_dataset  # noqa: E402
 from tinyadv.plots import image_grid, save_figure  # noqa: E402
 
@@ -179,4 +179,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

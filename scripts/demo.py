@@ -22,7 +22,8 @@ matplotlib.use("Agg")
 import numpy as np  # noqa: E402
 
 import tinyadv as ta  # noqa: E402
-from tinyadv.cli import figure_path, fraction, increasing, nonnegative_int, positive_int  # noqa: E402
+from tinyadv.cli import (figure_path, fraction, increasing, nonnegative_int,  # noqa: E402
+                         positive_int, run_script)
 from tinyadv.data import DATASET_NAMES, load_dataset  # noqa: E402
 from tinyadv.plots import image_grid, save_figure  # noqa: E402
 
@@ -81,4 +82,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -52,7 +52,7 @@ import numpy as np  # noqa: E402
 
 import tinyadv as ta  # noqa: E402
 from tinyadv.cli import (changed_flags, folder, fraction, increasing, nonnegative_int,  # noqa: E402
-                         positive_float, positive_int)
+                         positive_float, positive_int, run_script)
 from tinyadv.data import DATASET_NAMES, load_dataset  # noqa: E402
 from tinyadv.data.preprocess import standardize, to_greyscale  # noqa: E402
 from tinyadv.plots import save_figure  # noqa: E402
@@ -226,4 +226,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

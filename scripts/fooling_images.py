@@ -47,8 +47,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 import tinyadv as ta  # noqa: E402
-from tinyadv.cli import (changed_flags, folder, increasing, nonnegative_float, nonnegative_int,  # noqa: E402
-                         pixel_levels, positive_int)
+from tinyadv.cli import (changed_flags, folder, increasing, nonnegative_float,  # noqa: E402
+                         nonnegative_int, pixel_levels, positive_int, run_script)
 from tinyadv.data import DATASET_NAMES, load_dataset  # noqa: E402
 from tinyadv.data.cifar import CIFAR10_CLASSES  # noqa: E402
 from tinyadv.plots import image_grid, save_figure  # noqa: E402
@@ -252,4 +252,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -37,7 +37,7 @@ import matplotlib
 import numpy as np
 
 import tinyadv as ta
-from tinyadv.cli import changed_flags, figure_path, file_path, nonnegative_int, positive_int
+from tinyadv.cli import changed_flags, figure_path, file_path, nonnegative_int, positive_int, run_script
 from tinyadv.data import DATASET_NAMES, load_dataset
 from tinyadv.plots import save_figure, to_displayable
 
@@ -455,4 +455,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

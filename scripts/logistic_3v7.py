@@ -69,6 +69,7 @@ from tinyadv.cli import (  # noqa: E402
     nonnegative_int,
     positive_float,
     positive_int,
+    run_script,
 )
 from tinyadv.data import load_dataset, select_classes  # noqa: E402
 from tinyadv.init import truncated_normal  # noqa: E402
@@ -483,4 +484,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

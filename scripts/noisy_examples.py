@@ -33,7 +33,7 @@ import numpy as np  # noqa: E402
 
 import tinyadv as ta  # noqa: E402
 from tinyadv.cli import (folder, increasing, nonnegative_float, nonnegative_int,  # noqa: E402
-                         positive_int)
+                         positive_int, run_script)
 from tinyadv.data import DATASET_NAMES, load_dataset  # noqa: E402
 from tinyadv.data.cifar import CIFAR10_CLASSES  # noqa: E402
 from tinyadv.plots import image_grid, save_figure  # noqa: E402
@@ -117,4 +117,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -33,7 +33,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 import tinyadv as ta  # noqa: E402
-from tinyadv.cli import folder, fraction, increasing, nonnegative_int, pixel_levels, positive_int  # noqa: E402
+from tinyadv.cli import (folder, fraction, increasing, nonnegative_int, pixel_levels,  # noqa: E402
+                         positive_int, run_script)
 from tinyadv.data import DATASET_NAMES, load_dataset  # noqa: E402
 from tinyadv.plots import image_grid, save_figure  # noqa: E402
 from train_cifar_cnn import load_trained  # noqa: E402  (the script beside this one)
@@ -133,4 +134,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -38,8 +38,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 import tinyadv as ta  # noqa: E402
-from tinyadv.cli import (changed_flags, folder, fraction, nonnegative_float, nonnegative_int,  # noqa: E402
-                         positive_float, positive_int)
+from tinyadv.cli import (changed_flags, folder, fraction, nonnegative_float,  # noqa: E402
+                         nonnegative_int, positive_float, positive_int, run_script)
 from tinyadv.data import DATASET_NAMES, load_dataset  # noqa: E402
 from tinyadv.plots import save_figure  # noqa: E402
 
@@ -136,4 +136,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

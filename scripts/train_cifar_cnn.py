@@ -40,7 +40,7 @@ import os
 import time
 
 import tinyadv as ta
-from tinyadv.cli import count, folder, fraction, nonnegative_int, positive_float, positive_int
+from tinyadv.cli import count, folder, fraction, nonnegative_int, positive_float, positive_int, run_script
 from tinyadv.data import DATASET_NAMES, load_dataset
 from tinyadv.files import atomic_path
 
@@ -205,4 +205,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

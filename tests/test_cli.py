@@ -1,10 +1,15 @@
 """The command-line flag types refuse bad values with argparse's usage error (exit code 2)."""
 
 import argparse
+import os
+import subprocess
+import sys
 
 import pytest
 
 from tinyadv import cli
+
+from script_loading import SCRIPTS
 
 
 def parse(kind, text, nargs=None):
@@ -113,3 +118,46 @@ def test_a_folder_that_cannot_be_written_into_is_refused(tmp_path, capsys, monke
             parse(kind, text)
         assert f"cannot write into {tmp_path}" in capsys.readouterr().err
     assert parse(cli.count, "0")[1] == 0 and parse(cli.nonnegative_int, str(2 ** 70))[1] == 2 ** 70
+
+
+OFFLINE_RUN = """
+import runpy, sys
+import tinyadv.data.download as download
+
+def no_network(url, *args, **kwargs):  # (what urlopen raises without a network, and no request)
+    raise OSError("no network in this test")
+
+download._stream = no_network
+sys.argv = [sys.argv[1]] + sys.argv[2:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
+def test_a_script_missing_its_data_ends_with_the_message_alone(tmp_path):
+    # it ended in a traceback through the loaders, the message only on its last lines
+    done = subprocess.run([sys.executable, "-c", OFFLINE_RUN, str(SCRIPTS / "demo.py"),
+                           "--data", "fashion-mnist", "--out", str(tmp_path / "demo.png")],
+                          capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "TINYADV_DATA": str(tmp_path / "data"), "MPLBACKEND": "Agg"})
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    assert done.stderr.startswith("demo.py: error: could not download train-images-idx3-ubyte.gz")
+    assert "no network in this test" in done.stderr
+    assert f"place the official file train-images-idx3-ubyte.gz at {tmp_path / 'data'}" in done.stderr
+
+
+def test_run_script_lets_other_errors_through():
+    def broken():
+        raise ValueError("a bug, with its traceback")
+    with pytest.raises(ValueError, match="a bug"):
+        cli.run_script(broken)
+    assert cli.run_script(lambda: 7) == 7
+
+
+def test_every_script_that_loads_data_runs_its_main_through_run_script():
+    # (run_all only asks whether data sets are there; it reports each experiment's errors itself)
+    loaders = [path for path in sorted(SCRIPTS.glob("*.py"))
+               if "load_dataset(" in path.read_text("utf-8") and path.name != "run_all.py"]
+    assert len(loaders) >= 13
+    for path in loaders:
+        assert path.read_text("utf-8").endswith('if __name__ == "__main__":\n    run_script(main)\n'), path.name

@@ -12,13 +12,16 @@ flag's text and returns its value, or raises ``argparse.ArgumentTypeError`` with
     increasing(parser, args.eps, "--eps")
 
 A relation between flags (a seed set smaller than the test set, say) is checked after parsing
-with ``parser.error(...)``, which gives the same usage error.
+with ``parser.error(...)``, which gives the same usage error. A data set that is neither in the
+data folder nor downloadable ends a script run through :func:`run_script` with its message.
 """
 
 import argparse
 import math
 import os
+import sys
 
+from .data.download import ChecksumError, DataNotFoundError
 from .files import names_no_file
 
 
@@ -167,3 +170,14 @@ def preset_name(parser, args, paper):
     name = "--paper" if args.paper else "laptop default"
     changed = changed_flags(parser, args, paper)
     return f"{name}, but {', '.join(changed)} set" if changed else name
+
+
+def run_script(main):
+    """``main()`` of a script run from the command line (``if __name__ == "__main__":
+    run_script(main)``), ending with the message alone, exit status 1, where a data file is
+    missing and cannot be downloaded (or arrives damaged): the message says which file to place
+    where, and the traceback above it would only show the loaders' calls."""
+    try:
+        return main()
+    except (DataNotFoundError, ChecksumError) as error:
+        sys.exit(f"{os.path.basename(sys.argv[0])}: error: {error}")
