@@ -459,8 +459,9 @@ def refused_arguments(experiment, argv):
     try:
         with contextlib.redirect_stderr(said):
             script.parse_args(argv)
-    except SystemExit:
-        return said.getvalue().strip().splitlines()[-1].partition(" error: ")[2]
+    except SystemExit as stop:  # (parser.error's last line is "prog: error: <message>")
+        last = said.getvalue().strip().splitlines()[-1] if said.getvalue().strip() else str(stop.code)
+        return last.partition(" error: ")[2] or last
     return None
 
 

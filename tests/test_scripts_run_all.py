@@ -90,6 +90,26 @@ def test_a_data_set_a_chosen_experiment_refuses_stops_the_command_before_anythin
     assert not figures.exists()
 
 
+def test_a_refusal_without_argparse_s_usage_line_is_named_too(tmp_path, capsys, monkeypatch):
+    run_all = load_script("run_all")
+    load = run_all.load_script
+
+    def load_with_a_plain_refusal(name):
+        module = load(name)
+        if name == "linearity":
+            def refuse(argv):
+                raise SystemExit("--max-dim is more than this machine holds")
+            module.parse_args = refuse
+        return module
+
+    monkeypatch.setattr(run_all, "load_script", load_with_a_plain_refusal)
+    with pytest.raises(SystemExit) as exit_info:
+        run_all.main(["--fast", "--only", "linearity", "--figures", str(tmp_path)] + MINI)
+    assert exit_info.value.code == 2
+    last = capsys.readouterr().err.splitlines()[-1]
+    assert "linearity refuses" in last and last.endswith(": --max-dim is more than this machine holds")
+
+
 def test_a_reader_of_the_cifar_models_fails_when_train_cifar_cnn_left_none(tmp_path, monkeypatch):
     # fooling_images trains models of its own when --checkpoints holds none: its claims would
     # be checked on other models than the talk's CNNs, so run_all reports it as failed
