@@ -552,6 +552,18 @@ def test_relu_numba_equals_reference(shape, dtype, x_layout, dout_layout, seed):
         assert bits(relu_backward(dout, mask)) == bits(relu_backward_reference(dout, mask))
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_relu_inside_the_compiled_products_equals_the_reference_on_special_values(dtype):
+    """``_relu_in_place_numba``, which the bands and Winograd's blocks call for an inference
+    plan, on NaN, ±∞, ±0, subnormals and the extremes: the reference's bits."""
+    finfo = np.finfo(dtype)
+    values = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, finfo.tiny / 4, -finfo.tiny / 4,
+                       finfo.max, -finfo.max, 2.5, -2.5], dtype)
+    expected, _ = relu_forward_reference(values)
+    kernels._relu_in_place_numba(values)
+    assert bits(values) == bits(expected)
+
+
 @pytest.mark.parametrize("H, W, HH, WW, stride, pads", [
     (7, 7, 4, 2, 2, (1, 2, 0, 1)),   # rows: Ho 4, total 3; columns: Wo 4, total 1
     (8, 5, 2, 3, 1, (0, 1, 1, 1)),   # rows: total 1, all at the bottom; columns: total 2

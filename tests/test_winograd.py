@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 import tinyadv as ta
 from tinyadv import kernels, winograd
 from tinyadv.gradcheck import check_layer
+from tinyadv.layers.activations import relu_forward_reference
 from tinyadv.layers.conv import conv2d_backward, conv2d_forward, conv2d_forward_naive
 
 from plain_python import plain_python
@@ -334,8 +335,10 @@ def test_gradients_at_the_talks_conv2_in_a_chunk_equal_im2cols(dtype, monkeypatc
     32 rows, the weight gradient's Vᵀ dM (a transposed view cut along its rows) among them: the
     gradients equal im2col's (to 1e-5 of the largest in float32, 1e-12 in float64). The
     backward pass's products are cut in its one compiled call, where OpenBLAS's gemm can be
-    called from it, else by ``matmul_in_rows``."""
+    called from it, else by ``matmul_in_rows``. (Small products are taken as fast here on any
+    machine: where OpenBLAS's AVX2 kernels run, the pieces are slower, not other numbers.)"""
     from tinyadv.threads import blas_threads
+    monkeypatch.setattr(kernels, "_small_products_fast", lambda: True)
     rng = np.random.default_rng(0)
     x = rng.normal(size=(32, 32, 16, 16)).astype(dtype)
     w = rng.normal(size=(64, 32, 6, 6)).astype(dtype)
@@ -355,11 +358,11 @@ def test_gradients_at_the_talks_conv2_in_a_chunk_equal_im2cols(dtype, monkeypatc
     dx_im2col, dw_im2col, _ = conv2d_backward(dout, cache_im2col)
     assert_close(dw, dw_im2col, dtype)
     assert_close(dx, dx_im2col, dtype)
-    if kernels._small_products_fast():  # forward; weight gradient (a transposed), input gradient
-        if kernels._gemm(np.dtype(dtype)) is not None:
-            assert pieces == [False] and one_call_rows == [(32, 32)]
-        else:
-            assert pieces == [False, True, False] and one_call_rows == []
+    # the pieces of the forward pass; of the weight gradient (a transposed) and the input gradient
+    if kernels._gemm(np.dtype(dtype)) is not None:
+        assert pieces == [False] and one_call_rows == [(32, 32)]
+    else:
+        assert pieces == [False, True, False] and one_call_rows == []
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -381,10 +384,15 @@ def test_the_forward_pass_by_blocks_equals_the_steps_bit_for_bit(dtype, shape, o
     with whole products, one block, where it has no such path or BLAS runs on two threads.)"""
     from tinyadv.threads import blas_threads
     monkeypatch.setattr(winograd, "_small_products_here", lambda a, b: True)
+    # (and matmul's pieces, kernels.product_rows, where BLAS runs on one thread)
+    monkeypatch.setattr(kernels, "_small_products_fast", lambda: True)
     N, C, H, F, k, stride = shape
     rng = np.random.default_rng(N + C)
     x = rng.normal(size=(N, C, H, H)).astype(dtype)
     w = rng.normal(size=(F, C, k, k)).astype(dtype)
+    blocks, images = winograd._conv2d_blocks_numba, []
+    monkeypatch.setattr(winograd, "_conv2d_blocks_numba",
+                        lambda *arguments: images.append(arguments[10]) or blocks(*arguments))
     with blas_threads(1 if one_thread else 2):
         out, cache = conv2d_forward(x, w, stride=stride, method="winograd", keep_rows=True)
         by_blocks, cache_blocks = conv2d_forward(x, w, stride=stride, method="winograd",
@@ -392,8 +400,16 @@ def test_the_forward_pass_by_blocks_equals_the_steps_bit_for_bit(dtype, shape, o
         dout = rng.normal(size=out.shape).astype(dtype)
         gradients = conv2d_backward(dout, cache)
         gradients_blocks = conv2d_backward(dout, cache_blocks)
+        with monkeypatch.context() as fused:  # the ReLU inside the call (inference plans ask it)
+            fused.setattr(winograd, "_conv2d_blocks_numba",
+                          lambda *arguments: blocks(*arguments[:-1], True))
+            with_relu, _ = conv2d_forward(x, w, stride=stride, method="winograd", keep_rows=False)
+    if kernels._gemm(np.dtype(dtype)) is not None and one_thread and shape[:2] in ((32, 32), (37, 32)):
+        assert images == [8]  # blocks of 8 images at the talk's conv2 (for 37, a last one of 5)
     assert cache_blocks[2] is None and cache[2] is not None  # (no tiles kept by blocks)
     np.testing.assert_array_equal(by_blocks, out)
+    if images:  # (where the blocks kernel ran: not for products of one row or one column)
+        np.testing.assert_array_equal(with_relu, relu_forward_reference(out)[0])
     for got, want in zip(gradients_blocks, gradients):
         np.testing.assert_array_equal(got, want)
     if N:
@@ -421,6 +437,8 @@ def test_the_backward_pass_in_one_call_equals_the_steps_bit_for_bit(dtype, shape
     which matmul hands to gemv (``kernels.pieces_by_gemm``): of the six calls, ``one_calls``."""
     from tinyadv.threads import blas_threads
     monkeypatch.setattr(winograd, "_small_products_here", lambda a, b: True)
+    # (and matmul's pieces, kernels.product_rows, where BLAS runs on one thread)
+    monkeypatch.setattr(kernels, "_small_products_fast", lambda: True)
     N, C, H, F, k, stride = shape
     rng = np.random.default_rng(N + C + F)
     xpad = rng.normal(size=(N, H, H, C)).astype(dtype)
