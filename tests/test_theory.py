@@ -592,6 +592,32 @@ def test_sigmoid_keeps_its_digits_for_negative_scores(z, dtype):
 # --- the plain gradient-descent logistic fit -----------------------------------------------------
 
 
+@given(n=st.integers(1, 8), d=st.integers(1, 5), weight_decay=st.sampled_from([0.0, 0.01, 0.3, 2.0]),
+       init_std=st.floats(0.1, 2.0), seed=st.integers(0, 2**16))
+def test_fit_logistic_regressions_step_is_the_gradient_of_its_loss(n, d, weight_decay, init_std, seed):
+    """The second step of gradient descent, (w₁ − w₂)/η and (b₁ − b₂)/η (a fit of one step and
+    one of two, from the same seed), is the central-difference gradient at (w₁, b₁) of mean
+    ζ(−s·(Xw + b)) + (λ/2)||w||² (s = 2y − 1), in float64, with and without weight decay."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, d))
+    y = rng.integers(0, 2, size=n)
+    s = 2.0 * y - 1.0
+    lr = 0.5
+    options = dict(weight_decay=weight_decay, lr=lr, init_std=init_std, seed=seed)
+    w1, b1 = fit_logistic_regression(x, y, steps=1, **options)
+    w2, b2 = fit_logistic_regression(x, y, steps=2, **options)
+    step = np.concatenate([w1 - w2, [b1 - b2]]) / lr
+    params = np.concatenate([w1, [b1]])
+
+    def loss():
+        return np.mean(softplus(-s * (x @ params[:-1] + params[-1]))) \
+            + 0.5 * weight_decay * params[:-1] @ params[:-1]
+
+    expected = numerical_gradient(loss, params, np.ones(()))
+    scale = max(np.abs(expected).max(), 1e-3)  # (the subtraction w₁ − w₂ rounds at |w|·2⁻⁵²)
+    np.testing.assert_allclose(step, expected, rtol=0, atol=1e-6 * scale + 1e-12 * np.abs(params).max() / lr)
+
+
 def test_fit_logistic_regression_reaches_the_minimum_of_the_regularised_loss():
     """With weight decay the loss mean ζ(−s·(Xw + b)) + (λ/2)||w||² (s = 2y − 1) is strongly
     convex; at the fitted (w, b) its central-difference gradient is zero (to 1e-7)."""
