@@ -7,6 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import tinyadv as ta
+from attack_models import TwoLayerMLP
 from tinyadv.attackcheck import LinearModel
 from tinyadv.gradcheck import numerical_gradient, rel_error
 
@@ -110,6 +111,20 @@ def test_linear_model_input_gradient_matches_finite_differences(n, k, shape, see
     rng = np.random.default_rng(seed)
     model = LinearModel(rng.normal(size=(k, 6)), rng.normal(size=k))
     x = rng.normal(size=(n, *shape))
+    g = rng.normal(size=(n, k))
+    numeric = numerical_gradient(lambda: model.logits(x), x, g)
+    assert rel_error(model.input_gradient(x, g), numeric) < 1e-6
+
+
+@given(n=st.integers(1, 4), k=st.integers(1, 4), activation=st.sampled_from(["tanh", "relu"]),
+       seed=st.integers(0, 2**16))
+def test_the_attack_tests_two_layer_network_has_the_gradient_of_its_logits(n, k, activation, seed):
+    """tests/attack_models.py's TwoLayerMLP, the nonlinear model of most attack tests, backprops
+    by hand: its input_gradient is the central-difference gradient of Σ g ⊙ logits(x) (float64;
+    ReLU kinks are 1e-6 away with probability ~1e-6 here)."""
+    rng = np.random.default_rng(seed)
+    model = TwoLayerMLP(6, 5, k, activation=activation, seed=seed)
+    x = rng.normal(size=(n, 2, 3))
     g = rng.normal(size=(n, k))
     numeric = numerical_gradient(lambda: model.logits(x), x, g)
     assert rel_error(model.input_gradient(x, g), numeric) < 1e-6

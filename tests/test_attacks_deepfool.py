@@ -5,10 +5,13 @@ import unittest.mock
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from attack_models import LinearModel, OnlyTheInterface, TwoLayerMLP
 import tinyadv as ta
 from tinyadv.attacks import deepfool, lp_norm
+from tinyadv.gradcheck import numerical_gradient
 from tinyadv.theory import minimal_linear_distance, minimal_linear_perturbation
 from tinyadv.threads import row_chunks
 
@@ -128,6 +131,38 @@ def test_deepfool_bad_input():
         deepfool(model, x, overshoot=-0.1)
     with pytest.raises(ValueError, match="NaN"):
         deepfool(model, np.full_like(x, np.nan))
+
+
+@given(k_logits=st.sampled_from([1, 2, 3, 5]), candidates=st.integers(2, 5), tinyadv_model=st.booleans(),
+       seed=st.integers(0, 2**16))
+@settings(deadline=None)
+def test_candidate_gradients_are_central_differences_of_the_logit_differences(
+        k_logits, candidates, tinyadv_model, seed):
+    """w_c = ∇(Z_c − Z_ŷ) for each candidate c after the top one ŷ (the two logits [0, z] of a
+    binary model), on nonlinear models in float64: a tinyadv ReLU network (its one forward pass
+    for all candidates) and the hand-written tanh network (a gradient call per candidate)."""
+    k = min(candidates, max(k_logits, 2))
+    if tinyadv_model:
+        model = ta.mlp([6, 7, k_logits], seed=seed, dtype=np.float64)
+    else:
+        model = TwoLayerMLP(6, 7, k_logits, seed=seed)
+    x = np.random.default_rng(seed).uniform(0, 1, size=(3, 6))
+
+    def candidates_of(two_logits, rows):
+        return np.argsort(-two_logits, axis=1, kind="stable")[:, :k]
+
+    z, w = deepfool_module._logits_and_candidate_gradients(model, x, candidates_of, k, k_logits)
+    assert w.shape == (k - 1,) + x.shape
+    top = candidates_of(z, slice(None))
+    for i in range(len(x)):
+        point = x[i:i + 1].copy()
+        for j in range(1, k):
+            def difference():
+                two = ta.attacks.base.as_two_logits(model.logits(point))
+                return two[0, top[i, j]] - two[0, top[i, 0]]
+            expected = numerical_gradient(difference, point, 1.0)[0]
+            np.testing.assert_allclose(w[j - 1, i], expected, rtol=1e-6,
+                                       atol=1e-7 * max(np.abs(expected).max(), 1.0))
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -7,7 +7,7 @@ from unittest import mock
 
 import numpy as np
 import pytest
-from hypothesis import example, given
+from hypothesis import assume, example, given
 from hypothesis import strategies as st
 from scipy.special import log_softmax as scipy_log_softmax
 
@@ -146,6 +146,9 @@ def test_cross_entropy_value_is_the_documented_formula_and_its_gradient_matches_
     # rounded to about eps whatever the loss, so a central difference cannot resolve changes
     # below ~n·eps/h (a confident sample at temperature 0.25 has a gradient of 1e-13).
     noise = n * np.finfo(np.float64).eps * (1.0 if weights is None else weights.max()) / h
+    # Where that noise reaches 1% of the gradient (27 draws in 20,000), any gradient of its size
+    # would pass: such draws are left to the value check above, as gradcheck leaves them.
+    assume(noise < 1e-2 * max(np.abs(dlogits).max(), np.abs(numeric).max()))
     assert rel_error(dlogits, numeric, noise=noise) < TOL
 
 
