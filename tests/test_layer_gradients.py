@@ -28,21 +28,54 @@ def assert_passes(report):
     assert report.passed, str(report)
 
 
-@given(n=st.integers(1, 3), c=st.integers(1, 3), f=st.integers(1, 4), h=st.integers(3, 8),
-       w=st.integers(3, 8), kh=st.integers(1, 3), kw=st.integers(1, 3), stride=st.integers(1, 3),
+@given(n=st.integers(1, 3), c=st.integers(1, 3), f=st.integers(1, 4), h=st.integers(0, 5),
+       w=st.integers(0, 5), kh=st.integers(1, 8), kw=st.integers(1, 8), stride=st.integers(1, 3),
        padding=st.one_of(st.integers(0, 2), st.sampled_from(["same", "valid"]),
                          st.tuples(st.integers(0, 2), st.integers(0, 2))),
        bias=st.booleans(), training=st.booleans(), blocks=st.booleans(),
        seed=st.integers(0, 2**16))
+@example(n=2, c=3, f=4, h=4, w=4, kh=8, kw=8, stride=2, padding="same", bias=True, training=True,
+         blocks=False, seed=0)  # the talk's conv1 (8×8, stride 2, "same"), small
 def test_conv2d_backward_matches_finite_differences(n, c, f, h, w, kh, kw, stride, padding, bias,
                                                     training, blocks, seed):
+    """Kernels up to the talk's 8×8 (its conv2 6×6, conv3 5×5), on images h and w pixels larger
+    than the kernel."""
     layer = ta.Conv2D(c, f, (kh, kw), stride=stride, padding=padding, bias=bias, seed=seed,
                       dtype=np.float64)
     layer.training = training  # evaluation mode rebuilds the im2col rows for the weight gradient
-    x = np.random.default_rng(seed).normal(size=(n, c, h, w))
+    x = np.random.default_rng(seed).normal(size=(n, c, kh + h, kw + w))
     # blocks: the rows formed and multiplied one image at a time (kernels.rows_product)
     with mock.patch.object(kernels, "ROWS_BLOCK_VALUES", 1 if blocks else kernels.ROWS_BLOCK_VALUES):
         assert_passes(check_layer(layer, x, seed=seed, tolerance=TOL))
+
+
+@pytest.mark.parametrize("c, f, k, stride, padding, size", [
+    (3, 8, 8, 2, "same", 12),  # conv1's shape, small
+    (4, 8, 6, 2, 0, 20),  # conv2's
+    (4, 6, 3, 1, 1, 10), (2, 5, 4, 2, 1, 15)])
+@pytest.mark.parametrize("training", [True, False])
+def test_conv2d_backward_through_the_compiled_bands_matches_finite_differences(
+        c, f, k, stride, padding, size, training):
+    """Where OpenBLAS multiplies small products fast (its AVX-512 kernels, BLAS on one thread)
+    im2col's rows are formed and multiplied band by band in compiled loops (``kernels.py``):
+    forced here on any machine (elsewhere the pieces are slower, not other numbers): the input
+    gradient through the bands, and in evaluation mode, which keeps no rows, the forward pass
+    and the weight gradient too."""
+    if kernels._gemm(np.dtype(np.float64)) is None:
+        pytest.skip("no cblas_dgemm in the OpenBLAS that NumPy loaded: the bands never run")
+    from tinyadv.threads import blas_threads
+    calls = []
+    forward, adjoint = kernels._rows_bands_numba, kernels._rows_bands_adjoint_numba
+    layer = ta.Conv2D(c, f, k, stride=stride, padding=padding, seed=1, dtype=np.float64)
+    layer.method, layer.training = "im2col", training
+    x = np.random.default_rng(2).normal(size=(3, c, size, size))
+    with blas_threads(1), mock.patch.object(kernels, "_small_products_fast", lambda: True), \
+            mock.patch.object(kernels, "_rows_bands_numba",
+                              lambda *a: calls.append("gradient" if a[-2] else "forward") or forward(*a)), \
+            mock.patch.object(kernels, "_rows_bands_adjoint_numba",
+                              lambda *a: calls.append("adjoint") or adjoint(*a)):
+        assert_passes(check_layer(layer, x, seed=0, tolerance=TOL))
+    assert set(calls) == ({"adjoint"} if training else {"forward", "gradient", "adjoint"})
 
 
 @given(n=st.integers(1, 4), d=st.integers(1, 6), m=st.integers(1, 5), bias=st.booleans(),

@@ -199,12 +199,13 @@ def test_winograd_convolution_equals_the_definition_and_im2col(stride, r, c, f, 
                                    atol=rtol * np.abs(by_im2col).max())
 
 
-@given(batch=st.integers(1, 2), c=st.integers(1, 3), f=st.integers(1, 3), stride=st.integers(1, 2),
+@given(batch=st.integers(1, 2), c=st.integers(1, 3), f=st.integers(1, 3), stride=st.integers(1, 3),
        r=st.integers(2, 5), h=st.integers(0, 4), w=st.integers(0, 4), padding=st.sampled_from([0, 1, (1, 0), (0, 2), "same", "valid"]),
-       training=st.booleans(), seed=st.integers(0, 2**16))
+       bias=st.booleans(), training=st.booleans(), seed=st.integers(0, 2**16))
 def test_winograd_layer_backward_matches_finite_differences(batch, c, f, stride, r, h, w, padding,
-                                                            training, seed):
-    layer = ta.Conv2D(c, f, r * stride, stride=stride, padding=padding, seed=seed, dtype=np.float64)
+                                                            bias, training, seed):
+    layer = ta.Conv2D(c, f, r * stride, stride=stride, padding=padding, bias=bias, seed=seed,
+                      dtype=np.float64)
     layer.method = "winograd"
     layer.training = training  # evaluation mode rebuilds the transformed tiles for dW
     x = np.random.default_rng(seed).normal(size=(batch, c, r * stride + h, r * stride + w))
