@@ -110,6 +110,30 @@ def test_model_input_gradient_matches_finite_differences(seed):
     assert rel_error(model.input_gradient(x, g), numeric) < 1e-6
 
 
+@pytest.mark.parametrize("training", [True, False])
+def test_the_talks_cnn_input_gradient_through_winograd_matches_directional_differences(
+        training, monkeypatch):
+    """The CIFAR CNN at nf = 8, where "auto" takes Winograd for conv2 (a spy says so), in
+    float64, in chunks of one image: ⟨∇ₓ(g·z), v⟩ against the central difference of g·z(x + tv)
+    along random directions v (a whole gradient by coordinates would take 6,144 passes)."""
+    from tinyadv import winograd
+    calls = []
+    conv = winograd._conv2d
+    monkeypatch.setattr(winograd, "_conv2d", lambda *a, **k: calls.append(1) or conv(*a, **k))
+    model = ta.cleverhans_cnn(nf=8, seed=3, dtype=np.float64)
+    model.training, model.chunk_size = training, 1
+    rng = np.random.default_rng(4)
+    x = rng.random((2, 3, 32, 32))
+    g = rng.normal(size=(2, 10))
+    gradient = model.input_gradient(x, g)
+    assert calls  # (conv2 by Winograd)
+    h = 1e-5
+    for _ in range(4):
+        v = rng.normal(size=x.shape)
+        difference = np.sum(g * (model.logits(x + h * v) - model.logits(x - h * v))) / (2 * h)
+        assert abs(np.vdot(gradient, v) - difference) < 1e-6 * np.linalg.norm(gradient) * np.linalg.norm(v)
+
+
 def test_model_parameter_gradients_match_finite_differences():
     model = ta.mlp([6, 5, 3], seed=0, dtype=np.float64)
     rng = np.random.default_rng(0)
