@@ -26,6 +26,7 @@ from tinyadv.cli import (  # noqa: E402
     figure_path,
     fraction,
     nonnegative_int,
+    physical_memory,
     positive_float,
     positive_int,
 )
@@ -65,6 +66,11 @@ def parse_args(argv=None):
     if args.max_dim < SMALLEST_MAX_DIM:
         parser.error(f"--max-dim must be >= {SMALLEST_MAX_DIM} (the table's 9 distinct n from 10), "
                      f"got {args.max_dim}")
+    needed, memory = 8 * args.trials * args.max_dim, physical_memory()  # (float64 weights of a row)
+    if memory is not None and needed > memory:
+        parser.error(f"--trials {args.trials} × --max-dim {args.max_dim} weights take "
+                     f"{needed / 2**30:,.1f} GiB in float64, more than this machine's "
+                     f"{memory / 2**30:,.1f} GiB of memory")
     return args
 
 

@@ -45,6 +45,7 @@ BAD_OUT = [(["--out", "a_file/x.png"], "--out"), (["--out", "x.xyz"], "--out"),
     (["--max-dim", "5"], "--max-dim"),         # the table would run from 10 down to 5
     (["--max-dim", "0"], "--max-dim"),
     (["--max-dim", "-5"], "--max-dim"),
+    (["--max-dim", str(10**15)], "--max-dim 1000000000000000 weights take"),  # petabytes
 ] + BAD_OUT)
 def test_linearity_refuses_bad_flags(argv, flag, capsys):
     main = load_script("linearity").main

@@ -172,6 +172,16 @@ def preset_name(parser, args, paper):
     return f"{name}, but {', '.join(changed)} set" if changed else name
 
 
+def physical_memory():
+    """The machine's memory in bytes (``os.sysconf``), or None where it cannot say (Windows): for
+    refusing, when a flag is read, sizes no machine of this one's memory could hold; a size
+    below it may still not be free."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
 def run_script(main):
     """``main()`` of a script run from the command line (``if __name__ == "__main__":
     run_script(main)``), ending with the message alone, exit status 1, where a data file is
