@@ -23,6 +23,7 @@ from tinyadv.layers.conv import (conv2d_backward, conv2d_forward, conv2d_forward
                                  weight_from_space_to_depth, weight_rows_space_to_depth)
 
 from plain_python import plain_python
+from small_products import small_products
 
 
 def blocks_of_one_image():
@@ -788,12 +789,17 @@ def test_rows_product_takes_the_transposed_weight_kept_by_its_caller(dtype):
     rng = np.random.default_rng(1)
     xpad = rng.normal(size=(3, 38, 38, 3)).astype(dtype)
     w_rows = rng.normal(size=(32, 192)).astype(dtype)
+    bands = kernels._rows_bands_numba
     for threads in (1, 2):
-        with blas_threads(threads):
+        calls = []
+        with blas_threads(threads), small_products(True), mock.patch.object(
+                kernels, "_rows_bands_numba", lambda *a: calls.append(1) or bands(*a)):
             alone = kernels.rows_product(xpad, w_rows, 8, 8, 2, False)[0]
             given = kernels.rows_product(xpad, w_rows, 8, 8, 2, False,
                                          kernels.weight_columns(w_rows))[0]
         assert bits(given) == bits(alone)
+        if kernels._gemm(np.dtype(dtype)) is not None:  # (the bands: on one BLAS thread only)
+            assert len(calls) == (2 if threads == 1 else 0)
     for wrong in (w_rows, w_rows.T.astype(np.float32 if dtype == np.float64 else np.float64)):
         with pytest.raises(ValueError, match="w_columns must be weight_columns"):
             kernels.rows_product(xpad, w_rows, 8, 8, 2, False, wrong)

@@ -17,6 +17,8 @@ from tinyadv.layers import (BatchNorm, BinaryConv2D, Conv2D, Flatten, Linear, Re
 from tinyadv.plans import inference_plan
 from tinyadv.winograd import applies
 
+from small_products import small_products
+
 
 def layers_logits(model, x):
     """``model.logits(x)`` through the layers' forward passes, with no plan."""
@@ -24,12 +26,11 @@ def layers_logits(model, x):
         return model.logits(x)
 
 
-def small_products(fast):
-    """OpenBLAS's small-matrix kernels there or not (the compiled bands and Winograd's blocks
-    run only where they are), whatever this machine's OpenBLAS has."""
-    if fast is None:
-        return contextlib.nullcontext()
-    return mock.patch.object(kernels, "_small_products_fast", lambda: fast)
+def small_products_or_not(fast):
+    """OpenBLAS's small-matrix kernels taken as there or not (the compiled bands and Winograd's
+    blocks run only where they are, and "auto" takes Winograd for conv3 there), whatever this
+    machine's OpenBLAS has; None: the machine's own."""
+    return contextlib.nullcontext() if fast is None else small_products(fast)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -43,7 +44,7 @@ def test_the_talks_cnn_gives_the_logits_of_its_layers(dtype, threads, fast):
     rng = np.random.default_rng(1)
     ta.set_num_threads(threads)
     try:
-        with small_products(fast):
+        with small_products_or_not(fast):
             fast = kernels._small_products_fast() if fast is None else fast
             for n, chunk_size in ((1, None), (37, None), (77, 5)):
                 model.chunk_size = chunk_size
@@ -57,6 +58,9 @@ def test_the_talks_cnn_gives_the_logits_of_its_layers(dtype, threads, fast):
                                              (plans.winograd, "_conv2d_blocks_numba"))]
                     logits = model.logits(x)
                 assert [spy.call_count > 0 for spy in compiled] == [fast, fast]
+                if fast and n > 1:  # conv2 (stride 2) and conv3 (stride 1) by Winograd's blocks
+                    # (conv3 of one image has one tile: a product of one row, which gemv takes)
+                    assert {call.args[2] for call in compiled[1].call_args_list} == {1, 2}
                 assert logits.dtype == dtype and logits.shape == (n, 10)
                 np.testing.assert_array_equal(logits, expected)
     finally:
@@ -99,7 +103,7 @@ def test_random_models_give_the_logits_of_their_layers(c, f, size, k, stride, pa
                ("relu2", ReLU())]
     model = ta.Sequential(*layers).eval()
     model.chunk_size = 4
-    with small_products(fast):
+    with small_products_or_not(fast):
         assert inference_plan(model, x) is not None
         np.testing.assert_array_equal(model.logits(x), layers_logits(model, x))
 
@@ -212,25 +216,32 @@ def assert_same_gradients(model, x, need_input_grad=True, need_param_grads=True)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("training", [True, False])
-def test_the_talks_cnn_gives_the_gradients_of_its_layers(dtype, threads, training):
+@pytest.mark.parametrize("fast", [False, True])
+def test_the_talks_cnn_gives_the_gradients_of_its_layers(dtype, threads, training, fast):
     """The talk's CNN in training and evaluation mode, both dtypes, batches of one image, of a
     short last chunk and of 128 (float32: chunks of 64), in chunks of 5 too, every pair of
-    asked-for gradients: the logits, dL/dx and the parameter gradients of the layers, bit for
-    bit, and the parameter gradients are there (not zeros) where asked for."""
+    asked-for gradients, with OpenBLAS's small-matrix path taken as there or not (the compiled
+    bands, Winograd's pieces and blocks): the logits, dL/dx and the parameter gradients of the
+    layers, bit for bit, and the parameter gradients are there (not zeros) where asked for."""
     model = ta.cleverhans_cnn(seed=0, dtype=dtype).train(training)
     rng = np.random.default_rng(4)
     ta.set_num_threads(threads)
     try:
-        for n, chunk_size in ((1, None), (37, None), (128, None), (23, 5)):
-            model.chunk_size = chunk_size
-            x = rng.random((n, 3, 32, 32)).astype(dtype)
-            for need_input_grad, need_param_grads in ((True, True), (False, True), (True, False)):
-                assert plans.gradient_plan(model, x, need_input_grad, need_param_grads) is not None
-                _, dx, grads = assert_same_gradients(model, x, need_input_grad, need_param_grads)
-                assert (dx is not None) == need_input_grad
-                assert all(np.any(g != 0) for g in grads) == need_param_grads
+        with small_products(fast):
+            check_the_talks_cnn_gradients(model, rng, dtype)
     finally:
         ta.set_num_threads(ta.threads._default_threads())
+
+
+def check_the_talks_cnn_gradients(model, rng, dtype):
+    for n, chunk_size in ((1, None), (37, None), (128, None), (23, 5)):
+        model.chunk_size = chunk_size
+        x = rng.random((n, 3, 32, 32)).astype(dtype)
+        for need_input_grad, need_param_grads in ((True, True), (False, True), (True, False)):
+            assert plans.gradient_plan(model, x, need_input_grad, need_param_grads) is not None
+            _, dx, grads = assert_same_gradients(model, x, need_input_grad, need_param_grads)
+            assert (dx is not None) == need_input_grad
+            assert all(np.any(g != 0) for g in grads) == need_param_grads
 
 
 def test_a_training_step_through_the_plan_is_the_layers_step():
@@ -281,7 +292,7 @@ def test_random_models_give_the_gradients_of_their_layers(c, f, size, k, stride,
                           ("fc", Linear(f * out.shape[2] * out.shape[3], 10, bias=linear_bias,
                                         seed=seed + 1, dtype=dtype))).train(training)
     model.chunk_size = 4
-    with small_products(fast):
+    with small_products_or_not(fast):
         assert plans.gradient_plan(model, x, *need) is not None
         assert_same_gradients(model, x, *need)
 

@@ -5,6 +5,7 @@ import re
 import pytest
 
 from script_loading import load_script
+from small_products import small_products
 
 
 def test_demo_trains_attacks_and_writes_its_figure(tmp_path, capsys):
@@ -85,9 +86,9 @@ def test_bench_cnn_first_result_compiles_every_kernel():
     a fresh process runs FIRST_RESULT, then lists the kernels it has not compiled or loaded
     for float32 and float64 (those inlined into their callers have no code of their own; the
     compiled bands of the row products and Winograd's blocks of images run only where OpenBLAS
-    multiplies small products fast, ``kernels._small_products_fast``, so elsewhere they are
-    never compiled and not counted; the
-    kernel of ``method="winograd_rows"`` runs only when a layer asks for it, and is not either;
+    multiplies small products fast, ``kernels._small_products_fast``: that process takes them
+    as fast, so that they are counted on every machine; the
+    kernel of ``method="winograd_rows"`` runs only when a layer asks for it, and is not counted;
     conv1's input is padded into blocks of pixels in float32, whose rows of memory are short
     enough for it, and padded as it is in float64: ``layers/conv.py``, SPACE_TO_DEPTH_BYTES;
     the chunks' cross-entropy computes in float64 for both)."""
@@ -96,15 +97,15 @@ def test_bench_cnn_first_result_compiles_every_kernel():
     import sys
 
     module = load_script("bench_cnn")
+    small_products_fast = """
+from tinyadv import kernels, winograd
+kernels._small_products_fast = winograd._small_products_fast = lambda: True
+"""
     listing = """
 import sys
 import numba
-from tinyadv import kernels
-bands = {"kernels._rows_bands_numba", "kernels._rows_bands_adjoint_numba",
-         "winograd._conv2d_blocks_numba"}
-unused = set() if kernels._small_products_fast() else {"tinyadv." + band for band in bands}
-unused.add("tinyadv.winograd_rows._winograd_rows_numba")  # (runs only when asked for)
-unused.add("tinyadv.awake._spin_numba")  # (no float arrays; only where idle cores halt at once)
+unused = {"tinyadv.winograd_rows._winograd_rows_numba",  # (runs only when asked for)
+          "tinyadv.awake._spin_numba"}  # (no float arrays; only where idle cores halt at once)
 one_dtype = {"tinyadv.kernels._pad_space_to_depth_numba": {"float32"},
              "tinyadv.kernels._pad_channels_last_numba": {"float64"},
              "tinyadv.losses._cross_entropy_numba": {"float64"}}  # (computes in float64)
@@ -122,8 +123,8 @@ for name, module in sorted(sys.modules.items()):
                     missing.append(f"{name}.{attribute}")
 print("missing:", " ".join(missing))
 """
-    result = subprocess.run([sys.executable, "-c", module.FIRST_RESULT + listing], check=True,
-                            capture_output=True, text=True)
+    result = subprocess.run([sys.executable, "-c", small_products_fast + module.FIRST_RESULT + listing],
+                            check=True, capture_output=True, text=True)
     assert result.stdout.splitlines()[-1].split() == ["missing:"]
 
 
@@ -236,20 +237,20 @@ def test_bench_profile_times_every_layer_and_counts_its_products_and_copies(caps
     in inference the forward product alone (and each layer's forward time alone).
     conv2 takes Winograd's products, F(3×3, 3×3): 25 per 3×3 output tile, 4 tiles, of 4·32
     phase channels by 64 filters, 100/324 of the direct count; conv3 too where OpenBLAS has its
-    small-matrix path, F(2×2, 5×5): 36 for its one 2×2 tile, of 64 channels by 64 filters."""
+    small-matrix path (taken as there, here), F(2×2, 5×5): 36 for its one 2×2 tile, of 64
+    channels by 64 filters."""
     import tinyadv as ta
-    from tinyadv import kernels
     module = load_script("bench_profile")
     flops = load_script("bench_cnn").layer_flops(ta.cleverhans_cnn(seed=0))
     assert flops[1] == 36 * 1152 * 64 * 2
     flops[1] = 25 * 4 * 128 * 64 * 2  # Winograd's
-    if kernels._small_products_fast():
-        flops[2] = 36 * 64 * 64 * 2
+    flops[2] = 36 * 64 * 64 * 2
     threads = ta.get_num_threads()
     for mode, products_per_layer in (("eval", [2, 2, 2, 2]), ("train", [2, 3, 3, 3]),
                                      ("infer", [1, 1, 1, 1])):
-        seconds, products, copies, threads_report = module.main(
-            ["--dtype", "float64", "--mode", mode, "--images", "3", "--passes", "2"])
+        with small_products(True):
+            seconds, products, copies, threads_report = module.main(
+                ["--dtype", "float64", "--mode", mode, "--images", "3", "--passes", "2"])
         assert list(products) == ["conv1", "conv2", "conv3", "fc"]
         assert list(copies) == ["conv1", "conv2", "conv3"] and all(s > 0 for s in copies.values())
         assert [f for _, f in products.values()] == [

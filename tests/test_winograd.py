@@ -17,6 +17,7 @@ from tinyadv.layers.activations import relu_forward_reference
 from tinyadv.layers.conv import conv2d_backward, conv2d_forward, conv2d_forward_naive
 
 from plain_python import plain_python
+from small_products import small_products
 
 dtypes = st.sampled_from([np.float32, np.float64])
 tilings = st.sampled_from([(2, 3), (3, 3), (2, 5), (2, 2), (3, 2), (2, 4)])  # (m, r)
@@ -222,10 +223,16 @@ def test_tile_size_takes_the_fewest_multiplications():
     assert winograd.tiling(6, 2, 6, 6) == (3, 3, 5, 2, 2)  # the talk's conv2: r, m, n, Th, Tw
 
 
-def test_auto_takes_winograd_where_it_is_faster():
+@pytest.mark.parametrize("fast", [False, True])
+def test_auto_takes_winograd_where_it_is_faster(fast):
     """A kernel of 3·stride square, every tile whole, and s²·C >= 32 channels; or of 5·stride
-    with s²·C >= 64 where OpenBLAS has its small-matrix path."""
-    conv3 = "winograd" if kernels._small_products_fast() else "im2col"
+    with s²·C >= 64 where OpenBLAS has its small-matrix path (taken as there or not, here)."""
+    conv3 = "winograd" if fast else "im2col"
+    with small_products(fast):
+        check_auto_choices(conv3)
+
+
+def check_auto_choices(conv3):
     for channels, size, kernel, stride, expected in (
             (32, 12, 3, 1, "winograd"), (8, 12, 6, 2, "winograd"), (4, 18, 9, 3, "winograd"),
             (32, 34, 3, 1, "winograd"),  # 32×32 outputs: whole tiles of 2×2
@@ -500,13 +507,15 @@ def test_the_forward_pass_runs_by_blocks_only_where_products_come_in_pieces(piec
 
 def test_a_model_in_evaluation_mode_runs_winograd_by_blocks_where_products_come_in_pieces(
         blocks_calls):
-    """Where OpenBLAS multiplies small pieces in place, a model's inference takes the blocks in
-    its chunks (BLAS on one thread there), so that the fast path cannot go quietly unused."""
-    if not kernels._small_products_fast() or kernels._gemm(np.float32) is None:
-        pytest.skip("OpenBLAS here has no small-product path: the layer takes the steps")
+    """Where OpenBLAS multiplies small pieces in place (taken as there, here), a model's
+    inference takes the blocks in its chunks (BLAS on one thread there), so that the fast path
+    cannot go quietly unused."""
+    if kernels._gemm(np.float32) is None:
+        pytest.skip("no cblas_sgemm in the OpenBLAS that NumPy loaded: the layer takes the steps")
     model = ta.cleverhans_cnn(nf=8, seed=0).eval()  # (conv2: 4 phases of 8 channels, Winograd)
     x = np.random.default_rng(0).random((70, 3, 32, 32), dtype=np.float32)
-    model.logits(x)
+    with small_products(True):
+        model.logits(x)
     assert len(blocks_calls) == 3  # (conv2 in each of the three chunks)
 
 
