@@ -307,7 +307,7 @@ def main(argv=None):
     print(f"models: nf = {args.nf}, {args.epochs} epochs (Adam 1e-3, batch 128); adversarial training: "
           f"{args.adv_after} clean epochs then {args.epochs - args.adv_after} of ½CE clean + ½CE PGD "
           f"(ε {args.eps}, {args.adv_steps} steps of {args.adv_alpha}, attack sees T) for "
-          f"{', '.join(args.adv_models) or 'none'}" + f"  [{args.preset}]")
+          f"{', '.join(args.adv_models) or 'none'}  [{args.preset}]")
 
     models = {}
     for name in args.variants:

@@ -15,19 +15,27 @@ from script_loading import SCRIPTS, load_script
 MINI = ["--data-mnist", "mini-mnist", "--data-cifar", "mini-mnist"]
 
 
-def test_run_all_checks_the_claims_and_reports_a_failed_experiment(tmp_path, capsys, monkeypatch):
+def run_all_with(monkeypatch, script, attribute, replacement):
+    """run_all.py as a module, whose scripts/<script>.py gets ``replacement`` for its
+    ``attribute`` (the rest of that script, and every other script, as they are)."""
     run_all = load_script("run_all")
     load = run_all.load_script
 
-    def load_with_a_broken_boundary_tilting(name):
+    def load_with_the_replacement(name):
         module = load(name)
-        if name == "boundary_tilting":
-            def broken(argv):
-                raise RuntimeError("boom")
-            module.main = broken
+        if name == script:
+            setattr(module, attribute, replacement)
         return module
 
-    monkeypatch.setattr(run_all, "load_script", load_with_a_broken_boundary_tilting)
+    monkeypatch.setattr(run_all, "load_script", load_with_the_replacement)
+    return run_all
+
+
+def test_run_all_checks_the_claims_and_reports_a_failed_experiment(tmp_path, capsys, monkeypatch):
+    def broken(argv):
+        raise RuntimeError("boom")
+
+    run_all = run_all_with(monkeypatch, "boundary_tilting", "main", broken)
     figures = tmp_path / "figures"
     report = run_all.main(["--fast", "--only", "demo", "linearity", "boundary_tilting",
                            "logistic_3v7_paper", "--figures", str(figures),
@@ -91,18 +99,10 @@ def test_a_data_set_a_chosen_experiment_refuses_stops_the_command_before_anythin
 
 
 def test_a_refusal_without_argparse_s_usage_line_is_named_too(tmp_path, capsys, monkeypatch):
-    run_all = load_script("run_all")
-    load = run_all.load_script
+    def refuse(argv):
+        raise SystemExit("--max-dim is more than this machine holds")
 
-    def load_with_a_plain_refusal(name):
-        module = load(name)
-        if name == "linearity":
-            def refuse(argv):
-                raise SystemExit("--max-dim is more than this machine holds")
-            module.parse_args = refuse
-        return module
-
-    monkeypatch.setattr(run_all, "load_script", load_with_a_plain_refusal)
+    run_all = run_all_with(monkeypatch, "linearity", "parse_args", refuse)
     with pytest.raises(SystemExit) as exit_info:
         run_all.main(["--fast", "--only", "linearity", "--figures", str(tmp_path)] + MINI)
     assert exit_info.value.code == 2
@@ -113,20 +113,14 @@ def test_a_refusal_without_argparse_s_usage_line_is_named_too(tmp_path, capsys, 
 def test_a_reader_of_the_cifar_models_fails_when_train_cifar_cnn_left_none(tmp_path, monkeypatch):
     # fooling_images trains models of its own when --checkpoints holds none: its claims would
     # be checked on other models than the talk's CNNs, so run_all reports it as failed
-    run_all = load_script("run_all")
-    load, called = run_all.load_script, []
+    called = []
 
-    def load_with_a_stub_fooling_images(name):
-        module = load(name)
-        if name == "fooling_images":
-            def stub(argv):
-                called.append(argv)
-                result = SimpleNamespace(confidence=np.ones(2))
-                return {"cifar": {"CNN-L2": result, "CNN": result}, "cross_margin": 0.1}
-            module.main = stub
-        return module
+    def stub(argv):
+        called.append(argv)
+        result = SimpleNamespace(confidence=np.ones(2))
+        return {"cifar": {"CNN-L2": result, "CNN": result}, "cross_margin": 0.1}
 
-    monkeypatch.setattr(run_all, "load_script", load_with_a_stub_fooling_images)
+    run_all = run_all_with(monkeypatch, "fooling_images", "main", stub)
     report = run_all.main(["--fast", "--only", "fooling_images", "--figures", str(tmp_path / "figures"),
                            "--checkpoints", str(tmp_path / "checkpoints")] + MINI)
     (run,) = report["runs"]
