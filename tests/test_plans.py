@@ -226,22 +226,19 @@ def test_the_talks_cnn_gives_the_gradients_of_its_layers(dtype, threads, trainin
     model = ta.cleverhans_cnn(seed=0, dtype=dtype).train(training)
     rng = np.random.default_rng(4)
     ta.set_num_threads(threads)
+    cases = [(n, chunk_size, need) for n, chunk_size in ((1, None), (37, None), (128, None), (23, 5))
+             for need in ((True, True), (False, True), (True, False))]
     try:
         with small_products(fast):
-            check_the_talks_cnn_gradients(model, rng, dtype)
+            for n, chunk_size, (need_input_grad, need_param_grads) in cases:
+                model.chunk_size = chunk_size
+                x = rng.random((n, 3, 32, 32)).astype(dtype)
+                assert plans.gradient_plan(model, x, need_input_grad, need_param_grads) is not None
+                _, dx, grads = assert_same_gradients(model, x, need_input_grad, need_param_grads)
+                assert (dx is not None) == need_input_grad
+                assert all(np.any(g != 0) for g in grads) == need_param_grads
     finally:
         ta.set_num_threads(ta.threads._default_threads())
-
-
-def check_the_talks_cnn_gradients(model, rng, dtype):
-    for n, chunk_size in ((1, None), (37, None), (128, None), (23, 5)):
-        model.chunk_size = chunk_size
-        x = rng.random((n, 3, 32, 32)).astype(dtype)
-        for need_input_grad, need_param_grads in ((True, True), (False, True), (True, False)):
-            assert plans.gradient_plan(model, x, need_input_grad, need_param_grads) is not None
-            _, dx, grads = assert_same_gradients(model, x, need_input_grad, need_param_grads)
-            assert (dx is not None) == need_input_grad
-            assert all(np.any(g != 0) for g in grads) == need_param_grads
 
 
 def test_a_training_step_through_the_plan_is_the_layers_step():

@@ -228,22 +228,18 @@ def test_auto_takes_winograd_where_it_is_faster(fast):
     """A kernel of 3·stride square, every tile whole, and s²·C >= 32 channels; or of 5·stride
     with s²·C >= 64 where OpenBLAS has its small-matrix path (taken as there or not, here)."""
     conv3 = "winograd" if fast else "im2col"
+    cases = ((32, 12, 3, 1, "winograd"), (8, 12, 6, 2, "winograd"), (4, 18, 9, 3, "winograd"),
+             (32, 34, 3, 1, "winograd"),  # 32×32 outputs: whole tiles of 2×2
+             (32, 16, 6, 2, "winograd"), (64, 6, 5, 1, conv3),  # the talk's conv2 and conv3
+             (32, 6, 5, 1, "im2col"), (64, 7, 5, 1, "im2col"),  # too few channels; 3×3 outputs
+             (32, 12, 3, 2, "im2col"), (32, 12, 7, 1, "im2col"), (32, 12, (3, 6), 2, "im2col"),
+             (32, 12, 1, 1, "im2col"), (16, 12, 3, 1, "im2col"), (32, 13, 3, 1, "im2col"),
+             (32, 14, 6, 2, "im2col"))  # the talk's conv2 on MNIST: 5×5 outputs
     with small_products(fast):
-        check_auto_choices(conv3)
-
-
-def check_auto_choices(conv3):
-    for channels, size, kernel, stride, expected in (
-            (32, 12, 3, 1, "winograd"), (8, 12, 6, 2, "winograd"), (4, 18, 9, 3, "winograd"),
-            (32, 34, 3, 1, "winograd"),  # 32×32 outputs: whole tiles of 2×2
-            (32, 16, 6, 2, "winograd"), (64, 6, 5, 1, conv3),  # the talk's conv2 and conv3
-            (32, 6, 5, 1, "im2col"), (64, 7, 5, 1, "im2col"),  # too few channels; 3×3 outputs
-            (32, 12, 3, 2, "im2col"), (32, 12, 7, 1, "im2col"), (32, 12, (3, 6), 2, "im2col"),
-            (32, 12, 1, 1, "im2col"), (16, 12, 3, 1, "im2col"), (32, 13, 3, 1, "im2col"),
-            (32, 14, 6, 2, "im2col")):  # the talk's conv2 on MNIST: 5×5 outputs
-        x = np.zeros((1, channels, size, size))
-        w = np.zeros((1, channels) + ((kernel, kernel) if isinstance(kernel, int) else kernel))
-        assert conv2d_forward(x, w, stride=stride)[1][0] == expected, (channels, size, kernel, stride)
+        for channels, size, kernel, stride, expected in cases:
+            x = np.zeros((1, channels, size, size))
+            w = np.zeros((1, channels) + ((kernel, kernel) if isinstance(kernel, int) else kernel))
+            assert conv2d_forward(x, w, stride=stride)[1][0] == expected, (channels, size, kernel, stride)
 
 
 def test_integer_arrays_take_im2col_and_stay_exact():
