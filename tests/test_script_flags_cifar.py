@@ -221,29 +221,31 @@ def test_paper_sizes_are_defaults_that_explicit_flags_override(name, flags, limi
     assert parsed.value.args[1]["limit"] == limits[0]
 
 
-def test_robustness_evaluation_defaults_to_pgd_20_with_a_quarter_of_eps(monkeypatch):
-    """REFERENCES.md §8 and §9 (the paper's evaluation, Madry et al. 2018): cifar_robustness
-    attacks with FGSM and with PGD of 20 steps of α = ε/4 from a random start, so α = 2/255 at
-    the paper's ε = 8/255; the sweep that PGD's accuracy curve comes from is read here."""
+@pytest.mark.parametrize("flags", [[], ["--labels", "true", "--step", "quarter"]])
+def test_robustness_evaluation_defaults_to_the_papers_pgd(monkeypatch, tmp_path, flags):
+    """REFERENCES.md §8 and the paper's code (cifar10_attack.py --sweep): FGSM, and PGD of 20
+    steps of 2/255 at every ε from a random start, both aimed at the model's own predictions
+    (CleverHans called without labels), accuracy against the true labels; ``--labels true
+    --step quarter``: the true labels and α = ε/4. Every attack call is recorded, the sweep's
+    and the example grid's."""
     module = load_script("cifar_robustness")
     model = ta.mlp([784, 10], seed=0).eval()
     monkeypatch.setattr(module, "load_trained", lambda *args: {"CNN-L2": model, "CNN": model})
     calls = []
-
-    def recording_sweep(model, x, y, attack, levels, **kwargs):
-        calls.append((attack, levels, kwargs))
-        if attack is ta.pgd:
-            raise Parsed()
-        return {"accuracy": np.zeros(len(levels))}
-
-    monkeypatch.setattr(module.ta, "sweep", recording_sweep)
-    with pytest.raises(Parsed):
-        module.main(["--test-limit", "8", "--examples", "2"])
-    (fgsm, levels, _), (pgd, _, kwargs) = calls
-    assert fgsm is ta.fgsm and pgd is ta.pgd
-    np.testing.assert_allclose(levels, np.array([0, 2, 4, 8, 12, 16, 24, 32]) / 255)
-    assert kwargs["steps"] == 20 and kwargs["level_kwargs"](8 / 255) == {"alpha": 2 / 255}
-    assert kwargs.get("random_start", True)
+    for name in ("fgsm", "pgd"):
+        monkeypatch.setattr(module.ta, name, lambda model, x, y, name=name, **kwargs:
+                            calls.append((name, y, kwargs)) or x)
+    module.main(["--test-limit", "8", "--examples", "2", "--eps", "0", "8", "24",
+                 "--example-eps", "24", "--figures", str(tmp_path)] + flags)
+    true_labels = bool(flags)
+    assert {name for name, _, _ in calls} == {"fgsm", "pgd"}
+    assert all((y is not None) == true_labels for _, y, _ in calls)
+    for name, _, kwargs in calls:
+        if name == "pgd":
+            expected = kwargs["eps"] / 4 if true_labels else 2 / 255
+            assert kwargs["steps"] == 20 and kwargs["alpha"] == pytest.approx(expected)
+            assert kwargs.get("random_start", True)
+    assert {kwargs["eps"] for name, _, kwargs in calls if name == "pgd"} >= {8 / 255, 24 / 255}
 
 
 # ---- train_cifar_cnn: checkpoints are resumed only with the settings they were trained with --
