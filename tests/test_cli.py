@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from tinyadv import cli
+from tinyadv.data import ChecksumError, DataNotFoundError, UnsafePickleError
 
 from script_loading import SCRIPTS
 
@@ -144,6 +145,18 @@ def test_a_script_missing_its_data_ends_with_the_message_alone(tmp_path):
     assert done.stderr.startswith("demo.py: error: could not download train-images-idx3-ubyte.gz")
     assert "no network in this test" in done.stderr
     assert f"place the official file train-images-idx3-ubyte.gz at {tmp_path / 'data'}" in done.stderr
+
+
+@pytest.mark.parametrize("error", [DataNotFoundError("place train_32x32.mat in svhn/"),
+                                   ChecksumError("a mirror delivered another MD5"),
+                                   UnsafePickleError("test_batch: refused to load global posix.system")])
+def test_run_script_ends_with_the_message_of_a_data_file_it_cannot_read(error, monkeypatch):
+    def main():
+        raise error
+    monkeypatch.setattr(sys, "argv", ["scripts/demo.py"])
+    with pytest.raises(SystemExit) as stop:
+        cli.run_script(main)
+    assert stop.value.code == f"demo.py: error: {error}"
 
 
 def test_run_script_lets_other_errors_through():

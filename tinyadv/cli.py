@@ -22,6 +22,7 @@ import os
 import sys
 
 from .data.download import ChecksumError, DataNotFoundError
+from .data.safe_pickle import UnsafePickleError
 from .files import names_no_file
 
 
@@ -185,9 +186,10 @@ def physical_memory():
 def run_script(main):
     """``main()`` of a script run from the command line (``if __name__ == "__main__":
     run_script(main)``), ending with the message alone, exit status 1, where a data file is
-    missing and cannot be downloaded (or arrives damaged): the message says which file to place
-    where, and the traceback above it would only show the loaders' calls."""
+    missing and cannot be downloaded, arrives damaged, or is a pickle that asks to run code:
+    the message says which file, and the traceback above it would only show the loaders'
+    calls."""
     try:
         return main()
-    except (DataNotFoundError, ChecksumError) as error:
+    except (DataNotFoundError, ChecksumError, UnsafePickleError) as error:
         sys.exit(f"{os.path.basename(sys.argv[0])}: error: {error}")

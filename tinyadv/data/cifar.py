@@ -190,9 +190,9 @@ def load_cifar10(root=None, split="train", *, classes=None, binary=False, limit=
     folder = _ensure_batches(root, download=download)
     try:
         parts = [read_cifar_batch(os.path.join(folder, name)) for name in CIFAR10_BATCHES[split]]
-    except ValueError as err:
-        raise ValueError(f"{err}. Delete {folder}/ and load again to extract the official archive "
-                         f"(downloading it if needed), or put the official batches there.") from None
+    except ValueError as err:  # (its class kept: UnsafePickleError for a pickle that asks for code)
+        raise type(err)(f"{err}. Delete {folder}/ and load again to extract the official archive "
+                        f"(downloading it if needed), or put the official batches there.") from None
     x = np.concatenate([p[0] for p in parts])
     y = np.concatenate([p[1] for p in parts])
     del parts  # the batches are copied into x: free them before the float copy is made

@@ -55,8 +55,9 @@ import struct
 import numpy as np
 
 
-class UnsafePickleError(pickle.UnpicklingError):
-    """A pickle asked for a global that a data file never needs; nothing was executed."""
+class UnsafePickleError(pickle.UnpicklingError, ValueError):
+    """A pickle asked for a global that a data file never needs; nothing was executed. Also a
+    ValueError, as every other refusal of a damaged or hostile file (README, Data)."""
 
 
 class _Guarded:
