@@ -17,9 +17,10 @@ the link between image and label is destroyed), and three copies of the talk's C
 
 After every epoch the clean training accuracy on the random labels is measured over the whole
 training subset in evaluation mode (``validation_data`` = the training set). Chance is the
-accuracy of always predicting the most frequent label. The laptop default (2,000 CIFAR-10
-images, 30 epochs) is chosen so that the natural model is well past chance by the end; the
-claim is read from the last epoch.
+accuracy of always predicting the most frequent label. The laptop default (the first 2,000
+training images of --data: the bundled mini-MNIST unless --data names another, CIFAR-10 in the
+command below; 30 epochs) is chosen so that the natural model is well past chance by the end; the claim is read
+from the last epoch.
 
     TINYADV_DATA=/root/tinyadv-data python scripts/random_labels.py --data cifar10
 

@@ -946,6 +946,8 @@ def cleverhans_cnn(in_channels=3, nf=32, bias=False, binary=None, image_size=32,
         normal σ = 0.1 with each filter at unit L2 norm for full-precision convolutions,
         truncated normal σ = 0.2 for binary ones, the normal matrix of fc (the CleverHans
         reference code).
+    dtype : np.float32 or np.float64
+        Of the parameters, and so of the logits and gradients (float64 for gradient checks).
     """
     if binary not in BINARY_VARIANTS:
         raise ValueError(f"binary must be one of {BINARY_VARIANTS}, got {binary!r}")

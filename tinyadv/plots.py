@@ -192,6 +192,8 @@ def signed_image_grid(images, *, titles=None, ncols=None, cell_size=2.2, cmap="R
         Images per row; default all M in one row.
     cell_size : float > 0
         Inches per cell (the figure at most LARGEST_FIGURE_INCHES a side).
+    cmap : str
+        A diverging matplotlib colour map, centred on 0 ("RdBu_r": red positive, blue negative).
     title : str, optional
     """
     import matplotlib.pyplot as plt
