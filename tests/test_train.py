@@ -514,3 +514,32 @@ def test_train_step_checks_the_labels_before_the_chunks():
         ta.train_step(model, optimizer, x, np.zeros(39, np.int64))
     with pytest.raises(ValueError, match="outside"):
         ta.train_step(model, optimizer, x, np.full(40, 10))
+
+
+@pytest.mark.parametrize("k", [1, 3])
+@pytest.mark.parametrize("batch_size", [1, 4, 1024])
+def test_accuracy_and_predict_are_the_argmax_by_hand(k, batch_size):
+    """predict: argmax over the logits (K = 1: label 1 where z > 0); accuracy: the fraction
+    equal to y; any batch size."""
+    rng = np.random.default_rng(k)
+    model = ta.mlp([5, 4, k], seed=k, dtype=np.float64)
+    x = rng.normal(size=(11, 5))
+    z = model.logits(x)
+    by_hand = (z[:, 0] > 0).astype(int) if k == 1 else np.argmax(z, axis=1)
+    y = rng.integers(0, max(k, 2), size=11)
+    np.testing.assert_array_equal(ta.predict(model, x, batch_size=batch_size), by_hand)
+    assert ta.accuracy(model, x, y, batch_size=batch_size) == np.sum(by_hand == y) / 11
+
+
+def test_accuracy_spends_no_extra_forward_pass():
+    """It probed the model with the first image to learn K: a stochastic model spent one draw
+    on it (so two identical models disagreed between accuracy and predict), and a model in
+    training mode with BatchNorm refused a batch of one."""
+    x, y = load_mini_mnist("test")
+    x, y = x[:60], y[:60]
+    first = ta.cleverhans_cnn(in_channels=1, image_size=28, nf=4, binary="stochastic", seed=3)
+    second = ta.cleverhans_cnn(in_channels=1, image_size=28, nf=4, binary="stochastic", seed=3)
+    assert ta.accuracy(first, x, y, batch_size=25) == np.mean(ta.predict(second, x, batch_size=25) == y)
+    normed = ta.Sequential(("flatten", ta.Flatten()), ("fc", ta.Linear(784, 3, seed=0)),
+                           ("bn", ta.BatchNorm(3))).train()
+    assert ta.accuracy(normed, x, y % 3) == np.mean(ta.predict(normed, x) == y % 3)
