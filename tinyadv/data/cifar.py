@@ -29,7 +29,7 @@ import numpy as np
 
 from tinyadv.checks import check_bool, check_positive_int
 from tinyadv.data.download import data_root, fetch, missing_file_message, verify_md5
-from tinyadv.data.safe_pickle import check_path_type, safe_load
+from tinyadv.data.safe_pickle import UnsafePickleError, check_path_type, safe_load
 from tinyadv.data.select import check_split, finish
 
 # URL and MD5 as published on https://www.cs.toronto.edu/~kriz/cifar.html; the same values are
@@ -190,9 +190,10 @@ def load_cifar10(root=None, split="train", *, classes=None, binary=False, limit=
     folder = _ensure_batches(root, download=download)
     try:
         parts = [read_cifar_batch(os.path.join(folder, name)) for name in CIFAR10_BATCHES[split]]
-    except ValueError as err:  # (its class kept: UnsafePickleError for a pickle that asks for code)
-        raise type(err)(f"{err}. Delete {folder}/ and load again to extract the official archive "
-                        f"(downloading it if needed), or put the official batches there.") from None
+    except ValueError as err:  # (UnsafePickleError kept as it is, for a pickle that asks for code)
+        kind = UnsafePickleError if isinstance(err, UnsafePickleError) else ValueError
+        raise kind(f"{err}. Delete {folder}/ and load again to extract the official archive "
+                   f"(downloading it if needed), or put the official batches there.") from None
     x = np.concatenate([p[0] for p in parts])
     y = np.concatenate([p[1] for p in parts])
     del parts  # the batches are copied into x: free them before the float copy is made
