@@ -556,6 +556,8 @@ def test_default_thread_count_follows_the_environment_then_the_usable_cores():
     assert default_threads({"OMP_NUM_THREADS": "5"}) == 5
     assert default_threads({"OPENBLAS_NUM_THREADS": "4"}) == 4
     assert default_threads({"NUMBA_NUM_THREADS": "none", "OMP_NUM_THREADS": "2"}) == 2
+    # "²".isdigit() is True but int("²") raises: the import failed on it
+    assert default_threads({"OMP_NUM_THREADS": "²", "OPENBLAS_NUM_THREADS": "3"}) == 3
     if hasattr(os, "sched_getaffinity"):
         usable = sorted(os.sched_getaffinity(0))
         assert default_threads({}) == len(usable)

@@ -85,7 +85,7 @@ from .checks import check_bool, check_positive_int
 def _default_threads():
     for name in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         value = os.environ.get(name, "")
-        if value.isdigit() and int(value) > 0:
+        if value.isascii() and value.isdigit() and int(value) > 0:  # ("²".isdigit(), not int's)
             return int(value)
     return cores()
 

@@ -101,7 +101,7 @@ def _stream(url, tmp, *, progress, timeout, desc):
     digest = hashlib.md5()
     with urllib.request.urlopen(url, timeout=timeout) as response:
         length = response.headers.get("Content-Length") if hasattr(response, "headers") else None
-        total = int(length) if length and length.isdigit() else None
+        total = int(length) if length and length.isascii() and length.isdigit() else None
         written = 0
         with tqdm(total=total, unit="B", unit_scale=True, desc=desc, disable=not progress) as bar:
             while True:
