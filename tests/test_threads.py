@@ -944,3 +944,44 @@ def test_a_pool_made_after_another_thread_changed_the_count_has_the_new_count(mo
     assert threads.map_chunks(lambda s: s.start, [slice(0, 1), slice(1, 2)]) == [0, 1]
     # (the calling thread runs chunks too: the pool has the other threads of that count)
     assert threads._state["pool"]._max_workers == threads.get_num_threads() - 1 == 2
+
+
+@pytest.mark.parametrize("mode", ["train", "eval"])
+def test_a_training_step_while_another_thread_evaluates_computes_with_its_new_weights(
+        restore_threads, mode):
+    """While another thread's call holds the model's weights (stopped after its convolutions,
+    their forms of the weights kept), two training steps in this thread give the weights of
+    the same steps alone: the steps' forward passes took the evaluation's forms of the old
+    weights (Winograd's U, the weight rows) before the forms became each call's own."""
+    set_num_threads(2)
+    rng = np.random.default_rng(0)
+    x, y = rng.random((40, 3, 32, 32), dtype=np.float32), rng.integers(0, 10, 40)
+    alone, model = (ta.cleverhans_cnn(nf=8, seed=0).train(mode == "train") for _ in range(2))
+    for steps_of in (alone, model):
+        steps_of.chunk_size = 16
+    optimizer = ta.SGD(alone.parameters(), lr=0.5)
+    for _ in range(2):
+        ta.train_step(alone, optimizer, x, y)
+
+    inside, finish = threading.Event(), threading.Event()
+    flatten = model["flatten"]
+
+    def paused_forward(x_in, forward=flatten.forward):
+        if threading.current_thread().name == "evaluator":
+            inside.set()
+            finish.wait(10)
+        return forward(x_in)
+
+    flatten.forward = paused_forward
+    evaluator = threading.Thread(target=model.logits, args=(x[:8],), name="evaluator")
+    evaluator.start()
+    try:
+        assert inside.wait(10)
+        optimizer = ta.SGD(model.parameters(), lr=0.5)
+        for _ in range(2):
+            ta.train_step(model, optimizer, x, y)
+    finally:
+        finish.set()
+        evaluator.join(10)
+    for (name, ours), (_, theirs) in zip(model.named_parameters(), alone.named_parameters()):
+        np.testing.assert_array_equal(ours.data, theirs.data, err_msg=name)

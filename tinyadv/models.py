@@ -43,7 +43,7 @@ from .layers import (BatchNorm, BinaryConv2D, BinaryLinear, Conv2D, Flatten, Lay
                      Scale, ScaledReLU, Sign, StochasticBinaryConv2D)
 from .losses import logits_to_labels
 from .plans import gradient_plan, inference_plan
-from .threads import chunk_slices, cores, map_chunks
+from .threads import call_owner, chunk_slices, cores, map_chunks, working_for
 
 #: The layer classes that ``load`` may rebuild from a file (nothing else is ever constructed).
 LAYER_CLASSES = {cls.__name__: cls for cls in (
@@ -227,20 +227,28 @@ class Sequential:
         """``map_chunks`` for a batch of ``n`` samples of ``dtype``; a batch of at most one chunk
         is small (BLAS keeps to one thread for it, see ``threads.map_chunks``). Meanwhile the
         layers hold their weights (``Layer.hold_weights``): nothing changes them during one call. A
-        call made from inside a chunk (a loss that runs the model again) finds them held
-        already and leaves the releasing to the outermost call. So does a call from another
-        Python thread while one runs: a model may be called from several threads at once, but
-        its weights must not change until every call has returned (a change made meanwhile
-        would not reach the held forms: Winograd's U, the weight rows)."""
+        call made from inside a chunk (a loss that runs the model again) does the outer call's
+        work (``threads.working_for``): it finds the weights held already, uses what they keep,
+        and leaves the releasing to the outermost call. A call from another Python thread while
+        one runs holds nothing and uses nothing the running call keeps: a training step in one
+        thread while another evaluates the same model computes with its new weights (it took
+        the evaluation's forms of the old ones, Winograd's U and the weight rows)."""
         with _holding:
             outermost = self._holds == 0
             self._holds += 1
             _holders.add(self)
+        owner = object() if outermost else call_owner()
+
+        def chunk(item):
+            with working_for(owner):
+                return work(item)
+
         if outermost:
-            for _, layer in self.layers:
-                layer.hold_weights()
+            with working_for(owner):
+                for _, layer in self.layers:
+                    layer.hold_weights()
         try:
-            return map_chunks(work, items, small=n <= self._chunk_images(n, dtype))
+            return map_chunks(chunk, items, small=n <= self._chunk_images(n, dtype))
         finally:
             with _holding:
                 self._holds = max(self._holds - 1, 0)  # (0 already in a child forked meanwhile)

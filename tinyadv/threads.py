@@ -102,6 +102,29 @@ def cores():
 _state = {"threads": _default_threads(), "pool": None}
 _lock = threading.Lock()
 _in_chunk = threading.local()  # .running: this thread runs the chunks of a map_chunks call
+_call = threading.local()  # .owner: the model call whose work this thread does (``working_for``)
+
+
+def call_owner():
+    """The model call whose work this thread does now (``working_for``), or None."""
+    return getattr(_call, "owner", None)
+
+
+class working_for:
+    """``with working_for(owner):`` this thread does ``owner``'s work (a model call's chunk, on
+    whichever thread takes it), and what a layer keeps for that call (``Conv2D.hold_weights``)
+    is used by that call's work alone: a call from another Python thread meanwhile computes
+    its own, from the weights as they are then."""
+
+    def __init__(self, owner):
+        self.owner = owner
+
+    def __enter__(self):
+        self.outer = getattr(_call, "owner", None)
+        _call.owner = self.owner
+
+    def __exit__(self, *exception):
+        _call.owner = self.outer
 
 
 def _forget_the_pool():

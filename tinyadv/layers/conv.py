@@ -96,6 +96,7 @@ from ..kernels import (check_ndim, check_sizes, depth_to_space_reference, output
                        pad_channels_last, pad_space_to_depth, pad_space_to_depth_adjoint,
                        rows_product, rows_product_adjoint, rows_weight_gradient,
                        space_to_depth_reference, weight_columns)
+from ..threads import call_owner
 from .base import Layer, Parameter, check_cache, check_dout, weight_and_bias_grads
 
 # How the products are formed (``layer.method``; "Winograd" in the docstring above).
@@ -620,7 +621,7 @@ class Conv2D(Layer):
             if kept is not None and kept[0] is weight and kept[1] == state:
                 results = kept[2]
             self._kept = (weight, state, results)  # (this call's chunks fill results)
-        self._held = (threading.Lock(), results)
+        self._held = (threading.Lock(), results, call_owner())  # (for the holding call's work)
 
     def release_weights(self):
         self._held = None
@@ -633,9 +634,9 @@ class Conv2D(Layer):
 
     def _per_batch(self, function, source, *args):
         held = self._held  # read once: the chunks of this batch share it
-        if held is None:
+        if held is None or held[2] is not call_owner():  # (another thread's call: its own forms)
             return function(source, *args)
-        lock, results = held
+        lock, results, _ = held
         key = (function, id(source), args)  # (the source is kept with the result: its id stays)
         with lock:  # the first chunk computes, the others wait for its result
             if key not in results and (source is self.params["weight"].data or any(
