@@ -16,6 +16,8 @@ from tinyadv import kernels
 from tinyadv.gradcheck import check_gradients, check_layer, numerical_gradient, rel_error
 from tinyadv.layers.activations import straight_through
 
+from small_products import small_products
+
 TOL = 1e-6
 
 
@@ -480,3 +482,62 @@ def test_conv2d_with_other_row_and_column_padding_matches_finite_differences(pad
                                                          layer.params["bias"].data, stride=stride),
                                rtol=1e-12, atol=1e-12)
     assert_passes(check_layer(layer, x, seed=5, tolerance=TOL))
+
+
+def _layers_to_ask():
+    """(name, layer factory, input shape): every layer type, the convolution by each method."""
+    def conv(method, **options):
+        def make():
+            layer = ta.Conv2D(4, 5, 6, stride=2, seed=0, dtype=np.float64, **options)
+            layer.method = method
+            return layer
+        return make
+    return [
+        ("linear", lambda: ta.Linear(6, 4, seed=0, dtype=np.float64), (5, 6)),
+        ("linear without bias", lambda: ta.Linear(6, 4, bias=False, seed=0, dtype=np.float64), (5, 6)),
+        *[(f"conv {method}", conv(method), (3, 4, 22, 22))  # (9×9 outputs: bands of 45 rows)
+          for method in ("im2col", "winograd", "winograd_rows")],
+        ("conv without bias", conv("im2col", bias=False), (3, 4, 22, 22)),
+        ("conv1 in float32 (auto: space to depth)",  # (its rows over the input's 2×2 blocks)
+         lambda: ta.Conv2D(3, 8, 8, stride=2, padding="same", seed=0), (3, 3, 32, 32)),
+        ("batchnorm 2-D", lambda: ta.BatchNorm(6, dtype=np.float64), (5, 6)),
+        ("batchnorm 4-D", lambda: ta.BatchNorm(4, dtype=np.float64), (3, 4, 5, 5)),
+        ("relu", ta.ReLU, (3, 4, 5, 5)),
+        ("scaled relu", lambda: ta.ScaledReLU(dtype=np.float64), (3, 4, 5, 5)),
+        ("scale", lambda: ta.Scale(0.25), (5, 6)),
+        ("flatten", ta.Flatten, (3, 4, 5, 5)),
+        ("sign", lambda: ta.Sign(), (5, 6)),
+        ("binary linear", lambda: ta.BinaryLinear(6, 4, scale=True, seed=0, dtype=np.float64), (5, 6)),
+        ("binary conv", lambda: ta.BinaryConv2D(4, 5, 3, padding=1, ste="hubara", seed=0,
+                                               dtype=np.float64), (3, 4, 6, 6)),
+    ]
+
+
+@pytest.mark.parametrize("small_products_fast", [False, True])
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("name, make, shape", _layers_to_ask(), ids=[n for n, _, _ in _layers_to_ask()])
+def test_a_backward_asked_for_one_gradient_gives_that_gradients_bits(name, make, shape, training,
+                                                                     small_products_fast):
+    """backward(need_input_grad=False) gives the full call's parameter gradients and no dx;
+    backward(need_param_grads=False) gives its dx and no parameter gradient: what
+    input_gradient and the training step's first layer ask for, bit for bit, for every layer
+    type and every convolution method, in training and evaluation mode, and with BLAS on one
+    thread where OpenBLAS's small products are taken as fast (the compiled bands, Winograd's
+    pieces)."""
+    from tinyadv.threads import blas_threads
+    layer = make()
+    layer.training = training
+    rng = np.random.default_rng(1)
+    dtype = next(iter(layer.params.values())).data.dtype if layer.params else np.float64
+    x = rng.normal(size=shape).astype(dtype)
+    with small_products(small_products_fast), blas_threads(1 if small_products_fast else 2):
+        out, cache = layer.forward(x)
+        dout = rng.normal(size=out.shape)
+        dx, grads = layer.backward(dout, cache)
+        only_params = layer.backward(dout, cache, need_input_grad=False)
+        only_x = layer.backward(dout, cache, need_param_grads=False)
+    assert only_params[0] is None and set(only_params[1]) == set(grads)
+    for key in grads:
+        np.testing.assert_array_equal(only_params[1][key], grads[key], err_msg=key)
+    assert not only_x[1]
+    np.testing.assert_array_equal(only_x[0], dx)
