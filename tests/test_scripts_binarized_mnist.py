@@ -112,3 +112,31 @@ def test_masking_verdict_compares_spsa_and_pgd_on_the_digits_both_attacked():
 def test_bad_arguments_are_refused(argv):
     with pytest.raises(SystemExit), contextlib.redirect_stderr(io.StringIO()):
         bnn.parse_args(argv)
+
+
+@pytest.mark.parametrize("flags", [[], ["--labels", "predicted"]])
+def test_the_attacks_aim_at_the_true_labels_or_as_the_papers_code_at_the_predictions(monkeypatch,
+                                                                                      flags):
+    """Every white-box and gradient-free attack of ``evaluate`` gets the true labels, or with
+    --labels predicted None (the attacked model's predictions: the paper's mnist_attack.py calls
+    CleverHans without labels); accuracy is the true labels' either way."""
+    args = bnn.parse_args(TINY + flags)
+    args.sweep_eps = (0.1, 0.3)  # (main sets them)
+    seen = []
+
+    def recorder(name):
+        def attack(model, x, y=None, **kwargs):
+            seen.append((name, y))
+            return x
+        return attack
+
+    for name in ("fgsm", "pgd", "cw_l2"):
+        monkeypatch.setattr(bnn.ta, name, recorder(name))
+    monkeypatch.setattr(bnn, "spsa", recorder("spsa"))
+    model = ta.mlp([784, 10], seed=0).eval()
+    rng = np.random.default_rng(0)
+    x, y = rng.random((12, 1, 28, 28), dtype=np.float32), rng.integers(0, 10, 12)
+    result = bnn.evaluate(model, x, y, {"FGSM": x, "PGD": x[:args.pgd_limit]}, args)
+    assert {name for name, _ in seen} == {"fgsm", "pgd", "cw_l2", "spsa"}
+    assert all((labels is None) == bool(flags) for _, labels in seen)
+    np.testing.assert_array_equal(result["clean"], model.predict(x) == y)
