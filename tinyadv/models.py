@@ -231,8 +231,9 @@ class Sequential:
         work (``threads.working_for``): it finds the weights held already, uses what they keep,
         and leaves the releasing to the outermost call. A call from another Python thread while
         one runs holds nothing and uses nothing the running call keeps: a training step in one
-        thread while another evaluates the same model computes with its new weights (it took
-        the evaluation's forms of the old ones, Winograd's U and the weight rows)."""
+        thread while another evaluates the same model computes with its new weights (until
+        2026-12-08 it took the evaluation's forms of the old ones, Winograd's U and the weight
+        rows)."""
         with _holding:
             outermost = self._holds == 0
             self._holds += 1
