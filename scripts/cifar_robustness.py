@@ -105,14 +105,16 @@ def main(argv=None):
     x, y = load_dataset(args.data, "test", limit=args.test_limit)
     models = load_trained(args.checkpoints, args.data, x)
     eps = np.array(args.eps, dtype=np.float64) / 255
+
     def alpha(e):  # PGD's step at ε = e (in [0, 1])
         return PAPER_STEP / 255 if args.step == "paper" else e / 4
 
     fgsm, pgd = ((ta.fgsm, ta.pgd) if args.labels == "true"
                  else (at_predictions(ta.fgsm), at_predictions(ta.pgd)))
+    step_text = f"{PAPER_STEP}/255" if args.step == "paper" else "ε/4"
+    aimed_at = "true labels" if args.labels == "true" else "predictions"
     print(f"data: {args.data}, first {len(x)} test images; PGD: {args.steps} steps of "
-          f"{'2/255' if args.step == 'paper' else 'ε/4'}, random start; FGSM: one step of ε; "
-          f"both aimed at the {'true labels' if args.labels == 'true' else 'predictions'}")
+          f"{step_text}, random start; FGSM: one step of ε; both aimed at the {aimed_at}")
 
     curves = {}
     for name, model in models.items():
@@ -150,8 +152,7 @@ def main(argv=None):
     ax.set_ylabel(f"accuracy on the first {len(x)} test images")
     ax.set_ylim(0, 1)
     ax.set_title(f"{args.data}: adversarially trained CNNs under FGSM and PGD-{args.steps}\n"
-                 f"(α = {'2/255' if args.step == 'paper' else 'ε/4'}, aimed at the "
-                 f"{'true labels' if args.labels == 'true' else 'predictions'})", fontsize=10)
+                 f"(α = {step_text}, aimed at the {aimed_at})", fontsize=10)
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     fig.tight_layout()
