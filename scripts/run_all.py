@@ -460,7 +460,8 @@ def refused_arguments(experiment, argv):
         with contextlib.redirect_stderr(said):
             script.parse_args(argv)
     except SystemExit as stop:  # (parser.error's last line is "prog: error: <message>")
-        last = said.getvalue().strip().splitlines()[-1] if said.getvalue().strip() else str(stop.code)
+        text = said.getvalue().strip()
+        last = text.splitlines()[-1] if text else str(stop.code)
         return last.partition(" error: ")[2] or last
     return None
 

@@ -71,7 +71,7 @@ def test_conv2d_backward_through_the_compiled_bands_matches_finite_differences(
     layer = ta.Conv2D(c, f, k, stride=stride, padding=padding, seed=1, dtype=np.float64)
     layer.method, layer.training = "im2col", training
     x = np.random.default_rng(2).normal(size=(3, c, size, size))
-    with blas_threads(1), mock.patch.object(kernels, "_small_products_fast", lambda: True), \
+    with blas_threads(1), small_products(True), \
             mock.patch.object(kernels, "_rows_bands_numba",
                               lambda *a: calls.append("gradient" if a[-2] else "forward") or forward(*a)), \
             mock.patch.object(kernels, "_rows_bands_adjoint_numba",
@@ -513,9 +513,12 @@ def _layers_to_ask():
     ]
 
 
+LAYERS_TO_ASK = _layers_to_ask()
+
+
 @pytest.mark.parametrize("small_products_fast", [False, True])
 @pytest.mark.parametrize("training", [True, False])
-@pytest.mark.parametrize("name, make, shape", _layers_to_ask(), ids=[n for n, _, _ in _layers_to_ask()])
+@pytest.mark.parametrize("name, make, shape", LAYERS_TO_ASK, ids=[n for n, _, _ in LAYERS_TO_ASK])
 def test_a_backward_asked_for_one_gradient_gives_that_gradients_bits(name, make, shape, training,
                                                                      small_products_fast):
     """backward(need_input_grad=False) gives the full call's parameter gradients and no dx;
